@@ -18,7 +18,9 @@ disruption controller writes (`expectedPods`: the controller's scale, up to 2 ab
 running; `currentHealthy`: now and then one fewer than running), and the disruptions each
 allows are counted here as that controller counts them (a percentage of `expectedPods`,
 rounded up; the healthy pods less those that must stay); each wave must move at most that many
-replicas of the workload.
+replicas of the workload. With `--squeue`, the state is squeue's text instead: a Slurm job per
+replica, now and then one job of two tasks on two nodes, so that the Slurm wave scripts
+requeue real job ids and fitc's read-back of them (E0602) is exercised.
 
 Checked per seed, through the command line as a user runs it:
 - `fitc plan --format json --target kubernetes --target slurm --target terraform --out DIR`
@@ -165,6 +167,23 @@ def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, di
     return {"apiVersion": "v1", "kind": "List", "items": items}, {w: max(0, a) for w, a in allowed.items()}
 
 
+def squeue_state(rng: random.Random, assignments: list[dict]) -> str:
+    """The state as `squeue -h -o '%i|%j|%T|%N'` prints it: a job per replica, now and then
+    one job for two replicas of a workload on two nodes (a job of two tasks)."""
+    lines, waiting, job = [], list(assignments), 100
+    while waiting:
+        item = waiting.pop(0)
+        nodes = [item["node"]]
+        partner = next((other for other in waiting if other["workload"] == item["workload"]
+                        and other["node"] != item["node"]), None)
+        if partner is not None and rng.random() < 0.3:
+            waiting.remove(partner)
+            nodes.append(partner["node"])
+        lines.append(f"{job}|{item['workload']}|RUNNING|{','.join(nodes)}\n")
+        job += 1
+    return "".join(lines)
+
+
 def reference_value(path: Path, assignments: list[dict], held: set[str]) -> float | str | None:
     """The least cost + moves over every end state (None: no end state keeps every rule), the
     workloads in `held` (a PDB that allows no disruption) kept where they run; "pinned" where
@@ -208,7 +227,7 @@ def fitc(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(FITC + list(arguments), capture_output=True, text=True, cwd=ROOT)
 
 
-def check(seed: int, root: Path, status: bool = False) -> tuple[str, list[str]]:
+def check(seed: int, root: Path, status: bool = False, squeue: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng)
@@ -216,10 +235,15 @@ def check(seed: int, root: Path, status: bool = False) -> tuple[str, list[str]]:
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
     policy.write_text(text)
-    document, allowed = kubectl_state(rng, assignments) if rng.random() < 0.5 else ({}, {})
-    if status and document:
-        allowed = with_status(rng, document)
-    now.write_text(json.dumps(document or {"assignments": assignments}))
+    if squeue:  # Slurm's jobs: the Slurm wave scripts requeue them, and fitc reads them back
+        now = folder / "squeue.txt"
+        now.write_text(squeue_state(rng, assignments))
+        allowed: dict[str, int] = {}
+    else:
+        document, allowed = kubectl_state(rng, assignments) if rng.random() < 0.5 else ({}, {})
+        if status and document:
+            allowed = with_status(rng, document)
+        now.write_text(json.dumps(document or {"assignments": assignments}))
     held = {workload for workload, count in allowed.items() if count == 0}
     optimum = reference_value(policy, assignments, held)
     targets = [a for t in TARGETS for a in ("--target", t)]
@@ -272,16 +296,19 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="print each seed's policy and state")
     parser.add_argument("--status", action="store_true",
                         help="PDBs with percentages and a live cluster's status (see above)")
+    parser.add_argument("--squeue", action="store_true",
+                        help="the state as squeue's text: Slurm jobs, some of two tasks (see above)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
     start = time.process_time()
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            outcome, found = check(seed, Path(root), arguments.status)
+            outcome, found = check(seed, Path(root), arguments.status, arguments.squeue)
             if arguments.show:
+                state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
-                      + (Path(root) / f"s{seed}" / "now.json").read_text())
+                      + (Path(root) / f"s{seed}" / state).read_text())
             outcomes[outcome] += 1
             for line in found:
                 print(f"seed {seed}: {line}", flush=True)

@@ -526,7 +526,9 @@ def test_the_wave_scripts_move_running_jobs_on_a_real_slurm(tmp_path, slurm_clus
         ids[submitted.stdout.strip()] = name
     squeue = _wait_all_running(env, len(ids))
     (tmp_path / "squeue.txt").write_text(squeue)  # the real squeue's text is the current state
-    document, files, _ = planned(tmp_path, EXAMPLES / "consolidate.fit", tmp_path / "squeue.txt", "slurm")
+    document, files, stderr = planned(tmp_path, EXAMPLES / "consolidate.fit", tmp_path / "squeue.txt",
+                                      "slurm")
+    assert "E0602" not in stderr  # fitc's read-back of the scripts: each wave's states, as Slurm's below
     states = reference_states(document, [(name, line.split("|")[3]) for line in squeue.splitlines()
                                          for name in [line.split("|")[1]]])
     for number in range(1, len(states)):
@@ -560,6 +562,47 @@ def _wait_all_running(env: dict, count: int) -> str:
                                   env=env, timeout=30).stdout
             raise AssertionError(f"not {count} jobs running:\n{text}{listed.stderr}\n{jobs}")
         time.sleep(0.5)
+
+
+# the rules of `scontrol update` targets/slurm_plan_fidelity.py relies on
+
+def _slurm(env: dict, *words: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(words), capture_output=True, text=True, env=env, timeout=30)
+
+
+def _job_nodes(env: dict, job: str, state: str) -> str:
+    """The nodes of `job` once squeue says it is in `state`."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        listed = _slurm(env, "squeue", "-h", "-j", job, "-o", "%T|%N").stdout.strip()
+        if listed.startswith(state + "|"):
+            return listed.split("|")[1]
+        time.sleep(0.5)
+    raise AssertionError(f"job {job} never {state}: {_slurm(env, 'scontrol', 'show', 'job', job).stdout}")
+
+
+@real_slurm
+def test_slurm_changes_the_nodes_of_a_held_job_only_and_runs_every_node_listed(slurm_cluster):
+    """What `slurm_plan_fidelity` takes of `scontrol update`: the nodes of a running job do not
+    change (refused); a held one runs on every node of its ReqNodeList once released, a
+    NumNodes below their number taken as theirs, one above it adding nodes Slurm chooses."""
+    env = slurm_cluster.env
+    submitted = _slurm(env, "sbatch", "--parsable", "--requeue", "-w", "std-0", "-c", "2", "--mem=1G",
+                       "-o", "/dev/null", "--wrap", "sleep 600")
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip()
+    assert _job_nodes(env, job, "RUNNING") == "std-0"
+    running = _slurm(env, "scontrol", "update", f"JobId={job}", "ReqNodeList=std-1", "NumNodes=1")
+    assert running.returncode != 0, running.stdout
+    assert _slurm(env, "scontrol", "requeuehold", job).returncode == 0
+    for listed, count, runs_on in (("std-1,std-2", 1, 2), ("std-1", 2, 2), ("std-2", 1, 1)):
+        update = _slurm(env, "scontrol", "update", f"JobId={job}", f"ReqNodeList={listed}",
+                        f"NumNodes={count}")
+        assert update.returncode == 0, update.stderr
+        assert _slurm(env, "scontrol", "release", job).returncode == 0
+        nodes = _slurm(env, "scontrol", "show", "hostnames", _job_nodes(env, job, "RUNNING")).stdout.split()
+        assert set(listed.split(",")) <= set(nodes) and len(nodes) == runs_on, (listed, count, nodes)
+        assert _slurm(env, "scontrol", "requeuehold", job).returncode == 0
 
 
 # ---- Terraform: capacity before and after ------------------------------------------------------

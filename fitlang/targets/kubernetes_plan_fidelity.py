@@ -2,22 +2,37 @@
 `run.sh` take the cluster from one state of the plan to the next?
 
 It reads the files as the cluster would, sharing nothing with `kubernetes_plan`'s state
-arithmetic: each wave's `run.sh` (by shlex) gives the order of its `kubectl apply -k step-N`,
-each step's kustomization the Deployments applied (`kubernetes_fidelity.applied_objects`, the
-reader compile's check uses), each Deployment's `spec.replicas` how many pods it runs, its
-`fitlang.dev/workload` annotation what, and the hostname in its required node affinity where
-(none: a bought class, whose nodes the cloud names). A Deployment not in a step keeps its count
-from before; a pair (workload, node) no Deployment has named yet runs what ran before the plan.
+arithmetic, and replays each wave's `run.sh` (read by shlex) command by command:
+
+- `kubectl apply -k DIR`: each Deployment of DIR's kustomization
+  (`kubernetes_fidelity.applied_objects`, the reader compile's check uses) sets its count
+  (`spec.replicas`) of its workload (`fitlang.dev/workload`) on the node its required node
+  affinity names by hostname (none: a bought class, whose nodes the cloud names). A pair
+  (workload, node) no Deployment has named yet runs what ran before the plan.
+- `kubectl cordon` / `uncordon NODE`: a cordoned node takes no new pod: a Deployment grown
+  there keeps the pods it ran, the rest stay Pending (until the node is uncordoned), and
+  `kubectl rollout status` of it never ends.
+- `kubectl create --raw .../namespaces/NS/pods/NAME/eviction -f FILE` (policy/v1 Eviction):
+  the named pod (one running on a node the policy lacks, as the current state names it)
+  stops; the API server refuses it where the workload would run fewer pods than its budget
+  allows (`max_disrupted`, or the PodDisruptionBudget the plan read), and the wave stops.
+- `kubectl drain NODE`: the node is cordoned and every pod on it evicted (the same budgets);
+  a Deployment's evicted pods are made again, Pending while the node stays cordoned.
+
 After each wave the cluster must hold the plan's state after that wave (`waves.stages`: the
-plan's own moves applied to what runs now), and after no step may a workload run fewer pods
-than its `max_disrupted` budget allows below both the wave's start and end.
+plan's own moves applied to what runs now; the pods on nodes the policy lacks, less those the
+plan's moves have taken off so far), and after no command may a workload run fewer pods than
+its budget allows below both the wave's start and end.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 import shlex
 from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.targets.base import CompileContext, Findings
@@ -27,29 +42,30 @@ from fitlang.targets.waves import PlanStages, State
 HOSTNAME = "kubernetes.io/hostname"
 WORKLOAD = "fitlang.dev/workload"
 ELSEWHERE = ""  # where a Deployment with no hostname runs: a bought class's nodes
-Cluster = Counter  # (workload, node or ELSEWHERE) -> pods running
+POD = "a node the policy lacks, pod "  # where a named pod there runs: POD + "namespace/name"
+VALUED = ("-k", "-f", "--raw", "-n", "--namespace", "--timeout")  # kubectl options with a value
+Cluster = Counter  # (workload, where: a node, ELSEWHERE or POD + the pod) -> pods running
 
 
 def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, str],
                need: Findings) -> list[Diagnostic]:
     """Each way running the waves of `files` (relative to the target's folder) in order misses
     the plan's states, as one diagnostic."""
-    expect = _Expected(context)
-    counts: dict[str, tuple[tuple[str, str], int]] = {}  # Deployment -> (where, replicas)
-    start = expect.cluster(planned.start)
+    expect = _Expected(context, planned)
+    replay = _Replay(context, expect.cluster(planned.start, -1), files)
     found: list[str] = []
-    for stage in planned.stages:
+    for index, stage in enumerate(planned.stages):
+        before, wanted = expect.cluster(stage.before, index - 1), expect.cluster(stage.after, index)
         script = files.get(f"{stage.folder}/run.sh")
         if script is None:
-            if expect.cluster(stage.before) != expect.cluster(stage.after):
+            if before != wanted:
                 found.append(f"{stage.folder}/run.sh is missing: the wave's moves are not run")
             continue
-        floor = _floor(expect.cluster(stage.before), expect.cluster(stage.after))
-        for step in _applied_steps(stage.folder, script):
-            found += _apply(step, files, counts)
-            found += _below_budget(step, _state(start, counts), floor, context, stage.stop_first)
-        reached = _state(start, counts)
-        wanted = expect.cluster(stage.after)
+        replay.floor = _floor(before, wanted)
+        replay.stop_first = stage.stop_first
+        for words in _commands(script):
+            found += replay.run(stage.folder, words)
+        reached = replay.pods()
         if reached != wanted:
             found.append(f"{stage.folder}: after its steps the cluster runs "
                          f"{_difference(reached, wanted)}")
@@ -57,58 +73,262 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
 
 
 class _Expected:
-    """The plan's states as the cluster's pods of the Deployments fitc runs: per workload and
-    node (bought nodes together), only services that are not gangs (the only ones moved)."""
+    """The plan's states as the cluster's pods fitc runs: per workload and node (bought nodes
+    together), only services that are not gangs (the only ones moved); beside them each pod
+    on a node the policy lacks that the plan's moves have not taken off yet."""
 
-    def __init__(self, context: CompileContext):
+    def __init__(self, context: CompileContext, planned: PlanStages):
         self.context = context
         self.owners = context.problem.owners()
+        named = {(demand, name) for (demand, node), names in planned.handles.items() if not node
+                 for name in names if self._moved(demand)}
+        # the named pods on nodes the policy lacks still running after each stage (-1: before)
+        self.foreign: list[set] = [named]
+        for stage in planned.stages:
+            self.foreign.append(self.foreign[-1] - {(m.demand, m.handle) for m in stage.moves
+                                                    if not m.source and m.handle is not None})
 
-    def cluster(self, state: State) -> Cluster:
+    def _moved(self, demand: str) -> bool:
+        view = self.context.view(demand)
+        return view.kind == "service" and not view.gang
+
+    def cluster(self, state: State, stage: int) -> Cluster:
+        """`state` with the named pods elsewhere after stage number `stage` (-1: before any)."""
         pods: Cluster = Cluster()
         for node, counts in state.items():
             where = ELSEWHERE if self.owners[node].provisioned else node
             for demand, count in counts.items():
-                view = self.context.view(demand)
-                if view.kind == "service" and not view.gang and count:
-                    pods[(view.name, where)] += count
+                if self._moved(demand) and count:
+                    pods[(self.context.view(demand).name, where)] += count
+        for demand, handle in self.foreign[stage + 1]:
+            pods[(self.context.view(demand).name, POD + _pod(handle.namespace, handle.name))] += 1
         return pods
 
 
-def _applied_steps(folder: str, script: str) -> list[str]:
-    """The folders `run.sh` applies (`kubectl apply -k DIR`), in its order."""
-    steps = []
+def _pod(namespace: str | None, name: str) -> str:
+    return f"{namespace or 'default'}/{name}"
+
+
+def _commands(script: str) -> list[list[str]]:
+    """The words of each `kubectl` command of `run.sh`, in its order."""
+    found = []
     for line in script.splitlines():
         try:
             words = shlex.split(line, comments=True)
         except ValueError:
             continue
-        for index in range(len(words) - 2):
-            if words[index:index + 3] == ["kubectl", "apply", "-k"] and index + 3 < len(words):
-                steps.append(posixpath.normpath(posixpath.join(folder, words[index + 3])))
-    return steps
+        if words[:1] == ["kubectl"]:
+            found.append(words[1:])
+    return found
 
 
-def _apply(step: str, files: dict[str, str], counts: dict[str, tuple[tuple[str, str], int]]
-           ) -> list[str]:
-    """Apply the Deployments of folder `step` to `counts`; what cannot be applied."""
-    inside = {path: text for path, text in files.items() if posixpath.dirname(path) == step}
-    if not inside:
-        return [f"run.sh applies `{step}`, which holds no files"]
-    objects, problems = applied_objects(inside)
-    seen: set[str] = set()
-    for path, document in objects:
-        if document.get("kind") != "Deployment":
-            continue
-        name = str((document.get("metadata") or {}).get("name"))
-        if name in seen:
-            problems.append(f"{path}: Deployment `{name}` twice in one step: one replaces the other")
-        seen.add(name)
+@dataclass
+class _Deployment:
+    where: tuple[str, str]  # (workload, node or ELSEWHERE)
+    replicas: int  # what its spec asks
+    running: int  # what runs: fewer while its node is cordoned
+
+
+class _Replay:
+    """The cluster as the wave scripts leave it, command by command."""
+
+    def __init__(self, context: CompileContext, start: Cluster, files: dict[str, str]):
+        self.context = context
+        self.start = start  # what ran before the plan
+        self.files = files
+        self.deployments: dict[str, _Deployment] = {}
+        self.cordoned: set[str] = set()
+        self.gone: set[tuple[str, str]] = set()  # start's pods evicted, no Deployment to remake
+        self.named_pods = {where[1]: where for where in start if where[1].startswith(POD)}
+        self.floor: Counter = Counter()  # per workload, the fewer pods of the wave's two ends
+        self.stop_first = False
+
+    def pods(self) -> Cluster:
+        """What runs: what ran before the plan, where no Deployment fitc wrote says otherwise."""
+        named: Counter = Counter()
+        for deployment in self.deployments.values():
+            named[deployment.where] += deployment.running
+        pods = Cluster({where: count for where, count in self.start.items()
+                        if where not in named and where not in self.gone})
+        pods.update(named)
+        return +pods
+
+    def run(self, folder: str, words: list[str]) -> list[str]:
+        """Run one kubectl command of `folder`'s run.sh; what goes wrong."""
+        verb, options = _parsed(words)
+        if verb[:1] in (["cordon"], ["uncordon"]) and len(verb) == 2:
+            return self._cordon(verb[1], verb[0] == "cordon")
+        if verb[:1] == ["apply"] and "-k" in options:
+            step = posixpath.normpath(posixpath.join(folder, options["-k"]))
+            return self._apply(step) + self._below_budget(f"after `{step}`")
+        if verb[:2] == ["rollout", "status"] and len(verb) == 3:
+            return self._rolled_out(folder, verb[2].removeprefix("deployment/"))
+        if verb[:1] == ["create"] and "--raw" in options:
+            return self._evict(folder, options["--raw"], options.get("-f"))
+        if verb[:1] == ["drain"] and len(verb) == 2:
+            return self._drain(folder, verb[1], "--ignore-daemonsets" in words)
+        return []
+
+    def _cordon(self, node: str, cordon: bool) -> list[str]:
+        if cordon:
+            self.cordoned.add(node)
+            return []
+        self.cordoned.discard(node)
+        for deployment in self.deployments.values():  # the Pending pods are scheduled
+            if deployment.where[1] == node:
+                deployment.running = deployment.replicas
+        return []
+
+    def _apply(self, step: str) -> list[str]:
+        """Apply the Deployments of folder `step`; what cannot be applied."""
+        inside = {path: text for path, text in self.files.items()
+                  if posixpath.dirname(path) == step}
+        if not inside:
+            return [f"run.sh applies `{step}`, which holds no files"]
+        objects, problems = applied_objects(inside)
+        seen: set[str] = set()
+        for path, document in objects:
+            if document.get("kind") != "Deployment":
+                continue
+            name = str((document.get("metadata") or {}).get("name"))
+            if name in seen:
+                problems.append(f"{path}: Deployment `{name}` twice in one step: one replaces the other")
+            seen.add(name)
+            try:
+                where, replicas = _where(document), int(document["spec"]["replicas"])
+            except (KeyError, TypeError, ValueError) as error:
+                problems.append(f"{path}: Deployment `{name}` is malformed ({error!r})")
+                continue
+            self._scale(name, where, replicas)
+        return problems
+
+    def _scale(self, name: str, where: tuple[str, str], replicas: int) -> None:
+        known = self.deployments.get(name)
+        running = known.running if known else 0 if where in self.gone else self.start[where]
+        if where[1] not in self.cordoned:
+            running = replicas
+        self.deployments[name] = _Deployment(where, replicas, min(running, replicas))
+
+    def _rolled_out(self, folder: str, name: str) -> list[str]:
+        deployment = self.deployments.get(name)
+        if deployment is None:
+            return [f"{folder}/run.sh waits for the rollout of `{name}`, which no step applied"]
+        if deployment.running < deployment.replicas:
+            return [f"{folder}/run.sh waits for the rollout of `{name}` forever: "
+                    f"{deployment.replicas - deployment.running} of its pods stay Pending on "
+                    f"cordoned node {deployment.where[1]}"]
+        return []
+
+    def _evict(self, folder: str, url: str, body: str | None) -> list[str]:
+        parts = url.strip("/").split("/")
+        if len(parts) != 7 or parts[:3] != ["api", "v1", "namespaces"] or parts[4] != "pods" \
+                or parts[6] != "eviction":
+            return [f"{folder}/run.sh posts to `{url}`, not a pod's eviction"]
+        namespace, name = unquote(parts[3]), unquote(parts[5])
+        problems = self._eviction_body(folder, body, namespace, name)
+        pod = self.named_pods.get(POD + _pod(namespace, name))
+        if pod is None or pod in self.gone:
+            return problems + [f"{folder}/run.sh evicts pod {_pod(namespace, name)}, which does not "
+                               "run (the API server answers 404 and the wave stops)"]
+        refused = self._refused(Counter({pod[0]: 1}), f"the Eviction of pod {_pod(namespace, name)}")
+        if not refused:
+            self.gone.add(pod)
+        return problems + refused
+
+    def _eviction_body(self, folder: str, body: str | None, namespace: str, name: str) -> list[str]:
+        """The Eviction object posted must name the pod of the URL (else 400)."""
+        path = posixpath.normpath(posixpath.join(folder, body)) if body else None
         try:
-            counts[name] = (_where(document), int(document["spec"]["replicas"]))
-        except (KeyError, TypeError, ValueError) as error:
-            problems.append(f"{path}: Deployment `{name}` is malformed ({error!r})")
-    return problems
+            document = json.loads(self.files[path]) if path else {}
+        except (KeyError, ValueError):
+            document = {}
+        document = document if isinstance(document, dict) else {}
+        metadata = document.get("metadata")
+        if not isinstance(metadata, dict) or document.get("kind") != "Eviction" or \
+                (metadata.get("namespace") or "default", metadata.get("name")) != (namespace, name):
+            return [f"{folder}/run.sh evicts pod {_pod(namespace, name)} with `{body}`, which is "
+                    "not an Eviction of that pod (the API server refuses it)"]
+        return []
+
+    def _drain(self, folder: str, node: str, daemonsets: bool) -> list[str]:
+        self.cordoned.add(node)
+        problems = [] if daemonsets else [
+            f"{folder}/run.sh drains {node} without --ignore-daemonsets: kubectl refuses a node "
+            "that runs a DaemonSet's pod"]
+        evicted: Counter = Counter()
+        for deployment in self.deployments.values():
+            if deployment.where[1] == node:
+                evicted[deployment.where[0]] += deployment.running
+        named = {deployment.where for deployment in self.deployments.values()}
+        for where, count in self.pods().items():
+            if where[1] == node and where not in named:
+                evicted[where[0]] += count
+        if not +evicted:
+            return problems
+        refused = self._refused(+evicted, f"`kubectl drain {node}`")
+        if refused:
+            return problems + refused
+        for deployment in self.deployments.values():  # made again, Pending on the cordoned node
+            if deployment.where[1] == node:
+                deployment.running = 0
+        self.gone |= {where for where in self.start if where[1] == node}
+        return problems + [f"`kubectl drain {node}` in {folder} evicts "
+                           + ", ".join(f"{count} pod(s) of {w}" for w, count in sorted(evicted.items()))
+                           + " that the plan keeps there"]
+
+    def _refused(self, leaving: Counter, what: str) -> list[str]:
+        """Evictions refused: `leaving` (pods per workload) would take a workload below the
+        fewer of its pods at the wave's ends by more than its budget."""
+        found = []
+        running = self._running()
+        for workload, count in leaving.items():
+            problem = self._short(workload, running[workload] - count)
+            if problem:
+                found.append(f"{what} is refused: {workload} would run {problem}")
+        return found
+
+    def _below_budget(self, when: str) -> list[str]:
+        found = []
+        running = self._running()
+        for workload in self.floor:
+            problem = self._short(workload, running[workload])
+            if problem:
+                found.append(f"{when}, {workload} runs {problem}")
+        return found
+
+    def _running(self) -> Counter:
+        """Per workload, the pods running."""
+        running: Counter = Counter()
+        for (workload, _), count in self.pods().items():
+            running[workload] += count
+        return running
+
+    def _short(self, workload: str, running: int) -> str | None:
+        """How `running` pods fall below the fewer of the wave's ends less the budget (with
+        none, by nothing where the new pods start first; a wave that stops first may stop
+        any), or None."""
+        budget = self.context.problem.max_disrupted.get(workload, None if self.stop_first else 0)
+        least = self.floor[workload]
+        if budget is not None and running < least - budget:
+            return f"{running} pods, below {least} - its budget {budget}"
+        return None
+
+
+def _parsed(words: list[str]) -> tuple[list[str], dict[str, str]]:
+    """A kubectl command's words that are not options, and its options that take a value
+    (`-k DIR`, `-f FILE`, `--raw URL`, `-n NS`) with their values."""
+    verb: list[str] = []
+    options: dict[str, str] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in VALUED and index + 1 < len(words):
+            options[word] = words[index + 1]
+            index += 1
+        elif not word.startswith("-"):
+            verb.append(word)
+        index += 1
+    return verb, options
 
 
 def _where(deployment: dict) -> tuple[str, str]:
@@ -126,16 +346,6 @@ def _where(deployment: dict) -> tuple[str, str]:
     return workload, hosts[0] if hosts else ELSEWHERE
 
 
-def _state(start: Cluster, counts: dict[str, tuple[tuple[str, str], int]]) -> Cluster:
-    """What runs: what ran before the plan, where no Deployment fitc wrote says otherwise."""
-    named: dict[tuple[str, str], int] = {}
-    for where, replicas in counts.values():
-        named[where] = named.get(where, 0) + replicas
-    pods = Cluster({where: count for where, count in start.items() if where not in named})
-    pods.update(named)
-    return +pods
-
-
 def _floor(before: Cluster, after: Cluster) -> Counter:
     """Per workload, the fewer of its pods at the wave's start and end."""
     totals: list[Counter] = [Counter(), Counter()]
@@ -143,22 +353,6 @@ def _floor(before: Cluster, after: Cluster) -> Counter:
         for (workload, _), count in state.items():
             total[workload] += count
     return Counter({w: min(totals[0][w], totals[1][w]) for w in totals[0] | totals[1]})
-
-
-def _below_budget(step: str, state: Cluster, floor: Counter, context: CompileContext,
-                  stop_first: bool) -> list[str]:
-    """A workload below the fewer of its pods at the wave's ends by more than its budget (with
-    none, by nothing where the new pods start first; a wave that stops first may stop any)."""
-    running: Counter = Counter()
-    for (workload, _), count in state.items():
-        running[workload] += count
-    found = []
-    for workload, least in floor.items():
-        budget = context.problem.max_disrupted.get(workload, None if stop_first else 0)
-        if budget is not None and running[workload] < least - budget:
-            found.append(f"after `{step}`, {workload} runs {running[workload]} pods, below "
-                         f"{least} - its budget {budget}")
-    return found
 
 
 def _difference(reached: Cluster, wanted: Cluster) -> str:

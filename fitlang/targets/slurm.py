@@ -244,6 +244,11 @@ class Slurm(Target):
 
         return slurm_plan.render_plan(context, stages)
 
+    def plan_fidelity(self, context: CompileContext, stages, files: dict[str, str]) -> list[Diagnostic]:
+        from fitlang.targets import slurm_plan_fidelity  # replays the scripts; shares no code
+
+        return slurm_plan_fidelity.check_plan(context, stages, files, self.mismatches(context))
+
     def render_reached(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
         from fitlang.targets import slurm_plan  # the end state's scripts, and what runs now
 

@@ -21,6 +21,7 @@ from collections import Counter
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.current import ReplicaName
 from fitlang.span import FIRST_CHARACTER
 from fitlang.targets.base import CompileContext
 from fitlang.targets.waves import PlanStages, Stage
@@ -78,8 +79,15 @@ def _jobs(planned: PlanStages) -> dict[str, Counter]:
     jobs: dict[str, Counter] = {}
     for (_, node), names in sorted(planned.handles.items()):
         for name in names:
-            jobs.setdefault(str(name), Counter())[node] += 1
+            if _job_id(name) is not None:
+                jobs.setdefault(str(name), Counter())[node] += 1
     return jobs
+
+
+def _job_id(handle: ReplicaName | None) -> str | None:
+    """The Slurm job running a replica, as squeue and scontrol write it; None where the state
+    names none (a placement), or names a pod (kubectl's state: namespace/name), no job."""
+    return None if handle is None or handle.namespace is not None else str(handle)
 
 
 def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: _Notes) -> str:
@@ -92,14 +100,14 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
         lines.append(f"scontrol update NodeName={shlex.quote(node)} State=DRAIN Reason={reason}")
     touched: dict[str, Counter] = {}
     for move in stage.moves:
-        if move.handle is None:
+        job = _job_id(move.handle)
+        if job is None:
             source = move.source or "a node the policy lacks"
             what = f"start a replica of `{move.workload}` on {move.target}" if move.kind == "start" \
                 else f"{move.kind} the replica of `{move.workload}` on {source}"
             notes.undone.append(f"{stage.folder}: {what}")
             lines.append(f"# not done here: {what}")
             continue
-        job = str(move.handle)  # the job id, as squeue and scontrol write it
         tasks = touched.setdefault(job, Counter(jobs.get(job, Counter())))
         tasks[move.source] -= 1
         if move.target:
@@ -158,7 +166,8 @@ def render_reached(target, context: CompileContext, planned: PlanStages
     pinned to the nodes the end state puts its tasks on), to submit where nothing of the
     policy runs. Jobs that run now cannot be pointed elsewhere by a new script: W0824 names
     them (the plan's waves requeue them; or cancel them first)."""
-    jobs = sorted({str(job) for names in planned.handles.values() for job in names}, key=_job_order)
+    jobs = sorted({str(job) for names in planned.handles.values() for job in names
+                   if _job_id(job) is not None}, key=_job_order)
     found = []
     if jobs:
         found.append(msg.ReachedBesideCurrent.at(

@@ -293,6 +293,11 @@ class Terraform(Target):
 
         return terraform_plan.render_plan(self, context, stages)
 
+    def plan_fidelity(self, context: CompileContext, stages, files: dict[str, str]) -> list[Diagnostic]:
+        from fitlang.targets import terraform_plan_fidelity  # replays run.sh; shares no code
+
+        return terraform_plan_fidelity.check_plan(context, stages, files, self.mismatches(context))
+
     def render_reached(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
         from fitlang.targets import terraform_plan  # the capacity once the moves are done
 
