@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
 from fitlang.rules import option_hosts, option_latency
-from fitlang.rules.option_spread import domains, rate, room
+from fitlang.rules.option_spread import domains, node_fit, rate, room
 
 if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlang.solve
     from fitlang.solve.placement_result import Placement
@@ -82,17 +82,27 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     def most(cell: tuple[str, ...], name: str) -> Fraction:
         return -by_name[name].throughput
 
-    for key in (cheapest, most):
+    # (or the cheapest node per unit of throughput: one replica takes a node of its own where
+    # few run there, `--rules` seed 1086's one G80 replica at 3.00 beside G24's nodes at 4.00)
+    def a_node_each(cell: tuple[str, ...], name: str) -> Fraction:
+        return min(problem.node_class(c).price for c in cells[cell][name]) / by_name[name].throughput
+
+    found: list[tuple[Fraction, int, list[Part]]] = []
+    for index, key in enumerate((cheapest, most, a_node_each)):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
         hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
                                                                   owned, classes)
-        counts = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
-                          reach=option_latency.reached(problem, owned, classes), hosts=hosts, one_empty=True)
-        if counts is not None:
-            return [Part(owners[cell], count, cells[cell][owners[cell]])
-                    for cell, count in zip(order, counts, strict=True) if count]
-    return None
+        each = None if follower is None else [option_hosts.each_beside(problem, follower, owner, mine)
+                                              for owner, mine in zip(owned, classes, strict=True)]
+        counted = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
+                           reach=option_latency.reached(problem, owned, classes), hosts=hosts,
+                           one_empty=True, hosted_each=each)
+        if counted is not None:
+            parts = [Part(owners[cell], count, cells[cell][owners[cell]])
+                     for cell, count in zip(order, counted[1], strict=True) if count]
+            found.append((counted[0], index, parts))
+    return min(found, key=lambda item: item[:2])[2] if found else None
 
 
 def priced(problem: Problem, parts: list[Part]) -> Fraction:
@@ -168,7 +178,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
              exact: int | None = None, steps: list[int] | None = None,
              reach: list[tuple[list[bool], int]] | None = None,
              hosts: Callable[[list[int]], list[int] | None] | None = None,
-             one_empty: bool = False) -> list[int] | None:
+             one_empty: bool = False,
+             hosted_each: list[int] | None = None) -> tuple[Fraction, list[int]] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
@@ -176,13 +187,15 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
     which a follower on node fits (`hosts`: its counts, None where it does not), with
     `one_empty` leaving a node empty in each cell whose owner spreads over nodes, and
     which delivers `required` (with `exact`: in exactly that
-    many replicas), by depth-first search; None where none does within MAX_STEPS (`steps`:
-    the steps left, below 0 where they ran out)."""
-    prices = [rate(problem, owner, mine) * owner.throughput
-              for owner, mine in zip(owners, classes, strict=True)]  # (a replica's)
+    many replicas), by depth-first search; with what it pays, each cell's count on whole
+    nodes (`_on_nodes`), more nodes where the follower's replicas there need them
+    (`hosted_each`: what fits beside one of the owner's, `_hosting`); None where none does
+    within MAX_STEPS (`steps`: the steps left, below 0 where they ran out)."""
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
+    paid = [_on_nodes(problem, owner, mine, high)
+            for owner, mine, high in zip(owners, classes, highs, strict=True)]
     if one_empty:  # (a cell of an owner with a spread over nodes leaves one of its nodes empty)
         highs = [min(high, sum(problem.node_class(c).count for c in mine) - 1)
                  if any(s.topology == "node" for s in owner.spreads) else high
@@ -206,7 +219,7 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
                 sums[cell[position]] = sums.get(cell[position], 0) + count
             if max(sums.values()) - min(sums.values()) > limit:
                 return False
-        return hosts is None or hosts(counts) is not None
+        return True
 
     def search(at: int, cost: Fraction, delivered: Fraction) -> bool:
         steps[0] -= 1
@@ -216,19 +229,57 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
             return True
         if at == len(cells):
             if delivered >= required and (exact is None or sum(counts) == exact) and holds():
-                best[0], best[1] = cost, list(counts)
+                hosted = None if hosts is None else hosts(counts)
+                if hosts is None or hosted is not None:
+                    cost += _hosting(problem, classes, paid, counts, hosted, hosted_each)
+                    if best[0] is None or cost < best[0]:
+                        best[0], best[1] = cost, list(counts)
             return True
         for count in range(highs[at] + 1):
             counts.append(count)
-            going = search(at + 1, cost + count * prices[at], delivered + count * owners[at].throughput)
+            going = search(at + 1, cost + paid[at][count][0], delivered + count * owners[at].throughput)
             counts.pop()
             if not going:
                 return False
         return True
 
-    if not cells or not search(0, Fraction(0), Fraction(0)):
+    if not cells or not search(0, Fraction(0), Fraction(0)) or best[1] is None:
         return None
-    return best[1]
+    return best[0], best[1]
+
+
+def _on_nodes(problem: Problem, owner: Demand, classes: list[str], most: int) -> list[tuple[Fraction, int]]:
+    """Per count up to `most`: what that many replicas of `owner` pay on whole nodes of these
+    classes (the cheapest a replica first) and the nodes they take. A part's replicas packed
+    at a replica's rate cost alike one a node or two (`--rules` seed 1066: G24's 3 replicas
+    on 3 nodes where 2 of G80 share one at the same rate, 26 against the optimum 24)."""
+    kinds = sorted(((problem.node_class(c).price, fit, problem.node_class(c).count) for c in classes
+                    if (fit := node_fit(problem.node_class(c), owner))), key=lambda k: (k[0] / k[1], k[0]))
+    paid = []
+    for count in range(most + 1):
+        left, cost, nodes = count, Fraction(0), 0
+        for price, fit, available in kinds:
+            taken = min(available, -(-left // fit))
+            cost, nodes, left = cost + taken * price, nodes + taken, left - taken * fit
+            if left <= 0:
+                break
+        paid.append((cost, nodes))
+    return paid
+
+
+def _hosting(problem: Problem, classes: list[list[str]], paid: list[list[tuple[Fraction, int]]],
+             counts: list[int], hosted: list[int] | None, each: list[int] | None) -> Fraction:
+    """What the nodes the follower's replicas need beside a cell's (`hosted`, what fits beside
+    one `each`) add past those its count takes, at the cell's cheapest node: a replica of the
+    owner hosting them takes a node of its own (`option_hosts.room`)."""
+    if hosted is None or each is None:
+        return Fraction(0)
+    extra = Fraction(0)
+    for mine, table, count, beside, fits in zip(classes, paid, counts, hosted, each, strict=True):
+        if beside and fits:
+            more = min(count, -(-beside // fits)) - table[count][1]
+            extra += max(0, more) * min(problem.node_class(c).price for c in mine)
+    return extra
 
 
 def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:
