@@ -106,8 +106,8 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
 
 
 def priced(problem: Problem, parts: list[Part]) -> Fraction:
-    """What the parts pay at the least a replica costs on each one's classes (`_counted`'s
-    prices)."""
+    """What the parts pay at the least a replica costs on each one's classes (packed, as
+    `option_latency.priced` prices the shares it is weighed against)."""
     return sum((part.replicas * rate(problem, problem.demand(part.option), part.classes)
                 * problem.demand(part.option).throughput for part in parts), Fraction(0))
 
