@@ -147,6 +147,44 @@ def own_spreads_hold(problem: Problem, demand: Demand, classes: list[str], repli
     return found is not None or steps[0] < 0
 
 
+# the steps the proof that no counts exist may take (`none_hold`: it runs before every solve)
+PROOF_STEPS = 5_000
+
+
+def none_hold(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule]) -> bool:
+    """Do no counts per cell and option hold the spreads over options, the latency rules and
+    each option's replicas while they deliver the throughput? Then no placement exists: the
+    search (`_counted`) runs over every option in every cell (a cell split where its classes
+    differ in reach), a relaxation of the policy (nodes shared with other workloads, a gang's
+    one option, spreads over nodes: not asked). `--rules` seed 956: zones and regions within
+    1 (z1, z2 in r1; z3 in r2) with 3 replicas in r1 ask 2 in z3 and 1 + 2 in z1 and z2, 3 or
+    4 of G80 (z2, z3), which runs 2 at most. False where not known: an option may use offers
+    (domains it could buy nodes in) or a class without a domain, or the search ran out of
+    steps."""
+    topologies = list(dict.fromkeys(s.topology for s in spreads))
+    mine = [problem.node_class(c) for d in members for c in d.eligible]
+    if not topologies or any(c.provisioned or (c.count and None in (c.topology_value(t) for t in topologies))
+                             for c in mine):
+        return False
+    owners, classes, cells = [], [], []
+    for demand in members:
+        for cell, class_ids in _cells_of(problem, demand, topologies).items():
+            by_reach: dict[tuple[bool, ...], list[str]] = {}
+            for class_id in class_ids:
+                reached = tuple(option_latency.in_reach(problem, demand, [class_id]))
+                by_reach.setdefault(reached, []).append(class_id)
+            for kept in by_reach.values():
+                owners.append(demand)
+                classes.append(kept)
+                cells.append(cell)
+    limits = [min(s.max_skew for s in spreads if s.topology == t) for t in topologies]
+    every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
+    steps = [PROOF_STEPS]
+    found = _counted(problem, owners, classes, cells, limits, every, group.required, steps=steps,
+                     reach=option_latency.reached(problem, owners, classes))
+    return found is None and steps[0] >= 0
+
+
 def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[tuple[str, ...], list[str]]:
     """Cell (its domain in each topology) -> the classes of nodes the fleet has (not offers)
     `demand` may use there, those with a value in every topology."""
