@@ -169,3 +169,29 @@ def test_the_nodes_a_hosted_follower_needs_are_priced(tmp_path):
     # 20 need 3 nodes: each holding a replica of chat, one more node at 4.00
     assert _hosting(problem, [["g1"]], paid, [4], [20], [7]) == 4
     assert _hosting(problem, [["g1"]], paid, [2], [20], [7]) == 4  # (2 replicas host on 2 nodes at most)
+
+
+def _two_options_in_one_cell() -> str:
+    """`bench/option_spreads.py --rules` seed 1339 (93 nodes; looked at after its fresh run):
+    `chat` (2 of G80 or 2 of G24, all in r1) under `spread region max_skew 3` and 3 replicas
+    within 50 ms: no option alone runs 3, and the one cell (r1) went to one option, so no
+    split held (`unknown`, chat left out); the reference's optimum 4.00 runs 2 of G24 and
+    one of G80, near `web` by zone."""
+    pools = [reference.Pool("g0", 16, 8, 32, 100, "G24", 2, "z1", "r1"),
+             reference.Pool("g1", 14, 8, 32, 400, "G24", 2, "z1", "r1"),
+             reference.Pool("g2", 21, 8, 32, 400, "G80", 1, "z2", "r1"),
+             reference.Pool("g3", 29, 8, 32, 200, "G80", 1, "z1", "r1"),
+             reference.Pool("c0", 13, 4, 16, 60, zone="z1", region="r1")]
+    chat = reference.Workload("chat", 2, 4000, 4, gpus=1, options=[("G80", 2), ("G24", 2)],
+                              spreads=[("region", 3)], rules=[("web", "zone", False)], latency=(50, 3))
+    return reference.to_fit(reference.Spec(pools, [chat, reference.Workload("web", 11, 1000, 2)]))
+
+
+def test_a_cell_runs_every_option_where_one_each_holds_no_counts(tmp_path):
+    problem = problem_from(tmp_path, _two_options_in_one_cell())
+    placement = solved(problem, time_limit=10.0)  # (verified: 3 replicas in reach, web's zone)
+    assert not placement.unplaced and placement.value == Fraction(4)
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    parts = split(problem, group, members, [s for s in members[0].spreads if s.topology != "node"])
+    assert sorted((p.option, p.replicas) for p in parts) == [("chat[G24]", 2), ("chat[G80]", 1)]

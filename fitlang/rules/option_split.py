@@ -91,18 +91,52 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     for index, key in enumerate((cheapest, most, a_node_each)):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
-        hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
-                                                                  owned, classes)
-        each = None if follower is None else [option_hosts.each_beside(problem, follower, owner, mine)
-                                              for owner, mine in zip(owned, classes, strict=True)]
-        counted = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
-                           reach=option_latency.reached(problem, owned, classes), hosts=hosts,
-                           one_empty=True, hosted_each=each)
+        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                                  group.required)
         if counted is not None:
-            parts = [Part(owners[cell], count, cells[cell][owners[cell]])
-                     for cell, count in zip(order, counted[1], strict=True) if count]
+            parts = [Part(owner.name, count, mine)
+                     for owner, mine, count in zip(owned, classes, counted[1], strict=True) if count]
             found.append((counted[0], index, parts))
+    if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
+        owned, classes, order = _every_option(problem, members, topologies)
+        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                                  group.required)
+        if counted is not None:
+            found.append((counted[0], 0, [Part(owner.name, count, mine) for owner, mine, count
+                                          in zip(owned, classes, counted[1], strict=True) if count]))
     return min(found, key=lambda item: item[:2])[2] if found else None
+
+
+def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Demand], classes: list[list[str]],
+                    cells: list[tuple[str, ...]], limits: list[int], every: list[set[str]],
+                    required: Fraction) -> tuple[Fraction, list[int]] | None:
+    """`_counted` for a split: the latency rules' cells in reach, a follower on node hosted
+    beside the counts (`option_hosts`), a node left empty in a cell spread over nodes."""
+    hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
+                                                              owned, classes)
+    each = None if follower is None else [option_hosts.each_beside(problem, follower, owner, mine)
+                                          for owner, mine in zip(owned, classes, strict=True)]
+    return _counted(problem, owned, classes, cells, limits, every, required,
+                    reach=option_latency.reached(problem, owned, classes), hosts=hosts,
+                    one_empty=True, hosted_each=each)
+
+
+def _every_option(problem: Problem, members: list[Demand],
+                  topologies: list[str]) -> tuple[list[Demand], list[list[str]], list[tuple[str, ...]]]:
+    """Every option in every cell it may use (its classes there split where they differ in
+    reach of a latency rule): the owners, their classes, their cells."""
+    owners, classes, cells = [], [], []
+    for demand in members:
+        for cell, class_ids in _cells_of(problem, demand, topologies).items():
+            by_reach: dict[tuple[bool, ...], list[str]] = {}
+            for class_id in class_ids:
+                reached = tuple(option_latency.in_reach(problem, demand, [class_id]))
+                by_reach.setdefault(reached, []).append(class_id)
+            for kept in by_reach.values():
+                owners.append(demand)
+                classes.append(kept)
+                cells.append(cell)
+    return owners, classes, cells
 
 
 def priced(problem: Problem, parts: list[Part]) -> Fraction:
@@ -166,17 +200,7 @@ def none_hold(problem: Problem, group: OptionGroup, members: list[Demand], sprea
     if not topologies or any(c.provisioned or (c.count and None in (c.topology_value(t) for t in topologies))
                              for c in mine):
         return False
-    owners, classes, cells = [], [], []
-    for demand in members:
-        for cell, class_ids in _cells_of(problem, demand, topologies).items():
-            by_reach: dict[tuple[bool, ...], list[str]] = {}
-            for class_id in class_ids:
-                reached = tuple(option_latency.in_reach(problem, demand, [class_id]))
-                by_reach.setdefault(reached, []).append(class_id)
-            for kept in by_reach.values():
-                owners.append(demand)
-                classes.append(kept)
-                cells.append(cell)
+    owners, classes, cells = _every_option(problem, members, topologies)
     limits = [min(s.max_skew for s in spreads if s.topology == t) for t in topologies]
     every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
     steps = [PROOF_STEPS]
