@@ -88,3 +88,55 @@ def test_a_follower_on_node_with_more_replicas_than_fit_beside_its_target_is_pro
     assert [d.name for d in followers_short_of_room(problem)] == ["web"]
     assert solved(problem, time_limit=10.0).proven_infeasible
     assert followers_short_of_room(problem_from(tmp_path, web(12), "twelve.fit")) == []
+
+
+def _away_from_a_spread_target(skew: int = 2) -> str:
+    """`--rules` seed 901 (76 nodes): `chat` (5 of G80 in z2, or 10 of G24 in z3) under
+    `spread zone max_skew 2` (and region 3: r1 and r2 are z2 and z3): a zone at 0 holds the
+    other at 2, short of either option's throughput, so chat runs in both; `web` (22) away
+    from chat by zone has nodes only in z2 and z3 (the reference proves it infeasible; fitc
+    proved it in explain, `unknown` under load)."""
+    pools = [reference.Pool("g0", 17, 8, 32, 100, "G24", 2, "z3", "r2"),
+             reference.Pool("g1", 16, 8, 32, 300, "G80", 2, "z2", "r1"),
+             reference.Pool("g2", 21, 8, 32, 400, "G24", 1, "z3", "r2"),
+             reference.Pool("c0", 11, 4, 16, 60, zone="z2", region="r1"),
+             reference.Pool("c1", 11, 4, 16, 40, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 5, 4000, 4, gpus=1, options=[("G80", 5), ("G24", 10)],
+                              spreads=[("region", skew + 1), ("zone", skew)])
+    web = reference.Workload("web", 22, 1000, 2, rules=[("chat", "zone", True)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_away_from_a_target_whose_spread_fills_its_zones_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _away_from_a_spread_target())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    placement = solved(problem, time_limit=10.0)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    # within 5 a zone chat may run 5 of G80 in z2 alone, web in z3
+    loose = problem_from(tmp_path, _away_from_a_spread_target(skew=5), "loose.fit")
+    assert followers_short_of_room(loose) == []
+
+
+def _beside_too_few_in_a_zone(web_replicas: int = 30) -> str:
+    """`--rules` seed 1068 (73 nodes): `web` (30 of one CPU, `spread zone max_skew 1`) beside
+    `chat` on its nodes, chat one a node: 2 of G80 (z2) or 4 of G24 (z3). Beside chat's
+    nodes web has room for 42, but in z2 only beside G80's 2 nodes, 7 a node: 14 there, so at
+    most 15 in z3 (29)."""
+    pools = [reference.Pool("g0", 14, 8, 32, 400, "G80", 2, "z2", "r1"),
+             reference.Pool("g1", 25, 8, 32, 100, "G24", 2, "z3", "r2"),
+             reference.Pool("g2", 21, 8, 32, 300, "G24", 2, "z3", "r2"),
+             reference.Pool("c0", 13, 4, 16, 60, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 2, 1000, 4, gpus=1, options=[("G80", 2), ("G24", 4)],
+                              spreads=[("region", 3)], rules=[("self", "node", True)])
+    web = reference.Workload("web", web_replicas, 1000, 2, spreads=[("zone", 1)],
+                             rules=[("chat", "node", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_on_node_short_of_room_in_one_zone_of_its_spread_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _beside_too_few_in_a_zone())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    placement = solved(problem, time_limit=10.0)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    fits = problem_from(tmp_path, _beside_too_few_in_a_zone(29), "fits.fit")
+    assert followers_short_of_room(fits) == []

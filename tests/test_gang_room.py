@@ -73,3 +73,30 @@ def test_an_option_workload_none_of_whose_options_reaches_its_users_is_proven_in
     assert solved(problem, time_limit=10.0).proven_infeasible
     near = problem_from(tmp_path, _gang(pools, (50, 1), [("region", 2)], gang=False), "near.fit")
     assert gangs_short_of_options(near) == []
+
+
+def _no_counts_hold(g80: int = 2) -> str:
+    """`--rules` seed 956 (80 nodes): `chat` (2 of G80 in z2 of r1 and z3 of r2, or 4 of G24
+    in z1 of r1) under zones and regions within 1, 3 replicas within 10 ms (r1): regions within
+    1 and 3 in r1 put 2 or more in z3, zones within 1 then 1 + 2 in z1 and z2: 3 or more of
+    G80, which runs 2 at most (the reference proves it infeasible; fitc's explain did, in 1.7
+    CPU s). With 4 of G80 (`g80`) the counts 1 + 2 + 2 hold."""
+    pools = [reference.Pool("g0", 12, 8, 32, 400, "G80", 1, "z2", "r1"),
+             reference.Pool("g1", 16, 8, 32, 300, "G80", 2, "z3", "r2"),
+             reference.Pool("g2", 18, 8, 32, 300, "G80", 1, "z3", "r2"),
+             reference.Pool("g3", 24, 8, 32, 100, "G24", 1, "z1", "r1"),
+             reference.Pool("c0", 10, 4, 16, 60, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 2, 4000, 4, gpus=1, options=[("G80", g80), ("G24", 4)],
+                              spreads=[("region", 1), ("zone", 1)], latency=(10, 3))
+    return reference.to_fit(reference.Spec(pools, [chat, reference.Workload("web", 26, 1000, 2,
+                                                                             spreads=[("zone", 1)])]))
+
+
+def test_an_option_workload_no_counts_of_which_hold_its_rules_is_proven_infeasible(tmp_path):
+    problem = problem_from(tmp_path, _no_counts_hold())
+    assert {d.name for d in gangs_short_of_options(problem)} == {"chat[G80]", "chat[G24]"}
+    placement = solved(problem, time_limit=10.0)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    more = problem_from(tmp_path, _no_counts_hold(g80=4), "more.fit")
+    assert gangs_short_of_options(more) == []
+    assert not solved(more, time_limit=10.0).unplaced

@@ -176,3 +176,29 @@ def test_an_options_own_spreads_over_nested_domains_must_hold_together(tmp_path)
     assert max(zones.values()) - min(zones.values()) <= 1
     assert max(regions.values()) - min(regions.values()) <= 3
     assert placement.value >= 15  # (the reference's optimum)
+
+
+def test_an_option_is_dealt_at_most_its_own_replicas(tmp_path):
+    # `bench/mixed_rules.py` seed 265 (options under caps), cut down: `chat` needs 5 replicas
+    # of G80 (zones z2 in r1, z3 in r2) or 10 of G24 (z1 in r1), regions within 1 and zones
+    # within 2. The nested windows' cheapest deal ran 6 of G80 and one of G24: more of G80
+    # than it has (replica 5 does not exist), which the self-check refused (E0507,
+    # `unknown`). Capped at 5 no deal holds (G80 would need 2 + 3 over its two zones);
+    # `option_split`'s counts place it at the optimum, 16: G24 in z1, 2 of G80 in z2, 3 in z3
+    from fitlang.rules.option_deal import dealt
+
+    import reference
+
+    pools = [reference.Pool("m1", 6, 4, 16, 480, "G24", 1, "z1", "r1"),
+             reference.Pool("m4", 12, 8, 32, 800, "G80", 4, "z2", "r1"),
+             reference.Pool("m5", 50, 16, 64, 160, "G80", 2, "z3", "r2")]
+    chat = reference.Workload("chat", 5, 3000, 2, gpus=1, options=[("G80", 5), ("G24", 10)],
+                              spreads=[("region", 1), ("zone", 2)])
+    problem = problem_from(tmp_path, reference.to_fit(reference.Spec(pools, [chat])))
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    shares = dealt(problem, group, members, list(members[0].spreads))
+    assert shares is None or all(shares[d.name].replicas <= d.replicas for d in members)
+    placement = solved(problem)
+    assert not placement.unplaced and placement.value == 16
+    assert _per_domain(problem, placement, "zone") == {"z1": 1, "z2": 2, "z3": 3}

@@ -65,3 +65,56 @@ def test_a_follower_is_left_out_with_the_workload_it_follows(tmp_path):
     left = option_spread._short_left_out(problem, short)
     assert not left.assignments
     assert Counter(u.workload for u in left.unplaced)["web"] == 13
+
+
+def _near_options_spread_over_more_zones() -> str:
+    """`bench/option_spreads.py --rules` seed 972 (140 nodes), cut down: `chat` (8 of G80,
+    only in z2, or 8 of G24, only in z1; `spread zone max_skew 2` over both) narrowed to G80
+    in z2 and G24 in z1; `web` (4 replicas) near chat by zone with `spread zone max_skew 2` of
+    its own, over z1, z2 and z3 (it may use the CPU nodes of z3, where chat never runs). Kept
+    to z1 and z2 its spread lost z3 (counted 0 as written), so it followed G80 alone: in z2
+    only, at most 2, `unknown` where the reference places all at 13.00."""
+    pools = [reference.Pool("g0", 25, 8, 32, 400, "G24", 2, "z1", "r1"),
+             reference.Pool("g1", 16, 8, 32, 200, "G80", 2, "z2", "r1"),
+             reference.Pool("g3", 30, 8, 32, 300, "G24", 1, "z1", "r1"),
+             reference.Pool("c1", 22, 4, 16, 40, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 8, 4000, 4, gpus=1, options=[("G80", 8), ("G24", 8)],
+                              spreads=[("zone", 2)])
+    web = reference.Workload("web", 4, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_kept_to_fewer_zones_than_its_spread_counts_holds_max_skew_in_each(tmp_path):
+    problem = problem_from(tmp_path, _near_options_spread_over_more_zones())
+    narrowed, _, _ = option_spread.narrowed(problem)
+    web = narrowed.demand("web")
+    assert not web.affinities and sorted(web.eligible) == ["g0", "g1", "g3"]
+    assert [(s.topology, s.max_skew) for s in web.spreads] == [("zone", 1)]  # (2 + 2: z3 holds 0)
+    placement = solved(problem, time_limit=10.0)  # (verified: zone z3 counted, at 0)
+    assert not placement.unplaced
+    zones = {c.id: c.zone for c in problem.classes}
+    per_zone = Counter(zones[problem.owners().find(a.node)[0].id] for a in placement.assignments
+                       if a.workload == "web")
+    assert per_zone == {"z1": 2, "z2": 2}
+
+
+def test_the_skew_left_is_the_largest_that_keeps_each_domain_at_max_skew():
+    # brute force over every count per domain: the skew bars every count past `most`, and
+    # one more would let one through
+    import itertools
+
+    from fitlang.rules.option_follow import _skew_left
+
+    for domains, most, replicas in itertools.product(range(1, 5), range(1, 4), range(0, 14)):
+        skew = _skew_left(replicas, domains, most)
+        if replicas > most * domains:
+            assert skew is None
+            continue
+        assert skew is not None and skew >= 1
+        counts = [c for c in itertools.product(range(replicas + 1), repeat=domains) if sum(c) == replicas]
+
+        def let_past(limit: int, counts=counts, most=most) -> bool:
+            return any(max(c) > most and max(c) - min(c) <= limit for c in counts)
+
+        assert not let_past(skew)
+        assert skew == most or let_past(skew + 1)

@@ -112,3 +112,34 @@ def test_the_option_choice_weighs_the_latency_rule(tmp_path):
     assert not placement.unplaced
     assert _chat_by_option(problem, placement) == {"G24": 2, "G80": 1}
     assert placement.value == 2
+
+
+def _a_shares_own_spread_keeps_it_out_of_reach() -> str:
+    """`bench/option_spreads.py --rules` seed 1074 (106 nodes): `chat` (3 of G80, in z1 of r1
+    and z3 of r2, or 6 of G24, in z1 and z2 of r1) under `spread zone max_skew 2` and
+    `latency` within 10 ms (r1 only) for 3 replicas. The windows ran G80 alone, 3 within 1
+    over z1 and z3 (z2 left empty): at most 2 in r1, so the rule kept on the share could not
+    hold (`unknown`, chat left out); the reference's optimum 5.40 runs 2 of G80 in z1 and 2
+    of G24 in z2, `web` beside G24 on its nodes."""
+    pools = [reference.Pool("g0", 18, 8, 32, 200, "G24", 1, "z2", "r1"),
+             reference.Pool("g1", 23, 8, 32, 100, "G80", 2, "z1", "r1"),
+             reference.Pool("g2", 22, 8, 32, 400, "G24", 2, "z1", "r1"),
+             reference.Pool("g3", 21, 8, 32, 300, "G80", 2, "z3", "r2"),
+             reference.Pool("c0", 22, 4, 16, 40, zone="z1", region="r1")]
+    chat = reference.Workload("chat", 3, 4000, 4, gpus=1, options=[("G80", 3), ("G24", 6)],
+                              spreads=[("zone", 2)], latency=(10, 3))
+    return reference.to_fit(reference.Spec(pools, [chat, reference.Workload("web", 9, 1000, 2)]))
+
+
+def test_a_share_whose_own_spread_keeps_replicas_out_of_reach_is_split(tmp_path):
+    problem = problem_from(tmp_path, _a_shares_own_spread_keeps_it_out_of_reach())
+    placement = solved(problem, time_limit=10.0)  # (verified: the rule as written)
+    assert not placement.unplaced and placement.value == Fraction("5.4")
+    g80 = problem.demand("chat[G80]")
+    rule = g80.latency[0]
+    assert option_latency.most_in_reach(problem, rule, 3, ["g1", "g3"], {}) == 3
+    assert option_latency.most_in_reach(problem, rule, 3, ["g1", "g3"], {"zone": 1}) == 2
+    assert option_latency.most_in_reach(problem, rule, 4, ["g1", "g3"], {"zone": 2}) == 3
+    assert option_latency.most_in_reach(problem, rule, 3, ["g3"], {"zone": 1}) == 0
+    narrowed, _, _ = option_spread.narrowed(problem)
+    assert all(not d.latency for d in narrowed.demands)  # (the split's counts hold it)

@@ -287,7 +287,7 @@ def _sized_hands(problem: Problem, hands: list[_Hand], layout: _Layout, every: d
             return None
         high = list(low)
     else:
-        low, high = [0] * len(hands), [h.room for h in hands]
+        low, high = [0] * len(hands), [min(h.room, h.demand.replicas) for h in hands]
     check = _derived_hold(problem, hands, layout, every)
     return _sized(hands, list(layout.windowed.items()), empty, required, low, high, {}, check)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from fitlang.check.program import AffinityRule
+from fitlang.check.program import AffinityRule, SpreadRule
 from fitlang.model.problem import Demand, Problem
 
 
@@ -52,26 +52,52 @@ def followed_in(problem: Problem, demand: Demand, narrowed: dict[str, list[Deman
             kept.append(rule)
             continue
         eligible = [c for c in eligible if problem.node_class(c).topology_value(rule.topology) in domains]
-    if len(kept) == len(demand.affinities) or not _spreads_unchanged(problem, demand, eligible):
+    spreads = None if len(kept) == len(demand.affinities) else _spreads_within(problem, demand, eligible)
+    if spreads is None:
         return demand
-    return dataclasses.replace(demand, eligible=eligible, affinities=kept)
+    return dataclasses.replace(demand, eligible=eligible, affinities=kept, spreads=spreads)
 
 
-def _spreads_unchanged(problem: Problem, demand: Demand, eligible: list[str]) -> bool:
-    """Do the follower's own spreads count over the same domains with only `eligible`? (A
-    spread counts over the domains of the nodes the workload may use: a zone it may no longer
-    use would count 0 as written, which the narrowed policy would not know.)"""
+def _spreads_within(problem: Problem, demand: Demand, eligible: list[str]) -> list[SpreadRule] | None:
+    """The follower's own spreads over only `eligible`, each holding the spread as written,
+    or None where one cannot. A spread counts over the domains of the nodes the workload may
+    use: a domain it may no longer use counts 0 as written, so each domain left holds at most
+    max_skew (`_skew_left`); unchanged where none is taken away. A spread over nodes: only
+    where no class is taken away."""
     def values(classes: list[str], topology: str) -> set:
         mine = [problem.node_class(c) for c in classes]
         return {node_class.topology_value(topology) for node_class in mine if node_class.count}
 
+    spreads = []
     for spread in demand.spreads:
-        if spread.topology == "node" and len(eligible) < len(demand.eligible):
-            return False
-        if spread.topology != "node" and values(eligible, spread.topology) != \
-                values(list(demand.eligible), spread.topology):
-            return False
-    return True
+        if spread.topology == "node":
+            if len(eligible) < len(demand.eligible):
+                return None
+            spreads.append(spread)
+            continue
+        left = values(eligible, spread.topology)
+        if left == values(list(demand.eligible), spread.topology):
+            spreads.append(spread)
+            continue
+        skew = _skew_left(demand.replicas, len(left), spread.max_skew)
+        if skew is None:
+            return None
+        spreads.append(dataclasses.replace(spread, max_skew=skew))
+    return spreads
+
+
+def _skew_left(replicas: int, domains: int, most: int) -> int | None:
+    """The largest max_skew over `domains` domains that keeps each of them at `most` replicas
+    or fewer (the rule as written where other domains it counts hold none), or None where
+    they cannot hold `replicas`. A domain of M >= most + 1 leaves the least of the others at
+    (replicas - M) // (domains - 1) at most, so a skew below most + 1 - that bars it
+    (`bench/option_spreads.py --rules` seed 972: `web`, 4 replicas near `chat` by zone with
+    `spread zone max_skew 2`, chat surely in z1 and z2, web may use z3 too: 2 + 2, skew 1)."""
+    if not domains or replicas > most * domains:
+        return None
+    if replicas <= most or domains == 1:
+        return most
+    return most - (replicas - most - 1) // (domains - 1)
 
 
 def followers(problem: Problem, workloads: set[str]) -> set[str]:

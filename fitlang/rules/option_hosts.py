@@ -68,12 +68,19 @@ def room(problem: Problem, follower: Demand, owner: Demand, classes: Sequence[st
     """Replicas of `follower` that surely fit beside `count` replicas of `owner` on these
     classes, each on a node of its own: per node, what fits beside one on the class that holds
     least (none on a class the follower may not use)."""
-    if not count or not classes or owner.exclusive:
+    if not count:
+        return 0
+    nodes = sum(problem.node_class(c).count for c in classes)
+    return min(count, nodes) * each_beside(problem, follower, owner, classes)
+
+
+def each_beside(problem: Problem, follower: Demand, owner: Demand, classes: Sequence[str]) -> int:
+    """Replicas of `follower` that surely fit beside one of `owner` on a node of these
+    classes (`room`'s, per node)."""
+    if not classes or owner.exclusive:
         return 0
     eligible = set(follower.eligible)
-    each = min(beside(problem, follower, owner, c) if c in eligible else 0 for c in classes)
-    nodes = sum(problem.node_class(c).count for c in classes)
-    return min(count, nodes) * each
+    return min(beside(problem, follower, owner, c) if c in eligible else 0 for c in classes)
 
 
 def beside(problem: Problem, follower: Demand, owner: Demand, class_id: str) -> int:

@@ -19,9 +19,11 @@ Otherwise it stays on each demand, as before.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from fractions import Fraction
 
+from fitlang.check.program import LatencyRule
 from fitlang.model.problem import Demand, Problem
 
 
@@ -46,17 +48,49 @@ def held(problem: Problem, members: list[Demand], replicas: dict[str, tuple[int,
     return all(total >= rule.replicas for total, rule in zip(reached, rules, strict=True))
 
 
-def each_meets(problem: Problem, members: list[Demand],
-               replicas: dict[str, tuple[int, list[str]]]) -> bool:
+def each_meets(problem: Problem, members: list[Demand], replicas: dict[str, tuple[int, list[str]]],
+               skews: dict[str, dict[str, int]] | None = None) -> bool:
     """Could each narrowed demand with replicas meet every rule on its own (what keeping the
-    rule on each asks): its replicas at least K, with classes in reach?"""
+    rule on each asks): K of its replicas in reach, as many as its own spreads (`skews`:
+    option -> topology -> max_skew) let into the domains in reach?"""
     by_name = {d.name: d for d in members}
     for name, (count, classes) in replicas.items():
         for rule in by_name[name].latency if count else []:
-            if count < rule.replicas or not any(problem.within_reach(rule, problem.node_class(c))
-                                                for c in classes):
+            if most_in_reach(problem, rule, count, classes, (skews or {}).get(name, {})) < rule.replicas:
                 return False
     return True
+
+
+def most_in_reach(problem: Problem, rule: LatencyRule, count: int, classes: list[str],
+                  skews: dict[str, int]) -> int:
+    """The most of `count` replicas on these classes within the rule's reach where they are
+    spread over each topology of `skews` (not nodes) with its max_skew; a domain (of the
+    classes with nodes) counts as in reach where one of its classes is. `--rules` seed 1074:
+    G80's 3 replicas within 1 over z1 (in reach) and z3 (40 ms away) put 2 in reach, fewer
+    than the rule's 3."""
+    near = {c for c in classes if problem.within_reach(rule, problem.node_class(c))}
+    most = count if near else 0
+    for topology, skew in skews.items():
+        reached: dict[str | None, bool] = {}
+        for class_id in classes:
+            node_class = problem.node_class(class_id)
+            if topology != "node" and node_class.count and not node_class.provisioned:
+                value = node_class.topology_value(topology)
+                reached[value] = reached.get(value, False) or class_id in near
+        inside = sum(reached.values())
+        if 0 < inside < len(reached):
+            most = min(most, _most_in(count, len(reached), inside, skew))
+    return most
+
+
+def _most_in(count: int, domains: int, inside: int, skew: int) -> int:
+    """The most of `count` replicas over `domains` domains within `skew` of each other that
+    `inside` of them hold: with m the least a domain holds, the others hold m or more and
+    those inside m + skew at most, so min(count - (domains - inside) m, inside (m + skew)),
+    the largest at m near (count - inside skew) / domains."""
+    middle = Fraction(count - inside * skew, domains)
+    return max(min(count - (domains - inside) * m, inside * (m + skew))
+               for m in {max(0, math.floor(middle)), max(0, math.ceil(middle))})
 
 
 def priced(problem: Problem, members: list[Demand], replicas: dict[str, tuple[int, list[str]]]) -> Fraction:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
 from fitlang.rules import option_hosts, option_latency
-from fitlang.rules.option_spread import domains, rate, room
+from fitlang.rules.option_spread import domains, node_fit, rate, room
 
 if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlang.solve
     from fitlang.solve.placement_result import Placement
@@ -82,22 +82,66 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     def most(cell: tuple[str, ...], name: str) -> Fraction:
         return -by_name[name].throughput
 
-    for key in (cheapest, most):
+    # (or the cheapest node per unit of throughput: one replica takes a node of its own where
+    # few run there, `--rules` seed 1086's one G80 replica at 3.00 beside G24's nodes at 4.00)
+    def a_node_each(cell: tuple[str, ...], name: str) -> Fraction:
+        return min(problem.node_class(c).price for c in cells[cell][name]) / by_name[name].throughput
+
+    found: list[tuple[Fraction, int, list[Part]]] = []
+    for index, key in enumerate((cheapest, most, a_node_each)):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
-        hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
-                                                                  owned, classes)
-        counts = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
-                          reach=option_latency.reached(problem, owned, classes), hosts=hosts, one_empty=True)
-        if counts is not None:
-            return [Part(owners[cell], count, cells[cell][owners[cell]])
-                    for cell, count in zip(order, counts, strict=True) if count]
-    return None
+        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                                  group.required)
+        if counted is not None:
+            parts = [Part(owner.name, count, mine)
+                     for owner, mine, count in zip(owned, classes, counted[1], strict=True) if count]
+            found.append((counted[0], index, parts))
+    if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
+        owned, classes, order = _every_option(problem, members, topologies)
+        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                                  group.required)
+        if counted is not None:
+            found.append((counted[0], 0, [Part(owner.name, count, mine) for owner, mine, count
+                                          in zip(owned, classes, counted[1], strict=True) if count]))
+    return min(found, key=lambda item: item[:2])[2] if found else None
+
+
+def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Demand], classes: list[list[str]],
+                    cells: list[tuple[str, ...]], limits: list[int], every: list[set[str]],
+                    required: Fraction) -> tuple[Fraction, list[int]] | None:
+    """`_counted` for a split: the latency rules' cells in reach, a follower on node hosted
+    beside the counts (`option_hosts`), a node left empty in a cell spread over nodes."""
+    hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
+                                                              owned, classes)
+    each = None if follower is None else [option_hosts.each_beside(problem, follower, owner, mine)
+                                          for owner, mine in zip(owned, classes, strict=True)]
+    return _counted(problem, owned, classes, cells, limits, every, required,
+                    reach=option_latency.reached(problem, owned, classes), hosts=hosts,
+                    one_empty=True, hosted_each=each)
+
+
+def _every_option(problem: Problem, members: list[Demand],
+                  topologies: list[str]) -> tuple[list[Demand], list[list[str]], list[tuple[str, ...]]]:
+    """Every option in every cell it may use (its classes there split where they differ in
+    reach of a latency rule): the owners, their classes, their cells."""
+    owners, classes, cells = [], [], []
+    for demand in members:
+        for cell, class_ids in _cells_of(problem, demand, topologies).items():
+            by_reach: dict[tuple[bool, ...], list[str]] = {}
+            for class_id in class_ids:
+                reached = tuple(option_latency.in_reach(problem, demand, [class_id]))
+                by_reach.setdefault(reached, []).append(class_id)
+            for kept in by_reach.values():
+                owners.append(demand)
+                classes.append(kept)
+                cells.append(cell)
+    return owners, classes, cells
 
 
 def priced(problem: Problem, parts: list[Part]) -> Fraction:
-    """What the parts pay at the least a replica costs on each one's classes (`_counted`'s
-    prices)."""
+    """What the parts pay at the least a replica costs on each one's classes (packed, as
+    `option_latency.priced` prices the shares it is weighed against)."""
     return sum((part.replicas * rate(problem, problem.demand(part.option), part.classes)
                 * problem.demand(part.option).throughput for part in parts), Fraction(0))
 
@@ -137,6 +181,34 @@ def own_spreads_hold(problem: Problem, demand: Demand, classes: list[str], repli
     return found is not None or steps[0] < 0
 
 
+# the steps the proof that no counts exist may take (`none_hold`: it runs before every solve)
+PROOF_STEPS = 5_000
+
+
+def none_hold(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule]) -> bool:
+    """Do no counts per cell and option hold the spreads over options, the latency rules and
+    each option's replicas while they deliver the throughput? Then no placement exists: the
+    search (`_counted`) runs over every option in every cell (a cell split where its classes
+    differ in reach), a relaxation of the policy (nodes shared with other workloads, a gang's
+    one option, spreads over nodes: not asked). `--rules` seed 956: zones and regions within
+    1 (z1, z2 in r1; z3 in r2) with 3 replicas in r1 ask 2 in z3 and 1 + 2 in z1 and z2, 3 or
+    4 of G80 (z2, z3), which runs 2 at most. False where not known: an option may use offers
+    (domains it could buy nodes in) or a class without a domain, or the search ran out of
+    steps."""
+    topologies = list(dict.fromkeys(s.topology for s in spreads))
+    mine = [problem.node_class(c) for d in members for c in d.eligible]
+    if not topologies or any(c.provisioned or (c.count and None in (c.topology_value(t) for t in topologies))
+                             for c in mine):
+        return False
+    owners, classes, cells = _every_option(problem, members, topologies)
+    limits = [min(s.max_skew for s in spreads if s.topology == t) for t in topologies]
+    every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
+    steps = [PROOF_STEPS]
+    found = _counted(problem, owners, classes, cells, limits, every, group.required, steps=steps,
+                     reach=option_latency.reached(problem, owners, classes))
+    return found is None and steps[0] >= 0
+
+
 def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[tuple[str, ...], list[str]]:
     """Cell (its domain in each topology) -> the classes of nodes the fleet has (not offers)
     `demand` may use there, those with a value in every topology."""
@@ -168,7 +240,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
              exact: int | None = None, steps: list[int] | None = None,
              reach: list[tuple[list[bool], int]] | None = None,
              hosts: Callable[[list[int]], list[int] | None] | None = None,
-             one_empty: bool = False) -> list[int] | None:
+             one_empty: bool = False,
+             hosted_each: list[int] | None = None) -> tuple[Fraction, list[int]] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
@@ -176,13 +249,15 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
     which a follower on node fits (`hosts`: its counts, None where it does not), with
     `one_empty` leaving a node empty in each cell whose owner spreads over nodes, and
     which delivers `required` (with `exact`: in exactly that
-    many replicas), by depth-first search; None where none does within MAX_STEPS (`steps`:
-    the steps left, below 0 where they ran out)."""
-    prices = [rate(problem, owner, mine) * owner.throughput
-              for owner, mine in zip(owners, classes, strict=True)]  # (a replica's)
+    many replicas), by depth-first search; with what it pays, each cell's count on whole
+    nodes (`_on_nodes`), more nodes where the follower's replicas there need them
+    (`hosted_each`: what fits beside one of the owner's, `_hosting`); None where none does
+    within MAX_STEPS (`steps`: the steps left, below 0 where they ran out)."""
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
+    paid = [_on_nodes(problem, owner, mine, high)
+            for owner, mine, high in zip(owners, classes, highs, strict=True)]
     if one_empty:  # (a cell of an owner with a spread over nodes leaves one of its nodes empty)
         highs = [min(high, sum(problem.node_class(c).count for c in mine) - 1)
                  if any(s.topology == "node" for s in owner.spreads) else high
@@ -206,7 +281,7 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
                 sums[cell[position]] = sums.get(cell[position], 0) + count
             if max(sums.values()) - min(sums.values()) > limit:
                 return False
-        return hosts is None or hosts(counts) is not None
+        return True
 
     def search(at: int, cost: Fraction, delivered: Fraction) -> bool:
         steps[0] -= 1
@@ -216,19 +291,57 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
             return True
         if at == len(cells):
             if delivered >= required and (exact is None or sum(counts) == exact) and holds():
-                best[0], best[1] = cost, list(counts)
+                hosted = None if hosts is None else hosts(counts)
+                if hosts is None or hosted is not None:
+                    cost += _hosting(problem, classes, paid, counts, hosted, hosted_each)
+                    if best[0] is None or cost < best[0]:
+                        best[0], best[1] = cost, list(counts)
             return True
         for count in range(highs[at] + 1):
             counts.append(count)
-            going = search(at + 1, cost + count * prices[at], delivered + count * owners[at].throughput)
+            going = search(at + 1, cost + paid[at][count][0], delivered + count * owners[at].throughput)
             counts.pop()
             if not going:
                 return False
         return True
 
-    if not cells or not search(0, Fraction(0), Fraction(0)):
+    if not cells or not search(0, Fraction(0), Fraction(0)) or best[1] is None:
         return None
-    return best[1]
+    return best[0], best[1]
+
+
+def _on_nodes(problem: Problem, owner: Demand, classes: list[str], most: int) -> list[tuple[Fraction, int]]:
+    """Per count up to `most`: what that many replicas of `owner` pay on whole nodes of these
+    classes (the cheapest a replica first) and the nodes they take. A part's replicas packed
+    at a replica's rate cost alike one a node or two (`--rules` seed 1066: G24's 3 replicas
+    on 3 nodes where 2 of G80 share one at the same rate, 26 against the optimum 24)."""
+    kinds = sorted(((problem.node_class(c).price, fit, problem.node_class(c).count) for c in classes
+                    if (fit := node_fit(problem.node_class(c), owner))), key=lambda k: (k[0] / k[1], k[0]))
+    paid = []
+    for count in range(most + 1):
+        left, cost, nodes = count, Fraction(0), 0
+        for price, fit, available in kinds:
+            taken = min(available, -(-left // fit))
+            cost, nodes, left = cost + taken * price, nodes + taken, left - taken * fit
+            if left <= 0:
+                break
+        paid.append((cost, nodes))
+    return paid
+
+
+def _hosting(problem: Problem, classes: list[list[str]], paid: list[list[tuple[Fraction, int]]],
+             counts: list[int], hosted: list[int] | None, each: list[int] | None) -> Fraction:
+    """What the nodes the follower's replicas need beside a cell's (`hosted`, what fits beside
+    one `each`) add past those its count takes, at the cell's cheapest node: a replica of the
+    owner hosting them takes a node of its own (`option_hosts.room`)."""
+    if hosted is None or each is None:
+        return Fraction(0)
+    extra = Fraction(0)
+    for mine, table, count, beside, fits in zip(classes, paid, counts, hosted, each, strict=True):
+        if beside and fits:
+            more = min(count, -(-beside // fits)) - table[count][1]
+            extra += max(0, more) * min(problem.node_class(c).price for c in mine)
+    return extra
 
 
 def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:

@@ -199,8 +199,9 @@ def narrowed(problem: Problem) -> Narrowed | None:
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
         follower = option_hosts.hosted(problem, group)
+        skews = {} if found is None else {name: own_skews(share, spreads) for name, share in found.items()}
         split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
-                               latency_held, follower)
+                               latency_held, follower, skews)
         if split is None and found is None:
             return None
         if split is not None:
@@ -232,24 +233,32 @@ def narrowed(problem: Problem) -> Narrowed | None:
 
 def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
                    counts: dict[str, tuple[int, list[str]]] | None, latency_held: bool,
-                   follower: Demand | None) -> list | None:
+                   follower: Demand | None, skews: dict[str, dict[str, int]]) -> list | None:
     """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
     classes; None where there are none), or None to keep them: where the shares cannot meet a
     latency rule (its counts hold it, or each share keeps it), or a follower on node would
     not fit beside them; and where each share keeps a latency rule, when the parts are priced
     lower (`option_latency.priced`: `--rules` seed 677 ran G80 alone, the cheapest per unit of
     throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
-    replica in r2 pays 2.00)."""
+    replica in r2 pays 2.00). `skews`: each share's own spreads (`own_skews`), which may keep
+    it from putting enough in reach."""
     from fitlang.rules import option_latency, option_split
 
     short = counts is not None and follower is not None and _short_of_room(problem, follower, members, counts)
     if counts is not None and latency_held and not short:
         return None
     split = option_split.split(problem, group, members, spreads)
-    if split is None or counts is None or short or not option_latency.each_meets(problem, members, counts):
+    if split is None or counts is None or short or \
+            not option_latency.each_meets(problem, members, counts, skews):
         return split
     cheaper = option_split.priced(problem, split) < option_latency.priced(problem, members, counts)
     return split if cheaper else None
+
+
+def own_skews(share: Share, spreads: list[SpreadRule]) -> dict[str, int]:
+    """Topology -> the max_skew of the share's own spread in place of each spread over
+    options (`_narrowed_demand`'s)."""
+    return {s.topology: share.skews.get(s.topology, s.max_skew) for s in spreads}
 
 
 def _short_of_room(problem: Problem, follower: Demand, members: list[Demand],

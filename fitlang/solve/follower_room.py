@@ -10,7 +10,11 @@ options runs on one option: F is capped on each, and short where it is on every 
 `anti_affinity W on T` with `spread T max_skew k` of F's own: W runs in some domain, and
 where every class it may use lies in a domain F's spread counts, that one holds none of F:
 F at most k x its other domains (`_kept_out`). And `affinity W on node` alone: F runs beside
-W's replicas, a node each at most, so at most what fits beside them (`_beside_too_few`).
+W's replicas, a node each at most, so at most what fits beside them (`_beside_too_few`), and
+with a spread of F's own over T', each domain at most k above the one beside which least fits
+(`--rules` seed 1068: `web`, 30 with `spread zone max_skew 1`, beside at most 2 nodes of G80
+in z2, 7 a node: 14 there, at most 15 in z3). And `anti_affinity W on T` where W's own spread
+over T fills every domain of T the follower may use (`_crowded_out`).
 
 `bench/option_spreads.py --rules` seed 688: `web` (15, `spread zone max_skew 2`) beside
 `chat` on its nodes, chat a gang of G24 (z2) or G80 (z1, z2), web's CPU nodes in z3 too: at
@@ -25,6 +29,7 @@ hold the follower (a domain it could buy a node in is one it may run in).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 
 from fitlang.check.program import AffinityRule, SpreadRule
 from fitlang.model.problem import Demand, Problem
@@ -35,7 +40,8 @@ def followers_short_of_room(problem: Problem) -> list[Demand]:
     """The followers whose own spread the workload they follow caps below their replicas, and
     those it keeps away from (`_kept_out`)."""
     return [d for d in problem.demands if d.group is None and d.replicas > 0 and (
-        _followed_in(problem, d) or _kept_out(problem, d) or _beside_too_few(problem, d))]
+        _followed_in(problem, d) or _kept_out(problem, d) or _beside_too_few(problem, d)
+        or _crowded_out(problem, d))]
 
 
 def _followed_in(problem: Problem, follower: Demand) -> bool:
@@ -55,10 +61,28 @@ def _beside_too_few(problem: Problem, follower: Demand) -> bool:
         if rule.anti or rule.topology != "node" or rule.target in ("self", follower.name):
             continue
         hosts = _hosts(problem, rule.target)
-        if hosts and all(follower.replicas > sum(_beside_most(problem, follower, d) for d in way)
-                         for way in hosts):
+        if hosts and all(follower.replicas > _most_beside(problem, follower, way) for way in hosts):
             return True
     return False
+
+
+def _most_beside(problem: Problem, follower: Demand, way: list[Demand]) -> int:
+    """The most of the follower beside the demands of `way` (`_beside_most`), and under each
+    spread of its own over domains: each domain at most k above the least room of a domain
+    it counts (its existing nodes'; an offer's domain only once bought), so at most the sum
+    of min(room, least + k). A class of the follower with no value of the spread's topology
+    proves nothing for that spread."""
+    most = sum(_beside_most(problem, follower, d) for d in way)
+    for spread in (s for s in follower.spreads if s.topology != "node"):
+        values = {problem.node_class(c).topology_value(spread.topology) for c in follower.eligible}
+        counted = set(domains(problem, follower, spread.topology))
+        if None in values or not counted:
+            continue
+        rooms = {value: sum(_beside_most(problem, follower, d, value, spread.topology) for d in way)
+                 for value in values}
+        least = min(rooms[value] for value in counted)
+        most = min(most, sum(min(room, least + spread.max_skew) for room in rooms.values()))
+    return most
 
 
 def _hosts(problem: Problem, target: str) -> list[list[Demand]]:
@@ -71,12 +95,15 @@ def _hosts(problem: Problem, target: str) -> list[list[Demand]]:
     return [[problem.demand(target)]] if target in names else []
 
 
-def _beside_most(problem: Problem, follower: Demand, host: Demand) -> int:
+def _beside_most(problem: Problem, follower: Demand, host: Demand, value: str | None = None,
+                 topology: str | None = None) -> int:
     """The most of the follower beside `host`'s replicas: a node each (at most as many as the
-    nodes the two share), each holding what fits beside one on the roomiest of them."""
+    nodes the two share), each holding what fits beside one on the roomiest of them; with a
+    `topology`, only on the nodes in its domain `value`."""
     from fitlang.rules.option_hosts import beside
 
-    shared = [c for c in host.eligible if c in set(follower.eligible)]
+    shared = [c for c in host.eligible if c in set(follower.eligible)
+              and (topology is None or problem.node_class(c).topology_value(topology) == value)]
     nodes = sum(problem.node_class(c).count for c in shared)
     most = max((beside(problem, follower, host, c) for c in shared), default=0)
     return min(host.replicas, nodes) * most
@@ -102,18 +129,62 @@ def _kept_out(problem: Problem, follower: Demand) -> bool:
 
 def _kept_away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[set[str]]:
     """The classes of each workload the follower keeps away from by `topology`, one of whose
-    replicas runs for sure: a plain workload with replicas, or one with options every option
-    of which the follower keeps away from (`model/build` names each option for the rule)."""
+    replicas runs for sure (`_away_from`)."""
+    for members, _ in _away_from(problem, follower, topology):
+        yield {c for d in members for c in d.eligible}
+
+
+def _away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[tuple[list[Demand], Fraction]]:
+    """Each workload the follower keeps away from by `topology`, one of whose replicas runs
+    for sure (its demands and the throughput they deliver): a plain workload with replicas,
+    or one with options every option of which the follower keeps away from (`model/build`
+    names each option for the rule)."""
     away = {r.target for r in follower.affinities if r.anti and r.topology == topology and r.target != "self"}
     names = {d.name for d in problem.demands}
     for group in problem.option_groups:
         options = [problem.demand(name) for name in group.demands if name in names]
         if options and (group.workload in away or all(o.name in away for o in options)):
-            yield {c for o in options for c in o.eligible}
+            yield options, group.required
     for target in away & names:
         demand = problem.demand(target)
         if demand.group is None and demand.replicas > 0:
-            yield set(demand.eligible)
+            yield [demand], Fraction(demand.replicas)
+
+
+def _crowded_out(problem: Problem, follower: Demand) -> bool:
+    """`anti_affinity W on T` where W's own `spread T max_skew k` (over its options) fills
+    every domain of T the follower may use (`_filled`): the follower has none left. `--rules`
+    seed 901: `chat` (5 of G80 in z2, or 10 of G24 in z3) within 2 a zone, so in both (one
+    zone at 0 holds the other at 2), and `web` away from chat by zone, its nodes in z2 and z3."""
+    topologies = {r.topology for r in follower.affinities if r.anti and r.topology != "node"}
+    for topology in topologies:
+        mine = {problem.node_class(c).topology_value(topology) for c in follower.eligible}
+        if None in mine or not mine:
+            continue
+        if any(mine <= _filled(problem, members, required, topology)
+               for members, required in _away_from(problem, follower, topology)):
+            return True
+    return False
+
+
+def _filled(problem: Problem, members: list[Demand], required: Fraction, topology: str) -> set[str]:
+    """The domains of `topology` a workload (its demands, the throughput they deliver) runs
+    in in every placement under its spreads over it: where one of its existing domains holds
+    none, each other domain holds at most k of its replicas, so at most k x the most a replica
+    delivers there (offers' domains too), short of `required`."""
+    skews = [s.max_skew for s in members[0].spreads if s.topology == topology]
+    if not skews:
+        return set()
+    most: dict[str, Fraction] = {}  # domain -> the most one replica delivers there
+    for demand in members:
+        for class_id in demand.eligible:
+            value = problem.node_class(class_id).topology_value(topology)
+            if value is None:
+                return set()
+            most[value] = max(most.get(value, Fraction(0)), demand.throughput)
+    existing = {value for demand in members for value in domains(problem, demand, topology)}
+    every = min(skews) * sum(most.values(), Fraction(0))
+    return {value for value in existing if every - min(skews) * most[value] < required}
 
 
 def _where_it_runs(problem: Problem, target: str) -> Iterator[set[str]]:

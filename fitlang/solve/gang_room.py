@@ -37,9 +37,18 @@ def gangs_short_of_options(problem: Problem) -> list[Demand]:
     for group in problem.option_groups:
         members = [problem.demand(name) for name in group.demands]
         if members and ((group.gang and all(not runs(problem, group, members, d) for d in members))
-                        or _out_of_reach(problem, members)):
+                        or _out_of_reach(problem, members) or _no_counts(problem, group, members)):
             found += members
     return found
+
+
+def _no_counts(problem: Problem, group: OptionGroup, members: list[Demand]) -> bool:
+    """Do no counts per domain and option hold the spreads over options (`option_split.
+    none_hold`)?"""
+    from fitlang.rules.option_split import none_hold
+
+    spreads = [s for s in members[0].spreads if over_options(members[0], s)]
+    return bool(spreads) and none_hold(problem, group, members, spreads)
 
 
 def _out_of_reach(problem: Problem, members: list[Demand]) -> bool:
