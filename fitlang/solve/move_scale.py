@@ -1137,7 +1137,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
-    from fitlang.solve.option_remix import remix_options
     from fitlang.solve.option_switch import switch_options
     from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
@@ -1207,8 +1206,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 # options switched with the services beside them moved (plans 2 / 7 / 1: the
                 # switches `trade_options` cannot make pay, their nodes left running services)
                 switch_options(fleet, objective, passes_until)
-                # then workloads on two options, or on nodes shared with others', remixed
-                remix_options(fleet, objective, passes_until)
                 close_dear_opened(fleet, objective, passes_until)
                 empty_pools(fleet, objective, passes_until)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))

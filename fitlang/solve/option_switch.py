@@ -24,7 +24,7 @@ changed nodes tidied), else put back. (Inventory 10,000, after the 5 s move: pla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 
 import numpy as np
@@ -110,29 +110,23 @@ def _left(fleet: ScaleMove, offs: list[Demand]) -> list[FleetNode]:
 
 
 def switched(fleet: ScaleMove, changes: list[tuple[Demand, tuple[Demand, int]]]) -> None:
-    """Each change's demand's replicas taken off, the new options' replicas placed by
-    `repair` (`placed_barred`), the services beside them moved (`vacated`)."""
-    options = [(on, None) for _, (on, replicas) in changes for _ in range(replicas)]
-    vacated(fleet, [off for off, _ in changes], partial(placed_barred, fleet, options))
-
-
-def vacated(fleet: ScaleMove, offs: list[Demand], place: Callable[[frozenset[str]], None],
-            left_only: bool = False) -> None:
-    """The `offs`' replicas taken off (`left_only`: those on the nodes they leave alone), the
-    nodes they leave with no accelerator replica emptied and closed, `place` called with their
-    classes (barred: no node of them opens), then the services taken off: onto the nodes
-    opened since first, the rest by `repair` (module's docstring)."""
-    emptied = _left(fleet, offs)
+    """Each change's demand's replicas taken off, the nodes they leave with no accelerator
+    replica emptied and closed, the new options' replicas placed, then the services taken
+    off: onto the nodes the new options opened first, the rest by `repair` (module's
+    docstring)."""
+    emptied = _left(fleet, [off for off, _ in changes])
     barred = frozenset(node.node_class.id for node in emptied)
-    for off in offs:
-        for node in [n for n in (emptied if left_only else fleet.nodes.values()) if n.hosted[off.name]]:
+    options: list[tuple] = []
+    for off, (on, replicas) in changes:
+        for node in [n for n in fleet.nodes.values() if n.hosted[off.name]]:
             fleet.remove(node, off, node.hosted[off.name])
+        options += [(on, None)] * replicas
     services: list[tuple] = []
     for node in emptied:
         services += taken_off(fleet, node)
         fleet.close(node.name)
     before = set(fleet.nodes)
-    place(barred)
+    placed_barred(fleet, options, barred)
     if fleet.unplaced:  # (left there, the switch is put back: `placed_barred` below would drop them)
         return
     opened = np.array(sorted(fleet.nodes[name].row for name in fleet.nodes.keys() - before), dtype=np.int64)
