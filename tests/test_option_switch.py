@@ -34,14 +34,15 @@ RUNNING = [("infer", "a10g-0", "A10G")] * 4 + [("svc", "a10g-0", None)] * 4
 SWITCHED = {"l4-0": Counter({"infer[L4]": 4, "svc": 4})}
 
 
-def settled_fleet(tmp_path, l4_price: str = "4.00", l4_replicas: int = 4) -> ScaleMove:
+def settled_fleet(tmp_path, l4_price: str = "4.00", l4_replicas: int = 4,
+                  fleet_text: str = FLEET) -> ScaleMove:
     """What runs now kept, then `improve` until no node's change pays (none does)."""
     from fitlang.driver import Compilation
     from fitlang.model.build import with_current
     from fitlang.model.current import CurrentState, Running
 
     path = tmp_path / "p.fit"
-    path.write_text(FLEET.replace("L4PRICE", l4_price).replace("L4REPLICAS", str(l4_replicas)))
+    path.write_text(fleet_text.replace("L4PRICE", l4_price).replace("L4REPLICAS", str(l4_replicas)))
     compilation = Compilation(path)
     assert compilation.problem is not None
     state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in RUNNING))
@@ -99,3 +100,23 @@ def test_the_plan_past_large_nodes_switches_the_option(tmp_path, monkeypatch):
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction("4.05")
     assert fleet.state() == SWITCHED
+
+
+def test_a_switch_put_back_does_not_make_the_stage_read_the_fleet_again(tmp_path, monkeypatch):
+    # `infer` also lists T4 on two nodes priced as the L4 ones: two switches, each guessed to
+    # save 0.02 USD/h, both put back at 4.98 (as above); the workloads' options are read once
+    # for both, and once more to find nothing left (a reading after each was 40% of the CPU)
+    from fitlang.solve import option_switch
+
+    fleet_text = FLEET.replace(
+        "workload infer", "pool t4 {\n  count = 2\n  cpu = 16\n  memory = 64GiB\n  gpu {\n    model = T4\n"
+        "    count = 4\n  }\n  price = L4PRICE USD/h\n}\n\nworkload infer").replace(
+        "    option L4 {", "    option T4 {\n      replicas = 4\n    }\n    option L4 {")
+    fleet = settled_fleet(tmp_path, "4.98", fleet_text=fleet_text)
+    readings = []
+    real = option_switch._guesses
+    monkeypatch.setattr(option_switch, "_guesses", lambda *a: readings.append(real(*a)) or readings[-1])
+    before = fleet.state()
+    assert switch_options(fleet, "cost+moves", None) == 0
+    assert fleet.state() == before
+    assert [len(found) for found in readings] == [2, 0]
