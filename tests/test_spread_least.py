@@ -12,7 +12,7 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.linear import Status
 
-from solving import bench_module, pool, problem_from, workload
+from solving import bench_module, pool, problem_from, solved, workload
 
 OPTIMA = Path(__file__).resolve().parent.parent / "bench" / "data" / "inventory300_optima.jsonl"
 
@@ -88,3 +88,23 @@ def test_fitc_proves_such_a_fleet_has_no_placement_past_the_exact_model_s_size(t
         if outcome is Outcome.INFEASIBLE:
             assert verdict.placement.proven_infeasible
             assert verdict.diagnostics[0].code == "E0501"
+
+
+def test_a_node_spread_caps_each_node_in_the_model_beside_an_exclusive_workload(tmp_path):
+    """`spread node max_skew 2` over 158 gold nodes: a node hosts at most 0 + 2 replicas of the
+    gang `g` (51 replicas < 158 nodes, so the least is 0). `x` (exclusive, one a node) is
+    cheapest all on gold, which left the model 14 gold nodes for `g`, enough by capacity (8 a
+    node) and not by the spread (28 places): `unknown` with `g` out. By hand: `x` keeps 26
+    gold nodes free for `g` (51 replicas at 2 a node), 12 of its 144 on the dear pool (the
+    power cap allows 60): 12 x 3 + 132 x 0.5 + 26 x 0.5 = 115 USD/h (bench/differential_fleet.py
+    seed 4650, where the reference places all at 115)."""
+    problem = problem_from(
+        tmp_path, pool("dear", 82, 8, "8GiB", 3, '  power = 400W\n  zone = "z2"\n')
+        + pool("gold", 158, 4, "8GiB", 0.5, '  power = 400W\n  zone = "z1"\n  labels = { tier: "gold" }\n')
+        + workload("g", 51, "500m", "1GiB", '  require labels["tier"] == "gold"\n  gang = true\n'
+                   "  spread node max_skew 2\n")
+        + workload("x", 144, 3, "8GiB", "  exclusive = true\n")
+        + 'power_cap z2 {\n  zone = "z2"\n  cap = 24000W\n}\n')
+    assert encode(problem, must_place=True).fit["g", "gold"] == 2
+    placement = solved(problem, time_limit=20.0)
+    assert not placement.unplaced and placement.value == 115

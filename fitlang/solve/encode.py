@@ -491,6 +491,22 @@ def _fits(demand: Demand, capacity: np.ndarray) -> np.ndarray:
     return np.maximum(fit, 0)  # a node spread: `rules/spread._node_spread_rows`
 
 
+def _node_spread_most(problem: Problem, demand: Demand) -> int:
+    """The most replicas one node may host under the demand's `spread node max_skew K`: the
+    least a node of its eligible classes hosts, plus K, where that least is at most its
+    replicas over those classes' fixed nodes (each hosts at least the least, as
+    `rules/spread._node_spread_rows` counts it). A per-node bound the class rows leave out:
+    without it an exclusive workload took all but 14 of a pool's nodes in the model, leaving
+    the gang spread 2 a node 8 a node there by capacity, and no packing (differential_fleet
+    seed 4650 `unknown` where 115 USD/h places all)."""
+    skews = [spread.max_skew for spread in demand.spreads if spread.topology == "node"]
+    if not skews:
+        return demand.replicas
+    classes = [problem.node_class(c) for c in demand.eligible]
+    fixed = sum(c.count for c in classes if not c.provisioned)
+    return (demand.replicas // fixed if fixed else demand.replicas) + min(skews)
+
+
 def _demand_columns(encoding: Encoding, demand: Demand, caps: dict[tuple[str, str], int],
                     table: _ClassTable) -> DemandColumns:
     """y[w,c] for every class the demand may use, in bulk, as arrays (one Python object per
@@ -499,7 +515,7 @@ def _demand_columns(encoding: Encoding, demand: Demand, caps: dict[tuple[str, st
     eligible = demand.eligible
     rows = np.array([table.position[c] for c in eligible], dtype=np.int64)
     capacity = table.capacity[rows].reshape(len(rows), len(RESOURCES))
-    fit = _fits(demand, capacity)
+    fit = np.minimum(_fits(demand, capacity), _node_spread_most(encoding.problem, demand))
     # the class's node count bounds this through the tracked capacity rows, not the
     # variable's bound, so that unsat cores name the pool
     upper = np.full(len(rows), demand.replicas, dtype=np.int64)
