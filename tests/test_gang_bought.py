@@ -96,3 +96,31 @@ def test_not_a_gang_another_workloads_affinity_names(tmp_path):
     packing = _owned(problem)
     assert _candidates(problem, packing) == []
     assert _candidates(problem_from(tmp_path, FLEET.replace("{slots}", "2")), packing) != []
+
+
+def test_bought_cpu_nodes_counted_as_freeable_where_the_buy_limit_is_spent(tmp_path):
+    # the buy group's 2 slots spent on two m7i nodes (0.4032 USD/h) running `small` (4 CPUs
+    # each): 140.8064. The gang's two p5 nodes fit only once the m7i nodes close, and their free
+    # CPUs take `small` too: 110.08, the least (the move stopped at the slots before: 140.8064)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        "[aws_p5_48xlarge]", "[aws_p5_48xlarge, aws_m7i_2xlarge]") + workload("small", 2, 4, "8GiB"))
+    m7i = next(c.id for c in problem.classes if c.id.startswith("aws_m7i_2xlarge"))
+    packing = _owned(problem)
+    packing.nodes[m7i] = [node_state(problem, m7i, i, {"small": 1}) for i in range(2)]
+    assert verified_cost(problem, packing) == Fraction("140.8064")
+    assert gangs_onto_bought(problem, packing, "cost", None) == 1
+    assert float(verified_cost(problem, packing)) == 110.08
+    assert packing.nodes.get(m7i, []) == [] and packing.nodes.get("h100", []) == []
+
+
+def test_not_where_the_bought_cpu_nodes_cannot_close(tmp_path):
+    # `small` may run only on nodes of at most 8 CPUs (the m7i nodes): they stay open, the two
+    # p5 nodes would pass the buy limit, and the move is dropped (140.8064 kept)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        "[aws_p5_48xlarge]", "[aws_p5_48xlarge, aws_m7i_2xlarge]")
+        + workload("small", 2, 4, "8GiB", "  require cpu <= 8\n"))
+    m7i = next(c.id for c in problem.classes if c.id.startswith("aws_m7i_2xlarge"))
+    packing = _owned(problem)
+    packing.nodes[m7i] = [node_state(problem, m7i, i, {"small": 1}) for i in range(2)]
+    assert gangs_onto_bought(problem, packing, "cost", None) == 0
+    assert verified_cost(problem, packing) == Fraction("140.8064")
