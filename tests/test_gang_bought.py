@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import gang_bought, placement
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
@@ -73,6 +73,20 @@ def test_not_where_the_move_costs_more(tmp_path):
     packing = Packing({"h100": [node_state(problem, "h100", i, {"train": 1}) for i in range(2)]})
     assert gangs_onto_bought(problem, packing, "cost", None) == 0
     assert verified_cost(problem, packing) == 100
+
+
+def test_a_move_tried_in_vain_is_not_tried_again(tmp_path, monkeypatch):
+    # the move runs on the first complete guided pass and again in the search: a trial is ~0.1
+    # CPU s at 10,000 nodes, and the search's is the same packing or one as cheap
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        workload("batch", 4, 60, "200GiB"), ""))
+    trials = []
+    moved = gang_bought._moved
+    monkeypatch.setattr(gang_bought, "_moved", lambda *args: trials.append(args[2].name) or moved(*args))
+    for _ in range(2):
+        packing = Packing({"h100": [node_state(problem, "h100", i, {"train": 1}) for i in range(2)]})
+        assert gangs_onto_bought(problem, packing, "cost", None) == 0
+    assert trials == ["train"]
 
 
 def test_the_search_moves_the_gang_before_its_exact_stages(tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ their counts per domain nothing asks for).
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -41,6 +42,10 @@ from fitlang.solve.placement_result import _packed_value
 # accelerator workload: into the new nodes' CPUs and memory; hosting one: into the GPUs the gang
 # left). Seeds 3 / 12 at 5 s: 13-18 CPU nodes closed into 8-16 new p5 nodes
 FILL_TRIES = 200
+# the moves tried and not kept, per problem: not tried again (the move runs on the first complete
+# guided pass's polish, gang_polish.py, and again first in the search, on that pass or one as
+# cheap; each trial is ~0.1 CPU s at 10,000 nodes: seed 12, one gang kept, then 18 trials in vain)
+_TRIED: weakref.WeakKeyDictionary[Problem, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
 def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadline: float | None) -> int:
@@ -50,19 +55,21 @@ def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadli
         return 0
     value = _packed_value(problem, packing, objective)
     kept = 0
+    tried = _TRIED.setdefault(problem, set())
     for gang, target in _candidates(problem, packing):
         if _past(deadline) or value is None:
             break
         freed = _slots(problem, packing, gang, target)
-        if freed is None:
+        if freed is None or (gang.name, target.id) in tried:
             continue
         trial = copied(packing)
-        if not _moved(problem, trial, gang, target, objective, freed):
-            continue
-        trial_value = _packed_value(problem, trial, objective)
+        trial_value = _packed_value(problem, trial, objective) \
+            if _moved(problem, trial, gang, target, objective, freed) else None
         if trial_value is not None and trial_value < value:
             adopt(packing, trial)
             value, kept = trial_value, kept + 1
+        else:
+            tried.add((gang.name, target.id))
     return kept
 
 
