@@ -67,24 +67,3 @@ def test_the_passes_continue_the_order_the_floor_learned(tmp_path, monkeypatch):
     again = short_again.shorts_first_again(problem, floor, None, None, learned)
     assert again.complete and sum(left_out(problem, again)) == 0
     assert len(passes) == 1 and passes[0] >= learned | shorts
-
-
-def test_passes_past_the_completion_s_deadline_run_on_until_finish_by(tmp_path):
-    # (seed 8 of the 10,000-node shape at 5 s under load: the pass that placed every replica
-    # began just before the completion's deadline and was cut; the answer was the first-fit)
-    import time
-
-    from fitlang.solve.greedy import greedy_floor
-    from fitlang.solve.make_room import left_out
-    from fitlang.solve.scarce_first import scarce_first
-    from fitlang.solve.short_again import shorts_first_again
-
-    ai_fleet = bench_module("ai_fleet")
-    path, _ = ai_fleet.write(ai_fleet.generate(1000, 100, 16), tmp_path, "ai1000")
-    problem = problem_from(tmp_path, path.read_text(), "ai1000.fit")
-    floor = scarce_first(problem, greedy_floor(problem, short_first=True)[0], None)
-    passed = time.monotonic() - 1.0
-    assert shorts_first_again(problem, floor, passed) is floor  # (cut: as it was)
-    assert shorts_first_again(problem, floor, passed, finish_by=time.monotonic()) is floor
-    again = shorts_first_again(problem, floor, passed, finish_by=time.monotonic() + 600.0)
-    assert again.complete and sum(left_out(problem, again)) == 0

@@ -57,12 +57,6 @@ def completion_deadline(share_deadline: float | None, search_deadline: float | N
     return max(share_deadline, search_deadline - bound_seconds)
 
 
-def begun_pass_end(search_deadline: float | None, bound_seconds: float) -> float | None:
-    """How long a completion pass begun before its deadline may run on (short_again.py's
-    PASS_FINISHES): until only the bound's time is left before the search's end, as above."""
-    return None if search_deadline is None else search_deadline - bound_seconds
-
-
 def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objective: str,
                     deadline: float | None) -> bool:
     """`repair`, then `made_room` (a spread's or gang's last replicas in the room of loose

@@ -55,7 +55,7 @@ from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_bounds, waited
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
-from fitlang.solve.floor_complete import begun_pass_end, completion_deadline
+from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.gang_bought import gangs_onto_bought
 from fitlang.solve.gang_polish import gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
@@ -388,8 +388,7 @@ def _floor_stage(run: _Run) -> None:
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
                                          run.search_deadline, completion - wall, pair_seconds)
         run.floor = scarce_first(problem, run.floor, completing, guide)
-        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names,
-                                       finish_by=begun_pass_end(run.search_deadline, pair_seconds))
+        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
         _first_fit_aside(run)
     completion = time.monotonic() - completion

@@ -18,34 +18,21 @@ overruled for it.
 
 from __future__ import annotations
 
-import time
-
 from fitlang.model.problem import Problem
 from fitlang.solve.greedy import Guide, affinity_followers, greedy_in_order
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import Packing
 
 MAX_PASSES = 4
-# (`finish_by`, placement.py) a pass the completion's deadline cuts is thrown away, and where the
-# floor stays short the answer is the first-fit. ai_fleet 10,000 seed 8 at 5 s under load 20
-# (CPU clock, session 42): passes of 0.40-0.43 CPU s leave 15 / 10 / 6 out; the fourth, which
-# places every replica, began 0.09 s before the deadline and was cut (a quieter run ends it 0.04
-# s before it; at load 30 the third ends at the deadline): 28.49% over the bound, where the floor
-# is 2.30%. The floor's completion (`_completed_floor`) is no cheaper way there: it placed 1 of
-# 15 in 0.18 s. So passes go on while they fit before the pair bound's turn (`begun_pass_end`)
 
 
 def shorts_first_again(problem: Problem, packing: Packing, deadline: float | None,
-                       guide: Guide | None = None, learned: set[str] | None = None,
-                       finish_by: float | None = None) -> Packing:
+                       guide: Guide | None = None, learned: set[str] | None = None) -> Packing:
     """The packing of the pass that leaves out least (see the module's doc), or `packing`
     where none leaves out fewer at no priority level more. A workload that follows another by
     affinity keeps its place after its target (the usual order). `learned`, where given: the
     workloads the floor's passes put first (`greedy._short_first`, short_order.py), which the
-    passes here continue where `packing`'s shorts add one, and to which they add theirs.
-    `finish_by`, where later than `deadline`: passes run until `finish_by`, and after
-    `deadline` one begins only where the time left holds one as long as the last (the note
-    at MAX_PASSES)."""
+    passes here continue where `packing`'s shorts add one, and to which they add theirs."""
     followers = affinity_followers(problem)
     # (a first pass with only the floor's last shorts first sends the ones it put first back to
     # their wall: seed 1 219 out, not kept, then 28; continued, 28 at once, a pass of 0.35 CPU
@@ -53,34 +40,20 @@ def shorts_first_again(problem: Problem, packing: Packing, deadline: float | Non
     earlier = (learned or set()) - followers
     first = dict.fromkeys(sorted(earlier), 0) if _shorts(packing) - followers - earlier else {}
     best = last = packing
-    took = 0.0  # the last pass's seconds
     for _ in range(MAX_PASSES):
         new = _shorts(last) - followers - first.keys()
-        if best.complete or not new or (finish_by is not None and not _begins(deadline, finish_by, took)):
+        if best.complete or not new:
             break
         first.update(dict.fromkeys(new, 0))
         if learned is not None:
             learned |= new
-        began = time.monotonic()
-        other, cut = greedy_in_order(problem, first, _later(deadline, finish_by), guide)
-        took = time.monotonic() - began
+        other, cut = greedy_in_order(problem, first, deadline, guide)
         if cut:
             break
         if no_level_worse(problem, other, best):
             best = other
         last = other
     return best
-
-
-def _begins(deadline: float | None, finish_by: float, took: float) -> bool:
-    """Whether a pass begins: before `deadline`, or where what is left before `finish_by`
-    holds one as long as the last (`took` seconds)."""
-    now = time.monotonic()
-    return deadline is None or now < deadline or now + took < finish_by
-
-
-def _later(deadline: float | None, finish_by: float | None) -> float | None:
-    return deadline if finish_by is None or deadline is None else max(deadline, finish_by)
 
 
 def _shorts(packing: Packing) -> set[str]:
