@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from fractions import Fraction
 
@@ -87,6 +88,21 @@ def test_a_move_tried_in_vain_is_not_tried_again(tmp_path, monkeypatch):
         packing = Packing({"h100": [node_state(problem, "h100", i, {"train": 1}) for i in range(2)]})
         assert gangs_onto_bought(problem, packing, "cost", None) == 0
     assert trials == ["train"]
+
+
+def test_the_polish_gives_up_after_trials_in_a_row_that_keep_nothing(tmp_path, monkeypatch):
+    # (gang_polish.py: each trial is ~0.1 CPU s at 10,000 nodes, and the search goes on down the
+    # list after the polish)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
+    (gang, target), = _candidates(problem, _owned(problem))
+    others = [(dataclasses.replace(gang, name=f"{gang.name}{i}"), target) for i in range(3)]
+    trials = []
+    monkeypatch.setattr(gang_bought, "_candidates", lambda *args: others)
+    monkeypatch.setattr(gang_bought, "_moved", lambda *args: trials.append(args[2].name) and False)
+    assert gangs_onto_bought(problem, _owned(problem), "cost", None, give_up=2) == 0
+    assert trials == ["train0", "train1"]
+    assert gangs_onto_bought(problem, _owned(problem), "cost", None) == 0  # (the third, not again)
+    assert trials == ["train0", "train1", "train2"]
 
 
 def test_the_search_moves_the_gang_before_its_exact_stages(tmp_path, monkeypatch):

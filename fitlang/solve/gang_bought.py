@@ -48,16 +48,18 @@ FILL_TRIES = 200
 _TRIED: weakref.WeakKeyDictionary[Problem, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadline: float | None) -> int:
+def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadline: float | None,
+                      give_up: int | None = None) -> int:
     """Each gang moved whole onto new nodes of a bought accelerator class where that costs less
-    (see the module's doc), until the `deadline`; how many moves were kept."""
+    (see the module's doc), until the `deadline` or `give_up` trials in a row kept nothing; how
+    many moves were kept."""
     if objective != "cost" or not packing.complete or _past(deadline):
         return 0
     value = _packed_value(problem, packing, objective)
-    kept = 0
+    kept = failed = 0
     tried = _TRIED.setdefault(problem, set())
     for gang, target in _candidates(problem, packing):
-        if _past(deadline) or value is None:
+        if _past(deadline) or value is None or failed == give_up:
             break
         freed = _slots(problem, packing, gang, target)
         if freed is None or (gang.name, target.id) in tried:
@@ -67,9 +69,10 @@ def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadli
             if _moved(problem, trial, gang, target, objective, freed) else None
         if trial_value is not None and trial_value < value:
             adopt(packing, trial)
-            value, kept = trial_value, kept + 1
+            value, kept, failed = trial_value, kept + 1, 0
         else:
             tried.add((gang.name, target.id))
+            failed += 1
     return kept
 
 
