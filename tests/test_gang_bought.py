@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import gang_bought, placement
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
@@ -75,6 +76,35 @@ def test_not_where_the_move_costs_more(tmp_path):
     assert verified_cost(problem, packing) == 100
 
 
+def test_a_move_tried_in_vain_is_not_tried_again(tmp_path, monkeypatch):
+    # the move runs on the first complete guided pass and again in the search: a trial is ~0.1
+    # CPU s at 10,000 nodes, and the search's is the same packing or one as cheap
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        workload("batch", 4, 60, "200GiB"), ""))
+    trials = []
+    moved = gang_bought._moved
+    monkeypatch.setattr(gang_bought, "_moved", lambda *args: trials.append(args[2].name) or moved(*args))
+    for _ in range(2):
+        packing = Packing({"h100": [node_state(problem, "h100", i, {"train": 1}) for i in range(2)]})
+        assert gangs_onto_bought(problem, packing, "cost", None) == 0
+    assert trials == ["train"]
+
+
+def test_the_polish_gives_up_after_trials_in_a_row_that_keep_nothing(tmp_path, monkeypatch):
+    # (gang_polish.py: each trial is ~0.1 CPU s at 10,000 nodes, and the search goes on down the
+    # list after the polish)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
+    (gang, target), = _candidates(problem, _owned(problem))
+    others = [(dataclasses.replace(gang, name=f"{gang.name}{i}"), target) for i in range(3)]
+    trials = []
+    monkeypatch.setattr(gang_bought, "_candidates", lambda *args: others)
+    monkeypatch.setattr(gang_bought, "_moved", lambda *args: trials.append(args[2].name) and False)
+    assert gangs_onto_bought(problem, _owned(problem), "cost", None, give_up=2) == 0
+    assert trials == ["train0", "train1"]
+    assert gangs_onto_bought(problem, _owned(problem), "cost", None) == 0  # (the third, not again)
+    assert trials == ["train0", "train1", "train2"]
+
+
 def test_the_search_moves_the_gang_before_its_exact_stages(tmp_path, monkeypatch):
     # `placement._searched` from the owned packing, its exact repacking and neighbourhood search
     # left out (at this size they find the move too; at 10,000 nodes they have no time for it):
@@ -96,3 +126,31 @@ def test_not_a_gang_another_workloads_affinity_names(tmp_path):
     packing = _owned(problem)
     assert _candidates(problem, packing) == []
     assert _candidates(problem_from(tmp_path, FLEET.replace("{slots}", "2")), packing) != []
+
+
+def test_bought_cpu_nodes_counted_as_freeable_where_the_buy_limit_is_spent(tmp_path):
+    # the buy group's 2 slots spent on two m7i nodes (0.4032 USD/h) running `small` (4 CPUs
+    # each): 140.8064. The gang's two p5 nodes fit only once the m7i nodes close, and their free
+    # CPUs take `small` too: 110.08, the least (the move stopped at the slots before: 140.8064)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        "[aws_p5_48xlarge]", "[aws_p5_48xlarge, aws_m7i_2xlarge]") + workload("small", 2, 4, "8GiB"))
+    m7i = next(c.id for c in problem.classes if c.id.startswith("aws_m7i_2xlarge"))
+    packing = _owned(problem)
+    packing.nodes[m7i] = [node_state(problem, m7i, i, {"small": 1}) for i in range(2)]
+    assert verified_cost(problem, packing) == Fraction("140.8064")
+    assert gangs_onto_bought(problem, packing, "cost", None) == 1
+    assert float(verified_cost(problem, packing)) == 110.08
+    assert packing.nodes.get(m7i, []) == [] and packing.nodes.get("h100", []) == []
+
+
+def test_not_where_the_bought_cpu_nodes_cannot_close(tmp_path):
+    # `small` may run only on nodes of at most 8 CPUs (the m7i nodes): they stay open, the two
+    # p5 nodes would pass the buy limit, and the move is dropped (140.8064 kept)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        "[aws_p5_48xlarge]", "[aws_p5_48xlarge, aws_m7i_2xlarge]")
+        + workload("small", 2, 4, "8GiB", "  require cpu <= 8\n"))
+    m7i = next(c.id for c in problem.classes if c.id.startswith("aws_m7i_2xlarge"))
+    packing = _owned(problem)
+    packing.nodes[m7i] = [node_state(problem, m7i, i, {"small": 1}) for i in range(2)]
+    assert gangs_onto_bought(problem, packing, "cost", None) == 0
+    assert verified_cost(problem, packing) == Fraction("140.8064")

@@ -15,7 +15,10 @@ other open nodes where they can be (`_Search.try_close`); then the dearest open 
 into the room left (the new nodes' CPUs and memory; the GPUs the gang left), those hosting no
 accelerator workload first. The copy is kept where it costs less; the first move that gains is
 kept (the gangs whose nodes cost most for what the new nodes cost first), then the next gang
-tried on it. Every step keeps every rule `_Search` keeps (the gang leaves its cluster whole:
+tried on it. Where the buy group is spent on nodes of CPU offers (seed 8's floor: `c7g` / `m7i`
+nodes), their nodes count as freeable: the new nodes are opened past the limit, those nodes
+closed into the room first, and the move dropped where the limits then still fail (`_slots`,
+`_freed`). Every step keeps every rule `_Search` keeps (the gang leaves its cluster whole:
 only gangs with no spread and no affinity, which no other workload's affinity names, move:
 their counts per domain nothing asks for).
 """
@@ -23,6 +26,7 @@ their counts per domain nothing asks for).
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -38,27 +42,37 @@ from fitlang.solve.placement_result import _packed_value
 # accelerator workload: into the new nodes' CPUs and memory; hosting one: into the GPUs the gang
 # left). Seeds 3 / 12 at 5 s: 13-18 CPU nodes closed into 8-16 new p5 nodes
 FILL_TRIES = 200
+# the moves tried and not kept, per problem: not tried again (the move runs on the first complete
+# guided pass's polish, gang_polish.py, and again first in the search, on that pass or one as
+# cheap; each trial is ~0.1 CPU s at 10,000 nodes: seed 12, one gang kept, then 18 trials in vain)
+_TRIED: weakref.WeakKeyDictionary[Problem, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadline: float | None) -> int:
+def gangs_onto_bought(problem: Problem, packing: Packing, objective: str, deadline: float | None,
+                      give_up: int | None = None) -> int:
     """Each gang moved whole onto new nodes of a bought accelerator class where that costs less
-    (see the module's doc), until the `deadline`; how many moves were kept."""
+    (see the module's doc), until the `deadline` or `give_up` trials in a row kept nothing; how
+    many moves were kept."""
     if objective != "cost" or not packing.complete or _past(deadline):
         return 0
     value = _packed_value(problem, packing, objective)
-    kept = 0
+    kept = failed = 0
+    tried = _TRIED.setdefault(problem, set())
     for gang, target in _candidates(problem, packing):
-        if _past(deadline) or value is None:
+        if _past(deadline) or value is None or failed == give_up:
             break
-        if not _slots(problem, packing, gang, target):
+        freed = _slots(problem, packing, gang, target)
+        if freed is None or (gang.name, target.id) in tried:
             continue
         trial = copied(packing)
-        if not _moved(problem, trial, gang, target, objective):
-            continue
-        trial_value = _packed_value(problem, trial, objective)
+        trial_value = _packed_value(problem, trial, objective) \
+            if _moved(problem, trial, gang, target, objective, freed) else None
         if trial_value is not None and trial_value < value:
             adopt(packing, trial)
-            value, kept = trial_value, kept + 1
+            value, kept, failed = trial_value, kept + 1, 0
+        else:
+            tried.add((gang.name, target.id))
+            failed += 1
     return kept
 
 
@@ -96,19 +110,27 @@ def _per_node(gang: Demand, target: NodeClass) -> int:
     return min([node_limit(gang, target), *fits])
 
 
-def _slots(problem: Problem, packing: Packing, gang: Demand, target: NodeClass) -> bool:
-    """Whether the nodes the gang needs of the class may be bought on top of those open."""
+def _slots(problem: Problem, packing: Packing, gang: Demand, target: NodeClass) -> list[str] | None:
+    """Whether the nodes the gang needs of the class may be bought: on top of those open (`[]`),
+    or only once bought nodes that host no accelerator work are closed (their classes: the CPU
+    offers of the buy group, whose work the new nodes' CPUs may take, `_freed`), or not (None)."""
     needed = math.ceil(gang.replicas / _per_node(gang, target))
     if packing.opened(target.id) + needed > target.count:
-        return False
+        return None
     counts = {c.id: packing.opened(c.id) for c in problem.classes}
     counts[target.id] += needed
-    return within_limits(problem, counts)
+    if within_limits(problem, counts):
+        return []
+    freeable = [c.id for c in problem.classes if c.offer and not c.accelerator and counts[c.id]]
+    return freeable if freeable and within_limits(problem, counts | dict.fromkeys(freeable, 0)) else None
 
 
-def _moved(problem: Problem, trial: Packing, gang: Demand, target: NodeClass, objective: str) -> bool:
+def _moved(problem: Problem, trial: Packing, gang: Demand, target: NodeClass, objective: str,
+           freed: list[str]) -> bool:
     """The gang moved onto new nodes of `target` in `trial`, its old nodes closed or emptied
-    where they can be, the dearest nodes closed into the room left; whether it moved."""
+    where they can be, the dearest nodes closed into the room left; whether it moved. Where
+    the new nodes pass the buy limits until bought nodes close (`freed`: their classes), those
+    are closed into the room first, and the move is dropped where the limits still fail."""
     search = _Search(problem, trial, objective)
     if gang.name in search.fixed:
         return False
@@ -120,8 +142,10 @@ def _moved(problem: Problem, trial: Packing, gang: Demand, target: NodeClass, ob
             if amount:
                 search.free[class_id][i] += need * amount
                 left.append((node, problem.node_class(class_id)))
-    if not _opened(search, gang, target):
+    if not _opened(search, gang, target, over_limits=bool(freed)):
         return False
+    if freed:
+        _freed(problem, search, freed)
     for node, node_class in left:
         if node.hosted:
             search.try_close(node, node_class)
@@ -130,20 +154,35 @@ def _moved(problem: Problem, trial: Packing, gang: Demand, target: NodeClass, ob
             search.open[class_id][index] = False
     _filled(problem, search, target)
     search.finish()
-    return True
+    return within_limits(problem, {c.id: trial.opened(c.id) for c in problem.classes})
 
 
-def _opened(search: _Search, gang: Demand, target: NodeClass) -> bool:
-    """New nodes of `target` opened for all of the gang's replicas; whether they could be."""
+def _freed(problem: Problem, search: _Search, freed: list[str]) -> None:
+    """The open nodes of the `freed` classes closed into the room of the others, those hosting
+    least first, until the buy limits, the budget and the power caps hold again."""
+    nodes = sorted(((sum(node.hosted.values()), node.name, node, problem.node_class(class_id))
+                    for class_id in freed for node in search.packing.nodes.get(class_id, [])),
+                   key=lambda item: item[:2])
+    for *_, node, node_class in nodes:
+        if within_limits(problem, {c.id: int(np.count_nonzero(search.open.get(c.id, [])))
+                                   for c in problem.classes}):
+            break
+        search.try_close(node, node_class)
+
+
+def _opened(search: _Search, gang: Demand, target: NodeClass, over_limits: bool = False) -> bool:
+    """New nodes of `target` opened for all of the gang's replicas; whether they could be
+    (`over_limits`: past the buy limits, for now; `_moved` checks them at its end)."""
     per, need, left = _per_node(gang, target), search.requests[gang.name], gang.replicas
     while left > 0:
         name = search._unused_name(target, [])
-        if name is None or not search._may_open(target):
+        if name is None or not (over_limits or search._may_open(target)):
             return False
         take = min(left, per)
         capacity = np.array([target.capacity_of(name)[r] for r in RESOURCES], dtype=np.int64)
         search._open(target, name, capacity - need * take, {gang.name: take})
         left -= take
+    search.totals = None  # (counted again where asked: past the limits, or nodes closed since)
     return True
 
 

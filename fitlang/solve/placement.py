@@ -57,6 +57,7 @@ from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.gang_bought import gangs_onto_bought
+from fitlang.solve.gang_polish import gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
 from fitlang.solve.guided_complete import room_made
@@ -903,6 +904,7 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     best = packing
     short: list[tuple[Guide, Packing]] = []
     took = None  # the last pass and its polish
+    gangs = True  # the first complete pass's polish moves gangs onto bought nodes (gang_polish.py)
     for guide in guides:
         if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass) or \
                 (best is not packing and not (next_pass_fits(learned, deadline) and
@@ -915,7 +917,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if not cut and not guided.complete:  # (retried once the other guides had their pass)
             short += [(guide, guided)] if retry_short else []
         elif not cut:
-            best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)
+            best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept, gangs)
+            gangs = False
         took = time.monotonic() - began
     for guide, guided in short:  # the plain order, then the workloads with least room first
         if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass):
@@ -938,11 +941,14 @@ def _pass_fits(problem: Problem, best: Packing, objective: str, deadline: float 
 
 def _polished_pass(problem: Problem, guided: Packing, best: Packing, objective: str,
                    time_limit: float | None, deadline: float | None,
-                   kept: list[tuple[Fraction, Packing]] | None) -> Packing:
+                   kept: list[tuple[Fraction, Packing]] | None, gangs: bool = False) -> Packing:
     """A guided pass that places every replica polished as the floor was; the cheaper of it
     and `best` (where `best` is short: the pass). Where `rebuild_first`, the rebuild instead of
     the consolidation unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options'
-    floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation."""
+    floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation.
+    `gangs`: first, whole gangs moved onto bought accelerator nodes (gang_polish.py)."""
+    if gangs:
+        gangs_polished(problem, guided, objective, deadline)
     if not (rebuild_first(problem, time_limit) and
             rebuild(problem, guided, objective, share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
         consolidate(problem, guided, objective, share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
