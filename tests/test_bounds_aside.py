@@ -5,6 +5,7 @@ ruined meanwhile, and no bound (never a wrong one) where the child has no answer
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -246,3 +247,32 @@ def test_where_the_first_pass_is_not_expected_to_fit_in_the_child_it_is_left_to_
     aside = placement._bounds_aside(run, None, Fraction(13))
     assert aside is not None and aside.pair.value is not None
     assert not aside.first_passed and aside.passed is None
+
+
+def test_the_child_begins_a_later_pass_only_where_its_time_holds_the_last_one(tmp_path, monkeypatch):
+    # each guided pass takes 20 s on the child's clock (a clock moved on by the pass), the child
+    # has 30 s: the first pass (the optimum, kept) leaves ~10, which the floor's time (0.01 s)
+    # allows but the last pass does not: the second (the fractional copy) is not begun, so it
+    # is not counted as the child's and this process makes it. The start tree began it, the
+    # deadline cut it, and this process made the guide after it instead: which guides were
+    # made hung on the time the second pass was begun with (inventory 10,000 seed 10)
+    problem = problem_from(tmp_path, DEAR)
+    _guided_in_the_child(monkeypatch, problem)
+    # (the LP's classes alone, then their fractional copy: the first leads to the optimum)
+    classes = placement.Guide({}, TO_THE_OPTIMUM[1])
+    monkeypatch.setattr(placement, "_guides", lambda *args: [classes, replace(classes, fractional=True)])
+    ahead = [0.0]
+    clock, passed = time.monotonic, placement.guided_pass
+    monkeypatch.setattr(time, "monotonic", lambda: clock() + ahead[0])
+
+    def slow(*args, **kwargs):
+        found = passed(*args, **kwargs)
+        ahead[0] += 20.0
+        return found
+
+    monkeypatch.setattr(placement, "guided_pass", slow)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    run.floor_seconds = 0.01
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.passed is not None and aside.first_passed == 1
+    assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()

@@ -27,7 +27,8 @@ def test_the_room_is_a_share_of_the_limit_and_a_later_pass_must_leave_it():
     assert later_pass_fits(0.5, now + 60, 1.0)
     assert not later_pass_fits(0.5, now + 1.2, 1.0)
     assert later_pass_fits(0.5, now + 1.2, 0.0)
-    assert later_pass_fits(2.0, now + 1.2, 0.0)  # (no room kept: as before, whatever the last took)
+    assert not later_pass_fits(2.0, now + 1.2, 0.0)  # (no room, but the pass must end in the time)
+    assert later_pass_fits(2.0, now + 1.2, None)  # (no check: as before, whatever the last took)
 
 
 @pytest.mark.parametrize("room, passes", [(0.0, 2), (60.0, 1)])

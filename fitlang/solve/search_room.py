@@ -32,10 +32,11 @@ def search_room(time_limit: float | None) -> float:
     return 0.0 if time_limit is None else SEARCH_ROOM_SHARE * time_limit
 
 
-def later_pass_fits(took: float | None, deadline: float | None, room: float) -> bool:
+def later_pass_fits(took: float | None, deadline: float | None, room: float | None) -> bool:
     """Where a guided pass was kept already and the last pass and its polish took `took`
     seconds: does the time left before `deadline` hold another as long and then `room`? As
-    before where no room is kept (`room` 0: the child's passes beside the placement, whose
-    time is not the search's)."""
+    before where `room` is None (no check: the passes of the solve's other stages); 0 where
+    no room is kept but the pass must end in the time (the child's passes beside the
+    placement, whose time is not the search's: placement_aside.py)."""
     left = remaining(deadline)
-    return took is None or left is None or room <= 0 or left >= took + room
+    return took is None or left is None or room is None or left >= took + room
