@@ -63,10 +63,12 @@ class _Owners:
         return {class_id: count for class_id, count in counts.items() if count}
 
 
-def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagnostic], list[FileProblem]]:
+def verify(problem: Problem, document: Any, root: str = "", shaped: bool = False
+           ) -> tuple[list[Diagnostic], list[FileProblem]]:
     """(violations: E0503 diagnostics, problems with the file itself). `root`: the policy's
-    root file, where a violation with no place in the policy points."""
-    shape = _shape_problems(document)
+    root file, where a violation with no place in the policy points. `shaped`: the document
+    is one `PlacementRead` validated (its shape is not checked again)."""
+    shape = [] if shaped else _shape_problems(document)
     if shape:
         return [], shape
     bought = {n["name"] for n in document.get("nodes", [])
