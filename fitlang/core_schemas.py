@@ -59,6 +59,11 @@ SCHEMAS: dict[str, Any] = {
         'schema': {'type': 'bool'},
         'required': False,
        },
+       'price': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'any'},
+        'required': False,
+       },
       },
       'computed_fields': [],
       'extra_behavior': 'ignore',

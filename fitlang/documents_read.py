@@ -56,6 +56,7 @@ class UnplacedRead(TypedDict):
 class NodeRead(TypedDict):
     name: str
     provisioned: NotRequired[bool]
+    price: NotRequired[Any]  # checked against the policy by `verify`, with its own message
 
 
 @with_config(ConfigDict(strict=True, title="fitc placement as fitc verify reads it"))

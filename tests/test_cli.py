@@ -294,6 +294,30 @@ def test_verify_reads_the_placement_as_json_reads_it(tmp_path, fitc):
     assert fitc("verify", "p.fit", "utf16.json", cwd=tmp_path).returncode == 0
 
 
+def test_verify_reads_a_placement_with_its_shape_in_one_pass(tmp_path, fitc, monkeypatch):
+    """A placement is read by pydantic_core as `PlacementRead` (what verify reads of it: a
+    node's name, whether bought, its price) with its shape, in one pass; a file that is not
+    one (not JSON to pydantic_core, a plan, a wrong value) is read again as before."""
+    from pathlib import Path
+
+    from fitlang import cli
+
+    (tmp_path / "p.fit").write_text(POLICY)
+    text = fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout
+    (tmp_path / "p.json").write_text(text)
+    read, whole = cli._placement_read(Path(tmp_path / "p.json")), json.loads(text)
+    assert read["assignments"] == whole["assignments"] and read["objective"] == whole["objective"]
+    assert read["nodes"] == [{k: n[k] for k in ("name", "provisioned", "price") if k in n}
+                             for n in whole["nodes"]]
+    for name, data in {"bom.json": b"\xef\xbb\xbf" + text.encode(), "plan.json": b'{"waves": []}',
+                       "wrong.json": b'{"assignments": [{"workload": "w", "replica": "3", "node": "n"}]}'
+                       }.items():
+        (tmp_path / name).write_bytes(data)
+        assert cli._placement_read(Path(tmp_path / name)) is None, name
+    monkeypatch.setattr(cli, "_json_document", None)  # (called, it would raise)
+    assert cli.main(["verify", str(tmp_path / "p.fit"), str(tmp_path / "p.json")]) == 0
+
+
 def test_verify_and_check_run_without_the_cyclic_collector(tmp_path, monkeypatch):
     """What `fitc verify` and `fitc check` make lives to their end: the collector waits until
     they return (each collection walked everything read), then is as it was."""
@@ -306,7 +330,8 @@ def test_verify_and_check_run_without_the_cyclic_collector(tmp_path, monkeypatch
     (tmp_path / "p.json").write_text(json.dumps({"assignments": []}))
     seen: list[bool] = []
     real = verify.verify
-    monkeypatch.setattr(verify, "verify", lambda *args: seen.append(gc.isenabled()) or real(*args))
+    monkeypatch.setattr(verify, "verify", lambda *args, **kwargs: seen.append(gc.isenabled())
+                        or real(*args, **kwargs))
     monkeypatch.setattr(cli, "emit", lambda *args: seen.append(gc.isenabled()))
     assert gc.isenabled()
     cli.main(["verify", str(tmp_path / "p.fit"), str(tmp_path / "p.json")])

@@ -191,3 +191,83 @@ def test_spread_zone_counts_the_replicas_of_every_option_together(tmp_path):
     assert [(d.code, d.span.line, d.message) for d in placed(per_option)] == [
         ("E0503", line, "`chat` is spread 0..2 per zone over its options; max_skew is 1")]
     assert placed([("L40S", "l40a-0"), ("H100", "h100b-0"), ("L40S", "l40c-0")]) == []
+
+
+# ---- the assignments read by column, and capacity summed as arrays --------------------------
+
+_NODES = ["h100-0", "h100-1", "trn-0", "trn-1", "std-0", "std-1", "gone-0"]
+
+
+def _assignment(data, problem) -> dict:
+    """An assignment, well formed or not: a known workload or not, an option or none or one
+    of another workload, a replica in range or not, a node of the policy or not."""
+    demand = data.draw(st.sampled_from(problem.demands))
+    item = {"workload": data.draw(st.sampled_from([demand.workload, demand.workload, "nope"])),
+            "replica": data.draw(st.integers(-1, demand.replicas)),
+            "node": data.draw(st.sampled_from(_NODES))}
+    option = data.draw(st.sampled_from([demand.option, demand.option, None, "H100", "x"]))
+    if option is not None or data.draw(st.booleans()):
+        item["option"] = option
+    return item
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_assignments_read_by_column_are_what_the_loop_reads(tmp_path, data):
+    """`read_columns` reads the assignments as `verify._read` does where it finds nothing
+    wrong (the replicas per node with nodes and demands in the file's order, the pairs placed,
+    the replicas placed per demand), and gives up wherever `_read` finds a violation."""
+    from fitlang.solve.verify import _Owners, _read
+    from fitlang.solve.verify_columns import read_columns
+
+    problem = problem_from(tmp_path, STATE_POLICY)
+    demands = {d.name: d for d in problem.demands}
+    assignments = data.draw(st.lists(st.builds(lambda: _assignment(data, problem)), max_size=12))
+    hosted, seen, violations = _read(demands, _Owners(problem, set()), assignments, "root.fit")
+    read = read_columns(demands, _Owners(problem, set()), assignments)
+    if violations:
+        assert read is None
+        return
+    assert read is not None
+    assert read[0] == hosted and list(read[0]) == list(hosted)
+    assert all(list(read[0][node]) == list(hosted[node]) for node in hosted)
+    assert read[1] == seen and read[2] == Counter(name for name, _ in seen)
+
+
+def test_a_placement_that_reads_cleanly_is_not_read_one_assignment_at_a_time(tmp_path, monkeypatch):
+    """The loop reads a placement only to word what reading it finds wrong."""
+    from fitlang.solve import verify as verifying
+
+    problem = problem_from(tmp_path, POLICY)
+    document = {"assignments": [{"workload": "w", "replica": r, "node": f"p-{r % 2}"}
+                                for r in range(3)]}
+    monkeypatch.setattr(verifying, "_read", None)  # (called, it would raise)
+    assert verify(problem, document, "root.fit") == ([], [])
+    document["assignments"].append({"workload": "w", "replica": 9, "node": "p-1"})
+    monkeypatch.undo()
+    violations, _ = verify(problem, document, "root.fit")
+    assert [d.message for d in violations] == ["`w` replica 9 is placed twice or does not exist "
+                                               "(replicas = 3)"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_capacity_words_exactly_the_nodes_whose_replicas_do_not_fit(tmp_path, data):
+    """`capacity.check` sums every node's requests at once and words only the nodes over: on
+    random states those are the nodes whose sums, per node, exceed what they have."""
+    from fitlang.rules import capacity
+    from fitlang.rules.base import Placed
+    from fitlang.solve.verify import _Owners
+
+    problem = problem_from(tmp_path, STATE_POLICY)
+    names = [d.name for d in problem.demands]
+    demands = {d.name: d for d in problem.demands}
+    state = {node: Counter({name: data.draw(st.integers(0, 3)) for name in names})
+             for node in _NODES[:-1]}
+    owner = _Owners(problem, set())
+    placed = Placed(problem, owner, demands, state, {}, set(), Counter(), {}, set(), {})
+    over = {node for node, counts in state.items()
+            if any(sum(demands[name].requests[r] * n for name, n in counts.items())
+                   > owner[node].capacity_of(node)[r] for r in capacity.RESOURCES)}
+    assert set(capacity._perhaps_over(placed)) == over
+    assert {d.message.split("`")[1] for d in capacity.check(placed)} == over

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from fractions import Fraction
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
@@ -27,15 +28,15 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
     known = {d.name for d in problem.demands}
     for name in sorted(set(unplaced) - known):
         yield placed.violation(f"the placement lists unknown workload `{name}` as unplaced", None)
-    placed_replicas: dict[str, set[int]] = {}
-    for workload, replica in placed.seen:
-        placed_replicas.setdefault(workload, set()).add(replica)
+    seen, placed_replicas = placed.seen, None
     for demand in problem.demands:
         listed = unplaced.get(demand.name, [])
         if demand.group is None:
-            here = placed_replicas.get(demand.name, set())
-            if not listed and here.issuperset(range(demand.replicas)):
+            if not listed and seen.issuperset(zip(repeat(demand.name), range(demand.replicas))):
                 continue  # every replica placed and none listed (most demands: no count made)
+            if placed_replicas is None:  # each demand's replicas placed, once for all
+                placed_replicas = _replicas_placed(seen)
+            here = placed_replicas.get(demand.name, set())
             counted = Counter(listed)
             missing = [r for r in range(demand.replicas) if r not in here and r not in counted]
             twice = sorted({r for r in counted if r in here or counted[r] > 1
@@ -54,6 +55,13 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
             yield placed.violation(
                 f"`{demand.workload}` has {len(listed)} replica{'s' if len(listed) != 1 else ''} "
                 "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin)
+
+
+def _replicas_placed(seen: set[tuple[str, int]]) -> dict[str, set[int]]:
+    placed_replicas: dict[str, set[int]] = {}
+    for workload, replica in seen:
+        placed_replicas.setdefault(workload, set()).add(replica)
+    return placed_replicas
 
 
 class ReplicasGroup(GroupKey, Frozen):

@@ -21,6 +21,7 @@ from fitlang.file_problems import FileProblem
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem, option_demand_name
 from fitlang.rules import carbon, completion, timing
 from fitlang.rules.base import Owners, Placed, violation
+from fitlang.solve.verify_columns import read_columns
 
 
 class _Owners:
@@ -62,19 +63,26 @@ class _Owners:
         return {class_id: count for class_id, count in counts.items() if count}
 
 
-def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagnostic], list[FileProblem]]:
+def verify(problem: Problem, document: Any, root: str = "", shaped: bool = False
+           ) -> tuple[list[Diagnostic], list[FileProblem]]:
     """(violations: E0503 diagnostics, problems with the file itself). `root`: the policy's
-    root file, where a violation with no place in the policy points."""
-    shape = _shape_problems(document)
+    root file, where a violation with no place in the policy points. `shaped`: the document
+    is one `PlacementRead` validated (its shape is not checked again)."""
+    shape = [] if shaped else _shape_problems(document)
     if shape:
         return [], shape
     bought = {n["name"] for n in document.get("nodes", [])
               if isinstance(n, dict) and n.get("provisioned")}
     owner = _Owners(problem, bought)
     demands = {d.name: d for d in problem.demands}
-    hosted, seen, violations = _read(demands, owner, document["assignments"], root)
+    read = read_columns(demands, owner, document["assignments"])  # None: a violation among them
+    if read is None:  # the loop, for its diagnostics
+        hosted, seen, violations = _read(demands, owner, document["assignments"], root)
+        placed = None
+    else:
+        (hosted, seen, placed), violations = read, []
     return _checked(problem, owner, demands, hosted, seen, _unplaced(demands, document), bought,
-                    document, root, violations), []
+                    document, root, violations, placed), []
 
 
 _UNSEEN = object()
@@ -141,17 +149,21 @@ def _excluded(root: str, demand: Demand, node: str, reason: Exclusion) -> Diagno
 
 def _checked(problem: Problem, owner: _Owners, demands: dict[str, Demand], hosted: dict[str, Counter],
              seen: set[tuple[str, int]], unplaced: dict[str, list[int]], bought: set[str],
-             document: dict, root: str, violations: list[Diagnostic]) -> list[Diagnostic]:
+             document: dict, root: str, violations: list[Diagnostic], placed_count: Counter | None = None
+             ) -> list[Diagnostic]:
     """Every rule's check over the replicas read (node -> demand -> replicas there), after
-    the violations found reading them."""
+    the violations found reading them. `placed_count`: demand name -> replicas placed, where
+    the reading counted them (else counted here from `seen`)."""
     placed_on: dict[str, Counter] = {}
     for node, counts in hosted.items():
         for name, amount in counts.items():
             if name not in placed_on:
                 placed_on[name] = Counter()
             placed_on[name][node] += amount
-    placed = Placed(problem, owner, demands, hosted, placed_on, seen, Counter(map(itemgetter(0), seen)),
-                    unplaced, bought, owner.counts(), root)
+    if placed_count is None:
+        placed_count = Counter(map(itemgetter(0), seen))
+    placed = Placed(problem, owner, demands, hosted, placed_on, seen, placed_count, unplaced, bought,
+                    owner.counts(), root)
     timed = problem.timeline is not None
     for rule in rules.RULES:  # each rule's own check (fitlang/rules), in the registry's order
         if rule.check is not None and not (timed and rule.name in timing.PER_STEP):
