@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shlex
 from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -37,7 +36,7 @@ from urllib.parse import unquote
 from fitlang.diagnostics import Diagnostic
 from fitlang.targets.base import CompileContext, Findings
 from fitlang.targets.kubernetes_fidelity import applied_objects
-from fitlang.targets.waves import PlanStages, State
+from fitlang.targets.waves import PlanStages, State, script_commands
 
 HOSTNAME = "kubernetes.io/hostname"
 WORKLOAD = "fitlang.dev/workload"
@@ -63,7 +62,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
             continue
         replay.floor = _floor(before, wanted)
         replay.stop_first = stage.stop_first
-        for words in _commands(script):
+        for words in (words[1:] for words in script_commands(script, ("kubectl",))):
             found += replay.run(stage.folder, words)
         reached = replay.pods()
         if reached != wanted:
@@ -107,19 +106,6 @@ class _Expected:
 
 def _pod(namespace: str | None, name: str) -> str:
     return f"{namespace or 'default'}/{name}"
-
-
-def _commands(script: str) -> list[list[str]]:
-    """The words of each `kubectl` command of `run.sh`, in its order."""
-    found = []
-    for line in script.splitlines():
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue
-        if words[:1] == ["kubectl"]:
-            found.append(words[1:])
-    return found
 
 
 @dataclass

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from fitlang.diagnostics import Diagnostic
 from fitlang.targets.base import CompileContext, Findings
 from fitlang.targets.slurm_fidelity import expand_hostlist
-from fitlang.targets.waves import PlanStages
+from fitlang.targets.waves import PlanStages, script_commands
+
+_QUEUE = ("scontrol", "scancel", "wait_running")  # the commands of a wave that act on the queue
 
 Tasks = Counter  # node ("" a node the policy lacks) -> the job's tasks there
 
@@ -49,7 +51,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
                 tasks[move.source] -= 1
                 if move.target:
                     tasks[move.target] += 1
-        for words in _commands(files.get(f"{stage.folder}/run.sh", "")):  # none: nothing runs
+        for words in script_commands(files.get(f"{stage.folder}/run.sh", ""), _QUEUE):  # none: nothing runs
             found += [f"{stage.folder}/run.sh: {problem}" for problem in queue.run(words)]
         found += [f"{stage.folder}: {problem}" for problem in queue.settled()]
         found += [f"{stage.folder}: {problem}" for problem in queue.differences(wanted)]
@@ -63,19 +65,6 @@ def _start(planned: PlanStages) -> dict[str, Tasks]:
             if name.namespace is None:  # a job, not a pod (a kubectl state names pods)
                 jobs.setdefault(str(name), Tasks())[node] += 1
     return jobs
-
-
-def _commands(script: str) -> list[list[str]]:
-    """The words of each command of the script that acts on the queue, in order."""
-    found = []
-    for line in script.splitlines():
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue
-        if words[:1] in (["scontrol"], ["scancel"], ["wait_running"]):
-            found.append(words)
-    return found
 
 
 @dataclass

@@ -26,7 +26,7 @@ from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Message
 from fitlang.targets.base import CompileContext, Findings
 from fitlang.targets.terraform_fidelity import check_files
-from fitlang.targets.waves import PlanStages
+from fitlang.targets.waves import PlanStages, script_commands
 
 DIRECTORY = "$dir/"  # the working directory, as run.sh names it
 
@@ -42,7 +42,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
         wanted = set(planned.bought_after if stage.kind == "release" else planned.bought_during)
         script = files.get(f"{stage.folder}/run.sh")
         applied = False
-        for words in _commands(script or ""):
+        for words in script_commands(script or "", ("rm", "cp", "terraform")):
             problem = _run(words, stage.folder, files, directory)
             if problem:
                 found.append(need(f"{stage.folder}/run.sh: {problem}"))
@@ -56,18 +56,6 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
                               f"{'buys' if what == 'adds' else 'releases'} by then "
                               f"({', '.join(sorted(wanted ^ running)[:3])})"))
             running = wanted  # said once
-    return found
-
-
-def _commands(script: str) -> list[list[str]]:
-    found = []
-    for line in script.splitlines():
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue
-        if words[:1] in (["rm"], ["cp"], ["terraform"]):
-            found.append(words)
     return found
 
 

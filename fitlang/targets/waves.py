@@ -19,6 +19,7 @@ warnings for what its files do not carry out (W0820-W0822): never dropped in sil
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -54,6 +55,20 @@ class Stage:
     @property
     def folder(self) -> str:
         return f"wave-{self.number:02d}"
+
+
+def script_commands(script: str, programs: tuple[str, ...]) -> list[list[str]]:
+    """The words of each command of a wave's script that runs one of `programs`, in order,
+    as the shell splits them (the plans' read-back of each target: `*_plan_fidelity.py`)."""
+    found = []
+    for line in script.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if words[:1] and words[0] in programs:
+            found.append(words)
+    return found
 
 
 @dataclass
