@@ -182,7 +182,8 @@ def test_verify_asks_a_registered_rule(tmp_path, toy):
 
 def test_verify_and_the_rules_do_not_load_the_encoding():
     """verify is there to catch a wrong encoding: neither it nor a rule module may load it
-    (a fresh interpreter, so that other tests' imports do not count)."""
+    (a fresh interpreter, so that other tests' imports do not count). Of `fitlang.solve`, only
+    verify and its reader by column (`verify_columns`, numpy over the assignments) load."""
     import subprocess
     import sys
 
@@ -192,7 +193,7 @@ def test_verify_and_the_rules_do_not_load_the_encoding():
         capture_output=True, text=True, check=True).stdout.split()
     assert "fitlang.solve.verify" in loaded and "fitlang.rules.spread" in loaded
     assert [m for m in loaded if m.startswith(("fitlang.solve.", "fitlang.targets"))] == \
-        ["fitlang.solve.verify"]
+        ["fitlang.solve.verify", "fitlang.solve.verify_columns"]
 
 
 # ---- rows of the linear model (`Rule.rows`) ------------------------------------------------
