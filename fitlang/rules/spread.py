@@ -204,6 +204,14 @@ def _domain_exists(encoding: Encoding, classes: list[NodeClass], key: DomainExis
     return exists
 
 
+def node_spread_most_least(problem: Problem, demand: Demand) -> int:
+    """The most the least-hosting node of a `spread node` may host: every fixed node of the
+    demand's eligible classes hosts at least that least, so it is at most the replicas over
+    those nodes (all of them where every eligible class is bought)."""
+    fixed = sum(c.count for c in map(problem.node_class, demand.eligible) if not c.provisioned)
+    return demand.replicas // fixed if fixed else demand.replicas
+
+
 def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
                       group: SpreadGroup) -> None:
     """`spread node max_skew K`: every node of an eligible class hosts between `least` and
@@ -215,8 +223,7 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
     classes = [problem.node_class(c) for c in demand.eligible]
     if not classes:
         return
-    fixed = sum(c.count for c in classes if not c.provisioned)
-    most_least = demand.replicas // fixed if fixed else demand.replicas
+    most_least = node_spread_most_least(problem, demand)
     least = encoding.column(SpreadLeast(demand.name, index), f"min[{demand.name},{index}]", 0,
                             most_least)
     some = model.var(f"min>0[{demand.name},{index}]", 0, 1)

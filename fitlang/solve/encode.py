@@ -21,6 +21,7 @@ from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.rules.base import Rounding, Rule
 from fitlang.rules.moves import ObjectiveTerms
+from fitlang.rules.spread import node_spread_most_least
 from fitlang.solve.groups import EligibleGroup, Group
 from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
@@ -488,7 +489,7 @@ def _fits(demand: Demand, capacity: np.ndarray) -> np.ndarray:
         fit = np.minimum(fit, capacity[:, column] // need[column])
     if demand.one_per_node:
         fit = np.minimum(fit, 1)
-    return np.maximum(fit, 0)  # a node spread: `rules/spread._node_spread_rows`
+    return np.maximum(fit, 0)  # a node spread: `_node_spread_most`
 
 
 def _node_spread_most(problem: Problem, demand: Demand) -> int:
@@ -500,11 +501,7 @@ def _node_spread_most(problem: Problem, demand: Demand) -> int:
     the gang spread 2 a node 8 a node there by capacity, and no packing (differential_fleet
     seed 4650 `unknown` where 115 USD/h places all)."""
     skews = [spread.max_skew for spread in demand.spreads if spread.topology == "node"]
-    if not skews:
-        return demand.replicas
-    classes = [problem.node_class(c) for c in demand.eligible]
-    fixed = sum(c.count for c in classes if not c.provisioned)
-    return (demand.replicas // fixed if fixed else demand.replicas) + min(skews)
+    return node_spread_most_least(problem, demand) + min(skews) if skews else demand.replicas
 
 
 def _demand_columns(encoding: Encoding, demand: Demand, caps: dict[tuple[str, str], int],
