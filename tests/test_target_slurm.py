@@ -597,8 +597,8 @@ def test_a_real_slurm_runs_at_once_every_job_the_solver_places_on_nodes_of_two_t
         cluster = start_cluster(context.problem, directory, ["debug"], files)
         try:
             for name in sorted(n for n in files if n.endswith(".sbatch")):
-                submitted = subprocess.run(["sbatch", str(out / name)], capture_output=True,
-                                           text=True, env=cluster.env, timeout=30)
+                submitted = subprocess.run(["sbatch", str(out / name)], capture_output=True, cwd=out,
+                                           text=True, env=cluster.env, timeout=30)  # slurm-N.out here
                 assert submitted.returncode == 0, submitted.stderr
             states: list[str] = []
             for _ in range(60):  # until every job is placed or waits for resources
