@@ -475,6 +475,12 @@ def test_explain_says_when_repairs_were_cut_short_by_time(tmp_path):
     cut = explain(problem, repair_budget=1e-9)  # no time for any repair
     assert cut.repairs_cut_short and cut.repairs == []
     assert [r.part for r in cut.reasons] == [r.part for r in full.reasons]
+    # solve, compile and plan have no --repair-budget: their E0501 sends the user to explain's
+    from fitlang.solve.explain import explanation_diagnostics, explanation_text
+
+    solved_text = explanation_diagnostics(problem, "p.fit", explanation=cut)[0].message
+    assert "`fitc explain --repair-budget`" in solved_text and "raise --repair-budget" not in solved_text
+    assert "raise --repair-budget" in explanation_text(cut)
 
 
 def test_named_buy_is_used(tmp_path):

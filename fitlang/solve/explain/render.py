@@ -29,7 +29,9 @@ def _cost(repair: Repair) -> str:
     return f" (cost {'' if repair.least else 'at most '}{money(repair.cost)} USD/h)"
 
 
-def repairs_text(explanation: Explanation) -> str:
+def repairs_text(explanation: Explanation, for_solve: bool = False) -> str:
+    """The repairs as text; where their budget ran out, how to give them more: `fitc explain
+    --repair-budget`, which `solve`, `compile` and `plan` (`for_solve`) do not have."""
     lines = []
     if explanation.repairs:
         lines.append("repairs, each checked by solving the repaired policy:")
@@ -40,8 +42,9 @@ def repairs_text(explanation: Explanation) -> str:
                        "\n".join(f"  - {r.text}" for r in explanation.pair))
                       if explanation.pair else ", and no pair was found within the repair budget"))
     if explanation.repairs_cut_short:
+        more = "`fitc explain --repair-budget` tries more" if for_solve else "raise --repair-budget"
         lines.append(f"(the repair budget of {explanation.repair_budget:g} s ran out: other repairs "
-                     "were not tried; raise --repair-budget)")
+                     f"were not tried; {more})")
     return "\n".join(lines)
 
 
@@ -106,7 +109,7 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
     where = first.origin if first and first.origin else None
     detail = conflict_text(explanation)
     if for_solve:
-        repairs = repairs_text(explanation)
+        repairs = repairs_text(explanation, for_solve=True)
         detail += "\n" + repairs if repairs else ""
     kind = msg.NoPlacement if for_solve else msg.ExplainedConflict
     path = where.path if where else root_path
