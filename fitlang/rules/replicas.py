@@ -148,8 +148,8 @@ def _lowered_request(problem: Problem, part: Part, deadline: float) -> Repair | 
     from fitlang.solve.explain import search
 
     demand = problem.demand(part.subject)
-    largest = _largest_too_small(problem, demand)
-    if demand.group is not None or largest is None:
+    largest = _largest_too_small(problem, demand) if demand.group is None else None
+    if largest is None:
         return None
     node_class, lowered = largest
     check = search.works(with_requests(problem, demand.name, lowered), deadline, True)
