@@ -899,3 +899,18 @@ def test_a_lowered_request_within_budget_is_one_of_a_pair(tmp_path):
         (PartKind.REPLICAS, "12", "8", True), (PartKind.BUDGET, "1.00 USD/h", "2.00 USD/h", False)]
     fixed = _fixed(_fixed(text, explanation.pair[1]), explanation.pair[0])  # the later edit first
     assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
+
+
+def test_two_requests_lowered_together_are_said_with_no_single_edit(tmp_path):
+    """`w` asks 12 CPU and 2 GPUs of a replica; pool `a`'s nodes have 8 CPU and 1 GPU, and pool
+    `plain`'s 64 CPU but no GPU (a fact, not a size: it does not count). Both requests are
+    lowered to `a`'s, one repair with no edit (two lines change); the policy written so places."""
+    gpu_pool = pool("a", 2, 8, "32Gi", 1, "  gpu {\n    model = H100\n    count = 1\n  }\n")
+    text = (GPUS + gpu_pool + pool("plain", 2, 64, "256Gi")
+            + workload("w", 2, 12, "1Gi", "  gpu {\n    count = 2\n  }\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    lowered = [r for r in explanation.repairs if r.requests is not None]
+    assert [(r.before, r.after, r.fix) for r in lowered] == [("12, 2", "8, 1", None)]
+    assert (lowered[0].requests["cpu"], lowered[0].requests["gpu"]) == (8000, 1)
+    fixed = text.replace("  cpu = 12\n", "  cpu = 8\n").replace("    count = 2\n", "    count = 1\n")
+    assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
