@@ -914,3 +914,18 @@ def test_two_requests_lowered_together_are_said_with_no_single_edit(tmp_path):
     assert (lowered[0].requests["cpu"], lowered[0].requests["gpu"]) == (8000, 1)
     fixed = text.replace("  cpu = 12\n", "  cpu = 8\n").replace("    count = 2\n", "    count = 1\n")
     assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
+
+
+def test_a_request_lowered_onto_a_pool_a_rule_keeps_it_off_is_a_pair_with_the_rule(tmp_path):
+    """`w` asks 12 CPU and the `gold` label; pool `a` has 8-CPU nodes labelled `silver`. No
+    single change places it (the label kept, no node; the label dropped, `a` too small). The
+    pair: the request lowered, sized with the label rule dropped (which leaves `a` out for its
+    size alone, with no reason), then the rule dropped on the policy with the request lowered."""
+    text = (pool("a", 2, 8, "32Gi", 1, '  labels = { tier: "silver" }\n')
+            + workload("w", 2, 12, "1Gi", '  labels = { tier: "gold" }\n'))
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.no_single_repair and not explanation.repairs
+    assert [(r.part.kind, r.before, r.after, r.requests is not None) for r in explanation.pair] == [
+        (PartKind.REPLICAS, "12", "8", True), (PartKind.RULE, 'labels["tier"] == "gold"', None, False)]
+    fixed = _fixed(text, explanation.pair[0]).replace('  labels = { tier: "gold" }\n', "")
+    assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced

@@ -174,10 +174,13 @@ def _asked(demand: Demand) -> dict[str, int]:
     return {**demand.requests, "cpu": demand.asked_cpu}
 
 
-def _too_small_only(demand: Demand, class_id: str) -> bool:
-    """Is the class kept from the demand by a replica's size alone (no other rule)?"""
-    reasons = demand.failing.get(class_id) or []
-    return bool(reasons) and all(r.source == "capacity" for r in reasons)
+def _size_only(problem: Problem, demand: Demand) -> list[NodeClass]:
+    """The classes a replica's size alone keeps the demand off: not eligible, and every reason
+    `failing` gives the capacity rule's; or none, where a dropped rule's were its only ones
+    (`parts.dropped` readmits such a pool, then leaves it out as too small, with no reason)."""
+    eligible = set(demand.eligible)
+    return [c for c in problem.classes if c.id not in eligible
+            and all(r.source == "capacity" for r in demand.failing.get(c.id) or [])]
 
 
 def _largest_too_small(problem: Problem, demand: Demand) -> tuple[NodeClass, dict[str, int]] | None:
@@ -186,9 +189,7 @@ def _largest_too_small(problem: Problem, demand: Demand) -> tuple[NodeClass, dic
     what one of its nodes has."""
     asked = _asked(demand)
     best: tuple[tuple[int, Fraction], NodeClass, dict[str, int]] | None = None
-    for node_class in problem.classes:
-        if not _too_small_only(demand, node_class.id):
-            continue
+    for node_class in _size_only(problem, demand):
         lowered = {r: min(asked[r], written_down(r, node_class.capacity[r])) for r in RESOURCES}
         changed = [r for r in RESOURCES if lowered[r] < asked[r]]
         if not changed or any(lowered[r] <= 0 for r in changed):
@@ -205,8 +206,8 @@ def with_requests(problem: Problem, name: str, requests: dict[str, int]) -> Prob
     that hold one now are eligible (one another rule rules out stays out), and its CPU is
     counted as Slurm gives it where it runs on Slurm nodes only (`model/slurm_cpus.py`)."""
     demand = problem.demand(name)
-    fits = {c.id for c in problem.classes if _too_small_only(demand, c.id)
-            and all(requests[r] <= c.capacity[r] for r in RESOURCES)}
+    fits = {c.id for c in _size_only(problem, demand)
+            if all(requests[r] <= c.capacity[r] for r in RESOURCES)}
     kept = set(demand.eligible) | fits
     lowered = dataclasses.replace(
         demand, requests=dict(requests), cpu_asked=None,
