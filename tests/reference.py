@@ -81,7 +81,9 @@ class Workload:
     name: str
     replicas: int
     cpu_milli: int
-    memory: int  # GiB
+    # GiB (a Fraction of whole MiB once explain lowers it to what a node has:
+    # tests/reference_explain.py)
+    memory: int | Fraction
     gpus: int = 0
     gpu_min_memory: int | None = None  # GB
     options: list[tuple[str, int]] | None = None  # (model, replicas alone)
@@ -301,9 +303,14 @@ def to_fit(spec: Spec) -> str:
     return "\n".join(out) + "\n"
 
 
+def _gib(memory: int | Fraction) -> str:
+    """A workload's memory as a size literal: whole GiB, else whole MiB."""
+    return f"{memory}GiB" if memory == int(memory) else f"{memory * 1024}MiB"
+
+
 def _workload_text(workload: Workload) -> str:
     lines = [f"workload {workload.name} {{", f"  cpu = {workload.cpu_milli}m",
-             f"  memory = {workload.memory}GiB"]
+             f"  memory = {_gib(workload.memory)}"]
     if workload.options is None:
         lines.insert(1, f"  replicas = {workload.replicas}")
     if workload.gpus:
@@ -536,7 +543,7 @@ def reference(spec: Spec, time_limit: float = 20.0,
         here = [(w, var) for (w, _, n), var in x.items() if n == node.name]
         by_name = {w.name: w for w in spec.workloads}
         model.Add(sum(by_name[w].cpu_milli * v for w, v in here) <= node.cpu_milli)
-        model.Add(sum(by_name[w].memory * 1024 * v for w, v in here) <= node.memory)
+        model.Add(sum(int(by_name[w].memory * 1024) * v for w, v in here) <= node.memory)
         model.Add(sum(by_name[w].gpus * v for w, v in here) <= node.gpus)
         model.Add(used[node.name] <= sum(v for _, v in here))  # used means it hosts something
     if fixed is None:

@@ -19,7 +19,8 @@ What is checked, per policy the reference proves infeasible (docs/cli.md, `fitc 
   text the reference writes for the repaired spec;
 - a repair that changes a number by the least that works (nodes added, replicas lowered, the
   budget in cents, a buy block's max_count, a spread's max_skew, a latency limit in ms, a power
-  cap in whole kW) does not work one step less.
+  cap in whole kW, a replica's request lowered to what a node has: a millicore, a MiB or a
+  GPU more) does not work one step less.
 """
 
 from __future__ import annotations
@@ -135,14 +136,29 @@ def _check_fix(spec: reference.Spec, repair: dict, text: str, result: ExplainChe
 def _blocks(text: str) -> list[tuple[str, list[str]]]:
     """The text's top-level lines, each with its block's lines in sorted order: an attribute
     line a fix inserts at the block's end is the same policy as the one `to_fit` writes
-    in the middle (the order of a block's attributes means nothing), but not in another block."""
+    in the middle (the order of a block's attributes means nothing), but not in another block.
+    A `cpu` or `memory` is read as its amount (`cpu = 2` is `to_fit`'s `cpu = 2000m`)."""
     found: list[tuple[str, list[str]]] = []
-    for line in text.split("\n"):
+    for line in map(_amount_read, text.split("\n")):
         if line[:1].isspace() and found:
             found[-1][1].append(line)
         else:
             found.append((line, []))
     return [(head, sorted(body)) for head, body in found]
+
+
+def _amount_read(line: str) -> str:
+    """`  cpu = 1.5` as `  cpu = 1500` (millicores), `  memory = 1GiB` as bytes: the same
+    amount however the language writes it (docs/language.md, Values)."""
+    cpu = re.fullmatch(r"(\s*)cpu = ([\d.]+)(m?)", line)
+    if cpu:
+        indent, amount, milli = cpu.groups()
+        return f"{indent}cpu = {Fraction(amount) * (1 if milli else 1000)}"
+    size = re.fullmatch(r"(\s*)memory = ([\d.]+)(GiB|MiB|KiB|KB)", line)
+    if size:
+        indent, amount, unit = size.groups()
+        return f"{indent}memory = {Fraction(amount) * _SIZES[unit]}"
+    return line
 
 
 def applied(spec: reference.Spec, repair: dict, lines: list[str], less: int = 0) -> reference.Spec | None:
@@ -178,7 +194,34 @@ def _replicas(spec, repair, lines, less):
     workload = _workload(spec, repair["subject"])
     if workload.options or not repair["text"].startswith("lower"):
         return False
+    if _LOWERED.match(repair["text"]):
+        return _lowered_request(workload, repair["text"], less)
     workload.replicas = int(repair["to"]) + less
+
+
+# `lower `w` cpu from 3 to 2 and memory from 8GiB to 4GiB so that one fits on a node of pool `p``
+_LOWERED = re.compile(r"lower `[^`]+` (.+) so that one fits on a node of pool `[^`]+`$")
+_LOWERED_ONE = re.compile(r"(cpu|memory|gpu count) from \S+ to (\S+)$")
+_SIZES = {"GiB": 2 ** 30, "MiB": 2 ** 20, "KiB": 2 ** 10, "KB": 1000}
+
+
+def _lowered_request(workload: reference.Workload, text: str, less: int) -> bool:
+    """A replica's requests lowered (`less`: one unit more of each, cpu by a millicore, memory
+    by a MiB, GPUs by one: a request that no node of the pool holds). The sizes read as
+    docs/language.md writes them; False for one the Spec cannot state (memory in part of a MiB)."""
+    for change in _LOWERED.match(text).group(1).split(" and "):
+        resource, to = _LOWERED_ONE.match(change).groups()
+        if resource == "cpu":
+            workload.cpu_milli = int(Fraction(to) * 1000) + less
+        elif resource == "gpu count":
+            workload.gpus = int(to) + less
+        else:
+            amount, unit = re.fullmatch(r"([\d.]+)(GiB|MiB|KiB|KB)", to).groups()
+            mib = Fraction(amount) * _SIZES[unit] / 2 ** 20 + less
+            if mib.denominator != 1:
+                return False
+            workload.memory = mib / 1024
+    return True
 
 
 def _budget(spec, repair, lines, less):

@@ -66,6 +66,28 @@ def test_explains_repairs_repair_by_the_reference(tmp_path, seed):
     assert result.disagreements == [], result.disagreements
 
 
+# a replica no node holds: 3 CPU where pool `p0` has 2 (cpu lowered to 2), and 20 GiB where
+# the offer's nodes keep 14819 MiB once EKS's reservation is off (memory lowered to 14819MiB)
+TOO_LARGE = {
+    "cpu": reference.Spec(pools=[reference.Pool("p0", 2, 2, 8, 50, zone="z1", region="r1")],
+                          workloads=[reference.Workload("w0", 2, 3000, 4)]),
+    "memory": reference.Spec(pools=[reference.Pool("p0", 1, 2, 8, 50, zone="z1", region="r1")],
+                             offers=[reference.Offer("o0", ["r1"], 4, 16, 80)],
+                             buys=[reference.Buy(["o0"], None, 2)],
+                             workloads=[reference.Workload("w0", 2, 1000, 20)])}
+
+
+@pytest.mark.parametrize("resource", sorted(TOO_LARGE))
+def test_a_request_lowered_to_a_node_repairs_by_the_reference(tmp_path, resource):
+    """The repair that lowers a request no node holds, applied to the reference's spec: it
+    repairs at the cost it says, one unit more does not (a millicore, a MiB), and its edit
+    of the text is the policy the reference writes with it."""
+    result = check_explain(TOO_LARGE[resource], tmp_path)
+    assert result.disagreements == [], result.disagreements
+    assert (result.tally["repairs checked"], result.tally["least: replicas"],
+            result.tally["fixes checked"]) == (1, 1, 1), result.tally
+
+
 @pytest.mark.parametrize("seed", range(1, 9))
 def test_verify_judges_broken_placements_as_the_reference_does(tmp_path, seed):
     result = check_verify(seed, tmp_path)

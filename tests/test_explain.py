@@ -845,3 +845,87 @@ def test_a_replica_no_node_holds_is_said_with_the_most_a_node_has(tmp_path, caps
     assert said["alone"]["replicas"].endswith(
         "; no node of any pool or offer has room for one (the most a node has: 8 CPU)")
     assert "rule" in said["ruled"] and "room for one" not in said["ruled"]["replicas"]
+
+
+def _fixed(text, repair):
+    """The text as an editor leaves it once the repair's quick fix is applied."""
+    assert repair.fix is not None
+    return text[:repair.fix.span.start] + repair.fix.text + text[repair.fix.span.end:]
+
+
+def test_a_replica_no_node_holds_gets_its_request_lowered_to_the_largest_node_it_may_use(tmp_path):
+    """`w` asks 12 CPU of each replica: pool `a` has 8-CPU nodes, pool `big` 10-CPU ones that
+    `w`'s label rule rules out. Fewer replicas cannot help (none places); the repair lowers
+    `cpu` to what a node of `a` has (`big`, ruled out by another rule, does not count: 10
+    would not place), as an edit of the `cpu` line, and the policy so edited places `w`."""
+    text = (pool("a", 2, 8, "32Gi") + pool("big", 2, 10, "32Gi", 1, '  labels = { tier: "gold" }\n')
+            + workload("w", 2, 12, "1Gi", '  require labels["tier"] != "gold"\n'))
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.outcome is ExplainOutcome.CONFLICT
+    lowered = [r for r in explanation.repairs if r.requests is not None]
+    assert [(r.part.kind, r.part.subject, r.before, r.after) for r in lowered] == [
+        (PartKind.REPLICAS, "w", "12", "8")]
+    assert lowered[0].requests["cpu"] == 8000 and lowered[0].cost == 2
+    fixed = _fixed(text, lowered[0])
+    assert "  cpu = 8\n" in fixed and not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
+
+
+def test_a_memory_request_is_lowered_to_whole_mib_that_the_node_holds(tmp_path, capsys):
+    """The largest node has 30 GB (not whole MiB: 28610.2 MiB): the request is lowered to
+    28610MiB, rounded down so that a replica fits, as the language writes a size; the JSON's
+    edit, made on the text, places `w`."""
+    text = pool("a", 1, 8, "30GB") + workload("w", 1, 2, "40GiB")
+    (tmp_path / "p.fit").write_text(text)
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    repairs = json.loads(capsys.readouterr().out)["repairs"]
+    assert [(r["rule"], r["from"], r["to"]) for r in repairs] == [("replicas", "40GiB", "28610MiB")]
+    fix = repairs[0]["fix"]
+    lines = text.split("\n")
+    line = lines[fix["line"] - 1]
+    lines[fix["line"] - 1] = line[:fix["column"] - 1] + fix["text"] + line[fix["end_column"] - 1:]
+    assert not solve(problem_from(tmp_path, "\n".join(lines), "fixed.fit")).unplaced
+
+
+def test_a_lowered_request_within_budget_is_one_of_a_pair(tmp_path):
+    """Lowered to 8 CPU, `w`'s two replicas fit a node each of `a`, on two nodes (`anti_affinity
+    self on node`) at 2 USD/h, over the 1 USD/h budget: that alone is no repair. The pair is
+    the request lowered (sized with the budget dropped), then the budget raised, searched on
+    the policy with the request lowered (`_applied`); both edits made, the policy places `w`."""
+    text = (pool("a", 2, 8, "32Gi") + workload("w", 2, 12, "1Gi", "  anti_affinity self on node\n")
+            + "policy {\n  budget = 1 USD/h\n}\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.no_single_repair and not explanation.repairs
+    assert [(r.part.kind, r.before, r.after, r.requests is not None) for r in explanation.pair] == [
+        (PartKind.REPLICAS, "12", "8", True), (PartKind.BUDGET, "1.00 USD/h", "2.00 USD/h", False)]
+    fixed = _fixed(_fixed(text, explanation.pair[1]), explanation.pair[0])  # the later edit first
+    assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
+
+
+def test_two_requests_lowered_together_are_said_with_no_single_edit(tmp_path):
+    """`w` asks 12 CPU and 2 GPUs of a replica; pool `a`'s nodes have 8 CPU and 1 GPU, and pool
+    `plain`'s 64 CPU but no GPU (a fact, not a size: it does not count). Both requests are
+    lowered to `a`'s, one repair with no edit (two lines change); the policy written so places."""
+    gpu_pool = pool("a", 2, 8, "32Gi", 1, "  gpu {\n    model = H100\n    count = 1\n  }\n")
+    text = (GPUS + gpu_pool + pool("plain", 2, 64, "256Gi")
+            + workload("w", 2, 12, "1Gi", "  gpu {\n    count = 2\n  }\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    lowered = [r for r in explanation.repairs if r.requests is not None]
+    assert [(r.before, r.after, r.fix) for r in lowered] == [("12, 2", "8, 1", None)]
+    assert (lowered[0].requests["cpu"], lowered[0].requests["gpu"]) == (8000, 1)
+    fixed = text.replace("  cpu = 12\n", "  cpu = 8\n").replace("    count = 2\n", "    count = 1\n")
+    assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
+
+
+def test_a_request_lowered_onto_a_pool_a_rule_keeps_it_off_is_a_pair_with_the_rule(tmp_path):
+    """`w` asks 12 CPU and the `gold` label; pool `a` has 8-CPU nodes labelled `silver`. No
+    single change places it (the label kept, no node; the label dropped, `a` too small). The
+    pair: the request lowered, sized with the label rule dropped (which leaves `a` out for its
+    size alone, with no reason), then the rule dropped on the policy with the request lowered."""
+    text = (pool("a", 2, 8, "32Gi", 1, '  labels = { tier: "silver" }\n')
+            + workload("w", 2, 12, "1Gi", '  labels = { tier: "gold" }\n'))
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.no_single_repair and not explanation.repairs
+    assert [(r.part.kind, r.before, r.after, r.requests is not None) for r in explanation.pair] == [
+        (PartKind.REPLICAS, "12", "8", True), (PartKind.RULE, 'labels["tier"] == "gold"', None, False)]
+    fixed = _fixed(text, explanation.pair[0]).replace('  labels = { tier: "gold" }\n', "")
+    assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced

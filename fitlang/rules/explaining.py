@@ -57,3 +57,35 @@ def option_group(problem: Problem, workload: str) -> OptionGroup:
 def latency_members(problem: Problem, workload: str) -> list[Demand]:
     """The demands that share a workload's latency rules."""
     return next(m for m in problem.latency_demands() if m[0].workload == workload)
+
+
+MIB, GIB = 2 ** 20, 2 ** 30
+_BINARY_UNITS = (("GiB", GIB), ("MiB", MIB), ("KiB", 2 ** 10))
+
+
+def written_down(resource: str, amount: int) -> int:
+    """`amount` (a node's, in `Demand.requests` units) rounded down to what a request may
+    read well: whole MiB of memory and disk (a node's allocatable need not be, GKE reserves
+    shares of it). Never more, so a request lowered to it still fits the node."""
+    return amount - amount % MIB if resource in ("memory", "disk") else amount
+
+
+def literal(resource: str, amount: int) -> str:
+    """A request as the language writes it (docs/language.md, Values), exactly: CPU in cores
+    to the millicore (`15.89`), memory and disk in the largest binary unit that holds it
+    whole (`29839MiB`; else in KB, to the byte), GPUs as a count."""
+    if resource == "cpu":
+        return _decimal(amount, 1000)
+    if resource in ("memory", "disk"):
+        for unit, size in _BINARY_UNITS:
+            if amount and amount % size == 0:
+                return f"{amount // size}{unit}"
+        return _decimal(amount, 1000) + "KB"
+    return str(amount)
+
+
+def _decimal(amount: int, scale: int) -> str:
+    """`amount / scale` written exactly (scale a power of ten): 15890 / 1000 is `15.89`."""
+    whole, part = divmod(amount, scale)
+    digits = len(str(scale)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0") if part else str(whole)

@@ -4,20 +4,23 @@ policy allows it (`allow_unplaced = true`). Option workloads are counted by thro
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from fractions import Fraction
 from itertools import repeat
 from typing import TYPE_CHECKING
 
+from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
+from fitlang.model import slurm_cpus
 from fitlang.model.problem import RESOURCES, Demand
 from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
-from fitlang.rules.explaining import need, plural
+from fitlang.rules.explaining import literal, need, plural, written_down
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
-    from fitlang.model.problem import Problem
+    from fitlang.model.problem import NodeClass, Problem
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
@@ -109,9 +112,12 @@ def _amount(resource: str, value: int) -> str:
 
 
 def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    """Fewer replicas: the fewest taken away that lets the rest be placed."""
+    """Fewer replicas: the fewest taken away that lets the rest be placed. Where no node the
+    workload may use holds one replica (none would place), a smaller replica instead."""
     from fitlang.solve.explain import search
 
+    if not problem.demand(part.subject).eligible:
+        return _lowered_request(problem, part, deadline)
     replicas = problem.demand(part.subject).replicas
 
     def works(fewer: int) -> search.Check:
@@ -133,6 +139,92 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return search.Repair(part, text, origin, str(replicas), str(most), found[1].cost,
                          search.fix(text, origin, str(most)), found[0], Fraction(most),
                          checked=found[1])
+
+
+def _lowered_request(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """The replica's requests lowered to what the largest node that only its size keeps it
+    off has (`lower `etl` cpu from 24 to 15.89`), where the policy then solves. Not for a
+    workload with accelerator options (its parts are the options': THROUGHPUT)."""
+    from fitlang.solve.explain import search
+
+    demand = problem.demand(part.subject)
+    largest = _largest_too_small(problem, demand) if demand.group is None else None
+    if largest is None:
+        return None
+    node_class, lowered = largest
+    check = search.works(with_requests(problem, demand.name, lowered), deadline, True)
+    if not check.placed:
+        return None
+    asked = _asked(demand)
+    changed = [r for r in RESOURCES if lowered[r] != asked[r]]
+    label = {"gpu": "gpu count"}
+    text = (f"lower `{demand.name}` " + " and ".join(
+        f"{label.get(r, r)} from {literal(r, asked[r])} to {literal(r, lowered[r])}" for r in changed)
+        + f" so that one fits on a node of pool `{node_class.id}`")
+    before = ", ".join(literal(r, asked[r]) for r in changed)
+    after = ", ".join(literal(r, lowered[r]) for r in changed)
+    # one edit where one request changes and its line is the workload's own (not a template's)
+    where = _own_span(demand, changed[0]) if len(changed) == 1 else None
+    return search.Repair(part, text, where or demand.origin, before, after, check.cost,
+                         search.fix(text, where, after), checked=check, requests=lowered)
+
+
+def _asked(demand: Demand) -> dict[str, int]:
+    """What one replica asks, as the workload states it (its CPU before Slurm rounds it)."""
+    return {**demand.requests, "cpu": demand.asked_cpu}
+
+
+def _size_only(problem: Problem, demand: Demand) -> list[NodeClass]:
+    """The classes a replica's size alone keeps the demand off: not eligible, and every reason
+    `failing` gives the capacity rule's; or none, where a dropped rule's were its only ones
+    (`parts.dropped` readmits such a pool, then leaves it out as too small, with no reason)."""
+    eligible = set(demand.eligible)
+    return [c for c in problem.classes if c.id not in eligible
+            and all(r.source == "capacity" for r in demand.failing.get(c.id) or [])]
+
+
+def _largest_too_small(problem: Problem, demand: Demand) -> tuple[NodeClass, dict[str, int]] | None:
+    """The class that only its size keeps the demand off whose nodes need the least lowering
+    (the fewest requests lowered, then the most kept of them), and the requests lowered to
+    what one of its nodes has."""
+    asked = _asked(demand)
+    best: tuple[tuple[int, Fraction], NodeClass, dict[str, int]] | None = None
+    for node_class in _size_only(problem, demand):
+        lowered = {r: min(asked[r], written_down(r, node_class.capacity[r])) for r in RESOURCES}
+        changed = [r for r in RESOURCES if lowered[r] < asked[r]]
+        if not changed or any(lowered[r] <= 0 for r in changed):
+            continue
+        rank = (-len(changed), sum((Fraction(lowered[r], asked[r]) for r in changed), Fraction(0)))
+        if best is None or rank > best[0]:
+            best = (rank, node_class, lowered)
+    return None if best is None else best[1:]
+
+
+def with_requests(problem: Problem, name: str, requests: dict[str, int]) -> Problem:
+    """The problem with demand `name` asking `requests` of a node (as its workload states
+    them) as the policy so written builds it: the classes only a replica's size kept it off
+    that hold one now are eligible (one another rule rules out stays out), and its CPU is
+    counted as Slurm gives it where it runs on Slurm nodes only (`model/slurm_cpus.py`)."""
+    demand = problem.demand(name)
+    fits = {c.id for c in _size_only(problem, demand)
+            if all(requests[r] <= c.capacity[r] for r in RESOURCES)}
+    kept = set(demand.eligible) | fits
+    lowered = dataclasses.replace(
+        demand, requests=dict(requests), cpu_asked=None,
+        eligible=[c.id for c in problem.classes if c.id in kept],
+        failing={c: reasons for c, reasons in demand.failing.items() if c not in fits},
+        excluded={c: reason for c, reason in demand.excluded.items() if c not in fits})
+    sized = slurm_cpus.sized([lowered], problem.classes)[0]
+    return dataclasses.replace(problem, demands=[sized if d.name == name else d for d in problem.demands])
+
+
+def _own_span(demand: Demand, resource: str) -> Origin | None:
+    """Where the workload's own block states the request (None where it is a template's, whose
+    edit would change other workloads too, or stated nowhere: a GPU count's nested block)."""
+    where, block = demand.spans.get(resource), demand.origin
+    if where is None or block is None or where.path != block.path:
+        return None
+    return where if block.span.start <= where.span.start and where.span.end <= block.span.end else None
 
 
 RULE = Rule("replicas", check=check, rows=Rows(placed=all_placed_rows), part_kind=PartKind.REPLICAS,

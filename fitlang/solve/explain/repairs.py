@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from fitlang.model.problem import Problem
+from fitlang.rules import replicas
 from fitlang.rules.base import PartKind
 from fitlang.rules.explaining import demands_of, money, where
 from fitlang.solve.backends import HighsBackend
@@ -290,6 +291,8 @@ def _applied(problem: Problem, repair: Repair) -> tuple[Problem, Callable[[Part]
     """The policy with the repair made, and its parts as the result numbers them."""
     part = repair.part
     value = repair.value  # what `after` shows, as a number (set by the repairs of these kinds)
+    if repair.requests is not None:
+        return replicas.with_requests(problem, part.subject, repair.requests), _same
     if part.kind in _COUNTS and value is not None:
         if part.kind is PartKind.CAPACITY:
             return _with_pool(problem, part.subject, int(value)), _same

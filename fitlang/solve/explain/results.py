@@ -46,6 +46,9 @@ class Repair:
     # the workload's whole `tolerate` with the change (one toleration added to those it has):
     # what `_applied` gives it, so that a pair's second change keeps the first
     tolerate: tuple[str, ...] | None = field(default=None, compare=False)
+    # a replica's requests with the change (a request lowered to what a node has,
+    # `rules/replicas.py`): what `_applied` gives the workload
+    requests: dict[str, int] | None = field(default=None, compare=False)
 
     def as_json(self) -> dict:
         where = self.origin
