@@ -15,7 +15,6 @@ import dataclasses
 import time
 from collections import Counter
 from fractions import Fraction
-from types import SimpleNamespace
 
 from test_pool_emptied import consistent
 
@@ -106,26 +105,3 @@ def test_the_plan_past_large_nodes_ends_on_the_lower_search(tmp_path, monkeypatc
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction("10.03")
     assert fleet.state() == ENDED
-
-
-def test_no_second_search_is_begun_where_the_time_left_cannot_hold_it(tmp_path, monkeypatch):
-    # each search takes 1 s on a clock of the test's; 0.5 s is left after the first, so the
-    # second (which would end lower, 10.03) is not begun and the first's end (15.02) is kept
-    from fitlang.solve import scatter_both as module
-
-    taken = [0.0]
-    searched = module._scattered
-
-    def one_second(*arguments):
-        journal = searched(*arguments)
-        taken[0] += 1.0
-        return journal
-
-    monkeypatch.setattr(module, "_scattered", one_second)
-    monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + taken[0]))
-    fleet = fleet_running(tmp_path)
-    settled = fleet.improve(None)
-    assert not scatter_both(fleet, "cost+moves", time.monotonic() + 1.5, None, settled)
-    assert taken[0] == 1.0
-    assert fleet.state() == {"cheap-1": Counter(x=1, y=1), "dear-0": Counter(z=1)}
-    assert value(fleet) == Fraction("15.02") and not fleet.refind_closed

@@ -25,13 +25,12 @@ from fitlang.solve.pool_emptied import Journal, JournalMoves, journal_change, re
 def scatter_both(fleet: ScaleMove, objective: str, deadline: float | None, passes: int | None,
                  settled: Settled | None) -> bool:
     """The scatter passes (`ScaleMove.improve` with `scatter`) from the search as it stands,
-    then, where the time left holds it (`_second_fits`), from one that finds closed nodes (both
-    end by the deadline), the fleet left in the lower; returns whether that is the second."""
+    then, if the deadline has not passed, from one that finds closed nodes (both end by the
+    deadline), the fleet left in the lower; returns whether that is the second."""
     bought = set(fleet.bought)
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
-    began = time.monotonic()
     first = _scattered(fleet, deadline, passes, _copy(settled))
-    if not _second_fits(began, deadline):
+    if deadline is not None and time.monotonic() > deadline:
         return False  # (no time for the second: the first's end kept, as before)
     first_change = journal_change(fleet, first, bought, moves)
     first_end: Journal = {name: Counter(fleet.nodes[name].hosted) if name in fleet.nodes else Counter()
@@ -48,17 +47,6 @@ def scatter_both(fleet: ScaleMove, objective: str, deadline: float | None, passe
     restore(fleet, second)
     restore(fleet, first_end)  # (the first's end, each node it changed as it left it)
     return False
-
-
-def _second_fits(began: float, deadline: float | None) -> bool:
-    """Whether the time left to the `deadline` holds a second search as long as the first
-    (begun at `began`): the two take about as long (inventory 10,000, 0.57-0.72 CPU s each).
-    One the deadline cuts is not kept (plan 1 at 5 s: cut after 0.24 s at 2141.17 USD/h, the
-    first's 2120.85) and its seconds are the stages' after it (`move_scale.move_at_scale`)."""
-    if deadline is None:
-        return True
-    now = time.monotonic()
-    return deadline - now >= now - began
 
 
 def _scattered(fleet: ScaleMove, deadline: float | None, passes: int | None,
