@@ -120,3 +120,18 @@ def test_a_switch_put_back_does_not_make_the_stage_read_the_fleet_again(tmp_path
     assert switch_options(fleet, "cost+moves", None) == 0
     assert fleet.state() == before
     assert [len(found) for found in readings] == [2, 0]
+
+
+def test_a_switch_finds_the_free_nodes_an_earlier_search_passed(tmp_path):
+    # a search that opened both L4 nodes and closed them again resumes past them
+    # (`ScaleMove.free_node`): the switch's guess and its new node find them all the same
+    fleet = settled_fleet(tmp_path)
+    for name in ("l4-0", "l4-1"):
+        fleet.node(name)
+    l4 = fleet.nodes["l4-0"].node_class
+    assert fleet.free_node(l4) is None
+    for name in ("l4-0", "l4-1"):
+        fleet.close(name)
+    assert switch_options(fleet, "cost+moves", None) == 1
+    assert fleet.state() == SWITCHED
+    assert objective_value(fleet.problem, "cost+moves", fleet.state(), set()) == Fraction("4.05")
