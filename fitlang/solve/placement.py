@@ -388,7 +388,8 @@ def _floor_stage(run: _Run) -> None:
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
                                          run.search_deadline, completion - wall, pair_seconds)
         run.floor = scarce_first(problem, run.floor, completing, guide)
-        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
+        bound_turn = None if run.search_deadline is None else run.search_deadline - pair_seconds
+        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names, bound_turn)
         _completed_floor(run, completing)
         _first_fit_aside(run)
     completion = time.monotonic() - completion
