@@ -57,7 +57,7 @@ from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.gang_bought import gangs_onto_bought
-from fitlang.solve.gang_polish import gangs_polished
+from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
 from fitlang.solve.guided_complete import room_made
@@ -388,7 +388,8 @@ def _floor_stage(run: _Run) -> None:
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
                                          run.search_deadline, completion - wall, pair_seconds)
         run.floor = scarce_first(problem, run.floor, completing, guide)
-        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
+        bound_turn = None if run.search_deadline is None else run.search_deadline - pair_seconds
+        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names, bound_turn)
         _completed_floor(run, completing)
         _first_fit_aside(run)
     completion = time.monotonic() - completion
@@ -952,12 +953,15 @@ def _polished_pass(problem: Problem, guided: Packing, best: Packing, objective: 
     and `best` (where `best` is short: the pass). Where `rebuild_first`, the rebuild instead of
     the consolidation unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options'
     floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation.
-    `gangs`: first, whole gangs moved onto bought accelerator nodes (gang_polish.py)."""
-    if gangs:
-        gangs_polished(problem, guided, objective, deadline)
+    `gangs`: then whole gangs moved onto bought accelerator nodes, the consolidation given at
+    most half the time left before them (gang_polish.py)."""
+    consolidated = share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline)
     if not (rebuild_first(problem, time_limit) and
             rebuild(problem, guided, objective, share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
-        consolidate(problem, guided, objective, share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+        consolidate(problem, guided, objective, consolidation_deadline(consolidated, deadline) if gangs
+                    else consolidated)
+    if gangs:
+        gangs_polished(problem, guided, objective, deadline)
     if kept is not None:
         kept[:] = kept_cheapest(problem, kept, guided, objective)
     return guided if _cheaper(problem, guided, best, objective) else best
