@@ -203,3 +203,28 @@ def test_a_follower_away_from_a_target_whose_nodes_in_reach_lie_in_one_zone_is_p
     far = problem_from(tmp_path, _away_from_a_target_in_reach(50), "far.fit")
     assert followers_short_of_room(far) == []
     assert solved(far, time_limit=10.0).status is Status.OPTIMAL
+
+
+def _away_from_a_target_that_fills_two_zones(web_replicas: int = 4) -> str:
+    """`--rules` seed 1504 (128 nodes): `chat` (7 of G80 in z2 and z3, or 14 of G24 in z3)
+    within 1 a zone, so in both of its zones; `web` (`spread zone max_skew 2` over z1, z2, z3)
+    away from chat by zone has z1 left, 2 at most there with z2 and z3 at 0 (the reference
+    proves it infeasible; fitc proved it in 2.5 CPU s, `unknown` in the bench under load)."""
+    pools = [reference.Pool("g0", 27, 8, 32, 200, "G80", 2, "z3", "r2"),
+             reference.Pool("g1", 25, 8, 32, 400, "G24", 2, "z3", "r2"),
+             reference.Pool("g2", 22, 8, 32, 200, "G80", 1, "z2", "r1"),
+             reference.Pool("c0", 15, 4, 16, 40, zone="z1", region="r1"),
+             reference.Pool("c2", 14, 4, 16, 60, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 7, 1000, 4, gpus=1, options=[("G80", 7), ("G24", 14)],
+                              spreads=[("zone", 1)])
+    web = reference.Workload("web", web_replicas, 1000, 2, spreads=[("zone", 2)],
+                             rules=[("chat", "zone", True)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_whose_spread_counts_the_zones_its_target_fills_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _away_from_a_target_that_fills_two_zones())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    two = problem_from(tmp_path, _away_from_a_target_that_fills_two_zones(2), "two.fit")
+    assert followers_short_of_room(two) == []  # (both in z1)

@@ -168,9 +168,23 @@ def _crowded_out(problem: Problem, follower: Demand) -> bool:
             sure = _sure_domains(problem, members, required, topology)
             left = [c for c in follower.eligible
                     if problem.node_class(c).topology_value(topology) not in sure]
-            if sure and not held_on(problem, follower, left):
+            if sure and (not held_on(problem, follower, left)
+                         or _spread_left(problem, follower, topology, sure)):
                 return True
     return False
+
+
+def _spread_left(problem: Problem, follower: Demand, topology: str, sure: set[str]) -> bool:
+    """Does a `spread T max_skew k` of the follower's own count a domain W surely runs in
+    (which holds none of it), so that each other domain holds at most k, short of its
+    replicas? `--rules` seed 1504: `chat` fills z2 and z3 (its zones, within 1), `web` (4,
+    zones within 2) away from it has z1 left: 2 at most."""
+    mine = {problem.node_class(c).topology_value(topology) for c in follower.eligible}
+    if None in mine:
+        return False
+    counted = set(domains(problem, follower, topology))
+    return any(counted & sure and follower.replicas > spread.max_skew * len(mine - sure)
+               for spread in follower.spreads if spread.topology == topology)
 
 
 def _sure_domains(problem: Problem, members: list[Demand], required: Fraction, topology: str) -> set[str]:
