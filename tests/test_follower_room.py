@@ -140,3 +140,91 @@ def test_a_follower_on_node_short_of_room_in_one_zone_of_its_spread_is_proven_sh
     assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
     fits = problem_from(tmp_path, _beside_too_few_in_a_zone(29), "fits.fit")
     assert followers_short_of_room(fits) == []
+
+
+
+def _away_from_a_target_in_one_zone(z1_cpu_nodes: int = 0) -> str:
+    """`--rules` seed 1340 (73 nodes): every node in z3, so `chat` (3 of G80 or 6 of G24)
+    runs there, and `web` (25) away from chat by zone has no node left (the reference proves
+    it infeasible; fitc proved it in explain, `unknown` under load)."""
+    pools = [reference.Pool("g0", 13, 8, 32, 300, "G24", 1, "z3", "r2"),
+             reference.Pool("g1", 25, 8, 32, 100, "G80", 2, "z3", "r2"),
+             reference.Pool("g2", 21, 8, 32, 300, "G24", 1, "z3", "r2"),
+             reference.Pool("c0", 14, 4, 16, 60, zone="z3", region="r2")]
+    if z1_cpu_nodes:
+        pools.append(reference.Pool("c1", z1_cpu_nodes, 4, 16, 60, zone="z1", region="r1"))
+    chat = reference.Workload("chat", 3, 2000, 4, gpus=1, options=[("G80", 3), ("G24", 6)],
+                              spreads=[("region", 2)], latency=(50, 1))
+    web = reference.Workload("web", 25, 1000, 2, rules=[("chat", "zone", True)],
+                             spreads=[] if z1_cpu_nodes else [("zone", 2)])  # (z3 at 0 would hold z1 at 2)
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_away_from_a_target_whose_nodes_lie_in_one_zone_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _away_from_a_target_in_one_zone())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    placement = solved(problem, time_limit=10.0)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    elsewhere = problem_from(tmp_path, _away_from_a_target_in_one_zone(z1_cpu_nodes=7), "z1.fit")
+    assert followers_short_of_room(elsewhere) == []  # (web's 25 on 7 nodes of z1, 4 a node)
+
+
+def test_explain_names_the_anti_affinity_towards_options_as_written(tmp_path):
+    # (build makes the rule one per option, `chat[G80]` and `chat[G24]`: said and dropped as one)
+    from fitlang.solve.explain import PartKind, explain
+
+    explanation = explain(problem_from(tmp_path, _away_from_a_target_in_one_zone()))
+    named = [r for r in explanation.reasons if r.part.kind is PartKind.AFFINITY]
+    assert [r.part.subject for r in named] == ["web"] and "`anti_affinity chat on zone`" in named[0].text
+    dropped = [r for r in explanation.repairs if r.part.kind is PartKind.AFFINITY]
+    assert dropped and dropped[0].text.startswith("drop `anti_affinity chat on zone` from `web`")
+
+
+def _away_from_a_target_in_reach(within_ms: int) -> str:
+    """`chat` (3 of G80 in z1, r1 at 5 ms, or 6 of G24 in z3, r2 at 40 ms) with one replica
+    within `within_ms`; `web` (25) away from chat by zone, on 7 CPU nodes in z1 (28) or
+    beside G24 on its 3 nodes in z3 (24, 8 CPUs each)."""
+    pools = [reference.Pool("g0", 3, 8, 32, 300, "G24", 2, "z3", "r2"),
+             reference.Pool("g1", 25, 8, 32, 100, "G80", 2, "z1", "r1"),
+             reference.Pool("c1", 7, 4, 16, 60, zone="z1", region="r1")]
+    chat = reference.Workload("chat", 3, 2000, 4, gpus=1, options=[("G80", 3), ("G24", 6)],
+                              latency=(within_ms, 1))
+    web = reference.Workload("web", 25, 1000, 2, rules=[("chat", "zone", True)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_away_from_a_target_whose_nodes_in_reach_lie_in_one_zone_is_proven_short(tmp_path):
+    # within 10 ms only G80's nodes in z1 are in reach: chat runs a replica there, so web has
+    # only z3, 24 at most
+    near = problem_from(tmp_path, _away_from_a_target_in_reach(10))
+    assert [d.name for d in followers_short_of_room(near)] == ["web"]
+    assert solved(near, time_limit=10.0).proven_infeasible
+    # within 50 ms z3 is in reach too: chat runs 6 of G24 there, web on its z1 nodes
+    far = problem_from(tmp_path, _away_from_a_target_in_reach(50), "far.fit")
+    assert followers_short_of_room(far) == []
+    assert solved(far, time_limit=10.0).status is Status.OPTIMAL
+
+
+def _away_from_a_target_that_fills_two_zones(web_replicas: int = 4) -> str:
+    """`--rules` seed 1504 (128 nodes): `chat` (7 of G80 in z2 and z3, or 14 of G24 in z3)
+    within 1 a zone, so in both of its zones; `web` (`spread zone max_skew 2` over z1, z2, z3)
+    away from chat by zone has z1 left, 2 at most there with z2 and z3 at 0 (the reference
+    proves it infeasible; fitc proved it in 2.5 CPU s, `unknown` in the bench under load)."""
+    pools = [reference.Pool("g0", 27, 8, 32, 200, "G80", 2, "z3", "r2"),
+             reference.Pool("g1", 25, 8, 32, 400, "G24", 2, "z3", "r2"),
+             reference.Pool("g2", 22, 8, 32, 200, "G80", 1, "z2", "r1"),
+             reference.Pool("c0", 15, 4, 16, 40, zone="z1", region="r1"),
+             reference.Pool("c2", 14, 4, 16, 60, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 7, 1000, 4, gpus=1, options=[("G80", 7), ("G24", 14)],
+                              spreads=[("zone", 1)])
+    web = reference.Workload("web", web_replicas, 1000, 2, spreads=[("zone", 2)],
+                             rules=[("chat", "zone", True)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_whose_spread_counts_the_zones_its_target_fills_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _away_from_a_target_that_fills_two_zones())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    two = problem_from(tmp_path, _away_from_a_target_that_fills_two_zones(2), "two.fit")
+    assert followers_short_of_room(two) == []  # (both in z1)

@@ -195,3 +195,29 @@ def test_a_cell_runs_every_option_where_one_each_holds_no_counts(tmp_path):
     members = [problem.demand(name) for name in group.demands]
     parts = split(problem, group, members, [s for s in members[0].spreads if s.topology != "node"])
     assert sorted((p.option, p.replicas) for p in parts) == [("chat[G24]", 2), ("chat[G80]", 1)]
+
+
+def _dear_alone() -> str:
+    """`bench/option_spreads.py --rules` seed 1572 (134 nodes, the CPU pools but one left out):
+    `chat` 6 of G80 (z3 in r2, one a node at 1.00) or 12 of G24 (z3 two a node at 2.00; z1 in
+    r1 two a node at 4.00), zones and regions within 1. G24 alone holds them (6 + 6: 18.00);
+    G80's 4 in z3 beside G24's 4 in z1 pay 4 x 1.00 + 2 x 4.00 (the reference's optimum 12)."""
+    pools = [reference.Pool("g0", 16, 8, 32, 200, "G24", 2, "z3", "r2"),
+             reference.Pool("g1", 26, 8, 32, 100, "G80", 1, "z3", "r2"),
+             reference.Pool("g2", 14, 8, 32, 400, "G24", 1, "z1", "r1"),
+             reference.Pool("g3", 24, 8, 32, 400, "G24", 2, "z1", "r1"),
+             reference.Pool("c1", 19, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 6, 2000, 4, gpus=1, options=[("G80", 6), ("G24", 12)],
+                              spreads=[("region", 1), ("zone", 1)])
+    web = reference.Workload("web", 6, 1000, 2)
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_split_cheaper_on_whole_nodes_than_the_shares_is_taken(tmp_path):
+    problem = problem_from(tmp_path, _dear_alone())
+    found = option_spread.narrowed(problem)
+    assert found is not None
+    chat = Counter(d.name.split("~")[0] for d in found[0].demands if d.name.startswith("chat") and d.replicas)
+    assert chat == {"chat[G80]": 1, "chat[G24]": 1}  # (one part each: G80 in z3, G24 in z1)
+    placement = solved(problem, time_limit=10.0)  # (verified: both spreads as written)
+    assert not placement.unplaced and placement.value == Fraction(12)

@@ -304,10 +304,16 @@ def reason(problem: Problem, part: Part) -> Stated | None:
         return None
     rule = demands_of(problem, part.subject)[0].affinities[part.position]
     verb = "anti_affinity" if rule.anti else "affinity"
-    text = f"`{part.subject}` has `{verb} {rule.target} on {rule.topology}`"
+    text = f"`{part.subject}` has `{verb} {_as_written(problem, rule.target)} on {rule.topology}`"
     if rule.target == "self" and rule.anti:
         text += f": at most 1 replica per {rule.topology}"
     return Stated(text, rule.origin)
+
+
+def _as_written(problem: Problem, target: str) -> str:
+    """The workload the policy's rule names: a rule towards a workload with accelerator options
+    is one rule per option (`chat[G80]`, `model/build`), said as the one written (`chat`)."""
+    return next((group.workload for group in problem.option_groups if target in group.demands), target)
 
 
 def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
@@ -320,7 +326,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         return None
     rule = demands_of(problem, part.subject)[0].affinities[part.position]
     verb = "anti_affinity" if rule.anti else "affinity"
-    text = (f"drop `{verb} {rule.target} on {rule.topology}` from `{part.subject}`"
+    text = (f"drop `{verb} {_as_written(problem, rule.target)} on {rule.topology}` from `{part.subject}`"
             f"{where(rule.origin)}")
     return search.Repair(part, text, rule.origin, None, None, check.cost, checked=check)
 

@@ -169,6 +169,23 @@ def own_spreads_hold(problem: Problem, demand: Demand, classes: list[str], repli
     z1, z2 (r1) and z3 (r2) with `spread zone max_skew 1` and `spread region max_skew 1` of its
     own: zones 4 + 4 + 4 make regions 8 and 4, and the workload was left out (`unknown`) where
     the reference places it. True where the search runs out of steps (not known)."""
+    found, steps = _own_counts(problem, demand, classes, replicas, skews)
+    return found is not None or steps < 0
+
+
+def share_priced(problem: Problem, demand: Demand, classes: list[str], replicas: int,
+                 skews: dict[str, int]) -> Fraction | None:
+    """What `replicas` of `demand` on `classes` pay on whole nodes at the cheapest counts per
+    cell that hold its own spreads (`skews`), as `_counted` prices a split's; None where none
+    is found."""
+    found, _ = _own_counts(problem, demand, classes, replicas, skews)
+    return None if found is None else found[0]
+
+
+def _own_counts(problem: Problem, demand: Demand, classes: list[str], replicas: int,
+                skews: dict[str, int]) -> tuple[tuple[Fraction, list[int]] | None, int]:
+    """`_counted` for one option alone on `classes` under spreads of its own (`skews`), and
+    the steps it left (below 0: it ran out)."""
     topologies = list(skews)
     cells = {cell: mine for cell, class_ids in _cells_of(problem, demand, topologies).items()
              if (mine := [c for c in class_ids if c in classes])}
@@ -178,7 +195,13 @@ def own_spreads_hold(problem: Problem, demand: Demand, classes: list[str], repli
     found = _counted(problem, [demand] * len(order), [cells[c] for c in order], order,
                      [skews[t] for t in topologies], every, replicas * demand.throughput, exact=replicas,
                      steps=steps)
-    return found is not None or steps[0] < 0
+    return found, steps[0]
+
+
+def on_nodes_priced(problem: Problem, parts: list[Part]) -> Fraction:
+    """What the parts pay on whole nodes (`_on_nodes`), as `_counted` prices them."""
+    return sum((_on_nodes(problem, problem.demand(part.option), part.classes, part.replicas)[part.replicas][0]
+                for part in parts), Fraction(0))
 
 
 # the steps the proof that no counts exist may take (`none_hold`: it runs before every solve)

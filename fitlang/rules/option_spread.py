@@ -245,14 +245,32 @@ def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], 
     from fitlang.rules import option_latency, option_split
 
     short = counts is not None and follower is not None and _short_of_room(problem, follower, members, counts)
-    if counts is not None and latency_held and not short:
-        return None
     split = option_split.split(problem, group, members, spreads)
+    if counts is not None and latency_held and not short:
+        return split if split is not None and _split_cheaper(problem, members, counts, skews, split) else None
     if split is None or counts is None or short or \
             not option_latency.each_meets(problem, members, counts, skews):
         return split
     cheaper = option_split.priced(problem, split) < option_latency.priced(problem, members, counts)
     return split if cheaper else None
+
+
+def _split_cheaper(problem: Problem, members: list[Demand], counts: dict[str, tuple[int, list[str]]],
+                   skews: dict[str, dict[str, int]], split: list) -> bool:
+    """Do the split's parts pay less on whole nodes than the shares at their cheapest counts
+    per cell under their own spreads (`option_split.share_priced`)? `--rules` seed 1572: G24
+    alone, 12 replicas within 1 over z1 (4.00 a node of 2) and z3 (2.00), pays 6 + 12 = 18;
+    G80's 4 in z3 (1.00 a node of 1) beside G24's 4 in z1 pay 4 + 8, the optimum 12."""
+    from fitlang.rules import option_split
+
+    shares = Fraction(0)
+    for demand in (d for d in members if counts[d.name][0]):
+        count, classes = counts[demand.name]
+        priced = option_split.share_priced(problem, demand, classes, count, skews[demand.name])
+        if priced is None:  # (no counts found: the shares are kept, as before)
+            return False
+        shares += priced
+    return option_split.on_nodes_priced(problem, split) < shares
 
 
 def own_skews(share: Share, spreads: list[SpreadRule]) -> dict[str, int]:

@@ -13,8 +13,10 @@ F at most k x its other domains (`_kept_out`). And `affinity W on node` alone: F
 W's replicas, a node each at most, so at most what fits beside them (`_beside_too_few`), and
 with a spread of F's own over T', each domain at most k above the one beside which least fits
 (`--rules` seed 1068: `web`, 30 with `spread zone max_skew 1`, beside at most 2 nodes of G80
-in z2, 7 a node: 14 there, at most 15 in z3). And `anti_affinity W on T` where W's own spread
-over T fills every domain of T the follower may use (`_crowded_out`).
+in z2, 7 a node: 14 there, at most 15 in z3). And `anti_affinity W on T` where W runs for
+sure in domains of T (its own spread over T fills them, all its nodes lie in one, or all
+those in reach of its `latency` rule do) and the follower's nodes outside them do not hold
+it (`_crowded_out`).
 
 `bench/option_spreads.py --rules` seed 688: `web` (15, `spread zone max_skew 2`) beside
 `chat` on its nodes, chat a gang of G24 (z2) or G80 (z1, z2), web's CPU nodes in z3 too: at
@@ -152,19 +154,54 @@ def _away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[tu
 
 
 def _crowded_out(problem: Problem, follower: Demand) -> bool:
-    """`anti_affinity W on T` where W's own `spread T max_skew k` (over its options) fills
-    every domain of T the follower may use (`_filled`): the follower has none left. `--rules`
-    seed 901: `chat` (5 of G80 in z2, or 10 of G24 in z3) within 2 a zone, so in both (one
-    zone at 0 holds the other at 2), and `web` away from chat by zone, its nodes in z2 and z3."""
+    """`anti_affinity W on T` where W runs for sure in domains of T (`_sure_domains`): the
+    follower may use none of their nodes, and the nodes it has left do not hold it (`room.
+    held_on`). `--rules` seed 901: `chat` (5 of G80 in z2, or 10 of G24 in z3) within 2 a
+    zone, so in both (one zone at 0 holds the other at 2), and `web` away from chat by zone,
+    its nodes in z2 and z3. Seed 1340: every node of the fleet in z3, so chat runs there and
+    `web` (25, away from chat by zone) has no node left."""
+    from fitlang.solve.room import held_on
+
     topologies = {r.topology for r in follower.affinities if r.anti and r.topology != "node"}
     for topology in topologies:
-        mine = {problem.node_class(c).topology_value(topology) for c in follower.eligible}
-        if None in mine or not mine:
-            continue
-        if any(mine <= _filled(problem, members, required, topology)
-               for members, required in _away_from(problem, follower, topology)):
-            return True
+        for members, required in _away_from(problem, follower, topology):
+            sure = _sure_domains(problem, members, required, topology)
+            left = [c for c in follower.eligible
+                    if problem.node_class(c).topology_value(topology) not in sure]
+            if sure and (not held_on(problem, follower, left)
+                         or _spread_left(problem, follower, topology, sure)):
+                return True
     return False
+
+
+def _spread_left(problem: Problem, follower: Demand, topology: str, sure: set[str]) -> bool:
+    """Does a `spread T max_skew k` of the follower's own count a domain W surely runs in
+    (which holds none of it), so that each other domain holds at most k, short of its
+    replicas? `--rules` seed 1504: `chat` fills z2 and z3 (its zones, within 1), `web` (4,
+    zones within 2) away from it has z1 left: 2 at most."""
+    mine = {problem.node_class(c).topology_value(topology) for c in follower.eligible}
+    if None in mine:
+        return False
+    counted = set(domains(problem, follower, topology))
+    return any(counted & sure and follower.replicas > spread.max_skew * len(mine - sure)
+               for spread in follower.spreads if spread.topology == topology)
+
+
+def _sure_domains(problem: Problem, members: list[Demand], required: Fraction, topology: str) -> set[str]:
+    """The domains of `topology` a workload (its demands, the throughput they deliver) runs
+    in in every placement: those its spreads fill (`_filled`), the one domain all its nodes
+    lie in, and the one all its nodes in reach of a `latency` rule lie in (the rule puts a
+    replica there)."""
+    usable = [problem.node_class(c) for d in members for c in d.eligible]
+    usable = [c for c in usable if c.provisioned or c.count > 0]
+    in_reach = [[c for c in usable if problem.within_reach(rule, c)] for rule in members[0].latency
+                if rule.replicas > 0]
+    sure = _filled(problem, members, required, topology)
+    for classes in [usable, *in_reach]:
+        values = {c.topology_value(topology) for c in classes}
+        if len(values) == 1 and (value := values.pop()) is not None:
+            sure.add(value)
+    return sure
 
 
 def _filled(problem: Problem, members: list[Demand], required: Fraction, topology: str) -> set[str]:

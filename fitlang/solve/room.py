@@ -55,13 +55,18 @@ def short_of_room(problem: Problem) -> list[Demand]:
 
 
 def _held(problem: Problem, demand: Demand) -> bool:
-    """Do the nodes `demand` may use hold its replicas (a gang's: in one cluster)? Summed
-    until they do (a workload of an inventory may use hundreds of classes)."""
+    """Do the nodes `demand` may use hold its replicas? (`held_on`)"""
+    return held_on(problem, demand, demand.eligible)
+
+
+def held_on(problem: Problem, demand: Demand, classes: list[str]) -> bool:
+    """Do the nodes of `classes` (some `demand` may use) hold its replicas (a gang's: in one
+    cluster)? Summed until they do (a workload of an inventory may use hundreds of classes)."""
     if demand.replicas <= 0:  # nothing to hold (a narrowed option's share: no nodes, none)
         return True
     spread = spread_most(problem, demand)
     room: Counter[str] = Counter()
-    for node_class in map(problem.node_class, demand.eligible):
+    for node_class in map(problem.node_class, classes):
         cluster = node_class.cluster if demand.gang else ""
         room[cluster] += node_class.count * node_most(demand, node_class, spread)
         if room[cluster] >= demand.replicas:
