@@ -29,7 +29,7 @@ from fitlang.solve.aggregate import (
     remaining,
     solve_aggregate,
 )
-from fitlang.solve.aside_passes import LP_CPU_PER_PAIR, child_passes, passes_at_fork
+from fitlang.solve.aside_passes import LP_CPU_PER_PAIR, PASS_CPU_PER_REPLICA, child_passes, passes_at_fork
 from fitlang.solve.backends import HighsBackend, Minimising, forks, tell_parent
 from fitlang.solve.bound import Bound, lower_bound
 from fitlang.solve.bound_stages import (
@@ -676,8 +676,9 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
-    count = passes_at_fork(left - ASIDE_SEND_SECONDS, 0.0 if known is not None else
-                           run.budget.wall(LP_CPU_PER_PAIR * pairs_of(problem)), pass_seconds)
+    count = passes_at_fork(left - ASIDE_SEND_SECONDS, time_limit, 0.0 if known is not None else
+                           run.budget.wall(LP_CPU_PER_PAIR * pairs_of(problem)),
+                           run.budget.wall(PASS_CPU_PER_REPLICA * _replicas(problem)))
 
     def bounds(seconds: float) -> Bounds:
         deadline = time.monotonic() + seconds
