@@ -301,12 +301,12 @@ def test_off_the_wall_the_child_makes_the_passes_counted_at_the_fork_whatever_th
 
 def test_the_child_makes_no_more_passes_than_counted_at_the_fork_where_they_end_sooner(
         tmp_path, monkeypatch):
-    # 30 s of limit, a pass expected to take 10 s: in the child's window (18 s, WINDOW_SHARE of the
+    # 30 s of limit, a pass expected to take 15 s: in the child's window (20 s, WINDOW_SHARE of the
     # limit) one pass fits after the LP, not two, so the child makes one, though its passes take
     # no time on its clock and the time left would hold the second (the start tree made both)
     problem = problem_from(tmp_path, DEAR)
     _two_guides_each_slow(monkeypatch, problem, 0.0)
-    monkeypatch.setattr(placement, "PASS_CPU_PER_REPLICA", 10.0 / placement._replicas(problem))
+    monkeypatch.setattr(placement, "PASS_CPU_PER_REPLICA", 15.0 / placement._replicas(problem))
     run = _run(problem, _consolidated_floor(problem), 30.0)
     run.floor_seconds = 0.01
     aside = placement._bounds_aside(run, None, Fraction(13))
