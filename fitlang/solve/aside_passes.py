@@ -41,11 +41,11 @@ PASS_CPU_PER_REPLICA = 3.2e-5
 WINDOW_SHARE = 2 / 3
 
 
-def passes_at_fork(left: float, time_limit: float, lp_seconds: float, pass_seconds: float) -> int:
+def passes_at_fork(left: float, time_limit: float | None, lp_seconds: float, pass_seconds: float) -> int:
     """How many first passes the child makes: those expected to end, after its LP (`lp_seconds`),
     in its window (WINDOW_SHARE of `time_limit`, at most the `left` seconds it has to send its
     answer back), each pass `pass_seconds`."""
-    window = min(left, WINDOW_SHARE * time_limit)
+    window = left if time_limit is None else min(left, WINDOW_SHARE * time_limit)
     return max(0, math.floor((window - lp_seconds) / pass_seconds)) if pass_seconds > 0 else 0
 
 
