@@ -267,35 +267,24 @@ def _two_guides_each_slow(monkeypatch, problem, seconds: float) -> None:
     monkeypatch.setattr(placement, "guided_pass", slow)
 
 
-def test_on_the_wall_the_child_begins_a_later_pass_only_where_its_time_holds_the_last_one(
-        tmp_path, monkeypatch):
-    # each guided pass takes 20 s on the child's clock, the child has 30 s: the first pass (the
-    # optimum, kept) leaves ~10, which the floor's time (0.01 s) allows but the last pass does
-    # not: on the wall the second (the fractional copy) is not begun, so it is not counted as the
-    # child's and this process makes it. Session 42's start tree began it, the deadline cut it,
-    # and this process made the guide after it instead (inventory 10,000 seed 10)
+@pytest.mark.parametrize("wall, made", [(True, 1), (False, 2)])
+def test_the_child_makes_the_passes_counted_at_the_fork_off_the_wall_on_the_wall_where_its_time_holds_them(
+        tmp_path, monkeypatch, wall, made):
+    # each guided pass takes 20 s on the child's clock, the child has 30 s, and at the fork both
+    # passes were expected to fit (aside_passes.py). On the wall the first pass (the optimum, kept)
+    # leaves ~10, which the last pass does not fit: the second (the fractional copy) is not begun,
+    # not counted as the child's, and this process makes it (session 42's start tree began it,
+    # the deadline cut it, and this process made the guide after it instead). Off the wall (the
+    # benches' CPU clock) the child makes both whatever its clock says, and says so; the start
+    # tree made one there too, by its clock (how many hung on the time each pass took: inventory
+    # 10,000 seed 10)
     problem = problem_from(tmp_path, DEAR)
     _two_guides_each_slow(monkeypatch, problem, 20.0)
-    monkeypatch.setattr(aside_passes, "on_the_wall", lambda: True)
+    monkeypatch.setattr(aside_passes, "on_the_wall", lambda: wall)
     run = _run(problem, _consolidated_floor(problem), 30.0)
     run.floor_seconds = 0.01
     aside = placement._bounds_aside(run, None, Fraction(13))
-    assert aside is not None and aside.passed is not None and aside.first_passed == 1
-    assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()
-
-
-def test_off_the_wall_the_child_makes_the_passes_counted_at_the_fork_whatever_they_take(
-        tmp_path, monkeypatch):
-    # the same passes on the CPU clock of the benches: at the fork both were expected to fit (the
-    # floor's passes took 0.01 s), so the child makes both whatever its clock says after the
-    # first, and says so; the start tree made one, by its clock (how many hung on the time each
-    # pass took: inventory 10,000 seed 10, aside_passes.py)
-    problem = problem_from(tmp_path, DEAR)
-    _two_guides_each_slow(monkeypatch, problem, 20.0)
-    run = _run(problem, _consolidated_floor(problem), 30.0)
-    run.floor_seconds = 0.01
-    aside = placement._bounds_aside(run, None, Fraction(13))
-    assert aside is not None and aside.passed is not None and aside.first_passed == 2
+    assert aside is not None and aside.passed is not None and aside.first_passed == made
     assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()
 
 
