@@ -11,7 +11,7 @@ from fractions import Fraction
 import pytest
 from test_dear_nodes import DEAR, _brute_force
 
-from fitlang.solve import bound_stages, guided_pass, placement
+from fitlang.solve import aside_passes, bound_stages, guided_pass, placement
 from fitlang.solve.backends import Minimising
 from fitlang.solve.budget import Budget
 from fitlang.solve.gang_quotas import LPCounts
@@ -249,16 +249,10 @@ def test_where_the_first_pass_is_not_expected_to_fit_in_the_child_it_is_left_to_
     assert not aside.first_passed and aside.passed is None
 
 
-def test_the_child_begins_a_later_pass_only_where_its_time_holds_the_last_one(tmp_path, monkeypatch):
-    # each guided pass takes 20 s on the child's clock (a clock moved on by the pass), the child
-    # has 30 s: the first pass (the optimum, kept) leaves ~10, which the floor's time (0.01 s)
-    # allows but the last pass does not: the second (the fractional copy) is not begun, so it
-    # is not counted as the child's and this process makes it. The start tree began it, the
-    # deadline cut it, and this process made the guide after it instead: which guides were
-    # made hung on the time the second pass was begun with (inventory 10,000 seed 10)
-    problem = problem_from(tmp_path, DEAR)
+def _two_guides_each_slow(monkeypatch, problem, seconds: float) -> None:
+    """In the child: the LP's classes alone, then their fractional copy (the first leads to the
+    optimum), each guided pass moving the clock on by `seconds` (so off the wall: clock.py)."""
     _guided_in_the_child(monkeypatch, problem)
-    # (the LP's classes alone, then their fractional copy: the first leads to the optimum)
     classes = placement.Guide({}, TO_THE_OPTIMUM[1])
     monkeypatch.setattr(placement, "_guides", lambda *args: [classes, replace(classes, fractional=True)])
     ahead = [0.0]
@@ -267,12 +261,42 @@ def test_the_child_begins_a_later_pass_only_where_its_time_holds_the_last_one(tm
 
     def slow(*args, **kwargs):
         found = passed(*args, **kwargs)
-        ahead[0] += 20.0
+        ahead[0] += seconds
         return found
 
     monkeypatch.setattr(placement, "guided_pass", slow)
+
+
+@pytest.mark.parametrize("wall, made", [(True, 1), (False, 2)])
+def test_the_child_makes_the_passes_counted_at_the_fork_off_the_wall_on_the_wall_where_its_time_holds_them(
+        tmp_path, monkeypatch, wall, made):
+    # each guided pass takes 20 s on the child's clock, the child has 30 s, and at the fork both
+    # passes were expected to fit (aside_passes.py). On the wall the first pass (the optimum, kept)
+    # leaves ~10, which the last pass does not fit: the second (the fractional copy) is not begun,
+    # not counted as the child's, and this process makes it (session 42's start tree began it,
+    # the deadline cut it, and this process made the guide after it instead). Off the wall (the
+    # benches' CPU clock) the child makes both whatever its clock says, and says so; the start
+    # tree made one there too, by its clock (how many hung on the time each pass took: inventory
+    # 10,000 seed 10)
+    problem = problem_from(tmp_path, DEAR)
+    _two_guides_each_slow(monkeypatch, problem, 20.0)
+    monkeypatch.setattr(aside_passes, "on_the_wall", lambda: wall)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    run.floor_seconds = 0.01
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.passed is not None and aside.first_passed == made
+    assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()
+
+
+def test_the_child_makes_no_more_passes_than_counted_at_the_fork_where_they_end_sooner(
+        tmp_path, monkeypatch):
+    # 30 s of limit, a pass expected to take 15 s: in the child's window (20 s, WINDOW_SHARE of the
+    # limit) one pass fits after the LP, not two, so the child makes one, though its passes take
+    # no time on its clock and the time left would hold the second (the start tree made both)
+    problem = problem_from(tmp_path, DEAR)
+    _two_guides_each_slow(monkeypatch, problem, 0.0)
+    monkeypatch.setattr(placement, "PASS_CPU_PER_REPLICA", 15.0 / placement._replicas(problem))
     run = _run(problem, _consolidated_floor(problem), 30.0)
     run.floor_seconds = 0.01
     aside = placement._bounds_aside(run, None, Fraction(13))
     assert aside is not None and aside.passed is not None and aside.first_passed == 1
-    assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()

@@ -29,6 +29,7 @@ from fitlang.solve.aggregate import (
     remaining,
     solve_aggregate,
 )
+from fitlang.solve.aside_passes import LP_CPU_PER_PAIR, PASS_CPU_PER_REPLICA, child_passes, passes_at_fork
 from fitlang.solve.backends import HighsBackend, Minimising, forks, tell_parent
 from fitlang.solve.bound import Bound, lower_bound
 from fitlang.solve.bound_stages import (
@@ -676,6 +677,9 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
+    count = passes_at_fork(left - ASIDE_SEND_SECONDS, time_limit, 0.0 if known is not None else
+                           run.budget.wall(LP_CPU_PER_PAIR * pairs_of(problem)),
+                           run.budget.wall(PASS_CPU_PER_REPLICA * _replicas(problem)))
 
     def bounds(seconds: float) -> Bounds:
         deadline = time.monotonic() + seconds
@@ -689,21 +693,25 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         end = deadline - ASIDE_SEND_SECONDS
         told = _told(found)
         first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
+        passes_end: float | None = end
         if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
             tell_parent(told)
-            first, end = child_share(first, end, pass_seconds)
-        elif whole_pass is not None and end - time.monotonic() < whole_pass:
-            first = []
+            first, passes_end = child_share(first, end, pass_seconds)
+        else:  # (how many: fixed at the fork, aside_passes.py; off the wall, no deadline)
+            first, passes_end = child_passes(first, count, end, found.pair.converged)
+            if passes_end is not None and whole_pass is not None and \
+                    passes_end - time.monotonic() < whole_pass:
+                first = []
         kept: list[tuple[Fraction, Packing]] = []
         tried: list[Guide] = []
-        # a pass after the first only where the time left holds the last and its polish (`room` 0),
-        # not the floor's shorter pass alone: a pass begun and cut was dropped, yet it counted as
-        # tried, so this process made the guide after it; which of the two it made hung on a few
-        # hundredths of a CPU second (inventory 10,000 seed 10 at 5 s: 0.44-0.59 s left, the
-        # floor's 0.60-0.63, a pass and its polish 0.75-0.85; 1.12% or 1.58-1.62% by the run)
-        passed = _cheapest_guided(problem, start, first, objective, time_limit, end,
-                                  whole_pass=None if beside else whole_pass, kept=kept, tried=tried,
-                                  learned=learned, room=0.0)
+        # on the wall, a pass after the first only where the time left holds the last and its polish
+        # (`room` 0), not the floor's shorter pass alone: a pass begun and cut was dropped, yet it
+        # counted as tried (inventory 10,000 seed 10 at 5 s: 0.44-0.59 s left, the floor's
+        # 0.60-0.63, a pass and its polish 0.75-0.85)
+        timed = passes_end is not None
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, passes_end,
+                                  whole_pass=whole_pass if timed and not beside else None, kept=kept,
+                                  tried=tried, learned=learned, room=0.0 if timed else None)
         # the next cheapest pass too, ruined beside the cheapest before one is kept (ruined_choice.py)
         runner_up = [packing for _, packing in kept[1:2]] if passed is not start else []
         return replace(told, first_passed=len(tried), passed=None if passed is start else passed,
