@@ -271,3 +271,44 @@ def test_capacity_words_exactly_the_nodes_whose_replicas_do_not_fit(tmp_path, da
                    > owner[node].capacity_of(node)[r] for r in capacity.RESOURCES)}
     assert set(capacity._perhaps_over(placed)) == over
     assert {d.message.split("`")[1] for d in capacity.check(placed)} == over
+
+
+def test_capacity_sums_every_node_at_once_where_only_the_fleet_total_is_large(tmp_path):
+    """int64 holds each node's sums where a node's large disk times every replica placed
+    would not (the accelerator-heavy fleets: 30 TB of disk, 147,787 replicas): the nodes
+    are still summed at once, and only the node over is handed to the loop."""
+    from fitlang.rules import capacity
+    from fitlang.rules.base import Placed
+    from fitlang.solve.verify import _Owners
+
+    text = ('pool big {\n  count = 40\n  cpu = 64\n  memory = 512GiB\n  disk = 30TB\n'
+            '  price = 1 USD/h\n}\n'
+            'workload w {\n  replicas = 200000\n  cpu = 0.001\n  memory = 1Mi\n}\n')
+    problem = problem_from(tmp_path, text)
+    demands = {d.name: d for d in problem.demands}
+    state = {f"big-{i}": Counter({"w": 4000}) for i in range(40)}
+    state["big-7"]["w"] = 70000  # 70 CPU on a node of 64
+    placed = Placed(problem, _Owners(problem, set()), demands, state, {}, set(), Counter(), {},
+                    set(), {})
+    assert list(capacity._perhaps_over(placed)) == ["big-7"]
+    assert [d.message.split("`")[1] for d in capacity.check(placed)] == ["big-7"]
+
+
+def test_a_placement_read_by_column_counts_each_workload_s_replicas_not_its_pairs(tmp_path,
+                                                                                   monkeypatch):
+    """Read by column, each replica is in range and placed once, so `replicas.check` counts
+    them; the pairs placed are made only to word a workload that lacks some."""
+    import pytest
+
+    from fitlang.rules import base
+
+    problem = problem_from(tmp_path, POLICY)
+    document = {"assignments": [{"workload": "w", "replica": r, "node": f"p-{r % 2}"}
+                                for r in range(3)]}
+    monkeypatch.setattr(base.PairsPlaced, "pairs", property(lambda _: pytest.fail("pairs made")))
+    assert verify(problem, document, "root.fit") == ([], [])
+    monkeypatch.undo()
+    del document["assignments"][1]
+    violations, _ = verify(problem, document, "root.fit")
+    assert [d.message for d in violations if "neither" in d.message] == [
+        "`w` has 1 of 3 replicas neither placed nor listed as unplaced (replica 1)"]

@@ -91,12 +91,10 @@ def _perhaps_over(placed: Placed) -> Iterable[str]:
     shared = {id(capacity): capacity for capacity in has}
     place = {key: position for position, key in enumerate(shared)}
     capacities = [[capacity[r] for r in RESOURCES] for capacity in shared.values()]
-    largest = max(map(abs, chain(chain.from_iterable(asked), chain.from_iterable(capacities))),
-                  default=0)
-    if largest * sum(map(abs, amounts)) >= 2 ** 62:  # int64 might not hold a sum
+    rows = np.repeat(np.arange(len(nodes)), np.fromiter(map(len, hosted.values()), np.int64, len(nodes)))
+    if not _sums_fit(asked, capacities, amounts, rows, len(nodes)):
         return nodes
     index = {demand.name: position for position, demand in enumerate(demands)}
-    rows = np.repeat(np.arange(len(nodes)), np.fromiter(map(len, hosted.values()), np.int64, len(nodes)))
     taken = np.array(asked, dtype=np.int64).reshape(-1, len(RESOURCES))[
         np.fromiter(map(index.__getitem__, names), np.int64, len(names))]
     taken *= np.array(amounts, dtype=np.int64)[:, None]
@@ -106,6 +104,25 @@ def _perhaps_over(placed: Placed) -> Iterable[str]:
     over = (used > np.array(capacities, dtype=np.int64).reshape(-1, len(RESOURCES))[of_node]).any(axis=1)
     over |= np.fromiter((kind.slurm_allocated for kind in kinds), bool, len(kinds))
     return [nodes[i] for i in np.flatnonzero(over).tolist()]
+
+
+def _sums_fit(asked: list[list[int]], capacities: list[list[int]], amounts: list[int],
+              rows: np.ndarray, nodes: int) -> bool:
+    """Whether int64 holds every node's sums and every capacity: a node's sum is at most the
+    largest request times the replicas on that node (the most on any node), not times every
+    replica placed. Bounded by the replicas placed in all (147,787 at 50,000 nodes) times a
+    node's 30 TB of disk, the screen was off on the accelerator-heavy fleets and the loop
+    summed all 27,000 nodes (0.09 CPU s of 0.11)."""
+    largest = max(map(abs, chain.from_iterable(asked)), default=0)
+    held = max(map(abs, chain.from_iterable(capacities)), default=0)
+    replicas = sum(map(abs, amounts))
+    if max(largest, held, replicas) >= 2 ** 62:
+        return False
+    if largest * replicas < 2 ** 62:
+        return True
+    here = np.zeros(nodes, dtype=np.int64)
+    np.add.at(here, rows, np.abs(np.array(amounts, dtype=np.int64)))
+    return largest * int(here.max(initial=0)) < 2 ** 62
 
 
 def used_on_node(node_class: NodeClass, jobs: Iterable[tuple[Demand, int]]) -> dict[str, int]:

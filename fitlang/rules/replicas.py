@@ -16,7 +16,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model import slurm_cpus
 from fitlang.model.problem import RESOURCES, Demand
-from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PairsPlaced, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import literal, need, plural, written_down
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -35,7 +35,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
     for demand in problem.demands:
         listed = unplaced.get(demand.name, [])
         if demand.group is None:
-            if not listed and seen.issuperset(zip(repeat(demand.name), range(demand.replicas))):
+            if not listed and _has_all(seen, demand):
                 continue  # every replica placed and none listed (most demands: no count made)
             if placed_replicas is None:  # each demand's replicas placed, once for all
                 placed_replicas = _replicas_placed(seen)
@@ -60,7 +60,13 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                 "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin)
 
 
-def _replicas_placed(seen: set[tuple[str, int]]) -> dict[str, set[int]]:
+def _has_all(seen: set[tuple[str, int]] | PairsPlaced, demand: Demand) -> bool:
+    if isinstance(seen, PairsPlaced):  # each replica in range and once: a count says it
+        return seen.has_all(demand.name, demand.replicas)
+    return seen.issuperset(zip(repeat(demand.name), range(demand.replicas)))
+
+
+def _replicas_placed(seen: set[tuple[str, int]] | PairsPlaced) -> dict[str, set[int]]:
     placed_replicas: dict[str, set[int]] = {}
     for workload, replica in seen:
         placed_replicas.setdefault(workload, set()).add(replica)

@@ -20,7 +20,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.file_problems import FileProblem
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem, option_demand_name
 from fitlang.rules import carbon, completion, timing
-from fitlang.rules.base import Owners, Placed, violation
+from fitlang.rules.base import Owners, PairsPlaced, Placed, violation
 from fitlang.solve.verify_columns import read_columns
 
 
@@ -76,6 +76,7 @@ def verify(problem: Problem, document: Any, root: str = "", shaped: bool = False
     owner = _Owners(problem, bought)
     demands = {d.name: d for d in problem.demands}
     read = read_columns(demands, owner, document["assignments"])  # None: a violation among them
+    seen: set[tuple[str, int]] | PairsPlaced
     if read is None:  # the loop, for its diagnostics
         hosted, seen, violations = _read(demands, owner, document["assignments"], root)
         placed = None
@@ -148,7 +149,7 @@ def _excluded(root: str, demand: Demand, node: str, reason: Exclusion) -> Diagno
 
 
 def _checked(problem: Problem, owner: _Owners, demands: dict[str, Demand], hosted: dict[str, Counter],
-             seen: set[tuple[str, int]], unplaced: dict[str, list[int]], bought: set[str],
+             seen: set[tuple[str, int]] | PairsPlaced, unplaced: dict[str, list[int]], bought: set[str],
              document: dict, root: str, violations: list[Diagnostic], placed_count: Counter | None = None
              ) -> list[Diagnostic]:
     """Every rule's check over the replicas read (node -> demand -> replicas there), after

@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from fitlang.model.problem import Demand, option_demand_name
+from fitlang.rules.base import PairsPlaced
 
 _WORKLOAD, _REPLICA, _NODE = itemgetter("workload"), itemgetter("replica"), itemgetter("node")
 _FIELDS = 3  # an assignment's keys besides an option (and, with a horizon, start and end)
 
 
 def read_columns(demands: dict[str, Demand], owner: Any, assignments: list[dict]
-                 ) -> tuple[dict[str, Counter], set[tuple[str, int]], Counter] | None:
+                 ) -> tuple[dict[str, Counter], PairsPlaced, Counter] | None:
     """(node -> demand name -> replicas there, the (demand, replica) pairs placed, demand name
     -> replicas placed) as `verify` makes them from `_read`'s, or None where reading the
     assignments finds a violation."""
@@ -50,7 +51,8 @@ def read_columns(demands: dict[str, Demand], owner: Any, assignments: list[dict]
     node_ids = np.fromiter(map(position.__getitem__, nodes), np.int64, len(nodes))
     if _excluded_anywhere(listed, node_classes, demand_ids, node_ids):
         return None
-    return _hosted(nodes, names), set(zip(names, replicas)), Counter(names)  # (each once)
+    placed = Counter(names)
+    return _hosted(nodes, names), PairsPlaced(names, replicas, placed), placed  # (each once)
 
 
 def _demand_names(demands: dict[str, Demand], assignments: list[dict]) -> list[str] | None:
