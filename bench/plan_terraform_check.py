@@ -178,7 +178,8 @@ def _group(kind: str, label: str, body: dict, regions: dict, groups: Counter,
     address = f"{kind}.{label}"
     offer = (body.get("labels") or {}).get(POOL_LABEL)
     region = regions.get(str(body.get("provider", "")).strip("${}"))
-    scaling = body["scaling_config"][0] if isinstance(body["scaling_config"], list) else body["scaling_config"]
+    scaling = body["scaling_config"]
+    scaling = scaling[0] if isinstance(scaling, list) else scaling
     sizes = {int(scaling[k]) for k in ("desired_size", "min_size", "max_size")}
     problems = [] if address in managed else [f"{address} not among Terraform's resources"]
     if len(sizes) != 1:

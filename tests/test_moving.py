@@ -766,6 +766,7 @@ def test_the_node_level_reference_counts_nodes_bought_earlier_against_max_count(
     import json
 
     from fitlang.plan import as_json
+
     from solving import bench_module
 
     running = [("w", "o0-us-east-1-0"), ("w", "o0-us-west-2-0")]
