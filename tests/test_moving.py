@@ -720,6 +720,70 @@ def test_the_node_level_reference_finds_the_brute_force_least(tmp_path_factory, 
     assert objective_value(problem, "cost+moves", solved.end, solved.bought) == least
 
 
+OVER_THE_BUY_LIMIT = """
+offer o0 {
+  provider = aws
+  instance_type = "m5.2xlarge"
+  regions = ["us-east-1", "us-west-2"]
+  cpu = 8
+  memory = 32GiB
+  price = 0.10 USD/h
+}
+
+buy {
+  offers = [o0]
+  max_count = 1
+}
+
+pool p {
+  count = 1
+  cpu = 4
+  memory = 16GiB
+  price = 1.00 USD/h
+}
+
+workload w {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+  anti_affinity self on node
+}
+
+policy {
+  move_price = 0.01 USD/h
+  min_saving = 0%
+}
+"""
+
+
+def test_the_node_level_reference_counts_nodes_bought_earlier_against_max_count(tmp_path):
+    # two o0 nodes bought earlier, each running a replica, where max_count allows one
+    # (differential_plan.py seed 9104): `max_count` is the most nodes bought in all, so one
+    # replica moves to p and one o0 node is released: 0.10 + 1.00 + 1 move + 1 drained =
+    # 1.12, fitc's plan. The reference once left the nodes bought earlier out of the limit
+    # and kept both (0.20), an end state verify rejects (E0503)
+    import dataclasses
+    import json
+
+    from fitlang.plan import as_json
+
+    from solving import bench_module
+
+    running = [("w", "o0-us-east-1-0"), ("w", "o0-us-west-2-0")]
+    problem = dataclasses.replace(problem_of(tmp_path, OVER_THE_BUY_LIMIT, running),
+                                  bought_now=("o0-us-east-1-0", "o0-us-west-2-0"))
+    module = bench_module("move_reference")
+    model = module.Reference(module.Instance(problem))
+    model.build()
+    solved = module.solve(model, 30.0)
+    assert solved.status == "Optimal" and solved.end is not None
+    assert abs(solved.value - 1.12) < 1e-6
+    assert not _Checker(problem, solved.bought, "").broken(solved.end)  # the offer nodes in use
+    plan = make_plan(Compilation(tmp_path / "p.fit"), CurrentState(
+        running=tuple(Running(w, n) for w, n in running), bought=problem.bought_now), 30.0)
+    assert json.loads(as_json(plan))["value"] == solved.value  # the plan's cost + moves
+
+
 SWAP = """
 pool a_big {
   count = 1

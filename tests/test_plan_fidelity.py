@@ -24,6 +24,48 @@ from conftest import EXAMPLES
 CONSOLIDATE_JOBS = [("11", "web", "std-0"), ("12", "web", "std-1"), ("13", "web", "std-2"),
                     ("14", "web", "std-3"), ("15", "api", "std-0"), ("16", "api", "std-3")]
 
+# o0 bought earlier in two regions, w0 on the us-east-1 node and on p0: the plan moves it onto
+# the idle us-west-2 node (free) and keeps both (differential_plan.py seed 2254): Kubernetes
+# scales the us-west-2 class's Deployment and leaves the us-east-1 one as it runs
+TWO_REGIONS = """
+offer o0 {
+  provider = aws
+  instance_type = "m5.xlarge"
+  regions = ["us-east-1", "us-west-2"]
+  cpu = 4
+  memory = 16GiB
+  price = 0.00 USD/h
+}
+
+buy {
+  offers = [o0]
+  max_count = 4
+}
+
+pool p0 {
+  count = 1
+  cpu = 2
+  memory = 32GiB
+  price = 0.10 USD/h
+}
+
+workload w0 {
+  replicas = 2
+  cpu = 1
+  memory = 1GiB
+  max_disrupted = 1
+}
+
+policy {
+  move_price = 0.01 USD/h
+  min_saving = 0%
+}
+"""
+TWO_REGIONS_STATE = {"assignments": [{"workload": "w0", "replica": 0, "node": "o0-us-east-1-3"},
+                                     {"workload": "w0", "replica": 1, "node": "p0-0"}],
+                     "nodes": [{"name": "o0-us-east-1-3", "provisioned": True},
+                               {"name": "o0-us-west-2-3", "provisioned": True}]}
+
 
 def _write(tmp: Path, case: str) -> tuple[Path, Path]:
     """The policy and current state of each case."""
@@ -32,6 +74,10 @@ def _write(tmp: Path, case: str) -> tuple[Path, Path]:
     if case == "consolidate-jobs":
         (tmp / "squeue.txt").write_text(_squeue_text(CONSOLIDATE_JOBS))
         return EXAMPLES / "consolidate.fit", tmp / "squeue.txt"
+    if case == "two-regions":
+        (tmp / "p.fit").write_text(TWO_REGIONS)
+        (tmp / "now.json").write_text(json.dumps(TWO_REGIONS_STATE))
+        return tmp / "p.fit", tmp / "now.json"
     if case == "migration":
         (tmp / "m.fit").write_text(MIGRATION)
         (tmp / "now.json").write_text(json.dumps(MIGRATION_STATE))
@@ -96,13 +142,28 @@ def line_of(text: str, start: str) -> str:
 @pytest.mark.parametrize("case, target", [
     ("consolidate", "kubernetes"), ("evicted", "kubernetes"), ("migration", "kubernetes"),
     ("consolidate-jobs", "slurm"), ("cancelled", "slurm"), ("migration", "slurm"),
-    ("migration", "terraform")])
+    ("migration", "terraform"), ("two-regions", "kubernetes")])
 def test_real_plans_read_back_with_no_finding(plans, case, target):
     files = written(plans, case, target)
     assert files and findings(plans, case, target, files) == []
 
 
 # ---- Kubernetes: evictions, cordons, drains -----------------------------------------------
+
+def test_a_bought_class_is_told_apart_by_its_nodes_labels(plans):
+    # the plan grows w0 on the us-west-2 nodes of o0; a Deployment selecting us-east-1 instead
+    # runs it on the other class, and one selecting a region no bought node has leaves it Pending
+    files = written(plans, "two-regions", "kubernetes")
+    deployment = "wave-01/step-1/w0.yaml"
+    assert "- us-west-2" in files[deployment]
+    found = findings(plans, "two-regions", "kubernetes",
+                     damaged(files, deployment, "- us-west-2", "- us-east-1"))
+    assert any(re.search(r"wave-01: after its steps the cluster runs 0 of w0 on bought nodes .*"
+                         r"region=us-west-2 \(the plan: 1\)", f) for f in found), found
+    found = findings(plans, "two-regions", "kubernetes",
+                     damaged(files, deployment, "- us-west-2", "- eu-west-1"))
+    assert any("may run on the bought nodes of 0 label sets" in f for f in found), found
+
 
 def test_an_eviction_the_script_never_posts_is_found(plans):
     files = written(plans, "evicted", "kubernetes")

@@ -660,6 +660,28 @@ def test_an_out_fitc_did_not_write_is_refused_and_left_alone(tmp_path):
     assert (tmp_path / "out" / "wave-02" / "run.sh").exists()
 
 
+def test_the_manifest_of_a_plan_says_fitc_plan_wrote_it(tmp_path):
+    # `.fitc-output` names the command that wrote the files (it said "fitc compile" for a
+    # plan's): a new directory, one fitc wrote before (compile's files replaced) and one
+    # holding a file of the user's (written in place, --force)
+    policy, state = EXAMPLES / "consolidate.fit", EXAMPLES / "consolidate-state.json"
+
+    def manifest(out: str) -> dict:
+        return json.loads((tmp_path / out / ".fitc-output").read_text())
+
+    compiled = fitc("compile", str(policy), "--target", "kubernetes", "--out", "out", cwd=tmp_path)
+    assert compiled.returncode in (0, 2) and manifest("out")["written_by"] == "fitc compile"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not fitc's")
+    for out, extra in (("new", []), ("out", []), ("mine", ["--force"])):
+        run = fitc("plan", str(policy), "--current", str(state), "--target", "kubernetes",
+                   "--out", out, *extra, cwd=tmp_path)
+        assert run.returncode == 2, run.stderr
+        written = manifest(out)
+        assert written["written_by"] == "fitc plan"
+        assert "wave-01/run.sh" in written["files"] and "notes.txt" not in written["files"]
+
+
 def test_several_targets_write_a_folder_each(tmp_path):
     (tmp_path / "m.fit").write_text(MIGRATION)
     (tmp_path / "now.json").write_text(json.dumps(MIGRATION_STATE))

@@ -103,6 +103,14 @@ def read_placement_state(text: str, source: str) -> StateRead:
     return placement_state(document, source)
 
 
+def _listed_twice(source: str, workload: str, option: str | None, replica: int, earlier: int,
+                  index: int) -> FileProblem:
+    named = f"`{workload}`" + (f" (option {option})" if option is not None else "")
+    return FileProblem(f"{source}: assignments[{index}].replica: replica {replica} of {named} is "
+                       f"listed twice (first at assignments[{earlier}]): a replica runs on one node",
+                       ("assignments", index, "replica"))
+
+
 def placement_state(document: object, source: str,
                     knows: Callable[[str, str | None], bool] | None = None) -> StateRead:
     """`read_placement_state` of a parsed document. `knows(workload, option)`: whether the
@@ -124,10 +132,15 @@ def placement_state(document: object, source: str,
         read.problems.extend(problem.of_file(source) for problem in error_problems(error))
         return read
     running = []
-    for item in placement["assignments"]:
+    first_at: dict[tuple[str, str | None, int], int] = {}  # a replica -> its first assignment
+    for index, item in enumerate(placement["assignments"]):
         workload, option = item["workload"], item.get("option")
         if knows is not None and not knows(workload, option):
             read.unknown.append(workload if option is None else f"{workload} (option {option})")
+            continue
+        earlier = first_at.setdefault((workload, option, item["replica"]), index)
+        if earlier != index:  # as `fitc verify` refuses it in an answer (E0503): one runs once
+            read.problems.append(_listed_twice(source, workload, option, item["replica"], earlier, index))
             continue
         running.append(Running(workload=workload, node=item["node"], option=option))
     bought = tuple(sorted(node["name"] for node in placement.get("nodes", [])

@@ -7,8 +7,10 @@ arithmetic, and replays each wave's `run.sh` (read by shlex) command by command:
 - `kubectl apply -k DIR`: each Deployment of DIR's kustomization
   (`kubernetes_fidelity.applied_objects`, the reader compile's check uses) sets its count
   (`spec.replicas`) of its workload (`fitlang.dev/workload`) on the node its required node
-  affinity names by hostname (none: a bought class, whose nodes the cloud names). A pair
-  (workload, node) no Deployment has named yet runs what ran before the plan.
+  affinity names by hostname; with none, on the bought nodes whose labels its required
+  expressions match (the cloud names bought nodes: their labels are their node group's pool
+  label, the offer's labels and those the kubelet sets), which must all carry the same labels.
+  A pair (workload, node) no Deployment has named yet runs what ran before the plan.
 - `kubectl cordon` / `uncordon NODE`: a cordoned node takes no new pod: a Deployment grown
   there keeps the pods it ran, the rest stay Pending (until the node is uncordoned), and
   `kubectl rollout status` of it never ends.
@@ -34,16 +36,21 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.targets.base import CompileContext, Findings
+from fitlang.model.problem import NodeClass
+from fitlang.targets.base import CompileContext, Findings, dns_name
 from fitlang.targets.kubernetes_fidelity import applied_objects
 from fitlang.targets.waves import PlanStages, State, script_commands
 
 HOSTNAME = "kubernetes.io/hostname"
 WORKLOAD = "fitlang.dev/workload"
-ELSEWHERE = ""  # where a Deployment with no hostname runs: a bought class's nodes
+BOUGHT = "bought nodes "  # where a Deployment with no hostname runs: BOUGHT + their labels
+POOL_LABEL = "fitlang.dev/pool"  # the label fitc's Terraform puts on a node group's nodes
+# the labels every cloud's kubelet sets on a node, and the node class field each is read from
+KUBELET_LABELS = (("topology.kubernetes.io/zone", "zone"), ("topology.kubernetes.io/region", "region"),
+                  ("kubernetes.io/arch", "arch"), ("node.kubernetes.io/instance-type", "instance_type"))
 POD = "a node the policy lacks, pod "  # where a named pod there runs: POD + "namespace/name"
 VALUED = ("-k", "-f", "--raw", "-n", "--namespace", "--timeout")  # kubectl options with a value
-Cluster = Counter  # (workload, where: a node, ELSEWHERE or POD + the pod) -> pods running
+Cluster = Counter  # (workload, where: a node, BOUGHT + labels or POD + the pod) -> pods running
 
 
 def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, str],
@@ -51,7 +58,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
     """Each way running the waves of `files` (relative to the target's folder) in order misses
     the plan's states, as one diagnostic."""
     expect = _Expected(context, planned)
-    replay = _Replay(context, expect.cluster(planned.start, -1), files)
+    replay = _Replay(context, expect.cluster(planned.start, -1), files, _bought_label_sets(context))
     found: list[str] = []
     for index, stage in enumerate(planned.stages):
         before, wanted = expect.cluster(stage.before, index - 1), expect.cluster(stage.after, index)
@@ -95,7 +102,8 @@ class _Expected:
         """`state` with the named pods elsewhere after stage number `stage` (-1: before any)."""
         pods: Cluster = Cluster()
         for node, counts in state.items():
-            where = ELSEWHERE if self.owners[node].provisioned else node
+            node_class = self.owners[node]
+            where = _bought_where(node_class) if node_class.provisioned else node
             for demand, count in counts.items():
                 if self._moved(demand) and count:
                     pods[(self.context.view(demand).name, where)] += count
@@ -104,13 +112,32 @@ class _Expected:
         return pods
 
 
+def _bought_labels(node_class: NodeClass) -> frozenset[tuple[str, str]]:
+    """The labels a bought node of `node_class` carries (see the module's docstring)."""
+    labels = {**node_class.labels, POOL_LABEL: dns_name(node_class.pool)}
+    for key, field in KUBELET_LABELS:
+        value = getattr(node_class, field)
+        if value is not None:
+            labels.setdefault(key, value)
+    return frozenset(labels.items())
+
+
+def _bought_where(node_class: NodeClass) -> str:
+    return BOUGHT + ",".join(f"{k}={v}" for k, v in sorted(_bought_labels(node_class)))
+
+
+def _bought_label_sets(context: CompileContext) -> dict[frozenset[tuple[str, str]], str]:
+    """The labels of each bought class's nodes, and its `where`."""
+    return {_bought_labels(c): _bought_where(c) for c in context.problem.classes if c.provisioned}
+
+
 def _pod(namespace: str | None, name: str) -> str:
     return f"{namespace or 'default'}/{name}"
 
 
 @dataclass
 class _Deployment:
-    where: tuple[str, str]  # (workload, node or ELSEWHERE)
+    where: tuple[str, str]  # (workload, node or BOUGHT + labels)
     replicas: int  # what its spec asks
     running: int  # what runs: fewer while its node is cordoned
 
@@ -118,8 +145,10 @@ class _Deployment:
 class _Replay:
     """The cluster as the wave scripts leave it, command by command."""
 
-    def __init__(self, context: CompileContext, start: Cluster, files: dict[str, str]):
+    def __init__(self, context: CompileContext, start: Cluster, files: dict[str, str],
+                 bought: dict[frozenset[tuple[str, str]], str]):
         self.context = context
+        self.bought = bought  # the labels of the bought classes' nodes -> their `where`
         self.start = start  # what ran before the plan
         self.files = files
         self.deployments: dict[str, _Deployment] = {}
@@ -181,7 +210,7 @@ class _Replay:
                 problems.append(f"{path}: Deployment `{name}` twice in one step: one replaces the other")
             seen.add(name)
             try:
-                where, replicas = _where(document), int(document["spec"]["replicas"])
+                where, replicas = _where(document, self.bought), int(document["spec"]["replicas"])
             except (KeyError, TypeError, ValueError) as error:
                 problems.append(f"{path}: Deployment `{name}` is malformed ({error!r})")
                 continue
@@ -317,19 +346,42 @@ def _parsed(words: list[str]) -> tuple[list[str], dict[str, str]]:
     return verb, options
 
 
-def _where(deployment: dict) -> tuple[str, str]:
-    """(workload, node) of a Deployment: its annotation and its required hostname."""
+def _where(deployment: dict, bought: dict[frozenset[tuple[str, str]], str]) -> tuple[str, str]:
+    """(workload, where) of a Deployment: its annotation, and its required hostname or else
+    the bought nodes its required expressions match (those of one label set)."""
     template = deployment["spec"]["template"]
     workload = template["metadata"]["annotations"][WORKLOAD]
     required = (template["spec"].get("affinity") or {}).get("nodeAffinity", {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution") or {}
-    hosts = [value for term in required.get("nodeSelectorTerms") or []
-             for expression in term.get("matchExpressions") or []
+    expressions = [expression for term in required.get("nodeSelectorTerms") or []
+                   for expression in term.get("matchExpressions") or []]
+    hosts = [value for expression in expressions
              if expression.get("key") == HOSTNAME and expression.get("operator") == "In"
              for value in expression.get("values") or []]
     if len(hosts) > 1:
         raise ValueError(f"its pods may run on any of {hosts}")
-    return workload, hosts[0] if hosts else ELSEWHERE
+    if hosts:
+        return workload, hosts[0]
+    if len(required.get("nodeSelectorTerms") or []) > 1:
+        raise ValueError("its pods may run on the nodes of any of several selector terms")
+    matching = sorted(where for labels, where in bought.items() if _matches(dict(labels), expressions))
+    if len(matching) != 1:
+        raise ValueError(f"its pods may run on the bought nodes of {len(matching)} label sets")
+    return workload, matching[0]
+
+
+def _matches(labels: dict[str, str], expressions: list[dict]) -> bool:
+    """Whether a node with `labels` satisfies every expression (Kubernetes' operators)."""
+    for expression in expressions:
+        operator, values = expression.get("operator"), expression.get("values") or []
+        there = labels.get(str(expression.get("key")))
+        holds = {"In": there in values, "NotIn": there not in values, "Exists": there is not None,
+                 "DoesNotExist": there is None}
+        if operator not in holds:
+            raise ValueError(f"operator {operator!r}, which this check does not read")
+        if not holds[operator]:
+            return False
+    return True
 
 
 def _floor(before: Cluster, after: Cluster) -> Counter:
@@ -344,6 +396,6 @@ def _floor(before: Cluster, after: Cluster) -> Counter:
 def _difference(reached: Cluster, wanted: Cluster) -> str:
     """The first few places where the pods differ, said plainly."""
     places = sorted(set(reached) | set(wanted), key=str)
-    differ = [f"{reached[p]} of {p[0]} on {p[1] or 'the bought nodes'} (the plan: {wanted[p]})"
+    differ = [f"{reached[p]} of {p[0]} on {p[1]} (the plan: {wanted[p]})"
               for p in places if reached[p] != wanted[p]]
     return ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
