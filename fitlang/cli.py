@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m fitlang.cli`: Ctrl-C while importing (launch.py)
+    from fitlang.launch import exit_on_ctrl_c_at_start
+
+    exit_on_ctrl_c_at_start()
+
 import argparse
 import contextlib
 import gc
@@ -1018,6 +1023,10 @@ def entry() -> None:
     `main` in-process keep their own)."""
     if "lsp" not in sys.argv[1:2]:  # the language server keeps its own loop and exit codes
         _stop_at_once_on_ctrl_c()
+    else:  # (launch.py's start-up handler gone)
+        import signal
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     code = main(started=time.monotonic() - _process_age())
     _leave_the_heap_to_the_exit()
     sys.exit(code)
