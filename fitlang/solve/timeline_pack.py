@@ -806,12 +806,14 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
     goal size (seed 1, from the search converged at 106,425) one pass took 2.5 CPU s for -54
     and the moves then found -48 more, where the search itself had converged. Preemptible
     replicas stay. `progress`: how far a pass over the same schedule got before."""
+    from fitlang.solve.timeline_run_pairs import RunPairs  # it builds on this module
     spots = list(spots)
     runs: dict[tuple[str, int], list[int]] = {}
     for index, spot in enumerate(spots):
         demand = problem.demand(spot.demand)
         if demand.min_segment is None:
             runs.setdefault((spot.demand, run_of(demand, spot.start)), []).append(index)
+    pairs = RunPairs(problem, ledger, spots, runs)
     # the most wasteful runs first: where the pass is cut by the deadline it has tried those,
     # and a run that moves leaves room the next ones use (seed 1 at the goal size, from one
     # converged schedule: -43 for 16 runs moved in one pass, against -25 for 10 in the order
@@ -822,8 +824,10 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
     for key in (progress or Progress()).through(wasteful_first, lambda: past(deadline, ledger)):
         held = runs[key]
         moved = _recreated(problem, ledger, [spots[index] for index in held])
-        for index, spot in zip(held, moved or ()):
-            spots[index] = spot
+        if moved is not None:
+            pairs.moved(held, moved)
+        else:
+            pairs.tried(key)
     return spots
 
 
@@ -1002,14 +1006,16 @@ def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None
     return [(class_id, node, first, last) for _, class_id, node, first, last in found]
 
 
-def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot] | None:
-    """`held` taken off their nodes and placed again; the new spots when that costs less, else
-    None with the ledger as it was (put back by copies: `Ledger.tried`)."""
+def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: bool = False
+               ) -> list[Spot] | None:
+    """`held` taken off their nodes and placed again, the largest first (`in_order`: in
+    `held`'s order); the new spots when that costs less, else None with the ledger as it was
+    (put back by copies: `Ledger.tried`)."""
     ledger.tried()
     saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
                 for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
-    order = sorted(range(len(held)), key=lambda i: (
+    order = list(range(len(held))) if in_order else sorted(range(len(held)), key=lambda i: (
         -float((need_of(problem.demand(held[i].demand)) / capacity).max())
         * (held[i].end - held[i].start), i))
     placed: dict[int, Spot] = {}
