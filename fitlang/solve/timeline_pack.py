@@ -739,7 +739,9 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             # the moves have (nearly) converged: each run's replicas taken off together, and
             # the replicas over a stretch of a node's block, then the moves again where that
             # gained (they use what it frees)
-            spots = _unless_done(state, "runs", runs_recreated, problem, ledger, spots, deadline)
+            spots = _unless_done(state, "runs", runs_recreated if state.paired else runs_paired,
+                                 problem, ledger, spots, deadline)
+            state.paired = state.paired or "runs" in state.done
             spots = _unless_done(state, "stretches", stretches_emptied, problem, ledger, spots, deadline)
         now = ledger.total()
         # the kick once the moves have converged and the passes after them gain no more than
@@ -796,7 +798,7 @@ def _unless_done(state: Resumed, name: str, search: SearchPass, problem: Problem
 
 
 def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
-                   progress: Progress | None = None) -> list[Spot]:
+                   progress: Progress | None = None, paired: bool = False) -> list[Spot]:
     """Ruin and recreate a run at a time: every replica of one run of a demand taken off
     together and placed again (`_recreated`: each where it adds least in its window, the
     largest first), kept where the total falls; runs in the order of the room their nodes
@@ -805,7 +807,8 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
     replicas on 32-CPU nodes) moves to other nodes, starts or classes only together: at the
     goal size (seed 1, from the search converged at 106,425) one pass took 2.5 CPU s for -54
     and the moves then found -48 more, where the search itself had converged. Preemptible
-    replicas stay. `progress`: how far a pass over the same schedule got before."""
+    replicas stay. `progress`: how far a pass over the same schedule got before. `paired`: a
+    run that finds no cheaper place alone tried with the runs in its way (`timeline_run_pairs`)."""
     from fitlang.solve.timeline_run_pairs import RunPairs  # it builds on this module
     spots = list(spots)
     runs: dict[tuple[str, int], list[int]] = {}
@@ -826,9 +829,15 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
         moved = _recreated(problem, ledger, [spots[index] for index in held])
         if moved is not None:
             pairs.moved(held, moved)
-        else:
+        elif paired:
             pairs.tried(key)
     return spots
+
+
+def runs_paired(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
+                progress: Progress | None = None) -> list[Spot]:
+    """`runs_recreated` with the pairs of runs (`paired`)."""
+    return runs_recreated(problem, ledger, spots, deadline, progress, paired=True)
 
 
 # what a kick takes off the rates of a capped class's nodes at the steps its cap has room for
