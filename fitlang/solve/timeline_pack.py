@@ -841,7 +841,7 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
 def runs_paired(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
                 progress: Progress | None = None) -> list[Spot]:
     """`runs_recreated` with the pairs of runs (`paired`)."""
-    return runs_recreated(problem, ledger, spots, deadline, progress, paired=True)
+    return runs_recreated(problem, ledger, spots, deadline, progress, True)
 
 
 # what a kick takes off the rates of a capped class's nodes at the steps its cap has room for
