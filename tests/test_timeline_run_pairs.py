@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_timing import _spot_violations, problem_from
 
-from fitlang.solve import timeline_pack, timeline_stretches
+from fitlang.solve import timeline_pack
 from fitlang.solve.timeline_pack import Spot, holding, runs_paired, runs_recreated, searched
 from fitlang.solve.timeline_resume import Resumed
 from fitlang.solve.timeline_run_pairs import PAIRED_SAVING
@@ -78,31 +78,24 @@ def test_a_run_pass_with_pairs_moves_a_run_into_the_room_of_the_run_in_its_way(t
     assert (ledger.running["p"] == holding(problem, spots).running["p"]).all()
 
 
-def test_the_search_pairs_runs_and_empties_stretches_in_its_first_passes_only(tmp_path, monkeypatch):
+def test_the_search_pairs_runs_in_its_first_run_pass_and_not_after(tmp_path, monkeypatch):
     problem = _problem(tmp_path)
     state = Resumed()
     ledger = holding(problem, STUCK)
     found = searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(600.0) and _spot_violations(problem, found) == []
-    assert {"runs", "stretches"} <= state.once  # both ran to their end
-    # a search after one whose passes ran to their end: its run passes without the pairs, and
-    # no stretches pass
-    passes: list[str] = []
-    plain, stretches = timeline_pack.runs_recreated, timeline_stretches.stretches_emptied
+    assert state.paired  # its run pass ran to its end with the pairs
+    # a search after one whose run pass paired runs before runs without them
+    passes: list[bool] = []
+    plain = timeline_pack.runs_recreated
 
-    def runs(problem, ledger, spots, deadline, progress=None, paired=False):
-        passes.append("paired" if paired else "runs")
+    def recorded(problem, ledger, spots, deadline, progress=None, paired=False):
+        passes.append(paired)
         return plain(problem, ledger, spots, deadline, progress, paired)
-
-    def stretched(*arguments):
-        passes.append("stretches")
-        return stretches(*arguments)
-    monkeypatch.setattr(timeline_pack, "runs_recreated", runs)
-    monkeypatch.setattr(timeline_stretches, "stretches_emptied", stretched)
+    monkeypatch.setattr(timeline_pack, "runs_recreated", recorded)
     ledger = holding(problem, STUCK)
-    searched(problem, ledger, list(STUCK), None, resumed=Resumed(once={"runs", "stretches"}))
-    assert ledger.total() == pytest.approx(900.0) and passes == ["runs"]
+    searched(problem, ledger, list(STUCK), None, resumed=Resumed(paired=True))
+    assert ledger.total() == pytest.approx(900.0) and passes and not any(passes)
     passes.clear()
     searched(problem, holding(problem, STUCK), list(STUCK), None, resumed=Resumed())
-    # the pairs gain, so the moves and the run pass again, without the pairs or the stretches
-    assert passes == ["paired", "stretches", "runs"]
+    assert passes[0] and not any(passes[1:])

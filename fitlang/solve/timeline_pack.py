@@ -739,14 +739,10 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             # the moves have (nearly) converged: each run's replicas taken off together, and
             # the replicas over a stretch of a node's block, then the moves again where that
             # gained (they use what it frees)
-            # the pairs of runs in the first run pass of the solve only, and the stretches too:
-            # at the goal size (seed 1, 30 s) the first pass with the pairs -77.5 USD in 2.0 CPU
-            # s (without -43.5 in 0.8), the second stretches pass -0.1 to -0.6 in 1.3, which the
-            # kick and the overflow chains after it find 10 USD a CPU s in
-            spots = _unless_done(state, "runs", runs_paired if "runs" not in state.once else runs_recreated,
+            spots = _unless_done(state, "runs", runs_recreated if state.paired else runs_paired,
                                  problem, ledger, spots, deadline)
-            if "stretches" not in state.once:
-                spots = _unless_done(state, "stretches", stretches_emptied, problem, ledger, spots, deadline)
+            state.paired = state.paired or "runs" in state.done
+            spots = _unless_done(state, "stretches", stretches_emptied, problem, ledger, spots, deadline)
         now = ledger.total()
         # the kick once the moves have converged and the passes after them gain no more than
         # that either (the round as a whole may gain up to twice CONVERGING: at the goal size

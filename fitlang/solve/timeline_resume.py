@@ -55,9 +55,9 @@ class Resumed:
     "stretches", and "overflow" for the overflow chains after the kick)."""
 
     converged: bool = False
+    paired: bool = False  # a run pass with pairs of runs ran to its end: the later ones without
     done: set[str] = field(default_factory=set)
     begun: dict[str, Progress] = field(default_factory=dict)
-    once: set[str] = field(default_factory=set)  # the passes that ran to their end at least once
 
     def moved(self, converged: bool) -> None:
         """A round of the moves ran: the schedule changed, so every pass starts anew."""
@@ -78,4 +78,3 @@ class Resumed:
         if name in self.begun and self.begun[name].finished:
             del self.begun[name]
             self.done.add(name)
-            self.once.add(name)
