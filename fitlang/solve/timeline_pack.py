@@ -739,6 +739,9 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             # the moves have (nearly) converged: each run's replicas taken off together, and
             # the replicas over a stretch of a node's block, then the moves again where that
             # gained (they use what it frees)
+            # the pairs of runs (`timeline_run_pairs`) in the solve's first run pass only: at the
+            # goal size (seed 1, 30 s) it found -77.5 USD in 2.0 CPU s (-43.5 in 0.8 without);
+            # the passes after it -6 in 0.7 CPU s without them, -9 in 3.8 with (session 42)
             spots = _unless_done(state, "runs", runs_recreated if state.paired else runs_paired,
                                  problem, ledger, spots, deadline)
             state.paired = state.paired or "runs" in state.done

@@ -11,7 +11,8 @@ took the kick's and the overflow chains' time. Here the pairs are tried only whe
 pass has just failed on a run, and only for a run whose leaving saves at least PAIRED_SAVING
 (a run that frees little cannot pay for a second run's move), with the PAIRED_RUNS runs most
 in its way; every step goes through the ledger (capacity, power caps, budget and buy limits
-per step; each start within its run's window).
+per step; each start within its run's window). In every run pass (session 42) they pushed the
+kick out of a 30 s solve; in the solve's first run pass only (`searched`, session 43) they pay.
 """
 
 from __future__ import annotations
