@@ -5,39 +5,24 @@ Values by hand (node-hours awake x 100 USD/h: a run's leaving must save over PAI
 from __future__ import annotations
 
 import pytest
-from test_timing import _spot_violations, problem_from
+from test_timing import _spot_violations
 
 from fitlang.solve import timeline_pack
 from fitlang.solve.timeline_pack import Spot, holding, runs_paired, runs_recreated, searched
 from fitlang.solve.timeline_resume import Resumed
 from fitlang.solve.timeline_run_pairs import PAIRED_SAVING
 
+from solving import pool, problem_from, workload
+
 
 def _pool(name: str) -> str:
-    return f"""
-pool {name} {{
-  count = 1
-  cpu = 4
-  memory = 16GiB
-  price = 100 USD/h
-  labels = {{ tier: "{name}" }}
-}}
-"""
+    return pool(name, 1, 4, "16GiB", 100, f'  labels = {{ tier: "{name}" }}\n')
 
 
 def _job(name: str, duration: int, deadline: int, only_p: bool) -> str:
-    held = '\n  require labels["tier"] == "p"' if only_p else ""
-    return f"""
-workload {name} {{
-  kind = job
-  replicas = 1
-  cpu = 2
-  memory = 1GiB
-  duration = {duration}h
-  earliest = 0h
-  deadline = {deadline}h{held}
-}}
-"""
+    held = '  require labels["tier"] == "p"\n' if only_p else ""
+    return workload(name, 1, 2, "1GiB", f"  kind = job\n  duration = {duration}h\n  earliest = 0h\n"
+                                         f"  deadline = {deadline}h\n{held}")
 
 
 POLICY = """
