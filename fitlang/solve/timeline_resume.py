@@ -55,6 +55,7 @@ class Resumed:
     "stretches", and "overflow" for the overflow chains after the kick)."""
 
     converged: bool = False
+    paired: bool = False  # a run pass with pairs of runs ran to its end: the later ones without
     done: set[str] = field(default_factory=set)
     begun: dict[str, Progress] = field(default_factory=dict)
 
