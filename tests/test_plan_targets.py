@@ -337,6 +337,22 @@ def test_jobs_are_not_moved_and_say_so(tmp_path):
     assert not any(path.endswith(".yaml") and "Deployment" in text for path, text in files.items())
 
 
+def test_a_node_group_the_release_shrinks_but_keeps_is_w0820_one_it_empties_is_not(tmp_path):
+    """A group's size is a count: where the plan keeps one of two bought `new` nodes the cloud
+    chooses which goes (maybe the one the move filled); the old group released whole is exact."""
+    (tmp_path / "m.fit").write_text(MIGRATION)
+    kept = ["new-us-east-1-0", "new-us-east-1-1"]
+    (tmp_path / "two.json").write_text(json.dumps({
+        "assignments": [{"workload": "web", "replica": r, "node": kept[r]} for r in range(2)],
+        "nodes": [{"name": node, "provisioned": True} for node in kept]}))
+    document, _, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "two.json", "terraform")
+    assert len(document["release"]) == 1 and codes(stderr) == ["W0820"]
+    (tmp_path / "old.json").write_text(json.dumps(MIGRATION_STATE))
+    document, _, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "old.json", "terraform",
+                                  out="whole")
+    assert document["release"] == [OLD_NODE] and codes(stderr) == []
+
+
 def test_bought_capacity_is_selected_per_class_and_never_by_a_node_name(tmp_path):
     # the migration: web leaves the old offer's node for a new one; cloud nodes have the
     # cloud's names, so the Deployments select the instance type, counted per offer

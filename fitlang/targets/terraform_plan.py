@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from collections import Counter
 
+from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
+from fitlang.span import FIRST_CHARACTER
 from fitlang.targets.base import CompileContext, Target
 from fitlang.targets.waves import PlanStages, Stage
 
@@ -34,7 +37,28 @@ def render_plan(target: Target, context: CompileContext, planned: PlanStages
     if release is not None:
         files.update(_stage(release, _end_capacity(target, context, planned, during), during,
                             "release the capacity the plan left empty"))
-    return files, []
+    return files, _shrunk_by_count(context, planned)
+
+
+def _shrunk_by_count(context: CompileContext, planned: PlanStages) -> list[Diagnostic]:
+    """W0820 where the release keeps some nodes of a node group and lets others go: a group's
+    size is a count, and the cloud, not the plan, chooses which of its nodes go on scale-in
+    (an EKS node group, a GKE or AKS node pool), so it may take one the moves filled and keep
+    one they emptied (and cordoned: the replicas it ran then find no room). A group that goes
+    whole, or grows, is exact."""
+    owners = context.problem.owners()
+    during = Counter(owners[node].id for node in planned.bought_during)
+    after = Counter(owners[node].id for node in planned.bought_after)
+    shrunk = [group for group in sorted(during) if 0 < after[group] < during[group]]
+    if not shrunk:
+        return []
+    first = shrunk[0]
+    return [msg.PlanNotRun.at(context.program.path, FIRST_CHARACTER, target="terraform", detail=(
+        f"{len(shrunk)} node group(s) shrink by count where the plan releases some of their "
+        f"nodes and keeps others (the first: `{first}`, {during[first]} -> {after[first]} "
+        "nodes): the cloud chooses which nodes go and may take one the moves filled; remove "
+        "the nodes the plan releases from their group by hand (each by name) before the "
+        "release stage's apply"))]
 
 
 def render_reached(target: Target, context: CompileContext, planned: PlanStages
