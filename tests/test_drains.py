@@ -9,6 +9,7 @@ spreads then lack room there (its other nodes' room, free nodes whole, summed by
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -32,7 +33,9 @@ def drained(tmp_path_factory):
     drains, fleet = bench_module("drains"), bench_module("fleet")
     generated = fleet.generate(200, 60, seed=5)
     hosted = json.loads(AT_REST.read_text())
-    placement = {"assignments": [{"workload": w, "replica": 0, "node": node}
+    numbered: dict[str, itertools.count] = {}  # (each replica once: one named twice is E0801)
+    placement = {"assignments": [{"workload": w, "replica": next(numbered.setdefault(w, itertools.count())),
+                                  "node": node}
                                  for node, counts in hosted.items() for w, n in counts.items()
                                  for _ in range(n)]}
     found = drains.short_drains(drains.AtRest(generated.policy, generated.files, placement), 40)
