@@ -22,6 +22,7 @@ from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
 from fitlang.errors import UsageError
 from fitlang.file_problems import FileProblem, span_in
+from fitlang.launch import EXIT_INTERRUPTED
 from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
 from fitlang.span import FIRST_CHARACTER, Span
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # the driver, the checker and the solver are imported when a 
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_TIME_LIMIT = 60.0  # seconds of search in `solve` and `compile`
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
 
 
