@@ -320,7 +320,8 @@ class Compilation:
         context = CompileContext(self.check().program, problem, placement)
         chosen = [TARGETS[name]() for name in dict.fromkeys(targets)]
         for target in chosen:
-            compiled.diagnostics += target.problems(context)
+            # in the order the policy reads, as `fitc check` reports (a target finds them by name)
+            compiled.diagnostics += sorted(target.problems(context), key=lambda d: d.sort_key())
             if problem.timeline is not None and not target.enforces_timing:
                 compiled.diagnostics.append(_timing_not_enforced(target.name, self.root_path))
         if any(d.is_error for d in compiled.diagnostics):

@@ -359,3 +359,15 @@ def test_an_undecided_verdict_names_the_users_limit_not_what_reading_left_of_it(
     assert [d.code for d in verdict.diagnostics] == ["E0506"]
     message = verdict.diagnostics[0].message
     assert "(3 s); raise --time-limit" in message and "0.16" not in message
+
+
+def test_a_targets_findings_come_in_the_order_the_policy_reads(tmp_path):
+    """E0601 per workload without an `image`, named here in reverse alphabetical order: the
+    target finds them by name, the user reads them top to bottom (as `fitc check` reports)."""
+    workloads = "".join(f"workload {name} {{\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n}}\n"
+                        for name in ("zeta", "mid", "alpha"))
+    path = tmp_path / "p.fit"
+    path.write_text("pool p {\n  count = 3\n  cpu = 8\n  memory = 8GiB\n}\n" + workloads)
+    compiled = Compilation(path).compile(["kubernetes"], None)
+    lines = [d.span.line for d in compiled.diagnostics if d.code == "E0601"]
+    assert len(lines) == 3 and lines == sorted(lines)
