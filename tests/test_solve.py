@@ -214,6 +214,34 @@ def test_priorities_decide_who_is_left_out(tmp_path, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_replica_left_out_names_only_higher_priority_work_that_took_its_room(tmp_path, backend):
+    # `low` may use pool `a` alone (1 node, 1 replica); `high` fills pool `b`, which `low` may not
+    # use: it took nothing from `low` and is not named
+    text = (pool("a", 1, 4, "16Gi", 1, '  zone = "za"\n') + pool("b", 2, 4, "16Gi", 1, '  zone = "zb"\n')
+            + workload("high", 2, 4, "4Gi", "  priority = 10\n")
+            + workload("low", 2, 4, "4Gi", '  priority = 1\n  zones = ["za"]\n')
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"high": {"b": 2}, "low": {"a": 1}}
+    assert [u.workload for u in placement.unplaced] == ["low"]
+    assert "high" not in placement.unplaced[0].reason
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_replica_a_power_cap_keeps_out_names_the_cap(tmp_path, backend):
+    # 3 nodes of 300 W under a 700 W cap, one replica a node: two run, the third is out
+    text = (pool("p", 3, 4, "16Gi", 1, "  power = 300W\n  labels = { site: \"s\" }\n")
+            + workload("web", 3, 4, "4Gi")
+            + 'power_cap site_cap {\n  labels = { site: "s" }\n  cap = 700W\n}\n'
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert len(placement.unplaced) == 1
+    assert "`site_cap`" in placement.unplaced[0].reason
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_gang_is_all_or_nothing(tmp_path, backend):
     # 3 nodes; gang of 4 cannot fit so none of it is placed; the single job takes a node
     text = (pool("p", 3, 8, "32Gi", 1) + workload("gang", 4, 8, "4Gi", "  gang = true\n  priority = 5\n")

@@ -4,6 +4,7 @@ assignments, what is left out and why, and the value of what was packed."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -102,17 +103,18 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, model_stat
         if node_class.provisioned and packing.nodes.get(node_class.id):
             placement.bought[node_class.id] = [n.name for n in packing.nodes[node_class.id]]
     short = {workload for workload, _ in packing.short_by_workload} | broken_gangs
+    placement.value = _packed_value(problem, packing, objective, broken_gangs)
+    took_room, capped = _took_room(problem, packing, placement.value), _capped(problem, packing)
     for demand in problem.demands:
         if demand.group is not None or next_replica[demand.name] >= demand.replicas:
             continue
-        reason = _why_unplaced(problem, demand)
+        reason = _why_unplaced(problem, demand, took_room(demand), capped(demand))
         if everything_fits and demand.name in short:
             reason = ("not packed onto nodes: the class-level model fits every replica, but packing "
                       "them node by node fell short (neither placement nor conflict proven)")
         for replica in range(next_replica[demand.name], demand.replicas):
             placement.unplaced.append(Unplaced(demand.name, replica, reason))
     placement.unplaced += unmet_options(problem, next_replica)
-    placement.value = _packed_value(problem, packing, objective, broken_gangs)
     if placement.unplaced and everything_fits:
         placement.status = Status.UNKNOWN  # the best found so far, short of what is possible
     elif not packing.complete:
@@ -157,31 +159,97 @@ def unmet_options(problem: Problem, placed: dict[str, int]) -> list[Unplaced]:
     return unplaced
 
 
-def _higher_priority(problem: Problem) -> dict[int, list[str]]:
-    """Priority -> the names of the workloads above it, sorted; worked out once per problem
-    (per workload left out it was a scan of every workload: 1.5 s for a floor the time
-    limit cut short at 10,000 inventory nodes)."""
+def _higher_priority(problem: Problem, demand) -> list[str]:
+    """The names of the workloads above `demand`'s priority that may compete with it, sorted:
+    those that may use a node class it may use (or one under a power cap over such a class),
+    or any where a budget is shared by all. Worked out once per priority and eligible list
+    (per workload left out it was a scan of every workload: 1.5 s for a floor the time limit
+    cut short at 10,000 inventory nodes)."""
     cached = _HIGHER_PRIORITY.get(problem)
-    if cached is not None:
-        return cached
-    levels = sorted({d.priority for d in problem.demands})
-    higher = {level: sorted(d.name for d in problem.demands if d.priority > level) for level in levels}
-    _HIGHER_PRIORITY[problem] = higher
-    return higher
+    if cached is None:
+        cached = _HIGHER_PRIORITY[problem] = {}
+    key = (demand.priority, id(demand.eligible))
+    if key not in cached:
+        above = [d for d in problem.demands if d.priority > demand.priority]
+        if problem.budget is None and problem.carbon_budget is None:
+            reach = _reach(problem, demand)
+            above = [d for d in above if not reach.isdisjoint(d.eligible)]
+        cached[key] = sorted({d.name for d in above})
+    return cached[key]
 
 
-# per problem (a frozen Problem is hashed as itself), for as long as the problem lives
-_HIGHER_PRIORITY: weakref.WeakKeyDictionary[Problem, dict[int, list[str]]] = \
+def _reach(problem: Problem, demand) -> set[str]:
+    """The classes whose nodes' use can leave `demand` without room: those it may use, and
+    those under a power cap over one of them."""
+    reach = set(demand.eligible)
+    reach.update(*(cap.classes for cap in problem.power_caps if not reach.isdisjoint(cap.classes)))
+    return reach
+
+
+def _took_room(problem: Problem, packing: Packing, value: Fraction | None) -> Callable[[object], set[str]]:
+    """Per demand left out, the workloads the packing placed where they took its room: on the
+    classes of its reach, or anywhere when a budget binds (what is placed and the cheapest
+    node it may use cost more than the budget). A workload above it on nodes it may not use
+    took nothing from it (a residency rule kept `chat` off the pool `batch` filled: naming
+    `batch` sent the user the wrong way)."""
+    hosted: dict[str, set[str]] = {}  # made at the first demand left out: most answers have none
+    prices = {c.id: c.price for c in problem.classes}
+    found: dict[int, set[str]] = {}  # by the eligible list's identity: demands share it
+
+    def took(demand) -> set[str]:
+        if not hosted:
+            hosted.update({class_id: {name for node in nodes for name, n in node.hosted.items() if n}
+                           for class_id, nodes in packing.nodes.items()})
+        key = id(demand.eligible)
+        if key not in found:
+            if problem.budget is not None and (value is None or problem.objective[0] != "cost" or value + min(
+                    (prices[c] for c in demand.eligible), default=0) > problem.budget):
+                found[key] = set().union(*hosted.values())
+            else:
+                found[key] = set().union(*(hosted.get(c, set()) for c in _reach(problem, demand)))
+        return found[key]
+    return took
+
+
+def _capped(problem: Problem, packing: Packing) -> Callable[[object], list[str]]:
+    """Per demand left out, the power caps over classes it may use that have no room for one
+    more node of those classes: what keeps it out where the nodes themselves have room."""
+    powers = {c.id: c.power_watts for c in problem.classes}
+    drawn: dict[str, Fraction] = {}  # made at the first demand left out
+
+    def capped(demand) -> list[str]:
+        if not drawn:
+            in_use = {c: sum(1 for node in nodes if node.hosted) for c, nodes in packing.nodes.items()}
+            drawn.update({cap.name: sum((powers[c] * in_use.get(c, 0) for c in cap.classes), Fraction(0))
+                          for cap in problem.power_caps})
+        eligible = set(demand.eligible)
+        return [cap.name for cap in problem.power_caps
+                if not eligible.isdisjoint(cap.classes)
+                and drawn[cap.name] + min(powers[c] for c in eligible.intersection(cap.classes))
+                > cap.cap_watts]
+    return capped
+
+
+# per problem (a frozen Problem is hashed as itself), for as long as the problem lives; keyed
+# by priority and the eligible list's identity (demands of one eligibility share the list)
+_HIGHER_PRIORITY: weakref.WeakKeyDictionary[Problem, dict[tuple[int, int], list[str]]] = \
     weakref.WeakKeyDictionary()
 
 
-def _why_unplaced(problem: Problem, demand) -> str:
+def _why_unplaced(problem: Problem, demand, took: set[str] | None = None, capped: Sequence[str] = ()) -> str:
+    """Why `demand`'s replicas are left out; where the placement is known, `took` the workloads
+    placed where they took its room (only those are named) and `capped` the power caps full."""
     if not demand.eligible:
         return "no node meets its rules"
-    higher = _higher_priority(problem).get(demand.priority, [])
+    higher = _higher_priority(problem, demand)
+    if took is not None:
+        higher = [name for name in higher if name in took]
     shown = ", ".join(higher[:5]) + (f" and {len(higher) - 5} more" if len(higher) > 5 else "")
     if demand.gang:
         return "its gang does not fit whole" + (f" beside higher-priority {shown}" if higher else "")
     if higher:
         return f"capacity is taken by higher-priority work ({shown})"
+    if capped:
+        caps = ", ".join(f"`{name}`" for name in capped)
+        return f"the power cap {caps} has no room for another node it may use"
     return "not enough capacity on the nodes it may use"
