@@ -34,7 +34,8 @@ def test_the_timeline_shows_each_pool_and_workload_step_by_step():
 
     problem, placement = _nightly()
     lines = as_text(problem, placement).splitlines()
-    at = lines.index("per step (1 h each; a digit: replicas running then, *: 10 or more, .: none)")
+    at = lines.index("per step (1 h each, times in UTC; a digit: replicas running then, *: 10 or more, "
+                     ".: none)")
     header, *lanes = lines[at + 1:lines.index("", at)]
     assert header.split()[2:] == ["12:00", "18:00", "00:00", "06:00"]
     # by hand (the example's header): steps are hours from 12:00
@@ -47,6 +48,26 @@ def test_the_timeline_shows_each_pool_and_workload_step_by_step():
         ("train_llm", "." * 16 + "1" * 6 + ".."),
     }
 
+
+def test_the_timelines_times_of_day_are_utc_as_its_runs_are(tmp_path):
+    """A horizon that starts at midnight +01:00: its first step is 23:00 UTC, as the run table
+    and the JSON say; the lanes labelled it 00:00 (the policy's offset) beside runs in UTC."""
+    from fitlang.solve.report import as_text
+
+    path = tmp_path / "t.fit"
+    path.write_text('policy {\n  horizon = 12h\n  step = 1h\n  start = "2026-12-01T00:00+01:00"\n}\n'
+                    "pool p {\n  count = 1\n  cpu = 4\n  memory = 8GiB\n  price = 1 USD/h\n}\n"
+                    'workload w {\n  kind = job\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n'
+                    '  duration = 1h\n  earliest = "2026-12-01T06:00+01:00"\n  deadline = 10h\n}\n')
+    compilation = Compilation(path)
+    placement = compilation.solve()
+    lines = as_text(compilation.problem, placement).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("per step ("))
+    header, nodes = lines[at + 1].split(), lines[at + 2].split()[-1]
+    assert header[2:] == ["23:00", "05:00"]
+    run = next(line.split() for line in lines if line.startswith("w ") and "Z" in line)
+    hour = int(run[3][11:13])  # the run's start, UTC, at step 6 or later (its earliest: 05:00 UTC)
+    assert nodes.index("1") == (hour - 23) % 24 >= 6
 
 def _timed_report(tmp_path, pools: dict[str, int], job: str, horizon: str) -> str:
     """`fitc solve`'s text for pools of one 4-CPU node (name -> USD/h) and one job block."""

@@ -2,7 +2,7 @@
 character per step, so that what runs when reads at a glance. For horizons of up to
 `MAX_STEPS` steps; longer ones are summed per day only (timeline_report's day table).
 
-    per step (1 h each; a digit: replicas running then, *: 10 or more, .: none)
+    per step (1 h each, times in UTC; a digit: replicas running then, *: 10 or more, .: none)
     pool  workload        12:00 18:00 00:00 06:00
     h100  (nodes in use)  111111111122222222222211
     h100  inference       111111111111111111111111
@@ -11,6 +11,7 @@ character per step, so that what runs when reads at a glance. For horizons of up
 
 from __future__ import annotations
 
+from datetime import UTC
 from fractions import Fraction
 
 from fitlang.model.problem import Problem
@@ -40,7 +41,9 @@ def lanes(problem: Problem, placement: Placement) -> list[str]:
             counts[step] += 1
             in_use[step].add(assignment.node)
     order = {c.id: index for index, c in enumerate(problem.classes)}
-    ticks = "".join(f"{instant(timeline, s):%H:%M}".ljust(TICK)[:TICK]
+    # in UTC, as the day table and each run's start and end are (a start at +01:00 labelled
+    # its first step 00:00 beside runs stated at 13:00Z)
+    ticks = "".join(f"{instant(timeline, s).astimezone(UTC):%H:%M}".ljust(TICK)[:TICK]
                     for s in range(0, timeline.steps, TICK)).rstrip()
     rows: list[tuple[str, ...]] = [("pool", "workload", ticks)]
     for pool in sorted(nodes, key=order.__getitem__):
@@ -48,7 +51,7 @@ def lanes(problem: Problem, placement: Placement) -> list[str]:
         rows += [(pool, workload, "".join(_cell(n) for n in running[pool, workload]))
                  for p, workload in sorted(running) if p == pool]
     hours = Fraction(timeline.step_seconds, 3600)
-    return [f"per step ({float(hours):g} h each; a digit: replicas running then, *: 10 or "
+    return [f"per step ({float(hours):g} h each, times in UTC; a digit: replicas running then, *: 10 or "
             "more, .: none)", *_aligned(rows), ""]
 
 
