@@ -396,7 +396,22 @@ SCHEMAS: dict[str, Any] = {
      'schema': {'type': 'str'},
      'required': False,
     },
+    'CPUEfctv': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
+    'CoreSpecCount': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
     'RealMemory': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
+    'MemSpecLimit': {
      'type': 'typed-dict-field',
      'schema': {'type': 'str'},
      'required': False,

@@ -116,6 +116,20 @@ def test_slurm_threads_per_core_is_read_and_checked():
     assert [line.split(":")[:2] for line in read.bad_values] == [["s.txt", "3"], ["s.txt", "4"]]
 
 
+
+def test_slurm_cpus_and_memory_are_what_slurm_gives_jobs():
+    """Core specialization and MemSpecLimit keep CPUs and memory for the system: CPUEfctv and
+    RealMemory less MemSpecLimit are what jobs get (Slurm 22.05 refuses `-n 7` on CPUEfctv=6;
+    tests/test_target_slurm.py shows it on a real cluster); without CPUEfctv, CPUTot less
+    CoreSpecCount's cores."""
+    read = read_slurm("NodeName=a CPUTot=8 CPUEfctv=6 CoreSpecCount=2 RealMemory=8000 MemSpecLimit=2000\n"
+                      "NodeName=b CPUTot=16 CoreSpecCount=1 ThreadsPerCore=2 RealMemory=100\n"
+                      "NodeName=c CPUTot=8 RealMemory=100\n"
+                      "NodeName=d CPUTot=8 RealMemory=100 MemSpecLimit=100\n", "s.txt")
+    assert [(n.name, n.cpu_milli, n.memory // 2 ** 20) for n in read.nodes] == [
+        ("a", 6000, 6000), ("b", 14000, 100), ("c", 8000, 100)]
+    assert [line.split(":")[:2] for line in read.bad_values] == [["s.txt", "4"]]
+
 def test_slurm_nodes_of_other_threads_per_core_are_other_classes(tmp_path):
     (tmp_path / "nodes.txt").write_text("NodeName=a CPUTot=8 ThreadsPerCore=2 RealMemory=1000\n"
                                         "NodeName=b CPUTot=8 ThreadsPerCore=1 RealMemory=1000\n")

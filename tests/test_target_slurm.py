@@ -564,6 +564,34 @@ def test_verify_counts_whole_cores_per_job_step_by_step(tmp_path):
         "per task, whole cores of 2 threads per job), 4 available" for step in (0, 1)]
 
 
+
+@real_slurm
+def test_a_node_with_cores_and_memory_kept_for_the_system_runs_what_fitc_placed(tmp_path):
+    # n1 keeps 2 of its 8 CPUs (CoreSpecCount) and 2000 of 8000 MiB (MemSpecLimit) for the
+    # system: fitc counted 8 CPUs and placed a 7-CPU job Slurm refuses; now it places 6 CPUs
+    # and 6000 MiB, which the real cluster (declared as the node is) runs
+    context = _smt_context(tmp_path, _smt_jobs(("a", 1, 6)).replace("memory = 1Gi", "memory = 6000Mi"),
+                           "NodeName=n1 CPUTot=8 CPUEfctv=6 CoreSpecCount=2 CPUSpecList=6-7 "
+                           "RealMemory=8000 MemSpecLimit=2000 State=IDLE Partitions=debug\n")
+    assert [(c.capacity["cpu"], c.capacity["memory"] // 2 ** 20) for c in context.problem.classes] == [
+        (6000, 6000)]
+    files = TARGETS["slurm"]().render(context)
+    declared = ("NodeName=n1 CPUs=8 Sockets=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=8000 "
+                "CoreSpecCount=2 MemSpecLimit=2000 State=UNKNOWN\n"
+                "PartitionName=debug Nodes=n1 Default=YES MaxTime=INFINITE State=UP\n")
+    running = start_cluster(context.problem, tmp_path, [], {**files, "fitc-nodes.conf": declared})
+    try:
+        for name, text in sorted(scripts(files).items()):
+            script = tmp_path / name
+            script.write_text(text)
+            assert running.sbatch_test_only(script).returncode == 0, name
+        for more in (["-c", "7", "--mem=100"], ["-c", "1", "--mem=6001"]):  # one CPU or MiB more
+            refused = subprocess.run(["sbatch", "--test-only", "-w", "n1", *more, "--wrap", "true"],
+                                     capture_output=True, text=True, env=running.env, timeout=30)
+            assert refused.returncode != 0, more
+    finally:
+        running.shutdown()
+
 def test_fractional_cpus_on_a_slurm_inventory_are_counted_in_whole_cpus(tmp_path):
     # 3 tasks of 1.5 CPUs on nodes of 5 CPUs (1 thread a core): Slurm gives each 2 CPUs, so
     # a node holds 2 of them (the declared pool of the test above: refused, E0601)

@@ -328,15 +328,14 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         result.skipped[name] = f"State={state}"
         return
     try:
-        cpus = _slurm_whole(record.get("CPUTot") or record["CPUs"], "CPUTot", MOST_CORES)
-        memory = _slurm_whole(record["RealMemory"], "RealMemory (MiB)",
-                              MOST_BYTES // 2 ** 20) * 2 ** 20  # Slurm counts memory in MiB
+        threads = _slurm_whole(record.get("ThreadsPerCore") or "1", "ThreadsPerCore", 64)
+        cpus, cpus_field = _slurm_cpus(record, threads)
+        memory = _slurm_memory_mib(record) * 2 ** 20  # Slurm counts memory in MiB
         disk = _slurm_whole(record.get("TmpDisk") or "0", "TmpDisk (MiB)",
                             MOST_BYTES // 2 ** 20) * 2 ** 20
         gpu_count, gpu_type = _slurm_gpus(record.get("Gres", ""))
-        threads = _slurm_whole(record.get("ThreadsPerCore") or "1", "ThreadsPerCore", 64)
         if threads < 1 or cpus % threads:
-            raise BadValue(f"ThreadsPerCore={threads} does not divide CPUTot={cpus} into cores")
+            raise BadValue(f"ThreadsPerCore={threads} does not divide {cpus_field}={cpus} into cores")
     except BadValue as error:
         result.bad_values.append(f"{where}: node `{name}`: {error}")
         return
@@ -352,6 +351,31 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         gpu_product=gpu_type, gpu_resource="nvidia.com/gpu" if gpu_count else None,
         disk=disk, labels=labels, arch=arch,
         features=features, threads_per_core=threads))
+
+
+def _slurm_cpus(record: SlurmNodeRecord, threads: int) -> tuple[int, str]:
+    """The CPUs Slurm gives jobs, and the field that said so: `CPUEfctv=` (CPUTot less the
+    cores kept for the system by `CoreSpecCount` / `CPUSpecList`), else CPUTot less
+    CoreSpecCount's cores (a Slurm that prints no CPUEfctv). Slurm 22.05 measured: on a node
+    of CPUTot=8 CoreSpecCount=2 (CPUEfctv=6) `sbatch -n 7` is "Requested node configuration
+    is not available"; counting CPUTot placed 8."""
+    if record.get("CPUEfctv"):
+        return _slurm_whole(record["CPUEfctv"], "CPUEfctv", MOST_CORES), "CPUEfctv"
+    total = _slurm_whole(record.get("CPUTot") or record["CPUs"], "CPUTot", MOST_CORES)
+    kept = _slurm_whole(record.get("CoreSpecCount") or "0", "CoreSpecCount", MOST_CORES) * max(threads, 1)
+    if kept >= total and kept:
+        raise BadValue(f"CoreSpecCount keeps {kept} of CPUTot={total} CPUs for the system")
+    return total - kept, "CPUTot"
+
+
+def _slurm_memory_mib(record: SlurmNodeRecord) -> int:
+    """The MiB Slurm gives jobs: RealMemory less `MemSpecLimit=` (kept for the system: on
+    RealMemory=8000 MemSpecLimit=2000, `sbatch --mem=7000` is refused and 6000 runs)."""
+    real = _slurm_whole(record["RealMemory"], "RealMemory (MiB)", MOST_BYTES // 2 ** 20)
+    kept = _slurm_whole(record.get("MemSpecLimit") or "0", "MemSpecLimit (MiB)", MOST_BYTES // 2 ** 20)
+    if kept >= real and kept:
+        raise BadValue(f"MemSpecLimit={kept} keeps all of RealMemory={real} MiB for the system")
+    return real - kept
 
 
 def _slurm_whole(text: str, what: str, most: int) -> int:
