@@ -118,3 +118,31 @@ def test_the_skew_left_is_the_largest_that_keeps_each_domain_at_max_skew():
 
         assert not let_past(skew)
         assert skew == most or let_past(skew + 1)
+
+
+def _near_a_zone_only_the_dearer_option_reaches() -> str:
+    """`bench/option_spreads.py --rules` seed 1681 (54 nodes): `chat` (7 of G80, only in z2,
+    or 14 of G24, in z1 and z3; `spread region max_skew 3`) ran G24 alone, the cheapest per
+    unit of throughput, so `web` (13 replicas near chat by zone, `spread zone max_skew 2`)
+    had z1 and z3, at most 2 each over z2's none: 9 left out (`unknown`). The reference runs
+    1 of G80 in z2 beside 12 of G24 and places all at 18.00."""
+    pools = [reference.Pool("g0", 9, 8, 32, 200, "G24", 1, "z3", "r2"),
+             reference.Pool("g1", 13, 8, 32, 400, "G80", 1, "z2", "r1"),
+             reference.Pool("g2", 10, 8, 32, 100, "G24", 2, "z1", "r1"),
+             reference.Pool("c0", 22, 4, 16, 60, zone="z1", region="r1")]
+    chat = reference.Workload("chat", 7, 1000, 4, gpus=1, options=[("G80", 7), ("G24", 14)],
+                              spreads=[("region", 3)])
+    web = reference.Workload("web", 13, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_the_workload_is_split_to_run_in_every_zone_its_follower_spreads_over(tmp_path):
+    problem = problem_from(tmp_path, _near_a_zone_only_the_dearer_option_reaches())
+    narrowed, _, _ = option_spread.narrowed(problem)
+    zones = {c.id: c.zone for c in problem.classes}
+    chat = [d for d in narrowed.demands if d.name.startswith("chat") and d.replicas]
+    assert {zones[c] for d in chat for c in d.eligible} == {"z1", "z2", "z3"}
+    web = narrowed.demand("web")
+    assert not web.affinities and [(s.topology, s.max_skew) for s in web.spreads] == [("zone", 2)]
+    placement = solved(problem, time_limit=10.0)  # (verified: web only in zones where chat runs)
+    assert not placement.unplaced and placement.value == Fraction(18)

@@ -237,14 +237,17 @@ def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], 
     """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
     classes; None where there are none), or None to keep them: where the shares cannot meet a
     latency rule (its counts hold it, or each share keeps it), or a follower on node would
-    not fit beside them; and where each share keeps a latency rule, when the parts are priced
+    not fit beside them, or one by domain would be kept to too few domains (`option_follow`);
+    and where each share keeps a latency rule, when the parts are priced
     lower (`option_latency.priced`: `--rules` seed 677 ran G80 alone, the cheapest per unit of
     throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
     replica in r2 pays 2.00). `skews`: each share's own spreads (`own_skews`), which may keep
     it from putting enough in reach."""
     from fitlang.rules import option_latency, option_split
+    from fitlang.rules.option_follow import short_beside
 
-    short = counts is not None and follower is not None and _short_of_room(problem, follower, members, counts)
+    short = counts is not None and (short_beside(problem, group, members, counts) or (
+        follower is not None and _short_of_room(problem, follower, members, counts)))
     split = option_split.split(problem, group, members, spreads)
     if counts is not None and latency_held and not short:
         return split if split is not None and _split_cheaper(problem, members, counts, skews, split) else None
