@@ -15,6 +15,12 @@ import reference
 from solving import problem_from, solved
 
 
+def _near_chat(pools: list[reference.Pool], chat: reference.Workload, replicas: int) -> str:
+    """The fleet with `chat` and `web` (`replicas`, near chat by zone, `spread zone max_skew 2`)."""
+    web = reference.Workload("web", replicas, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
 def _near_both_options() -> str:
     """`bench/option_spreads.py --rules` seed 829 (73 nodes): `chat` (6 of G80, only in z3 of
     r2, or 12 of G24, only in z2 of r1; one a node) under `spread region max_skew 2`, narrowed
@@ -27,8 +33,7 @@ def _near_both_options() -> str:
              reference.Pool("c1", 10, 4, 16, 40, zone="z3", region="r2")]
     chat = reference.Workload("chat", 6, 4000, 4, gpus=1, options=[("G80", 6), ("G24", 12)],
                               spreads=[("region", 2)], rules=[("self", "node", True)])
-    web = reference.Workload("web", 13, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
-    return reference.to_fit(reference.Spec(pools, [chat, web]))
+    return _near_chat(pools, chat, 13)
 
 
 def test_the_follower_runs_in_every_zone_a_narrowed_option_surely_runs_in(tmp_path):
@@ -80,8 +85,7 @@ def _near_options_spread_over_more_zones() -> str:
              reference.Pool("c1", 22, 4, 16, 40, zone="z3", region="r2")]
     chat = reference.Workload("chat", 8, 4000, 4, gpus=1, options=[("G80", 8), ("G24", 8)],
                               spreads=[("zone", 2)])
-    web = reference.Workload("web", 4, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
-    return reference.to_fit(reference.Spec(pools, [chat, web]))
+    return _near_chat(pools, chat, 4)
 
 
 def test_a_follower_kept_to_fewer_zones_than_its_spread_counts_holds_max_skew_in_each(tmp_path):
@@ -132,8 +136,7 @@ def _near_a_zone_only_the_dearer_option_reaches() -> str:
              reference.Pool("c0", 22, 4, 16, 60, zone="z1", region="r1")]
     chat = reference.Workload("chat", 7, 1000, 4, gpus=1, options=[("G80", 7), ("G24", 14)],
                               spreads=[("region", 3)])
-    web = reference.Workload("web", 13, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
-    return reference.to_fit(reference.Spec(pools, [chat, web]))
+    return _near_chat(pools, chat, 13)
 
 
 def test_the_workload_is_split_to_run_in_every_zone_its_follower_spreads_over(tmp_path):
