@@ -130,13 +130,13 @@ def _near_a_zone_only_the_dearer_option_reaches() -> str:
     unit of throughput, so `web` (13 replicas near chat by zone, `spread zone max_skew 2`)
     had z1 and z3, at most 2 each over z2's none: 9 left out (`unknown`). The reference runs
     1 of G80 in z2 beside 12 of G24 and places all at 18.00."""
-    pools = [reference.Pool("g0", 9, 8, 32, 200, "G24", 1, "z3", "r2"),
-             reference.Pool("g1", 13, 8, 32, 400, "G80", 1, "z2", "r1"),
-             reference.Pool("g2", 10, 8, 32, 100, "G24", 2, "z1", "r1"),
-             reference.Pool("c0", 22, 4, 16, 60, zone="z1", region="r1")]
     chat = reference.Workload("chat", 7, 1000, 4, gpus=1, options=[("G80", 7), ("G24", 14)],
                               spreads=[("region", 3)])
-    return _near_chat(pools, chat, 13)
+    gpu_pools = [("g0", 9, 200, "G24", 1, "z3", "r2"), ("g1", 13, 400, "G80", 1, "z2", "r1"),
+                 ("g2", 10, 100, "G24", 2, "z1", "r1")]
+    pools = [reference.Pool(name, count, 8, 32, price, model, gpus, zone, region)
+             for name, count, price, model, gpus, zone, region in gpu_pools]
+    return _near_chat([*pools, reference.Pool("c0", 22, 4, 16, 60, zone="z1", region="r1")], chat, 13)
 
 
 def test_the_workload_is_split_to_run_in_every_zone_its_follower_spreads_over(tmp_path):
