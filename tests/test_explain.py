@@ -234,6 +234,28 @@ def test_a_pair_of_tolerations_is_written_as_tolerations_not_as_rules_dropped(tm
     assert [r.after for r in explanation.pair] == ['tolerate = ["batch"]', 'tolerate = ["batch", "team=a"]']
 
 
+def test_a_toleration_is_priced_on_every_pool_it_admits_whatever_the_taints_effect(tmp_path):
+    """`team=a` NoExecute on two cheap nodes in z2, NoSchedule on a dear one in z1: tolerating
+    `team=a` admits both, so `spread zone max_skew 2` counts z1 and 3 replicas need 2 + 1
+    (1.50 + 3.00). The repair was priced with the NoExecute taint's part alone dropped (each
+    effect is a part), on z2's nodes only: 3.00 (bench/differential_taints.py seed 2186)."""
+    def node(name: str, zone: str, effect: str, cpu: str) -> dict:
+        return {"kind": "Node", "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
+                "spec": {"taints": [{"key": "team", "value": "a", "effect": effect}]},
+                "status": {"allocatable": {"cpu": cpu, "memory": "8Gi"}}}
+
+    for name, nodes in (("near", [node("n0", "z2", "NoExecute", "4"), node("n1", "z2", "NoExecute", "4")]),
+                        ("far", [node("f0", "z1", "NoSchedule", "2")])):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    text = ('inventory near {\n  format = kubectl\n  file = "near.json"\n  price = 1.50 USD/h\n}\n'
+            'inventory far {\n  format = kubectl\n  file = "far.json"\n  price = 3.00 USD/h\n}\n'
+            + workload("w", 3, 2, "1Gi", "  spread zone max_skew 2\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    tolerating = [r for r in explanation.repairs if r.after == 'tolerate = ["team=a"]']
+    assert tolerating and all(r.cost == Fraction(9, 2) for r in tolerating), \
+        [(r.after, r.cost) for r in explanation.repairs]
+
+
 def test_a_toleration_repair_keeps_what_the_workload_tolerates(tmp_path):
     """A repair tolerating a key writes the workload's whole `tolerate`: the one it lacked
     beside those it has (it wrote `tolerate = ["batch"]` alone, so the repaired policy dropped

@@ -15,6 +15,12 @@ import reference
 from solving import problem_from, solved
 
 
+def _near_chat(pools: list[reference.Pool], chat: reference.Workload, replicas: int) -> str:
+    """The fleet with `chat` and `web` (`replicas`, near chat by zone, `spread zone max_skew 2`)."""
+    web = reference.Workload("web", replicas, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
 def _near_both_options() -> str:
     """`bench/option_spreads.py --rules` seed 829 (73 nodes): `chat` (6 of G80, only in z3 of
     r2, or 12 of G24, only in z2 of r1; one a node) under `spread region max_skew 2`, narrowed
@@ -27,8 +33,7 @@ def _near_both_options() -> str:
              reference.Pool("c1", 10, 4, 16, 40, zone="z3", region="r2")]
     chat = reference.Workload("chat", 6, 4000, 4, gpus=1, options=[("G80", 6), ("G24", 12)],
                               spreads=[("region", 2)], rules=[("self", "node", True)])
-    web = reference.Workload("web", 13, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
-    return reference.to_fit(reference.Spec(pools, [chat, web]))
+    return _near_chat(pools, chat, 13)
 
 
 def test_the_follower_runs_in_every_zone_a_narrowed_option_surely_runs_in(tmp_path):
@@ -80,8 +85,7 @@ def _near_options_spread_over_more_zones() -> str:
              reference.Pool("c1", 22, 4, 16, 40, zone="z3", region="r2")]
     chat = reference.Workload("chat", 8, 4000, 4, gpus=1, options=[("G80", 8), ("G24", 8)],
                               spreads=[("zone", 2)])
-    web = reference.Workload("web", 4, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
-    return reference.to_fit(reference.Spec(pools, [chat, web]))
+    return _near_chat(pools, chat, 4)
 
 
 def test_a_follower_kept_to_fewer_zones_than_its_spread_counts_holds_max_skew_in_each(tmp_path):
@@ -118,3 +122,30 @@ def test_the_skew_left_is_the_largest_that_keeps_each_domain_at_max_skew():
 
         assert not let_past(skew)
         assert skew == most or let_past(skew + 1)
+
+
+def _near_a_zone_only_the_dearer_option_reaches() -> str:
+    """`bench/option_spreads.py --rules` seed 1681 (54 nodes): `chat` (7 of G80, only in z2,
+    or 14 of G24, in z1 and z3; `spread region max_skew 3`) ran G24 alone, the cheapest per
+    unit of throughput, so `web` (13 replicas near chat by zone, `spread zone max_skew 2`)
+    had z1 and z3, at most 2 each over z2's none: 9 left out (`unknown`). The reference runs
+    1 of G80 in z2 beside 12 of G24 and places all at 18.00."""
+    chat = reference.Workload("chat", 7, 1000, 4, gpus=1, options=[("G80", 7), ("G24", 14)],
+                              spreads=[("region", 3)])
+    gpu_pools = [("g0", 9, 200, "G24", 1, "z3", "r2"), ("g1", 13, 400, "G80", 1, "z2", "r1"),
+                 ("g2", 10, 100, "G24", 2, "z1", "r1")]
+    pools = [reference.Pool(name, count, 8, 32, price, model, gpus, zone, region)
+             for name, count, price, model, gpus, zone, region in gpu_pools]
+    return _near_chat([*pools, reference.Pool("c0", 22, 4, 16, 60, zone="z1", region="r1")], chat, 13)
+
+
+def test_the_workload_is_split_to_run_in_every_zone_its_follower_spreads_over(tmp_path):
+    problem = problem_from(tmp_path, _near_a_zone_only_the_dearer_option_reaches())
+    narrowed, _, _ = option_spread.narrowed(problem)
+    zones = {c.id: c.zone for c in problem.classes}
+    chat = [d for d in narrowed.demands if d.name.startswith("chat") and d.replicas]
+    assert {zones[c] for d in chat for c in d.eligible} == {"z1", "z2", "z3"}
+    web = narrowed.demand("web")
+    assert not web.affinities and [(s.topology, s.max_skew) for s in web.spreads] == [("zone", 2)]
+    placement = solved(problem, time_limit=10.0)  # (verified: web only in zones where chat runs)
+    assert not placement.unplaced and placement.value == Fraction(18)

@@ -833,6 +833,21 @@ def test_spread_node_on_a_fleet_of_classes_shares_a_count_above_max_skew_evenly(
     assert per_node == {2: 30, 3: 30}
 
 
+def test_a_node_spread_share_above_max_skew_takes_its_remainder_before_the_workloads_beside_it(tmp_path):
+    # `bench/mixed_rules.py` seed 415's class: 138 of `x1` (spread node max_skew 1) on 47
+    # nodes of 4 CPUs, 44 with 3 and 3 with 2, and 50 of `x0` in the CPU left (44 x 1 + 3 x 2).
+    # The remainder left to the fill, x0 took 2 a node first: 22 of x1 short
+    from fitlang.solve.pack import pack
+
+    problem = problem_from(tmp_path, pool("p", 47, 4, "16Gi", 1)
+                           + workload("x0", 50, 1, "4Gi")
+                           + workload("x1", 138, 1, "1Gi", "  spread node max_skew 1\n  priority = 10\n"))
+    packing = pack(problem, {("x0", "p"): 50, ("x1", "p"): 138}, {"p": 47})
+    assert packing.short_by_workload == {}
+    per_node = Counter(node.hosted["x1"] for node in packing.nodes["p"])
+    assert per_node == {3: 44, 2: 3}
+
+
 AWS_OFFER = ('offer far {\n  provider = aws\n  instance_type = "m7i.xlarge"\n  regions = ["r2"]\n'
              '  cpu = 4\n  memory = 16GiB\n  price = 5 USD/h\n}\n')
 

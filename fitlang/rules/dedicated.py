@@ -68,17 +68,19 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repair | None:
     """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`)
     beside what it tolerates already, checked by solving the policy without the part (which
-    keeps those)."""
+    keeps those) and without every other taint the list then tolerates (`taints.tolerated`)."""
     from fitlang.rules.explaining import demands_of
+    from fitlang.rules.taints import tolerated
     from fitlang.solve.explain import search
 
-    check = search.decided_without(problem, part, deadline)
-    if check is None:
-        return None
-    _, origin = search.ruled_out(problem, part)
     demand = next(iter(demands_of(problem, part.subject)), None)
     kept = () if demand is None else demand.tolerate
     tolerate = kept if name in kept else (*kept, name)
+    # (every taint the list tolerates is dropped with the part: one of another effect too)
+    check = search.decided_without(problem, part, deadline, tolerated(problem, part.subject, tolerate))
+    if check is None:
+        return None
+    _, origin = search.ruled_out(problem, part)
     listed = "[" + ", ".join(f'"{value}"' for value in tolerate) + "]"
     text = f"let `{part.subject}` tolerate `{name}` (`tolerate = {listed}`)"
     fix = None if demand is None else _tolerate_fix(demand, origin, text, listed)

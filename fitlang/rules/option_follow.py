@@ -16,6 +16,14 @@ which they hold, is dropped (`followed_in`), unless that takes a domain from one
 spreads (which counts it, empty, as written). Where W places none, its followers placed by
 such a rule are left out with it (`left_out_with`). Where no narrowed demand lies in one
 domain, the rule follows one option as before.
+
+Where W's shares would keep such a follower to too few domains for its own spread (`short_beside`),
+W is split into counts per cell (`option_split`), the rule's topology among the cells', and
+the count search asks that the domains its parts run in keep the follower's spreads and hold
+its replicas (`covered`). `--rules` seed 1681: `chat` (7 of G80, only in z2, or 14 of G24, in
+z1 and z3; `spread region max_skew 3`) ran G24 alone, so `web` (13 replicas near chat by
+zone, `spread zone max_skew 2`) had z1 and z3, 2 each over z2's none: 9 left out (`unknown`)
+where the reference runs 1 of G80 in z2 beside 12 of G24 and places all at 18.00.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import dataclasses
 from collections.abc import Iterable
 
 from fitlang.check.program import AffinityRule, SpreadRule
-from fitlang.model.problem import Demand, Problem
+from fitlang.model.problem import Demand, OptionGroup, Problem
+from fitlang.rules.option_spread import node_fit
 
 
 def sure_domains(problem: Problem, narrowed: Iterable[Demand], topology: str) -> set[str]:
@@ -98,6 +107,63 @@ def _skew_left(replicas: int, domains: int, most: int) -> int | None:
     if replicas <= most or domains == 1:
         return most
     return most - (replicas - most - 1) // (domains - 1)
+
+
+def by_domain(problem: Problem, group: OptionGroup) -> list[Demand]:
+    """The plain demands whose every rule towards the workload of `group` is an affinity over
+    domains (not anti, not on node): `followed_in` keeps them to the domains of a split's parts
+    and drops the rule, so the split may take them (`option_split._ruled`). Not one with a rule
+    towards another option workload too, which may keep it to fewer domains still."""
+    found, others = [], {g.workload for g in problem.option_groups} - {group.workload}
+    for demand in problem.demands:
+        rules = [r for r in demand.affinities
+                 if _workload(problem, r) == group.workload and r.target != "self"]
+        if demand.group is None and rules and all(not r.anti and r.topology != "node" for r in rules) \
+                and not any(_workload(problem, r) in others for r in demand.affinities):
+            found.append(demand)
+    return found
+
+
+def topologies(problem: Problem, follower: Demand, group: OptionGroup) -> list[str]:
+    """The topologies of the follower's rules towards the workload of `group`."""
+    return list(dict.fromkeys(r.topology for r in follower.affinities
+                              if _workload(problem, r) == group.workload and r.target != "self"))
+
+
+def held_in(problem: Problem, follower: Demand, kept: dict[str, set[str]]) -> bool:
+    """Does `follower`, kept to these domains (topology -> domains), keep its own spreads
+    (`_spreads_within`) and have room for its replicas on empty nodes?"""
+    eligible = [c for c in follower.eligible
+                if all(problem.node_class(c).topology_value(t) in domains for t, domains in kept.items())]
+    room = sum(problem.node_class(c).count * node_fit(problem.node_class(c), follower) for c in eligible)
+    return room >= follower.replicas and _spreads_within(problem, follower, eligible) is not None
+
+
+def covered(problem: Problem, followers: list[tuple[Demand, list[int]]], cells: list[tuple[str, ...]],
+            topologies: list[str], counts: list[int]) -> bool:
+    """Do the cells given a count (`cells`: each one's domain per topology of `topologies`)
+    hold every follower by domain (each with the positions of its rules' topologies)?"""
+    given = [cell for cell, count in zip(cells, counts, strict=True) if count]
+    return all(held_in(problem, follower, {topologies[i]: {cell[i] for cell in given} for i in positions})
+               for follower, positions in followers)
+
+
+def short_beside(problem: Problem, group: OptionGroup, members: list[Demand],
+                 counts: dict[str, tuple[int, list[str]]]) -> bool:
+    """Would a follower by domain lose its spreads or room beside W's shares (`counts`: option
+    -> its replicas and classes)? It runs in the domains the shares surely run in, else in
+    those of the share it follows (the most replicas), as `followed_in` keeps it."""
+    shares = [dataclasses.replace(d, replicas=counts[d.name][0], eligible=counts[d.name][1]) for d in members]
+    followed = max(shares, key=lambda d: d.replicas)
+    for follower in by_domain(problem, group):
+        mine = topologies(problem, follower, group)
+        sure = {t: sure_domains(problem, shares, t) for t in mine}
+        where = {t: {v for c in followed.eligible if (v := problem.node_class(c).topology_value(t))}
+                 for t in mine}
+        if not (all(sure.values()) and held_in(problem, follower, sure)) and \
+                not held_in(problem, follower, where):
+            return True
+    return False
 
 
 def followers(problem: Problem, workloads: set[str]) -> set[str]:

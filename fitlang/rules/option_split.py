@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
-from fitlang.rules import option_hosts, option_latency
+from fitlang.rules import option_follow, option_hosts, option_latency
 from fitlang.rules.option_spread import domains, node_fit, rate, room
 
 if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlang.solve
@@ -63,9 +63,13 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
           spreads: list[SpreadRule]) -> list[Part] | None:
     """The parts of the module docstring, or None where not tried or no counts hold."""
     follower = option_hosts.hosted(problem, group)
-    if group.gang or _ruled(problem, group, members, follower):
+    near = option_follow.by_domain(problem, group)
+    if group.gang or _ruled(problem, group, members, [follower, *near]):
         return None
-    topologies = list(dict.fromkeys([*(s.topology for s in spreads), *option_hosts.topologies(follower)]))
+    near_topologies = [option_follow.topologies(problem, d, group) for d in near]
+    topologies = list(dict.fromkeys([*(s.topology for s in spreads), *option_hosts.topologies(follower),
+                                     *(t for mine in near_topologies for t in mine)]))
+    covers = [(d, [topologies.index(t) for t in mine]) for d, mine in zip(near, near_topologies, strict=True)]
     limits = {t: min((s.max_skew for s in spreads if s.topology == t), default=UNLIMITED) for t in topologies}
     cells: dict[tuple[str, ...], dict[str, list[str]]] = {}  # cell -> option -> its classes there
     for demand in members:
@@ -92,7 +96,7 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
         counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                                  group.required)
+                                  group.required, (covers, topologies))
         if counted is not None:
             parts = [Part(owner.name, count, mine)
                      for owner, mine, count in zip(owned, classes, counted[1], strict=True) if count]
@@ -100,7 +104,7 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
         owned, classes, order = _every_option(problem, members, topologies)
         counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                                  group.required)
+                                  group.required, (covers, topologies))
         if counted is not None:
             found.append((counted[0], 0, [Part(owner.name, count, mine) for owner, mine, count
                                           in zip(owned, classes, counted[1], strict=True) if count]))
@@ -109,16 +113,21 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
 
 def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Demand], classes: list[list[str]],
                     cells: list[tuple[str, ...]], limits: list[int], every: list[set[str]],
-                    required: Fraction) -> tuple[Fraction, list[int]] | None:
+                    required: Fraction, near: tuple[list[tuple[Demand, list[int]]], list[str]]
+                    ) -> tuple[Fraction, list[int]] | None:
     """`_counted` for a split: the latency rules' cells in reach, a follower on node hosted
-    beside the counts (`option_hosts`), a node left empty in a cell spread over nodes."""
+    beside the counts (`option_hosts`), the followers by domain held in the domains of the
+    cells given a count (`near`: each with its rules' topologies' positions in the cells, and
+    the topologies; `option_follow.covered`), a node left empty in a cell spread over nodes."""
     hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
                                                               owned, classes)
     each = None if follower is None else [option_hosts.each_beside(problem, follower, owner, mine)
                                           for owner, mine in zip(owned, classes, strict=True)]
+    covers = None if not near[0] else functools.partial(option_follow.covered, problem, near[0], cells,
+                                                         near[1])
     return _counted(problem, owned, classes, cells, limits, every, required,
                     reach=option_latency.reached(problem, owned, classes), hosts=hosts,
-                    one_empty=True, hosted_each=each)
+                    one_empty=True, hosted_each=each, covers=covers)
 
 
 def _every_option(problem: Problem, members: list[Demand],
@@ -244,16 +253,18 @@ def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[t
     return cells
 
 
-def _ruled(problem: Problem, group: OptionGroup, members: list[Demand], follower: Demand | None) -> bool:
+def _ruled(problem: Problem, group: OptionGroup, members: list[Demand], taken: list[Demand | None]) -> bool:
     """Does a rule count the workload's replicas other than its spreads over options (which
-    the parts' counts hold), its latency (`option_latency`, in the counts) and the affinity on
-    node of the follower the counts host (`option_hosts`)? Not a rule each replica holds on its
+    the parts' counts hold), its latency (`option_latency`, in the counts), the affinity on
+    node of the follower the counts host (`option_hosts`) and the affinities over domains of
+    the followers they cover (`option_follow.by_domain`; `taken`)? Not a rule each replica holds on its
     own (an affinity towards another workload; one a node, as a node has one accelerator
     model and each class one part), nor a spread over nodes, which each part keeps: its cell
     leaves one of its nodes empty (`_counted`'s `one_empty`), so each part and the option
     count from 0 and each holds at most max_skew a node (`--rules` seed 771)."""
     names = {group.workload, *group.demands}
-    towards = any(r.target in names for d in problem.demands if d is not follower for r in d.affinities)
+    towards = any(r.target in names for d in problem.demands if all(d is not t for t in taken)
+                  for r in d.affinities)
     own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities) for d in members)
     return towards or own
 
@@ -264,18 +275,19 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
              reach: list[tuple[list[bool], int]] | None = None,
              hosts: Callable[[list[int]], list[int] | None] | None = None,
              one_empty: bool = False,
-             hosted_each: list[int] | None = None) -> tuple[Fraction, list[int]] | None:
+             hosted_each: list[int] | None = None,
+             covers: Callable[[list[int]], bool] | None = None) -> tuple[Fraction, list[int]] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
     at least each latency rule's replicas (`reach`: the cells in reach, the replicas), beside
     which a follower on node fits (`hosts`: its counts, None where it does not), with
-    `one_empty` leaving a node empty in each cell whose owner spreads over nodes, and
-    which delivers `required` (with `exact`: in exactly that
-    many replicas), by depth-first search; with what it pays, each cell's count on whole
-    nodes (`_on_nodes`), more nodes where the follower's replicas there need them
-    (`hosted_each`: what fits beside one of the owner's, `_hosting`); None where none does
-    within MAX_STEPS (`steps`: the steps left, below 0 where they ran out)."""
+    `one_empty` leaving a node empty in each cell whose owner spreads over nodes, whose cells
+    given a count hold the followers by domain (`covers`), and which delivers `required`
+    (with `exact`: in exactly that many replicas), by depth-first search; with what it pays,
+    each cell's count on whole nodes (`_on_nodes`), more nodes where the follower's replicas
+    there need them (`hosted_each`: what fits beside one of the owner's, `_hosting`); None
+    where none does within MAX_STEPS (`steps`: the steps left, below 0 where they ran out)."""
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
@@ -304,7 +316,7 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
                 sums[cell[position]] = sums.get(cell[position], 0) + count
             if max(sums.values()) - min(sums.values()) > limit:
                 return False
-        return True
+        return covers is None or covers(counts)
 
     def search(at: int, cost: Fraction, delivered: Fraction) -> bool:
         steps[0] -= 1

@@ -172,7 +172,7 @@ class Share:
 Narrowed = tuple[Problem, bool, dict[str, str]]
 
 
-def narrowed(problem: Problem) -> Narrowed | None:
+def narrowed(problem: Problem, alone_first: bool = False) -> Narrowed | None:
     """The problem with each option workload under spreads over its options made plain demands,
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
@@ -180,7 +180,8 @@ def narrowed(problem: Problem) -> Narrowed | None:
     into a demand per cell with its count (`option_split`); so too where the shares cannot
     meet a latency rule of the workload (`option_latency`: the counts hold it, or each share
     keeps it). And whether it is the same problem: one option only may run. None where a
-    workload cannot be narrowed so."""
+    workload cannot be narrowed so. With `alone_first`, a workload under one spread runs on
+    the one option that reaches every domain where one does (`retried_alone`)."""
     from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
@@ -195,13 +196,13 @@ def narrowed(problem: Problem) -> Narrowed | None:
         if not spreads:
             kept.append(group)
             continue
-        found = _shares(problem, group, members, spreads)
+        found = _shares(problem, group, members, spreads, alone_first)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
         follower = option_hosts.hosted(problem, group)
         skews = {} if found is None else {name: own_skews(share, spreads) for name, share in found.items()}
         split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
-                               latency_held, follower, skews)
+                               latency_held, follower, skews, priced=not alone_first)
         if split is None and found is None:
             return None
         if split is not None:
@@ -233,21 +234,26 @@ def narrowed(problem: Problem) -> Narrowed | None:
 
 def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
                    counts: dict[str, tuple[int, list[str]]] | None, latency_held: bool,
-                   follower: Demand | None, skews: dict[str, dict[str, int]]) -> list | None:
+                   follower: Demand | None, skews: dict[str, dict[str, int]],
+                   priced: bool = True) -> list | None:
     """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
     classes; None where there are none), or None to keep them: where the shares cannot meet a
     latency rule (its counts hold it, or each share keeps it), or a follower on node would
-    not fit beside them; and where each share keeps a latency rule, when the parts are priced
+    not fit beside them, or one by domain would be kept to too few domains (`option_follow`);
+    and where each share keeps a latency rule, when the parts are priced
     lower (`option_latency.priced`: `--rules` seed 677 ran G80 alone, the cheapest per unit of
     throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
     replica in r2 pays 2.00). `skews`: each share's own spreads (`own_skews`), which may keep
-    it from putting enough in reach."""
+    it from putting enough in reach. Without `priced`, where the shares hold, they are kept."""
     from fitlang.rules import option_latency, option_split
+    from fitlang.rules.option_follow import short_beside
 
-    short = counts is not None and follower is not None and _short_of_room(problem, follower, members, counts)
+    short = counts is not None and (short_beside(problem, group, members, counts) or (
+        follower is not None and _short_of_room(problem, follower, members, counts)))
     split = option_split.split(problem, group, members, spreads)
     if counts is not None and latency_held and not short:
-        return split if split is not None and _split_cheaper(problem, members, counts, skews, split) else None
+        cheaper = priced and split is not None and _split_cheaper(problem, members, counts, skews, split)
+        return split if cheaper else None
     if split is None or counts is None or short or \
             not option_latency.each_meets(problem, members, counts, skews):
         return split
@@ -341,11 +347,12 @@ def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, st
 
 
 def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
-            spreads: list[SpreadRule]) -> dict[str, Share] | None:
+            spreads: list[SpreadRule], alone_first: bool = False) -> dict[str, Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
     per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
     gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
-    too, which may leave a domain empty), whichever is priced cheaper; None where none can be."""
+    too, which may leave a domain empty), whichever is priced cheaper (with `alone_first`, the
+    one option where it reaches every domain); None where none can be."""
     from fitlang.rules.option_latency import may_run_a_gang
 
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
@@ -370,6 +377,8 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
         if chosen is not None and not group.gang and not alone_holds(problem, members, chosen, spreads):
             alone, chosen = None, None  # (its module: none, where no deal holds either)
         return option_deal.dealt(problem, group, members, spreads, chosen) or alone
+    if alone_first and alone is not None:
+        return alone
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
     by_name = {d.name: d for d in members}
     if alone is not None and sum(1 for share in dealt.values() if share.replicas) <= 1:
@@ -390,6 +399,24 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
     cheapest = {key: _cheapest(problem, by_name, shares, spreads[0], reaches[spreads[0].topology])
                 for key, shares in (("taken", taken), ("windows", windows))}
     return windows if cheapest["windows"] < cheapest["taken"] else taken
+
+
+def retried_alone(problem: Problem, placement: Placement, solve: Callable[[Problem], Placement]) -> Placement:
+    """Where the narrowed placement leaves replicas out, the policy narrowed again with each
+    workload under one spread on the one option that reaches every domain (`narrowed`'s
+    `alone_first`) and solved (`solve_narrowed`), kept where it leaves fewer out. The domains
+    dealt to the options cheapest per unit of throughput may not fit beside the others:
+    `bench/mixed_rules.py` seed 485, `x1` (6 of G80 or G24, zones within 2) dealt 3 of G24 on
+    their own nodes in z3 and 3 of G80 in z1 went over the budget and was left out (`unknown`),
+    where G80 alone, 4 in z3 beside the other workloads and 2 in z1, places all at 272.00.
+    Not where no placement is proven (the same policy: nothing to try)."""
+    if not placement.unplaced or placement.proven_infeasible:
+        return placement
+    again = narrowed(problem, alone_first=True)
+    if again is None:
+        return placement
+    other = solve_narrowed(problem, again, solve)
+    return other if len(other.unplaced) < len(placement.unplaced) else placement
 
 
 def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, Share],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Collection, Hashable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,6 +66,20 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     if taint is None:
         return None
     return tolerating(problem, part, deadline, f"{taint.key}={taint.value}")
+
+
+def tolerated(problem: Problem, subject: str, tolerate: Collection[str]) -> set[Part]:
+    """The parts of workload `subject` that keep it off nodes tainted with what `tolerate`
+    tolerates: a taint's part is its `key=value:effect`, so `key=value` tolerates one part per
+    effect the fleet's nodes carry it with (`differential_taints.py` seed 2186: `team=a` and
+    `team=b` NoExecute on one pool, NoSchedule on another; the pair of tolerations was priced
+    on the first pool alone, 3.00, where the second joins it and its zone then counts in a
+    spread: 4.50)."""
+    from fitlang.rules.base import PartKind
+    from fitlang.solve.explain.parts import Part
+
+    keys = {f"taint {t}" for c in problem.classes for t in c.taints if t.tolerated_by(tolerate)}
+    return {Part(PartKind.RULE, subject, key, rule="taints") for key in keys}
 
 
 RULE = Rule("taints", reads=reads, excludes=excludes, why=why, reason=reason, repairs=repairs)

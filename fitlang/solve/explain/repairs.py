@@ -11,6 +11,7 @@ from fitlang.model.problem import Problem
 from fitlang.rules import replicas
 from fitlang.rules.base import PartKind
 from fitlang.rules.explaining import demands_of, money, where
+from fitlang.rules.taints import tolerated
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.explain.checks import _left, decide
@@ -303,6 +304,8 @@ def _applied(problem: Problem, repair: Repair) -> tuple[Problem, Callable[[Part]
         return dataclasses.replace(problem, budget=value), _same
     without, numbered = dropped(problem, part)
     if repair.tolerate is not None:  # the toleration the part lacked, beside the others
+        for also in sorted(tolerated(problem, part.subject, repair.tolerate) - {part}, key=str):
+            without, _ = dropped(without, also)  # (a taint's part: no rule renumbered)
         without = dataclasses.replace(without, demands=[
             dataclasses.replace(d, tolerate=repair.tolerate) if d.workload == part.subject else d
             for d in without.demands])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from fractions import Fraction
 
 from fitlang.check.program import Origin
@@ -130,10 +130,11 @@ def fix(title: str, origin: Origin | None, text: str) -> Fix | None:
     return Fix(title, origin.span, text) if origin is not None else None
 
 
-def decided_without(problem: Problem, part: Part, deadline: float) -> Check | None:
-    """The policy solved with `part` dropped and every workload required, or None when that
-    still leaves replicas out (no repair then)."""
-    trial = with_parts(problem, lambda p: p != part)
+def decided_without(problem: Problem, part: Part, deadline: float,
+                    also: Collection[Part] = ()) -> Check | None:
+    """The policy solved with `part` (and the parts `also`) dropped and every workload
+    required, or None when that still leaves replicas out (no repair then)."""
+    trial = with_parts(problem, lambda p: p != part and p not in also)
     trial.optional = set()
     check = decide(trial, deadline, cheapest=True)
     return check if check.placed else None
