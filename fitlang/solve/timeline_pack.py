@@ -722,13 +722,6 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     state = resumed if resumed is not None else Resumed()
     value, kicked, resuming = ledger.total(), False, state.converged
     moved = value  # the total where the moves last converged
-    import os
-    if not repack and os.environ.get("H44G_TAIL"):
-        import sys
-        t0, v0 = time.process_time(), ledger.total()
-        spots = runs_recreated(problem, ledger, spots, deadline, None, True,
-                               float(os.environ["H44G_TAIL"]))
-        print(f"TRACE tailpairs {time.process_time() - t0:.2f}s {ledger.total() - v0:.2f}", file=sys.stderr)
     # the search before was cut in the overflow chains after its kick: on with them first
     spots = _unless_done(state, "overflow", overflowed, problem, ledger, spots, deadline, begun_only=True)
     while not past(deadline, ledger):
@@ -808,8 +801,7 @@ def _unless_done(state: Resumed, name: str, search: SearchPass, problem: Problem
 
 
 def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
-                   progress: Progress | None = None, paired: bool = False, saving: float | None = None
-                   ) -> list[Spot]:
+                   progress: Progress | None = None, paired: bool = False) -> list[Spot]:
     """Ruin and recreate a run at a time: every replica of one run of a demand taken off
     together and placed again (`_recreated`: each where it adds least in its window, the
     largest first), kept where the total falls; runs in the order of the room their nodes
@@ -827,7 +819,7 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
         demand = problem.demand(spot.demand)
         if demand.min_segment is None:
             runs.setdefault((spot.demand, run_of(demand, spot.start)), []).append(index)
-    pairs = RunPairs(problem, ledger, spots, runs) if saving is None else RunPairs(problem, ledger, spots, runs, saving)
+    pairs = RunPairs(problem, ledger, spots, runs)
     # the most wasteful runs first: where the pass is cut by the deadline it has tried those,
     # and a run that moves leaves room the next ones use (seed 1 at the goal size, from one
     # converged schedule: -43 for 16 runs moved in one pass, against -25 for 10 in the order

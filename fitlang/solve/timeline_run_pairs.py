@@ -47,10 +47,9 @@ class RunPairs:
     """The run pass's schedule (`spots`, changed in place) with where each spot is, so that a
     run the pass failed on can be tried with the runs in its way (`tried`)."""
 
-    def __init__(self, problem: Problem, ledger: Ledger, spots: list[Spot], runs: dict[Run, list[int]],
-                 saving: float = PAIRED_SAVING) -> None:
+    def __init__(self, problem: Problem, ledger: Ledger, spots: list[Spot], runs: dict[Run, list[int]]
+                 ) -> None:
         self.problem, self.ledger, self.spots, self.runs = problem, ledger, spots, runs
-        self.saving = saving
         self.run_of_spot = {index: key for key, held in runs.items() for index in held}
         self.where: dict[tuple[str, int], set[int]] = {}  # (class, node) -> the spots on it
         for index, spot in enumerate(spots):
@@ -64,7 +63,7 @@ class RunPairs:
         """The run `key` (which found no cheaper place alone) taken off with each of the runs
         most in its way in turn, itself placed first; the first pair that pays kept."""
         held = self.runs[key]
-        if _saving(self.problem, self.ledger, [self.spots[index] for index in held]) <= self.saving:
+        if _saving(self.problem, self.ledger, [self.spots[index] for index in held]) <= PAIRED_SAVING:
             return False
         for other in self._in_the_way(key):
             pair = held + self.runs[other]
