@@ -100,16 +100,3 @@ def test_a_blocks_stretches_are_its_steps_sets_and_their_neighbours_unions(tmp_p
     unions of two or three neighbours are one of those again or all three."""
     problem = _problem(tmp_path)
     assert _stretches(problem, STUCK, [1, 2, 3], 0, 6) == [(1, 2), (1, 3)]
-
-
-def test_a_stretch_spans_up_to_five_of_a_blocks_distinct_sets(tmp_path):
-    """Six 1-h-overlapping replicas on node 0 over 0-7 (a 0-2, b 1-3, c 2-4, d 3-5, e 4-6, f
-    5-7): its distinct sets {a}, {a,b}, {b,c}, {c,d}, {d,e}, {e,f}, {f}. Five of them (a to e)
-    are the union of four neighbours ({a,b} to {d,e}), not of three (session 44: the stretches
-    over up to five sets found 13-27 USD more in the 30 s solve of the sites shape)."""
-    problem = problem_from(tmp_path, TWO_NODES.replace("6h", "8h")
-                           + "".join(_job(name, 0, 8).replace("3h", "2h") for name in ("j1", "j2", "j3", "j4", "j5", "j6")))
-    spots = [Spot(f"j{index + 1}", 0, "n", 0, index, index + 2) for index in range(6)]
-    stretches = _stretches(problem, spots, list(range(6)), 0, 7)
-    assert (0, 1, 2, 3, 4) in stretches and (1, 2, 3, 4, 5) in stretches
-    assert (0, 1, 2, 3, 4, 5) not in stretches  # (the whole block: `emptied`'s)

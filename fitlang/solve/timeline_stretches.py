@@ -21,10 +21,8 @@ from fitlang.solve.timeline_resume import Progress
 # a stretch is the replicas running at one step of a block, or over up to this many of its
 # consecutive distinct sets of running replicas: from main's converged 30 s schedules, up to 2
 # -85 / -123 USD in 1.7 / 2.0 CPU s (seeds 1 / 3), up to 3 -117 / -146 in 2.3 / 2.7, up to 5
-# -129 / -170 in 3.1 / 3.7 (the moves after it found 2-16 more in each case); in the 30 s solve
-# (session 44, the solve's first stretches pass) up to 5 found -151 / -174 in 2.5 / 2.7 CPU s
-# where up to 3 found -138 / -148 in 1.7 / 1.8
-SPANNED = 5
+# -129 / -170 in 3.1 / 3.7 (the moves after it found 2-16 more in each case)
+SPANNED = 3
 
 
 def stretches_emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
