@@ -99,3 +99,24 @@ def test_a_pass_that_leaves_a_higher_priority_out_is_not_kept(tmp_path):
     floor = greedy_floor(problem, short_first=True)[0]
     assert left_out(problem, floor) == (0, 2)
     assert scarce_first(problem, floor, None) is floor
+
+
+def test_the_pass_stops_at_the_workload_that_leaves_out_more_at_a_level_than_the_floor(tmp_path):
+    # the setup above and `late` (priority 0, anywhere, after h in the fewest-nodes order): the
+    # floor leaves out z's 2 replicas at level 1, none at 20 or 0; the pass, told that, stops at
+    # h, which leaves one replica out at 20, and never places `late` (it could not be kept)
+    from fitlang.solve.greedy import greedy_floor, greedy_in_order
+    from fitlang.solve.scarce_first import _most_out, scarcity
+
+    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 2, '  zone = "b"\n')
+            + workload("h", 3, 4, "2Gi", "  priority = 20\n")
+            + workload("z", 2, 4, "2Gi", '  zones = ["a"]\n  priority = 1\n')
+            + workload("late", 1, 1, "1Gi")
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    floor = greedy_floor(problem, short_first=True)[0]
+    most = _most_out(problem, floor)
+    assert most == {20: 0, 1: 2, 0: 0}
+    rank = {demand.name: scarcity(problem, demand) for demand in problem.demands}
+    assert greedy_in_order(problem, rank)[1] == set()
+    assert greedy_in_order(problem, rank, most_out=most)[1] == {"h", "late"}

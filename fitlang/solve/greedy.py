@@ -166,12 +166,15 @@ def affinity_followers(problem: Problem) -> set[str]:
 
 
 def greedy_in_order(problem: Problem, first: Mapping[str, int], deadline: float | None = None,
-                    guide: Guide | None = None) -> tuple[Packing, set[str]]:
+                    guide: Guide | None = None,
+                    most_out: Mapping[int, int] | None = None) -> tuple[Packing, set[str]]:
     """The greedy pass (workloads kept apart by zone or region first) with the workloads of
     `first` before the others, by their rank (the usual order within a rank, and for the rest);
-    which workloads the `deadline` cut off."""
+    which workloads the `deadline` cut off. `most_out`, where given: per priority level, the
+    most replicas the pass may leave out; it stops (as if cut, at the workload that passed it)
+    once it leaves out more at any level (`_past_most_out`)."""
     fixed = _Classes(problem, guide is not None and guide.fractional)
-    return _greedy(problem, True, deadline, fixed, guide, first)
+    return _greedy(problem, True, deadline, fixed, guide, first, most_out)
 
 
 def _short_first(problem: Problem, packing: Packing, deadline: float | None, fixed: _Classes,
@@ -219,7 +222,8 @@ def greedy_packing(problem: Problem, apart_first: bool = False,
 
 def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             fixed: _Classes, guide: Guide | None = None,
-            first: AbstractSet[str] | Mapping[str, int] = frozenset()) -> tuple[Packing, set[str]]:
+            first: AbstractSet[str] | Mapping[str, int] = frozenset(),
+            most_out: Mapping[int, int] | None = None) -> tuple[Packing, set[str]]:
     guide = guide or Guide()
     fleet = _Fleet(problem, fixed, guide.classes)
     fleet.dear_room_first = guide.dear_room_first
@@ -248,18 +252,20 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     apart_rules = _apart_rules(problem, fleet)
     taken: dict[tuple[str, str], set[int]] = {}  # (workload, topology) -> domain codes it uses
     shorts: list[tuple[str, str, int]] = []  # (workload, class id, replicas) that did not fit
-    cut: set[str] = set()  # the workloads not reached by the deadline
+    cut: set[str] = set()  # the workloads not reached by the deadline (or past `most_out`)
+    out_by_level: dict[int, int] = {}  # replicas left out so far per priority level (`most_out`)
     for demand in order:
         if demand.group is not None:
             if demand.group in decided or demand.group not in options:
                 continue
             decided.add(demand.group)
-            if (deadline is None or time.monotonic() < deadline) and demand.group in guide.mixes and \
+            going = not cut and (deadline is None or time.monotonic() < deadline)
+            if going and demand.group in guide.mixes and \
                     _mixed(fleet, options[demand.group], guide.mixes[demand.group], taken, apart_rules):
                 continue
-            if deadline is None or time.monotonic() < deadline:
+            if going:
                 demand = _option_to_place(fleet, options[demand.group], taken, bool(guide.options))
-        if deadline is not None and (cut or time.monotonic() >= deadline):
+        if cut or (deadline is not None and time.monotonic() >= deadline):
             cut.add(demand.name)
             if demand.replicas:  # out of time: left out whole, as a gang or spread would be
                 shorts.append((demand.name, demand.eligible[0] if demand.eligible else "",
@@ -276,13 +282,31 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
         # no class within reach of every latency rule's users: a part per rule (latency_parts.py)
         for part in (reach_parts(demand) if not len(rows) else []) or [demand]:
             rows = rows if part is demand else fleet.candidates(part, taken)
-            shorts += [(demand.name, origin, amount) for origin, amount in _place_demand(fleet, part, rows)]
+            left = _place_demand(fleet, part, rows)
+            shorts += [(demand.name, origin, amount) for origin, amount in left]
+            if most_out is not None and _past_most_out(demand, left, out_by_level, most_out):
+                cut.add(demand.name)
         if demand.name in apart_rules:  # a zone or region anti-affinity reads where it went
             _note_domains(fleet, demand.name, taken)
     packing = fleet.packing()
     for name, origin, amount in shorts:
         packing.add_short(name, origin, amount)
     return packing, cut
+
+
+def _past_most_out(demand: Demand, left: list[tuple[str, int]], out_by_level: dict[int, int],
+                   most_out: Mapping[int, int]) -> bool:
+    """Adds what `demand` left out to its level's count; whether that passes the level's most.
+    A workload with options is not counted: its left out is what its first option's replicas
+    deliver (`make_room.left_out`), not what one option left out; for every other workload the
+    replicas a pass leaves out are at most what `left_out` counts for it (which takes off a
+    spread's excess and a workload dropped whole too), so a pass past a level's most here is
+    past it there."""
+    if demand.group is not None or not left:
+        return False
+    level = demand.priority
+    out_by_level[level] = out_by_level.get(level, 0) + sum(amount for _, amount in left)
+    return out_by_level[level] > most_out.get(level, 0)
 
 
 def _reach_first_fits(demand: Demand) -> bool:
