@@ -758,3 +758,28 @@ def test_a_frozen_class_takes_and_stores_what_the_dataclass_it_mirrors_does():
     assert hash(Key(1, (2,))) == hash(Key(1, (2,))) and len({Key(1), Key(1), Key(2)}) == 2
     with pytest.raises(TypeError):
         hash(Bag(1))  # `dataclass(eq=True)` without frozen: unhashable
+
+
+def test_a_repeated_attribute_is_evaluated_once_and_each_block_gets_its_own_value(tmp_path,
+                                                                                 monkeypatch):
+    """The same text of an attribute in one scope is evaluated once (`_typed_value`); every
+    block still gets the value, lists and maps a copy of their own, and a value that is
+    reported is evaluated (and reported) again where it is repeated."""
+    from fitlang.check import evaluate
+
+    evaluated = []
+    value = evaluate.Evaluator.value
+    monkeypatch.setattr(evaluate.Evaluator, "value",
+                        lambda self, expr, *rest: evaluated.append(expr) or value(self, expr, *rest))
+    pools = "".join(f'pool p{i} {{\n  count = 2\n  cpu = 8\n  memory = 32GiB\n'
+                    f'  labels = {{ "team": "web" }}\n  price = 1 USD/h\n}}\n' for i in range(20))
+    bad = "".join(f"workload w{i} {{\n  replicas = 1\n  cpu = -1\n  memory = 1GiB\n}}\n"
+                  for i in range(3))
+    result = check_text(tmp_path, pools + bad)
+    first, second = result.program.pools["p0"], result.program.pools["p1"]
+    assert (first.shape.cpu_milli, first.labels) == (second.shape.cpu_milli, second.labels) == (
+        8000, {"team": "web"})
+    assert first.labels is not second.labels
+    assert len(evaluated) < 20 * 5 / 2  # each of the 5 pool lines evaluated once, not 20 times
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [
+        ("E0303", 143), ("E0303", 148), ("E0303", 153)]

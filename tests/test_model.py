@@ -584,3 +584,26 @@ workload web {
     fewer = problem.with_demand("web", replicas=1)
     assert (fewer.demand("web").replicas, problem.demand("web").replicas) == (1, 3)
     assert fewer.demand("web").eligible == problem.demand("web").eligible == ["a"]
+
+
+def test_workloads_whose_rules_read_the_same_share_one_answer_of_the_classes(tmp_path, monkeypatch):
+    """Which classes a workload may use is worked out once per distinct (rules, size): the
+    workloads that repeat one get the answer (and reasons) worked out for the first."""
+    from fitlang.model import build
+
+    asked = []
+    ruled_out = build.ruled_out
+    monkeypatch.setattr(build, "ruled_out", lambda w, facets: asked.append(w.name) or ruled_out(w, facets))
+    pools = ('pool small {\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  zone = "a"\n  price = 1 USD/h\n}\n'
+             'pool big {\n  count = 2\n  cpu = 64\n  memory = 256GiB\n  zone = "b"\n  price = 4 USD/h\n}\n')
+    sizes = ["cpu = 2\n  memory = 4GiB", "cpu = 16\n  memory = 64GiB"]
+    zones = '  zones = ["a", "b"]'
+    workloads = "".join(f'workload w{i} {{\n  replicas = 1\n  {sizes[i % 2]}\n'
+                        f'{zones if i % 3 == 0 else ""}\n}}\n' for i in range(12))
+    problem = problem_from(tmp_path, pools + workloads)
+    assert sorted(asked) == ["w0", "w1", "w2", "w3"]  # (zones stated or not) x (small, big)
+    eligible = {d.name: d.eligible for d in problem.demands}
+    assert [w for w in eligible if eligible[w] == ["small", "big"]] == ["w0", "w2", "w4", "w6", "w8", "w10"]
+    assert all(eligible[f"w{i}"] == ["big"] for i in range(1, 12, 2))
+    assert [e.detail for e in problem.demands[1].failing["small"]] == [
+        "a node has less cpu and memory than one replica needs"]

@@ -143,6 +143,7 @@ def test_empty_blocks_parse():
     "const X = " + "1 + " * 100_000 + "1",
     "const X = " + "not " * 100_000 + "true",
     "const X = " + "-" * 100_000 + "1",
+    "pool p { cpu = " + "[" * 100_000 + "]" * 100_000 + " }",
 ])
 def test_deep_nesting_is_a_diagnostic_not_a_crash(source):
     assert codes(source) == ["E0008"]
@@ -340,6 +341,58 @@ def test_leaves_are_made_as_their_classes_make_them():
                     assert _attributes(ours) == _attributes(theirs), (rule, token)
                     made += 1
     assert made > 5_000
+
+
+def test_attributes_are_made_as_their_class_makes_them():
+    """The parser makes `attribute: ident "=" expr` itself (`parser._attribute_builder`, not
+    the child filter, the made `__init__` and `track_depth`): every attribute of every example
+    and stdlib file is what `parser._builder` makes of the same children, depth included."""
+    from lark import Token
+
+    from fitlang.syntax import parser
+
+    ours, theirs = parser._attribute_builder(), parser._builder(n.Attribute, False)
+    made = 0
+    for text in _every_fit_text() + ["pool p { cpu = ((((1)))) }\n"]:
+        module = parse_ok(text)
+        for attribute in _nodes_of(module.decls, n.Attribute):
+            children = [attribute.name, Token("EQUAL", "="), attribute.value]
+            assert _attributes(ours(children)) == _attributes(theirs(children)) == _attributes(attribute)
+            made += 1
+    assert made > 1_000
+
+
+def test_lists_are_grown_as_the_child_filter_grows_them():
+    """A list's left recursion is made by a shortcut (`parser._LISTS`) where the child filter's
+    loop would make it: the same list (grown in place, or the other one where the first is
+    empty), on lists empty and not, and on a tree's children."""
+    from lark import Tree
+
+    from fitlang.syntax import parser
+
+    assert len(parser._LISTS) == 3
+    for include, shortcut in parser._LISTS.items():
+        assert parser._filter(list(include), 0, None) is shortcut
+        loop = parser._filter(list(include), 0, lambda kept: kept)
+        for first, second in (([], ["a"]), (["a", "b"], ["c"]), ([], []), (["a"], [])):
+            made = []
+            for build in (shortcut, loop):
+                children = [list(first), list(second) if include[-1][1] else "x"][:len(include)]
+                kept = build(children)
+                made.append((kept, kept is children[0], kept is children[-1], children))
+            assert made[0] == made[1], (include, first, second)
+        assert shortcut([Tree("_items", ["a"]), ["b"] if include[-1][1] else "b"][:len(include)]) == \
+            ["a", "b"][:len(include)]
+
+
+def _nodes_of(node, cls) -> list:
+    """Every node of class `cls` within `node` (lists and nodes walked)."""
+    found = [node] if isinstance(node, cls) else []
+    values = node if isinstance(node, list) else vars(node).values() if isinstance(node, n._Node) else []
+    for value in values:
+        if isinstance(value, (list, n._Node)):
+            found += _nodes_of(value, cls)
+    return found
 
 
 def _attributes(node) -> dict:

@@ -172,6 +172,7 @@ class Checker(WorkloadBuilder):
         # to them), and a Slot per declaration checked, `slot` the one being checked now
         self._recycled = dict(recycled or {})
         self.recording = recording
+        self.typed_values = None if recording else {}
         self.slots: dict[int, Slot] = {}
         self.slot: Slot | None = None
 
@@ -179,6 +180,9 @@ class Checker(WorkloadBuilder):
         self.diagnostics.append(diagnostic)
         if self.slot is not None:
             self.slot.diagnostics.append(diagnostic)
+
+    def reported(self) -> int:
+        return len(self.diagnostics)
 
     @contextmanager
     def _checking(self, symbol: Symbol) -> Iterator[None]:

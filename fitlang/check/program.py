@@ -330,8 +330,9 @@ class Workload(Frozen):
         assert self.throughput is not None, "the checker sets options only with a throughput"
         return math.ceil(self.throughput / option.throughput)
 
-    def for_option(self, option: AcceleratorOption) -> Workload:
-        """The workload as it runs with one option: that model, count, size and replicas."""
+    def for_option(self, option: AcceleratorOption, **changes: Any) -> Workload:
+        """The workload as it runs with one option: that model, count, size and replicas
+        (and `changes`, made in the same copy: a copy of a workload is ~40 fields)."""
         model = option.model.name
         rule = Requirement(Compare(("model",), "==", model, option.origin), f"option {model}",
                            option.origin)
@@ -339,7 +340,7 @@ class Workload(Frozen):
             self, gpu_count=option.count, replicas=self.option_replicas(option),
             cpu_milli=self.cpu_milli if option.cpu_milli is None else option.cpu_milli,
             memory=self.memory if option.memory is None else option.memory,
-            gpu_requirements=(*self.gpu_requirements, rule), options=(), option=model)
+            gpu_requirements=(*self.gpu_requirements, rule), options=(), option=model, **changes)
 
 
 # a moment of the horizon as the policy states it: seconds after its start, or a date-time

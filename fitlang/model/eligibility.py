@@ -12,7 +12,7 @@ evaluations. Why a class is ruled out (`Exclusion`s from the rules' `why`, for `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,11 @@ class ClassFacets:
         shared = [r for r in self.rules if r.excludes is not None and r.reads is not None]
         self.reads = tuple(r.reads for r in shared if r.reads is not None)
         self.shared_excludes = tuple(r.excludes for r in shared if r.excludes is not None)
-        self.own_excludes = tuple(r.excludes for r in self.rules
-                                  if r.excludes is not None and r.reads is None)
+        own = [r for r in self.rules if r.excludes is not None and r.reads is None]
+        self.own_excludes = tuple(r.excludes for r in own if r.excludes is not None)
+        # what those read of a workload (None: one of them does not say)
+        self.own_reads = None if any(r.sized_by is None for r in own) else \
+            tuple(r.sized_by for r in own if r.sized_by is not None)
 
     def groups(self, key: Any, value_of: Callable[[NodeClass], Any]) -> tuple[np.ndarray, list[NodeClass]]:
         found = self._groups.get(key)
@@ -119,6 +122,21 @@ def rules_allow(workload: Workload, facets: ClassFacets) -> np.ndarray:
         found = facets.allowed[key] = _rules_allow(workload, facets)
         found.flags.writeable = False
     return found
+
+
+def ruled_out_key(workload: Workload, facets: ClassFacets) -> Hashable | None:
+    """What `ruled_out(workload, facets)` depends on: what each rule reads of the workload
+    (`Rule.reads`, `Rule.sized_by`); workloads with one key get one answer. None where a rule
+    asked per workload does not say what it reads, or a value cannot be hashed."""
+    if facets.own_reads is None:
+        return None
+    key = (tuple(read(workload) for read in facets.reads),
+           tuple(read(workload) for read in facets.own_reads))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def ruled_out(workload: Workload, facets: ClassFacets) -> np.ndarray:

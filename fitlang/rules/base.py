@@ -8,7 +8,8 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   classes at once (a bool array over `facets.classes`, True = ruled out), evaluated once per
   distinct value of a facet (see `model/eligibility.py`). With `reads(workload)` (what the
   rule reads of the workload, hashable) the answer is shared by the workloads that read the
-  same; without it the rule is asked per workload (capacity: sizes differ, rules repeat).
+  same; without it the rule is asked per workload (capacity: sizes differ, rules repeat), and
+  with `sized_by(workload)` (what that rule reads) once per distinct (reads, sized_by) answer.
 - `why(workload, node_class)`: the `Exclusion`s (rule, origin, detail) behind that answer
   for one class, worked out only for the classes someone asks about (verify, explain, the
   editor, W0103). `excludes` and `why` state the same test twice, as an array over facet
@@ -315,6 +316,9 @@ class Rule(Frozen):
     name: str
     reads: Callable[[Workload], Hashable] | None = None
     excludes: Callable[[Workload, ClassFacets], np.ndarray | None] | None = None  # None: none
+    # a rule asked per workload (no `reads`): what its `excludes` reads of the workload (hashable;
+    # capacity: the requests), so that workloads that read the same in every rule share an answer
+    sized_by: Callable[[Workload], Hashable] | None = None
     why: Callable[[Workload, NodeClass], Iterable[Exclusion]] | None = None
     last_resort: bool = False
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None

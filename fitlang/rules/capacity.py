@@ -51,6 +51,11 @@ def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray:
     return too_small(requests(workload), workload.replicas, facets)
 
 
+def sized_by(workload: Workload) -> tuple:
+    """What `excludes` reads of a workload: its requests, and whether it runs a replica."""
+    return (workload.cpu_milli, workload.memory, workload.gpu_count, workload.disk, workload.replicas > 0)
+
+
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     """As `replicas_per_node(demand, node_class) == 0`: no replica fits on one node."""
     requested = requests(workload)
@@ -326,7 +331,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
                          Fraction(count + extra), checked=found[1])
 
 
-RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check,
+RULE = Rule("capacity", excludes=excludes, sized_by=sized_by, why=why, last_resort=True, check=check,
             check_reads=CheckReads.NODE,
             rows=Rows(columns=packing_cut_rows, per_class=capacity_rows),
             part_kind=PartKind.CAPACITY, reason=reason, repairs=repairs)

@@ -101,8 +101,9 @@ def _excluded_anywhere(listed: list[Demand], node_classes: list, demand_ids: np.
     class_of = np.fromiter((index[id(c)] for c in node_classes), np.int64, len(node_classes))
     width = len(kinds)
     for pair in np.unique(demand_ids * width + class_of[node_ids]).tolist():
-        demand = listed[pair // width]
-        if demand.excluded and kinds[pair % width].id in demand.excluded:
+        # asked of the class alone: a demand's `LazyReasons` lists its classes to say whether
+        # it has any (an array's positions: 5,644 demands x 11,600 classes on an inventory)
+        if kinds[pair % width].id in listed[pair // width].excluded:
             return True
     return False
 

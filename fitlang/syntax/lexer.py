@@ -83,8 +83,9 @@ class FastLexer(Lexer):
         keywords, ignore, sink = self.keywords, self.ignore, FastLexer.comment_sink
         match_at = self.scanner.match
         match_after_blanks = (self.after_blanks or self.scanner).match
-        # Token.__new__ minus its check for the deprecated `type_` keyword (a fifth of lexing)
-        new_token = getattr(Token, "_future_new", Token)
+        # a Token made as `Token._future_new` makes it (`Token.__new__` less its check for the
+        # deprecated `type_` keyword: a fifth of lexing), its slots set here: a call less a token
+        new_str = str.__new__
         position, line, line_start, end = 0, 1, 0, len(text)
         while position < end:
             match = match_after_blanks(text, position)
@@ -121,8 +122,10 @@ class FastLexer(Lexer):
                     token = self._token(kind, value, position, line, line_start, newlines, after, text)
                 else:  # most tokens: one line; made as `Token()` makes them, without its checks
                     column = position - line_start + 1
-                    token = new_token(kind, value, position, line, column, line,
-                                      column + after - position, after)
+                    token = new_str(Token, value)
+                    token.type, token.start_pos, token.value = kind, position, value
+                    token.line, token.column, token.end_line = line, column, line
+                    token.end_column, token.end_pos = column + after - position, after
                 lexer_state.last_token = token
                 yield token
             if newlines:
