@@ -206,6 +206,73 @@ def test_recurring_runs_are_one_held_array_and_a_submit_script(tmp_path):
     assert _fidelity("slurm", context, compiled.files) == []
 
 
+
+# bench/differential_time.py --targets seed 37732: a recurring job of 2 replicas, each a whole
+# node, whose second run moves to other nodes (`NodeList=p0-0,p0-1` in the submit script)
+TWO_NODE_RUNS = """
+pool p0 {
+  count = 3
+  cpu = 8
+  memory = 32GiB
+  power = 2000W
+  price = 0.00 USD/h
+  labels = { site: "s" }
+}
+workload j0 {
+  image = "img/j0"
+  command = ["j0"]
+  replicas = 1
+  cpu = 2
+  memory = 4GiB
+  kind = job
+  duration = 2h
+  deadline = 4h
+}
+workload j1 {
+  image = "img/j1"
+  command = ["j1"]
+  replicas = 2
+  cpu = 8
+  memory = 16GiB
+  kind = job
+  duration = 2h
+  earliest = 1h
+  every = 3h
+}
+workload j2 {
+  image = "img/j2"
+  command = ["j2"]
+  replicas = 2
+  cpu = 2
+  memory = 16GiB
+  kind = job
+  duration = 3h
+  earliest = 1h
+  deadline = 4h
+}
+electricity grid {
+  labels = { site: "s" }
+  hourly = [0.10 USD/kWh, 0.40 USD/kWh, 0.20 USD/kWh, 0.10 USD/kWh, 0.40 USD/kWh, 0.10 USD/kWh, 0.40 USD/kWh]
+}
+policy {
+  horizon = 7h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+  objective = makespan
+}
+"""
+
+
+def test_an_array_task_moved_to_several_nodes_is_read_back(tmp_path):
+    # the read-back took each node's task count from a set it emptied at the first node: a
+    # KeyError where a task's NodeList names two nodes
+    path = tmp_path / "p.fit"
+    path.write_text(TWO_NODE_RUNS)
+    compiled, context = _compile(path, "slurm")
+    submit = compiled.files["j1.submit.sh"]
+    assert any("NodeList=" in line and "," in line.split("NodeList=")[1] for line in submit.splitlines())
+    assert _fidelity("slurm", context, compiled.files) == []
+
 # Every 6 h, each run in the 6 h up to the next release; one price all day, so each run starts at
 # its release (by hand: 00:00, 06:00, 12:00, 18:00). A start at a release is the end of the run
 # before's window: the deadline is its own run's end (release + 6 h), never the run before's.

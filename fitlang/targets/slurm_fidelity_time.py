@@ -138,7 +138,8 @@ def instances(script: str, job: str, options: dict[str, str], per_node: dict[str
                 problems.append(f"{script}: task {task}'s NodeList names {len(listed)} nodes, the "
                                 f"script's tasks run on {len(per_node)}")
                 continue
-            nodes = {node: counts.pop() for node in listed}
+            count = counts.pop()  # each node runs as many of the task's tasks
+            nodes = {node: count for node in listed}
         made.append(Instance(f"{script} task {task}", job,
                              instant(update.get("StartTime", options.get("begin"))), seconds,
                              instant(update.get("Deadline", options.get("deadline"))), nodes))
