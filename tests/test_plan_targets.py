@@ -800,8 +800,8 @@ def test_a_group_that_stays_loses_exactly_the_nodes_the_plan_releases_by_name(tm
     deletes = {"aws": [["aws", "autoscaling", "terminate-instance-in-auto-scaling-group", "--region",
                         "us-east-1", "--instance-id", f"i-0{index}", "--should-decrement-desired-capacity"]],
                "gcp": [["gcloud", "compute", "instance-groups", "managed", "delete-instances",
-                        "gke-prod-fitc-new-1a2b3c4d-grp", "--instances", f"gke-prod-fitc-new-1a2b3c4d-{index}",
-                        "--project", "p", "--zone", "us-central1-a"]],
+                        "gke-prod-fitc-new-1a2b3c4d-grp", "--instances",
+                        f"gke-prod-fitc-new-1a2b3c4d-{index}", "--project", "p", "--zone", "us-central1-a"]],
                "azure": [["az", "aks", "nodepool", "delete-machines", "--resource-group", "rg",
                           "--cluster-name", "prod", "--name", group, "--machine-names", gone]]}[provider]
     assert [w for w in released if w[0] in ("aws", "gcloud", "az") and w[:2] != ["aws", "eks"]] == deletes
