@@ -12,6 +12,13 @@ it keeps once it has released the rest (`PlanStages.bought_during`, `bought_afte
 with no script leaves the capacity as it was, which must then be what the plan holds.
 The working directory starts as fitc's earlier `compile` left it, which the files do not
 say: a stage's apply is read from what the scripts have put there.
+
+Nodes released by name (`sh release-nodes.sh`, `terraform_release.py`) leave the cloud before
+the apply: each `release_nodes PROVIDER REGION GROUP FROM TO NODE...` line must name the group
+of its nodes as the stage's files name it (`node_group_name`, `name`), its size before and
+after, and only nodes that run and that the plan releases, each found in its group by an
+earlier `check_nodes` line. An apply that shrinks a group it keeps, by nodes that could have
+been named, leaves the cloud to choose which go: found.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Message
+from fitlang.model.problem import NodeOwners
 from fitlang.targets.base import CompileContext, Findings
 from fitlang.targets.kubernetes import is_node_name
 from fitlang.targets.terraform_fidelity import Capacity, capacity_of, check_files, group_names
@@ -99,8 +107,8 @@ def _released_by_name(context: CompileContext, folder: str, words: list[str], fi
     return released, found
 
 
-def _release_problems(command: list[str], owners, names: dict[Capacity, set[str]], running: set[str],
-                      wanted: set[str], checked: set[str]) -> list[str]:
+def _release_problems(command: list[str], owners: NodeOwners, names: dict[Capacity, set[str]],
+                      running: set[str], wanted: set[str], checked: set[str]) -> list[str]:
     """What is wrong with one `release_nodes PROVIDER REGION GROUP FROM TO NODE...` line."""
     _, provider, region, group, before, after, *nodes = command + [""] * max(0, 7 - len(command))
     unknown = [n for n in nodes if owners.find(n) is None]
