@@ -811,6 +811,20 @@ def test_a_group_that_stays_loses_exactly_the_nodes_the_plan_releases_by_name(tm
                                "minSize=1,maxSize=2,desiredSize=2"]) < released.index(deletes[0])
 
 
+def test_the_terraform_stage_scripts_parse_in_bash_as_in_dash(tmp_path):
+    # run.sh said "fitc's capacity" inside "${FITC_TERRAFORM_DIR:?...}": dash reads the quote
+    # as a character, bash (/bin/sh on some systems) opens a string there and the script no
+    # longer parses
+    (tmp_path / "m.fit").write_text(MIGRATION)
+    (tmp_path / "now.json").write_text(json.dumps(MIGRATION_STATE))
+    _, files, _ = planned(tmp_path, tmp_path / "m.fit", tmp_path / "now.json", "terraform")
+    scripts = [path for path in files if path.endswith(".sh")]
+    assert len(scripts) == 2
+    for path in scripts:
+        (tmp_path / "out" / path).write_text(files[path])
+        _shell_checked(tmp_path / "out" / path)
+
+
 def test_a_node_not_in_its_group_stops_the_release_before_anything_changes(tmp_path):
     document, files, _, nodes = _shrunk(tmp_path, "aws")
     folder = _release_folder(document)
