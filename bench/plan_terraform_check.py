@@ -168,10 +168,8 @@ def _replay(folder: Path, directory: dict[str, str]
             if not script.is_file():
                 problems.append(f"runs {words[-1]}, not written")
                 continue
-            for called in script.read_text().splitlines():
-                called_words = shlex.split(called, comments=True)
-                if called_words[:1] == ["release_nodes"]:
-                    named.append(called_words)
+            named += [shlex.split(called) for called in script.read_text().splitlines()
+                      if called.startswith("release_nodes ")]  # the calls, not the functions
         elif words[0] == "rm":
             for word in words[1:]:
                 if word.startswith("$dir/"):
