@@ -121,7 +121,7 @@ REGIONS = ("us-east-1", "us-west-2")
 OFFER_PRICES = ("0.00", "0.05", "0.10", "0.20")  # below most pools: so that plans buy
 
 
-def draw_offers(rng: random.Random, assignments: list[dict], placement: bool
+def draw_offers(rng: random.Random, assignments: list[dict], placement: bool, earliest: int = 2
                 ) -> tuple[str, dict[str, list[str]], list[dict], set[str], list[str]]:
     """Capacity to buy, drawn apart from the fleet (its own generator, so the seeds drawn
     before offers keep their fleets): now and then 1-2 AWS offers (a real instance type, one
@@ -129,7 +129,8 @@ def draw_offers(rng: random.Random, assignments: list[dict], placement: bool
     nodes bought before the plan and running some of the state's replicas. Returns the text,
     offer -> regions, the assignments (some moved onto bought nodes), the nodes bought now as
     fitc is to read them (a placement JSON lists them, running work or not; pods and jobs
-    show only those that run something) and the `nodes` of a placement JSON."""
+    show only those that run something) and the `nodes` of a placement JSON. `earliest`: the
+    most nodes bought before the plan (more make groups the release shrinks but keeps)."""
     if rng.random() < 0.4:
         return "", {}, assignments, set(), []
     offers: dict[str, list[str]] = {}
@@ -145,7 +146,7 @@ def draw_offers(rng: random.Random, assignments: list[dict], placement: bool
     most = rng.randint(1, 4)
     blocks.append(f"buy {{\n  offers = [{', '.join(offers)}]\n  max_count = {most}\n}}\n")
     nodes = [f"{o}-{r}-{k}" for o, regions in offers.items() for r in regions for k in range(most)]
-    earlier = rng.sample(nodes, rng.randint(0, min(2, len(nodes))))
+    earlier = rng.sample(nodes, rng.randint(0, min(earliest, len(nodes))))
     moved = [dict(a, node=rng.choice(earlier)) if earlier and rng.random() < 0.3 else a
              for a in assignments]
     running = {a["node"] for a in moved}
@@ -281,8 +282,8 @@ def fitc(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(FITC + list(arguments), capture_output=True, text=True, cwd=ROOT)
 
 
-def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True
-          ) -> tuple[str, list[str]]:
+def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True,
+          earliest: int = 2) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng)
@@ -291,7 +292,7 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     policy, now = folder / "p.fit", folder / "now.json"
     kubectl = not squeue and rng.random() < 0.5
     bought_text, regions, assignments, bought, listed = draw_offers(
-        random.Random(f"offers {seed}"), assignments, not squeue and not kubectl) if offers \
+        random.Random(f"offers {seed}"), assignments, not squeue and not kubectl, earliest) if offers \
         else ("", {}, assignments, set(), [])
     policy.write_text(bought_text + text)
     if squeue:  # Slurm's jobs: the Slurm wave scripts requeue them, and fitc reads them back
@@ -362,6 +363,9 @@ def main() -> None:
                         help="the state as squeue's text: Slurm jobs, some of two tasks (see above)")
     parser.add_argument("--no-offers", action="store_true",
                         help="draw no capacity to buy (the seeds as drawn before session 43)")
+    parser.add_argument("--earlier", type=int, default=2,
+                        help="the most offer nodes bought before the plan (2: the seeds as drawn "
+                             "before session 44; more: groups the release shrinks but keeps)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
@@ -369,7 +373,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
-                                   not arguments.no_offers)
+                                   not arguments.no_offers, arguments.earlier)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()

@@ -15,6 +15,11 @@ would replace the node group instead of resizing it) and by python-hcl2 for the 
 provider's alias, and its `desired_size`, `min_size` and `max_size` must all be the plan's
 count of held nodes of that offer and region. Offer nodes are named `OFFER-REGION-K`.
 Every node a wave's replicas run on, before, during or after it, must be held then.
+Where an apply shrinks a group that stays, the cloud would choose the nodes that go: each of
+the plan's released nodes of such a group must have been removed by name before it, by a
+`release_nodes PROVIDER REGION GROUP FROM TO NODE...` line of the `release-nodes.sh` that
+`run.sh` runs (`sh release-nodes.sh`), naming the group as the files do (`node_group_name`), its
+size before and after, and only nodes the plan releases.
 """
 
 from __future__ import annotations
@@ -69,11 +74,14 @@ def check_stages(out: Path, plan: dict, start: list[dict], bought_now: set[str],
         if (folder / "run.sh").exists():
             applied, problems = _replay(folder, directory)
             found += [f"wave-{number:02d}: {p}" for p in problems]
-            for files in applied:
-                groups, problems = _capacity(files, addresses)
+            for files, named in applied:
+                names: dict[tuple[str, str], str] = {}
+                groups, problems = _capacity(files, addresses, names)
                 found += [f"wave-{number:02d} apply: {p}" for p in problems]
                 should = Counter(offer_group(n, offers) for n in wanted.get(number, held))
                 should.pop(None, None)
+                found += [f"wave-{number:02d} release-nodes.sh: {p}" for p in
+                          _named(named, held, wanted.get(number, held), offers, names)]
                 if +groups != +should:
                     found.append(f"wave-{number:02d} apply: node groups {dict(groups)}, "
                                  f"the plan holds {dict(+should)}")
@@ -117,14 +125,52 @@ def _in_use_per_wave(start: list[dict], plan: dict) -> list[set[str]]:
     return found + [_in_use(state)]
 
 
-def _replay(folder: Path, directory: dict[str, str]) -> tuple[list[dict[str, str]], list[str]]:
-    """Runs `folder/run.sh`'s file commands on `directory`; the directory at each apply."""
-    applied, problems = [], []
+def _named(lines: list[list[str]], held: set[str], kept: set[str], offers: dict[str, list[str]],
+           names: dict[tuple[str, str], str]) -> list[str]:
+    """What is wrong with the `release_nodes` lines run before an apply that takes the cloud
+    from `held` to `kept` nodes: each group that stays must lose its released nodes by name."""
+    problems, named = [], set()
+    for words in lines:
+        _, _, region, group, before, after, *nodes = words
+        kinds = {offer_group(n, offers) for n in nodes}
+        if len(kinds) != 1 or None in kinds:
+            problems.append(f"{shlex.join(words)}: not the nodes of one offer group")
+            continue
+        [kind] = kinds
+        sizes = (sum(offer_group(n, offers) == kind for n in held),
+                 sum(offer_group(n, offers) == kind for n in kept))
+        if (kind[1], group) != (region, names.get(kind)) or (before, after) != tuple(map(str, sizes)):
+            problems.append(f"{shlex.join(words)}: the group of {kind} is {names.get(kind)}, "
+                            f"{sizes[0]} -> {sizes[1]} nodes")
+        problems += [f"releases {n}, which the plan keeps or does not hold" for n in nodes
+                     if n not in held or n in kept]
+        named.update(nodes)
+    READ["released by name"] += len(named)
+    for kind in {offer_group(n, offers) for n in kept} - {None}:
+        leaving = {n for n in held - kept if offer_group(n, offers) == kind}
+        if leaving - named:
+            problems.append(f"the apply shrinks {kind} by count (the cloud chooses): "
+                            f"{sorted(leaving - named)} never removed by name")
+    return problems
+
+
+def _replay(folder: Path, directory: dict[str, str]
+            ) -> tuple[list[tuple[dict[str, str], list[list[str]]]], list[str]]:
+    """Runs `folder/run.sh`'s file commands on `directory`: the directory at each apply, with
+    the `release_nodes` lines of the scripts it ran before it (`sh release-nodes.sh`)."""
+    applied, problems, named = [], [], []
     for line in (folder / "run.sh").read_text().splitlines():
         words = shlex.split(line, comments=True)
         if not words:
             continue
-        if words[0] == "rm":
+        if words[0] == "sh":
+            script = folder / words[-1]
+            if not script.is_file():
+                problems.append(f"runs {words[-1]}, not written")
+                continue
+            named += [shlex.split(called) for called in script.read_text().splitlines()
+                      if called.startswith("release_nodes ")]  # the calls, not the functions
+        elif words[0] == "rm":
             for word in words[1:]:
                 if word.startswith("$dir/"):
                     directory.pop(word[len("$dir/"):], None)
@@ -141,12 +187,13 @@ def _replay(folder: Path, directory: dict[str, str]) -> tuple[list[dict[str, str
         elif words[0] == "terraform" and "apply" in words:
             if "-chdir=$dir" not in words:
                 problems.append(f"applies elsewhere: {line}")
-            applied.append(dict(directory))
+            applied.append((dict(directory), named))
+            named = []
     return applied, problems
 
 
-def _capacity(files: dict[str, str], addresses: dict[tuple[str, str], str]
-              ) -> tuple[Counter, list[str]]:
+def _capacity(files: dict[str, str], addresses: dict[tuple[str, str], str],
+              names: dict[tuple[str, str], str]) -> tuple[Counter, list[str]]:
     """Nodes per (offer, region) that applying `files` leaves, and what is wrong with them."""
     problems = []
     with tempfile.TemporaryDirectory() as folder:
@@ -168,6 +215,9 @@ def _capacity(files: dict[str, str], addresses: dict[tuple[str, str], str]
             for kind, named in resource.items():
                 for label, body in named.items():
                     problems += _group(kind, label, body, regions, groups, addresses, managed)
+                    names[((body.get("labels") or {}).get(POOL_LABEL),
+                           regions.get(str(body.get("provider", "")).strip("${}")))] = \
+                        body.get("node_group_name")
     return groups, problems
 
 

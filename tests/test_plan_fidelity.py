@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
-from test_plan_targets import HOSTILE_POOL, MIGRATION, MIGRATION_STATE, _kubectl_state, _squeue_text
+from test_plan_targets import HOSTILE_POOL, MIGRATION, MIGRATION_STATE, SHRINK, _kubectl_state, _squeue_text
 
 from conftest import EXAMPLES
 
@@ -78,6 +79,14 @@ def _write(tmp: Path, case: str) -> tuple[Path, Path]:
         (tmp / "p.fit").write_text(TWO_REGIONS)
         (tmp / "now.json").write_text(json.dumps(TWO_REGIONS_STATE))
         return tmp / "p.fit", tmp / "now.json"
+    if case == "shrink":  # two bought nodes of one group, one replica on each: one released
+        (tmp / "s.fit").write_text(SHRINK.format(provider="aws", instance_type="m5.2xlarge",
+                                                 region="us-east-1"))
+        nodes = ["new-us-east-1-0", "new-us-east-1-1"]
+        (tmp / "now.json").write_text(json.dumps({
+            "assignments": [{"workload": "web", "replica": r, "node": nodes[r]} for r in range(2)],
+            "nodes": [{"name": node, "provisioned": True} for node in nodes]}))
+        return tmp / "s.fit", tmp / "now.json"
     if case == "migration":
         (tmp / "m.fit").write_text(MIGRATION)
         (tmp / "now.json").write_text(json.dumps(MIGRATION_STATE))
@@ -142,7 +151,7 @@ def line_of(text: str, start: str) -> str:
 @pytest.mark.parametrize("case, target", [
     ("consolidate", "kubernetes"), ("evicted", "kubernetes"), ("migration", "kubernetes"),
     ("consolidate-jobs", "slurm"), ("cancelled", "slurm"), ("migration", "slurm"),
-    ("migration", "terraform"), ("two-regions", "kubernetes")])
+    ("migration", "terraform"), ("two-regions", "kubernetes"), ("shrink", "terraform")])
 def test_real_plans_read_back_with_no_finding(plans, case, target):
     files = written(plans, case, target)
     assert files and findings(plans, case, target, files) == []
@@ -329,6 +338,41 @@ def test_a_release_that_keeps_the_old_capacity_is_found(plans):
     found = findings(plans, "migration", "terraform", kept)
     assert any(f"after {last}'s apply, the files buy 1 x aws m.old" in f and "priced 0" in f
                for f in found), found
+
+
+def _released(files: dict[str, str]) -> tuple[str, str]:
+    """The release stage's folder and its one `release_nodes` line."""
+    [path] = [p for p in files if p.endswith("/release-nodes.sh")]
+    return path.split("/")[0], line_of(files[path], "release_nodes ")
+
+
+def test_a_group_left_to_shrink_by_count_is_found(plans):
+    # without release-nodes.sh (or its line), the apply takes the group from 2 nodes to 1 and
+    # the cloud chooses which goes
+    files = written(plans, "shrink", "terraform")
+    folder, line = _released(files)
+    for path, old in ((f"{folder}/run.sh", "sh release-nodes.sh\n"), (f"{folder}/release-nodes.sh", line)):
+        found = findings(plans, "shrink", "terraform", damaged(files, path, old, ""))
+        assert any(f"{folder}'s apply shrinks the node group of aws m5.2xlarge in us-east-1" in f and
+                   "never removed by name" in f for f in found), found
+
+
+def test_a_release_of_the_wrong_node_group_or_size_is_found(plans):
+    files = written(plans, "shrink", "terraform")
+    folder, line = _released(files)
+    path = f"{folder}/release-nodes.sh"
+    words = shlex.split(line)
+    kept = next(n for n in ("new-us-east-1-0", "new-us-east-1-1") if n != words[-1])
+    cases = {"names group `fitc-other`": [*words[:3], "fitc-other", *words[4:]],
+             "sizes the group 2 -> 0": [*words[:5], "0", *words[6:]],
+             f"releases {kept}, which the plan keeps": [*words[:6], kept],
+             f"releases {words[-1]} before it is found in its group": words}
+    for said, changed in cases.items():
+        script = files[path].replace(line, shlex.join(changed))
+        if said.endswith("found in its group"):
+            script = script.replace(line_of(script, "check_nodes "), "true")
+        found = findings(plans, "shrink", "terraform", {**files, path: script})
+        assert any(said in f for f in found), (said, found)
 
 
 # ---- the command: a read-back that fails stops `fitc plan` ---------------------------------

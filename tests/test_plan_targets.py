@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -337,20 +338,12 @@ def test_jobs_are_not_moved_and_say_so(tmp_path):
     assert not any(path.endswith(".yaml") and "Deployment" in text for path, text in files.items())
 
 
-def test_a_node_group_the_release_shrinks_but_keeps_is_w0820_one_it_empties_is_not(tmp_path):
-    """A group's size is a count: where the plan keeps one of two bought `new` nodes the cloud
-    chooses which goes (maybe the one the move filled); the old group released whole is exact."""
+def test_a_node_group_the_release_empties_goes_whole_and_says_nothing(tmp_path):
     (tmp_path / "m.fit").write_text(MIGRATION)
-    kept = ["new-us-east-1-0", "new-us-east-1-1"]
-    (tmp_path / "two.json").write_text(json.dumps({
-        "assignments": [{"workload": "web", "replica": r, "node": kept[r]} for r in range(2)],
-        "nodes": [{"name": node, "provisioned": True} for node in kept]}))
-    document, _, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "two.json", "terraform")
-    assert len(document["release"]) == 1 and codes(stderr) == ["W0820"]
     (tmp_path / "old.json").write_text(json.dumps(MIGRATION_STATE))
-    document, _, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "old.json", "terraform",
-                                  out="whole")
+    document, files, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "old.json", "terraform")
     assert document["release"] == [OLD_NODE] and codes(stderr) == []
+    assert not any(path.endswith("release-nodes.sh") for path in files)  # Terraform deletes it
 
 
 def test_bought_capacity_is_selected_per_class_and_never_by_a_node_name(tmp_path):
@@ -644,6 +637,238 @@ def test_capacity_is_added_before_the_moves_and_released_after(tmp_path):
     assert sizes["wave-00"] == {old: 1, new: 1}  # the old node runs the work until it moves
     assert sizes[last] == {new: 1}  # the same resource: the release only removes the old group
     assert sorted(p for p in files if p.endswith("run.sh")) == ["wave-00/run.sh", f"{last}/run.sh"]
+
+
+# ---- Terraform: nodes released from a group that stays, by name (terraform_release.py) ---------
+
+SHRINK = """\
+offer new {{
+  provider = {provider}
+  instance_type = "{instance_type}"
+  regions = ["{region}"]
+  cpu = 8
+  memory = 32GiB
+  price = 0.50 USD/h
+}}
+
+buy {{
+  offers = [new]
+}}
+
+workload web {{
+  image = "registry.example.com/web:1"
+  replicas = 2
+  cpu = 2
+  memory = 4GiB
+  max_disrupted = 1
+}}
+"""
+CLOUDS = {"aws": ("m5.2xlarge", "us-east-1"), "gcp": ("n2-standard-8", "us-central1"),
+          "azure": ("Standard_D8s_v5", "eastus")}
+# the label each cloud puts on a node group's nodes, naming the group (the providers' docs)
+GROUP_LABELS = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool",
+                "azure": "kubernetes.azure.com/agentpool"}
+# a stand-in of each cloud tool and kubectl: logs its words, answers what the release asks of
+# the cloud from `cloud.json` (node -> labels and spec.providerID, as `kubectl get node` shows)
+STAND_IN = r"""#!@PYTHON@
+import json, os, sys
+name, words = os.path.basename(sys.argv[0]), sys.argv[1:]
+open(@LOG@, "a").write(json.dumps([name] + words) + "\n")
+cloud = json.load(open(@CLOUD@))
+if name == "kubectl" and words[:2] == ["get", "node"]:
+    node = cloud.get(words[2])
+    if node is None:
+        sys.exit("Error from server (NotFound): nodes " + repr(words[2]) + " not found")
+    path = words[words.index("-o") + 1]
+    labels = "jsonpath={.metadata.labels."
+    if path == "jsonpath={.spec.providerID}":
+        print(node["providerID"])
+    elif path.startswith(labels) and path.endswith("}"):
+        print(node["labels"].get(path[len(labels):-1].replace("\\.", "."), ""))
+    else:
+        sys.exit("unexpected JSONPath " + path)
+elif name == "aws" and words[:2] == ["ec2", "describe-tags"]:
+    print("prod")
+elif name == "gcloud" and words[:3] == ["compute", "instances", "describe"]:
+    print("https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/"
+          "instanceGroupManagers/gke-prod-fitc-new-1a2b3c4d-grp")
+elif name == "az" and words[:2] == ["aks", "list"]:
+    print("rg" if "resourceGroup" in words[-1] else "prod")
+"""
+TOOLS = ("kubectl", "aws", "gcloud", "az", "terraform")
+CHANGES = {("kubectl", "cordon"), ("kubectl", "drain"), ("aws", "eks"), ("aws", "autoscaling"),
+           ("gcloud", "compute", "instance-groups"), ("az", "aks", "nodepool")}
+
+
+def _shrunk(tmp_path: Path, provider: str, region: str | None = None):
+    """A group of two bought nodes, one replica on each; the plan moves one and releases its
+    node, keeping the group at one node: (plan JSON, files, stderr, the nodes)."""
+    instance_type, cloud_region = CLOUDS[provider]
+    region = region or cloud_region
+    (tmp_path / "s.fit").write_text(SHRINK.format(provider=provider, instance_type=instance_type,
+                                                  region=region.replace('"', '\\"').replace("\n", "\\n")))
+    nodes = [f"new-{region}-0", f"new-{region}-1"]
+    (tmp_path / "now.json").write_text(json.dumps({
+        "assignments": [{"workload": "web", "replica": r, "node": nodes[r]} for r in range(2)],
+        "nodes": [{"name": node, "provisioned": True} for node in nodes]}))
+    document, files, stderr = planned(tmp_path, tmp_path / "s.fit", tmp_path / "now.json", "terraform")
+    return document, files, stderr, nodes
+
+
+def _release_folder(document: dict) -> str:
+    return f"wave-{len(document['waves']) + 1:02d}"
+
+
+def _group_name(files: dict[str, str], folder: str) -> str:
+    """The node group's name in its cloud, as the stage's Terraform files give it."""
+    from test_target_terraform import resources
+
+    [body] = resources({p: t for p, t in files.items() if p.startswith(f"{folder}/terraform/")}).values()
+    return body.get("node_group_name", body.get("name"))
+
+
+def _run_release(tmp_path: Path, files: dict[str, str], cloud: dict, script: str
+                 ) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """Run `script` with stand-ins of kubectl, the cloud tools and terraform: (result, their words)."""
+    out, bin_dir, log = tmp_path / "run", tmp_path / "bin", tmp_path / "log"
+    for relative, text in files.items():
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        (out / relative).write_text(text)
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "cloud.json").write_text(json.dumps(cloud))
+    for tool in TOOLS:
+        (bin_dir / tool).write_text(STAND_IN.replace("@PYTHON@", sys.executable).replace(
+            "@LOG@", repr(str(log))).replace("@CLOUD@", repr(str(tmp_path / "cloud.json"))))
+        (bin_dir / tool).chmod(0o755)
+    (tmp_path / "tf").mkdir(exist_ok=True)
+    result = subprocess.run(["sh", str(out / script)], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                                 "FITC_TERRAFORM_DIR": str(tmp_path / "tf")})
+    logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, logged
+
+
+def _cloud_of(provider: str, group: str, nodes: list[str]) -> dict:
+    """Each node as its cloud shows it to kubectl: in `group`, with its instance."""
+    found = {}
+    for index, node in enumerate(nodes):
+        labels = {GROUP_LABELS[provider]: group, "kubernetes.azure.com/cluster": "MC_rg_prod_eastus"}
+        found[node] = {"labels": labels, "providerID": {
+            "aws": f"aws:///us-east-1a/i-0{index}",
+            "gcp": f"gce://p/us-central1-a/gke-prod-fitc-new-1a2b3c4d-{index}",
+            "azure": f"azure:///subscriptions/s/resourceGroups/mc_rg_prod_eastus/providers/Microsoft."
+                     f"Compute/virtualMachineScaleSets/aks-x-vmss/virtualMachines/{index}"}[provider]}
+    return found
+
+
+def _shell_checked(path: Path) -> None:
+    """The shells' own syntax check, and ShellCheck where installed (FITC_SHELLCHECK or PATH)."""
+    for shell in ("dash", "bash"):
+        if shutil.which(shell):
+            checked = subprocess.run([shell, "-n", str(path)], capture_output=True, text=True)
+            assert checked.returncode == 0, checked.stderr
+    shellcheck = os.environ.get("FITC_SHELLCHECK") or shutil.which("shellcheck")
+    if shellcheck:
+        checked = subprocess.run([shellcheck, "-s", "sh", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout
+
+
+@pytest.mark.parametrize("provider", ["aws", "gcp", "azure"])
+def test_a_group_that_stays_loses_exactly_the_nodes_the_plan_releases_by_name(tmp_path, provider):
+    from test_target_terraform import loads_cleanly
+
+    document, files, stderr, nodes = _shrunk(tmp_path, provider)
+    [gone] = document["release"]
+    [kept] = [node for node in nodes if node != gone]
+    folder = _release_folder(document)
+    assert codes(stderr) == []  # no W0820: the cloud chooses nothing
+    stage = {p.split("/")[-1]: t for p, t in files.items() if p.startswith(f"{folder}/terraform/")}
+    loads_cleanly(tmp_path, stage)
+    group = _group_name(files, folder)
+    result, logged = _run_release(tmp_path, files, _cloud_of(provider, group, nodes), f"{folder}/run.sh")
+    assert result.returncode == 0, result.stderr
+    for script in ("run.sh", "release-nodes.sh"):
+        _shell_checked(tmp_path / "run" / folder / script)
+    changes = [words for words in logged if words[0] == "terraform" or tuple(words[:2]) in CHANGES
+               or tuple(words[:3]) in CHANGES]
+    apply = next(i for i, words in enumerate(changes) if words[0] == "terraform" and "apply" in words)
+    released = changes[:apply]  # all of the release happens before Terraform sets the sizes
+    assert ["kubectl", "cordon", gone] in released and ["kubectl", "drain", gone, "--ignore-daemonsets",
+                                                       "--delete-emptydir-data"] in released
+    assert not any(kept in words for words in changes)  # the node the moves filled is never touched
+    index = nodes.index(gone)
+    deletes = {"aws": [["aws", "autoscaling", "terminate-instance-in-auto-scaling-group", "--region",
+                        "us-east-1", "--instance-id", f"i-0{index}", "--should-decrement-desired-capacity"]],
+               "gcp": [["gcloud", "compute", "instance-groups", "managed", "delete-instances",
+                        "gke-prod-fitc-new-1a2b3c4d-grp", "--instances",
+                        f"gke-prod-fitc-new-1a2b3c4d-{index}", "--project", "p", "--zone", "us-central1-a"]],
+               "azure": [["az", "aks", "nodepool", "delete-machines", "--resource-group", "rg",
+                          "--cluster-name", "prod", "--name", group, "--machine-names", gone]]}[provider]
+    assert [w for w in released if w[0] in ("aws", "gcloud", "az") and w[:2] != ["aws", "eks"]] == deletes
+    if provider == "aws":  # the group's floor comes down first: below it, AWS refuses to terminate
+        assert released.index(["aws", "eks", "update-nodegroup-config", "--region", "us-east-1",
+                               "--cluster-name", "prod", "--nodegroup-name", group, "--scaling-config",
+                               "minSize=1,maxSize=2,desiredSize=2"]) < released.index(deletes[0])
+
+
+def test_the_terraform_stage_scripts_parse_in_bash_as_in_dash(tmp_path):
+    # run.sh said "fitc's capacity" inside "${FITC_TERRAFORM_DIR:?...}": dash reads the quote
+    # as a character, bash (/bin/sh on some systems) opens a string there and the script no
+    # longer parses
+    (tmp_path / "m.fit").write_text(MIGRATION)
+    (tmp_path / "now.json").write_text(json.dumps(MIGRATION_STATE))
+    _, files, _ = planned(tmp_path, tmp_path / "m.fit", tmp_path / "now.json", "terraform")
+    scripts = [path for path in files if path.endswith(".sh")]
+    assert len(scripts) == 2
+    for path in scripts:
+        (tmp_path / "out" / path).write_text(files[path])
+        _shell_checked(tmp_path / "out" / path)
+
+
+def test_a_node_not_in_its_group_stops_the_release_before_anything_changes(tmp_path):
+    document, files, _, nodes = _shrunk(tmp_path, "aws")
+    folder = _release_folder(document)
+    cloud = _cloud_of("aws", "someone-elses-group", nodes)
+    result, logged = _run_release(tmp_path, files, cloud, f"{folder}/run.sh")
+    assert result.returncode != 0 and "not fitc-new" in result.stderr
+    assert all(words[:2] == ["kubectl", "get"] for words in logged)  # looked, changed nothing
+    del cloud[document["release"][0]]  # a name the cluster does not have
+    (tmp_path / "log").unlink()
+    result, logged = _run_release(tmp_path, files, cloud, f"{folder}/run.sh")
+    assert result.returncode != 0 and "no Kubernetes node" in result.stderr
+    assert all(words[:2] == ["kubectl", "get"] for words in logged)
+
+
+def test_names_no_node_can_have_are_w0820_and_every_name_reaches_the_tools_as_one_word(
+        tmp_path, monkeypatch):
+    # a region's name is the user's: the nodes bought there are named after it
+    hostile = "us-east-1'$(touch pwned)\"`touch pwned`\n${HOME}"
+    document, files, stderr, nodes = _shrunk(tmp_path, "aws", hostile)
+    assert "W0820" in codes(stderr) and not any(p.endswith("release-nodes.sh") for p in files)
+    # were they node names, each would reach kubectl and the cloud as exactly one word
+    from fitlang.driver import Compilation
+    from fitlang.plan import planned as plan_of
+    from fitlang.targets import terraform_release
+    from fitlang.targets.base import CompileContext
+    from fitlang.targets.waves import stages
+
+    monkeypatch.setattr(terraform_release, "is_node_name", lambda name: True)
+    compilation = Compilation(tmp_path / "s.fit", current=str(tmp_path / "now.json"))
+    result = plan_of(compilation, None)
+    context = CompileContext(compilation.check().program, result.problem, result.placement)
+    folder = _release_folder(document)
+    script, found = terraform_release.release_script(context, stages(result), folder)
+    assert script is not None and found == []
+    written = {f"{folder}/release-nodes.sh": script}
+    _, logged = _run_release(tmp_path, written, _cloud_of("aws", "fitc-new", nodes),
+                             f"{folder}/release-nodes.sh")
+    [gone] = document["release"]
+    assert ["kubectl", "cordon", gone] in logged and ["aws", "autoscaling",
+                                                     "terminate-instance-in-auto-scaling-group",
+                                                     "--region", hostile, "--instance-id",
+                                                     f"i-0{nodes.index(gone)}",
+                                                     "--should-decrement-desired-capacity"] in logged
+    assert not (tmp_path / "pwned").exists()
 
 
 # ---- the command --------------------------------------------------------------------------------

@@ -85,6 +85,11 @@ def _label_key_ok(key: str) -> bool:
     return bool(_LABEL_NAME.match(name)) and (not prefix or bool(_DNS_SUBDOMAIN.match(prefix)))
 
 
+def is_node_name(name: str) -> bool:
+    """Whether a Kubernetes Node may have this name (a DNS subdomain: the API server refuses others)."""
+    return bool(_DNS_SUBDOMAIN.match(name))
+
+
 def topology_key(topology: str) -> str:
     return TOPOLOGY_KEYS.get(topology, topology)
 

@@ -180,6 +180,16 @@ def resource_name(purchase: Purchase) -> str:
     return f"{'' if re.match(r'^[A-Za-z_]', clean) else '_'}{clean[:48]}_{digest}"
 
 
+def group_name(purchase: Purchase) -> str:
+    """The node group's name in its cloud (EKS `node_group_name`, GKE and AKS `name`), which the
+    cloud also puts on each of its nodes as a label (the release of chosen nodes finds them by it)."""
+    provider = purchase.node_class.provider or "aws"
+    if provider == "azure":  # AKS pool names: at most 12 lowercase letters and digits, a letter first
+        return "fitc" + hashlib.sha256(purchase.key.encode()).hexdigest()[:8]
+    length = 40 if provider == "aws" else 28
+    return f"fitc-{dns_name(purchase.node_class.pool, length)}{'-spot' if purchase.spot else ''}"
+
+
 def _aligned(pairs: list[tuple[str, str]], depth: int) -> str:
     width = max((len(key) for key, _ in pairs), default=0)
     indent = "  " * depth
@@ -362,7 +372,7 @@ class Terraform(Target):
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
-            name = f"fitc-{dns_name(node_class.pool, 40)}{'-spot' if purchase.spot else ''}"
+            name = group_name(purchase)
             cluster_name = hcl_string(purchase.cluster) if purchase.cluster is not None else \
                 f"var.aws_cluster_names[{hcl_string(region)}]"
             resource = resource_name(purchase)
@@ -396,7 +406,7 @@ class Terraform(Target):
                                ("count", str(node_class.capacity["gpu"]))]
             zone = tpu_zone(node_class.instance_type or "", region) if _is_tpu(node_class) else None
             zone_text = hcl_string(zone) if zone else f"var.gcp_zones[{hcl_string(region)}]"
-            name = f"fitc-{dns_name(node_class.pool, 28)}{'-spot' if purchase.spot else ''}"
+            name = group_name(purchase)
             machine = [("machine_type", hcl_string(node_class.instance_type))]
             groups.append({
                 "resource": resource_name(purchase),
@@ -415,8 +425,7 @@ class Terraform(Target):
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
-            # AKS pool names: at most 12 lowercase letters and digits, starting with a letter
-            name = "fitc" + hashlib.sha256(purchase.key.encode()).hexdigest()[:8]
+            name = group_name(purchase)
             cluster_id = "data.azurerm_kubernetes_cluster.fitc.id" if purchase.cluster is not None else \
                 f"var.azure_cluster_ids[{hcl_string(region)}]"
             head = [("name", hcl_string(name)), ("kubernetes_cluster_id", cluster_id),

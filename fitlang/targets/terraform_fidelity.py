@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import hcl2
 
+from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, dns_name
@@ -129,11 +130,36 @@ def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
         node_class = context.problem.node_class(class_id)
         if not nodes:
             continue
-        capacity = Capacity(node_class.provider or "aws", node_class.region or "",
-                            node_class.instance_type or "", node_class.spot, dns_name(node_class.pool))
+        capacity = capacity_of(node_class)
         earlier, first = bought.get(capacity, (0, node_class))
         bought[capacity] = (earlier + len(nodes), first)
     return bought
+
+
+def capacity_of(node_class: NodeClass) -> Capacity:
+    """What a bought node of `node_class` is, as a node group of the files is read."""
+    return Capacity(node_class.provider or "aws", node_class.region or "", node_class.instance_type or "",
+                    node_class.spot, dns_name(node_class.pool))
+
+
+def group_names(files: dict[str, str]) -> dict[Capacity, set[str]]:
+    """Capacity -> the names its node groups in `files` have in their cloud (EKS
+    `node_group_name`, GKE and AKS `name`), which the cloud puts on their nodes as a label."""
+    read = _read(files, [], Findings("terraform", "", msg.TerraformDrift))
+    if read is None:
+        return {}
+    aws_regions = {body.get("alias"): body.get("region") for name, body in read.providers
+                   if name == "aws"}
+    clusters = {label: body for kind, label, body in read.data if kind == "azurerm_kubernetes_cluster"}
+    found: dict[Capacity, set[str]] = {}
+    for kind, _, body in read.resources:
+        provider = PROVIDER_OF_RESOURCE.get(kind)
+        result = None if provider is None else READERS[provider](
+            body, [], aws_regions=aws_regions, clusters=clusters, cluster=lambda *_: None)
+        name = _literal(body.get("node_group_name" if kind == "aws_eks_node_group" else "name"))
+        if result is not None and isinstance(name, str):
+            found.setdefault(result[0], set()).add(name)
+    return found
 
 
 def _read(files: dict[str, str], needs: list[Diagnostic], need: Findings) -> Read | None:
@@ -505,9 +531,7 @@ def _in_use(context: CompileContext, capacity: Capacity) -> list[int]:
     nodes: list[set[str]] = [set() for _ in range(timeline.steps)]
     for assignment in context.placement.assignments:
         node_class = owners[assignment.node]
-        if node_class.provisioned and Capacity(
-                node_class.provider or "aws", node_class.region or "", node_class.instance_type or "",
-                node_class.spot, dns_name(node_class.pool)) == capacity:
+        if node_class.provisioned and capacity_of(node_class) == capacity:
             for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", 0)):
                 nodes[step].add(assignment.node)
     return [len(n) for n in nodes]

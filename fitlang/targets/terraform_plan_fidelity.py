@@ -12,6 +12,13 @@ it keeps once it has released the rest (`PlanStages.bought_during`, `bought_afte
 with no script leaves the capacity as it was, which must then be what the plan holds.
 The working directory starts as fitc's earlier `compile` left it, which the files do not
 say: a stage's apply is read from what the scripts have put there.
+
+Nodes released by name (`sh release-nodes.sh`, `terraform_release.py`) leave the cloud before
+the apply: each `release_nodes PROVIDER REGION GROUP FROM TO NODE...` line must name the group
+of its nodes as the stage's files name it (`node_group_name`, `name`), its size before and
+after, and only nodes that run and that the plan releases, each found in its group by an
+earlier `check_nodes` line. An apply that shrinks a group it keeps, by nodes that could have
+been named, leaves the cloud to choose which go: found.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from dataclasses import dataclass
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Message
+from fitlang.model.problem import NodeOwners
 from fitlang.targets.base import CompileContext, Findings
-from fitlang.targets.terraform_fidelity import check_files
+from fitlang.targets.kubernetes import is_node_name
+from fitlang.targets.terraform_fidelity import Capacity, capacity_of, check_files, group_names
 from fitlang.targets.waves import PlanStages, script_commands
 
 DIRECTORY = "$dir/"  # the working directory, as run.sh names it
@@ -42,12 +51,19 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
         wanted = set(planned.bought_after if stage.kind == "release" else planned.bought_during)
         script = files.get(f"{stage.folder}/run.sh")
         applied = False
-        for words in script_commands(script or "", ("rm", "cp", "terraform")):
+        for words in script_commands(script or "", ("rm", "cp", "terraform", "sh")):
+            if words[0] == "sh":
+                released, problems = _released_by_name(context, stage.folder, words, files,
+                                                       directory, running, wanted, need)
+                found += problems
+                running = running - released
+                continue
             problem = _run(words, stage.folder, files, directory)
             if problem:
                 found.append(need(f"{stage.folder}/run.sh: {problem}"))
             elif words[0] == "terraform" and "apply" in words:
                 applied = True
+                found += _by_count(context, stage.folder, running, wanted, need)
                 found += _applied(context, stage.folder, directory, wanted, need)
                 running = wanted
         if not applied and running != wanted:
@@ -57,6 +73,81 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
                               f"({', '.join(sorted(wanted ^ running)[:3])})"))
             running = wanted  # said once
     return found
+
+
+def _released_by_name(context: CompileContext, folder: str, words: list[str], files: dict[str, str],
+                      directory: dict[str, str], running: set[str], wanted: set[str],
+                      need: Findings) -> tuple[set[str], list[Diagnostic]]:
+    """Replay `sh SCRIPT` (release-nodes.sh): the nodes its `release_nodes` lines remove from
+    their groups by name, each found in its group by a `check_nodes` line before any is
+    removed. Each line must name the group of its nodes as the stage's files (or those applied
+    so far) name it,
+    its provider and region, and the group's size before and after; each node must run now
+    and be one the plan releases. What is wrong is said with `need` (E0618)."""
+    path = posixpath.normpath(posixpath.join(folder, words[-1]))
+    if len(words) != 2 or path not in files:
+        return set(), [need(f"{folder}/run.sh: `{shlex.join(words)}`: {path} is not written")]
+    owners = context.problem.owners()
+    # the groups by what they run, as applied so far and as the stage applies them (a group that
+    # keeps nodes keeps its name)
+    names = group_names(directory)
+    staged = group_names({p: t for p, t in files.items() if p.startswith(f"{folder}/")})
+    for capacity, named in staged.items():
+        names.setdefault(capacity, set()).update(named)
+    checked: set[str] = set()
+    released: set[str] = set()
+    found: list[Diagnostic] = []
+    for command in script_commands(files[path], ("check_nodes", "release_nodes")):
+        if command[0] == "check_nodes":
+            checked.update(command[3:] if not released else ())
+            continue
+        problems = _release_problems(command, owners, names, running - released, wanted, checked)
+        found += [need(f"{path}: `{shlex.join(command)}` {problem}") for problem in problems]
+        released.update(command[6:])
+    return released, found
+
+
+def _release_problems(command: list[str], owners: NodeOwners, names: dict[Capacity, set[str]],
+                      running: set[str], wanted: set[str], checked: set[str]) -> list[str]:
+    """What is wrong with one `release_nodes PROVIDER REGION GROUP FROM TO NODE...` line."""
+    _, provider, region, group, before, after, *nodes = command + [""] * max(0, 7 - len(command))
+    unknown = [n for n in nodes if owners.find(n) is None]
+    if unknown or not nodes[0]:
+        return [f"names {unknown[0] if unknown else 'no node'}, no bought node of the policy"]
+    problems = [f"releases {n}, {'which the plan keeps' if n in wanted else 'not running'}"
+                for n in nodes if n not in running or n in wanted]
+    problems += [f"releases {n} before it is found in its group (check_nodes)"
+                 for n in nodes if n not in checked]
+    kinds = {capacity_of(owners[n]) for n in nodes}
+    if len(kinds) > 1:
+        return problems + ["releases nodes of several node groups"]
+    capacity = kinds.pop()
+    if group not in names.get(capacity, set()) or (provider, region) != (capacity.provider, capacity.region):
+        problems.append(f"names group `{group}` of {provider} {region}; the files name the group "
+                        f"of its nodes ({capacity.describe()}) {sorted(names.get(capacity, set()))}")
+    sizes = (sum(capacity_of(owners[n]) == capacity for n in running),
+             sum(capacity_of(owners[n]) == capacity for n in wanted))
+    if (before, after) != tuple(str(size) for size in sizes) or sizes[0] - len(nodes) != sizes[1]:
+        problems.append(f"sizes the group {before} -> {after}; it runs {sizes[0]} nodes and the "
+                        f"plan keeps {sizes[1]}")
+    return problems
+
+
+def _by_count(context: CompileContext, folder: str, running: set[str], wanted: set[str],
+              need: Findings) -> list[Diagnostic]:
+    """A group the apply shrinks but keeps loses the nodes its cloud chooses: each such group
+    whose leaving nodes could have been removed by name first (a name no Kubernetes node can
+    have cannot: W0820 says so)."""
+    owners = context.problem.owners()
+    leaving: dict[Capacity, list[str]] = {}
+    for node in sorted(running - wanted):
+        leaving.setdefault(capacity_of(owners[node]), []).append(node)
+    kept = {capacity_of(owners[node]) for node in wanted}
+    return [need(f"{folder}'s apply shrinks the node group of {capacity.describe()} by count, "
+                 f"which leaves the cloud to choose the nodes that go; the plan releases "
+                 f"{', '.join(nodes[:3])}, never removed by name")
+            for capacity, nodes in sorted(leaving.items())
+            if capacity in kept and all(is_node_name(node) for node in nodes)]
 
 
 def _run(words: list[str], folder: str, files: dict[str, str], directory: dict[str, str]
