@@ -939,6 +939,19 @@ class PlanMovesMore(Message):
     detail: str
 
 
+class ReleaseNamesFitcsNodes(Message):
+    code = "W0827"
+    summary = "release-nodes.sh finds the nodes it releases by the names fitc gave them"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Put the cluster's names of those nodes in release-nodes.sh's `check_nodes` and "
+           "`release_nodes` lines (`kubectl get nodes -l GROUP_LABEL=GROUP`), or give the current "
+           "state as the cluster's pods: as written, the script stops before changing anything "
+           "unless a node of each name is found in its group.")
+    target: str
+    detail: str
+
+
 # ---- W0823-W0826: the state a plan reaches (`compile --current`, `explain --current`) --------
 
 class ReachedNotPinned(Message):

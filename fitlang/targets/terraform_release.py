@@ -205,6 +205,7 @@ def release_script(context: CompileContext, planned: PlanStages, folder: str
     found = [_shrunk_by_count(context, unnamed)] if unnamed else []
     if not named:
         return None, found
+    found.append(_named_as_bought(context, named))
     lines = ["#!/bin/sh",
              f"# fitc plan, {folder}: release, each by name, the bought nodes the plan empties in "
              "node groups that keep others",
@@ -226,6 +227,21 @@ def release_script(context: CompileContext, planned: PlanStages, folder: str
 
 def _command(*words: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
+
+
+def _named_as_bought(context: CompileContext, groups: list[Shrink]) -> Diagnostic:
+    """W0827: the nodes released are named as the state names them, and the state names
+    bought nodes as fitc did when it bought them (`OFFER-REGION-K`: a state read from the
+    cluster's pods names them as the cloud did, `ip-10-...`, and those are nodes fitc did not
+    buy, W0802). A cloud names its nodes itself, so the script's check finds none of these
+    unless the user gives it the cluster's names: said now, not only when the script stops."""
+    first = groups[0]
+    return msg.ReleaseNamesFitcsNodes.at(context.program.path, FIRST_CHARACTER, target="terraform", detail=(
+        f"release-nodes.sh releases {sum(len(g.released) for g in groups)} node(s) from "
+        f"{len(groups)} node group(s) that stay by the names fitc gave them when it bought them "
+        f"(the first: `{first.released[0]}` of `{group_name(first.purchase)}`); the cloud names its "
+        "nodes itself, so unless the cluster's nodes have these names the script stops before "
+        "changing anything"))
 
 
 def _shrunk_by_count(context: CompileContext, groups: list[Shrink]) -> Diagnostic:
