@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 os.environ["FITC_CHECK_MESSAGE_TYPES"] = "1"
 
 import fitlang.targets  # noqa: F401  (the targets declare their `policy` settings blocks)
+from fitlang.solve import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -65,3 +67,15 @@ def run_fitc(*args: str, cwd: Path | None = None, stdin: str | None = None) -> s
 @pytest.fixture
 def fitc():
     return run_fitc
+
+
+@pytest.fixture
+def cpu_clock(monkeypatch):
+    """The benches' `--cpu-clock` (solve/clock.py): every deadline of a solve read on this
+    process's CPU time (a forked child's on its own), the share of a core measured afresh.
+    Gives `solving.CpuWatch`, the stopwatch to time the solve on that clock from outside."""
+    from solving import CpuWatch
+
+    monkeypatch.setattr(time, "monotonic", time.process_time)
+    monkeypatch.setattr(clock, "_SHARE", clock._Share())
+    return CpuWatch

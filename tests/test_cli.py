@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, policies
-from solving import bench_module
+from solving import bench_module, children_cpu
 
 BAD = 'pool p {\n  count = -1\n  cpu = 4\n  memroy = 8Gi\n}\n'
 GOOD = 'pool p {\n  count = 1\n  cpu = 4\n  memory = 8Gi\n}\n'
@@ -401,16 +401,15 @@ def test_solve_json_stays_pure_json_with_highs_on_a_larger_fleet(tmp_path, fitc)
 
 
 def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, fitc):
-    import time
-
     bench_module("fleet").generate(1000, 100).write(tmp_path, "fleet")
-    started = time.monotonic()
+    before = children_cpu()
     # 3 s: on a quiet machine the floor is done in 0.4 s and the search stops at the limit;
     # with 1 s, a machine under heavy load cut the floor itself (issue 13's trade-off)
     result = fitc("solve", "fleet.fit", "--format", "json", "--time-limit", "3", cwd=tmp_path)
-    elapsed = time.monotonic() - started
     document = json.loads(result.stdout)
-    assert elapsed < 20  # the limit bounds the solver; start-up and packing come on top
+    # the limit bounds the solver; start-up and packing come on top. Its CPU seconds, not the
+    # wall's: under load the wall is the other processes' too
+    assert children_cpu() - before < 20
     assert document["status"] in ("optimal", "feasible", "unknown")
     assert document["assignments"], "never nothing"
     assert result.returncode == (0 if document["status"] != "unknown" else 1)
