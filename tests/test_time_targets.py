@@ -206,7 +206,6 @@ def test_recurring_runs_are_one_held_array_and_a_submit_script(tmp_path):
     assert _fidelity("slurm", context, compiled.files) == []
 
 
-
 # bench/differential_time.py --targets seed 37732: a recurring job of 2 replicas, each a whole
 # node, whose second run moves to other nodes (`NodeList=p0-0,p0-1` in the submit script)
 TWO_NODE_RUNS = """
