@@ -159,22 +159,31 @@ def unmet_options(problem: Problem, placed: dict[str, int]) -> list[Unplaced]:
     return unplaced
 
 
-def _higher_priority(problem: Problem, demand) -> list[str]:
-    """The names of the workloads above `demand`'s priority that may compete with it, sorted:
-    those that may use a node class it may use (or one under a power cap over such a class),
-    or any where a budget is shared by all. Worked out once per priority and eligible list
-    (per workload left out it was a scan of every workload: 1.5 s for a floor the time limit
-    cut short at 10,000 inventory nodes)."""
+def _higher_priority(problem: Problem, priority: int) -> list[str]:
+    """The names of the workloads above `priority`, sorted; worked out once per problem (per
+    workload left out it was a scan of every workload: 1.5 s for a floor the time limit cut
+    short at 10,000 inventory nodes)."""
     cached = _HIGHER_PRIORITY.get(problem)
     if cached is None:
-        cached = _HIGHER_PRIORITY[problem] = {}
-    key = (demand.priority, id(demand.eligible))
+        levels = sorted({d.priority for d in problem.demands})
+        cached = {level: sorted({d.name for d in problem.demands if d.priority > level}) for level in levels}
+        _HIGHER_PRIORITY[problem] = cached
+    return cached.get(priority, [])
+
+
+def _competing(problem: Problem, demand) -> list[str]:
+    """Where no placement says who took the room: the workloads above `demand` that may use a
+    node class it may use (or one under a power cap over such a class), or any where a budget
+    is shared by all."""
+    above = _higher_priority(problem, demand.priority)
+    if problem.budget is not None or problem.carbon_budget is not None:
+        return above
+    cached = _COMPETING.setdefault(problem, {})
+    key = (demand.priority, id(demand.eligible))  # demands of one eligibility share the list
     if key not in cached:
-        above = [d for d in problem.demands if d.priority > demand.priority]
-        if problem.budget is None and problem.carbon_budget is None:
-            reach = _reach(problem, demand)
-            above = [d for d in above if not reach.isdisjoint(d.eligible)]
-        cached[key] = sorted({d.name for d in above})
+        reach, names = _reach(problem, demand), set(above)
+        sharing = {d.name for d in problem.demands if d.name in names and not reach.isdisjoint(d.eligible)}
+        cached[key] = [name for name in above if name in sharing]
     return cached[key]
 
 
@@ -230,10 +239,10 @@ def _capped(problem: Problem, packing: Packing) -> Callable[[object], list[str]]
     return capped
 
 
-# per problem (a frozen Problem is hashed as itself), for as long as the problem lives; keyed
-# by priority and the eligible list's identity (demands of one eligibility share the list)
-_HIGHER_PRIORITY: weakref.WeakKeyDictionary[Problem, dict[tuple[int, int], list[str]]] = \
+# per problem (a frozen Problem is hashed as itself), for as long as the problem lives
+_HIGHER_PRIORITY: weakref.WeakKeyDictionary[Problem, dict[int, list[str]]] = \
     weakref.WeakKeyDictionary()
+_COMPETING: weakref.WeakKeyDictionary[Problem, dict[tuple[int, int], list[str]]] = weakref.WeakKeyDictionary()
 
 
 def _why_unplaced(problem: Problem, demand, took: set[str] | None = None, capped: Sequence[str] = ()) -> str:
@@ -241,9 +250,10 @@ def _why_unplaced(problem: Problem, demand, took: set[str] | None = None, capped
     placed where they took its room (only those are named) and `capped` the power caps full."""
     if not demand.eligible:
         return "no node meets its rules"
-    higher = _higher_priority(problem, demand)
-    if took is not None:
-        higher = [name for name in higher if name in took]
+    if took is None:
+        higher = _competing(problem, demand)
+    else:
+        higher = [name for name in _higher_priority(problem, demand.priority) if name in took]
     shown = ", ".join(higher[:5]) + (f" and {len(higher) - 5} more" if len(higher) > 5 else "")
     if demand.gang:
         return "its gang does not fit whole" + (f" beside higher-priority {shown}" if higher else "")
