@@ -138,6 +138,28 @@ def test_slurm_nodes_of_other_threads_per_core_are_other_classes(tmp_path):
     assert sorted(c.threads_per_core for c in problem.classes) == [1, 2]
 
 
+
+def test_an_inventorys_reserved_room_is_taken_off_each_node(tmp_path):
+    """`reserved_cpu` / `reserved_memory`: what each node keeps for DaemonSets' pods, which a
+    kubectl node's allocatable still holds; a replica that needs the node's whole allocatable
+    no longer fits it."""
+    (tmp_path / "nodes.json").write_text((INVENTORY / "nodes.json").read_text())
+    def base(reserved: str) -> str:
+        return f'inventory dc {{\n  format = kubectl\n  file = "nodes.json"\n{reserved}}}\n'
+    work = "workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n"
+    plain = problem_from(tmp_path, base("") + work)
+    kept = problem_from(tmp_path, base("  reserved_cpu = 500m\n  reserved_memory = 1GiB\n") + work)
+    assert [c.id for c in kept.classes] == [c.id for c in plain.classes]
+    for before, after in zip(plain.classes, kept.classes, strict=True):
+        assert after.capacity["cpu"] == before.capacity["cpu"] - 500
+        assert after.capacity["memory"] == before.capacity["memory"] - 2 ** 30
+    largest = max(plain.classes, key=lambda c: c.capacity["cpu"])
+    cores = Fraction(largest.capacity["cpu"], 1000)
+    whole = f"workload w {{\n  replicas = 1\n  cpu = {cores}\n  memory = 1Gi\n}}\n"
+    assert not solve_placement(problem_from(tmp_path, base("") + whole)).unplaced
+    assert solve_placement(problem_from(tmp_path, base("  reserved_cpu = 500m\n") + whole
+                                        + "policy {\n  allow_unplaced = true\n}\n")).unplaced
+
 def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
     (tmp_path / "nodes.json").write_text((INVENTORY / "nodes.json").read_text())
     problem = problem_from(tmp_path, (

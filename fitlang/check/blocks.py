@@ -78,6 +78,8 @@ class InventoryBlock(Frozen):
     file: str | None = None
     price: Fraction | None = None
     gpu_model: str | None = None
+    reserved_cpu: Fraction | None = None
+    reserved_memory: Fraction | None = None
     available: list[str] | None = None
     unavailable: list[str] | None = None
     price_hourly: list[Fraction] | None = None

@@ -123,6 +123,8 @@ class EntityBuilders(BlockValuesStage):
                          arch=b.arch, jurisdiction=b.jurisdiction,
                          gpu_model=self._accelerator_named(scope, b.gpu_model),
                          cluster=b.cluster, origin=v.origin, spans=v.spans,
+                         reserved_cpu_milli=int(_given(b.reserved_cpu, Fraction(0)) * 1000),
+                         reserved_memory=int(_given(b.reserved_memory, Fraction(0))),
                          available=tuple(_given(b.available, [])),
                          unavailable=tuple(_given(b.unavailable, [])),
                          step_prices=self._step_prices(scope, f"inventory `{name}`", v,

@@ -205,6 +205,9 @@ class Inventory(Frozen):
     cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # what each node keeps for pods fitc does not place (DaemonSets): off the file's capacity
+    reserved_cpu_milli: int = 0
+    reserved_memory: int = 0
     available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
     unavailable: tuple[str, ...] = ()
     step_prices: StepPrices | None = None

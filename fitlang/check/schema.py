@@ -175,6 +175,10 @@ INVENTORY = BlockSchema("inventory", "required", {
     "price": _rate("price per node per hour"),
     "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
                                                 "is ambiguous (Slurm's `gpu:a100`)"),
+    "reserved_cpu": _cpu("CPU each node keeps for pods fitc does not place (DaemonSets, agents), "
+                         "taken off what the file says"),
+    "reserved_memory": _size("memory each node keeps for pods fitc does not place, taken off what "
+                             "the file says"),
     **_WINDOW_ATTRS,
     **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,

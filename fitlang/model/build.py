@@ -426,6 +426,8 @@ def _read_inventory(inventory: Inventory) -> InventoryRead:
 
 def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program: Program,
                        reads: _Reads) -> list[NodeClass]:
+    if inventory.reserved_cpu_milli or inventory.reserved_memory:
+        nodes = [_less_reserved(node, inventory) for node in nodes]
     groups: dict[tuple, list[InventoryNode]] = {}
     for node in nodes:
         groups.setdefault(reads.signature(node), []).append(node)
@@ -461,6 +463,14 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first)))
     return classes
+
+
+def _less_reserved(node: InventoryNode, inventory: Inventory) -> InventoryNode:
+    """The node as fitc may fill it: what the file says less what the inventory's `reserved_cpu`
+    and `reserved_memory` keep for pods fitc does not place (DaemonSets: a kubectl node's
+    allocatable still holds their requests, and a node filled to it leaves a pod Pending)."""
+    return dataclasses.replace(node, cpu_milli=max(0, node.cpu_milli - inventory.reserved_cpu_milli),
+                               memory=max(0, node.memory - inventory.reserved_memory))
 
 
 def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dict[str, dict[str, int]]:
