@@ -180,7 +180,23 @@ class Compilation:
             return []
         if any(d.is_error for d in built.diagnostics):
             return built.diagnostics
-        return built.diagnostics + rule_warnings(self.check().program, built.problem)
+        found = rule_warnings(self.check().program, built.problem)
+        return built.diagnostics + [self._at_name(d) if d.code == msg.PoolUnusable.code else d
+                                    for d in found]
+
+    def _at_name(self, diagnostic: Diagnostic) -> Diagnostic:
+        """A warning about a whole block (W0103: a pool no workload can use), at the block's
+        name: the token that names what it is about, in the terminal and the editor alike
+        (the editor underlining a whole block hides the block's own diagnostics)."""
+        from fitlang.syntax import nodes as n
+
+        for module in self.workspace.modules.values():
+            if module.path != diagnostic.path:
+                continue
+            for decl in module.decls:
+                if isinstance(decl, n.Block) and decl.span == diagnostic.span and decl.name is not None:
+                    return dataclasses.replace(diagnostic, span=decl.name.span)
+        return diagnostic
 
     def sources(self) -> Callable[[str], str | None]:
         """Display path -> text, for showing source lines; files outside the policy (a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import stat
 import sys
 
@@ -741,6 +742,20 @@ def test_check_reports_dead_rules_and_fails_on_them_with_fail_level_warning(tmp_
     assert result.returncode == 0
     assert sorted(r["code"] for r in json.loads(result.stdout)) == ["W0101", "W0103"]
     assert fitc("check", "--fail-level", "warning", "p.fit", cwd=tmp_path).returncode == 1
+
+
+def test_an_unusable_pool_is_reported_at_its_name_as_the_editor_shows_it(tmp_path, fitc):
+    """W0103 is about a whole block; the terminal and the editor both point at its name (the
+    editor had the name, the terminal the whole block: two spans for one diagnostic)."""
+    text = POLICY.replace("  memory = 4Gi\n}", '  memory = 4Gi\n  require zone == "b"\n}')
+    (tmp_path / "p.fit").write_text(text)
+    result = fitc("check", "--format", "json", "p.fit", cwd=tmp_path)
+    [warning] = [r for r in json.loads(result.stdout) if r["code"] == "W0103"]
+    line = text.splitlines()[warning["line"] - 1]
+    name = re.match(r"pool (\w+) \{", line)
+    assert name is not None
+    assert (warning["column"], warning["end_line"], warning["end_column"]) == (
+        name.start(1) + 1, warning["line"], name.end(1) + 1)
 
 
 def test_check_does_not_warn_about_a_module_another_checked_file_imports(tmp_path, fitc):

@@ -8,7 +8,6 @@ request needs them, and kept for the next request on the same text.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -155,25 +154,11 @@ def rule_warnings_by_file(analysis: Analysis) -> dict[Path, list[Diagnostic]]:
 
 
 def _rule_warnings(analysis: Analysis) -> list[Diagnostic]:
-    from fitlang.lsp.rule_warnings import PoolUnusable
-
     try:
-        found = analysis.compilation.rule_warnings()
+        return analysis.compilation.rule_warnings()
     except Exception:  # an inventory changing on disk mid-edit must not break the editor
         log.exception("building the placement problem of %s failed", analysis.path)
         return []
-    return [_at_name(analysis, d) if d.code == PoolUnusable.code else d for d in found]
-
-
-def _at_name(analysis: Analysis, diagnostic: Diagnostic) -> Diagnostic:
-    """A warning about a whole block, shown at the block's name."""
-    for module in analysis.workspace.modules.values():
-        if module.path != diagnostic.path:
-            continue
-        for decl in module.decls:
-            if isinstance(decl, n.Block) and decl.span == diagnostic.span and decl.name is not None:
-                return dataclasses.replace(diagnostic, span=decl.name.span)
-    return diagnostic
 
 
 def symbol_key(symbol: Symbol) -> tuple[Path, int]:
