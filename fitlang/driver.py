@@ -333,7 +333,8 @@ class Compilation:
         if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE) \
                 or any(d.is_error for d in moved):
             return compiled
-        context = CompileContext(self.check().program, problem, placement)
+        context = CompileContext(self.check().program, problem, placement,
+                                 per_node=reached is not None and reached.stages is not None)
         chosen = [TARGETS[name]() for name in dict.fromkeys(targets)]
         for target in chosen:
             # in the order the policy reads, as `fitc check` reports (a target finds them by name)

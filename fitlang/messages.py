@@ -641,7 +641,8 @@ class NotEnforceable(Message):
     template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Pin the chosen nodes (`pin_nodes = true` in the policy's `kubernetes` block, or an "
-           "inventory), or accept that the scheduler may place pods elsewhere in the pool.")
+           "inventory), leave the nodes slack, or accept that the scheduler may place pods "
+           "elsewhere among the nodes it may use.")
     detail: str
     target: str
 

@@ -51,6 +51,9 @@ class CompileContext:
     problem: Problem
     placement: Placement
     _splits: dict[str, list[Split]] = field(default_factory=dict)
+    # the files name each replica's node (`compile --current` writes the plan's end state as
+    # the plan's per-node objects): nothing is left to a scheduler's choice of node
+    per_node: bool = False
 
     def __post_init__(self) -> None:
         owner = self.problem.owners()

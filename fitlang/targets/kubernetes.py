@@ -292,6 +292,31 @@ def _unenforceable(context: CompileContext, need: Findings) -> list[Diagnostic]:
     return needs
 
 
+def _packing_at_risk(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """W0620, one per pool, where the scheduler, choosing nodes within what an object selects,
+    can leave one of its pods without a node (kubernetes_packing.py); each workload so placed
+    is a related location."""
+    from fitlang.targets import kubernetes_packing
+
+    by_pool: dict[str, list[Split]] = {}
+    for split, pool in kubernetes_packing.at_risk(context, lambda c: _pinned(c, context)):
+        by_pool.setdefault(pool, []).append(split)
+    found = []
+    for pool, splits in by_pool.items():
+        names = list(dict.fromkeys(s.workload.name for s in splits))
+        listed = [f"`{n}`" for n in names[:3]] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
+        shown = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+        node_class = splits[0].node_class
+        fix = ("" if _pinned(node_class, context) or node_class.provisioned
+               else "; `pin_nodes = true` selects each replica's node")
+        found.append(need(f"pool `{pool}`: the scheduler chooses each pod's node itself, and "
+                          f"some order of its choices leaves a pod of {shown} without a node with "
+                          f"room where the solver packed them all{fix}",
+                          _declared_at(context, node_class), NotEnforceable,
+                          related=[(context.program.workloads[n].origin, f"`{n}`") for n in names]))
+    return found
+
+
 def _demand_key(split: Split) -> str:
     workload = split.workload
     return workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
@@ -418,6 +443,7 @@ class Kubernetes(Target):
                                      "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
         problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
+        problems += _packing_at_risk(context, need)
         problems += _recurring_warnings(context, need)
         return by_message(problems)
 
