@@ -225,3 +225,38 @@ def test_a_request_that_is_no_quantity_is_E0801(tmp_path, quantity):
     policy = _policy(tmp_path, _pod("agent", "a", {"cpu": quantity}))
     assert "E0801" in [d.code for d in Compilation(policy, current=str(tmp_path / "pods.json"))
                        .current_diagnostics()]
+
+
+# ---- the Kubernetes target's read-back of a plan ------------------------------------------
+
+
+def test_the_plan_read_back_counts_the_pods_of_no_workload(tmp_path):
+    """A plan made as if `agent` did not run starts `web` on `a` (6 CPU beside agent's 3, of
+    8): read back against the cluster where it runs, its pod stays Pending. The plan made
+    from the real state reads back clean."""
+    from fitlang.plan import planned
+    from fitlang.targets import TARGETS
+    from fitlang.targets.base import CompileContext
+    from fitlang.targets.waves import stages
+
+    policy = _policy(tmp_path, _pod("agent", "a", {"cpu": "3", "memory": "1Gi"}))
+    (tmp_path / "none.json").write_text(_listing())
+    kubernetes = TARGETS["kubernetes"]()
+
+    def plan_of(state: str):
+        compilation = Compilation(policy, current=str(tmp_path / state))
+        result = planned(compilation, None)
+        assert result.problem is not None and result.placement is not None
+        return compilation, result
+
+    _, blind = plan_of("none.json")
+    seeing_compilation, seeing = plan_of("pods.json")
+    program = seeing_compilation.check().program
+    waves = stages(blind)
+    files, _ = kubernetes.render_plan(CompileContext(program, blind.problem, blind.placement), waves)
+    found = [d.message for d in kubernetes.plan_fidelity(
+        CompileContext(program, seeing.problem, blind.placement), waves, files)]
+    assert any("node a:" in f and "Pending" in f for f in found), found
+    context = CompileContext(program, seeing.problem, seeing.placement)
+    files, _ = kubernetes.render_plan(context, stages(seeing))
+    assert [d.message for d in kubernetes.plan_fidelity(context, stages(seeing), files)] == []

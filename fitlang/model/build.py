@@ -494,7 +494,8 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             threads_per_core=first.threads_per_core, slurm_allocated=inventory.format == "slurm",
             jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
-            node_capacity=_own_capacities(members, first)))
+            node_capacity=_own_capacities(members, first),
+            node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room}))
     return classes
 
 
@@ -521,6 +522,7 @@ def _less_taken(classes: list[NodeClass], taken: Taken) -> list[NodeClass]:
     nodes had it taken off before they were grouped into classes: `_inventory_classes`)."""
     owners = NodeOwners(classes)
     own: dict[int, dict[str, dict[str, int]]] = {}
+    held: dict[int, dict[str, dict[str, int]]] = {}
     for name in taken.room:
         found = owners.find(name)
         if found is None:
@@ -529,7 +531,9 @@ def _less_taken(classes: list[NodeClass], taken: Taken) -> list[NodeClass]:
         left = taken.less(name, node_class.capacity_of(name))
         if left is not None:
             own.setdefault(id(node_class), dict(node_class.node_capacity))[name] = left
-    return [dataclasses.replace(c, node_capacity=own[id(c)]) if id(c) in own else c for c in classes]
+            held.setdefault(id(node_class), {})[name] = dict(taken.room[name])
+    return [dataclasses.replace(c, node_capacity=own[id(c)], node_taken=held[id(c)]) if id(c) in own else c
+            for c in classes]
 
 
 def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dict[str, dict[str, int]]:
