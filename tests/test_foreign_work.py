@@ -110,6 +110,14 @@ def test_a_replica_that_fits_the_node_but_not_beside_the_foreign_pod_goes_elsewh
     assert _placed(Compilation(policy, current=str(tmp_path / "pods.json"))) == [("web", "b")]
 
 
+def test_a_policys_current_block_takes_the_room_for_solve_too(tmp_path, capsys):
+    policy = _policy(tmp_path, _pod("agent", "a", {"cpu": "3", "memory": "1Gi"}),
+                     policy=POLICY + 'current {\n  file = "pods.json"\n}\n')
+    assert main(["solve", str(policy), "--format", "json"]) == 0
+    placed = json.loads(capsys.readouterr().out)["assignments"]
+    assert [(a["workload"], a["node"]) for a in placed] == [("web", "b")]
+
+
 def test_plan_starts_the_replica_beside_no_foreign_pod(tmp_path, capsys):
     policy = _policy(tmp_path, _pod("agent", "a", {"cpu": "3", "memory": "1Gi"}))
     assert main(["plan", str(policy), "--current", str(tmp_path / "pods.json"), "--format", "json"]) == 2
