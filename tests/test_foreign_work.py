@@ -268,3 +268,22 @@ def test_the_plan_read_back_counts_the_pods_of_no_workload(tmp_path):
     context = CompileContext(program, seeing.problem, seeing.placement)
     files, _ = kubernetes.render_plan(context, stages(seeing))
     assert [d.message for d in kubernetes.plan_fidelity(context, stages(seeing), files)] == []
+
+
+def test_a_foreign_job_in_squeue_json_captured_from_a_real_slurm(tmp_path):
+    """onprem-burst-squeue.json (Slurm 22.05) with job 5 (`finetune`, 2 tasks on dgx-a100-[01-02])
+    renamed to another team's: per node, as `job_resources.allocated_nodes` and `gres_detail`
+    print it, 96 CPUs, 921600 MiB and 8 GPUs (`gpu:a100_80gb:8(IDX:0-7)`)."""
+    from conftest import ROOT
+
+    document = json.loads((ROOT / "examples" / "state" / "onprem-burst-squeue.json").read_text())
+    [job] = [job for job in document["jobs"] if job["job_id"] == 5]
+    job["name"] = "other-team"
+    (tmp_path / "squeue.json").write_text(json.dumps(document))
+    compilation = Compilation(ROOT / "examples" / "onprem-burst.fit", current=str(tmp_path / "squeue.json"))
+    assert [(f.node, f.name, f.cpu_milli, f.memory, f.gpu) for f in compilation.current_state().foreign] == [
+        (node, "5 (other-team)", 96000, 921600 * 2 ** 20, 8) for node in ("dgx-a100-01", "dgx-a100-02")]
+    # `finetune` (2 x 8 A100 80GB, a gang) has no node left: the DGX nodes' GPUs are held
+    placement = compilation.solve()
+    assert not [a for a in placement.assignments if a.node.startswith("dgx-a100")]
+    assert {u.workload for u in placement.unplaced} == {"finetune"}
