@@ -90,7 +90,7 @@ def test_a_pod_takes_what_the_scheduler_counts(tmp_path):
         overhead={"cpu": "100m"}),
         _pod("done", "b", {"cpu": "7"}, phase="Succeeded"), _pod("failed", "b", {"cpu": "7"}, phase="Failed"),
         _pod("gpu-burn", "b", {"nvidia.com/gpu": "1", "ephemeral-storage": "1Gi"}))
-    # (`b` has no GPU: its pod overfills it, W0805)
+    # (`b` has no GPU: its pod overfills it, W0805; it states no disk: no overfill of that)
     compilation = Compilation(policy, current=str(tmp_path / "pods.json"))
     state = compilation.current_state()
     assert [(f.node, f.name, f.cpu_milli, f.memory, f.gpu, f.disk) for f in state.foreign] == [

@@ -89,7 +89,10 @@ class Taken:
         if taken is None or name in self.done:
             return None
         self.done.add(name)
-        if any(amount > has.get(resource, 0) for resource, amount in taken.items()):
+        # (a node that states no disk, a hand-written inventory's, is not overfilled by pods
+        # that ask for some: it has none to give fitc's work either)
+        if any(amount > has.get(resource, 0) for resource, amount in taken.items()
+               if resource != "disk" or has.get(resource)):
             self.overfilled.append(name)
         return {resource: max(0, amount - taken.get(resource, 0)) for resource, amount in has.items()}
 
