@@ -144,8 +144,8 @@ def _add_verify(commands) -> None:
                         help="a placement (`fitc solve --format json`) or a plan "
                              "(`fitc plan --format json`)")
     verify.add_argument("--current", metavar="STATE",
-                        help="for a plan: what runs now, the state it starts from (default: "
-                             "the policy's `current` blocks)")
+                        help="what runs now (default: the policy's `current` blocks): for a plan, "
+                             "the state it starts from; pods and jobs of no workload take room")
     # not `choices`: listing the targets would import them on every command (0.7 s)
     verify.add_argument("--target", metavar="TARGET",
                         help="also check that the files in --out realise the placement "

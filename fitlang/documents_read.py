@@ -253,8 +253,21 @@ class KubectlObjectMeta(TypedDict):
     deletionTimestamp: NotRequired[str | None]
 
 
+class KubectlResources(TypedDict):
+    requests: NotRequired[dict[str, Quantity] | None]
+
+
+class KubectlContainer(TypedDict):
+    resources: NotRequired[KubectlResources | None]
+    restartPolicy: NotRequired[str | None]  # `Always` on an init container: a sidecar
+
+
 class KubectlPodSpec(TypedDict):
     nodeName: NotRequired[str | None]
+    # what a pod of no workload takes on its node, as the scheduler counts it
+    containers: NotRequired[list[KubectlContainer] | None]
+    initContainers: NotRequired[list[KubectlContainer] | None]
+    overhead: NotRequired[dict[str, Quantity] | None]
 
 
 class KubectlPodStatus(TypedDict):
@@ -338,6 +351,12 @@ class SqueueJob(TypedDict):
     tasks: NotRequired[SlurmCount | None]
     het_job_id: NotRequired[SlurmCount | None]  # 0: not a heterogeneous job
     het_job_offset: NotRequired[SlurmCount | None]  # its component
+    # what a job of no workload holds (read leniently: the layout changes between versions)
+    cpus: NotRequired[Any]
+    memory_per_node: NotRequired[Any]
+    memory_per_cpu: NotRequired[Any]
+    gres_detail: NotRequired[Any]
+    job_resources: NotRequired[Any]
 
 
 @with_config(ConfigDict(title="squeue --json as fitc reads it"))

@@ -145,7 +145,7 @@ class Compilation:
     @cached_property
     def _built(self) -> Built | None:
         checked = self.check()
-        return None if checked.has_errors else _build(checked.program)
+        return None if checked.has_errors else _build(checked.program, self._taken())
 
     def build_any(self) -> Built:
         """The placement problem of the declarations that check, errors or not (the editor's
@@ -155,7 +155,15 @@ class Compilation:
 
     @cached_property
     def _built_anyway(self) -> Built:
-        return _build(self.check().program)
+        return _build(self.check().program, self._taken())
+
+    def _taken(self) -> dict[str, dict[str, int]]:
+        """Node -> what the current state's running work of no workload requests there (none
+        without a state): the problem's nodes have that much less room."""
+        from fitlang.model.current import foreign_room
+
+        reads = self._state_reads[1]
+        return foreign_room(work for read in reads for work in read.state.foreign)
 
     @property
     def problem(self) -> Problem | None:
@@ -486,17 +494,33 @@ class Compilation:
         return self._current[1]
 
     @cached_property
-    def _current(self) -> tuple[CurrentState | None, list[Diagnostic]]:
-        from fitlang.model.current_read import merge, read_state_files
+    def _state_reads(self) -> tuple[list[tuple[StateFile, _Where]], list[StateRead], list[Diagnostic]]:
+        """The state files, each one's read, and E0103 for a `--current` file that cannot be
+        read: read before the problem is built, whose nodes lose the room that work of no
+        workload takes."""
+        from fitlang.model.current_read import read_state_files
 
         program = self.check().program
         files, diagnostics = self._state_files(program)
+        if not files:
+            return [], [], diagnostics
+        return files, read_state_files([file for file, _ in files], _state_names(program)), diagnostics
+
+    @cached_property
+    def _current(self) -> tuple[CurrentState | None, list[Diagnostic]]:
+        from fitlang.model.current_read import merge
+
+        program = self.check().program
+        files, reads, diagnostics = self._state_reads
+        diagnostics = list(diagnostics)
         if not files and not diagnostics:
             return None, []
-        reads = read_state_files([file for file, _ in files], _state_names(program))
         problem = self.problem
         for (_, where), read in zip(files, reads):
             diagnostics += _state_diagnostics(read, where, problem)
+        built = self.build()
+        if built is not None and built.overfilled and files:
+            diagnostics.append(_overfilled(built.overfilled, files[0][1]))
         state = merge(reads)
         if problem is not None:
             state = _with_options(_with_bought(state, problem), problem, program)
@@ -542,7 +566,7 @@ def _timing_not_enforced(target: str, root: str) -> Diagnostic:
         root, FIRST_CHARACTER)
 
 
-def _build(program: Program) -> Built:
+def _build(program: Program, taken: dict[str, dict[str, int]]) -> Built:
     """The problem with the language's rules and those the targets add (the Slurm partition):
     the driver sits above both, so model code names no target. A target's rules come from its
     settings block (`Target.rules`): a policy that states none is built without importing the
@@ -550,10 +574,10 @@ def _build(program: Program) -> Built:
     from fitlang.model.build import build_problem
 
     if not program.policy.settings:
-        return build_problem(program)
+        return build_problem(program, taken=taken)
     from fitlang.targets import target_rules
 
-    return build_problem(program, target_rules(program))
+    return build_problem(program, target_rules(program), taken)
 
 
 class _Where(Frozen):
@@ -651,6 +675,9 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
     if read.ignored:
         found.append(msg.UnmanagedWork.at(where.path, where.span, file=file, count=len(read.ignored),
                                           what=read.unit + _plural(len(read.ignored)),
+                                          room="their requests take room on their nodes"
+                                          if read.room_known else "their room not known (this "
+                                          "text has no CPUs: `squeue --json` has)",
                                           first=_first(read.ignored)))
     if read.unknown:
         found.append(msg.UnknownStateWorkloads.at(where.path, where.span, file=file,
@@ -670,6 +697,14 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
                                                   plural=_plural(len(lost)), nodes=len(nodes),
                                                   node_plural=_plural(len(nodes)), first=_first(nodes)))
     return found
+
+
+def _overfilled(nodes: Sequence[str], where: _Where) -> Diagnostic:
+    """W0805: nodes whose running work of no workload already requests more than they have
+    (a node resized or relabelled since, or a state and inventory read at different times):
+    fitc places nothing there."""
+    return msg.ForeignOverfills.at(where.path, where.span, count=len(nodes), plural=_plural(len(nodes)),
+                                   first=_first(list(nodes)))
 
 
 def _with_bought(state: CurrentState, problem: Problem) -> CurrentState:

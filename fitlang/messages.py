@@ -1015,13 +1015,14 @@ class CurrentStateError(Message):
 class UnmanagedWork(Message):
     code = "W0801"
     summary = "running work of no workload of the policy"
-    template = "{file}: {count} running {what} of no workload of the policy, not read: {first}"
+    template = "{file}: {count} running {what} of no workload of the policy, {room}: {first}"
     severity = Severity.WARNING
     fix = ("Nothing to do if they are not the policy's (system pods, other teams' jobs); else label "
            "the pods `fitlang.dev/workload: NAME` or name the jobs as the workloads.")
     file: str
     count: int
     what: str
+    room: str  # what fitc does with them: their requests take room on their nodes, or not
     first: str
 
 
@@ -1064,6 +1065,19 @@ class BudgetSelectsNothing(Message):
            "labels (`app.kubernetes.io/name`) in their namespace.")
     file: str
     count: int
+    first: str
+
+
+class ForeignOverfills(Message):
+    code = "W0805"
+    summary = "running work of no workload of the policy overfills its nodes"
+    template = ("{count} node{plural} already run pods or jobs of no workload of the policy that "
+                "request more than the node has: fitc places nothing there: {first}")
+    severity = Severity.WARNING
+    fix = ("Read the inventory and the current state at the same time (a node resized since one "
+           "was read), or check the pods' requests on these nodes.")
+    count: int
+    plural: str
     first: str
 
 

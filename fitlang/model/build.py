@@ -1,7 +1,9 @@
 """From a checked `Program` to a `Problem`: classes of identical nodes, and eligibility.
 
 Inventory files are read here; their problems become E0502 diagnostics at the
-`file` attribute of the `inventory` block.
+`file` attribute of the `inventory` block. What running work of no workload of the policy
+requests on a node (a `current` state's pods and jobs of other teams, DaemonSets) is taken off
+that node's room (`Taken`), so the nodes it runs on fall into classes of their own.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -48,6 +50,7 @@ from fitlang.model.problem import (
     Exclusion,
     NodeClass,
     NodeNames,
+    NodeOwners,
     OptionGroup,
     PowerScope,
     PreferenceRule,
@@ -67,12 +70,40 @@ _HOST_LABELS = ("kubernetes.io/hostname",)
 class Built:
     problem: Problem
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # nodes whose running work of no workload requests more than they have (the driver warns)
+    overfilled: list[str] = field(default_factory=list)
 
 
-def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
+@dataclass
+class Taken:
+    """Node -> what running work of no workload requests there (`current.foreign_room`), and
+    the nodes it overfills, found as the room is taken off."""
+
+    room: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    overfilled: list[str] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)  # the nodes whose room it was taken off
+
+    def less(self, name: str, has: Mapping[str, int]) -> dict[str, int] | None:
+        """`has` less what is taken on node `name`, never below nothing; None where nothing is."""
+        taken = self.room.get(name)
+        if taken is None or name in self.done:
+            return None
+        self.done.add(name)
+        # (a node that states no disk, a hand-written inventory's, is not overfilled by pods
+        # that ask for some: it has none to give fitc's work either)
+        if any(amount > has.get(resource, 0) for resource, amount in taken.items()
+               if resource != "disk" or has.get(resource)):
+            self.overfilled.append(name)
+        return {resource: max(0, amount - taken.get(resource, 0)) for resource, amount in has.items()}
+
+
+def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
+                  taken: Mapping[str, Mapping[str, int]] | None = None) -> Built:
     """The problem of a checked program. `extra_rules`: the targets' rules (`Target.rules`,
-    the Slurm partition), which the driver passes; the language's rules are `rules.RULES`."""
+    the Slurm partition), which the driver passes; the language's rules are `rules.RULES`.
+    `taken`: node -> what running work of no workload requests there (the current state's)."""
     diagnostics: list[Diagnostic] = []
+    room = Taken(taken or {})
     classes = [_pool_class(pool) for pool in program.pools.values()]
     reads: _Reads | None = None  # what rules read of a node: made once (it reads every workload)
     for inventory in program.inventories.values():
@@ -86,7 +117,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
             diagnostics.extend(kind.at(origin.path, span, detail=problem)
                                for problem in found)
         reads = reads or _Reads.of(program)
-        classes.extend(_inventory_classes(inventory, read.nodes, program, reads))
+        classes.extend(_inventory_classes(inventory, read.nodes, program, reads, room))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
@@ -101,6 +132,8 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
             regions = [r for r in offer.regions if buy.regions is None or r in buy.regions]
             classes.extend(_offer_class(offer, region, cap, buy.spot, index) for region in regions)
     classes = _unique_ids(classes)
+    if room.room:
+        classes = _less_taken(classes, room)
     spare = [_offer_class(offer, region, total_replicas, False, None)
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
@@ -131,7 +164,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
         carbon_budget_origin=policy.spans.get("carbon_budget"))
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
-    return Built(problem, diagnostics + _spreads_refused(problem))
+    return Built(problem, diagnostics + _spreads_refused(problem), sorted(set(room.overfilled)))
 
 
 def _spreads_refused(problem: Problem) -> list[Diagnostic]:
@@ -425,9 +458,12 @@ def _read_inventory(inventory: Inventory) -> InventoryRead:
 
 
 def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program: Program,
-                       reads: _Reads) -> list[NodeClass]:
+                       reads: _Reads, taken: Taken) -> list[NodeClass]:
     if inventory.reserved_cpu_milli or inventory.reserved_memory:
         nodes = [_less_reserved(node, inventory) for node in nodes]
+    if taken.room:  # before grouping: a node with less room joins the nodes of its room
+        nodes = [_with_room(node, left) if (left := taken.less(node.name, _room(node))) else node
+                 for node in nodes]
     groups: dict[tuple, list[InventoryNode]] = {}
     for node in nodes:
         groups.setdefault(reads.signature(node), []).append(node)
@@ -461,7 +497,8 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             threads_per_core=first.threads_per_core, slurm_allocated=inventory.format == "slurm",
             jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
-            node_capacity=_own_capacities(members, first)))
+            node_capacity=_own_capacities(members, first),
+            node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room}))
     return classes
 
 
@@ -471,6 +508,35 @@ def _less_reserved(node: InventoryNode, inventory: Inventory) -> InventoryNode:
     allocatable still holds their requests, and a node filled to it leaves a pod Pending)."""
     return dataclasses.replace(node, cpu_milli=max(0, node.cpu_milli - inventory.reserved_cpu_milli),
                                memory=max(0, node.memory - inventory.reserved_memory))
+
+
+def _room(node: InventoryNode) -> dict[str, int]:
+    return {"cpu": node.cpu_milli, "memory": node.memory, "gpu": node.gpu_count, "disk": node.disk}
+
+
+def _with_room(node: InventoryNode, room: Mapping[str, int]) -> InventoryNode:
+    return dataclasses.replace(node, cpu_milli=room["cpu"], memory=room["memory"],
+                               gpu_count=room["gpu"], disk=room["disk"])
+
+
+def _less_taken(classes: list[NodeClass], taken: Taken) -> list[NodeClass]:
+    """Declared pools' and bought nodes where running work of no workload takes room: each
+    such node keeps its own room (`node_capacity`), as packing and `verify` read it (inventory
+    nodes had it taken off before they were grouped into classes: `_inventory_classes`)."""
+    owners = NodeOwners(classes)
+    own: dict[int, dict[str, dict[str, int]]] = {}
+    held: dict[int, dict[str, dict[str, int]]] = {}
+    for name in taken.room:
+        found = owners.find(name)
+        if found is None:
+            continue
+        node_class = found[0]
+        left = taken.less(name, node_class.capacity_of(name))
+        if left is not None:
+            own.setdefault(id(node_class), dict(node_class.node_capacity))[name] = left
+            held.setdefault(id(node_class), {})[name] = dict(taken.room[name])
+    return [dataclasses.replace(c, node_capacity=own[id(c)], node_taken=held[id(c)]) if id(c) in own else c
+            for c in classes]
 
 
 def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dict[str, dict[str, int]]:

@@ -15,7 +15,7 @@ node class is the solver's business, not the reader's.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -53,6 +53,23 @@ class Running(Frozen):
     handle: ReplicaName | None = None  # None when read from a placement, which names none
 
 
+class Foreign(Frozen):
+    """A running pod or job of no workload of the policy (another team's, a DaemonSet's, a
+    system pod): what it requests on the node it runs on, which fitc's work may not use (the
+    scheduler counts every pod's requests; Slurm every job's allocation). CPU in millicores,
+    memory in bytes, GPUs as a count."""
+
+    node: str
+    name: str  # as kubectl or squeue names it: "kube-system/coredns-5d78c", "1234"
+    cpu_milli: int = 0
+    memory: int = 0
+    gpu: int = 0
+    disk: int = 0
+
+    def requests(self) -> dict[str, int]:
+        return {"cpu": self.cpu_milli, "memory": self.memory, "gpu": self.gpu, "disk": self.disk}
+
+
 class DisruptionBudget(Frozen):
     """At most this many of a workload's replicas may be down at once while work moves
     (a PodDisruptionBudget's `maxUnavailable`, or its `minAvailable` turned into one by the
@@ -70,12 +87,23 @@ class CurrentState(Frozen):
     bought: tuple[str, ...] = ()  # nodes bought earlier: in use now, and releasable
     budgets: tuple[DisruptionBudget, ...] = ()
     sources: tuple[str, ...] = ()  # the files it was read from, for messages
+    foreign: tuple[Foreign, ...] = ()  # running work of no workload: it takes room on its node
 
     def by_workload(self) -> dict[str, list[Running]]:
         grouped: dict[str, list[Running]] = {}
         for replica in self.running:
             grouped.setdefault(replica.workload, []).append(replica)
         return grouped
+
+
+def foreign_room(foreign: Iterable[Foreign]) -> dict[str, dict[str, int]]:
+    """Node -> what the running work of no workload requests there, summed."""
+    taken: dict[str, dict[str, int]] = {}
+    for work in foreign:
+        sums = taken.setdefault(work.node, {"cpu": 0, "memory": 0, "gpu": 0, "disk": 0})
+        for resource, amount in work.requests().items():
+            sums[resource] += amount
+    return taken
 
 
 class StateRead(Mutable):
@@ -85,6 +113,7 @@ class StateRead(Mutable):
     # W0803, W0804): names, in file order
     ignored: list[str] = field(default_factory=list)  # running work of no workload of the policy
     unit: str = "replica"  # what the file lists, for messages: pod, job
+    room_known: bool = True  # whether it says what its work of no workload requests (not squeue's text)
     unknown: list[str] = field(default_factory=list)  # naming a workload or option it lacks
     unmatched_budgets: list[str] = field(default_factory=list)  # PDBs selecting no workload
 

@@ -6,7 +6,9 @@ A pod is a replica of the policy's workload named by its `fitlang.dev/workload` 
 label, else by its `app.kubernetes.io/name` label as fitc's Kubernetes target writes it, else
 by its owner (a ReplicaSet's Deployment, a StatefulSet, a Job) named as the workload. It runs
 when it is bound to a node (`spec.nodeName`), Running or Pending, and not terminating
-(`metadata.deletionTimestamp`). Pods of no workload of the policy are counted, not read.
+(`metadata.deletionTimestamp`). A running pod of no workload of the policy (a DaemonSet's,
+another team's) is not a replica: what it requests takes room on its node (`Foreign`), as the
+scheduler counts it (`_requests`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.file_problems import FileProblem, JsonPath
-from fitlang.model.current import CurrentState, DisruptionBudget, ReplicaName, Running, StateRead
+from fitlang.model.current import (
+    CurrentState,
+    DisruptionBudget,
+    Foreign,
+    ReplicaName,
+    Running,
+    StateRead,
+)
 
 if TYPE_CHECKING:
-    from fitlang.documents_read import KubectlPdb, KubectlPod, KubectlSelector
+    from fitlang.documents_read import KubectlContainer, KubectlPdb, KubectlPod, KubectlSelector
     from fitlang.model.current_read import StateNames
 
 WORKLOAD_KEY = "fitlang.dev/workload"  # the annotation (and label) naming a pod's workload
@@ -33,6 +42,9 @@ _POD_KINDS = frozenset({"Pod"})
 _PDB_KINDS = frozenset({"PodDisruptionBudget"})
 _REPLICA_SET_SUFFIX = re.compile(r"-[a-z0-9]{1,10}$")  # `chat-7d9f8b6c5`: the pod template hash
 _PERCENT = re.compile(r"^([0-9]+)%$")
+# the extended resources a GPU is requested by, as the device plugins name them
+_GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+_MOST = 2 ** 62  # a request past this is no node's (and would overflow the solver's int64 rows)
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class KubeRead:
     source: str
     pods: list[_Pod] = field(default_factory=list)
     pdbs: list[_Pdb] = field(default_factory=list)
+    foreign: list[Foreign] = field(default_factory=list)  # running pods of no workload
 
 
 def read_kubectl_state(document: object, source: str, names: StateNames,
@@ -75,13 +88,14 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
     for index, pod in pods:
         if _again(pod, "pod", seen, kube.read, source, _element(index)):
             continue
-        replica = _replica(pod, names, kube)
+        replica = _replica(pod, names, kube, _element(index))
         if replica is not None:
             running.append(replica)
     kube.pdbs = [pdb for index, item in pdbs
                  if not _again(item, "PodDisruptionBudget", seen, kube.read, source, _element(index))
                  and (pdb := _pdb(item, source, _element(index), kube.read)) is not None]
-    kube.read.state = CurrentState(running=tuple(running), sources=(source,))
+    kube.read.state = CurrentState(running=tuple(running), sources=(source,),
+                                   foreign=tuple(kube.foreign))
     return kube
 
 
@@ -155,7 +169,7 @@ def _again(item: KubectlPod | KubectlPdb, kind: str, seen: set[str], read: State
     return False
 
 
-def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead) -> Running | None:
+def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPath) -> Running | None:
     metadata = pod["metadata"]
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     node = spec.get("nodeName")
@@ -168,6 +182,9 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead) -> Running | No
     workload = stated or _workload_by_name(labels, metadata.get("ownerReferences") or [], names)
     if workload is None:
         kube.read.ignored.append(str(handle))
+        taken = _requests(spec, f"{kube.source}: {handle}", element, kube.read)
+        if taken is not None and any(taken.values()):
+            kube.foreign.append(Foreign(node=node, name=str(handle), **taken))
         return None
     option_label = labels.get(OPTION_KEY)
     option = None
@@ -179,6 +196,58 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead) -> Running | No
         return None
     kube.pods.append(_Pod(namespace, labels, workload))
     return Running(workload=workload, node=node, option=option, handle=handle)
+
+
+def _requests(spec, where: str, element: JsonPath, read: StateRead) -> dict[str, int] | None:
+    """What a pod requests of its node as the scheduler counts it (`resource.PodRequests`):
+    its containers' requests summed, or its largest init container's where that is more (an
+    init container runs alone, beside the sidecars started before it: init containers with
+    `restartPolicy: Always`, which keep running and add to the sum), plus its `overhead`.
+    None (and E0801) where a quantity is not one."""
+    from fitlang.model.inventory import parse_quantity
+
+    def summed(requests: dict | None) -> dict[str, int]:
+        found = dict.fromkeys(("cpu_milli", "memory", "gpu", "disk"), 0)
+        for resource, text in (requests or {}).items():
+            key, scale = _KEYS.get(resource, (None, 0))
+            if key is None:
+                continue
+            found[key] += min(_MOST, math.ceil(parse_quantity(str(text)) * scale))
+        return found
+
+    try:
+        running = _added([summed(_stated(c)) for c in spec.get("containers") or []])
+        sidecars, peak = _added([]), _added([])
+        for container in spec.get("initContainers") or []:
+            own = summed(_stated(container))
+            if container.get("restartPolicy") == "Always":
+                sidecars = _added([sidecars, own])
+                peak = _larger(peak, sidecars)
+            else:
+                peak = _larger(peak, _added([sidecars, own]))
+        return _added([_larger(_added([running, sidecars]), peak), summed(spec.get("overhead"))])
+    except (ValueError, ArithmeticError) as error:
+        read.problems.append(FileProblem(f"{where}: a request is not a Kubernetes quantity ({error})",
+                                         (*element, "spec")))
+        return None
+
+
+# request name -> (Foreign's field, scale to its unit)
+_KEYS = {"cpu": ("cpu_milli", 1000), "memory": ("memory", 1), "ephemeral-storage": ("disk", 1),
+         **{name: ("gpu", 1) for name in _GPU_RESOURCES}}
+
+
+def _stated(container: KubectlContainer) -> dict | None:
+    return (container.get("resources") or {}).get("requests")
+
+
+def _added(parts: list[dict[str, int]]) -> dict[str, int]:
+    return {key: min(_MOST, sum(part[key] for part in parts))
+            for key in ("cpu_milli", "memory", "gpu", "disk")}
+
+
+def _larger(one: dict[str, int], other: dict[str, int]) -> dict[str, int]:
+    return {key: max(one[key], other[key]) for key in one}
 
 
 def _workload_by_name(labels: Mapping[str, str], owners: Sequence, names: StateNames) -> str | None:

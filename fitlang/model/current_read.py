@@ -107,7 +107,9 @@ def merge(reads: Sequence[StateRead]) -> CurrentState:
     bought = tuple(sorted({n for read in reads for n in read.state.bought}))
     budgets = tuple(b for read in reads for b in read.state.budgets)
     sources = tuple(s for read in reads for s in read.state.sources)
-    return CurrentState(running=running, bought=bought, budgets=budgets, sources=sources)
+    foreign = tuple(f for read in reads for f in read.state.foreign)
+    return CurrentState(running=running, bought=bought, budgets=budgets, sources=sources,
+                        foreign=foreign)
 
 
 def _read_one(file: StateFile, names: StateNames, seen: set[str]) -> tuple[StateRead, object]:

@@ -5,7 +5,9 @@ fitc's Slurm target writes one job per workload (or per accelerator option of it
 k replicas, spread over its nodes as Slurm's default block distribution does (as evenly as
 possible, the first nodes one more). A heterogeneous job is one record per component in
 `squeue --json`, each with its own tasks and nodes. The text gives no task count: there, a job
-is one replica per node. Jobs of no workload of the policy are counted, not read.
+is one replica per node. A RUNNING job of no workload of the policy (another team's) is not a
+replica: in `squeue --json` what it holds of each node takes room there (`Foreign`: its CPUs,
+memory and GPUs per node, `_held`); the text says nothing of it, so there it is only counted.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from fitlang.file_problems import FileProblem
-from fitlang.model.current import CurrentState, ReplicaName, Running, StateRead
+from fitlang.model.current import CurrentState, Foreign, ReplicaName, Running, StateRead
 
 if TYPE_CHECKING:
     from fitlang.documents_read import SqueueJob
     from fitlang.model.current_read import StateNames
 
 _RUNNING = "RUNNING"
+MIB = 2 ** 20  # Slurm counts memory in MiB
+_GPU_COUNT = re.compile(r"^gpu(?::[^:(]+)?:([0-9]+)")  # `gpu:l40s:4(IDX:0-3)`, `gpu:2`
 _TEXT_FIELDS = 4  # %i|%j|%T|%N
 # Slurm refuses a range of more than 64Ki hosts (`scontrol show hostnames`); a file that asks
 # for more is not squeue's output, and expanding it could exhaust memory
@@ -135,7 +139,7 @@ def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
 
 def read_squeue_text(text: str, source: str, names: StateNames) -> StateRead:
     """`squeue -h -o "%i|%j|%T|%N"`: job id, name, state, node list, one job a line."""
-    read = StateRead(unit="job")
+    read = StateRead(unit="job", room_known=False)
     running: list[Running] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -169,16 +173,71 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
         read.problems += [problem.of_file(source) for problem in error_problems(error)]
         return read
     running: list[Running] = []
+    foreign: list[Foreign] = []
     for index, job in enumerate(jobs):
         state = job["job_state"]
         if (state if isinstance(state, str) else " ".join(state)).split(" ")[0] != _RUNNING:
             continue
         tasks = _count(job.get("tasks"))
+        where = FileProblem(f"{source}: jobs[{index}].nodes", ("jobs", index, "nodes"))
         running += _replicas(_job_handle(job), job["name"], job.get("nodes") or "", tasks,
-                             names, read, FileProblem(f"{source}: jobs[{index}].nodes",
-                                                      ("jobs", index, "nodes")))
-    read.state = CurrentState(running=tuple(running), sources=(source,))
+                             names, read, where)
+        if _workload(job["name"], names) is None:
+            foreign += _held(job, read, where)
+    read.state = CurrentState(running=tuple(running), sources=(source,), foreign=tuple(foreign))
     return read
+
+
+def _held(job: SqueueJob, read: StateRead, where: FileProblem) -> list[Foreign]:
+    """What a job of no workload holds of each of its nodes: as Slurm 22.05 prints it per node
+    (`job_resources.allocated_nodes`: `cpus_used`, `memory_allocated` in MiB; `gres_detail`,
+    one entry per node in order), else the job's `cpus` spread evenly over its nodes (the
+    first ones the remainder) and `memory_per_node` (or `memory_per_cpu` x its CPUs there)."""
+    try:
+        nodes = expand_hostlist(job.get("nodes") or "")
+    except HostlistError:
+        return []  # `_replicas` reported it
+    if not nodes:
+        return []
+    stated = _per_node_allocations(job)
+    cpus = _count(job.get("cpus")) or 0
+    each, extra = divmod(cpus, len(nodes))
+    gres = job.get("gres_detail") or []
+    held = []
+    for index, node in enumerate(nodes):
+        own = stated.get(node, {})
+        node_cpus = own.get("cpus", each + (1 if index < extra else 0))
+        memory = own.get("memory", _count(job.get("memory_per_node"))
+                         or (_count(job.get("memory_per_cpu")) or 0) * node_cpus)
+        gpus = _gpus(gres[index]) if index < len(gres) and isinstance(gres[index], str) else 0
+        held.append(Foreign(node=node, name=f"{_job_handle(job)} ({job['name']})",
+                            cpu_milli=1000 * node_cpus, memory=MIB * memory, gpu=gpus))
+    return held
+
+
+def _per_node_allocations(job: SqueueJob) -> dict[str, dict[str, int]]:
+    """Node -> {"cpus", "memory" (MiB)} where `squeue --json` states them per node (22.05)."""
+    resources = job.get("job_resources")
+    listed = resources.get("allocated_nodes") if isinstance(resources, dict) else None
+    found: dict[str, dict[str, int]] = {}
+    for entry in listed if isinstance(listed, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("nodename"), str):
+            continue
+        own = {key: value for key, field in (("cpus", "cpus_used"), ("memory", "memory_allocated"))
+               if (value := _count(entry.get(field))) is not None}
+        found[entry["nodename"]] = own
+    return found
+
+
+def _gpus(detail: str) -> int:
+    """The GPUs of one node's `gres_detail` entry (`gpu:l40s:4(IDX:0-3)`; several GRES are
+    separated by commas outside the parentheses)."""
+    count = 0
+    for item in re.split(r",(?![^(]*\))", detail):
+        match = _GPU_COUNT.match(item.strip())
+        if match is not None:
+            count += int(match.group(1))
+    return count
 
 
 def _job_handle(job: SqueueJob) -> str:

@@ -177,6 +177,9 @@ class NodeClass(Frozen):
     # inventory nodes merged into one class whose allocatable differs a little (kubelet
     # reservations): each node's own, where it is less than `capacity` (the largest member's)
     node_capacity: dict[str, dict[str, int]] = field(default_factory=dict)
+    # what running work of no workload of the policy (a current state's other pods and jobs)
+    # requests on each of its nodes that runs some: already off its room (`capacity_of`)
+    node_taken: dict[str, dict[str, int]] = field(default_factory=dict)
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()

@@ -21,15 +21,21 @@ arithmetic, and replays each wave's `run.sh` (read by shlex) command by command:
 - `kubectl drain NODE`: the node is cordoned and every pod on it evicted (the same budgets);
   a Deployment's evicted pods are made again, Pending while the node stays cordoned.
 
-After each wave the cluster must hold the plan's state after that wave (`waves.stages`: the
-plan's own moves applied to what runs now; the pods on nodes the policy lacks, less those the
-plan's moves have taken off so far), and after no command may a workload run fewer pods than
-its budget allows below both the wave's start and end.
+After each wave no node may hold pods that request more than its allocatable, beside what the
+pods of no workload of the policy that run there request (the current state's, which the
+plan does not move; `NodeClass.node_taken`): the scheduler would leave the rest Pending. A
+pod requests what its Deployment's containers do (as applied), or, where no step applied its
+Deployment yet, its workload's requests. After each wave the cluster must hold the plan's
+state after that wave (`waves.stages`: the plan's own moves applied to what runs now; the pods
+on nodes the policy lacks, less those the plan's moves have taken off so far), and after no
+command may a workload run fewer pods than its budget allows below both the wave's start and
+end.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 from collections import Counter
 from dataclasses import dataclass
@@ -72,6 +78,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
         for words in (words[1:] for words in script_commands(script, ("kubectl",))):
             found += replay.run(stage.folder, words)
         reached = replay.pods()
+        found += _overfull(context, reached, replay.requests, stage.folder)
         if reached != wanted:
             found.append(f"{stage.folder}: after its steps the cluster runs "
                          f"{_difference(reached, wanted)}")
@@ -110,6 +117,57 @@ class _Expected:
         for demand, handle in self.foreign[stage + 1]:
             pods[(self.context.view(demand).name, POD + _pod(handle.namespace, handle.name))] += 1
         return pods
+
+
+def _pod_requests(deployment: dict) -> dict[str, int]:
+    """What one pod of a Deployment requests (its containers' requests summed): CPU in
+    millicores, memory in bytes, GPUs; what cannot be read counts nothing."""
+    from fitlang.model.inventory import parse_quantity
+
+    found = {"cpu": 0, "memory": 0, "gpu": 0}
+    template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in template.get("containers") or []:
+        for resource, text in ((container.get("resources") or {}).get("requests") or {}).items():
+            key = "gpu" if resource.endswith("/gpu") else resource
+            if key in found:
+                try:
+                    found[key] += math.ceil(parse_quantity(str(text)) * (1000 if key == "cpu" else 1))
+                except (ValueError, ArithmeticError):
+                    continue
+    return found
+
+
+def _overfull(context: CompileContext, pods: Cluster, applied: dict[str, dict[str, int]],
+              folder: str) -> list[str]:
+    """Each named node whose pods, beside those of no workload running there, request more
+    than its allocatable (its room as the problem has it plus what those take)."""
+    stated = {context.view(d.name).name: d.requests for d in context.problem.demands}
+    used: dict[str, Counter] = {}
+    for (workload, where), count in pods.items():
+        if where.startswith((BOUGHT, POD)):
+            continue
+        asks = applied.get(workload) or stated.get(workload) or {}
+        sums = used.setdefault(where, Counter())
+        for resource in _COUNTED:
+            sums[resource] += count * asks.get(resource, 0)
+    owners = context.problem.owners()
+    found = []
+    for name, sums in sorted(used.items()):
+        owner = owners.find(name)
+        if owner is None:
+            continue
+        taken, room = owner[0].node_taken.get(name, {}), owner[0].capacity_of(name)
+        beside = {r: sums[r] + taken.get(r, 0) for r in _COUNTED}
+        allocatable = {r: room.get(r, 0) + taken.get(r, 0) for r in _COUNTED}
+        short = [f"{r} {beside[r]} > {allocatable[r]}" for r in _COUNTED if beside[r] > allocatable[r]]
+        if short:
+            found.append(f"{folder}: node {name}: its pods and the pods of no workload running "
+                         f"there request more than its allocatable ({', '.join(short)}): some "
+                         "stay Pending")
+    return found
+
+
+_COUNTED = ("cpu", "memory", "gpu")
 
 
 def _bought_labels(node_class: NodeClass) -> frozenset[tuple[str, str]]:
@@ -157,6 +215,7 @@ class _Replay:
         self.named_pods = {where[1]: where for where in start if where[1].startswith(POD)}
         self.floor: Counter = Counter()  # per workload, the fewer pods of the wave's two ends
         self.stop_first = False
+        self.requests: dict[str, dict[str, int]] = {}  # workload -> one pod's, as last applied
 
     def pods(self) -> Cluster:
         """What runs: what ran before the plan, where no Deployment fitc wrote says otherwise."""
@@ -215,6 +274,7 @@ class _Replay:
                 problems.append(f"{path}: Deployment `{name}` is malformed ({error!r})")
                 continue
             self._scale(name, where, replicas)
+            self.requests[where[0]] = _pod_requests(document)
         return problems
 
     def _scale(self, name: str, where: tuple[str, str], replicas: int) -> None:
