@@ -17,6 +17,7 @@ from fractions import Fraction
 from fitlang.solve import move_neighbourhood
 from fitlang.solve.move_scale import ScaleMove, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
+from fitlang.solve import option_trade
 from fitlang.solve.option_trade import trade_options
 
 FLEET = 'import "std/accelerators"\n\n' + "".join(
@@ -93,3 +94,65 @@ def test_the_plan_past_large_nodes_trades_the_options(tmp_path, monkeypatch):
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction("6.12")
     assert fleet.state() == TRADED
+
+
+# `giver` runs 4 L4 nodes (or would need 2 L40S), `taker` 6 A10G nodes (or would need 4 L4): the
+# trade saves 4 accelerators, but the L40S nodes free are dear
+DEAR = 'import "std/accelerators"\n\n' + "".join(
+    f"pool {name} {{\n  count = {count}\n  cpu = 16\n  memory = 64GiB\n  gpu {{\n    model = {model}\n"
+    f"    count = 1\n  }}\n  price = {price} USD/h\n}}\n\n"
+    for name, count, model, price in (("l4", 4, "L4", "1.00"), ("a10g", 6, "A10G", "1.00"),
+                                      ("l40s", 4, "L40S", "L40SPRICE"))) + \
+    "".join(f"workload {name} {{\n  cpu = 2\n  memory = 8GiB\n  gpu {{\n    count = 1\n"
+            f"    option L4 {{\n      replicas = {l4}\n    }}\n    option L40S {{\n      replicas = {l40s}\n"
+            f"    }}\n    option A10G {{\n      replicas = {a10g}\n    }}\n  }}\n}}\n\n"
+            for name, l4, l40s, a10g in (("giver", 4, 2, 6), ("taker", 4, 3, 6))) + \
+    "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
+DEAR_RUNNING = [("giver", f"l4-{i}", "L4") for i in range(4)] + [("taker", f"a10g-{i}", "A10G") for i in range(6)]
+
+
+def dear_fleet(tmp_path, l40s_price: str) -> ScaleMove:
+    from fitlang.driver import Compilation
+    from fitlang.model.build import with_current
+    from fitlang.model.current import CurrentState, Running
+
+    path = tmp_path / "p.fit"
+    path.write_text(DEAR.replace("L40SPRICE", l40s_price))
+    compilation = Compilation(path)
+    assert compilation.problem is not None
+    state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in DEAR_RUNNING))
+    problem = with_current(compilation.problem, compilation.check().program, state)
+    problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    return fleet
+
+
+def test_a_trade_that_saves_accelerators_on_dear_new_nodes_is_not_tried(tmp_path):
+    # giver to 2 L40S nodes at 5.00, taker onto the 4 L4 nodes: 10 + 4 against 4 + 6 USD/h
+    fleet = dear_fleet(tmp_path, "5.00")
+    tried = []
+    assert option_trade.kept_in_turn is not None
+    original = option_trade.kept_in_turn
+
+    def counted(fleet, objective, steps, deadline, cpu_seconds):
+        listed = list(steps)
+        tried.extend(listed)
+        return original(fleet, objective, listed, deadline, cpu_seconds)
+
+    option_trade.kept_in_turn = counted
+    try:
+        assert trade_options(fleet, "cost+moves", None) == 0
+    finally:
+        option_trade.kept_in_turn = original
+    assert tried == []
+
+
+def test_a_trade_onto_cheap_new_nodes_is_kept(tmp_path):
+    # at 1.00 the 2 L40S nodes and the 4 L4 ones cost 6 against 10 USD/h (6 A10G nodes drained)
+    fleet = dear_fleet(tmp_path, "1.00")
+    assert trade_options(fleet, "cost+moves", None) == 1
+    end = fleet.state()
+    assert sum(c["giver[L40S]"] for c in end.values()) == 2
+    assert sum(c["taker[L4]"] for c in end.values()) == 4
+    assert objective_value(fleet.problem, "cost+moves", end, set()) == Fraction("6.06")

@@ -193,11 +193,11 @@ class _Prices:
         fleet, mask, need = self.fleet, self.fleet.eligible_mask[demand.name], self.fleet.need[demand.name]
         asked = need > 0
         on = mask[self.gpu_classes]
-        fits = (fleet.rows.free[self.gpu_rows[on]][:, asked] // need[asked]).min(axis=1, initial=0)
-        free = int(np.minimum(fits, 1 if demand.one_per_node else fits.max(initial=0)).sum())
-        held = (fleet.class_capacity[:, asked] // need[asked]).min(axis=1, initial=0)
+        fits = (fleet.rows.free[self.gpu_rows[on]][:, asked] // need[asked]).min(axis=1)
+        held = (fleet.class_capacity[:, asked] // need[asked]).min(axis=1)
         if demand.one_per_node:
-            held = np.minimum(held, 1)
+            fits, held = np.minimum(fits, 1), np.minimum(held, 1)
+        free = int(fits.sum())
         rows = np.flatnonzero(mask & (held > 0) & (self.not_in_use > 0))
         spare = [(float(fleet.class_price[row]) / int(held[row]), int(self.not_in_use[row] * held[row]))
                  for row in rows]
@@ -235,6 +235,7 @@ def _traded(fleet: ScaleMove, changes: list[tuple[Demand, tuple[Demand, int]]]) 
             fleet.remove(node, off, node.hosted[off.name])
         displaced += [(on, None)] * replicas
     fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
+    fleet.next_free.clear()  # (a trade put back leaves the search past the nodes it opened)
     fleet.repair(displaced)
     assert fleet.journal is not None
     for name in list(fleet.journal):
