@@ -14,10 +14,9 @@ import time
 from collections import Counter
 from fractions import Fraction
 
-from fitlang.solve import move_neighbourhood
+from fitlang.solve import move_neighbourhood, option_trade
 from fitlang.solve.move_scale import ScaleMove, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
-from fitlang.solve import option_trade
 from fitlang.solve.option_trade import trade_options
 
 FLEET = 'import "std/accelerators"\n\n' + "".join(
@@ -108,7 +107,8 @@ DEAR = 'import "std/accelerators"\n\n' + "".join(
             f"    }}\n    option A10G {{\n      replicas = {a10g}\n    }}\n  }}\n}}\n\n"
             for name, l4, l40s, a10g in (("giver", 4, 2, 6), ("taker", 4, 3, 6))) + \
     "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
-DEAR_RUNNING = [("giver", f"l4-{i}", "L4") for i in range(4)] + [("taker", f"a10g-{i}", "A10G") for i in range(6)]
+DEAR_RUNNING = [("giver", f"l4-{i}", "L4") for i in range(4)] + \
+    [("taker", f"a10g-{i}", "A10G") for i in range(6)]
 
 
 def dear_fleet(tmp_path, l40s_price: str) -> ScaleMove:
@@ -128,11 +128,10 @@ def dear_fleet(tmp_path, l40s_price: str) -> ScaleMove:
     return fleet
 
 
-def test_a_trade_that_saves_accelerators_on_dear_new_nodes_is_not_tried(tmp_path):
+def test_a_trade_that_saves_accelerators_on_dear_new_nodes_is_not_tried(tmp_path, monkeypatch):
     # giver to 2 L40S nodes at 5.00, taker onto the 4 L4 nodes: 10 + 4 against 4 + 6 USD/h
     fleet = dear_fleet(tmp_path, "5.00")
     tried = []
-    assert option_trade.kept_in_turn is not None
     original = option_trade.kept_in_turn
 
     def counted(fleet, objective, steps, deadline, cpu_seconds):
@@ -140,11 +139,8 @@ def test_a_trade_that_saves_accelerators_on_dear_new_nodes_is_not_tried(tmp_path
         tried.extend(listed)
         return original(fleet, objective, listed, deadline, cpu_seconds)
 
-    option_trade.kept_in_turn = counted
-    try:
-        assert trade_options(fleet, "cost+moves", None) == 0
-    finally:
-        option_trade.kept_in_turn = original
+    monkeypatch.setattr(option_trade, "kept_in_turn", counted)
+    assert trade_options(fleet, "cost+moves", None) == 0
     assert tried == []
 
 
@@ -156,3 +152,14 @@ def test_a_trade_onto_cheap_new_nodes_is_kept(tmp_path):
     assert sum(c["giver[L40S]"] for c in end.values()) == 2
     assert sum(c["taker[L4]"] for c in end.values()) == 4
     assert objective_value(fleet.problem, "cost+moves", end, set()) == Fraction("6.06")
+
+
+def test_a_trade_finds_the_free_nodes_an_earlier_search_passed(tmp_path):
+    # a former step's search for free nodes left past the L40S nodes (`ScaleMove.free_node`
+    # resumes; a trade put back, or the scatter passes, leave it there): inventory 10,000 plan
+    # 1's L4 trades then placed none of their replicas
+    fleet = dear_fleet(tmp_path, "1.00")
+    for node_class in fleet.problem.classes:
+        fleet.next_free[node_class.id] = node_class.count
+    assert trade_options(fleet, "cost+moves", None) == 1
+    assert objective_value(fleet.problem, "cost+moves", fleet.state(), set()) == Fraction("6.06")

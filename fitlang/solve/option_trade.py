@@ -11,13 +11,18 @@ to its bound (583.39) was a kind of move the plan lacked (plan 2: 67%).
 
 A trade: a workload G running on option A alone gives A up for B, which it lists too; the A
 accelerators it leaves are taken by workloads H running on another option alone that list A,
-which give theirs up for A: those that leave the most accelerators per A accelerator first,
-while the room lasts and each leaves more per A accelerator than G takes of B. The trades are
-tried the most accelerators saved first (those the takers leave less those G takes: of every
-model counted alike, a guide; the exact price decides). The replicas come off, those of the
-new options are placed by `repair` (the room left first, as any displaced replica), and nodes
-left empty are closed. Kept where the objective is lower (`pool_emptied.
-kept_if_cheaper`: exact, the changed nodes tidied first), else put back. Only workloads whose
+which give theirs up for A: those whose nodes cost the most per A accelerator they would take
+first, as many of them (in that order, while the room lasts) as save the most. The trades are
+tried the most node cost saved first (`_Prices`, a guide in floats: the GPUs the takers leave
+at what their nodes cost a GPU, less G's GPUs of B on the room the takers leave of it, the
+room in use, then the nodes not in use of B's classes, the cheapest a replica first), none
+that saves nothing; the exact price decides. Ranked by accelerators saved (of every model
+counted alike), inventory 10,000 plan 1's trades each opened dear L40S nodes, 17.6-22.8 USD/h
+dearer (session 44); ranked by node cost, it keeps 6 trades, 8.5 USD/h (session 45: on-prem
+L40S workloads onto L4, A10G ones onto their L40S). The replicas come off, those of the
+new options are placed by `repair` (the room left first, as any displaced replica; the search
+for free nodes started over), and nodes left empty are closed. Kept where the objective is
+lower (`pool_emptied.kept_if_cheaper`: exact, the changed nodes tidied first), else put back. Only workloads whose
 options no rule over a topology counts (`ScaleMove.zoned`), neither gangs nor pinned.
 """
 
@@ -55,11 +60,6 @@ class _Runs:
     def accelerators(self, option: str) -> int:
         demand, replicas = self.alone[option]
         return demand.requests.get("gpu", 0) * replicas
-
-    def ratio(self, given: str, taken: str) -> float:
-        """The accelerators of `taken` it needs per accelerator of `given` it leaves (a
-        guide: a float)."""
-        return self.accelerators(taken) / max(1, self.accelerators(given))
 
 
 def trade_options(fleet: ScaleMove, objective: str, deadline: float | None,
@@ -134,7 +134,7 @@ class _Prices:
     def __init__(self, fleet: ScaleMove, running: list[_Runs]) -> None:
         self.fleet = fleet
         self.per_gpu: dict[str, float] = {}
-        paid: Counter = Counter()
+        paid: dict[str, float] = {}
         gpus: Counter = Counter()
         self.gpu_nodes = [node for node in fleet.nodes.values() if node.capacity.get("gpu", 0)]
         self.gpu_rows = np.array([node.row for node in self.gpu_nodes], dtype=np.int64)
@@ -144,11 +144,11 @@ class _Prices:
             share = float(node.node_class.price) / node.capacity["gpu"]
             for name, count in node.hosted.items():
                 used = fleet.problem.demand(name).requests.get("gpu", 0) * count
-                paid[name] += share * used
+                paid[name] = paid.get(name, 0.0) + share * used
                 gpus[name] += used
         for runs in running:
             name = runs.running.name
-            self.per_gpu[name] = paid[name] / gpus[name] if gpus[name] else 0.0
+            self.per_gpu[name] = paid.get(name, 0.0) / gpus[name] if gpus[name] else 0.0
         self._room: dict[str, tuple[int, list[tuple[float, int]]]] = {}  # (`_room_for`)
         in_use = Counter(node.node_class.id for node in fleet.nodes.values())
         self.not_in_use = np.array([c.count - in_use[c.id] for c in fleet.problem.classes], dtype=np.int64)
@@ -165,7 +165,8 @@ class _Prices:
         the takers' (a node a taker shares with what is left of it stays open)."""
         saved = sum(self.per_gpu[t.running.name] * t.accelerators(t.option) for t in takers)
         needed = giver.accelerators(taken)
-        for taker in sorted((t for t in takers if t.option == taken), key=lambda t: -self.per_gpu[t.running.name]):
+        onto = sorted((t for t in takers if t.option == taken), key=lambda t: -self.per_gpu[t.running.name])
+        for taker in onto:
             used = min(needed, taker.accelerators(taken))
             saved, needed = saved - self.per_gpu[taker.running.name] * used, needed - used
         return saved - self._placed(giver.alone[taken][0], needed)
