@@ -22,8 +22,9 @@ dearer (session 44); ranked by node cost, it keeps 6 trades, 8.5 USD/h (session 
 L40S workloads onto L4, A10G ones onto their L40S). The replicas come off, those of the
 new options are placed by `repair` (the room left first, as any displaced replica; the search
 for free nodes started over), and nodes left empty are closed. Kept where the objective is
-lower (`pool_emptied.kept_if_cheaper`: exact, the changed nodes tidied first), else put back. Only workloads whose
-options no rule over a topology counts (`ScaleMove.zoned`), neither gangs nor pinned.
+lower (`pool_emptied.kept_if_cheaper`: exact, the changed nodes tidied first), else put back.
+Only workloads whose options no rule over a topology counts (`ScaleMove.zoned`), neither gangs
+nor pinned.
 """
 
 from __future__ import annotations
