@@ -35,23 +35,29 @@ TRADED = {"cheap-0": Counter({"small1[L40S]": 2, "small2[L40S]": 2}),
           **{f"l4-{i}": Counter({"big[L4]": 1}) for i in range(6)}}
 
 
-def settled_fleet(tmp_path, l4_price: str = "1.00") -> ScaleMove:
-    """What runs now kept, then `improve` until no node's change pays (none does)."""
+def running_fleet(tmp_path, text: str, running: list[tuple[str, str, str]]) -> ScaleMove:
+    """The fleet of `text` with `running` (workload, node, option) kept where it runs."""
     from fitlang.driver import Compilation
     from fitlang.model.build import with_current
     from fitlang.model.current import CurrentState, Running
 
     path = tmp_path / "p.fit"
-    path.write_text(FLEET.replace("L4PRICE", l4_price))
+    path.write_text(text)
     compilation = Compilation(path)
     assert compilation.problem is not None
-    state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in RUNNING))
+    state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in running))
     problem = with_current(compilation.problem, compilation.check().program, state)
     problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
+    return fleet
+
+
+def settled_fleet(tmp_path, l4_price: str = "1.00") -> ScaleMove:
+    """What runs now kept, then `improve` until no node's change pays (none does)."""
+    fleet = running_fleet(tmp_path, FLEET.replace("L4PRICE", l4_price), RUNNING)
     fleet.improve(None, scatter=True)
-    settled = objective_value(problem, "cost+moves", fleet.state(), set())
+    settled = objective_value(fleet.problem, "cost+moves", fleet.state(), set())
     assert settled == Fraction("0.10") + 8 * Fraction(l4_price)
     return fleet
 
@@ -112,20 +118,7 @@ DEAR_RUNNING = [("giver", f"l4-{i}", "L4") for i in range(4)] + \
 
 
 def dear_fleet(tmp_path, l40s_price: str) -> ScaleMove:
-    from fitlang.driver import Compilation
-    from fitlang.model.build import with_current
-    from fitlang.model.current import CurrentState, Running
-
-    path = tmp_path / "p.fit"
-    path.write_text(DEAR.replace("L40SPRICE", l40s_price))
-    compilation = Compilation(path)
-    assert compilation.problem is not None
-    state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in DEAR_RUNNING))
-    problem = with_current(compilation.problem, compilation.check().program, state)
-    problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
-    fleet = ScaleMove(problem)
-    fleet.repair(fleet.start())
-    return fleet
+    return running_fleet(tmp_path, DEAR.replace("L40SPRICE", l40s_price), DEAR_RUNNING)
 
 
 def test_a_trade_that_saves_accelerators_on_dear_new_nodes_is_not_tried(tmp_path, monkeypatch):
