@@ -81,11 +81,9 @@ def _trades(fleet: ScaleMove) -> Iterator[partial]:
 
 
 def _best_trade(fleet: ScaleMove, tried: set[tuple[str, str]]) -> partial | None:
-    """Of every (giver, option it takes) not yet tried, with its takers, the one that saves
-    the most in node cost (`_Prices`: the accelerators the takers and the giver leave, at what
-    their nodes cost a GPU, less those the giver takes, at the room in use then the cheapest
-    free node); None where none saves any. Ranked by accelerators saved, inventory 10,000 plan
-    1's seven trades each opened L40S nodes and cost 17.6-22.8 USD/h more (session 44)."""
+    """Of every (giver, option it takes) not yet tried, with its takers (`_takers`), the one
+    that saves the most in node cost (`_Prices.saved`); None where none saves any (module's
+    docstring: ranked by accelerators saved, plan 1's trades each cost 17.0-22.8 USD/h more)."""
     running = _running_alone(fleet)
     prices = _Prices(fleet, running)
     best: tuple[float, str, str] | None = None
@@ -129,8 +127,8 @@ def _takers(giver: _Runs, taken: str, ranked: list[_Runs], prices: _Prices) -> t
 class _Prices:
     """A guide to a trade's saving in node cost (floats; the exact price decides): per demand
     running, what its nodes cost a GPU (each node's price shared by its GPUs); per demand, the
-    GPUs free on nodes in use it may run on, and the least price a GPU of a class with a node
-    not in use it may run on."""
+    replicas of it the room on nodes in use holds, and the price a replica of its classes with
+    nodes not in use (`_room_for`)."""
 
     def __init__(self, fleet: ScaleMove, running: list[_Runs]) -> None:
         self.fleet = fleet
