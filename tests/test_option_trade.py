@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from fractions import Fraction
 
-from fitlang.solve import move_neighbourhood
+from fitlang.solve import move_neighbourhood, option_trade
 from fitlang.solve.move_scale import ScaleMove, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
 from fitlang.solve.option_trade import trade_options
@@ -35,23 +35,29 @@ TRADED = {"cheap-0": Counter({"small1[L40S]": 2, "small2[L40S]": 2}),
           **{f"l4-{i}": Counter({"big[L4]": 1}) for i in range(6)}}
 
 
-def settled_fleet(tmp_path, l4_price: str = "1.00") -> ScaleMove:
-    """What runs now kept, then `improve` until no node's change pays (none does)."""
+def running_fleet(tmp_path, text: str, running: list[tuple[str, str, str]]) -> ScaleMove:
+    """The fleet of `text` with `running` (workload, node, option) kept where it runs."""
     from fitlang.driver import Compilation
     from fitlang.model.build import with_current
     from fitlang.model.current import CurrentState, Running
 
     path = tmp_path / "p.fit"
-    path.write_text(FLEET.replace("L4PRICE", l4_price))
+    path.write_text(text)
     compilation = Compilation(path)
     assert compilation.problem is not None
-    state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in RUNNING))
+    state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in running))
     problem = with_current(compilation.problem, compilation.check().program, state)
     problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
+    return fleet
+
+
+def settled_fleet(tmp_path, l4_price: str = "1.00") -> ScaleMove:
+    """What runs now kept, then `improve` until no node's change pays (none does)."""
+    fleet = running_fleet(tmp_path, FLEET.replace("L4PRICE", l4_price), RUNNING)
     fleet.improve(None, scatter=True)
-    settled = objective_value(problem, "cost+moves", fleet.state(), set())
+    settled = objective_value(fleet.problem, "cost+moves", fleet.state(), set())
     assert settled == Fraction("0.10") + 8 * Fraction(l4_price)
     return fleet
 
@@ -93,3 +99,60 @@ def test_the_plan_past_large_nodes_trades_the_options(tmp_path, monkeypatch):
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction("6.12")
     assert fleet.state() == TRADED
+
+
+# `giver` runs 4 L4 nodes (or would need 2 L40S), `taker` 6 A10G nodes (or would need 4 L4): the
+# trade saves 4 accelerators, but the L40S nodes free are dear
+DEAR = 'import "std/accelerators"\n\n' + "".join(
+    f"pool {name} {{\n  count = {count}\n  cpu = 16\n  memory = 64GiB\n  gpu {{\n    model = {model}\n"
+    f"    count = 1\n  }}\n  price = {price} USD/h\n}}\n\n"
+    for name, count, model, price in (("l4", 4, "L4", "1.00"), ("a10g", 6, "A10G", "1.00"),
+                                      ("l40s", 4, "L40S", "L40SPRICE"))) + \
+    "".join(f"workload {name} {{\n  cpu = 2\n  memory = 8GiB\n  gpu {{\n    count = 1\n"
+            f"    option L4 {{\n      replicas = {l4}\n    }}\n    option L40S {{\n      replicas = {l40s}\n"
+            f"    }}\n    option A10G {{\n      replicas = {a10g}\n    }}\n  }}\n}}\n\n"
+            for name, l4, l40s, a10g in (("giver", 4, 2, 6), ("taker", 4, 3, 6))) + \
+    "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
+DEAR_RUNNING = [("giver", f"l4-{i}", "L4") for i in range(4)] + \
+    [("taker", f"a10g-{i}", "A10G") for i in range(6)]
+
+
+def dear_fleet(tmp_path, l40s_price: str) -> ScaleMove:
+    return running_fleet(tmp_path, DEAR.replace("L40SPRICE", l40s_price), DEAR_RUNNING)
+
+
+def test_a_trade_that_saves_accelerators_on_dear_new_nodes_is_not_tried(tmp_path, monkeypatch):
+    # giver to 2 L40S nodes at 5.00, taker onto the 4 L4 nodes: 10 + 4 against 4 + 6 USD/h
+    fleet = dear_fleet(tmp_path, "5.00")
+    tried = []
+    original = option_trade.kept_in_turn
+
+    def counted(fleet, objective, steps, deadline, cpu_seconds):
+        listed = list(steps)
+        tried.extend(listed)
+        return original(fleet, objective, listed, deadline, cpu_seconds)
+
+    monkeypatch.setattr(option_trade, "kept_in_turn", counted)
+    assert trade_options(fleet, "cost+moves", None) == 0
+    assert tried == []
+
+
+def test_a_trade_onto_cheap_new_nodes_is_kept(tmp_path):
+    # at 1.00 the 2 L40S nodes and the 4 L4 ones cost 6 against 10 USD/h (6 A10G nodes drained)
+    fleet = dear_fleet(tmp_path, "1.00")
+    assert trade_options(fleet, "cost+moves", None) == 1
+    end = fleet.state()
+    assert sum(c["giver[L40S]"] for c in end.values()) == 2
+    assert sum(c["taker[L4]"] for c in end.values()) == 4
+    assert objective_value(fleet.problem, "cost+moves", end, set()) == Fraction("6.06")
+
+
+def test_a_trade_finds_the_free_nodes_an_earlier_search_passed(tmp_path):
+    # a former step's search for free nodes left past the L40S nodes (`ScaleMove.free_node`
+    # resumes; a trade put back, or the scatter passes, leave it there): inventory 10,000 plan
+    # 1's L4 trades then placed none of their replicas
+    fleet = dear_fleet(tmp_path, "1.00")
+    for node_class in fleet.problem.classes:
+        fleet.next_free[node_class.id] = node_class.count
+    assert trade_options(fleet, "cost+moves", None) == 1
+    assert objective_value(fleet.problem, "cost+moves", fleet.state(), set()) == Fraction("6.06")
