@@ -402,3 +402,66 @@ def _attributes(node) -> dict:
         if name != "depth":
             found[name] = _attributes(value) if isinstance(value, n._Node) else (type(value), value)
     return found
+
+
+def test_an_attribute_of_one_literal_is_built_as_its_three_tokens_build_it(monkeypatch):
+    """`key = value` on a line (a literal that ends there) is one `ATTRIBUTE` token the parser
+    builds an `Attribute` of directly (`lexer._attribute_line`, `parser._line_attribute`):
+    on every example and stdlib file and on texts where the value goes on, is cut short or
+    stands where no block's body is, the declarations are those of the three tokens read one
+    by one, every field alike (spans, texts and depth)."""
+    from lark.lexer import LexerState
+    from lark.utils import TextSlice
+
+    from fitlang.syntax import parser
+    from fitlang.syntax.lexer import FastLexer
+
+    odd = ["const B = 12 USD/h\nconst C = 4\npool p { price = B }",
+           "pool p {\n  kind = job\n  require x == 1\n}",
+           "pool p { x = a\n + 1; y = b\n.c\n z = f (1)\n w = a[0] }",
+           "pool p { x = a # one\n y = 2 // two\n}", "pool p { x = true; y = \"s\";z=2}",
+           "pool p { q = 3.5 USD/h\n r = 2Gi s = .5 t = 1e3 u = not_in }",
+           "pool p { a = 1 }\nworkload w { b = 2\n  anti_affinity self on node\n  c = x\n  d = \"y\" }"]
+    tables, lex = parser._tables(), FastLexer.lex
+    for text in _every_fit_text() + odd:
+        ours = parser.parse_whole(text)[0]
+        with monkeypatch.context() as patched:
+            patched.setattr(FastLexer, "lex", lambda self, state, position, attributes=False:
+                            lex(self, state, position))
+            theirs = parser.parse_whole(text)[0]
+        assert _whole(ours) == _whole(theirs), text
+    kinds = [token.type for token in tables.lexer.lex(LexerState(TextSlice.cast_from(odd[-1])),
+                                                      parser._Position(tables.table, [tables.start]),
+                                                      attributes=True)]
+    assert kinds.count("ATTRIBUTE") == 3 and kinds.count("EQUAL") == 1  # `b = 2` before a keyword
+
+
+def _whole(value):
+    """A value with every node and list within it spelled out (`_attributes`, lists too)."""
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    if not isinstance(value, n._Node):
+        return type(value), value
+    return {"depth": getattr(value, "depth", None), "class": type(value),
+            **{name: _whole(field) for name, field in vars(value).items() if name != "depth"}}
+
+
+def test_a_span_is_made_in_slots_as_its_class_makes_it():
+    """`made_span` sets a span's slots itself (the parser makes one per node): the span
+    `Span(...)` makes, equal with the same hash, fields and text, copied and pickled alike,
+    and, as every span, without a `__dict__` (a span with one was 344 bytes, in slots 80)."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from fitlang.span import Span, made_span
+
+    ours, theirs = made_span(3, 5, 4, 1, 20, 31), Span(3, 5, 4, 1, 20, 31)
+    assert ours == theirs and hash(ours) == hash(theirs) and repr(ours) == repr(theirs)
+    assert dataclasses.astuple(ours) == (3, 5, 4, 1, 20, 31)
+    assert pickle.loads(pickle.dumps(ours)) == copy.copy(ours) == dataclasses.replace(theirs) == theirs
+    assert dataclasses.replace(ours, end=40) == Span(3, 5, 4, 1, 20, 40)
+    spans = [node.span for node in _nodes_of(parse_ok("pool p { cpu = 2 }").decls, n._Node)]
+    assert len(spans) > 3 and not any(hasattr(span, "__dict__") for span in [ours, theirs, *spans])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ours.line = 4  # type: ignore[misc]

@@ -60,7 +60,7 @@ class _Piece:
     comments: list
     line: int = 1  # where its nodes' spans currently say it is
     offset: int = 0
-    spans: list | None = None  # the fields of each of its spans, once it moved
+    spans: list | None = None  # each of its spans, once it moved
 
     def move_to(self, line: int, offset: int) -> None:
         lines, chars = line - self.line, offset - self.offset
@@ -77,11 +77,10 @@ class _Piece:
         self.line, self.offset = line, offset
 
 
-def _span_fields(decls: list) -> list[dict]:
-    """The fields (`__dict__`) of every span in `decls`, each span once (two nodes may
-    share one), without the parser's span for an empty body (which says nothing about
-    where it is, so it never moves)."""
-    found: dict[int, dict] = {}
+def _span_fields(decls: list) -> list[Span]:
+    """Every span in `decls`, each once (two nodes may share one), without the parser's span
+    for an empty body (which says nothing about where it is, so it never moves)."""
+    found: dict[int, Span] = {}
     stack = list(decls)
     span_type, node_type = Span, n._Node
     while stack:
@@ -90,7 +89,7 @@ def _span_fields(decls: list) -> list[dict]:
             kind = type(value)
             if kind is span_type:
                 if value != _NOWHERE:
-                    found[id(value)] = value.__dict__
+                    found[id(value)] = value
             elif kind is list:
                 stack.extend(item for item in value if isinstance(item, node_type))
             elif isinstance(value, node_type):
@@ -98,18 +97,23 @@ def _span_fields(decls: list) -> list[dict]:
     return list(found.values())
 
 
-def _shift(spans: list[dict], lines: int, chars: int) -> None:
+def _shift(spans: list[Span], lines: int, chars: int) -> None:
     """Move spans in place: the span objects themselves change, so that whatever kept one
     (a diagnostic, a checked value's `Origin`, which the incremental check reuses) moves
-    with its declaration. (Spans are frozen for everyone else.)"""
+    with its declaration. (Spans are frozen for everyone else: their slots are set here
+    through the slots' own descriptors.)"""
     if lines:
-        for fields in spans:
-            fields["line"] += lines
-            fields["end_line"] += lines
+        for span in spans:
+            _set_line(span, span.line + lines)
+            _set_end_line(span, span.end_line + lines)
     if chars:
-        for fields in spans:
-            fields["start"] += chars
-            fields["end"] += chars
+        for span in spans:
+            _set_start(span, span.start + chars)
+            _set_end(span, span.end + chars)
+
+
+_set_line, _set_end_line, _set_start, _set_end = (
+    Span.__dict__[name].__set__ for name in ("line", "end_line", "start", "end"))
 
 
 def _may_continue(error: UnexpectedInput | None, source: str) -> bool:

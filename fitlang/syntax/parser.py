@@ -177,6 +177,45 @@ def _attribute_builder() -> Callable[[list], object]:
     return attribute
 
 
+def _line_attribute(attribute: Callable[[list], object]) -> Callable[[Any, int, int, int], object]:
+    """The `Attribute` of a lexer's `ATTRIBUTE` token (`key = value` on one line, a literal
+    its value: `lexer._attribute_line`), made as the parser makes it from its three tokens
+    (`_leaf_builders`' leaves, then `attribute`), from the match's groups and where it
+    starts: its tokens are not made. tests/test_syntax.py compares the two."""
+    new, split = object.__new__, nodes.split_quantity
+    ident_class, name_class, string_class = nodes.Ident, nodes.Name, nodes.String
+    quantity_class, number_class = nodes.Quantity, nodes.Number
+
+    def made(match: Any, line: int, column: int, start: int) -> object:
+        key_end = match.end("key")
+        key: Any = new(ident_class)
+        key.span = made_span(line, column, line, column + key_end - start, start, key_end)
+        key.name = match.group("key")
+        value_start, value_end = match.span("value")
+        value_column = column + value_start - start
+        span = made_span(line, value_column, line, value_column + value_end - value_start,
+                         value_start, value_end)
+        text = match.group("value")
+        value: Any
+        if text[0] == '"':
+            value = new(string_class)
+            value.raw = text
+        elif match.start("value_NAME") >= 0:
+            named: Any = new(ident_class)
+            named.span, named.name = span, text
+            value = new(name_class)
+            value.ident = named
+        elif match.start("value_QUANTITY") >= 0:
+            value = new(quantity_class)
+            value.text, value.unit = split(text)
+        else:
+            value = new(number_class)
+            value.text = text
+        value.span = span
+        return attribute([key, None, value])
+    return made
+
+
 _BINARY_PRECEDENCE = {"OR": 1, "AND": 2, "COMPARE": 4, "IN": 4, "NOT_IN": 4, "ADD_OP": 5,
                       "MUL_OP": 6}
 _PREFIX_PRECEDENCE = {"NOT": 3, "ADD_OP": 7}
@@ -308,15 +347,20 @@ class _Tables:
         parser = frontend.parser.parser  # lark's `_Parser`: its table and callbacks
         self.table = parser.parse_table
         callbacks = parser.callbacks
-        self.steps = {state: {kind: target if action is Shift else
-                              (len(target.expansion), _reduction(target, callbacks[target]),
-                               target.origin.name)
-                              for kind, (action, target) in row.items()}
-                      for state, row in self.table.states.items()}
+        self.steps: dict[Any, dict[str, Any]] = {
+            state: {kind: target if action is Shift else
+                    (len(target.expansion), _reduction(target, callbacks[target]), target.origin.name)
+                    for kind, (action, target) in row.items()}
+            for state, row in self.table.states.items()}
         self.start = self.table.start_states["start"]
         self.end = self.table.end_states["start"]
-        self.lexer = frontend.lexer
+        # lark wraps a lexer of `__future_interface__` 1 (a call a text): ours, unwrapped
+        self.lexer: FastLexer = frontend.lexer.lexer
         assert not any(isinstance(key, str) for key in callbacks), "terminal callbacks"
+        self.line_attribute = _line_attribute(cast(_Builders, lark.options.transformer).attribute)
+        # per state: the state an `attribute` takes it to, where the table reads a lexer's
+        # `ATTRIBUTE` token as its three (None: not there, its tokens are read one by one)
+        self.attribute_states: dict[int, int | None] = {}
 
     def run(self, text: str) -> list | None:
         stack = [self.start]
@@ -324,13 +368,19 @@ class _Tables:
         steps = self.steps
         try:
             for token in self.lexer.lex(LexerState(TextSlice.cast_from(text)),
-                                         _Position(self.table, stack)):
+                                         _Position(self.table, stack), attributes=True):
                 kind = token.type
+                attribute = kind == "ATTRIBUTE"  # `key = value`: the reductions its NAME calls for
+                if attribute:
+                    kind = "NAME"
                 while True:
                     step = steps[stack[-1]][kind]
                     if type(step) is int:  # a shift
-                        stack.append(step)
-                        values.append(token)
+                        if attribute:
+                            self._attribute(token, stack, values)
+                        else:
+                            stack.append(step)
+                            values.append(token)
                         break
                     size, build, origin = step  # a reduction (as `_reduce`, inline: the hot path)
                     if build is _SAME:
@@ -353,6 +403,67 @@ class _Tables:
             return None
         return cast(list, values[-1])
 
+    def _attribute(self, token: Token, stack: list, values: list) -> None:
+        """`key = value` (a lexer's `ATTRIBUTE`) where the table shifts its first token, a
+        NAME: its `Attribute` on the stack as the reduction of its three tokens puts it there
+        (which ends them: the lexer matched what cannot go on with the value), or, where the
+        table does not read them so, its three tokens one by one."""
+        state = stack[-1]
+        if state not in self.attribute_states:
+            self.attribute_states[state] = self._attribute_state(state)
+        target = self.attribute_states[state]
+        if target is None:
+            for part in _attribute_tokens(token):
+                self._feed(part, stack, values)
+            return
+        stack.append(target)
+        # FastLexer sets an ATTRIBUTE token's line, column and start (lark types them optional)
+        values.append(self.line_attribute(token.value, token.line, token.column,  # type: ignore[arg-type]
+                                          token.start_pos))  # type: ignore[arg-type]
+
+    def _attribute_state(self, state: int) -> int | None:
+        """Where an attribute takes `state` if every `key = value` then an end (`}`, `;`, a
+        name) is read there as one attribute by the table's own steps, else None."""
+        target = self.steps[state].get("attribute")
+        for kind in ("QUANTITY", "NUMBER", "STRING", "NAME"):
+            for end in ("RBRACE", "SEMICOLON", "NAME"):
+                if target is None or self._reduced_to(state, ["NAME", "EQUAL", kind, end]) != target:
+                    return None
+        return target
+
+    def _reduced_to(self, state: int, kinds: list[str]) -> int | None:
+        """The state above `state` once the table has read `kinds` to the last (which it only
+        looks at) and reduced them to one symbol; None if it does not."""
+        stack: list[int] = [state]
+        for index, kind in enumerate(kinds):
+            while True:
+                step: Any = self.steps[stack[-1]].get(kind)
+                if step is None:
+                    return None
+                if type(step) is int:
+                    if index == len(kinds) - 1:
+                        return None
+                    stack.append(step)
+                    break
+                size = 1 if step[1] is _SAME else step[0]
+                if size >= len(stack):
+                    return None
+                del stack[len(stack) - size:]
+                stack.append(self.steps[stack[-1]][step[2]])
+                if index == len(kinds) - 1 and len(stack) == 2:
+                    return stack[-1]
+        return None
+
+    def _feed(self, token: Token, stack: list, values: list) -> None:
+        """One token read, as `run`'s loop reads it."""
+        while True:
+            step = self.steps[stack[-1]][token.type]
+            if type(step) is int:
+                stack.append(step)
+                values.append(token)
+                return
+            self._reduce(step, stack, values)
+
     def _reduce(self, step: tuple, stack: list, values: list) -> None:
         size, build, origin = step
         if build is _SAME:  # the value stays as it is: only the state changes
@@ -364,6 +475,19 @@ class _Tables:
                 del values[-size:]
             values.append(children if build is None else build(children))
         stack.append(self.steps[stack[-1]][origin])
+
+
+def _attribute_tokens(token: Token) -> list[Token]:
+    """The three tokens of a lexer's `ATTRIBUTE` token, as the lexer makes them."""
+    match, line, column, start = token.value, token.line, token.column, token.start_pos
+    text = match.string
+    value_kind = next(kind for kind in ("QUANTITY", "NUMBER", "STRING", "NAME")
+                      if match.start(f"value_{kind}") >= 0)
+    key_end = match.end("key")
+    equal = text.index("=", key_end)
+    parts = [("NAME", start, key_end), ("EQUAL", equal, equal + 1), (value_kind, *match.span("value"))]
+    return [Token(kind, text[begin:end], begin, line, column + begin - start, line,
+                  column + end - start, end) for kind, begin, end in parts]
 
 
 _SAME = object()  # a reduction of one symbol that lark's `?rule` passes through unchanged
