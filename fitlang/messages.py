@@ -1066,6 +1066,23 @@ class BudgetSelectsNothing(Message):
     first: str
 
 
+class AmbiguousClusterNodes(Message):
+    code = "W0805"
+    summary = "cluster nodes that could be nodes of several groups fitc buys"
+    template = ("{file}: {count} node{plural} of the cluster fit{verb} the node groups of several "
+                "offers, regions or pricings fitc buys, so none is counted as bought: {first}")
+    severity = Severity.WARNING
+    fix = ("Label the nodes as the cloud labels a node group's nodes (EKS "
+           "`eks.amazonaws.com/nodegroup`, GKE `cloud.google.com/gke-nodepool`, AKS "
+           "`kubernetes.azure.com/agentpool`), with `topology.kubernetes.io/region`: replicas on "
+           "them are read as on nodes the policy lacks, and must move.")
+    file: str
+    count: int
+    plural: str
+    verb: str
+    first: str
+
+
 # ---- E09xx / W09xx: time (issue 19: a horizon, windows, prices per step) ----------------
 
 
