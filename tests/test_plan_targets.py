@@ -669,13 +669,30 @@ CLOUDS = {"aws": ("m5.2xlarge", "us-east-1"), "gcp": ("n2-standard-8", "us-centr
 GROUP_LABELS = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool",
                 "azure": "kubernetes.azure.com/agentpool"}
 # a stand-in of each cloud tool and kubectl: logs its words, answers what the release asks of
-# the cloud from `cloud.json` (node -> labels and spec.providerID, as `kubectl get node` shows)
+# the cloud from `cloud.json` (node -> labels and spec.providerID, as `kubectl get node` shows);
+# an instance the cloud deletes takes its node out of it, unless FITC_TEST_FAILS names the
+# instance (the call fails)
 STAND_IN = r"""#!@PYTHON@
 import json, os, sys
 name, words = os.path.basename(sys.argv[0]), sys.argv[1:]
 open(@LOG@, "a").write(json.dumps([name] + words) + "\n")
 cloud = json.load(open(@CLOUD@))
-if name == "kubectl" and words[:2] == ["get", "node"]:
+
+def delete(instances):
+    if set(instances) & set(os.environ.get("FITC_TEST_FAILS", "").split()):
+        sys.exit("An error occurred deleting " + " ".join(instances))
+    for node in [n for n, v in cloud.items()
+                 if n in instances or v["providerID"].rsplit("/", 1)[-1] in instances]:
+        del cloud[node]
+    json.dump(cloud, open(@CLOUD@, "w"))
+
+if words[:2] == ["autoscaling", "terminate-instance-in-auto-scaling-group"]:
+    delete([words[words.index("--instance-id") + 1]])
+elif words[:4] == ["compute", "instance-groups", "managed", "delete-instances"]:
+    delete([words[words.index("--instances") + 1]])
+elif words[:3] == ["aks", "nodepool", "delete-machines"]:
+    delete(words[words.index("--machine-names") + 1:])
+elif name == "kubectl" and words[:2] == ["get", "node"]:
     node = cloud.get(words[2])
     if node is None and "--ignore-not-found" in words:
         sys.exit(0)
