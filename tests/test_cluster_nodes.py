@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_plan_targets import (
     CHANGES,
     CLOUDS,
@@ -99,6 +98,7 @@ def test_a_release_run_again_after_it_stopped_halfway_skips_only_the_nodes_it_de
     (tmp_path / "cluster.json").write_text(json.dumps(cluster_state(provider, cloud, names)))
     document, files, stderr = planned(tmp_path, tmp_path / "s.fit", tmp_path / "cluster.json", "terraform",
                                       out="cluster-out")
+    assert codes(stderr) == []
     first, second = document["release"]
     [kept] = [node for node in names if node not in (first, second)]
     script = f"{_release_folder(document)}/run.sh"
