@@ -282,7 +282,10 @@ def release_script(context: CompileContext, planned: PlanStages, folder: str
              "run.sh before its apply,",
              "# which then finds each group at its new size. Nothing changes unless every node "
              "is found in its group.",
-             FUNCTIONS, "# every node found in its group before anything changes"]
+             "# Safe to run again after it stopped halfway: it skips only the nodes it deleted "
+             "before (released-nodes.txt).",
+             FUNCTIONS,
+             "# every node found in its group (or deleted by an earlier run) before anything changes"]
     lines += [_command("check_nodes", g.provider, group_name(g.purchase), *g.released) for g in named]
     lines += ["# none of them takes the pods drained off the others",
               _command("cordon_nodes", *(node for g in named for node in g.released))]
