@@ -85,20 +85,25 @@ def _changes(words: list[str]) -> bool:
     return words[0] == "terraform" or tuple(words[:2]) in CHANGES or tuple(words[:3]) in CHANGES
 
 
-@pytest.mark.parametrize("provider", ["aws", "gcp"])
+@pytest.mark.parametrize(("provider", "named_by"), [("aws", "cloud"), ("gcp", "cloud"), ("aws", "fitc")])
 def test_a_release_run_again_after_it_stopped_halfway_skips_only_the_nodes_it_deleted(
-        tmp_path, provider, monkeypatch):
+        tmp_path, provider, named_by, monkeypatch):
     group = fitcs_group(tmp_path, provider)
-    names = CLOUD_NAMES[provider]
-    # three nodes, a replica on each; the plan packs the three onto one and releases two
-    (tmp_path / "s.fit").write_text(SHRINK.format(provider=provider, instance_type=CLOUDS[provider][0],
-                                                  region=CLOUDS[provider][1]).replace("replicas = 2",
-                                                                                      "replicas = 3"))
+    instance_type, region = CLOUDS[provider]
+    # three nodes, a replica on each; the plan packs the three onto one and releases two.
+    # Named by the cloud: the state as the cluster lists it; by fitc: fitc's placement JSON,
+    # and a cluster whose nodes have those names
+    names = CLOUD_NAMES[provider] if named_by == "cloud" else [f"new-{region}-{k}" for k in range(3)]
+    (tmp_path / "s.fit").write_text(SHRINK.format(provider=provider, instance_type=instance_type,
+                                                  region=region).replace("replicas = 2", "replicas = 3"))
     cloud = _cloud_of(provider, group, names)
-    (tmp_path / "cluster.json").write_text(json.dumps(cluster_state(provider, cloud, names)))
+    state = cluster_state(provider, cloud, names) if named_by == "cloud" else {
+        "assignments": [{"workload": "web", "replica": r, "node": node} for r, node in enumerate(names)],
+        "nodes": [{"name": node, "provisioned": True} for node in names]}
+    (tmp_path / "cluster.json").write_text(json.dumps(state))
     document, files, stderr = planned(tmp_path, tmp_path / "s.fit", tmp_path / "cluster.json", "terraform",
                                       out="cluster-out")
-    assert codes(stderr) == []
+    assert codes(stderr) == ([] if named_by == "cloud" else ["W0827"])
     first, second = document["release"]
     [kept] = [node for node in names if node not in (first, second)]
     script = f"{_release_folder(document)}/run.sh"
