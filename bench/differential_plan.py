@@ -333,7 +333,8 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         now.write_text(json.dumps(document or {"assignments": assignments, "nodes": nodes}))
         plan_terraform_check.CLOUD_NAMES.clear()
         plan_terraform_check.CLOUD_NAMES.update({cloud: node for node, cloud in named.items()})
-        plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
+        if named:
+            plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
     held = {workload for workload, count in allowed.items() if count == 0}
     optimum = reference_value(policy, assignments, held, bought)
     if not squeue and named:  # fitc's plan and its read-back, in the cloud's names
