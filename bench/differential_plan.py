@@ -20,7 +20,12 @@ allows are counted here as that controller counts them (a percentage of `expecte
 rounded up; the healthy pods less those that must stay); each wave must move at most that many
 replicas of the workload. With `--squeue`, the state is squeue's text instead: a Slurm job per
 replica, now and then one job of two tasks on two nodes, so that the Slurm wave scripts
-requeue real job ids and fitc's read-back of them (E0602) is exercised.
+requeue real job ids and fitc's read-back of them (E0602) is exercised. With `--cloud-names`,
+the kubectl states name the offer nodes bought before the plan as EC2 does
+(`ip-10-...ec2.internal`) and list them as `kubectl get nodes` does, with the labels an EKS
+node group puts on its nodes (the group fitc's Terraform writes, `fitc-OFFER`; the region; the
+instance type): fitc must count each as the bought node it is (issue 18), running work or
+not, as the reference does its `OFFER-REGION-K` twin, and release it by the cloud's name.
 
 Capacity to buy (`draw_offers`, its own generator seeded apart, so `--no-offers` draws the
 seeds as before session 43): 60% of the seeds add 1-2 AWS offers (m5 types, one region or
@@ -282,8 +287,23 @@ def fitc(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(FITC + list(arguments), capture_output=True, text=True, cwd=ROOT)
 
 
+def cloud_named(seed: int, listed: list[str], kinds: dict[str, str]) -> tuple[dict[str, str], list[dict]]:
+    """Each node bought before the plan named as EC2 names it, and its `kubectl get nodes`
+    item: the labels the EKS node group fitc's Terraform writes for its offer puts on it."""
+    names, items = {}, []
+    for index, node in enumerate(listed):
+        offer, _, rest = node.partition("-")  # OFFER-REGION-K
+        region = rest.rsplit("-", 1)[0]
+        names[node] = f"ip-10-{seed % 256}-{index}-{len(node)}.ec2.internal"
+        items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": names[node], "labels": {
+            "eks.amazonaws.com/nodegroup": f"fitc-{offer}", "eks.amazonaws.com/capacityType": "ON_DEMAND",
+            "topology.kubernetes.io/region": region, "node.kubernetes.io/instance-type": kinds[offer]}},
+            "spec": {"providerID": f"aws:///{region}a/i-0{seed:x}{index}"}})
+    return names, items
+
+
 def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True,
-          earliest: int = 2) -> tuple[str, list[str]]:
+          earliest: int = 2, cloud_names: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng)
@@ -300,13 +320,25 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         now.write_text(squeue_state(rng, assignments))
         allowed: dict[str, int] = {}
     else:
-        document, allowed = kubectl_state(rng, assignments) if kubectl else ({}, {})
+        named, listing = cloud_named(seed, listed, _instance_types(bought_text)) \
+            if cloud_names and kubectl else ({}, [])
+        shown = [dict(a, node=named.get(a["node"], a["node"])) for a in assignments]
+        document, allowed = kubectl_state(rng, shown) if kubectl else ({}, {})
         if status and document:
             allowed = with_status(rng, document)
+        if listing:  # every node listed is seen bought, running work or not
+            document["items"] += listing
+            bought = set(listed)
         nodes = [{"name": name, "provisioned": True} for name in listed]
         now.write_text(json.dumps(document or {"assignments": assignments, "nodes": nodes}))
+        plan_terraform_check.CLOUD_NAMES.clear()
+        plan_terraform_check.CLOUD_NAMES.update({cloud: node for node, cloud in named.items()})
+        if named:
+            plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
     held = {workload for workload, count in allowed.items() if count == 0}
     optimum = reference_value(policy, assignments, held, bought)
+    if not squeue and named:  # fitc's plan and its read-back, in the cloud's names
+        assignments, bought = shown, {named.get(node, node) for node in bought}
     targets = [a for t in TARGETS for a in ("--target", t)]
     run = fitc("plan", str(policy), "--current", str(now), "--format", "json", "--time-limit", "30",
                *targets, "--out", str(folder / "out"))
@@ -341,6 +373,17 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     return ("moved" if document["waves"] else "kept"), found
 
 
+def _instance_types(text: str) -> dict[str, str]:
+    """Offer -> its instance type, as the drawn policy text states them."""
+    found, offer = {}, None
+    for line in text.splitlines():
+        if line.startswith("offer "):
+            offer = line.split()[1]
+        elif line.strip().startswith("instance_type") and offer is not None:
+            found[offer] = json.loads(line.split("=", 1)[1])
+    return found
+
+
 def _over_budget(waves: list[dict], allowed: dict[str, int]) -> list[str]:
     """Each wave moves at most the disruptions a workload's PDB allows."""
     found = []
@@ -366,6 +409,9 @@ def main() -> None:
     parser.add_argument("--earlier", type=int, default=2,
                         help="the most offer nodes bought before the plan (2: the seeds as drawn "
                              "before session 44; more: groups the release shrinks but keeps)")
+    parser.add_argument("--cloud-names", action="store_true",
+                        help="kubectl states name the nodes bought before as EC2 does, with the "
+                             "cluster's nodes listed (see above)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
@@ -373,7 +419,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
-                                   not arguments.no_offers, arguments.earlier)
+                                   not arguments.no_offers, arguments.earlier, arguments.cloud_names)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()

@@ -37,8 +37,15 @@ READ: Counter = Counter()  # what the runs read: "buy" and "release" applies, no
 PLAIN = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
 
 
+# a node the cloud named -> the name `OFFER-REGION-K` it stands for (`differential_plan.py
+# --cloud-names`: the state names the nodes bought before the plan as the cloud does)
+CLOUD_NAMES: dict[str, str] = {}
+
+
 def offer_group(node: str, offers: dict[str, list[str]]) -> tuple[str, str] | None:
-    """(offer, region) of an offer node `OFFER-REGION-K`, or None for a pool's node."""
+    """(offer, region) of an offer node `OFFER-REGION-K` (or a node the cloud named that stands
+    for one), or None for a pool's node."""
+    node = CLOUD_NAMES.get(node, node)
     for offer, regions in offers.items():
         for region in regions:
             prefix = f"{offer}-{region}-"

@@ -323,6 +323,10 @@ def kubectl_pdbs() -> TypeAdapter[list[KubectlPdb]]:
     return _adapter(list[KubectlPdb])
 
 
+def kubectl_nodes() -> TypeAdapter[list[KubectlNode]]:
+    return _adapter(list[KubectlNode])
+
+
 def error_problems_relocated(error: ValidationError, element: JsonPath) -> list[FileProblem]:
     """`error_problems` of a one-element list validated apart from its document: `element` is
     that element's JSON path in the document (`('items', 12)`; `()`: the document itself)."""

@@ -516,6 +516,10 @@ class Compilation:
         if not files and not diagnostics:
             return None, []
         problem = self.problem
+        cluster_bought: dict[str, str] = {}
+        if problem is not None and any(read.state.nodes for read in reads):
+            diagnostics += _cluster_nodes(reads, [where for _, where in files], problem, cluster_bought)
+            problem = _named_by_cluster(problem, cluster_bought)
         for (_, where), read in zip(files, reads):
             diagnostics += _state_diagnostics(read, where, problem)
         built = self.build()
@@ -523,6 +527,8 @@ class Compilation:
             diagnostics.append(_overfilled(built.overfilled, files[0][1]))
         state = merge(reads)
         if problem is not None:
+            state = dataclasses.replace(state, cluster_bought=tuple(cluster_bought.items()),
+                                        bought=tuple(sorted(set(state.bought) | set(cluster_bought))))
             state = _with_options(_with_bought(state, problem), problem, program)
         return state, diagnostics
 
@@ -705,6 +711,43 @@ def _overfilled(nodes: Sequence[str], where: _Where) -> Diagnostic:
     fitc places nothing there."""
     return msg.ForeignOverfills.at(where.path, where.span, count=len(nodes), plural=_plural(len(nodes)),
                                    first=_first(list(nodes)))
+
+
+def _cluster_nodes(reads: Sequence[StateRead], wheres: Sequence[_Where], problem: Problem,
+                   bought: dict[str, str]) -> list[Diagnostic]:
+    """The nodes each file lists that the cloud named and fitc bought, into `bought` (node ->
+    class id: `model/cluster_nodes.py`); W0806 per file for those that fit several groups."""
+    from fitlang.model.cluster_nodes import match_cluster_nodes
+
+    groups = _bought_groups(problem)
+    found = []
+    for read, where in zip(reads, wheres):
+        matched = match_cluster_nodes(read.state.nodes, problem, groups)
+        for node, class_id in matched.bought.items():
+            bought.setdefault(node, class_id)
+        if matched.ambiguous:
+            shown = [f"{node} ({' or '.join(fits)})" for node, fits in matched.ambiguous]
+            count = len(shown)
+            found.append(msg.AmbiguousClusterNodes.at(
+                where.path, where.span, file=read.state.sources[0] if read.state.sources else where.path,
+                count=count, plural=_plural(count), verb="s" if count == 1 else "", first=_first(shown)))
+    return found
+
+
+def _bought_groups(problem: Problem):
+    """Each bought class's node group name, as the Terraform target writes it (the cloud puts
+    it on the group's nodes): the driver sits above the model and the targets."""
+    from fitlang.model.cluster_nodes import BoughtGroups
+    from fitlang.targets.terraform import Purchase, group_name
+
+    return BoughtGroups({c.id: group_name(Purchase(c, c.region or "", c.spot, 0, None))
+                         for c in problem.classes if c.provisioned})
+
+
+def _named_by_cluster(problem: Problem, bought: Mapping[str, str]) -> Problem:
+    from fitlang.model.cluster_nodes import with_cluster_nodes
+
+    return with_cluster_nodes(problem, bought.items())
 
 
 def _with_bought(state: CurrentState, problem: Problem) -> CurrentState:

@@ -945,10 +945,12 @@ class ReleaseNamesFitcsNodes(Message):
     summary = "release-nodes.sh finds the nodes it releases by the names fitc gave them"
     template = "{target}: {detail}"
     severity = Severity.WARNING
-    fix = ("Put the cluster's names of those nodes in release-nodes.sh's `check_nodes` and "
-           "`release_nodes` lines (`kubectl get nodes -l GROUP_LABEL=GROUP`), or give the current "
-           "state as the cluster's pods: as written, the script stops before changing anything "
-           "unless a node of each name is found in its group.")
+    fix = ("Give the current state as the cluster lists its pods and nodes (`kubectl get "
+           "pods,pdb,nodes -A -o json`): its nodes of fitc's node groups are then named as the "
+           "cluster names them. Or put the cluster's names of those nodes in release-nodes.sh's "
+           "`check_nodes` and `release_nodes` lines (`kubectl get nodes -l GROUP_LABEL=GROUP`): "
+           "as written, the script stops before changing anything unless a node of each name is "
+           "found in its group.")
     target: str
     detail: str
 
@@ -1033,7 +1035,9 @@ class UnknownStateNodes(Message):
                 "inventory of the policy has: {first}")
     severity = Severity.WARNING
     fix = ("Normal while nodes are drained or removed from an inventory: the plan moves these "
-           "replicas. Otherwise add the nodes to an inventory (is the inventory file current?).")
+           "replicas. Otherwise add the nodes to an inventory (is the inventory file current?); "
+           "nodes fitc bought are known by their node group's label where the state lists the "
+           "cluster's nodes (`kubectl get pods,pdb,nodes -A -o json`).")
     file: str
     count: int
     plural: str
@@ -1078,6 +1082,23 @@ class ForeignOverfills(Message):
            "was read), or check the pods' requests on these nodes.")
     count: int
     plural: str
+    first: str
+
+
+class AmbiguousClusterNodes(Message):
+    code = "W0806"
+    summary = "cluster nodes that could be nodes of several groups fitc buys"
+    template = ("{file}: {count} node{plural} of the cluster fit{verb} the node groups of several "
+                "offers, regions or pricings fitc buys, so none is counted as bought: {first}")
+    severity = Severity.WARNING
+    fix = ("Label the nodes as the cloud labels a node group's nodes (EKS "
+           "`eks.amazonaws.com/nodegroup`, GKE `cloud.google.com/gke-nodepool`, AKS "
+           "`kubernetes.azure.com/agentpool`), with `topology.kubernetes.io/region`: replicas on "
+           "them are read as on nodes the policy lacks, and must move.")
+    file: str
+    count: int
+    plural: str
+    verb: str
     first: str
 
 

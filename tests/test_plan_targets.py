@@ -669,19 +669,40 @@ CLOUDS = {"aws": ("m5.2xlarge", "us-east-1"), "gcp": ("n2-standard-8", "us-centr
 GROUP_LABELS = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool",
                 "azure": "kubernetes.azure.com/agentpool"}
 # a stand-in of each cloud tool and kubectl: logs its words, answers what the release asks of
-# the cloud from `cloud.json` (node -> labels and spec.providerID, as `kubectl get node` shows)
+# the cloud from `cloud.json` (node -> labels and spec.providerID, as `kubectl get node` shows);
+# an instance the cloud deletes takes its node out of it, unless FITC_TEST_FAILS names the
+# instance (the call fails)
 STAND_IN = r"""#!@PYTHON@
 import json, os, sys
 name, words = os.path.basename(sys.argv[0]), sys.argv[1:]
 open(@LOG@, "a").write(json.dumps([name] + words) + "\n")
 cloud = json.load(open(@CLOUD@))
-if name == "kubectl" and words[:2] == ["get", "node"]:
+
+def delete(instances):
+    if set(instances) & set(os.environ.get("FITC_TEST_FAILS", "").split()):
+        sys.exit("An error occurred deleting " + " ".join(instances))
+    for node in [n for n, v in cloud.items()
+                 if n in instances or v["providerID"].rsplit("/", 1)[-1] in instances]:
+        del cloud[node]
+    json.dump(cloud, open(@CLOUD@, "w"))
+
+if words[:2] == ["autoscaling", "terminate-instance-in-auto-scaling-group"]:
+    delete([words[words.index("--instance-id") + 1]])
+elif words[:4] == ["compute", "instance-groups", "managed", "delete-instances"]:
+    delete([words[words.index("--instances") + 1]])
+elif words[:3] == ["aks", "nodepool", "delete-machines"]:
+    delete(words[words.index("--machine-names") + 1:])
+elif name == "kubectl" and words[:2] == ["get", "node"]:
     node = cloud.get(words[2])
+    if node is None and "--ignore-not-found" in words:
+        sys.exit(0)
     if node is None:
         sys.exit("Error from server (NotFound): nodes " + repr(words[2]) + " not found")
     path = words[words.index("-o") + 1]
     labels = "jsonpath={.metadata.labels."
-    if path == "jsonpath={.spec.providerID}":
+    if path == "name":
+        print("node/" + words[2])
+    elif path == "jsonpath={.spec.providerID}":
         print(node["providerID"])
     elif path.startswith(labels) and path.endswith("}"):
         print(node["labels"].get(path[len(labels):-1].replace("\\.", "."), ""))
@@ -689,6 +710,9 @@ if name == "kubectl" and words[:2] == ["get", "node"]:
         sys.exit("unexpected JSONPath " + path)
 elif name == "aws" and words[:2] == ["ec2", "describe-tags"]:
     print("prod")
+elif name == "aws" and words[:2] == ["eks", "describe-nodegroup"]:  # its nodes in the cloud
+    group = words[words.index("--nodegroup-name") + 1]
+    print(sum(group in node["labels"].values() for node in cloud.values()))
 elif name == "gcloud" and words[:3] == ["compute", "instances", "describe"]:
     print("https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/"
           "instanceGroupManagers/gke-prod-fitc-new-1a2b3c4d-grp")

@@ -772,7 +772,12 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
     a node the problem lacks must move; one of a workload the policy does not declare is left
     alone (the state's reader warns of both: W0802, W0803). Disruption budgets: the workload's
     `max_disrupted` and the state's (a cluster's PodDisruptionBudgets) both hold, so the least
-    of them is kept; a budget of 0 keeps the workload where it runs, as `movable = false`."""
+    of them is kept; a budget of 0 keeps the workload where it runs, as `movable = false`.
+    Nodes the cloud named that the state counts as bought (`cluster_nodes.py`) join their
+    classes under those names."""
+    from fitlang.model.cluster_nodes import with_cluster_nodes
+
+    problem = with_cluster_nodes(problem, state.cluster_bought)
     owners = problem.owners()
     options: dict[str, list[Demand]] = {}  # workload -> its demands (one, or its options)
     for each in problem.demands:

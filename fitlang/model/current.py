@@ -82,12 +82,24 @@ class DisruptionBudget(Frozen):
     source: str = ""  # where it was read: "kube-system/chat-pdb in pdbs.json"
 
 
+class ClusterNode(Frozen):
+    """A node as the cluster lists it (`kubectl get nodes -o json` in the state): its name and
+    labels, by which a node the cloud named is told to be one fitc bought (`cluster_nodes.py`)."""
+
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
 class CurrentState(Frozen):
     running: tuple[Running, ...] = ()
     bought: tuple[str, ...] = ()  # nodes bought earlier: in use now, and releasable
     budgets: tuple[DisruptionBudget, ...] = ()
     sources: tuple[str, ...] = ()  # the files it was read from, for messages
     foreign: tuple[Foreign, ...] = ()  # running work of no workload: it takes room on its node
+    nodes: tuple[ClusterNode, ...] = ()  # the cluster's nodes, where the state lists them
+    # (node, class id): nodes the cloud named that the state counts as bought nodes of that
+    # class, by their own names (`cluster_nodes.py`; the problem learns them in `with_current`)
+    cluster_bought: tuple[tuple[str, str], ...] = ()
 
     def by_workload(self) -> dict[str, list[Running]]:
         grouped: dict[str, list[Running]] = {}

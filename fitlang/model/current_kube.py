@@ -1,6 +1,8 @@
 """What runs on a Kubernetes cluster: `kubectl get pods -A -o json`, with the cluster's
 PodDisruptionBudgets (`kubectl get pods,pdb -A -o json`, or a file of `kubectl get pdb -A -o
-json`).
+json`) and its nodes (`kubectl get pods,pdb,nodes -A -o json`, or a file of `kubectl get nodes
+-o json`): each node's name and labels, by which a node the cloud named is told to be one fitc
+bought (`cluster_nodes.py`).
 
 A pod is a replica of the policy's workload named by its `fitlang.dev/workload` annotation or
 label, else by its `app.kubernetes.io/name` label as fitc's Kubernetes target writes it, else
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.file_problems import FileProblem, JsonPath
 from fitlang.model.current import (
+    ClusterNode,
     CurrentState,
     DisruptionBudget,
     Foreign,
@@ -31,7 +34,13 @@ from fitlang.model.current import (
 )
 
 if TYPE_CHECKING:
-    from fitlang.documents_read import KubectlContainer, KubectlPdb, KubectlPod, KubectlSelector
+    from fitlang.documents_read import (
+        KubectlContainer,
+        KubectlNode,
+        KubectlPdb,
+        KubectlPod,
+        KubectlSelector,
+    )
     from fitlang.model.current_read import StateNames
 
 WORKLOAD_KEY = "fitlang.dev/workload"  # the annotation (and label) naming a pod's workload
@@ -40,6 +49,7 @@ NAME_LABEL = "app.kubernetes.io/name"
 _RUNNING_PHASES = frozenset({"Running", "Pending"})  # Pending with a node: bound, starting
 _POD_KINDS = frozenset({"Pod"})
 _PDB_KINDS = frozenset({"PodDisruptionBudget"})
+_NODE_KINDS = frozenset({"Node"})
 _REPLICA_SET_SUFFIX = re.compile(r"-[a-z0-9]{1,10}$")  # `chat-7d9f8b6c5`: the pod template hash
 _PERCENT = re.compile(r"^([0-9]+)%$")
 # the extended resources a GPU is requested by, as the device plugins name them
@@ -83,7 +93,7 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
     kube = KubeRead(StateRead(unit="pod"), source)
     seen = set() if seen is None else seen
     items = _items(document, source, kube.read)
-    pods, pdbs = _validated(items, source, kube.read)
+    pods, pdbs, nodes = _validated(items, source, kube.read)
     running = []
     for index, pod in pods:
         if _again(pod, "pod", seen, kube.read, source, _element(index)):
@@ -94,13 +104,22 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
     kube.pdbs = [pdb for index, item in pdbs
                  if not _again(item, "PodDisruptionBudget", seen, kube.read, source, _element(index))
                  and (pdb := _pdb(item, source, _element(index), kube.read)) is not None]
+    listed = tuple(_cluster_node(node) for index, node in nodes
+                   if not _again(node, "Node", seen, kube.read, source, _element(index)))
     kube.read.state = CurrentState(running=tuple(running), sources=(source,),
-                                   foreign=tuple(kube.foreign))
+                                   foreign=tuple(kube.foreign),
+                                   nodes=tuple(node for node in listed if node is not None))
     return kube
 
 
+def _cluster_node(node: KubectlNode) -> ClusterNode | None:
+    metadata = node.get("metadata") or {}
+    name = metadata.get("name")
+    return ClusterNode(name, dict(metadata.get("labels") or {})) if name else None
+
+
 def _items(document: object, source: str, read: StateRead) -> list[tuple[int, dict]]:
-    if isinstance(document, dict) and document.get("kind") in ("Pod", "PodDisruptionBudget"):
+    if isinstance(document, dict) and document.get("kind") in ("Pod", "PodDisruptionBudget", "Node"):
         return [(-1, document)]
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         read.problems.append(FileProblem(f"{source}: expected a List of pods (`items`), as "
@@ -117,17 +136,20 @@ def _items(document: object, source: str, read: StateRead) -> list[tuple[int, di
 
 
 def _validated(items: list[tuple[int, dict]], source: str, read: StateRead
-               ) -> tuple[list[tuple[int, KubectlPod]], list[tuple[int, KubectlPdb]]]:
-    """The pods and PDBs of a listing, each kind validated in one call; a listing with wrong
-    values is validated again item by item, so each is named by its path and the rest read.
-    Items of other kinds (a Service in `kubectl get all`) are not read. An item without `kind`
-    is a pod (`kubectl get pods` lists only pods)."""
-    from fitlang.documents_read import kubectl_pdbs, kubectl_pods
+               ) -> tuple[list[tuple[int, KubectlPod]], list[tuple[int, KubectlPdb]],
+                          list[tuple[int, KubectlNode]]]:
+    """The pods, PDBs and nodes of a listing, each kind validated in one call; a listing with
+    wrong values is validated again item by item, so each is named by its path and the rest
+    read. Items of other kinds (a Service in `kubectl get all`) are not read. An item without
+    `kind` is a pod (`kubectl get pods` lists only pods)."""
+    from fitlang.documents_read import kubectl_nodes, kubectl_pdbs, kubectl_pods
 
     pods = [(i, item) for i, item in items if item.get("kind", "Pod") in _POD_KINDS]
     pdbs = [(i, item) for i, item in items if item.get("kind") in _PDB_KINDS]
+    nodes = [(i, item) for i, item in items if item.get("kind") in _NODE_KINDS]
     return (_all_valid(kubectl_pods(), pods, source, read),
-            _all_valid(kubectl_pdbs(), pdbs, source, read))
+            _all_valid(kubectl_pdbs(), pdbs, source, read),
+            _all_valid(kubectl_nodes(), nodes, source, read) if nodes else [])
 
 
 def _all_valid(adapter, items: list[tuple[int, dict]], source: str, read: StateRead) -> list:
@@ -156,11 +178,11 @@ def _element(index: int) -> JsonPath:
     return () if index < 0 else ("items", index)
 
 
-def _again(item: KubectlPod | KubectlPdb, kind: str, seen: set[str], read: StateRead,
+def _again(item: KubectlPod | KubectlPdb | KubectlNode, kind: str, seen: set[str], read: StateRead,
            source: str, element: JsonPath) -> bool:
     """Whether the object was listed before (reported once here; the first one is read)."""
-    metadata = item["metadata"]
-    key = f"{kind} {metadata.get('namespace') or 'default'}/{metadata['name']}"
+    metadata = item.get("metadata") or {}
+    key = f"{kind} {metadata.get('namespace') or 'default'}/{metadata.get('name')}"
     if key in seen:
         read.problems.append(FileProblem(
             f"{source}: {key[len(kind) + 1:]}: the {kind} is listed more than once", element))

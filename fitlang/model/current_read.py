@@ -25,7 +25,8 @@ FORMATS = ("placement", "kubectl", "squeue")
 
 # what kubectl calls the objects of a pod or PDB listing (`kubectl get pods,pdb -A -o json`
 # prints a `List`; `kubectl get pods -o json` a `List` too, the API server a `PodList`)
-_KUBE_KINDS = frozenset({"List", "PodList", "Pod", "PodDisruptionBudgetList", "PodDisruptionBudget"})
+_KUBE_KINDS = frozenset({"List", "PodList", "Pod", "PodDisruptionBudgetList", "PodDisruptionBudget",
+                         "NodeList", "Node"})
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,9 @@ def merge(reads: Sequence[StateRead]) -> CurrentState:
     budgets = tuple(b for read in reads for b in read.state.budgets)
     sources = tuple(s for read in reads for s in read.state.sources)
     foreign = tuple(f for read in reads for f in read.state.foreign)
+    nodes = tuple(n for read in reads for n in read.state.nodes)
     return CurrentState(running=running, bought=bought, budgets=budgets, sources=sources,
-                        foreign=foreign)
+                        foreign=foreign, nodes=nodes)
 
 
 def _read_one(file: StateFile, names: StateNames, seen: set[str]) -> tuple[StateRead, object]:

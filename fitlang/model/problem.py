@@ -149,6 +149,9 @@ class NodeClass(Frozen):
     taints: tuple[Taint, ...] = ()
     features: tuple[str, ...] = ()
     node_names: Sequence[str] = ()  # a tuple, or `NodeNames` for made-up names
+    # bought classes: how many of `node_names`, first, are the cluster's own names of nodes
+    # of the class it runs (read from a `current` state: `model/cluster_nodes.py`)
+    cluster_nodes: int = 0
     offer: str | None = None  # set when nodes of this class must be bought
     spot: bool = False  # bought (and priced) at the offer's spot price
     instance_type: str | None = None

@@ -25,6 +25,14 @@ The apply then finds each group at the size it sets (the google provider reads `
 from the instance groups' target sizes) and removes no node by count: groups the plan empties
 it deletes whole. A node whose name is no Kubernetes node name cannot be found by it: its group
 is left to shrink by count, W0820. `terraform_plan_fidelity` reads the script back.
+
+The nodes are named as the state names them: as the cloud does where the state lists the
+cluster's nodes (`model/cluster_nodes.py`), else as fitc did when it bought them (W0827: the
+script then stops at its check). Run again after it stopped halfway, the script skips the
+nodes gone from the cluster that it began to delete before (each listed, before the cloud is
+asked to delete it, in `released-nodes.txt` beside it; any other node it cannot find stops
+it, as on the first run), releases the rest, and leaves an EKS group's size as it finds it
+when it lowers the floor: it never takes another node for one gone.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from collections.abc import Iterable
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.cluster_nodes import cluster_named
 from fitlang.span import FIRST_CHARACTER
 from fitlang.targets.base import CompileContext
 from fitlang.targets.kubernetes import is_node_name
@@ -61,6 +70,27 @@ group_label() {
   esac
 }
 
+# the nodes this script has begun to delete, one a line, beside it: run again after it stopped
+# halfway, it skips a node gone from the cluster only when it is listed here (the earlier run
+# deleted it); a node it cannot find otherwise is no node of the cluster, and stops it
+released=$(dirname "$0")/released-nodes.txt
+
+# NODE: whether the cluster has the node
+present() {
+  found=$(kubectl get node "$1" --ignore-not-found -o name) || fail "cannot look up node $1"
+  [ -n "$found" ]
+}
+
+# NODE: whether an earlier run of this script began to delete the node
+released_before() {
+  [ -f "$released" ] && grep -Fqx -e "$1" "$released"
+}
+
+# NODE...: listed as deleted before the cloud is asked to delete them
+record_released() {
+  printf '%s\n' "$@" >>"$released"
+}
+
 # PROVIDER GROUP NODE: the node's instance (its spec.providerID), once the node is found in GROUP
 instance_of() {
   label=$(group_label "$1")
@@ -72,20 +102,45 @@ instance_of() {
   printf '%s\n' "$id"
 }
 
-# PROVIDER GROUP NODE...: every node found in its group
+# PROVIDER GROUP NODE...: every node found in its group, or deleted by an earlier run (said)
 check_nodes() {
   provider=$1 group=$2
   shift 2
   for node in "$@"; do
-    instance_of "$provider" "$group" "$node" >/dev/null
+    if present "$node"; then
+      instance_of "$provider" "$group" "$node" >/dev/null
+    elif released_before "$node"; then
+      printf 'release-nodes.sh: node %s is gone already: skipped\n' "$node" >&2
+    else
+      fail "no Kubernetes node $node"
+    fi
   done
 }
 
-# PROVIDER REGION GROUP FROM TO NODE...: GROUP runs FROM nodes and keeps TO; each NODE is
-# drained and its instance deleted from the group, which shrinks by one
+# NODE...: the nodes the cluster has cordoned, so that none takes the pods drained off another
+cordon_nodes() {
+  for node in "$@"; do
+    if present "$node"; then
+      kubectl cordon "$node"
+    fi
+  done
+}
+
+# PROVIDER REGION GROUP FROM TO NODE...: GROUP runs FROM nodes and keeps TO; each NODE the
+# cluster has is drained and its instance deleted from the group, which shrinks by one
 release_nodes() {
   provider=$1 region=$2 group=$3 from=$4 to=$5
   shift 5
+  for node in "$@"; do
+    shift
+    if present "$node"; then
+      set -- "$@" "$node"
+    fi
+  done
+  if [ $# -eq 0 ]; then
+    printf 'release-nodes.sh: every node released from %s is gone already\n' "$group" >&2
+    return 0
+  fi
   case $provider in
     aws) release_eks "$@" ;;
     gcp) release_gke "$@" ;;
@@ -95,17 +150,27 @@ release_nodes() {
 }
 
 # EKS: an Auto Scaling group refuses to terminate an instance without a replacement below its
-# min size: the node group's floor comes down to what it keeps first (its size stays FROM)
+# min size: the node group's floor comes down to what it keeps first, its size left as it is
+# now (FROM less the nodes a run stopped halfway terminated; never raised, which would start
+# nodes, nor lowered, which would let AWS choose which go)
 release_eks() {
   id=$(instance_of aws "$group" "$1")
   cluster=$(aws ec2 describe-tags --region "$region" --output text --query 'Tags[0].Value' \
     --filters "Name=resource-id,Values=${id##*/}" 'Name=key,Values=eks:cluster-name')
+  size=$(aws eks describe-nodegroup --region "$region" --cluster-name "$cluster" \
+    --nodegroup-name "$group" --output text --query 'nodegroup.scalingConfig.desiredSize')
+  case $size in
+    '' | *[!0-9]*) fail "node group $group has no size ('$size')" ;;
+  esac
+  [ "$size" -le "$from" ] && [ "$((size - $#))" -ge "$to" ] ||
+    fail "node group $group runs $size nodes: releasing $# of the $from would not leave $to"
   aws eks update-nodegroup-config --region "$region" --cluster-name "$cluster" \
-    --nodegroup-name "$group" --scaling-config "minSize=$to,maxSize=$from,desiredSize=$from"
+    --nodegroup-name "$group" --scaling-config "minSize=$to,maxSize=$size,desiredSize=$size"
   aws eks wait nodegroup-active --region "$region" --cluster-name "$cluster" --nodegroup-name "$group"
   for node in "$@"; do
     id=$(instance_of aws "$group" "$node")
     kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data
+    record_released "$node"
     aws autoscaling terminate-instance-in-auto-scaling-group --region "$region" \
       --instance-id "${id##*/}" --should-decrement-desired-capacity
   done
@@ -125,6 +190,7 @@ release_gke() {
       --format 'value(metadata.items.created-by)')
     [ -n "$manager" ] || fail "instance $instance of node $node is in no managed instance group"
     kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data
+    record_released "$node"
     gcloud compute instance-groups managed delete-instances "${manager##*/}" \
       --instances "$instance" --project "$project" --zone "$zone"
   done
@@ -144,6 +210,7 @@ release_aks() {
   for node in "$@"; do
     kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data
   done
+  record_released "$@"
   az aks nodepool delete-machines --resource-group "$resource_group" --cluster-name "$cluster" \
     --name "$group" --machine-names "$@"
 }
@@ -205,7 +272,9 @@ def release_script(context: CompileContext, planned: PlanStages, folder: str
     found = [_shrunk_by_count(context, unnamed)] if unnamed else []
     if not named:
         return None, found
-    found.append(_named_as_bought(context, named))
+    as_fitc_named = [g for g in named if not all(_cluster_named(context, node) for node in g.released)]
+    if as_fitc_named:
+        found.append(_named_as_bought(context, as_fitc_named))
     lines = ["#!/bin/sh",
              f"# fitc plan, {folder}: release, each by name, the bought nodes the plan empties in "
              "node groups that keep others",
@@ -213,10 +282,13 @@ def release_script(context: CompileContext, planned: PlanStages, folder: str
              "run.sh before its apply,",
              "# which then finds each group at its new size. Nothing changes unless every node "
              "is found in its group.",
-             FUNCTIONS, "# every node found in its group before anything changes"]
+             "# Safe to run again after it stopped halfway: it skips only the nodes it deleted "
+             "before (released-nodes.txt).",
+             FUNCTIONS,
+             "# every node found in its group (or deleted by an earlier run) before anything changes"]
     lines += [_command("check_nodes", g.provider, group_name(g.purchase), *g.released) for g in named]
     lines += ["# none of them takes the pods drained off the others",
-              _command("kubectl", "cordon", *(node for g in named for node in g.released))]
+              _command("cordon_nodes", *(node for g in named for node in g.released))]
     for group in named:
         lines.append(f"# {resource_name(group.purchase)}: {group.purchase.count} -> {group.keeps} nodes")
         lines.append(_command("release_nodes", group.provider, group.purchase.region,
@@ -225,16 +297,25 @@ def release_script(context: CompileContext, planned: PlanStages, folder: str
     return "\n".join(lines) + "\n", found
 
 
+def _cluster_named(context: CompileContext, node: str) -> bool:
+    """Whether the state named the node as the cluster does (a node the cloud named, read from
+    `kubectl get nodes`: `model/cluster_nodes.py`), not as fitc did when it bought it."""
+    found = context.problem.owners().find(node)
+    return found is not None and cluster_named(*found)
+
+
 def _command(*words: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
 def _named_as_bought(context: CompileContext, groups: list[Shrink]) -> Diagnostic:
-    """W0827: the nodes released are named as the state names them, and the state names
-    bought nodes as fitc did when it bought them (`OFFER-REGION-K`: a state read from the
-    cluster's pods names them as the cloud did, `ip-10-...`, and those are nodes fitc did not
-    buy, W0802). A cloud names its nodes itself, so the script's check finds none of these
-    unless the user gives it the cluster's names: said now, not only when the script stops."""
+    """W0827: the nodes released are named as the state names them, and this state names
+    bought nodes as fitc did when it bought them (`OFFER-REGION-K`: a placement JSON, or a
+    cluster's pods without its nodes, whose cloud names are then nodes fitc did not buy,
+    W0802). A cloud names its nodes itself, so the script's check finds none of these unless
+    the user gives it the cluster's names: said now, not only when the script stops. Nodes a
+    state with the cluster's nodes names as the cloud does (`model/cluster_nodes.py`) are not
+    said."""
     first = groups[0]
     return msg.ReleaseNamesFitcsNodes.at(context.program.path, FIRST_CHARACTER, target="terraform", detail=(
         f"release-nodes.sh releases {sum(len(g.released) for g in groups)} node(s) from "
