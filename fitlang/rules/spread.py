@@ -295,11 +295,15 @@ def _beside_rows(encoding: Encoding, demand: Demand, node_class: NodeClass, skew
     counts = np.arange(most + 1, dtype=np.int64)
     left = capacity[None, :] - counts[:, None] * requests[own][None, :]  # per count, per resource
     columns, u = encoding.here_columns[node_class.id], encoding.u[node_class.id]
+    apart = encoding.problem.apart_on_nodes[0].get(demand.name, set())
     for other in np.flatnonzero(~exclusive).tolist():
         if other == own or demand.exclusive:
             continue
-        alone = encoding.fit[encoding.here[node_class.id][other].name, node_class.id]
+        name = encoding.here[node_class.id][other].name
+        alone = encoding.fit[name, node_class.id]
         beside = _fits_beside(requests[other], left, alone)
+        if name in apart:  # (a rule keeps it off the spread's nodes: none beside them)
+            beside[1:] = 0
         loss = [Fraction(alone - int(beside[c]), c) for c in range(1, most + 1)]
         while_none, always = min(loss[:skew]), min(loss)
         if while_none <= 0:
