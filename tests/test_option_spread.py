@@ -265,3 +265,18 @@ def test_a_narrowing_that_leaves_the_workload_out_is_tried_again_on_the_option_t
     problem = problem_from(tmp_path, mixed_rules.fit_text(mixed_rules.drawn(485)[0]))
     placement = solved(problem, time_limit=10.0)
     assert not placement.unplaced and placement.value == Fraction(272)
+
+
+def test_the_narrowing_that_pays_least_beside_the_other_workloads_is_kept(tmp_path):
+    # `bench/option_spreads.py --rules` seed 1812 (96 nodes): `chat` (4 of G80 or 8 of G24,
+    # zones within 1) as the shares, 2 + 2 of G80 on a node each in z2 and z3, pays what the
+    # split does (3 of G80 on 2 nodes in z2, 2 of G24 on one in z3: 6.00), but fills its
+    # nodes: `web` (22 of 1 CPU) takes 6 CPU nodes, 9.60; beside the split's half-empty node
+    # 5 (the reference's optimum, 9.00)
+    import reference
+    from solving import bench_module
+
+    option_spreads = bench_module("option_spreads")
+    problem = problem_from(tmp_path, reference.to_fit(option_spreads.spec(1812, rules=True)))
+    placement = solved(problem)
+    assert not placement.unplaced and placement.value == Fraction(9)

@@ -108,3 +108,31 @@ def test_a_node_spread_caps_each_node_in_the_model_beside_an_exclusive_workload(
     assert encode(problem, must_place=True).fit["g", "gold"] == 2
     placement = solved(problem, time_limit=20.0)
     assert not placement.unplaced and placement.value == 115
+
+
+def _gang_beside_a_node_spread(gang: int) -> str:
+    # `s` (4 CPU, 1 GiB) takes a node of `q` whole, or 1 GiB of a `p` node, where `w` (4 GiB)
+    # then fits 3, not 4: the class's summed memory (2 + 7 x 4 <= 32 GiB) says 7 of w beside
+    # both of s on p
+    return (pool("p", 2, 16, "16Gi", 1) + pool("q", 4, 4, "32Gi", 1)
+            + workload("w", gang, 1, "4Gi", "  priority = 5\n  gang = true\n")
+            + workload("s", 2, 4, "1Gi", "  spread node max_skew 1\n"))
+
+
+def test_a_node_spread_s_replicas_cost_the_workloads_beside_them_whole_replicas_in_the_model(tmp_path):
+    # 23 of w and both of s: s on both p nodes leaves 3 + 3 + 16 of w, one on p and one on q
+    # 3 + 4 + 12; without s on p, s has only q's nodes, where w needs all 16 CPUs. None fits
+    assert _model_status(problem_from(tmp_path, _gang_beside_a_node_spread(23))) is Status.INFEASIBLE
+    assert _model_status(problem_from(tmp_path, _gang_beside_a_node_spread(22))) is Status.OPTIMAL
+
+
+def test_mixed_rules_438_leaves_out_only_the_node_spread_of_priority_0(tmp_path):
+    """bench/mixed_rules.py seed 438 (120 nodes): the model put `x2` (spread node, priority 0)
+    one a node on m3 (7 nodes of 16 GiB) beside 24 of the gang `x1` (4 GiB, priority 5), where
+    21 fit; the 3 short pushed 3 of `x3` (priority 5) out on m4 (`unknown`). The reference
+    places all 156 of priority 5."""
+    mixed_rules = bench_module("mixed_rules")
+    problem = problem_from(tmp_path, mixed_rules.fit_text(mixed_rules.drawn(438)[0]))
+    placement = solved(problem, time_limit=20.0)
+    assert {u.workload for u in placement.unplaced} == {"x2"}
+    assert placement.status != "unknown"

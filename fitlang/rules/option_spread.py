@@ -172,7 +172,12 @@ class Share:
 Narrowed = tuple[Problem, bool, dict[str, str]]
 
 
-def narrowed(problem: Problem, alone_first: bool = False) -> Narrowed | None:
+# what `narrowed` is asked to choose where both the shares and `option_split`'s parts hold:
+# None as it prices them; "split" the parts, "shares" the shares (`cheapest_narrowing`)
+Choice = str | None
+
+
+def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None) -> Narrowed | None:
     """The problem with each option workload under spreads over its options made plain demands,
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
@@ -181,7 +186,8 @@ def narrowed(problem: Problem, alone_first: bool = False) -> Narrowed | None:
     meet a latency rule of the workload (`option_latency`: the counts hold it, or each share
     keeps it). And whether it is the same problem: one option only may run. None where a
     workload cannot be narrowed so. With `alone_first`, a workload under one spread runs on
-    the one option that reaches every domain where one does (`retried_alone`)."""
+    the one option that reaches every domain where one does (`retried_alone`); with `choice`,
+    the parts or the shares wherever both hold (`cheapest_narrowing`)."""
     from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
@@ -202,7 +208,7 @@ def narrowed(problem: Problem, alone_first: bool = False) -> Narrowed | None:
         follower = option_hosts.hosted(problem, group)
         skews = {} if found is None else {name: own_skews(share, spreads) for name, share in found.items()}
         split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
-                               latency_held, follower, skews, priced=not alone_first)
+                               latency_held, follower, skews, priced=not alone_first, choice=choice)
         if split is None and found is None:
             return None
         if split is not None:
@@ -235,7 +241,7 @@ def narrowed(problem: Problem, alone_first: bool = False) -> Narrowed | None:
 def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
                    counts: dict[str, tuple[int, list[str]]] | None, latency_held: bool,
                    follower: Demand | None, skews: dict[str, dict[str, int]],
-                   priced: bool = True) -> list | None:
+                   priced: bool = True, choice: Choice = None) -> list | None:
     """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
     classes; None where there are none), or None to keep them: where the shares cannot meet a
     latency rule (its counts hold it, or each share keeps it), or a follower on node would
@@ -244,10 +250,15 @@ def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], 
     lower (`option_latency.priced`: `--rules` seed 677 ran G80 alone, the cheapest per unit of
     throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
     replica in r2 pays 2.00). `skews`: each share's own spreads (`own_skews`), which may keep
-    it from putting enough in reach. Without `priced`, where the shares hold, they are kept."""
+    it from putting enough in reach. Without `priced`, where the shares hold, they are kept.
+    `choice` "split": the parts wherever they hold; "shares": the shares wherever there are."""
     from fitlang.rules import option_latency, option_split
     from fitlang.rules.option_follow import short_beside
 
+    if choice == "shares" and counts is not None:
+        return None
+    if choice == "split" and (parts := option_split.split(problem, group, members, spreads)) is not None:
+        return parts
     short = counts is not None and (short_beside(problem, group, members, counts) or (
         follower is not None and _short_of_room(problem, follower, members, counts)))
     split = option_split.split(problem, group, members, spreads)
@@ -417,6 +428,43 @@ def retried_alone(problem: Problem, placement: Placement, solve: Callable[[Probl
         return placement
     other = solve_narrowed(problem, again, solve)
     return other if len(other.unplaced) < len(placement.unplaced) else placement
+
+
+def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[Problem], Placement],
+                       seconds_left: Callable[[], float | None]) -> Placement:
+    """The policy narrowed the other ways too (one option alone, the parts, the shares, each
+    wherever it holds: `narrowed`'s `alone_first` and `choice`), each solved while the time
+    left (None: no limit) is at least twice what the first solve took, and the placement that
+    leaves fewest out, then the cheapest, kept. Which way pays least depends on what runs
+    beside the workload, which the narrowing prices without: `bench/option_spreads.py
+    --rules` 1812, 3 of G80 on 2 nodes in z2 and 2 of G24 on one in z3 (6.00, as the shares'
+    2 + 2 of G80) leave half a node to `web`, 9.00 against the shares' 9.60; so 1813, 1817,
+    1834, 1885, 1993, 2013, 2047 (8 of 17 seeds above the optimum at it). Each solve took
+    0.02-0.35 CPU s at 57-180 nodes. Not where the narrowing is the policy."""
+    first = narrowed(problem)
+    if first is None or first[1]:
+        return placement
+    taken = placement.seconds or 0.0
+    seen = [_shape(first[0])]
+    best = placement
+    for variant in ({"alone_first": True}, {"choice": "split"}, {"choice": "shares"}):
+        left = seconds_left()
+        if left is not None and left < 2 * taken:
+            break
+        other = narrowed(problem, **variant)
+        if other is None or _shape(other[0]) in seen:
+            continue
+        seen.append(_shape(other[0]))
+        found = solve_narrowed(problem, other, solve)
+        if (len(found.unplaced), found.value is None, found.value or 0) < \
+                (len(best.unplaced), best.value is None, best.value or 0):
+            best = found
+    return best
+
+
+def _shape(problem: Problem) -> tuple:
+    """What tells two narrowings apart: each demand's name, replicas, classes and spreads."""
+    return tuple((d.name, d.replicas, tuple(d.eligible), tuple(d.spreads)) for d in problem.demands)
 
 
 def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, Share],

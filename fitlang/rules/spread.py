@@ -4,8 +4,10 @@ region, a label; `node`) differ by at most K, over the domains of the nodes it m
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -245,6 +247,8 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
             model.add({y: 1, **{z: -c for z, c in bought.items()}}, lower=0, group=group)
             model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
     _apart_from_least(encoding, demand, some, group)
+    for node_class in classes:
+        _beside_rows(encoding, demand, node_class, skew, some, group)
 
 
 def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: SpreadGroup) -> None:
@@ -270,6 +274,57 @@ def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: Spre
         total = int(replicas[apart].sum())
         encoding.model.add({**{int(c): 1 for c in columns.tolist()}, some: total}, upper=total,
                            group=group)
+
+
+def _beside_rows(encoding: Encoding, demand: Demand, node_class: NodeClass, skew: int, some: int,
+                 group: SpreadGroup) -> None:
+    """Per other workload W that may use the class: W's replicas on a node fall by the room the
+    spread's replicas there take, a step at a time (whole replicas). With f(c) the most of W
+    beside c of the spread's on one node and d the least (f(0) - f(c)) / c over the counts a
+    node may host, every node holds at most f(0) - d c of W, so y[W] + d y <= f(0) u; the
+    counts are 0..K while `least` is 0 (`some` 0), else up to `_node_spread_most`, whose d
+    (smaller) the row keeps by `some`. The class's capacity rows sum requests: mixed_rules 438
+    (7 nodes of 16 GiB, the spread's 1 GiB one a node) counted 24 of a 4 GiB gang beside
+    them where 21 fit, and the 3 short pushed 3 replicas of priority 5 out (`unknown`)."""
+    requests, exclusive, replicas, position = _class_requests(encoding, node_class.id)
+    own = position[demand.name]
+    capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
+    most = min(demand.replicas, node_spread_most_least(encoding.problem, demand) + skew)
+    if most < 1:
+        return
+    counts = np.arange(most + 1, dtype=np.int64)
+    left = capacity[None, :] - counts[:, None] * requests[own][None, :]  # per count, per resource
+    columns, u = encoding.here_columns[node_class.id], encoding.u[node_class.id]
+    apart = encoding.problem.apart_on_nodes[0].get(demand.name, set())
+    for other in np.flatnonzero(~exclusive).tolist():
+        if other == own or demand.exclusive:
+            continue
+        name = encoding.here[node_class.id][other].name
+        alone = encoding.fit[name, node_class.id]
+        beside = _fits_beside(requests[other], left, alone)
+        if name in apart:  # (a rule keeps it off the spread's nodes: none beside them)
+            beside[1:] = 0
+        loss = [Fraction(alone - int(beside[c]), c) for c in range(1, most + 1)]
+        while_none, always = min(loss[:skew]), min(loss)
+        if while_none <= 0:
+            continue
+        slack = (while_none - always) * min(int(replicas[own]), node_class.count * most)
+        scale = math.lcm(while_none.denominator, slack.denominator)
+        terms = {int(columns[other]): scale, int(columns[own]): int(while_none * scale),
+                 u: -alone * scale}
+        if slack:
+            terms[some] = -int(slack * scale)
+        encoding.model.add(terms, upper=0, group=group)
+
+
+def _fits_beside(requests: np.ndarray, left: np.ndarray, alone: int) -> np.ndarray:
+    """Per row of `left` (what a node has left, per resource): the replicas of `requests` that
+    fit in it, at most `alone`."""
+    asked = requests > 0
+    if not asked.any():
+        return np.where((left >= 0).all(axis=1), alone, 0)
+    fits = (np.maximum(left[:, asked], 0) // requests[asked]).min(axis=1)
+    return np.minimum(fits, alone)
 
 
 def _class_requests(encoding: Encoding, class_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,

@@ -127,9 +127,14 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
         narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
                                                                                 progress))
-        narrowed = option_spread.retried_alone(problem, narrowed, lambda p: solve(
-            p, backend, None if time_limit is None else max(0.0, started + time_limit - time.monotonic()),
-            progress))
+        def left() -> float | None:
+            return None if time_limit is None else max(0.0, started + time_limit - time.monotonic())
+
+        def in_time_left(narrowed_problem: Problem) -> Placement:
+            return solve(narrowed_problem, backend, left(), progress)
+
+        narrowed = option_spread.retried_alone(problem, narrowed, in_time_left)
+        narrowed = option_spread.cheapest_narrowing(problem, narrowed, in_time_left, left)
         return option_spread_bound.bounded(problem, narrowed, started, time_limit)  # a bound (its module)
     if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
