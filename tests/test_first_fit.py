@@ -77,6 +77,43 @@ def test_the_progress_line_shows_the_first_fit_while_it_is_the_best(short_floor,
     assert placement.value is not None and placement.value <= first
 
 
+class _Completed(Exception):
+    """The solve stopped at the floor's completion (what it was given is all the test reads)."""
+
+
+def test_the_floors_completion_has_time_where_its_passes_took_their_deadline(short_floor, monkeypatch):
+    # ai_fleet 10,000 seed 1 at 5 s under load 30: the learned passes left 6 replicas out and
+    # ended just before their deadline; the completion, handed the same deadline, was cut and
+    # the answer was the first-fit, 26.15% over the bound, where the completed floor is ~1%
+    import time
+
+    from fitlang.solve import placement
+    from fitlang.solve.greedy import greedy_in_order
+
+    def passes_to_their_deadline(problem, packing, deadline, guide, learned, bound_turn, seconds=None):
+        began = time.monotonic()  # (one pass: 32 replicas out, within what a completion is tried on)
+        packing, _ = greedy_in_order(problem, dict.fromkeys((w for w, _ in packing.short_by_workload), 0))
+        if seconds is not None:  # (the start tree times no pass)
+            seconds.append(time.monotonic() - began)
+        time.sleep(max(0.0, deadline - time.monotonic()))  # (the passes under load)
+        return packing
+
+    def completion(problem, packing, objective, deadline):
+        given.append((sum(packing.short.values()), time.monotonic(), deadline))
+        raise _Completed
+
+    given: list[tuple[int, float, float | None]] = []
+    monkeypatch.setattr(placement, "scarce_first", lambda problem, packing, *args: packing)
+    monkeypatch.setattr(placement, "shorts_first_again", passes_to_their_deadline)
+    monkeypatch.setattr(placement, "room_made", completion)
+    # (the completion's share ends ~0.6 s after the floor; the bound's turn long after it, at any load)
+    monkeypatch.setattr(placement, "FLOOR_COMPLETE_SHARE", 0.01)
+    with pytest.raises(_Completed):
+        placement.solve(short_floor, time_limit=60)
+    short, called, deadline = given[0]
+    assert 0 < short <= 32 and deadline is not None and deadline > called + 1
+
+
 def test_the_first_fit_does_not_run_where_the_floor_is_complete(complete_floor, monkeypatch):
     from fitlang.solve import first_fit
     from fitlang.solve.placement import solve

@@ -61,7 +61,7 @@ from fitlang.solve.gang_bought import gangs_onto_bought
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
-from fitlang.solve.guided_complete import room_made
+from fitlang.solve.guided_complete import floor_completion_end, room_made
 from fitlang.solve.guided_pass import guided_pass, next_pass_fits
 from fitlang.solve.guides import guides as _guides
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -398,8 +398,13 @@ def _floor_stage(run: _Run) -> None:
                                          run.search_deadline, completion - wall, pair_seconds)
         run.floor = scarce_first(problem, run.floor, completing, guide)
         bound_turn = None if run.search_deadline is None else run.search_deadline - pair_seconds
-        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names, bound_turn)
-        _completed_floor(run, completing)
+        passes: list[float] = []
+        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names, bound_turn,
+                                       passes)
+        # (no learned pass made: the floor's passes, three at most, as one)
+        pass_seconds = max(passes, default=completion - wall)
+        short = sum(run.floor.short.values())
+        _completed_floor(run, floor_completion_end(completing, bound_turn, pass_seconds, short))
         _first_fit_aside(run)
     completion = time.monotonic() - completion
     first_pass = share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)

@@ -30,14 +30,16 @@ MAX_PASSES = 4
 
 def shorts_first_again(problem: Problem, packing: Packing, deadline: float | None,
                        guide: Guide | None = None, learned: set[str] | None = None,
-                       bound_turn: float | None = None) -> Packing:
+                       bound_turn: float | None = None, seconds: list[float] | None = None) -> Packing:
     """The packing of the pass that leaves out least (see the module's doc), or `packing`
     where none leaves out fewer at no priority level more. A workload that follows another by
     affinity keeps its place after its target (the usual order). `learned`, where given: the
     workloads the floor's passes put first (`greedy._short_first`, short_order.py), which the
     passes here continue where `packing`'s shorts add one, and to which they add theirs.
     `bound_turn`, where given: a pass may run past `deadline` where, as long as the last, it
-    ends before the bound's turn less one more pass (`_pass_deadline`)."""
+    ends before the bound's turn less one more pass (`_pass_deadline`). `seconds`, where given:
+    each pass's seconds appended (the completion after them is timed by them,
+    `guided_complete.floor_completion_end`)."""
     followers = affinity_followers(problem)
     # (a first pass with only the floor's last shorts first sends the ones it put first back to
     # their wall: seed 1 219 out, not kept, then 28; continued, 28 at once, a pass of 0.35 CPU
@@ -57,6 +59,8 @@ def shorts_first_again(problem: Problem, packing: Packing, deadline: float | Non
         began = time.monotonic()
         other, cut = greedy_in_order(problem, first, ends, guide)
         took = time.monotonic() - began
+        if seconds is not None:
+            seconds.append(took)
         if cut:
             break
         if no_level_worse(problem, other, best):
