@@ -7,7 +7,9 @@ h45b).
 Per zone, the answer's replicas on its paid nodes without accelerators (per workload, kept in
 the zone, as `zone_packing.py`), re-placed over the zone's paid classes without accelerators:
 
-- *count LP*: `zone_packing.py`'s LP (capacity summed per class, the pair LP's terms);
+- *count LP*: `zone_packing.py`'s LP (capacity summed per class), and *usable*: the same over
+  capacity rounded down to the gcd of the requests eligible there (`bound.usable_capacity`,
+  what the pair LP reads);
 - *pattern LP*: each node filled with one *pattern*, whole replicas that fit in ONE node of
   its class in every resource, each workload at most its per-node limit (`node_limit`), an
   `exclusive` one alone, two kept apart on a node not both; column generation (master: each
@@ -15,8 +17,10 @@ the zone, as `zone_packing.py`), re-placed over the zone's paid classes without 
   class). Its Lagrangian bound sum_w pi_w r_w + sum_c N_c min(0, price_c - max_p pi.a_p) holds
   for ANY prices pi >= 0, so every round's is a lower bound on any per-node re-placement of
   those replicas in the zone (the best round is printed);
-- *patterns whole*: the master's patterns in integers (HiGHS, S seconds): a per-node packing
-  of those replicas that exists, so the zone's optimum lies between it and the pattern bound.
+- *patterns whole*: the master's patterns and the answer's own nodes (as patterns, HiGHS's
+  start) in integers (HiGHS, S seconds of wall): a per-node packing of those replicas that
+  exists (the cost of the solution HiGHS hands back; `--write` puts it in the answer, for
+  `fitc verify`), so the zone's optimum lies between it and the pattern bound.
 
 Where the pattern bound is well above the count LP, the pair relaxation is loose in that zone
 (whole replicas on whole nodes); where the answer is well above the pattern bound, the answer.
@@ -155,10 +159,16 @@ class _ZoneMaster:
             highs.setSolution(_solution(highspy, start))
         highs.run()
         info = highs.getInfo()
-        found = info.objective_function_value if info.primal_solution_status == 2 else None
-        if found is not None:
-            self.whole_nodes = self._per_class(np.array(highs.getSolution().col_value))
-        return found, info.mip_dual_bound
+        if info.primal_solution_status != 2:
+            return None, info.mip_dual_bound
+        # the cost of the solution HiGHS hands back, not its stated objective: with the answer as
+        # its start HiGHS 1.16 stated 11.14 (optimal) on seed 11's us-west-2b and 29.24 on its
+        # us-west-2a, and handed back the start (11.52 / 29.92) both times
+        self.whole_x = np.rint(np.array(highs.getSolution().col_value)).astype(int)
+        self.whole_nodes = self._per_class(self.whole_x)
+        print(f"    HiGHS {highs.getModelStatus()}: stated {info.objective_function_value:.3f}, the "
+              f"solution handed back costs {float(price @ self.whole_x):.3f}", flush=True)
+        return float(price @ self.whole_x), info.mip_dual_bound
 
     def _per_class(self, x: np.ndarray) -> dict:
         """Nodes per class id in a solution of the master (over 0.005)."""
@@ -228,7 +238,33 @@ def _answer_nodes(problem, answer, zone, classes, workloads):
     return list(nodes.values())
 
 
-def study(path: str, answer_path: str, zones: list[str], seconds: float, lp_only: bool = False) -> None:
+def _replaced(answer: dict, zone_cost: float, master: _ZoneMaster, whole: float) -> dict:
+    """The answer with the zone's replicas on the nodes of the patterns whole (each class's
+    nodes in turn; a replica a pattern holds beyond its workload's count left out)."""
+    left = dict(zip(master.workloads, master.need.astype(int)))
+    zone_nodes = {name for c in master.classes for name in c.node_names[:c.count]}
+    moved = [a for a in answer["assignments"] if a["node"] in zone_nodes and a["workload"] in left]
+    kept = [a for a in answer["assignments"] if not (a["node"] in zone_nodes and a["workload"] in left)]
+    numbers = collections.defaultdict(list)  # the moved replicas' numbers, given again
+    for a in moved:
+        numbers[a["workload"]].append(a["replica"])
+    free = {j: list(c.node_names[:c.count]) for j, c in enumerate(master.classes)}
+    for (j, pattern), count in zip(master.columns, master.whole_x):
+        for _ in range(count):
+            node = free[j].pop(0)
+            for i in np.flatnonzero(pattern):
+                workload = master.workloads[i]
+                for _ in range(min(int(pattern[i]), left[workload])):
+                    kept.append({"workload": workload, "replica": numbers[workload].pop(), "node": node})
+                    left[workload] -= 1
+    document = dict(answer, assignments=kept)
+    document["objective"] = dict(answer["objective"])
+    document["objective"]["value"] = round(answer["objective"]["value"] - zone_cost + whole, 6)
+    return document
+
+
+def study(path: str, answer_path: str, zones: list[str], seconds: float, lp_only: bool = False,
+          write: str | None = None) -> None:
     problem = _problem(path)
     with open(answer_path) as handle:
         answer = json.load(handle)
@@ -268,6 +304,11 @@ def study(path: str, answer_path: str, zones: list[str], seconds: float, lp_only
               f"{first} patterns, {spent:.1f} CPU s), "
               f"patterns whole {whole if whole is None else round(whole, 2)} (its bound "
               f"{whole_bound if whole_bound is None else round(whole_bound, 2)})", flush=True)
+        if write and whole is not None and whole < paid[zone] - 1e-6:
+            answer = _replaced(answer, paid[zone], master, whole)
+            with open(write, "w") as handle:
+                json.dump(answer, handle)
+            print(f"    written to {write}: {answer['objective']['value']:.3f}", flush=True)
         answered = collections.Counter(classes[j].id for j, _ in answer_nodes)
         print(f"    nodes per class: answer {dict(sorted(answered.items()))}"
               f"\n    pattern LP {master.lp_nodes}"
@@ -282,8 +323,10 @@ def main() -> None:
     parser.add_argument("--zones", nargs="*", default=[], help="these zones only (default: every zone)")
     parser.add_argument("--seconds", type=float, default=60.0, help="HiGHS's limit for the patterns whole")
     parser.add_argument("--lp-only", action="store_true", help="the count LPs alone, no patterns")
+    parser.add_argument("--write", help="the answer with each zone's patterns whole in it (where cheaper), "
+                        "for `fitc verify`")
     args = parser.parse_args()
-    study(args.file, args.answer, args.zones, args.seconds, args.lp_only)
+    study(args.file, args.answer, args.zones, args.seconds, args.lp_only, args.write)
 
 
 if __name__ == "__main__":
