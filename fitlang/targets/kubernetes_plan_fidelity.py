@@ -159,7 +159,8 @@ def _overfull(context: CompileContext, pods: Cluster, applied: dict[str, dict[st
         taken, room = owner[0].node_taken.get(name, {}), owner[0].capacity_of(name)
         beside = {r: sums[r] + taken.get(r, 0) for r in _COUNTED}
         allocatable = {r: room.get(r, 0) + taken.get(r, 0) for r in _COUNTED}
-        short = [f"{r} {beside[r]} > {allocatable[r]}" for r in _COUNTED if beside[r] > allocatable[r]]
+        short = [f"{r} {_shown(r, beside[r])} > {_shown(r, allocatable[r])}"
+                 for r in _COUNTED if beside[r] > allocatable[r]]
         if short:
             found.append(f"{folder}: node {name}: its pods and the pods of no workload running "
                          f"there request more than its allocatable ({', '.join(short)}): some "
@@ -168,6 +169,15 @@ def _overfull(context: CompileContext, pods: Cluster, applied: dict[str, dict[st
 
 
 _COUNTED = ("cpu", "memory", "gpu")
+
+
+def _shown(resource: str, amount: int) -> str:
+    """An amount as people read it: CPUs (not millicores), GiB (not bytes), a GPU count."""
+    if resource == "cpu":
+        return f"{amount / 1000:g} CPU"
+    if resource == "memory":
+        return f"{amount / 2**30:.4g} GiB"
+    return str(amount)
 
 
 def _bought_labels(node_class: NodeClass) -> frozenset[tuple[str, str]]:
