@@ -81,6 +81,29 @@ def test_a_clusters_own_names_are_the_bought_nodes_the_plan_moves_off_and_releas
     assert list(json.loads((tmp_path / "cloud.json").read_text())) == [kept]  # the cloud deleted it
 
 
+def test_pods_of_no_workload_on_a_node_the_cloud_named_take_its_room(tmp_path):
+    """A logging agent asks 6 of a cloud-named bought node's 8 CPUs: the plan that packs the
+    two `web` replicas (2 CPUs each) onto one node never packs them beside it, whichever node
+    it runs on (the room is taken off the node known by the cloud's name, as off fitc's)."""
+    group = fitcs_group(tmp_path, "aws")
+    names = CLOUD_NAMES["aws"][:2]
+    cloud = _cloud_of("aws", group, names)
+    for busy in names:
+        state = cluster_state("aws", cloud, names)
+        state["items"].append({"kind": "Pod", "metadata": {"name": "logger-x1", "namespace": "ops"},
+                               "spec": {"nodeName": busy, "containers": [
+                                   {"name": "agent", "resources": {"requests": {"cpu": "6"}}}]},
+                               "status": {"phase": "Running"}})
+        (tmp_path / "cluster.json").write_text(json.dumps(state))
+        document, _, _ = planned(tmp_path, tmp_path / "s.fit", tmp_path / "cluster.json", "terraform",
+                                 out=f"out-{busy}")
+        targets = {m["target"] for wave in document["waves"] for m in wave["moves"]}
+        assert busy not in targets, (busy, targets)
+        (tmp_path / "plan.json").write_text(json.dumps(document))
+        verified = fitc("verify", "s.fit", "plan.json", "--current", "cluster.json", cwd=tmp_path)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 def _changes(words: list[str]) -> bool:
     return words[0] == "terraform" or tuple(words[:2]) in CHANGES or tuple(words[:3]) in CHANGES
 

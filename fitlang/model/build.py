@@ -34,7 +34,7 @@ from fitlang.check.program import (
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
-from fitlang.model.current import CurrentState, Running, RunningNames
+from fitlang.model.current import CurrentState, Running, RunningNames, foreign_room
 from fitlang.model.eligibility import (
     ClassFacets,
     LazyReasons,
@@ -766,6 +766,17 @@ def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]
 
 # ---- moving work: the current state in the problem's terms (`fitc plan`) -------------------
 
+def _cluster_nodes_less_taken(problem: Problem, state: CurrentState) -> Problem:
+    """The nodes the cloud named that join bought classes (`cluster_nodes.py`) lose the room
+    their running work of no workload takes, as every other node did at build (which knew
+    them only by fitc's own names)."""
+    named = {node for node, _ in state.cluster_bought}
+    room = {node: taken for node, taken in foreign_room(state.foreign).items() if node in named}
+    if not room:
+        return problem
+    return dataclasses.replace(problem, classes=_less_taken(list(problem.classes), Taken(room)))
+
+
 def with_current(problem: Problem, program: Program, state: CurrentState) -> Problem:
     """The problem with what runs now (`Problem.running` and the move settings): each running
     replica under its demand (its workload, or the option it runs with) and node. A replica on
@@ -777,7 +788,7 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
     classes under those names."""
     from fitlang.model.cluster_nodes import with_cluster_nodes
 
-    problem = with_cluster_nodes(problem, state.cluster_bought)
+    problem = _cluster_nodes_less_taken(with_cluster_nodes(problem, state.cluster_bought), state)
     owners = problem.owners()
     options: dict[str, list[Demand]] = {}  # workload -> its demands (one, or its options)
     for each in problem.demands:
