@@ -253,6 +253,11 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     try:
         # short by `allow_unplaced`, where no model proved the most fit: proven so if it is
         answer = _stages(run, started)
+        if answer.proven_infeasible and answer.unplaced and not problem.allow_unplaced:
+            # the model proved that not every replica fits (h45d's rows for node spreads prove
+            # it where packing alone had fallen short): what the exact path and the patterns'
+            # proof say, not the model's own status for the replicas it placed
+            answer.status = Status.INFEASIBLE
         proven = most_placed(problem, answer, run.objective, run.search_deadline, run.budget)
         if not relax:
             return proven
