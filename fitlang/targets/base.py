@@ -57,7 +57,7 @@ class CompileContext:
 
     def __post_init__(self) -> None:
         owner = self.problem.owners()
-        views = {_key(view): view for view in self._views()}
+        views = {demand_key(view): view for view in self._views()}
         for assignment in self.placement.assignments:
             node_class = owner[assignment.node]
             splits = self._splits.setdefault(assignment.workload, [])
@@ -80,17 +80,17 @@ class CompileContext:
 
     @cached_property
     def _view_index(self) -> dict[str, Workload]:
-        return {_key(view): view for view in self._views()}
+        return {demand_key(view): view for view in self._views()}
 
     def splits(self, workload: Workload) -> list[Split]:
-        return self._splits.get(_key(workload), [])
+        return self._splits.get(demand_key(workload), [])
 
     def placed_workloads(self) -> list[Workload]:
         """The workloads that run, options of one workload each on its own, in policy order."""
-        return [view for view in self._views() if _key(view) in self._splits]
+        return [view for view in self._views() if demand_key(view) in self._splits]
 
 
-def _key(workload: Workload) -> str:
+def demand_key(workload: Workload) -> str:
     """The demand (and placement) name of a workload or of one option of it."""
     return workload.name if workload.option is None else option_demand_name(workload.name,
                                                                            workload.option)

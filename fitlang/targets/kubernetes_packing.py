@@ -36,9 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from fitlang.check.program import Workload
-from fitlang.model.problem import NodeClass, Problem, option_demand_name
-from fitlang.targets.base import CompileContext, Split
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.targets.base import CompileContext, Split, demand_key
 
 # (class id, node name or None): a node selected by name, or a class selected whole
 Unit = tuple[str, str | None]
@@ -82,7 +81,7 @@ def _objects(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> li
     found = []
     for workload in context.placed_workloads():
         splits = context.splits(workload)
-        demand = context.problem.demand(_demand_key(workload))
+        demand = context.problem.demand(demand_key(workload))
         groups = [splits] if workload.gang and workload.kind == "job" else [[s] for s in splits]
         for group in groups:
             units: list[Unit] = []
@@ -94,11 +93,6 @@ def _objects(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> li
             found.append(_Object(workload.name, dict(demand.requests),
                                  sum(s.replicas for s in group), list(dict.fromkeys(units)), group))
     return found
-
-
-def _demand_key(workload: Workload) -> str:
-    return workload.name if workload.option is None else option_demand_name(workload.name,
-                                                                           workload.option)
 
 
 def _unit_sizes(objects: list[_Object], problem: Problem) -> dict[Unit, int]:
