@@ -852,3 +852,50 @@ def test_a_move_with_replicas_unplaced_and_no_proof_is_unknown(tmp_path, monkeyp
     result = _no_target_plan(tmp_path, calls)
     assert result.placement.unplaced and codes(result) == ["E0506"]
     assert _no_target_document(result).status == "unknown"
+
+
+# 60 nodes of 8 cores run 3 one-core replicas each; nodes of 16 cores cost 5% less a core. The
+# cheapest end replaces whole nodes by fewer larger ones, which no move of a few replicas at a
+# time reaches: each node emptied onto a large one only pays once 15 small nodes' replicas fill 8
+LARGER_OFFERED = """
+pool small {
+  count = 60
+  cpu = 8
+  memory = 32GiB
+  price = 0.40 USD/h
+}
+
+offer large {
+  provider = aws
+  instance_type = "m5.4xlarge"
+  regions = ["us-east-1"]
+  cpu = 16
+  memory = 64GiB
+  price = 0.76 USD/h
+}
+
+buy {
+  offers = [large]
+}
+
+workload web {
+  replicas = 180
+  cpu = 1
+  memory = 1GiB
+}
+
+policy {
+  min_saving = 0%
+}
+"""
+
+
+def test_a_plan_with_most_of_its_limit_left_reaches_the_end_state_the_fleet_at_rest_costs(tmp_path):
+    # the cost first, then the moves, and no budget: the plan's end costs what `fitc solve`
+    # finds for the fleet at rest (another path: no current state)
+    (tmp_path / "rest.fit").write_text(LARGER_OFFERED)
+    at_rest = json.loads(fitc("solve", "rest.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert at_rest["status"] == "optimal"
+    result = plan_of(tmp_path, LARGER_OFFERED, state_of(*[("web", f"small-{i // 3}") for i in range(180)]))
+    assert result.status == "optimal" and codes(result) == []
+    assert result.plan.cost_after == pytest.approx(at_rest["objective"]["value"])
