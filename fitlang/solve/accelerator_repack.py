@@ -171,7 +171,9 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
     highs.changeColsCost(columns, np.arange(columns, dtype=np.int32), np.array(cost))
     highs.changeColsIntegrality(columns, np.arange(columns, dtype=np.int32),
                                 np.full(columns, highspy.HighsVarType.kInteger))
-    starts, indices, values = [], [], []
+    starts: list[int] = []
+    indices: list[int] = []
+    values: list[float] = []
     for _, _, entries in rows:
         starts.append(len(indices))
         indices.extend(entries)
@@ -215,35 +217,34 @@ def _packed(problem: Problem, packing: Packing, movable: _Movable,
     for class_id, names in movable.nodes.items():
         trial.nodes[class_id] = [node for node in trial.nodes[class_id] if node.name not in names]
     taken = {node.name for nodes in trial.nodes.values() for node in nodes}
-    packed: list[tuple[NodeClass, NodeState]] = []
+    packed: dict[str, list[NodeState]] = defaultdict(list)  # class id -> the nodes packed here
     left: list[tuple[str, str]] = []  # (workload, the class the MIP sent it to)
     for class_id in sorted({c for by_class in counts.values() for c in by_class}):
         node_class = problem.node_class(class_id)
-        names = iter([n for n in node_class.node_names[:node_class.count] if n not in taken])
+        unused = iter([n for n in node_class.node_names[:node_class.count] if n not in taken])
         items = [(w, by_class[class_id]) for w, by_class in counts.items() if by_class.get(class_id)]
         items.sort(key=lambda item: (-_share(problem.demand(item[0]), node_class), item[0]))
         for w, amount in items:
             demand = problem.demand(w)
             most = node_limit(demand, node_class)
             for _ in range(amount):
-                nodes = [node for c, node in packed if c is node_class]
-                node = _best_fit(demand, nodes, most, node_class)
+                node = _best_fit(demand, packed[class_id], most, node_class)
                 if node is None:
-                    name = next(names, None)
+                    name = next(unused, None)
                     if name is None:
                         left.append((w, class_id))
                         continue
                     taken.add(name)
                     node = NodeState(name, dict(node_class.capacity_of(name)), {})
                     trial.nodes.setdefault(class_id, []).append(node)
-                    packed.append((node_class, node))
+                    packed[class_id].append(node)
                 _take(node, demand)
     return trial if _left_placed(problem, trial, movable, packed, left, taken) else None
 
 
 def _share(demand: Demand, node_class: NodeClass) -> float:
-    return max((demand.requests.get(r, 0) / node_class.capacity[r] for r in RESOURCES if node_class.capacity[r]),
-               default=0.0)
+    return max((demand.requests.get(r, 0) / node_class.capacity[r] for r in RESOURCES
+                if node_class.capacity[r]), default=0.0)
 
 
 def _fits(demand: Demand, node: NodeState, most: int) -> bool:
@@ -269,8 +270,8 @@ def _take(node: NodeState, demand: Demand) -> None:
     node.hosted[demand.name] = node.hosted.get(demand.name, 0) + 1
 
 
-def _left_placed(problem: Problem, trial: Packing, movable: _Movable,
-                 packed: list[tuple[NodeClass, NodeState]], left: list[tuple[str, str]], taken: set[str]) -> bool:
+def _left_placed(problem: Problem, trial: Packing, movable: _Movable, packed: dict[str, list[NodeState]],
+                 left: list[tuple[str, str]], taken: set[str]) -> bool:
     """What no node of its class held, into the room of a node packed here (in its zone where
     its zone is counted), else onto a new node of the cheapest class it may use that keeps the
     power caps; whether every replica found one."""
@@ -280,8 +281,8 @@ def _left_placed(problem: Problem, trial: Packing, movable: _Movable,
         allowed = sorted((c for c in movable.free if c in demand.eligible
                           and (not _zoned(demand) or problem.node_class(c).topology_value("zone") == zone)),
                          key=lambda c: (problem.node_class(c).price, c))
-        node = next((node for c, node in packed if c.id in allowed
-                     and _fits(demand, node, node_limit(demand, c))), None)
+        node = next((node for c in allowed for node in packed.get(c, ())
+                     if _fits(demand, node, node_limit(demand, problem.node_class(c)))), None)
         for c in allowed if node is None else ():
             node_class = problem.node_class(c)
             name = next((n for n in node_class.node_names[:node_class.count] if n not in taken), None)
@@ -293,7 +294,7 @@ def _left_placed(problem: Problem, trial: Packing, movable: _Movable,
             if _fits(demand, candidate, node_limit(demand, node_class)):
                 taken.add(name)
                 trial.nodes.setdefault(c, []).append(candidate)
-                packed.append((node_class, candidate))
+                packed[c].append(candidate)
                 node = candidate
                 break
         if node is None:
