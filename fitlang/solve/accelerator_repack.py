@@ -1,0 +1,305 @@
+"""The accelerator work re-placed jointly over the owned accelerator nodes (issue 15, the
+accelerator-heavy shape at 10,000 nodes).
+
+On `bench/ai_fleet.py` the greedy places the gangs first, each on the cheapest eligible nodes
+at its turn, and a region's power cap is then full of training nodes (seed 17: sin1's 4,170 kW
+used to 0.4 kW, 123 H100 nodes there) while its cheap inference nodes stay empty (L4 at 4.1
+USD/h against 4.9 in sjc1, L40S at 13.8 against 15.4 in tyo1): the inference services go to
+dearer regions. No move of the search sees it: a gang moves only whole onto bought nodes
+(gang_bought.py), and closing one inference node gains only where the capped region has
+power left. Measured (session 46, h46c), the pair LP with every workload but the option
+groups kept to the answer's classes still opened 18 more L40S nodes in sin1, and a MIP over
+the accelerator work alone, the rest kept, gained 0.1-0.9% of the answer.
+
+So here the workloads asking for accelerators whose replicas all sit on owned accelerator
+nodes hosting nothing else (no affinity either way, no node spread: `unmovable`), are taken
+off those nodes and placed again by one MIP at class level: per class its nodes (at most
+those free of other work), per workload its replicas per class, each class's capacity per
+resource summed over its nodes, each workload's per-node limit, its counts per zone kept
+where a zone spread or a latency rule counts them, and the power caps with the rest's draw.
+The answer's own counts are the MIP's start, so its incumbent is never dearer. Each class's
+replicas then go onto its nodes, the largest share of a node first, each onto the fullest
+node that holds it (best fit); what no node of its class holds goes into the room of another
+node just packed (in its zone where its zone is counted), else onto a node of the cheapest
+class it may use that keeps the power caps. The result is kept only where it costs less and
+keeps the buy limits, the budget and the power caps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
+from fitlang.solve.aggregate import within_limits
+from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.clock import highs_limited
+from fitlang.solve.improve import _past, unmovable
+from fitlang.solve.make_room import adopt, copied
+from fitlang.solve.pack import NodeState, Packing
+from fitlang.solve.placement_result import _packed_value
+
+ACCELERATOR = "gpu"
+
+
+def accelerators_repacked(problem: Problem, packing: Packing, objective: str,
+                          deadline: float | None) -> bool:
+    """The accelerator work re-placed by the module's MIP where that costs less; whether it
+    was."""
+    if objective != "cost" or not packing.complete or _past(deadline) or not problem.power_caps:
+        return False
+    movable = _Movable(problem, packing)
+    if not movable.work:
+        return False
+    counts = _solved(problem, movable, deadline)
+    if counts is None or _past(deadline):
+        return False
+    trial = _packed(problem, packing, movable, counts)
+    if trial is None:
+        return False
+    value, trial_value = _packed_value(problem, packing, objective), _packed_value(problem, trial, objective)
+    if value is None or trial_value is None or trial_value >= value or \
+            not within_limits(problem, {c.id: trial.opened(c.id) for c in problem.classes}):
+        return False
+    adopt(packing, trial)
+    return True
+
+
+class _Movable:
+    """The accelerator workloads the MIP places again, their replicas per class now (`work`),
+    the nodes they leave (`nodes`: class id -> names), and per class the nodes it may use
+    (`free`)."""
+
+    def __init__(self, problem: Problem, packing: Packing) -> None:
+        fixed = unmovable(problem) | {rule.target for d in problem.demands for rule in d.affinities}
+
+        def may_move(name: str) -> bool:
+            demand = problem.demand(name)
+            return bool(demand.requests.get(ACCELERATOR)) and not demand.affinities and name not in fixed
+
+        total: Counter[str] = Counter()
+        candidates: list[tuple[NodeClass, NodeState]] = []
+        for class_id, nodes in packing.nodes.items():
+            node_class = problem.node_class(class_id)
+            owned = node_class.accelerator is not None and not node_class.offer and not node_class.provisioned
+            for node in nodes:
+                hosted = {name: amount for name, amount in node.hosted.items() if amount}
+                total.update(hosted)
+                if owned and hosted and all(may_move(name) for name in hosted):
+                    candidates.append((node_class, node))
+        while True:  # a workload with a replica elsewhere stays, and so do its nodes' others
+            work: dict[str, Counter[str]] = defaultdict(Counter)
+            for node_class, node in candidates:
+                for name, amount in node.hosted.items():
+                    work[name][node_class.id] += amount
+            partial = {name for name, by_class in work.items() if sum(by_class.values()) != total[name]}
+            if not partial:
+                break
+            candidates = [(c, node) for c, node in candidates if not partial & node.hosted.keys()]
+        self.work = dict(work)
+        self.nodes: dict[str, set[str]] = defaultdict(set)
+        for node_class, node in candidates:
+            self.nodes[node_class.id].add(node.name)
+        self.busy: Counter[str] = Counter()  # per class, its nodes in use that stay
+        for class_id, nodes in packing.nodes.items():
+            self.busy[class_id] = sum(1 for node in nodes if node.name not in self.nodes[class_id]
+                                      and any(node.hosted.values()))
+        self.free = {c.id: c.count - self.busy[c.id] for c in problem.classes
+                     if c.accelerator is not None and not c.offer and not c.provisioned
+                     and c.count - self.busy[c.id] > 0}
+
+
+def _zoned(demand: Demand) -> bool:
+    """Whether the workload's counts per zone are the answer's (a zone spread or a latency rule
+    counts them)."""
+    return bool(demand.latency) or any(s.topology == "zone" for s in demand.spreads)
+
+
+def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict[str, Counter[str]] | None:
+    """The MIP's replicas per workload and class (the answer's own where it found none better)."""
+    import highspy
+
+    classes = sorted(c for c in movable.free if any(c in problem.demand(w).eligible for w in movable.work))
+    node_var = {c: i for i, c in enumerate(classes)}
+    pairs = [(w, c) for w in sorted(movable.work) for c in classes
+             if c in problem.demand(w).eligible and node_limit(problem.demand(w), problem.node_class(c)) > 0]
+    pair_var = {pair: len(classes) + i for i, pair in enumerate(pairs)}
+    rows: list[tuple[float, float, dict[int, float]]] = []
+    for w, by_class in movable.work.items():
+        demand = problem.demand(w)
+        placed = float(sum(by_class.values()))
+        rows.append((placed, placed, {pair_var[w, c]: 1.0 for c in classes if (w, c) in pair_var}))
+        if _zoned(demand):
+            zones: Counter = Counter()
+            for c, amount in by_class.items():
+                zones[problem.node_class(c).topology_value("zone")] += amount
+            for zone, amount in zones.items():
+                rows.append((amount, amount, {pair_var[w, c]: 1.0 for c in classes if (w, c) in pair_var
+                                              and problem.node_class(c).topology_value("zone") == zone}))
+    for c in classes:
+        node_class = problem.node_class(c)
+        users = [w for w in movable.work if (w, c) in pair_var]
+        for resource in RESOURCES:
+            entries = {pair_var[w, c]: float(problem.demand(w).requests.get(resource, 0)) for w in users
+                       if problem.demand(w).requests.get(resource, 0)}
+            if entries:
+                entries[node_var[c]] = -float(node_class.capacity[resource])
+                rows.append((-math.inf, 0.0, entries))
+        for w in users:
+            most = node_limit(problem.demand(w), node_class)
+            if most < movable.work[w].total():
+                rows.append((-math.inf, 0.0, {pair_var[w, c]: 1.0, node_var[c]: -float(most)}))
+    for cap in problem.power_caps:
+        capped = [c for c in classes if c in cap.classes]
+        if not capped:
+            continue
+        drawn = sum(float(problem.node_class(c).power_watts) * movable.busy[c] for c in cap.classes)
+        rows.append((-math.inf, float(cap.cap_watts) - drawn,
+                     {node_var[c]: float(problem.node_class(c).power_watts) for c in capped}))
+    columns = len(classes) + len(pairs)
+    with _native_stdout_silenced():
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("mip_rel_gap", 1e-4)
+    if deadline is not None:
+        highs_limited(highs, deadline)
+    upper = [float(movable.free[c]) for c in classes] + [highspy.kHighsInf] * len(pairs)
+    highs.addVars(columns, np.zeros(columns), np.array(upper))
+    cost = [float(problem.node_class(c).price) for c in classes] + [0.0] * len(pairs)
+    highs.changeColsCost(columns, np.arange(columns, dtype=np.int32), np.array(cost))
+    highs.changeColsIntegrality(columns, np.arange(columns, dtype=np.int32),
+                                np.full(columns, highspy.HighsVarType.kInteger))
+    starts: list[int] = []
+    indices: list[int] = []
+    values: list[float] = []
+    for _, _, entries in rows:
+        starts.append(len(indices))
+        indices.extend(entries)
+        values.extend(entries.values())
+    highs.addRows(len(rows), np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), len(values),
+                  np.array(starts, dtype=np.int32), np.array(indices, dtype=np.int32), np.array(values))
+    start = np.zeros(columns)
+    for c in classes:
+        start[node_var[c]] = len(movable.nodes.get(c, ()))
+    for w, by_class in movable.work.items():
+        for c, amount in by_class.items():
+            if (w, c) in pair_var:
+                start[pair_var[w, c]] = amount
+    highs.setSolution(_solution(start))
+    highs.run()
+    solution = highs.getSolution()
+    if not solution.value_valid:
+        return None
+    found = np.rint(np.array(solution.col_value)).astype(np.int64)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for (w, c), column in pair_var.items():
+        if found[column] > 0:
+            counts[w][c] = int(found[column])
+    return dict(counts)
+
+
+def _solution(values: np.ndarray):
+    import highspy
+
+    solution = highspy.HighsSolution()
+    solution.col_value = list(values)
+    solution.value_valid = True
+    return solution
+
+
+def _packed(problem: Problem, packing: Packing, movable: _Movable,
+            counts: dict[str, Counter[str]]) -> Packing | None:
+    """A copy of the packing with the movable work on nodes as `counts` says (see the module's
+    doc); None where some replica found no node."""
+    trial = copied(packing)
+    for class_id, names in movable.nodes.items():
+        trial.nodes[class_id] = [node for node in trial.nodes[class_id] if node.name not in names]
+    taken = {node.name for nodes in trial.nodes.values() for node in nodes}
+    packed: dict[str, list[NodeState]] = defaultdict(list)  # class id -> the nodes packed here
+    left: list[tuple[str, str]] = []  # (workload, the class the MIP sent it to)
+    for class_id in sorted({c for by_class in counts.values() for c in by_class}):
+        node_class = problem.node_class(class_id)
+        unused = iter([n for n in node_class.node_names[:node_class.count] if n not in taken])
+        items = [(w, by_class[class_id]) for w, by_class in counts.items() if by_class.get(class_id)]
+        items.sort(key=lambda item: (-_share(problem.demand(item[0]), node_class), item[0]))
+        for w, amount in items:
+            demand = problem.demand(w)
+            most = node_limit(demand, node_class)
+            for _ in range(amount):
+                node = _best_fit(demand, packed[class_id], most, node_class)
+                if node is None:
+                    name = next(unused, None)
+                    if name is None:
+                        left.append((w, class_id))
+                        continue
+                    taken.add(name)
+                    node = NodeState(name, dict(node_class.capacity_of(name)), {})
+                    trial.nodes.setdefault(class_id, []).append(node)
+                    packed[class_id].append(node)
+                _take(node, demand)
+    return trial if _left_placed(problem, trial, movable, packed, left, taken) else None
+
+
+def _share(demand: Demand, node_class: NodeClass) -> float:
+    return max((demand.requests.get(r, 0) / node_class.capacity[r] for r in RESOURCES
+                if node_class.capacity[r]), default=0.0)
+
+
+def _fits(demand: Demand, node: NodeState, most: int) -> bool:
+    return node.hosted.get(demand.name, 0) < most and \
+        all(node.free[r] >= demand.requests.get(r, 0) for r in RESOURCES)
+
+
+def _best_fit(demand: Demand, nodes: list[NodeState], most: int, node_class: NodeClass) -> NodeState | None:
+    """Of the nodes that hold a replica more, the one it leaves least room on."""
+    best, room = None, math.inf
+    for node in nodes:
+        if _fits(demand, node, most):
+            left = max((node.free[r] - demand.requests.get(r, 0)) / node_class.capacity[r]
+                       for r in RESOURCES if node_class.capacity[r])
+            if left < room:
+                best, room = node, left
+    return best
+
+
+def _take(node: NodeState, demand: Demand) -> None:
+    for r in RESOURCES:
+        node.free[r] -= demand.requests.get(r, 0)
+    node.hosted[demand.name] = node.hosted.get(demand.name, 0) + 1
+
+
+def _left_placed(problem: Problem, trial: Packing, movable: _Movable, packed: dict[str, list[NodeState]],
+                 left: list[tuple[str, str]], taken: set[str]) -> bool:
+    """What no node of its class held, into the room of a node packed here (in its zone where
+    its zone is counted), else onto a new node of the cheapest class it may use that keeps the
+    power caps; whether every replica found one."""
+    for w, class_id in left:
+        demand = problem.demand(w)
+        zone = problem.node_class(class_id).topology_value("zone")
+        allowed = sorted((c for c in movable.free if c in demand.eligible
+                          and (not _zoned(demand) or problem.node_class(c).topology_value("zone") == zone)),
+                         key=lambda c: (problem.node_class(c).price, c))
+        node = next((node for c in allowed for node in packed.get(c, ())
+                     if _fits(demand, node, node_limit(demand, problem.node_class(c)))), None)
+        for c in allowed if node is None else ():
+            node_class = problem.node_class(c)
+            name = next((n for n in node_class.node_names[:node_class.count] if n not in taken), None)
+            counts = {k.id: trial.opened(k.id) for k in problem.classes}
+            counts[c] += 1
+            if name is None or not within_limits(problem, counts):
+                continue
+            candidate = NodeState(name, dict(node_class.capacity_of(name)), {})
+            if _fits(demand, candidate, node_limit(demand, node_class)):
+                taken.add(name)
+                trial.nodes.setdefault(c, []).append(candidate)
+                packed[c].append(candidate)
+                node = candidate
+                break
+        if node is None:
+            return False
+        _take(node, demand)
+    trial._room.clear()
+    return True
+

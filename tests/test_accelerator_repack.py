@@ -1,0 +1,55 @@
+"""The accelerator work re-placed by one MIP over the owned accelerator nodes, a region's power
+cap shared between training and inference nodes (accelerator_repack.py). Costs held to a hand
+count and to `verify` (which shares no code with it)."""
+
+from __future__ import annotations
+
+from fitlang.solve.accelerator_repack import accelerators_repacked
+from fitlang.solve.pack import Packing
+
+from solving import node_state, pool, problem_from, verified_cost, workload
+
+H100 = '  gpu {\n    model = H100\n    count = 8\n  }\n  power = 10kW\n  dedicated = "training"\n'
+L4 = '  gpu {\n    model = L4\n    count = 4\n  }\n  power = 1kW\n'
+# Region `hot` has a 21 kW cap: two H100 nodes (10 kW each) and one L4 node (1 kW), or one H100
+# node and its L4 nodes. `train`, a gang of two 8-GPU replicas, on both H100 nodes in `hot` (40
+# USD/h each) leaves `infer` (8 replicas of one L4) the L4 nodes in `cold` (6 each): 92. The
+# least: one replica of `train` in `hot`, one in `cold` (41), `infer` on the L4 nodes in `hot`
+# (4 each): 89 (a gang is whole wherever its replicas run).
+FLEET = ('import "std/accelerators"\n'
+         'region site_hot {\n  code = "hot"\n  jurisdiction = US\n}\n'
+         'region site_cold {\n  code = "cold"\n  jurisdiction = US\n}\n'
+         'power_cap cap_hot {\n  region = "hot"\n  cap = {cap}kW\n}\n'
+         + pool("h100_hot", 2, 192, "2048GiB", 40, '  zone = "hot-a"\n  region = "hot"\n' + H100)
+         + pool("h100_cold", 2, 192, "2048GiB", 41, '  zone = "cold-a"\n  region = "cold"\n' + H100)
+         + pool("l4_hot", 2, 48, "192GiB", 4, '  zone = "hot-a"\n  region = "hot"\n' + L4)
+         + pool("l4_cold", 2, 48, "192GiB", 6, '  zone = "cold-a"\n  region = "cold"\n' + L4)
+         + workload("train", 2, 32, "512GiB", '  gpu {\n    count = 8\n    require model == H100\n  }\n'
+                    '  gang = true\n  tolerate = ["training"]\n')
+         + workload("infer", 8, 4, "16GiB", '  gpu {\n    count = 1\n    require model == L4\n  }\n'))
+
+
+def _greedy(problem) -> Packing:
+    """The packing above: the gang in `hot`, the inference nodes in `cold`."""
+    return Packing({"h100_hot": [node_state(problem, "h100_hot", i, {"train": 1}) for i in range(2)],
+                    "l4_cold": [node_state(problem, "l4_cold", i, {"infer": 4}) for i in range(2)]})
+
+
+def test_a_gang_leaves_a_capped_region_for_the_inference_nodes_cheap_there(tmp_path):
+    problem = problem_from(tmp_path, FLEET.replace("{cap}", "21"))
+    packing = _greedy(problem)
+    assert verified_cost(problem, packing) == 92
+    assert accelerators_repacked(problem, packing, "cost", None)
+    assert verified_cost(problem, packing) == 89  # (verified: the power cap and the gang kept)
+    assert sorted(c for c, nodes in packing.nodes.items() if nodes) == ["h100_cold", "h100_hot", "l4_hot"]
+
+
+def test_nothing_changes_where_the_packing_is_the_least(tmp_path):
+    # a cap of 11 kW: the gang in `cold` (82) and the L4 nodes in `hot` (8), 90, is the least (one
+    # H100 node in `hot` leaves it one L4 node: 40 + 41 + 4 + 6 = 91)
+    problem = problem_from(tmp_path, FLEET.replace("{cap}", "11"))
+    packing = Packing({"h100_cold": [node_state(problem, "h100_cold", i, {"train": 1}) for i in range(2)],
+                       "l4_hot": [node_state(problem, "l4_hot", i, {"infer": 4}) for i in range(2)]})
+    assert verified_cost(problem, packing) == 90
+    assert not accelerators_repacked(problem, packing, "cost", None)
+    assert verified_cost(problem, packing) == 90
