@@ -96,6 +96,7 @@ from fitlang.solve.short_again import shorts_first_again
 from fitlang.solve.short_cheaper import cheaper_at_same_counts
 from fitlang.solve.short_order import ShortFirst, retried_pass
 from fitlang.solve.small_merged import small_nodes_merged
+from fitlang.solve.zone_repack import zones_repacked
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
@@ -1038,10 +1039,11 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     small_merged.py, MERGE_SHARE of what is left); then, for SEARCH_DEAR_SHARE of what is left,
     the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
     consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by
-    sending a spread replica beside them across domains (crossing_room.py), then by exact
-    repacking of a few nodes at a time (`repack`) for a share of the time left, then by
-    large-neighbourhood search (`neighbourhood.search`)
-    until the deadline, or until it is within the optimality tolerance of the proven `bound`.
+    sending a spread replica beside them across domains (crossing_room.py), then each
+    zone's CPU nodes packed again from empty (zone_repack.py), then by exact repacking of a
+    few nodes at a time (`repack`) for a share of the time left, then by large-neighbourhood
+    search (`neighbourhood.search`) until the deadline, or until it is within the optimality
+    tolerance of the proven `bound`.
     `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
@@ -1075,6 +1077,10 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     room_deadline = time.monotonic() + CROSSING_ROOM_SHARE * (deadline - time.monotonic())
     if (enough is None or value is None or value > enough) and \
             crossing_room(problem, packing, objective, room_deadline):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and \
+            zones_repacked(problem, packing, objective, deadline):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and \
