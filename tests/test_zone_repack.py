@@ -69,3 +69,16 @@ def test_without_a_rule_on_zones_the_cheaper_zone_takes_them(tmp_path):
     packing = _on_small_nodes(problem)
     assert zones_repacked(problem, packing, "cost", float("inf")) == 1
     assert verified_cost(problem, packing) == Fraction(9, 10)
+
+
+def test_a_node_of_an_exclusive_workload_stays_as_it_is(tmp_path):
+    # `solo` (exclusive, 1 CPU) alone on a fourth small node: that node and its replica stay
+    # where they are, the other three are packed again onto the 12-CPU nodes (0.90 + 0.40)
+    problem = problem_from(tmp_path, FLEET + workload("solo", 1, 1, "1GiB", "  exclusive = true\n"))
+    packing = _on_small_nodes(problem)
+    name = problem.node_class("small").node_names[3]
+    packing.nodes["small"].append(NodeState(name, {"cpu": 7000, "memory": 31 * GIB, "gpu": 0, "disk": 0},
+                                            {"solo": 1}))
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert verified_cost(problem, packing) == Fraction(13, 10)
+    assert [(n.name, n.hosted) for n in packing.nodes["small"]] == [(name, {"solo": 1})]
