@@ -97,6 +97,7 @@ from fitlang.solve.short_again import shorts_first_again
 from fitlang.solve.short_cheaper import cheaper_at_same_counts
 from fitlang.solve.short_order import ShortFirst, retried_pass
 from fitlang.solve.small_merged import small_nodes_merged
+from fitlang.solve.zone_repack import zones_repacked
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
@@ -1032,21 +1033,27 @@ GANG_SHARE = 0.5
 # what is left (accelerator-heavy 10,000 at 5 s, seeds 17 / 7: 0.38-0.42 CPU s of the search's
 # 1.1-1.5, 1.87 -> 1.16% / 0.91 -> 0.85%)
 REPACK_ACCELERATORS_SHARE = 0.5
+# the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
+# inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
+ZONE_SHARE = 0.5
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
               progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
-    """The floor improved first by whole gangs moved onto bought accelerator nodes
-    (gang_bought.py, GANG_SHARE of the time left), then by ruin and recreate on its dear full
-    nodes (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left, after small nodes
-    merged onto larger ones:
-    small_merged.py, MERGE_SHARE of what is left); then, for SEARCH_DEAR_SHARE of what is left,
-    the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
-    consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by
-    sending a spread replica beside them across domains (crossing_room.py), then by exact
-    repacking of a few nodes at a time (`repack`) for a share of the time left, then by
-    large-neighbourhood search (`neighbourhood.search`)
-    until the deadline, or until it is within the optimality tolerance of the proven `bound`.
+    """The floor improved first by the accelerator work re-placed by one MIP over classes
+    (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs
+    moved onto bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then
+    small nodes merged onto larger ones (small_merged.py, MERGE_SHARE of what is left), then each
+    zone's CPU nodes packed again from empty (zone_repack.py, ZONE_SHARE of what is left: before the ruin, which polishes
+    what it packs; inventory 10,000 at 5 s, load 22-28: seeds 11 / 24 at 0.62 / 0.91% where it
+    ran after `crossing_room` gave 1.01 / 1.00%), then by ruin and recreate on its dear full
+    nodes (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left); then, for
+    SEARCH_DEAR_SHARE of what is left, the cheap nodes' replicas that fit moved into the
+    accelerator nodes' room, the floor consolidated (dear_room.py) and ruined again, and merged
+    again), then paid nodes closed by sending a spread replica beside them across domains
+    (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`) for a share
+    of the time left, then by large-neighbourhood search (`neighbourhood.search`) until the
+    deadline, or until it is within the optimality tolerance of the proven `bound`.
     `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
@@ -1063,6 +1070,11 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and small_nodes_merged(
             problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and \
+            zones_repacked(problem, packing, objective,
+                           time.monotonic() + ZONE_SHARE * (deadline - time.monotonic())):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())

@@ -1,0 +1,239 @@
+"""Each domain group's CPU nodes packed again from empty, most constrained workloads first.
+
+The search's moves change a node or a dozen at a time; on the inventory shape the answer keeps
+a zone's cheapest classes a core half used and opens dearer ones beside them (session 45, h45b:
+a per-node MIP per zone, 60 s a zone offline, takes seeds 11 / 22 from 1.38 / 1.13% to 0.77%).
+This stage repacks a whole domain group (`repack._domain_groups`: the classes alike in every
+domain a rule counts, so spreads, affinities and latency counts hold) at once, greedily:
+
+- the replicas of the group's paid nodes without accelerators, where every workload on the node
+  may move (not `improve.unmovable`, not exclusive: such nodes and what they host stay);
+- its workloads in order of the nodes they need at least (replicas over the per-node limit),
+  most first, then the largest: a workload held to a few replicas a node is spread before the
+  room it needs is taken (first-fit by size alone packed seed 11's us-west-2a at 41.48 USD/h
+  against the answer's 29.92: the last workloads, at 3 a node, opened nodes used at 20%);
+- each replica on the first node of the pool where it fits (every resource, eligibility, the
+  per-node limit, workloads kept apart on a node), the pool being every node of the group's
+  classes, the cheapest a core first (per GiB or per the zone's mix of the two packed seed 11's
+  zones 1-60% dearer: not tried);
+- then each node the packing opened moved whole onto the cheapest unused node that holds it.
+
+The cheapest of TRIES such packings replaces the group's nodes where it costs less than they do
+and the buy limits, the budget and the power caps still hold. What it bought (docs/performance.md,
+session 46, h46b): inventory 10,000 at 5 s, seeds 7-11, 22, 24, 59-66, 80-87, every one cheaper,
+19 of 23 within 1% of the bound where the start tree had 13 (seed 11 1.38 -> 0.62%), 0.3-0.5 CPU
+s of the search's time; bench 10,000 seed 1 and accelerator-heavy seed 1 the same to the cent.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, NodeClass, Problem, node_limit
+from fitlang.solve.improve import unmovable
+from fitlang.solve.limits import fleet_limits
+from fitlang.solve.pack import NodeState, Packing, _unused_names
+from fitlang.solve.repack import _domain_groups
+
+# a group's try in one pool order takes 0.01-0.09 CPU s at inventory 10,000 (131 workloads, 377
+# replicas, 5 classes of up to 38 nodes: seed 11's us-west-2a); none is started with less left
+LEAST_TRY_SECONDS = 0.02
+# packings tried a group, and how far each workload's size is drawn from its own in the tries
+# after the first (seed 11 at the search's repack, every zone's paid CPU nodes: 281.37 USD/h
+# with the sizes as they are, 280.96 with the best of 8 tries at 0.3; 0.01-0.09 CPU s a try)
+TRIES = 4
+SIZE_SPREAD = 0.3
+# a group is tried only where its replicas times the nodes of its classes are at most this: a
+# first-fit looks at every node for each replica (inventory 10,000: 1.6 million at most, seed
+# 11's us-east-1b, 987 replicas over 1,632 nodes; a fleet of one group of 10,000 nodes and
+# 24,000 replicas would take seconds a try)
+MOST_WORK = 4_000_000
+
+
+class _Group:
+    """One domain group's movable nodes and what they host."""
+
+    def __init__(self, problem: Problem, classes: list[NodeClass],
+                 members: list[tuple[NodeClass, NodeState]]) -> None:
+        self.classes, self.members = classes, members
+        self.counts: dict[str, int] = {}
+        for _, node in members:
+            for name, amount in node.hosted.items():
+                self.counts[name] = self.counts.get(name, 0) + amount
+        self.limits: dict[str, dict[str, int]] = {}  # workload -> class id -> most a node (0: not there)
+        for name in self.counts:
+            demand = problem.demand(name)
+            eligible = frozenset(demand.eligible)
+            self.limits[name] = {c.id: node_limit(demand, c) if c.id in eligible else 0 for c in classes}
+
+
+def zones_repacked(problem: Problem, packing: Packing, objective: str, deadline: float | None) -> int:
+    """Repack each domain group of `packing` in place where cheaper (module docstring), the
+    groups with the most paid nodes first, until the deadline; how many groups were kept."""
+    if objective not in ("cost", "nodes") or not packing.complete or deadline is None:
+        return 0
+    price: Callable[[NodeClass], float] = \
+        (lambda c: 1.0) if objective == "nodes" else (lambda c: float(c.price))
+    kept = 0
+    for group in _groups(problem, packing):
+        if deadline - time.monotonic() < LEAST_TRY_SECONDS:
+            break
+        if sum(group.counts.values()) * sum(c.count for c in group.classes) > MOST_WORK:
+            continue
+        before = sum(price(c) for c, _ in group.members)
+        best = _cheapest_packing(problem, packing, group, price, deadline)
+        if best is not None and best[0] < before - 1e-9 and _within_limits(problem, packing, group, best[1]):
+            _apply(packing, group, best[1])
+            kept += 1
+    return kept
+
+
+def _groups(problem: Problem, packing: Packing) -> list[_Group]:
+    stay = unmovable(problem) | problem.apart_on_nodes[1]
+    group_of = _domain_groups(problem)
+    classes: dict[int, list[NodeClass]] = {}
+    members: dict[int, list[tuple[NodeClass, NodeState]]] = {}
+    for node_class in problem.classes:
+        if node_class.price <= 0 or node_class.capacity.get("gpu"):
+            continue
+        group = group_of[node_class.id]
+        classes.setdefault(group, []).append(node_class)
+        for node in packing.nodes.get(node_class.id, ()):
+            if node.hosted and not node.hosted.keys() & stay:
+                members.setdefault(group, []).append((node_class, node))
+    found = [_Group(problem, classes[g], members[g]) for g in sorted(members)]
+    found.sort(key=lambda g: -sum(float(c.price) for c, _ in g.members))
+    return found
+
+
+def _cheapest_packing(problem: Problem, packing: Packing, group: _Group, price, deadline: float):
+    """(cost, nodes by class) of the cheapest of TRIES packings of the group's replicas: the
+    first with the workloads' sizes as they are, the others with each size drawn within
+    SIZE_SPREAD of it (the same draws every run: the group's own generator)."""
+    pool = _Pool(problem, packing, group, price)
+    draws, best = random.Random(0), None
+    for attempt in range(TRIES):
+        if deadline - time.monotonic() < LEAST_TRY_SECONDS:
+            break
+        spread = {name: draws.uniform(1 - SIZE_SPREAD, 1 + SIZE_SPREAD) if attempt else 1.0
+                  for name in sorted(group.counts)}
+        placed = pool.first_fit(spread)
+        if placed is None:
+            continue
+        opened = pool.moved_whole(placed)
+        cost = float(pool.price[opened].sum())
+        if best is None or cost < best[0] - 1e-9:
+            best = (cost, pool.states(opened, placed))
+    return best
+
+
+class _Pool:
+    """Every node of the group's classes a replica may go on (its movable open nodes and the
+    unused ones), the cheapest for the room first; a class's open nodes before its unused."""
+
+    def __init__(self, problem: Problem, packing: Packing, group: _Group, price) -> None:
+        self.problem, self.group = problem, group
+        self.classes = sorted(group.classes, key=lambda c: (float(c.price) / max(c.capacity["cpu"], 1), c.id))
+        self.nodes: list[tuple[int, str]] = []  # (position in self.classes, name)
+        for position, node_class in enumerate(self.classes):
+            mine = [node.name for c, node in group.members if c.id == node_class.id]
+            unused = _unused_names(node_class, packing.nodes.get(node_class.id, []))
+            self.nodes += [(position, name) for name in mine]
+            self.nodes += [(position, name) for name in unused]
+        self.of_class = np.array([position for position, _ in self.nodes], dtype=np.int64)
+        self.price = np.array([price(c) for c in self.classes])[self.of_class]
+        rooms = [[self.classes[p].capacity_of(name)[r] for r in RESOURCES] for p, name in self.nodes]
+        self.room = np.array(rooms, dtype=np.int64).reshape(len(self.nodes), len(RESOURCES))
+        # per workload, by class position: may it run there, and how many a node
+        self.limit = {name: np.array([limits[c.id] for c in self.classes], dtype=np.int64)
+                      for name, limits in group.limits.items()}
+        self.requests = {name: np.array([problem.demand(name).requests[r] for r in RESOURCES], dtype=np.int64)
+                         for name in group.counts}
+
+    def first_fit(self, spread: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        """Each replica on the first node it fits (workloads most constrained first, then the
+        largest, each size times its `spread`): the free room per node, and per workload its
+        replicas per node; None where one fits nowhere."""
+        counts, apart = self.group.counts, self.problem.apart_on_nodes[0]
+        free = self.room.copy()
+        on: dict[str, np.ndarray] = {}
+
+        def needed(name: str) -> tuple:
+            most = int(self.limit[name].max())
+            request = self.requests[name]
+            size = (float(request[0]) / 1000 + float(request[1]) / 2 ** 30) * spread[name]  # cores and GiB
+            return -math.ceil(counts[name] / max(most, 1)), -size, name
+
+        for name in sorted(counts, key=needed):
+            limit, request = self.limit[name][self.of_class], self.requests[name]
+            here = on[name] = np.zeros(len(self.nodes), dtype=np.int64)
+            allowed = limit > 0
+            for other in apart.get(name, set()) & on.keys():
+                allowed &= on[other] == 0
+            for _ in range(counts[name]):
+                fits = allowed & (here < limit) & (free >= request).all(axis=1)
+                index = int(np.argmax(fits))
+                if not fits[index]:
+                    return None
+                here[index] += 1
+                free[index] -= request
+        return free, on
+
+    def moved_whole(self, placed) -> np.ndarray:
+        """The nodes the packing opened, each moved onto the cheapest unused node that holds all
+        it hosts (a last node a tenth full moves to a smaller one): their positions."""
+        free, on = placed
+        used = np.zeros(len(self.nodes), dtype=bool)
+        for here in on.values():
+            used |= here > 0
+        for index in sorted(np.flatnonzero(used), key=lambda i: -self.price[i]):
+            load = self.room[index] - free[index]
+            targets = ~used & (self.price < self.price[index]) & (self.room >= load).all(axis=1)
+            for name, here in on.items():
+                if here[index]:
+                    targets &= self.limit[name][self.of_class] >= here[index]
+            if not targets.any():
+                continue
+            other = int(np.flatnonzero(targets)[np.argmin(self.price[targets])])
+            used[index], used[other] = False, True
+            free[other] = self.room[other] - load
+            for here in on.values():
+                here[other], here[index] = here[index], 0
+        return np.flatnonzero(used)
+
+    def states(self, opened: np.ndarray, placed) -> list[tuple[NodeClass, NodeState]]:
+        free, on = placed
+        found = []
+        for index in opened:
+            position, name = self.nodes[index]
+            hosted = {w: int(here[index]) for w, here in on.items() if here[index]}
+            room = dict(zip(RESOURCES, map(int, free[index])))
+            found.append((self.classes[position], NodeState(name, room, hosted)))
+        return found
+
+
+def _within_limits(problem: Problem, packing: Packing, group: _Group, opened) -> bool:
+    limits = fleet_limits(problem)
+    counts = {c.id: len(packing.nodes.get(c.id, ())) for c in problem.classes}
+    for node_class, _ in group.members:
+        counts[node_class.id] -= 1
+    for node_class, _ in opened:
+        counts[node_class.id] += 1
+    return limits.hold(counts)
+
+
+def _apply(packing: Packing, group: _Group, opened) -> None:
+    gone = {id(node) for _, node in group.members}
+    for node_class in group.classes:
+        if node_class.id in packing.nodes:
+            packing.nodes[node_class.id] = [n for n in packing.nodes[node_class.id] if id(n) not in gone]
+    for node_class, node in opened:
+        packing.nodes.setdefault(node_class.id, []).append(node)
+    for class_id in [c for c in packing.nodes if not packing.nodes[c]]:
+        del packing.nodes[class_id]
+    packing._room.clear()

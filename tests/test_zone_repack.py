@@ -1,0 +1,84 @@
+"""A domain group's CPU nodes packed again from empty (zone_repack.py). Held to a hand-counted
+optimum and to `verify` (which shares no code with the stage)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from fitlang.solve.dear_nodes import dear_nodes_ruined
+from fitlang.solve.improve import consolidate
+from fitlang.solve.pack import NodeState, Packing
+from fitlang.solve.small_merged import small_nodes_merged
+from fitlang.solve.zone_repack import zones_repacked
+
+from solving import pool, problem_from, verified_cost, workload
+
+# in zone a: 12-CPU nodes at 0.45 USD/h (0.0375 a core) and 8-CPU ones at 0.40 (0.05 a core).
+# `one` (two replicas of 4 CPUs, one a node) and `many` (four of 4 CPUs): 24 CPUs, two 12-CPU
+# nodes exactly, each holding one `one` and two `many` (0.90 USD/h, the least by hand: 24 CPUs
+# on nodes at 0.0375 a core at best)
+ZONE = '  zone = "a"\n'
+FLEET = (pool("mid", 2, 12, "48GiB", 0.45, ZONE) + pool("small", 6, 8, "32GiB", 0.40, ZONE)
+         + workload("one", 2, 4, "2GiB", "  anti_affinity self on node\n") + workload("many", 4, 4, "1GiB"))
+GIB = 2**30
+
+
+def _on_small_nodes(problem) -> Packing:
+    """Every replica on three full 8-CPU nodes (1.20 USD/h): two with a `one` and a `many`,
+    one with two `many`."""
+    hosted = [{"one": 1, "many": 1}, {"one": 1, "many": 1}, {"many": 2}]
+    names = problem.node_class("small").node_names
+    nodes = [NodeState(name, {"cpu": 0, "memory": 32 * GIB - 2 * GIB * on.get("one", 0) - GIB * on["many"],
+                              "gpu": 0, "disk": 0}, dict(on)) for name, on in zip(names, hosted)]
+    return Packing(nodes={"small": nodes}, short={}, short_by_workload={}, exact=set())
+
+
+def test_a_zone_on_dear_nodes_is_packed_again_onto_its_cheaper_class(tmp_path):
+    # every node full: consolidation closes none, no two small nodes fit a 12-CPU one, and a
+    # small node's replicas alone on a 12-CPU node cost more (0.45 > 0.40). Packed from empty,
+    # `one` first (two nodes at least, and larger), each replica on the first node with room,
+    # the cheaper a core first: two 12-CPU nodes, 0.90, `one` on two nodes
+    problem = problem_from(tmp_path, FLEET)
+    packing = _on_small_nodes(problem)
+    assert verified_cost(problem, packing) == Fraction(6, 5)
+    assert consolidate(problem, packing, "cost") == 0
+    assert small_nodes_merged(problem, packing, "cost", None) == 0
+    assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert verified_cost(problem, packing) == Fraction(9, 10)
+    assert sorted((c, n.hosted) for c, nodes in packing.nodes.items() for n in nodes) == \
+        [("mid", {"one": 1, "many": 2}), ("mid", {"one": 1, "many": 2})]
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 0  # nothing cheaper left
+
+
+def test_replicas_stay_in_their_zone_where_a_rule_counts_zones(tmp_path):
+    # the 12-CPU nodes in zone b: with `many` spread over zones, zone a's replicas may not go
+    # there, and zone a has nothing cheaper than its own nodes: the packing stays as it is
+    fleet = FLEET.replace(ZONE, '  zone = "b"\n', 1).replace(
+        'memory = 1GiB\n}\n', 'memory = 1GiB\n  spread zone max_skew 4\n}\n')
+    problem = problem_from(tmp_path, fleet)
+    packing = _on_small_nodes(problem)
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 0
+    assert verified_cost(problem, packing) == Fraction(6, 5)
+
+
+def test_without_a_rule_on_zones_the_cheaper_zone_takes_them(tmp_path):
+    # the same fleet with no rule counting zones: one domain group, so the 12-CPU nodes of
+    # zone b take every replica (0.90)
+    problem = problem_from(tmp_path, FLEET.replace(ZONE, '  zone = "b"\n', 1))
+    packing = _on_small_nodes(problem)
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert verified_cost(problem, packing) == Fraction(9, 10)
+
+
+def test_a_node_of_an_exclusive_workload_stays_as_it_is(tmp_path):
+    # `solo` (exclusive, 1 CPU) alone on a fourth small node: that node and its replica stay
+    # where they are, the other three are packed again onto the 12-CPU nodes (0.90 + 0.40)
+    problem = problem_from(tmp_path, FLEET + workload("solo", 1, 1, "1GiB", "  exclusive = true\n"))
+    packing = _on_small_nodes(problem)
+    name = problem.node_class("small").node_names[3]
+    packing.nodes["small"].append(NodeState(name, {"cpu": 7000, "memory": 31 * GIB, "gpu": 0, "disk": 0},
+                                            {"solo": 1}))
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert verified_cost(problem, packing) == Fraction(13, 10)
+    assert [(n.name, n.hosted) for n in packing.nodes["small"]] == [(name, {"solo": 1})]
