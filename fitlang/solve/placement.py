@@ -1041,19 +1041,18 @@ ZONE_SHARE = 0.5
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
               progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
     """The floor improved first by the accelerator work re-placed by one MIP over classes
-    (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs
-    moved onto bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then
-    small nodes merged onto larger ones (small_merged.py, MERGE_SHARE of what is left), then each
-    zone's CPU nodes packed again from empty (zone_repack.py, ZONE_SHARE of what is left: before the ruin, which polishes
-    what it packs; inventory 10,000 at 5 s, load 22-28: seeds 11 / 24 at 0.62 / 0.91% where it
-    ran after `crossing_room` gave 1.01 / 1.00%), then by ruin and recreate on its dear full
-    nodes (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left); then, for
-    SEARCH_DEAR_SHARE of what is left, the cheap nodes' replicas that fit moved into the
-    accelerator nodes' room, the floor consolidated (dear_room.py) and ruined again, and merged
-    again), then paid nodes closed by sending a spread replica beside them across domains
-    (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`) for a share
-    of the time left, then by large-neighbourhood search (`neighbourhood.search`) until the
-    deadline, or until it is within the optimality tolerance of the proven `bound`.
+    (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs moved onto
+    bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then small nodes merged onto
+    larger ones (small_merged.py, MERGE_SHARE of what is left), then each zone's CPU nodes packed again
+    from empty (zone_repack.py, ZONE_SHARE of what is left: before the ruin, which polishes what it packs;
+    inventory 10,000 at 5 s, load 22-28: seeds 11 / 24 at 0.62 / 0.91% where it ran after `crossing_room`
+    gave 1.01 / 1.00%), then by ruin and recreate on its dear full nodes (dear_nodes.py, every one, for
+    SEARCH_DEAR_SHARE of the time left); then, for SEARCH_DEAR_SHARE of what is left, the cheap nodes'
+    replicas that fit moved into the accelerator nodes' room, the floor consolidated (dear_room.py) and
+    ruined again, and merged again), then paid nodes closed by sending a spread replica beside them across
+    domains (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`) for a share of
+    the time left, then by large-neighbourhood search (`neighbourhood.search`) until the deadline, or
+    until it is within the optimality tolerance of the proven `bound`.
     `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
