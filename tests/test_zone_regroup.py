@@ -108,3 +108,14 @@ def test_a_group_whose_lp_saves_too_little_is_put_back_as_it_was(tmp_path):
     before = fleet.state()
     assert regroup_zones(fleet, "cost+moves", None) == 0
     assert fleet.state() == before and consistent(fleet)
+
+
+def test_a_workload_another_keeps_beside_it_on_a_node_stays(tmp_path):
+    # the sidecar's affinity on a node keeps a web replica on its node: web is not regrouped
+    # (moved to zone b, it would leave the sidecar alone)
+    sidecar = "workload sidecar {\n  replicas = 1\n  cpu = 500m\n  memory = 1GiB\n  affinity web on node\n}\n"
+    fleet = fleet_running(tmp_path, "12", sidecar, RUNNING + [("sidecar", "dear-0")])
+    before = fleet.state()
+    assert regroup_zones(fleet, "cost+moves", None) == 0
+    assert fleet.state() == before
+    assert not _Checker(fleet.problem, set(), "").broken(fleet.state())

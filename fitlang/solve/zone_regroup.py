@@ -78,9 +78,17 @@ def _groups(fleet: ScaleMove) -> list[Group]:
             if len(found) > 1]
 
 
-def _movable(fleet: ScaleMove, demand: Demand) -> tuple[bool, bool]:
+def _tied(fleet: ScaleMove) -> frozenset[str]:
+    """The workloads another's rule ties to nodes or to domains finer than a zone: named by an
+    affinity on a node (its replicas beside theirs) or by any rule over another topology."""
+    return frozenset(rule.target for d in fleet.problem.demands for rule in d.affinities
+                     if (rule.topology == "node" and not rule.anti) or
+                     rule.topology not in ZONE_TOPOLOGIES + ("node",))
+
+
+def _movable(fleet: ScaleMove, demand: Demand, tied: frozenset[str]) -> tuple[bool, bool]:
     """May the demand's replicas be regrouped, and are they held to their zone?"""
-    if demand.name in fleet.problem.pinned or demand.gang:
+    if demand.name in fleet.problem.pinned or demand.gang or demand.workload in tied:
         return False, False
     if demand.name not in fleet.zoned:
         return True, False
@@ -107,11 +115,12 @@ class _Regroup:
     def take_off(self) -> None:
         fleet = self.fleet
         verdicts: dict[str, tuple[bool, bool]] = {}
+        tied = _tied(fleet)
         for node in self.nodes:
             now = fleet.running_now.get(node.name, Counter())
             for name, count in sorted(node.hosted.items()):
                 if name not in verdicts:
-                    verdicts[name] = _movable(fleet, fleet.problem.demand(name))
+                    verdicts[name] = _movable(fleet, fleet.problem.demand(name), tied)
                 movable, held = verdicts[name]
                 if not movable:
                     continue
