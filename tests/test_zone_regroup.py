@@ -11,7 +11,8 @@ import dataclasses
 from collections import Counter
 from fractions import Fraction
 
-from test_pool_emptied import consistent
+from test_pool_emptied import FLEET as POOL_FLEET
+from test_pool_emptied import RUNNING, consistent
 
 from fitlang.solve.move_scale import ScaleMove, zone_of
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
@@ -19,34 +20,9 @@ from fitlang.solve.zone_regroup import regroup_zones
 
 from solving import problem_running
 
-FLEET = """
-pool dear {
-  count = 3
-  cpu = 3
-  memory = 8GiB
-  price = 10 USD/h
-  zone = "a"
-}
-
-pool big {
-  count = 2
-  cpu = 6
-  memory = 16GiB
-  price = BIG USD/h
-  zone = "b"
-}
-
-workload web {
-  replicas = 3
-  cpu = 2
-  memory = 1GiB
-}
-EXTRA
-policy {
-  move_price = 0.01 USD/h
-}
-"""
-RUNNING = [("web", "dear-0"), ("web", "dear-1"), ("web", "dear-2")]
+# test_pool_emptied's fleet with the big pool in zone b, room for more workloads (EXTRA)
+FLEET = POOL_FLEET.replace('price = BIG USD/h\n  zone = "a"', 'price = BIG USD/h\n  zone = "b"') \
+    .replace("\npolicy {", "EXTRA\npolicy {")
 # a workload held to its zones: one replica in each
 API = """
 workload api {
