@@ -1,0 +1,379 @@
+"""A jurisdiction's priced zones re-solved together: which replicas run in which of its zones
+and on which classes, chosen by a counts LP and packed (`fitc plan` past `LARGE_NODES` nodes;
+issue 18).
+
+The move's steps change one node, a pool or a workload's option at a time; at inventory
+10,000 the plan ends 5-20 USD/h over the fleet solved at rest, and per zone the fleet at rest
+runs other replicas in each zone (h45e: 41-187 of a zone's ~300-800 differ), so no step that
+keeps each zone's replicas reaches it. A regroup, per group of zones (`_groups`: each
+jurisdiction's zones with priced classes; the nodes at no price, on-prem, have nothing to
+save and are left as they are):
+
+1. the replicas that may move within the group are taken off its priced nodes (`_movable`):
+   a workload with no rule over a topology, to any zone of the group; one whose rules over a
+   topology count zones, regions or clusters only, within its zone (each zone's count kept, so
+   every such rule holds as before); not pinned, no gang (an option keeps its count);
+2. an LP over (workload, class) counts (`_counts_lp`): each workload's replicas placed (per
+   zone where it is held to one), each class's replicas within the room its nodes still in use
+   leave plus the nodes it opens, one replica a node where a workload says so, at the least
+   price of the nodes opened less `move_price` per replica that stays on a class it runs on
+   now; a workload's columns are the classes it ran on and its `CHEAPEST_CLASSES` cheapest for
+   its share of a node (the LP's size: ~4,000-6,000 columns at inventory 10,000);
+3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes, the replicas are put
+   back; else its counts rounded (largest remainders) and packed (`_packed`): the nodes the LP
+   opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`; the nodes the
+   replicas left first), replicas that ran there now back onto their nodes, the rest, largest
+   first, onto the fullest node in use of their class that takes them, else of any class of
+   the group, else by `repair` (a held replica within its zone);
+
+kept where the objective is lower (`pool_emptied.kept_if_cheaper`: exact, the moves charged,
+the changed nodes tidied by `improve`'s tries), else put back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import partial
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Demand, NodeClass
+from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
+from fitlang.solve.pool_emptied import kept_in_turn
+
+REGROUP_CPU_SECONDS = 1.5  # the CPU seconds the groups are tried for (plans 10 / 7: both in 0.74-0.85)
+CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
+# the LP's saving, as a share of what the group's priced nodes cost, below which the group is
+# not packed (inventory 10,000 plan 10: the EU's LP saved 2.3% and its packing cost 2.8-3.2
+# USD/h more, the US's 4.8% and saved 3.2-3.7)
+LEAST_SAVING = 0.03
+# a class's fraction of a node the LP opens from which the node is opened before packing
+# (plan 10: from 0.2 / 0.5 / 0.8, -1.87 / -3.22 / -3.71 USD/h; what is left over goes to room
+# elsewhere or `repair`)
+OPEN_FROM = 0.8
+ZONE_TOPOLOGIES = ("zone", "region", "cluster")
+
+Group = tuple[tuple, ...]  # zones (`zone_of`)
+Column = tuple[str, "tuple | None", int]  # (demand, the zone it is held to, class index)
+
+
+def regroup_zones(fleet: ScaleMove, objective: str, deadline: float | None,
+                  cpu_seconds: float = REGROUP_CPU_SECONDS) -> int:
+    """Each group of zones (module's docstring) regrouped, kept where that lowers `objective`,
+    until the `deadline` or `cpu_seconds` of process time; returns the groups kept."""
+    if fleet.unplaced:
+        return 0
+    steps = (partial(_regrouped, fleet, group, deadline) for group in _groups(fleet))
+    return kept_in_turn(fleet, objective, steps, deadline, cpu_seconds)
+
+
+def _groups(fleet: ScaleMove) -> list[Group]:
+    """Per jurisdiction (those of none: one group), its zones with a priced class, where more
+    than one."""
+    zones: dict[str | None, set[tuple]] = {}
+    for node_class in fleet.problem.classes:
+        if node_class.price > 0:
+            zones.setdefault(node_class.jurisdiction, set()).add(zone_of(node_class))
+    return [tuple(sorted(found, key=str)) for _, found in sorted(zones.items(), key=lambda i: str(i[0]))
+            if len(found) > 1]
+
+
+def _tied(fleet: ScaleMove) -> frozenset[str]:
+    """The workloads another's rule ties to nodes or to domains finer than a zone: named by an
+    affinity on a node (its replicas beside theirs) or by any rule over another topology."""
+    return frozenset(rule.target for d in fleet.problem.demands for rule in d.affinities
+                     if (rule.topology == "node" and not rule.anti) or
+                     rule.topology not in ZONE_TOPOLOGIES + ("node",))
+
+
+def _movable(fleet: ScaleMove, demand: Demand, tied: frozenset[str]) -> tuple[bool, bool]:
+    """May the demand's replicas be regrouped, and are they held to their zone?"""
+    if demand.name in fleet.problem.pinned or demand.gang or demand.workload in tied:
+        return False, False
+    if demand.name not in fleet.zoned:
+        return True, False
+    by_zone = all(s.topology in ZONE_TOPOLOGIES for s in demand.spreads) and \
+        all(r.topology in ZONE_TOPOLOGIES or (r.anti and r.topology == "node") for r in demand.affinities)
+    return by_zone, True
+
+
+class _Regroup:
+    """One group's movable replicas taken off its priced nodes."""
+
+    def __init__(self, fleet: ScaleMove, group: Group) -> None:
+        self.fleet = fleet
+        zones = set(group)
+        self.classes = [c for c in fleet.problem.classes if c.price > 0 and zone_of(c) in zones]
+        ids = {c.id for c in self.classes}
+        self.nodes = [n for n in fleet.nodes.values() if n.node_class.id in ids]
+        self.taken: dict[str, Counter] = {}  # demand -> the zone it is held to (or None) -> replicas
+        self.removed: list[tuple[str, str, int]] = []  # (node, demand, replicas)
+        self.ran_on: set[tuple[str, str]] = set()  # (demand, class id)
+        self.stays: Counter = Counter()  # (demand, class id) -> replicas that run there now
+        self.was: dict[str, list[tuple[str, str, int]]] = {}  # demand -> (node, class id, running now)
+
+    def take_off(self) -> None:
+        fleet = self.fleet
+        verdicts: dict[str, tuple[bool, bool]] = {}
+        tied = _tied(fleet)
+        for node in self.nodes:
+            now = fleet.running_now.get(node.name, Counter())
+            for name, count in sorted(node.hosted.items()):
+                if name not in verdicts:
+                    verdicts[name] = _movable(fleet, fleet.problem.demand(name), tied)
+                movable, held = verdicts[name]
+                if not movable:
+                    continue
+                class_id = node.node_class.id
+                self.taken.setdefault(name, Counter())[zone_of(node.node_class) if held else None] += count
+                self.ran_on.add((name, class_id))
+                self.removed.append((node.name, name, count))
+                staying = min(count, now[name])
+                if staying:
+                    self.stays[name, class_id] += staying
+                    self.was.setdefault(name, []).append((node.name, class_id, staying))
+                fleet.remove(node, fleet.problem.demand(name), count)
+            if not node.hosted:
+                fleet.close(node.name)
+        fleet.next_free.clear()  # (the nodes just closed found again by `free_node`)
+
+    def put_back(self) -> None:
+        for node, name, count in self.removed:
+            self.fleet.add(self.fleet.node(node), self.fleet.problem.demand(name), count)
+
+    def cost(self) -> float:
+        return sum(float(node.node_class.price) for node in self.nodes)
+
+
+def _regrouped(fleet: ScaleMove, group: Group, deadline: float | None) -> None:
+    """The group's movable replicas taken off and placed again by the LP's counts (put back
+    where the LP saves too little)."""
+    regroup = _Regroup(fleet, group)
+    before = regroup.cost()
+    regroup.take_off()
+    if not regroup.taken:
+        return
+    solved = _counts_lp(regroup, deadline)
+    if solved is None or before - solved[2] < LEAST_SAVING * before:
+        regroup.put_back()
+        return
+    counts, opened, _ = solved
+    _packed(regroup, counts, opened)
+    for name in {node.name for node in regroup.nodes}:
+        node = fleet.nodes.get(name)
+        if node is not None and not node.hosted:
+            fleet.close(name)
+
+
+def _columns(regroup: _Regroup) -> list[Column]:
+    fleet = regroup.fleet
+    classes = regroup.classes
+    capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=float)
+    prices = np.array([float(c.price) for c in classes])
+    zones = [zone_of(c) for c in classes]
+    in_group = _only(fleet, classes)[[fleet.rows.class_index[c.id] for c in fleet.problem.classes]]
+    of_problem = np.flatnonzero(in_group)  # (problem class index of each group class)
+    columns: list[Column] = []
+    for name, held in sorted(regroup.taken.items()):
+        need = fleet.need[name].astype(float)
+        # a replica's largest share of one node of each class (inf where a resource lacks)
+        lacking = np.where(need > 0, np.inf, 0.0)
+        shares = np.where(capacity > 0, need / np.maximum(capacity, 1), lacking).max(axis=1)
+        fits = fleet.eligible_mask[name][of_problem] & (shares <= 1)
+        for zone in sorted(held, key=str):
+            here = [i for i in np.flatnonzero(fits) if zone is None or zones[i] == zone]
+            ranked = sorted(here, key=lambda i: (prices[i] * shares[i], i))
+            ran_on = {i for i in here if (name, classes[i].id) in regroup.ran_on}
+            chosen = set(ranked[:CHEAPEST_CLASSES]) | ran_on
+            columns += [(name, zone, int(i)) for i in sorted(chosen)]
+    return columns
+
+
+def _counts_lp(regroup: _Regroup, deadline: float | None
+               ) -> tuple[dict[tuple[str, str], int], dict[str, float], float] | None:
+    """The LP (module's docstring): its counts rounded, (demand, class id) -> replicas; the
+    nodes it opens, class id -> nodes; and what the group's priced nodes then cost (those
+    still in use and those it opens). None where HiGHS finds no optimum by the `deadline`."""
+    import highspy
+    from scipy.sparse import csc_array
+
+    from fitlang.solve.clock import highs_limited
+
+    fleet = regroup.fleet
+    classes = regroup.classes
+    index = {c.id: i for i, c in enumerate(classes)}
+    room = np.zeros((len(classes), len(RESOURCES)))
+    in_use: Counter = Counter()
+    kept_cost = 0.0
+    for node in regroup.nodes:
+        if fleet.nodes.get(node.name) is node:
+            room[index[node.node_class.id]] += fleet.rows.free[node.row]
+            in_use[node.node_class.id] += 1
+            kept_cost += float(node.node_class.price)
+    columns = _columns(regroup)
+    xs, ys = len(columns), len(classes)
+    stay_columns = [k for k, (name, _, i) in enumerate(columns) if regroup.stays[name, classes[i].id]]
+    width = xs + ys + len(stay_columns)
+    opening = np.array([float(c.price + (fleet.price if c.provisioned else 0)) for c in classes])
+    cost = np.concatenate([np.zeros(xs), opening, np.full(len(stay_columns), -float(fleet.price))])
+    upper = np.concatenate([np.full(xs, np.inf), [max(0, c.count - in_use[c.id]) for c in classes],
+                            [regroup.stays[columns[k][0], classes[columns[k][2]].id] for k in stay_columns]])
+    # each resource in units of its largest node's (bytes beside millicores: HiGHS called a
+    # feasible LP unbounded)
+    scale = [max((float(c.capacity[r]) for c in classes), default=1.0) or 1.0 for r in RESOURCES]
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+    row_lower: list[float] = []
+    row_upper: list[float] = []
+    for r, resource in enumerate(RESOURCES):  # requests <= room + capacity x nodes opened
+        for i, node_class in enumerate(classes):
+            rows.append(r * ys + i)
+            cols.append(xs + i)
+            values.append(-node_class.capacity[resource] / scale[r])
+            row_lower.append(-np.inf)
+            row_upper.append(room[i, r] / scale[r])
+    for k, (name, _, i) in enumerate(columns):
+        requests = fleet.problem.demand(name).requests
+        for r, resource in enumerate(RESOURCES):
+            if requests[resource]:
+                rows.append(r * ys + i)
+                cols.append(k)
+                values.append(requests[resource] / scale[r])
+    row = len(RESOURCES) * ys
+    for k, (name, _, i) in enumerate(columns):  # one a node: within the nodes in use and opened
+        if fleet.problem.demand(name).one_per_node:
+            rows += [row, row]
+            cols += [k, xs + i]
+            values += [1.0, -1.0]
+            row_lower.append(-np.inf)
+            row_upper.append(float(in_use[classes[i].id]))
+            row += 1
+    for s, k in enumerate(stay_columns):  # stays within the replicas placed there
+        rows += [row, row]
+        cols += [xs + ys + s, k]
+        values += [1.0, -1.0]
+        row_lower.append(-np.inf)
+        row_upper.append(0.0)
+        row += 1
+    placed = sorted({(name, zone) for name, zone, _ in columns}, key=str)
+    placed_row = {key: row + j for j, key in enumerate(placed)}
+    for k, (name, zone, _) in enumerate(columns):  # every replica placed
+        rows.append(placed_row[name, zone])
+        cols.append(k)
+        values.append(1.0)
+    row_lower += [float(regroup.taken[name][zone]) for name, zone in placed]
+    row_upper += [float(regroup.taken[name][zone]) for name, zone in placed]
+    matrix = csc_array((values, (rows, cols)), shape=(row + len(placed), width))
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    if deadline is not None:
+        highs_limited(highs, deadline, branching=False)
+    highs.passModel(width, matrix.shape[0], matrix.nnz, 1, 1, 0.0, cost, np.zeros(width), upper.astype(float),
+                    np.array(row_lower), np.array(row_upper), matrix.indptr.astype(np.int32),
+                    matrix.indices.astype(np.int32), matrix.data.astype(float),
+                    np.zeros(width, dtype=np.int32))
+    highs.run()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    found = np.array(highs.getSolution().col_value)
+    opened = {c.id: float(found[xs + i]) for i, c in enumerate(classes)}
+    return _rounded(columns, found[:xs], regroup.taken, classes), opened, \
+        kept_cost + float(opening @ found[xs:xs + ys])
+
+
+def _rounded(columns: list[Column], values: np.ndarray, taken: dict[str, Counter],
+             classes: list[NodeClass]) -> dict[tuple[str, str], int]:
+    """The counts rounded down, the replicas left over given to the largest remainders."""
+    out: Counter = Counter()
+    by_zone: dict[tuple[str, tuple | None], list[int]] = {}
+    for k, (name, zone, _) in enumerate(columns):
+        by_zone.setdefault((name, zone), []).append(k)
+    for (name, zone), ks in by_zone.items():
+        floors = {k: int(np.floor(values[k] + 1e-6)) for k in ks}
+        left = taken[name][zone] - sum(floors.values())
+        for k in sorted(ks, key=lambda k: (floors[k] - values[k], k))[:max(0, left)]:
+            floors[k] += 1
+        for k, amount in floors.items():
+            if amount:
+                out[name, classes[columns[k][2]].id] += amount
+    return dict(out)
+
+
+def _packed(regroup: _Regroup, counts: dict[tuple[str, str], int], opened: dict[str, float]) -> None:
+    """The counts placed (module's docstring)."""
+    fleet = regroup.fleet
+    left = Counter(counts)
+    _reopened(regroup, counts, opened)
+    for name, places in regroup.was.items():
+        demand = fleet.problem.demand(name)
+        for node_name, class_id, staying in places:
+            amount = min(staying, left[name, class_id])
+            if amount and node_name in fleet.nodes:  # (in use still, or opened again)
+                fleet.add(fleet.nodes[node_name], demand, amount)
+                left[name, class_id] -= amount
+    later: list[tuple[Demand, NodeClass]] = []
+    largest_first = sorted((key for key in left if left[key] > 0),
+                           key=lambda key: (-fleet.weight[key[0]], key))
+    for name, class_id in largest_first:
+        demand = fleet.problem.demand(name)
+        node_class = fleet.problem.node_class(class_id)
+        for _ in range(left[name, class_id]):
+            if not _onto_fullest(fleet, demand, _only(fleet, [node_class]), None):
+                later.append((demand, node_class))
+    in_group = _only(fleet, regroup.classes)
+    missing: list[tuple[Demand, tuple | None]] = []
+    for demand, node_class in later:
+        held = zone_of(node_class) if None not in regroup.taken[demand.name] else None
+        zones = None if held is None else [fleet.rows.zone(held)]
+        if not _onto_fullest(fleet, demand, in_group & fleet.eligible_mask[demand.name], zones):
+            missing.append((demand, held))
+    if missing:
+        fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
+        fleet.repair(missing)
+
+
+def _reopened(regroup: _Regroup, counts: dict[tuple[str, str], int], opened: dict[str, float]) -> None:
+    """Of each class, the nodes the LP opens (a fraction from `OPEN_FROM` as one): the nodes
+    its replicas left first, those where most of its counts run now first, then nodes not in
+    use."""
+    fleet = regroup.fleet
+    staying: Counter = Counter()
+    for name, places in regroup.was.items():
+        for node_name, class_id, amount in places:
+            staying[node_name] += min(amount, counts.get((name, class_id), 0))
+    left_by_class: dict[str, list[FleetNode]] = {}
+    for node in regroup.nodes:
+        if node.name not in fleet.nodes:
+            left_by_class.setdefault(node.node_class.id, []).append(node)
+    for node_class in regroup.classes:
+        wanted = int(np.floor(opened.get(node_class.id, 0.0) + 1 - OPEN_FROM))
+        former = sorted(left_by_class.get(node_class.id, []), key=lambda n: (-staying[n.name], n.row))
+        for node in former[:wanted]:
+            if fleet.may_open(node_class):
+                fleet.node(node.name)
+        for _ in range(wanted - len(former)):
+            free = fleet.free_node(node_class) if fleet.may_open(node_class) else None
+            if free is None:
+                break
+            regroup.nodes.append(fleet.node(free))
+
+
+def _only(fleet: ScaleMove, classes: list[NodeClass]) -> np.ndarray:
+    mask = np.zeros(len(fleet.problem.classes), dtype=bool)
+    mask[[fleet.rows.class_index[c.id] for c in classes]] = True
+    return mask
+
+
+def _onto_fullest(fleet: ScaleMove, demand: Demand, classes: np.ndarray, zones: list[int] | None) -> bool:
+    """The replica onto the fullest node in use (its largest share used) of the classes (and
+    zones) that takes it; whether one did."""
+    rows = fleet.rows.with_room(fleet.need[demand.name], classes, zones)
+    capacity = np.maximum(fleet.rows.capacity[rows], 1)
+    used = ((fleet.rows.capacity[rows] - fleet.rows.free[rows]) / capacity).max(axis=1)
+    for position in np.argsort(-used, kind="stable"):
+        node = fleet.nodes[fleet.rows.names[rows[position]]]
+        if fleet.takes(node, demand):
+            fleet.add(node, demand)
+            return True
+    return False
