@@ -18,10 +18,10 @@ objective, the node counts may grow instead, each class by at most `GROW_NODES` 
 in that box HiGHS proves the cheapest growth in 0.1-0.3 s on seeds 1, 6, 7 and 9, where with
 no upper bound it held incumbents 2-20 times the model's), kept where that costs at most
 `GROW_GAP` more than the model (HiGHS is told so: it cuts off the rest). Each solve runs in a
-child process (`minimise_within`) stopped by a count of its branch and bound's nodes and its
-own CPU time, so that the same input gives the same counts on a loaded machine as on a quiet
-one, or by a share of what is left of the deadline where that is less; where neither finds
-anything by then, the rounding stands.
+child process (`minimise_within`; with no deadline, in this one) stopped by a count of its
+branch and bound's nodes and its own CPU time, so that the same input gives the same counts on
+a loaded machine as on a quiet one, or by a share of what is left of the deadline where that
+is less; where neither finds anything by then, the rounding stands.
 """
 
 from __future__ import annotations
@@ -167,10 +167,10 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
     """`cutoff`: HiGHS looks for solutions under it only (`HighsBackend.cutoff`)."""
     nodes, cpu, share = (GROW_MIP_NODES, GROW_CPU_SECONDS, GROW_SHARE) if grow else \
         (FIT_NODES, FIT_CPU_SECONDS, FIT_SHARE)
-    limit = cpu / LEAST_CPU_SHARE  # on the solve's clock, stopping nothing before the CPU net
-    if deadline is not None:
-        limit = min(limit, share * (deadline - time.monotonic()))
-    if limit < LEAST_SECONDS:
+    # with no deadline, in this process and on no clock; else on the solve's clock, stopping
+    # nothing before the CPU net at any share of a core a wall limit allows for (clock.py)
+    limit = None if deadline is None else min(cpu / LEAST_CPU_SHARE, share * (deadline - time.monotonic()))
+    if limit is not None and limit < LEAST_SECONDS:
         return None
     with _whole_on_nodes(encoding, solution, grow):
         for row in rows:
