@@ -73,3 +73,13 @@ def test_a_group_program_at_half_a_core_is_not_ended_by_the_kernel_before_its_li
     if not backends.forks():
         pytest.skip("no child process where processes cannot fork")
     assert group_pack._solved_apart(_SlowProgram(), time.monotonic() + 0.4) == {0: {"web": 1}}
+
+
+def test_a_highs_solve_capped_by_its_nodes_ends_at_the_same_place_with_no_limit_in_seconds():
+    # the market split runs to any limit in seconds, so where that limit ends it depends on the
+    # machine; stopped after 50 nodes of its branch and bound, it ends unproven with the same
+    # solution every time
+    model, objective = _market_split()
+    first, second = (HighsBackend(relative_gap=0, most_nodes=50).minimise(model, objective) for _ in range(2))
+    assert first.status is Status.FEASIBLE and first.solution is not None
+    assert first.solution == second.solution and first.objective == second.objective

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import one_class_per_node
 from fitlang.solve import backends, placement
+from fitlang.solve import counted_exact as counted_exact_module
 from fitlang.solve.counted_exact import _solved, counted_exact
 from fitlang.solve.encode import encode
 from fitlang.solve.pack import Packing, pack
@@ -139,3 +140,17 @@ def test_highs_is_handed_only_the_open_nodes_columns(tmp_path, monkeypatch):
     found = _solved(problem, (COUNTED, beside), 4.2, 30)
     assert found is not None and sum(len(hosted) for hosted in found.values()) == 4
     assert len(handed) == 2 and handed[0] <= whole - 8 and handed[1] <= whole - 6
+
+
+def test_the_child_is_stopped_by_its_work_not_the_wall(tmp_path, monkeypatch):
+    # the placement the first test finds, on a deadline far off: what ends the child short of
+    # it is its own CPU time or HiGHS's node count (the same at any load), never seconds of wall
+    problem = problem_from(tmp_path, ZONES)
+    far = time.monotonic() + 3600
+    for cap, none in (("EXACT_CPU_SECONDS", 0.0), ("EXACT_NODES", 0)):
+        with monkeypatch.context() as patched:
+            patched.setattr(counted_exact_module, cap, none)
+            stopped = counted_exact(problem, ["cost"], COUNTED, [("w", "a")], Fraction(4), far)
+            assert stopped is not None and stopped.found() is None, cap
+    exact = counted_exact(problem, ["cost"], COUNTED, [("w", "a")], Fraction(4), far)
+    assert exact is not None and (found := exact.found()) is not None and found.complete

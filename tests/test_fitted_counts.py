@@ -118,8 +118,8 @@ def test_a_grown_solve_stopped_with_nothing_is_solved_again_with_a_cutoff(tmp_pa
     cutoffs = []
     solve = fitted_counts_module.minimise_within
 
-    def stopped_unless_cut_off(backend, model, objective, limit):
-        outcome = solve(backend, model, objective, limit)
+    def stopped_unless_cut_off(backend, model, objective, limit, cpu_seconds):
+        outcome = solve(backend, model, objective, limit, cpu_seconds=cpu_seconds)
         cutoffs.append(backend.cutoff)
         feasible = outcome.status is not Status.INFEASIBLE
         return Outcome(Status.UNKNOWN) if feasible and backend.cutoff is None else outcome

@@ -69,8 +69,11 @@ class HighsBackend:
     name = "highs"
 
     def __init__(self, relative_gap: float = 1e-4, cutoff: float | None = None,
-                 fixed_out: bool = False) -> None:
+                 fixed_out: bool = False, most_nodes: int | None = None) -> None:
         self.relative_gap = relative_gap
+        # the branch and bound stops after this many nodes (`mip_max_nodes`): a cap on its work
+        # that, unlike one in seconds, ends it at the same place on any machine at any load
+        self.most_nodes = most_nodes
         # a MIP's solutions above this are of no use to the caller: HiGHS prunes every branch
         # whose bound is over it (`objective_bound`), and finds none where none is under it
         self.cutoff = cutoff
@@ -97,6 +100,8 @@ class HighsBackend:
             highs.setOptionValue("mip_rel_gap", self.relative_gap)
             if self.cutoff is not None:
                 highs.setOptionValue("objective_bound", self.cutoff)
+            if self.most_nodes is not None:
+                highs.setOptionValue("mip_max_nodes", self.most_nodes)
             if deadline is not None:  # (its branch and bound: `watch`)
                 highs_limited(highs, max(deadline, time.monotonic() + MODEL_SECONDS), branching=False)
             if start:
@@ -262,15 +267,20 @@ def started_from(solver, solution: list[Value] | None) -> dict[str, Any]:
 
 
 def minimise_within(backend: HighsBackend, model: LinearModel, objective: dict[int, Number],
-                    time_limit: float | None, start: dict[int, float] | None = None) -> Outcome:
+                    time_limit: float | None, start: dict[int, float] | None = None,
+                    cpu_seconds: float | None = None) -> Outcome:
     """`backend.minimise` where the limit holds: in a child process, stopped at the limit (an
     UNKNOWN outcome then). HiGHS's MIP reads its time limit only between its stages: its root
     rounding heuristics ran minutes past it (session 13: `linesearchRounding` ->
     `tryRoundedPoint` -> `propagate`, which read neither the limit nor the interrupt
-    callback). Without a limit, or where processes cannot fork, in this process."""
+    callback). Without a limit, or where processes cannot fork, in this process.
+    `cpu_seconds`: the branch and bound also stops once it has used this much CPU time (the
+    child's own: a loaded machine does not change it as it does the wall's)."""
     if time_limit is None:
-        return backend.minimise(model, objective, time_limit, start=start)
-    return Minimising(backend, model, objective, time_limit, start).outcome(time_limit + KILL_GRACE)
+        return backend.minimise(model, objective, time_limit, start=start, cpu_seconds=cpu_seconds)
+    return Minimising.running(lambda limit: backend.minimise(model, objective, limit, start=start,
+                                                             cpu_seconds=cpu_seconds),
+                              time_limit).outcome(time_limit + KILL_GRACE)
 
 
 class Minimiser(Protocol):

@@ -21,6 +21,9 @@ counted nodes, seed 28 25.484 (+0.19% over 25.436) in 1.0 s, where `repair` gave
 built over every node (the closed ones kept, so that a spread's domains are those of the
 fleet); HiGHS is handed it without the closed nodes' columns (`FixedOut`, session 34: seed 25's
 step 0.7 CPU s where the whole model took 2.1-2.5 s and, at load 11, ran out of its limit).
+The child is stopped by its own CPU time and HiGHS's node count (`EXACT_CPU_SECONDS`,
+`EXACT_NODES`), not the wall, so that a loaded machine finds what a quiet one does, unless
+the deadline's share is less.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES, Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Minimising
+from fitlang.solve.clock import LEAST_CPU_SHARE
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Status
 from fitlang.solve.pack import NodeState, Packing
@@ -42,8 +46,15 @@ MAX_COLUMNS = 12_000
 # placements over the relaxed model's value by more than this are cut off (inventory 300:
 # the optima were 0 / 2.8% / 3.9% over it on seeds 25 / 28 / 23)
 CUTOFF_GAP = Fraction(5, 100)
-EXACT_SECONDS = 3.0  # the most the child may take
-EXACT_SHARE = 0.6  # of what is left before the deadline
+# the child's caps on its work where the deadline leaves it time, which end it at the same
+# place on any machine at any load: a cap of 3 s on the wall did not (inventory 300 seeds 25 /
+# 28 at load ~20: 0.24-0.32 CPU s by then, nothing found, 16.004 / 28.474 where the child's
+# 0.55 CPU s find the optimum 15.335). Its own CPU time (the same at any load), twice what
+# seed 25 took at load 8 (h33a: 1.0-1.5 s), and HiGHS's nodes (every solve measured ended at
+# its root: seeds 3, 23, 25; a node of models this size ~6 ms, `fitted_counts.FIT_NODES`)
+EXACT_CPU_SECONDS = 3.0
+EXACT_NODES = 500
+EXACT_SHARE = 0.6  # of what is left before the deadline: where that is less, the deadline decides
 LEAST_SECONDS = 0.2  # with less left, not started
 BESIDE_NODES = 1  # a class beside the counted ones may open this many nodes more
 RELATIVE_GAP = 1e-4
@@ -58,7 +69,8 @@ class CountedExact:
     def __init__(self, problem: Problem, nodes: dict[str, int], short: Iterable[tuple[str, str]],
                  relaxed: Fraction, deadline: float) -> None:
         self.problem = problem
-        limit = min(EXACT_SECONDS, EXACT_SHARE * (deadline - time.monotonic()))
+        # (on the solve's clock, stopping nothing before the CPU net at any share a wall limit allows for)
+        limit = min(EXACT_CPU_SECONDS / LEAST_CPU_SHARE, EXACT_SHARE * (deadline - time.monotonic()))
         counted = {class_id: amount for class_id, amount in nodes.items() if amount}
         beside = _beside(problem, counted, short)
         cutoff = float(relaxed * (1 + CUTOFF_GAP))
@@ -118,11 +130,12 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
             seconds: float) -> Assignment | None:
     """In the child: the per-node model with the nodes of each step open (the first ones of
     each class: the symmetry rows order a class's nodes), in turn, until one has a placement
-    under `cutoff`; None where none has in `seconds`."""
-    deadline = time.monotonic() + seconds
+    under `cutoff`; None where none has in `seconds`, or in `EXACT_CPU_SECONDS` of this
+    process's CPU time, or in `EXACT_NODES` of a step's branch and bound."""
+    deadline, cpu_deadline = time.monotonic() + seconds, time.process_time() + EXACT_CPU_SECONDS
     single = one_class_per_node(problem)
     encoding = encode(single, must_place=True)
-    backend = HighsBackend(RELATIVE_GAP, cutoff=cutoff, fixed_out=True)
+    backend = HighsBackend(RELATIVE_GAP, cutoff=cutoff, fixed_out=True, most_nodes=EXACT_NODES)
     replica_bounds = _replica_bounds(encoding)
     tried: list[dict[str, int]] = []
     for step in steps:
@@ -130,10 +143,10 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
             continue
         tried.append(step)
         _open_only(problem, encoding, step, replica_bounds)
-        left = deadline - time.monotonic()
-        if left <= 0:
+        left, cpu_left = deadline - time.monotonic(), cpu_deadline - time.process_time()
+        if left <= 0 or cpu_left <= 0:
             return None
-        outcome = backend.minimise(encoding.model, encoding.objective("cost"), left)
+        outcome = backend.minimise(encoding.model, encoding.objective("cost"), left, cpu_seconds=cpu_left)
         if outcome.solution is not None and outcome.objective is not None and outcome.objective <= cutoff:
             return _assignment(encoding, outcome.solution)
         if outcome.solution is None and outcome.status is not Status.INFEASIBLE:

@@ -18,8 +18,10 @@ objective, the node counts may grow instead, each class by at most `GROW_NODES` 
 in that box HiGHS proves the cheapest growth in 0.1-0.3 s on seeds 1, 6, 7 and 9, where with
 no upper bound it held incumbents 2-20 times the model's), kept where that costs at most
 `GROW_GAP` more than the model (HiGHS is told so: it cuts off the rest). Each solve runs in a
-child process stopped at its limit (`minimise_within`); where neither finds anything in time,
-the rounding stands.
+child process (`minimise_within`; with no deadline, in this one) stopped by a count of its
+branch and bound's nodes and its own CPU time, so that the same input gives the same counts on
+a loaded machine as on a quiet one, or by a share of what is left of the deadline where that
+is less; where neither finds anything by then, the rounding stands.
 """
 
 from __future__ import annotations
@@ -32,14 +34,26 @@ from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.backends import HighsBackend, minimise_within
+from fitlang.solve.clock import LEAST_CPU_SHARE
 from fitlang.solve.encode import Encoding
 from fitlang.solve.linear import Number, Outcome, Status, Value
 from fitlang.solve.pack import pack
 
-FIT_SECONDS = 0.5  # the most the whole-count solve on the counted nodes may take
-FIT_SHARE = 0.2  # of what is left before the deadline
+# the whole-count solve's caps on its work where the deadline leaves it time, which end it at
+# the same place on any machine at any load: caps of 0.5 s (grown 1.5 s) on the wall did not
+# (fleet.py 600 seed 4's solve needs 0.55 CPU s: a loaded machine answered 447.92 `feasible`,
+# a fast one 444.32 `optimal`). Every solve measured ended at its root node (fleet.py 600 seeds
+# 1-4 and 1,000 seed 1, inventory 300 seeds 1, 3, 7 and 14: 0.10-0.60 CPU s, grown 0.23-0.57);
+# past it a node took ~6 ms (fleet.py 600 seed 4's model, its costs perturbed to branch: 200
+# nodes in 1.3 CPU s), so the seconds allowed ~80 (grown ~250) of them
+FIT_NODES = 100  # of HiGHS's branch and bound
+GROW_MIP_NODES = 300
+# and a net in the child's own CPU time (the same at any load), four times the dearest root
+# measured: a root that runs longer is stopped there, where its CPU time decides
+FIT_CPU_SECONDS = 2.0
+GROW_CPU_SECONDS = 4.0
+FIT_SHARE = 0.2  # of what is left before the deadline: where that is less, the deadline decides
 # grown, the solve is harder (inventory 300 seed 14: 1.1 s wall at load 3 to its optimum)
-GROW_SECONDS = 1.5
 GROW_SHARE = 0.4
 LEAST_SECONDS = 0.05  # with less left, the rounding stands
 # grown, each class may take at most this many nodes more than the relaxed model counted: the
@@ -151,14 +165,18 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
             deadline: float | None, grow: int, rows: list[dict[int, Number]],
             cutoff: float | None = None) -> Outcome | None:
     """`cutoff`: HiGHS looks for solutions under it only (`HighsBackend.cutoff`)."""
-    most, share = (GROW_SECONDS, GROW_SHARE) if grow else (FIT_SECONDS, FIT_SHARE)
-    limit = most if deadline is None else min(most, share * (deadline - time.monotonic()))
-    if limit < LEAST_SECONDS:
+    nodes, cpu, share = (GROW_MIP_NODES, GROW_CPU_SECONDS, GROW_SHARE) if grow else \
+        (FIT_NODES, FIT_CPU_SECONDS, FIT_SHARE)
+    # with no deadline, in this process and on no clock; else on the solve's clock, stopping
+    # nothing before the CPU net at any share of a core a wall limit allows for (clock.py)
+    limit = None if deadline is None else min(cpu / LEAST_CPU_SHARE, share * (deadline - time.monotonic()))
+    if limit is not None and limit < LEAST_SECONDS:
         return None
     with _whole_on_nodes(encoding, solution, grow):
         for row in rows:
             encoding.model.add(row, upper=0)
-        return minimise_within(HighsBackend(cutoff=cutoff), encoding.model, objective, limit)
+        return minimise_within(HighsBackend(cutoff=cutoff, most_nodes=nodes), encoding.model, objective,
+                               limit, cpu_seconds=cpu)
 
 
 def _broken_rows(encoding: Encoding, solution: list[Value]) -> list[dict[int, Number]]:
