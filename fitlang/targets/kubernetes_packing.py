@@ -52,15 +52,22 @@ class _Object:
     replicas: int
     units: list[Unit]
     splits: list[Split] = field(default_factory=list)
+    # pinned to one node by its affinity: a spread's only domain there (nodeAffinityPolicy
+    # Honor, the default, counts only the nodes a pod's affinity selects), never skewed
+    one_node: bool = False
 
 
-def at_risk(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> list[tuple[Split, str]]:
+def at_risk(context: CompileContext, pinned: Callable[[NodeClass], bool],
+            per_node: Callable[[Split], bool]) -> list[tuple[Split, str]]:
     """The splits whose pods some order of the scheduler's choices can leave Pending, each with
-    the pool it names. `pinned`: whether a class is selected by its chosen nodes' names."""
+    the pool it names. `pinned`: whether a class is selected by its chosen nodes' names;
+    `per_node`: whether a split is written one object per node (never at risk: each holds
+    its pods on one node, where the solver found them room; they still take room from the
+    objects that may reach that node)."""
     problem = context.problem
     if problem.timeline is not None or context.per_node:
         return []
-    objects = _objects(context, pinned)
+    objects = _objects(context, pinned, per_node)
     sizes = _unit_sizes(objects, problem)
     reaching: dict[Unit, list[_Object]] = defaultdict(list)
     for obj in objects:
@@ -77,13 +84,20 @@ def at_risk(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> lis
     return found
 
 
-def _objects(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> list[_Object]:
+def _objects(context: CompileContext, pinned: Callable[[NodeClass], bool],
+             per_node: Callable[[Split], bool]) -> list[_Object]:
     found = []
     for workload in context.placed_workloads():
         splits = context.splits(workload)
         demand = context.problem.demand(demand_key(workload))
         groups = [splits] if workload.gang and workload.kind == "job" else [[s] for s in splits]
         for group in groups:
+            if len(group) == 1 and per_node(group[0]):
+                split = group[0]
+                found += [_Object(workload.name, dict(demand.requests), count,
+                                  [(split.node_class.id, node)], [split], one_node=True)
+                          for node, count in split.per_node.items()]
+                continue
             units: list[Unit] = []
             for split in group:
                 if pinned(split.node_class):
@@ -175,7 +189,7 @@ def _closable(obj: _Object, nodes: int, capacities: list[dict[str, int]], reachi
     pods: dict[str, int] = defaultdict(int)
     for o, count in others:
         pods[o.workload] += count
-    if me in rules.skew:
+    if me in rules.skew and not obj.one_node:
         closed += pods[me] // rules.skew[me]
     for target in rules.beside.get(me, ()):
         closed += max(0, nodes - pods.get(target, 0))
