@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from test_target_kubernetes import check_objects, fidelity
 
 from fitlang.targets import TARGETS
 
 from compiling import context_for, render
-from test_target_kubernetes import check_objects, fidelity
 
 HOSTNAME = "kubernetes.io/hostname"
 PIN = "\npolicy {\n  kubernetes {\n    pin_nodes = true\n  }\n}\n"

@@ -1,14 +1,16 @@
 """Whether the scheduler, choosing the nodes itself, can always place what the solver packed.
 
 The manifests select nodes, not places for each pod: a declared pool by its label, bought
-capacity by its node group, inventory nodes (and `pin_nodes`) by the set of hostnames chosen
-for a workload. Within what an object selects, kube-scheduler picks a node for each pod as the
-pods come, among the nodes where it fits (NodeResourcesFit) and its pod (anti-)affinity and
-spreads allow it, scoring the rest (LeastAllocated by default: it spreads pods out). The
-solver's packing is one way to place them; another order can leave a pod with no node for
-good where the nodes are packed tight: two 2-CPU pods put on both 4-CPU nodes of a pool leave
-no room for a 3-CPU pod that the solver put beside them (nothing the scheduler does moves a
-pod once bound).
+capacity by its node group. Pinned nodes (an inventory's, `pin_nodes`) are written one object
+per workload and node (`kubernetes.written_per_node`): those hold their pods where the solver
+found them room, and only take room from the objects that may also reach their node; a gang's
+Job there still selects the set of hostnames chosen for it. Within what an object selects,
+kube-scheduler picks a node for each pod as the pods come, among the nodes where it fits
+(NodeResourcesFit) and its pod (anti-)affinity and spreads allow it, scoring the rest
+(LeastAllocated by default: it spreads pods out). The solver's packing is one way to place
+them; another order can leave a pod with no node for good where the nodes are packed tight:
+two 2-CPU pods put on both 4-CPU nodes of a pool leave no room for a 3-CPU pod that the solver
+put beside them (nothing the scheduler does moves a pod once bound).
 
 The test is sufficient, not exact: it may warn where every order happens to work, never
 stays silent where one can fail. A pod `p` finds a node whatever came before it when fewer of
@@ -22,9 +24,10 @@ kind, plus what the smaller ones can close: no more than their shares of the thr
 than groups they can make (a group needs at least a threshold over its largest pod's request of
 them), nor than each resource's sum over its threshold, added up. Add the nodes a node spread
 of skew k may close (the workload's other pods / k), and every node a pod its workload must
-stand beside (affinity on nodes) may be missing from. Where the nodes that may close reach
-the nodes `p` may use, W0620 names the workload and its pool: pin each replica's node
-(`pin_nodes` for declared pools) to run the packing exactly, or leave slack. Work placed in
+stand beside (affinity on nodes) may be missing from (not the spread of an object on one node: its only
+domain). Where the nodes that may close reach the nodes `p` may use, W0620 names the workload
+and its pool: pin the nodes (`pin_nodes` for declared pools) to run the packing exactly, or
+leave slack. Work placed in
 time (a horizon) is not tested here.
 """
 
