@@ -204,3 +204,14 @@ def test_unpinned_pools_keep_one_object_per_pool(tmp_path):
     path.write_text(STRANDABLE)
     _, files = render(path, "kubernetes")
     assert [d["metadata"]["name"] for d in yaml.safe_load_all(files["a.yaml"])] == ["a-small"]
+
+
+def test_a_per_node_object_moved_to_another_node_is_caught(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text(STRANDABLE + PIN)
+    context, files = render(path, "kubernetes")
+    single = next(n for n in ("small-0", "small-1") if placed(context)[("a", n)] == 1)
+    other = "small-1" if single == "small-0" else "small-0"
+    files = {**files, "a.yaml": files["a.yaml"].replace(f"- {single}\n", f"- {other}\n")}
+    found = fidelity(context, files)
+    assert any(f"`a-{single}` runs 1 pods; the solver placed 2" in m for m in found), found
