@@ -1,5 +1,6 @@
 """Kubernetes manifests: per workload and pool a Deployment (service) or Job (job), with the
-replica counts of the placement, plus PriorityClasses, the namespace and a kustomization.
+replica counts of the placement (per workload and node on pinned nodes: `written_per_node`),
+plus PriorityClasses, the namespace and a kustomization.
 
 Objects are built as data and written with PyYAML (fitlang/targets/yaml_out.py),
 never by string templates, so every user string is escaped by the YAML emitter.
