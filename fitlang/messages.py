@@ -963,7 +963,8 @@ class ReachedNotPinned(Message):
     template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Nothing to do if the counts per pool are enough (the message says what holds); a "
-           "service's replicas are pinned node by node, a job's and a gang's are not.")
+           "service's replicas are pinned node by node, a job's only on pinned nodes (an "
+           "inventory's, `pin_nodes`), a gang's never.")
     target: str
     detail: str
 

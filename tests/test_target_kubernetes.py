@@ -364,7 +364,7 @@ def test_pool_label_is_configurable(tmp_path):
 def test_inventory_nodes_are_pinned_by_hostname_not_by_volatile_labels():
     context, files = render(EXAMPLES / "onprem-burst.fit", "kubernetes")
     inventory_objects = [d for d in documents(files) if d["kind"] in ("Deployment", "Job")
-                         and "onprem" in d["metadata"]["name"]]
+                         and d["metadata"]["labels"].get("fitlang.dev/pool") == "onprem"]
     assert inventory_objects
     for document in inventory_objects:
         (only,) = _expressions(document)

@@ -1,5 +1,6 @@
 """Kubernetes manifests: per workload and pool a Deployment (service) or Job (job), with the
-replica counts of the placement, plus PriorityClasses, the namespace and a kustomization.
+replica counts of the placement (per workload and node on pinned nodes: `written_per_node`),
+plus PriorityClasses, the namespace and a kustomization.
 
 Objects are built as data and written with PyYAML (fitlang/targets/yaml_out.py),
 never by string templates, so every user string is escaped by the YAML emitter.
@@ -30,7 +31,15 @@ from fitlang.messages import (
 )
 from fitlang.model.problem import NodeClass
 from fitlang.targets import kubernetes_time
-from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
+from fitlang.targets.base import (
+    CompileContext,
+    Findings,
+    Split,
+    Target,
+    by_message,
+    demand_key,
+    dns_name,
+)
 from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
@@ -141,6 +150,20 @@ def _pinned(node_class: NodeClass, context: CompileContext) -> bool:
     """Selected by the chosen nodes' hostnames: real (inventory) nodes, or `pin_nodes`."""
     return _inventory(node_class, context) or (settings(context).pin_nodes
                                                and not node_class.provisioned)
+
+
+def written_per_node(split: Split, context: CompileContext) -> bool:
+    """Whether the split's replicas are written one object per node, each pinned to its node
+    by hostname: the nodes are pinned (`_pinned`), and it is not a gang's Job (one Indexed Job,
+    whose workers find each other as `WORKLOAD-INDEX`) nor a Job placed in time. An object
+    over the set of hostnames chosen would leave the scheduler to choose within the set, and
+    it may spread what the solver packed and strand a pod for good (W0620, kubernetes_packing);
+    one object per node runs exactly the packing. Always, not only where the packing test
+    warns: the objects are then the very ones `fitc plan` writes and scales."""
+    workload = split.workload
+    if workload.kind == "job" and (workload.gang or context.problem.timeline is not None):
+        return False
+    return _pinned(split.node_class, context)
 
 
 def _by_pool_label(node_class: NodeClass, context: CompileContext) -> bool:
@@ -299,7 +322,8 @@ def _packing_at_risk(context: CompileContext, need: Findings) -> list[Diagnostic
     from fitlang.targets import kubernetes_packing
 
     by_pool: dict[str, list[Split]] = {}
-    for split, pool in kubernetes_packing.at_risk(context, lambda c: _pinned(c, context)):
+    for split, pool in kubernetes_packing.at_risk(context, lambda c: _pinned(c, context),
+                                                  lambda s: written_per_node(s, context)):
         by_pool.setdefault(pool, []).append(split)
     found = []
     for pool, splits in by_pool.items():
@@ -317,11 +341,6 @@ def _packing_at_risk(context: CompileContext, need: Findings) -> list[Diagnostic
     return found
 
 
-def _demand_key(split: Split) -> str:
-    workload = split.workload
-    return workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
-
-
 def _schedules(context: CompileContext) -> list[tuple[Split, str | kubernetes_time.NoCronJob]]:
     """Each split of a recurring job (not a gang) with its CronJob schedule, or why none."""
     found = []
@@ -329,7 +348,7 @@ def _schedules(context: CompileContext) -> list[tuple[Split, str | kubernetes_ti
         if workload.kind != "job" or workload.gang:
             continue
         for split in context.splits(workload):
-            if len(context.problem.demand(_demand_key(split)).runs) > 1:
+            if len(context.problem.demand(demand_key(split.workload)).runs) > 1:
                 runs = kubernetes_time.timed_runs(context, split)
                 found.append((split, kubernetes_time.cron_schedule(context, split, runs)))
     return found
@@ -347,7 +366,7 @@ def _recurring_warnings(context: CompileContext, need: Findings) -> list[Diagnos
     for workload in context.placed_workloads():
         if workload.min_segment_seconds is None:
             continue
-        names = {_demand_key(split) for split in context.splits(workload)}
+        names = {demand_key(split.workload) for split in context.splits(workload)}
         starts = {getattr(a, "start", 0) for a in context.placement.assignments if a.workload in names}
         if len(starts) > 1:
             found.append(need(
@@ -501,6 +520,9 @@ class Kubernetes(Target):
                 builder = getattr(self, self.TRANSFORMS[workload.kind])
                 if workload.kind == "job" and context.problem.timeline is not None:
                     documents += self._jobs_in_time(split, namespace, context, timed)
+                elif written_per_node(split, context):
+                    documents += [self._on_node(split, node, namespace, context)
+                                  for node in sorted(split.nodes)]
                 else:
                     documents.append(builder(split, namespace, context))
         files.update({name: dump_all(documents) for name, documents in per_file.items()})
@@ -536,7 +558,7 @@ class Kubernetes(Target):
     def _recurring_schedule(self, split: Split, context: CompileContext,
                             runs: list[kubernetes_time.TimedRun]) -> str | None:
         """The CronJob schedule of a recurring job's runs, if one runs them exactly."""
-        demand = context.problem.demand(_demand_key(split))
+        demand = context.problem.demand(demand_key(split.workload))
         if len(demand.runs) < 2 or split.workload.gang:
             return None
         schedule = kubernetes_time.cron_schedule(context, split, runs)
@@ -576,6 +598,27 @@ class Kubernetes(Target):
         return {"apiVersion": "batch/v1", "kind": "Job",
                 "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
                 "spec": spec}
+
+    def _on_node(self, split: Split, node: str, namespace: str, context: CompileContext) -> dict:
+        """The object that runs the split's replicas on `node` and nowhere else (see
+        `written_per_node`): a service's is the very Deployment `fitc plan` writes for the
+        workload and node (its name, labels and pod template), so a plan scales what compile
+        started and rolls nothing; a job's is its Job on that node alone, named alike."""
+        from fitlang.targets import kubernetes_plan  # imports this module
+
+        demand = demand_key(split.workload)
+        if split.workload.kind == "service":
+            made = kubernetes_plan.node_deployment(self, context, demand, node,
+                                                   split.per_node[node], namespace)
+            if split.workload.gang:  # only the coscheduling scheduler reads its PodGroup
+                made["spec"]["template"]["spec"]["schedulerName"] = settings(context).scheduler_name
+            return made
+        made = self._job(Split(split.workload, split.node_class, [node], {node: split.per_node[node]}),
+                         namespace, context)
+        made["metadata"]["name"] = kubernetes_plan.deployment_name(demand, node)
+        for labels in (made["metadata"]["labels"], made["spec"]["template"]["metadata"]["labels"]):
+            labels[kubernetes_plan.NODE_LABEL] = kubernetes_plan.node_label(node)
+        return made
 
     def _gang(self, workload, splits: list[Split], namespace: str,
               context: CompileContext) -> list[dict]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from decimal import Decimal
@@ -51,6 +51,7 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")
 # what reading a field of the wrong type or form raises: the API server rejects such objects
 MALFORMED = (AttributeError, TypeError, ValueError, KeyError)
+HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
 @dataclass
@@ -434,10 +435,17 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
         needs += _gang_needs(context, objects, items, demands, need)
     except MALFORMED as error:
         needs.append(need(f"a gang's objects are malformed ({error}); the API server rejects them"))
+    node_sets: dict[str, _NodeSet] = {}
+
+    def nodes_of(folder: str) -> _NodeSet:
+        if folder not in node_sets:
+            node_sets[folder] = _NodeSet(_cluster_nodes(nodes, folder, folders))
+        return node_sets[folder]
+
     for item in items:
         where = f"{item.path}: {item.kind} `{item.name}`"
         try:
-            needs += _item_needs(context, item, where, demands, nodes, folders, chosen, written,
+            needs += _item_needs(context, item, where, demands, nodes_of, chosen, written,
                                  requests_of, need)
         except MALFORMED as error:  # a value of the wrong type or form where a field is typed
             needs.append(need(f"{where}: the API server rejects the object ({error})",
@@ -455,7 +463,7 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
 
 
 def _item_needs(context: CompileContext, item: PodObject, where: str, demands: dict,
-                nodes: list[ClusterNode], folders: set[str], chosen: dict[str, Counter],
+                nodes_of: Callable[[str], _NodeSet], chosen: dict[str, Counter],
                 written: Counter, requests_of: dict[str, dict[str, Decimal]],
                 need: Findings) -> list[Diagnostic]:
     """What one object runs against what the solver placed (`written`, `requests_of`: what
@@ -483,7 +491,7 @@ def _item_needs(context: CompileContext, item: PodObject, where: str, demands: d
             needs += _time_needs(context, item, f"{where} at {firing}", demands[demand], origin,
                                  need, firing)
             needs += _object_needs(f"{where} at {firing}", item, pod, requests,
-                                   _cluster_nodes(nodes, item.folder, folders),
+                                   nodes_of(item.folder),
                                    _started_at(context, demand, firing), origin, need)
         return needs
     if _runs_in_time(context, demand):
@@ -491,7 +499,7 @@ def _item_needs(context: CompileContext, item: PodObject, where: str, demands: d
         placed = _started_at(context, demand, item.annotations.get(START_ANNOTATION),
                              item.annotations.get(END_ANNOTATION))
     return needs + _object_needs(where, item, pod, requests,
-                                 _cluster_nodes(nodes, item.folder, folders),
+                                 nodes_of(item.folder),
                                  placed, origin, need)
 
 
@@ -515,6 +523,49 @@ def _cron_firings(context: CompileContext, item: PodObject, where: str, origin, 
     end = timeline.start + timedelta(seconds=timeline.steps * timeline.step_seconds)
     return [moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for moment in cron.firings(timeline.start, end)]
+
+
+@dataclass
+class _NodeSet:
+    """The nodes of one folder's cluster, indexed by their hostname label and name, so that an
+    object pinned by hostname (one per workload and node on pinned nodes) is tried on its own
+    node, not on each of an inventory's: a 10,000-node inventory's read-back (seed 7,
+    docs/performance.md, session 46) took 42 CPU s so, 18.8 indexed, 18.4 when its objects
+    were one per pool."""
+
+    nodes: list[ClusterNode]
+    by_host: dict[str | None, list[ClusterNode]] = field(default_factory=dict)
+    by_name: dict[str, ClusterNode] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for node in self.nodes:
+            self.by_host.setdefault(node.labels.get(HOSTNAME_LABEL), []).append(node)
+            self.by_name[node.name] = node
+
+    def candidates(self, pod: dict) -> list[ClusterNode]:
+        """The nodes the pod's node filters may pass: where each of its required terms has
+        `kubernetes.io/hostname In`, those hostnames' alone; else all."""
+        hosts = _named_hosts(pod)
+        if hosts is None:
+            return self.nodes
+        return [node for host in sorted(hosts) for node in self.by_host.get(host, [])]
+
+
+def _named_hosts(pod: dict) -> set[str] | None:
+    """The hostnames every node the pod's required node affinity passes has one of (a term
+    passes a node only where each of its expressions does), or None where a term names none."""
+    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if required is None:
+        return None
+    hosts: set[str] = set()
+    for term in required.get("nodeSelectorTerms") or []:
+        named = [e for e in term.get("matchExpressions") or []
+                 if e.get("key") == HOSTNAME_LABEL and e.get("operator") == "In"]
+        if not named:
+            return None
+        hosts.update(str(v) for v in named[0].get("values") or [])
+    return hosts
 
 
 def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
@@ -576,13 +627,13 @@ def _origin(context: CompileContext, workload: str | None):
 
 
 def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, Decimal],
-                  nodes: list[ClusterNode], chosen: Counter, origin,
+                  nodes: _NodeSet, chosen: Counter, origin,
                   need: Findings) -> list[Diagnostic]:
     """Where the scheduler may put the object's pods (its filters: node selection, taints,
     resources) against where the solver put them."""
-    matched = [n for n in nodes if may_run_on(pod, n)]
+    matched = [n for n in nodes.candidates(pod) if may_run_on(pod, n)]
     eligible = [n for n in matched if _fits(requests, n.allocatable)]
-    allowed_classes = {n.node_class.id for n in nodes if n.name in chosen}
+    allowed_classes = {nodes.by_name[name].node_class.id for name in chosen if name in nodes.by_name}
     needs = []
     stray = [n for n in eligible
              if not (n.name in chosen if n.exact else n.node_class.id in allowed_classes)]
@@ -592,7 +643,8 @@ def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, De
     too_small = [n for n in matched if n.name in chosen and n not in eligible]
     if too_small:
         needs.append(need(f"{where} requests more than {_few(too_small)} can allocate", origin))
-    here = sum(count for name, count in chosen.items() if name in {n.name for n in matched})
+    matched_names = {n.name for n in matched}
+    here = sum(count for name, count in chosen.items() if name in matched_names)
     if item.pods != here:
         needs.append(need(f"{where} runs {item.pods} pods; the solver placed {here} of its "
                           "workload on the nodes it selects", origin))

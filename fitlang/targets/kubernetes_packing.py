@@ -1,14 +1,16 @@
 """Whether the scheduler, choosing the nodes itself, can always place what the solver packed.
 
 The manifests select nodes, not places for each pod: a declared pool by its label, bought
-capacity by its node group, inventory nodes (and `pin_nodes`) by the set of hostnames chosen
-for a workload. Within what an object selects, kube-scheduler picks a node for each pod as the
-pods come, among the nodes where it fits (NodeResourcesFit) and its pod (anti-)affinity and
-spreads allow it, scoring the rest (LeastAllocated by default: it spreads pods out). The
-solver's packing is one way to place them; another order can leave a pod with no node for
-good where the nodes are packed tight: two 2-CPU pods put on both 4-CPU nodes of a pool leave
-no room for a 3-CPU pod that the solver put beside them (nothing the scheduler does moves a
-pod once bound).
+capacity by its node group. Pinned nodes (an inventory's, `pin_nodes`) are written one object
+per workload and node (`kubernetes.written_per_node`): those hold their pods where the solver
+found them room, and only take room from the objects that may also reach their node; a gang's
+Job there still selects the set of hostnames chosen for it. Within what an object selects,
+kube-scheduler picks a node for each pod as the pods come, among the nodes where it fits
+(NodeResourcesFit) and its pod (anti-)affinity and spreads allow it, scoring the rest
+(LeastAllocated by default: it spreads pods out). The solver's packing is one way to place
+them; another order can leave a pod with no node for good where the nodes are packed tight:
+two 2-CPU pods put on both 4-CPU nodes of a pool leave no room for a 3-CPU pod that the solver
+put beside them (nothing the scheduler does moves a pod once bound).
 
 The test is sufficient, not exact: it may warn where every order happens to work, never
 stays silent where one can fail. A pod `p` finds a node whatever came before it when fewer of
@@ -22,9 +24,10 @@ kind, plus what the smaller ones can close: no more than their shares of the thr
 than groups they can make (a group needs at least a threshold over its largest pod's request of
 them), nor than each resource's sum over its threshold, added up. Add the nodes a node spread
 of skew k may close (the workload's other pods / k), and every node a pod its workload must
-stand beside (affinity on nodes) may be missing from. Where the nodes that may close reach
-the nodes `p` may use, W0620 names the workload and its pool: pin each replica's node
-(`pin_nodes` for declared pools) to run the packing exactly, or leave slack. Work placed in
+stand beside (affinity on nodes) may be missing from (not the spread of an object on one node: its only
+domain). Where the nodes that may close reach the nodes `p` may use, W0620 names the workload
+and its pool: pin the nodes (`pin_nodes` for declared pools) to run the packing exactly, or
+leave slack. Work placed in
 time (a horizon) is not tested here.
 """
 
@@ -52,15 +55,22 @@ class _Object:
     replicas: int
     units: list[Unit]
     splits: list[Split] = field(default_factory=list)
+    # pinned to one node by its affinity: a spread's only domain there (nodeAffinityPolicy
+    # Honor, the default, counts only the nodes a pod's affinity selects), never skewed
+    one_node: bool = False
 
 
-def at_risk(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> list[tuple[Split, str]]:
+def at_risk(context: CompileContext, pinned: Callable[[NodeClass], bool],
+            per_node: Callable[[Split], bool]) -> list[tuple[Split, str]]:
     """The splits whose pods some order of the scheduler's choices can leave Pending, each with
-    the pool it names. `pinned`: whether a class is selected by its chosen nodes' names."""
+    the pool it names. `pinned`: whether a class is selected by its chosen nodes' names;
+    `per_node`: whether a split is written one object per node (never at risk: each holds
+    its pods on one node, where the solver found them room; they still take room from the
+    objects that may reach that node)."""
     problem = context.problem
     if problem.timeline is not None or context.per_node:
         return []
-    objects = _objects(context, pinned)
+    objects = _objects(context, pinned, per_node)
     sizes = _unit_sizes(objects, problem)
     reaching: dict[Unit, list[_Object]] = defaultdict(list)
     for obj in objects:
@@ -77,13 +87,20 @@ def at_risk(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> lis
     return found
 
 
-def _objects(context: CompileContext, pinned: Callable[[NodeClass], bool]) -> list[_Object]:
+def _objects(context: CompileContext, pinned: Callable[[NodeClass], bool],
+             per_node: Callable[[Split], bool]) -> list[_Object]:
     found = []
     for workload in context.placed_workloads():
         splits = context.splits(workload)
         demand = context.problem.demand(demand_key(workload))
         groups = [splits] if workload.gang and workload.kind == "job" else [[s] for s in splits]
         for group in groups:
+            if len(group) == 1 and per_node(group[0]):
+                split = group[0]
+                found += [_Object(workload.name, dict(demand.requests), count,
+                                  [(split.node_class.id, node)], [split], one_node=True)
+                          for node, count in split.per_node.items()]
+                continue
             units: list[Unit] = []
             for split in group:
                 if pinned(split.node_class):
@@ -175,7 +192,7 @@ def _closable(obj: _Object, nodes: int, capacities: list[dict[str, int]], reachi
     pods: dict[str, int] = defaultdict(int)
     for o, count in others:
         pods[o.workload] += count
-    if me in rules.skew:
+    if me in rules.skew and not obj.one_node:
         closed += pods[me] // rules.skew[me]
     for target in rules.beside.get(me, ()):
         closed += max(0, nodes - pods.get(target, 0))

@@ -46,6 +46,7 @@ from fitlang.targets.kubernetes import (
     _pool_selector,
     _split_labels,
     settings,
+    written_per_node,
 )
 from fitlang.targets.waves import PlanStages, Stage, State
 from fitlang.targets.yaml_out import dump, dump_all
@@ -147,15 +148,15 @@ def _manifests(target: Kubernetes, context: CompileContext, state: State,
         view = context.view(demand)
         replicas = state.get(node, Counter())[demand]
         per_file.setdefault(f"{dns_name(view.name)}.yaml", []).append(
-            _deployment(target, context, demand, node, replicas, namespace))
+            node_deployment(target, context, demand, node, replicas, namespace))
     files.update({name: dump_all(documents) for name, documents in sorted(per_file.items())})
     files["kustomization.yaml"] = dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
                                         "kind": "Kustomization", "resources": sorted(files)})
     return files
 
 
-def _deployment(target: Kubernetes, context: CompileContext, demand: str, node: str,
-                replicas: int, namespace: str) -> dict:
+def node_deployment(target: Kubernetes, context: CompileContext, demand: str, node: str,
+                    replicas: int, namespace: str) -> dict:
     """The Deployment that runs `replicas` of `demand` on `node` and nowhere else."""
     view = context.view(demand)
     if node.startswith(BOUGHT):  # a bought class: its pool label and instance type select it
@@ -363,7 +364,8 @@ def _reached_warnings(context: CompileContext, planned: PlanStages,
     unpinned = [f"`{view.name}` is a job or a gang: written as `fitc compile` writes it, one "
                 "object per pool: its count per pool is the end state's, the node of each pod "
                 "kube-scheduler's" for view in context.placed_workloads()
-                if not _moved_here(context, _demand_of(view))]
+                if not _moved_here(context, _demand_of(view))
+                and not all(written_per_node(s, context) for s in context.splits(view))]
     unnamable = _unnamable(context, pairs)
     if unnamable:
         unpinned.append(unnamable)
