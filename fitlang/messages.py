@@ -820,6 +820,20 @@ class OrderOutOfTime(Message):
     detail: str
 
 
+class BrokenRepairedLate(Message):
+    code = "W0814"
+    summary = "what runs now breaks a rule on a node, and the plan repairs it after its first wave"
+    template = ("what runs now breaks a rule on `{node}` ({detail}); the plan moves its replicas "
+                "off first, but within the disruption budgets it keeps the rule only {when}")
+    severity = Severity.WARNING
+    fix = ("Raise the binding budget (`max_disrupted`, `max_drained`) to repair the node in the "
+           "first wave; until the node keeps the rule, what it runs beyond its room may not run "
+           "(a pod Pending, a job held).")
+    node: str
+    detail: str
+    when: str
+
+
 # ---- E083x: `fitc verify` of a plan (`fitc plan --format json`; issue 18) -------------------
 
 class PlanFileError(Message):

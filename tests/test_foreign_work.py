@@ -270,6 +270,51 @@ def test_the_plan_read_back_counts_the_pods_of_no_workload(tmp_path):
     assert [d.message for d in kubernetes.plan_fidelity(context, stages(seeing), files)] == []
 
 
+def test_the_slurm_plan_read_back_counts_the_jobs_of_no_workload(tmp_path):
+    """`train` (one 6-CPU task, job 5) runs on n1 (2 USD/h); n2 costs 1 USD/h, where job 7
+    of no workload holds 12 of its 16 CPUs. A plan made as if job 7 did not run requeues job 5
+    onto n2: read back against the queue where job 7 runs, n2's jobs take 6 CPUs of the 4 left
+    (the start tree's read-back counted no room at all, and found nothing). The plan made from
+    the real state keeps job 5 on n1 (no move: nothing to read back)."""
+    from fitlang.plan import planned
+    from fitlang.targets import TARGETS
+    from fitlang.targets.base import CompileContext
+    from fitlang.targets.waves import stages
+
+    (tmp_path / "n1.txt").write_text(SLURM_NODES.splitlines()[0] + "\n")
+    (tmp_path / "n2.txt").write_text(SLURM_NODES.splitlines()[1] + "\n")
+    policy = tmp_path / "policy.fit"
+    policy.write_text("".join(f'inventory {name} {{\n  format = slurm\n  file = "{name}.txt"\n'
+                              f"  price = {price} USD/h\n}}\n" for name, price in (("n1", 2), ("n2", 1)))
+                      + "workload train {\n  replicas = 1\n  cpu = 6\n  memory = 4GiB\n}\n")
+    train = {"job_id": 5, "name": "train", "job_state": "RUNNING", "nodes": "n1", "cpus": 6,
+             "memory_per_node": 4096, "gres_detail": []}
+    other = {"job_id": 7, "name": "other-team", "job_state": "RUNNING", "nodes": "n2", "cpus": 12,
+             "memory_per_node": 8000, "gres_detail": []}
+    (tmp_path / "blind.json").write_text(json.dumps({"jobs": [train]}))
+    (tmp_path / "seeing.json").write_text(json.dumps({"jobs": [train, other]}))
+    slurm = TARGETS["slurm"]()
+
+    def plan_of(state: str):
+        compilation = Compilation(policy, current=str(tmp_path / state))
+        result = planned(compilation, None)
+        assert result.problem is not None and result.placement is not None and result.plan is not None
+        return compilation, result
+
+    _, blind = plan_of("blind.json")
+    assert [(m.source, m.target) for w in blind.plan.waves for m in w.moves] == [("n1", "n2")]
+    seeing_compilation, seeing = plan_of("seeing.json")
+    assert seeing.plan is not None and not seeing.plan.changes
+    program = seeing_compilation.check().program
+    waves = stages(blind)
+    files, _ = slurm.render_plan(CompileContext(program, blind.problem, blind.placement), waves)
+    found = [d.message for d in slurm.plan_fidelity(
+        CompileContext(program, seeing.problem, blind.placement), waves, files)]
+    assert any("node n2:" in f and "cpu 6 CPU > 4 CPU" in f for f in found), found
+    assert [d.message for d in slurm.plan_fidelity(
+        CompileContext(program, blind.problem, blind.placement), waves, files)] == []
+
+
 def test_a_foreign_job_in_squeue_json_captured_from_a_real_slurm(tmp_path):
     """onprem-burst-squeue.json (Slurm 22.05) with job 5 (`finetune`, 2 tasks on dgx-a100-[01-02])
     renamed to another team's: per node, as `job_resources.allocated_nodes` and `gres_detail`
