@@ -18,7 +18,8 @@ waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
    nodes. Where no move can start beside what runs, one replica is stopped before its
    successor starts (within the budget). Nodes bought earlier that end empty are released
    last. Over 48 nodes a wave is made in a batch (`_batched_wave`): the room on each node
-   and each spread's skew counted as it fills, `verify` once per wave.
+   and each spread's skew counted as it fills, `verify` once per wave. What runs now may break
+   a rule on a node already: its replicas stop and move first (`repair_first.py`).
 """
 
 from __future__ import annotations
