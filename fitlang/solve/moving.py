@@ -38,6 +38,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import RESOURCES, Demand, Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
+from fitlang.rules.capacity import over_capacity
 from fitlang.solve import whole_cores
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
@@ -623,8 +624,9 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         allowed = at_start()
     else:
         allowed = checker.broken(state)
-    # a node that breaks a rule takes no new replica until it keeps it (no wave makes it worse)
-    broken = set(checker.nodes_broken(state)) if allowed else set()
+    # a node over its capacity takes no new replica until it fits (no wave makes it worse:
+    # the checks allow the capacity rule where the wave's start breaks it on any node)
+    broken = set(over_capacity(problem, state)) if allowed else set()
     wave = Wave()
     disrupted: Counter = Counter()
     for move in pending:

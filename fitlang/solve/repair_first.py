@@ -5,8 +5,8 @@ old placement (a pool shrunk, a GPU count lowered, a rule added). The plan repai
 - the replicas beyond the policy's count stop on such nodes first (`moves_between`'s `first`),
   and the moves off such nodes come first in the waves' order, so the first wave empties
   them as far as the budgets (`max_disrupted`, `max_drained`) allow;
-- no wave starts a replica on a node that breaks a rule when the wave begins, so no wave makes
-  what is broken worse (the waves' checks allow what the wave's start breaks, by rule);
+- no wave starts a replica on a node over its capacity when the wave begins, so no wave makes
+  it worse (the waves' checks allow what the wave's start breaks by rule, on any node);
 - where the budgets leave such a node broken past the first wave, W0814 names the node, the
   rule and the wave after which the node keeps it (the end state keeps every rule).
 
