@@ -822,13 +822,13 @@ class OrderOutOfTime(Message):
 
 class BrokenRepairedLate(Message):
     code = "W0814"
-    summary = "what runs now breaks a rule on a node, and the plan repairs it after its first wave"
-    template = ("what runs now breaks a rule on `{node}` ({detail}); the plan moves its replicas "
-                "off first, but within the disruption budgets it keeps the rule only {when}")
+    summary = "what runs now overfills a node, and the plan repairs it only after its first wave"
+    template = ("what runs now overfills `{node}` ({detail}); the plan moves its replicas off "
+                "first, but within the disruption budgets the node fits them only {when}")
     severity = Severity.WARNING
     fix = ("Raise the binding budget (`max_disrupted`, `max_drained`) to repair the node in the "
-           "first wave; until the node keeps the rule, what it runs beyond its room may not run "
-           "(a pod Pending, a job held).")
+           "first wave; until the node fits its replicas, what it runs beyond its room may not "
+           "run (a pod Pending, a job held).")
     node: str
     detail: str
     when: str
