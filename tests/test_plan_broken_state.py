@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from test_plan_targets import codes, planned
+from test_plan_verify import _codes
 
 from fitlang.driver import Compilation
 from fitlang.model.current import CurrentState, Running
@@ -21,31 +22,10 @@ from fitlang.plan import as_json, make_plan
 
 # old: 3 one-GPU nodes at 3.00 USD/h; new: 3 one-GPU nodes at 1.00 USD/h; `infer` (one GPU a
 # replica) moves one replica a wave
-POLICY = """
-import "std/accelerators"
-
-pool old {
-  count = 3
-  cpu = 8
-  memory = 32GiB
-  gpu {
-    model = L4
-    count = 1
-  }
-  price = 3.00 USD/h
-}
-
-pool new {
-  count = 3
-  cpu = 8
-  memory = 32GiB
-  gpu {
-    model = L4
-    count = 1
-  }
-  price = 1.00 USD/h
-}
-
+POLICY = 'import "std/accelerators"\n' + "".join(
+    f"pool {name} {{\n  count = 3\n  cpu = 8\n  memory = 32GiB\n"
+    f"  gpu {{\n    model = L4\n    count = 1\n  }}\n  price = {price} USD/h\n}}\n"
+    for name, price in (("old", "3.00"), ("new", "1.00"))) + """
 workload infer {
   replicas = REPLICAS
   cpu = 2
@@ -73,19 +53,6 @@ def _plan(policy: Path, state: CurrentState) -> tuple[dict, list[str]]:
     return json.loads(as_json(result)), sorted({d.code for d in result.diagnostics})
 
 
-def _verified(policy: Path, state: CurrentState, document: dict) -> list[str]:
-    from fitlang.model.build import running_handles, with_current
-    from fitlang.solve.verify_plan import verify_plan
-
-    compilation = Compilation(policy)
-    program = compilation.check().program
-    problem = with_current(compilation.problem, program, state)
-    found, problems = verify_plan(problem, program, document, str(policy),
-                                  handles=running_handles(problem, state))
-    assert problems == []
-    return sorted({d.code for d in found})
-
-
 def test_the_replica_beyond_the_policys_stops_on_the_overfull_node(tmp_path):
     # 3 run, 2 asked: old-0 holds one, old-2 two (over its one GPU). Stopping one on old-2
     # repairs it before any move (the start tree stopped old-0's, in node order, and left
@@ -97,7 +64,7 @@ def test_the_replica_beyond_the_policys_stops_on_the_overfull_node(tmp_path):
     assert [[m["source"] for m in w["moves"]] for w in document["waves"]] == [["old-2"], ["old-0"]]
     assert [w["cost_after"] for w in document["waves"]] == [4.0, 2.0]
     assert "W0814" not in found
-    assert _verified(policy, state, document) == []
+    assert _codes(policy, state, document) == []
     _, _, stderr = planned(tmp_path, policy, state_file, "kubernetes")
     assert "E0602" not in codes(stderr)
 
@@ -111,7 +78,7 @@ def test_a_node_the_budget_cannot_empty_at_once_is_warned_and_read_back(tmp_path
     document, found = _plan(policy, state)
     assert [[m["source"] for m in w["moves"]] for w in document["waves"]] == [["old-2"]] * 3
     assert "W0814" in found
-    assert _verified(policy, state, document) == []
+    assert _codes(policy, state, document) == []
     _, _, stderr = planned(tmp_path, policy, state_file, "kubernetes")
     assert codes(stderr) == ["W0814", "W0821"]
 
@@ -138,8 +105,8 @@ def test_verify_refuses_a_wave_that_fills_an_overfull_node_more(tmp_path):
                           wave(2, [move("old-0", "old-1")], [], 6.0),
                           wave(3, [move("old-0", "old-2")], [], 9.0)],
                 "diagnostics": []}
-    assert _verified(policy, state, document) == ["E0832"]
+    assert _codes(policy, state, document) == ["E0832"]
     # the same waves but the first: each leaves old-0 no fuller than it began
     document["waves"] = [wave(1, [move("old-0", "old-2")], [], 9.0)]
     document["moves"] = 1
-    assert _verified(policy, state, document) == []
+    assert _codes(policy, state, document) == []
