@@ -47,7 +47,14 @@ Checked per seed, through the command line as a user runs it:
 - the plan's `value` equals the reference's optimum (fleets this small are solved exactly);
 - `fitc verify --current` on the plan (every wave keeps every rule and budget, and the plan
   ends in its placement);
-- the Terraform stages against the plan (above).
+- the Terraform stages against the plan (above);
+- that no wave leaves a node over its CPUs or memory mid-way asking more than when the wave
+  began (`_fuller_mid_wave`, from the policy's text and the plan's moves alone).
+
+With `--broken` (session 46), what runs now overfills a node of the fleet (replicas drawn in
+turn moved onto it until their CPUs pass its own), as where a pool shrank under an old
+placement: the plan must repair it (the end state keeps every rule), make it no worse in any
+wave, and every target's read-back of its files must accept it (fitc's E0602 is exit 1).
 
     PYTHONPATH=. .venv/bin/python bench/differential_plan.py --from 1 --seeds 200
 
@@ -83,15 +90,19 @@ PRICES = ("0.00", "0.10", "0.25", "0.40", "1.00")
 POLICY_END = "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n"
 
 
-def draw(rng: random.Random) -> tuple[str, list[dict]]:
-    """The policy's text and the running state's assignments."""
+def draw(rng: random.Random, broken: bool = False) -> tuple[str, list[dict]]:
+    """The policy's text and the running state's assignments (`broken`: one node overfilled,
+    `overfill`)."""
     pools, nodes = [], []
+    cpus: dict[str, int] = {}  # node or workload -> its CPUs
     count = rng.randint(1, 3)
     cordoned = count > 1 and rng.random() < 0.3
     for i in range(count):
         nodes_here = rng.randint(1, 3)
         zone = rng.choice(["a", "b", "b", None])
-        lines = [f"  count = {nodes_here}", f"  cpu = {rng.choice([2, 4, 8])}",
+        cpu = rng.choice([2, 4, 8])
+        cpus.update({f"p{i}-{k}": cpu for k in range(nodes_here)})
+        lines = [f"  count = {nodes_here}", f"  cpu = {cpu}",
                  f"  memory = {rng.choice([8, 16, 32])}GiB", f"  price = {rng.choice(PRICES)} USD/h"]
         lines += [f'  zone = "{zone}"'] if zone else []
         lines += ['  dedicated = "maintenance"'] if cordoned and i == 0 else []
@@ -100,7 +111,8 @@ def draw(rng: random.Random) -> tuple[str, list[dict]]:
     workloads, running = [], []
     for i in range(rng.randint(1, 3)):
         replicas = rng.randint(0, 3)
-        lines = [f"  replicas = {replicas}", f"  cpu = {rng.choice([1, 1, 2])}", "  memory = 1GiB"]
+        cpus[f"w{i}"] = rng.choice([1, 1, 2])
+        lines = [f"  replicas = {replicas}", f"  cpu = {cpus[f'w{i}']}", "  memory = 1GiB"]
         rule = rng.choice(["", "", "node", "zone", "spread"])
         lines += {"": [], "node": ["  anti_affinity self on node"], "zone": ["  anti_affinity self on zone"],
                   "spread": ["  spread zone max_skew 1"]}[rule]
@@ -112,12 +124,37 @@ def draw(rng: random.Random) -> tuple[str, list[dict]]:
         workloads.append(f"workload w{i} {{\n" + "\n".join(lines) + "\n}\n")
         running += [(f"w{i}", rng.choice(nodes + ["gone-0"])) for _ in range(rng.randint(0, replicas + 1))]
     policy = POLICY_END + ("  max_drained = 1\n" if rng.random() < 0.3 else "") + "}\n"
+    if broken:
+        running = overfill(rng, running, cpus, nodes)
     replica = Counter()
     assignments = []
     for workload, node in running:
         assignments.append({"workload": workload, "replica": replica[workload], "node": node})
         replica[workload] += 1
     return "\n".join(pools + workloads) + "\n" + policy, assignments
+
+
+def overfill(rng: random.Random, running: list[tuple[str, str]], cpus: dict[str, int],
+             nodes: list[str]) -> list[tuple[str, str]]:
+    """`--broken`: what runs now overfills a node of the fleet (as where a pool shrank under
+    an old placement): replicas drawn in turn move onto one node until their CPUs pass its
+    own; where every replica together fits it, one more of the largest workload runs there."""
+    target = rng.choice(nodes)
+    order = rng.sample(range(len(running)), len(running))
+    moved = list(running)
+    used = sum(cpus[w] for w, node in running if node == target)
+    for index in order:
+        if used > cpus[target]:
+            break
+        workload, node = moved[index]
+        if node != target:
+            moved[index] = (workload, target)
+            used += cpus[workload]
+    while used <= cpus[target] and any(name.startswith("w") for name in cpus):
+        largest = max((name for name in cpus if name.startswith("w")), key=lambda w: (cpus[w], w))
+        moved.append((largest, target))
+        used += cpus[largest]
+    return moved
 
 
 # (instance type, CPU, memory GiB) of the offers drawn: real EC2 types, so the files name them
@@ -303,10 +340,10 @@ def cloud_named(seed: int, listed: list[str], kinds: dict[str, str]) -> tuple[di
 
 
 def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True,
-          earliest: int = 2, cloud_names: bool = False) -> tuple[str, list[str]]:
+          earliest: int = 2, cloud_names: bool = False, broken: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
-    text, assignments = draw(rng)
+    text, assignments = draw(rng, broken)
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
@@ -368,9 +405,70 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         said = verified.stdout[-600:] + verified.stderr[-600:]
         found.append(f"verify --current exit {verified.returncode}: {said}")
     found += _over_budget(document["waves"], allowed)
+    found += _fuller_mid_wave(policy.read_text(), assignments, document)
     found += plan_terraform_check.check_stages(folder / "out" / "terraform", document, assignments,
                                                bought, regions)
     return ("moved" if document["waves"] else "kept"), found
+
+
+def _fuller_mid_wave(text: str, assignments: list[dict], document: dict) -> list[str]:
+    """Each wave that leaves a node over its CPUs or memory, mid-way (the new replicas beside
+    the old, or the old stopped first), asking more than when the wave began: what runs now
+    may overfill a node (`--broken`), and a plan may leave it so while it repairs it, never
+    worse. Read from the policy's text and the plan's moves alone."""
+    sizes = {name: (cpu, memory) for name, cpu, memory in INSTANCE_TYPES}
+    nodes: dict[str, tuple[int, int]] = {}  # node, or an offer's name prefix -> (CPUs, GiB)
+    asks: dict[str, tuple[int, int]] = {}
+    kind, name, fields = "", "", dict[str, str]()
+    for line in text.splitlines() + ["}"]:
+        words = line.split()
+        if line.startswith(("pool ", "offer ", "workload ")):
+            kind, name, fields = words[0], words[1], {}
+        elif len(words) == 3 and words[1] == "=":
+            fields[words[0]] = words[2].strip('"')
+        elif line == "}" and kind:
+            memory = int(fields.get("memory", "0GiB").removesuffix("GiB"))
+            if kind == "pool":
+                nodes.update({f"{name}-{k}": (int(fields["cpu"]), memory)
+                              for k in range(int(fields["count"]))})
+            elif kind == "offer":
+                nodes[name + "-"] = sizes[fields["instance_type"]]
+            else:
+                asks[name] = (int(fields["cpu"]), memory)
+            kind = ""
+
+    def has(node: str) -> tuple[int, int] | None:
+        return nodes.get(node) or next((v for k, v in nodes.items()
+                                        if k.endswith("-") and node.startswith(k)), None)
+
+    def use(state: Counter, node: str) -> tuple[int, int]:
+        cpu, memory = (sum(asks[w][r] * c for (w, n), c in state.items() if n == node) for r in (0, 1))
+        return cpu, memory
+
+    state = Counter((a["workload"], a["node"]) for a in assignments)
+    for stop in document["stop"]:
+        state[stop["workload"], stop["source"] or "gone-0"] -= 1
+    found = []
+    for wave in document["waves"]:
+        began, mid = Counter(state), Counter(state)
+        for move in wave["moves"]:
+            mid[move["workload"], move["target"]] += 1
+            if wave["stop_first"] and move["source"]:
+                mid[move["workload"], move["source"]] -= 1
+        for node in sorted({n for (_, n), c in mid.items() if c > 0}):
+            room = has(node)
+            if room is None:
+                continue
+            now, then = use(mid, node), use(began, node)
+            worse = [("CPUs", "GiB")[r] for r in (0, 1) if now[r] > room[r] and now[r] > then[r]]
+            if worse:
+                found.append(f"wave {wave['number']} leaves {node} over its {', '.join(worse)} mid-way "
+                             f"({now} of {room}), more than when it began ({then})")
+        for move in wave["moves"]:
+            state[move["workload"], move["target"]] += 1
+            if move["kind"] == "move":
+                state[move["workload"], move["source"] or "gone-0"] -= 1
+    return found
 
 
 def _instance_types(text: str) -> dict[str, str]:
@@ -412,6 +510,8 @@ def main() -> None:
     parser.add_argument("--cloud-names", action="store_true",
                         help="kubectl states name the nodes bought before as EC2 does, with the "
                              "cluster's nodes listed (see above)")
+    parser.add_argument("--broken", action="store_true",
+                        help="what runs now overfills a node (see above)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
@@ -419,7 +519,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
-                                   not arguments.no_offers, arguments.earlier, arguments.cloud_names)
+                                   not arguments.no_offers, arguments.earlier, arguments.cloud_names,
+                                   arguments.broken)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()

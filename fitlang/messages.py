@@ -820,6 +820,20 @@ class OrderOutOfTime(Message):
     detail: str
 
 
+class BrokenRepairedLate(Message):
+    code = "W0814"
+    summary = "what runs now overfills a node, and the plan repairs it only after its first wave"
+    template = ("what runs now overfills `{node}` ({detail}); the plan moves its replicas off "
+                "first, but within the disruption budgets the node fits them only {when}")
+    severity = Severity.WARNING
+    fix = ("Raise the binding budget (`max_disrupted`, `max_drained`) to repair the node in the "
+           "first wave; until the node fits its replicas, what it runs beyond its room may not "
+           "run (a pod Pending, a job held).")
+    node: str
+    detail: str
+    when: str
+
+
 # ---- E083x: `fitc verify` of a plan (`fitc plan --format json`; issue 18) -------------------
 
 class PlanFileError(Message):

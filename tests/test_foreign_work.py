@@ -242,7 +242,6 @@ def test_the_plan_read_back_counts_the_pods_of_no_workload(tmp_path):
     """A plan made as if `agent` did not run starts `web` on `a` (6 CPU beside agent's 3, of
     8): read back against the cluster where it runs, its pod stays Pending. The plan made
     from the real state reads back clean."""
-    from fitlang.plan import planned
     from fitlang.targets import TARGETS
     from fitlang.targets.base import CompileContext
     from fitlang.targets.waves import stages
@@ -250,24 +249,66 @@ def test_the_plan_read_back_counts_the_pods_of_no_workload(tmp_path):
     policy = _policy(tmp_path, _pod("agent", "a", {"cpu": "3", "memory": "1Gi"}))
     (tmp_path / "none.json").write_text(_listing())
     kubernetes = TARGETS["kubernetes"]()
-
-    def plan_of(state: str):
-        compilation = Compilation(policy, current=str(tmp_path / state))
-        result = planned(compilation, None)
-        assert result.problem is not None and result.placement is not None
-        return compilation, result
-
-    _, blind = plan_of("none.json")
-    seeing_compilation, seeing = plan_of("pods.json")
-    program = seeing_compilation.check().program
-    waves = stages(blind)
-    files, _ = kubernetes.render_plan(CompileContext(program, blind.problem, blind.placement), waves)
-    found = [d.message for d in kubernetes.plan_fidelity(
-        CompileContext(program, seeing.problem, blind.placement), waves, files)]
+    program, _, seeing, found = _read_back_blind(kubernetes, policy, tmp_path / "none.json",
+                                                 tmp_path / "pods.json")
     assert any("node a:" in f and "Pending" in f for f in found), found
     context = CompileContext(program, seeing.problem, seeing.placement)
     files, _ = kubernetes.render_plan(context, stages(seeing))
     assert [d.message for d in kubernetes.plan_fidelity(context, stages(seeing), files)] == []
+
+
+def _read_back_blind(target, policy: Path, blind_state: Path, seeing_state: Path):
+    """(the program, the plan from `blind_state`, the plan from `seeing_state`, what the
+    target's read-back finds in the blind plan's files against the seeing state's problem)."""
+    from fitlang.plan import planned
+    from fitlang.targets.base import CompileContext
+    from fitlang.targets.waves import stages
+
+    def plan_of(state: Path):
+        compilation = Compilation(policy, current=str(state))
+        result = planned(compilation, None)
+        assert result.problem is not None and result.placement is not None and result.plan is not None
+        return compilation, result
+
+    _, blind = plan_of(blind_state)
+    seeing_compilation, seeing = plan_of(seeing_state)
+    program = seeing_compilation.check().program
+    waves = stages(blind)
+    files, _ = target.render_plan(CompileContext(program, blind.problem, blind.placement), waves)
+    found = [d.message for d in target.plan_fidelity(
+        CompileContext(program, seeing.problem, blind.placement), waves, files)]
+    return program, blind, seeing, found
+
+
+def test_the_slurm_plan_read_back_counts_the_jobs_of_no_workload(tmp_path):
+    """`train` (one 6-CPU task, job 5) runs on n1 (2 USD/h); n2 costs 1 USD/h, where job 7
+    of no workload holds 12 of its 16 CPUs. A plan made as if job 7 did not run requeues job 5
+    onto n2: read back against the queue where job 7 runs, n2's jobs take 6 CPUs of the 4 left
+    (the start tree's read-back counted no room at all, and found nothing). The plan made from
+    the real state keeps job 5 on n1 (no move: nothing to read back)."""
+    from fitlang.targets import TARGETS
+
+    (tmp_path / "n1.txt").write_text(SLURM_NODES.splitlines()[0] + "\n")
+    (tmp_path / "n2.txt").write_text(SLURM_NODES.splitlines()[1] + "\n")
+    policy = tmp_path / "policy.fit"
+    policy.write_text("".join(f'inventory {name} {{\n  format = slurm\n  file = "{name}.txt"\n'
+                              f"  price = {price} USD/h\n}}\n" for name, price in (("n1", 2), ("n2", 1)))
+                      + "workload train {\n  replicas = 1\n  cpu = 6\n  memory = 4GiB\n}\n")
+    train = {"job_id": 5, "name": "train", "job_state": "RUNNING", "nodes": "n1", "cpus": 6,
+             "memory_per_node": 4096, "gres_detail": []}
+    other = {"job_id": 7, "name": "other-team", "job_state": "RUNNING", "nodes": "n2", "cpus": 12,
+             "memory_per_node": 8000, "gres_detail": []}
+    (tmp_path / "blind.json").write_text(json.dumps({"jobs": [train]}))
+    (tmp_path / "seeing.json").write_text(json.dumps({"jobs": [train, other]}))
+    _, blind, seeing, found = _read_back_blind(TARGETS["slurm"](), policy, tmp_path / "blind.json",
+                                               tmp_path / "seeing.json")
+    assert [(m.source, m.target) for w in blind.plan.waves for m in w.moves] == [("n1", "n2")]
+    assert not seeing.plan.changes
+    assert any("node n2:" in f and "cpu 6 CPU > 4 CPU" in f for f in found), found
+    # the blind plan read back against its own state (no job 7): nothing found
+    _, _, _, found = _read_back_blind(TARGETS["slurm"](), policy, tmp_path / "blind.json",
+                                      tmp_path / "blind.json")
+    assert found == []
 
 
 def test_a_foreign_job_in_squeue_json_captured_from_a_real_slurm(tmp_path):

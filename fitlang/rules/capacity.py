@@ -3,7 +3,7 @@ it has (its own allocatable where a class's nodes differ)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from fractions import Fraction
 from itertools import chain
 from typing import TYPE_CHECKING
@@ -143,6 +143,26 @@ def used_on_node(node_class: NodeClass, jobs: Iterable[tuple[Demand, int]]) -> d
             used["cpu"] += slurm_cpus.job_cpus(count, demand.asked_cpu, node_class.threads_per_core) \
                 * slurm_cpus.MILLI - demand.requests["cpu"] * count
     return used
+
+
+def over_capacity(problem: Problem, state: Mapping[str, Mapping[str, int]],
+                  nodes: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+    """Of a state (node -> demand name -> replicas; the policy's nodes only), each of `nodes`
+    (default: all) whose replicas take more than it has: node -> what they take, per resource
+    (`used_on_node`). A plan from a state with such a node may leave it over no more than it
+    was when each wave began (`solve/repair_first.py`)."""
+    owners, demands = problem.owners(), {d.name: d for d in problem.demands}
+    found = {}
+    for node in state if nodes is None else nodes:
+        node_class = owners.get(node)
+        counts = state.get(node, {})
+        if node_class is None or not any(count > 0 for count in counts.values()):
+            continue
+        used = used_on_node(node_class, [(demands[d], n) for d, n in counts.items() if n > 0])
+        capacity = node_class.capacity_of(node)
+        if any(used[r] > capacity[r] for r in RESOURCES):
+            found[node] = used
+    return found
 
 
 def as_slurm_gives(node_class: NodeClass, resource: str) -> str:

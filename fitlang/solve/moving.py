@@ -18,7 +18,8 @@ waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
    nodes. Where no move can start beside what runs, one replica is stopped before its
    successor starts (within the budget). Nodes bought earlier that end empty are released
    last. Over 48 nodes a wave is made in a batch (`_batched_wave`): the room on each node
-   and each spread's skew counted as it fills, `verify` once per wave.
+   and each spread's skew counted as it fills, `verify` once per wave. What runs now may break
+   a rule on a node already: its replicas stop and move first (`repair_first.py`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import RESOURCES, Demand, Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
+from fitlang.rules.capacity import over_capacity
 from fitlang.solve import whole_cores
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
+from fitlang.solve.repair_first import Repairs
 from fitlang.solve.room import short_of_room
 
 State = dict[str, Counter]  # node -> demand name -> replicas there
@@ -330,10 +333,12 @@ class MovePlan:
 
 
 def moves_between(problem: Problem, start: State, end: State,
-                  handles: RunningNames | None = None) -> list[Move]:
+                  handles: RunningNames | None = None,
+                  rank: Callable[[str], int] = lambda node: 0) -> list[Move]:
     """The replicas that change node: per demand, those a node has more of now than at the
-    end go to the nodes that have fewer, in node order; replicas running on nodes the policy
-    lacks move too. `handles`: (demand, node) -> the names of the replicas running there."""
+    end go to the nodes that have fewer, in node order, by `rank` first (where what runs now
+    breaks a rule: `repair_first.py`); replicas running on nodes the policy lacks move too.
+    `handles`: (demand, node) -> the names of the replicas running there."""
     handles = handles or {}
     owners = problem.owners()
     moves: list[Move] = []
@@ -347,13 +352,13 @@ def moves_between(problem: Problem, start: State, end: State,
         name = demand.name
         sources: list[str] = [ELSEWHERE] * problem.running_elsewhere.get(name, 0)
         targets: list[str] = []
-        for node in sorted(hosting.get(name, ()), key=lambda n: (owners.position(n), n)):
+        for node in sorted(hosting.get(name, ()), key=lambda n: (rank(n), owners.position(n), n)):
             now, then = start.get(node, Counter())[name], end.get(node, Counter())[name]
             sources += [node] * max(0, now - then)
             targets += [node] * max(0, then - now)
         handle_of = _Handles(handles, name)
         # more running than the policy asks for: the first sources stop (those outside the
-        # policy first); fewer: the last targets start
+        # policy first, then by `rank`); fewer: the last targets start
         extra = max(0, len(sources) - len(targets))
         for source in sources[:extra]:
             moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
@@ -473,6 +478,18 @@ class _Checker:
         violations = self.states.violations(state)
         return {_place(v) for v in violations} - self._unasked()
 
+    def nodes_broken(self, state: State) -> dict[str, Diagnostic]:
+        """The nodes where `state` breaks a rule of a node (its capacity, a rule of what may
+        run together on it), each with the first violation there; {} where that is not known
+        node by node (`StateChecker.breaking`: a policy with a horizon)."""
+        self.states.violations(state)  # (the state `broken` read last: read again for nothing)
+        parts = self.states.breaking()(lambda found: True)
+        base = self.states.base
+        if parts is None and base is None:
+            return {}
+        return {node: base.at_node[node][0] for node in sorted(parts[0] if parts else ())
+                if base is not None and base.at_node.get(node)}
+
     def _unasked(self) -> set[tuple[str, int, int]]:
         budget = self.problem.budget_origin
         if self.mid_move and budget is not None:
@@ -538,11 +555,17 @@ def waves(problem: Problem, placement: Placement, root: str = "",
     plan.bought = sorted(bought_end - bought_now, key=_node_order(problem))
     plan.released = sorted(bought_now - bought_end - _in_use(end), key=_node_order(problem))
     plan.least_moves = least_moves(problem, end)
-    pending = moves_between(problem, start, end, handles)
-    plan.stopped = [m for m in pending if m.kind == "stop"]
-    pending = [m for m in pending if m.kind != "stop"]
     checker = _Checker(problem, bought_now | bought_end, root, mid_move=True)
+    # what runs now may break a rule on a node already (a pool shrunk under an old placement):
+    # its replicas stop or move first (`repair_first.py`); past 48 nodes only its capacity is
+    # read (what runs now is verified whole for no other rule: the waves read it where needed)
+    by_node = sum(c.count for c in problem.classes) <= EXACT_MAX_NODES
+    repairs = Repairs(problem, start, checker.nodes_broken(start) if by_node else {}, root)
+    pending = moves_between(problem, start, end, handles, rank=repairs.rank)
+    plan.stopped = [m for m in pending if m.kind == "stop"]
+    pending = repairs.first([m for m in pending if m.kind != "stop"])
     state = _stopped(start, plan.stopped)
+    repairs.moved_on(state, 0)
     memo = _Memo()  # (what the waves' `_Room`s share)
     in_use = _InUse(problem, state, bought_now | bought_end)
     while pending:
@@ -566,6 +589,8 @@ def waves(problem: Problem, placement: Placement, root: str = "",
         plan.waves.append(wave)
         chosen = set(map(id, wave.moves))
         pending = [m for m in pending if id(m) not in chosen]
+        repairs.moved_on(state, len(plan.waves))
+    plan.diagnostics += repairs.late(len(plan.waves))
     return plan
 
 
@@ -638,13 +663,16 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         allowed = at_start()
     else:
         allowed = checker.broken(state)
+    # a node over its capacity takes no new replica until it fits (no wave makes it worse:
+    # the checks allow the capacity rule where the wave's start breaks it on any node)
+    broken = set(over_capacity(problem, state)) if allowed else set()
     wave = Wave()
     disrupted: Counter = Counter()
     for move in pending:
         if out_of_time():
             return None
         limit = _budget(problem, move.workload) if move.kind == "move" else None
-        if limit is not None and disrupted[move.workload] >= limit:
+        if (limit is not None and disrupted[move.workload] >= limit) or move.target in broken:
             continue
         trial = wave.moves + [move]
         if not _drains_within(problem, state, trial):
@@ -658,7 +686,8 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         if out_of_time():
             return None
         limit = _budget(problem, move.workload)
-        if (limit is None or limit > 0) and _drains_within(problem, state, [move]) \
+        if (limit is None or limit > 0) and move.target not in broken \
+                and _drains_within(problem, state, [move]) \
                 and checker.broken(_apply(state, [move])) <= allowed:
             return Wave([move], stop_first=True)
     return None if out_of_time() else _together_wave(problem, state, pending, checker, lambda: allowed)

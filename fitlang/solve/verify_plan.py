@@ -6,10 +6,11 @@ stops first, then wave by wave. Each step must start from what the steps before 
 (E0831). While a wave's replicas move, the new ones run beside the old ones (or, in a
 `stop_first` wave, the old stop first): that state may break no rule that held when the wave
 began (E0832; `verify_state`, the rule checks of `fitc verify`; the hourly budget is of the end
-state, as in `fitc plan`). The budgets are restated per wave in `rules/moves.check_wave`
-(E0833-E0835). After the last wave, the nodes released must be empty and the end state must be
-a placement of every replica that keeps every rule (E0836), at the costs the plan states
-(E0837).
+state, as in `fitc plan`), and a node over its capacity when the wave began (what runs now may
+overfill one: `solve/repair_first.py`) may ask no more of any resource than it did then. The
+budgets are restated per wave in `rules/moves.check_wave` (E0833-E0835). After the last wave,
+the nodes released must be empty and the end state must be a placement of every replica that
+keeps every rule (E0836), at the costs the plan states (E0837).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class _Replay:
     def _wave(self, wave: PlanWave) -> None:
         where = f"wave {wave.number}"
         before = self._in_use()
+        began = self._copy()
         allowed = self._broken(self.state)
         started, left, moved = self._steps(wave, where)
         during = self._add(self._copy(), started)
@@ -127,6 +129,7 @@ class _Replay:
         for key in sorted(broken.keys() - allowed.keys()):
             self.found.append(msg.WaveBreaksRule(wave=wave.number, detail=broken[key].message)
                               .diagnostic(broken[key].path, broken[key].span))
+        self._fuller(wave.number, began, mid, set(allowed))
         self.state = during
         emptied = tuple(sorted(before - self._in_use(), key=self._order))
         self.found += check_wave(self.problem, self.program,
@@ -159,6 +162,32 @@ class _Replay:
                 moved.append((move.workload, move.source or OUTSIDE))
             started.append((demand, move.target or ""))
         return started, left, moved
+
+    def _fuller(self, wave: int, began: dict[str, Counter], mid: dict[str, Counter],
+                allowed: set[tuple[str, int, int]]) -> None:
+        """A node over its capacity mid-wave asking more than when the wave began, where the
+        wave's start broke the capacity of its class already (so that the rule's place is
+        allowed): what runs now may overfill a node (a pool shrunk under an old placement),
+        and a wave may leave it so while the plan repairs it, never worse."""
+        from fitlang.rules.capacity import over_capacity, readable
+
+        for node, used in sorted(over_capacity(self.problem, mid).items()):
+            node_class = self.owners[node]
+            origin = node_class.origin
+            place = (origin.path, origin.span.line, origin.span.column) if origin else \
+                (self.root, FIRST_CHARACTER.line, FIRST_CHARACTER.column)
+            if place not in allowed:  # (reported as a rule broken mid-way above)
+                continue
+            had = over_capacity(self.problem, began, [node]).get(node)
+            capacity = node_class.capacity_of(node)
+            for resource in sorted(capacity):
+                was = capacity[resource] if had is None else max(capacity[resource], had[resource])
+                if used[resource] > was:
+                    self.found.append(msg.WaveBreaksRule(wave=wave, detail=(
+                        f"node `{node}` is over its {resource}: {readable(resource, used[resource])} "
+                        f"requested, {readable(resource, capacity[resource], unit=False)} available, "
+                        f"more than when the wave began")).diagnostic(
+                        origin.path if origin else self.root, origin.span if origin else FIRST_CHARACTER))
 
     def _release(self, nodes: list[str]) -> None:
         for node in nodes:

@@ -24,6 +24,9 @@ arithmetic, and replays each wave's `run.sh` (read by shlex) command by command:
 After each wave no node may hold pods that request more than its allocatable, beside what the
 pods of no workload of the policy that run there request (the current state's, which the
 plan does not move; `NodeClass.node_taken`): the scheduler would leave the rest Pending. A
+node the wave's start overfilled already (a pool shrunk under an old placement) may stay
+over it while the plan repairs it, requesting no more than when the wave began
+(`solve/repair_first.py`). A
 pod requests what its Deployment's containers do (as applied), or, where no step applied its
 Deployment yet, its workload's requests. After each wave the cluster must hold the plan's
 state after that wave (`waves.stages`: the plan's own moves applied to what runs now; the pods
@@ -75,10 +78,11 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
             continue
         replay.floor = _floor(before, wanted)
         replay.stop_first = stage.stop_first
+        began = _requested(context, replay.pods(), replay.requests)
         for words in (words[1:] for words in script_commands(script, ("kubectl",))):
             found += replay.run(stage.folder, words)
         reached = replay.pods()
-        found += _overfull(context, reached, replay.requests, stage.folder)
+        found += _overfull(context, _requested(context, reached, replay.requests), began, stage.folder)
         if reached != wanted:
             found.append(f"{stage.folder}: after its steps the cluster runs "
                          f"{_difference(reached, wanted)}")
@@ -137,10 +141,9 @@ def _pod_requests(deployment: dict) -> dict[str, int]:
     return found
 
 
-def _overfull(context: CompileContext, pods: Cluster, applied: dict[str, dict[str, int]],
-              folder: str) -> list[str]:
-    """Each named node whose pods, beside those of no workload running there, request more
-    than its allocatable (its room as the problem has it plus what those take)."""
+def _requested(context: CompileContext, pods: Cluster,
+               applied: dict[str, dict[str, int]]) -> dict[str, Counter]:
+    """Named node -> what its pods request, per resource (as last applied, else as stated)."""
     stated = {context.view(d.name).name: d.requests for d in context.problem.demands}
     used: dict[str, Counter] = {}
     for (workload, where), count in pods.items():
@@ -150,6 +153,16 @@ def _overfull(context: CompileContext, pods: Cluster, applied: dict[str, dict[st
         sums = used.setdefault(where, Counter())
         for resource in _COUNTED:
             sums[resource] += count * asks.get(resource, 0)
+    return used
+
+
+def _overfull(context: CompileContext, used: dict[str, Counter], began: dict[str, Counter],
+              folder: str) -> list[str]:
+    """Each named node whose pods (`used`: `_requested`), beside those of no workload running
+    there, request more than its allocatable (its room as the problem has it plus what those
+    take) and more than when the wave began (`began`): a state that overfilled a node already
+    (a pool shrunk under an old placement) may stay so while the plan repairs it, no worse
+    (`solve/repair_first.py`)."""
     owners = context.problem.owners()
     found = []
     for name, sums in sorted(used.items()):
@@ -159,8 +172,9 @@ def _overfull(context: CompileContext, pods: Cluster, applied: dict[str, dict[st
         taken, room = owner[0].node_taken.get(name, {}), owner[0].capacity_of(name)
         beside = {r: sums[r] + taken.get(r, 0) for r in _COUNTED}
         allocatable = {r: room.get(r, 0) + taken.get(r, 0) for r in _COUNTED}
+        before = began.get(name, Counter())
         short = [f"{r} {_shown(r, beside[r])} > {_shown(r, allocatable[r])}"
-                 for r in _COUNTED if beside[r] > allocatable[r]]
+                 for r in _COUNTED if beside[r] > allocatable[r] and sums[r] > before[r]]
         if short:
             found.append(f"{folder}: node {name}: its pods and the pods of no workload running "
                          f"there request more than its allocatable ({', '.join(short)}): some "

@@ -16,7 +16,11 @@ current state names (`PlanStages.handles`: job id -> its tasks per node):
 
 After each wave, each job must run on the nodes the plan's moves of its tasks put them on
 (its start's tasks, each move that names the job applied), with as many tasks, and no job may
-be left held or pending. Tasks per node follow: where the plan gives each node as many,
+be left held or pending; and no node's running jobs may take more than it has beside the
+jobs of no workload running there (the current state's, which the plan does not move:
+`NodeClass.capacity_of`), CPUs as Slurm gives them (`rules/capacity.used_on_node`), unless
+the node took more when the wave began (what runs now may overfill one: the plan repairs it,
+no worse: `solve/repair_first.py`). Tasks per node follow: where the plan gives each node as many,
 Slurm's block distribution does too; other counts Slurm spreads its own way, which
 `slurm_plan` warns of (W0820). A job no move names keeps running as it was.
 """
@@ -44,7 +48,9 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
     wanted = {job: Tasks(tasks) for job, tasks in _start(planned).items()}
     queue = _Queue({job: _Job(Tasks(tasks)) for job, tasks in wanted.items()})
     found: list[str] = []
+    room = _Room(context, planned)
     for stage in planned.stages:
+        began = room.used(queue)
         for move in stage.moves:
             if move.handle is not None and move.handle.namespace is None:  # a job, not a pod
                 tasks = wanted.setdefault(str(move.handle), Tasks())
@@ -55,7 +61,50 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
             found += [f"{stage.folder}/run.sh: {problem}" for problem in queue.run(words)]
         found += [f"{stage.folder}: {problem}" for problem in queue.settled()]
         found += [f"{stage.folder}: {problem}" for problem in queue.differences(wanted)]
+        found += [f"{stage.folder}: {problem}" for problem in room.overfull(queue, began)]
     return [need(detail) for detail in found]
+
+
+class _Room:
+    """What the running jobs of the policy's workloads take of each node, beside the jobs of
+    no workload running there (the current state's, which the plan does not move: off the
+    node's room, `NodeClass.capacity_of`)."""
+
+    def __init__(self, context: CompileContext, planned: PlanStages):
+        self.problem = context.problem
+        self.owners = context.problem.owners()
+        self.demand = {str(name): demand for (demand, _), names in planned.handles.items()
+                       for name in names if name.namespace is None}
+
+    def used(self, queue: _Queue) -> dict[str, dict[str, int]]:
+        """Node -> what the running jobs take of it, per resource (Slurm's whole CPUs)."""
+        from fitlang.rules.capacity import used_on_node
+
+        jobs: dict[str, list] = {}
+        for job, known in queue.jobs.items():
+            demand = self.demand.get(job)
+            if known.state != "RUNNING" or demand is None:
+                continue
+            for node, tasks in known.per_node().items():
+                if node in self.owners:
+                    jobs.setdefault(node, []).append((self.problem.demand(demand), tasks))
+        return {node: used_on_node(self.owners[node], listed) for node, listed in jobs.items()}
+
+    def overfull(self, queue: _Queue, began: dict[str, dict[str, int]]) -> list[str]:
+        """Each node whose jobs take more than its room beside the jobs of no workload, and more
+        than when the wave began (a state that overfilled a node already may stay so while the
+        plan repairs it, no worse: `solve/repair_first.py`)."""
+        from fitlang.rules.capacity import readable
+
+        found = []
+        for node, used in sorted(self.used(queue).items()):
+            room, before = self.owners[node].capacity_of(node), began.get(node, {})
+            short = [f"{r} {readable(r, used[r])} > {readable(r, room[r])}" for r in room
+                     if used[r] > room[r] and used[r] > before.get(r, 0)]
+            if short:
+                found.append(f"node {node}: its jobs take more than the jobs of no workload running "
+                             f"there leave ({', '.join(short)}): Slurm leaves a job pending")
+        return found
 
 
 def _start(planned: PlanStages) -> dict[str, Tasks]:
@@ -79,6 +128,14 @@ class _Job:
 
     def count(self) -> int:
         return self.total if self.nodes else sum(self.tasks.values())
+
+    def per_node(self) -> Tasks:
+        """Its tasks per node: once updated, as Slurm's block distribution gives them (as many
+        on each node, the first nodes one more where they do not divide)."""
+        if not self.nodes:
+            return +self.tasks
+        each, more = divmod(self.total, len(self.nodes))
+        return +Tasks({node: each + (index < more) for index, node in enumerate(self.nodes)})
 
 
 class _Queue:
