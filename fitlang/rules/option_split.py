@@ -261,10 +261,12 @@ def _ruled(problem: Problem, group: OptionGroup, members: list[Demand], taken: l
     own (an affinity towards another workload; one a node, as a node has one accelerator
     model and each class one part), nor a spread over nodes, which each part keeps: its cell
     leaves one of its nodes empty (`_counted`'s `one_empty`), so each part and the option
-    count from 0 and each holds at most max_skew a node (`--rules` seed 771)."""
+    count from 0 and each holds at most max_skew a node (`--rules` seed 771), nor another
+    workload's anti-affinity towards an option, repeated towards each of its parts
+    (`anti_affinity_per_part`)."""
     names = {group.workload, *group.demands}
-    towards = any(r.target in names for d in problem.demands if all(d is not t for t in taken)
-                  for r in d.affinities)
+    towards = any(r.target in names and not (r.anti and r.target in group.demands)
+                  for d in problem.demands if all(d is not t for t in taken) for r in d.affinities)
     own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities) for d in members)
     return towards or own
 
@@ -349,9 +351,14 @@ def _on_nodes(problem: Problem, owner: Demand, classes: list[str], most: int) ->
     """Per count up to `most`: what that many replicas of `owner` pay on whole nodes of these
     classes (the cheapest a replica first) and the nodes they take. A part's replicas packed
     at a replica's rate cost alike one a node or two (`--rules` seed 1066: G24's 3 replicas
-    on 3 nodes where 2 of G80 share one at the same rate, 26 against the optimum 24)."""
-    kinds = sorted(((problem.node_class(c).price, fit, problem.node_class(c).count) for c in classes
-                    if (fit := node_fit(problem.node_class(c), owner))), key=lambda k: (k[0] / k[1], k[0]))
+    on 3 nodes where 2 of G80 share one at the same rate, 26 against the optimum 24). A spread
+    over nodes holds at most its max_skew a node (a node of its classes left empty: `_counted`'s
+    `one_empty`): `--rules` seed 1942 priced G24's 3 at 1.00 on 2 nodes of 2 GPUs, where one a
+    node they take 3, and ran chat 2 / 3 / 2 over z1 / z2 / z3 (9.00) for 3 / 3 / 1 (8.00)."""
+    most_a_node = min((s.max_skew for s in owner.spreads if s.topology == "node"), default=None)
+    kinds = sorted(((problem.node_class(c).price, min(fit, most_a_node or fit), problem.node_class(c).count)
+                    for c in classes if (fit := node_fit(problem.node_class(c), owner))),
+                   key=lambda k: (k[0] / k[1], k[0]))
     paid = []
     for count in range(most + 1):
         left, cost, nodes = count, Fraction(0), 0
@@ -387,6 +394,23 @@ def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:
     return [dataclasses.replace(demand, name=name, replicas=part.replicas, eligible=part.classes, group=None,
                                 option=None, throughput=Fraction(1), spreads=spreads, latency=[])
             for name, part in zip(part_names(mine), mine, strict=True)]
+
+
+def anti_affinity_per_part(demands: list[Demand], parts: dict[str, str]) -> list[Demand]:
+    """`demands` with each anti-affinity towards a demand split into parts (`parts`: part ->
+    the demand's name; its first part keeps the name) repeated towards each other part: away
+    from every part is away from the demand as written. `--rules` seed 2065: `anti_affinity
+    chat on node` from web kept the split out (chat's G24 alone, 11.20), where G80's 3 in z1
+    beside G24's 3 in z3 pay the optimum 8.20."""
+    towards: dict[str, list[str]] = {}
+    for part, whole in parts.items():
+        towards.setdefault(whole, []).append(part)
+    kept = []
+    for demand in demands:
+        more = [dataclasses.replace(rule, target=part) for rule in demand.affinities
+                if rule.anti and rule.target in towards for part in towards[rule.target]]
+        kept.append(dataclasses.replace(demand, affinities=[*demand.affinities, *more]) if more else demand)
+    return kept
 
 
 def part_names(parts: list[Part]) -> list[str]:

@@ -234,6 +234,7 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
     demands, same = _followers_kept(problem, demands, same)
     before = {d.name for d in problem.demands}
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
+    demands = option_split.anti_affinity_per_part(demands, named)
     state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
     return problem.with_demands(demands, option_groups=kept, **state), same, named
 
