@@ -284,3 +284,31 @@ def test_a_cell_under_a_node_spread_is_priced_at_its_max_skew_a_node(tmp_path):
     assert {r.target for r in web.affinities if r.anti} == {"chat[G80]", "chat[G24]", "chat[G24]~1"}
     placement = solved(problem, time_limit=10.0)
     assert not placement.unplaced and placement.value == Fraction(9)
+
+
+def _web_beside_dear_nodes() -> str:
+    """`bench/option_spreads.py --rules` seed 2073 (57 nodes): `chat` 3 of G80 (z1 in r1, 3.00
+    a node of 2 GPUs) or of G24 (z3 in r2, 1.00 a node of 1), one a node, regions within 1;
+    `web` (15 of 1 CPU) zones within 1, so 7 or more in z1, where only G80's nodes are. The
+    cheapest counts, G80 1 and G24 2 (5.00), leave web 6 CPU in z1 and a node of its own
+    there (8.00 in all); G80 2 and G24 1 (7.00) leave it 12: the reference's optimum 7.40."""
+    pools = [reference.Pool("g0", 24, 8, 32, 100, "G24", 1, "z3", "r2"),
+             reference.Pool("g1", 11, 8, 32, 300, "G80", 2, "z1", "r1"),
+             reference.Pool("c0", 22, 4, 16, 40, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 3, 2000, 4, gpus=1, options=[("G80", 3), ("G24", 3)],
+                              spreads=[("region", 1), ("zone", 2)], rules=[("self", "node", True)])
+    web = reference.Workload("web", 15, 1000, 2, spreads=[("zone", 1)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_the_counts_next_to_the_cheapest_are_solved_too(tmp_path):
+    problem = problem_from(tmp_path, _web_beside_dear_nodes())
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    spreads = [s for s in members[0].spreads if option_spread.over_options(members[0], s)]
+    ranked = [sorted((p.option, p.replicas) for p in split(problem, group, members, spreads, rank) or [])
+              for rank in range(4)]
+    assert ranked == [[("chat[G24]", 2), ("chat[G80]", 1)], [("chat[G24]", 1), ("chat[G80]", 2)],
+                      [("chat[G24]", 2), ("chat[G80]", 2)], []]
+    placement = solved(problem, time_limit=10.0)  # (verified: one a node, both spreads)
+    assert not placement.unplaced and placement.value == Fraction("7.4")

@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlan
 
 # the search's steps over all counts (cells x counts): past it, no split
 MAX_STEPS = 20_000
+# the counts kept per search for `split`'s `rank`: the cheapest and the next two
+RANKED = 3
 SEPARATOR = option_hosts.SEPARATOR
 UNLIMITED = 1 << 30  # the skew of a topology only the follower's spread names (its cells, `option_hosts`)
 
@@ -60,8 +62,9 @@ class Part:
 
 
 def split(problem: Problem, group: OptionGroup, members: list[Demand],
-          spreads: list[SpreadRule]) -> list[Part] | None:
-    """The parts of the module docstring, or None where not tried or no counts hold."""
+          spreads: list[SpreadRule], rank: int = 0) -> list[Part] | None:
+    """The parts of the module docstring, or None where not tried or no counts hold; with
+    `rank` r, the counts r-th after the cheapest (`RANKED`), None past the last found."""
     follower = option_hosts.hosted(problem, group)
     near = option_follow.by_domain(problem, group)
     if group.gang or _ruled(problem, group, members, [follower, *near]):
@@ -95,25 +98,32 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     for index, key in enumerate((cheapest, most, a_node_each)):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
-        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                                  group.required, (covers, topologies))
-        if counted is not None:
-            parts = [Part(owner.name, count, mine)
-                     for owner, mine, count in zip(owned, classes, counted[1], strict=True) if count]
-            found.append((counted[0], index, parts))
+        ranked: list[tuple[Fraction, list[int]]] = []
+        _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                        group.required, (covers, topologies), ranked)
+        found += [(cost, index, _parts(owned, classes, counts)) for cost, counts in ranked]
     if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
         owned, classes, order = _every_option(problem, members, topologies)
-        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                                  group.required, (covers, topologies))
-        if counted is not None:
-            found.append((counted[0], 0, [Part(owner.name, count, mine) for owner, mine, count
-                                          in zip(owned, classes, counted[1], strict=True) if count]))
-    return min(found, key=lambda item: item[:2])[2] if found else None
+        ranked = []
+        _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                        group.required, (covers, topologies), ranked)
+        found += [(cost, 0, _parts(owned, classes, counts)) for cost, counts in ranked]
+    distinct: dict[tuple, list[Part]] = {}  # (the same counts found by two of the keys: once)
+    for _, _, parts in sorted(found, key=lambda item: item[:2]):
+        distinct.setdefault(tuple((p.option, p.replicas, tuple(p.classes)) for p in parts), parts)
+    return list(distinct.values())[rank] if rank < len(distinct) else None
+
+
+def _parts(owned: list[Demand], classes: list[list[str]], counts: list[int]) -> list[Part]:
+    """A part per cell given a count."""
+    return [Part(owner.name, count, mine) for owner, mine, count in zip(owned, classes, counts, strict=True)
+            if count]
 
 
 def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Demand], classes: list[list[str]],
                     cells: list[tuple[str, ...]], limits: list[int], every: list[set[str]],
-                    required: Fraction, near: tuple[list[tuple[Demand, list[int]]], list[str]]
+                    required: Fraction, near: tuple[list[tuple[Demand, list[int]]], list[str]],
+                    ranked: list[tuple[Fraction, list[int]]] | None = None
                     ) -> tuple[Fraction, list[int]] | None:
     """`_counted` for a split: the latency rules' cells in reach, a follower on node hosted
     beside the counts (`option_hosts`), the followers by domain held in the domains of the
@@ -127,7 +137,7 @@ def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Deman
                                                          near[1])
     return _counted(problem, owned, classes, cells, limits, every, required,
                     reach=option_latency.reached(problem, owned, classes), hosts=hosts,
-                    one_empty=True, hosted_each=each, covers=covers)
+                    one_empty=True, hosted_each=each, covers=covers, ranked=ranked)
 
 
 def _every_option(problem: Problem, members: list[Demand],
@@ -278,7 +288,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
              hosts: Callable[[list[int]], list[int] | None] | None = None,
              one_empty: bool = False,
              hosted_each: list[int] | None = None,
-             covers: Callable[[list[int]], bool] | None = None) -> tuple[Fraction, list[int]] | None:
+             covers: Callable[[list[int]], bool] | None = None,
+             ranked: list[tuple[Fraction, list[int]]] | None = None) -> tuple[Fraction, list[int]] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
@@ -289,7 +300,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
     (with `exact`: in exactly that many replicas), by depth-first search; with what it pays,
     each cell's count on whole nodes (`_on_nodes`), more nodes where the follower's replicas
     there need them (`hosted_each`: what fits beside one of the owner's, `_hosting`); None
-    where none does within MAX_STEPS (`steps`: the steps left, below 0 where they ran out)."""
+    where none does within MAX_STEPS (`steps`: the steps left, below 0 where they ran out).
+    With `ranked`, the RANKED cheapest counts found are added to it, the cheapest first."""
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
@@ -299,7 +311,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
         highs = [min(high, sum(problem.node_class(c).count for c in mine) - 1)
                  if any(s.topology == "node" for s in owner.spreads) else high
                  for high, owner, mine in zip(highs, owners, classes, strict=True)]
-    best: list = [None, None]  # cost, counts
+    kept: list[tuple[Fraction, list[int]]] = []  # the cheapest counts found, the cheapest first
+    keep = 1 if ranked is None else RANKED
     steps = [MAX_STEPS] if steps is None else steps
     counts: list[int] = []
 
@@ -324,15 +337,17 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
         steps[0] -= 1
         if steps[0] < 0:
             return False
-        if best[0] is not None and cost >= best[0]:
+        if len(kept) == keep and cost >= kept[-1][0]:
             return True
         if at == len(cells):
             if delivered >= required and (exact is None or sum(counts) == exact) and holds():
                 hosted = None if hosts is None else hosts(counts)
                 if hosts is None or hosted is not None:
                     cost += _hosting(problem, classes, paid, counts, hosted, hosted_each)
-                    if best[0] is None or cost < best[0]:
-                        best[0], best[1] = cost, list(counts)
+                    if len(kept) < keep or cost < kept[-1][0]:  # (after those it ties: found first)
+                        at_or_below = sum(1 for paid_before, _ in kept if paid_before <= cost)
+                        kept.insert(at_or_below, (cost, list(counts)))
+                        del kept[keep:]
             return True
         for count in range(highs[at] + 1):
             counts.append(count)
@@ -342,9 +357,11 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
                 return False
         return True
 
-    if not cells or not search(0, Fraction(0), Fraction(0)) or best[1] is None:
+    if not cells or not search(0, Fraction(0), Fraction(0)) or not kept:
         return None
-    return best[0], best[1]
+    if ranked is not None:
+        ranked += kept
+    return kept[0]
 
 
 def _on_nodes(problem: Problem, owner: Demand, classes: list[str], most: int) -> list[tuple[Fraction, int]]:

@@ -177,7 +177,8 @@ Narrowed = tuple[Problem, bool, dict[str, str]]
 Choice = str | None
 
 
-def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None) -> Narrowed | None:
+def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None,
+             rank: int = 0) -> Narrowed | None:
     """The problem with each option workload under spreads over its options made plain demands,
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
@@ -187,7 +188,8 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
     keeps it). And whether it is the same problem: one option only may run. None where a
     workload cannot be narrowed so. With `alone_first`, a workload under one spread runs on
     the one option that reaches every domain where one does (`retried_alone`); with `choice`,
-    the parts or the shares wherever both hold (`cheapest_narrowing`)."""
+    the parts or the shares wherever both hold (`cheapest_narrowing`), the parts of the counts
+    `rank`-th after the cheapest with "split" (`option_split.split`'s)."""
     from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
@@ -208,7 +210,8 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
         follower = option_hosts.hosted(problem, group)
         skews = {} if found is None else {name: own_skews(share, spreads) for name, share in found.items()}
         split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
-                               latency_held, follower, skews, priced=not alone_first, choice=choice)
+                               latency_held, follower, skews, priced=not alone_first, choice=choice,
+                               rank=rank)
         if split is None and found is None:
             return None
         if split is not None:
@@ -242,7 +245,7 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
 def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
                    counts: dict[str, tuple[int, list[str]]] | None, latency_held: bool,
                    follower: Demand | None, skews: dict[str, dict[str, int]],
-                   priced: bool = True, choice: Choice = None) -> list | None:
+                   priced: bool = True, choice: Choice = None, rank: int = 0) -> list | None:
     """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
     classes; None where there are none), or None to keep them: where the shares cannot meet a
     latency rule (its counts hold it, or each share keeps it), or a follower on node would
@@ -252,13 +255,15 @@ def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], 
     throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
     replica in r2 pays 2.00). `skews`: each share's own spreads (`own_skews`), which may keep
     it from putting enough in reach. Without `priced`, where the shares hold, they are kept.
-    `choice` "split": the parts wherever they hold; "shares": the shares wherever there are."""
+    `choice` "split": the parts wherever they hold (those `rank`-th after the cheapest);
+    "shares": the shares wherever there are."""
     from fitlang.rules import option_latency, option_split
     from fitlang.rules.option_follow import short_beside
 
     if choice == "shares" and counts is not None:
         return None
-    if choice == "split" and (parts := option_split.split(problem, group, members, spreads)) is not None:
+    parts = option_split.split(problem, group, members, spreads, rank) if choice == "split" else None
+    if parts is not None:
         return parts
     short = counts is not None and (short_beside(problem, group, members, counts) or (
         follower is not None and _short_of_room(problem, follower, members, counts)))
@@ -441,14 +446,22 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     --rules` 1812, 3 of G80 on 2 nodes in z2 and 2 of G24 on one in z3 (6.00, as the shares'
     2 + 2 of G80) leave half a node to `web`, 9.00 against the shares' 9.60; so 1813, 1817,
     1834, 1885, 1993, 2013, 2047 (8 of 17 seeds above the optimum at it). Each solve took
-    0.02-0.35 CPU s at 57-180 nodes. Not where the narrowing is the policy."""
+    0.02-0.35 CPU s at 57-180 nodes. Then the parts of the next cheapest counts (`rank`): the
+    cheapest fill the nodes where a follower by zone must run beside them (`--rules` 1848:
+    G80's 2 on one node in z1 leave `web`'s 10 there a node of their own, 12.20; G80's 1
+    beside G24's 2 in z3 pay 2.00 more and leave `web` half its node, the optimum 10.60; so
+    1682 and 2073). Not where the narrowing is the policy."""
+    from fitlang.rules import option_split
+
     first = narrowed(problem)
     if first is None or first[1]:
         return placement
     taken = placement.seconds or 0.0
     seen = [_shape(first[0])]
     best = placement
-    for variant in ({"alone_first": True}, {"choice": "split"}, {"choice": "shares"}):
+    variants: list[dict] = [{"alone_first": True}, {"choice": "split"}, {"choice": "shares"},
+                            *({"choice": "split", "rank": rank} for rank in range(1, option_split.RANKED))]
+    for variant in variants:
         left = seconds_left()
         if left is not None and left < 2 * taken:
             break
