@@ -178,7 +178,7 @@ Choice = str | None
 
 
 def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None,
-             rank: int = 0) -> Narrowed | None:
+             rank: int = 0, only: str | None = None) -> Narrowed | None:
     """The problem with each option workload under spreads over its options made plain demands,
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
@@ -189,7 +189,8 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None,
     workload cannot be narrowed so. With `alone_first`, a workload under one spread runs on
     the one option that reaches every domain where one does (`retried_alone`); with `choice`,
     the parts or the shares wherever both hold (`cheapest_narrowing`), the parts of the counts
-    `rank`-th after the cheapest with "split" (`option_split.split`'s)."""
+    `rank`-th after the cheapest with "split" (`option_split.split`'s); with `only` (an
+    option's demand), its workload on that option alone where it reaches every domain."""
     from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
@@ -204,14 +205,15 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None,
         if not spreads:
             kept.append(group)
             continue
-        found = _shares(problem, group, members, spreads, alone_first)
+        alone = only if only in group.demands else None
+        found = _shares(problem, group, members, spreads, alone_first, alone)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
         follower = option_hosts.hosted(problem, group)
         skews = {} if found is None else {name: own_skews(share, spreads) for name, share in found.items()}
         split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
-                               latency_held, follower, skews, priced=not alone_first, choice=choice,
-                               rank=rank)
+                               latency_held, follower, skews, priced=not alone_first,
+                               choice="shares" if alone else choice, rank=rank)
         if split is None and found is None:
             return None
         if split is not None:
@@ -364,24 +366,29 @@ def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, st
 
 
 def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
-            spreads: list[SpreadRule], alone_first: bool = False) -> dict[str, Share] | None:
+            spreads: list[SpreadRule], alone_first: bool = False, only: str | None = None
+            ) -> dict[str, Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
     per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
     gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
     too, which may leave a domain empty), whichever is priced cheaper (with `alone_first`, the
-    one option where it reaches every domain); None where none can be."""
+    one option where it reaches every domain; with `only`, that option alone, else None);
+    None where none can be."""
     from fitlang.rules.option_latency import may_run_a_gang
 
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
     covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)
                 and (not group.gang or may_run_a_gang(problem, d))]
+    if only is not None:
+        covering = [d for d in covering if d.name == only]
     alone, chosen = None, None
     if covering:
         chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
         alone = {d.name: Share(d.replicas, list(d.eligible)) if d is chosen else Share(0, [])
                  for d in members}
-    if not every[spreads[0].topology] or (alone is not None and sum(1 for d in members if d.eligible) == 1):
+    if only is not None or not every[spreads[0].topology] or \
+            (alone is not None and sum(1 for d in members if d.eligible) == 1):
         return alone  # (the policy itself, where only one option may run)
     if group.gang or len(spreads) > 1:  # the domains dealt in blocks, where cheaper than alone
         from fitlang.rules import option_deal
@@ -450,7 +457,10 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     cheapest fill the nodes where a follower by zone must run beside them (`--rules` 1848:
     G80's 2 on one node in z1 leave `web`'s 10 there a node of their own, 12.20; G80's 1
     beside G24's 2 in z3 pay 2.00 more and leave `web` half its node, the optimum 10.60; so
-    1682 and 2073). Not where the narrowing is the policy."""
+    1682 and 2073). Then each option alone where it reaches every domain (`only`): `--rules`
+    2248, a gang of 2 of G80 on one node or 4 of G24 on two, 4.00 each: G80's (the first of
+    the two) leaves `web` 3 CPU beside it, 6.40, G24's 8, the optimum 5.80. Not where the
+    narrowing is the policy."""
     from fitlang.rules import option_split
 
     first = narrowed(problem)
@@ -460,7 +470,8 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     seen = [_shape(first[0])]
     best = placement
     variants: list[dict] = [{"alone_first": True}, {"choice": "split"}, {"choice": "shares"},
-                            *({"choice": "split", "rank": rank} for rank in range(1, option_split.RANKED))]
+                            *({"choice": "split", "rank": rank} for rank in range(1, option_split.RANKED)),
+                            *({"only": name} for group in problem.option_groups for name in group.demands)]
     for variant in variants:
         left = seconds_left()
         if left is not None and left < 2 * taken:
