@@ -25,7 +25,12 @@ replicas on one cluster: the parts would be gangs of their own), nor where a rul
 workload (but one follower on node, `option_hosts`) or its options carry one that counts
 their replicas together (`anti_affinity self` over zones): those keep E0508. An affinity
 towards another workload, and one a node, each part holds as the option would; a spread over
-nodes too, each cell leaving one of its nodes empty.
+nodes too, each cell leaving one of its nodes empty. Another workload's anti-affinity towards
+an option is repeated towards each of its parts (`anti_affinity_per_part`).
+
+The cheapest counts are priced without the other workloads, which may pay more beside them:
+`split`'s `rank` gives the counts next to the cheapest (`RANKED`), which
+`option_spread.cheapest_narrowing` solves too.
 """
 
 from __future__ import annotations
