@@ -221,3 +221,80 @@ def test_a_split_cheaper_on_whole_nodes_than_the_shares_is_taken(tmp_path):
     assert chat == {"chat[G80]": 1, "chat[G24]": 1}  # (one part each: G80 in z3, G24 in z1)
     placement = solved(problem, time_limit=10.0)  # (verified: both spreads as written)
     assert not placement.unplaced and placement.value == Fraction(12)
+
+
+
+def _seed(tmp_path, seed: int, apart: bool = True):
+    """The policy of `bench/option_spreads.py --rules` seed `seed` (without `apart`, web's
+    anti-affinity towards chat left out)."""
+    from solving import bench_module
+
+    spec = bench_module("option_spreads").spec(seed, rules=True)
+    if not apart:
+        spec.workloads[1].rules = []
+    return problem_from(tmp_path, reference.to_fit(spec), f"o{seed}.fit")
+
+
+def _split_of(problem, rank: int = 0):
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    spreads = [s for s in members[0].spreads if option_spread.over_options(members[0], s)]
+    return split(problem, group, members, spreads, rank)
+
+
+def test_an_anti_affinity_towards_the_options_does_not_keep_the_split_out(tmp_path):
+    # `--rules` seed 2065 (108 nodes): `chat` 6 of G80 (z1 in r1, one a node at 1.00) or 6 of
+    # G24 (z3 in r2, two a node at 1.00; z2 in r1 at 3.00), zones and regions within 3, a node
+    # spread of 2; `web` (29 of 1 CPU, 4 a node of c0 at 0.40) with `anti_affinity chat on
+    # node`. The split refused, G24 alone ran its 6 over z2 and z3 (11.20 in all); G80's 3 in
+    # z1 beside G24's 3 in z3 pay 5.00, with web's 3.20 the reference's optimum 8.20
+    problem = _seed(tmp_path, 2065)
+    parts = _split_of(problem)
+    assert parts is not None and sorted((p.option, p.replicas) for p in parts) == [
+        ("chat[G24]", 3), ("chat[G80]", 3)]
+    placement = solved(problem, time_limit=10.0)  # (verified: web on no node of chat's)
+    assert not placement.unplaced and placement.value == Fraction("8.2")
+
+
+def test_an_anti_affinity_by_zone_towards_the_options_is_held_by_the_split(tmp_path):
+    # `--rules` seed 2101 (138 nodes): `chat` 4 of G80 (z1 in r1, 1.00 a node) or of G24 (z3
+    # in r2, 2.00), regions within 2, 3 replicas within 10 ms (r1 only); `web` (12 of 1 CPU)
+    # with `anti_affinity chat on zone`. The shares cannot put 3 in r1 within 2 of r2 and the
+    # split was refused: `unknown`, 4 of web out. G80's 3 in z1 beside G24's 1 in z3, web in
+    # z2: the reference's optimum 6.20
+    placement = solved(_seed(tmp_path, 2101), time_limit=10.0)  # (verified: web in no zone of chat's)
+    assert placement.status.value != "unknown" and not placement.unplaced
+    assert placement.value == Fraction("6.2")
+
+
+def test_a_cell_under_a_node_spread_is_priced_at_its_max_skew_a_node(tmp_path):
+    # `--rules` seed 1942 (80 nodes): `chat` 7 of G24 (z1 one GPU, z2 two, 1.00 a node) or of
+    # G80 (z3, two GPUs, 2.00), zones within 2, `spread node max_skew 1` (one a node); `web`
+    # (8 of 1 CPU, on a node of g0 at 1.00) with `anti_affinity chat on node`. G24's 3 in z2
+    # were priced on 2 nodes of 2 GPUs, where one a node they take 3: the split ran 2 / 3 / 2
+    # over z1 / z2 / z3 (10.00) for 3 / 3 / 1 (8.00 on 7 nodes, the reference's optimum 9.00)
+    for apart in (False, True):
+        parts = _split_of(_seed(tmp_path, 1942, apart))
+        assert parts is not None and sorted((p.option, p.classes[0], p.replicas) for p in parts) == [
+            ("chat[G24]", "g0", 3), ("chat[G24]", "g2", 3), ("chat[G80]", "g1", 1)]
+    problem = _seed(tmp_path, 1942)
+    found = option_spread.narrowed(problem)
+    assert found is not None and found[2] == {"chat[G24]~1": "chat[G24]"}
+    web = next(d for d in found[0].demands if d.name == "web")  # (kept away from both of G24's parts)
+    assert {r.target for r in web.affinities if r.anti} == {"chat[G80]", "chat[G24]", "chat[G24]~1"}
+    placement = solved(problem, time_limit=10.0)
+    assert not placement.unplaced and placement.value == Fraction(9)
+
+
+def test_the_counts_next_to_the_cheapest_are_solved_too(tmp_path):
+    # `--rules` seed 2073 (57 nodes): `chat` 3 of G80 (z1 in r1, 3.00 a node of 2 GPUs) or of
+    # G24 (z3 in r2, 1.00 a node of 1), one a node, regions within 1; `web` (15 of 1 CPU)
+    # zones within 1, so 7 or more in z1, where only G80's nodes are. The cheapest counts, G80
+    # 1 and G24 2 (5.00), leave web 6 CPU in z1 and a node of its own there (8.00 in all); G80
+    # 2 and G24 1 (7.00) leave it 12: the reference's optimum 7.40
+    problem = _seed(tmp_path, 2073)
+    ranked = [sorted((p.option, p.replicas) for p in _split_of(problem, rank) or []) for rank in range(3)]
+    assert ranked == [[("chat[G24]", 2), ("chat[G80]", 1)], [("chat[G24]", 1), ("chat[G80]", 2)],
+                      [("chat[G24]", 2), ("chat[G80]", 2)]]
+    placement = solved(problem, time_limit=10.0)  # (verified: one a node, both spreads)
+    assert not placement.unplaced and placement.value == Fraction("7.4")

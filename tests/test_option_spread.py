@@ -280,3 +280,17 @@ def test_the_narrowing_that_pays_least_beside_the_other_workloads_is_kept(tmp_pa
     problem = problem_from(tmp_path, reference.to_fit(option_spreads.spec(1812, rules=True)))
     placement = solved(problem)
     assert not placement.unplaced and placement.value == Fraction(9)
+
+
+def test_each_option_that_reaches_every_domain_is_solved_alone(tmp_path):
+    # `bench/option_spreads.py --rules` seed 2248 (63 nodes): `chat` a gang of 2 of G80 (one
+    # node of 2 GPUs at 4.00) or 4 of G24 (two nodes of 2 at 2.00), every GPU pool in z1; both
+    # pay 4.00, G80 (the first) leaves `web` (19 of 1 CPU) 3 CPU beside it, 6.40; G24 leaves 8,
+    # the reference's optimum 5.80
+    import reference
+    from solving import bench_module
+
+    option_spreads = bench_module("option_spreads")
+    problem = problem_from(tmp_path, reference.to_fit(option_spreads.spec(2248, rules=True)))
+    placement = solved(problem, time_limit=10.0)
+    assert not placement.unplaced and placement.value == Fraction("5.8")

@@ -25,7 +25,12 @@ replicas on one cluster: the parts would be gangs of their own), nor where a rul
 workload (but one follower on node, `option_hosts`) or its options carry one that counts
 their replicas together (`anti_affinity self` over zones): those keep E0508. An affinity
 towards another workload, and one a node, each part holds as the option would; a spread over
-nodes too, each cell leaving one of its nodes empty.
+nodes too, each cell leaving one of its nodes empty. Another workload's anti-affinity towards
+an option is repeated towards each of its parts (`anti_affinity_per_part`).
+
+The cheapest counts are priced without the other workloads, which may pay more beside them:
+`split`'s `rank` gives the counts next to the cheapest (`RANKED`), which
+`option_spread.cheapest_narrowing` solves too.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlan
 
 # the search's steps over all counts (cells x counts): past it, no split
 MAX_STEPS = 20_000
+# the counts kept per search for `split`'s `rank`: the cheapest and the next seven (3 left
+# `--rules` 2227 at 6.00, its optimum 5.80 is rank 7; 8 cost 0.15-0.6 CPU s more a policy
+# and changed no other seed of 2101-2300, 1901-2100)
+RANKED = 8
 SEPARATOR = option_hosts.SEPARATOR
 UNLIMITED = 1 << 30  # the skew of a topology only the follower's spread names (its cells, `option_hosts`)
 
@@ -60,8 +69,9 @@ class Part:
 
 
 def split(problem: Problem, group: OptionGroup, members: list[Demand],
-          spreads: list[SpreadRule]) -> list[Part] | None:
-    """The parts of the module docstring, or None where not tried or no counts hold."""
+          spreads: list[SpreadRule], rank: int = 0) -> list[Part] | None:
+    """The parts of the module docstring, or None where not tried or no counts hold; with
+    `rank` r, the counts r-th after the cheapest (`RANKED`), None past the last found."""
     follower = option_hosts.hosted(problem, group)
     near = option_follow.by_domain(problem, group)
     if group.gang or _ruled(problem, group, members, [follower, *near]):
@@ -95,25 +105,32 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     for index, key in enumerate((cheapest, most, a_node_each)):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
-        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                                  group.required, (covers, topologies))
-        if counted is not None:
-            parts = [Part(owner.name, count, mine)
-                     for owner, mine, count in zip(owned, classes, counted[1], strict=True) if count]
-            found.append((counted[0], index, parts))
+        ranked: list[tuple[Fraction, list[int]]] = []
+        _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                        group.required, (covers, topologies), ranked)
+        found += [(cost, index, _parts(owned, classes, counts)) for cost, counts in ranked]
     if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
         owned, classes, order = _every_option(problem, members, topologies)
-        counted = _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                                  group.required, (covers, topologies))
-        if counted is not None:
-            found.append((counted[0], 0, [Part(owner.name, count, mine) for owner, mine, count
-                                          in zip(owned, classes, counted[1], strict=True) if count]))
-    return min(found, key=lambda item: item[:2])[2] if found else None
+        ranked = []
+        _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                        group.required, (covers, topologies), ranked)
+        found += [(cost, 0, _parts(owned, classes, counts)) for cost, counts in ranked]
+    distinct: dict[tuple, list[Part]] = {}  # (the same counts found by two of the keys: once)
+    for _, _, parts in sorted(found, key=lambda item: item[:2]):
+        distinct.setdefault(tuple((p.option, p.replicas, tuple(p.classes)) for p in parts), parts)
+    return list(distinct.values())[rank] if rank < len(distinct) else None
+
+
+def _parts(owned: list[Demand], classes: list[list[str]], counts: list[int]) -> list[Part]:
+    """A part per cell given a count."""
+    return [Part(owner.name, count, mine) for owner, mine, count in zip(owned, classes, counts, strict=True)
+            if count]
 
 
 def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Demand], classes: list[list[str]],
                     cells: list[tuple[str, ...]], limits: list[int], every: list[set[str]],
-                    required: Fraction, near: tuple[list[tuple[Demand, list[int]]], list[str]]
+                    required: Fraction, near: tuple[list[tuple[Demand, list[int]]], list[str]],
+                    ranked: list[tuple[Fraction, list[int]]] | None = None
                     ) -> tuple[Fraction, list[int]] | None:
     """`_counted` for a split: the latency rules' cells in reach, a follower on node hosted
     beside the counts (`option_hosts`), the followers by domain held in the domains of the
@@ -127,7 +144,7 @@ def _counted_beside(problem: Problem, follower: Demand | None, owned: list[Deman
                                                          near[1])
     return _counted(problem, owned, classes, cells, limits, every, required,
                     reach=option_latency.reached(problem, owned, classes), hosts=hosts,
-                    one_empty=True, hosted_each=each, covers=covers)
+                    one_empty=True, hosted_each=each, covers=covers, ranked=ranked)
 
 
 def _every_option(problem: Problem, members: list[Demand],
@@ -261,10 +278,12 @@ def _ruled(problem: Problem, group: OptionGroup, members: list[Demand], taken: l
     own (an affinity towards another workload; one a node, as a node has one accelerator
     model and each class one part), nor a spread over nodes, which each part keeps: its cell
     leaves one of its nodes empty (`_counted`'s `one_empty`), so each part and the option
-    count from 0 and each holds at most max_skew a node (`--rules` seed 771)."""
+    count from 0 and each holds at most max_skew a node (`--rules` seed 771), nor another
+    workload's anti-affinity towards an option, repeated towards each of its parts
+    (`anti_affinity_per_part`)."""
     names = {group.workload, *group.demands}
-    towards = any(r.target in names for d in problem.demands if all(d is not t for t in taken)
-                  for r in d.affinities)
+    towards = any(r.target in names and not (r.anti and r.target in group.demands)
+                  for d in problem.demands if all(d is not t for t in taken) for r in d.affinities)
     own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities) for d in members)
     return towards or own
 
@@ -276,7 +295,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
              hosts: Callable[[list[int]], list[int] | None] | None = None,
              one_empty: bool = False,
              hosted_each: list[int] | None = None,
-             covers: Callable[[list[int]], bool] | None = None) -> tuple[Fraction, list[int]] | None:
+             covers: Callable[[list[int]], bool] | None = None,
+             ranked: list[tuple[Fraction, list[int]]] | None = None) -> tuple[Fraction, list[int]] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
@@ -287,7 +307,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
     (with `exact`: in exactly that many replicas), by depth-first search; with what it pays,
     each cell's count on whole nodes (`_on_nodes`), more nodes where the follower's replicas
     there need them (`hosted_each`: what fits beside one of the owner's, `_hosting`); None
-    where none does within MAX_STEPS (`steps`: the steps left, below 0 where they ran out)."""
+    where none does within MAX_STEPS (`steps`: the steps left, below 0 where they ran out).
+    With `ranked`, the RANKED cheapest counts found are added to it, the cheapest first."""
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
@@ -297,7 +318,8 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
         highs = [min(high, sum(problem.node_class(c).count for c in mine) - 1)
                  if any(s.topology == "node" for s in owner.spreads) else high
                  for high, owner, mine in zip(highs, owners, classes, strict=True)]
-    best: list = [None, None]  # cost, counts
+    kept: list[tuple[Fraction, list[int]]] = []  # the cheapest counts found, the cheapest first
+    keep = 1 if ranked is None else RANKED
     steps = [MAX_STEPS] if steps is None else steps
     counts: list[int] = []
 
@@ -322,15 +344,17 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
         steps[0] -= 1
         if steps[0] < 0:
             return False
-        if best[0] is not None and cost >= best[0]:
+        if len(kept) == keep and cost >= kept[-1][0]:
             return True
         if at == len(cells):
             if delivered >= required and (exact is None or sum(counts) == exact) and holds():
                 hosted = None if hosts is None else hosts(counts)
                 if hosts is None or hosted is not None:
                     cost += _hosting(problem, classes, paid, counts, hosted, hosted_each)
-                    if best[0] is None or cost < best[0]:
-                        best[0], best[1] = cost, list(counts)
+                    if len(kept) < keep or cost < kept[-1][0]:  # (after those it ties: found first)
+                        at_or_below = sum(1 for paid_before, _ in kept if paid_before <= cost)
+                        kept.insert(at_or_below, (cost, list(counts)))
+                        del kept[keep:]
             return True
         for count in range(highs[at] + 1):
             counts.append(count)
@@ -340,18 +364,25 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
                 return False
         return True
 
-    if not cells or not search(0, Fraction(0), Fraction(0)) or best[1] is None:
+    if not cells or not search(0, Fraction(0), Fraction(0)) or not kept:
         return None
-    return best[0], best[1]
+    if ranked is not None:
+        ranked += kept
+    return kept[0]
 
 
 def _on_nodes(problem: Problem, owner: Demand, classes: list[str], most: int) -> list[tuple[Fraction, int]]:
     """Per count up to `most`: what that many replicas of `owner` pay on whole nodes of these
     classes (the cheapest a replica first) and the nodes they take. A part's replicas packed
     at a replica's rate cost alike one a node or two (`--rules` seed 1066: G24's 3 replicas
-    on 3 nodes where 2 of G80 share one at the same rate, 26 against the optimum 24)."""
-    kinds = sorted(((problem.node_class(c).price, fit, problem.node_class(c).count) for c in classes
-                    if (fit := node_fit(problem.node_class(c), owner))), key=lambda k: (k[0] / k[1], k[0]))
+    on 3 nodes where 2 of G80 share one at the same rate, 26 against the optimum 24). A spread
+    over nodes holds at most its max_skew a node (a node of its classes left empty: `_counted`'s
+    `one_empty`): `--rules` seed 1942 priced G24's 3 at 1.00 on 2 nodes of 2 GPUs, where one a
+    node they take 3, and ran chat 2 / 3 / 2 over z1 / z2 / z3 (9.00) for 3 / 3 / 1 (8.00)."""
+    most_a_node = min((s.max_skew for s in owner.spreads if s.topology == "node"), default=None)
+    kinds = sorted(((problem.node_class(c).price, min(fit, most_a_node or fit), problem.node_class(c).count)
+                    for c in classes if (fit := node_fit(problem.node_class(c), owner))),
+                   key=lambda k: (k[0] / k[1], k[0]))
     paid = []
     for count in range(most + 1):
         left, cost, nodes = count, Fraction(0), 0
@@ -387,6 +418,23 @@ def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:
     return [dataclasses.replace(demand, name=name, replicas=part.replicas, eligible=part.classes, group=None,
                                 option=None, throughput=Fraction(1), spreads=spreads, latency=[])
             for name, part in zip(part_names(mine), mine, strict=True)]
+
+
+def anti_affinity_per_part(demands: list[Demand], parts: dict[str, str]) -> list[Demand]:
+    """`demands` with each anti-affinity towards a demand split into parts (`parts`: part ->
+    the demand's name; its first part keeps the name) repeated towards each other part: away
+    from every part is away from the demand as written. `--rules` seed 2065: `anti_affinity
+    chat on node` from web kept the split out (chat's G24 alone, 11.20), where G80's 3 in z1
+    beside G24's 3 in z3 pay the optimum 8.20."""
+    towards: dict[str, list[str]] = {}
+    for part, whole in parts.items():
+        towards.setdefault(whole, []).append(part)
+    kept = []
+    for demand in demands:
+        more = [dataclasses.replace(rule, target=part) for rule in demand.affinities
+                if rule.anti and rule.target in towards for part in towards[rule.target]]
+        kept.append(dataclasses.replace(demand, affinities=[*demand.affinities, *more]) if more else demand)
+    return kept
 
 
 def part_names(parts: list[Part]) -> list[str]:

@@ -177,7 +177,8 @@ Narrowed = tuple[Problem, bool, dict[str, str]]
 Choice = str | None
 
 
-def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None) -> Narrowed | None:
+def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None,
+             rank: int = 0, only: str | None = None) -> Narrowed | None:
     """The problem with each option workload under spreads over its options made plain demands,
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
@@ -187,7 +188,9 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
     keeps it). And whether it is the same problem: one option only may run. None where a
     workload cannot be narrowed so. With `alone_first`, a workload under one spread runs on
     the one option that reaches every domain where one does (`retried_alone`); with `choice`,
-    the parts or the shares wherever both hold (`cheapest_narrowing`)."""
+    the parts or the shares wherever both hold (`cheapest_narrowing`), the parts of the counts
+    `rank`-th after the cheapest with "split" (`option_split.split`'s); with `only` (an
+    option's demand), its workload on that option alone where it reaches every domain."""
     from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
@@ -202,13 +205,15 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
         if not spreads:
             kept.append(group)
             continue
-        found = _shares(problem, group, members, spreads, alone_first)
+        alone = only if only in group.demands else None
+        found = _shares(problem, group, members, spreads, alone_first, alone)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
         follower = option_hosts.hosted(problem, group)
         skews = {} if found is None else {name: own_skews(share, spreads) for name, share in found.items()}
         split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
-                               latency_held, follower, skews, priced=not alone_first, choice=choice)
+                               latency_held, follower, skews, priced=not alone_first,
+                               choice="shares" if alone else choice, rank=rank)
         if split is None and found is None:
             return None
         if split is not None:
@@ -234,6 +239,7 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
     demands, same = _followers_kept(problem, demands, same)
     before = {d.name for d in problem.demands}
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
+    demands = option_split.anti_affinity_per_part(demands, named)
     state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
     return problem.with_demands(demands, option_groups=kept, **state), same, named
 
@@ -241,7 +247,7 @@ def narrowed(problem: Problem, alone_first: bool = False, choice: Choice = None)
 def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
                    counts: dict[str, tuple[int, list[str]]] | None, latency_held: bool,
                    follower: Demand | None, skews: dict[str, dict[str, int]],
-                   priced: bool = True, choice: Choice = None) -> list | None:
+                   priced: bool = True, choice: Choice = None, rank: int = 0) -> list | None:
     """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
     classes; None where there are none), or None to keep them: where the shares cannot meet a
     latency rule (its counts hold it, or each share keeps it), or a follower on node would
@@ -251,13 +257,15 @@ def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], 
     throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
     replica in r2 pays 2.00). `skews`: each share's own spreads (`own_skews`), which may keep
     it from putting enough in reach. Without `priced`, where the shares hold, they are kept.
-    `choice` "split": the parts wherever they hold; "shares": the shares wherever there are."""
+    `choice` "split": the parts wherever they hold (those `rank`-th after the cheapest);
+    "shares": the shares wherever there are."""
     from fitlang.rules import option_latency, option_split
     from fitlang.rules.option_follow import short_beside
 
     if choice == "shares" and counts is not None:
         return None
-    if choice == "split" and (parts := option_split.split(problem, group, members, spreads)) is not None:
+    parts = option_split.split(problem, group, members, spreads, rank) if choice == "split" else None
+    if parts is not None:
         return parts
     short = counts is not None and (short_beside(problem, group, members, counts) or (
         follower is not None and _short_of_room(problem, follower, members, counts)))
@@ -358,24 +366,29 @@ def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, st
 
 
 def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
-            spreads: list[SpreadRule], alone_first: bool = False) -> dict[str, Share] | None:
+            spreads: list[SpreadRule], alone_first: bool = False, only: str | None = None
+            ) -> dict[str, Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
     per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
     gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
     too, which may leave a domain empty), whichever is priced cheaper (with `alone_first`, the
-    one option where it reaches every domain); None where none can be."""
+    one option where it reaches every domain; with `only`, that option alone, else None);
+    None where none can be."""
     from fitlang.rules.option_latency import may_run_a_gang
 
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
     covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)
                 and (not group.gang or may_run_a_gang(problem, d))]
+    if only is not None:
+        covering = [d for d in covering if d.name == only]
     alone, chosen = None, None
     if covering:
         chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
         alone = {d.name: Share(d.replicas, list(d.eligible)) if d is chosen else Share(0, [])
                  for d in members}
-    if not every[spreads[0].topology] or (alone is not None and sum(1 for d in members if d.eligible) == 1):
+    if only is not None or not every[spreads[0].topology] or \
+            (alone is not None and sum(1 for d in members if d.eligible) == 1):
         return alone  # (the policy itself, where only one option may run)
     if group.gang or len(spreads) > 1:  # the domains dealt in blocks, where cheaper than alone
         from fitlang.rules import option_deal
@@ -440,14 +453,26 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     --rules` 1812, 3 of G80 on 2 nodes in z2 and 2 of G24 on one in z3 (6.00, as the shares'
     2 + 2 of G80) leave half a node to `web`, 9.00 against the shares' 9.60; so 1813, 1817,
     1834, 1885, 1993, 2013, 2047 (8 of 17 seeds above the optimum at it). Each solve took
-    0.02-0.35 CPU s at 57-180 nodes. Not where the narrowing is the policy."""
+    0.02-0.35 CPU s at 57-180 nodes. Then the parts of the next cheapest counts (`rank`): the
+    cheapest fill the nodes where a follower by zone must run beside them (`--rules` 1848:
+    G80's 2 on one node in z1 leave `web`'s 10 there a node of their own, 12.20; G80's 1
+    beside G24's 2 in z3 pay 2.00 more and leave `web` half its node, the optimum 10.60; so
+    1682 and 2073). Then each option alone where it reaches every domain (`only`): `--rules`
+    2248, a gang of 2 of G80 on one node or 4 of G24 on two, 4.00 each: G80's (the first of
+    the two) leaves `web` 3 CPU beside it, 6.40, G24's 8, the optimum 5.80. Not where the
+    narrowing is the policy."""
+    from fitlang.rules import option_split
+
     first = narrowed(problem)
     if first is None or first[1]:
         return placement
     taken = placement.seconds or 0.0
     seen = [_shape(first[0])]
     best = placement
-    for variant in ({"alone_first": True}, {"choice": "split"}, {"choice": "shares"}):
+    variants: list[dict] = [{"alone_first": True}, {"choice": "split"}, {"choice": "shares"},
+                            *({"choice": "split", "rank": rank} for rank in range(1, option_split.RANKED)),
+                            *({"only": name} for group in problem.option_groups for name in group.demands)]
+    for variant in variants:
         left = seconds_left()
         if left is not None and left < 2 * taken:
             break
