@@ -520,6 +520,7 @@ class Compilation:
         if problem is not None and any(read.state.nodes for read in reads):
             diagnostics += _cluster_nodes(reads, [where for _, where in files], problem, cluster_bought)
             problem = _named_by_cluster(problem, cluster_bought)
+            diagnostics += _closed_nodes(reads, [where for _, where in files], problem)
         for (_, where), read in zip(files, reads):
             diagnostics += _state_diagnostics(read, where, problem)
         built = self.build()
@@ -731,6 +732,21 @@ def _cluster_nodes(reads: Sequence[StateRead], wheres: Sequence[_Where], problem
             found.append(msg.AmbiguousClusterNodes.at(
                 where.path, where.span, file=read.state.sources[0] if read.state.sources else where.path,
                 count=count, plural=_plural(count), verb="s" if count == 1 else "", first=_first(shown)))
+    return found
+
+
+def _closed_nodes(reads: Sequence[StateRead], wheres: Sequence[_Where], problem: Problem) -> list[Diagnostic]:
+    """W0807 per file for the policy's nodes it lists as cordoned or not Ready: fitc places
+    nothing there (`build._closed`)."""
+    owners = problem.owners()
+    found = []
+    for read, where in zip(reads, wheres):
+        closed = [node.name for node in read.state.nodes if not node.schedulable and node.name in owners]
+        if closed:
+            found.append(msg.ClosedClusterNodes.at(
+                where.path, where.span, file=read.state.sources[0] if read.state.sources else where.path,
+                count=len(closed), plural=_plural(len(closed)), verb="is" if len(closed) == 1 else "are",
+                first=_first(closed)))
     return found
 
 

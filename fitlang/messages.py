@@ -1117,6 +1117,21 @@ class AmbiguousClusterNodes(Message):
     first: str
 
 
+class ClosedClusterNodes(Message):
+    code = "W0807"
+    summary = "cluster nodes that are cordoned or not Ready take no work"
+    template = ("{file}: {count} node{plural} of the policy {verb} cordoned or not Ready in the "
+                "cluster: fitc places nothing there, and what runs there moves off first: {first}")
+    severity = Severity.WARNING
+    fix = ("Nothing, where the node is being drained or replaced; uncordon it (`kubectl uncordon`) "
+           "or bring it back to Ready, and read the state again, for fitc to place work there.")
+    file: str
+    count: int
+    plural: str
+    verb: str
+    first: str
+
+
 # ---- E09xx / W09xx: time (issue 19: a horizon, windows, prices per step) ----------------
 
 

@@ -206,3 +206,30 @@ def test_a_node_is_bought_by_fitcs_group_or_else_its_type_and_region_and_never_b
     assert "2 nodes" in found["W0806"] and "in-no-region" in found["W0806"]
     assert "5 running replicas on 5 nodes" in found["W0802"]
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("closed", ["cordoned", "not Ready"])
+def test_a_node_the_cluster_cordoned_or_lost_takes_no_work_and_is_the_one_released(tmp_path, closed):
+    """Two cloud-named bought nodes run a `web` replica each; one node holds both. Whichever
+    node the cluster cordons (or lists not Ready) is the one emptied and released, and the
+    plan says so (W0807): the scheduler would start no pod there."""
+    group = fitcs_group(tmp_path, "aws")
+    names = CLOUD_NAMES["aws"][:2]
+    cloud = _cloud_of("aws", group, names)
+    for shut in names:
+        state = cluster_state("aws", cloud, names)
+        [node] = [item for item in state["items"]
+                  if item["kind"] == "Node" and item["metadata"]["name"] == shut]
+        if closed == "cordoned":
+            node["spec"]["unschedulable"] = True
+        else:
+            node["status"] = {"conditions": [{"type": "Ready", "status": "Unknown"}]}
+        (tmp_path / "cluster.json").write_text(json.dumps(state))
+        document, _, stderr = planned(tmp_path, tmp_path / "s.fit", tmp_path / "cluster.json", "terraform",
+                                      out=f"out-{shut}")
+        assert codes(stderr) == ["W0807"]
+        assert document["release"] == [shut]
+        assert [m["source"] for wave in document["waves"] for m in wave["moves"]] == [shut]
+        (tmp_path / "plan.json").write_text(json.dumps(document))
+        verified = fitc("verify", "s.fit", "plan.json", "--current", "cluster.json", cwd=tmp_path)
+        assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -777,6 +777,25 @@ def _cluster_nodes_less_taken(problem: Problem, state: CurrentState) -> Problem:
     return dataclasses.replace(problem, classes=_less_taken(list(problem.classes), Taken(room)))
 
 
+def _closed(problem: Problem, state: CurrentState) -> Problem:
+    """The nodes the cluster lists as cordoned or not Ready take no new work (`ClusterNode.
+    schedulable`): their room is nothing, so what runs there is over it and the plan moves it
+    off first (`solve/repair_first.py`); a bought one that ends empty is released."""
+    closed = sorted({node.name for node in state.nodes if not node.schedulable})
+    owners = problem.owners()
+    own: dict[int, dict[str, dict[str, int]]] = {}
+    for name in closed:
+        found = owners.find(name)
+        if found is not None:
+            node_class = found[0]
+            room = own.setdefault(id(node_class), dict(node_class.node_capacity))
+            room[name] = {resource: 0 for resource in node_class.capacity_of(name)}
+    if not own:
+        return problem
+    return dataclasses.replace(problem, classes=[
+        dataclasses.replace(c, node_capacity=own[id(c)]) if id(c) in own else c for c in problem.classes])
+
+
 def with_current(problem: Problem, program: Program, state: CurrentState) -> Problem:
     """The problem with what runs now (`Problem.running` and the move settings): each running
     replica under its demand (its workload, or the option it runs with) and node. A replica on
@@ -788,7 +807,8 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
     classes under those names."""
     from fitlang.model.cluster_nodes import with_cluster_nodes
 
-    problem = _cluster_nodes_less_taken(with_cluster_nodes(problem, state.cluster_bought), state)
+    named = with_cluster_nodes(problem, state.cluster_bought)
+    problem = _closed(_cluster_nodes_less_taken(named, state), state)
     owners = problem.owners()
     options: dict[str, list[Demand]] = {}  # workload -> its demands (one, or its options)
     for each in problem.demands:

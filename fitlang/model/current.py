@@ -88,6 +88,9 @@ class ClusterNode(Frozen):
 
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    # False where the cluster places no new pod there: cordoned (`spec.unschedulable`) or not
+    # Ready (its pods evicted after the controller's grace): fitc places nothing there either
+    schedulable: bool = True
 
 
 class CurrentState(Frozen):

@@ -113,9 +113,12 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
 
 
 def _cluster_node(node: KubectlNode) -> ClusterNode | None:
+    from fitlang.model.inventory import is_ready
+
     metadata = node.get("metadata") or {}
     name = metadata.get("name")
-    return ClusterNode(name, dict(metadata.get("labels") or {})) if name else None
+    schedulable = not (node.get("spec") or {}).get("unschedulable") and is_ready(node.get("status") or {})
+    return ClusterNode(name, dict(metadata.get("labels") or {}), schedulable) if name else None
 
 
 def _items(document: object, source: str, read: StateRead) -> list[tuple[int, dict]]:

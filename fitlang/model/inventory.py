@@ -221,7 +221,7 @@ def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: Inven
     if spec.get("unschedulable"):
         result.skipped[name] = "cordoned (spec.unschedulable)"
         return
-    if not _ready(status):
+    if not is_ready(status):
         result.skipped[name] = "not Ready"
         return
     resources = status.get("allocatable") or status.get("capacity")
@@ -239,7 +239,8 @@ def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: Inven
     result.nodes.append(node)
 
 
-def _ready(status: KubectlStatus) -> bool:
+def is_ready(status: KubectlStatus) -> bool:
+    """Whether a node's Ready condition holds (a node that states none is taken as Ready)."""
     conditions = status.get("conditions")
     if conditions is None:
         return True  # files trimmed by hand often drop conditions; trust them
