@@ -20,11 +20,12 @@ dual vector y the Lagrangian y.b + sum over classes of (nodes x the least reduce
 negative) is a lower bound of the configuration LP, hence of every schedule (its pricing MIP's
 own dual bound stands in where the MIP is cut by its limit); duals are smoothed towards the best
 (Wentges) to converge in fewer rounds. The first best duals are the per-step LP's own (the time
-model's LP written in the configuration LP's rows, `fluid_duals`): every node schedule prices at 0
-or more there, so the Lagrangian there is the time model's LP and the best bound never starts
-below it. Prints per round the restricted master's value (an upper limit on the configuration
-LP) and the best bound; the last line the lift over the time model's LP. Not a test: numbers go
-to docs/performance.md (CPU seconds; the machine is shared).
+model's LP written in the configuration LP's rows, `fluid_duals`): every node schedule prices at
+0 or more there, so the Lagrangian there is that LP's value (the time model's LP, or 0.05% below
+it at 1,000 nodes) and the best bound never starts below it. Prints per round the restricted
+master's value (an upper limit on the configuration LP) and the best bound; the last line the
+lift over the time model's LP. Not a test: numbers go to docs/performance.md (CPU seconds; the
+machine is shared).
 
 At 1,000 nodes no pricing MIP reaches a dual bound within 30 s (session 46): `--pricing greedy`
 prices by `greedy_columns` instead (a node filled run by run, class by class, as many nodes as
@@ -235,10 +236,11 @@ class Configurations:
 def fluid_duals(configurations: Configurations) -> tuple[float, np.ndarray]:
     """The per-step LP (replicas per run, class and start; awake nodes per class and step at most
     its count, the work within them per resource, the caps) and its duals in the configuration
-    LP's rows (class rows 0): its value is the time model's LP (1,396.93 both on 20 / 20 / 2), and
-    at its duals no node schedule prices below 0 (a schedule's awake steps pay at least the
-    capacity rows' duals of what runs on it). Capacity rows in shares of a node: in units HiGHS
-    called this LP unbounded at 1,000 nodes."""
+    LP's rows (class rows 0): its value is the time model's LP or a little below it (1,396.93 both
+    on 20 / 20 / 2; 103,074.72 against 103,125.61 on 1,000 / 1,000 / 1, in 29 CPU s), and at its
+    duals no node schedule prices below 0 (a schedule's awake steps pay at least the capacity
+    rows' duals of what runs on it). Capacity rows in shares of a node: in units HiGHS called
+    this LP unbounded at 1,000 nodes."""
     steps, ledger, classes = configurations.steps, configurations.ledger, configurations.classes
     runs, resources = configurations.runs, len(next(iter(ledger.capacity.values())))
     capacity_row = len(runs)
