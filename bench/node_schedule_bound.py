@@ -19,16 +19,23 @@ over time: which runs at which starts on one node, the node awake wherever one r
 dual vector y the Lagrangian y.b + sum over classes of (nodes x the least reduced cost, if
 negative) is a lower bound of the configuration LP, hence of every schedule (its pricing MIP's
 own dual bound stands in where the MIP is cut by its limit); duals are smoothed towards the best
-(Wentges) to converge in fewer rounds. Prints per round the restricted master's value (an upper
-limit on the configuration LP) and the best bound; the last line the lift over the time
-model's LP. Not a test: numbers go to docs/performance.md (CPU seconds; the machine is shared).
+(Wentges) to converge in fewer rounds. The first best duals are the per-step LP's own (the time
+model's LP written in the configuration LP's rows, `fluid_duals`): every node schedule prices at
+0 or more there, so the Lagrangian there is that LP's value (the time model's LP, or 0.05% below
+it at 1,000 nodes) and the best bound never starts below it. Prints per round the restricted
+master's value (an upper limit on the configuration LP) and the best bound; the last line the
+lift over the time model's LP. Not a test: numbers go to docs/performance.md (CPU seconds; the
+machine is shared).
+
+At 1,000 nodes no pricing MIP reaches a dual bound within 30 s (session 46): `--pricing greedy`
+prices by `greedy_columns` instead (a node filled run by run, class by class, as many nodes as
+the class has), which lowers the restricted master (an upper limit) but proves no bound.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import tempfile
 import time
@@ -47,8 +54,6 @@ from timing_sites import generate, policy_text  # noqa: E402
 
 from fitlang.driver import Compilation  # noqa: E402
 from fitlang.model.problem import Problem  # noqa: E402
-from fitlang.solve.timeline import OBJECTIVES, _relaxed, encode  # noqa: E402
-from fitlang.solve.timeline_bound import DifferencedBound  # noqa: E402
 from fitlang.solve.timeline_pack import (  # noqa: E402
     Ledger,
     holding,
@@ -72,15 +77,6 @@ def problem_of(jobs: int, nodes: int, seed: int) -> Problem:
         path.write_text(policy_text(generate(jobs, 168, nodes, seed), "cost"))
         problem = Compilation(path).problem
     return dataclasses.replace(problem, demands=[d for d in problem.demands if d.min_segment is None])
-
-
-def time_model_lp(problem: Problem) -> float:
-    """The time model's LP bound, converged (fitc's own bound)."""
-    assert problem.timeline is not None
-    encoding = encode(problem, problem.timeline)
-    with _relaxed(encoding.model):
-        outcome = DifferencedBound(encoding).minimise(encoding.model, OBJECTIVES["cost"](encoding), None)
-    return float(outcome.bound)
 
 
 @dataclasses.dataclass
@@ -237,6 +233,126 @@ class Configurations:
         return total, found
 
 
+def fluid_duals(configurations: Configurations) -> tuple[float, np.ndarray]:
+    """The per-step LP (replicas per run, class and start; awake nodes per class and step at most
+    its count, the work within them per resource, the caps) and its duals in the configuration
+    LP's rows (class rows 0): its value is the time model's LP or a little below it (1,396.93 both
+    on 20 / 20 / 2; 103,074.72 against 103,125.61 on 1,000 / 1,000 / 1, in 29 CPU s), and at its
+    duals no node schedule prices below 0 (a schedule's awake steps pay at least the capacity
+    rows' duals of what runs on it). Capacity rows in shares of a node: in units HiGHS called
+    this LP unbounded at 1,000 nodes."""
+    steps, ledger, classes = configurations.steps, configurations.ledger, configurations.classes
+    runs, resources = configurations.runs, len(next(iter(ledger.capacity.values())))
+    capacity_row = len(runs)
+    count_row = capacity_row + len(classes) * steps * resources
+    cap_row = count_row + len(classes) * steps
+    b = np.zeros(cap_row + len(configurations.caps) * steps)
+    b[:len(runs)] = [-d.replicas_per_run for d, _, _ in runs]
+    rows: list[int] = []
+    values: list[float] = []
+    columns: list[int] = []
+    cost: list[float] = []  # a placement costs nothing; its class's awake nodes pay
+    for run, (demand, _, window) in enumerate(runs):
+        need = need_of(demand)
+        for i, node_class in enumerate(classes):
+            capacity, off = ledger.capacity[node_class.id], ledger.off[node_class.id]
+            if node_class.id not in demand.eligible or (need > capacity).any():
+                continue
+            for start in window.starts():
+                if off[start:start + window.duration].any():
+                    continue
+                column = [(run, -1.0)] + [
+                    (capacity_row + (i * steps + t) * resources + r, float(need[r] / capacity[r]))
+                    for t in range(start, start + window.duration) for r in range(resources) if need[r] > 0]
+                rows += [row for row, _ in column]
+                values += [value for _, value in column]
+                columns += [len(cost)] * len(column)
+                cost.append(0.0)
+    for i, node_class in enumerate(classes):
+        scopes = [j for j, (_, scope) in enumerate(configurations.caps) if node_class.id in scope]
+        for t in range(steps):
+            column = [(capacity_row + (i * steps + t) * resources + r, -1.0) for r in range(resources)]
+            column.append((count_row + i * steps + t, 1.0))
+            column += [(cap_row + j * steps + t, ledger.watts[node_class.id]) for j in scopes]
+            rows += [row for row, _ in column]
+            values += [value for _, value in column]
+            columns += [len(cost)] * len(column)
+            cost.append(float(ledger.rate[node_class.id][t]))
+            b[count_row + i * steps + t] = node_class.count_at(t)
+    for j, (cap, _) in enumerate(configurations.caps):
+        b[cap_row + j * steps:cap_row + (j + 1) * steps] = cap
+    matrix = csc_matrix((values, (rows, columns)), shape=(len(b), len(cost)))
+    result = linprog(np.array(cost), A_ub=matrix, b_ub=b, bounds=(0, None), method="highs-ds")
+    assert result.status == 0, result.message
+    marginals, y = result.ineqlin.marginals, np.zeros(len(configurations.b))
+    y[:len(runs)] = marginals[:len(runs)]
+    y[configurations.step_row:configurations.cap_row] = marginals[count_row:cap_row]
+    y[configurations.cap_row:] = marginals[cap_row:]
+    return float(result.fun), y
+
+
+def greedy_columns(configurations: Configurations, y: np.ndarray, seen: set) -> list[Column]:
+    """Columns priced at duals y without a MIP: per class, node after node until a node pays
+    nothing, each filled run by run (the best paid per share of the node and step first), a run
+    at the start where its copies that fit earn most over the steps they wake. Columns in `seen`
+    are left out (and what is returned is added to it)."""
+    found = []
+    for class_index, node_class in enumerate(configurations.classes):
+        left: dict[int, int] = {}
+        for _ in range(node_class.count):
+            column = _greedy_node(configurations, class_index, y, left)
+            if column is None:
+                break
+            key = (class_index, tuple(sorted(column.replicas.items())), column.awake.tobytes())
+            if key not in seen:
+                seen.add(key)
+                found.append(column)
+    return found
+
+
+def _greedy_node(configurations: Configurations, class_index: int, y: np.ndarray,
+                 left: dict[int, int]) -> Column | None:
+    node_class = configurations.classes[class_index]
+    capacity = configurations.ledger.capacity[node_class.id].astype(float)
+    off, prices = configurations.ledger.off[node_class.id], configurations.step_prices(class_index, y)
+    covered = -y[:len(configurations.runs)]
+    load = np.zeros((configurations.steps, len(capacity)))
+    column = Column(class_index, {}, np.zeros(configurations.steps, dtype=bool))
+    for run in _by_pay(configurations, node_class, covered, float(np.mean(prices))):
+        demand, _, window = configurations.runs[run]
+        need = need_of(demand).astype(float)
+        starts = np.array([s for s in window.starts() if not off[s:s + window.duration].any()])
+        most = left.get(run, demand.replicas_per_run)
+        if len(starts) == 0 or most == 0:
+            continue
+        steps = starts[:, None] + np.arange(window.duration)[None, :]
+        room = np.where(need > 0, (capacity - load[steps]) / np.where(need > 0, need, 1), np.inf)
+        copies = np.minimum(np.floor(room.min(axis=(1, 2)) + 1e-9), most)
+        waking = (prices[steps] * ~column.awake[steps]).sum(axis=1)
+        earned = np.where(copies > 0, copies * covered[run] - waking, -np.inf)
+        best = int(np.argmax(earned))
+        if earned[best] <= 1e-9:
+            continue
+        start, count = int(starts[best]), int(copies[best])
+        load[start:start + window.duration] += count * need
+        column.awake[start:start + window.duration] = True
+        column.replicas[run] = column.replicas.get(run, 0) + count
+        left[run] = most - count
+    return column if column.replicas else None
+
+
+def _by_pay(configurations: Configurations, node_class, covered: np.ndarray, price: float) -> list[int]:
+    """The runs that may use the class and pay, by what a replica pays per share of the node and step."""
+    capacity = configurations.ledger.capacity[node_class.id]
+    paid = []
+    for run, (demand, _, window) in enumerate(configurations.runs):
+        need = need_of(demand)
+        if node_class.id in demand.eligible and covered[run] > 1e-9 and not (need > capacity).any():
+            share = float(np.max(need[capacity > 0] / capacity[capacity > 0]))
+            paid.append((-covered[run] / (share * window.duration * price), run))
+    return [run for _, run in sorted(paid)]
+
+
 def first_columns(configurations: Configurations, seconds: float) -> float:
     """fitc's own schedule (made node by node, searched for `seconds`), a column per node, and
     each run's replica alone at its cheapest start on each class; the schedule's value."""
@@ -276,22 +392,30 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="CPU minutes of column generation")
     parser.add_argument("--pricing-limit", type=float, default=20.0, help="CPU s per pricing MIP")
     parser.add_argument("--search", type=float, default=5.0, help="s of fitc's search for the first columns")
+    parser.add_argument("--pricing", choices=("mip", "greedy"), default="mip",
+                        help="greedy: `greedy_columns` (the master's limit only, no bound)")
     arguments = parser.parse_args()
     problem = problem_of(arguments.jobs, arguments.nodes, arguments.seed)
-    lp = time_model_lp(problem)
+    began = time.process_time()
     configurations = Configurations(problem)
+    lp, best_y = fluid_duals(configurations)
+    best = float(best_y @ configurations.b)  # the Lagrangian at the per-step LP's duals: its value
     schedule = first_columns(configurations, arguments.search)
     print(f"{len(problem.demands)} demands, {sum(c.count for c in problem.classes)} nodes: time model's LP "
-          f"{lp:.2f}, fitc's schedule {schedule:.2f} (+{100 * (schedule / lp - 1):.2f}%)", flush=True)
-    began, best, best_y = time.process_time(), -math.inf, None
+          f"{lp:.2f} (Lagrangian there {best:.2f}), fitc's schedule {schedule:.2f} "
+          f"(+{100 * (schedule / lp - 1):.2f}%), CPU {time.process_time() - began:.0f} s", flush=True)
+    seen: set = set()
     while time.process_time() - began < arguments.minutes * 60:
         value, y = configurations.master()
-        point = y if best_y is None else SMOOTHING * best_y + (1 - SMOOTHING) * y
-        bound, found = configurations.lagrangian(point, arguments.pricing_limit)
-        if bound > best:
-            best, best_y = bound, point.copy()
+        point = SMOOTHING * best_y + (1 - SMOOTHING) * y
+        if arguments.pricing == "greedy":
+            found = greedy_columns(configurations, point, seen) + greedy_columns(configurations, y, seen)
+        else:
+            bound, found = configurations.lagrangian(point, arguments.pricing_limit)
+            if bound > best:
+                best, best_y = bound, point.copy()
         paying = [c for c in found if configurations.reduced_cost(c, y) < -1e-6]
-        if not paying and best_y is not y:  # nothing at the smoothed point: at the master's own
+        if not paying and arguments.pricing == "mip":  # nothing at the smoothed point: at the master's own
             bound, found = configurations.lagrangian(y, arguments.pricing_limit)
             best = max(best, bound)
             paying = [c for c in found if configurations.reduced_cost(c, y) < -1e-6]
