@@ -112,7 +112,7 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
 def _whole_model_may_pay(problem: Problem, at_scale: Placement, started: float,
                          time_limit: float | None) -> bool:
     """Whether the whole model is solved after the search from what runs: where that search
-    ended short of its bound with at least half the limit left, on a fleet the whole model
+    ended short of its bound with at least half of a limit left, on a fleet the whole model
     solves in that time (up to `MOVE_MODEL_MAX_NODES` nodes). The search moves replicas a few
     nodes at a time, so an end state that replaces every node of one type by fewer of another
     is out of its reach: 200 EKS nodes of m5.2xlarge (7 pods of 1 CPU each) under 600 pods,
@@ -123,7 +123,8 @@ def _whole_model_may_pay(problem: Problem, at_scale: Placement, started: float,
     gap, nodes = at_scale.gap, sum(c.count for c in problem.classes)
     if gap is None or gap <= at_scale.tolerance or nodes > MOVE_MODEL_MAX_NODES:
         return False
-    return time_limit is None or time.monotonic() - started <= time_limit / 2
+    # (with no limit the search's end stands, as before: the whole model could run for long)
+    return time_limit is not None and time.monotonic() - started <= time_limit / 2
 
 
 def _better_move(problem: Problem, at_scale: Placement, whole: Placement) -> Placement:
