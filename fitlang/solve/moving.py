@@ -138,9 +138,10 @@ def _better_move(problem: Problem, at_scale: Placement, whole: Placement) -> Pla
 
     bounds = [b for b in (at_scale.bound, whole.bound) if b is not None]
     better = at_scale
-    if not whole.unplaced and whole.status in (Status.OPTIMAL, Status.FEASIBLE) \
-            and rank(whole) < rank(at_scale):
-        better, better.later_bound, better.value = whole, at_scale.later_bound, rank(whole)[0]
+    if not whole.unplaced and whole.status in (Status.OPTIMAL, Status.FEASIBLE):
+        ranked = rank(whole)
+        if ranked < rank(at_scale):
+            better, better.later_bound, better.value = whole, at_scale.later_bound, ranked[0]
     better.bound = stated_bound(max(bounds), better.value) if bounds and better.value is not None else None
     if better.gap is not None:
         better.status = Status.OPTIMAL if better.gap <= better.tolerance else Status.FEASIBLE
