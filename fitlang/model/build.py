@@ -782,6 +782,8 @@ def _closed(problem: Problem, state: CurrentState) -> Problem:
     schedulable`): their room is nothing, so what runs there is over it and the plan moves it
     off first (`solve/repair_first.py`); a bought one that ends empty is released."""
     closed = sorted({node.name for node in state.nodes if not node.schedulable})
+    if not closed:
+        return problem
     owners = problem.owners()
     own: dict[int, dict[str, dict[str, int]]] = {}
     for name in closed:
