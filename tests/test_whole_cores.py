@@ -17,7 +17,7 @@ from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, target_placement
 from fitlang.solve import whole_cores, whole_cores_time
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
-from fitlang.solve.placement_result import Placement
+from fitlang.solve.placement_result import Assignment, Placement, Unplaced
 from fitlang.solve.self_check import broken_rules
 from fitlang.solve.whole_cores import repaired
 
@@ -94,6 +94,70 @@ def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_pa
     assert [d.code for d in verdict.diagnostics] == ["E0509"]
     assert "whole cores: 1 node overfull as placed (`n1`)" in verdict.diagnostics[0].message
 
+
+
+def _ranked(tmp_path, nodes: list[tuple[str, int]], workloads: list[tuple[str, int, int, str]]):
+    """A policy of free 2-thread Slurm nodes (name, CPUs) and workloads (name, replicas,
+    priority, extra rule) of 1 CPU each, replicas allowed out: its problem and a placement
+    of every replica to be crowded by hand."""
+    (tmp_path / "nodes.txt").write_text("".join(
+        f"NodeName={name} CPUTot={cpus} ThreadsPerCore=2 RealMemory=16000 State=IDLE Partitions=debug\n"
+        for name, cpus in nodes))
+    (tmp_path / "p.fit").write_text(
+        'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n  price = 0 USD/h\n}\n'
+        + "".join(f'workload {name} {{\n  replicas = {replicas}\n  priority = {priority}\n  cpu = 1\n'
+                  f'  memory = 1Gi\n  command = ["run"]\n  {rule}\n}}\n'
+                  for name, replicas, priority, rule in workloads)
+        + "policy {\n  allow_unplaced = true\n}\n")
+    compilation = Compilation(tmp_path / "p.fit")
+    problem = compilation.problem
+    assert problem is not None
+    return problem, compilation.solve("auto", 20.0)
+
+
+def _crowded(placement: Placement, layout: dict[str, list[str | None]]) -> Placement:
+    """`placement` with each workload's replicas on the nodes `layout` lists (None: left out)."""
+    laid = [(name, replica, node) for name, nodes in layout.items() for replica, node in enumerate(nodes)]
+    return dataclasses.replace(
+        placement, status=Status.OPTIMAL,
+        unplaced=[Unplaced(n, r, "by hand") for n, r, node in laid if node is None],
+        assignments=[Assignment(n, r, node) for n, r, node in laid if node is not None])
+
+
+def test_where_no_move_repairs_a_node_and_replicas_may_be_left_out_the_least_priority_is(tmp_path):
+    # a x3 (priority 5) and b x1 (priority 1) count 4 of n1's 4 CPUs per replica; Slurm gives
+    # a's job 4 and b's 2, and no node is free: b is left out, never a
+    problem, placement = _ranked(tmp_path, [("n1", 4)], [("a", 3, 5, ""), ("b", 3, 1, "")])
+    crowded = _crowded(placement, {"a": ["n1"] * 3, "b": ["n1", None, None]})
+    assert [d.code for d in broken_rules(problem, crowded)] == ["E0503"]
+    fixed = repaired(problem, crowded)
+    assert broken_rules(problem, fixed) == [] and not fixed.overfull
+    assert Counter(a.workload for a in fixed.assignments) == {"a": 3}
+    assert sorted((u.workload, u.replica) for u in fixed.unplaced) == [("b", 0), ("b", 1), ("b", 2)]
+    assert fixed.status is Status.FEASIBLE  # more left out than the solver's count proved needed
+
+
+def test_a_replica_of_a_higher_priority_takes_the_room_of_lower_ones_rather_than_be_left_out(tmp_path):
+    # n1 runs a x3 and c x1 (priority 5: Slurm gives 4 + 2 of 4 CPUs), n2 b x3 (priority 1: 4 of
+    # 4). One priority-5 replica goes to n2 where one of b's is left out for it: a job of 1 and
+    # one of 2 take a core each. b cannot run 3 beside any priority-5 job there
+    problem, placement = _ranked(tmp_path, [("n1", 4), ("n2", 4)],
+                                 [("a", 3, 5, ""), ("c", 1, 5, ""), ("b", 3, 1, "")])
+    fixed = repaired(problem, _crowded(placement, {"a": ["n1"] * 3, "c": ["n1"], "b": ["n2"] * 3}))
+    assert broken_rules(problem, fixed) == [] and not fixed.overfull
+    assert Counter(a.workload for a in fixed.assignments) == {"a": 3, "c": 1, "b": 2}
+    assert [u.workload for u in fixed.unplaced] == ["b"]
+
+
+def test_a_replica_kept_apart_from_its_own_never_moves_to_its_jobs_free_thread(tmp_path):
+    # w (one a node) x1 and x x3 on n1: Slurm gives 2 + 4 of 4 CPUs. w's other replica on n2
+    # leaves a thread free, but w may not join it there: one of x's moves instead
+    problem, placement = _ranked(tmp_path, [("n1", 4), ("n2", 4)],
+                                 [("w", 2, 1, "anti_affinity self on node"), ("x", 3, 1, "")])
+    fixed = repaired(problem, _crowded(placement, {"w": ["n1", "n2"], "x": ["n1"] * 3}))
+    assert broken_rules(problem, fixed) == [] and not fixed.overfull and not fixed.unplaced
+    assert Counter((a.workload, a.node) for a in fixed.assignments) == {
+        ("w", "n1"): 1, ("w", "n2"): 1, ("x", "n1"): 2, ("x", "n2"): 1}
 
 
 def _in_time(tmp_path, nodes: list[tuple[str, int, int]], workloads: list[tuple[str, int, str]],

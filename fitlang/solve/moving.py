@@ -74,10 +74,12 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     `Placement.later_bound`, for the caller to collect (`model_bound_beside`)."""
     placement = _solved_move(problem, backend, time_limit, bound_after)
     objective = placement.objective
+    # a plan stops no replica that runs to repair its end (a stop is the user's to order)
     if objective not in ("cost", "cost+moves"):
-        return whole_cores.repaired(problem, placement)
-    return whole_cores.repaired(problem, placement, value_of=lambda moved: objective_value(
-        problem, objective, placed_state(moved), {n for names in moved.bought.values() for n in names}))
+        return whole_cores.repaired(problem, placement, may_leave_out=False)
+    return whole_cores.repaired(problem, placement, may_leave_out=False, value_of=lambda moved: (
+        objective_value(problem, objective, placed_state(moved),
+                        {n for names in moved.bought.values() for n in names})))
 
 
 def _solved_move(problem: Problem, backend: str, time_limit: float | None,

@@ -34,15 +34,16 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.model.slurm_cpus import MILLI, job_cpus
 from fitlang.solve.linear import Status
 from fitlang.solve.pack import _together, domains_key
-from fitlang.solve.placement_result import Placement
+from fitlang.solve.placement_result import Placement, Unplaced
 
 
-def repaired(problem: Problem, placement: Placement,
-             value_of: Callable[[Placement], Fraction] | None = None) -> Placement:
+def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placement], Fraction] | None = None,
+             may_leave_out: bool = True) -> Placement:
     """`placement` with no node read from Slurm overfull in whole cores per job, where moving
-    replicas can do it with every rule kept; else as it was, with `overfull` set. `value_of`:
-    the moved answer's value where its objective is not the nodes' price alone (a plan's
-    cost + moves); by default the nodes opened are added to the value."""
+    replicas can do it with every rule kept (or, where the policy allows replicas left out and
+    `may_leave_out`, leaving out the least important: `_left_out`); else as it was, with
+    `overfull` set. `value_of`: the moved answer's value where its objective is not the nodes'
+    price alone (a plan's cost + moves); by default the nodes opened are added to the value."""
     if not placement.assignments \
             or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
         return placement
@@ -56,13 +57,23 @@ def repaired(problem: Problem, placement: Placement,
     if not overfull:
         return placement
     moves = list(_moves(nodes, overfull))
-    if any(not nodes.fits(name) for name in overfull) or not moves:
+    left: dict[int, str] = {}  # assignment index -> why it is left out
+    if any(not nodes.fits(name) for name in overfull) and may_leave_out and problem.allow_unplaced:
+        moves += _left_out(nodes, overfull, left)
+    if any(not nodes.fits(name) for name in overfull) or not (moves or left):
         placement.overfull = overfull
         return placement
-    moved = dataclasses.replace(placement, assignments=list(placement.assignments))
+    moved = dataclasses.replace(placement, assignments=list(placement.assignments),
+                                unplaced=list(placement.unplaced))
     for index, node in moves:
         moved.assignments[index] = dataclasses.replace(moved.assignments[index], node=node)
-    _restate_value(moved, nodes.opened, value_of)
+    if left:
+        moved.unplaced += [Unplaced(moved.assignments[index].workload, moved.assignments[index].replica, why)
+                           for index, why in sorted(left.items())]
+        moved.assignments = [a for index, a in enumerate(moved.assignments) if index not in left]
+        if moved.status is Status.OPTIMAL:  # more left out than the solver's count proved needed
+            moved.status = Status.FEASIBLE
+    _restate_value(moved, nodes.opened, value_of, nodes.emptied())
     if _breaks_a_rule(problem, moved):
         placement.overfull = overfull
         return placement
@@ -141,6 +152,8 @@ class _Nodes:
     def may_join(self, demand: Demand, node: str, source: str) -> bool:
         """Do the node-level rules let one replica of `demand` move from `source` to `node`?"""
         jobs = self.hosted.get(node, Counter())
+        if demand.one_per_node and jobs[demand.name]:
+            return False
         others = [name for name in jobs if name != demand.name]
         if (demand.name in self.alone and others) or any(name in self.alone for name in others):
             return False
@@ -163,6 +176,30 @@ class _Nodes:
         workload = self.problem.demand(name).workload
         return not any({name, workload} & _together(self.problem.demand(other))
                        for other in jobs if other != name)
+
+    def remove(self, name: str, node: str, index: int | None = None) -> int:
+        """One replica of `name` off `node` (assignment `index`, else any of them there), out
+        of the answer: its assignment's index."""
+        self._used.pop(node, None)
+        index = self.at[(name, node)].pop() if index is None else self.at[(name, node)].pop(
+            self.at[(name, node)].index(index))
+        self.hosted[node][name] -= 1
+        if not self.hosted[node][name]:
+            del self.hosted[node][name]
+            del self.hosts[name][node]
+        return index
+
+    def restore(self, name: str, node: str, index: int) -> None:
+        """A replica `remove` took off, back where it was."""
+        self._used.pop(node, None)
+        self.at.setdefault((name, node), []).append(index)
+        self.hosted.setdefault(node, Counter())[name] += 1
+        self.hosts.setdefault(name, {})[node] = None
+
+    def emptied(self) -> list[NodeClass]:
+        """The classes of the nodes of the answer (not bought ones) that host nothing now."""
+        return [node_class for node, node_class in self.owner.items()
+                if not node_class.provisioned and not self.hosted.get(node)]
 
     def move(self, name: str, source: str, target: str, index: int | None = None) -> int:
         """One replica of `name` from `source` to `target` (assignment `index`, else any of
@@ -203,6 +240,97 @@ def _moves(nodes: _Nodes, overfull: list[str]) -> Iterator[tuple[int, str]]:
                 nodes.in_use.setdefault(nodes.owner[target].id, []).append(target)
                 nodes.opened.append(nodes.owner[target])
             yield nodes.move(name, source, target), target
+
+
+def _left_out(nodes: _Nodes, overfull: list[str], left: dict[int, str]) -> list[tuple[int, str]]:
+    """Where moving found no room and the policy allows replicas left out: off each node still
+    overfull, the replica of the least priority there (a gang's whole, else one) goes onto a
+    node where replicas of a lower priority make room by being left out, else it is left out
+    itself, so none is left out to make room for a lower one (docs/language.md). The moves made
+    (`left`: the indices left out, with why)."""
+    moves: list[tuple[int, str]] = []
+    for source in overfull:
+        while not nodes.fits(source):
+            name = _least_important(nodes, source)
+            if name is None:
+                return moves
+            displaced = _displacing(nodes, name, source, left)
+            if displaced is not None:
+                moves.append(displaced)
+                continue
+            demand = nodes.problem.demand(name)
+            why = (f"Slurm gives each job whole cores, and `{source}` has no room for it in whole cores "
+                   f"beside work of its priority ({demand.priority}) or higher")
+            for node in list(nodes.hosts[name]) if demand.gang else [source]:
+                while name in nodes.hosted.get(node, ()):
+                    left[nodes.remove(name, node)] = why
+                    if not demand.gang:
+                        break
+    return moves
+
+
+def _least_important(nodes: _Nodes, source: str) -> str | None:
+    """The workload on `source` to take a replica off first: the least priority, one that is
+    not a gang before a gang, freeing the most CPUs (an accelerator option's replicas deliver
+    throughput, so they are never left out here; a pinned one stays)."""
+    names = [name for name in sorted(nodes.hosted[source])
+             if nodes.problem.demand(name).group is None and nodes.may_leave(name, source)]
+    if not names:
+        return None
+
+    def rank(name: str) -> tuple[int, bool, int, str]:  # (one of two 1-CPU replicas frees no core)
+        demand = nodes.problem.demand(name)
+        return demand.priority, demand.gang, -nodes.cpu_freed(source, name), name
+    return min(names, key=rank)
+
+
+def _displacing(nodes: _Nodes, name: str, source: str, left: dict[int, str]) -> tuple[int, str] | None:
+    """One replica of `name` from `source` onto a node in use where leaving out replicas of a
+    lower priority (not gangs, fewest first) makes room for it: the move made, those left out
+    (in `left`); None where no node looked at has such room."""
+    demand = nodes.problem.demand(name)
+    same = _same_as(nodes, demand, source)
+    candidates = (node for c in demand.eligible if same(nodes.problem.node_class(c))
+                  for node in nodes.in_use.get(c, []) if node != source)
+    best: tuple[int, str] | None = None
+    for node in itertools.islice(candidates, SWAP_NODES):
+        removed = _make_room(nodes, demand, node, source)
+        if removed is not None:
+            for other, index in reversed(removed):
+                nodes.restore(other, node, index)
+            if best is None or len(removed) < best[0]:
+                best = (len(removed), node)
+    if best is None:
+        return None
+    why = (f"Slurm gives each job whole cores, and `{best[1]}` has no room for it in whole cores beside "
+           f"`{name}` of a higher priority ({demand.priority})")
+    for _, index in _make_room(nodes, demand, best[1], source) or []:
+        left[index] = why
+    return nodes.move(name, source, best[1]), best[1]
+
+
+def _make_room(nodes: _Nodes, demand: Demand, node: str, source: str) -> list[tuple[str, int]] | None:
+    """Replicas of a lower priority than `demand` left out of `node`, least priority first,
+    until one replica of `demand` from `source` fits there: those left out (workload, index);
+    None, with nothing left out, where that does not make room."""
+    removed: list[tuple[str, int]] = []
+    while not _takes(nodes, demand, node, source):
+        lower = [other for other in sorted(nodes.hosted.get(node, ())) if _below(nodes, other, demand)
+                 and nodes.may_leave(other, node)]
+        if not lower:
+            for other, index in reversed(removed):
+                nodes.restore(other, node, index)
+            return None
+        other = min(lower, key=lambda w: (nodes.problem.demand(w).priority, w))
+        removed.append((other, nodes.remove(other, node)))
+    return removed
+
+
+def _below(nodes: _Nodes, name: str, demand: Demand) -> bool:
+    """May a replica of `name` be left out to make room for one of `demand` (a lower priority,
+    and neither a gang's, whose all replicas would go, nor an option's)?"""
+    other = nodes.problem.demand(name)
+    return other.priority < demand.priority and not other.gang and other.group is None
 
 
 FREE_THREAD, IN_USE, OPEN = 0, 1, 2  # the ranks of a target node, cheapest first
@@ -310,14 +438,15 @@ def _unused(nodes: _Nodes, node_class: NodeClass) -> str | None:
 
 
 def _restate_value(placement: Placement, opened: list[NodeClass],
-                   value_of: Callable[[Placement], Fraction] | None) -> None:
-    """The value with the nodes opened (or `value_of` it), and `optimal` only while within the
-    tolerance."""
+                   value_of: Callable[[Placement], Fraction] | None, emptied: list[NodeClass]) -> None:
+    """The value with the nodes opened and those emptied by replicas left out (or `value_of`
+    it), and `optimal` only while within the tolerance."""
     if value_of is not None and placement.value is not None:
         placement.value = value_of(placement)
     elif placement.value is not None and placement.objective in ("cost", "nodes"):
-        placement.value += sum((c.price if placement.objective == "cost" else Fraction(1) for c in opened),
-                               Fraction(0))
+        def worth(node_class: NodeClass) -> Fraction:
+            return node_class.price if placement.objective == "cost" else Fraction(1)
+        placement.value += sum(map(worth, opened), Fraction(0)) - sum(map(worth, emptied), Fraction(0))
     gap = placement.gap
     if placement.status is Status.OPTIMAL and (gap is None or gap > placement.tolerance + 1e-12):
         placement.status = Status.FEASIBLE

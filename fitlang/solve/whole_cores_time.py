@@ -70,7 +70,7 @@ def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
     timed = runs.assignments
     moved = dataclasses.replace(placement, assignments=list(timed))
     moved.bought = bought_in_time(problem, timed)
-    _restate_value(moved, [], lambda answer: horizon_value(problem, timed, answer.objective))
+    _restate_value(moved, [], lambda answer: horizon_value(problem, timed, answer.objective), [])
     if _breaks_a_rule(problem, moved):
         placement.overfull = overfull
         return placement
