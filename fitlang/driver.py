@@ -278,6 +278,15 @@ class Compilation:
         complete = not placement.unplaced and placement.status in ("optimal", "feasible")
         if complete:
             return self._checked_verdict(Verdict(placement, Outcome.PLACED))
+        if allowed and placement.status == "unknown" and placement.assignments and placement.unplaced:
+            # replicas may be left out: the best placement found is one (a hpc cluster of 300
+            # nodes, more jobs than room, got none in 30 s), its shortfall said to be unproven
+            placement.status = Status.FEASIBLE
+            short = msg.LeftOutUnproven(count=len(placement.unplaced),
+                                        when=self._search_end(time_limit, placement, stated_limit))
+            unproven = short.diagnostic(self.root_path, FIRST_CHARACTER)
+            warnings = [*self._unplaced_warnings(placement), unproven]
+            return self._checked_verdict(Verdict(placement, Outcome.PARTIAL, warnings))
         if placement.status == "unknown" or (not placement.proven_infeasible and not allowed):
             proven = None if allowed else self._proven_by_explaining(placement, explain_time_limit,
                                                                      explain_ends)
@@ -367,22 +376,25 @@ class Compilation:
         """E0506. Where the solver gave up well before its limit (its packers had nothing left
         to try), the message says so rather than "raise --time-limit", as explain's does. The
         limit named is the user's (`stated_limit`), never what was left of it."""
-        from fitlang.solve.explain.conflict import EARLY_END_SHARE
-
         unplaced = len(placement.unplaced)
         found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
                  "unplaced" if unplaced else "no placement was found")
-        stated = stated_limit or time_limit
-        if not time_limit:
-            limit = "before the solver and the packer gave up"
-        elif placement.seconds < time_limit * EARLY_END_SHARE:
-            limit = (f"when the search gave up after {placement.seconds:.1f} s of the {time_limit:.3g} s "
-                     "allowed (more time may not help)")
-        else:
-            limit = f"within the time limit ({stated:g} s); raise --time-limit"
+        limit = self._search_end(time_limit, placement, stated_limit)
         return msg.PlacementUndecided(detail=f"{found} {limit}, and no conflict was proven").diagnostic(
             self.root_path, FIRST_CHARACTER
         )
+
+    @staticmethod
+    def _search_end(time_limit: float | None, placement: Placement, stated_limit: float | None) -> str:
+        """When the search ended, and whether more time may help, for a message."""
+        from fitlang.solve.explain.conflict import EARLY_END_SHARE
+
+        if not time_limit:
+            return "before the solver and the packer gave up"
+        if placement.seconds < time_limit * EARLY_END_SHARE:
+            return (f"when the search gave up after {placement.seconds:.1f} s of the {time_limit:.3g} s "
+                    "allowed (more time may not help)")
+        return f"within the time limit ({stated_limit or time_limit:g} s); raise --time-limit"
 
     def _conflict(self, placement: Placement, time_limit: float | None, ends: float | None = None,
                   command_limit: float | None = None) -> Verdict:

@@ -726,6 +726,18 @@ class PoolUnusable(Message):
     detail: str
 
 
+class LeftOutUnproven(Message):
+    code = "W0502"
+    summary = "replicas left out that might fit"
+    template = ("the placement leaves {count} replicas out, some of which might fit: the search did not "
+                "show they cannot be placed; it ended {when}")
+    severity = Severity.WARNING
+    fix = ("The policy allows replicas left out (`allow_unplaced`), so the best placement found is "
+           "the answer, `feasible`; with more time the search may place more, or prove it cannot.")
+    count: int
+    when: str
+
+
 class WorkloadUnplaced(Message):
     code = "W0501"
     summary = "replicas left unplaced"

@@ -334,6 +334,35 @@ def test_solve_json_prints_the_document_the_self_check_read_dumped_once(tmp_path
     assert json.loads(printed)["diagnostics"] == [d.as_record() for d in diagnostics]
 
 
+def test_replicas_allowed_out_but_not_proven_unplaceable_still_give_the_placement(tmp_path, monkeypatch,
+                                                                                  capsys):
+    """The search ends before it proves the replicas left out cannot be placed (a Slurm cluster
+    of 300 nodes with more jobs than room, at 30 s): the policy allows them out, so the
+    placement found is the answer, `feasible`, exit 0, files written, with W0502 beside W0501."""
+    from fitlang.solve import placement as placement_module
+    from fitlang.solve.linear import Status
+
+    real = placement_module.solve
+
+    def unproven(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        answer.status, answer.bound = Status.UNKNOWN, None
+        return answer
+
+    monkeypatch.setattr(placement_module, "solve", unproven)
+    (tmp_path / "p.fit").write_text(PARTIAL.replace("cpu = 6", 'cpu = 6\n  image = "web:1"'))
+    assert main(["solve", str(tmp_path / "p.fit"), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "feasible" and len(document["assignments"]) == 2
+    assert [d["code"] for d in document["diagnostics"]] == ["W0501", "W0502"]
+    out = str(tmp_path / "out")
+    assert main(["compile", str(tmp_path / "p.fit"), "--target", "kubernetes", "--out", out]) == 0
+    assert list((tmp_path / "out").iterdir())
+    (tmp_path / "p.fit").write_text(PARTIAL.replace("allow_unplaced = true", "allow_unplaced = false"))
+    capsys.readouterr()
+    assert main(["solve", str(tmp_path / "p.fit"), "--format", "json"]) == 1  # not allowed: undecided
+
+
 def test_all_nodes_prints_every_node_not_the_checked_document(tmp_path, capsys):
     """The self-check reads the nodes in use; `--all-nodes` prints every node, dumped apart."""
     (tmp_path / "p.fit").write_text(FITS.replace("count = 2", "count = 5"))

@@ -4,7 +4,8 @@ Where not every replica fits, a placement is judged by priority: each level, hig
 places as many replicas as it can, then the objective is minimised. The aggregate model
 proves the most per level where it finds that not every replica fits (`aggregate.py`), but
 where it fits every replica and packing node by node falls short, nothing proves that the
-replicas left out could not be placed: the answer is `unknown`, however good it is
+replicas left out could not be placed: the answer was `unknown`, however good it is (now
+`feasible` with W0502, `driver.verdict`, where no stage proves more)
 (`bench/differential_fleet.py` seed 3768: a gang of 98 replicas that fills a node and 192
 spread one a node, under a budget of 240 nodes; fitc placed 157 of priority 10 and 142 of
 priority 5 at 120 USD/h, the reference's proven optimum, and answered `unknown`).
