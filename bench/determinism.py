@@ -6,9 +6,9 @@
 
 Each case is one `fitc` command as a user runs it, with no `--time-limit` (the command's own
 default): `solve --format json` on examples/ and on the bench generators' fleets (fleet.py,
-inventories.py, ai_fleet.py; 100-1,000 nodes), `solve` of a policy placed in time
+inventories.py, ai_fleet.py; 200-1,000 nodes), `solve` of a policy placed in time
 (timing_sites.py, issue 19), `plan --current` (examples' states, move_bench.py's pools and
-inventory shapes), `explain` (a conflict, one in time, a plan's binding limit), and
+inventory shapes), `explain` (two conflicts, and with `--current` what binds a plan), and
 `compile` to each target. Instances are generated under OUT/instances (seeded, so the same
 files every time).
 
@@ -18,9 +18,11 @@ script's children, killed by their id when the run ends), so the command has a f
 core on the wall while its CPU work is the same. Its bytes (stdout, and every file it wrote
 under its `--out`) are hashed; a case whose runs differ is reported with the wall seconds of
 each run, so that a stage stopped by seconds on the wall rather than by its own work shows as
-a difference between the quiet and the loaded runs. Differences where the command's own limit
-ended the search (its answer `feasible` after about the default limit) are the limit's, as
-docs/cli.md says; the report marks them.
+a difference between the quiet and the loaded runs. Each case's verdict (`Case.verdict`):
+`same`; `timings` where only a JSON `*_seconds` field differs; `limit` where a run took about
+its command's default limit or more (the limit may have ended it, as docs/cli.md says: that
+hides whether a stage's own cap decided too); `DIFFER` otherwise. Each run's stdout is kept
+under OUT/runs/CASE/ to compare.
 """
 
 from __future__ import annotations
