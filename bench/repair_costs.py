@@ -63,7 +63,7 @@ def main() -> None:
         explained, cpu = _child(["explain", str(path), "--format", "json",
                                  "--repair-budget", f"{arguments.repair_budget:g}"])
         print(json.dumps({"file": path.name, "outcome": explained.get("outcome"), "explain_cpu": cpu,
-                          "load": round(load, 1), "repair_seconds": explained.get("repair_seconds"),
+                          "load": round(load, 1),
                           "cut_short": explained.get("repairs_cut_short")}), flush=True)
         for repair in explained.get("repairs", []):
             row = {"file": path.name, "repair": repair["text"], "checked_cost": repair["checked_cost"],

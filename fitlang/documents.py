@@ -444,8 +444,6 @@ class ExplanationDocument(_Written):
     repairs_cut_short: bool
     repair_budget: Number | None
     tried: str | None = Field(description="for `undecided`: what was tried")
-    conflict_seconds: Number
-    repair_seconds: Number
     diagnostics: list[DiagnosticRecord]
 
 

@@ -593,9 +593,7 @@ def explanation_document(explained: TimeExplanation, repair_budget: float | None
             "minimal": False, "repairs": repairs, "no_single_repair": not repairs, "pair": [],
             "repairs_cut_short": False,
             "repair_budget": REPAIR_SECONDS if repair_budget is None else repair_budget,
-            "tried": None if named else "a window of the horizon that "
-            "lacks capacity or power", "conflict_seconds": round(explained.conflict_seconds, 3),
-            "repair_seconds": round(explained.repair_seconds, 3)}
+            "tried": None if named else "a window of the horizon that lacks capacity or power"}
 
 
 def _said(problem: Problem, conflict: TimeConflict) -> str:

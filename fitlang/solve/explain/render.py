@@ -75,8 +75,6 @@ def explanation_json(explanation: Explanation) -> dict:
         "repairs_cut_short": explanation.repairs_cut_short,
         "repair_budget": explanation.repair_budget,
         "tried": explanation.tried or None,
-        "conflict_seconds": round(explanation.conflict_seconds, 3),
-        "repair_seconds": round(explanation.repair_seconds, 3),
     }
 
 
