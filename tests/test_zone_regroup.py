@@ -95,3 +95,19 @@ def test_a_workload_another_keeps_beside_it_on_a_node_stays(tmp_path):
     assert regroup_zones(fleet, "cost+moves", None) == 0
     assert fleet.state() == before
     assert not _Checker(fleet.problem, set(), "").broken(fleet.state())
+
+
+def test_replicas_one_a_node_are_packed_before_larger_ones_fill_the_nodes(tmp_path):
+    # the LP opens both 6-core nodes of zone b for 3 web replicas (2 cores) and 2 agents (1
+    # core, one a node): web first onto the fullest node leaves both agents one node (the second
+    # to a dear node); agents first, one on each, web fills beside them: 12 USD/h, not 30
+    agent = "workload agent {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n  anti_affinity self on node\n}\n"
+    running = RUNNING + [("agent", "dear-0"), ("agent", "dear-1")]
+    fleet = fleet_running(tmp_path, "6", agent, running)
+    assert regroup_zones(fleet, "cost+moves", None) == 1
+    assert sorted(fleet.nodes) == ["big-0", "big-1"]
+    assert all(node.hosted["agent"] == 1 for node in fleet.nodes.values())
+    problem = fleet.problem
+    assert objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought)) == Fraction("12.08")
+    assert not _Checker(problem, set(), "").broken(fleet.state())
+    assert consistent(fleet)
