@@ -109,16 +109,24 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
         _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
                         group.required, (covers, topologies), ranked)
         found += [(cost, index, _parts(owned, classes, counts)) for cost, counts in ranked]
-    if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
-        owned, classes, order = _every_option(problem, members, topologies)
-        ranked = []
-        _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                        group.required, (covers, topologies), ranked)
-        found += [(cost, 0, _parts(owned, classes, counts)) for cost, counts in ranked]
-    distinct: dict[tuple, list[Part]] = {}  # (the same counts found by two of the keys: once)
-    for _, _, parts in sorted(found, key=lambda item: item[:2]):
-        distinct.setdefault(tuple((p.option, p.replicas, tuple(p.classes)) for p in parts), parts)
-    return list(distinct.values())[rank] if rank < len(distinct) else None
+    # then every option in every cell: where no one option per cell holds (`--rules` seed 1339,
+    # G24's 2 and G80's 1 in r1), and after those ranked above where one does
+    owned, classes, order = _every_option(problem, members, topologies)
+    ranked = []
+    _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                    group.required, (covers, topologies), ranked)
+    mixed = [_parts(owned, classes, counts) for _, counts in ranked]
+    kept = _distinct([parts for _, _, parts in sorted(found, key=lambda item: item[:2])])[:RANKED]
+    kept = _distinct([*kept, *mixed])
+    return kept[rank] if rank < len(kept) else None
+
+
+def _distinct(candidates: list[list[Part]]) -> list[list[Part]]:
+    """The candidates in order, the same counts found twice kept once."""
+    distinct: dict[tuple, list[Part]] = {}
+    for parts in candidates:
+        distinct.setdefault(tuple(sorted((p.option, p.replicas, tuple(p.classes)) for p in parts)), parts)
+    return list(distinct.values())
 
 
 def _parts(owned: list[Demand], classes: list[list[str]], counts: list[int]) -> list[Part]:

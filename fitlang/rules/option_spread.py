@@ -470,7 +470,7 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     seen = [_shape(first[0])]
     best = placement
     variants: list[dict] = [{"alone_first": True}, {"choice": "split"}, {"choice": "shares"},
-                            *({"choice": "split", "rank": rank} for rank in range(1, option_split.RANKED)),
+                            *({"choice": "split", "rank": rank} for rank in range(1, 2 * option_split.RANKED)),
                             *({"only": name} for group in problem.option_groups for name in group.demands)]
     for variant in variants:
         left = seconds_left()
