@@ -29,8 +29,9 @@ nodes too, each cell leaving one of its nodes empty. Another workload's anti-aff
 an option is repeated towards each of its parts (`anti_affinity_per_part`).
 
 The cheapest counts are priced without the other workloads, which may pay more beside them:
-`split`'s `rank` gives the counts next to the cheapest (`RANKED`), which
-`option_spread.cheapest_narrowing` solves too.
+`split`'s `rank` gives the counts next to the cheapest (`RANKED`), then the cheapest with every
+option in every cell (a cell's classes may lie in zones another workload's spread needs each
+of), which `option_spread.cheapest_narrowing` solves too.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class Part:
 def split(problem: Problem, group: OptionGroup, members: list[Demand],
           spreads: list[SpreadRule], rank: int = 0) -> list[Part] | None:
     """The parts of the module docstring, or None where not tried or no counts hold; with
-    `rank` r, the counts r-th after the cheapest (`RANKED`), None past the last found."""
+    `rank` r, the counts r-th after the cheapest (`RANKED` of one option per cell, then as
+    many of every option in every cell), None past the last found."""
     follower = option_hosts.hosted(problem, group)
     near = option_follow.by_domain(problem, group)
     if group.gang or _ruled(problem, group, members, [follower, *near]):
@@ -110,7 +112,10 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
                         group.required, (covers, topologies), ranked)
         found += [(cost, index, _parts(owned, classes, counts)) for cost, counts in ranked]
     # then every option in every cell: where no one option per cell holds (`--rules` seed 1339,
-    # G24's 2 and G80's 1 in r1), and after those ranked above where one does
+    # G24's 2 and G80's 1 in r1), and after the RANKED cheapest of those above where one does
+    # (`--rules` 2210: region r1 to G80, its cheapest nodes in z2, left `web`'s 2 in z1 a node
+    # of G80 at 4.00 beside one replica, 12.00; G24's 1 there at 3.00, the optimum 11.00; so
+    # 1915, 2001, 2075)
     owned, classes, order = _every_option(problem, members, topologies)
     ranked = []
     _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
