@@ -470,10 +470,12 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     taken = placement.seconds or 0.0
     seen = [_shape(first[0])]
     best = placement
-    ranks = range(1, 2 * option_split.RANKED)  # (the one-owner counts', then every option's)
+    # (`split`'s ranks: one option per cell's RANKED, then every option in every cell's)
+    ranked = option_split.RANKED
     variants: list[dict] = [{"alone_first": True}, {"choice": "split"}, {"choice": "shares"},
-                            *({"choice": "split", "rank": rank} for rank in ranks),
-                            *({"only": name} for group in problem.option_groups for name in group.demands)]
+                            *({"choice": "split", "rank": rank} for rank in range(1, ranked)),
+                            *({"only": name} for group in problem.option_groups for name in group.demands),
+                            *({"choice": "split", "rank": rank} for rank in range(ranked, 2 * ranked))]
     for variant in variants:
         left = seconds_left()
         if left is not None and left < 2 * taken:
