@@ -53,3 +53,18 @@ def test_nothing_changes_where_the_packing_is_the_least(tmp_path):
     assert verified_cost(problem, packing) == 90
     assert not accelerators_repacked(problem, packing, "cost", None)
     assert verified_cost(problem, packing) == 90
+
+
+def test_a_workload_spread_over_regions_keeps_its_count_in_each(tmp_path):
+    # `infer` under `spread region max_skew 1`: 4 in `hot` and 4 in `cold` (90, the least that
+    # holds it). Its 8 all on the L4 nodes in `hot` beside one H100 node there pay 89 and break
+    # the spread (`bench/mixed_rules.py` seed 677: 12 / 0 over two regions, E0507)
+    text = FLEET.replace("{cap}", "21").replace("require model == L4\n  }\n",
+                                                 "require model == L4\n  }\n  spread region max_skew 1\n")
+    problem = problem_from(tmp_path, text)
+    packing = Packing({"h100_hot": [node_state(problem, "h100_hot", i, {"train": 1}) for i in range(2)],
+                       "l4_hot": [node_state(problem, "l4_hot", 0, {"infer": 4})],
+                       "l4_cold": [node_state(problem, "l4_cold", 0, {"infer": 4})]})
+    assert verified_cost(problem, packing) == 90
+    accelerators_repacked(problem, packing, "cost", None)
+    assert verified_cost(problem, packing) == 90  # (verified: 4 and 4, the cap kept)

@@ -8,7 +8,7 @@ from collections import Counter
 from fractions import Fraction
 
 from fitlang.rules import option_spread
-from fitlang.rules.option_split import split
+from fitlang.rules.option_split import RANKED, split
 
 import reference
 from solving import problem_from, solved
@@ -298,3 +298,18 @@ def test_the_counts_next_to_the_cheapest_are_solved_too(tmp_path):
                       [("chat[G24]", 2), ("chat[G80]", 2)]]
     placement = solved(problem, time_limit=10.0)  # (verified: one a node, both spreads)
     assert not placement.unplaced and placement.value == Fraction("7.4")
+
+
+def test_a_cell_may_run_two_options_where_one_each_is_dearer_beside_the_others(tmp_path, cpu_clock):
+    # `--rules` seed 2210 (108 nodes): `chat` 5 of G80 (z1 in r1 at 4.00, z2 in r1 and z3 in r2
+    # at 2.00) or of G24 (z1 in r1 at 3.00), regions within 1, one a node; `web` (6 of 1 CPU)
+    # zones within 1, so 2 in z1. One option per region ran G80 alone, one of its 3 in r1 on a
+    # node of z1 at 4.00 beside web (12.00); G24's 1 in z1 beside G80's 2 in z2 pay 3.00 there:
+    # the reference's optimum 11.00
+    problem = _seed(tmp_path, 2210)
+    ranked = [sorted((p.option, p.replicas, tuple(p.classes)) for p in parts)
+              for rank in range(2 * RANKED) if (parts := _split_of(problem, rank)) is not None]
+    assert [("chat[G24]", 1, ("g1",)), ("chat[G80]", 2, ("g0", "g3")), ("chat[G80]", 2, ("g2",))] in ranked
+    # (the deadline on the CPU clock: rank 9 comes after a dozen other narrowings, ~1 CPU s in all)
+    placement = solved(problem, time_limit=10.0)  # (verified: both spreads, one a node)
+    assert not placement.unplaced and placement.value == Fraction(11)

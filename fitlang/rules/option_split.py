@@ -29,8 +29,9 @@ nodes too, each cell leaving one of its nodes empty. Another workload's anti-aff
 an option is repeated towards each of its parts (`anti_affinity_per_part`).
 
 The cheapest counts are priced without the other workloads, which may pay more beside them:
-`split`'s `rank` gives the counts next to the cheapest (`RANKED`), which
-`option_spread.cheapest_narrowing` solves too.
+`split`'s `rank` gives the counts next to the cheapest (`RANKED`), then the cheapest with every
+option in every cell (a cell's classes may lie in zones another workload's spread needs each
+of), which `option_spread.cheapest_narrowing` solves too.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class Part:
 def split(problem: Problem, group: OptionGroup, members: list[Demand],
           spreads: list[SpreadRule], rank: int = 0) -> list[Part] | None:
     """The parts of the module docstring, or None where not tried or no counts hold; with
-    `rank` r, the counts r-th after the cheapest (`RANKED`), None past the last found."""
+    `rank` r, the counts r-th after the cheapest (`RANKED` of one option per cell, then as
+    many of every option in every cell), None past the last found."""
     follower = option_hosts.hosted(problem, group)
     near = option_follow.by_domain(problem, group)
     if group.gang or _ruled(problem, group, members, [follower, *near]):
@@ -109,16 +111,27 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
         _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
                         group.required, (covers, topologies), ranked)
         found += [(cost, index, _parts(owned, classes, counts)) for cost, counts in ranked]
-    if not found:  # (every option in every cell: `--rules` seed 1339, G24's 2 and G80's 1 in r1)
-        owned, classes, order = _every_option(problem, members, topologies)
-        ranked = []
-        _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
-                        group.required, (covers, topologies), ranked)
-        found += [(cost, 0, _parts(owned, classes, counts)) for cost, counts in ranked]
-    distinct: dict[tuple, list[Part]] = {}  # (the same counts found by two of the keys: once)
-    for _, _, parts in sorted(found, key=lambda item: item[:2]):
-        distinct.setdefault(tuple((p.option, p.replicas, tuple(p.classes)) for p in parts), parts)
-    return list(distinct.values())[rank] if rank < len(distinct) else None
+    # then every option in every cell: where no one option per cell holds (`--rules` seed 1339,
+    # G24's 2 and G80's 1 in r1), and after the RANKED cheapest of those above where one does
+    # (`--rules` 2210: region r1 to G80, its cheapest nodes in z2, left `web`'s 2 in z1 a node
+    # of G80 at 4.00 beside one replica, 12.00; G24's 1 there at 3.00, the optimum 11.00; so
+    # 1915, 2001, 2075)
+    owned, classes, order = _every_option(problem, members, topologies)
+    ranked = []
+    _counted_beside(problem, follower, owned, classes, order, list(limits.values()), every,
+                    group.required, (covers, topologies), ranked)
+    mixed = [_parts(owned, classes, counts) for _, counts in ranked]
+    kept = _distinct([parts for _, _, parts in sorted(found, key=lambda item: item[:2])])[:RANKED]
+    kept = _distinct([*kept, *mixed])
+    return kept[rank] if rank < len(kept) else None
+
+
+def _distinct(candidates: list[list[Part]]) -> list[list[Part]]:
+    """The candidates in order, the same counts found twice kept once."""
+    distinct: dict[tuple, list[Part]] = {}
+    for parts in candidates:
+        distinct.setdefault(tuple(sorted((p.option, p.replicas, tuple(p.classes)) for p in parts)), parts)
+    return list(distinct.values())
 
 
 def _parts(owned: list[Demand], classes: list[list[str]], counts: list[int]) -> list[Part]:

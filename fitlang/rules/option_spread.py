@@ -457,10 +457,11 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     cheapest fill the nodes where a follower by zone must run beside them (`--rules` 1848:
     G80's 2 on one node in z1 leave `web`'s 10 there a node of their own, 12.20; G80's 1
     beside G24's 2 in z3 pay 2.00 more and leave `web` half its node, the optimum 10.60; so
-    1682 and 2073). Then each option alone where it reaches every domain (`only`): `--rules`
-    2248, a gang of 2 of G80 on one node or 4 of G24 on two, 4.00 each: G80's (the first of
-    the two) leaves `web` 3 CPU beside it, 6.40, G24's 8, the optimum 5.80. Not where the
-    narrowing is the policy."""
+    1682 and 2073), and those with every option in every cell (`--rules` 2210, 1915, 2001,
+    2075: a cell of both options' nodes in two zones, `web`'s zone spread beside it). Then
+    each option alone where it reaches every domain (`only`): `--rules` 2248, a gang of 2 of
+    G80 on one node or 4 of G24 on two, 4.00 each: G80's (the first of the two) leaves `web`
+    3 CPU beside it, 6.40, G24's 8, the optimum 5.80. Not where the narrowing is the policy."""
     from fitlang.rules import option_split
 
     first = narrowed(problem)
@@ -469,9 +470,12 @@ def cheapest_narrowing(problem: Problem, placement: Placement, solve: Callable[[
     taken = placement.seconds or 0.0
     seen = [_shape(first[0])]
     best = placement
+    # (`split`'s ranks: one option per cell's RANKED, then every option in every cell's)
+    ranked = option_split.RANKED
     variants: list[dict] = [{"alone_first": True}, {"choice": "split"}, {"choice": "shares"},
-                            *({"choice": "split", "rank": rank} for rank in range(1, option_split.RANKED)),
-                            *({"only": name} for group in problem.option_groups for name in group.demands)]
+                            *({"choice": "split", "rank": rank} for rank in range(1, ranked)),
+                            *({"only": name} for group in problem.option_groups for name in group.demands),
+                            *({"choice": "split", "rank": rank} for rank in range(ranked, 2 * ranked))]
     for variant in variants:
         left = seconds_left()
         if left is not None and left < 2 * taken:

@@ -15,12 +15,12 @@ So here the workloads asking for accelerators whose replicas all sit on owned ac
 nodes hosting nothing else (no affinity either way, no node spread: `unmovable`), are taken
 off those nodes and placed again by one MIP at class level: per class its nodes (at most
 those free of other work), per workload its replicas per class, each class's capacity per
-resource summed over its nodes, each workload's per-node limit, its counts per zone kept
-where a zone spread or a latency rule counts them, and the power caps with the rest's draw.
+resource summed over its nodes, each workload's per-node limit, its counts per domain kept
+where a spread or a latency rule counts them (`_counted`), and the power caps with the rest's draw.
 The answer's own counts are the MIP's start, so its incumbent is never dearer. Each class's
 replicas then go onto its nodes, the largest share of a node first, each onto the fullest
 node that holds it (best fit); what no node of its class holds goes into the room of another
-node just packed (in its zone where its zone is counted), else onto a node of the cheapest
+node just packed (in its domains where they are counted), else onto a node of the cheapest
 class it may use that keeps the power caps. The result is kept only where it costs less and
 keeps the buy limits, the budget and the power caps.
 """
@@ -111,10 +111,13 @@ class _Movable:
                      and c.count - self.busy[c.id] > 0}
 
 
-def _zoned(demand: Demand) -> bool:
-    """Whether the workload's counts per zone are the answer's (a zone spread or a latency rule
-    counts them)."""
-    return bool(demand.latency) or any(s.topology == "zone" for s in demand.spreads)
+def _counted(demand: Demand) -> list[str]:
+    """The topologies over whose domains the workload's counts are the answer's: each it
+    spreads over but nodes (a region spread too: `bench/mixed_rules.py` seed 677, `x0`'s 12
+    under `spread region max_skew 1` re-placed 12 / 0 over r1 / r2, E0507), and zones where a
+    latency rule counts them."""
+    kept = [s.topology for s in demand.spreads if s.topology != "node"]
+    return list(dict.fromkeys([*kept, *(["zone"] if demand.latency else [])]))
 
 
 def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict[str, Counter[str]] | None:
@@ -131,13 +134,13 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         demand = problem.demand(w)
         placed = float(sum(by_class.values()))
         rows.append((placed, placed, {pair_var[w, c]: 1.0 for c in classes if (w, c) in pair_var}))
-        if _zoned(demand):
-            zones: Counter = Counter()
+        for topology in _counted(demand):
+            domains: Counter = Counter()
             for c, amount in by_class.items():
-                zones[problem.node_class(c).topology_value("zone")] += amount
-            for zone, amount in zones.items():
+                domains[problem.node_class(c).topology_value(topology)] += amount
+            for domain, amount in domains.items():
                 rows.append((amount, amount, {pair_var[w, c]: 1.0 for c in classes if (w, c) in pair_var
-                                              and problem.node_class(c).topology_value("zone") == zone}))
+                                              and problem.node_class(c).topology_value(topology) == domain}))
     for c in classes:
         node_class = problem.node_class(c)
         users = [w for w in movable.work if (w, c) in pair_var]
@@ -272,14 +275,14 @@ def _take(node: NodeState, demand: Demand) -> None:
 
 def _left_placed(problem: Problem, trial: Packing, movable: _Movable, packed: dict[str, list[NodeState]],
                  left: list[tuple[str, str]], taken: set[str]) -> bool:
-    """What no node of its class held, into the room of a node packed here (in its zone where
-    its zone is counted), else onto a new node of the cheapest class it may use that keeps the
-    power caps; whether every replica found one."""
+    """What no node of its class held, into the room of a node packed here (in its domains
+    where they are counted, `_counted`), else onto a new node of the cheapest class it may use
+    that keeps the power caps; whether every replica found one."""
     for w, class_id in left:
         demand = problem.demand(w)
-        zone = problem.node_class(class_id).topology_value("zone")
+        domains = [(t, problem.node_class(class_id).topology_value(t)) for t in _counted(demand)]
         allowed = sorted((c for c in movable.free if c in demand.eligible
-                          and (not _zoned(demand) or problem.node_class(c).topology_value("zone") == zone)),
+                          and all(problem.node_class(c).topology_value(t) == v for t, v in domains)),
                          key=lambda c: (problem.node_class(c).price, c))
         node = next((node for c in allowed for node in packed.get(c, ())
                      if _fits(demand, node, node_limit(demand, problem.node_class(c)))), None)
