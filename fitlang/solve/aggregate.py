@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from fitlang.model.problem import Problem
 from fitlang.solve.backends import HighsBackend, Settle, Z3Backend, started_from
 from fitlang.solve.encode import Encoding, encode
-from fitlang.solve.fragment_rows import fragment_ks
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status, Value, stated_bound
@@ -171,9 +170,7 @@ def solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     """One model solved: (encoding, outcome, whole counts, backend, model_status), or None. The
     bound of the first objective, when the solver proved one, is appended to `proven` (also
     when it found no placement)."""
-    # (relaxed, at fleet scale: the fragmentation rows its size takes, fragment_rows.py)
-    ks = fragment_ks(problem) if relax else None
-    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps, fragment_ks=ks)
+    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
     extra: dict[str, Any] = {}  # HiGHS's own options: a start, a callback
     if relax and isinstance(solver, HighsBackend):
@@ -193,7 +190,7 @@ def solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     if outcome.status is Status.INFEASIBLE and past(deadline):
         return None
     if outcome.status is Status.INFEASIBLE:
-        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps, fragment_ks=ks)
+        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
             encoding.relax_replicas()
