@@ -550,6 +550,18 @@ class SolverAnswerBroken(Message):
     detail: str
 
 
+class PodsOverfull(Message):
+    code = "E0512"
+    summary = "the placement puts more pods on nodes than their kubelet admits"
+    template = ("{count} hold more pods than their kubelet admits (`allocatable.pods`, `max_pods`) as "
+                "placed ({nodes}); {tried}")
+    fix = ("Nothing was written: the scheduler would leave the extra pods Pending. Raise the nodes' "
+           "max pods, ask more per replica (fewer, larger replicas), or allow more nodes.")
+    count: str
+    nodes: str
+    tried: str = "moving replicas off them found no room that keeps every rule"
+
+
 class SlurmCoresOverfull(Message):
     code = "E0509"
     summary = "the placement overfills nodes read from Slurm in whole cores per job"

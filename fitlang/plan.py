@@ -199,8 +199,8 @@ def _cores_overfull(problem: Problem, placement: Placement, root: str) -> Diagno
 
     broken = broken_rules(problem, placement, root)
     if not broken:
-        return cores_overfull(placement.overfull, root, _first())
-    return cores_overfull(placement.overfull, broken[0].path, broken[0].span)
+        return cores_overfull(placement.overfull, root, _first(), placement.over_pods)
+    return cores_overfull(placement.overfull, broken[0].path, broken[0].span, placement.over_pods)
 
 
 def in_time_refused(program) -> list[Diagnostic]:

@@ -42,6 +42,7 @@ class PoolBlock(Frozen):
     features: list[str] | None = None
     power: Fraction | None = None
     idle_power: Fraction | None = None
+    max_pods: Fraction | None = None
     available: list[str] | None = None
     unavailable: list[str] | None = None
     price_hourly: list[Fraction] | None = None

@@ -105,6 +105,7 @@ class EntityBuilders(BlockValuesStage):
                     provider=b.provider, dedicated=b.dedicated, features=_given(b.features, []),
                     power_watts=b.power, idle_watts=_given(b.idle_power, Fraction(0)),
                     jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans,
+                    max_pods=None if b.max_pods is None else int(b.max_pods),
                     available=tuple(_given(b.available, [])),
                     unavailable=tuple(_given(b.unavailable, [])),
                     step_prices=self._step_prices(scope, f"pool `{name}`", v, b.price_hourly,

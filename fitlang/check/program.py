@@ -120,6 +120,7 @@ class Pool(Frozen):
     idle_watts: Fraction = Fraction(0)
     jurisdiction: str | None = None
     cluster: str | None = None
+    max_pods: int | None = None  # the kubelet's, where the pool states it
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
     # with a horizon (issue 19): ISO 8601 intervals "START/END" in which its nodes may run work

@@ -164,6 +164,8 @@ POOL = BlockSchema("pool", "required", {
     "power": Attr(t.POWER, doc="power a node draws in use (default: idle_power plus its "
                                "accelerators' tdp)", minimum=Fraction(0)),
     "idle_power": Attr(t.POWER, doc="power a node draws without accelerators", minimum=Fraction(0)),
+    "max_pods": _count("pods the kubelet admits per node (none stated: no limit, as on Slurm)",
+                       positive=True),
     **_WINDOW_ATTRS,
     **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,

@@ -59,7 +59,7 @@ from fitlang.model.problem import (
     holds,
     option_demand_name,
 )
-from fitlang.model.reservations import kubelet_reservation
+from fitlang.model.reservations import DEFAULT_MAX_PODS, kubelet_reservation
 from fitlang.rules import option_spread
 from fitlang.rules.base import Rule
 
@@ -411,9 +411,15 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
         node_names=NodeNames(f"{offer.name}-{region}-", cap),
         offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
-        spot=spot,
+        spot=spot, max_pods=_max_pods(offer),
         power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,
                                        shape.gpu.count if shape.gpu else 0))
+
+
+def _max_pods(offer) -> int:
+    """The pods a bought node's kubelet admits: as the offer states, else its provider's default
+    (the one its memory reservation assumes)."""
+    return offer.max_pods if offer.max_pods is not None else DEFAULT_MAX_PODS.get(offer.provider, 110)
 
 
 def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
@@ -446,7 +452,7 @@ def _pool_class(pool) -> NodeClass:
         labels=dict(pool.labels), zone=pool.zone, region=pool.region, provider=pool.provider,
         arch=shape.arch, dedicated=pool.dedicated, features=tuple(pool.features),
         node_names=NodeNames(f"{pool.name}-", pool.count), origin=pool.origin,
-        spans=dict(pool.spans),
+        spans=dict(pool.spans), max_pods=pool.max_pods,
         jurisdiction=pool.jurisdiction,
         power_watts=pool.power_watts if pool.power_watts is not None else
         pool.idle_watts + _accelerator_watts(shape.gpu.model if shape.gpu else None,
@@ -495,6 +501,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             instance_type=first.instance_type, origin=inventory.origin,
             gres_type=first.gpu_product if inventory.format == "slurm" else None,
             threads_per_core=first.threads_per_core, slurm_allocated=inventory.format == "slurm",
+            max_pods=first.max_pods,
             jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first),
@@ -613,7 +620,8 @@ class _Reads:
         partitions = tuple(sorted(k for k in node.labels if k.startswith("slurm.partition.")))
         return (rounded, outcomes, labels, partitions, node.gpu_count, node.gpu_product,
                 node.gpu_memory, node.gpu_resource, node.zone, node.region, node.arch,
-                tuple(node.taints), tuple(node.features), node.instance_type, node.threads_per_core)
+                tuple(node.taints), tuple(node.features), node.instance_type, node.threads_per_core,
+                node.max_pods)
 
 
 MERGE_TOLERANCE = 0.03  # inventory nodes within 3% of each other's allocatable share a class

@@ -48,6 +48,7 @@ class InventoryNode:
     features: list[str] = field(default_factory=list)
     taints: list[Taint] = field(default_factory=list)
     threads_per_core: int = 1  # Slurm's ThreadsPerCore: a job gets whole cores of these
+    max_pods: int | None = None  # `allocatable.pods`: what the kubelet admits
 
 
 @dataclass
@@ -63,6 +64,7 @@ class InventoryRead:
 MOST_CORES = 10 ** 6
 MOST_BYTES = 2 ** 60  # 1 EiB
 MOST_ACCELERATORS = 1024
+MOST_PODS = 10 ** 6
 
 
 class BadValue(ValueError):
@@ -282,7 +284,9 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
         or labels.get("failure-domain.beta.kubernetes.io/zone"),
         region=labels.get("topology.kubernetes.io/region"),
         arch=labels.get("kubernetes.io/arch", "amd64"),
-        instance_type=labels.get("node.kubernetes.io/instance-type"), taints=taints)
+        instance_type=labels.get("node.kubernetes.io/instance-type"), taints=taints,
+        max_pods=_whole_quantity(str(resources["pods"]), 1, "pods", MOST_PODS, "") if "pods" in resources
+        else None)
 
 
 _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "POWERED_DOWN",

@@ -159,6 +159,10 @@ class NodeClass(Frozen):
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
     # Slurm's ThreadsPerCore: its CPUs are threads, and each job gets whole cores (CR_Core)
     threads_per_core: int = 1
+    # the pods the kubelet admits on one node (`allocatable.pods`, an offer's or pool's
+    # `max_pods`); None: no limit known (Slurm). The class model does not count pods: the
+    # answer is repaired where a node holds more (`solve/whole_cores.py`), `verify` checks it
+    max_pods: int | None = None
     # read from a Slurm inventory: Slurm gives its tasks whole CPUs and its jobs whole cores,
     # and demands count their CPU so here (`model/slurm_cpus.py`)
     slurm_allocated: bool = False

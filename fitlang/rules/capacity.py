@@ -1,5 +1,7 @@
 """A replica's `cpu`, `memory`, `gpu` and `disk` requests: the replicas on a node fit in what
-it has (its own allocatable where a class's nodes differ)."""
+it has (its own allocatable where a class's nodes differ), and they are no more pods than its
+kubelet admits (`NodeClass.max_pods`, which the class model does not count: the solver's answer
+is repaired to it, `solve/whole_cores.py`)."""
 
 from __future__ import annotations
 
@@ -79,6 +81,17 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                     f"requested{as_slurm_gives(node_class, resource)}, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     node_class.origin)
+    yield from _over_pods(placed)
+
+
+def _over_pods(placed: Placed) -> Iterator[Diagnostic]:
+    """A node that hosts more replicas than its kubelet admits: the scheduler leaves the rest
+    Pending."""
+    for node, counts in placed.hosted.items():
+        most = placed.owner[node].max_pods
+        if most is not None and (pods := sum(counts.values())) > most:
+            yield placed.violation(f"node `{node}` is over its pods: {pods} placed, its kubelet admits "
+                                   f"{most}", placed.owner[node].origin)
 
 
 def _perhaps_over(placed: Placed) -> Iterable[str]:

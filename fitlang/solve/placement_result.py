@@ -67,6 +67,7 @@ class Placement:
     # nodes read from Slurm that the answer overfills in whole cores per job, where moving
     # replicas off them could not repair it (`whole_cores.py`): the driver says so, in Slurm's terms
     overfull: list[str] = field(default_factory=list)
+    over_pods: bool = False  # ... some of them over the pods their kubelet admits
     # a bound still being proven beside the move, past its end (`model_bound_beside`): the
     # plan collects it after its waves (`raised_by_later_bound`)
     later_bound: Any = None

@@ -44,16 +44,16 @@ def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placeme
     `may_leave_out`, leaving out the least important: `_left_out`); else as it was, with
     `overfull` set. `value_of`: the moved answer's value where its objective is not the nodes'
     price alone (a plan's cost + moves); by default the nodes opened are added to the value."""
-    if not placement.assignments \
-            or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
+    cores = any(map(_in_whole_cores, problem.classes))
+    if not placement.assignments or not (cores or _over_pods(problem, placement)):
         return placement
-    if problem.timeline is not None:  # jobs are per step there (its module)
+    if problem.timeline is not None:  # jobs are per step there (its module; pods not yet)
         from fitlang.solve.whole_cores_time import repaired_in_time
 
         return repaired_in_time(problem, placement)
     nodes = _Nodes(problem, placement)
     overfull = [name for name, node_class in nodes.owner.items()
-                if node_class.slurm_allocated and node_class.threads_per_core > 1 and not nodes.fits(name)]
+                if (node_class.max_pods is not None or _in_whole_cores(node_class)) and not nodes.fits(name)]
     if not overfull:
         return placement
     moves = list(_moves(nodes, overfull))
@@ -61,8 +61,7 @@ def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placeme
     if any(not nodes.fits(name) for name in overfull) and may_leave_out and problem.allow_unplaced:
         moves += _left_out(nodes, overfull, left)
     if any(not nodes.fits(name) for name in overfull) or not (moves or left):
-        placement.overfull = overfull
-        return placement
+        return _unrepaired(placement, overfull, nodes)
     moved = dataclasses.replace(placement, assignments=list(placement.assignments),
                                 unplaced=list(placement.unplaced))
     for index, node in moves:
@@ -75,9 +74,33 @@ def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placeme
             moved.status = Status.FEASIBLE
     _restate_value(moved, nodes.opened, value_of, nodes.emptied())
     if _breaks_a_rule(problem, moved):
-        placement.overfull = overfull
-        return placement
+        return _unrepaired(placement, overfull, _Nodes(problem, placement))
     return moved
+
+
+def _unrepaired(placement: Placement, overfull: list[str], nodes: _Nodes) -> Placement:
+    """The answer as the solver gave it, its overfull nodes named for the driver's message."""
+    placement.overfull = overfull
+    placement.over_pods = any(nodes.over_pods(name) for name in overfull)
+    return placement
+
+
+def _in_whole_cores(node_class: NodeClass) -> bool:
+    return node_class.slurm_allocated and node_class.threads_per_core > 1
+
+
+def _over_pods(problem: Problem, placement: Placement) -> bool:
+    """Does a node hold more replicas than its kubelet admits (`NodeClass.max_pods`)? Not
+    asked with a horizon yet: its replicas on a node run at different steps."""
+    limits = [c.max_pods for c in problem.classes if c.max_pods is not None]
+    if not limits or problem.timeline is not None:
+        return False
+    least, owners = min(limits), problem.owners()
+    for node, count in Counter(a.node for a in placement.assignments).items():
+        if count > least and (found := owners.find(node)) is not None \
+                and found[0].max_pods is not None and count > found[0].max_pods:
+            return True
+    return False
 
 
 class _Nodes:
@@ -136,12 +159,22 @@ class _Nodes:
 
     def fits(self, node: str, extra: str | None = None) -> bool:
         """Does the node hold its jobs (with one replica of `extra` more)?"""
-        capacity, used = self.owner[node].capacity_of(node), self.used(node)
+        node_class, used = self.owner[node], self.used(node)
+        capacity = node_class.capacity_of(node)
+        if node_class.max_pods is not None and self.pods(node) + (extra is not None) > node_class.max_pods:
+            return False
         if extra is None:
             return all(amount <= capacity[r] for r, amount in used.items())
         requests = self.problem.demand(extra).requests
         return used["cpu"] + self.added_cpu(node, extra) <= capacity["cpu"] and all(
             used[r] + requests[r] <= capacity[r] for r in RESOURCES if r != "cpu")
+
+    def pods(self, node: str) -> int:
+        return sum(self.hosted.get(node, Counter()).values())
+
+    def over_pods(self, node: str) -> bool:
+        most = self.owner[node].max_pods
+        return most is not None and self.pods(node) > most
 
     def cpu_freed(self, node: str, name: str) -> int:
         """The CPUs a node's job of `name` frees when one replica leaves it."""
@@ -355,8 +388,9 @@ def _cheapest_move(nodes: _Nodes, source: str) -> tuple[int, str, str] | None:
 
 def _leaving(nodes: _Nodes, source: str) -> list[str]:
     """The workloads on `source` one replica of which frees CPUs there by leaving."""
+    over_pods = nodes.over_pods(source)  # then any replica that leaves frees a pod
     return [name for name in sorted(nodes.hosted[source])
-            if nodes.cpu_freed(source, name) > 0 and nodes.may_leave(name, source)]
+            if (over_pods or nodes.cpu_freed(source, name) > 0) and nodes.may_leave(name, source)]
 
 
 def _swap(nodes: _Nodes, source: str) -> list[tuple[int, str]] | None:

@@ -10,7 +10,8 @@ solver decided:
   nodes (real, named machines) the very nodes chosen; for declared pools and bought capacity
   (interchangeable nodes) the node classes chosen;
 - each object runs as many pods as the solver placed on the nodes it may use;
-- on every node, the pods the solver put there fit its allocatable with the requests written;
+- on every node, the pods the solver put there fit its allocatable with the requests written,
+  and are no more than its `pods` (the kubelet's maxPods, where known);
 - every value the API server validates as a label value (node affinity, tolerations) is valid,
   or the object would be rejected and never run.
 
@@ -162,6 +163,8 @@ def _allocatable(node_class: NodeClass) -> dict[str, Decimal]:
         allocatable["ephemeral-storage"] = Decimal(capacity["disk"])
     if node_class.accelerator is not None and capacity.get("gpu"):
         allocatable[node_class.accelerator.resource] = Decimal(capacity["gpu"])
+    if node_class.max_pods is not None:  # the kubelet's maxPods: each pod counts one
+        allocatable["pods"] = Decimal(node_class.max_pods)
     return allocatable
 
 
@@ -681,6 +684,8 @@ def _overcommitted(nodes: list[ClusterNode], chosen: dict[str, Counter],
         for demand, counts in chosen.items():
             for resource, amount in requests_of.get(demand, {}).items():
                 used[resource] += amount * counts.get(node.name, 0)
+            if "pods" in node.allocatable:
+                used["pods"] += counts.get(node.name, 0)
         over = [r for r, amount in sorted(used.items())
                 if amount > node.allocatable.get(r, Decimal(0)) and amount > 0]
         if over:
