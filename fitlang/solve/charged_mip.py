@@ -60,7 +60,8 @@ def charged_mip_bound(problem: Problem, deadline: float, cpu_seconds: float = CP
                       matrix=RowMatrix(rows.data.astype(float), rows.indices, rows.indptr, rows.shape),
                       row_lower=np.asarray(relaxed.row_lower, dtype=float),
                       row_upper=np.asarray(relaxed.row_upper, dtype=float),
-                      lower=np.asarray(relaxed.lower, dtype=float), upper=np.asarray(relaxed.upper, dtype=float),
+                      lower=np.asarray(relaxed.lower, dtype=float),
+                      upper=np.asarray(relaxed.upper, dtype=float),
                       integrality=whole)
     with _native_stdout_silenced():
         highs = _highs_with(form)
