@@ -29,11 +29,15 @@ import time
 from fractions import Fraction
 
 from fitlang.model.problem import Problem
-from fitlang.solve.backends import forks
+from fitlang.solve.backends import forks, tell_parent
 from fitlang.solve.clock import on_the_wall
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.move_bound_beside import OFF_WALL_WAITS, BoundBeside, runs_beside
 from fitlang.solve.placement_result import Placement
+
+# at most this share of the child's seconds goes to the charged MIP (`charged_mip`), before the
+# whole move model, which gets the rest
+CHARGED_SHARE = 0.25
 
 
 def model_bound_beside(problem: Problem, objective: str, time_limit: float | None,
@@ -44,6 +48,8 @@ def model_bound_beside(problem: Problem, objective: str, time_limit: float | Non
     objective is cost + moves at a move price, the fleet has at most `MOVE_MODEL_MAX_NODES`
     nodes and no other bound runs beside (`runs_beside`); else None."""
     from fitlang.plan import FINISH_SHARE
+    from fitlang.solve.charged_mip import CPU_SECONDS as CHARGED_CPU_SECONDS
+    from fitlang.solve.charged_mip import charged_mip_bound
     from fitlang.solve.move_scale import MOVE_MODEL_MAX_NODES, MOVE_MODEL_WALL_SECONDS, move_model_bound
 
     nodes = sum(c.count for c in problem.classes)
@@ -57,7 +63,18 @@ def model_bound_beside(problem: Problem, objective: str, time_limit: float | Non
         # has the slack its parent's wait for it has (`OFF_WALL_WAITS`): a child's share is
         # not its parent's (given 4.8 s, one had 2.98 CPU s in 7.86 s of wall at load 4.5)
         slack = 1.0 if on_the_wall() else OFF_WALL_WAITS
-        return move_model_bound(problem, time.monotonic() + slack * seconds, cpu_seconds=seconds)
+        began = time.monotonic()
+        # the charged LP with whole nodes first (`charged_mip`), told at once: the model
+        # after it may end with less
+        charged = charged_mip_bound(problem, began + slack * seconds,
+                                    cpu_seconds=min(CHARGED_CPU_SECONDS, CHARGED_SHARE * seconds))
+        if charged is not None:
+            tell_parent(charged)
+        left = seconds - (time.monotonic() - began)
+        modelled = move_model_bound(problem, time.monotonic() + slack * left, cpu_seconds=left) \
+            if left > 0 else None
+        found = [bound for bound in (charged, modelled) if bound is not None]
+        return max(found) if found else None
 
     # (no longer than the model was given in this process: a plan whose passes end early
     # does not wait for it to the end of a long limit)
