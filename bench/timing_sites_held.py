@@ -1,7 +1,7 @@
 """What a fitc schedule's choices of class and start cost against the time model's LP: a diagnostic.
 
     .venv/bin/python bench/timing_sites_held.py POLICY.fit ANSWER.json
-    .venv/bin/python bench/timing_sites_held.py POLICY.fit ANSWER.json --held classes kinds caps
+    .venv/bin/python bench/timing_sites_held.py POLICY.fit ANSWER.json --held classes kinds
 
 ANSWER.json is `fitc solve POLICY.fit --format json`'s output. The time model's LP (dual
 simplex, no limit) is solved once free, then again with each job's start columns held to what
@@ -11,8 +11,7 @@ the answer chose (preemptible jobs stay free: their segments have columns of the
 - `starts`: only the starts the answer runs it at (any class);
 - `pairs`: only the (class, start) pairs the answer uses (how many replicas on each stays free);
 - `kinds`: `pairs` for one kind of job at a time (services, whole-node H100 training, other GPU
-  work, recurring jobs, CPU batch), the others free;
-- `caps`: each power cap's classes held to the power the answer's awake nodes draw per step.
+  work, recurring jobs, CPU batch), the others free.
 
 Each rise over the free LP is what the answer's choice costs where nodes were fractional: the
 rest of the answer's excess over the LP (`timing_sites_waste.py`'s rounding and fragments) is
@@ -27,7 +26,6 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,8 +38,8 @@ from fitlang.solve.timeline import OBJECTIVES, TimeEncoding, _relaxed, encode
 Pairs = dict[str, set[tuple[str, int]]]  # job -> the (class, start) pairs the answer uses
 
 
-def answer_pairs(problem: Problem, answer: dict) -> tuple[Pairs, dict[str, list[int]]]:
-    """(job -> its (class, start) pairs, node -> its replicas running per step) of the answer."""
+def answer_pairs(problem: Problem, answer: dict) -> Pairs:
+    """Job -> the (class, start) pairs the answer runs its replicas at."""
     timeline = problem.timeline
     assert timeline is not None
     owners = problem.owners()
@@ -51,14 +49,10 @@ def answer_pairs(problem: Problem, answer: dict) -> tuple[Pairs, dict[str, list[
         return int(since.total_seconds() // timeline.step_seconds)
 
     pairs: Pairs = {}
-    running: dict[str, list[int]] = {}
     for assignment in answer["assignments"]:
-        start, end = step(assignment["start"]), step(assignment["end"])
-        pairs.setdefault(assignment["workload"], set()).add((owners[assignment["node"]].id, start))
-        counts = running.setdefault(assignment["node"], [0] * timeline.steps)
-        for moment in range(start, end):
-            counts[moment] += 1
-    return pairs, running
+        pairs.setdefault(assignment["workload"], set()).add(
+            (owners[assignment["node"]].id, step(assignment["start"])))
+    return pairs
 
 
 def kind_of(demand: Demand, steps: int) -> str:
@@ -97,34 +91,17 @@ def kind_held(pairs: Pairs, kinds: dict[str, str], kind: str) -> Callable[[str, 
     return keeps
 
 
-def caps_held_lp(problem: Problem, running: dict[str, list[int]]) -> float:
-    """The LP with each cap's classes drawing at most what the answer's awake nodes draw."""
-    assert problem.timeline is not None
-    encoding = encode(problem, problem.timeline)
-    owners = problem.owners()
-    for cap in problem.power_caps:
-        drawn = [Fraction(0)] * problem.timeline.steps
-        for node, counts in running.items():
-            if owners[node].id in cap.classes:
-                for step, count in enumerate(counts):
-                    drawn[step] += owners[node].power_watts if count else 0
-        for step, watts in enumerate(drawn):
-            encoding.model.add({encoding.u[class_id, step]: problem.node_class(class_id).power_watts
-                                for class_id in cap.classes}, upper=watts)
-    return lp_value(encoding)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("policy")
     parser.add_argument("answer")
     parser.add_argument("--held", nargs="*", default=["classes", "starts", "pairs"],
-                        help="classes starts pairs kinds caps")
+                        help="classes starts pairs kinds")
     arguments = parser.parse_args()
     problem = Compilation(Path(arguments.policy)).problem
     assert problem is not None and problem.timeline is not None
     answer = json.loads(Path(arguments.answer).read_text())
-    pairs, running = answer_pairs(problem, answer)
+    pairs = answer_pairs(problem, answer)
     free = lp_value(encode(problem, problem.timeline))
     value = float(answer["objective"]["value"])
     print(f"answer {value:,.2f} (+{100 * (value / free - 1):.3f}% over the LP {free:,.2f})")
@@ -136,8 +113,6 @@ def main() -> None:
     for held in arguments.held:
         if held in rules:
             rows.append((held, held_lp(problem, pairs, rules[held])))
-        elif held == "caps":
-            rows.append(("caps at the answer's draw", caps_held_lp(problem, running)))
         elif held == "kinds":
             steps = problem.timeline.steps
             kinds = {d.name: kind_of(d, steps) for d in problem.demands}
