@@ -97,7 +97,8 @@ def test_a_node_of_the_zone_emptied_into_the_others_room(tmp_path):
     # two a node and the rest fills a small node and a second one (1.70). The zone as it is, its
     # least full node that can be emptied (a small node's `w1` and `w0` onto the 12-CPU node
     # beside `w1`) closed: 1.65
-    problem = problem_from(tmp_path, pool("mid", 2, 12, "48GiB", 0.45, ZONE) + pool("small", 4, 8, "48GiB", 0.40, ZONE)
+    problem = problem_from(tmp_path, pool("mid", 2, 12, "48GiB", 0.45, ZONE)
+                           + pool("small", 4, 8, "48GiB", 0.40, ZONE)
                            + workload("w0", 4, 2, "1GiB") + workload("w1", 4, 5, "1GiB")
                            + workload("w2", 1, 6, "1GiB", "  anti_affinity self on node\n"))
     packing = _packed(problem, {"small": [{"w2": 1, "w0": 1}] + [{"w1": 1, "w0": 1}] * 3, "mid": [{"w1": 1}]})
@@ -112,7 +113,8 @@ def test_a_packing_from_empty_with_a_node_emptied_into_the_others_room(tmp_path)
     # the cheapest a core first: `w2` and `w0` on both 12-CPU nodes and a 16-CPU one, `w1` beside
     # them there and alone on a fourth node, moved whole onto an 8-CPU one (2.00). Its least full
     # node that can be emptied, a 12-CPU one, emptied into that fourth node's room: 1.85
-    problem = problem_from(tmp_path, pool("big", 4, 16, "64GiB", 0.70, ZONE) + pool("small", 2, 8, "32GiB", 0.40, ZONE)
+    problem = problem_from(tmp_path, pool("big", 4, 16, "64GiB", 0.70, ZONE)
+                           + pool("small", 2, 8, "32GiB", 0.40, ZONE)
                            + pool("mid", 2, 12, "24GiB", 0.45, ZONE)
                            + workload("w0", 3, 6, "2GiB", "  anti_affinity self on node\n")
                            + workload("w1", 2, 5, "10GiB", "  anti_affinity self on node\n")
