@@ -172,6 +172,7 @@ class _Pool:
         self.price = np.array([price(c) for c in self.classes])[self.of_class]
         rooms = [[self.classes[p].capacity_of(name)[r] for r in RESOURCES] for p, name in self.nodes]
         self.room = np.array(rooms, dtype=np.int64).reshape(len(self.nodes), len(RESOURCES))
+        self.room_by_resource = self.room.T.copy()
         # per workload, by class position: may it run there, and how many a node
         self.limit = {name: np.array([limits[c.id] for c in self.classes], dtype=np.int64)
                       for name, limits in group.limits.items()}
@@ -198,7 +199,7 @@ class _Pool:
         leaves the least room on (`_tightest`) where one holds it: the free room per node, and
         per workload its replicas per node; None where one fits nowhere."""
         counts, apart = self.group.counts, self.problem.apart_on_nodes[0]
-        free = self.room.copy()
+        free = self.room.T.copy()  # a row a resource: the fit test reads only the rows asked for
         opened = np.zeros(len(self.nodes), dtype=bool)
         on: dict[str, np.ndarray] = {}
 
@@ -215,28 +216,28 @@ class _Pool:
             for other in apart.get(name, set()) & on.keys():
                 allowed &= on[other] == 0
             for _ in range(counts[name]):
-                fits = allowed & (here < limit) & (free >= request).all(axis=1)
+                fits = _fitting(allowed & (here < limit), free, request)
                 if best_fit and (fits & opened).any():
-                    index = _tightest(fits & opened, free, request, self.room)
+                    index = _tightest(fits & opened, free, request, self.room_by_resource)
                 else:
                     index = int(np.argmax(fits))
                     if not fits[index]:
                         return None
                 opened[index] = True
                 here[index] += 1
-                free[index] -= request
-        return free, on
+                free[:, index] -= request
+        return free.T.copy(), on
 
     def emptied(self, placed) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The packing with each opened node whose replicas all fit in the other opened nodes
         closed, the least full first, each replica onto the node it leaves the least room on."""
         free, on = placed
         opened = np.flatnonzero(np.any([here > 0 for here in on.values()], axis=0))
-        room, left = self.room[opened], free[opened].copy()
+        room, left = self.room_by_resource[:, opened], free[opened].T.copy()
         hosted = {name: here[opened].copy() for name, here in on.items() if here[opened].any()}
         limits = {name: self.limit[name][self.of_class[opened]] for name in hosted}
         still = np.ones(len(opened), dtype=bool)
-        fill = ((room - left)[:, FIT] / np.maximum(room[:, FIT], 1)).sum(axis=1)
+        fill = ((room - left)[FIT] / np.maximum(room[FIT], 1)).sum(axis=0)
         for node in np.argsort(fill, kind="stable"):
             moved = self._moved_off(node, still, room, left, hosted, limits)
             if moved is not None:
@@ -244,7 +245,7 @@ class _Pool:
                 hosted.update(changed)
                 still[node] = False
         free, on = free.copy(), {name: here.copy() for name, here in on.items()}
-        free[opened] = left
+        free[opened] = left.T
         for name, here in hosted.items():
             on[name][opened] = here
         return free, on
@@ -252,7 +253,8 @@ class _Pool:
     def _moved_off(self, node: int, still: np.ndarray, room: np.ndarray, left: np.ndarray,
                    hosted: dict[str, np.ndarray], limits: dict[str, np.ndarray]):
         """(free room, replicas per node of the workloads moved) with `node`'s replicas moved
-        onto the other nodes still open, or None where one fits on none of them."""
+        onto the other nodes still open, or None where one fits on none of them (room and free
+        room a row a resource)."""
         apart = self.problem.apart_on_nodes[0]
         left = left.copy()
         changed = {name: here.copy() for name, here in hosted.items() if here[node]}
@@ -263,36 +265,36 @@ class _Pool:
             for other in apart.get(name, set()) & hosted.keys():
                 allowed &= changed.get(other, hosted[other]) == 0
             for _ in range(amount):
-                fits = allowed & (here < limits[name]) & (left >= request).all(axis=1)
+                fits = _fitting(allowed & (here < limits[name]), left, request)
                 if not fits.any():
                     return None
                 target = _tightest(fits, left, request, room)
                 here[target] += 1
-                left[target] -= request
+                left[:, target] -= request
             here[node] = 0
-        left[node] = room[node]
+        left[:, node] = room[:, node]
         return left, changed
 
     def moved_whole(self, placed) -> np.ndarray:
         """The nodes the packing opened, each moved onto the cheapest unused node that holds all
         it hosts (a last node a tenth full moves to a smaller one): their positions."""
         free, on = placed
-        used = np.zeros(len(self.nodes), dtype=bool)
-        for here in on.values():
-            used |= here > 0
+        names = list(on)
+        hosting = np.array([on[name] for name in names]) > 0  # workload x node
+        used = hosting.any(axis=0)
         for index in sorted(np.flatnonzero(used), key=lambda i: -self.price[i]):
             load = self.room[index] - free[index]
-            targets = ~used & (self.price < self.price[index]) & (self.room >= load).all(axis=1)
-            for name, here in on.items():
-                if here[index]:
-                    targets &= self.limit[name][self.of_class] >= here[index]
+            here = [names[row] for row in np.flatnonzero(hosting[:, index])]
+            targets = _fitting(~used & (self.price < self.price[index]), self.room_by_resource, load)
+            for name in here:
+                targets &= self.limit[name][self.of_class] >= on[name][index]
             if not targets.any():
                 continue
             other = int(np.flatnonzero(targets)[np.argmin(self.price[targets])])
             used[index], used[other] = False, True
             free[other] = self.room[other] - load
-            for here in on.values():
-                here[other], here[index] = here[index], 0
+            for name in here:
+                on[name][other], on[name][index] = on[name][index], 0
         return np.flatnonzero(used)
 
     def states(self, opened: np.ndarray, placed) -> list[tuple[NodeClass, NodeState]]:
@@ -306,11 +308,24 @@ class _Pool:
         return found
 
 
+def _fitting(candidates: np.ndarray, free: np.ndarray, request: np.ndarray) -> np.ndarray:
+    """The candidate nodes with room for the request (free room a row a resource; the rows it
+    asks nothing of are not read: a third of a first-fit's time at inventory 10,000)."""
+    fits = candidates.copy()
+    for resource, amount in enumerate(request.tolist()):
+        if amount:
+            fits &= free[resource] >= amount
+    return fits
+
+
 def _tightest(candidates: np.ndarray, free: np.ndarray, request: np.ndarray, room: np.ndarray) -> int:
     """The candidate node a replica leaves the least room on, CPU and memory as shares of the
-    node's own."""
-    after = ((free - request)[:, FIT] / np.maximum(room[:, FIT], 1)).sum(axis=1)
-    return int(np.argmin(np.where(candidates, after, np.inf)))
+    node's own (free room and room a row a resource)."""
+    among = np.flatnonzero(candidates)
+    cpu, memory = FIT
+    after = (free[cpu, among] - request[cpu]) / np.maximum(room[cpu, among], 1) \
+        + (free[memory, among] - request[memory]) / np.maximum(room[memory, among], 1)
+    return int(among[np.argmin(after)])
 
 
 def _within_limits(problem: Problem, packing: Packing, group: _Group, opened) -> bool:
