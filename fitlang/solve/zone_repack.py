@@ -15,14 +15,22 @@ domain a rule counts, so spreads, affinities and latency counts hold) at once, g
 - each replica on the first node of the pool where it fits (every resource, eligibility, the
   per-node limit, workloads kept apart on a node), the pool being every node of the group's
   classes, the cheapest a core first (per GiB or per the zone's mix of the two packed seed 11's
-  zones 1-60% dearer: not tried);
-- then each node the packing opened moved whole onto the cheapest unused node that holds it.
+  zones 1-60% dearer: not tried); or, in a best fit, on the node already opened that it leaves
+  the least room on (CPU and memory as shares of the node's), the first in the pool where none;
+- then, on a copy, each opened node whose replicas all fit in the other opened nodes emptied
+  into them, the least full first (`_Pool.emptied`: a first-fit leaves room on many nodes that
+  together hold a whole node's replicas);
+- then each node either packing opened moved whole onto the cheapest unused node that holds it.
 
-The cheapest of TRIES such packings replaces the group's nodes where it costs less than they do
-and the buy limits, the budget and the power caps still hold. What it bought (docs/performance.md,
-session 46, h46b): inventory 10,000 at 5 s, seeds 7-11, 22, 24, 59-66, 80-87, every one cheaper,
-19 of 23 within 1% of the bound where the start tree had 13 (seed 11 1.38 -> 0.62%), 0.3-0.5 CPU
-s of the search's time; bench 10,000 seed 1 and accelerator-heavy seed 1 the same to the cent.
+Per group the candidates are the group's own packing (emptied, moved whole), then per try a
+first-fit and a best-fit; tries in rounds over every group (the first with the sizes as they
+are, the others with sizes drawn), so a short deadline still tries every group once. The
+cheapest replaces the group's nodes where it costs less than they do and the buy limits, the
+budget and the power caps still hold. What it bought: session 46 (h46b), the first-fit alone:
+inventory 10,000 at 5 s, 19 of 23 seeds within 1% of the bound where the start tree had 13
+(seed 11 1.38 -> 0.62%); session 47 (h47b), the own packing, the best fits and the emptying
+(offline, at the stage's entry, 0.5 CPU s: seeds 83 / 10 / 64 0.33 / 0.32 / 0.09 -> 1.26 / 0.58
+/ 1.16 USD/h saved): docs/performance.md, session 47.
 """
 
 from __future__ import annotations
@@ -43,9 +51,10 @@ from fitlang.solve.repack import _domain_groups
 # a group's try in one pool order takes 0.01-0.09 CPU s at inventory 10,000 (131 workloads, 377
 # replicas, 5 classes of up to 38 nodes: seed 11's us-west-2a); none is started with less left
 LEAST_TRY_SECONDS = 0.02
-# packings tried a group, and how far each workload's size is drawn from its own in the tries
-# after the first (seed 11 at the search's repack, every zone's paid CPU nodes: 281.37 USD/h
-# with the sizes as they are, 280.96 with the best of 8 tries at 0.3; 0.01-0.09 CPU s a try)
+# tries a group (each a first-fit and a best-fit), and how far each workload's size is drawn
+# from its own in the tries after the first (seed 11 at the search's repack, every zone's paid
+# CPU nodes, first-fits alone: 281.37 USD/h with the sizes as they are, 280.96 with the best of 8
+# tries at 0.3; 0.01-0.09 CPU s a try)
 TRIES = 4
 SIZE_SPREAD = 0.3
 # a group is tried only where its replicas times the nodes of its classes are at most this: a
@@ -81,8 +90,12 @@ def zones_repacked(problem: Problem, packing: Packing, objective: str, deadline:
         return 0
     price: Callable[[NodeClass], float] = \
         (lambda c: 1.0) if objective == "nodes" else (lambda c: float(c.price))
-    searches = [_Search(problem, packing, group, price) for group in _groups(problem, packing)
-                if sum(group.counts.values()) * sum(c.count for c in group.classes) <= MOST_WORK]
+    searches = []
+    for group in _groups(problem, packing):
+        if deadline - time.monotonic() < LEAST_TRY_SECONDS:
+            break
+        if sum(group.counts.values()) * sum(c.count for c in group.classes) <= MOST_WORK:
+            searches.append(_Search(problem, packing, group, price))
     for attempt in range(TRIES):  # a round over every group before the next
         for search in searches:
             if deadline - time.monotonic() < LEAST_TRY_SECONDS:
