@@ -294,7 +294,7 @@ class _Pool:
         free, on = placed
         names = list(on)
         hosting = np.array([on[name] for name in names]) > 0  # workload x node
-        used = hosting.any(axis=0)
+        used = hosting.sum(axis=0) > 0
         for index in sorted(np.flatnonzero(used), key=lambda i: -self.price[i]):
             load = self.room[index] - free[index]
             here = [names[row] for row in np.flatnonzero(hosting[:, index])]
