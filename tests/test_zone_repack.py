@@ -11,7 +11,7 @@ from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.small_merged import small_nodes_merged
 from fitlang.solve.zone_repack import zones_repacked
 
-from solving import pool, problem_from, verified_cost, workload
+from solving import node_state, pool, problem_from, verified_cost, workload
 
 # in zone a: 12-CPU nodes at 0.45 USD/h (0.0375 a core) and 8-CPU ones at 0.40 (0.05 a core).
 # `one` (two replicas of 4 CPUs, one a node) and `many` (four of 4 CPUs): 24 CPUs, two 12-CPU
@@ -82,3 +82,46 @@ def test_a_node_of_an_exclusive_workload_stays_as_it_is(tmp_path):
     assert zones_repacked(problem, packing, "cost", float("inf")) == 1
     assert verified_cost(problem, packing) == Fraction(13, 10)
     assert [(n.name, n.hosted) for n in packing.nodes["small"]] == [(name, {"solo": 1})]
+
+
+def _packed(problem, nodes: dict[str, list[dict[str, int]]]) -> Packing:
+    """Each class's first nodes hosting what `nodes` lists for it."""
+    states = {c: [node_state(problem, c, i, hosted) for i, hosted in enumerate(listed)]
+              for c, listed in nodes.items()}
+    return Packing(nodes=states, short={}, short_by_workload={}, exact=set())
+
+
+def test_a_node_of_the_zone_emptied_into_the_others_room(tmp_path):
+    # 34 CPUs: one 12-CPU node and three 8-CPU ones (1.65 USD/h) is the least that holds them
+    # (two of each, 1.70; five 8-CPU nodes, 2.00). Packed from empty the 12-CPU nodes take `w1`
+    # two a node and the rest fills a small node and a second one (1.70). The zone as it is, its
+    # least full node that can be emptied (a small node's `w1` and `w0` onto the 12-CPU node
+    # beside `w1`) closed: 1.65
+    problem = problem_from(tmp_path, pool("mid", 2, 12, "48GiB", 0.45, ZONE)
+                           + pool("small", 4, 8, "48GiB", 0.40, ZONE)
+                           + workload("w0", 4, 2, "1GiB") + workload("w1", 4, 5, "1GiB")
+                           + workload("w2", 1, 6, "1GiB", "  anti_affinity self on node\n"))
+    packing = _packed(problem, {"small": [{"w2": 1, "w0": 1}] + [{"w1": 1, "w0": 1}] * 3, "mid": [{"w1": 1}]})
+    assert verified_cost(problem, packing) == Fraction(41, 20)
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert verified_cost(problem, packing) == Fraction(33, 20)
+
+
+def test_a_packing_from_empty_with_a_node_emptied_into_the_others_room(tmp_path):
+    # 43 CPUs, every workload one a node: two 16-CPU nodes and a 12-CPU one (1.85 USD/h) are the
+    # least that hold them (a 16, two 12 and an 8: 2.00; a 16, a 12 and two 8: 1.95). First-fit,
+    # the cheapest a core first: `w2` and `w0` on both 12-CPU nodes and a 16-CPU one, `w1` beside
+    # them there and alone on a fourth node, moved whole onto an 8-CPU one (2.00). Its least full
+    # node that can be emptied, a 12-CPU one, emptied into that fourth node's room: 1.85
+    problem = problem_from(tmp_path, pool("big", 4, 16, "64GiB", 0.70, ZONE)
+                           + pool("small", 2, 8, "32GiB", 0.40, ZONE)
+                           + pool("mid", 2, 12, "24GiB", 0.45, ZONE)
+                           + workload("w0", 3, 6, "2GiB", "  anti_affinity self on node\n")
+                           + workload("w1", 2, 5, "10GiB", "  anti_affinity self on node\n")
+                           + workload("w2", 3, 5, "9GiB", "  anti_affinity self on node\n"))
+    packing = _packed(problem, {"small": [{"w0": 1}, {"w0": 1}],
+                                "big": [{"w0": 1, "w1": 1, "w2": 1}, {"w1": 1, "w2": 1}, {"w2": 1}]})
+    assert verified_cost(problem, packing) == Fraction(29, 10)
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert verified_cost(problem, packing) == Fraction(37, 20)
+    assert sorted(c for c, nodes in packing.nodes.items() for _ in nodes) == ["big", "big", "mid"]

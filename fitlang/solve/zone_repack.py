@@ -15,14 +15,22 @@ domain a rule counts, so spreads, affinities and latency counts hold) at once, g
 - each replica on the first node of the pool where it fits (every resource, eligibility, the
   per-node limit, workloads kept apart on a node), the pool being every node of the group's
   classes, the cheapest a core first (per GiB or per the zone's mix of the two packed seed 11's
-  zones 1-60% dearer: not tried);
-- then each node the packing opened moved whole onto the cheapest unused node that holds it.
+  zones 1-60% dearer: not tried); or, in a best fit, on the node already opened that it leaves
+  the least room on (CPU and memory as shares of the node's), the first in the pool where none;
+- then, on a copy, each opened node whose replicas all fit in the other opened nodes emptied
+  into them, the least full first (`_Pool.emptied`: a first-fit leaves room on many nodes that
+  together hold a whole node's replicas);
+- then each node either packing opened moved whole onto the cheapest unused node that holds it.
 
-The cheapest of TRIES such packings replaces the group's nodes where it costs less than they do
-and the buy limits, the budget and the power caps still hold. What it bought (docs/performance.md,
-session 46, h46b): inventory 10,000 at 5 s, seeds 7-11, 22, 24, 59-66, 80-87, every one cheaper,
-19 of 23 within 1% of the bound where the start tree had 13 (seed 11 1.38 -> 0.62%), 0.3-0.5 CPU
-s of the search's time; bench 10,000 seed 1 and accelerator-heavy seed 1 the same to the cent.
+Per group the candidates are the group's own packing (emptied, moved whole), then per try a
+first-fit and a best-fit; tries in rounds over every group (the first with the sizes as they
+are, the others with sizes drawn), so a short deadline still tries every group once. The
+cheapest replaces the group's nodes where it costs less than they do and the buy limits, the
+budget and the power caps still hold. What it bought: session 46 (h46b), the first-fit alone:
+inventory 10,000 at 5 s, 19 of 23 seeds within 1% of the bound where the start tree had 13
+(seed 11 1.38 -> 0.62%); session 47 (h47b), the own packing, the best fits and the emptying
+(offline, at the stage's entry, 0.5 CPU s: seeds 83 / 10 / 64 0.33 / 0.32 / 0.09 -> 1.26 / 0.58
+/ 1.16 USD/h saved): docs/performance.md, session 47.
 """
 
 from __future__ import annotations
@@ -43,9 +51,10 @@ from fitlang.solve.repack import _domain_groups
 # a group's try in one pool order takes 0.01-0.09 CPU s at inventory 10,000 (131 workloads, 377
 # replicas, 5 classes of up to 38 nodes: seed 11's us-west-2a); none is started with less left
 LEAST_TRY_SECONDS = 0.02
-# packings tried a group, and how far each workload's size is drawn from its own in the tries
-# after the first (seed 11 at the search's repack, every zone's paid CPU nodes: 281.37 USD/h
-# with the sizes as they are, 280.96 with the best of 8 tries at 0.3; 0.01-0.09 CPU s a try)
+# tries a group (each a first-fit and a best-fit), and how far each workload's size is drawn
+# from its own in the tries after the first (seed 11 at the search's repack, every zone's paid
+# CPU nodes, first-fits alone: 281.37 USD/h with the sizes as they are, 280.96 with the best of 8
+# tries at 0.3; 0.01-0.09 CPU s a try)
 TRIES = 4
 SIZE_SPREAD = 0.3
 # a group is tried only where its replicas times the nodes of its classes are at most this: a
@@ -53,6 +62,8 @@ SIZE_SPREAD = 0.3
 # 11's us-east-1b, 987 replicas over 1,632 nodes; a fleet of one group of 10,000 nodes and
 # 24,000 replicas would take seconds a try)
 MOST_WORK = 4_000_000
+# the resources a best fit weighs (their shares of the node's room left)
+FIT = [RESOURCES.index("cpu"), RESOURCES.index("memory")]
 
 
 class _Group:
@@ -79,15 +90,21 @@ def zones_repacked(problem: Problem, packing: Packing, objective: str, deadline:
         return 0
     price: Callable[[NodeClass], float] = \
         (lambda c: 1.0) if objective == "nodes" else (lambda c: float(c.price))
-    kept = 0
+    searches = []
     for group in _groups(problem, packing):
         if deadline - time.monotonic() < LEAST_TRY_SECONDS:
             break
-        if sum(group.counts.values()) * sum(c.count for c in group.classes) > MOST_WORK:
-            continue
-        before = sum(price(c) for c, _ in group.members)
-        best = _cheapest_packing(problem, packing, group, price, deadline)
-        if best is not None and best[0] < before - 1e-9 and _within_limits(problem, packing, group, best[1]):
+        if sum(group.counts.values()) * sum(c.count for c in group.classes) <= MOST_WORK:
+            searches.append(_Search(problem, packing, group, price))
+    for attempt in range(TRIES):  # a round over every group before the next
+        for search in searches:
+            if deadline - time.monotonic() < LEAST_TRY_SECONDS:
+                break
+            search.tried(attempt, deadline)
+    kept = 0
+    for search in searches:
+        best, group = search.best, search.group
+        if best[0] < search.before - 1e-9 and _within_limits(problem, packing, group, best[1]):
             _apply(packing, group, best[1])
             kept += 1
     return kept
@@ -111,25 +128,44 @@ def _groups(problem: Problem, packing: Packing) -> list[_Group]:
     return found
 
 
-def _cheapest_packing(problem: Problem, packing: Packing, group: _Group, price, deadline: float):
-    """(cost, nodes by class) of the cheapest of TRIES packings of the group's replicas: the
-    first with the workloads' sizes as they are, the others with each size drawn within
+class _Search:
+    """The cheapest packing of one group found so far: its own with the nodes it can empty
+    closed, then per try a first-fit and a best-fit, each with the nodes it can empty closed; the
+    first try with the workloads' sizes as they are, the others with each size drawn within
     SIZE_SPREAD of it (the same draws every run: the group's own generator)."""
-    pool = _Pool(problem, packing, group, price)
-    draws, best = random.Random(0), None
-    for attempt in range(TRIES):
-        if deadline - time.monotonic() < LEAST_TRY_SECONDS:
-            break
-        spread = {name: draws.uniform(1 - SIZE_SPREAD, 1 + SIZE_SPREAD) if attempt else 1.0
-                  for name in sorted(group.counts)}
-        placed = pool.first_fit(spread)
-        if placed is None:
-            continue
-        opened = pool.moved_whole(placed)
-        cost = float(pool.price[opened].sum())
-        if best is None or cost < best[0] - 1e-9:
-            best = (cost, pool.states(opened, placed))
-    return best
+
+    def __init__(self, problem: Problem, packing: Packing, group: _Group, price) -> None:
+        self.group = group
+        self.before = sum(price(c) for c, _ in group.members)
+        self.pool = _Pool(problem, packing, group, price)
+        self.best: tuple[float, list[tuple[NodeClass, NodeState]]] = (math.inf, [])
+        self._kept_if_cheaper(self.pool.own())
+        self.draws = random.Random(0)
+
+    def tried(self, attempt: int, deadline: float) -> None:
+        spread = {name: self.draws.uniform(1 - SIZE_SPREAD, 1 + SIZE_SPREAD) if attempt else 1.0
+                  for name in sorted(self.group.counts)}
+        for best_fit in (False, True):
+            if deadline - time.monotonic() < LEAST_TRY_SECONDS:
+                return
+            placed = self.pool.first_fit(spread, best_fit)
+            if placed is not None:
+                self._kept_if_cheaper(placed)
+
+    def _kept_if_cheaper(self, placed) -> None:
+        """The packing and the same with the nodes it can empty closed (after moving nodes whole,
+        either may be the cheaper: inventory 10,000 seed 8, the emptied alone 0.41 USD/h dearer)"""
+        emptied = self.pool.emptied(placed)
+        for found in (_priced(self.pool, placed), _priced(self.pool, emptied)):
+            if found[0] < self.best[0] - 1e-9:
+                self.best = found
+
+
+def _priced(pool: _Pool, placed) -> tuple[float, list[tuple[NodeClass, NodeState]]]:
+    """What a packing of the pool costs once each node it opens is moved whole where cheaper,
+    and its nodes."""
+    opened = pool.moved_whole(placed)
+    return float(pool.price[opened].sum()), pool.states(opened, placed)
 
 
 class _Pool:
@@ -149,18 +185,35 @@ class _Pool:
         self.price = np.array([price(c) for c in self.classes])[self.of_class]
         rooms = [[self.classes[p].capacity_of(name)[r] for r in RESOURCES] for p, name in self.nodes]
         self.room = np.array(rooms, dtype=np.int64).reshape(len(self.nodes), len(RESOURCES))
+        self.room_by_resource = self.room.T.copy()
         # per workload, by class position: may it run there, and how many a node
         self.limit = {name: np.array([limits[c.id] for c in self.classes], dtype=np.int64)
                       for name, limits in group.limits.items()}
         self.requests = {name: np.array([problem.demand(name).requests[r] for r in RESOURCES], dtype=np.int64)
                          for name in group.counts}
 
-    def first_fit(self, spread: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-        """Each replica on the first node it fits (workloads most constrained first, then the
-        largest, each size times its `spread`): the free room per node, and per workload its
-        replicas per node; None where one fits nowhere."""
-        counts, apart = self.group.counts, self.problem.apart_on_nodes[0]
+    def own(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The group's packing as it is: the free room per node, and per workload its replicas
+        per node."""
+        position = {(self.classes[p].id, name): index for index, (p, name) in enumerate(self.nodes)}
         free = self.room.copy()
+        on = {name: np.zeros(len(self.nodes), dtype=np.int64) for name in self.group.counts}
+        for node_class, node in self.group.members:
+            index = position[(node_class.id, node.name)]
+            for name, amount in node.hosted.items():
+                on[name][index] += amount
+                free[index] -= self.requests[name] * amount
+        return free, on
+
+    def first_fit(self, spread: dict[str, float],
+                  best_fit: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        """Each replica on the first node it fits (workloads most constrained first, then the
+        largest, each size times its `spread`), or with `best_fit` on the node already opened it
+        leaves the least room on (`_tightest`) where one holds it: the free room per node, and
+        per workload its replicas per node; None where one fits nowhere."""
+        counts, apart = self.group.counts, self.problem.apart_on_nodes[0]
+        free = self.room.T.copy()  # a row a resource: the fit test reads only the rows asked for
+        opened = np.zeros(len(self.nodes), dtype=bool)
         on: dict[str, np.ndarray] = {}
 
         def needed(name: str) -> tuple:
@@ -176,34 +229,85 @@ class _Pool:
             for other in apart.get(name, set()) & on.keys():
                 allowed &= on[other] == 0
             for _ in range(counts[name]):
-                fits = allowed & (here < limit) & (free >= request).all(axis=1)
-                index = int(np.argmax(fits))
-                if not fits[index]:
-                    return None
+                fits = _fitting(allowed & (here < limit), free, request)
+                if best_fit and (fits & opened).any():
+                    index = _tightest(fits & opened, free, request, self.room_by_resource)
+                else:
+                    index = int(np.argmax(fits))
+                    if not fits[index]:
+                        return None
+                opened[index] = True
                 here[index] += 1
-                free[index] -= request
+                free[:, index] -= request
+        return free.T.copy(), on
+
+    def emptied(self, placed) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The packing with each opened node whose replicas all fit in the other opened nodes
+        closed, the least full first, each replica onto the node it leaves the least room on."""
+        free, on = placed
+        opened = np.flatnonzero(np.any([here > 0 for here in on.values()], axis=0))
+        room, left = self.room_by_resource[:, opened], free[opened].T.copy()
+        hosted = {name: here[opened].copy() for name, here in on.items() if here[opened].any()}
+        limits = {name: self.limit[name][self.of_class[opened]] for name in hosted}
+        still = np.ones(len(opened), dtype=bool)
+        fill = ((room - left)[FIT] / np.maximum(room[FIT], 1)).sum(axis=0)
+        for node in np.argsort(fill, kind="stable"):
+            moved = self._moved_off(node, still, room, left, hosted, limits)
+            if moved is not None:
+                left, changed = moved
+                hosted.update(changed)
+                still[node] = False
+        free, on = free.copy(), {name: here.copy() for name, here in on.items()}
+        free[opened] = left.T
+        for name, here in hosted.items():
+            on[name][opened] = here
         return free, on
+
+    def _moved_off(self, node: int, still: np.ndarray, room: np.ndarray, left: np.ndarray,
+                   hosted: dict[str, np.ndarray], limits: dict[str, np.ndarray]):
+        """(free room, replicas per node of the workloads moved) with `node`'s replicas moved
+        onto the other nodes still open, or None where one fits on none of them (room and free
+        room a row a resource)."""
+        apart = self.problem.apart_on_nodes[0]
+        left = left.copy()
+        changed = {name: here.copy() for name, here in hosted.items() if here[node]}
+        for name, here in changed.items():
+            request, amount = self.requests[name], int(here[node])
+            allowed = still & (limits[name] > 0)
+            allowed[node] = False
+            for other in apart.get(name, set()) & hosted.keys():
+                allowed &= changed.get(other, hosted[other]) == 0
+            for _ in range(amount):
+                fits = _fitting(allowed & (here < limits[name]), left, request)
+                if not fits.any():
+                    return None
+                target = _tightest(fits, left, request, room)
+                here[target] += 1
+                left[:, target] -= request
+            here[node] = 0
+        left[:, node] = room[:, node]
+        return left, changed
 
     def moved_whole(self, placed) -> np.ndarray:
         """The nodes the packing opened, each moved onto the cheapest unused node that holds all
         it hosts (a last node a tenth full moves to a smaller one): their positions."""
         free, on = placed
-        used = np.zeros(len(self.nodes), dtype=bool)
-        for here in on.values():
-            used |= here > 0
+        names = list(on)
+        hosting = np.array([on[name] for name in names]) > 0  # workload x node
+        used = hosting.sum(axis=0) > 0
         for index in sorted(np.flatnonzero(used), key=lambda i: -self.price[i]):
             load = self.room[index] - free[index]
-            targets = ~used & (self.price < self.price[index]) & (self.room >= load).all(axis=1)
-            for name, here in on.items():
-                if here[index]:
-                    targets &= self.limit[name][self.of_class] >= here[index]
+            here = [names[row] for row in np.flatnonzero(hosting[:, index])]
+            targets = _fitting(~used & (self.price < self.price[index]), self.room_by_resource, load)
+            for name in here:
+                targets &= self.limit[name][self.of_class] >= on[name][index]
             if not targets.any():
                 continue
             other = int(np.flatnonzero(targets)[np.argmin(self.price[targets])])
             used[index], used[other] = False, True
             free[other] = self.room[other] - load
-            for here in on.values():
-                here[other], here[index] = here[index], 0
+            for name in here:
+                on[name][other], on[name][index] = on[name][index], 0
         return np.flatnonzero(used)
 
     def states(self, opened: np.ndarray, placed) -> list[tuple[NodeClass, NodeState]]:
@@ -215,6 +319,26 @@ class _Pool:
             room = dict(zip(RESOURCES, map(int, free[index])))
             found.append((self.classes[position], NodeState(name, room, hosted)))
         return found
+
+
+def _fitting(candidates: np.ndarray, free: np.ndarray, request: np.ndarray) -> np.ndarray:
+    """The candidate nodes with room for the request (free room a row a resource; the rows it
+    asks nothing of are not read: a third of a first-fit's time at inventory 10,000)."""
+    fits = candidates.copy()
+    for resource, amount in enumerate(request.tolist()):
+        if amount:
+            fits &= free[resource] >= amount
+    return fits
+
+
+def _tightest(candidates: np.ndarray, free: np.ndarray, request: np.ndarray, room: np.ndarray) -> int:
+    """The candidate node a replica leaves the least room on, CPU and memory as shares of the
+    node's own (free room and room a row a resource)."""
+    among = np.flatnonzero(candidates)
+    cpu, memory = FIT
+    after = (free[cpu, among] - request[cpu]) / np.maximum(room[cpu, among], 1) \
+        + (free[memory, among] - request[memory]) / np.maximum(room[memory, among], 1)
+    return int(among[np.argmin(after)])
 
 
 def _within_limits(problem: Problem, packing: Packing, group: _Group, opened) -> bool:
