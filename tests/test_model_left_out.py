@@ -1,8 +1,9 @@
 """Where the whole model ran and its packing left out replicas the floor places, the floor is
 the answer, and it gets the guided passes it gets where the model is skipped
-(`placement._model_left_out`). Accelerator-heavy 10,000 seed 17: at 5 s (no model) 1.16% over
-the bound, at 60 s (the model's counts packed short under the power caps, the greedy floor
-the answer) 2.65%: a longer limit ended worse."""
+(`placement._model_left_out`); where its packing is complete but dear, those passes run too
+and the cheaper of the two is kept (`placement._model_packed_dear`). Accelerator-heavy 10,000
+seed 17: at 5 s (no model) 1.16% over the bound, at 60 s (the model's counts packed short under
+the power caps, the greedy floor the answer) 2.65%: a longer limit ended worse."""
 
 from __future__ import annotations
 
@@ -59,3 +60,31 @@ def test_a_model_that_packs_short_leaves_the_floor_its_guided_passes(tmp_path, m
         assert not answer.unplaced
     assert Fraction(skipped.value) == _brute_force() == Fraction(111, 10)
     assert Fraction(short.value) == Fraction(skipped.value)
+
+
+def _web_on_big(problem, counts, planned) -> Packing:
+    """`pack` with `web` sent to the 12-CPU node whatever the model counted: complete, and at
+    13 over the model's 11.10 (as the power caps and several resources made seed 53's packing
+    dearer than its counts)."""
+    web = sum(amount for (name, _), amount in counts.items() if name == "web")
+    sent = {key: amount for key, amount in counts.items() if key[0] != "web"}
+    sent["web", "big"] = web
+    return pack(problem, sent, {**planned, "big": 1})
+
+
+def test_a_model_that_packs_dear_leaves_the_floor_its_guided_passes_and_the_cheaper_is_kept(
+        tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    monkeypatch.setattr(placement, "_whole_model_pays", lambda *arguments: True)
+    monkeypatch.setattr(placement, "pack", _web_on_big)
+    monkeypatch.setattr(placement, "counted_exact", lambda *arguments: None)
+    monkeypatch.setattr(placement, "repack", lambda *arguments: 0)  # (the model's packing stays dear)
+    # (nor do the patterns after the model reach the optimum: on the accelerator shape they do not)
+    monkeypatch.setattr(placement, "_patterns_after_model", lambda run: None)
+    monkeypatch.setattr(placement, "_searched", lambda problem_, packing, *rest, **keywords: packing)
+    run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(30.0), lambda *said: None, True)
+    run.search_deadline = run.budget.deadline
+    answer = placement._stages(run, time.monotonic())
+    assert run.whole and run.best is not None and not run.best.unplaced and Fraction(run.best.value) == 13
+    assert not answer.unplaced and Fraction(answer.value) == _brute_force()
+    assert verify(problem, json.loads(as_json(problem, answer, []))) == ([], [])
