@@ -14,7 +14,7 @@ from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
 from fitlang.solve.improve import consolidate
-from fitlang.solve.pack import Packing
+from fitlang.solve.pack import Packing, repair
 
 from solving import node_state, pool, problem_from, verified_cost, workload
 
@@ -179,3 +179,19 @@ def test_the_consolidation_before_the_move_takes_at_most_half_the_time_left(monk
     assert gang_polish.consolidation_deadline(10.5, 10.2) == pytest.approx(10.1)
     assert gang_polish.consolidation_deadline(10.5, 12.0) == 10.5
     assert gang_polish.consolidation_deadline(None, 10.2) is None
+
+
+def test_repair_keeps_a_gangs_short_replica_in_its_cluster(tmp_path):
+    """`pack.repair` with one `train` replica on an owned H100 node and one short of it, no owned
+    node left to open (the model's planned nodes used up): the bought p5 class, in another
+    cluster, would hold it, and the gang would run in two clusters (seed 20 at 60 s: E0507).
+    It stays short instead, for the stages after to place the gang whole."""
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
+    packing = Packing({"h100": [node_state(problem, "h100", 0, {"train": 1})],
+                       "cpu": [node_state(problem, "cpu", i, {"batch": 1}) for i in range(4)]})
+    packing.add_short("train", "h100", 1)
+    repair(problem, packing, lambda node_class, packing_: node_class.id != "h100")
+    assert packing.short_by_workload == {("train", "h100"): 1}
+    clusters = {problem.node_class(class_id).cluster for class_id, nodes in packing.nodes.items()
+                for node in nodes if node.hosted.get("train")}
+    assert clusters == {"default"}

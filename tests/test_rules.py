@@ -220,7 +220,7 @@ def test_the_rules_with_rows_of_the_linear_model():
                  rule.rows.limits, rule.rows.relations)
         assert any(hook is not None for hook in hooks), rule.name
     assert [rule.name for rule in rules.RULES if rule.packing is not None] == \
-        ["exclusive", "spread", "affinity", "latency"]
+        ["exclusive", "gang", "spread", "affinity", "latency"]
 
 
 def _rule_of_row(group, problem) -> str | None:

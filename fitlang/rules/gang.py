@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.model.problem import Demand
-from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.model.problem import Demand, NodeClass
+from fitlang.rules.base import CheckReads, GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import option_group, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -113,6 +113,19 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
             values[chosen] = int(amount > 0)
 
 
+def _cluster(node_class: NodeClass) -> str:
+    return node_class.cluster
+
+
+def same_cluster(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """A gang's replica moves only within its cluster (the gang leaves a cluster whole, in
+    gang_bought.py). Without it `pack.repair` sent a gang's replicas its nodes did not hold to
+    bought nodes, another cluster: accelerator-heavy 10,000 seed 20 at 60 s, the model's counts
+    packed with `train_33` in two clusters, the answer refused (E0507)."""
+    return _cluster if demand.gang else None
+
+
 RULE = Rule("gang", check=check, check_reads=CheckReads.DEMANDS,
             rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows, start=start),
+            packing=OnNodes(same=same_cluster),
             part_kind=PartKind.GANG, reason=reason, repairs=repairs)
