@@ -18,8 +18,14 @@ something moved); where it breaks a rule, or a node stays overfull, the answer i
 as it was, its overfull nodes named (`Placement.overfull`) for the driver to say so in Slurm's
 terms (E0509) instead of a result Slurm would not run. The moves are linear in the replicas on
 the nodes they touch and the nodes looked at for room; nothing runs where no node is read from
-a Slurm inventory of ThreadsPerCore > 1. With a horizon jobs are per step: the same moves, step
-by step (`whole_cores_time.py`).
+a Slurm inventory of ThreadsPerCore > 1, nor where no node holds more replicas than its kubelet
+admits. With a horizon jobs are per step: the same moves, step by step (`whole_cores_time.py`).
+
+The same moves hold a node to the pods its kubelet admits (`NodeClass.max_pods`: a kubectl
+node's `allocatable.pods`, an offer's or pool's `max_pods`), which the class model does not count
+either: a replica that leaves a node over its pods frees one, whatever CPUs it frees (E0512
+where no move finds room; before session 47 nothing counted pods, and a node could be given
+more replicas than the 110 a kubelet admits by default).
 """
 
 from __future__ import annotations
@@ -210,12 +216,10 @@ class _Nodes:
         return not any({name, workload} & _together(self.problem.demand(other))
                        for other in jobs if other != name)
 
-    def remove(self, name: str, node: str, index: int | None = None) -> int:
-        """One replica of `name` off `node` (assignment `index`, else any of them there), out
-        of the answer: its assignment's index."""
+    def remove(self, name: str, node: str) -> int:
+        """One replica of `name` off `node`, out of the answer: its assignment's index."""
         self._used.pop(node, None)
-        index = self.at[(name, node)].pop() if index is None else self.at[(name, node)].pop(
-            self.at[(name, node)].index(index))
+        index = self.at[(name, node)].pop()
         self.hosted[node][name] -= 1
         if not self.hosted[node][name]:
             del self.hosted[node][name]
