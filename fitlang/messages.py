@@ -647,6 +647,17 @@ class PoolsIndistinct(Message):
     target: str
 
 
+class PodsPastKubeletDefault(Message):
+    code = "W0621"
+    summary = "more pods on a node than a kubelet admits by default"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("State the pool's `max_pods` (its kubelets' maxPods): fitc then holds each node to it. A "
+           "kubelet admits 110 pods unless configured otherwise; the scheduler leaves the rest Pending.")
+    detail: str
+    target: str
+
+
 class NotEnforceable(Message):
     code = "W0620"
     summary = "rule the target cannot enforce"

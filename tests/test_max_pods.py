@@ -76,3 +76,18 @@ def test_the_kubernetes_read_back_counts_pods_against_the_kubelets_limit(tmp_pat
     assert errors(target.problems(context)) == []
     found = details(target.fidelity(context, target.render(context)), "kubernetes")
     assert found == ["node `n1`: the pods placed on it request more pods than it can allocate"]
+
+
+def test_a_pool_without_max_pods_is_warned_about_past_a_kubelets_default(tmp_path, capsys):
+    # 120 small replicas fit one 64-core node; a kubelet admits 110 unless configured: W0621
+    # (the files are still written); with `max_pods = 110` stated, two nodes and no warning
+    pool = 'pool small {\n  count = 2\n  cpu = 64\n  memory = 256GiB\n  price = 1 USD/h\n}\n'
+    (tmp_path / "p.fit").write_text(pool + WEB.replace("REPLICAS", "120"))
+    out = str(tmp_path / "out")
+    assert main(["compile", str(tmp_path / "p.fit"), "--target", "kubernetes", "--out", out]) == 0
+    assert "warning[W0621]" in capsys.readouterr().err
+    (tmp_path / "p.fit").write_text(pool.replace("}", "  max_pods = 110\n}") + WEB.replace("REPLICAS", "120"))
+    assert main(["compile", str(tmp_path / "p.fit"), "--target", "kubernetes", "--out", out + "2"]) == 0
+    assert "W0621" not in capsys.readouterr().err
+    placement = Compilation(tmp_path / "p.fit").solve("auto", 20.0)
+    assert sorted(Counter(a.node for a in placement.assignments).values()) == [10, 110]

@@ -25,6 +25,7 @@ from fitlang.messages import (
     InvalidLabelValue,
     JobsResumedAtTheirStart,
     NotEnforceable,
+    PodsPastKubeletDefault,
     PoolsIndistinct,
     RunsNotOneCronJob,
     SegmentsNeedCheckpoint,
@@ -315,6 +316,25 @@ def _unenforceable(context: CompileContext, need: Findings) -> list[Diagnostic]:
     return needs
 
 
+KUBELET_DEFAULT_MAX_PODS = 110  # the kubelet's `maxPods` where nothing configures it
+
+
+def _pods_past_default(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """W0621, one per pool that states no `max_pods` (so fitc holds its nodes to none) where the
+    placement puts more pods on a node than a kubelet admits by default."""
+    per_node = Counter(a.node for a in context.placement.assignments)
+    owners, found = context.problem.owners(), {}
+    for node, pods in sorted(per_node.items()):
+        owner = owners.find(node) if pods > KUBELET_DEFAULT_MAX_PODS else None
+        if owner is not None and owner[0].max_pods is None and owner[0].pool in context.program.pools \
+                and owner[0].pool not in found:
+            found[owner[0].pool] = need(
+                f"pool `{owner[0].pool}` states no `max_pods`, and node `{node}` runs {pods} pods, more "
+                f"than the {KUBELET_DEFAULT_MAX_PODS} a kubelet admits by default", owner[0].origin,
+                PodsPastKubeletDefault)
+    return list(found.values())
+
+
 def _packing_at_risk(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """W0620, one per pool, where the scheduler, choosing nodes within what an object selects,
     can leave one of its pods without a node (kubernetes_packing.py); each workload so placed
@@ -462,6 +482,7 @@ class Kubernetes(Target):
                                      "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
         problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
+        problems += _pods_past_default(context, need)
         problems += _packing_at_risk(context, need)
         problems += _recurring_warnings(context, need)
         return by_message(problems)
