@@ -677,10 +677,13 @@ def test_at_scale_the_whole_move_model_proves_the_optimum(tmp_path):
 
 
 def test_where_no_bound_was_proven_the_document_says_null(tmp_path, monkeypatch):
-    from fitlang.solve import bound, move_scale
+    from fitlang.solve import bound, charged_mip, move_scale
 
+    # every bound the plan may prove, the charged MIP of the child beside the move among them
+    # (a forked child inherits these patches)
     monkeypatch.setattr(bound, "lower_bound", lambda *arguments, **keywords: bound.Bound(None))
     monkeypatch.setattr(move_scale, "move_model_bound", lambda *arguments, **keywords: None)
+    monkeypatch.setattr(charged_mip, "charged_mip_bound", lambda *arguments, **keywords: None)
     result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
     document = json.loads(as_json(result))
     assert document["value"] == pytest.approx(4.98) and document["bound"] is None and document["gap"] is None
