@@ -1,5 +1,5 @@
 """The pods a node's kubelet admits (`allocatable.pods`, a pool's or offer's `max_pods`): the
-class model does not count them; the answer is repaired to them (`solve/whole_cores.py`),
+model counts them (per class, `rules/capacity.py`); a packing is repaired to them (`solve/whole_cores.py`),
 `fitc verify` checks them (`rules/capacity.py`), and the Kubernetes read-back counts them
 (`targets/kubernetes_fidelity.py`), or the scheduler would leave the extra pods Pending."""
 
@@ -8,10 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from fractions import Fraction
 
 from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
-from fitlang.solve.placement_result import Assignment
+from fitlang.solve.linear import Status
+from fitlang.solve.placement_result import Assignment, Placement
 from fitlang.solve.self_check import broken_rules
 from fitlang.targets import TARGETS, CompileContext
 
@@ -50,8 +52,38 @@ def test_verify_rejects_a_node_over_its_pods(tmp_path, capsys):
     assert "node `n1` is over its pods: 4 placed, its kubelet admits 3" in capsys.readouterr().err
 
 
-def test_more_replicas_than_every_node_admits_is_e0512_not_a_placement(tmp_path, capsys):
+def test_more_replicas_than_every_node_admits_is_no_placement(tmp_path, capsys):
+    # 7 replicas, 2 nodes of 3 pods: the model counts the pods, so no placement (E0501 with the
+    # replicas' line); the partial answer shown keeps the pods (6 placed, 1 left out)
     _inventory(tmp_path, 7)
+    assert main(["solve", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [d["code"] for d in document["diagnostics"]] == ["E0501", "E0504"]
+    assert sorted(Counter(a["node"] for a in document["assignments"]).values()) == [3, 3]
+    assert len(document["unplaced"]) == 1
+
+
+def test_the_model_counts_pods_so_the_bound_is_proven(tmp_path):
+    # 4 nodes of 8 CPUs and 3 pods, 7 one-CPU replicas: one node's CPUs hold them all, its
+    # pods 3: three nodes, proven (the bound was one node: `feasible` with a gap of 67%)
+    pool = 'pool std {\n  count = 4\n  cpu = 8\n  memory = 32GiB\n  price = 0.40 USD/h\n  max_pods = 3\n}\n'
+    (tmp_path / "p.fit").write_text(pool + WEB.replace("REPLICAS", "7").replace("100m", "1"))
+    compilation = Compilation(tmp_path / "p.fit")
+    placement = compilation.solve("auto", 20.0)
+    assert compilation.verdict(placement, 20.0).outcome is Outcome.PLACED
+    assert placement.status is Status.OPTIMAL and placement.value == Fraction("1.2")
+    assert placement.bound == Fraction("1.2")
+
+
+def test_a_packing_no_move_repairs_is_e0512_not_a_placement(tmp_path, monkeypatch, capsys):
+    # the solver's answer (as a class count that does not see nodes could give it) puts 4 on n1,
+    # which admits 3, and n2 is full (3): no move repairs it
+    from fitlang.solve import placement as placement_module
+
+    _inventory(tmp_path, 7)
+    crowded = [Assignment("web", replica, "n1" if replica < 4 else "n2") for replica in range(7)]
+    monkeypatch.setattr(placement_module, "_solved", lambda *arguments, **keywords:
+                        Placement(Status.FEASIBLE, "cost", Fraction(2), Fraction(2), assignments=crowded))
     assert main(["solve", str(tmp_path / "p.fit"), "--format", "json"]) == 1
     assert [d["code"] for d in json.loads(capsys.readouterr().out)["diagnostics"]] == ["E0512"]
 
@@ -91,3 +123,20 @@ def test_a_pool_without_max_pods_is_warned_about_past_a_kubelets_default(tmp_pat
     assert "W0621" not in capsys.readouterr().err
     placement = Compilation(tmp_path / "p.fit").solve("auto", 20.0)
     assert sorted(Counter(a.node for a in placement.assignments).values()) == [10, 110]
+
+
+def test_nodes_bought_hold_the_pods_their_offer_admits(tmp_path):
+    # 40 tiny replicas: one `small` (0.10 USD/h, 10 pods) holds their CPUs and memory but 10 of
+    # them; `big` (0.25, 50 pods) holds all 40. Four small cost 0.40: one big, 0.25, is the
+    # least (the start tree bought one small, its 40 pods past the 10 its kubelet admits)
+    offers = "".join(f'offer {name} {{\n  provider = aws\n  instance_type = "{name}.x"\n'
+                     f'  regions = ["us-east-1"]\n  cpu = {cpu}\n'
+                     f'  memory = 16GiB\n  max_pods = {pods}\n  price = {price} USD/h\n}}\n'
+                     for name, cpu, pods, price in (("small", 4, 10, "0.10"), ("big", 8, 50, "0.25")))
+    buy = "buy {\n  offers = [small, big]\n  max_count = 10\n}\n"
+    (tmp_path / "p.fit").write_text(offers + buy + WEB.replace("REPLICAS", "40").replace("100m", "10m"))
+    compilation = Compilation(tmp_path / "p.fit")
+    placement = compilation.solve("auto", 20.0)
+    assert compilation.verdict(placement, 20.0).outcome is Outcome.PLACED
+    assert placement.status is Status.OPTIMAL and placement.value == Fraction("0.25")
+    assert broken_rules(compilation.problem, placement) == []

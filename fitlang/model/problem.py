@@ -160,8 +160,9 @@ class NodeClass(Frozen):
     # Slurm's ThreadsPerCore: its CPUs are threads, and each job gets whole cores (CR_Core)
     threads_per_core: int = 1
     # the pods the kubelet admits on one node (`allocatable.pods`, an offer's or pool's
-    # `max_pods`); None: no limit known (Slurm). The class model does not count pods: the
-    # answer is repaired where a node holds more (`solve/whole_cores.py`), `verify` checks it
+    # `max_pods`); None: no limit known (Slurm). The class model counts them per class (a row
+    # beside its capacity rows); the answer is repaired where a packing leaves a node with
+    # more (`solve/whole_cores.py`), `verify` checks it
     max_pods: int | None = None
     # read from a Slurm inventory: Slurm gives its tasks whole CPUs and its jobs whole cores,
     # and demands count their CPU so here (`model/slurm_cpus.py`)
@@ -635,6 +636,8 @@ def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
         have = node_class.capacity[resource] // need
         fit = have if fit is None else min(fit, have)
     fit = demand.replicas if fit is None else min(fit, demand.replicas)
+    if node_class.max_pods is not None:  # the kubelet admits no more pods
+        fit = min(fit, node_class.max_pods)
     if demand.one_per_node:
         fit = min(fit, 1)
     return max(fit, 0)

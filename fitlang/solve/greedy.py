@@ -46,6 +46,8 @@ from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
 
 _GPU = RESOURCES.index("gpu")
+# the pods a node admits where its class states no `max_pods` (more than any node holds)
+UNLIMITED_PODS = 2 ** 40
 
 
 @dataclass(frozen=True)
@@ -532,6 +534,7 @@ class _Fleet:
         self.limits = _Limits(problem)
         # open nodes, in the order they opened
         self.free = np.zeros((256, len(RESOURCES)), dtype=np.int64)
+        self.pods = np.zeros(256, dtype=np.int64)  # per open node, the pods its kubelet admits yet
         self.owner = np.zeros(256, dtype=np.int64)
         self.alone = np.zeros(256, dtype=bool)  # hosts an exclusive workload
         self.size = 0
@@ -734,7 +737,8 @@ class _Fleet:
         nodes, _ = self._open_nodes(rows)
         if len(nodes):
             roomy = np.zeros(len(self.classes), dtype=bool)
-            roomy[self.owner[nodes[self._fits(self.free[nodes], need, limit[self.owner[nodes]]) > 0]]] = True
+            most = np.minimum(limit[self.owner[nodes]], self.pods[nodes])
+            roomy[self.owner[nodes[self._fits(self.free[nodes], need, most) > 0]]] = True
             usable |= roomy[rows]
         return rows[usable]
 
@@ -817,7 +821,7 @@ class _Fleet:
         if not len(nodes):
             return amount
         owner = self.owner[nodes]
-        most = limit[owner]
+        most = np.minimum(limit[owner], self.pods[nodes])
         mine = self.hosts.get(demand.name)
         if mine:  # what it already has there counts towards the per-node limit
             here = np.zeros(self.size, dtype=np.int64)
@@ -924,9 +928,11 @@ class _Fleet:
         if self.size == len(self.free):
             grow = len(self.free)
             self.free = np.concatenate([self.free, np.zeros_like(self.free)])
+            self.pods = np.concatenate([self.pods, np.zeros_like(self.pods)])
             self.owner = np.concatenate([self.owner, np.zeros(grow, dtype=np.int64)])
             self.alone = np.concatenate([self.alone, np.zeros(grow, dtype=bool)])
         self.free[self.size] = room
+        self.pods[self.size] = self.shapes.pods[row]
         self.owner[self.size] = row
         self.alone[self.size] = False
         self.members[row].append(self.size)
@@ -939,6 +945,7 @@ class _Fleet:
 
     def _put(self, demand: Demand, node: int, amount: int, need: np.ndarray) -> None:
         self.free[node] -= need * amount
+        self.pods[node] -= amount
         hosted = self.hosted[node]
         if demand.name not in hosted:
             self.hosts.setdefault(demand.name, []).append(node)
@@ -986,6 +993,7 @@ class _Fleet:
         and the node-level rules between them."""
         plan: list[tuple[Demand, int, np.ndarray]] = []
         free = room.copy()
+        pods = int(self.shapes.pods[row])
         for members, amount in hosted.items():
             for name in members:
                 demand = fillable.get(name)
@@ -997,12 +1005,13 @@ class _Fleet:
                         or names & set(self.apart.get(name, ())):
                     continue
                 need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
-                most = int(self.shapes.node_limits(demand, np.array([row]))[0])
+                most = min(int(self.shapes.node_limits(demand, np.array([row]))[0]), pods)
                 fit = int(self._fits(free[None, :], need, np.array([most]))[0])
                 take = min(amount, left[name], fit)
                 if take > 0:
                     plan.append((demand, take, need))
                     free -= need * take
+                    pods -= take
                     left[name] -= take
                     amount -= take
         return plan
@@ -1018,6 +1027,7 @@ class _Fleet:
             if entry[0] == "put":
                 _, node, name, amount, need = entry
                 self.free[node] += need * amount
+                self.pods[node] += amount
                 hosted = self.hosted[node]
                 hosted[name] -= amount
                 if not hosted[name]:
@@ -1106,6 +1116,9 @@ class _ClassShapes:
         self.columns = [np.ascontiguousarray(self.capacity[:, k]) for k in range(len(RESOURCES))]
         self.price = np.array([float(c.price) for c in problem.classes])
         self.count = np.array([c.count for c in problem.classes], dtype=np.int64)
+        # the pods a node's kubelet admits (`NodeClass.max_pods`; none stated: no limit)
+        self.pods = np.array([UNLIMITED_PODS if c.max_pods is None else c.max_pods for c in problem.classes],
+                             dtype=np.int64)
 
     def prices(self, demand: Demand, candidates: list[NodeClass]) -> list[float]:
         if not candidates:
@@ -1126,6 +1139,7 @@ class _ClassShapes:
             fit = np.minimum(fit, demand.replicas)
         else:
             fit = np.full(len(columns[0]), demand.replicas, dtype=np.int64)
+        fit = np.minimum(fit, self.pods if rows is None else self.pods[rows])
         if demand.one_per_node:
             fit = np.minimum(fit, 1)
         return np.maximum(fit, 0)
