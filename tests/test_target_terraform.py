@@ -544,6 +544,10 @@ MULTI = EXAMPLES / "multi-cloud-buy.fit"
     ("aws.tf", 'cluster_name    = "media-prod"', 'cluster_name    = "media-dev"', 1),
     # a pool in another region's cluster
     ("azure.tf", 'var.azure_cluster_ids["eastus"]', 'var.azure_cluster_ids["westus"]', 2),
+    # an AKS pool that leaves its pods to the network plugin's default (30 on Azure CNI)
+    ("azure.tf", "  max_pods              = 250\n", "", 2),
+    # a GKE pool whose nodes admit fewer pods than fitc packed them to (110)
+    ("gcp.tf", "  node_count     = 2\n", "  node_count     = 2\n  max_pods_per_node = 64\n", 2),
 ])
 def test_fidelity_finds_files_that_do_not_buy_what_was_priced(file, old, new, needs):
     context, files = render(MULTI, "terraform")
@@ -565,6 +569,27 @@ def test_fidelity_reports_files_it_cannot_read(file, text):
         '[var.gcp_zones["us-central1"]]', "var.zones")
     found = TARGETS["terraform"]().fidelity(context, files)
     assert found and {n.code for n in found} == {"E0618"}, found
+
+
+def test_node_pools_admit_the_pods_their_offer_states(tmp_path):
+    # fitc packs a bought node to its offer's `max_pods`; GKE and AKS pools set it (GKE only
+    # where it is not its default, 110), so the cloud's kubelets admit what was packed
+    offers = "".join(f'offer {name} {{\n  provider = {provider}\n  instance_type = "{kind}"\n'
+                     f'  regions = ["{region}"]\n  cpu = 8\n  memory = 32GiB\n{pods}'
+                     f'  price = 0.30 USD/h\n}}\n'
+                     for name, provider, kind, region, pods in (
+                         ("g", "gcp", "n2-standard-8", "us-central1", "  max_pods = 16\n"),
+                         ("a", "azure", "Standard_D8s_v5", "eastus", "  max_pods = 40\n")))
+    buys = "buy {\n  offers = [g]\n  max_count = 10\n}\nbuy {\n  offers = [a]\n  max_count = 10\n}\n"
+    work = "".join(f'workload {name} {{\n  image = "x:1"\n  replicas = 20\n  cpu = 10m\n'
+                   f'  memory = 16Mi\n  regions = ["{region}"]\n}}\n'
+                   for name, region in (("west", "us-central1"), ("east", "eastus")))
+    (tmp_path / "p.fit").write_text(offers + buys + work)
+    context, files = render(tmp_path / "p.fit", "terraform")
+    assert one(files, "google_container_node_pool")["max_pods_per_node"] == 16
+    assert one(files, "google_container_node_pool")["node_count"] == 2  # 20 pods, 16 a node
+    assert one(files, "azurerm_kubernetes_cluster_node_pool")["max_pods"] == 40
+    assert TARGETS["terraform"]().fidelity(context, files) == []
 
 
 def test_fidelity_sees_a_resource_fitc_does_not_write():

@@ -36,6 +36,7 @@ from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
+from fitlang.model.reservations import DEFAULT_MAX_PODS
 from fitlang.targets.base import CompileContext, Findings, Target, dns_name
 from fitlang.targets.cloud_facts import tpu_zone
 from fitlang.targets.kubernetes import POOL_LABEL
@@ -60,6 +61,8 @@ EKS_AMI_TYPES = {("amd64", None): "AL2023_x86_64_STANDARD", ("arm64", None): "AL
 # for both in the configuration, or every plan shows a change
 AKS_SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
 AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+# the pods a GKE Standard node pool admits where it sets no `max_pods_per_node`
+GKE_DEFAULT_MAX_PODS = DEFAULT_MAX_PODS["gcp"]
 
 
 @dataclass(frozen=True)
@@ -415,7 +418,7 @@ class Terraform(Target):
                           f"var.gcp_clusters[{hcl_string(region)}]"),
                          ("location", hcl_string(region)),
                          ("node_locations", _hcl_list([zone_text])),
-                         ("node_count", str(purchase.count))],
+                         ("node_count", str(purchase.count))] + _gke_max_pods(node_class),
                 "machine": machine + ([("spot", "true")] if purchase.spot else []),
                 "labels": self._labels(node_class), "accelerator": accelerator,
                 "note": _priced_per_step(node_class)})
@@ -431,6 +434,8 @@ class Terraform(Target):
             head = [("name", hcl_string(name)), ("kubernetes_cluster_id", cluster_id),
                     ("vm_size", hcl_string(node_class.instance_type)),
                     ("node_count", str(purchase.count))]
+            if node_class.max_pods is not None:  # (AKS's default depends on the network plugin)
+                head.append(("max_pods", str(node_class.max_pods)))
             labels = self._labels(node_class)
             if purchase.spot:
                 head += [("priority", hcl_string("Spot")), ("eviction_policy", hcl_string("Delete")),
@@ -445,6 +450,15 @@ class Terraform(Target):
         data = None if cluster is None else [("name", hcl_string(cluster)),
                                              ("resource_group_name", "var.azure_resource_group")]
         return environment.get_template("azure.tf.j2").render(groups=groups, data=data)
+
+
+def _gke_max_pods(node_class: NodeClass) -> list[tuple[str, str]]:
+    """The pods a GKE node admits, where the offer states other than GKE's default (110): fitc
+    packed the node to it, so the pool must set it (it needs a VPC-native cluster, as every
+    GKE cluster is by default)."""
+    if node_class.max_pods is None or node_class.max_pods == GKE_DEFAULT_MAX_PODS:
+        return []
+    return [("max_pods_per_node", str(node_class.max_pods))]
 
 
 def _scheduled(context: CompileContext, purchase: Purchase, resource: str, name: str) -> dict:

@@ -27,7 +27,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, dns_name
 from fitlang.targets.cloud_facts import GKE_TPU_ZONES
-from fitlang.targets.terraform import TerraformSettings
+from fitlang.targets.terraform import GKE_DEFAULT_MAX_PODS, TerraformSettings
 
 POOL_LABEL = "fitlang.dev/pool"
 PROVIDER_OF_RESOURCE = {"aws_eks_node_group": "aws", "google_container_node_pool": "gcp",
@@ -35,7 +35,7 @@ PROVIDER_OF_RESOURCE = {"aws_eks_node_group": "aws", "google_container_node_pool
 ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+\d+)-[a-z]$")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Capacity:
     """What one node group makes the cloud run, but for how many nodes."""
 
@@ -44,11 +44,20 @@ class Capacity:
     instance_type: str
     spot: bool
     pool_label: str
+    # the pods each node's kubelet admits, where the group sets it (GKE `max_pods_per_node`, its
+    # default 110 where absent; AKS `max_pods`; None: EKS, whose AMI sets it per instance type)
+    max_pods: int | None = None
 
     def describe(self) -> str:
         pricing = "spot" if self.spot else "on-demand"
+        pods = "" if self.max_pods is None else f", {self.max_pods} pods a node"
         return (f"{self.provider} {self.instance_type} in {self.region}, {pricing}, "
-                f"{POOL_LABEL}={self.pool_label}")
+                f"{POOL_LABEL}={self.pool_label}{pods}")
+
+    def order(self) -> tuple:
+        """The order findings are reported in (the pods a node admits, where unknown, first)."""
+        return (self.provider, self.region, self.instance_type, self.spot, self.pool_label,
+                -1 if self.max_pods is None else self.max_pods)
 
 
 @dataclass
@@ -112,7 +121,7 @@ def check_files(context: CompileContext, files: dict[str, str],
                 problems += _runs_on(kind, body, node_class, capacity)
             found[capacity] += count * copies
         needs += [need(f"{address}: {problem}") for problem in problems]
-    for capacity in sorted(set(found) | set(expected)):
+    for capacity in sorted(set(found) | set(expected), key=Capacity.order):
         bought, node_class = expected.get(capacity, (0, None))
         if found[capacity] != bought:
             needs.append(need(f"the files buy {found[capacity]} x {capacity.describe()}; the "
@@ -138,8 +147,10 @@ def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
 
 def capacity_of(node_class: NodeClass) -> Capacity:
     """What a bought node of `node_class` is, as a node group of the files is read."""
-    return Capacity(node_class.provider or "aws", node_class.region or "", node_class.instance_type or "",
-                    node_class.spot, dns_name(node_class.pool))
+    provider = node_class.provider or "aws"
+    pods = None if provider == "aws" else node_class.max_pods  # (EKS: the AMI's, by instance type)
+    return Capacity(provider, node_class.region or "", node_class.instance_type or "",
+                    node_class.spot, dns_name(node_class.pool), pods)
 
 
 def group_names(files: dict[str, str]) -> dict[Capacity, set[str]]:
@@ -351,7 +362,9 @@ def _gke(body: dict, problems: list[str], *, cluster,
     _cluster_in(body.get("cluster"), "gcp_clusters", region, cluster("gcp", region), problems,
                 "cluster")
     spot = config.get("spot") is True or config.get("preemptible") is True
-    return Capacity("gcp", region, machine_type, spot, label), count * len(zones)
+    pods = body.get("max_pods_per_node", GKE_DEFAULT_MAX_PODS)
+    return Capacity("gcp", region, machine_type, spot, label,
+                    pods if isinstance(pods, int) else None), count * len(zones)
 
 
 def _zone_of(zone: object, region: str) -> bool:
@@ -380,7 +393,9 @@ def _aks(body: dict, problems: list[str], *, clusters: dict, cluster,
     if problems or label is None or region is None or not isinstance(vm_size, str) \
             or not isinstance(count, int):
         return None
-    return Capacity("azure", region, vm_size, priority == "Spot", label), count
+    pods = body.get("max_pods")  # (absent: the network plugin's default, not known here)
+    return Capacity("azure", region, vm_size, priority == "Spot", label,
+                    pods if isinstance(pods, int) else None), count
 
 
 def _aks_region(body: dict, clusters: dict, cluster, problems: list[str]) -> str | None:
@@ -498,7 +513,7 @@ def _schedule_needs(context: CompileContext, groups: dict[str, Capacity],
                               "is not known from the files"))
         else:
             sized.setdefault(match["label"], []).append((start, body.get("desired_capacity")))
-    for label, capacity in sorted(groups.items()):
+    for label, capacity in sorted(groups.items(), key=lambda item: item[0]):  # (labels are unique)
         wanted = _in_use(context, capacity)
         if not any(wanted) and label not in sized:
             continue
