@@ -140,3 +140,60 @@ def test_nodes_bought_hold_the_pods_their_offer_admits(tmp_path):
     assert compilation.verdict(placement, 20.0).outcome is Outcome.PLACED
     assert placement.status is Status.OPTIMAL and placement.value == Fraction("0.25")
     assert broken_rules(compilation.problem, placement) == []
+
+
+# ---- with a horizon: the pods running at each step --------------------------------------
+
+TIMED = """pool p {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 1 USD/h
+  max_pods = 2
+}
+workload svc {
+  image = "s:1"
+  replicas = 2
+  cpu = 100m
+  memory = 128Mi
+}
+""" + "".join(f"""workload {name} {{
+  kind = job
+  image = "j:1"
+  replicas = 2
+  cpu = 100m
+  memory = 128Mi
+  duration = 2h
+  deadline = 4h
+}}
+""" for name in ("a", "b")) + """policy {
+  objective = cost
+  horizon = 6h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}
+"""
+
+
+def test_with_a_horizon_no_node_runs_more_pods_at_a_step_than_it_admits(tmp_path):
+    # two pods a node: svc's two hold one node all 6 h; a and b (two each, 2 h, done by 4 h)
+    # take turns on the other: 6 + 4 = 10 node-hours (all six on one node broke the kubelet's 2)
+    (tmp_path / "p.fit").write_text(TIMED)
+    compilation = Compilation(tmp_path / "p.fit")
+    placement = compilation.solve("auto", 20.0)
+    assert compilation.verdict(placement, 20.0).outcome is Outcome.PLACED
+    assert broken_rules(compilation.problem, placement) == [] and placement.value == 10
+    for step in range(6):
+        running = Counter(a.node for a in placement.assignments if a.start <= step < a.end)
+        assert max(running.values()) <= 2
+
+
+def test_verify_counts_pods_at_each_step(tmp_path, capsys):
+    (tmp_path / "p.fit").write_text(TIMED)
+    runs = [("svc", r, 0, 6) for r in range(2)] + [(w, r, 0, 2) for w in ("a", "b") for r in range(2)]
+    document = {"status": "feasible", "assignments": [
+        {"workload": w, "replica": r, "node": "p-0", "start": f"2026-12-01T{start:02d}:00:00Z",
+         "end": f"2026-12-01T{end:02d}:00:00Z"} for w, r, start, end in runs]}
+    (tmp_path / "a.json").write_text(json.dumps(document))
+    assert main(["verify", str(tmp_path / "p.fit"), str(tmp_path / "a.json")]) == 1
+    assert "at step 0 node `p-0` is over its pods: 6 placed, its kubelet admits 2" in capsys.readouterr().err

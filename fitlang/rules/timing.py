@@ -77,7 +77,8 @@ def starts_rows(encoding: TimeEncoding) -> None:
 
 
 def capacity_rows(encoding: TimeEncoding) -> None:
-    """Per class, step and resource: sum of charge x running replicas - capacity x u <= 0."""
+    """Per class, step and resource: sum of charge x running replicas - capacity x u <= 0; and
+    the pods its kubelet admits: running replicas - max_pods x u <= 0."""
     problem = encoding.problem
     for node_class in problem.classes:
         for step in range(encoding.timeline.steps):
@@ -93,6 +94,12 @@ def capacity_rows(encoding: TimeEncoding) -> None:
                 if terms:
                     terms[u] = -node_class.capacity[resource]
                     encoding.model.add(terms, upper=0, group=StepCapacityGroup(node_class.id, step))
+            if node_class.max_pods is not None:
+                pods: dict[int, Number] = {}
+                for column, _ in running:
+                    pods[column] = pods.get(column, 0) + 1
+                pods[u] = -node_class.max_pods
+                encoding.model.add(pods, upper=0, group=StepCapacityGroup(node_class.id, step))
 
 
 def power_rows(encoding: TimeEncoding) -> None:
@@ -215,6 +222,10 @@ def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagn
                     f"{as_slurm_gives(node_class, resource)}, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     node_class.origin)
+        pods = sum(counts.values())
+        if node_class.max_pods is not None and pods > node_class.max_pods:
+            yield placed.violation(f"at step {step} node `{node}` is over its pods: {pods} placed, its "
+                                   f"kubelet admits {node_class.max_pods}", node_class.origin)
 
 
 def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:

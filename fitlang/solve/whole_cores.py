@@ -53,7 +53,7 @@ def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placeme
     cores = any(map(_in_whole_cores, problem.classes))
     if not placement.assignments or not (cores or _over_pods(problem, placement)):
         return placement
-    if problem.timeline is not None:  # jobs are per step there (its module; pods not yet)
+    if problem.timeline is not None:  # jobs are per step there (its module)
         from fitlang.solve.whole_cores_time import repaired_in_time
 
         return repaired_in_time(problem, placement)
@@ -96,10 +96,11 @@ def _in_whole_cores(node_class: NodeClass) -> bool:
 
 
 def _over_pods(problem: Problem, placement: Placement) -> bool:
-    """Does a node hold more replicas than its kubelet admits (`NodeClass.max_pods`)? Not
-    asked with a horizon yet: its replicas on a node run at different steps."""
+    """Does a node hold more replicas than its kubelet admits (`NodeClass.max_pods`)? With a
+    horizon, more than it admits over the whole horizon: some step may be over them (a node
+    that holds no more at all is over them at no step)."""
     limits = [c.max_pods for c in problem.classes if c.max_pods is not None]
-    if not limits or problem.timeline is not None:
+    if not limits:
         return False
     least, owners = min(limits), problem.owners()
     for node, count in Counter(a.node for a in placement.assignments).items():

@@ -1,4 +1,6 @@
-"""Slurm's whole cores per job with a horizon: `whole_cores.py`'s repair, step by step.
+"""Slurm's whole cores per job with a horizon: `whole_cores.py`'s repair, step by step (and
+likewise the pods a node's kubelet admits: a node over them at a step frees one by any replica
+leaving).
 
 With a horizon a job is a workload's replicas on a node that start and end together, and a
 node holds at each step the jobs running then (`rules/capacity.used_on_node`, what `verify`
@@ -52,7 +54,7 @@ def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
     with every rule kept; else as it was, with `overfull` set."""
     runs = _Runs(problem, placement)
     overfull = [node for node in sorted(runs.on)
-                if _smt(runs.nodes.owner[node]) and runs.overfull_at(node) is not None]
+                if _held(runs.nodes.owner[node]) and runs.overfull_at(node) is not None]
     if not overfull:
         return placement
     moved_any = False
@@ -77,8 +79,10 @@ def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
     return moved
 
 
-def _smt(node_class: NodeClass) -> bool:
-    return node_class.slurm_allocated and node_class.threads_per_core > 1
+def _held(node_class: NodeClass) -> bool:
+    """Is the class's node held to more than the sums of requests: Slurm's whole cores, or
+    the pods its kubelet admits?"""
+    return (node_class.slurm_allocated and node_class.threads_per_core > 1) or node_class.max_pods is not None
 
 
 class _Runs:
@@ -112,6 +116,9 @@ class _Runs:
     def fits_at(self, node: str, step: int, extra: Job | None = None) -> bool:
         """Do the node's jobs at `step` (with one replica of `extra` more) fit it?"""
         used, capacity = self.used_at(node, step, extra), self.owner(node).capacity_of(node)
+        most = self.owner(node).max_pods
+        if most is not None and sum(self.jobs_at(node, step).values()) + (extra is not None) > most:
+            return False
         return all(used[resource] <= capacity[resource] for resource in RESOURCES)
 
     def overfull_at(self, node: str) -> int | None:
@@ -147,14 +154,20 @@ class _Runs:
         return True
 
     def _leaving(self, source: str, step: int) -> Iterator[int]:
-        """One run per job running at `step` on `source` whose leaving frees CPUs there."""
+        """One run per job running at `step` on `source` whose leaving frees CPUs there (any,
+        where the node is over its pods: each frees one)."""
         seen: set[Job] = set()
+        pods = self._over_pods(source, step)
         for index in self.on[source]:
             job = self.job(index)
             if job[1] <= step < job[2] and job not in seen and self.nodes.may_leave(job[0], source) \
-                    and self._added_cpu(source, job, -1) < 0:
+                    and (pods or self._added_cpu(source, job, -1) < 0):
                 seen.add(job)
                 yield index
+
+    def _over_pods(self, node: str, step: int) -> bool:
+        most = self.owner(node).max_pods
+        return most is not None and sum(self.jobs_at(node, step).values()) > most
 
     def _added_cpu(self, node: str, job: Job, more: int) -> int:
         """The CPU the node's job takes more (or less) with `more` replicas of it more."""
@@ -304,7 +317,7 @@ class _Runs:
                 continue
             seen.add(job)
             group = [other for other in self.on[source] if self.job(other) == job]
-            if len(group) > 1 and self._added_cpu(source, job, -1) < 0:
+            if len(group) > 1 and (self._over_pods(source, step) or self._added_cpu(source, job, -1) < 0):
                 yield group[:1]
             yield group
 
