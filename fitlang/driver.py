@@ -145,7 +145,7 @@ class Compilation:
     @cached_property
     def _built(self) -> Built | None:
         checked = self.check()
-        return None if checked.has_errors else _build(checked.program, self._taken())
+        return None if checked.has_errors else _build(checked.program, self._taken(), self._pods_taken())
 
     def build_any(self) -> Built:
         """The placement problem of the declarations that check, errors or not (the editor's
@@ -155,7 +155,7 @@ class Compilation:
 
     @cached_property
     def _built_anyway(self) -> Built:
-        return _build(self.check().program, self._taken())
+        return _build(self.check().program, self._taken(), self._pods_taken())
 
     def _taken(self) -> dict[str, dict[str, int]]:
         """Node -> what the current state's running work of no workload requests there (none
@@ -164,6 +164,13 @@ class Compilation:
 
         reads = self._state_reads[1]
         return foreign_room(work for read in reads for work in read.state.foreign)
+
+    def _pods_taken(self) -> dict[str, int]:
+        """Node -> the current state's pods of no workload there (none without a state): each
+        takes one of the pods the node's kubelet admits."""
+        from fitlang.model.current import foreign_pods
+
+        return foreign_pods(work for read in self._state_reads[1] for work in read.state.foreign)
 
     @property
     def problem(self) -> Problem | None:
@@ -585,7 +592,7 @@ def _timing_not_enforced(target: str, root: str) -> Diagnostic:
         root, FIRST_CHARACTER)
 
 
-def _build(program: Program, taken: dict[str, dict[str, int]]) -> Built:
+def _build(program: Program, taken: dict[str, dict[str, int]], pods: dict[str, int]) -> Built:
     """The problem with the language's rules and those the targets add (the Slurm partition):
     the driver sits above both, so model code names no target. A target's rules come from its
     settings block (`Target.rules`): a policy that states none is built without importing the
@@ -593,10 +600,10 @@ def _build(program: Program, taken: dict[str, dict[str, int]]) -> Built:
     from fitlang.model.build import build_problem
 
     if not program.policy.settings:
-        return build_problem(program, taken=taken)
+        return build_problem(program, taken=taken, pods=pods)
     from fitlang.targets import target_rules
 
-    return build_problem(program, target_rules(program), taken)
+    return build_problem(program, target_rules(program), taken, pods)
 
 
 class _Where(Frozen):

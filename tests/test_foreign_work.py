@@ -154,6 +154,49 @@ def test_foreign_pods_on_a_declared_pools_node_take_its_room(tmp_path):
     assert len(placement.unplaced) == 1
 
 
+def test_a_node_with_less_room_is_not_interchangeable_with_its_pools_others(tmp_path):
+    """`std-0` keeps 3 of 8 CPU beside a 5-CPU pod: one 4-CPU replica runs on `std-1` alone,
+    1 USD/h, proven (the per-node model ordered the pool's nodes as if alike, `std-0` in use
+    before `std-1`: so both, or no answer proven)."""
+    policy = tmp_path / "policy.fit"
+    policy.write_text("pool std {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 1 USD/h\n}\n"
+                      "workload web {\n  replicas = 1\n  cpu = 4\n  memory = 1GiB\n}\n")
+    (tmp_path / "pods.json").write_text(_listing(_pod("agent", "std-0", {"cpu": "5"})))
+    placement = Compilation(policy, current=str(tmp_path / "pods.json")).solve()
+    assert placement.status == "optimal" and placement.value == 1
+    assert [a.node for a in placement.assignments] == ["std-1"]
+
+
+def test_foreign_pods_take_the_pods_their_node_admits_whatever_they_request(tmp_path):
+    """`a` admits 3 pods (`allocatable.pods`) and runs a DaemonSet's pod that requests
+    nothing: the kubelet counts it, so `a` takes 2 of `web`'s three 1-CPU replicas: with `b`
+    for the third (1 + 2 USD/h) that is dearer than all three on `b` (2): without the state,
+    all 3 on `a` (1)."""
+    cheap = [_node("a")]
+    cheap[0]["status"]["allocatable"]["pods"] = "3"
+    small = POLICY.replace("replicas = 1\n  cpu = 6", "replicas = 3\n  cpu = 1")
+    policy = _policy(tmp_path, _pod("node-exporter", "a", {}), policy=small, cheap=cheap)
+    assert _placed(Compilation(policy)) == [("web", "a")] * 3
+    assert _placed(Compilation(policy, current=str(tmp_path / "pods.json"))) == [("web", "b")] * 3
+
+
+def test_foreign_pods_on_a_declared_pools_node_take_its_pods(tmp_path):
+    """Pool `std` of 2 nodes admitting 2 pods each; two pods of no workload on `std-0` leave
+    it none: `web`'s two replicas both run on `std-1`, and `verify` refuses one on `std-0`."""
+    policy = tmp_path / "policy.fit"
+    policy.write_text("pool std {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 1 USD/h\n"
+                      "  max_pods = 2\n}\nworkload web {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}\n")
+    (tmp_path / "pods.json").write_text(_listing(_pod("agent", "std-0", {}), _pod("proxy", "std-0", {})))
+    placement = Compilation(policy, current=str(tmp_path / "pods.json")).solve()
+    assert placement.status == "optimal"
+    assert [a.node for a in placement.assignments] == ["std-1", "std-1"]
+    document = {"status": "feasible", "assignments": [{"workload": "web", "replica": 0, "node": "std-0"},
+                                                      {"workload": "web", "replica": 1, "node": "std-1"}]}
+    (tmp_path / "a.json").write_text(json.dumps(document))
+    state = str(tmp_path / "pods.json")
+    assert main(["verify", str(policy), str(tmp_path / "a.json"), "--current", state]) == 1
+
+
 def test_a_node_its_foreign_pods_overfill_is_a_warning_and_takes_nothing(tmp_path):
     """`hog` asks 12 CPU of `a`'s 8 (the inventory read before the node shrank): W0805, no
     crash, and `web` runs on `b`."""

@@ -34,7 +34,7 @@ from fitlang.check.program import (
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
-from fitlang.model.current import CurrentState, Running, RunningNames, foreign_room
+from fitlang.model.current import CurrentState, Running, RunningNames, foreign_pods, foreign_room
 from fitlang.model.eligibility import (
     ClassFacets,
     LazyReasons,
@@ -80,8 +80,10 @@ class Taken:
     the nodes it overfills, found as the room is taken off."""
 
     room: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    pods: Mapping[str, int] = field(default_factory=dict)  # node -> its pods of no workload
     overfilled: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)  # the nodes whose room it was taken off
+    pods_done: set[str] = field(default_factory=set)  # ... and whose pods
 
     def less(self, name: str, has: Mapping[str, int]) -> dict[str, int] | None:
         """`has` less what is taken on node `name`, never below nothing; None where nothing is."""
@@ -96,14 +98,24 @@ class Taken:
             self.overfilled.append(name)
         return {resource: max(0, amount - taken.get(resource, 0)) for resource, amount in has.items()}
 
+    def pods_left(self, name: str, most: int | None) -> int | None:
+        """The pods node `name` admits less those of no workload there, taken off once (None:
+        no limit, or taken off already)."""
+        if most is None or name in self.pods_done:
+            return None
+        self.pods_done.add(name)
+        return max(0, most - self.pods.get(name, 0))
+
 
 def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
-                  taken: Mapping[str, Mapping[str, int]] | None = None) -> Built:
+                  taken: Mapping[str, Mapping[str, int]] | None = None,
+                  pods: Mapping[str, int] | None = None) -> Built:
     """The problem of a checked program. `extra_rules`: the targets' rules (`Target.rules`,
     the Slurm partition), which the driver passes; the language's rules are `rules.RULES`.
-    `taken`: node -> what running work of no workload requests there (the current state's)."""
+    `taken`: node -> what running work of no workload requests there (the current state's);
+    `pods`: node -> its pods of no workload (DaemonSets' and others': each takes a pod)."""
     diagnostics: list[Diagnostic] = []
-    room = Taken(taken or {})
+    room = Taken(taken or {}, pods or {})
     classes = [_pool_class(pool) for pool in program.pools.values()]
     reads: _Reads | None = None  # what rules read of a node: made once (it reads every workload)
     for inventory in program.inventories.values():
@@ -132,7 +144,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             regions = [r for r in offer.regions if buy.regions is None or r in buy.regions]
             classes.extend(_offer_class(offer, region, cap, buy.spot, index) for region in regions)
     classes = _unique_ids(classes)
-    if room.room:
+    if room.room or room.pods:
         classes = _less_taken(classes, room)
     spare = [_offer_class(offer, region, total_replicas, False, None)
              for offer in program.offers.values() if offer.name not in allowed
@@ -470,6 +482,10 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
     if taken.room:  # before grouping: a node with less room joins the nodes of its room
         nodes = [_with_room(node, left) if (left := taken.less(node.name, _room(node))) else node
                  for node in nodes]
+    if taken.pods:  # (and with fewer pods, the nodes of its pods)
+        nodes = [dataclasses.replace(node, max_pods=admitted) if node.name in taken.pods
+                 and (admitted := taken.pods_left(node.name, node.max_pods)) is not None
+                 else node for node in nodes]
     groups: dict[tuple, list[InventoryNode]] = {}
     for node in nodes:
         groups.setdefault(reads.signature(node), []).append(node)
@@ -533,17 +549,23 @@ def _less_taken(classes: list[NodeClass], taken: Taken) -> list[NodeClass]:
     owners = NodeOwners(classes)
     own: dict[int, dict[str, dict[str, int]]] = {}
     held: dict[int, dict[str, dict[str, int]]] = {}
-    for name in taken.room:
+    pods: dict[int, dict[str, int]] = {}
+    for name in sorted(set(taken.room) | set(taken.pods)):
         found = owners.find(name)
         if found is None:
             continue
         node_class = found[0]
-        left = taken.less(name, node_class.capacity_of(name))
+        left = taken.less(name, node_class.capacity_of(name)) if name in taken.room else None
         if left is not None:
             own.setdefault(id(node_class), dict(node_class.node_capacity))[name] = left
             held.setdefault(id(node_class), {})[name] = dict(taken.room[name])
-    return [dataclasses.replace(c, node_capacity=own[id(c)], node_taken=held[id(c)]) if id(c) in own else c
-            for c in classes]
+        admitted = taken.pods_left(name, node_class.pods_of(name)) if name in taken.pods else None
+        if admitted is not None:
+            pods.setdefault(id(node_class), dict(node_class.node_pods))[name] = admitted
+    return [dataclasses.replace(c, node_capacity=own.get(id(c), c.node_capacity),
+                                node_taken=held.get(id(c), c.node_taken),
+                                node_pods=pods.get(id(c), c.node_pods))
+            if id(c) in own or id(c) in pods else c for c in classes]
 
 
 def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dict[str, dict[str, int]]:
@@ -780,9 +802,10 @@ def _cluster_nodes_less_taken(problem: Problem, state: CurrentState) -> Problem:
     them only by fitc's own names)."""
     named = {node for node, _ in state.cluster_bought}
     room = {node: taken for node, taken in foreign_room(state.foreign).items() if node in named}
-    if not room:
+    pods = {node: count for node, count in foreign_pods(state.foreign).items() if node in named}
+    if not room and not pods:
         return problem
-    return dataclasses.replace(problem, classes=_less_taken(list(problem.classes), Taken(room)))
+    return dataclasses.replace(problem, classes=_less_taken(list(problem.classes), Taken(room, pods)))
 
 
 def _closed(problem: Problem, state: CurrentState) -> Problem:

@@ -15,6 +15,7 @@ node class is the solver's business, not the reader's.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import field
 from fractions import Fraction
@@ -65,6 +66,7 @@ class Foreign(Frozen):
     memory: int = 0
     gpu: int = 0
     disk: int = 0
+    pod: bool = False  # a pod (kubectl's): it takes one of the pods its node's kubelet admits
 
     def requests(self) -> dict[str, int]:
         return {"cpu": self.cpu_milli, "memory": self.memory, "gpu": self.gpu, "disk": self.disk}
@@ -112,13 +114,21 @@ class CurrentState(Frozen):
 
 
 def foreign_room(foreign: Iterable[Foreign]) -> dict[str, dict[str, int]]:
-    """Node -> what the running work of no workload requests there, summed."""
+    """Node -> what the running work of no workload requests there, summed (work that requests
+    nothing takes no room: only a pod, `foreign_pods`)."""
     taken: dict[str, dict[str, int]] = {}
     for work in foreign:
+        if not any(work.requests().values()):
+            continue
         sums = taken.setdefault(work.node, {"cpu": 0, "memory": 0, "gpu": 0, "disk": 0})
         for resource, amount in work.requests().items():
             sums[resource] += amount
     return taken
+
+
+def foreign_pods(foreign: Iterable[Foreign]) -> dict[str, int]:
+    """Node -> the pods of no workload running there (each takes one its kubelet admits)."""
+    return dict(Counter(work.node for work in foreign if work.pod))
 
 
 class StateRead(Mutable):

@@ -208,8 +208,7 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
     if workload is None:
         kube.read.ignored.append(str(handle))
         taken = _requests(spec, f"{kube.source}: {handle}", element, kube.read)
-        if taken is not None and any(taken.values()):
-            kube.foreign.append(Foreign(node=node, name=str(handle), **taken))
+        kube.foreign.append(Foreign(node=node, name=str(handle), pod=True, **(taken or {})))
         return None
     option_label = labels.get(OPTION_KEY)
     option = None

@@ -188,6 +188,9 @@ class NodeClass(Frozen):
     # what running work of no workload of the policy (a current state's other pods and jobs)
     # requests on each of its nodes that runs some: already off its room (`capacity_of`)
     node_taken: dict[str, dict[str, int]] = field(default_factory=dict)
+    # the pods each such node admits yet, where that work's pods (DaemonSets', other teams')
+    # take some of `max_pods`: the kubelet counts every pod
+    node_pods: dict[str, int] = field(default_factory=dict)
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
@@ -229,6 +232,10 @@ class NodeClass(Frozen):
     def machine(self) -> dict[str, int]:
         """What one node has in all: what pods may use plus what the kubelet keeps."""
         return {r: amount + self.reserved.get(r, 0) for r, amount in self.capacity.items()}
+    def pods_of(self, node: str) -> int | None:
+        """The pods fitc's replicas may take on one node of the class (None: no limit)."""
+        return self.node_pods.get(node, self.max_pods)
+
     def capacity_of(self, node: str) -> dict[str, int]:
         """What one node of the class has: its own allocatable, where members differ."""
         return self.node_capacity.get(node, self.capacity)
@@ -668,7 +675,8 @@ def one_class_per_node(problem: Problem) -> Problem:
             # its own capacity: a class's is its largest member's (an inventory's smaller
             # nodes keep theirs in `node_capacity`), and the per-node model's rows read `capacity`
             single = dataclasses.replace(node_class, id=name, count=1, node_names=(name,),
-                                         capacity=node_class.capacity_of(name))
+                                         capacity=node_class.capacity_of(name),
+                                         max_pods=node_class.pods_of(name))
             singles.append(single)
             members.setdefault(node_class.id, []).append(name)
     demands = [dataclasses.replace(
@@ -683,4 +691,18 @@ def one_class_per_node(problem: Problem) -> Problem:
     caps = [dataclasses.replace(cap, classes=[n for c in cap.classes for n in members.get(c, [])])
             for cap in problem.power_caps]
     return dataclasses.replace(problem, classes=singles, demands=demands, power_caps=caps,
-                               symmetric=[names for names in members.values() if len(names) > 1])
+                               symmetric=_alike_runs(problem.classes))
+
+
+def _alike_runs(classes: Sequence[NodeClass]) -> list[list[str]]:
+    """Per class, its nodes with the same room and pods, in order: the model may order each
+    run's use (u[first] >= u[second]); a node with less (running work of no workload took
+    some) is no longer interchangeable with the others (ordered first, it had to be used first)."""
+    runs: list[list[str]] = []
+    for node_class in classes:
+        alike: dict[tuple, list[str]] = {}
+        for name in node_class.node_names[: node_class.count]:
+            room = tuple(sorted(node_class.capacity_of(name).items()))
+            alike.setdefault((room, node_class.pods_of(name)), []).append(name)
+        runs += [names for names in alike.values() if len(names) > 1]
+    return runs

@@ -89,7 +89,7 @@ def _over_pods(placed: Placed) -> Iterator[Diagnostic]:
     """A node that hosts more replicas than its kubelet admits: the scheduler leaves the rest
     Pending."""
     for node, counts in placed.hosted.items():
-        most = placed.owner[node].max_pods
+        most = placed.owner[node].pods_of(node)
         if most is not None and (pods := sum(counts.values())) > most:
             yield placed.violation(f"node `{node}` is over its pods: {pods} placed, its kubelet admits "
                                    f"{most}", placed.owner[node].origin)

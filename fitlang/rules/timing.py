@@ -222,10 +222,10 @@ def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagn
                     f"{as_slurm_gives(node_class, resource)}, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     node_class.origin)
-        pods = sum(counts.values())
-        if node_class.max_pods is not None and pods > node_class.max_pods:
+        pods, most = sum(counts.values()), node_class.pods_of(node)
+        if most is not None and pods > most:
             yield placed.violation(f"at step {step} node `{node}` is over its pods: {pods} placed, its "
-                                   f"kubelet admits {node_class.max_pods}", node_class.origin)
+                                   f"kubelet admits {most}", node_class.origin)
 
 
 def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:

@@ -932,7 +932,8 @@ class _Fleet:
             self.owner = np.concatenate([self.owner, np.zeros(grow, dtype=np.int64)])
             self.alone = np.concatenate([self.alone, np.zeros(grow, dtype=bool)])
         self.free[self.size] = room
-        self.pods[self.size] = self.shapes.pods[row]
+        most = self.classes[row].node_pods.get(name)  # (fewer where pods of no workload run)
+        self.pods[self.size] = self.shapes.pods[row] if most is None else most
         self.owner[self.size] = row
         self.alone[self.size] = False
         self.members[row].append(self.size)

@@ -100,12 +100,13 @@ def _over_pods(problem: Problem, placement: Placement) -> bool:
     horizon, more than it admits over the whole horizon: some step may be over them (a node
     that holds no more at all is over them at no step)."""
     limits = [c.max_pods for c in problem.classes if c.max_pods is not None]
+    limits += [pods for c in problem.classes for pods in c.node_pods.values()]
     if not limits:
         return False
     least, owners = min(limits), problem.owners()
     for node, count in Counter(a.node for a in placement.assignments).items():
         if count > least and (found := owners.find(node)) is not None \
-                and found[0].max_pods is not None and count > found[0].max_pods:
+                and (most := found[0].pods_of(node)) is not None and count > most:
             return True
     return False
 
@@ -173,7 +174,8 @@ class _Nodes:
         """Does the node hold its jobs (with one replica of `extra` more)?"""
         node_class, used = self.owner[node], self.used(node)
         capacity = node_class.capacity_of(node)
-        if node_class.max_pods is not None and self.pods(node) + (extra is not None) > node_class.max_pods:
+        most = node_class.pods_of(node)
+        if most is not None and self.pods(node) + (extra is not None) > most:
             return False
         if extra is None:
             return all(amount <= capacity[r] for r, amount in used.items())
@@ -185,7 +187,7 @@ class _Nodes:
         return sum(self.hosted.get(node, Counter()).values())
 
     def over_pods(self, node: str) -> bool:
-        most = self.owner[node].max_pods
+        most = self.owner[node].pods_of(node)
         return most is not None and self.pods(node) > most
 
     def cpu_freed(self, node: str, name: str) -> int:

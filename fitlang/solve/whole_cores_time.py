@@ -116,7 +116,7 @@ class _Runs:
     def fits_at(self, node: str, step: int, extra: Job | None = None) -> bool:
         """Do the node's jobs at `step` (with one replica of `extra` more) fit it?"""
         used, capacity = self.used_at(node, step, extra), self.owner(node).capacity_of(node)
-        most = self.owner(node).max_pods
+        most = self.owner(node).pods_of(node)
         if most is not None and sum(self.jobs_at(node, step).values()) + (extra is not None) > most:
             return False
         return all(used[resource] <= capacity[resource] for resource in RESOURCES)
@@ -166,7 +166,7 @@ class _Runs:
                 yield index
 
     def _over_pods(self, node: str, step: int) -> bool:
-        most = self.owner(node).max_pods
+        most = self.owner(node).pods_of(node)
         return most is not None and sum(self.jobs_at(node, step).values()) > most
 
     def _added_cpu(self, node: str, job: Job, more: int) -> int:
