@@ -78,13 +78,19 @@ def regroup_zones(fleet: ScaleMove, objective: str, deadline: float | None,
 
 def _groups(fleet: ScaleMove) -> list[Group]:
     """Per jurisdiction (those of none: one group), its zones with a priced class, where more
-    than one."""
+    than one; those whose nodes in use cost most first (plan 10's EU group, 172 USD/h, packed
+    before the US's, 289, left the US's the time for part of its packing: 487.50 USD/h at 5 s
+    against 485.18 with the US's alone)."""
     zones: dict[str | None, set[tuple]] = {}
     for node_class in fleet.problem.classes:
         if node_class.price > 0:
             zones.setdefault(node_class.jurisdiction, set()).add(zone_of(node_class))
-    return [tuple(sorted(found, key=str)) for _, found in sorted(zones.items(), key=lambda i: str(i[0]))
-            if len(found) > 1]
+    cost: Counter = Counter()
+    for node in fleet.nodes.values():
+        if node.node_class.price > 0:
+            cost[node.node_class.jurisdiction] += float(node.node_class.price)
+    found = sorted(zones.items(), key=lambda i: (-cost[i[0]], str(i[0])))
+    return [tuple(sorted(group, key=str)) for _, group in found if len(group) > 1]
 
 
 def _tied(fleet: ScaleMove) -> frozenset[str]:
