@@ -118,7 +118,8 @@ def test_a_group_whose_lp_saves_two_and_a_half_percent_is_regrouped(tmp_path, mo
     # the dear nodes of 2 cores (each holds its web replica whole): one 29.25 USD/h node for
     # the 30 USD/h of three, the LP saves 2.5% (inventory 10,000 plan 10's EU group saves
     # 2.3%, plan 28's groups 1.3% and 2.99%): packed, kept at 29.25 + 6 moves at 0.01
-    monkeypatch.setattr(sys.modules[__name__], "FLEET", FLEET.replace("count = 3\n  cpu = 3", "count = 3\n  cpu = 2"))
+    two_cores = FLEET.replace("count = 3\n  cpu = 3", "count = 3\n  cpu = 2")
+    monkeypatch.setattr(sys.modules[__name__], "FLEET", two_cores)
     fleet = fleet_running(tmp_path, "29.25")
     assert regroup_zones(fleet, "cost+moves", None) == 1
     assert fleet.state() == {"big-0": Counter(web=3)}

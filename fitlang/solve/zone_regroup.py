@@ -85,11 +85,12 @@ def _groups(fleet: ScaleMove) -> list[Group]:
     for node_class in fleet.problem.classes:
         if node_class.price > 0:
             zones.setdefault(node_class.jurisdiction, set()).add(zone_of(node_class))
-    cost: Counter = Counter()
+    cost: dict[str | None, float] = {}
     for node in fleet.nodes.values():
         if node.node_class.price > 0:
-            cost[node.node_class.jurisdiction] += float(node.node_class.price)
-    found = sorted(zones.items(), key=lambda i: (-cost[i[0]], str(i[0])))
+            jurisdiction = node.node_class.jurisdiction
+            cost[jurisdiction] = cost.get(jurisdiction, 0.0) + float(node.node_class.price)
+    found = sorted(zones.items(), key=lambda i: (-cost.get(i[0], 0.0), str(i[0])))
     return [tuple(sorted(group, key=str)) for _, group in found if len(group) > 1]
 
 
