@@ -12,12 +12,13 @@ import sys
 from collections import Counter
 from fractions import Fraction
 
+import pytest
 from test_pool_emptied import FLEET as POOL_FLEET
 from test_pool_emptied import RUNNING, consistent
 
 from fitlang.solve.move_scale import ScaleMove, zone_of
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
-from fitlang.solve.zone_regroup import regroup_zones
+from fitlang.solve.zone_regroup import _counts_lp, _groups, _Regroup, regroup_zones
 
 from solving import problem_running
 
@@ -126,3 +127,18 @@ def test_a_group_whose_lp_saves_two_and_a_half_percent_is_regrouped(tmp_path, mo
     problem = fleet.problem
     assert objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought)) == Fraction("29.31")
     assert consistent(fleet)
+
+
+def test_the_lp_opens_whole_nodes_of_each_class(tmp_path):
+    # 3 web (2 cores) and 2 tiny (1 core) on the dear nodes: 8 cores, 1.33 big nodes of 6 in
+    # the relaxed LP; solved again with whole nodes (`_whole_nodes`) every class opens whole
+    # nodes, so its counts fit the nodes `_reopened` opens
+    tiny = "workload tiny {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}\n"
+    fleet = fleet_running(tmp_path, "12", tiny, RUNNING + [("tiny", "dear-0"), ("tiny", "dear-1")])
+    regroup = _Regroup(fleet, _groups(fleet)[0])
+    regroup.take_off()
+    counts, opened, relaxed = _counts_lp(regroup, None)
+    assert relaxed == pytest.approx(16)  # (the relaxed LP's cost: the saving tested against it)
+    assert all(nodes == round(nodes) for nodes in opened.values())
+    assert sum(opened.values()) >= 2
+    assert sum(counts.values()) == 5
