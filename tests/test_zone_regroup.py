@@ -142,3 +142,21 @@ def test_the_lp_opens_whole_nodes_of_each_class(tmp_path):
     assert all(nodes == round(nodes) for nodes in opened.values())
     assert sum(opened.values()) >= 2
     assert sum(counts.values()) == 5
+
+
+def test_the_group_whose_nodes_cost_most_is_regrouped_first(tmp_path):
+    # two jurisdictions of two priced zones each; the US's nodes in use cost 5 USD/h, the EU's 1:
+    # the US's group first (plan 10's EU group first left the US's part of its packing at 5 s)
+    regions = "".join(f'region r_{code} {{\n  code = "{code}"\n  jurisdiction = {code.upper()}\n}}\n'
+                      for code in ("eu", "us"))
+    pools = "".join(f'pool {code}_{zone} {{\n  count = 2\n  cpu = 4\n  memory = 8GiB\n'
+                    f'  price = {price} USD/h\n  zone = "{code}-{zone}"\n  region = "{code}"\n}}\n'
+                    for code, price in (("eu", 1), ("us", 5)) for zone in "ab")
+    web = "workload web {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}\n"
+    problem = problem_running(tmp_path, regions + pools + web, [("web", "eu_a-0"), ("web", "us_a-0")])
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    groups = _groups(fleet)
+    assert len(groups) == 2
+    assert zone_of(problem.node_class("us_a")) in groups[0]
+    assert zone_of(problem.node_class("eu_a")) in groups[1]
