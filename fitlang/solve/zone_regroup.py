@@ -20,7 +20,8 @@ save and are left as they are):
    now; a workload's columns are the classes it ran on and its `CHEAPEST_CLASSES` cheapest for
    its share of a node (the LP's size: ~4,000-6,000 columns at inventory 10,000);
 3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes, the replicas are put
-   back; else its counts rounded (largest remainders) and packed (`_packed`): the nodes the LP
+   back; else it is solved again with whole nodes per class (`_whole_nodes`), its counts
+   rounded (largest remainders) and packed (`_packed`): the nodes the LP
    opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`; the nodes the
    replicas left first), replicas that ran there now back onto their nodes, the rest
    (accelerator replicas first, then those one a node, then largest first: `_packing_order`)
@@ -45,13 +46,20 @@ from fitlang.solve.pool_emptied import kept_in_turn
 REGROUP_CPU_SECONDS = 1.5  # the CPU seconds the groups are tried for (plans 10 / 7: both in 0.74-0.85)
 CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
 # the LP's saving, as a share of what the group's priced nodes cost, below which the group is
-# not packed (inventory 10,000 plan 10: the EU's LP saved 2.3% and its packing cost 2.8-3.2
-# USD/h more, the US's 4.8% and saved 3.2-3.7)
-LEAST_SAVING = 0.03
+# not packed (inventory 10,000 plan 10: the EU's LP saves 2.3%; packed from the LP's fractions
+# it cost 2.8-3.2 USD/h more, from whole nodes (`_whole_nodes`) it saved 0.85; plan 28's
+# groups save 1.3% and 2.99%)
+LEAST_SAVING = 0.02
 # a class's fraction of a node the LP opens from which the node is opened before packing
 # (plan 10: from 0.2 / 0.5 / 0.8, -1.87 / -3.22 / -3.71 USD/h; what is left over goes to room
 # elsewhere or `repair`)
 OPEN_FROM = 0.8
+# the LP solved again with each class's nodes whole (`_whole_nodes`): a fraction from
+# `WHOLE_FROM` rounded up, else down, in up to `WHOLE_ROUNDS` rounds (plans 10 / 7 / 28 at 5 s,
+# one run each: from 0.5 484.92 / 558.60 / 435.87 USD/h against 485.14 / 559.42 / 436.16 without,
+# from 0.8 / 0.3 plan 10 485.83 / 485.43: rounded down the replicas went to dearer classes)
+WHOLE_FROM = 0.5
+WHOLE_ROUNDS = 4
 ZONE_TOPOLOGIES = ("zone", "region", "cluster")
 
 Group = tuple[tuple, ...]  # zones (`zone_of`)
@@ -70,13 +78,20 @@ def regroup_zones(fleet: ScaleMove, objective: str, deadline: float | None,
 
 def _groups(fleet: ScaleMove) -> list[Group]:
     """Per jurisdiction (those of none: one group), its zones with a priced class, where more
-    than one."""
+    than one; those whose nodes in use cost most first (plan 10's EU group, 172 USD/h, packed
+    before the US's, 289, left the US's the time for part of its packing: 487.50 USD/h at 5 s
+    against 485.18 with the US's alone)."""
     zones: dict[str | None, set[tuple]] = {}
     for node_class in fleet.problem.classes:
         if node_class.price > 0:
             zones.setdefault(node_class.jurisdiction, set()).add(zone_of(node_class))
-    return [tuple(sorted(found, key=str)) for _, found in sorted(zones.items(), key=lambda i: str(i[0]))
-            if len(found) > 1]
+    cost: dict[str | None, float] = {}
+    for node in fleet.nodes.values():
+        if node.node_class.price > 0:
+            jurisdiction = node.node_class.jurisdiction
+            cost[jurisdiction] = cost.get(jurisdiction, 0.0) + float(node.node_class.price)
+    found = sorted(zones.items(), key=lambda i: (-cost.get(i[0], 0.0), str(i[0])))
+    return [tuple(sorted(group, key=str)) for _, group in found if len(group) > 1]
 
 
 def _tied(fleet: ScaleMove) -> frozenset[str]:
@@ -278,9 +293,35 @@ def _counts_lp(regroup: _Regroup, deadline: float | None
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     found = np.array(highs.getSolution().col_value)
+    relaxed = kept_cost + float(opening @ found[xs:xs + ys])
+    found = _whole_nodes(highs, found, xs, ys)
     opened = {c.id: float(found[xs + i]) for i, c in enumerate(classes)}
-    return _rounded(columns, found[:xs], regroup.taken, classes), opened, \
-        kept_cost + float(opening @ found[xs:xs + ys])
+    return _rounded(columns, found[:xs], regroup.taken, classes), opened, relaxed
+
+
+def _whole_nodes(highs, found: np.ndarray, xs: int, ys: int) -> np.ndarray:
+    """The LP solved again with each class's fraction of a node fixed whole (from `WHOLE_FROM`
+    up, else down), in up to `WHOLE_ROUNDS` rounds while fractions are left (the LP opens
+    fractions of other classes instead): its counts then fit the nodes `_reopened` opens,
+    counted per class. (With the fractions, plan 10's US group sent ~250 services held to
+    their zones to `repair`, which opened 12 classes the LP had not: the leftovers' own
+    least price of whole new nodes, a MIP of 30 CPU s, was 12.0-12.7 USD/h against
+    `repair`'s ~13, so the loss was the LP's fractions, not `repair`.) The last answer HiGHS
+    solved."""
+    import highspy
+
+    for _ in range(WHOLE_ROUNDS):
+        nodes = found[xs:xs + ys]
+        fractional = np.flatnonzero(np.abs(nodes - np.rint(nodes)) > 1e-6)
+        if not len(fractional):
+            break
+        whole = np.floor(nodes[fractional] + 1 - WHOLE_FROM)
+        highs.changeColsBounds(len(fractional), (xs + fractional).astype(np.int32), whole, whole)
+        highs.run()
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break
+        found = np.array(highs.getSolution().col_value)
+    return found
 
 
 def _rounded(columns: list[Column], values: np.ndarray, taken: dict[str, Counter],
