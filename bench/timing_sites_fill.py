@@ -3,6 +3,7 @@
     .venv/bin/python bench/timing_sites_fill.py POLICY.fit --first replicas --seconds 25
     .venv/bin/python bench/timing_sites_fill.py POLICY.fit --first nodes --seconds 25
     .venv/bin/python bench/timing_sites_fill.py POLICY.fit --first nodes --prices duals --seconds 25
+    .venv/bin/python bench/timing_sites_fill.py POLICY.fit --first nodes --fill awake --seconds 25
 
 On the CPU clock (`time.monotonic` is `time.process_time` here), from nothing:
 
@@ -16,7 +17,8 @@ On the CPU clock (`time.monotonic` is `time.process_time` here), from nothing:
   cheapest class and start, `timeline_pack.candidates`) or `duals` (the per-step LP's dual of its
   cover row, `node_schedule_bound.fluid_duals`, and its wakings priced at the LP's step prices:
   the columns of the configuration LP its greedy pricing makes; ~30 CPU s at 1,000 nodes, kept
-  in POLICY.fit.duals.npz).
+  in POLICY.fit.duals.npz). `--fill awake`: a node is filled only by runs within the steps it is
+  awake already (no run's tail wakes it further).
 
 Then replicas left without room are repaired by ejection chains (`timeline_pack.repaired`) and
 the schedule is searched (`timeline_pack.searched`, the solve's own search) until `--seconds` CPU
@@ -97,9 +99,10 @@ class ClassStarts:
         return gain, added
 
 
-def node_by_node(problem: Problem, order: str, prices: tuple[np.ndarray, dict[str, np.ndarray]] | None
-                 ) -> tuple[Ledger, list[Spot], list[tuple[str, int]]]:
-    """The `nodes` first schedule: (ledger, spots, replicas without room)."""
+def node_by_node(problem: Problem, order: str, prices: tuple[np.ndarray, dict[str, np.ndarray]] | None,
+                 may_wake: bool = True) -> tuple[Ledger, list[Spot], list[tuple[str, int]]]:
+    """The `nodes` first schedule: (ledger, spots, replicas without room). Without `may_wake`, a
+    node is filled only by runs within the steps it is awake already."""
     ledger = Ledger(problem)
     runs: list[Run] = [(demand, index, window, need_of(demand)) for demand in problem.demands
                        for index, window in enumerate(demand.windows)]
@@ -125,6 +128,8 @@ def node_by_node(problem: Problem, order: str, prices: tuple[np.ndarray, dict[st
         while True:
             gain, added = pairs.gains(ledger, node, value, left)
             gain[barred] = -np.inf
+            if not may_wake:
+                gain[added > 0] = -np.inf
             best = int(np.argmax(gain))
             if gain[best] <= 0:
                 return
@@ -203,6 +208,8 @@ def main() -> None:
     parser.add_argument("--first", choices=("replicas", "nodes"), default="nodes")
     parser.add_argument("--order", choices=("floor", "value"), default="floor")
     parser.add_argument("--prices", choices=("share", "duals"), default="share")
+    parser.add_argument("--fill", choices=("waking", "awake"), default="waking",
+                        help="awake: a node filled only within the steps it is awake already")
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
@@ -213,7 +220,7 @@ def main() -> None:
     if args.first == "replicas":
         ledger, spots, missing = _scheduled(problem, "cost", floor_order(problem))
     else:
-        ledger, spots, missing = node_by_node(problem, args.order, prices)
+        ledger, spots, missing = node_by_node(problem, args.order, prices, args.fill == "waking")
     print(f"first schedule ({args.first}): {ledger.total():.2f} USD, {len(missing)} replicas without "
           f"room, {time.process_time() - began:.2f} CPU s", flush=True)
     if missing:
