@@ -136,3 +136,37 @@ def test_mixed_rules_438_leaves_out_only_the_node_spread_of_priority_0(tmp_path)
     placement = solved(problem, time_limit=20.0)
     assert {u.workload for u in placement.unplaced} == {"x2"}
     assert placement.status != "unknown"
+
+
+def _kept_apart_from_a_node_spread(spread_replicas: int, nodes: int = 10, extra: str = "") -> str:
+    # `w` spread over every node, `x` (room on any node beside it) kept off w's nodes by a rule
+    return (pool("a", nodes, 4, "8Gi", 1)
+            + workload("w", spread_replicas, 1, "1Gi", "  spread node max_skew 1\n")
+            + workload("x", 3, 1, "1Gi", "  anti_affinity w on node\n") + extra)
+
+
+def test_a_workload_kept_apart_by_a_rule_is_off_a_node_spread_s_nodes_where_its_minimum_is_on_all(tmp_path):
+    # 15 over 10 nodes at max_skew 1 put one on every node: `x` has no node. The model counted
+    # only replicas too large to sit beside the spread's (or exclusive) as kept off
+    assert _model_status(problem_from(tmp_path, _kept_apart_from_a_node_spread(15))) is Status.INFEASIBLE
+    # 9 over 10 may leave a node empty (0..1 a node): the row must not forbid `x` there
+    assert _model_status(problem_from(tmp_path, _kept_apart_from_a_node_spread(9))) is Status.OPTIMAL
+
+
+def test_the_most_placed_is_proven_where_a_node_spread_on_every_node_keeps_a_workload_out(tmp_path):
+    """bench/mixed_rules.py seed 624 in small: 170 nodes (past the 160 that explain decides
+    node by node), `allow_unplaced`. `w` (350 over 170 nodes at max_skew 1: two or three a
+    node) placed whole leaves `x` no node; placing x would cap w at one a node (170 + 3 < 350).
+    fitc placed all of w, none of x, and could not prove x could not be placed (`feasible`,
+    W0502: "some of which might fit")."""
+    from fitlang.driver import Compilation, Outcome
+
+    path = tmp_path / "p.fit"
+    allowing = "policy {\n  allow_unplaced = true\n}\n"
+    path.write_text(_kept_apart_from_a_node_spread(350, nodes=170, extra=allowing))
+    compilation = Compilation(path)
+    verdict = compilation.verdict(compilation.solve("auto", 20.0), 20.0)
+    assert verdict.outcome is Outcome.PARTIAL, [d.message for d in verdict.diagnostics]
+    assert {u.workload for u in verdict.placement.unplaced} == {"x"}
+    assert verdict.placement.status is Status.OPTIMAL
+    assert "W0502" not in {d.code for d in verdict.diagnostics}

@@ -254,11 +254,15 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
 def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: SpreadGroup) -> None:
     """Where `least` > 0 (`some`), every node of the fixed eligible classes hosts a replica
     of `demand`, so a replica of another workload that fits on no node of a class beside one
-    of them (their requests summed over the class's largest node, or either is `exclusive`) is
-    on none of its nodes: one row per class, implied by every placement, so the model stays a
-    relaxation. Without it a 1-CPU workload spread over 230 nodes of 2 CPUs (320 replicas, so
-    at least one a node) left room for a 2-CPU replica in the model by pool, and `fitc solve`
-    ended `unknown` where no placement exists (bench/differential_fleet.py seed 3611)."""
+    of them (their requests summed over the class's largest node, or either is `exclusive`), or
+    that a rule keeps apart from it on nodes (`anti_affinity`), is on none of its nodes: one
+    row per class, implied by every placement, so the model stays a relaxation. Without it a
+    1-CPU workload spread over 230 nodes of 2 CPUs (320 replicas, so at least one a node) left
+    room for a 2-CPU replica in the model by pool, and `fitc solve` ended `unknown` where no
+    placement exists (bench/differential_fleet.py seed 3611); without the rule's, `x3`
+    (`anti_affinity x2 on node`) was never proven out where `x2` held every node, and the most
+    placed stayed unproven (`mixed_rules.py` seed 624: `feasible` with W0502, now `optimal`)."""
+    kept_apart = encoding.problem.apart_on_nodes[0].get(demand.name, set())
     for class_id in demand.eligible:
         node_class = encoding.class_of[class_id]
         if node_class.provisioned:
@@ -267,6 +271,8 @@ def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: Spre
         own = position[demand.name]
         capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
         apart = (requests + requests[own] > capacity).any(axis=1) | exclusive | demand.exclusive
+        for name in kept_apart & position.keys():  # (a rule keeps it off the spread's nodes)
+            apart[position[name]] = True
         apart[own] = False
         if not apart.any():
             continue
