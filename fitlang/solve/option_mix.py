@@ -108,7 +108,9 @@ def _whole_replicas(problem: Problem, required: Fraction, in_lp: dict[str, float
     replicas rounded down, then one more at a time of the option the most short of its LP
     replicas until the group's throughput is served. Inventory 10,000 seed 97: `infer736` (LP:
     4.00 L4, 5.12 L40S, 0.32 A10G) was left to the pass, which took L40S whole, three replicas
-    past the on-prem L40S room, and opened a 15.90 USD/h cloud L40S node for them."""
+    past the on-prem L40S room, and opened a 15.90 USD/h cloud L40S node for them; placed as
+    5 L40S, 4 L4 and 1 A10G: 497.83 -> 486.42 USD/h at 5 s (3.29 -> 1.02%; docs/performance.md,
+    session 48)."""
     replicas = {name: math.floor(amount + NOISE) for name, amount in in_lp.items()}
 
     def served() -> Fraction:
