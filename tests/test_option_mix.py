@@ -86,29 +86,3 @@ def test_split_groups_too_many_to_weigh_are_left_to_the_pass(tmp_path, monkeypat
     splits = [_split("a", 4, 6), _split("b", 4, 6), _split("c", 2, 9)]
     monkeypatch.setattr(option_mix, "MOST_STATES", 9 * 3 * 11 * 22 - 1)  # (choices x replicas of each)
     assert _nearest(splits) is None
-
-
-def three_options() -> str:
-    """One 4-L40S node and one 4-L4 node (1 USD/h each), beside dear ones of each (20 USD/h a
-    4-L40S node, 10 a 1-L4 node), and 4-A10G nodes (5 USD/h each); `a` needs 8 L40S, 12 L4 or
-    12 A10G replicas: neither cheap node holds an option whole."""
-    options = "".join(f"    option {model} {{\n      replicas = {replicas}\n    }}\n"
-                      for model, replicas in (("L40S", 8), ("L4", 12), ("A10G", 12)))
-    return ('import "std/accelerators"\n\n' + gpu_pool("l40s", 1, "L40S", 4, 1)
-            + gpu_pool("l4", 1, "L4", 4, 1) + gpu_pool("l40s_dear", 5, "L40S", 4, 20)
-            + gpu_pool("l4_dear", 12, "L4", 1, 10)
-            + gpu_pool("a10g", 20, "A10G", 4, 5)
-            + f"workload a {{\n  cpu = 4\n  memory = 16GiB\n  gpu {{\n    count = 1\n{options}  }}\n}}\n")
-
-
-def test_a_group_the_lp_splits_over_three_options_is_placed_as_its_split(tmp_path):
-    # by hand: the LP fills the L40S node (4 replicas, half the work) and the L4 node (4, a
-    # third), the sixth left to 2 A10G replicas (one node): 1 + 1 + 5 = 7. Whole on one option:
-    # L40S 1 + 20, L4 1 + 8 x 10, A10G 3 x 5 = 15 (inventory 10,000 seed 97: the pass took
-    # L40S whole there, three replicas on a cloud node)
-    problem = problem_from(tmp_path, three_options())
-    bound = lower_bound(problem, "cost")
-    assert option_mixes(problem, bound) == {"a": {"a[L40S]": 4, "a[L4]": 4, "a[A10G]": 2}}
-    first = placement._guides(bound_stages.suggested(bound), lp_counts(problem, bound))[0]
-    assert _floor_cost(problem, first) == 7
-    assert _floor_cost(problem, dataclasses.replace(first, mixes={})) == 15

@@ -70,8 +70,8 @@ class _Split:
 def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     """Per option group (not a gang: it runs on one option) that the LP's last solution splits
     over two options: the replicas of each, whole (`_nearest`; one of them may be none, the
-    group then whole on the other); over three or more, `_whole_replicas`. {} where the LP
-    left no solution."""
+    group then whole on the other). {} where the LP left no solution; groups split over
+    three or more options are left to the pass's choice."""
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
     if used is None or values is None or relaxation is None:
         return {}
@@ -79,14 +79,9 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     placed = np.zeros(len(used.demands))
     np.add.at(placed, relaxation.pair_demand, values)
     by_models: dict[tuple[str, str], list[_Split]] = {}
-    wholes: dict[str, dict[str, int]] = {}  # the groups split over three or more options
     for group in problem.option_groups:
         options = [name for name in group.demands if name in index and placed[index[name]] > NOISE]
-        if group.gang or len(options) < 2:
-            continue
-        if len(options) > 2:
-            wholes[group.workload] = _whole_replicas(problem, group.required,
-                                                     {name: float(placed[index[name]]) for name in options})
+        if group.gang or len(options) != 2:
             continue
         price = {name: _price_per_replica(problem, relaxed, index[name]) for name in options}
         cheap, dear = (problem.demand(name) for name in
@@ -100,26 +95,7 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
         for split, replicas in zip(splits, _nearest(splits) or ()):
             mix = {split.cheap: replicas, split.dear: split.dear_replicas(replicas)}
             mixes[split.workload] = {name: count for name, count in mix.items() if count}
-    return mixes | wholes
-
-
-def _whole_replicas(problem: Problem, required: Fraction, in_lp: dict[str, float]) -> dict[str, int]:
-    """A group the LP splits over three or more options, in whole replicas: each option's LP
-    replicas rounded down, then one more at a time of the option the most short of its LP
-    replicas until the group's throughput is served. Inventory 10,000 seed 97: `infer736` (LP:
-    4.00 L4, 5.12 L40S, 0.32 A10G) was left to the pass, which took L40S whole, three replicas
-    past the on-prem L40S room, and opened a 15.90 USD/h cloud L40S node for them; placed as
-    5 L40S, 4 L4 and 1 A10G: 497.83 -> 486.42 USD/h at 5 s (3.29 -> 1.02%; docs/performance.md,
-    session 48)."""
-    replicas = {name: math.floor(amount + NOISE) for name, amount in in_lp.items()}
-
-    def served() -> Fraction:
-        return sum((count * problem.demand(name).throughput for name, count in replicas.items()), Fraction(0))
-
-    while served() < required:
-        short = max(in_lp, key=lambda name: in_lp[name] - replicas[name])
-        replicas[short] += 1
-    return {name: count for name, count in replicas.items() if count}
+    return mixes
 
 
 # the most (choice, replicas of either option so far) steps `_nearest` may take: inventory
