@@ -11,6 +11,8 @@ import time
 from fractions import Fraction
 
 import pytest
+from test_moving import UNDERCUT
+from test_plan import plan_of, state_of
 
 from fitlang.driver import Compilation
 from fitlang.plan import as_json
@@ -22,8 +24,6 @@ from fitlang.solve.moving import objective_value, placed_state, solve_move
 from fitlang.solve.verify_plan import verify_plan
 
 from solving import problem_running
-from test_moving import UNDERCUT
-from test_plan import plan_of, state_of
 
 POLICY_END = "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
 
