@@ -78,9 +78,10 @@ REGION_CPU_SECONDS = 0.8  # of process CPU in a jurisdiction's step (`_regions`)
 OPTIONS_CPU_SECONDS = 0.8  # and over the option groups' steps (`_option_steps`)
 MAX_NODES_IN_USE = 200  # of the pair's nodes in use, the dearest, are freed
 FREE_NODES_PER_CLASS = 6  # nodes not in use per class of the pair a step may open,
-# and at most this many in all: inventory 1,000 plan 3 at 5 s, 49.20 / 49.26 USD/h with 120, 48.63
-# / 48.85 with 400 (its jurisdictions' steps open ~200, its pairs with the on-prem zones' 25-46
-# classes free fewer nodes in use); plans 0-2 0.08-0.56 cheaper (session 48)
+# and at most this many in all: inventory 1,000 plan 3 at 5 s, a mean of 49.08 USD/h over 5 runs
+# with 120, 48.93 with 400 (its jurisdictions' steps open ~200 of their 174-198 spare nodes, its
+# pairs with the on-prem zones' 25-46 classes free fewer nodes in use); plan 0 141.46-141.72
+# against 142.10-142.14, plans 1 / 2 within the search's spread (session 48)
 MAX_FREE_NODES = 400
 MAX_COLUMNS = 6_000  # a step's model (an estimate bounds the nodes in use it frees)
 # a limit longer than this scales the caps above with it, up to `MOST_SCALE` times (`caps_for`)
