@@ -44,9 +44,8 @@ side of the minimum), within `OPTIONS_CPU_SECONDS`. Work is capped by
 `STEP_SECONDS` per step (wall; a safety net), by `STEP_CPU_SECONDS` of process CPU per step
 and `CPU_SECONDS` over all steps (no step starts past it; HiGHS is interrupted at either,
 its best so far kept): a slower machine may try fewer pairs or stop one sooner, the one way
-the answer can depend on the machine, as the bound's CPU cap already does. A plan's limit past
-`SCALED_PAST_SECONDS` scales these caps and the step's size with it (`caps_for`). Past
-`LARGE_NODES` nodes no step is run.
+the answer can depend on the machine, as the bound's CPU cap already does. Past `LARGE_NODES`
+nodes no step is run.
 """
 
 from __future__ import annotations
@@ -84,40 +83,10 @@ FREE_NODES_PER_CLASS = 6  # nodes not in use per class of the pair a step may op
 # against 142.10-142.14, plans 1 / 2 within the search's spread (session 48)
 MAX_FREE_NODES = 400
 MAX_COLUMNS = 6_000  # a step's model (an estimate bounds the nodes in use it frees)
-# a limit longer than this scales the caps above with it, up to `MOST_SCALE` times (`caps_for`)
-SCALED_PAST_SECONDS = 5.0
-MOST_SCALE = 4.0  # (measured at 20 s: inventory 1,000 plan 3, 49.21 -> 48.77 USD/h)
 MAX_STEPS = 40  # neighbourhoods tried at most
 IMPROVEMENT = 1e-6  # the MIP's value must fall by more than this (USD/h) to be spliced
 
 Zone = tuple  # (cluster, zone) as `move_scale.zone_of` gives it
-
-
-@dataclass(frozen=True)
-class Caps:
-    """The steps' caps (the module's constants of the same names) for one plan."""
-
-    cpu_seconds: float
-    step_cpu_seconds: float
-    region_cpu_seconds: float
-    options_cpu_seconds: float
-    mip_max_nodes: int
-    free_nodes_per_class: int
-    max_free_nodes: int
-    max_columns: int
-
-
-def caps_for(time_limit: float | None) -> Caps:
-    """The caps for a plan of `time_limit` seconds: the constants up to `SCALED_PAST_SECONDS`
-    (and with no limit), else the CPU, branch-and-bound nodes and columns times limit /
-    `SCALED_PAST_SECONDS` (at most `MOST_SCALE`), the nodes not in use per class times its root.
-    With the constants, inventory 1,000 plan 3 ended at 49.2 USD/h at 5 s and at 20 s alike
-    (its steps cut at 0.4 CPU s each; the whole model after them found nothing cheaper); the
-    caps lifted far (30 CPU s, 5,000 nodes), 48.35 in 48.5 CPU s (session 47)."""
-    scale = 1.0 if time_limit is None else min(MOST_SCALE, max(1.0, time_limit / SCALED_PAST_SECONDS))
-    return Caps(CPU_SECONDS * scale, STEP_CPU_SECONDS * scale, REGION_CPU_SECONDS * scale,
-                OPTIONS_CPU_SECONDS * scale, round(MIP_MAX_NODES * scale),
-                round(FREE_NODES_PER_CLASS * math.sqrt(scale)), MAX_FREE_NODES, round(MAX_COLUMNS * scale))
 
 
 @dataclass
@@ -161,21 +130,18 @@ class _Neighbourhood:
             self.rows.append((terms, lower, upper))
 
 
-def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None, deadline: float | None = None,
-                    time_limit: float | None = None) -> int:
+def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None, deadline: float | None = None) -> int:
     """Neighbourhood steps over the fleet (module's docstring); returns the steps kept. No step
     starts at or past `deadline` (monotonic; the plan's time limit less what follows the move),
     and HiGHS stops there: the CPU caps alone let a 2 s plan of inventory 1,000 run its steps
-    for 15 s of wall time at load 6-8 (4.4 CPU s). The caps are the plan's `time_limit`'s
-    (`caps_for`), `cpu_seconds` over all steps where given."""
+    for 15 s of wall time at load 6-8 (4.4 CPU s)."""
     problem = fleet.problem
     if problem.allow_unplaced or _past(deadline):  # (ranking the pairs alone: 0.07 CPU s at 1,000)
         return 0
-    caps = caps_for(time_limit)
     if cpu_seconds is None:
         if sum(c.count for c in problem.classes) > LARGE_NODES:
             return 0
-        cpu_seconds = caps.cpu_seconds
+        cpu_seconds = CPU_SECONDS
     started = time.process_time()
     free_demands = _free_demands(fleet)
     kept = 0
@@ -184,19 +150,18 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None, deadline
         # the cap, so the steps pass it by at most one build and splice)
         if time.process_time() - started > cpu_seconds or _past(deadline):
             break
-        step_deadline = min(started + cpu_seconds, time.process_time() + caps.step_cpu_seconds)
-        kept += _step(fleet, zones, free_demands, caps, step_deadline, deadline)
+        step_deadline = min(started + cpu_seconds, time.process_time() + STEP_CPU_SECONDS)
+        kept += _step(fleet, zones, free_demands, step_deadline, deadline)
     # after the pairs, each jurisdiction's zones at once (their own CPU: ahead of the pairs,
     # cut at a pair's 0.4 s, they blocked better pairs, inventory 300 seed 3: 34.06 -> 34.44)
     for zones in _regions(fleet, _potentials(fleet, free_demands)) if free_demands else []:
         if _past(deadline):
             break
-        region_deadline = time.process_time() + caps.region_cpu_seconds
-        kept += _step(fleet, zones, free_demands, caps, region_deadline, deadline)
-    return kept + _option_steps(fleet, free_demands, caps, deadline)
+        kept += _step(fleet, zones, free_demands, time.process_time() + REGION_CPU_SECONDS, deadline)
+    return kept + _option_steps(fleet, free_demands, deadline)
 
 
-def _option_steps(fleet: ScaleMove, free_demands: set[str], caps: Caps, deadline: float | None = None) -> int:
+def _option_steps(fleet: ScaleMove, free_demands: set[str], deadline: float | None = None) -> int:
     """Last, the pairs of zones with replicas of an option group there, the group's options
     free too (switched where that pays: inventory 300 nodes, seed 5, `infer10` from A10G in
     eu-central-1a to L4 in eu-west-1b), within `OPTIONS_CPU_SECONDS`. Not in the steps
@@ -208,12 +173,11 @@ def _option_steps(fleet: ScaleMove, free_demands: set[str], caps: Caps, deadline
         return 0
     free, kept, started = free_demands | options, 0, time.process_time()
     for zones in _neighbourhoods(fleet, free):
-        if time.process_time() - started > caps.options_cpu_seconds or _past(deadline):
+        if time.process_time() - started > OPTIONS_CPU_SECONDS or _past(deadline):
             break
         if hosting.intersection(zones):
-            step_deadline = min(started + caps.options_cpu_seconds,
-                                time.process_time() + caps.step_cpu_seconds)
-            kept += _step(fleet, zones, free, caps, step_deadline, deadline)
+            step_deadline = min(started + OPTIONS_CPU_SECONDS, time.process_time() + STEP_CPU_SECONDS)
+            kept += _step(fleet, zones, free, step_deadline, deadline)
     return kept
 
 
@@ -221,14 +185,14 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], caps: Caps, cpu_deadline: float,
+def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], cpu_deadline: float,
           deadline: float | None = None) -> bool:
     """One neighbourhood: solved, spliced where its exact value falls, undone where `verify`
     finds a rule of the whole fleet broken. Was it kept?"""
-    hood = _build(fleet, zones, free_demands, caps)
+    hood = _build(fleet, zones, free_demands)
     if hood is None:
         return False
-    after = _solve(hood, caps.mip_max_nodes, cpu_deadline, deadline)
+    after = _solve(hood, cpu_deadline, deadline)
     if after is None or _value(fleet, hood, after) >= _value(fleet, hood, hood.before):
         return False
     _splice(fleet, hood, hood.before, after)
@@ -397,8 +361,7 @@ def _zone_apart(problem) -> dict[str, set[str]]:
 
 # ---- the sub-problem --------------------------------------------------------------------------
 
-def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str],
-           caps: Caps) -> _Neighbourhood | None:
+def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) -> _Neighbourhood | None:
     problem = fleet.problem
     candidates_in_use = sorted((n for n in fleet.nodes.values() if n.hosted and zone_of(n.node_class) in zones
                                 and not any(d in problem.pinned for d in n.hosted)),
@@ -410,8 +373,7 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str],
     for node in candidates_in_use:  # the dearest, while the model stays small (an upper bound
         # on its columns: every free demand on every node, with the nodes not in use to come)
         freed = {d for d in node.hosted if d in free_demands}
-        estimate = len(set(free) | freed) * (len(in_use) + 1 + caps.max_free_nodes // 2)
-        if in_use and estimate > caps.max_columns:
+        if in_use and len(set(free) | freed) * (len(in_use) + 1 + MAX_FREE_NODES // 2) > MAX_COLUMNS:
             break
         in_use.append(node)
         before[node.name] = Counter({d: c for d, c in node.hosted.items() if d in free_demands})
@@ -428,7 +390,7 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str],
                         key=lambda c: (c.price / max(c.capacity["cpu"], 1), c.id))
     for node_class in candidates:
         spare = [name for name in node_class.node_names[:node_class.count] if name not in fleet.nodes]
-        for name in spare[:min(caps.free_nodes_per_class, caps.max_free_nodes + len(in_use) - len(names))]:
+        for name in spare[:min(FREE_NODES_PER_CLASS, MAX_FREE_NODES + len(in_use) - len(names))]:
             names.append(name)
             before[name], fixed[name] = Counter(), Counter()
     hood = _Neighbourhood(zones, names, [fleet.owners[n] for n in names], free, fixed, before, groups=groups,
@@ -738,7 +700,7 @@ def _scope_rows(fleet: ScaleMove, hood: _Neighbourhood) -> None:
 
 # ---- solve, value, splice -----------------------------------------------------------------------
 
-def _solve(hood: _Neighbourhood, mip_max_nodes: int, cpu_deadline: float | None = None,
+def _solve(hood: _Neighbourhood, cpu_deadline: float | None = None,
            deadline: float | None = None) -> dict[str, Counter] | None:
     """The MIP from the neighbourhood as it is; its end state (node -> free replicas), or
     None when it found nothing cheaper."""
@@ -753,7 +715,7 @@ def _solve(hood: _Neighbourhood, mip_max_nodes: int, cpu_deadline: float | None 
     upper = np.array([high for _, _, high in hood.rows], dtype=float)
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("mip_max_nodes", mip_max_nodes)
+    highs.setOptionValue("mip_max_nodes", MIP_MAX_NODES)
     highs.setOptionValue("time_limit", STEP_SECONDS)
     highs.setOptionValue("mip_rel_gap", 1e-6)
     inf = highspy.kHighsInf

@@ -1185,7 +1185,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 joint_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
                 swap_zones(fleet, objective, joint_until)
                 hand_over_zones(fleet, objective, joint_until)
-                improve_jointly(fleet, deadline=joint_until, time_limit=time_limit)
+                improve_jointly(fleet, deadline=joint_until)
                 settled = None  # (a step undone leaves its nodes as they were on new rows)
             # joint moves leave nodes the passes may now empty or merge; a node's replicas
             # scattered each where its rules let it go pay where the plan is not yet proven
