@@ -77,7 +77,11 @@ REGION_CPU_SECONDS = 0.8  # of process CPU in a jurisdiction's step (`_regions`)
 OPTIONS_CPU_SECONDS = 0.8  # and over the option groups' steps (`_option_steps`)
 MAX_NODES_IN_USE = 200  # of the pair's nodes in use, the dearest, are freed
 FREE_NODES_PER_CLASS = 6  # nodes not in use per class of the pair a step may open,
-MAX_FREE_NODES = 120  # and at most this many in all
+# and at most this many in all: inventory 1,000 plan 3 at 5 s, a mean of 49.08 USD/h over 5 runs
+# with 120, 48.93 with 400 (its jurisdictions' steps open ~200 of their 174-198 spare nodes, its
+# pairs with the on-prem zones' 25-46 classes free fewer nodes in use); plan 0 141.46-141.72
+# against 142.10-142.14, plans 1 / 2 within the search's spread (session 48)
+MAX_FREE_NODES = 400
 MAX_COLUMNS = 6_000  # a step's model (an estimate bounds the nodes in use it frees)
 MAX_STEPS = 40  # neighbourhoods tried at most
 IMPROVEMENT = 1e-6  # the MIP's value must fall by more than this (USD/h) to be spliced
