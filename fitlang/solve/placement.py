@@ -1062,9 +1062,10 @@ MERGE_SHARE = 0.5
 # in 0.4-0.6 CPU s with every gang tried)
 GANG_SHARE = 0.5
 # the accelerator work re-placed by one MIP (accelerator_repack.py), first: at most this share of
-# what is left (accelerator-heavy 10,000 at 5 s, seeds 17 / 7: 0.38-0.42 CPU s of the search's
-# 1.1-1.5, 1.87 -> 1.16% / 0.91 -> 0.85%)
-REPACK_ACCELERATORS_SHARE = 0.5
+# what is left; it ends where its MIP does, so the rest keeps what it does not take (accelerator-heavy
+# 10,000 at 5 s: the search begins with 0.5-0.9 CPU s left under load, seed 17's MIP and packing take
+# 0.4 of it: half gave 0.24 and kept nothing, 1.91%, 0.85 of it 1.21%; session 48)
+REPACK_ACCELERATORS_SHARE = 0.85
 # the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
 # inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
 ZONE_SHARE = 0.5
