@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import json
 import random
+import time
 from collections import Counter
 from fractions import Fraction
 
@@ -94,6 +95,34 @@ def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_pa
     assert [d.code for d in verdict.diagnostics] == ["E0509"]
     assert "whole cores: 1 node overfull as placed (`n1`)" in verdict.diagnostics[0].message
 
+
+
+def test_a_repair_past_its_deadline_names_the_nodes_it_did_not_repair(tmp_path):
+    # a x3 and c x1 on n1 (Slurm: 4 + 2 of 4 CPUs); a move to n2 repairs it, but the deadline is
+    # past before the first: the answer is the solver's, n1 named (E0509), never one Slurm
+    # would not run
+    compilation = _write(tmp_path, [("n1", 4, 2), ("n2", 4, 2)], [("a", 3, "1"), ("c", 2, "1")])
+    problem = compilation.problem
+    assert problem is not None
+    placement = compilation.solve("auto", 20.0)
+    crowded = dataclasses.replace(placement, assignments=[
+        dataclasses.replace(a, node="n1" if a.workload == "a" or a.replica == 0 else "n2")
+        for a in placement.assignments])
+    assert not repaired(problem, dataclasses.replace(crowded)).overfull  # (in time: moved)
+    cut = repaired(problem, crowded, deadline=time.monotonic() - 1.0)
+    assert cut.overfull == ["n1"] and cut.repair_cut
+    assert [d.code for d in compilation.verdict(cut, 20.0).diagnostics] == ["E0509"]
+
+
+def test_a_repair_past_its_deadline_leaves_out_what_it_did_not_move_where_that_is_allowed(tmp_path):
+    # a x3 and c x1 (priority 5) on n1, Slurm gives 4 + 2 of its 4 CPUs; n2 is free. In time, c
+    # moves there; past the deadline, the least important replica on n1 is left out instead
+    problem, placement = _ranked(tmp_path, [("n1", 4), ("n2", 4)], [("a", 3, 5, ""), ("c", 1, 5, "")])
+    crowded = _crowded(placement, {"a": ["n1"] * 3, "c": ["n1"]})
+    assert not repaired(problem, crowded).unplaced
+    cut = repaired(problem, crowded, deadline=time.monotonic() - 1.0)
+    assert broken_rules(problem, cut) == [] and not cut.overfull
+    assert len(cut.unplaced) == 1 and len(cut.assignments) == 3 and cut.status is Status.FEASIBLE
 
 
 def _ranked(tmp_path, nodes: list[tuple[str, int]], workloads: list[tuple[str, int, int, str]]):

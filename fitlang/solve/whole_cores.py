@@ -21,6 +21,14 @@ the nodes they touch and the nodes looked at for room; nothing runs where no nod
 a Slurm inventory of ThreadsPerCore > 1, nor where no node holds more replicas than its kubelet
 admits. With a horizon jobs are per step: the same moves, step by step (`whole_cores_time.py`).
 
+A replica is offered only nodes in use with room for it in every resource (`_Nodes.with_room`:
+per class, what each node has free, kept as replicas move), and a swap is tried only where its
+room adds up (`_swap_fits`): an oversubscribed cluster of 10,000 nodes (bench/hpc_queue.py) took
+6.5 CPU s here, now ~2, the same moves. With a time limit the repair has a deadline (its end
+less what follows it, `solved_and_repaired`): past it no more moves are looked for, and what is
+still overfull is left out, least important first, where the policy allows it, else named
+(`Placement.repair_cut`: E0509 / E0512 say the time limit ended the moves).
+
 The same moves hold a node to the pods its kubelet admits (`NodeClass.max_pods`: a kubectl
 node's `allocatable.pods`, an offer's or pool's `max_pods`), which the class model does not count
 either: a replica that leaves a node over its pods frees one, whatever CPUs it frees (E0512
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -40,18 +49,49 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.model.slurm_cpus import MILLI, job_cpus, task_cpus
+from fitlang.solve.budget import FINISH_CPU_PER_REPLICA
 from fitlang.solve.linear import Status
 from fitlang.solve.pack import _together, domains_key
 from fitlang.solve.placement_result import Placement, Unplaced
 
+# what the repair is expected to take, CPU seconds per replica of a policy with nodes read from
+# Slurm in whole cores, kept from the solve's time limit for it (`solved_and_repaired`):
+# bench/slurm_cores.py at 2,000 nodes 0.2-0.3 CPU s (load 17-25). An oversubscribed cluster of
+# 10,000 nodes (bench/hpc_queue.py seed 5, 41,142 replicas placed, 368 nodes overfull) takes
+# ~1.9 CPU s at load 25-30, but its solve is the greedy floor, which runs whole whatever the limit
+# (placement.py): kept there, the time is not the solve's to give back
+REPAIR_CPU_PER_REPLICA = 1e-5
+# the least share of the time limit the repair is given, where the search ended late: the limit
+# allows 10% + 0.3 s more (docs/performance.md, issue 15), and a repair cut at once leaves out
+# (or E0509) what moves a few milliseconds long would have placed
+REPAIR_LEAST_SHARE = 0.05
+
+
+def solved_and_repaired(problem: Problem, time_limit: float | None,
+                        solved: Callable[[float | None], Placement]) -> Placement:
+    """`solved(limit)` repaired (`repaired`) by the end of `time_limit` less what follows the
+    repair (the report, `budget.FINISH_CPU_PER_REPLICA`); where nodes are in whole cores, the
+    solve is given the limit less what the repair is expected to take."""
+    if time_limit is None:
+        return repaired(problem, solved(None))
+    ends = time.monotonic() + time_limit
+    expected = REPAIR_CPU_PER_REPLICA * sum(d.replicas for d in problem.demands)
+    cores = problem.timeline is None and any(map(_in_whole_cores, problem.classes))
+    placement = solved(max(time_limit / 2, time_limit - expected) if cores else time_limit)
+    deadline = max(ends - FINISH_CPU_PER_REPLICA * len(placement.assignments),
+                   time.monotonic() + REPAIR_LEAST_SHARE * time_limit)
+    return repaired(problem, placement, deadline=deadline)
+
 
 def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placement], Fraction] | None = None,
-             may_leave_out: bool = True) -> Placement:
+             may_leave_out: bool = True, deadline: float | None = None) -> Placement:
     """`placement` with no node read from Slurm overfull in whole cores per job, where moving
     replicas can do it with every rule kept (or, where the policy allows replicas left out and
     `may_leave_out`, leaving out the least important: `_left_out`); else as it was, with
     `overfull` set. `value_of`: the moved answer's value where its objective is not the nodes'
-    price alone (a plan's cost + moves); by default the nodes opened are added to the value."""
+    price alone (a plan's cost + moves); by default the nodes opened are added to the value.
+    Past `deadline` (`time.monotonic()`) no more moves are looked for: what is still overfull
+    is left out where that is allowed, else named (`repair_cut`)."""
     cores = any(map(_in_whole_cores, problem.classes))
     if not placement.assignments or not (cores or _over_pods(problem, placement)):
         return placement
@@ -64,6 +104,7 @@ def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placeme
                 if (node_class.max_pods is not None or _in_whole_cores(node_class)) and not nodes.fits(name)]
     if not overfull:
         return placement
+    nodes.deadline = deadline
     moves = list(_moves(nodes, overfull))
     left: dict[int, str] = {}  # assignment index -> why it is left out
     if any(not nodes.fits(name) for name in overfull) and may_leave_out and problem.allow_unplaced:
@@ -90,6 +131,7 @@ def _unrepaired(placement: Placement, overfull: list[str], nodes: _Nodes) -> Pla
     """The answer as the solver gave it, its overfull nodes named for the driver's message."""
     placement.overfull = overfull
     placement.over_pods = any(nodes.over_pods(name) for name in overfull)
+    placement.repair_cut = nodes.cut
     return placement
 
 
@@ -151,6 +193,14 @@ class _Nodes:
         # is `stale` until the next question.
         self.free_rows: dict[str, np.ndarray] = {}
         self.stale: set[str] = set()
+        self.deadline: float | None = None  # past it, no move is looked for
+        self.cut = False  # ... and one was not
+
+    def out_of_time(self) -> bool:
+        """Is the repair past its deadline (then `cut`)?"""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.cut = True
+        return self.cut
 
     def open(self, node: str) -> None:
         """An unused node put in use (a replica is moving onto it)."""
@@ -324,7 +374,7 @@ def _moves(nodes: _Nodes, overfull: list[str]) -> Iterator[tuple[int, str]]:
     each fits or no move helps it: a move at no cost, else a swap with a replica of a node in
     use (no cost either), else a move onto a node opened."""
     for source in overfull:
-        while not nodes.fits(source):
+        while not nodes.fits(source) and not nodes.out_of_time():
             move = _cheapest_move(nodes, source)
             if move is None or move[0] == OPEN:
                 swapped = _swap(nodes, source)
@@ -351,13 +401,14 @@ def _left_out(nodes: _Nodes, overfull: list[str], left: dict[int, str]) -> list[
             name = _least_important(nodes, source)
             if name is None:
                 return moves
-            displaced = _displacing(nodes, name, source, left)
+            displaced = None if nodes.out_of_time() else _displacing(nodes, name, source, left)
             if displaced is not None:
                 moves.append(displaced)
                 continue
             demand = nodes.problem.demand(name)
             why = (f"Slurm gives each job whole cores, and `{source}` has no room for it in whole cores "
-                   f"beside work of its priority ({demand.priority}) or higher")
+                   + ("before the time limit ended" if nodes.cut else
+                      f"beside work of its priority ({demand.priority}) or higher"))
             for node in list(nodes.hosts[name]) if demand.gang else [source]:
                 while name in nodes.hosted.get(node, ()):
                     left[nodes.remove(name, node)] = why
@@ -477,11 +528,12 @@ def _swap(nodes: _Nodes, source: str) -> list[tuple[int, str]] | None:
 def _swapped_with(nodes: _Nodes, name: str, source: str, node: str) -> list[tuple[int, str]] | None:
     """A replica of `name` from `source` to `node` and one of another workload back, where
     both nodes then fit and `source` takes fewer CPUs: the two moves, made (else none made)."""
-    before, origin, coming = nodes.used(source)["cpu"], nodes.owner[source], nodes.problem.demand(name)
+    before, origin = nodes.used(source)["cpu"], nodes.owner[source]
     for other in sorted(nodes.hosted[node]):
         back = nodes.problem.demand(other)
-        if other == name or origin.id not in back.eligible or not _room_after(nodes, node, back, coming) \
-                or not nodes.may_leave(other, node) or not _same_as(nodes, back, node)(origin):
+        if other == name or origin.id not in back.eligible \
+                or not _swap_fits(nodes, name, other, source, node) or not nodes.may_leave(other, node) \
+                or not _same_as(nodes, back, node)(origin):
             continue
         first = nodes.move(name, source, node)
         if nodes.may_join(back, source, node):
@@ -493,12 +545,20 @@ def _swapped_with(nodes: _Nodes, name: str, source: str, node: str) -> list[tupl
     return None
 
 
-def _room_after(nodes: _Nodes, node: str, leaving: Demand, coming: Demand) -> bool:
-    """Does `node` have room for one replica of `coming` in every resource but CPUs (which Slurm
-    counts per job) once one of `leaving` is off it? (Asked before a swap is tried: trying
-    each moved replicas twice, ~70,000 moves for 433 on the cluster of `free_rows`.)"""
-    free = dict(zip(RESOURCES, nodes.free(node)))
-    return all(free[r] + leaving.requests[r] >= coming.requests[r] for r in RESOURCES if r != "cpu")
+def _swap_fits(nodes: _Nodes, name: str, other: str, source: str, node: str) -> bool:
+    """Would `node` hold its jobs with a replica of `name` from `source` on and one of `other`
+    off, and `source` take fewer CPUs with them swapped? (Asked before the swap is tried:
+    trying it moved replicas on and off full nodes ~70,000 times for 433 moves on an
+    oversubscribed cluster of 10,000 nodes, bench/hpc_queue.py.)"""
+    def change(at: str, workload: str, by: int) -> dict[str, int]:
+        count = nodes.hosted[at][workload] if at in nodes.hosted else 0
+        before, after = nodes.taken(at, workload, count), nodes.taken(at, workload, count + by)
+        return {resource: after[resource] - before[resource] for resource in RESOURCES}
+    coming, leaving = change(node, name, 1), change(node, other, -1)
+    used, capacity = nodes.used(node), nodes.owner[node].capacity_of(node)
+    if nodes.over_pods(node) or any(used[r] + coming[r] + leaving[r] > capacity[r] for r in RESOURCES):
+        return False
+    return change(source, name, -1)["cpu"] + change(source, other, 1)["cpu"] < 0
 
 
 def _target(nodes: _Nodes, demand: Demand, source: str) -> tuple[int, Fraction, str] | None:
@@ -537,7 +597,14 @@ def _same_as(nodes: _Nodes, demand: Demand, source: str) -> Callable[[NodeClass]
     kept (and the same preference points)?"""
     key, origin = domains_key(nodes.problem, demand), nodes.owner[source]
     wanted, points = key(origin), demand.preference.get(origin.id, Fraction(0))
-    return lambda c: key(c) == wanted and demand.preference.get(c.id, Fraction(0)) == points
+    answers: dict[str, bool] = {}  # class id -> the answer (asked per node hosting the workload)
+
+    def same(c: NodeClass) -> bool:
+        found = answers.get(c.id)
+        if found is None:
+            found = answers[c.id] = key(c) == wanted and demand.preference.get(c.id, Fraction(0)) == points
+        return found
+    return same
 
 
 def _unused(nodes: _Nodes, node_class: NodeClass) -> str | None:
