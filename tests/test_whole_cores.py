@@ -257,9 +257,9 @@ def test_on_tiny_clusters_the_bound_never_exceeds_the_true_optimum_and_the_answe
     rng = random.Random(40)
     decided, repairs = 0, []
 
-    def watched(problem, placement):  # the repair, noting whether it moved a replica
+    def watched(problem, placement, **given):  # the repair, noting whether it moved a replica
         before = [a.node for a in placement.assignments]
-        after = repaired(problem, placement)
+        after = repaired(problem, placement, **given)
         repairs.append(before != [a.node for a in after.assignments])
         return after
 
