@@ -327,7 +327,8 @@ class Compilation:
         overfull = verdict.placement.overfull
         if overfull:  # the solver's per-replica count is a relaxation: not a bug (whole_cores.py)
             return Verdict(verdict.placement, Outcome.UNDECIDED,
-                           [cores_overfull(overfull, first.path, first.span, verdict.placement.over_pods)])
+                           [cores_overfull(overfull, first.path, first.span, verdict.placement.over_pods,
+                                           verdict.placement.repair_cut)])
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SolverAnswerBroken(
             detail=f"the solver's placement breaks a rule, so it is not used: {first.message}{more}; "
@@ -684,14 +685,17 @@ def _plural(count: int) -> str:
     return "" if count == 1 else "s"
 
 
-def cores_overfull(overfull: Sequence[str], path: str, span: Span, pods: bool = False) -> Diagnostic:
+def cores_overfull(overfull: Sequence[str], path: str, span: Span, pods: bool = False,
+                   cut: bool = False) -> Diagnostic:
     """E0509 at `span` (of the first rule the answer breaks): the nodes read from Slurm that the
     answer overfills in whole cores per job, which moving replicas did not repair
-    (`solve/whole_cores.py`): the solver's count is a relaxation, not a bug of fitc's. E0512
-    where some hold more pods than their kubelet admits (`pods`)."""
+    (`solve/whole_cores.py`; `cut`: by the time limit's end): the solver's count is a relaxation,
+    not a bug of fitc's. E0512 where some hold more pods than their kubelet admits (`pods`)."""
     message = msg.PodsOverfull if pods else msg.SlurmCoresOverfull
+    tried = {"tried": "the time limit ended before moving replicas off them found room (raise "
+                      "--time-limit)"} if cut else {}
     return message(count=f"{len(overfull)} node{_plural(len(overfull))}",
-                   nodes=_first(overfull)).diagnostic(path, span)
+                   nodes=_first(overfull), **tried).diagnostic(path, span)
 
 
 def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) -> list[Diagnostic]:

@@ -8,11 +8,13 @@ import dataclasses
 import itertools
 import json
 import random
+import time
 from collections import Counter
 from fractions import Fraction
 
 from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
+from fitlang.model.problem import Problem
 from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, target_placement
 from fitlang.solve import whole_cores, whole_cores_time
 from fitlang.solve.linear import Status
@@ -66,16 +68,22 @@ def test_a_pool_node_of_exactly_the_ask_beside_slurm_nodes_holds_a_replica(tmp_p
     assert placement.value == 2 and broken_rules(problem, placement) == []
 
 
-def test_replicas_overfilling_a_node_in_whole_cores_move_to_a_free_thread_of_their_job(tmp_path):
-    # a x3 and c x1 on n1 count 4 of its 4 CPUs per replica; Slurm gives a's job 4, c's 2:
-    # c moves to n2, where its other replica leaves a thread of a core free
+def _a_and_c_on_n1(tmp_path) -> tuple[Compilation, Problem, Placement]:
+    """Two 2-thread nodes of 4 CPUs, a x3 and one of c x2 on n1 (Slurm gives a's job 4 CPUs,
+    c's 2: 6 of 4), c's other on n2."""
     compilation = _write(tmp_path, [("n1", 4, 2), ("n2", 4, 2)], [("a", 3, "1"), ("c", 2, "1")])
     problem = compilation.problem
     assert problem is not None
     placement = compilation.solve("auto", 20.0)
-    crowded = dataclasses.replace(placement, assignments=[
+    return compilation, problem, dataclasses.replace(placement, assignments=[
         dataclasses.replace(a, node="n1" if a.workload == "a" or a.replica == 0 else "n2")
         for a in placement.assignments])
+
+
+def test_replicas_overfilling_a_node_in_whole_cores_move_to_a_free_thread_of_their_job(tmp_path):
+    # a x3 and c x1 on n1 count 4 of its 4 CPUs per replica; Slurm gives a's job 4, c's 2:
+    # c moves to n2, where its other replica leaves a thread of a core free
+    _, problem, crowded = _a_and_c_on_n1(tmp_path)
     assert [d.message for d in broken_rules(problem, crowded)] == [
         "node `n1` is over its cpu: 6 CPU requested (as Slurm gives it: whole CPUs per task, whole "
         "cores of 2 threads per job), 4 available"]
@@ -94,6 +102,27 @@ def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_pa
     assert [d.code for d in verdict.diagnostics] == ["E0509"]
     assert "whole cores: 1 node overfull as placed (`n1`)" in verdict.diagnostics[0].message
 
+
+def test_a_repair_past_its_deadline_names_the_nodes_it_did_not_repair(tmp_path):
+    # a x3 and c x1 on n1 (Slurm: 4 + 2 of 4 CPUs); a move to n2 repairs it, but the deadline is
+    # past before the first: the answer is the solver's, n1 named (E0509), never one Slurm
+    # would not run
+    compilation, problem, crowded = _a_and_c_on_n1(tmp_path)
+    assert not repaired(problem, dataclasses.replace(crowded)).overfull  # (in time: moved)
+    cut = repaired(problem, crowded, deadline=time.monotonic() - 1.0)
+    assert cut.overfull == ["n1"] and cut.repair_cut
+    assert [d.code for d in compilation.verdict(cut, 20.0).diagnostics] == ["E0509"]
+
+
+def test_a_repair_past_its_deadline_leaves_out_what_it_did_not_move_where_that_is_allowed(tmp_path):
+    # a x3 and c x1 (priority 5) on n1, Slurm gives 4 + 2 of its 4 CPUs; n2 is free. In time, c
+    # moves there; past the deadline, the least important replica on n1 is left out instead
+    problem, placement = _ranked(tmp_path, [("n1", 4), ("n2", 4)], [("a", 3, 5, ""), ("c", 1, 5, "")])
+    crowded = _crowded(placement, {"a": ["n1"] * 3, "c": ["n1"]})
+    assert not repaired(problem, crowded).unplaced
+    cut = repaired(problem, crowded, deadline=time.monotonic() - 1.0)
+    assert broken_rules(problem, cut) == [] and not cut.overfull
+    assert len(cut.unplaced) == 1 and len(cut.assignments) == 3 and cut.status is Status.FEASIBLE
 
 
 def _ranked(tmp_path, nodes: list[tuple[str, int]], workloads: list[tuple[str, int, int, str]]):
@@ -228,9 +257,9 @@ def test_on_tiny_clusters_the_bound_never_exceeds_the_true_optimum_and_the_answe
     rng = random.Random(40)
     decided, repairs = 0, []
 
-    def watched(problem, placement):  # the repair, noting whether it moved a replica
+    def watched(problem, placement, **given):  # the repair, noting whether it moved a replica
         before = [a.node for a in placement.assignments]
-        after = repaired(problem, placement)
+        after = repaired(problem, placement, **given)
         repairs.append(before != [a.node for a in after.assignments])
         return after
 

@@ -117,7 +117,8 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`). Then nodes read from Slurm that
     the answer overfills in whole cores per job are repaired (`whole_cores.py`)."""
-    return whole_cores.repaired(problem, _solved(problem, backend, time_limit, progress))
+    return whole_cores.solved_and_repaired(problem, time_limit, lambda limit: _solved(problem, backend, limit,
+                                                                                      progress))
 
 
 def _solved(problem: Problem, backend: str, time_limit: float | None,

@@ -68,6 +68,7 @@ class Placement:
     # replicas off them could not repair it (`whole_cores.py`): the driver says so, in Slurm's terms
     overfull: list[str] = field(default_factory=list)
     over_pods: bool = False  # ... some of them over the pods their kubelet admits
+    repair_cut: bool = False  # ... the time limit ended the moves off them before they were all tried
     # a bound still being proven beside the move, past its end (`model_bound_beside`): the
     # plan collects it after its waves (`raised_by_later_bound`)
     later_bound: Any = None
@@ -228,6 +229,8 @@ def _capped(problem: Problem, packing: Packing) -> Callable[[object], list[str]]
     drawn: dict[str, Fraction] = {}  # made at the first demand left out
 
     def capped(demand) -> list[str]:
+        if not problem.power_caps:  # (else counted 10,000 nodes per demand left out: hpc_queue.py)
+            return []
         if not drawn:
             in_use = {c: sum(1 for node in nodes if node.hosted) for c, nodes in packing.nodes.items()}
             drawn.update({cap.name: sum((powers[c] * in_use.get(c, 0) for c in cap.classes), Fraction(0))

@@ -21,6 +21,14 @@ the nodes they touch and the nodes looked at for room; nothing runs where no nod
 a Slurm inventory of ThreadsPerCore > 1, nor where no node holds more replicas than its kubelet
 admits. With a horizon jobs are per step: the same moves, step by step (`whole_cores_time.py`).
 
+A replica is offered only nodes in use with room for it in every resource (`_Nodes.with_room`:
+per class, what each node has free, kept as replicas move), and a swap is tried only where its
+room adds up (`_swap_fits`): an oversubscribed cluster of 10,000 nodes (bench/hpc_queue.py) took
+6.5 CPU s here, now ~2, the same moves. With a time limit the repair has a deadline (its end
+less what follows it, `solved_and_repaired`): past it no more moves are looked for, and what is
+still overfull is left out, least important first, where the policy allows it, else named
+(`Placement.repair_cut`: E0509 / E0512 say the time limit ended the moves).
+
 The same moves hold a node to the pods its kubelet admits (`NodeClass.max_pods`: a kubectl
 node's `allocatable.pods`, an offer's or pool's `max_pods`), which the class model does not count
 either: a replica that leaves a node over its pods frees one, whatever CPUs it frees (E0512
@@ -32,24 +40,58 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 
+import numpy as np
+
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.model.slurm_cpus import MILLI, job_cpus
+from fitlang.model.slurm_cpus import MILLI, job_cpus, task_cpus
+from fitlang.solve.budget import FINISH_CPU_PER_REPLICA
 from fitlang.solve.linear import Status
 from fitlang.solve.pack import _together, domains_key
 from fitlang.solve.placement_result import Placement, Unplaced
 
+# what the repair is expected to take, CPU seconds per replica of a policy with nodes read from
+# Slurm in whole cores, kept from the solve's time limit for it (`solved_and_repaired`):
+# bench/slurm_cores.py at 2,000 nodes 0.2-0.3 CPU s (load 17-25). An oversubscribed cluster of
+# 10,000 nodes (bench/hpc_queue.py seed 5, 41,142 replicas placed, 368 nodes overfull) takes
+# ~1.9 CPU s at load 25-30, but its solve is the greedy floor, which runs whole whatever the limit
+# (placement.py): kept there, the time is not the solve's to give back
+REPAIR_CPU_PER_REPLICA = 1e-5
+# the least share of the time limit the repair is given, where the search ended late: the limit
+# allows 10% + 0.3 s more (docs/performance.md, issue 15), and a repair cut at once leaves out
+# (or E0509) what moves a few milliseconds long would have placed
+REPAIR_LEAST_SHARE = 0.05
+
+
+def solved_and_repaired(problem: Problem, time_limit: float | None,
+                        solved: Callable[[float | None], Placement]) -> Placement:
+    """`solved(limit)` repaired (`repaired`) by the end of `time_limit` less what follows the
+    repair (the report, `budget.FINISH_CPU_PER_REPLICA`); where nodes are in whole cores, the
+    solve is given the limit less what the repair is expected to take."""
+    if time_limit is None:
+        return repaired(problem, solved(None))
+    ends = time.monotonic() + time_limit
+    expected = REPAIR_CPU_PER_REPLICA * sum(d.replicas for d in problem.demands)
+    cores = problem.timeline is None and any(map(_in_whole_cores, problem.classes))
+    placement = solved(max(time_limit / 2, time_limit - expected) if cores else time_limit)
+    deadline = max(ends - FINISH_CPU_PER_REPLICA * len(placement.assignments),
+                   time.monotonic() + REPAIR_LEAST_SHARE * time_limit)
+    return repaired(problem, placement, deadline=deadline)
+
 
 def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placement], Fraction] | None = None,
-             may_leave_out: bool = True) -> Placement:
+             may_leave_out: bool = True, deadline: float | None = None) -> Placement:
     """`placement` with no node read from Slurm overfull in whole cores per job, where moving
     replicas can do it with every rule kept (or, where the policy allows replicas left out and
     `may_leave_out`, leaving out the least important: `_left_out`); else as it was, with
     `overfull` set. `value_of`: the moved answer's value where its objective is not the nodes'
-    price alone (a plan's cost + moves); by default the nodes opened are added to the value."""
+    price alone (a plan's cost + moves); by default the nodes opened are added to the value.
+    Past `deadline` (`time.monotonic()`) no more moves are looked for: what is still overfull
+    is left out where that is allowed, else named (`repair_cut`)."""
     cores = any(map(_in_whole_cores, problem.classes))
     if not placement.assignments or not (cores or _over_pods(problem, placement)):
         return placement
@@ -62,6 +104,7 @@ def repaired(problem: Problem, placement: Placement, value_of: Callable[[Placeme
                 if (node_class.max_pods is not None or _in_whole_cores(node_class)) and not nodes.fits(name)]
     if not overfull:
         return placement
+    nodes.deadline = deadline
     moves = list(_moves(nodes, overfull))
     left: dict[int, str] = {}  # assignment index -> why it is left out
     if any(not nodes.fits(name) for name in overfull) and may_leave_out and problem.allow_unplaced:
@@ -88,6 +131,7 @@ def _unrepaired(placement: Placement, overfull: list[str], nodes: _Nodes) -> Pla
     """The answer as the solver gave it, its overfull nodes named for the driver's message."""
     placement.overfull = overfull
     placement.over_pods = any(nodes.over_pods(name) for name in overfull)
+    placement.repair_cut = nodes.cut
     return placement
 
 
@@ -131,8 +175,10 @@ class _Nodes:
             self.at.setdefault((name, node), []).append(index)
             self.hosts.setdefault(name, {})[node] = None
         self.in_use: dict[str, list[str]] = {}  # class id -> its nodes in use
+        self.position: dict[str, int] = {}  # node -> its place in its class's `in_use`
         for node, node_class in self.owner.items():
-            self.in_use.setdefault(node_class.id, []).append(node)
+            self.position[node] = len(self.in_use.setdefault(node_class.id, []))
+            self.in_use[node_class.id].append(node)
         self.bought = {name for names in placement.bought.values() for name in names}
         self.opened: list[NodeClass] = []
         self.apart, self.alone = problem.apart_on_nodes
@@ -142,9 +188,63 @@ class _Nodes:
         # 10,000 nodes asked 9.4 million times, 17 CPU s, past a 5 s limit: bench/hpc_queue.py)
         self.departures: Counter[str] = Counter()
         self.refused: dict[str, dict[str, int]] = {}
+        # class id -> what each of its nodes in use has free per resource (rows in `in_use`'s
+        # order), so that a replica is offered only nodes with room for it (`with_room`): the
+        # same cluster scanned its ~2,900 full nodes per replica moved, 3,005 times, and asked
+        # `fits` of ~140,000 with CPUs but no memory for it. A node a replica moves on or off
+        # is `stale` until the next question.
+        self.free_rows: dict[str, np.ndarray] = {}
+        self.stale: set[str] = set()
+        self.deadline: float | None = None  # past it, no move is looked for
+        self.cut = False  # ... and one was not
+
+    def out_of_time(self) -> bool:
+        """Is the repair past its deadline (then `cut`)?"""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.cut = True
+        return self.cut
+
+    def open(self, node: str) -> None:
+        """An unused node put in use (a replica is moving onto it)."""
+        node_class = self.owner[node] = self.problem.owners().find(node)[0]  # type: ignore[index]
+        self.position[node] = len(self.in_use.setdefault(node_class.id, []))
+        self.in_use[node_class.id].append(node)
+        self.opened.append(node_class)
+        self.stale.add(node)
+
+    def with_room(self, node_class: NodeClass, demand: Demand) -> list[str]:
+        """The class's nodes in use, in their order (`in_use`), with room for one more replica
+        of `demand` in every resource (on a node read from Slurm, the least CPUs one more
+        replica of a job adds but none, on a free thread of its job: asked first): the only
+        ones that may take one."""
+        in_use, rows = self.in_use.get(node_class.id, []), self._free_rows(node_class)
+        need = {r: demand.requests[r] for r in RESOURCES}
+        if node_class.slurm_allocated and need["cpu"] > 0:
+            cpus, threads = task_cpus(demand.asked_cpu), node_class.threads_per_core
+            need["cpu"] = max(1, cpus - threads + 1) * MILLI  # (Slurm: one more of 2 x 3 CPUs adds 2)
+        return [in_use[index] for index in np.flatnonzero((rows >= list(need.values())).all(axis=1))]
+
+    def _free_rows(self, node_class: NodeClass) -> np.ndarray:
+        """`free_rows` of the class, up to date."""
+        in_use = self.in_use.get(node_class.id, [])
+        rows = self.free_rows.get(node_class.id)
+        if rows is None or len(rows) < len(in_use):
+            rows = self.free_rows[node_class.id] = np.array(
+                [self.free(node) for node in in_use], dtype=np.int64).reshape(len(in_use), len(RESOURCES))
+        for node in self.stale:
+            found = self.free_rows.get(self.owner[node].id)
+            if found is not None and self.position[node] < len(found):
+                found[self.position[node]] = self.free(node)
+        self.stale.clear()
+        return rows
+
+    def free(self, node: str) -> list[int]:
+        """What the node has free, per resource (`RESOURCES`' order; less than none where overfull)."""
+        used, capacity = self.used(node), self.owner[node].capacity_of(node)
+        return [capacity[resource] - used[resource] for resource in RESOURCES]
 
     def used(self, node: str) -> dict[str, int]:
-        """What the node's jobs take, per resource (kept until a replica moves on or off it)."""
+        """What the node's jobs take, per resource."""
         found = self._used.get(node)
         if found is None:
             found = self._used[node] = dict.fromkeys(RESOURCES, 0)
@@ -226,21 +326,32 @@ class _Nodes:
 
     def remove(self, name: str, node: str) -> int:
         """One replica of `name` off `node`, out of the answer: its assignment's index."""
-        self._used.pop(node, None)
         self.departures[node] += 1
-        index = self.at[(name, node)].pop()
-        self.hosted[node][name] -= 1
-        if not self.hosted[node][name]:
-            del self.hosted[node][name]
-            del self.hosts[name][node]
-        return index
+        self._counted(node, name, -1)
+        return self.at[(name, node)].pop()
 
     def restore(self, name: str, node: str, index: int) -> None:
         """A replica `remove` took off, back where it was."""
-        self._used.pop(node, None)
+        self._counted(node, name, 1)
         self.at.setdefault((name, node), []).append(index)
-        self.hosted.setdefault(node, Counter())[name] += 1
-        self.hosts.setdefault(name, {})[node] = None
+
+    def _counted(self, node: str, name: str, by: int) -> None:
+        """`by` replicas of `name` more on the node (fewer, below none), what its jobs take
+        (`used`) kept up to date: a swap tried moves replicas on and off full nodes of dozens of
+        jobs, each counted again whole (~50,000 times on the cluster of `free_rows`)."""
+        self.stale.add(node)
+        hosted = self.hosted.setdefault(node, Counter())
+        count = hosted[name]
+        if (used := self._used.get(node)) is not None:
+            before = self.taken(node, name, count)
+            for resource, amount in self.taken(node, name, count + by).items():
+                used[resource] += amount - before[resource]
+        hosted[name] = count + by
+        if hosted[name]:
+            self.hosts.setdefault(name, {})[node] = None
+        else:
+            del hosted[name]
+            del self.hosts[name][node]
 
     def emptied(self) -> list[NodeClass]:
         """The classes of the nodes of the answer (not bought ones) that host nothing now."""
@@ -250,20 +361,14 @@ class _Nodes:
     def move(self, name: str, source: str, target: str, index: int | None = None) -> int:
         """One replica of `name` from `source` to `target` (assignment `index`, else any of
         them there): the assignment moved."""
-        self._used.pop(source, None)
-        self._used.pop(target, None)
         self.departures[source] += 1
         if index is None:
             index = self.at[(name, source)].pop()
         else:
             self.at[(name, source)].remove(index)
         self.at.setdefault((name, target), []).append(index)
-        self.hosted[source][name] -= 1
-        if not self.hosted[source][name]:
-            del self.hosted[source][name]
-            del self.hosts[name][source]
-        self.hosted.setdefault(target, Counter())[name] += 1
-        self.hosts[name][target] = None
+        self._counted(source, name, -1)
+        self._counted(target, name, 1)
         return index
 
 
@@ -272,7 +377,7 @@ def _moves(nodes: _Nodes, overfull: list[str]) -> Iterator[tuple[int, str]]:
     each fits or no move helps it: a move at no cost, else a swap with a replica of a node in
     use (no cost either), else a move onto a node opened."""
     for source in overfull:
-        while not nodes.fits(source):
+        while not nodes.fits(source) and not nodes.out_of_time():
             move = _cheapest_move(nodes, source)
             if move is None or move[0] == OPEN:
                 swapped = _swap(nodes, source)
@@ -283,9 +388,7 @@ def _moves(nodes: _Nodes, overfull: list[str]) -> Iterator[tuple[int, str]]:
                 break
             _, name, target = move
             if target not in nodes.owner:  # an unused node opened
-                nodes.owner[target] = nodes.problem.owners().find(target)[0]  # type: ignore[index]
-                nodes.in_use.setdefault(nodes.owner[target].id, []).append(target)
-                nodes.opened.append(nodes.owner[target])
+                nodes.open(target)
             yield nodes.move(name, source, target), target
 
 
@@ -301,13 +404,14 @@ def _left_out(nodes: _Nodes, overfull: list[str], left: dict[int, str]) -> list[
             name = _least_important(nodes, source)
             if name is None:
                 return moves
-            displaced = _displacing(nodes, name, source, left)
+            displaced = None if nodes.out_of_time() else _displacing(nodes, name, source, left)
             if displaced is not None:
                 moves.append(displaced)
                 continue
             demand = nodes.problem.demand(name)
             why = (f"Slurm gives each job whole cores, and `{source}` has no room for it in whole cores "
-                   f"beside work of its priority ({demand.priority}) or higher")
+                   + ("before the time limit ended" if nodes.cut else
+                      f"beside work of its priority ({demand.priority}) or higher"))
             for node in list(nodes.hosts[name]) if demand.gang else [source]:
                 while name in nodes.hosted.get(node, ()):
                     left[nodes.remove(name, node)] = why
@@ -430,7 +534,8 @@ def _swapped_with(nodes: _Nodes, name: str, source: str, node: str) -> list[tupl
     before, origin = nodes.used(source)["cpu"], nodes.owner[source]
     for other in sorted(nodes.hosted[node]):
         back = nodes.problem.demand(other)
-        if other == name or origin.id not in back.eligible or not nodes.may_leave(other, node) \
+        if other == name or origin.id not in back.eligible \
+                or not _swap_fits(nodes, name, other, source, node) or not nodes.may_leave(other, node) \
                 or not _same_as(nodes, back, node)(origin):
             continue
         first = nodes.move(name, source, node)
@@ -443,23 +548,37 @@ def _swapped_with(nodes: _Nodes, name: str, source: str, node: str) -> list[tupl
     return None
 
 
+def _swap_fits(nodes: _Nodes, name: str, other: str, source: str, node: str) -> bool:
+    """Would `node` hold its jobs with a replica of `name` from `source` on and one of `other`
+    off, and `source` take fewer CPUs with them swapped? (Asked before the swap is tried:
+    trying it moved replicas on and off full nodes ~70,000 times for 433 moves on an
+    oversubscribed cluster of 10,000 nodes, bench/hpc_queue.py.)"""
+    def change(at: str, workload: str, by: int) -> dict[str, int]:
+        count = nodes.hosted[at][workload] if at in nodes.hosted else 0
+        before, after = nodes.taken(at, workload, count), nodes.taken(at, workload, count + by)
+        return {resource: after[resource] - before[resource] for resource in RESOURCES}
+    coming, leaving = change(node, name, 1), change(node, other, -1)
+    used, capacity = nodes.used(node), nodes.owner[node].capacity_of(node)
+    if nodes.over_pods(node) or any(used[r] + coming[r] + leaving[r] > capacity[r] for r in RESOURCES):
+        return False
+    return change(source, name, -1)["cpu"] + change(source, other, 1)["cpu"] < 0
+
+
 def _target(nodes: _Nodes, demand: Demand, source: str) -> tuple[int, Fraction, str] | None:
     """(rank, price, node) of the first node that takes one more replica of `demand` from
     `source`: rank 0 its job's free thread, 1 a node in use, 2 a node to open."""
     same = _same_as(nodes, demand, source)
     for node in nodes.hosts.get(demand.name, {}):
-        if node != source and same(nodes.owner[node]) and _takes(nodes, demand, node, source) \
-                and nodes.added_cpu(node, demand.name) == 0:
+        if node != source and same(nodes.owner[node]) and nodes.added_cpu(node, demand.name) == 0 \
+                and _takes(nodes, demand, node, source):
             return FREE_THREAD, Fraction(0), node
     eligible = [nodes.problem.node_class(c) for c in demand.eligible]
     refused, departures = nodes.refused.setdefault(demand.name, {}), nodes.departures
-    asks_cpu = demand.requests["cpu"] > 0
     for node_class in eligible:
         if same(node_class):
-            for node in nodes.in_use.get(node_class.id, []):
-                # (a node with no CPU free takes one only on a free thread of its job: asked above)
-                if node == source or refused.get(node) == departures[node] or (
-                        asks_cpu and nodes.used(node)["cpu"] >= nodes.owner[node].capacity_of(node)["cpu"]):
+            # (a node with no CPU free takes one only on a free thread of its job: asked above)
+            for node in nodes.with_room(node_class, demand):
+                if node == source or refused.get(node) == departures[node]:
                     continue
                 if not nodes.fits(node, demand.name):
                     refused[node] = departures[node]
@@ -481,7 +600,14 @@ def _same_as(nodes: _Nodes, demand: Demand, source: str) -> Callable[[NodeClass]
     kept (and the same preference points)?"""
     key, origin = domains_key(nodes.problem, demand), nodes.owner[source]
     wanted, points = key(origin), demand.preference.get(origin.id, Fraction(0))
-    return lambda c: key(c) == wanted and demand.preference.get(c.id, Fraction(0)) == points
+    answers: dict[str, bool] = {}  # class id -> the answer (asked per node hosting the workload)
+
+    def same(c: NodeClass) -> bool:
+        found = answers.get(c.id)
+        if found is None:
+            found = answers[c.id] = key(c) == wanted and demand.preference.get(c.id, Fraction(0)) == points
+        return found
+    return same
 
 
 def _unused(nodes: _Nodes, node_class: NodeClass) -> str | None:

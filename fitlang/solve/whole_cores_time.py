@@ -217,9 +217,7 @@ class _Runs:
         """The run to `target` (at `start`, its length kept, where given)."""
         nodes = self.nodes
         if target not in nodes.owner:  # a node no run used, opened
-            nodes.owner[target] = self.problem.owners()[target]
-            nodes.in_use.setdefault(nodes.owner[target].id, []).append(target)
-            nodes.opened.append(nodes.owner[target])
+            nodes.open(target)
         if target != source:
             nodes.move(self.job(index)[0], source, target, index)
         self._place(index, target, start)
