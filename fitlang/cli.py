@@ -126,7 +126,8 @@ def _add_explain(commands) -> None:
         "explain", help="why no placement exists, and repairs; with --current, what binds the plan")
     explain.add_argument("file", metavar="FILE")
     explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
-                         help=f"to decide and find the conflict, on the wall (default: 30 s of {CPU_DEFAULT})")
+                         help=f"to decide and find the conflict, on the wall (default: 30 s of "
+                              f"{CPU_DEFAULT})")
     explain.add_argument("--repair-budget", type=_non_negative_float, metavar="SECONDS",
                          help="to find and check repairs, after the conflict (default: 10; "
                               "0: name the conflict, search no repairs)")
@@ -612,7 +613,8 @@ def _limit_counted(arguments: argparse.Namespace, process_start: bool) -> Iterat
     gives the same bytes at any load (session 47: fleet.py 600 seed 4 answered 444.13 to 450.66
     on 60 s of wall at load 31-43). `_STARTED` is then read on that clock."""
     global _STARTED
-    if getattr(arguments, "time_limit", 0.0) is not None or getattr(arguments, "repair_budget", None) is not None:
+    given = getattr(arguments, "time_limit", 0.0), getattr(arguments, "repair_budget", None)
+    if given[0] is not None or given[1] is not None:
         yield
         return
     from fitlang.driver import EXPLAIN_SECONDS
