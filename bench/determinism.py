@@ -12,10 +12,12 @@ inventory shapes), `explain` (two conflicts, and with `--current` what binds a p
 `compile` to each target. Instances are generated under OUT/instances (seeded, so the same
 files every time).
 
-Each case runs `--runs` times quiet and `--runs` times loaded: the command and `--busy`
-processes spinning beside it share one core (each pinned to it; the spinners are this
-script's children, killed by their id when the run ends), so the command has a fraction of a
-core on the wall while its CPU work is the same. Its bytes (stdout, and every file it wrote
+Each case runs `--runs` times quiet and `--runs` times loaded: beside `--busy` processes
+spinning on each core it may use (each pinned to its core; the spinners are this script's
+children, killed by their id when the run ends), so the command has a fraction of a core on
+the wall while its CPU work is the same (`--pinned`: the command and its spinners on one core,
+as session 47 ran it; that also takes a core from HiGHS, whose answers depend on how many it
+has). Its bytes (stdout, and every file it wrote
 under its `--out`) are hashed; a case whose runs differ is reported with the wall seconds of
 each run and its CPU seconds (the command's and its children's), so that a stage stopped by
 seconds on the wall rather than by its own work shows as a difference between the quiet and
@@ -213,21 +215,24 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run_once(case: Case, work: Path, busy: int) -> Run:
-    """The command once, in a fresh process; with `busy`, it and `busy` spinners on one core.
+def run_once(case: Case, work: Path, busy: int, pinned: bool = False) -> Run:
+    """The command once, in a fresh process; with `busy`, beside `busy` spinners on each core it
+    may use, or with `pinned` (session 47's way), it and `busy` spinners on one core: that also
+    changes how many cores it has, and HiGHS's answers change with that, not with the load
+    (session 48: fleet.py 200 seed 1 pinned to one core, quiet, answered as when loaded).
     Its stdout is kept as WORK/run-N.out (N: the run's number) to compare where runs differ."""
     written = work / "out" if case.writes else None
     arguments = [str(written) if a == "OUT" else a for a in case.arguments]
-    core = min(os.sched_getaffinity(0))
+    cores = sorted(os.sched_getaffinity(0))[:1] if pinned else sorted(os.sched_getaffinity(0))
     spinners = [multiprocessing.get_context("fork").Process(target=_spin, args=(core,), daemon=True)
-                for _ in range(busy)]
+                for core in cores for _ in range(busy)]
     for spinner in spinners:
         spinner.start()
     try:
         began, cpu = time.monotonic(), _children_cpu()
-        pinned = (lambda: os.sched_setaffinity(0, {core})) if busy else None
+        to_one_core = (lambda: os.sched_setaffinity(0, set(cores))) if busy and pinned else None
         done = subprocess.run([sys.executable, "-m", "fitlang.cli", *arguments], capture_output=True,
-                              cwd=work, preexec_fn=pinned)
+                              cwd=work, preexec_fn=to_one_core)
         wall, cpu = time.monotonic() - began, _children_cpu() - cpu
         (work / f"run-{len(case.runs) + 1}.out").write_bytes(done.stdout)
     finally:
@@ -244,7 +249,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--runs", type=int, default=2, help="runs quiet, and as many loaded (2)")
-    parser.add_argument("--busy", type=int, default=3, help="spinners beside a loaded run (3)")
+    parser.add_argument("--busy", type=int, default=3, help="spinners on each core beside a loaded run (3)")
+    parser.add_argument("--pinned", action="store_true",
+                        help="a loaded run and its spinners on one core (session 47's way; fewer cores)")
     parser.add_argument("--only", nargs="*", default=[], help="cases whose name contains any of these")
     parser.add_argument("--list", action="store_true", help="name the cases and stop")
     parser.add_argument("--wall", action="store_true",
@@ -261,7 +268,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         case.wall_limit = arguments.wall
         for busy in [0] * arguments.runs + [arguments.busy] * arguments.runs:  # quiet, then loaded
-            case.runs.append(run_once(case, work, busy))
+            case.runs.append(run_once(case, work, busy, arguments.pinned))
         load = os.getloadavg()[0]
         runs = "  ".join(f"{run.digest} {run.wall:.1f}s {run.cpu:.1f}cpu" for run in case.runs)
         print(f"{case.verdict():7} {case.name:40} {case.runs[0].status:28} load {load:4.1f}  {runs}",
