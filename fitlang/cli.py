@@ -609,7 +609,7 @@ def _diff(name: str, formatted: str, original: bytes) -> str:
 def _limit_counted(arguments: argparse.Namespace, process_start: bool) -> Iterator[None]:
     """The clock the command's limit counts on: the wall where the user gave --time-limit (or
     --repair-budget: they want the answer by then); where the command's default decides, the
-    CPU seconds of this process and its children (`clock.CpuClock`), so that the same input
+    CPU seconds of this process, and a stage in a child the child's (`clock.CpuClock`), so that the same input
     gives the same bytes at any load (session 47: fleet.py 600 seed 4 answered 444.13 to 450.66
     on 60 s of wall at load 31-43). `_STARTED` is then read on that clock."""
     global _STARTED
