@@ -12,16 +12,20 @@ inventory shapes), `explain` (two conflicts, and with `--current` what binds a p
 `compile` to each target. Instances are generated under OUT/instances (seeded, so the same
 files every time).
 
-Each case runs `--runs` times quiet and `--runs` times loaded: the command and `--busy`
-processes spinning beside it share one core (each pinned to it; the spinners are this
-script's children, killed by their id when the run ends), so the command has a fraction of a
-core on the wall while its CPU work is the same. Its bytes (stdout, and every file it wrote
+Each case runs `--runs` times quiet and `--runs` times loaded: beside `--busy` processes
+spinning on each core it may use (each pinned to its core; the spinners are this script's
+children, killed by their id when the run ends), so the command has a fraction of a core on
+the wall while its CPU work is the same (`--pinned`: the command and its spinners on one core,
+as session 47 ran it; that also takes a core from HiGHS, whose answers depend on how many it
+has). Its bytes (stdout, and every file it wrote
 under its `--out`) are hashed; a case whose runs differ is reported with the wall seconds of
-each run, so that a stage stopped by seconds on the wall rather than by its own work shows as
-a difference between the quiet and the loaded runs. Each case's verdict (`Case.verdict`):
-`same`; `timings` where only a JSON `*_seconds` field differs; `limit` where a run took about
-its command's default limit or more (the limit may have ended it, as docs/cli.md says: that
-hides whether a stage's own cap decided too); `DIFFER` otherwise. Each run's stdout is kept
+each run and its CPU seconds (the command's and its children's), so that a stage stopped by
+seconds on the wall rather than by its own work shows as a difference between the quiet and
+the loaded runs. Each case's verdict (`Case.verdict`): `same`; `timings` where only a JSON
+`*_seconds` field differs; `limit` where a run took about its command's default limit or more
+(the limit may have ended it, as docs/cli.md says: that hides whether a stage's own cap decided
+too): of CPU seconds, as `fitc` counts its default since session 48, or with `--wall` of wall
+seconds (the trees before it); `DIFFER` otherwise. Each run's stdout is kept
 under OUT/runs/CASE/ to compare.
 """
 
@@ -33,6 +37,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -55,6 +60,7 @@ class Case:
     arguments: list[str]  # after `fitc`; OUT in them is replaced by the run's own directory
     writes: bool = False  # whether the command writes files under OUT
     runs: list[Run] = field(default_factory=list)
+    wall_limit: bool = False  # the default limit counts the wall (the trees before session 48)
 
     def verdict(self) -> str:
         """`same` (every run the same bytes), `timings` (the same but for the `*_seconds`
@@ -65,7 +71,8 @@ class Case:
         if len({run.masked for run in self.runs}) == 1:
             return "timings"
         limit = EXPLAIN_SECONDS if self.arguments[0] == "explain" else DEFAULT_SECONDS
-        return "limit" if max(run.wall for run in self.runs) >= LIMIT_SHARE * limit else "DIFFER"
+        took = max(run.wall if self.wall_limit else run.cpu for run in self.runs)
+        return "limit" if took >= LIMIT_SHARE * limit else "DIFFER"
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Run:
     masked: str  # of the same with the JSON document's `*_seconds` fields left out
     wall: float
     status: str
+    cpu: float = 0.0  # the command's CPU seconds, its children's included
 
 
 def _fleet_files(directory: Path, generated, name: str) -> Path:
@@ -201,22 +209,31 @@ def _status(stdout: bytes) -> str:
     return f"{status} {value}" if value is not None else str(status)
 
 
-def run_once(case: Case, work: Path, busy: int) -> Run:
-    """The command once, in a fresh process; with `busy`, it and `busy` spinners on one core.
+def _children_cpu() -> float:
+    """The CPU seconds of this script's children waited for (the commands, and theirs)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def run_once(case: Case, work: Path, busy: int, pinned: bool = False) -> Run:
+    """The command once, in a fresh process; with `busy`, beside `busy` spinners on each core it
+    may use, or with `pinned` (session 47's way), it and `busy` spinners on one core: that also
+    changes how many cores it has, and HiGHS's answers change with that, not with the load
+    (session 48: fleet.py 200 seed 1 pinned to one core, quiet, answered as when loaded).
     Its stdout is kept as WORK/run-N.out (N: the run's number) to compare where runs differ."""
     written = work / "out" if case.writes else None
     arguments = [str(written) if a == "OUT" else a for a in case.arguments]
-    core = min(os.sched_getaffinity(0))
+    cores = sorted(os.sched_getaffinity(0))[:1] if pinned else sorted(os.sched_getaffinity(0))
     spinners = [multiprocessing.get_context("fork").Process(target=_spin, args=(core,), daemon=True)
-                for _ in range(busy)]
+                for core in cores for _ in range(busy)]
     for spinner in spinners:
         spinner.start()
     try:
-        began = time.monotonic()
-        pinned = (lambda: os.sched_setaffinity(0, {core})) if busy else None
+        began, cpu = time.monotonic(), _children_cpu()
+        to_one_core = (lambda: os.sched_setaffinity(0, set(cores))) if busy and pinned else None
         done = subprocess.run([sys.executable, "-m", "fitlang.cli", *arguments], capture_output=True,
-                              cwd=work, preexec_fn=pinned)
-        wall = time.monotonic() - began
+                              cwd=work, preexec_fn=to_one_core)
+        wall, cpu = time.monotonic() - began, _children_cpu() - cpu
         (work / f"run-{len(case.runs) + 1}.out").write_bytes(done.stdout)
     finally:
         for spinner in spinners:
@@ -224,7 +241,7 @@ def run_once(case: Case, work: Path, busy: int) -> Run:
             spinner.join()
     code = f"\nrc={done.returncode}".encode()
     return Run(_digest(done.stdout + code, written), _masked_digest(done.stdout, written) + code.decode(),
-               wall, _status(done.stdout))
+               wall, _status(done.stdout), cpu)
 
 
 def main() -> None:
@@ -232,9 +249,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--runs", type=int, default=2, help="runs quiet, and as many loaded (2)")
-    parser.add_argument("--busy", type=int, default=3, help="spinners beside a loaded run (3)")
+    parser.add_argument("--busy", type=int, default=3, help="spinners on each core beside a loaded run (3)")
+    parser.add_argument("--pinned", action="store_true",
+                        help="a loaded run and its spinners on one core (session 47's way; fewer cores)")
     parser.add_argument("--only", nargs="*", default=[], help="cases whose name contains any of these")
     parser.add_argument("--list", action="store_true", help="name the cases and stop")
+    parser.add_argument("--wall", action="store_true",
+                        help="the default limit counts the wall (trees before session 48): `limit` by it")
     arguments = parser.parse_args()
     listed = [c for c in cases(arguments.out)
               if not arguments.only or any(o in c.name for o in arguments.only)]
@@ -245,17 +266,18 @@ def main() -> None:
     for case in listed:
         work = arguments.out / "runs" / case.name.replace(" ", "_")
         work.mkdir(parents=True, exist_ok=True)
+        case.wall_limit = arguments.wall
         for busy in [0] * arguments.runs + [arguments.busy] * arguments.runs:  # quiet, then loaded
-            case.runs.append(run_once(case, work, busy))
+            case.runs.append(run_once(case, work, busy, arguments.pinned))
         load = os.getloadavg()[0]
-        runs = "  ".join(f"{run.digest} {run.wall:.1f}s" for run in case.runs)
+        runs = "  ".join(f"{run.digest} {run.wall:.1f}s {run.cpu:.1f}cpu" for run in case.runs)
         print(f"{case.verdict():7} {case.name:40} {case.runs[0].status:28} load {load:4.1f}  {runs}",
               flush=True)
         if case.verdict() != "same":
             differ.append(case)
     print(f"\n{len(listed) - len(differ)} of {len(listed)} cases the same bytes in every run", flush=True)
     for case in differ:
-        runs = "; ".join(f"{run.status} ({run.wall:.1f}s)" for run in case.runs)
+        runs = "; ".join(f"{run.status} ({run.wall:.1f}s, {run.cpu:.1f} CPU s)" for run in case.runs)
         print(f"{case.verdict()}: {case.name}: {runs}", flush=True)
 
 

@@ -159,9 +159,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
                          help="compare FILE with FILE at this git revision (its imports and "
                               "inventories at that revision too)")
     command.add_argument("--format", choices=("text", "json"), default="text")
-    command.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
-                         help=f"for each of the two solves (default: {DEFAULT_TIME_LIMIT:g})")
-    command.set_defaults(run=run)
+    command.add_argument("--time-limit", type=float, metavar="SECONDS",
+                         help=f"for each of the two solves, on the wall (default: {DEFAULT_TIME_LIMIT:g} s "
+                              "of CPU time, fitc's own and its children's: the same answer at any load)")
+    command.set_defaults(run=run, default_time_limit=DEFAULT_TIME_LIMIT)
     return command
 
 

@@ -56,8 +56,9 @@ class TimeLimit(Frozen):
     stated: float | None
 
     @classmethod
-    def starting(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic,
+    def starting(cls, seconds: float | None, clock: Callable[[], float] | None = None,
                  stated: float | None = None) -> TimeLimit:
+        clock = clock or time.monotonic  # (read now: `fitc`'s default limit counts the CPU)
         return cls(seconds, None if seconds is None else clock() + seconds, clock, time.process_time(),
                    seconds if stated is None else stated)
 
@@ -135,7 +136,7 @@ class PlanResult(Mutable):
 
 def make_plan(compilation: Compilation, state: CurrentState,
               time_limit: float | None = DEFAULT_TIME_LIMIT,
-              clock: Callable[[], float] = time.monotonic,
+              clock: Callable[[], float] | None = None,
               stated_limit: float | None = None) -> PlanResult:
     """The plan of a checked policy from a current state, within `time_limit` (on `clock`);
     `stated_limit`: the user's --time-limit, for messages (default `time_limit`)."""
@@ -581,8 +582,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
                          help="what runs now (`kubectl get pods,pdb -A -o json`, `squeue --json`, "
                               "fitc's placement JSON); default: the policy's `current` blocks")
     command.add_argument("--format", choices=("text", "json"), default="text")
-    command.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
-                         help=f"for the solve (default: {DEFAULT_TIME_LIMIT:g})")
+    command.add_argument("--time-limit", type=float, metavar="SECONDS",
+                         help=f"for the plan, on the wall (default: {DEFAULT_TIME_LIMIT:g} s of "
+                              "CPU time, fitc's own and its children's: the same plan at any load)")
     command.add_argument("--explain", action="store_true",
                          help="also say which limit binds (movable = false, a disruption budget, "
                               "max_drained, move_price, min_saving) and what lifting each saves")
@@ -593,7 +595,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     command.add_argument("--out", metavar="DIR", help="where --target writes (`DIR/wave-01/...`)")
     command.add_argument("--force", action="store_true",
                          help="write into a DIR fitc did not write (only its own files are replaced)")
-    command.set_defaults(run=run)
+    command.set_defaults(run=run, default_time_limit=DEFAULT_TIME_LIMIT)
     return command
 
 

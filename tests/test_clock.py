@@ -4,14 +4,19 @@ wall, as `fitc` runs, nothing changes."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 import time
 
 import pytest
 
+from fitlang import cli
 from fitlang.solve import backends, clock, group_pack
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.linear import LinearModel, Status
+
+from solving import bench_module
 
 
 @pytest.fixture
@@ -83,3 +88,53 @@ def test_a_highs_solve_capped_by_its_nodes_ends_at_the_same_place_with_no_limit_
     first, second = (HighsBackend(relative_gap=0, most_nodes=50).minimise(model, objective) for _ in range(2))
     assert first.status is Status.FEASIBLE and first.solution is not None
     assert first.solution == second.solution and first.objective == second.objective
+
+
+def _wall_jumping(monkeypatch, seconds: float, after_reads: int = 20) -> None:
+    """The wall as `time.monotonic` and `time.perf_counter` read it leaps `seconds` ahead
+    once it has been read `after_reads` times: a command on a machine so loaded that minutes
+    pass between two of its steps."""
+    reads = itertools.count()
+    for name in ("monotonic", "perf_counter"):
+        read = getattr(time, name)
+        monkeypatch.setattr(time, name,
+                            lambda read=read: read() + (seconds if next(reads) >= after_reads else 0.0))
+
+
+def test_fitc_solve_with_its_default_limit_answers_the_same_when_minutes_of_wall_pass(tmp_path, monkeypatch,
+                                                                                      capsys):
+    # with no --time-limit, `fitc solve` counts its 60 s on the CPU, not the wall: fleet.py 600
+    # seed 4 (1.5 CPU s to 444.13 `optimal`) ended at 444.40 to 450.66 where the load made a
+    # minute of wall pass first (session 47). The wall backstop (ten times the limit) is not reached
+    bench_module("fleet").generate(600, 80, seed=4).write(tmp_path, "fleet")
+    command = ["solve", str(tmp_path / "fleet.fit"), "--format", "json"]
+    assert cli.main(command) == 0
+    as_is = capsys.readouterr().out
+    _wall_jumping(monkeypatch, 300.0)
+    assert cli.main(command) == 0
+    assert capsys.readouterr().out == as_is
+
+
+def test_the_cpu_clock_a_default_limit_counts_ends_by_its_wall_backstop():
+    # a process given almost no CPU still ends: the clock never runs more than nine times the
+    # limit behind the wall, so a 60 s default ends by 600 s of wall
+    began = time.perf_counter()
+    assert clock.CpuClock(60.0, began)() < 60.0
+    assert clock.CpuClock(60.0, began - 600.0)() >= 60.0
+
+
+def test_fitc_plan_with_its_default_limit_plans_the_same_when_minutes_of_wall_pass(tmp_path, monkeypatch,
+                                                                                    capsys):
+    # the plan's default counts the CPU too, and so does what reads the clock inside it: the
+    # whole model is solved after the search from what runs only where that search ended within
+    # half the limit (`moving._whole_model_may_pay`). move_bench's 201 pools nodes: 184 moves to
+    # 18.3 where it did, 221 where the load made it seem not to (session 47)
+    text, state = bench_module("move_bench").pools_fleet(201, seed=1)
+    (tmp_path / "p.fit").write_text(text)
+    (tmp_path / "now.json").write_text(json.dumps(state))
+    command = ["plan", str(tmp_path / "p.fit"), "--current", str(tmp_path / "now.json"), "--format", "json"]
+    assert cli.main(command) == 2
+    as_is = capsys.readouterr().out
+    _wall_jumping(monkeypatch, 300.0)
+    assert cli.main(command) == 2
+    assert capsys.readouterr().out == as_is

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fitlang.solve.clock import highs_limited, wall_seconds
+from fitlang.solve.clock import answered, highs_limited, wall_seconds
 from fitlang.solve.groups import (
     AffinityGroup,
     BudgetGroup,
@@ -362,10 +362,12 @@ class Minimising:
         return self._told if self._found is None else self._found
 
     def _received(self, wait: float) -> Any:
-        """The next message from the child within `wait` seconds, kept as what it is (told, or
-        the answer); None where none came (or the child died: `result` says so)."""
+        """The next message from the child within `wait` seconds (off the wall, at most until
+        its own CPU passes its limit and KILL_GRACE: `clock.answered`), kept as what it is
+        (told, or the answer); None where none came (or the child died: `result` says so)."""
+        assert self._child is not None and self._child.pid is not None
         try:
-            if not self._reader.poll(max(0.0, wait)):
+            if not answered(self._reader, self._child.pid, wait, self._limit + KILL_GRACE):
                 return None
             message = self._reader.recv()
         except EOFError:

@@ -1,9 +1,12 @@
 """The solve's clock, and HiGHS's wall clock beside it.
 
-Every deadline of a solve reads `time.monotonic`: the wall in `fitc`, whose `--time-limit`
-is a promise on the wall; the process's CPU time in the benches' `--cpu-clock`
-(`time.monotonic = time.process_time`), so that a run measures what the solve does with a
-core to itself whatever the load. HiGHS keeps its own time limit on the wall, as does the
+Every deadline of a solve reads `time.monotonic`: the wall in `fitc` given a `--time-limit`,
+a promise on the wall; with none, `fitc`'s default limit counts the process's CPU seconds (and
+a stage in a child the child's: `CpuClock`), so that the same input gives the same answer at any load
+(session 47: fleet.py 600 seed 4 under load ended at 444.13, 444.40, 450.66 and 445.05 on 60 s
+of wall); the process's CPU time in the benches' `--cpu-clock` (`time.monotonic =
+time.process_time`), so that a run measures what the solve does with a core to itself
+whatever the load. HiGHS keeps its own time limit on the wall, as does the
 kernel's alarm in a group program's child: a limit handed to them as what was left on the
 solve's clock gave HiGHS, at load 9-11 on two cores, a quarter of the CPU seconds the other stages
 were given (session 31, h31e: inventory 300 seeds 3, 4, 7 and 12 lost at the relaxed model,
@@ -16,8 +19,12 @@ nothing changes.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import time
 import types
+from collections.abc import Iterator
 
 # off the wall, the least share of a core a wall limit allows for (load 11 on two cores is
 # ~0.18): a share measured below it is a process stopped, not a load
@@ -60,7 +67,13 @@ def measure_share() -> float:
 
 
 def wall_seconds(clock_seconds: float) -> float:
-    """A limit on the solve's clock as a wall limit that stops nothing before it."""
+    """A limit on the solve's clock as a wall limit that stops nothing before it: on a
+    `CpuClock`, the wall by which its backstop reaches the same instant (the share a process
+    had is no guide to the share it will have: at load ~25, a group program's child given 1 CPU
+    s and its parent's share, 0.1 at least, had 0.4 CPU s in its 10 s, and ended elsewhere)."""
+    clock = time.monotonic
+    if isinstance(clock, CpuClock):
+        return max(clock_seconds, clock.backstop_began + clock() + clock_seconds - time.perf_counter())
     return clock_seconds if on_the_wall() else clock_seconds / _SHARE.measured()
 
 
@@ -80,3 +93,71 @@ def highs_limited(highs, deadline: float, branching: bool = True) -> None:
     highs.cbIpmInterrupt.subscribe(interrupt)
     if branching:
         highs.cbMipInterrupt.subscribe(interrupt)
+
+
+# a limit the user did not give (`fitc`'s default) still ends on the wall by this many times
+# itself: a process given less than a tenth of a core is stopped, not left to run for hours
+WALL_BACKSTOP_TIMES = 10
+# off the wall, how often a parent waiting for its child reads the child's CPU time (seconds of
+# wall; /proc counts it in ticks of 10 ms)
+CHILD_READ_SECONDS = 0.05
+
+
+class CpuClock:
+    """The solve's clock where `fitc` counts its default limit: the process's own CPU seconds,
+    so that other processes' load does not change where a search stops. A stage run in a
+    child counts the child's: a forked child's CPU starts again from nothing (as the benches'
+    CPU clock, `time.process_time`), and its parent waits for it on that (`answered`). The
+    children's CPU is not added to the parent's: it would be at the moment each is collected,
+    which the scheduler decides (`multiprocessing` collects those that ended whenever another
+    starts). It never runs more than (WALL_BACKSTOP_TIMES - 1) x `limit` behind the wall
+    since `wall_began` (`time.perf_counter()` seconds; the process's start), so a starved
+    process (or its child) still ends by WALL_BACKSTOP_TIMES x `limit` of wall."""
+
+    def __init__(self, limit: float, wall_began: float) -> None:
+        self.backstop_began = wall_began + (WALL_BACKSTOP_TIMES - 1) * limit
+
+    def __call__(self) -> float:
+        return max(time.process_time(), time.perf_counter() - self.backstop_began)
+
+
+@contextlib.contextmanager
+def counted_on_the_cpu(limit: float, process_age: float) -> Iterator[None]:
+    """Within: the solve's clock (`time.monotonic`) is a `CpuClock` for `limit`, begun
+    `process_age` wall seconds ago (when the process started); then what it was."""
+    wall = time.monotonic
+    time.monotonic = CpuClock(limit, time.perf_counter() - process_age)
+    try:
+        yield
+    finally:
+        time.monotonic = wall
+
+
+def child_seconds(pid: int) -> float | None:
+    """The CPU seconds child `pid` has had (Linux: /proc), None where that cannot be read or
+    the child has ended."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:  # state, utime, stime: fields 3, 14, 15
+            fields = stat_file.read().rsplit(b")", 1)[1].split()
+        ended = fields[0] in (b"Z", b"X")
+        return None if ended else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def answered(reader, pid: int, wait: float, most: float) -> bool:
+    """Whether child `pid` has written to `reader` (a `multiprocessing` connection) within
+    `wait` seconds of the solve's clock: on the wall, its `poll`. Off it (a CPU clock), the
+    parent's clock stands while it waits (`poll` itself reads `time.monotonic`: under a CPU
+    clock it has always waited for the answer), so a wait waits for the answer until the
+    child's own CPU time passes `most` (what it was given, and a grace: where its own deadlines,
+    on its CPU, did not stop it), or the solve's clock passes `wait` (its wall backstop): the
+    child is stopped at the same point of its work at any load."""
+    if on_the_wall() or wait <= 0:
+        return bool(reader.poll(max(0.0, wait)))
+    began = time.monotonic()
+    while not select.select([reader], [], [], CHILD_READ_SECONDS)[0]:
+        used = child_seconds(pid)
+        if used is None or used >= most or time.monotonic() - began >= wait:  # (None: it has ended)
+            return bool(reader.poll(0))
+    return True

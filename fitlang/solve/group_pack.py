@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
-from fitlang.solve.clock import wall_seconds
+from fitlang.solve.clock import answered, on_the_wall, wall_seconds
 from fitlang.solve.improve import unmovable
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.repack import _Program, _Repacker, _Slot, _used
@@ -168,8 +168,10 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
     child = context.Process(target=_solve_in_child, args=(writer, program, seconds), daemon=True)
     child.start()
     writer.close()
+    waited = max(0.0, seconds) + KILL_GRACE  # (off the wall: of the child's own CPU, as its deadline)
+    assert child.pid is not None
     try:
-        return reader.recv() if reader.poll(max(0.0, seconds) + KILL_GRACE) else None
+        return reader.recv() if answered(reader, child.pid, waited, waited) else None
     except EOFError:  # the child died without an answer
         return None
     finally:
@@ -182,9 +184,14 @@ def _solve_in_child(writer, program: _GroupProgram, seconds: float) -> None:
     import highspy
 
     # ended by the kernel past its limit even where the parent died without stopping it (the
-    # kernel's timer is on the wall; the parent's wait, `poll`, reads the solve's clock)
-    signal.setitimer(signal.ITIMER_REAL, wall_seconds(max(0.0, seconds)) + 2 * KILL_GRACE)
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    # kernel's timer on the wall, or off it on this process's CPU, as its deadline and the
+    # parent's wait, `clock.answered`, count: at any load the same point of its work)
+    if on_the_wall():
+        signal.setitimer(signal.ITIMER_REAL, wall_seconds(max(0.0, seconds)) + 2 * KILL_GRACE)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    else:
+        signal.setitimer(signal.ITIMER_PROF, max(0.0, seconds) + 2 * KILL_GRACE)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
     # a fork has none of the parent's worker threads: HiGHS's scheduler would wait on them
     highspy.Highs.resetGlobalScheduler(True)
     # (the deadline on this process's own clock: under `--cpu-clock` benchmarks that is its CPU)
