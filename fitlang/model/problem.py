@@ -232,6 +232,7 @@ class NodeClass(Frozen):
     def machine(self) -> dict[str, int]:
         """What one node has in all: what pods may use plus what the kubelet keeps."""
         return {r: amount + self.reserved.get(r, 0) for r, amount in self.capacity.items()}
+
     def pods_of(self, node: str) -> int | None:
         """The pods fitc's replicas may take on one node of the class (None: no limit)."""
         return self.node_pods.get(node, self.max_pods)
