@@ -698,6 +698,15 @@ def cores_overfull(overfull: Sequence[str], path: str, span: Span, pods: bool = 
                    nodes=_first(overfull), **tried).diagnostic(path, span)
 
 
+def _room_taken(read: StateRead) -> str:
+    """What the work of no workload a state lists takes, as W0801 says it."""
+    if not read.room_known:
+        return "their room not known (this text has no CPUs: `squeue --json` has)"
+    if read.unit == "pod":  # (the kubelet counts every pod, whatever it requests)
+        return "each takes a pod and what it requests on its node"
+    return "their requests take room on their nodes"
+
+
 def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) -> list[Diagnostic]:
     """The read's problems as E0801 each; what it left out or could not match as one warning
     per kind, with a count and the first few names. Nodes are matched when the policy built."""
@@ -707,10 +716,7 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
     if read.ignored:
         found.append(msg.UnmanagedWork.at(where.path, where.span, file=file, count=len(read.ignored),
                                           what=read.unit + _plural(len(read.ignored)),
-                                          room="their requests take room on their nodes"
-                                          if read.room_known else "their room not known (this "
-                                          "text has no CPUs: `squeue --json` has)",
-                                          first=_first(read.ignored)))
+                                          room=_room_taken(read), first=_first(read.ignored)))
     if read.unknown:
         found.append(msg.UnknownStateWorkloads.at(where.path, where.span, file=file,
                                                   count=len(read.unknown),
