@@ -115,10 +115,9 @@ class _Runs:
 
     def fits_at(self, node: str, step: int, extra: Job | None = None) -> bool:
         """Do the node's jobs at `step` (with one replica of `extra` more) fit it?"""
-        used, capacity = self.used_at(node, step, extra), self.owner(node).capacity_of(node)
-        most = self.owner(node).pods_of(node)
-        if most is not None and sum(self.jobs_at(node, step).values()) + (extra is not None) > most:
+        if self._over_pods(node, step, more=extra is not None):
             return False
+        used, capacity = self.used_at(node, step, extra), self.owner(node).capacity_of(node)
         return all(used[resource] <= capacity[resource] for resource in RESOURCES)
 
     def overfull_at(self, node: str) -> int | None:
@@ -165,9 +164,10 @@ class _Runs:
                 seen.add(job)
                 yield index
 
-    def _over_pods(self, node: str, step: int) -> bool:
+    def _over_pods(self, node: str, step: int, more: int = 0) -> bool:
+        """Does the node run more pods at `step` (with `more` more) than its kubelet admits?"""
         most = self.owner(node).pods_of(node)
-        return most is not None and sum(self.jobs_at(node, step).values()) > most
+        return most is not None and sum(self.jobs_at(node, step).values()) + more > most
 
     def _added_cpu(self, node: str, job: Job, more: int) -> int:
         """The CPU the node's job takes more (or less) with `more` replicas of it more."""
