@@ -264,6 +264,8 @@ class KubectlContainer(TypedDict):
 
 class KubectlPodSpec(TypedDict):
     nodeName: NotRequired[str | None]
+    # a DaemonSet's pod: the nodes its DaemonSet runs on (`model/daemon_sets.py`)
+    nodeSelector: NotRequired[dict[str, str] | None]
     # what a pod of no workload takes on its node, as the scheduler counts it
     containers: NotRequired[list[KubectlContainer] | None]
     initContainers: NotRequired[list[KubectlContainer] | None]

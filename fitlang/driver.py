@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the solver and the model are imported when a stage first ne
     from fitlang.model.build import Built
     from fitlang.model.current import CurrentState, Running, StateRead
     from fitlang.model.current_read import StateFile, StateNames
+    from fitlang.model.daemon_sets import DaemonSet
     from fitlang.model.problem import Problem
     from fitlang.solve.explain import Explanation
     from fitlang.solve.explain_time import TimeExplanation
@@ -145,7 +146,8 @@ class Compilation:
     @cached_property
     def _built(self) -> Built | None:
         checked = self.check()
-        return None if checked.has_errors else _build(checked.program, self._taken(), self._pods_taken())
+        return None if checked.has_errors else _build(checked.program, self._taken(), self._pods_taken(),
+                                                      self._daemon_sets())
 
     def build_any(self) -> Built:
         """The placement problem of the declarations that check, errors or not (the editor's
@@ -155,7 +157,7 @@ class Compilation:
 
     @cached_property
     def _built_anyway(self) -> Built:
-        return _build(self.check().program, self._taken(), self._pods_taken())
+        return _build(self.check().program, self._taken(), self._pods_taken(), self._daemon_sets())
 
     def _taken(self) -> dict[str, dict[str, int]]:
         """Node -> what the current state's running work of no workload requests there (none
@@ -171,6 +173,13 @@ class Compilation:
         from fitlang.model.current import foreign_pods
 
         return foreign_pods(work for read in self._state_reads[1] for work in read.state.foreign)
+
+    def _daemon_sets(self) -> tuple[DaemonSet, ...]:
+        """The current state's DaemonSets (none without a state): each starts a pod on every
+        node bought that its selector picks."""
+        from fitlang.model.daemon_sets import daemon_sets
+
+        return daemon_sets(work for read in self._state_reads[1] for work in read.state.foreign)
 
     @property
     def problem(self) -> Problem | None:
@@ -593,7 +602,8 @@ def _timing_not_enforced(target: str, root: str) -> Diagnostic:
         root, FIRST_CHARACTER)
 
 
-def _build(program: Program, taken: dict[str, dict[str, int]], pods: dict[str, int]) -> Built:
+def _build(program: Program, taken: dict[str, dict[str, int]], pods: dict[str, int],
+           running_daemons: tuple[DaemonSet, ...]) -> Built:
     """The problem with the language's rules and those the targets add (the Slurm partition):
     the driver sits above both, so model code names no target. A target's rules come from its
     settings block (`Target.rules`): a policy that states none is built without importing the
@@ -601,10 +611,10 @@ def _build(program: Program, taken: dict[str, dict[str, int]], pods: dict[str, i
     from fitlang.model.build import build_problem
 
     if not program.policy.settings:
-        return build_problem(program, taken=taken, pods=pods)
+        return build_problem(program, taken=taken, pods=pods, running_daemons=running_daemons)
     from fitlang.targets import target_rules
 
-    return build_problem(program, target_rules(program), taken, pods)
+    return build_problem(program, target_rules(program), taken, pods, running_daemons)
 
 
 class _Where(Frozen):

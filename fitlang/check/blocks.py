@@ -81,6 +81,7 @@ class InventoryBlock(Frozen):
     gpu_model: str | None = None
     reserved_cpu: Fraction | None = None
     reserved_memory: Fraction | None = None
+    reserved_pods: Fraction | None = None
     available: list[str] | None = None
     unavailable: list[str] | None = None
     price_hourly: list[Fraction] | None = None
@@ -127,6 +128,9 @@ class BuyBlock(Frozen):
     regions: list[str] | None = None
     max_count: Fraction | None = None
     spot: bool | None = None
+    reserved_cpu: Fraction | None = None
+    reserved_memory: Fraction | None = None
+    reserved_pods: Fraction | None = None
     price_hourly: list[Fraction] | None = None
     price_file: str | None = None
 

@@ -33,6 +33,7 @@ from fitlang.check.program import (
     Electricity,
     GpuSpec,
     Inventory,
+    Kept,
     NodeShape,
     Offer,
     Policy,
@@ -126,6 +127,7 @@ class EntityBuilders(BlockValuesStage):
                          cluster=b.cluster, origin=v.origin, spans=v.spans,
                          reserved_cpu_milli=int(_given(b.reserved_cpu, Fraction(0)) * 1000),
                          reserved_memory=int(_given(b.reserved_memory, Fraction(0))),
+                         reserved_pods=int(_given(b.reserved_pods, Fraction(0))),
                          available=tuple(_given(b.available, [])),
                          unavailable=tuple(_given(b.unavailable, [])),
                          step_prices=self._step_prices(scope, f"inventory `{name}`", v,
@@ -153,6 +155,7 @@ class EntityBuilders(BlockValuesStage):
         return Buy(name=name, offers=tuple(offers), providers=b.providers, regions=b.regions,
                    max_count=None if b.max_count is None else int(b.max_count),
                    spot=bool(_given(b.spot, False)), origin=v.origin,
+                   reserved=_kept(b.reserved_cpu, b.reserved_memory, b.reserved_pods),
                    step_prices=self._step_prices(scope, buy_named(name), v, b.price_hourly,
                                                  b.price_file))
 
@@ -289,6 +292,15 @@ class EntityBuilders(BlockValuesStage):
                 scope.path, v.spans["file"].span))
             return False
         return True
+
+
+def _kept(cpu: Fraction | None, memory: Fraction | None, pods: Fraction | None) -> Kept | None:
+    """A `buy` block's reservation for pods fitc does not place, where it states one (what it
+    leaves out is none); None where it states nothing."""
+    if cpu is None and memory is None and pods is None:
+        return None
+    return Kept(cpu_milli=int(_given(cpu, Fraction(0)) * 1000), memory=int(_given(memory, Fraction(0))),
+                pods=int(_given(pods, Fraction(0))))
 
 
 def _given(value: _T | None, default: _T) -> _T:

@@ -209,6 +209,7 @@ class Inventory(Frozen):
     # what each node keeps for pods fitc does not place (DaemonSets): off the file's capacity
     reserved_cpu_milli: int = 0
     reserved_memory: int = 0
+    reserved_pods: int = 0
     available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
     unavailable: tuple[str, ...] = ()
     step_prices: StepPrices | None = None
@@ -227,6 +228,15 @@ class Offer(Frozen):
     origin: Origin | None = None
 
 
+class Kept(Frozen):
+    """What each node keeps for pods fitc does not place (DaemonSets, agents): CPU in
+    millicores, memory in bytes, and the pods they are (each one of the node's `max_pods`)."""
+
+    cpu_milli: int = 0
+    memory: int = 0
+    pods: int = 0
+
+
 class Buy(Frozen):
     name: str | None
     offers: tuple[Offer, ...]
@@ -235,6 +245,10 @@ class Buy(Frozen):
     max_count: int | None = None
     spot: bool = False
     origin: Origin | None = None
+    # what each node it buys keeps for pods fitc does not place (DaemonSets), where the block
+    # states it (`reserved_cpu`, `reserved_memory`, `reserved_pods`); None: the current state's
+    # DaemonSets say (`model/daemon_sets.py`)
+    reserved: Kept | None = None
     # with a horizon: the price per step of what it buys (one offer's market), in place of
     # the offer's `price` or `spot_price` (issue 19)
     step_prices: StepPrices | None = None

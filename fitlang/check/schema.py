@@ -181,6 +181,8 @@ INVENTORY = BlockSchema("inventory", "required", {
                          "taken off what the file says"),
     "reserved_memory": _size("memory each node keeps for pods fitc does not place, taken off what "
                              "the file says"),
+    "reserved_pods": _count("pods each node keeps for pods fitc does not place, taken off what "
+                            "the file says"),
     **_WINDOW_ATTRS,
     **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,
@@ -208,6 +210,11 @@ BUY = BlockSchema("buy", "optional", {
     "regions": Attr(t.list_of(t.STRING), doc="regions that may be used"),
     "max_count": _count("most nodes bought in all", maximum=MOST_NODES),
     "spot": Attr(t.BOOL, doc="buy at spot prices"),
+    "reserved_cpu": _cpu("CPU each node bought keeps for pods fitc does not place (DaemonSets, "
+                         "agents), taken off its allocatable (default: what the current state's "
+                         "DaemonSets request)"),
+    "reserved_memory": _size("memory each node bought keeps for pods fitc does not place"),
+    "reserved_pods": _count("pods each node bought keeps for pods fitc does not place"),
     **_STEP_PRICE_ATTRS,
 }, doc="permission to buy capacity from offers")
 

@@ -27,6 +27,7 @@ from fitlang.check.program import (
     Electricity,
     Horizon,
     Inventory,
+    Kept,
     PowerCap,
     Program,
     Workload,
@@ -35,6 +36,7 @@ from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, w
 from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
 from fitlang.model.current import CurrentState, Running, RunningNames, foreign_pods, foreign_room
+from fitlang.model.daemon_sets import DaemonSet, bought_node_labels, kept_for
 from fitlang.model.eligibility import (
     ClassFacets,
     LazyReasons,
@@ -109,11 +111,13 @@ class Taken:
 
 def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
                   taken: Mapping[str, Mapping[str, int]] | None = None,
-                  pods: Mapping[str, int] | None = None) -> Built:
+                  pods: Mapping[str, int] | None = None,
+                  running_daemons: Sequence[DaemonSet] = ()) -> Built:
     """The problem of a checked program. `extra_rules`: the targets' rules (`Target.rules`,
     the Slurm partition), which the driver passes; the language's rules are `rules.RULES`.
     `taken`: node -> what running work of no workload requests there (the current state's);
-    `pods`: node -> its pods of no workload (DaemonSets' and others': each takes a pod)."""
+    `pods`: node -> its pods of no workload (DaemonSets' and others': each takes a pod);
+    `running_daemons`: the state's DaemonSets, which start a pod on each node bought too."""
     diagnostics: list[Diagnostic] = []
     room = Taken(taken or {}, pods or {})
     classes = [_pool_class(pool) for pool in program.pools.values()]
@@ -142,11 +146,12 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
                 continue
             allowed.add(offer.name)
             regions = [r for r in offer.regions if buy.regions is None or r in buy.regions]
-            classes.extend(_offer_class(offer, region, cap, buy.spot, index) for region in regions)
+            classes.extend(_with_daemons(_offer_class(offer, region, cap, buy.spot, index),
+                                         buy.reserved, running_daemons) for region in regions)
     classes = _unique_ids(classes)
     if room.room or room.pods:
         classes = _less_taken(classes, room)
-    spare = [_offer_class(offer, region, total_replicas, False, None)
+    spare = [_with_daemons(_offer_class(offer, region, total_replicas, False, None), None, running_daemons)
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
     classes = [_placed(node_class, program) for node_class in classes]
@@ -428,6 +433,22 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
                                        shape.gpu.count if shape.gpu else 0))
 
 
+def _with_daemons(node_class: NodeClass, stated: Kept | None,
+                  running_daemons: Sequence[DaemonSet]) -> NodeClass:
+    """A bought class less what each of its nodes keeps for pods of no workload that start
+    there with it: the `buy` block's `reserved_*` where stated, else the state's DaemonSets
+    that run on such a node (`daemon_sets.py`)."""
+    kept = stated if stated is not None else kept_for(running_daemons, bought_node_labels(
+        node_class.arch, node_class.instance_type, node_class.region, node_class.labels))
+    if kept == Kept():
+        return node_class
+    capacity = dict(node_class.capacity)
+    capacity["cpu"] = max(0, capacity["cpu"] - kept.cpu_milli)
+    capacity["memory"] = max(0, capacity["memory"] - kept.memory)
+    most = None if node_class.max_pods is None else max(0, node_class.max_pods - kept.pods)
+    return dataclasses.replace(node_class, capacity=capacity, max_pods=most, daemons=kept)
+
+
 def _max_pods(offer) -> int:
     """The pods a bought node's kubelet admits: as the offer states, else its provider's default
     (the one its memory reservation assumes)."""
@@ -477,7 +498,7 @@ def _read_inventory(inventory: Inventory) -> InventoryRead:
 
 def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program: Program,
                        reads: _Reads, taken: Taken) -> list[NodeClass]:
-    if inventory.reserved_cpu_milli or inventory.reserved_memory:
+    if inventory.reserved_cpu_milli or inventory.reserved_memory or inventory.reserved_pods:
         nodes = [_less_reserved(node, inventory) for node in nodes]
     if taken.room:  # before grouping: a node with less room joins the nodes of its room
         nodes = [_with_room(node, left) if (left := taken.less(node.name, _room(node))) else node
@@ -526,11 +547,13 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
 
 
 def _less_reserved(node: InventoryNode, inventory: Inventory) -> InventoryNode:
-    """The node as fitc may fill it: what the file says less what the inventory's `reserved_cpu`
-    and `reserved_memory` keep for pods fitc does not place (DaemonSets: a kubectl node's
-    allocatable still holds their requests, and a node filled to it leaves a pod Pending)."""
+    """The node as fitc may fill it: what the file says less what the inventory's `reserved_cpu`,
+    `reserved_memory` and `reserved_pods` keep for pods fitc does not place (DaemonSets: a
+    kubectl node's allocatable still holds their requests and pods, and a node filled to it
+    leaves a pod Pending)."""
+    pods = None if node.max_pods is None else max(0, node.max_pods - inventory.reserved_pods)
     return dataclasses.replace(node, cpu_milli=max(0, node.cpu_milli - inventory.reserved_cpu_milli),
-                               memory=max(0, node.memory - inventory.reserved_memory))
+                               memory=max(0, node.memory - inventory.reserved_memory), max_pods=pods)
 
 
 def _room(node: InventoryNode) -> dict[str, int]:
@@ -555,11 +578,19 @@ def _less_taken(classes: list[NodeClass], taken: Taken) -> list[NodeClass]:
         if found is None:
             continue
         node_class = found[0]
-        left = taken.less(name, node_class.capacity_of(name)) if name in taken.room else None
+        # (a bought node the state shows running: its own pods' requests are taken off what
+        # its kubelet gives pods, in place of what the DaemonSets were assumed to keep)
+        has = {r: amount + node_class.daemons_keep(r) for r, amount in node_class.capacity_of(name).items()}
+        left = taken.less(name, has) if name in taken.room else None
+        if left is None and has != node_class.capacity_of(name):
+            left = has
         if left is not None:
             own.setdefault(id(node_class), dict(node_class.node_capacity))[name] = left
-            held.setdefault(id(node_class), {})[name] = dict(taken.room[name])
-        admitted = taken.pods_left(name, node_class.pods_of(name)) if name in taken.pods else None
+            if name in taken.room:
+                held.setdefault(id(node_class), {})[name] = dict(taken.room[name])
+        admitted = (taken.pods_left(name, node_class.kubelet_max_pods if name not in node_class.node_pods
+                                    else node_class.pods_of(name))
+                    if name in taken.pods else None)
         if admitted is not None:
             pods.setdefault(id(node_class), dict(node_class.node_pods))[name] = admitted
     return [dataclasses.replace(c, node_capacity=own.get(id(c), c.node_capacity),

@@ -67,6 +67,10 @@ class Foreign(Frozen):
     gpu: int = 0
     disk: int = 0
     pod: bool = False  # a pod (kubectl's): it takes one of the pods its node's kubelet admits
+    # a DaemonSet's pod: its DaemonSet ("kube-system/kube-proxy"), which starts one on every
+    # node its node selector picks, nodes bought later too (`model/daemon_sets.py`)
+    daemon_set: str | None = None
+    node_selector: dict[str, str] = field(default_factory=dict)
 
     def requests(self) -> dict[str, int]:
         return {"cpu": self.cpu_milli, "memory": self.memory, "gpu": self.gpu, "disk": self.disk}

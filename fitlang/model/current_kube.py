@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from fitlang.documents_read import (
         KubectlContainer,
         KubectlNode,
+        KubectlOwner,
         KubectlPdb,
         KubectlPod,
         KubectlSelector,
@@ -208,7 +209,10 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
     if workload is None:
         kube.read.ignored.append(str(handle))
         taken = _requests(spec, f"{kube.source}: {handle}", element, kube.read)
-        kube.foreign.append(Foreign(node=node, name=str(handle), pod=True, **(taken or {})))
+        daemon_set = _daemon_set(metadata.get("ownerReferences") or [], namespace)
+        kube.foreign.append(Foreign(node=node, name=str(handle), pod=True, daemon_set=daemon_set,
+                                    node_selector=dict(spec.get("nodeSelector") or {})
+                                    if daemon_set else {}, **(taken or {})))
         return None
     option_label = labels.get(OPTION_KEY)
     option = None
@@ -220,6 +224,14 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
         return None
     kube.pods.append(_Pod(namespace, labels, workload))
     return Running(workload=workload, node=node, option=option, handle=handle)
+
+
+def _daemon_set(owners: list[KubectlOwner], namespace: str) -> str | None:
+    """The DaemonSet a pod belongs to ("NAMESPACE/NAME"), where its owner is one."""
+    for owner in owners:
+        if owner.get("kind") == "DaemonSet" and owner.get("name"):
+            return f"{namespace}/{owner['name']}"
+    return None
 
 
 def _requests(spec, where: str, element: JsonPath, read: StateRead) -> dict[str, int] | None:

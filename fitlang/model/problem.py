@@ -31,6 +31,7 @@ from fitlang.check.program import (
     Compare,
     Constant,
     Horizon,
+    Kept,
     LatencyRule,
     Negation,
     Origin,
@@ -180,6 +181,10 @@ class NodeClass(Frozen):
     # kept back by the kubelet of a bought node (kube-reserved + eviction threshold): cpu in
     # millicores, memory in bytes; the machine has capacity + reserved
     reserved: dict[str, int] = field(default_factory=dict)
+    # bought classes: what each node keeps for pods of no workload that start there with it
+    # (the cluster's DaemonSets, `model/daemon_sets.py`, or the `buy` block's `reserved_*`),
+    # already off `capacity` and `max_pods`; a node the state shows running keeps its own
+    daemons: Kept = field(default_factory=Kept)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)  # its pool's settings, where they stand
     # inventory nodes merged into one class whose allocatable differs a little (kubelet
@@ -230,8 +235,19 @@ class NodeClass(Frozen):
 
     @property
     def machine(self) -> dict[str, int]:
-        """What one node has in all: what pods may use plus what the kubelet keeps."""
-        return {r: amount + self.reserved.get(r, 0) for r, amount in self.capacity.items()}
+        """What one node has in all: what fitc's pods may use plus what the kubelet and the
+        DaemonSets keep."""
+        return {r: amount + self.reserved.get(r, 0) + self.daemons_keep(r)
+                for r, amount in self.capacity.items()}
+
+    def daemons_keep(self, resource: str) -> int:
+        """What the DaemonSets keep of a resource on each node (`daemons`)."""
+        return {"cpu": self.daemons.cpu_milli, "memory": self.daemons.memory}.get(resource, 0)
+
+    @property
+    def kubelet_max_pods(self) -> int | None:
+        """The pods the node's kubelet admits (its `maxPods`): fitc's and the DaemonSets'."""
+        return None if self.max_pods is None else self.max_pods + self.daemons.pods
 
     def pods_of(self, node: str) -> int | None:
         """The pods fitc's replicas may take on one node of the class (None: no limit)."""

@@ -8,8 +8,10 @@ from fractions import Fraction
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, cast
 
+from fitlang.check.program import Kept
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.rules.explaining import plural
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
@@ -112,6 +114,7 @@ def _node_entry(name: str, node_class: NodeClass) -> PlacedNodeFields:
         # capacity: the whole machine; allocatable: what pods may request there, which the
         # solver packed against (less for bought nodes: their kubelet's reservation)
         "capacity": {r: amount + node_class.reserved.get(r, 0)
+                     + (node_class.daemons_keep(r) if name not in node_class.node_capacity else 0)
                      for r, amount in node_class.capacity_of(name).items()},
         "allocatable": dict(node_class.capacity_of(name)),
         "labels": dict(sorted(node_class.labels.items())),
@@ -274,17 +277,22 @@ _C_ENCODER = None if c_make_encoder is None else c_make_encoder(
 
 
 def _allocatable_lines(problem: Problem, per_node: dict[str, dict[str, int]]) -> list[str]:
-    """For bought nodes in use: what their kubelet keeps, so what pods get of the machine."""
+    """For bought nodes in use: what their kubelet keeps, so what pods get of the machine, and
+    what of that the DaemonSets keep."""
     lines = []
     owners = problem.owners()
     in_use = {id(owners[n]) for n in per_node if n in owners}
     for node_class in problem.classes:
         if not node_class.reserved or id(node_class) not in in_use:
             continue
-        machine, pods = node_class.machine, node_class.capacity
+        machine, daemons = node_class.machine, node_class.daemons
+        pods = {r: node_class.capacity[r] + node_class.daemons_keep(r) for r in ("cpu", "memory")}
         lines.append(f"allocatable {node_class.id}: {pods['cpu'] / 1000:g} CPU, "
                      f"{pods['memory'] / 2 ** 30:.4g} GiB of {machine['cpu'] / 1000:g} CPU, "
-                     f"{machine['memory'] / 2 ** 30:.4g} GiB (kubelet reservation)")
+                     f"{machine['memory'] / 2 ** 30:.4g} GiB (kubelet reservation)"
+                     + (f"; DaemonSets keep {daemons.cpu_milli / 1000:g} CPU, "
+                        f"{daemons.memory / 2 ** 30:.4g} GiB and {plural(daemons.pods, 'pod')} of it"
+                        if daemons != Kept() else ""))
     return lines + [""] if lines else []
 
 

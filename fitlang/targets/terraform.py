@@ -434,8 +434,8 @@ class Terraform(Target):
             head = [("name", hcl_string(name)), ("kubernetes_cluster_id", cluster_id),
                     ("vm_size", hcl_string(node_class.instance_type)),
                     ("node_count", str(purchase.count))]
-            if node_class.max_pods is not None:  # (AKS's default depends on the network plugin)
-                head.append(("max_pods", str(node_class.max_pods)))
+            if node_class.kubelet_max_pods is not None:  # (AKS's default depends on the network plugin)
+                head.append(("max_pods", str(node_class.kubelet_max_pods)))
             labels = self._labels(node_class)
             if purchase.spot:
                 head += [("priority", hcl_string("Spot")), ("eviction_policy", hcl_string("Delete")),
@@ -456,9 +456,9 @@ def _gke_max_pods(node_class: NodeClass) -> list[tuple[str, str]]:
     """The pods a GKE node admits, where the offer states other than GKE's default (110): fitc
     packed the node to it, so the pool must set it (it needs a VPC-native cluster, as every
     GKE cluster is by default)."""
-    if node_class.max_pods is None or node_class.max_pods == GKE_DEFAULT_MAX_PODS:
+    if node_class.kubelet_max_pods is None or node_class.kubelet_max_pods == GKE_DEFAULT_MAX_PODS:
         return []
-    return [("max_pods_per_node", str(node_class.max_pods))]
+    return [("max_pods_per_node", str(node_class.kubelet_max_pods))]
 
 
 def _scheduled(context: CompileContext, purchase: Purchase, resource: str, name: str) -> dict:

@@ -148,7 +148,7 @@ def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
 def capacity_of(node_class: NodeClass) -> Capacity:
     """What a bought node of `node_class` is, as a node group of the files is read."""
     provider = node_class.provider or "aws"
-    pods = None if provider == "aws" else node_class.max_pods  # (EKS: the AMI's, by instance type)
+    pods = None if provider == "aws" else node_class.kubelet_max_pods  # (EKS: the AMI's, by instance type)
     return Capacity(provider, node_class.region or "", node_class.instance_type or "",
                     node_class.spot, dns_name(node_class.pool), pods)
 
