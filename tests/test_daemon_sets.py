@@ -121,3 +121,18 @@ def test_a_bought_node_the_state_shows_running_keeps_its_own_pods_not_both(tmp_p
     code = main(["plan", str(compilation.root_path), "--format", "json"])
     document = json.loads(capsys.readouterr().out)
     assert code == 0, document
+
+
+def test_an_inventory_s_reserved_pods_come_off_what_each_node_admits(tmp_path):
+    # two nodes whose kubelets admit 10 pods, 4 of them DaemonSets' (`reserved_pods = 4`): 12
+    # small replicas fit one node's CPU but take 6 + 6
+    nodes = [{"metadata": {"name": name}, "status": {"allocatable": {"cpu": "8", "memory": "16Gi",
+                                                                     "pods": "10"}}}
+             for name in ("n1", "n2")]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    (tmp_path / "p.fit").write_text(
+        'inventory onprem {\n  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n'
+        '  reserved_pods = 4\n}\n'
+        'workload web {\n  image = "web:1"\n  replicas = 12\n  cpu = 100m\n  memory = 128Mi\n}\n')
+    load = _bought_load(Compilation(tmp_path / "p.fit"))
+    assert sorted(load.values()) == [6, 6]
