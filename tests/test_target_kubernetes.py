@@ -829,6 +829,39 @@ def test_pods_on_aks_spot_nodes_tolerate_the_taint_aks_puts_there(tmp_path):
     assert fidelity(context, stripped) != []
 
 
+
+def test_pods_on_gke_gpu_and_arm_nodes_tolerate_the_taints_gke_puts_there(tmp_path):
+    # GKE taints a GPU pool nvidia.com/gpu=present:NoSchedule (in a cluster that has a pool
+    # without GPUs: its default pool) and an Arm pool kubernetes.io/arch=arm64:NoSchedule; its
+    # admission adds the GPU toleration only to pods that request GPUs, so a CPU replica fitc
+    # packs beside the GPU work (the cheapest fit here) stays Pending without one
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/accelerators"\n'
+                    'offer g {\n  provider = gcp\n  instance_type = "g2-standard-48"\n'
+                    '  regions = ["us-central1"]\n  cpu = 48\n  memory = 192GiB\n'
+                    '  gpu {\n    model = L4\n    count = 4\n  }\n  price = 4 USD/h\n}\n'
+                    'offer a {\n  provider = gcp\n  instance_type = "t2a-standard-8"\n'
+                    '  regions = ["us-central1"]\n  cpu = 8\n  memory = 32GiB\n  arch = arm64\n'
+                    '  price = 0.3 USD/h\n}\n'
+                    'buy {\n  offers = [g, a]\n}\n'
+                    'workload infer {\n  replicas = 1\n  cpu = 8\n  memory = 32GiB\n  image = "x"\n'
+                    '  gpu {\n    model = L4\n    count = 4\n  }\n}\n'
+                    'workload web {\n  replicas = 2\n  cpu = 4\n  memory = 8GiB\n  image = "x"\n}\n'
+                    'workload batch {\n  replicas = 1\n  cpu = 4\n  memory = 8GiB\n  image = "x"\n'
+                    '  arch = [arm64]\n}\n')
+    context, files = render(path, "kubernetes")
+    gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    arm = {"key": "kubernetes.io/arch", "operator": "Equal", "value": "arm64", "effect": "NoSchedule"}
+    pods = {d["metadata"]["labels"]["app.kubernetes.io/name"]: d["spec"]["template"]["spec"]
+            for d in documents(files) if d["kind"] == "Deployment"}
+    assert gpu in pods["web"].get("tolerations", []) and gpu in pods["infer"].get("tolerations", [])
+    assert arm in pods["batch"].get("tolerations", [])
+    assert fidelity(context, files) == []
+    for key in ("nvidia.com/gpu", "kubernetes.io/arch\n        operator: Equal"):
+        stripped = {name: text.replace(f"key: {key}", "key: x.example/other") for name, text in files.items()}
+        assert stripped != files and fidelity(context, stripped) != []
+
+
 # ---- a pool of ten million nodes ------------------------------------------------------------------
 
 TWO_POOLS = ('pool big {\n  count = COUNT\n  cpu = 4\n  memory = 16Gi\n  price = 0.1 USD/h\n}\n'

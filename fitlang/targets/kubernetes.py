@@ -41,13 +41,13 @@ from fitlang.targets.base import (
     demand_key,
     dns_name,
 )
+from fitlang.targets.cloud_facts import GKE_ACCELERATOR_TAINT_KEYS, cloud_taints
 from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
 POOL_LABEL = "fitlang.dev/pool"
 OPTION_LABEL = "fitlang.dev/option"  # the accelerator option a workload's pods run with
 DEDICATED_TAINT = "fitlang.dev/dedicated"
-AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"  # the coscheduling plugin's gang label
 TOPOLOGY_KEYS = {"node": "kubernetes.io/hostname", "zone": "topology.kubernetes.io/zone",
                  "region": "topology.kubernetes.io/region"}
@@ -242,7 +242,7 @@ def _invalid_selected_values(context: CompileContext, need: Findings) -> list[Di
     for split in _placed_splits(context):
         node_class = split.node_class
         values = [(e["key"], v) for e in _pool_selector(split, context) for v in e["values"]]
-        values += [(t["key"], t["value"]) for t in _tolerations(node_class)]
+        values += [(t["key"], t["value"]) for t in _tolerations(node_class) if "value" in t]
         for key, value in values:
             if not (len(value) <= 63 and _LABEL_VALUE.match(value)):
                 needs.append(need(f"`{split.workload.name}` would select {key}={value!r} on pool "
@@ -438,9 +438,11 @@ def _tolerations(node_class: NodeClass) -> list[dict]:
     for taint in node_class.taints:
         tolerations.append({"key": taint.key, "operator": "Equal", "value": taint.value,
                             "effect": taint.effect})
-    if node_class.spot and node_class.provider == "azure":  # the taint AKS puts on Spot pools
-        tolerations.append({"key": AKS_SPOT_TAINT, "operator": "Equal", "value": "spot",
-                            "effect": "NoSchedule"})
+    for key, value, effect in cloud_taints(node_class):  # (AKS Spot, GKE GPU, TPU and Arm pools)
+        if key in GKE_ACCELERATOR_TAINT_KEYS:  # (whatever value GKE gives it)
+            tolerations.append({"key": key, "operator": "Exists", "effect": effect})
+        else:
+            tolerations.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
     return tolerations
 
 

@@ -37,6 +37,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import parse_quantity
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, by_message, dns_name
+from fitlang.targets.cloud_facts import cloud_taints
 from fitlang.targets.kubernetes import KubernetesSettings
 
 DEFAULT_POOL_LABEL = "fitlang.dev/pool"
@@ -149,10 +150,8 @@ def _taints(node_class: NodeClass) -> list[tuple[str, str, str]]:
     if node_class.dedicated is not None:
         taints.append((DEDICATED_TAINT_KEY, node_class.dedicated, "NoSchedule"))
     taints.extend((taint.key, taint.value, taint.effect) for taint in node_class.taints)
-    if node_class.spot and node_class.provider == "azure":
-        # AKS taints every node of a Spot pool itself (learn.microsoft.com, "Add an Azure Spot
-        # node pool"): pods without the toleration never land there
-        taints.append(("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"))
+    # what the cloud taints its nodes with itself: pods without the toleration never land there
+    taints.extend(cloud_taints(node_class))
     return taints
 
 
