@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # the solver and the model are imported when a stage first ne
     from fitlang.model.current import CurrentState, Running, StateRead
     from fitlang.model.current_read import StateFile, StateNames
     from fitlang.model.daemon_sets import DaemonSet
-    from fitlang.model.problem import Problem
+    from fitlang.model.problem import Demand, Problem
     from fitlang.solve.explain import Explanation
     from fitlang.solve.explain_time import TimeExplanation
     from fitlang.solve.placement import Placement
@@ -744,7 +744,39 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
             found.append(msg.UnknownStateNodes.at(where.path, where.span, file=file, count=len(lost),
                                                   plural=_plural(len(lost)), nodes=len(nodes),
                                                   node_plural=_plural(len(nodes)), first=_first(nodes)))
+        differ = _requests_differ(read.state.running, problem)
+        if differ:
+            shown = "; ".join(differ[:SHOWN_NAMES])
+            more = f"; and {len(differ) - SHOWN_NAMES} more" if len(differ) > SHOWN_NAMES else ""
+            found.append(msg.RequestsDiffer.at(where.path, where.span, file=file, count=len(differ),
+                                               plural=_plural(len(differ)), first=shown + more))
     return found
+
+
+def _requests_differ(running: Sequence[Running], problem: Problem) -> list[str]:
+    """Per workload (or option) whose running pods request other CPU or memory than the policy
+    states: "`web` requests 1.1 CPU, 640 MiB (the policy: 1 CPU, 512 MiB)", the first pod's."""
+    from fitlang.model.build import running_demand
+
+    owners = problem.owners()
+    by_workload: dict[str, list[Demand]] = {}
+    for demand in problem.demands:
+        by_workload.setdefault(demand.workload, []).append(demand)
+    demands = {d.name: d for d in problem.demands}
+    seen: dict[str, str] = {}
+    for replica in running:
+        name = running_demand(problem, owners, replica, by_workload) if replica.requests else None
+        if name is None or name in seen or replica.requests is None:
+            continue
+        stated = (demands[name].requests["cpu"], demands[name].requests["memory"])
+        if replica.requests != stated:
+            seen[name] = (f"`{name}` requests {_cpu_memory(replica.requests)} (the policy: "
+                          f"{_cpu_memory(stated)})")
+    return list(seen.values())
+
+
+def _cpu_memory(requests: tuple[int, int]) -> str:
+    return f"{requests[0] / 1000:g} CPU, {requests[1] / 2 ** 20:g} MiB"
 
 
 def _overfilled(nodes: Sequence[str], where: _Where) -> Diagnostic:

@@ -1167,6 +1167,21 @@ class ClosedClusterNodes(Message):
     first: str
 
 
+class RequestsDiffer(Message):
+    code = "W0808"
+    summary = "running pods of a workload request other than the policy states"
+    template = ("{file}: running pods of {count} workload{plural} request other than the policy "
+                "states, and fitc packs nodes by the policy's: {first}")
+    severity = Severity.WARNING
+    fix = ("A sidecar injected at admission (a service mesh's proxy) or a LimitRange's defaults "
+           "change what the pods request: state the workload's `cpu` and `memory` as its pods "
+           "request them, or the nodes fitc fills leave pods Pending.")
+    file: str
+    count: int
+    plural: str
+    first: str
+
+
 # ---- E09xx / W09xx: time (issue 19: a horizon, windows, prices per step) ----------------
 
 

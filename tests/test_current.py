@@ -282,6 +282,29 @@ def test_a_pods_workload_by_annotation_label_name_or_owner(tmp_path):
     assert ignored.code == "W0801" and "`prod/f`" in ignored.message and " 1 running pod " in ignored.message
 
 
+def _sized(pod: dict, *containers: dict[str, str]) -> dict:
+    pod["spec"]["containers"] = [{"name": f"c{i}", "image": "i", "resources": {"requests": requests}}
+                                 for i, requests in enumerate(containers)]
+    return pod
+
+
+def test_pods_that_request_other_than_their_workload_are_W0808(tmp_path):
+    # `web` states 6 CPU and 8 GiB; a service mesh injected a proxy into its pods (0.1 CPU,
+    # 128 MiB more): fitc packs by the policy's and says so. `db`'s pods request what it states,
+    # and a pod whose file lists no container's resources (trimmed by hand) is not compared
+    web = {"app.kubernetes.io/name": "web"}
+    compilation = _kube(tmp_path, _listing(
+        _sized(_pod("w1", labels=web), {"cpu": "6", "memory": "8Gi"}, {"cpu": "100m", "memory": "128Mi"}),
+        _sized(_pod("d1", labels={"app.kubernetes.io/name": "db"}), {"cpu": "1", "memory": "1Gi"}),
+        _pod("w2", labels=web)))
+    [warning] = compilation.current_diagnostics()
+    assert warning.code == "W0808" and "`web`" in warning.message and "`db`" not in warning.message
+    (tmp_path / "exact").mkdir()
+    exact = _kube(tmp_path / "exact",
+                  _listing(_sized(_pod("w1", labels=web), {"cpu": "6000m", "memory": "8192Mi"})))
+    assert exact.current_diagnostics() == []
+
+
 def test_only_bound_live_pods_run(tmp_path):
     compilation = _kube(tmp_path, _listing(
         _pod("running", labels={"app.kubernetes.io/name": "web"}),

@@ -52,6 +52,10 @@ class Running(Frozen):
     node: str  # the node it runs on
     option: str | None = None  # the accelerator option it runs with (workloads with options)
     handle: ReplicaName | None = None  # None when read from a placement, which names none
+    # what the pod requests, as the scheduler counts it (kubectl's only): CPU in millicores,
+    # memory in bytes; a sidecar injected at admission or a LimitRange may make it more than
+    # the workload states (W0808)
+    requests: tuple[int, int] | None = None
 
 
 class Foreign(Frozen):

@@ -223,7 +223,12 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
         kube.read.unknown.append(f"{handle}: {shown}")
         return None
     kube.pods.append(_Pod(namespace, labels, workload))
-    return Running(workload=workload, node=node, option=option, handle=handle)
+    # (a quantity that is not one leaves the pod's requests unknown, said of no replica; so does
+    # a file that lists no container's `resources`, which kubectl always prints: written by hand)
+    sized = any("resources" in c for c in spec.get("containers") or [])
+    taken = _requests(spec, "", element, StateRead()) if sized else None
+    return Running(workload=workload, node=node, option=option, handle=handle,
+                   requests=None if taken is None else (taken["cpu_milli"], taken["memory"]))
 
 
 def _daemon_set(owners: list[KubectlOwner], namespace: str) -> str | None:
