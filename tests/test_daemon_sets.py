@@ -136,3 +136,13 @@ def test_an_inventory_s_reserved_pods_come_off_what_each_node_admits(tmp_path):
         'workload web {\n  image = "web:1"\n  replicas = 12\n  cpu = 100m\n  memory = 128Mi\n}\n')
     load = _bought_load(Compilation(tmp_path / "p.fit"))
     assert sorted(load.values()) == [6, 6]
+
+
+def test_a_replica_no_node_holds_names_what_the_daemon_sets_keep(tmp_path, capsys):
+    # 7.8 CPU fits an m7i.2xlarge's 7.91 allocatable, not its 7.785 beside kube-proxy and
+    # aws-node: E0501, and the conflict says what they keep (else "the most a node has: 7.785
+    # CPU" reads as a wrong allocatable)
+    _policy(tmp_path, 1, "7800m", _daemons("other-node"))
+    assert main(["solve", str(tmp_path / "p.fit")]) == 1
+    err = capsys.readouterr().err
+    assert "error[E0501]" in err and "DaemonSets' 0.125 CPU" in err

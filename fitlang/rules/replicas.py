@@ -105,8 +105,11 @@ def _room_nowhere(problem: Problem, demand: Demand) -> str:
     short = [r for r in RESOURCES if demand.requests[r] > most[r]]
     if not short or any(all(demand.requests[r] <= c.capacity[r] for r in RESOURCES) for c in classes):
         return ""
+    largest = next(c for c in classes if all(c.capacity[r] == most[r] for r in short[:1]))
+    kept = [_amount(r, largest.daemons_keep(r)) for r in short if largest.daemons_keep(r)]
+    daemons = f" once its DaemonSets' {', '.join(kept)} is kept" if kept else ""
     return ("; no node of any pool or offer has room for one (the most a node has: "
-            + ", ".join(_amount(r, most[r]) for r in short) + ")")
+            + ", ".join(_amount(r, most[r]) for r in short) + daemons + ")")
 
 
 def _amount(resource: str, value: int) -> str:
