@@ -58,9 +58,9 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
     by_gpus = gang_quotas(problem, relaxed, gpus)
     three_options = three_option_mixes(problem, relaxed)
+    mixes = option_mixes(problem, relaxed) | {group: mix for group, (mix, _) in three_options.items()}
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed), by_gpus,
-                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed),
-                    option_mixes(problem, relaxed) | {group: mix for group, (mix, _) in three_options.items()},
+                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed), mixes,
                     tuple(lp_mixed_nodes(problem, relaxed)),
                     {group: option for group, (_, option) in three_options.items()})
 
