@@ -86,3 +86,43 @@ def test_split_groups_too_many_to_weigh_are_left_to_the_pass(tmp_path, monkeypat
     splits = [_split("a", 4, 6), _split("b", 4, 6), _split("c", 2, 9)]
     monkeypatch.setattr(option_mix, "MOST_STATES", 9 * 3 * 11 * 22 - 1)  # (choices x replicas of each)
     assert _nearest(splits) is None
+
+
+def three_options(b_too: bool) -> str:
+    """Two 4-L40S nodes and one 4-L4 node (1 USD/h each), beside dear ones of each (20 USD/h a
+    4-L40S node, 10 a 1-L4 node), and 4-A10G nodes (5 USD/h each); `a` (placed first) needs 8
+    L40S, 12 L4 or 12 A10G replicas; with `b_too`, `b` then 4 L40S or 12 L4."""
+    def group(name: str, priority: int, replicas: dict[str, int]) -> str:
+        options = "".join(f"    option {model} {{\n      replicas = {count}\n    }}\n"
+                          for model, count in replicas.items())
+        return (f"workload {name} {{\n  cpu = 4\n  memory = 16GiB\n  priority = {priority}\n  gpu {{\n"
+                f"    count = 1\n{options}  }}\n}}\n")
+    return ('import "std/accelerators"\n\n' + gpu_pool("l40s", 2 if b_too else 1, "L40S", 4, 1)
+            + gpu_pool("l4", 1, "L4", 4, 1) + gpu_pool("l40s_dear", 5, "L40S", 4, 20)
+            + gpu_pool("l4_dear", 12, "L4", 1, 10) + gpu_pool("a10g", 20, "A10G", 4, 5)
+            + group("a", 30, {"L40S": 8, "L4": 12, "A10G": 12})
+            + (group("b", 20, {"L40S": 4, "L4": 12}) if b_too else ""))
+
+
+def test_a_three_option_split_is_placed_where_the_pass_would_take_the_scarce_option_whole(tmp_path):
+    # by hand: `a` whole on its cheapest option, both cheap L40S nodes (2), leaves `b` a dear
+    # L40S node (20): 22. The LP's split: `a` 4 L40S, 4 L4 and 2 A10G (1 + 1 + 5), `b` the other
+    # cheap L40S node (1): 8 (inventory 10,000 seed 97: the pass took `infer736`'s L40S whole,
+    # past the on-prem L40S room, and a later group opened a 15.90 USD/h cloud node)
+    problem = problem_from(tmp_path, three_options(b_too=True))
+    bound = lower_bound(problem, "cost")
+    first = placement._guides(bound_stages.suggested(bound), lp_counts(problem, bound))[0]
+    assert first.mixes["a"] == {"a[L40S]": 4, "a[L4]": 4, "a[A10G]": 2}
+    assert _floor_cost(problem, first) == 8
+    assert _floor_cost(problem, dataclasses.replace(first, mixes={})) == 22
+
+
+def test_a_three_option_split_is_left_to_the_pass_where_it_takes_another_option_whole(tmp_path):
+    # one cheap node of each: whole, L40S costs 1 + 20, L4 1 + 8 x 10, A10G 3 x 5 = 15, the
+    # pass's choice; the LP's split (4 L40S, 4 L4, 2 A10G: 7) is not placed, as before (seed
+    # 87: `infer246` mixed as 4 L4 + 8 A10G where the pass took A10G whole cost 4.77 USD/h more)
+    problem = problem_from(tmp_path, three_options(b_too=False))
+    bound = lower_bound(problem, "cost")
+    first = placement._guides(bound_stages.suggested(bound), lp_counts(problem, bound))[0]
+    assert first.mixes["a"] == {"a[L40S]": 4, "a[L4]": 4, "a[A10G]": 2}
+    assert _floor_cost(problem, first) == _floor_cost(problem, dataclasses.replace(first, mixes={})) == 15

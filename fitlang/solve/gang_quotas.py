@@ -21,7 +21,7 @@ import numpy as np
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.bound import Bound
 from fitlang.solve.lp_mixes import lp_mixed_nodes
-from fitlang.solve.option_mix import option_mixes
+from fitlang.solve.option_mix import option_mixes, three_option_mixes
 
 Quota = tuple[frozenset[str], frozenset[str], int]
 
@@ -44,6 +44,9 @@ class LPCounts:
     # the LP's mixes of plain workloads on classes without accelerators, as nodes to fill first
     # (lp_mixes.py, `Guide.nodes`)
     mixed_nodes: tuple = ()
+    # per group of `mixes` the LP splits over three or more options, the option whose whole
+    # placement the mix is for (`three_option_mixes`, `Guide.mixed_if_whole`)
+    mixed_if_whole: Mapping[str, str] = field(default_factory=dict)
 
 
 NO_COUNTS = LPCounts()
@@ -54,9 +57,12 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
         return NO_COUNTS
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
     by_gpus = gang_quotas(problem, relaxed, gpus)
+    three_options = three_option_mixes(problem, relaxed)
+    mixes = option_mixes(problem, relaxed) | {group: mix for group, (mix, _) in three_options.items()}
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed), by_gpus,
-                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed),
-                    option_mixes(problem, relaxed), tuple(lp_mixed_nodes(problem, relaxed)))
+                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed), mixes,
+                    tuple(lp_mixed_nodes(problem, relaxed)),
+                    {group: option for group, (_, option) in three_options.items()})
 
 
 def every_quota(problem: Problem, relaxed: Bound, gpus: set[str]) -> tuple[Quota, ...]:

@@ -33,7 +33,8 @@ def guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     # 12 / 14 (1458.25 -> 1455.61 against 1454.52 -> 1452.29; 592.25 -> 590.41 against 592.30
     # -> 589.57), and the kept pass is chosen after the ruin (`_ruined_first`)
     first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
-                   mixes=counts.mixes, nodes=counts.mixed_nodes)] if classes else []
+                   mixes=counts.mixes, mixed_if_whole=counts.mixed_if_whole,
+                   nodes=counts.mixed_nodes)] if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:

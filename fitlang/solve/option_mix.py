@@ -71,13 +71,8 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     """Per option group (not a gang: it runs on one option) that the LP's last solution splits
     over two options: the replicas of each, whole (`_nearest`; one of them may be none, the
     group then whole on the other). {} where the LP left no solution; groups split over
-    three or more options are left to the pass's choice."""
-    used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
-    if used is None or values is None or relaxation is None:
-        return {}
-    index = {d.name: i for i, d in enumerate(used.demands)}
-    placed = np.zeros(len(used.demands))
-    np.add.at(placed, relaxation.pair_demand, values)
+    three or more options: `three_option_mixes`."""
+    placed, index = _lp_replicas(relaxed)
     by_models: dict[tuple[str, str], list[_Split]] = {}
     for group in problem.option_groups:
         options = [name for name in group.demands if name in index and placed[index[name]] > NOISE]
@@ -96,6 +91,57 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
             mix = {split.cheap: replicas, split.dear: split.dear_replicas(replicas)}
             mixes[split.workload] = {name: count for name, count in mix.items() if count}
     return mixes
+
+
+def three_option_mixes(problem: Problem, relaxed: Bound) -> dict[str, tuple[dict[str, int], str]]:
+    """Per option group (not a gang) the LP's last solution splits over three or more options:
+    its replicas per option, whole (`_whole_replicas`), and the option the LP pays least for
+    by throughput, the one some row holds back (else the LP would take it whole). The pass
+    places such a mix only where it would take that option whole (`greedy._greedy`):
+    placed always, seed 97 gained 11.41 USD/h (the pass took the L40S option whole past the
+    on-prem L40S room) but seeds 87 / 82 lost 4.77 / 1.42 (docs/performance.md, session 48),
+    where the pass took A10G whole (seed 87: `infer246`'s cheapest option L40S, 0.028 of its
+    replicas in the LP)."""
+    placed, index = _lp_replicas(relaxed)
+    mixes = {}
+    for group in problem.option_groups:
+        in_lp = {name: float(placed[index[name]]) for name in group.demands
+                 if name in index and placed[index[name]] > NOISE}
+        if group.gang or len(in_lp) < 3:
+            continue
+        cheapest = min(in_lp, key=lambda name: _price_per_replica(problem, relaxed, index[name]) /
+                       float(problem.demand(name).throughput))
+        mixes[group.workload] = (_whole_replicas(problem, group.required, in_lp), cheapest)
+    return mixes
+
+
+def _lp_replicas(relaxed: Bound) -> tuple[np.ndarray, dict[str, int]]:
+    """The replicas the LP's last solution places per (merged) demand, and each demand's index
+    there (none where the LP left no solution)."""
+    used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
+    if used is None or values is None or relaxation is None:
+        return np.zeros(0), {}
+    placed = np.zeros(len(used.demands))
+    np.add.at(placed, relaxation.pair_demand, values)
+    return placed, {d.name: i for i, d in enumerate(used.demands)}
+
+
+def _whole_replicas(problem: Problem, required: Fraction, in_lp: dict[str, float]) -> dict[str, int]:
+    """A group the LP splits over three or more options, in whole replicas: each option's LP
+    replicas rounded down, then one more at a time of the option the most short of its LP
+    replicas until the group's throughput is served. Inventory 10,000 seed 97: `infer736` (LP:
+    4.00 L4, 5.12 L40S, 0.32 A10G) was left to the pass, which took L40S whole, three replicas
+    past the on-prem L40S room, and opened a 15.90 USD/h cloud L40S node for them; placed as
+    5 L40S, 4 L4 and 1 A10G: 497.83 -> 486.42 USD/h at 5 s (3.29 -> 1.02%; session 48)."""
+    replicas = {name: math.floor(amount + NOISE) for name, amount in in_lp.items()}
+
+    def served() -> Fraction:
+        return sum((count * problem.demand(name).throughput for name, count in replicas.items()), Fraction(0))
+
+    while served() < required:
+        short = max(in_lp, key=lambda name: in_lp[name] - replicas[name])
+        replicas[short] += 1
+    return {name: count for name, count in replicas.items() if count}
 
 
 # the most (choice, replicas of either option so far) steps `_nearest` may take: inventory
