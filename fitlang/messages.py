@@ -658,6 +658,19 @@ class PodsPastKubeletDefault(Message):
     target: str
 
 
+class DiskOnBoughtNodes(Message):
+    code = "W0622"
+    summary = "ephemeral storage on nodes bought, packed against their local disk"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Set the node groups' local NVMe up as the kubelet's ephemeral storage (EKS: a launch "
+           "template whose nodeadm NodeConfig sets `localStorage: {strategy: RAID0}`; GKE: "
+           "`ephemeral_storage_local_ssd_config`), or state no `disk` and mount the local disk as a "
+           "volume; else a node's root disk (EKS's default 20 GiB) holds the pods' ephemeral storage.")
+    detail: str
+    target: str
+
+
 class NotEnforceable(Message):
     code = "W0620"
     summary = "rule the target cannot enforce"
