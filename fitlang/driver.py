@@ -713,7 +713,9 @@ def _room_taken(read: StateRead) -> str:
     if not read.room_known:
         return "their room not known (this text has no CPUs: `squeue --json` has)"
     if read.unit == "pod":  # (the kubelet counts every pod, whatever it requests)
-        return "each takes a pod and what it requests on its node"
+        daemons = any(work.daemon_set for work in read.state.foreign)
+        return "each takes a pod and what it requests on its node" + (
+            ", and a DaemonSet's on each node bought too" if daemons else "")
     return "their requests take room on their nodes"
 
 
