@@ -15,10 +15,10 @@ floor's completion, which places nothing more on that cluster) have less.
 
 from __future__ import annotations
 
-from fitlang.model.problem import Problem
+from fitlang.model.problem import NodeClass, Problem
 from fitlang.model.slurm_cpus import MILLI, job_cpus
 from fitlang.solve.budget import Budget
-from fitlang.solve.pack import Packing
+from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.whole_cores import CHECK_CPU_PER_REPLICA, REPAIR_CPU_PER_REPLICA
 
 # what the repair is expected to take, CPU seconds a node overfull in the floor: that cluster's
@@ -47,14 +47,17 @@ def overfull_nodes(problem: Problem, packing: Packing) -> int:
         cores = node_class.slurm_allocated and node_class.threads_per_core > 1
         if not cores and node_class.max_pods is None and not node_class.node_pods:
             continue
-        for node in packing.nodes.get(node_class.id, ()):
-            most = node_class.pods_of(node.name)
-            if most is not None and sum(node.hosted.values()) > most:
-                overfull += 1
-            elif cores and _cpus(problem, node.hosted, node_class.threads_per_core) > \
-                    node_class.capacity_of(node.name)["cpu"]:
-                overfull += 1
+        overfull += sum(map(lambda node: _overfull(problem, node_class, node, cores),
+                            packing.nodes.get(node_class.id, ())))
     return overfull
+
+
+def _overfull(problem: Problem, node_class: NodeClass, node: NodeState, cores: bool) -> bool:
+    most = node_class.pods_of(node.name)
+    if most is not None and sum(node.hosted.values()) > most:
+        return True
+    return cores and _cpus(problem, node.hosted, node_class.threads_per_core) > \
+        node_class.capacity_of(node.name)["cpu"]
 
 
 def _cpus(problem: Problem, hosted: dict[str, int], threads_per_core: int) -> int:
