@@ -8,13 +8,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from test_whole_cores import _write
 
 from fitlang.solve import repair_time
 from fitlang.solve.budget import Budget
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.whole_cores import CHECK_CPU_PER_REPLICA, REPAIR_CPU_PER_REPLICA
-
-from test_whole_cores import _write
 
 
 def _floor(problem, hosted: dict[str, dict[str, int]]) -> Packing:
@@ -22,7 +21,8 @@ def _floor(problem, hosted: dict[str, dict[str, int]]) -> Packing:
     packing = Packing()
     for name, jobs in hosted.items():
         node_class = problem.owners().find(name)[0]
-        packing.nodes.setdefault(node_class.id, []).append(NodeState(name, dict(node_class.capacity), dict(jobs)))
+        node = NodeState(name, dict(node_class.capacity), dict(jobs))
+        packing.nodes.setdefault(node_class.id, []).append(node)
     return packing
 
 
@@ -39,7 +39,8 @@ def test_a_node_overfull_in_whole_cores_per_job_is_counted_and_its_repair_kept_f
     plain = budget.search_deadline(5)
     assert repair_time.search_deadline(problem, fitting, budget, 5) == plain
     kept = repair_time.REPAIR_CPU_PER_OVERFULL_NODE + (CHECK_CPU_PER_REPLICA - REPAIR_CPU_PER_REPLICA) * 5
-    assert plain - repair_time.search_deadline(problem, overfull, budget, 5) == pytest.approx(budget.wall(kept))
+    sooner = plain - repair_time.search_deadline(problem, overfull, budget, 5)
+    assert sooner == pytest.approx(budget.wall(kept))
     assert repair_time.search_deadline(problem, overfull, Budget.starting_now(None), 5) is None
 
 
@@ -63,8 +64,10 @@ def test_the_repairs_moves_end_before_their_check_and_the_report(tmp_path, monke
     placement = compilation.solve("auto", 20.0)
     deadlines = []
     monkeypatch.setattr(whole_cores.time, "monotonic", lambda: 100.0)
-    monkeypatch.setattr(whole_cores, "repaired", lambda problem, answer, **given: deadlines.append(given["deadline"]))
-    many = dataclasses.replace(placement, assignments=placement.assignments * 10_000)  # (the least share less)
+    monkeypatch.setattr(whole_cores, "repaired",
+                        lambda problem, answer, **given: deadlines.append(given["deadline"]))
+    # (so many that the 5% least share is less)
+    many = dataclasses.replace(placement, assignments=placement.assignments * 10_000)
     replicas = len(many.assignments)
     whole_cores.solved_and_repaired(compilation.problem, 10.0, lambda limit: many)
     assert deadlines == [pytest.approx(110.0 - (FINISH_CPU_PER_REPLICA + CHECK_CPU_PER_REPLICA) * replicas)]
