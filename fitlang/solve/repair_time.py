@@ -22,8 +22,9 @@ from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.whole_cores import CHECK_CPU_PER_REPLICA, REPAIR_CPU_PER_REPLICA
 
 # what the repair is expected to take, CPU seconds a node overfull in the floor: that cluster's
-# 368 nodes, ~1.4 CPU s of moves at load ~29 (1.85 with the check)
-REPAIR_CPU_PER_OVERFULL_NODE = 4e-3
+# 368 nodes, ~1.4 CPU s of moves at load ~29 (1.85 with the check), more at load 35-40: at 4e-3
+# the moves were cut there once (49 replicas of priority 2 left out at load 35)
+REPAIR_CPU_PER_OVERFULL_NODE = 5e-3
 
 
 def search_deadline(problem: Problem, floor: Packing, budget: Budget, replicas: int) -> float | None:
