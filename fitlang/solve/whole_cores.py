@@ -58,8 +58,8 @@ from fitlang.solve.placement_result import Placement, Unplaced
 # Slurm in whole cores, kept from the solve's time limit for it (`solved_and_repaired`):
 # bench/slurm_cores.py at 2,000 nodes 0.2-0.3 CPU s (load 17-25). An oversubscribed cluster of
 # 10,000 nodes (bench/hpc_queue.py seed 5, 41,142 replicas placed, 368 nodes overfull) takes
-# ~1.9 CPU s at load 25-30, but its solve is the greedy floor, which runs whole whatever the limit
-# (placement.py): kept there, the time is not the solve's to give back
+# ~1.9 CPU s at load 25-30: the rest is kept from the search once the greedy floor shows the nodes
+# it overfills (repair_time.py)
 REPAIR_CPU_PER_REPLICA = 1e-5
 # the least share of the time limit the repair is given, where the search ended late: the limit
 # allows 10% + 0.3 s more (docs/performance.md, issue 15), and a repair cut at once leaves out
