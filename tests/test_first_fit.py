@@ -233,3 +233,29 @@ def test_the_first_fit_keeps_a_latency_workload_one_per_zone(tmp_path):
     packing = first_fit(problem, None)
     per_zone = {pool: sum(n.hosted.get("web", 0) for n in nodes) for pool, nodes in packing.nodes.items()}
     assert max(per_zone.values()) == 1 and sum(per_zone.values()) == 2, per_zone
+
+
+def test_the_first_fit_stops_where_it_leaves_out_more_than_the_floor_at_a_level(tmp_path):
+    # two 8-CPU nodes. The floor places h (priority 20, one node) first, `late` beside it, and
+    # leaves out the gang g (priority 1, both nodes); the first-fit places gangs first, g on
+    # both nodes, and h is left out at level 20, where the floor leaves none: it could not be
+    # kept, so, told the floor's left out per level, it stops there (before `late`)
+    from fitlang.solve.first_fit import first_fit, first_fit_beside, first_fit_order
+    from fitlang.solve.greedy import greedy_floor, greedy_in_order
+    from fitlang.solve.make_room import left_out
+    from fitlang.solve.scarce_first import most_out_by_level
+
+    from solving import pool, workload
+
+    text = (pool("a", 2, 8, "32Gi", 1) + workload("g", 2, 8, "2Gi", "  gang = true\n  priority = 1\n")
+            + workload("h", 1, 8, "2Gi", "  priority = 20\n") + workload("late", 1, 1, "1Gi")
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    floor = greedy_floor(problem, short_first=True)[0]
+    most = most_out_by_level(problem, floor)
+    assert most == {20: 0, 1: 2, 0: 0}
+    whole = first_fit(problem, None)
+    assert whole is not None and left_out(problem, whole) == (1, 0, 1)
+    assert first_fit(problem, None, most) is None
+    assert greedy_in_order(problem, first_fit_order(problem), most_out=most)[1] == {"h", "late"}
+    assert first_fit_beside(problem, floor, "cost", None) is None

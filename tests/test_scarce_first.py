@@ -106,7 +106,7 @@ def test_the_pass_stops_at_the_workload_that_leaves_out_more_at_a_level_than_the
     # floor leaves out z's 2 replicas at level 1, none at 20 or 0; the pass, told that, stops at
     # h, which leaves one replica out at 20, and never places `late` (it could not be kept)
     from fitlang.solve.greedy import greedy_floor, greedy_in_order
-    from fitlang.solve.scarce_first import _most_out, scarcity
+    from fitlang.solve.scarce_first import most_out_by_level, scarcity
 
     text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 2, '  zone = "b"\n')
             + workload("h", 3, 4, "2Gi", "  priority = 20\n")
@@ -115,7 +115,7 @@ def test_the_pass_stops_at_the_workload_that_leaves_out_more_at_a_level_than_the
             + "policy {\n  allow_unplaced = true\n}\n")
     problem = problem_from(tmp_path, text)
     floor = greedy_floor(problem, short_first=True)[0]
-    most = _most_out(problem, floor)
+    most = most_out_by_level(problem, floor)
     assert most == {20: 0, 1: 2, 0: 0}
     rank = {demand.name: scarcity(problem, demand) for demand in problem.demands}
     assert greedy_in_order(problem, rank)[1] == set()

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import bound_stages, neighbourhood, option_spread_bound, whole_cores
+from fitlang.solve import bound_stages, neighbourhood, option_spread_bound, repair_time, whole_cores
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.accelerator_repack import accelerators_repacked
 from fitlang.solve.aggregate import (
@@ -421,7 +421,7 @@ def _floor_stage(run: _Run) -> None:
                                 passes_until=run.budget.deadline)
     run.learned.floor_took(time.monotonic() - wall)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
-    run.search_deadline = run.budget.search_deadline(_replicas(problem))
+    run.search_deadline = repair_time.search_deadline(problem, run.floor, run.budget, _replicas(problem))
     completion = time.monotonic()
     # (where the time left holds as long as the floor's passes took: ai50000 seed 1 on the wall
     # clock at load ~4, its floor short where the options' LP was cut, the floor's passes took

@@ -47,11 +47,11 @@ def scarce_first(problem: Problem, packing: Packing, deadline: float | None,
         return packing
     followers = affinity_followers(problem)
     rank = {d.name: scarcity(problem, d) for d in problem.demands if d.name not in followers}
-    other, cut = greedy_in_order(problem, rank, deadline, guide, most_out=_most_out(problem, packing))
+    other, cut = greedy_in_order(problem, rank, deadline, guide, most_out=most_out_by_level(problem, packing))
     return other if not cut and no_level_worse(problem, other, packing) else packing
 
 
-def _most_out(problem: Problem, packing: Packing) -> dict[int, int]:
+def most_out_by_level(problem: Problem, packing: Packing) -> dict[int, int]:
     """Per priority level, what `packing` leaves out there: the pass that leaves out more at
     any level is not kept (`no_level_worse`), so it stops there (`greedy_in_order`'s
     `most_out`). ai_fleet 10,000 (CPU clock, session 44): where the pass was not kept (11 of the

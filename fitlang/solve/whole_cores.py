@@ -58,27 +58,32 @@ from fitlang.solve.placement_result import Placement, Unplaced
 # Slurm in whole cores, kept from the solve's time limit for it (`solved_and_repaired`):
 # bench/slurm_cores.py at 2,000 nodes 0.2-0.3 CPU s (load 17-25). An oversubscribed cluster of
 # 10,000 nodes (bench/hpc_queue.py seed 5, 41,142 replicas placed, 368 nodes overfull) takes
-# ~1.9 CPU s at load 25-30, but its solve is the greedy floor, which runs whole whatever the limit
-# (placement.py): kept there, the time is not the solve's to give back
+# ~1.9 CPU s at load 25-30: the rest is kept from the search once the greedy floor shows the nodes
+# it overfills (repair_time.py)
 REPAIR_CPU_PER_REPLICA = 1e-5
 # the least share of the time limit the repair is given, where the search ended late: the limit
 # allows 10% + 0.3 s more (docs/performance.md, issue 15), and a repair cut at once leaves out
 # (or E0509) what moves a few milliseconds long would have placed
 REPAIR_LEAST_SHARE = 0.05
+# the moved answer's check after the moves (`_breaks_a_rule`: a dump, a read and `verify`, as the
+# verdict's), per replica, kept from the moves' deadline: hpc_queue 10,000 seed 5 ~0.45 CPU s
+# (41,142 replicas, load ~20), which ran past the limit after moves cut at their deadline
+CHECK_CPU_PER_REPLICA = FINISH_CPU_PER_REPLICA
 
 
 def solved_and_repaired(problem: Problem, time_limit: float | None,
                         solved: Callable[[float | None], Placement]) -> Placement:
     """`solved(limit)` repaired (`repaired`) by the end of `time_limit` less what follows the
-    repair (the report, `budget.FINISH_CPU_PER_REPLICA`); where nodes are in whole cores, the
-    solve is given the limit less what the repair is expected to take."""
+    moves (their check, the report: `budget.FINISH_CPU_PER_REPLICA`); where nodes are in whole
+    cores, the solve is given the limit less what the repair is expected to take (and the
+    search ends sooner where the greedy floor overfills many nodes: repair_time.py)."""
     if time_limit is None:
         return repaired(problem, solved(None))
     ends = time.monotonic() + time_limit
     expected = REPAIR_CPU_PER_REPLICA * sum(d.replicas for d in problem.demands)
     cores = problem.timeline is None and any(map(_in_whole_cores, problem.classes))
     placement = solved(max(time_limit / 2, time_limit - expected) if cores else time_limit)
-    deadline = max(ends - FINISH_CPU_PER_REPLICA * len(placement.assignments),
+    deadline = max(ends - (FINISH_CPU_PER_REPLICA + CHECK_CPU_PER_REPLICA) * len(placement.assignments),
                    time.monotonic() + REPAIR_LEAST_SHARE * time_limit)
     return repaired(problem, placement, deadline=deadline)
 
