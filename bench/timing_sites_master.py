@@ -155,9 +155,9 @@ def master_mip(configurations: Configurations, incumbent: list[Column], seconds:
         # LP 106,021.58, and the solution read back the incumbent at 106,022.45)
         print(f"  the solution read back is not the MIP's: valid {solution.value_valid}", flush=True)
     print(f"  chosen: {sum(chosen):.1f} nodes, cost {float(np.dot(chosen, lp.col_cost_)):.2f}, "
-          f"{sum(1 for i in range(len(columns)) if chosen[i] > 0.5 and start[i] < 0.5)} columns not the incumbent's",
+          f"{int(((chosen > 0.5) & (start < 0.5)).sum())} columns not the incumbent's",
           flush=True)
-    return [(column, int(round(chosen[i]))) for i, column in enumerate(columns) if chosen[i] > 0.5]
+    return [(column, round(chosen[i])) for i, column in enumerate(columns) if chosen[i] > 0.5]
 
 
 def realised(configurations: Configurations, chosen: list[tuple[Column, int]]
@@ -185,8 +185,7 @@ def realised(configurations: Configurations, chosen: list[tuple[Column, int]]
     for run, placed in by_run.items():
         demand, index, _ = configurations.runs[run]
         while len(placed) > demand.replicas_per_run:
-            worst = max(placed, key=lambda s: float(
-                (ledger.running[s.class_id][s.node, s.start:s.end] == 1) @ ledger.rate[s.class_id][s.start:s.end]))
+            worst = max(placed, key=lambda s: _alone(ledger, s))
             ledger.drop(worst)
             placed.remove(worst)
         first = index * demand.replicas_per_run
@@ -194,8 +193,15 @@ def realised(configurations: Configurations, chosen: list[tuple[Column, int]]
         missing += [(demand.name, first + i) for i in range(len(placed), demand.replicas_per_run)]
     for run, (demand, index, _) in enumerate(configurations.runs):
         if run not in by_run:
-            missing += [(demand.name, index * demand.replicas_per_run + i) for i in range(demand.replicas_per_run)]
+            first = index * demand.replicas_per_run
+            missing += [(demand.name, first + i) for i in range(demand.replicas_per_run)]
     return holding(problem, kept), kept, missing
+
+
+def _alone(ledger: Ledger, spot: Spot) -> float:
+    """What taking the spot off saves: the steps it alone keeps its node awake."""
+    alone = ledger.running[spot.class_id][spot.node, spot.start:spot.end] == 1
+    return float(alone @ ledger.rate[spot.class_id][spot.start:spot.end])
 
 
 def caps_hold(ledger: Ledger) -> bool:
@@ -237,7 +243,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of greedy pricing")
     parser.add_argument("--fill", action="store_true", help="h48g's node-by-node columns too")
     parser.add_argument("--mip", type=float, default=120.0, help="s of the master MIP")
-    parser.add_argument("--save", type=Path, help="the columns, the searched schedule's and its spots kept here")
+    parser.add_argument("--save", type=Path, help="the columns, the searched schedule's and its spots: kept")
     parser.add_argument("--after", type=float, default=25.0, help="CPU s of the search after")
     args = parser.parse_args()
     problem = Compilation(args.policy).problem
@@ -247,8 +253,8 @@ def main() -> None:
     unsegmented(True)
     ledger, spots = first_schedule(problem)
     first = columns_of(configurations, spots)
-    print(f"first schedule {ledger.total():.2f} ({len(first)} nodes), {time.process_time() - began:.1f} CPU s",
-          flush=True)
+    print(f"first schedule {ledger.total():.2f} ({len(first)} nodes), "
+          f"{time.process_time() - began:.1f} CPU s", flush=True)
     spots = searched(problem, ledger, spots, time.process_time() + args.seconds)
     base = columns_of(configurations, spots)
     print(f"searched {ledger.total():.2f} ({len(base)} nodes), {time.process_time() - began:.1f} CPU s",
@@ -271,8 +277,8 @@ def main() -> None:
             pickle.dump((configurations.columns, base, spots), kept)
     chosen = master_mip(configurations, base, args.mip)
     ledger_m, spots_m, missing = realised(configurations, chosen)
-    print(f"realised {ledger_m.total():.2f}, {len(missing)} replicas missing, caps hold {caps_hold(ledger_m)}",
-          flush=True)
+    print(f"realised {ledger_m.total():.2f}, {len(missing)} replicas missing, "
+          f"caps hold {caps_hold(ledger_m)}", flush=True)
     if missing:
         spots_m, missing = repaired(problem, ledger_m, spots_m, missing, tries=timeline_pack.REPAIR_TRIES)
         print(f"repaired {ledger_m.total():.2f}, {len(missing)} missing", flush=True)
