@@ -84,6 +84,8 @@ class Column:
     class_index: int
     replicas: dict[int, int]  # run index -> replicas of it on the node
     awake: np.ndarray  # per step
+    # (run, start, replicas) as placed, where the pricing that made the column says
+    placed: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
 
 
 class Configurations:
@@ -337,6 +339,7 @@ def _greedy_node(configurations: Configurations, class_index: int, y: np.ndarray
         load[start:start + window.duration] += count * need
         column.awake[start:start + window.duration] = True
         column.replicas[run] = column.replicas.get(run, 0) + count
+        column.placed.append((run, start, count))
         left[run] = most - count
     return column if column.replicas else None
 
