@@ -6,11 +6,12 @@ nodes: packing its answer may need a node more at a step than it counted, and th
 power a cap does not have, or costs what the budget does not allow. The `Ledger` keeps, node
 by node and step by step, what every node holds, which nodes are in use, the power each cap's
 scope draws, the cost per hour and each `buy` block's nodes in use; a replica goes only where
-all of them still hold. Its pods count as a resource beside CPU and memory (one per replica,
-`PODS`): a node runs no more at a step than its kubelet admits (`NodeClass.pods_of`), so a
-schedule made here needs no repair for them (`whole_cores_time`) and its bound stands. So a packed schedule keeps what `verify` checks step by step, and a
-replica that finds no such node is not placed where the model put it but repaired: placed at
-the start and class of its window, on the node, that add least to the objective.
+all of them still hold, and its pods count beside CPU and memory (one per replica, `PODS`):
+a node runs no more at a step than its kubelet admits (`NodeClass.pods_of`), so the schedule
+needs no repair for them after (`whole_cores_time`, which dropped the bound). So a packed
+schedule keeps what `verify` checks step by step, and a replica that finds no such node is
+not placed where the model put it but repaired: placed at the start and class of its window,
+on the node, that add least to the objective.
 
 `node_schedule` does the same from nothing, every replica in order of urgency: a schedule
 that packs by construction, HiGHS's start when the time model's own greedy start finds none,
@@ -446,8 +447,9 @@ def need_of(demand: Demand) -> np.ndarray:
 
 def _most_pods(node_class: NodeClass) -> int:
     """The most pods a node of the class admits (its `max_pods`, or a node's own more)."""
-    limits = [node_class.max_pods, *node_class.node_pods.values()]
-    return UNLIMITED_PODS if None in limits else max(limits)  # type: ignore[type-var]
+    if node_class.max_pods is None:
+        return UNLIMITED_PODS
+    return max(node_class.max_pods, *node_class.node_pods.values())
 
 
 def _pods_taken(node_class: NodeClass, steps: int) -> np.ndarray:
