@@ -449,7 +449,7 @@ def _most_pods(node_class: NodeClass) -> int:
     """The most pods a node of the class admits (its `max_pods`, or a node's own more)."""
     if node_class.max_pods is None:
         return UNLIMITED_PODS
-    return max(node_class.max_pods, *node_class.node_pods.values())
+    return max([node_class.max_pods, *node_class.node_pods.values()])
 
 
 def _pods_taken(node_class: NodeClass, steps: int) -> np.ndarray:
