@@ -24,6 +24,10 @@ kubernetes, slurm and terraform (bench/differential_combos.py's `fidelity_of_tar
 workload given an `image` and a `command`) and read back by each target's `fidelity`: Slurm's
 `--begin`, `--deadline`, `--time`, segments chained and arrays in submit scripts, Kubernetes'
 suspended Jobs, Terraform's schedules.
+
+With `--pods` every pool's nodes admit 1-3 pods each (`max_pods`, `with_pods`), so that pods
+bind: the reference holds each node to them at each step, and a placed answer with no bound
+stated is counted (`gap unknown`), as fitc's schedule that had to be repaired for them was.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Pool:
     watts: int
     price: int  # cents per hour
     off: tuple[int, int] | None = None  # steps [first, last) a maintenance window covers
+    pods: int | None = None  # the pods a node's kubelet admits (`max_pods`); None: no limit
 
 
 @dataclass
@@ -128,6 +133,15 @@ def generate(seed: int) -> Case:
     return case
 
 
+def with_pods(seed: int, case: Case) -> Case:
+    """`case` with every pool's nodes admitting 1-3 pods (`--pods`; its own draw)."""
+    rng = random.Random(f"time-pods-{seed}")
+    for pool in case.pools:
+        pool.pods = rng.randint(1, 3)
+    case.kinds.add("pods")
+    return case
+
+
 def with_edge_shapes(seed: int, case: Case) -> Case:
     """The shapes the generator seldom draws, on `case` (`--shapes`; its own draw, so that a
     seed's case without them stays what it was): a job of 0 or 1 replicas, a pool that costs
@@ -184,6 +198,8 @@ def to_fit(case: Case) -> str:
                  f"  memory = {pool.memory}GiB", f"  power = {pool.watts}W",
                  f"  price = {_decimal(Fraction(pool.price, CENTS))} USD/h",
                  '  labels = { site: "s" }']
+        if pool.pods is not None:
+            lines.append(f"  max_pods = {pool.pods}")
         if pool.off is not None:
             lines.append(f'  unavailable = ["{_instant(pool.off[0])}/{_instant(pool.off[1])}"]')
         out.append("\n".join(lines + ["}"]))
@@ -257,6 +273,8 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
         model.Add(sum(cpu * var for cpu, _, var in running) <= pool.cpu * flag)
         model.Add(sum(memory * var for _, memory, var in running) <= pool.memory * flag)
         model.Add(flag <= sum(var for _, _, var in running))
+        if pool.pods is not None:
+            model.Add(sum(var for _, _, var in running) <= pool.pods)
     for t in steps:
         cap = case.cap if case.hourly_cap is None else case.hourly_cap[t]
         if cap is not None:
@@ -399,6 +417,8 @@ def compared(case: Case, path: Path, time_limit: float, reference_limit: float) 
         found.append(f"wrong optimum: fitc `optimal` at {float(value)}, reference {float(optimum)}")
     if placement.bound is not None and Fraction(placement.bound) > optimum:
         found.append(f"wrong optimum: fitc's bound {float(placement.bound)} above {float(optimum)}")
+    if placement.bound is None and any(pool.pods is not None for pool in case.pools):
+        found.append("gap unknown: fitc states no bound")
     return outcome, found
 
 
@@ -409,6 +429,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=10.0, help="fitc's, seconds")
     parser.add_argument("--reference-limit", type=float, default=30.0)
     parser.add_argument("--shapes", action="store_true", help="the edge shapes of `with_edge_shapes`")
+    parser.add_argument("--pods", action="store_true", help="every pool's nodes admit 1-3 pods (`with_pods`)")
     parser.add_argument("--targets", action="store_true",
                         help="compile each placed schedule to the three targets, check fidelity")
     arguments = parser.parse_args()
@@ -417,6 +438,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             case = with_edge_shapes(seed, generate(seed)) if arguments.shapes else generate(seed)
+            case = with_pods(seed, case) if arguments.pods else case
             path = Path(directory) / f"time{seed}.fit"
             compare = functools.partial(compared, case, path, arguments.time_limit, arguments.reference_limit)
             if arguments.targets:

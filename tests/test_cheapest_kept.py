@@ -24,7 +24,8 @@ def small_sites(tmp_path_factory):
 def test_a_nodes_stamp_comes_back_when_what_it_holds_does(small_sites):
     ledger = Ledger(small_sites)
     class_id = next(iter(ledger.stamp))
-    small, large = np.array([2, 8, 0, 0], dtype=np.int64), np.array([4, 8, 0, 0], dtype=np.int64)
+    # (cpu, memory, gpu, disk, pods: `need_of`'s columns)
+    small, large = np.array([2, 8, 0, 0, 1], dtype=np.int64), np.array([4, 8, 0, 0, 1], dtype=np.int64)
     empty = ledger.stamp[class_id].copy()
     ledger.take(class_id, 0, small, 3, 7)
     one = ledger.stamp[class_id].copy()

@@ -197,3 +197,29 @@ def test_verify_counts_pods_at_each_step(tmp_path, capsys):
     (tmp_path / "a.json").write_text(json.dumps(document))
     assert main(["verify", str(tmp_path / "p.fit"), str(tmp_path / "a.json")]) == 1
     assert "at step 0 node `p-0` is over its pods: 6 placed, its kubelet admits 2" in capsys.readouterr().err
+
+
+def test_with_a_horizon_the_schedule_counts_pods_so_its_bound_stands(tmp_path):
+    # the schedule made node by node holds each node to its 2 pods at each step, so it needs no
+    # repair after: its value 10 is proven (it put all six on one node and, repaired, dropped
+    # its bound: `feasible`, gap unknown)
+    (tmp_path / "p.fit").write_text(TIMED)
+    compilation = Compilation(tmp_path / "p.fit")
+    placement = compilation.solve("auto", 20.0)
+    assert placement.status is Status.OPTIMAL and placement.value == 10
+    assert placement.gap is not None and placement.gap <= placement.tolerance
+    assert compilation.verdict(placement, 20.0).outcome is Outcome.PLACED
+    assert broken_rules(compilation.problem, placement) == []
+
+
+def test_the_time_ledger_takes_no_replica_on_a_node_at_its_pods(tmp_path):
+    from fitlang.solve.timeline_pack import Ledger, need_of
+
+    (tmp_path / "p.fit").write_text(TIMED)
+    problem = Compilation(tmp_path / "p.fit").problem
+    ledger, (pool,) = Ledger(problem), problem.classes
+    need = need_of(problem.demand("a"))
+    for _ in range(2):
+        ledger.take(pool.id, 0, need, 0, 2)
+    assert ledger.nodes(pool.id, need, 1, 3)[0].tolist() == [False, True]  # p-0 runs 2 at step 1
+    assert ledger.nodes(pool.id, need, 2, 4)[0].tolist() == [True, True]  # and none from step 2

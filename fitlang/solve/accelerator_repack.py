@@ -39,6 +39,7 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_li
 from fitlang.solve.aggregate import within_limits
 from fitlang.solve.backends import _native_stdout_silenced
 from fitlang.solve.clock import highs_limited
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.improve import _past, unmovable
 from fitlang.solve.make_room import adopt, copied
 from fitlang.solve.pack import NodeState, Packing
@@ -170,8 +171,7 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
                      {node_var[c]: float(problem.node_class(c).power_watts) for c in capped}))
     columns = len(classes) + len(pairs)
     with _native_stdout_silenced():
-        highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+        highs = quiet_highs()
     highs.setOptionValue("mip_rel_gap", 1e-4)
     if deadline is not None:
         highs_limited(highs, deadline)

@@ -41,6 +41,7 @@ from fitlang.solve.groups import (
     SpreadGroup,
     ThroughputGroup,
 )
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.linear import (
     FixedOut,
     LinearModel,
@@ -180,10 +181,7 @@ def _highs_with(form: MatrixForm):
     """A quiet HiGHS instance holding the model. Rows mix bytes (1e11) with GPU counts (1):
     scaled to a largest coefficient of 1 each, the simplex needs a tenth of the time (23 s ->
     2.8 s for the LP at 50,000 nodes). A MIP is solved without presolve: see `MIP_PRESOLVE`."""
-    import highspy
-
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     if form.integrality.any():
         highs.setOptionValue("presolve", MIP_PRESOLVE)
     matrix = form.matrix

@@ -51,6 +51,7 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.backends import _native_stdout_silenced, run_until
 from fitlang.solve.beside_accelerators import beside_accelerator_rows
 from fitlang.solve.elastic import _fit
+from fitlang.solve.highs_made import quiet_highs
 
 INFINITY = math.inf
 # the columns each workload starts with, cheapest first, and gets per round at most
@@ -901,11 +902,8 @@ class _Master:
     Its row prices are those of the whole relaxation with 0 on the rows left out."""
 
     def __init__(self, relaxed: Relaxation) -> None:
-        import highspy
-
         self.relaxed = relaxed
-        self.highs = highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
+        self.highs = highs = quiet_highs()
         highs.setOptionValue("presolve", "off")
         # the first master from the floor's pairs: dual simplex (inventory 50,000: 2.8 s, primal
         # 16 s; breaker 10,000: 0.15 s, primal 0.75 s); without the floor's pairs it was the

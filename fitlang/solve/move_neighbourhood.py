@@ -61,6 +61,7 @@ from scipy import sparse
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, OptionGroup
 from fitlang.solve.backends import watch
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.move_scale import FleetNode, ScaleMove, SpreadCounts, zone_of
 
 CPU_SECONDS = 1.6  # of process CPU over all steps,
@@ -713,8 +714,7 @@ def _solve(hood: _Neighbourhood, cpu_deadline: float | None = None,
     matrix = sparse.csr_matrix((value_of, (row_of, column_of)), shape=(len(hood.rows), columns))
     lower = np.array([low for _, low, _ in hood.rows], dtype=float)
     upper = np.array([high for _, _, high in hood.rows], dtype=float)
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     highs.setOptionValue("mip_max_nodes", MIP_MAX_NODES)
     highs.setOptionValue("time_limit", STEP_SECONDS)
     highs.setOptionValue("mip_rel_gap", 1e-6)

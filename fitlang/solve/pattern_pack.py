@@ -25,6 +25,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.clock import highs_limited
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.pack import NodeState, Packing, _unused_names, sent_to_classes
 from fitlang.solve.repack import _native_stdout_silenced
 
@@ -136,8 +137,7 @@ def _program(node_class: NodeClass, items: list[tuple[Demand, int]], nodes: int,
         return None
     patterns = np.array(found, dtype=np.int64)
     with _native_stdout_silenced():  # HiGHS's banner, printed by the first one made
-        highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+        highs = quiet_highs()
     highs_limited(highs, deadline)
     inf = highspy.kHighsInf
     count = len(patterns)

@@ -53,6 +53,7 @@ from fitlang.solve.bound import (
 )
 from fitlang.solve.clock import highs_limited
 from fitlang.solve.elastic import _fit
+from fitlang.solve.highs_made import quiet_highs
 
 # HiGHS proves a MIP's dual bound with LP solves to tolerances of 1e-7 (primal and dual
 # feasibility; the knapsack's rows are integer, its values below ~1e3): the dual bound may
@@ -583,8 +584,7 @@ def _solve_knapsack(values: np.ndarray, limit: np.ndarray, request: np.ndarray,
     from scipy.sparse import csc_array
 
     matrix = csc_array((vals, (rows_i, cols_i)), shape=(row, columns))
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     highs_limited(highs, time.monotonic() + max(seconds, 0.01))
     highs.setOptionValue("mip_rel_gap", 1e-6)
     highs.setOptionValue("presolve", MIP_PRESOLVE)  # its dual bound is the pattern bound's
@@ -622,11 +622,8 @@ class _PatternMaster:
     patterns at 0 break a row, and the pattern columns added so far."""
 
     def __init__(self, blocks: _Blocks) -> None:
-        import highspy
-
         self.blocks = blocks
-        self.highs = highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
+        self.highs = highs = quiet_highs()
         highs.setOptionValue("presolve", "off")
         matrix = blocks.matrix
         self.rows = rows = matrix.shape[0]

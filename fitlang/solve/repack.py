@@ -28,6 +28,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
 from fitlang.solve.backends import _native_stdout_silenced
 from fitlang.solve.clock import highs_limited
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.improve import unmovable
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, _unused_names
 
@@ -345,8 +346,7 @@ class _Program:
         if left <= 0 or not self.x:
             return None
         with _native_stdout_silenced():  # HiGHS's banner, printed by the first one made
-            highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
+            highs = quiet_highs()
         highs_limited(highs, deadline)
         highs.setOptionValue("mip_rel_gap", 1e-6)
         search, slots = self.search, self.slots

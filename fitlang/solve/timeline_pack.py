@@ -6,9 +6,12 @@ nodes: packing its answer may need a node more at a step than it counted, and th
 power a cap does not have, or costs what the budget does not allow. The `Ledger` keeps, node
 by node and step by step, what every node holds, which nodes are in use, the power each cap's
 scope draws, the cost per hour and each `buy` block's nodes in use; a replica goes only where
-all of them still hold. So a packed schedule keeps what `verify` checks step by step, and a
-replica that finds no such node is not placed where the model put it but repaired: placed at
-the start and class of its window, on the node, that add least to the objective.
+all of them still hold, and its pods count beside CPU and memory (one per replica, `PODS`):
+a node runs no more at a step than its kubelet admits (`NodeClass.pods_of`), so the schedule
+needs no repair for them after (`whole_cores_time`, which dropped the bound). So a packed
+schedule keeps what `verify` checks step by step, and a replica that finds no such node is
+not placed where the model put it but repaired: placed at the start and class of its window,
+on the node, that add least to the objective.
 
 `node_schedule` does the same from nothing, every replica in order of urgency: a schedule
 that packs by construction, HiGHS's start when the time model's own greedy start finds none,
@@ -25,8 +28,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, Problem, Window
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Window
+from fitlang.solve.greedy import UNLIMITED_PODS
 from fitlang.solve.timeline_resume import Progress, Resumed
+
+# the column of a replica's need and a node's capacity that counts pods: one per replica, as
+# many as the node's kubelet admits (no limit stated: UNLIMITED_PODS)
+PODS = len(RESOURCES)
 
 # a run whose repair looks no further than this many fitting (class, start) candidates, taken
 # in order of what the replica's share of the node costs there: the first fitting ones are
@@ -106,10 +114,13 @@ class Ledger:
         timeline = problem.timeline
         assert timeline is not None
         self.problem, steps = problem, timeline.steps
-        self.capacity = {c.id: np.array([c.capacity[r] for r in RESOURCES], dtype=np.int64)
+        self.capacity = {c.id: np.array([*(c.capacity[r] for r in RESOURCES), _most_pods(c)], dtype=np.int64)
                          for c in problem.classes}
-        self.used = {c.id: np.zeros((c.count, steps, len(RESOURCES)), dtype=np.int64)
-                     for c in problem.classes}
+        self.used = {c.id: _pods_taken(c, steps) for c in problem.classes}
+        # the columns `asked` may check: pods only where some node admits fewer than
+        # UNLIMITED_PODS (a column more in the search's hot path)
+        self.limited = np.array([True] * len(RESOURCES) + [any(
+            capacity[PODS] < UNLIMITED_PODS for capacity in self.capacity.values())])
         # replicas running on each node at each step (a node is in use where this is > 0)
         self.running = {c.id: np.zeros((c.count, steps), dtype=np.int32) for c in problem.classes}
         self.off = {c.id: np.array([c.count_at(t) == 0 for t in range(steps)]) for c in problem.classes}
@@ -170,6 +181,11 @@ class Ledger:
             self._trial.rows.append((class_id, node, start, end, running.copy(), used.copy(),
                                      self.stamp[class_id][node]))
 
+    def asked(self, need: np.ndarray) -> np.ndarray:
+        """The columns a replica of `need` is checked on: those it asks for (a CPU job's GPUs
+        never bind), pods only where some node admits fewer than UNLIMITED_PODS."""
+        return (need > 0) & self.limited
+
     def nodes(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(which nodes of the class may take a replica needing `need` for [start, end),
         what each adds to the objective there by being woken)."""
@@ -178,7 +194,7 @@ class Ledger:
             return empty.astype(bool), empty
         # only the resources it asks for (a CPU job's GPUs never bind), compared with what is
         # left: the hot path of the schedule's search
-        asked = need > 0
+        asked = self.asked(need)
         left = self.capacity[class_id][asked] - need[asked]
         fits = (self.used[class_id][:, start:end, asked] <= left).all(axis=(1, 2))
         waking = self.running[class_id][:, start:end] == 0
@@ -301,7 +317,7 @@ class Ledger:
         sum of the rates where it wakes; infinite where its capacity or the class's off steps
         bar the run). Each node's sums are its own row's cumulative sum: the same floats
         however many nodes are priced at once."""
-        asked = need > 0
+        asked = self.asked(need)
         left = self.capacity[class_id][asked] - need[asked]
         waking = self.running[class_id][nodes, first:last] == 0
         blocked = ~(self.used[class_id][nodes, first:last][:, :, asked] <= left).all(axis=2)
@@ -425,7 +441,26 @@ def _any_in_windows(flags: np.ndarray, width: int) -> np.ndarray:
 
 
 def need_of(demand: Demand) -> np.ndarray:
-    return np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+    """What a replica takes of a node in the ledger's columns: its requests and one pod."""
+    return np.array([*(demand.requests[r] for r in RESOURCES), 1], dtype=np.int64)
+
+
+def _most_pods(node_class: NodeClass) -> int:
+    """The most pods a node of the class admits (its `max_pods`, or a node's own more)."""
+    if node_class.max_pods is None:
+        return UNLIMITED_PODS
+    return max([node_class.max_pods, *node_class.node_pods.values()])
+
+
+def _pods_taken(node_class: NodeClass, steps: int) -> np.ndarray:
+    """A class's `Ledger.used`, empty but for the pods column of a node that admits fewer
+    than the class's most (`_most_pods`): taken by the difference at every step."""
+    used = np.zeros((node_class.count, steps, len(RESOURCES) + 1), dtype=np.int64)
+    most = _most_pods(node_class)
+    for node, name in enumerate(node_class.node_names[:node_class.count]):
+        if (pods := node_class.pods_of(name)) is not None and pods < most:
+            used[node, :, PODS] = most - pods
+    return used
 
 
 def run_of(demand: Demand, start: int) -> int:
@@ -494,7 +529,7 @@ class RunFits:
 
     def __init__(self, ledger: Ledger, need: np.ndarray) -> None:
         self.ledger, self.need = ledger, need
-        self.asked = need > 0
+        self.asked = ledger.asked(need)
         self.left = {class_id: capacity[self.asked] - need[self.asked]
                      for class_id, capacity in ledger.capacity.items()}
         # (class, start, end) -> (room per node, waking per node and step, what waking adds)

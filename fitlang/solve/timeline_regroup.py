@@ -24,6 +24,7 @@ from scipy.sparse import coo_matrix
 
 from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.timeline_pack import EPSILON, Deadline, Ledger, Spot, _restore, need_of, past
 
 # a neighbourhood: this many nodes of a class, the replicas on them that run within this many
@@ -231,11 +232,8 @@ def _minimised(cost: np.ndarray, matrix, lower: np.ndarray, upper: np.ndarray, b
                ) -> np.ndarray | None:
     """A 0/1 solution of the MIP costing less than `below` (HiGHS, within NODE_LIMIT branch
     and bound nodes), or None."""
-    import highspy
-
     with _native_stdout_silenced():  # HiGHS prints some diagnostics to fd 1 whatever its options
-        highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
+        highs = quiet_highs()
         highs.setOptionValue("mip_max_nodes", NODE_LIMIT)
         highs.setOptionValue("objective_bound", below)  # nothing dearer is of use
         columns = len(cost)

@@ -119,7 +119,7 @@ def _segment_costs(ledger: Ledger, demand: Demand, first: int, last: int
     width, need = last - first, need_of(demand)
     costs = np.full((width + 1, width + 1), np.inf)
     where = np.zeros((width + 1, width + 1, 2), dtype=np.int64)
-    asked = need > 0
+    asked = ledger.asked(need)
     for class_index, class_id in enumerate(demand.eligible):
         left = ledger.capacity[class_id][asked] - need[asked]
         short = ledger._short(class_id, first, last)

@@ -40,6 +40,7 @@ from functools import partial
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
+from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
 from fitlang.solve.pool_emptied import kept_in_turn
 
@@ -281,8 +282,7 @@ def _counts_lp(regroup: _Regroup, deadline: float | None
     row_lower += [float(regroup.taken[name][zone]) for name, zone in placed]
     row_upper += [float(regroup.taken[name][zone]) for name, zone in placed]
     matrix = csc_array((values, (rows, cols)), shape=(row + len(placed), width))
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     if deadline is not None:
         highs_limited(highs, deadline, branching=False)
     highs.passModel(width, matrix.shape[0], matrix.nnz, 1, 1, 0.0, cost, np.zeros(width), upper.astype(float),
