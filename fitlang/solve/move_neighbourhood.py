@@ -31,8 +31,9 @@ step is spliced back when its value is lower, computed again exactly (fractions)
 nodes it changes, and kept only if `verify` finds every rule of the whole fleet kept (else it
 is undone): no rule is taken on trust from the model.
 
-Which neighbourhoods, in order (deterministic): pairs of zones, taken in turn from two
-rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zones' nodes,
+Which neighbourhoods, in order (deterministic): first, around each option group, its hosts
+with the nodes its options could use in any zone (`group_hood.py`); then pairs of zones, taken
+in turn from two rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zones' nodes,
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Then
 the zones of each jurisdiction (EU, US: more than two zones) as one step (`_regions`), for
