@@ -31,8 +31,9 @@ step is spliced back when its value is lower, computed again exactly (fractions)
 nodes it changes, and kept only if `verify` finds every rule of the whole fleet kept (else it
 is undone): no rule is taken on trust from the model.
 
-Which neighbourhoods, in order (deterministic): pairs of zones, taken in turn from two
-rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zones' nodes,
+Which neighbourhoods, in order (deterministic): first, around each option group, its hosts
+with the nodes its options could use in any zone (`group_hood.py`); then pairs of zones, taken
+in turn from two rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zones' nodes,
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Then
 the zones of each jurisdiction (EU, US: more than two zones) as one step (`_regions`), for
@@ -136,6 +137,8 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None, deadline
     starts at or past `deadline` (monotonic; the plan's time limit less what follows the move),
     and HiGHS stops there: the CPU caps alone let a 2 s plan of inventory 1,000 run its steps
     for 15 s of wall time at load 6-8 (4.4 CPU s)."""
+    from fitlang.solve.group_hood import improve_groups
+
     problem = fleet.problem
     if problem.allow_unplaced or _past(deadline):  # (ranking the pairs alone: 0.07 CPU s at 1,000)
         return 0
@@ -143,9 +146,11 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None, deadline
         if sum(c.count for c in problem.classes) > LARGE_NODES:
             return 0
         cpu_seconds = CPU_SECONDS
-    started = time.process_time()
     free_demands = _free_demands(fleet)
-    kept = 0
+    # first the steps around each option group, over every zone its options may use
+    # (`group_hood`: inventory 1,000 plans 9 / 10, 4-10 USD/h no pair of zones holds)
+    kept = improve_groups(fleet, free_demands, deadline)
+    started = time.process_time()
     for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS] if free_demands else []:
         # (a step starts while the CPU used is within the cap; its branch and bound stops at
         # the cap, so the steps pass it by at most one build and splice)
@@ -191,8 +196,13 @@ def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], cpu
     """One neighbourhood: solved, spliced where its exact value falls, undone where `verify`
     finds a rule of the whole fleet broken. Was it kept?"""
     hood = _build(fleet, zones, free_demands)
-    if hood is None:
-        return False
+    return hood is not None and solved_and_spliced(fleet, hood, cpu_deadline, deadline)
+
+
+def solved_and_spliced(fleet: ScaleMove, hood: _Neighbourhood, cpu_deadline: float,
+                       deadline: float | None = None) -> bool:
+    """A neighbourhood built: solved, spliced where its exact value falls, undone where
+    `verify` finds a rule of the whole fleet broken. Was it kept?"""
     after = _solve(hood, cpu_deadline, deadline)
     if after is None or _value(fleet, hood, after) >= _value(fleet, hood, hood.before):
         return False
@@ -367,16 +377,31 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
     candidates_in_use = sorted((n for n in fleet.nodes.values() if n.hosted and zone_of(n.node_class) in zones
                                 and not any(d in problem.pinned for d in n.hosted)),
                                key=lambda n: (-n.node_class.price, n.row))[:MAX_NODES_IN_USE]
-    free: Counter = Counter()
-    fixed: dict[str, Counter] = {}
-    before: dict[str, Counter] = {}
+    free: set[str] = set()
     in_use: list[FleetNode] = []
     for node in candidates_in_use:  # the dearest, while the model stays small (an upper bound
         # on its columns: every free demand on every node, with the nodes not in use to come)
         freed = {d for d in node.hosted if d in free_demands}
-        if in_use and len(set(free) | freed) * (len(in_use) + 1 + MAX_FREE_NODES // 2) > MAX_COLUMNS:
+        if in_use and len(free | freed) * (len(in_use) + 1 + MAX_FREE_NODES // 2) > MAX_COLUMNS:
             break
         in_use.append(node)
+        free |= freed
+    if not free:
+        return None
+    classes = [c for c in problem.classes if zone_of(c) in zones]
+    return assembled(fleet, zones, in_use, classes, free_demands, FREE_NODES_PER_CLASS)
+
+
+def assembled(fleet: ScaleMove, zones: tuple[Zone, ...], in_use: list[FleetNode], classes: list[NodeClass],
+              free_demands: set[str], per_class: int) -> _Neighbourhood | None:
+    """The step's MIP over the nodes in use given (their free replicas freed) and up to
+    `per_class` nodes not in use of each of the classes given (every node in a zone of
+    `zones`: the zone rules count the step's zones)."""
+    problem = fleet.problem
+    free: Counter = Counter()
+    fixed: dict[str, Counter] = {}
+    before: dict[str, Counter] = {}
+    for node in in_use:
         before[node.name] = Counter({d: c for d, c in node.hosted.items() if d in free_demands})
         fixed[node.name] = Counter({d: c for d, c in node.hosted.items() if d not in free_demands})
         free.update(before[node.name])
@@ -386,12 +411,11 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
     names = [n.name for n in in_use]
     # nodes not in use: of the classes cheapest for their cores first (at 10,000 nodes a
     # zone has more classes than a step can weigh)
-    candidates = sorted((c for c in problem.classes if zone_of(c) in zones and
-                         _eligible_among(fleet, c, free)),
+    candidates = sorted((c for c in classes if _eligible_among(fleet, c, free)),
                         key=lambda c: (c.price / max(c.capacity["cpu"], 1), c.id))
     for node_class in candidates:
         spare = [name for name in node_class.node_names[:node_class.count] if name not in fleet.nodes]
-        for name in spare[:min(FREE_NODES_PER_CLASS, MAX_FREE_NODES + len(in_use) - len(names))]:
+        for name in spare[:min(per_class, MAX_FREE_NODES + len(in_use) - len(names))]:
             names.append(name)
             before[name], fixed[name] = Counter(), Counter()
     hood = _Neighbourhood(zones, names, [fleet.owners[n] for n in names], free, fixed, before, groups=groups,
