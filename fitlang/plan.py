@@ -490,7 +490,7 @@ def as_text(result: PlanResult) -> str:
 
 def _bound_text(placement: Placement | None) -> str:
     """At fleet scale (`solve/move_scale.py`): the objective, its proven bound and the gap."""
-    if placement is None or placement.backend != "move_scale" or placement.value is None \
+    if placement is None or not placement.moves_counted or placement.value is None \
             or placement.bound is None or placement.gap is None:
         return ""
     return (f" ({placement.objective} {_money(placement.value)}, proven bound "
@@ -536,14 +536,13 @@ def _bound_fields(problem: Problem | None, placement: Placement | None) -> dict:
     """The target's objective, value, proven bound and gap (each null where unknown). The
     model's `moves` and `cost+moves` leave out a constant (`rules/moves.py`: moves = the
     replicas that run, less those that stay); it is added back to the value and the bound
-    alike, so that both are the plan's own figures (`move_scale` states them so already)."""
+    alike, so that both are the plan's own figures (`move_scale` and `moving._better_move` state
+    them so already: `Placement.moves_counted`)."""
+    from fitlang.solve.moving import dropped_constant
+
     if placement is None or placement.value is None or problem is None:
         return {}
-    dropped = Fraction(0)
-    if placement.backend != "move_scale" and placement.objective in ("moves", "cost+moves"):
-        running = sum(min(problem.running_total(d.name), d.replicas) for d in problem.demands)
-        per_move = Fraction(1) if placement.objective == "moves" else problem.move_price or Fraction(0)
-        dropped = running * per_move
+    dropped = Fraction(0) if placement.moves_counted else dropped_constant(problem, placement.objective)
     value = placement.value + dropped
     bound = None if placement.bound is None else min(placement.bound + dropped, value)
     gap = None if bound is None else (0.0 if value == bound else float((value - bound) / abs(value)))

@@ -941,7 +941,7 @@ class ScaleMove:
         for name in sorted(self.bought & set(self.nodes), key=lambda n: (self.owners.position(n), n)):
             bought.setdefault(self.owners[name].id, []).append(name)
         return Placement(Status.FEASIBLE, objective, None, bound, assignments=assignments, bought=bought,
-                         backend="move_scale")
+                         backend="move_scale", moves_counted=True)
 
 
 def zone_of(node_class: NodeClass) -> tuple:

@@ -72,6 +72,9 @@ class Placement:
     # a bound still being proven beside the move, past its end (`model_bound_beside`): the
     # plan collects it after its waves (`raised_by_later_bound`)
     later_bound: Any = None
+    # a move's value and bound count every replica moved, as the plan states them; else (a
+    # model's) they leave out the constant `rules/moves.py` drops (`moving.dropped_constant`)
+    moves_counted: bool = False
 
     @property
     def unit(self) -> str:
