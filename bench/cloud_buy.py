@@ -95,7 +95,8 @@ def read_catalog() -> tuple[dict, dict, dict]:
                               "tdp_w": int(_field(body, "tdp")[:-1]) if _field(body, "tdp") else 0}
     regions = {}
     for name, body in _block_fields((STDLIB / "regions.fit").read_text(), "region").items():
-        regions[name] = {"code": json.loads(_field(body, "code")), "jurisdiction": _field(body, "jurisdiction")}
+        regions[name] = {"code": json.loads(_field(body, "code")),
+                         "jurisdiction": _field(body, "jurisdiction")}
     offers = {}
     for cloud in ("aws", "gcp", "azure"):
         for name, body in _block_fields((STDLIB / f"{cloud}.fit").read_text(), "offer").items():
@@ -152,6 +153,9 @@ class Instance:
         self.electricity = Fraction(12, 100)  # USD/kWh in dc1
         self._fleet(replicas)
         self._workloads(replicas, workloads)
+        for buy in self.buys:  # the training nodes: one per gang replica, two spare
+            if buy["name"] == "training":
+                buy["max_count"] = 2 + sum(w["replicas"] for w in self.workloads if w.get("gang"))
 
     def _fleet(self, replicas: int) -> None:
         rng = self.rng
@@ -161,7 +165,7 @@ class Instance:
             amd, arm = rng.sample(CPU_AMD, 2), rng.sample(CPU_ARM, 1)
             gpus = rng.sample(["aws_g6_xlarge", "gcp_g2_standard_4", "azure_nc4as_t4_v3",
                                "aws_g5_xlarge", "aws_g4dn_xlarge"], 2)
-            self.buys.append({"name": "cpu", "offers": amd + arm, "max_count": rng.randint(4, 8)})
+            self.buys.append({"name": "cpu", "offers": amd + arm, "max_count": rng.randint(5, 10)})
             self.buys.append({"name": "gpu", "offers": gpus, "max_count": rng.randint(3, 6)})
             self.power_cap_w = 300 * rng.randint(1, 3)
             return
@@ -175,7 +179,9 @@ class Instance:
         limit = 3 * replicas
         self.buys.append({"name": "cpu", "offers": rng.sample(CPU_AMD, rng.randint(4, 8)),
                           "max_count": limit})
-        self.buys.append({"name": "arm", "offers": rng.sample(CPU_ARM, rng.randint(2, 5)),
+        arm = rng.sample(CPU_ARM, rng.randint(2, 5))  # t2a: the EU-resident services' offer
+        arm += ["gcp_t2a_standard_8"] * ("gcp_t2a_standard_8" not in arm)
+        self.buys.append({"name": "arm", "offers": arm,
                           "max_count": limit // 2})
         self.buys.append({"name": "cpu_spot", "offers": rng.sample(CPU_AMD, 2), "spot": True,
                           "max_count": max(4, replicas // 20), "regions": ["us-east-1", "eastus",
@@ -235,8 +241,10 @@ class Instance:
         replicas = min(replicas, 4 if self.small else 12)
         work = _workload(name, "service", replicas, rng.choice(["2", "3"]), rng.choice([8, 12]) * GIB)
         rule = rng.choice(["memory20", "nvidia", "model", "any"])
-        work["gpu"] = {"count": 1, "rule": rule,
-                       "model": rng.choice(["L4", "A10G", "T4", "L40S"]) if rule == "model" else None}
+        # a model rule names one the fleet may buy
+        offered = sorted({self.offers[o]["gpu_model"] for buy in self.buys
+                          if buy["name"] in ("gpu", "inference") for o in buy["offers"]})
+        work["gpu"] = {"count": 1, "rule": rule, "model": rng.choice(offered) if rule == "model" else None}
         work["tolerate"] = ["gpu"]
         if rng.random() < 0.3:
             work["anti_node"] = True

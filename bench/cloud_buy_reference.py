@@ -94,7 +94,8 @@ def eligible(inst: dict, work: dict, node: NodeClass) -> bool:
             return False
         if rule == "nvidia" and accelerator["vendor"] != "nvidia":
             return False
-        if rule == "nvlink80" and (accelerator["memory"] < 80 * 10**9 or accelerator["interconnect"] != "nvlink"):
+        if rule == "nvlink80" and (accelerator["memory"] < 80 * 10**9
+                                   or accelerator["interconnect"] != "nvlink"):
             return False
     return fits_once(work, node)
 
@@ -124,7 +125,8 @@ def reach(inst: dict, region: str, location: str, within: int) -> bool:
 def exact(inst: dict, time_limit: float):
     classes = node_classes(inst)
     works = inst["workloads"]
-    able = {(w, c): eligible(inst, works[w], classes[c]) for w in range(len(works)) for c in range(len(classes))}
+    able = {(w, c): eligible(inst, works[w], classes[c])
+            for w in range(len(works)) for c in range(len(classes))}
     slots = []  # (class index, k)
     for c, node in enumerate(classes):
         users = sum(works[w]["replicas"] for w in range(len(works)) if able[w, c])
@@ -139,6 +141,7 @@ def exact(inst: dict, time_limit: float):
                  enumerate(w for w in range(len(works)) if works[w].get("spread_region"))}
     size = len(slots) + len(x_index) + len(spread_lo)
     rows, lows, highs = [], [], []
+    extra: list[int] = []  # binaries made as rows are: does a region exist for a spread
 
     def row(entries, low, high):
         rows.append(entries)
@@ -167,25 +170,44 @@ def exact(inst: dict, time_limit: float):
         row({s: 1 for s, (c, _) in enumerate(slots) if classes[c].buy == index}, -math.inf, buy["max_count"])
     row({s: classes[c].power_w for s, (c, _) in enumerate(slots) if classes[c].site == "dc1"},
         -math.inf, inst["power_cap_w"])
-    cost = np.zeros(size)
-    for s, (c, _) in enumerate(slots):
-        cost[s] = float(classes[c].price)
-    row({s: cost[s] for s in range(len(slots))}, -math.inf, inst["budget"])
+    prices = {s: float(classes[c].price) for s, (c, _) in enumerate(slots)}
+    row(prices, -math.inf, inst["budget"])
     for w, work in enumerate(works):
         regions = sorted({classes[c].region for (ww, s), _ in x_index.items() if ww == w
                           for c in [slots[s][0]]})
         if work.get("spread_region"):
             for region in regions:
-                count = {i: 1 for (ww, s), i in x_index.items() if ww == w and classes[slots[s][0]].region == region}
-                row({**count, spread_lo[w]: -1}, 0, 1)
+                count = {i: 1 for (ww, s), i in x_index.items()
+                         if ww == w and classes[slots[s][0]].region == region}
+                row({**count, spread_lo[w]: -1}, -math.inf, 1)
+                # a domain of offers exists only where nodes the workload may use are bought
+                # (docs/language.md): only then may it hold fewer than the others
+                here = [s for s, (c, _) in enumerate(slots) if classes[c].region == region and able[w, c]]
+                owned = any(classes[slots[s][0]].offer is None for s in here)
+                big = work["replicas"]
+                if owned:
+                    row({**count, spread_lo[w]: -1}, 0, math.inf)
+                else:
+                    exists = size + len(extra)
+                    extra.append(exists)
+                    for s in here:
+                        row({exists: 1, s: -1}, 0, math.inf)
+                    row({exists: 1, **{s: -1 for s in here}}, -math.inf, 0)
+                    row({**count, spread_lo[w]: -1, exists: -big}, -big, math.inf)
         for location in (work.get("latency") or {}).get("users", []):
             row({i: 1 for (ww, s), i in x_index.items() if ww == w
-                 and reach(inst, classes[slots[s][0]].region, location, work["latency"]["within"])}, 1, math.inf)
+                 and reach(inst, classes[slots[s][0]].region, location, work["latency"]["within"])},
+                1, math.inf)
+    size += len(extra)
     matrix = lil_matrix((len(rows), size))
     for r, entries in enumerate(rows):
         for i, value in entries.items():
             matrix[r, i] = value
+    cost = np.zeros(size)
+    for s, price in prices.items():
+        cost[s] = price
     upper = np.full(size, np.inf)
+    upper[size - len(extra):] = 1
     upper[:len(slots)] = 1
     result = milp(cost, constraints=LinearConstraint(matrix.tocsr(), lows, highs),
                   integrality=np.ones(size), bounds=Bounds(np.zeros(size), upper),
@@ -242,8 +264,11 @@ class Greedy:
         if not work.get("spread_region"):
             return (firsts + [anywhere] * replicas)[:replicas] if firsts else [anywhere] * replicas
         base, extra = divmod(replicas, len(regions))
-        cheap = sorted(regions, key=lambda r: min(float(self.classes[c].price) / max(1, per_node(work, self.classes[c]))
-                                                    for c in able if self.classes[c].region == r))
+        def per_replica(c: int) -> float:
+            return float(self.classes[c].price) / max(1, per_node(work, self.classes[c]))
+
+        cheap = sorted(regions, key=lambda r: min(per_replica(c) for c in able
+                                                  if self.classes[c].region == r))
         chosen: list[str] = []
         for near in firsts:
             if base == 0 and not near & set(chosen):
@@ -325,7 +350,8 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true")
     parser.add_argument("--time-limit", type=float, default=300)
     args = parser.parse_args()
-    inst = json.load(open(args.instance))
+    with open(args.instance) as handle:
+        inst = json.load(handle)
     if args.exact:
         status, value, nodes = exact(inst, args.time_limit)
         named = [(node, [inst["workloads"][w]["name"] for w in runs]) for node, runs in nodes or []]
@@ -336,7 +362,8 @@ def main() -> None:
         named = [(greedy.classes[n["class"]], n["runs"]) for n in greedy.nodes]
     print(status, "" if value is None else f"{value:.6f}")
     if args.out and value is not None:
-        json.dump(answer_json(inst, named, value, "feasible"), open(args.out, "w"), indent=1)
+        with open(args.out, "w") as handle:
+            json.dump(answer_json(inst, named, value, "feasible"), handle, indent=1)
     sys.exit(0)
 
 
