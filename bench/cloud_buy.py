@@ -24,6 +24,8 @@ Run:
     .venv/bin/python bench/cloud_buy.py OUTDIR --small --seed 1      # <= 30 replicas, <= 6 offers
 writes OUTDIR/cloud-R-S.fit and OUTDIR/cloud-R-S.json (R replicas, S the seed); then
     .venv/bin/python bench/cloud_buy_reference.py OUTDIR/cloud-R-S.json OUTDIR/cloud-R-S.answer.json
+    fitc verify OUTDIR/cloud-R-S.fit OUTDIR/cloud-R-S.answer.json      # the reference's placement
+    fitc compile OUTDIR/cloud-R-S.fit --target terraform --out DIR     # then Terraform's loader
 --replicas sets the replicas in all (100, 1,000, 5,000); --workloads their number (default 50
 at 100 replicas, else replicas / 5).
 """
@@ -279,8 +281,9 @@ class Instance:
         lines += [_buy_source(buy) for buy in self.buys]
         lines += [_workload_source(work) for work in self.workloads]
         lines.append(f"policy {{\n  objective = cost\n  budget = {self.budget()} USD/h\n"
-                     '  kubernetes {\n    namespace = "cloud-buy"\n  }\n  terraform {\n'
-                     '    provider = aws\n    region = "us-east-1"\n    cluster = "cb-east"\n  }\n}\n')
+                     '  kubernetes {\n    namespace = "cloud-buy"\n  }\n}\n')
+        # no `terraform` block: what is bought joins each provider's cluster in its region (the
+        # variables), where one block naming aws us-east-1 is E0615 when nothing is bought there
         return "\n".join(lines)
 
     def budget(self) -> int:
