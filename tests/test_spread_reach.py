@@ -49,3 +49,25 @@ def test_the_domains_in_each_rules_reach_come_first():
     assert [d.tolist() for d in reach_first(domains, reach)] == [[3], [1, 2], [0]]
     assert within_reach([(3, 1), (2, 1)], reach, [1, 1])
     assert not within_reach([(3, 2), (0, 1)], reach, [1, 1])
+
+
+OFFER = ('offer small_vm {\n  provider = aws\n  instance_type = "m7i.large"\n  max_pods = 29\n'
+         '  regions = ["us-east-1", "us-east-2"]\n  cpu = 2\n  memory = 8GiB\n  price = 0.1 USD/h\n}\n'
+         "buy {\n  offers = [small_vm]\n  max_count = 4\n}\n")
+
+
+def test_a_node_bought_in_a_new_domain_breaks_the_spreads_of_those_that_may_use_it(tmp_path):
+    """The large-neighbourhood search kept a step that bought a node in a region where a
+    spread workload it did not move holds none (cloud_buy --small seed 12: E0507, `unknown`)."""
+    from fitlang.solve.pack import NodeState, Packing
+    from fitlang.solve.spread_domains import spreads_kept
+
+    problem = problem_from(tmp_path, pool("dc", 1, 8, "32GiB", 0, '  region = "dc"\n') + OFFER
+                           + workload("web", 4, 1, "1GiB", "  spread region max_skew 1\n")
+                           + workload("other", 1, 1, "1GiB"))
+    east1, east2 = (problem.node_class(f"small_vm@{r}").id for r in ("us-east-1", "us-east-2"))
+    two = Packing(nodes={"dc": [NodeState("dc-0", {}, {"web": 2})],
+                         east1: [NodeState("small_vm-us-east-1-0", {}, {"web": 2, "other": 1})]})
+    assert spreads_kept(problem, two)  # us-east-2: nothing bought, no domain
+    two.nodes[east2] = [NodeState("small_vm-us-east-2-0", {}, {})]
+    assert not spreads_kept(problem, two)  # bought there: web holds 2, 2 and 0
