@@ -44,6 +44,7 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replica
 from fitlang.solve.latency_parts import reach_parts
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
+from fitlang.solve.spread_reach import reach_first, spread_over_reach, within_reach
 
 _GPU = RESOURCES.index("gpu")
 # the pods a node admits where its class states no `max_pods` (more than any node holds)
@@ -285,6 +286,10 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
         if guide.first_fit and _reach_first_fits(demand):
             shorts += [(demand.name, origin, amount) for origin, amount in _reach_first(fleet, demand, taken)]
             continue
+        if spread_over_reach(demand) and _over_reach(fleet, demand, taken):
+            if demand.name in apart_rules:
+                _note_domains(fleet, demand.name, taken)
+            continue
         # no class within reach of every latency rule's users: a part per rule (latency_parts.py)
         for part in (reach_parts(demand) if not len(rows) else []) or [demand]:
             rows = rows if part is demand else fleet.candidates(part, taken)
@@ -468,13 +473,15 @@ def _place_demand(fleet: _Fleet, demand: Demand, rows: np.ndarray) -> list[tuple
     return [(origin, demand.replicas)] if demand.replicas else []
 
 
-def _place_dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray,
-                 limit: np.ndarray) -> list[tuple[str, int]]:
+def _place_dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray, limit: np.ndarray,
+                 reach: Sequence[np.ndarray] = ()) -> list[tuple[str, int]]:
     """Each domain's share first (`_deal`), then what a spread leaves free to go anywhere:
-    into the domains in their order, each up to its extra, what one has no room for trying
-    the next."""
+    into the domains in their order (those in each of `reach`'s first), each up to its extra,
+    what one has no room for trying the next."""
     shorts = []
     deal = _deal(fleet, demand, rows)
+    if reach:
+        deal = deal._replace(domains=reach_first(deal.domains, reach))
     for part, amount in deal.shares:
         amount = fleet.place(demand, part, amount, limit)
         if amount:
@@ -488,6 +495,28 @@ def _place_dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray,
     if left:
         shorts.append((_origin(fleet, demand, deal.domains[0] if deal.domains else rows), left))
     return shorts
+
+
+def _over_reach(fleet: _Fleet, demand: Demand, taken: dict[tuple[str, str], set[int]]) -> bool:
+    """Placed over every domain of its spread, those its latency rules reach first
+    (spread_reach.py); whether that placed every replica and met every rule (else given back)."""
+    free = dataclasses.replace(demand, latency=[])
+    rows = fleet.candidates(free, taken)
+    if not len(rows):
+        return False
+    reach = [fleet.reach(rule) for rule in demand.latency]
+    outer, fleet.journal = fleet.journal, []
+    left = _place_dealt(fleet, free, rows, fleet.node_limits(free, rows), reach)
+    hosted = [(int(fleet.owner[node]), fleet.hosted[node][demand.name])
+              for node in fleet.hosts.get(demand.name, [])]
+    if not left and within_reach(hosted, reach, [rule.replicas for rule in demand.latency]):
+        if outer is not None:
+            outer.extend(fleet.journal or [])
+        fleet.journal = outer
+        return True
+    fleet.rollback()
+    fleet.journal = outer
+    return False
 
 
 def _origin(fleet: _Fleet, demand: Demand, rows: np.ndarray) -> str:

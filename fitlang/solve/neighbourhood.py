@@ -36,6 +36,7 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.improve import consolidate, unmovable
 from fitlang.solve.pack import ClassPacker, MayOpen, NodeState, Packing, repair, sent_to_classes
+from fitlang.solve.spread_domains import spreads_kept
 
 # columns a step's model may give the chosen workloads: measured on the inventory shape,
 # ~0.2-1 s of HiGHS at 1,000 nodes and 1-4 s at 10,000 (most of a step is encoding the fixed
@@ -76,7 +77,8 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
         candidate, proven = _step(problem, best, chosen, objective, step_deadline)
         longest = max(longest, time.monotonic() - begun)
         candidate_value = None if candidate is None else value_of(candidate)
-        if candidate is not None and candidate_value is not None and candidate_value < value:
+        if candidate is not None and candidate_value is not None and candidate_value < value \
+                and spreads_kept(problem, candidate):  # (a node bought in a domain: spread_domains.py)
             best, value = candidate, candidate_value
             if improved is not None:
                 improved(value)

@@ -1,0 +1,41 @@
+"""Does a packing keep every spread over the domains that exist in it? A domain of offers exists
+only where nodes are bought (docs/language.md), so a packing that buys a node in a new region
+for one workload makes that region a domain of every other workload that may use the node,
+and those workloads hold none there.
+
+The large-neighbourhood search (`neighbourhood.py`) moves a few workloads at a time, the others
+fixed, and kept a step that bought such a node: on `bench/cloud_buy.py --small` seed 12 a step
+moved a service onto a node bought in us-central1 that `ser0002` (6 replicas, `spread region
+max_skew 1`, 2 in each of three regions) may use too; ser0002 then spread 0..2, the
+self-check rejected the answer (E0507) and `fitc solve` said `unknown` at the optimum's cost
+on every run. A step is kept only where this holds. Per workload with a spread over zones,
+regions or labels (not a spread over an option workload's options: `option_spread.py`), its
+replicas per domain of its eligible classes: a domain of declared nodes always exists, one of
+offers where the packing holds a node of it; the counts over the domains that exist must lie
+within the skew. Linear in classes and nodes.
+"""
+
+from __future__ import annotations
+
+from fitlang.model.problem import Demand, Problem
+from fitlang.solve.pack import Packing
+
+
+def spreads_kept(problem: Problem, packing: Packing) -> bool:
+    """Does every workload's spread over zones, regions or labels hold in the packing?"""
+    return all(_spread_kept(problem, packing, demand, spread.topology, spread.max_skew)
+               for demand in problem.demands if demand.group is None
+               for spread in demand.spreads if spread.topology != "node")
+
+
+def _spread_kept(problem: Problem, packing: Packing, demand: Demand, topology: str, skew: int) -> bool:
+    counts: dict[str, int] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        value = node_class.topology_value(topology)
+        if value is None:
+            continue
+        nodes = packing.nodes.get(class_id, ())
+        if nodes or (not node_class.provisioned and node_class.count > 0):  # an offer's: where bought
+            counts[value] = counts.get(value, 0) + sum(node.hosted.get(demand.name, 0) for node in nodes)
+    return not counts or max(counts.values()) - min(counts.values()) <= skew
