@@ -130,7 +130,8 @@ def _filled_options(problem: Problem, relaxed: Bound, in_lp: Mapping[str, float]
     assert relaxation is not None
     options = set()
     for name in in_lp:
-        classes = [class_id for class_id in problem.demand(name).eligible if class_id in relaxation.class_index]
+        classes = [class_id for class_id in problem.demand(name).eligible
+                   if class_id in relaxation.class_index]
         if classes and all(class_id in filled for class_id in classes):
             options.add(name)
     return options
