@@ -126,32 +126,3 @@ def test_a_three_option_split_is_left_to_the_pass_where_it_takes_another_option_
     first = placement._guides(bound_stages.suggested(bound), lp_counts(problem, bound))[0]
     assert first.mixes["a"] == {"a[L40S]": 4, "a[L4]": 4, "a[A10G]": 2}
     assert _floor_cost(problem, first) == _floor_cost(problem, dataclasses.replace(first, mixes={})) == 15
-
-
-def filled_model() -> str:
-    """One 4-L40S node (1 USD/h) beside dear ones (20), three 4-L4 nodes (2 USD/h each, every
-    L4 GPU there is) and 4-A10G nodes (5); `a` (placed first) needs 8 L40S, 12 L4 or 12 A10G
-    replicas, `b` then 8 L4 or 24 A10G."""
-    def group(name: str, priority: int, replicas: dict[str, int]) -> str:
-        options = "".join(f"    option {model} {{\n      replicas = {count}\n    }}\n"
-                          for model, count in replicas.items())
-        return (f"workload {name} {{\n  cpu = 4\n  memory = 16GiB\n  priority = {priority}\n  gpu {{\n"
-                f"    count = 1\n{options}  }}\n}}\n")
-    return ('import "std/accelerators"\n\n' + gpu_pool("l40s", 1, "L40S", 4, 1)
-            + gpu_pool("l40s_dear", 5, "L40S", 4, 20) + gpu_pool("l4", 3, "L4", 4, 2)
-            + gpu_pool("a10g", 20, "A10G", 4, 5)
-            + group("a", 30, {"L40S": 8, "L4": 12, "A10G": 12}) + group("b", 20, {"L4": 8, "A10G": 24}))
-
-
-def test_a_three_option_split_is_placed_where_the_pass_would_take_whole_an_option_the_lp_fills(tmp_path):
-    # by hand: `a` whole on L4 (3 x 2 = 6, the least at its turn: L40S 1 + 20, A10G 15) takes
-    # every L4 GPU, and `b` opens six A10G nodes (30): 36. The LP fills the L4 nodes (`b` 8, `a`
-    # 4), and gives `a` 4 L40S and 2 A10G too: placed so, 2 + 1 + 5 for `a`, 4 for `b`: 12
-    # (inventory 10,000 seed 107: `infer218` took L4 whole past the LP's 4)
-    problem = problem_from(tmp_path, filled_model())
-    bound = lower_bound(problem, "cost")
-    assert option_mix.three_option_mixes(problem, bound) == {
-        "a": ({"a[L40S]": 4, "a[L4]": 4, "a[A10G]": 2}, frozenset({"a[L40S]", "a[L4]"}))}
-    first = placement._guides(bound_stages.suggested(bound), lp_counts(problem, bound))[0]
-    assert _floor_cost(problem, first) == 12
-    assert _floor_cost(problem, dataclasses.replace(first, mixes={})) == 36

@@ -44,9 +44,9 @@ class LPCounts:
     # the LP's mixes of plain workloads on classes without accelerators, as nodes to fill first
     # (lp_mixes.py, `Guide.nodes`)
     mixed_nodes: tuple = ()
-    # per group of `mixes` the LP splits over three or more options, the options whose whole
+    # per group of `mixes` the LP splits over three or more options, the option whose whole
     # placement the mix is for (`three_option_mixes`, `Guide.mixed_if_whole`)
-    mixed_if_whole: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    mixed_if_whole: Mapping[str, str] = field(default_factory=dict)
 
 
 NO_COUNTS = LPCounts()
@@ -62,7 +62,7 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed), by_gpus,
                     by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed), mixes,
                     tuple(lp_mixed_nodes(problem, relaxed)),
-                    {group: options for group, (_, options) in three_options.items()})
+                    {group: option for group, (_, option) in three_options.items()})
 
 
 def every_quota(problem: Problem, relaxed: Bound, gpus: set[str]) -> tuple[Quota, ...]:

@@ -97,8 +97,8 @@ class Guide:
     # per option group the LP mixes options for: the replicas of each option (option_mix.py),
     # placed so where every part fits at the group's turn (`_mixed`), else an option whole
     mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    # per group of `mixes` placed so only where the pass would take one of these options whole
-    mixed_if_whole: Mapping[str, AbstractSet[str]] = field(default_factory=dict)
+    # per group of `mixes` placed so only where the pass would take this option whole
+    mixed_if_whole: Mapping[str, str] = field(default_factory=dict)
     # the plain first-fit pass (first_fit.py): classes in the policy's order, each class's nodes
     # in the order of their names, a workload's replicas on the first node with room for them
     # (open or not); a latency rule's replicas within its reach first, the rest anywhere
@@ -265,9 +265,8 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             decided.add(demand.group)
             going = not cut and (deadline is None or time.monotonic() < deadline)
             if going and demand.group in guide.mixes and \
-                    (demand.group not in guide.mixed_if_whole or _option_to_place(
-                        fleet, options[demand.group], taken, bool(guide.options)).name
-                     in guide.mixed_if_whole[demand.group]) and \
+                    guide.mixed_if_whole.get(demand.group) in (None, _option_to_place(
+                        fleet, options[demand.group], taken, bool(guide.options)).name) and \
                     _mixed(fleet, options[demand.group], guide.mixes[demand.group], taken, apart_rules):
                 continue
             if going:

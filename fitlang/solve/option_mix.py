@@ -93,18 +93,16 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     return mixes
 
 
-def three_option_mixes(problem: Problem, relaxed: Bound) -> dict[str, tuple[dict[str, int], frozenset[str]]]:
+def three_option_mixes(problem: Problem, relaxed: Bound) -> dict[str, tuple[dict[str, int], str]]:
     """Per option group (not a gang) the LP's last solution splits over three or more options:
-    its replicas per option, whole (`_whole_replicas`), and the options whose whole placement
-    the mix is for (`greedy._greedy` places the mix only where the pass would take one of them
-    whole): the option the LP pays least for by throughput, the one some row holds back (else
-    the LP would take it whole), and each option every class of which the LP fills
-    (`_filled_options`). Placed always, seed 97 gained 11.41 USD/h (the pass took the L40S
-    option whole past the on-prem L40S room) but seeds 87 / 82 lost 4.77 / 1.42
-    (docs/performance.md, session 48), where the pass took A10G whole (seed 87: `infer246`'s
-    cheapest option L40S, 0.028 of its replicas in the LP)."""
+    its replicas per option, whole (`_whole_replicas`), and the option the LP pays least for
+    by throughput, the one some row holds back (else the LP would take it whole). The pass
+    places such a mix only where it would take that option whole (`greedy._greedy`):
+    placed always, seed 97 gained 11.41 USD/h (the pass took the L40S option whole past the
+    on-prem L40S room) but seeds 87 / 82 lost 4.77 / 1.42 (docs/performance.md, session 48),
+    where the pass took A10G whole (seed 87: `infer246`'s cheapest option L40S, 0.028 of its
+    replicas in the LP)."""
     placed, index = _lp_replicas(relaxed)
-    filled = _filled_classes(relaxed)
     mixes = {}
     for group in problem.option_groups:
         in_lp = {name: float(placed[index[name]]) for name in group.demands
@@ -113,38 +111,8 @@ def three_option_mixes(problem: Problem, relaxed: Bound) -> dict[str, tuple[dict
             continue
         cheapest = min(in_lp, key=lambda name: _price_per_replica(problem, relaxed, index[name]) /
                        float(problem.demand(name).throughput))
-        mixes[group.workload] = (_whole_replicas(problem, group.required, in_lp),
-                                 frozenset({cheapest} | _filled_options(problem, relaxed, in_lp, filled)))
+        mixes[group.workload] = (_whole_replicas(problem, group.required, in_lp), cheapest)
     return mixes
-
-
-def _filled_options(problem: Problem, relaxed: Bound, in_lp: Mapping[str, float],
-                    filled: set[str]) -> set[str]:
-    """The options (of those the LP places) every class of which the LP fills: taken whole,
-    such an option holds more of them than the LP gives the group, room the LP gives others,
-    who then find none of that model left. Inventory 10,000 seed 107: `infer218` (the LP: 4 L4,
-    2.67 L40S, 4 A10G, every L4 and A10G class full) took L4 whole, 12 replicas; the groups
-    after it took the L4 room the LP gives `infer691`, which then took 8 on-prem L40S GPUs,
-    and `infer985` / `infer44` / `infer877` opened three cloud L40S nodes at 15.90 USD/h."""
-    relaxation = relaxed.relaxation
-    assert relaxation is not None
-    options = set()
-    for name in in_lp:
-        classes = [class_id for class_id in problem.demand(name).eligible
-                   if class_id in relaxation.class_index]
-        if classes and all(class_id in filled for class_id in classes):
-            options.add(name)
-    return options
-
-
-def _filled_classes(relaxed: Bound) -> set[str]:
-    """The classes whose every node the LP's last solution opens (its node count at the
-    class's count, within the LP's tolerance)."""
-    relaxation, nodes = relaxed.relaxation, relaxed.node_values
-    if relaxation is None or nodes is None:
-        return set()
-    full = nodes >= relaxation.upper[:len(nodes)] - NOISE * np.maximum(relaxation.upper[:len(nodes)], 1.0)
-    return {class_id for class_id, index in relaxation.class_index.items() if full[index]}
 
 
 def _lp_replicas(relaxed: Bound) -> tuple[np.ndarray, dict[str, int]]:
