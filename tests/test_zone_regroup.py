@@ -11,6 +11,7 @@ import dataclasses
 import sys
 from collections import Counter
 from fractions import Fraction
+from types import SimpleNamespace
 
 import pytest
 from test_pool_emptied import FLEET as POOL_FLEET
@@ -160,3 +161,25 @@ def test_the_group_whose_nodes_cost_most_is_regrouped_first(tmp_path):
     assert len(groups) == 2
     assert zone_of(problem.node_class("us_a")) in groups[0]
     assert zone_of(problem.node_class("eu_a")) in groups[1]
+
+
+def test_a_group_whose_lp_ends_past_the_deadline_is_put_back_unpacked(tmp_path, monkeypatch):
+    # the group of the first test, whose LP saves 18 USD/h: where the LP ends past the deadline
+    # (the clock made to jump while it is solved), the group is put back as it was, not packed
+    # and tidied in the time the plan's waves need
+    import fitlang.solve.zone_regroup as zone_regroup
+
+    fleet = fleet_running(tmp_path, "12")
+    before = fleet.state()
+    clock = {"now": 0.0}
+    solved = zone_regroup._counts_lp
+
+    def slow_lp(regroup, deadline):
+        found = solved(regroup, None)
+        clock["now"] = 100.0
+        return found
+
+    monkeypatch.setattr(zone_regroup, "time", SimpleNamespace(monotonic=lambda: clock["now"]), raising=False)
+    monkeypatch.setattr(zone_regroup, "_counts_lp", slow_lp)
+    zone_regroup._regrouped(fleet, _groups(fleet)[0], 50.0)
+    assert fleet.state() == before and consistent(fleet)
