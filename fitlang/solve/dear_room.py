@@ -23,6 +23,7 @@ from __future__ import annotations
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.dear_nodes import ACCELERATOR, dear_nodes_ruined
 from fitlang.solve.improve import NODE_OBJECTIVES, _past, _Search, consolidate
+from fitlang.solve.spread_domains import restore, snapshot, spreads_kept, spreads_may_break
 
 
 def dear_room_filled(problem: Problem, packing, objective: str, deadline: float | None) -> int:
@@ -32,6 +33,9 @@ def dear_room_filled(problem: Problem, packing, objective: str, deadline: float 
     depends on the packing only, the deadline only cuts it short."""
     if objective not in NODE_OBJECTIVES or _past(deadline) or not packing.complete:
         return 0
+    # (the ruin it ends with may open a node in a new domain of another workload's spread:
+    # bench/cloud_buy.py 5,000 seed 2, `ser0689` spread 0..2 per region, E0507 `unknown`)
+    saved = snapshot(packing) if spreads_may_break(problem) else None
     search = _DearRoomSearch(problem, packing, objective)
     moved = 0
     for node, node_class in _cheap_open(problem, search) if search.dear else []:
@@ -42,6 +46,9 @@ def dear_room_filled(problem: Problem, packing, objective: str, deadline: float 
     if moved:
         consolidate(problem, packing, objective, deadline)
         dear_nodes_ruined(problem, packing, objective, deadline, give_up=None)
+    if saved is not None and moved and not spreads_kept(problem, packing):
+        restore(packing, saved)
+        return 0
     return moved
 
 

@@ -17,8 +17,10 @@ within the skew. Linear in classes and nodes.
 
 from __future__ import annotations
 
+import dataclasses
+
 from fitlang.model.problem import Demand, Problem
-from fitlang.solve.pack import Packing
+from fitlang.solve.pack import NodeState, Packing
 
 
 def spreads_kept(problem: Problem, packing: Packing) -> bool:
@@ -39,3 +41,25 @@ def _spread_kept(problem: Problem, packing: Packing, demand: Demand, topology: s
         if nodes or (not node_class.provisioned and node_class.count > 0):  # an offer's: where bought
             counts[value] = counts.get(value, 0) + sum(node.hosted.get(demand.name, 0) for node in nodes)
     return not counts or max(counts.values()) - min(counts.values()) <= skew
+
+
+def spreads_may_break(problem: Problem) -> bool:
+    """Whether a packing's bought nodes can make or drop a domain of some workload's spread
+    over zones, regions or labels (it may use an offer's class): else no snapshot is needed."""
+    return any(spread.topology != "node" and any(problem.node_class(c).provisioned for c in demand.eligible)
+               for demand in problem.demands if demand.group is None for spread in demand.spreads)
+
+
+def snapshot(packing: Packing) -> Packing:
+    """A copy of the packing's nodes and shorts, for `restore` where a stage broke a spread."""
+    return dataclasses.replace(
+        packing, nodes={c: [NodeState(n.name, dict(n.free), dict(n.hosted)) for n in nodes]
+                        for c, nodes in packing.nodes.items()},
+        short=dict(packing.short), short_by_workload=dict(packing.short_by_workload),
+        exact=set(packing.exact), patterned=set(packing.patterned), _room={})
+
+
+def restore(packing: Packing, saved: Packing) -> None:
+    """The packing as `saved` was, in place (its stages hold it by reference)."""
+    for field in dataclasses.fields(Packing):
+        setattr(packing, field.name, getattr(saved, field.name))
