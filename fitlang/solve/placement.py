@@ -97,6 +97,7 @@ from fitlang.solve.short_again import shorts_first_again
 from fitlang.solve.short_cheaper import cheaper_at_same_counts
 from fitlang.solve.short_order import ShortFirst, retried_pass
 from fitlang.solve.small_merged import small_nodes_merged
+from fitlang.solve.spread_domains import searched_keeping_spreads
 from fitlang.solve.zone_repack import zones_repacked
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
@@ -322,9 +323,10 @@ def _stages(run: _Run, started: float) -> Placement:
         complete = run.complete
     if run.floor is not None and complete and not run.settled and _search_pays(run):
         # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
-        run.floor = _searched(problem, run.floor, run.objective, run.search_deadline, run.progress,
-                              _larger(run.best.bound if run.best is not None else None, run.proven),
-                              ruined=run.floor is run.ruined)
+        floor, bound = run.floor, _larger(run.best.bound if run.best is not None else None, run.proven)
+        ruined = floor is run.ruined
+        run.floor = searched_keeping_spreads(problem, floor, lambda: _searched(
+            problem, floor, run.objective, run.search_deadline, run.progress, bound, ruined=ruined))
     return _answer(run, started)  # 6. the better of the two, with every bound proven
 
 

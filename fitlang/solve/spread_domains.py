@@ -18,6 +18,7 @@ within the skew. Linear in classes and nodes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from fitlang.model.problem import Demand, Problem
 from fitlang.solve.pack import NodeState, Packing
@@ -63,3 +64,13 @@ def restore(packing: Packing, saved: Packing) -> None:
     """The packing as `saved` was, in place (its stages hold it by reference)."""
     for field in dataclasses.fields(Packing):
         setattr(packing, field.name, getattr(saved, field.name))
+
+
+def searched_keeping_spreads(problem: Problem, packing: Packing, search: Callable[[], Packing]) -> Packing:
+    """`search()`'s packing (it improves `packing` in place), or `packing` as it was where the
+    search ends breaking a spread it kept: a net under every stage of the search, each of which
+    could open a node in a new domain (`dear_room` did, `neighbourhood` did; each now checks
+    its own). The snapshot is taken only where some spread may use an offer's class."""
+    saved = snapshot(packing) if spreads_may_break(problem) and spreads_kept(problem, packing) else None
+    found = search()
+    return saved if saved is not None and not spreads_kept(problem, found) else found
