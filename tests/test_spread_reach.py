@@ -71,3 +71,25 @@ def test_a_node_bought_in_a_new_domain_breaks_the_spreads_of_those_that_may_use_
     assert spreads_kept(problem, two)  # us-east-2: nothing bought, no domain
     two.nodes[east2] = [NodeState("small_vm-us-east-2-0", {}, {})]
     assert not spreads_kept(problem, two)  # bought there: web holds 2, 2 and 0
+
+
+def test_a_search_that_ends_breaking_a_spread_it_kept_gives_back_its_start(tmp_path):
+    """The net under every stage of the search (`searched_keeping_spreads`): a search whose
+    end opens a node in a new region of a spread workload is given back as it began."""
+    from fitlang.solve.pack import NodeState, Packing
+    from fitlang.solve.spread_domains import searched_keeping_spreads, spreads_kept
+
+    problem = problem_from(tmp_path, pool("dc", 1, 8, "32GiB", 0, '  region = "dc"\n') + OFFER
+                           + workload("web", 4, 1, "1GiB", "  spread region max_skew 1\n"))
+    east1, east2 = (problem.node_class(f"small_vm@{r}").id for r in ("us-east-1", "us-east-2"))
+    start = Packing(nodes={"dc": [NodeState("dc-0", {}, {"web": 2})],
+                           east1: [NodeState("small_vm-us-east-1-0", {}, {"web": 2})]})
+
+    def breaking() -> Packing:
+        start.nodes[east2] = [NodeState("small_vm-us-east-2-0", {}, {})]
+        return start
+
+    kept = searched_keeping_spreads(problem, start, breaking)
+    assert spreads_kept(problem, kept) and east2 not in kept.nodes
+    assert {c: [(n.name, n.hosted) for n in nodes] for c, nodes in kept.nodes.items()} == {
+        "dc": [("dc-0", {"web": 2})], east1: [("small_vm-us-east-1-0", {"web": 2})]}
