@@ -223,3 +223,21 @@ def test_the_time_ledger_takes_no_replica_on_a_node_at_its_pods(tmp_path):
         ledger.take(pool.id, 0, need, 0, 2)
     assert ledger.nodes(pool.id, need, 1, 3)[0].tolist() == [False, True]  # p-0 runs 2 at step 1
     assert ledger.nodes(pool.id, need, 2, 4)[0].tolist() == [True, True]  # and none from step 2
+
+
+def test_with_a_horizon_the_kubernetes_read_back_counts_pods_at_each_step(tmp_path):
+    # the solved schedule crowded onto p-0: svc's two beside a's or b's two at every step of
+    # theirs, four pods on a node whose kubelet admits two
+    (tmp_path / "p.fit").write_text(TIMED)
+    compilation = Compilation(tmp_path / "p.fit")
+    placement = compilation.solve("auto", 20.0)
+    crowded = dataclasses.replace(placement, assignments=[
+        dataclasses.replace(a, node="p-0") for a in placement.assignments])
+    program = compilation.check().program
+    assert compilation.problem is not None and program is not None
+    context = CompileContext(program, compilation.problem, crowded)
+    target = TARGETS["kubernetes"]()
+    assert any("`p-0`" in d and "at step" in d and "pods" in d
+               for d in details(target.fidelity(context, target.render(context)), "kubernetes"))
+    solved = CompileContext(program, compilation.problem, placement)
+    assert not any("pods" in d for d in details(target.fidelity(solved, target.render(solved)), "kubernetes"))

@@ -791,14 +791,18 @@ def _deadline_needs(context: CompileContext, item: PodObject, where: str, demand
 def _overcommitted_in_time(context: CompileContext, nodes: list[ClusterNode],
                            requests_of: dict[str, dict[str, Decimal]],
                            need: Findings) -> list[Diagnostic]:
-    """`_overcommitted` at each step: what runs on a node at once fits its allocatable."""
+    """`_overcommitted` at each step: what runs on a node at once fits its allocatable, and
+    its pods are no more than its kubelet admits."""
     by_name = {node.name: node for node in nodes}
     used: dict[tuple[str, int], defaultdict[str, Decimal]] = {}
     for assignment in context.placement.assignments:
+        counted = by_name.get(assignment.node)
         for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", 0)):
             held = used.setdefault((assignment.node, step), defaultdict(Decimal))
             for resource, amount in requests_of.get(assignment.workload, {}).items():
                 held[resource] += amount
+            if counted is not None and "pods" in counted.allocatable:
+                held["pods"] += 1
     needs, seen = [], set()
     for (name, step), held in sorted(used.items()):
         node = by_name.get(name)
