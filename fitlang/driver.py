@@ -686,9 +686,13 @@ def _state_names(program: Program) -> StateNames:
 SHOWN_NAMES = 3  # a warning about many replicas names the first few
 
 
-def _first(names: Sequence[str]) -> str:
-    shown = ", ".join(f"`{name}`" for name in names[:SHOWN_NAMES])
-    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
+def _first(names: Sequence[str], quoted: bool = True) -> str:
+    """The first SHOWN_NAMES names (each in backticks, or phrases as they are, `; ` apart)."""
+    if quoted:
+        shown = ", ".join(f"`{name}`" for name in names[:SHOWN_NAMES])
+        return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
+    return "; ".join(names[:SHOWN_NAMES]) + (
+        f"; and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 
 
 def _plural(count: int) -> str:
@@ -748,10 +752,9 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
                                                   node_plural=_plural(len(nodes)), first=_first(nodes)))
         differ = _requests_differ(read.state.running, problem)
         if differ:
-            shown = "; ".join(differ[:SHOWN_NAMES])
-            more = f"; and {len(differ) - SHOWN_NAMES} more" if len(differ) > SHOWN_NAMES else ""
             found.append(msg.RequestsDiffer.at(where.path, where.span, file=file, count=len(differ),
-                                               plural=_plural(len(differ)), first=shown + more))
+                                               plural=_plural(len(differ)),
+                                               first=_first(differ, quoted=False)))
     return found
 
 
