@@ -73,6 +73,9 @@ class Accelerator(Frozen):
     tdp_watts: Fraction | None = None
     resource: str = "nvidia.com/gpu"
     origin: Origin | None = None
+    # a part of a GPU, one to a pod: "mig" (a MIG slice), "shared" (a time-sliced or MPS
+    # replica); None: a whole device (`model/gpu_partitions.py`)
+    partition: str | None = None
 
     def attribute(self, name: str) -> Any:
         return self.name if name == "model" else getattr(self, {"tdp": "tdp_watts"}.get(name, name))

@@ -46,6 +46,7 @@ from fitlang.model.eligibility import (
     ruled_out_key,
 )
 from fitlang.model.eligibility import compares as compares_in
+from fitlang.model.gpu_partitions import partitioned
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.problem import (
     Demand,
@@ -520,7 +521,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
         labels = {**inventory.labels, **labels}
         accelerator = None
         if first.gpu_count:
-            accelerator = inventory.gpu_model or _match_accelerator(first, program)
+            accelerator = _node_accelerator(first, inventory, program)
         suffix = first.instance_type or (first.gpu_product if first.gpu_count else None) or "cpu"
         class_id = inventory.name if len(groups) == 1 else f"{inventory.name}/{suffix}"
         classes.append(NodeClass(
@@ -674,7 +675,7 @@ class _Reads:
         return (rounded, outcomes, labels, partitions, node.gpu_count, node.gpu_product,
                 node.gpu_memory, node.gpu_resource, node.zone, node.region, node.arch,
                 tuple(node.taints), tuple(node.features), node.instance_type, node.threads_per_core,
-                node.max_pods)
+                node.max_pods, node.gpu_partition)
 
 
 MERGE_TOLERANCE = 0.03  # inventory nodes within 3% of each other's allocatable share a class
@@ -690,6 +691,18 @@ def _bucket(units: int) -> int:
 
 def _normal(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def _node_accelerator(node: InventoryNode, inventory: Inventory, program: Program) -> Accelerator:
+    """The accelerator a node's GPUs are: the inventory's `gpu_model`, else the one its label
+    names; a part of it where the node hands its GPUs out as MIG slices or shared replicas."""
+    partition = node.gpu_partition
+    if partition is None:
+        return inventory.gpu_model or _match_accelerator(node, program)
+    # the whole GPU by its own name (a MIG slice's memory would mislead the match)
+    whole = inventory.gpu_model or _match_accelerator(
+        dataclasses.replace(node, gpu_product=partition.whole_product, gpu_memory=None), program)
+    return partitioned(whole, partition, node.gpu_product or whole.name)
 
 
 def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from fitlang.model.gpu_partitions import GpuPartition, read_partition
 from fitlang.model.problem import Taint
 
 if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.15 s to load
@@ -49,6 +50,7 @@ class InventoryNode:
     taints: list[Taint] = field(default_factory=list)
     threads_per_core: int = 1  # Slurm's ThreadsPerCore: a job gets whole cores of these
     max_pods: int | None = None  # `allocatable.pods`: what the kubelet admits
+    gpu_partition: GpuPartition | None = None  # its GPUs handed out as MIG slices or shared
 
 
 @dataclass
@@ -272,14 +274,18 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
     if "nvidia.com/gpu.memory" in labels:  # GPU feature discovery: MiB per device
         gpu_memory = whole(parse_quantity(labels["nvidia.com/gpu.memory"]),
                            "nvidia.com/gpu.memory (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
+    product = labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product")
+    partition = None
+    if gpu_count and gpu_resource == "nvidia.com/gpu":
+        partition = read_partition(labels, product, gpu_memory)
     taints = []
     for taint in spec.get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute"):
             taints.append(Taint(str(taint.get("key")), str(taint.get("value", "")), taint["effect"]))
     return InventoryNode(
         name=name, cpu_milli=cpu_milli, memory=memory, gpu_count=gpu_count,
-        gpu_product=labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product"),
-        gpu_memory=gpu_memory, gpu_resource=gpu_resource, disk=disk, labels=labels,
+        gpu_product=product, gpu_memory=gpu_memory, gpu_partition=partition,
+        gpu_resource=gpu_resource, disk=disk, labels=labels,
         zone=labels.get("topology.kubernetes.io/zone")
         or labels.get("failure-domain.beta.kubernetes.io/zone"),
         region=labels.get("topology.kubernetes.io/region"),

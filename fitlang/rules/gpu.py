@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def reads(workload: Workload) -> Hashable:
-    return (workload.gpu_count > 0,
+    return (workload.gpu_count > 0, workload.gpu_count > 1,
             tuple(predicate_key(r.predicate) for r in workload.gpu_requirements))
 
 
@@ -26,10 +26,22 @@ def _has_gpus(node_class: NodeClass) -> bool:
     return node_class.accelerator is not None and node_class.capacity["gpu"] > 0
 
 
+def _partition(node_class: NodeClass) -> str | None:
+    """"mig" or "shared" where the class's GPUs are parts handed out one to a pod."""
+    return None if node_class.accelerator is None else node_class.accelerator.partition
+
+
+# a part per pod: CUDA sees one MIG device per process; two replicas of a shared GPU may be one GPU
+_ONE_PART = {"mig": "its GPUs are MIG slices, one to a pod",
+             "shared": "its GPUs are shared replicas, one to a pod"}
+
+
 def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray | None:
     if workload.gpu_count <= 0:
         return None
     allowed = facets.passing("gpus", _has_gpus, _has_gpus)
+    if workload.gpu_count > 1:
+        allowed = allowed & facets.passing("gpu partition", _partition, lambda c: _partition(c) is None)
     for requirement in workload.gpu_requirements:
         allowed = allowed & facets.holding(requirement.predicate, "accelerator_attribute")
     return ~allowed
@@ -42,6 +54,10 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         yield Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin,
                         "its nodes have no GPUs", source="gpu", fact=True)
         return
+    partition = _partition(node_class)
+    if workload.gpu_count > 1 and partition is not None:
+        yield Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin, _ONE_PART[partition],
+                        source="gpu", fact=True)
     option = _option_rule(workload)
     for requirement in workload.gpu_requirements:
         if not holds(requirement.predicate, node_class.accelerator_attribute):

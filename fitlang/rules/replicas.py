@@ -90,7 +90,8 @@ def reason(problem: Problem, part: Part) -> Stated:
     demand = problem.demand(part.subject)
     gang = " as one gang" if demand.gang else ""
     return Stated(f"workload `{demand.name}` needs {plural(demand.replicas, 'replica')}"
-                  f"{gang}, each {need(demand)}{_room_nowhere(problem, demand)}",
+                  f"{gang}, each {need(demand)}"
+                  f"{_room_nowhere(problem, demand) or _parts_only(problem, demand)}",
                   demand.spans.get("replicas", demand.origin))
 
 
@@ -110,6 +111,18 @@ def _room_nowhere(problem: Problem, demand: Demand) -> str:
     daemons = f" once its DaemonSets' {', '.join(kept)} is kept" if kept else ""
     return ("; no node of any pool or offer has room for one (the most a node has: "
             + ", ".join(_amount(r, most[r]) for r in short) + daemons + ")")
+
+
+def _parts_only(problem: Problem, demand: Demand) -> str:
+    """Where every node with room for a replica of several GPUs hands its GPUs out in parts
+    (`model/gpu_partitions.py`), which the rule `gpu` keeps to one a pod."""
+    if demand.requests["gpu"] <= 1:
+        return ""
+    roomy = [c for c in problem.classes if all(demand.requests[r] <= c.capacity[r] for r in RESOURCES)]
+    if not roomy or any(c.accelerator is None or c.accelerator.partition is None for c in roomy):
+        return ""
+    return ("; every node with room for one hands out its GPUs as MIG slices or shared replicas, "
+            "one to a pod")
 
 
 def _amount(resource: str, value: int) -> str:

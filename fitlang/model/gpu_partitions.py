@@ -1,0 +1,91 @@
+"""GPUs a kubectl node hands out in parts: MIG slices and shared (time-sliced, MPS) replicas.
+
+NVIDIA's device plugin can advertise a node's GPUs as more `nvidia.com/gpu` than it has, and
+GPU feature discovery (GFD) says so in the node's labels
+(github.com/NVIDIA/k8s-device-plugin, docs/gpu-feature-discovery/README.md, internal/lm/resource.go):
+- MIG, `single` strategy: each GPU cut into equal slices, every slice one `nvidia.com/gpu`;
+  `nvidia.com/gpu.product` = the GPU's name + `-MIG-<g>g.<m>gb` (`A100-SXM4-40GB-MIG-1g.5gb`),
+  `nvidia.com/gpu.memory` the slice's memory, `nvidia.com/gpu.slices.gi` its compute slices.
+- sharing (`sharing.timeSlicing` or `sharing.mps` with `replicas: N`, not renamed): each GPU
+  advertised N times; `nvidia.com/gpu.replicas` = N, `nvidia.com/gpu.product` + `-SHARED`,
+  `nvidia.com/gpu.memory` the whole GPU's.
+
+Taken as whole GPUs, a MIG node of 8 A100-40GB reads as 56 A100s of 40 GB: fitc placed 40
+replicas that need 20 GB of GPU memory on 1g.5gb slices of 4.75 GiB (each would run out of
+memory). So each part is an accelerator of its own, named by its product label (as GFD means
+it: a pod selecting `A100-SXM4-40GB` by label does not land on a slice), with its share of the
+GPU's memory, compute and power, and no interconnect; one part to a pod (`rules/gpu.py`): CUDA
+sees one MIG device per process, and two replicas of a shared GPU may be the same GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from fitlang.check.program import Accelerator
+
+_MIG_PROFILE = re.compile(r"-MIG-(\d+)g\.(\d+)gb$", re.IGNORECASE)
+_SHARED_SUFFIX = "-SHARED"
+
+
+@dataclass(frozen=True)
+class GpuPartition:
+    """What one advertised `nvidia.com/gpu` of a node is: a part of a physical GPU."""
+
+    kind: str  # "mig" (a slice with its own memory) or "shared" (a replica of a whole GPU)
+    share: Fraction  # of the GPU's compute and power
+    memory: int | None  # bytes the part holds, where the labels say; None: its share of the GPU's
+    whole_product: str  # the GPU's own name, the part's suffix taken off
+
+
+def read_partition(labels: dict[str, str], product: str | None,
+                   memory: int | None) -> GpuPartition | None:
+    """The partition a node's GFD labels state, or None for whole GPUs. `memory`: the node's
+    `nvidia.com/gpu.memory` in bytes (a MIG slice's own; a shared GPU's whole). Raises
+    ValueError on a label that is not a whole number where one must be."""
+    product = product or ""
+    profile = _MIG_PROFILE.search(product)
+    if profile is not None or (labels.get("nvidia.com/mig.strategy") == "single" and "-MIG-" in product):
+        slices = _label_count(labels, "nvidia.com/gpu.slices.gi") or (int(profile[1]) if profile else 1)
+        slice_memory = memory if memory is not None else (int(profile[2]) * 10 ** 9 if profile else None)
+        whole = product[:profile.start()] if profile else product.split("-MIG-")[0]
+        return GpuPartition("mig", Fraction(slices, _most_slices(whole)), slice_memory, whole)
+    replicas = _label_count(labels, "nvidia.com/gpu.replicas")
+    shared = product.upper().endswith(_SHARED_SUFFIX)
+    if (replicas or 0) > 1 or shared:
+        whole = product[:-len(_SHARED_SUFFIX)] if shared else product
+        if not replicas:  # a `-SHARED` product with no count: no memory to count on
+            return GpuPartition("shared", Fraction(1), 0, whole)
+        return GpuPartition("shared", Fraction(1, replicas),
+                            None if memory is None else memory // replicas, whole)
+    return None
+
+
+def _label_count(labels: dict[str, str], key: str) -> int | None:
+    text = labels.get(key)
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise ValueError(f"label {key}={text!r} is not a whole number")
+    return int(text)
+
+
+def _most_slices(product: str) -> int:
+    """Compute slices per GPU: 4 on an A30, 7 on the A100, H100, H200 and B200 families
+    (NVIDIA MIG user guide, "Supported GPUs")."""
+    return 4 if re.search(r"(^|[^0-9A-Z])A30([^0-9]|$)", product.upper()) else 7
+
+
+def partitioned(whole: Accelerator, partition: GpuPartition, product: str) -> Accelerator:
+    """The accelerator one part of `whole` is: its product label's name, its share of memory,
+    compute and power, no interconnect."""
+    def part(value: Fraction | None) -> Fraction | None:
+        return None if value is None else value * partition.share
+
+    memory = partition.memory if partition.memory is not None else int(whole.memory * partition.share)
+    return dataclasses.replace(whole, name=product, memory=memory, bf16_tflops=part(whole.bf16_tflops),
+                               tdp_watts=part(whole.tdp_watts), interconnect=None,
+                               partition=partition.kind)

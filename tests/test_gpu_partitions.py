@@ -1,0 +1,106 @@
+"""GPUs a kubectl node hands out in parts (`model/gpu_partitions.py`): MIG slices (`single`
+strategy) and shared replicas (time-slicing, MPS), as NVIDIA's device plugin advertises them and
+GPU feature discovery labels them. Each part is what a pod gets: its own memory (a slice's, or
+its share of a shared GPU's), a share of the GPU's power, one to a pod."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+from fitlang.model.inventory import read_kubectl
+
+from solving import on_pools, problem_from, solved
+
+# GFD's labels, as docs/gpu-feature-discovery/README.md and internal/lm/resource.go of
+# NVIDIA/k8s-device-plugin write them: 8 A100-40GB cut into 1g.5gb slices (4,864 MiB each) ...
+MIG_LABELS = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb", "nvidia.com/gpu.count": "56",
+              "nvidia.com/gpu.memory": "4864", "nvidia.com/mig.strategy": "single",
+              "nvidia.com/gpu.replicas": "1", "nvidia.com/gpu.slices.gi": "1"}
+# ... and 8 A100-80GB, each advertised 4 times by time-slicing
+SHARED_LABELS = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu.count": "8",
+                 "nvidia.com/gpu.memory": "81920", "nvidia.com/gpu.replicas": "4",
+                 "nvidia.com/gpu.sharing-strategy": "time-slicing"}
+WHOLE_LABELS = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "8",
+                "nvidia.com/gpu.memory": "81920"}
+
+
+def _nodes(*nodes: tuple[str, dict, int]) -> str:
+    return json.dumps({"items": [
+        {"metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "muc1-a", **labels}},
+         "status": {"allocatable": {"cpu": "255", "memory": "1000Gi", "pods": "110",
+                                    "nvidia.com/gpu": str(gpus)}}}
+        for name, labels, gpus in nodes]})
+
+
+def _policy(replicas: int, count: int, memory: str) -> str:
+    return f'''import "std/accelerators"
+
+inventory lab {{
+  format = kubectl
+  file = "nodes.json"
+  price = 10 USD/h
+}}
+
+workload infer {{
+  kind = service
+  replicas = {replicas}
+  cpu = 2
+  memory = 8GiB
+  gpu {{
+    count = {count}
+    require memory >= {memory}
+  }}
+  image = "registry.example.com/infer:1"
+}}
+'''
+
+
+def _kinds(problem, placement) -> set[str | None]:
+    """The part each replica placed got: "mig", "shared" or None (whole GPUs)."""
+    kind = {name: c.accelerator.partition for c in problem.classes for name in c.node_names}
+    return {kind[a.node] for a in placement.assignments}
+
+
+def _problem(tmp_path, replicas: int, count: int, memory: str, *nodes):
+    (tmp_path / "nodes.json").write_text(_nodes(*nodes))
+    return problem_from(tmp_path, _policy(replicas, count, memory))
+
+
+def test_the_labels_say_what_part_of_a_gpu_each_advertised_gpu_is():
+    mig, shared, whole = read_kubectl(_nodes(("mig", MIG_LABELS, 56), ("ts", SHARED_LABELS, 32),
+                                             ("dgx", WHOLE_LABELS, 8)), "n.json").nodes
+    assert (mig.gpu_partition.kind, mig.gpu_partition.share, mig.gpu_partition.memory) == \
+        ("mig", Fraction(1, 7), 4864 * 2 ** 20)
+    assert (shared.gpu_partition.kind, shared.gpu_partition.share, shared.gpu_partition.memory) == \
+        ("shared", Fraction(1, 4), 81920 * 2 ** 20 // 4)
+    assert whole.gpu_partition is None
+
+
+def test_a_mig_slice_holds_its_own_memory_not_the_whole_gpus(tmp_path):
+    """40 replicas that need 20 GB of GPU memory: the 56 slices of 4.75 GiB (read as 56
+    A100-40GB, they all went there) hold none; 32 fit on the shared node's 20 GiB replicas."""
+    problem = _problem(tmp_path, 40, 1, "20GB", ("mig", MIG_LABELS, 56), ("ts", SHARED_LABELS, 32))
+    slices = next(c for c in problem.classes if c.accelerator.partition == "mig")
+    assert slices.accelerator.memory == 4864 * 2 ** 20 and slices.accelerator.interconnect is None
+    placement = solved(problem)
+    assert on_pools(placement, problem)["infer"] == {"lab": 32}
+    assert _kinds(problem, placement) == {"shared"} and len(placement.unplaced) == 8
+
+
+def test_a_shared_gpu_counts_its_share_of_memory_and_power(tmp_path):
+    problem = _problem(tmp_path, 1, 1, "1GB", ("ts", SHARED_LABELS, 32), ("mig", MIG_LABELS, 56))
+    by_kind = {c.accelerator.partition: c for c in problem.classes}
+    assert by_kind["shared"].accelerator.memory == 81920 * 2 ** 20 // 4
+    # the node's GPUs draw what 8 A100s draw (std/accelerators: 400 W each), however cut
+    assert by_kind["shared"].power_watts == by_kind["mig"].power_watts == 8 * 400
+
+
+def test_a_replica_of_several_gpus_takes_no_parts(tmp_path):
+    """CUDA sees one MIG device per process, and two replicas of a shared GPU may be one GPU:
+    a replica asking for 2 GPUs runs on whole GPUs only."""
+    problem = _problem(tmp_path, 2, 2, "1GB", ("mig", MIG_LABELS, 56), ("ts", SHARED_LABELS, 32),
+                       ("dgx", WHOLE_LABELS, 2))
+    placement = solved(problem)
+    assert _kinds(problem, placement) == {None}
+    assert len(placement.assignments) == 1 and len(placement.unplaced) == 1
