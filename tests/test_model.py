@@ -629,3 +629,22 @@ def test_workloads_whose_rules_read_the_same_share_one_answer_of_the_classes(tmp
     assert all(eligible[f"w{i}"] == ["big"] for i in range(1, 12, 2))
     assert [e.detail for e in problem.demands[1].failing["small"]] == [
         "a node has less cpu and memory than one replica needs"]
+
+
+def test_amd_gpus_are_read_from_the_labels_amds_node_labeller_writes(tmp_path):
+    """ROCm/k8s-device-plugin's labeller: `amd.com/gpu.product-name`, `amd.com/gpu.vram` in GiB."""
+    labels = {"amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM", "amd.com/gpu.vram": "192G",
+              "amd.com/gpu.family": "AI"}
+    text = json.dumps({"items": [{"metadata": {"name": "mi300", "labels": labels},
+                                  "status": {"allocatable": {"cpu": "190", "memory": "1800Gi",
+                                                             "amd.com/gpu": "8"}}}]})
+    node, = read_kubectl(text, "n.json").nodes
+    assert (node.gpu_count, node.gpu_product) == (8, "AMD_Instinct_MI300X_OAM")
+    assert node.gpu_memory == 192 * 2 ** 30
+    (tmp_path / "nodes.json").write_text(text)
+    problem = problem_from(tmp_path, 'import "std/accelerators"\n\ninventory lab {\n  format = kubectl\n'
+                           '  file = "nodes.json"\n  price = 30 USD/h\n}\n\nworkload train {\n'
+                           '  replicas = 1\n  cpu = 8\n  memory = 64GiB\n'
+                           '  gpu {\n    count = 8\n    model = MI300X\n  }\n}\n')
+    assert [c.accelerator.name for c in problem.classes] == ["MI300X"]
+    assert solved(problem).assignments[0].node == "mi300"

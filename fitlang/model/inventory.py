@@ -270,11 +270,9 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
             if count > 0:
                 gpu_resource, gpu_count = resource, count
                 break
-    gpu_memory = None
-    if "nvidia.com/gpu.memory" in labels:  # GPU feature discovery: MiB per device
-        gpu_memory = whole(parse_quantity(labels["nvidia.com/gpu.memory"]),
-                           "nvidia.com/gpu.memory (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
-    product = labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product")
+    gpu_memory = _gpu_memory(labels)
+    product = labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product-name") \
+        or labels.get("beta.amd.com/gpu.product-name")
     partition = None
     if gpu_count and gpu_resource == "nvidia.com/gpu":
         partition = read_partition(labels, product, gpu_memory)
@@ -293,6 +291,21 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
         instance_type=labels.get("node.kubernetes.io/instance-type"), taints=taints,
         max_pods=_whole_quantity(str(resources["pods"]), 1, "pods", MOST_PODS, "") if "pods" in resources
         else None)
+
+
+def _gpu_memory(labels: dict[str, str]) -> int | None:
+    """Bytes per device, as GPU feature discovery (`nvidia.com/gpu.memory`, MiB) or AMD's node
+    labeller (`amd.com/gpu.vram`, GiB: `192G`, cmd/k8s-node-labeller of ROCm/k8s-device-plugin)
+    labels the node."""
+    if "nvidia.com/gpu.memory" in labels:
+        return whole(parse_quantity(labels["nvidia.com/gpu.memory"]),
+                     "nvidia.com/gpu.memory (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
+    vram = labels.get("amd.com/gpu.vram") or labels.get("beta.amd.com/gpu.vram")
+    if vram is None:
+        return None
+    if not vram.endswith("G"):
+        raise BadValue(f"amd.com/gpu.vram={vram!r} is not a size in GiB (`192G`)")
+    return whole(parse_quantity(vram[:-1]), "amd.com/gpu.vram (GiB)", MOST_BYTES // 2 ** 30) * 2 ** 30
 
 
 _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "POWERED_DOWN",
