@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from fitlang.model.inventory import read_kubectl
+from fitlang.model.inventory import read_kubectl, read_slurm
 
 from solving import on_pools, problem_from, solved
 
@@ -104,3 +104,14 @@ def test_a_replica_of_several_gpus_takes_no_parts(tmp_path):
     placement = solved(problem)
     assert _kinds(problem, placement) == {None}
     assert len(placement.assignments) == 1 and len(placement.unplaced) == 1
+
+
+def test_a_slurm_gres_type_of_a_mig_slice_is_a_slice():
+    """Slurm names a MIG slice's GRES type by its GPU and profile (`gpu:a100_1g.5gb:7`, as
+    Alliance's Narval does): the slice holds 5 GB, not an A100's 40 (it matched A100_40GB)."""
+    read = read_slurm("NodeName=g1 CPUTot=64 RealMemory=512000 Gres=gpu:a100_1g.5gb:7\n"
+                      "NodeName=g2 CPUTot=64 RealMemory=512000 Gres=gpu:a100:4\n", "s.txt")
+    slices, whole = read.nodes
+    assert (slices.gpu_partition.kind, slices.gpu_partition.memory, slices.gpu_partition.whole_product) \
+        == ("mig", 5 * 10 ** 9, "a100")
+    assert whole.gpu_partition is None

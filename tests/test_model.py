@@ -648,3 +648,36 @@ def test_amd_gpus_are_read_from_the_labels_amds_node_labeller_writes(tmp_path):
                            '  gpu {\n    count = 8\n    model = MI300X\n  }\n}\n')
     assert [c.accelerator.name for c in problem.classes] == ["MI300X"]
     assert solved(problem).assignments[0].node == "mi300"
+
+
+def _accelerators_of(tmp_path, nodes: list[tuple[str, dict, dict]], imports: str = "") -> dict:
+    """node name -> its class's accelerator, for kubectl nodes (name, labels, allocatable)."""
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": [
+        {"metadata": {"name": name, "labels": labels}, "status": {"allocatable": {"cpu": "8", "memory": "32Gi",
+                                                                                 **resources}}}
+        for name, labels, resources in nodes]}))
+    problem = problem_from(tmp_path, f'import "std/accelerators"\n{imports}\ninventory lab {{\n'
+                           '  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n')
+    return {name: c.accelerator for c in problem.classes for name in c.node_names}
+
+
+def test_cloud_nodes_without_gpu_feature_discovery_are_known_by_their_clouds_labels(tmp_path):
+    """GKE labels its accelerators itself; an EKS node without GFD is known by its instance
+    type where an offer the policy imports sells it (std/aws: p4d.24xlarge is 8 A100-40GB)."""
+    found = _accelerators_of(tmp_path, [
+        ("gke-l4", {"cloud.google.com/gke-accelerator": "nvidia-l4"}, {"nvidia.com/gpu": "1"}),
+        ("gke-tpu", {"cloud.google.com/gke-tpu-accelerator": "tpu-v5p-slice"}, {"google.com/tpu": "4"}),
+        ("eks-p4d", {"node.kubernetes.io/instance-type": "p4d.24xlarge"}, {"nvidia.com/gpu": "8"})],
+        'import "std/aws"\n')
+    assert {name: a.name for name, a in found.items()} == {
+        "gke-l4": "L4", "gke-tpu": "TPU_V5P", "eks-p4d": "A100_40GB"}
+
+
+def test_a_tpu_or_neuron_node_is_never_taken_for_a_gpu(tmp_path):
+    """Named by nothing fitc knows, a node's devices are of the vendor its resource names: a
+    TPU v4 node is not a TPU v5e, and no `vendor == nvidia` rule takes it (it did: `nvidia`)."""
+    found = _accelerators_of(tmp_path, [
+        ("tpu-v4", {"cloud.google.com/gke-tpu-accelerator": "tpu-v4-podslice"}, {"google.com/tpu": "4"}),
+        ("neuron", {}, {"aws.amazon.com/neuron": "1"})])
+    assert [(a.vendor, a.family, a.memory, a.resource) for a in found.values()] == [
+        ("google", "tpu", 0, "google.com/tpu"), ("aws", "neuron", 0, "aws.amazon.com/neuron")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +19,6 @@ import numpy as np
 
 from fitlang import messages as msg
 from fitlang.check.program import (
-    Accelerator,
     AcceleratorOption,
     AffinityRule,
     Compare,
@@ -46,8 +44,8 @@ from fitlang.model.eligibility import (
     ruled_out_key,
 )
 from fitlang.model.eligibility import compares as compares_in
-from fitlang.model.gpu_partitions import partitioned
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
+from fitlang.model.node_accelerators import node_accelerator
 from fitlang.model.problem import (
     Demand,
     Exclusion,
@@ -521,7 +519,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
         labels = {**inventory.labels, **labels}
         accelerator = None
         if first.gpu_count:
-            accelerator = _node_accelerator(first, inventory, program)
+            accelerator = node_accelerator(first, inventory.gpu_model, program)
         suffix = first.instance_type or (first.gpu_product if first.gpu_count else None) or "cpu"
         class_id = inventory.name if len(groups) == 1 else f"{inventory.name}/{suffix}"
         classes.append(NodeClass(
@@ -687,44 +685,6 @@ def _bucket(units: int) -> int:
     if units < 1 / MERGE_TOLERANCE:
         return units
     return int(math.log(units) / math.log1p(MERGE_TOLERANCE))
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "", text.upper())
-
-
-def _node_accelerator(node: InventoryNode, inventory: Inventory, program: Program) -> Accelerator:
-    """The accelerator a node's GPUs are: the inventory's `gpu_model`, else the one its label
-    names; a part of it where the node hands its GPUs out as MIG slices or shared replicas."""
-    partition = node.gpu_partition
-    if partition is None:
-        return inventory.gpu_model or _match_accelerator(node, program)
-    # the whole GPU by its own name (a MIG slice's memory would mislead the match)
-    whole = inventory.gpu_model or _match_accelerator(
-        dataclasses.replace(node, gpu_product=partition.whole_product, gpu_memory=None), program)
-    return partitioned(whole, partition, node.gpu_product or whole.name)
-
-
-def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
-    """The stdlib or policy accelerator a node's GPU label names, by the longest match."""
-    product = _normal(node.gpu_product or "")
-    best: Accelerator | None = None
-    best_score = -1
-    for accelerator in program.accelerators.values():
-        parts = [_normal(p) for p in accelerator.name.split("_")]
-        if not parts[0] or parts[0] not in product:
-            continue
-        score = len(parts[0]) * 10 + sum(5 for p in parts[1:] if p and p in product)
-        score -= sum(3 for p in parts[1:] if p and p not in product)
-        if node.gpu_memory and abs(accelerator.memory - node.gpu_memory) < 0.15 * accelerator.memory:
-            score += 4
-        if score > best_score:
-            best, best_score = accelerator, score
-    if best is not None:
-        return best
-    vendor = "amd" if node.gpu_resource == "amd.com/gpu" else "nvidia"
-    return Accelerator(name=node.gpu_product or "unknown-gpu", vendor=vendor,
-                       memory=node.gpu_memory or 0, resource=node.gpu_resource or "nvidia.com/gpu")
 
 
 # ---- eligibility ------------------------------------------------------------

@@ -6,6 +6,7 @@ GPU feature discovery (GFD) says so in the node's labels
 - MIG, `single` strategy: each GPU cut into equal slices, every slice one `nvidia.com/gpu`;
   `nvidia.com/gpu.product` = the GPU's name + `-MIG-<g>g.<m>gb` (`A100-SXM4-40GB-MIG-1g.5gb`),
   `nvidia.com/gpu.memory` the slice's memory, `nvidia.com/gpu.slices.gi` its compute slices.
+- (Slurm) a MIG slice's GRES type names its GPU and profile: `Gres=gpu:a100_1g.5gb:7`.
 - sharing (`sharing.timeSlicing` or `sharing.mps` with `replicas: N`, not renamed): each GPU
   advertised N times; `nvidia.com/gpu.replicas` = N, `nvidia.com/gpu.product` + `-SHARED`,
   `nvidia.com/gpu.memory` the whole GPU's.
@@ -27,7 +28,9 @@ from fractions import Fraction
 
 from fitlang.check.program import Accelerator
 
-_MIG_PROFILE = re.compile(r"-MIG-(\d+)g\.(\d+)gb$", re.IGNORECASE)
+# GFD's `A100-SXM4-40GB-MIG-1g.5gb`; Slurm's GRES type of a slice, `a100_1g.5gb` (gres.html,
+# "MIG Management": AutoDetect=nvml names a slice's type by its GPU's and its profile)
+_MIG_PROFILE = re.compile(r"(?:-MIG-|_)(\d+)g\.(\d+)gb$", re.IGNORECASE)
 _SHARED_SUFFIX = "-SHARED"
 
 

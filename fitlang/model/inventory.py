@@ -271,8 +271,7 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
                 gpu_resource, gpu_count = resource, count
                 break
     gpu_memory = _gpu_memory(labels)
-    product = labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product-name") \
-        or labels.get("beta.amd.com/gpu.product-name")
+    product = _gpu_product(labels)
     partition = None
     if gpu_count and gpu_resource == "nvidia.com/gpu":
         partition = read_partition(labels, product, gpu_memory)
@@ -293,13 +292,30 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
         else None)
 
 
+# the labels that name a node's accelerator, the most precise first: GPU feature discovery's,
+# AMD's node labeller's (cmd/k8s-node-labeller of ROCm/k8s-device-plugin), GKE's, Karpenter's
+_PRODUCT_LABELS = ("nvidia.com/gpu.product", "amd.com/gpu.product-name", "beta.amd.com/gpu.product-name",
+                   "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name",
+                   "karpenter.k8s.aws/instance-accelerator-name")
+# GKE's TPU node label (cloud.google.com/gke-tpu-accelerator) -> the stdlib's accelerator
+_GKE_TPUS = {"tpu-v5-lite-podslice": "TPU_V5E", "tpu-v5-lite-device": "TPU_V5E",
+             "tpu-v5p-slice": "TPU_V5P", "tpu-v6e-slice": "TPU_V6E"}
+
+
+def _gpu_product(labels: dict[str, str]) -> str | None:
+    tpu = labels.get("cloud.google.com/gke-tpu-accelerator")
+    if tpu is not None:
+        return _GKE_TPUS.get(tpu, tpu)
+    return next((labels[key] for key in _PRODUCT_LABELS if labels.get(key)), None)
+
+
 def _gpu_memory(labels: dict[str, str]) -> int | None:
-    """Bytes per device, as GPU feature discovery (`nvidia.com/gpu.memory`, MiB) or AMD's node
-    labeller (`amd.com/gpu.vram`, GiB: `192G`, cmd/k8s-node-labeller of ROCm/k8s-device-plugin)
-    labels the node."""
-    if "nvidia.com/gpu.memory" in labels:
-        return whole(parse_quantity(labels["nvidia.com/gpu.memory"]),
-                     "nvidia.com/gpu.memory (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
+    """Bytes per device, as GPU feature discovery (`nvidia.com/gpu.memory`, MiB), Karpenter
+    (`karpenter.k8s.aws/instance-gpu-memory`, MiB) or AMD's node labeller (`amd.com/gpu.vram`,
+    GiB: `192G`) labels the node."""
+    for key in ("nvidia.com/gpu.memory", "karpenter.k8s.aws/instance-gpu-memory"):
+        if key in labels:
+            return whole(parse_quantity(labels[key]), f"{key} (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
     vram = labels.get("amd.com/gpu.vram") or labels.get("beta.amd.com/gpu.vram")
     if vram is None:
         return None
@@ -373,6 +389,7 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
     result.nodes.append(InventoryNode(
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
         gpu_product=gpu_type, gpu_resource="nvidia.com/gpu" if gpu_count else None,
+        gpu_partition=read_partition({}, gpu_type, None) if gpu_count else None,
         disk=disk, labels=labels, arch=arch,
         features=features, threads_per_core=threads))
 

@@ -1,0 +1,98 @@
+"""The accelerator an inventory node's GPUs, TPUs or Neuron devices are.
+
+A node says what it has in several ways, and the first that names a known accelerator wins:
+- a product label (`InventoryNode.gpu_product`: GPU feature discovery's, AMD's labeller's, the
+  cloud's own: GKE's `cloud.google.com/gke-accelerator`, Karpenter's instance GPU name; a
+  Slurm node's GRES type), matched to the stdlib's or the policy's accelerators by name;
+- its instance type (`node.kubernetes.io/instance-type`), where an offer the policy knows (std/aws,
+  std/gcp, std/azure) sells that type with accelerators: an EKS node without GFD has no product
+  label, but a `p4d.24xlarge` is 8 A100-40GB.
+A name is matched only among accelerators of the node's kind of device: a TPU node (its pods
+request `google.com/tpu`) is never an NVIDIA GPU. Where nothing matches, the node's devices are
+an accelerator of their own, of the vendor their resource names, holding the memory the labels
+say (none where they say nothing: no memory rule holds there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from fitlang.check.program import Accelerator, Program
+from fitlang.model.gpu_partitions import partitioned
+from fitlang.model.inventory import InventoryNode
+
+# the device kind a node's extended resource is, and who makes it
+_VENDORS = {"nvidia.com/gpu": "nvidia", "amd.com/gpu": "amd", "google.com/tpu": "google",
+            "aws.amazon.com/neuron": "aws"}
+_FAMILIES = {"google.com/tpu": "tpu", "aws.amazon.com/neuron": "neuron"}
+_GPU_RESOURCES = frozenset({"nvidia.com/gpu", "amd.com/gpu"})
+
+
+def node_accelerator(node: InventoryNode, stated: Accelerator | None, program: Program) -> Accelerator:
+    """The accelerator a node's devices are: the inventory's `gpu_model` (`stated`), else the one
+    the node names; a part of it where the node hands its GPUs out as MIG slices or shared
+    replicas (`gpu_partitions.py`)."""
+    partition = node.gpu_partition
+    if partition is None:
+        return stated or _matched(node, program)
+    # the whole GPU by its own name (a MIG slice's memory would mislead the match)
+    whole = stated or _matched(
+        dataclasses.replace(node, gpu_product=partition.whole_product, gpu_memory=None), program)
+    return partitioned(whole, partition, node.gpu_product or whole.name)
+
+
+def _matched(node: InventoryNode, program: Program) -> Accelerator:
+    found = _by_name(node, program) if node.gpu_product else None
+    found = found or _by_instance_type(node, program)
+    if found is not None:
+        return found
+    resource = node.gpu_resource or "nvidia.com/gpu"
+    return Accelerator(name=node.gpu_product or "unknown-gpu", vendor=_VENDORS.get(resource, "nvidia"),
+                       family=_FAMILIES.get(resource, "gpu"), memory=node.gpu_memory or 0,
+                       resource=resource)
+
+
+def _same_kind(node: InventoryNode, accelerator: Accelerator) -> bool:
+    """Whether the node's devices may be this accelerator: TPUs only TPUs, Neuron devices only
+    Neuron devices, GPUs any GPU (a Slurm GRES `gpu` names no vendor)."""
+    resource = node.gpu_resource or "nvidia.com/gpu"
+    if resource in _GPU_RESOURCES:
+        return accelerator.resource in _GPU_RESOURCES
+    return accelerator.resource == resource
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def _by_name(node: InventoryNode, program: Program) -> Accelerator | None:
+    """The stdlib or policy accelerator the node's product label names, by the longest match."""
+    product = _normal(node.gpu_product or "")
+    best: Accelerator | None = None
+    best_score = -1
+    for accelerator in program.accelerators.values():
+        parts = [_normal(p) for p in accelerator.name.split("_")]
+        if not parts[0] or parts[0] not in product or not _same_kind(node, accelerator):
+            continue
+        if accelerator.family != "gpu" and not all(p in product for p in parts):
+            continue  # `TPU` names no TPU: a TPU's generation must match (v4 is no v5e)
+        score = len(parts[0]) * 10 + sum(5 for p in parts[1:] if p and p in product)
+        score -= sum(3 for p in parts[1:] if p and p not in product)
+        if node.gpu_memory and abs(accelerator.memory - node.gpu_memory) < 0.15 * accelerator.memory:
+            score += 4
+        if score > best_score:
+            best, best_score = accelerator, score
+    return best
+
+
+def _by_instance_type(node: InventoryNode, program: Program) -> Accelerator | None:
+    """The accelerator an offer of the node's instance type has (the same number of them)."""
+    if not node.instance_type:
+        return None
+    for offer in program.offers.values():
+        gpu = offer.shape.gpu
+        if offer.instance_type == node.instance_type and gpu is not None and \
+                gpu.count == node.gpu_count and _same_kind(node, gpu.model):
+            return gpu.model
+    return None
