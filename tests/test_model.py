@@ -653,8 +653,8 @@ def test_amd_gpus_are_read_from_the_labels_amds_node_labeller_writes(tmp_path):
 def _accelerators_of(tmp_path, nodes: list[tuple[str, dict, dict]], imports: str = "") -> dict:
     """node name -> its class's accelerator, for kubectl nodes (name, labels, allocatable)."""
     (tmp_path / "nodes.json").write_text(json.dumps({"items": [
-        {"metadata": {"name": name, "labels": labels}, "status": {"allocatable": {"cpu": "8", "memory": "32Gi",
-                                                                                 **resources}}}
+        {"metadata": {"name": name, "labels": labels},
+         "status": {"allocatable": {"cpu": "8", "memory": "32Gi", **resources}}}
         for name, labels, resources in nodes]}))
     problem = problem_from(tmp_path, f'import "std/accelerators"\n{imports}\ninventory lab {{\n'
                            '  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n')
