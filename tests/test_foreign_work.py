@@ -99,6 +99,15 @@ def test_a_pod_takes_what_the_scheduler_counts(tmp_path):
     assert [d.code for d in compilation.current_diagnostics()] == ["W0801", "W0805"]
 
 
+def test_a_pod_takes_the_tpus_and_neuron_devices_it_requests(tmp_path):
+    """TPU chips and Neuron devices are requested as extended resources like GPUs: a pod
+    holding 4 of a TPU node's chips leaves 4 (they were taken as free)."""
+    policy = _policy(tmp_path, _pod("jax", "a", {"google.com/tpu": "4"}),
+                     _pod("neuron", "b", {"aws.amazon.com/neuron": "1"}))
+    state = Compilation(policy, current=str(tmp_path / "pods.json")).current_state()
+    assert [(f.node, f.gpu) for f in state.foreign] == [("a", 4), ("b", 1)]
+
+
 # ---- solve, plan, verify ---------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from fitlang.model.current import (
     Running,
     StateRead,
 )
+from fitlang.model.inventory import GPU_RESOURCES
 
 if TYPE_CHECKING:
     from fitlang.documents_read import (
@@ -53,8 +54,6 @@ _PDB_KINDS = frozenset({"PodDisruptionBudget"})
 _NODE_KINDS = frozenset({"Node"})
 _REPLICA_SET_SUFFIX = re.compile(r"-[a-z0-9]{1,10}$")  # `chat-7d9f8b6c5`: the pod template hash
 _PERCENT = re.compile(r"^([0-9]+)%$")
-# the extended resources a GPU is requested by, as the device plugins name them
-_GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 _MOST = 2 ** 62  # a request past this is no node's (and would overflow the solver's int64 rows)
 
 
@@ -275,7 +274,7 @@ def _requests(spec, where: str, element: JsonPath, read: StateRead) -> dict[str,
 
 # request name -> (Foreign's field, scale to its unit)
 _KEYS = {"cpu": ("cpu_milli", 1000), "memory": ("memory", 1), "ephemeral-storage": ("disk", 1),
-         **{name: ("gpu", 1) for name in _GPU_RESOURCES}}
+         **{name: ("gpu", 1) for name in GPU_RESOURCES}}  # TPUs and Neuron devices too
 
 
 def _stated(container: KubectlContainer) -> dict | None:
