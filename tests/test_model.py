@@ -418,6 +418,13 @@ def test_malformed_slurm_gres_is_an_error_not_zero_gpus(gres):
     assert read.bad_values[0].startswith("s.txt:1: node `g1`: ")
 
 
+def test_a_slurm_node_in_a_reservation_takes_no_work():
+    """A RESERVED node runs only jobs that name the reservation (sinfo(1)); fitc's name none."""
+    read = read_slurm("NodeName=r1 CPUTot=8 RealMemory=1024 State=IDLE+RESERVED\n"
+                      "NodeName=r2 CPUTot=8 RealMemory=1024 State=MIXED\n", "s.txt")
+    assert [n.name for n in read.nodes] == ["r2"] and read.skipped == {"r1": "State=IDLE+RESERVED"}
+
+
 @pytest.mark.parametrize("gres, count, kind", [
     ("gpu:a100:4(S:0-1)", 4, "a100"), ("gpu:4", 4, None), ("gpu:h100:2(S:0,2),nic:1", 2, "h100"),
     ("gpu:a100:2,gpu:v100:2", 4, "a100"), ("(null)", 0, None), ("", 0, None)])

@@ -324,8 +324,11 @@ def _gpu_memory(labels: dict[str, str]) -> int | None:
     return whole(parse_quantity(vram[:-1]), "amd.com/gpu.vram (GiB)", MOST_BYTES // 2 ** 30) * 2 ** 30
 
 
+# the states of a node no job fitc writes may start on; RESERVED: "in an advanced reservation and
+# not generally available" (sinfo(1)): only jobs naming the reservation run there, and fitc's
+# name none
 _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "POWERED_DOWN",
-                          "INVALID", "FUTURE", "REBOOT")
+                          "INVALID", "FUTURE", "REBOOT", "RESERVED")
 
 
 def read_slurm(text: str, source: str) -> InventoryRead:
