@@ -75,6 +75,12 @@ def test_the_labels_say_what_part_of_a_gpu_each_advertised_gpu_is():
     assert (shared.gpu_partition.kind, shared.gpu_partition.share, shared.gpu_partition.memory) == \
         ("shared", Fraction(1, 4), 81920 * 2 ** 20 // 4)
     assert whole.gpu_partition is None
+    # a MIG slice shared in turn: GFD appends `-SHARED` to the slice's product
+    labels = {**MIG_LABELS, "nvidia.com/gpu.product": MIG_LABELS["nvidia.com/gpu.product"] + "-SHARED",
+              "nvidia.com/gpu.replicas": "2"}
+    (both,) = read_kubectl(_nodes(("mig-ts", labels, 112)), "n.json").nodes
+    assert (both.gpu_partition.kind, both.gpu_partition.share, both.gpu_partition.memory) == \
+        ("shared", Fraction(1, 14), 4864 * 2 ** 20 // 2)
 
 
 def test_a_mig_slice_holds_its_own_memory_not_the_whole_gpus(tmp_path):

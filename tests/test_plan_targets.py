@@ -179,6 +179,36 @@ def test_each_waves_manifests_pin_the_waves_placement_node_by_node(tmp_path):
     assert codes(stderr) == ["W0821"]  # a declared pool: pinned by the names fitc gives its nodes
 
 
+def test_a_node_whose_hostname_label_is_not_its_name_is_pinned_by_the_label(tmp_path):
+    """Two replicas move from the dear node to the cheap one, whose `kubernetes.io/hostname`
+    label is not its name (the kubelet's --hostname-override): the per-node Deployment requires
+    the label (the name selects no node: its pods stayed Pending); kubectl takes the name."""
+    def node(index: int) -> dict:
+        return {"metadata": {"name": f"ip-10-0-0-{index}.ec2.internal",
+                             "labels": {HOSTNAME: f"ip-10-0-0-{index}"}},
+                "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"}}}
+
+    for name, index in (("cheap", 1), ("dear", 2)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"items": [node(index)]}))
+    pods = [{"kind": "Pod", "metadata": {"name": f"web-{i}", "namespace": "default",
+                                         "labels": {"app.kubernetes.io/name": "web"}},
+             "spec": {"nodeName": "ip-10-0-0-2.ec2.internal", "containers": [
+                 {"name": "web", "resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}]},
+             "status": {"phase": "Running"}} for i in range(2)]
+    (tmp_path / "pods.json").write_text(json.dumps({"kind": "List", "items": pods}))
+    (tmp_path / "p.fit").write_text("".join(
+        f'inventory {name} {{\n  format = kubectl\n  file = "{name}.json"\n  price = {price} USD/h\n}}\n'
+        for name, price in (("cheap", 1), ("dear", 3)))
+        + 'workload web {\n  replicas = 2\n  cpu = 2\n  memory = 1GiB\n'
+          '  image = "registry.example.com/web:1"\n}\n')
+    document, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json", "kubernetes")
+    assert [(m["source"], m["target"]) for m in document["waves"][0]["moves"]] == \
+        [("ip-10-0-0-2.ec2.internal", "ip-10-0-0-1.ec2.internal")] * 2
+    assert deployments_state(files, "wave-01/step-1") == {"ip-10-0-0-1": Counter(web=2)}
+    assert deployments_state(files, "wave-01/step-2", keep_zero=True) == {"ip-10-0-0-2": Counter(web=0)}
+    assert "kubectl drain ip-10-0-0-2.ec2.internal " in files["wave-01/run.sh"]
+
+
 def test_each_wave_script_cordons_starts_waits_stops_then_drains(tmp_path):
     document, files, _ = planned(tmp_path, EXAMPLES / "consolidate.fit",
                                  EXAMPLES / "consolidate-state.json", "kubernetes")

@@ -3,6 +3,7 @@ replica counts, escaping of hostile strings, determinism and atomic output."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -373,6 +374,27 @@ def test_inventory_nodes_are_pinned_by_hostname_not_by_volatile_labels():
             for e in _expressions(d)}
     assert not any(k.startswith(("nvidia.com/cuda.driver", "beta.kubernetes.io/")) for k in keys)
     assert fidelity(context, files) == []
+
+
+def test_inventory_nodes_are_pinned_by_their_hostname_label_where_it_is_not_their_name(tmp_path):
+    """The kubelet's --hostname-override (or a cloud naming nodes by instance) leaves a node's
+    `kubernetes.io/hostname` label other than its name: a pod required onto its name stays
+    Pending. Pinned by the label, read back onto the node; pinned by the name, caught."""
+    nodes = [{"metadata": {"name": f"ip-10-0-0-{i}.ec2.internal",
+                           "labels": {"kubernetes.io/hostname": f"ip-10-0-0-{i}"}},
+              "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"}}} for i in (1, 2)]
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": nodes}))
+    (tmp_path / "p.fit").write_text('inventory lab {\n  format = kubectl\n  file = "nodes.json"\n'
+                                    '  price = 1 USD/h\n}\n\nworkload web {\n  replicas = 2\n  cpu = 6\n'
+                                    '  memory = 1GiB\n  image = "registry.example.com/web:1"\n}\n')
+    context, files = render(tmp_path / "p.fit", "kubernetes")
+    pinned = sorted(v for d in documents(files) if d["kind"] == "Deployment" for e in _expressions(d)
+                    if e["key"] == "kubernetes.io/hostname" for v in e["values"])
+    assert pinned == ["ip-10-0-0-1", "ip-10-0-0-2"]
+    assert fidelity(context, files) == []
+    by_name = {name: text.replace('- ip-10-0-0-1\n', '- ip-10-0-0-1.ec2.internal\n')
+               for name, text in files.items()}
+    assert by_name != files and fidelity(context, by_name) != []
 
 
 def test_two_pools_one_selector_is_an_error_naming_both(tmp_path, fitc):

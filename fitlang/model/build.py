@@ -541,7 +541,9 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first),
-            node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room}))
+            node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
+            node_hostnames={n.name: host for n in members
+                            if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)}))
     return classes
 
 

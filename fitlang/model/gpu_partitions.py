@@ -47,24 +47,30 @@ class GpuPartition:
 def read_partition(labels: dict[str, str], product: str | None,
                    memory: int | None) -> GpuPartition | None:
     """The partition a node's GFD labels state, or None for whole GPUs. `memory`: the node's
-    `nvidia.com/gpu.memory` in bytes (a MIG slice's own; a shared GPU's whole). Raises
-    ValueError on a label that is not a whole number where one must be."""
+    `nvidia.com/gpu.memory` in bytes (a MIG slice's own; a shared GPU's whole). A MIG slice
+    may itself be shared (`...-MIG-1g.5gb-SHARED`). Raises ValueError on a label that is not a
+    whole number where one must be."""
     product = product or ""
-    profile = _MIG_PROFILE.search(product)
-    if profile is not None or (labels.get("nvidia.com/mig.strategy") == "single" and "-MIG-" in product):
-        slices = _label_count(labels, "nvidia.com/gpu.slices.gi") or (int(profile[1]) if profile else 1)
-        slice_memory = memory if memory is not None else (int(profile[2]) * 10 ** 9 if profile else None)
-        whole = product[:profile.start()] if profile else product.split("-MIG-")[0]
-        return GpuPartition("mig", Fraction(slices, _most_slices(whole)), slice_memory, whole)
-    replicas = _label_count(labels, "nvidia.com/gpu.replicas")
     shared = product.upper().endswith(_SHARED_SUFFIX)
-    if (replicas or 0) > 1 or shared:
-        whole = product[:-len(_SHARED_SUFFIX)] if shared else product
-        if not replicas:  # a `-SHARED` product with no count: no memory to count on
-            return GpuPartition("shared", Fraction(1), 0, whole)
-        return GpuPartition("shared", Fraction(1, replicas),
-                            None if memory is None else memory // replicas, whole)
-    return None
+    unshared = product[:-len(_SHARED_SUFFIX)] if shared else product
+    replicas = _label_count(labels, "nvidia.com/gpu.replicas")
+    part = _mig_slice(labels, unshared, memory) or GpuPartition("shared", Fraction(1), memory, unshared)
+    if not shared and (replicas or 0) <= 1:
+        return part if part.kind == "mig" else None
+    if not replicas:  # shared, with no count: no memory to count on
+        return GpuPartition("shared", part.share, 0, part.whole_product)
+    return GpuPartition("shared", part.share / replicas,
+                        None if part.memory is None else part.memory // replicas, part.whole_product)
+
+
+def _mig_slice(labels: dict[str, str], product: str, memory: int | None) -> GpuPartition | None:
+    profile = _MIG_PROFILE.search(product)
+    if profile is None and not (labels.get("nvidia.com/mig.strategy") == "single" and "-MIG-" in product):
+        return None
+    slices = _label_count(labels, "nvidia.com/gpu.slices.gi") or (int(profile[1]) if profile else 1)
+    slice_memory = memory if memory is not None else (int(profile[2]) * 10 ** 9 if profile else None)
+    whole = product[:profile.start()] if profile else product.split("-MIG-")[0]
+    return GpuPartition("mig", Fraction(slices, _most_slices(whole)), slice_memory, whole)
 
 
 def _label_count(labels: dict[str, str], key: str) -> int | None:

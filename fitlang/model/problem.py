@@ -196,6 +196,9 @@ class NodeClass(Frozen):
     # the pods each such node admits yet, where that work's pods (DaemonSets', other teams')
     # take some of `max_pods`: the kubelet counts every pod
     node_pods: dict[str, int] = field(default_factory=dict)
+    # node name -> its `kubernetes.io/hostname` label, where an inventory states one that is
+    # not its name (the kubelet's --hostname-override, a cloud that names nodes by instance)
+    node_hostnames: dict[str, str] = field(default_factory=dict)
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
@@ -239,6 +242,10 @@ class NodeClass(Frozen):
         DaemonSets keep."""
         return {r: amount + self.reserved.get(r, 0) + self.daemons_keep(r)
                 for r, amount in self.capacity.items()}
+
+    def hostname(self, node: str) -> str:
+        """The `kubernetes.io/hostname` label the node carries: what selects it by host."""
+        return self.node_hostnames.get(node, node)
 
     def daemons_keep(self, resource: str) -> int:
         """What the DaemonSets keep of a resource on each node (`daemons`)."""

@@ -183,7 +183,8 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
     type every cloud's kubelet sets."""
     node_class = split.node_class
     if _pinned(node_class, context):
-        return [{"key": "kubernetes.io/hostname", "operator": "In", "values": sorted(split.nodes)}]
+        return [{"key": "kubernetes.io/hostname", "operator": "In",
+                 "values": sorted(node_class.hostname(n) for n in split.nodes)}]
     expressions = [{"key": key, "operator": "In", "values": [value]}
                    for key, value in sorted(node_class.labels.items())]
     known = {"topology.kubernetes.io/zone": node_class.zone,

@@ -127,7 +127,7 @@ def _pool_members(node_class: NodeClass, taken: set[str], owners) -> list[tuple[
 def _cluster_node(context: CompileContext, node_class: NodeClass, name: str, inventory: bool,
                   stands_for: int) -> ClusterNode:
     labels = dict(node_class.labels)
-    known = {"kubernetes.io/hostname": name, "kubernetes.io/arch": node_class.arch,
+    known = {"kubernetes.io/hostname": node_class.hostname(name), "kubernetes.io/arch": node_class.arch,
              "topology.kubernetes.io/zone": node_class.zone,
              "topology.kubernetes.io/region": node_class.region,
              "node.kubernetes.io/instance-type": node_class.instance_type}

@@ -170,7 +170,7 @@ def node_deployment(target: Kubernetes, context: CompileContext, demand: str, no
         labels = {**_split_labels(split), NODE_LABEL: node_label(node)}
         template = target._pod_template(split, labels, context)
         expressions = [e for e in _pool_selector(split, context) if e["key"] != HOSTNAME]
-        expressions.append({"key": HOSTNAME, "operator": "In", "values": [node]})
+        expressions.append({"key": HOSTNAME, "operator": "In", "values": [node_class.hostname(node)]})
         template["spec"]["affinity"]["nodeAffinity"] = {
             "requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{"matchExpressions": expressions}]}}

@@ -231,6 +231,8 @@ class _Replay:
                  bought: dict[frozenset[tuple[str, str]], str]):
         self.context = context
         self.bought = bought  # the labels of the bought classes' nodes -> their `where`
+        # a node pinned by a hostname label that is not its name -> the node
+        self.by_host = {c.hostname(n): n for c in context.problem.classes for n in c.node_hostnames}
         self.start = start  # what ran before the plan
         self.files = files
         self.deployments: dict[str, _Deployment] = {}
@@ -293,7 +295,8 @@ class _Replay:
                 problems.append(f"{path}: Deployment `{name}` twice in one step: one replaces the other")
             seen.add(name)
             try:
-                where, replicas = _where(document, self.bought), int(document["spec"]["replicas"])
+                (workload, host), replicas = _where(document, self.bought), int(document["spec"]["replicas"])
+                where = (workload, self.by_host.get(host, host))
             except (KeyError, TypeError, ValueError) as error:
                 problems.append(f"{path}: Deployment `{name}` is malformed ({error!r})")
                 continue
