@@ -418,6 +418,16 @@ def test_malformed_slurm_gres_is_an_error_not_zero_gpus(gres):
     assert read.bad_values[0].startswith("s.txt:1: node `g1`: ")
 
 
+def test_a_windows_node_takes_no_work():
+    """A mixed cluster's Windows nodes run no Linux container: left out, and said why."""
+    read = read_kubectl(json.dumps({"items": [
+        {"metadata": {"name": name, "labels": {"kubernetes.io/os": system}},
+         "status": {"allocatable": {"cpu": "8", "memory": "32Gi"}}}
+        for name, system in (("akswin000000", "windows"), ("aks-linux-0", "linux"))]}), "n.json")
+    assert [n.name for n in read.nodes] == ["aks-linux-0"]
+    assert read.skipped == {"akswin000000": "kubernetes.io/os=windows"}
+
+
 def test_a_slurm_node_in_a_reservation_takes_no_work():
     """A RESERVED node runs only jobs that name the reservation (sinfo(1)); fitc's name none."""
     read = read_slurm("NodeName=r1 CPUTot=8 RealMemory=1024 State=IDLE+RESERVED\n"

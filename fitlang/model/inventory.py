@@ -228,6 +228,10 @@ def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: Inven
     if not is_ready(status):
         result.skipped[name] = "not Ready"
         return
+    system = labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os") or "linux"
+    if system != "linux":  # a Windows node runs no Linux container (and the pods fitc writes are)
+        result.skipped[name] = f"kubernetes.io/os={system}"
+        return
     resources = status.get("allocatable") or status.get("capacity")
     if resources is None:
         result.problems.append(f"{source}: node `{name}` has no status.allocatable or status.capacity")
