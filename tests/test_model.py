@@ -695,6 +695,8 @@ def test_a_tpu_or_neuron_node_is_never_taken_for_a_gpu(tmp_path):
     TPU v4 node is not a TPU v5e, and no `vendor == nvidia` rule takes it (it did: `nvidia`)."""
     found = _accelerators_of(tmp_path, [
         ("tpu-v4", {"cloud.google.com/gke-tpu-accelerator": "tpu-v4-podslice"}, {"google.com/tpu": "4"}),
-        ("neuron", {}, {"aws.amazon.com/neuron": "1"})])
+        ("neuron", {}, {"aws.amazon.com/neuron": "1"}),
+        ("amd", {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, {"amd.com/gpu": "8"})])
     assert [(a.vendor, a.family, a.memory, a.resource) for a in found.values()] == [
-        ("google", "tpu", 0, "google.com/tpu"), ("aws", "neuron", 0, "aws.amazon.com/neuron")]
+        ("google", "tpu", 0, "google.com/tpu"), ("aws", "neuron", 0, "aws.amazon.com/neuron"),
+        ("amd", "gpu", 0, "amd.com/gpu")]

@@ -39,7 +39,7 @@ class InventoryNode:
     gpu_count: int = 0
     gpu_product: str | None = None  # as the file names it: "NVIDIA-A100-SXM4-80GB", "a100"
     gpu_memory: int | None = None  # bytes per device, where the file says
-    gpu_resource: str | None = None
+    gpu_resource: str | None = None  # the extended resource a kubectl node advertises them as
     disk: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     zone: str | None = None
@@ -395,7 +395,7 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
     labels = {"slurm.partition." + p: "true" for p in record.get("Partitions", "").split(",") if p}
     result.nodes.append(InventoryNode(
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
-        gpu_product=gpu_type, gpu_resource="nvidia.com/gpu" if gpu_count else None,
+        gpu_product=gpu_type,  # gpu_resource None: a GRES `gpu` names no vendor's device plugin
         gpu_partition=read_partition({}, gpu_type, None) if gpu_count else None,
         disk=disk, labels=labels, arch=arch,
         features=features, threads_per_core=threads))

@@ -7,10 +7,11 @@ A node says what it has in several ways, and the first that names a known accele
 - its instance type (`node.kubernetes.io/instance-type`), where an offer the policy knows (std/aws,
   std/gcp, std/azure) sells that type with accelerators: an EKS node without GFD has no product
   label, but a `p4d.24xlarge` is 8 A100-40GB.
-A name is matched only among accelerators of the node's kind of device: a TPU node (its pods
-request `google.com/tpu`) is never an NVIDIA GPU. Where nothing matches, the node's devices are
-an accelerator of their own, of the vendor their resource names, holding the memory the labels
-say (none where they say nothing: no memory rule holds there).
+A name is matched only among accelerators requested as the resource the node advertises: a TPU
+node (its pods request `google.com/tpu`) is never an NVIDIA GPU, nor an `amd.com/gpu` node an
+H100. Where nothing matches, the node's devices are an accelerator of their own, of the vendor
+their resource names, holding the memory the labels say (none where they say nothing: no
+memory rule holds there).
 """
 
 from __future__ import annotations
@@ -54,12 +55,13 @@ def _matched(node: InventoryNode, program: Program) -> Accelerator:
 
 
 def _same_kind(node: InventoryNode, accelerator: Accelerator) -> bool:
-    """Whether the node's devices may be this accelerator: TPUs only TPUs, Neuron devices only
-    Neuron devices, GPUs any GPU (a Slurm GRES `gpu` names no vendor)."""
-    resource = node.gpu_resource or "nvidia.com/gpu"
-    if resource in _GPU_RESOURCES:
+    """Whether the node's devices may be this accelerator: a kubectl node's only those its
+    pods request as the resource it advertises (an `amd.com/gpu` node is no H100, whatever a
+    label says: a pod requesting `nvidia.com/gpu` there stays Pending); a Slurm node's any GPU
+    (a GRES `gpu` names no vendor)."""
+    if node.gpu_resource is None:
         return accelerator.resource in _GPU_RESOURCES
-    return accelerator.resource == resource
+    return accelerator.resource == node.gpu_resource
 
 
 def _normal(text: str) -> str:
