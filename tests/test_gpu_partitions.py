@@ -121,3 +121,21 @@ def test_a_slurm_gres_type_of_a_mig_slice_is_a_slice():
     assert (slices.gpu_partition.kind, slices.gpu_partition.memory, slices.gpu_partition.whole_product) \
         == ("mig", 5 * 10 ** 9, "a100")
     assert whole.gpu_partition is None
+
+
+def test_gkes_own_labels_say_what_part_of_a_gpu_each_is(tmp_path):
+    """GKE runs no GFD: its MIG nodes say `cloud.google.com/gke-gpu-partition-size`, its shared
+    ones `gke-gpu-sharing-strategy` and `gke-max-shared-clients-per-gpu` (they read as whole
+    A100-40GB and L4s)."""
+    gke = {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
+           "cloud.google.com/gke-gpu-partition-size": "1g.5gb"}
+    shared = {"cloud.google.com/gke-accelerator": "nvidia-l4",
+              "cloud.google.com/gke-gpu-sharing-strategy": "time-sharing",
+              "cloud.google.com/gke-max-shared-clients-per-gpu": "4"}
+    problem = _problem(tmp_path, 1, 1, "1GB", ("gke-mig", gke, 7), ("gke-l4", shared, 4))
+    found = {name: c.accelerator for c in problem.classes for name in c.node_names}
+    assert (found["gke-mig"].name, found["gke-mig"].partition, found["gke-mig"].memory) == \
+        ("nvidia-tesla-a100-mig-1g.5gb", "mig", 5 * 10 ** 9)
+    # std/accelerators' L4: 24 GB, a quarter to each client
+    assert (found["gke-l4"].name, found["gke-l4"].partition, found["gke-l4"].memory) == \
+        ("nvidia-l4-shared-4", "shared", 24 * 10 ** 9 // 4)

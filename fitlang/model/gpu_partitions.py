@@ -7,6 +7,8 @@ GPU feature discovery (GFD) says so in the node's labels
   `nvidia.com/gpu.product` = the GPU's name + `-MIG-<g>g.<m>gb` (`A100-SXM4-40GB-MIG-1g.5gb`),
   `nvidia.com/gpu.memory` the slice's memory, `nvidia.com/gpu.slices.gi` its compute slices.
 - (Slurm) a MIG slice's GRES type names its GPU and profile: `Gres=gpu:a100_1g.5gb:7`.
+- (GKE, which runs no GFD) `cloud.google.com/gke-gpu-partition-size`, and
+  `cloud.google.com/gke-gpu-sharing-strategy` with `gke-max-shared-clients-per-gpu`.
 - sharing (`sharing.timeSlicing` or `sharing.mps` with `replicas: N`, not renamed): each GPU
   advertised N times; `nvidia.com/gpu.replicas` = N, `nvidia.com/gpu.product` + `-SHARED`,
   `nvidia.com/gpu.memory` the whole GPU's.
@@ -42,6 +44,7 @@ class GpuPartition:
     share: Fraction  # of the GPU's compute and power
     memory: int | None  # bytes the part holds, where the labels say; None: its share of the GPU's
     whole_product: str  # the GPU's own name, the part's suffix taken off
+    name: str = ""  # the part's own name ("" : the product label, which names it)
 
 
 def read_partition(labels: dict[str, str], product: str | None,
@@ -51,6 +54,8 @@ def read_partition(labels: dict[str, str], product: str | None,
     may itself be shared (`...-MIG-1g.5gb-SHARED`). Raises ValueError on a label that is not a
     whole number where one must be."""
     product = product or ""
+    if labels.get(GKE_PARTITION_SIZE) or labels.get(GKE_SHARING_STRATEGY):
+        return _gke_partition(labels, product, memory)
     shared = product.upper().endswith(_SHARED_SUFFIX)
     unshared = product[:-len(_SHARED_SUFFIX)] if shared else product
     replicas = _label_count(labels, "nvidia.com/gpu.replicas")
@@ -61,6 +66,34 @@ def read_partition(labels: dict[str, str], product: str | None,
         return GpuPartition("shared", part.share, 0, part.whole_product)
     return GpuPartition("shared", part.share / replicas,
                         None if part.memory is None else part.memory // replicas, part.whole_product)
+
+
+# GKE's own labels on the GPU nodes it cuts or shares (it runs no GFD): "Running multi-instance
+# GPUs" and "Share GPUs with multiple workloads" in GKE's documentation
+GKE_PARTITION_SIZE = "cloud.google.com/gke-gpu-partition-size"  # `1g.5gb`
+GKE_SHARING_STRATEGY = "cloud.google.com/gke-gpu-sharing-strategy"  # `time-sharing`, `mps`
+GKE_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"  # `2`
+
+
+def _gke_partition(labels: dict[str, str], product: str, memory: int | None) -> GpuPartition | None:
+    """A GKE node's parts: MIG slices of `gke-gpu-partition-size`, shared by
+    `gke-max-shared-clients-per-gpu` clients where a sharing strategy is set."""
+    size = labels.get(GKE_PARTITION_SIZE) or ""
+    profile = re.fullmatch(r"(\d+)g\.(\d+)gb", size)
+    part = GpuPartition("shared", Fraction(1), memory, product, product)
+    if profile is not None:
+        slices = int(profile[1])
+        part = GpuPartition("mig", Fraction(slices, _most_slices(product)),
+                            memory if memory is not None else int(profile[2]) * 10 ** 9, product,
+                            f"{product}-mig-{size}")
+    elif size:
+        raise ValueError(f"label {GKE_PARTITION_SIZE}={size!r} is no MIG profile (`1g.5gb`)")
+    clients = _label_count(labels, GKE_SHARED_CLIENTS) if labels.get(GKE_SHARING_STRATEGY) else None
+    if not clients or clients <= 1:
+        return part if part.kind == "mig" else None
+    return GpuPartition("shared", part.share / clients,
+                        None if part.memory is None else part.memory // clients, product,
+                        f"{part.name}-shared-{clients}")
 
 
 def _mig_slice(labels: dict[str, str], product: str, memory: int | None) -> GpuPartition | None:
@@ -95,6 +128,6 @@ def partitioned(whole: Accelerator, partition: GpuPartition, product: str) -> Ac
         return None if value is None else value * partition.share
 
     memory = partition.memory if partition.memory is not None else int(whole.memory * partition.share)
-    return dataclasses.replace(whole, name=product, memory=memory, bf16_tflops=part(whole.bf16_tflops),
-                               tdp_watts=part(whole.tdp_watts), interconnect=None,
-                               partition=partition.kind)
+    return dataclasses.replace(whole, name=partition.name or product, memory=memory,
+                               bf16_tflops=part(whole.bf16_tflops), tdp_watts=part(whole.tdp_watts),
+                               interconnect=None, partition=partition.kind)
