@@ -304,9 +304,13 @@ def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
 
 
 def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGroup) -> None:
-    """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
-    `fragment_weights`), where it charges some replica more than the capacity row does, by
-    at least 1% of a node (a row that says nothing new only slows the solver)."""
+    """Per resource and k of the encoding's `fragment_ks` (FRAGMENT_KS where it sets none):
+    sum of k(k+1) u(k) x y <= k(k+1) x u (see `fragment_weights`), where it charges some replica
+    more than the capacity row does, by at least 1% of a node (a row that says nothing new only
+    slows the solver)."""
+    ks = FRAGMENT_KS if encoding.fragment_ks is None else encoding.fragment_ks
+    if not ks:
+        return
     charge, columns, u = encoding.capacity_terms(node_class.id)
     pointers: list[int] = [0]
     indices: list[Terms] = []
@@ -315,7 +319,7 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGro
         capacity = node_class.capacity[resource]
         if not capacity or not charge[:, index].any():
             continue
-        for k in FRAGMENT_KS:
+        for k in ks:
             weights = fragment_weights(charge[:, index], capacity, k)
             scale = k * (k + 1)
             if not ((weights - scale * charge[:, index] / capacity) * 100 > FRAGMENT_GAIN * scale).any():

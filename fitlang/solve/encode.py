@@ -101,6 +101,9 @@ class Encoding:
     # the columns rules find again, by a typed key of theirs (a frozen dataclass defined
     # next to the rows that make the column), never by its name
     index: dict[Hashable, int] = field(default_factory=dict)
+    # the dual feasible functions of the capacity rule's fragmentation rows; None: the rule's
+    # default (`rules/capacity.FRAGMENT_KS`). The bound beside the search sets them (fragment_bound.py)
+    fragment_ks: tuple[int, ...] | None = None
     hooks: _RowHooks | None = None  # the registry's row hooks, as `encode` asked them
     relaxed_columns: list[int] = field(default_factory=list)  # made fractional by `relax_replicas`
 
@@ -378,14 +381,16 @@ def _round_balanced(totals: Mapping[K, float]) -> dict[K, int]:
 
 
 def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] | None = None,
-           caps: dict[tuple[str, str], int] | None = None) -> Encoding:
+           caps: dict[tuple[str, str], int] | None = None,
+           fragment_ks: tuple[int, ...] | None = None) -> Encoding:
     """`must_place`: every replica placed (else as many as fit); `min_nodes` and `caps`
-    are cuts added when per-node packing needed more nodes than the aggregate model.
+    are cuts added when per-node packing needed more nodes than the aggregate model;
+    `fragment_ks`: the capacity rule's fragmentation rows (None: its default).
 
     The frame (columns y, u, p; the eligible rows; the symmetry rows) is made here; every
     other row is a rule's (`Rule.rows`, asked in the phases `rules/base.py` describes)."""
     model = LinearModel()
-    encoding = Encoding(model, problem)
+    encoding = Encoding(model, problem, fragment_ks=fragment_ks)
     min_nodes = min_nodes or {}
     caps = caps or {}
     hooks = encoding.hooks = _RowHooks(rules.RULES)

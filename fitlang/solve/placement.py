@@ -58,6 +58,7 @@ from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
+from fitlang.solve.fragment_bound import raised_beside
 from fitlang.solve.gang_bought import gangs_onto_bought
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
@@ -154,8 +155,9 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
     # a spread over an option workload's options: node by node at any size where it cannot be
     # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
-    if nodes > EXACT_MAX_NODES and not exact_only:
-        return _solve(problem, backend, time_limit, relax=True, progress=progress)
+    if nodes > EXACT_MAX_NODES and not exact_only:  # (a second bound beside: fragment_bound.py)
+        return raised_beside(problem, time_limit, lambda: _solve(problem, backend, time_limit, True,
+                                                                 progress))
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:

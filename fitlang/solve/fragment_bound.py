@@ -1,0 +1,123 @@
+"""A second bound of a fleet-scale solve, proven in a child process beside it: the aggregate
+model with the u(1) fragmentation rows (`rules/capacity._fragment_rows`: replicas over half a
+node take a node each), solved for its dual bound alone (issue 15, inventory 1,000 nodes / 100
+workloads).
+
+The aggregate model sums a class's capacity, so it packs replicas as a fluid: on the inventory
+shape at 1,000 nodes the zone spreads send replicas of 4 CPUs to 7.9-CPU nodes, one a node at
+most, and the model counts two a node. Seed 3's bound was 36.90 where the pattern bound proves
+39.70 (not converged) and the best answer seen costs 41.72 (session 47, h47a). The u(1) rows hold
+for every placement (the model with them stays a relaxation), and lifted that bound to 39.41; but
+in the model the search is guided by they slowed its first improvement on the greedy start, and
+the 5 s answers got dearer (seed 1 148.35 -> 152.82, held out 22 65.03 -> 78.81): reverted.
+
+Here the rows are in a model of their own, built and solved in a child (`BoundBeside`, on the
+machine's other core; on the CPU clock its time is its own, as the solve's other bounds beside
+are), from the solve's start to its limit; its dual bound, where above the solve's, is the one
+stated (`raised_beside`). The model the search is guided by is the start tree's, untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+from fitlang.model.problem import RESOURCES, Problem
+from fitlang.solve.backends import forks, tell_parent
+from fitlang.solve.clock import on_the_wall
+from fitlang.solve.linear import Status
+from fitlang.solve.model_bound_beside import raised_by_later_bound
+from fitlang.solve.move_bound_beside import OFF_WALL_WAITS, BoundBeside
+from fitlang.solve.placement_result import Placement
+
+# the k of u(k) (k = 1: replicas over half a node). h47a at 5 s on seed 3: (1,) and (1, 2) both
+# 39.41, the model's branch and bound got less far with more rows (seed 4)
+KS: tuple[int, ...] = (1,)
+# fleets with more nodes get no child: measured at 1,000 nodes (issue 15's first example size),
+# where the model solves within the limit; past this the pair and pattern bounds are the solve's
+MOST_NODES = 2_000
+# a replica over half of a node's resource and under this share of it is one the u(1) row charges
+# more than the capacity row does (`capacity.FRAGMENT_GAIN`: 10% of a node, x < 0.9)
+UNDER_SHARE = Fraction(9, 10)
+# the share of its seconds the child's branch and bound stops by, so that its answer is in
+# before the solve's end asks for it (what is left is the model's build and the answer's pickling)
+CHILD_SHARE = 0.9
+
+
+def raised_beside(problem: Problem, time_limit: float | None, solved: Callable[[], Placement]) -> Placement:
+    """`solved()` with the fragment bound of its first objective proven beside it
+    (`fragment_bound_beside`), its placement's bound raised where the child proves more."""
+    beside = fragment_bound_beside(problem, (list(problem.objective) or ["cost"])[0], time_limit)
+    placement = solved()
+    if beside is not None:
+        raised(placement, beside)
+    return placement
+
+
+def fragment_bound_beside(problem: Problem, objective: str, time_limit: float | None) -> BoundBeside | None:
+    """The fragment model's bound started in a child until the limit's end, where the fleet has
+    at most MOST_NODES nodes, a time limit (without, nothing is short of time and no child
+    ends), every replica must be placed and some replica is one the u(1) rows charge more
+    (`fragments`); else None."""
+    nodes = sum(c.count for c in problem.classes)
+    if time_limit is None or not forks() or nodes > MOST_NODES or problem.allow_unplaced \
+            or "moves" in objective or not fragments(problem):
+        return None
+
+    def proven(seconds: float) -> Fraction | None:
+        # (on the child's clock: a CPU clock starts anew at the fork.) Off the wall its CPU
+        # seconds stop it, as `model_bound_beside`'s (a child's share of a core is not its parent's)
+        slack = 1.0 if on_the_wall() else OFF_WALL_WAITS
+        return fragment_bound(problem, objective, time.monotonic() + slack * CHILD_SHARE * seconds,
+                              CHILD_SHARE * seconds)
+
+    return BoundBeside.running(proven, time.monotonic() + time_limit)
+
+
+def fragments(problem: Problem) -> bool:
+    """Whether some replica takes over half and under UNDER_SHARE of a resource of a node it may
+    use: where none does, the u(1) rows are the capacity rows (none is added)."""
+    by_id = {c.id: c for c in problem.classes}
+    for demand in problem.demands:
+        for class_id in demand.eligible:
+            capacity = by_id[class_id].capacity
+            for resource in (r for r in RESOURCES if capacity[r]):
+                if Fraction(1, 2) < Fraction(demand.requests[resource], capacity[resource]) < UNDER_SHARE:
+                    return True
+    return False
+
+
+def fragment_bound(problem: Problem, objective: str, deadline: float, cpu_seconds: float) -> Fraction | None:
+    """The relaxed aggregate model with the u(KS) rows, solved until `deadline` (or
+    `cpu_seconds` of its branch and bound): HiGHS's dual bound, rounded down, each improving
+    solution's told to the parent as it comes. None: none proven (or the model is infeasible:
+    the solve's own model says so)."""
+    from fitlang.solve.aggregate import RELAXED_GAP
+    from fitlang.solve.backends import HighsBackend
+    from fitlang.solve.encode import encode
+
+    # (HiGHS at any size: its dual bound is the answer, where z3's bisection proves one only at
+    # its end)
+    encoding = encode(problem, must_place=True, fragment_ks=KS)
+    encoding.relax_replicas()
+
+    def told(value: Fraction | None, bound: Fraction | None) -> None:
+        if bound is not None:
+            tell_parent(bound)
+
+    outcome = HighsBackend(RELAXED_GAP).minimise(encoding.model, encoding.objective(objective),
+                                                 max(0.0, deadline - time.monotonic()), improving=told,
+                                                 cpu_seconds=cpu_seconds)
+    return None if outcome.status is Status.INFEASIBLE else outcome.bound
+
+
+def raised(placement: Placement, beside: BoundBeside) -> None:
+    """The child's bound collected and stated where above the placement's, as a plan's later
+    bound is (`model_bound_beside.raised_by_later_bound`). Not where the placement leaves
+    replicas out (the bound is on placing them all) or is proven optimal: the child stopped."""
+    if placement.unplaced or placement.value is None or placement.status is Status.OPTIMAL:
+        beside.stop()
+        return
+    placement.later_bound = beside
+    raised_by_later_bound(placement)
