@@ -110,3 +110,27 @@ def test_the_counts_near_the_relaxation_are_found_without_the_whole_mip(tmp_path
     monkeypatch.setattr(accelerator_repack, "_solution", whole_mip_started)
     assert accelerators_repacked(problem, packing, "cost", None)
     assert verified_cost(problem, packing) == 89
+
+
+# One region (a cap that binds nothing) with a node of 8 GPUs (10 USD/h) holding it all, and three
+# L4 nodes (4 GPUs, 48 CPUs, 4 USD/h each). `a` (two replicas of 2 GPUs and 4 CPUs) and `b` (four
+# of 1 GPU and 16 CPUs) fit on two L4 nodes as a, b, b each (8): the MIP's count. The largest
+# share first puts a, a on one node (its GPUs full, 40 CPUs stranded), then b, b, b and b: three
+# nodes (12), dearer than the 8-GPU node, so nothing was kept.
+SHAPES = ('region site {\n  code = "r"\n  jurisdiction = US\n}\n'
+          'power_cap cap_r {\n  region = "r"\n  cap = 100kW\n}\n'
+          + pool("big", 1, 192, "2048GiB", 10,
+                 '  zone = "r-a"\n  region = "r"\n  gpu {\n    model = H100\n    count = 8\n  }\n'
+                 '  power = 2kW\n')
+          + pool("l4", 3, 48, "192GiB", 4, '  zone = "r-a"\n  region = "r"\n' + L4)
+          + workload("a", 2, 4, "16GiB", '  gpu {\n    count = 2\n  }\n')
+          + workload("b", 4, 16, "16GiB", '  gpu {\n    count = 1\n  }\n'))
+
+
+def test_the_re_placed_replicas_fill_a_node_by_their_shapes_as_the_mip_counted(tmp_path):
+    problem = problem_from(tmp_path, 'import "std/accelerators"\n' + SHAPES)
+    packing = Packing({"big": [node_state(problem, "big", 0, {"a": 2, "b": 4})]})
+    assert verified_cost(problem, packing) == 10
+    assert accelerators_repacked(problem, packing, "cost", None)
+    assert verified_cost(problem, packing) == 8
+    assert sorted(sorted(node.hosted.items()) for node in packing.nodes["l4"]) == [[("a", 1), ("b", 2)]] * 2
