@@ -12,10 +12,9 @@ from collections import Counter
 
 import pytest
 import yaml
+from test_target_terraform import compiled, offer, resources
 
 from fitlang.targets import TARGETS
-
-from test_target_terraform import compiled, offer, resources
 
 GIB = 2 ** 30
 INSTANCE = {"aws": "m7i.4xlarge", "gcp": "n2-standard-16", "azure": "Standard_D16s_v5"}
@@ -51,8 +50,9 @@ def test_a_bought_node_without_local_disk_holds_what_its_root_disk_admits(tmp_pa
 
 
 def root_volume(files) -> int:
-    [template] = resources(files, templates=True)["aws_launch_template." + group_label(files)]["block_device_mappings"]
-    return template["ebs"][0]["volume_size"]
+    template = resources(files, templates=True)["aws_launch_template." + group_label(files)]
+    [mapping] = template["block_device_mappings"]
+    return mapping["ebs"][0]["volume_size"]
 
 
 def group_label(files) -> str:
@@ -79,7 +79,7 @@ def nvme_offer(**extra) -> str:
 def test_eks_sets_the_instance_store_up_where_a_node_needs_more_than_its_root_disk(tmp_path, disk, raid):
     # 150 GiB a replica is past the 20 GiB root volume: the group's NodeConfig puts the
     # kubelet on a RAID0 of the instance store (500 GB); 4 GiB fits the root volume
-    context, files = compiled(tmp_path, nvme_offer() + "buy {\n}\n" + disk_workload("w", 2, cpu=8, disk=disk))
+    _, files = compiled(tmp_path, nvme_offer() + "buy {\n}\n" + disk_workload("w", 2, cpu=8, disk=disk))
     spec = node_config(files)["spec"]
     assert (spec.get("instance", {}).get("localStorage", {}).get("strategy") == "RAID0") is raid
     assert root_volume(files) == 20
@@ -93,7 +93,8 @@ def test_eks_launch_templates_set_the_pods_and_reservation_fitc_packed(tmp_path)
     assert max(per_node(context).values()) == 20
     config = node_config(files)["spec"]["kubelet"]["config"]
     assert config["maxPods"] == 20
-    assert config["kubeReserved"] == {"cpu": "110m", "ephemeral-storage": "1Gi", "memory": f"{11 * 20 + 255}Mi"}
+    assert config["kubeReserved"] == {"cpu": "110m", "ephemeral-storage": "1Gi",
+                                      "memory": f"{11 * 20 + 255}Mi"}
 
 
 @pytest.mark.parametrize("provider, old, new", [

@@ -878,7 +878,8 @@ def test_ephemeral_storage_on_bought_nodes_is_packed_to_what_their_kubelet_admit
     assert [d.code for d in TARGETS["kubernetes"]().problems(context) if d.code == "W0622"] == []
     files = TARGETS["kubernetes"]().render(context)
     assert fidelity(context, files) == []
-    crowded = {name: text.replace("ephemeral-storage: 150Gi", "ephemeral-storage: 300Gi") for name, text in files.items()}
+    crowded = {name: text.replace("ephemeral-storage: 150Gi", "ephemeral-storage: 300Gi")
+               for name, text in files.items()}
     assert crowded != files and fidelity(context, crowded) != []
 
 

@@ -47,6 +47,7 @@ from fitlang.model.eligibility import (
 )
 from fitlang.model.eligibility import compares as compares_in
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
+from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
     Demand,
     Exclusion,
@@ -61,7 +62,6 @@ from fitlang.model.problem import (
     holds,
     option_demand_name,
 )
-from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.reservations import DEFAULT_MAX_PODS, kubelet_reservation
 from fitlang.rules import option_spread
 from fitlang.rules.base import Rule
