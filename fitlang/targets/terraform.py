@@ -4,7 +4,9 @@ with the labels the Kubernetes manifests select.
 
 What is written buys exactly what was priced: one node group per offer, region and pricing
 (spot or on demand) with a fixed size equal to the nodes bought; GKE pools name the one zone
-they live in (`node_count` counts nodes per zone); spot capacity is bought as spot.
+they live in (`node_count` counts nodes per zone); spot capacity is bought as spot. Each node
+admits what it was packed to: its root disk written at the size `model/node_disks.py` counts,
+and EKS groups a launch template (`terraform_eks.py`: maxPods, kubeReserved, local NVMe).
 `policy { terraform { provider, region, cluster } }` names the cluster that capacity bought
 with that provider in that region joins (the language's cluster rule, docs/language.md); a
 block that matches nothing bought (E0615) or one cluster in several regions (E0616) is an

@@ -453,8 +453,9 @@ def _node_problems(context: CompileContext, kind: str, body: dict, templates: di
     """What keeps a node of the group from admitting what the placement packed onto it: its
     reservation (EKS) and its ephemeral storage (terraform_node_fidelity.py)."""
     problems: list[str] = []
-    template = launch_template_of(body, templates, problems) if kind == "aws_eks_node_group" else None
-    spec = node_config(template, problems)
+    read: list[str] = []  # (what is unreadable in the template: `_eks` said it already)
+    template = launch_template_of(body, templates, read) if kind == "aws_eks_node_group" else None
+    spec = node_config(template, read)
     if kind == "aws_eks_node_group":
         problems += eks_problems(spec, template, node_class)
     classes = {c for c in context.placement.bought if capacity_of(context.problem.node_class(c)) == capacity}
