@@ -658,9 +658,12 @@ class PodsPastKubeletDefault(Message):
     target: str
 
 
+# Out of use since session 50: the model packs a bought node's `disk` against what its kubelet
+# admits (model/node_disks.py) and the Terraform target sets that up, so nothing is left to
+# warn of. The code stays registered (and documented) so that it is never given another meaning.
 class DiskOnBoughtNodes(Message):
     code = "W0622"
-    summary = "ephemeral storage on nodes bought, packed against their local disk"
+    summary = "ephemeral storage on nodes bought, packed against their local disk (no longer reported)"
     template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Set the node groups' local NVMe up as the kubelet's ephemeral storage (EKS: a launch "

@@ -307,9 +307,11 @@ def test_buying_capacity_from_offers(tmp_path, backend):
     document = json.loads(as_json(problem, placement, []))
     [bought] = [n for n in document["nodes"] if n["provisioned"]]
     # the machine, and what pods get of it: the offer states no max_pods, so nodeadm's 110
+    # and no local disk: the ephemeral storage its 20 GiB root volume admits (model/node_disks.py)
     kept = (11 * 110 + 255 + 100) * 2 ** 20
-    assert bought["capacity"] == {"cpu": 8000, "memory": 32 * 2 ** 30, "gpu": 0, "disk": 0}
-    assert bought["allocatable"] == {"cpu": 7910, "memory": 32 * 2 ** 30 - kept, "gpu": 0, "disk": 0}
+    disk = int(20 * 2 ** 30 * 0.95 * 0.9) - 2 ** 30
+    assert bought["capacity"] == {"cpu": 8000, "memory": 32 * 2 ** 30, "gpu": 0, "disk": disk}
+    assert bought["allocatable"] == {"cpu": 7910, "memory": 32 * 2 ** 30 - kept, "gpu": 0, "disk": disk}
     assert ("allocatable big@us-east-1: 7.91 CPU, 30.47 GiB of 8 CPU, 32 GiB (kubelet reservation)"
             in as_text(problem, placement).splitlines())
 

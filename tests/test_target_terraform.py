@@ -33,13 +33,16 @@ def parse(text: str) -> dict:
         strip_string_quotes=True, explicit_blocks=False))
 
 
-def resources(files) -> dict[str, dict]:
+def resources(files, *, templates=False) -> dict[str, dict]:
+    """Every resource of the files by address; EKS launch templates (what each group's nodes
+    admit, not what is bought) only with `templates`."""
     found = {}
     for text in files.values():
         for block in parse(text).get("resource", []):
             for kind, named in block.items():
                 for label, body in named.items():
-                    found[f"{kind}.{label}"] = body
+                    if templates or kind != "aws_launch_template":
+                        found[f"{kind}.{label}"] = body
     return found
 
 

@@ -29,6 +29,8 @@ WRITTEN = [
     ("resource", "aws_eks_node_group", "provider-aws", "eks-node-group", "EksNodeGroupConfig"),
     ("resource", "aws_autoscaling_schedule", "provider-aws", "autoscaling-schedule",
      "AutoscalingScheduleConfig"),  # capacity in time (issue 19)
+    ("resource", "aws_launch_template", "provider-aws", "launch-template",
+     "LaunchTemplateConfig"),  # each EKS group's NodeConfig and root volume
     ("resource", "google_container_node_pool", "provider-google", "container-node-pool",
      "ContainerNodePoolConfig"),
     ("resource", "azurerm_kubernetes_cluster_node_pool", "provider-azurerm",

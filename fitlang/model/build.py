@@ -46,6 +46,7 @@ from fitlang.model.eligibility import (
 from fitlang.model.eligibility import compares as compares_in
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.node_accelerators import node_accelerator
+from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
     Demand,
     Exclusion,
@@ -421,12 +422,15 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         id=f"{offer.name}@{region}", pool=offer.name, count=cap,
         capacity={"cpu": max(0, shape.cpu_milli - kept.cpu_milli),
                   "memory": max(0, shape.memory - kept.memory),
-                  "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
+                  "gpu": shape.gpu.count if shape.gpu else 0,
+                  # what its kubelet admits: the root disk, or the local NVMe set up for it
+                  "disk": ephemeral_storage(offer.provider, shape.disk)},
         reserved={"cpu": kept.cpu_milli, "memory": kept.memory},
         price=price, accelerator=shape.gpu.model if shape.gpu else None,
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
         node_names=NodeNames(f"{offer.name}-{region}-", cap),
-        offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
+        offer=offer.name, instance_type=offer.instance_type, local_disk=shape.disk, buy_group=group,
+        origin=offer.origin,
         spot=spot, max_pods=_max_pods(offer),
         power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,
                                        shape.gpu.count if shape.gpu else 0))

@@ -156,6 +156,9 @@ class NodeClass(Frozen):
     offer: str | None = None  # set when nodes of this class must be bought
     spot: bool = False  # bought (and priced) at the offer's spot price
     instance_type: str | None = None
+    # a bought node's local NVMe (its offer's `disk`): capacity["disk"] is what its kubelet
+    # admits, this only where the node group sets it up (model/node_disks.py)
+    local_disk: int = 0
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
     # Slurm's ThreadsPerCore: its CPUs are threads, and each job gets whole cores (CR_Core)

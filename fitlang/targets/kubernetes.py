@@ -22,7 +22,6 @@ from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.messages import (
     CronJobPastHorizon,
-    DiskOnBoughtNodes,
     InvalidLabelValue,
     JobsResumedAtTheirStart,
     NotEnforceable,
@@ -337,26 +336,6 @@ def _pods_past_default(context: CompileContext, need: Findings) -> list[Diagnost
     return list(found.values())
 
 
-def _disk_on_bought_nodes(context: CompileContext, need: Findings) -> list[Diagnostic]:
-    """W0622, one per workload with `disk` placed on nodes fitc buys: the placement packs its
-    ephemeral storage against the offer's local NVMe (`disk`), but a node group's kubelet counts
-    ephemeral storage on the node's root disk unless its instance store is set up for it (EKS
-    nodeadm `localStorage`, GKE `ephemeral_storage_local_ssd_config`), which the Terraform
-    target does not write: the pods may stay Pending."""
-    found = []
-    for workload in context.placed_workloads():
-        bought = sorted({s.node_class.offer for s in context.splits(workload)
-                         if workload.disk and s.node_class.offer is not None})
-        if bought:
-            shown = ", ".join(f"`{offer}`" for offer in bought)
-            found.append(need(f"`{workload.name}` requests {quantity_bytes(workload.disk)} of ephemeral "
-                              f"storage per pod on nodes bought from {shown}, packed against their "
-                              "local disk; their kubelets count the root disk unless the node group "
-                              "sets the local disk up for it", workload.spans.get("disk", workload.origin),
-                              DiskOnBoughtNodes))
-    return found
-
-
 def _packing_at_risk(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """W0620, one per pool, where the scheduler, choosing nodes within what an object selects,
     can leave one of its pods without a node (kubernetes_packing.py); each workload so placed
@@ -506,7 +485,7 @@ class Kubernetes(Target):
                                      "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
         problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
-        problems += _pods_past_default(context, need) + _disk_on_bought_nodes(context, need)
+        problems += _pods_past_default(context, need)
         problems += _packing_at_risk(context, need)
         problems += _recurring_warnings(context, need)
         return by_message(problems)

@@ -4,7 +4,9 @@ with the labels the Kubernetes manifests select.
 
 What is written buys exactly what was priced: one node group per offer, region and pricing
 (spot or on demand) with a fixed size equal to the nodes bought; GKE pools name the one zone
-they live in (`node_count` counts nodes per zone); spot capacity is bought as spot.
+they live in (`node_count` counts nodes per zone); spot capacity is bought as spot. Each node
+admits what it was packed to: its root disk written at the size `model/node_disks.py` counts,
+and EKS groups a launch template (`terraform_eks.py`: maxPods, kubeReserved, local NVMe).
 `policy { terraform { provider, region, cluster } }` names the cluster that capacity bought
 with that provider in that region joins (the language's cluster rule, docs/language.md); a
 block that matches nothing bought (E0615) or one cluster in several regions (E0616) is an
@@ -35,11 +37,13 @@ from fitlang.check.program import Policy, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.node_disks import ROOT_DISK_GIB
 from fitlang.model.problem import NodeClass
 from fitlang.model.reservations import DEFAULT_MAX_PODS
 from fitlang.targets.base import CompileContext, Findings, Target, dns_name
 from fitlang.targets.cloud_facts import tpu_zone
 from fitlang.targets.kubernetes import POOL_LABEL
+from fitlang.targets.terraform_eks import launch_template
 
 if TYPE_CHECKING:
     import jinja2
@@ -392,7 +396,8 @@ class Terraform(Target):
                 "scaling": [("desired_size", str(purchase.count)), ("max_size", str(purchase.count)),
                             ("min_size", str(purchase.count))],
                 "labels": self._labels(node_class), "schedules": [],
-                "note": _priced_per_step(node_class)}
+                "note": _priced_per_step(node_class),
+                "template": launch_template(context, node_class, (node_class.pool, region, purchase.spot))}
             if purchase.schedule:
                 group.update(_scheduled(context, purchase, resource, name))
             groups.append(group)
@@ -410,7 +415,8 @@ class Terraform(Target):
             zone = tpu_zone(node_class.instance_type or "", region) if _is_tpu(node_class) else None
             zone_text = hcl_string(zone) if zone else f"var.gcp_zones[{hcl_string(region)}]"
             name = group_name(purchase)
-            machine = [("machine_type", hcl_string(node_class.instance_type))]
+            machine = [("machine_type", hcl_string(node_class.instance_type)),
+                       ("disk_size_gb", str(ROOT_DISK_GIB["gcp"]))]  # the boot disk the model counts
             groups.append({
                 "resource": resource_name(purchase),
                 "head": [("name", hcl_string(name)),
@@ -433,7 +439,10 @@ class Terraform(Target):
                 f"var.azure_cluster_ids[{hcl_string(region)}]"
             head = [("name", hcl_string(name)), ("kubernetes_cluster_id", cluster_id),
                     ("vm_size", hcl_string(node_class.instance_type)),
-                    ("node_count", str(purchase.count))]
+                    ("node_count", str(purchase.count)),
+                    # the kubelet's ephemeral storage on the OS disk the model counts
+                    ("os_disk_type", hcl_string("Managed")), ("os_disk_size_gb", str(ROOT_DISK_GIB["azure"])),
+                    ("kubelet_disk_type", hcl_string("OS"))]
             if node_class.kubelet_max_pods is not None:  # (AKS's default depends on the network plugin)
                 head.append(("max_pods", str(node_class.kubelet_max_pods)))
             labels = self._labels(node_class)

@@ -28,6 +28,14 @@ from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, dns_name
 from fitlang.targets.cloud_facts import GKE_TPU_ZONES
 from fitlang.targets.terraform import GKE_DEFAULT_MAX_PODS, TerraformSettings
+from fitlang.targets.terraform_node_fidelity import (
+    admitted_storage,
+    eks_max_pods,
+    eks_problems,
+    launch_template_of,
+    node_config,
+    packed_disk,
+)
 
 POOL_LABEL = "fitlang.dev/pool"
 PROVIDER_OF_RESOURCE = {"aws_eks_node_group": "aws", "google_container_node_pool": "gcp",
@@ -45,7 +53,8 @@ class Capacity:
     spot: bool
     pool_label: str
     # the pods each node's kubelet admits, where the group sets it (GKE `max_pods_per_node`, its
-    # default 110 where absent; AKS `max_pods`; None: EKS, whose AMI sets it per instance type)
+    # default 110 where absent; AKS `max_pods`; EKS its launch template's NodeConfig `maxPods`;
+    # None where absent: AKS's network plugin's default, EKS's AMI's per instance type)
     max_pods: int | None = None
 
     def describe(self) -> str:
@@ -98,10 +107,13 @@ def check_files(context: CompileContext, files: dict[str, str],
     aws_regions = {body.get("alias"): body.get("region") for name, body in read.providers
                    if name == "aws"}
     clusters = {label: body for kind, label, body in read.data if kind == "azurerm_kubernetes_cluster"}
+    templates = launch_templates(read)
     for kind, label, body in read.resources:
         address = f"{kind}.{label}"
         if kind == SCHEDULE and timed:
             schedules.append((label, body))
+            continue
+        if kind == LAUNCH_TEMPLATE:  # read with the group that names it
             continue
         if kind not in PROVIDER_OF_RESOURCE:
             needs.append(need(f"{address}: a resource fitc does not write; it may buy capacity "
@@ -110,7 +122,7 @@ def check_files(context: CompileContext, files: dict[str, str],
         reader = READERS[PROVIDER_OF_RESOURCE[kind]]
         problems: list[str] = []
         result = reader(body, problems, aws_regions=aws_regions, clusters=clusters, cluster=cluster,
-                        timed=timed)
+                        timed=timed, templates=templates)
         copies = _copies(body, problems)
         if result is not None and copies is not None:
             capacity, count = result
@@ -119,6 +131,7 @@ def check_files(context: CompileContext, files: dict[str, str],
             node_class = classes.get(capacity)
             if node_class is not None:
                 problems += _runs_on(kind, body, node_class, capacity)
+                problems += _node_problems(context, kind, body, templates, node_class, capacity)
             found[capacity] += count * copies
         needs += [need(f"{address}: {problem}") for problem in problems]
     for capacity in sorted(set(found) | set(expected), key=Capacity.order):
@@ -147,10 +160,8 @@ def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
 
 def capacity_of(node_class: NodeClass) -> Capacity:
     """What a bought node of `node_class` is, as a node group of the files is read."""
-    provider = node_class.provider or "aws"
-    pods = None if provider == "aws" else node_class.kubelet_max_pods  # (EKS: the AMI's, by instance type)
-    return Capacity(provider, node_class.region or "", node_class.instance_type or "",
-                    node_class.spot, dns_name(node_class.pool), pods)
+    return Capacity(node_class.provider or "aws", node_class.region or "", node_class.instance_type or "",
+                    node_class.spot, dns_name(node_class.pool), node_class.kubelet_max_pods)
 
 
 def group_names(files: dict[str, str]) -> dict[Capacity, set[str]]:
@@ -162,11 +173,13 @@ def group_names(files: dict[str, str]) -> dict[Capacity, set[str]]:
     aws_regions = {body.get("alias"): body.get("region") for name, body in read.providers
                    if name == "aws"}
     clusters = {label: body for kind, label, body in read.data if kind == "azurerm_kubernetes_cluster"}
+    templates = launch_templates(read)
     found: dict[Capacity, set[str]] = {}
     for kind, _, body in read.resources:
         provider = PROVIDER_OF_RESOURCE.get(kind)
         result = None if provider is None else READERS[provider](
-            body, [], aws_regions=aws_regions, clusters=clusters, cluster=lambda *_: None)
+            body, [], aws_regions=aws_regions, clusters=clusters, cluster=lambda *_: None,
+            templates=templates)
         name = _literal(body.get("node_group_name" if kind == "aws_eks_node_group" else "name"))
         if result is not None and isinstance(name, str):
             found.setdefault(result[0], set()).add(name)
@@ -299,7 +312,7 @@ def _cluster_in(value: object, variable: str, region: str, cluster: str | None,
 
 
 def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster, timed: bool = False,
-         **_: object) -> tuple[Capacity, int] | None:
+         templates: dict | None = None, **_: object) -> tuple[Capacity, int] | None:
     alias = (_expression(body.get("provider")) or "aws").removeprefix("aws").removeprefix(".")
     region = _literal(aws_regions.get(alias or None))
     types = body.get("instance_types")
@@ -328,7 +341,8 @@ def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster, timed: 
                 "cluster_name")
     if _map_lookup(body.get("subnet_ids"), "aws_subnet_ids") != region:
         problems.append(f"its subnets are not those given for {region}")
-    return Capacity("aws", region, instance_type, capacity_type == "SPOT", label), size
+    spec = node_config(launch_template_of(body, templates or {}, problems), problems)
+    return Capacity("aws", region, instance_type, capacity_type == "SPOT", label, eks_max_pods(spec)), size
 
 
 def _gke(body: dict, problems: list[str], *, cluster,
@@ -429,6 +443,31 @@ def _aks_region(body: dict, clusters: dict, cluster, problems: list[str]) -> str
     return None
 
 
+def launch_templates(read: Read) -> dict[str, dict]:
+    """Each `aws_launch_template` of the files, by its label."""
+    return {label: body for kind, label, body in read.resources if kind == LAUNCH_TEMPLATE}
+
+
+def _node_problems(context: CompileContext, kind: str, body: dict, templates: dict[str, dict],
+                   node_class: NodeClass, capacity: Capacity) -> list[str]:
+    """What keeps a node of the group from admitting what the placement packed onto it: its
+    reservation (EKS) and its ephemeral storage (terraform_node_fidelity.py)."""
+    problems: list[str] = []
+    read: list[str] = []  # (what is unreadable in the template: `_eks` said it already)
+    template = launch_template_of(body, templates, read) if kind == "aws_eks_node_group" else None
+    spec = node_config(template, read)
+    if kind == "aws_eks_node_group":
+        problems += eks_problems(spec, template, node_class)
+    classes = {c for c in context.placement.bought if capacity_of(context.problem.node_class(c)) == capacity}
+    packed = packed_disk(context, classes)
+    admitted = admitted_storage(kind, body, template, spec, node_class)
+    if packed and (admitted is None or packed > admitted):
+        shown = "an unknown amount" if admitted is None else f"{admitted} bytes"
+        problems.append(f"its nodes admit {shown} of ephemeral storage; the placement puts "
+                        f"{packed} bytes of `disk` on one")
+    return problems
+
+
 def _runs_on(kind: str, body: dict, node_class: NodeClass, capacity: Capacity) -> list[str]:
     """What keeps nodes of the priced class from starting or running their accelerators."""
     if kind == "aws_eks_node_group":
@@ -492,6 +531,7 @@ READERS: dict[str, Callable[..., tuple[Capacity, int] | None]] = {"aws": _eks, "
 # capacity the placement uses at that step (what it priced, node-hour by node-hour).
 
 SCHEDULE = "aws_autoscaling_schedule"
+LAUNCH_TEMPLATE = "aws_launch_template"
 GROUP_NAME = re.compile(r"aws_eks_node_group\.(?P<label>[A-Za-z0-9_-]+)\.resources\[0\]\."
                         r"autoscaling_groups\[0\]\.name")
 
