@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.solve.bought_domains import HeldSpread, dealt_over_fewer_domains, kept_off
 from fitlang.solve.latency_parts import reach_parts
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
@@ -477,9 +478,16 @@ def _place_dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray, limit: np.ndar
                  reach: Sequence[np.ndarray] = ()) -> list[tuple[str, int]]:
     """Each domain's share first (`_deal`), then what a spread leaves free to go anywhere:
     into the domains in their order (those in each of `reach`'s first), each up to its extra,
-    what one has no room for trying the next."""
+    what one has no room for trying the next. Over fewer domains of offers where that leaves
+    replicas out (bought_domains.py)."""
+    return dealt_over_fewer_domains(fleet, demand, rows,
+                                    lambda only: _dealt(fleet, demand, rows, limit, reach, only))
+
+
+def _dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray, limit: np.ndarray,
+           reach: Sequence[np.ndarray], only: set[int] | None) -> list[tuple[str, int]]:
     shorts = []
-    deal = _deal(fleet, demand, rows)
+    deal = _deal(fleet, demand, rows, only)
     if reach:
         deal = deal._replace(domains=reach_first(deal.domains, reach))
     for part, amount in deal.shares:
@@ -534,6 +542,8 @@ class _Classes:
         self.row = {c.id: i for i, c in enumerate(self.classes)}
         self.shapes = _ClassShapes(problem, fractional)
         self.available = np.array([min(c.count, len(c.node_names)) for c in self.classes], dtype=np.int64)
+        # a declared class's domain exists whatever is placed; an offer's, where a node is bought
+        self.declared = np.array([not c.provisioned and c.count > 0 for c in self.classes], dtype=bool)
         ids = sorted(range(len(self.classes)), key=lambda i: self.classes[i].id)
         self.id_rank = np.empty(len(self.classes), dtype=np.int64)
         self.id_rank[ids] = np.arange(len(self.classes))
@@ -584,6 +594,7 @@ class _Fleet:
         self.gpu_nodes_last = False  # (a `Guide`'s)
         self.domain_counts: Mapping[tuple[str, str], Mapping[str, float]] = {}  # (a `Guide`'s)
         self.first_fit = False  # (a `Guide`'s)
+        self.held: list[HeldSpread] = []  # spreads dealt over fewer domains (bought_domains.py)
         self._guided: dict[str, np.ndarray] = {}
         self._eligible_sets: dict[str, set[int]] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
@@ -633,6 +644,8 @@ class _Fleet:
             rows = rows[self.reach(rule)[rows]]
         rows = self._keep_apart(demand, rows, taken)  # each filter keeps the order
         rows = self._follow(demand, rows)
+        if self.held:  # spreads over fewer domains than they may use keep theirs (bought_domains.py)
+            rows = kept_off(self, demand, rows, self.held)
         if not len(rows):
             return rows
         way = self._in_their_way(demand, rows, taken)
@@ -1252,7 +1265,7 @@ class _Deal(NamedTuple):
     most: int = 0
 
 
-def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
+def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray, only: set[int] | None = None) -> _Deal:
     """Every replica over all candidates; a spread over every domain its eligible nodes are
     in: each domain takes `low` (the fewest that keeps every domain within the skew of the
     fullest: the more left free, the more go where nodes are cheap), then up to the skew
@@ -1261,7 +1274,8 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
 
     Measured on the breaker shape at 50,000 nodes: dealing a rack spread of 20 replicas
     over 400 racks one each to the first racks by name filled those racks for every
-    workload and left 2,013 replicas out; the cheapest racks with nodes left place them."""
+    workload and left 2,013 replicas out; the cheapest racks with nodes left place them.
+    `only`: the domains dealt over (bought_domains.py), the others left out."""
     rules = _domain_rules(demand)
     if not demand.replicas:
         return _Deal([])
@@ -1271,6 +1285,9 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
     topology = rules[0][0]
     codes = fleet.codes(topology)[0]
     domains = sorted(set(codes[fleet.eligible(demand)].tolist()) - {-1})  # by name: codes sort so
+    if only is not None:
+        domains = [domain for domain in domains if domain in only]
+        candidates = candidates[np.isin(codes[candidates], domains)]
     mine = codes[candidates]
     placed = mine >= 0
     order = np.argsort(mine[placed], kind="stable")  # by domain, each in the candidates' order
