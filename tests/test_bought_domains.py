@@ -7,7 +7,7 @@ left replicas out where one node bought in one region holds all six: `fitc solve
 
 from __future__ import annotations
 
-from solving import problem_from, verified_packing, workload
+from solving import problem_from, verified_cost, verified_packing, workload
 
 
 def _offer(name: str, regions: list[str], price: str, arch: str = "amd64") -> str:
@@ -56,3 +56,24 @@ def test_a_spread_held_in_fewer_regions_keeps_the_others_from_buying_in_new_ones
     floor = greedy_floor(problem, short_first=True)[0]
     assert sum(_per_region(problem, floor, "web").values()) == 6
     assert spreads_kept(problem, floor)
+
+
+def test_a_second_floor_places_the_spreads_over_bought_regions_last_over_the_regions_bought(tmp_path):
+    """`inf` needs the GPU offer, sold in us-west-1 only (8 CPUs, 1 USD/h); `web` (4 x 1 CPU,
+    `spread region max_skew 1`) may use it and the CPU offer of four regions. Dealt over every
+    region: one a region, three CPU nodes bought beside the GPU node (2.2 USD/h). Placed last,
+    over the regions that exist then: all four in the GPU node's free room (1 USD/h), the
+    only region where anything is bought, the optimum."""
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.spread_domains import spreads_kept
+
+    l4 = "  gpu {\n    model = L4\n    count = 1\n  }\n"
+    gpu = _offer("gpu_vm", ["us-west-1"], "1.0").replace("  arch", l4 + "  arch")
+    text = ('import "std/accelerators"\n' + _offer("vm", REGIONS, "0.4") + gpu
+            + "buy {\n  offers = [vm, gpu_vm]\n  max_count = 8\n}\n"
+            + workload("web", 4, 1, "1GiB", "  spread region max_skew 1\n")
+            + workload("inf", 1, 2, "4GiB", "  gpu {\n    count = 1\n  }\n"))
+    problem = problem_from(tmp_path, text)
+    floor = greedy_floor(problem, short_first=True)[0]
+    assert floor.complete and spreads_kept(problem, floor)
+    assert verified_cost(problem, floor) == 1  # before: 2.2

@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
-from fitlang.solve.bought_domains import HeldSpread, dealt_over_fewer_domains, kept_off
+from fitlang.solve.bought_domains import HeldSpread, dealt_over_fewer_domains, kept_off, placed_before_spreads
 from fitlang.solve.latency_parts import reach_parts
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
@@ -105,6 +105,9 @@ class Guide:
     # in the order of their names, a workload's replicas on the first node with room for them
     # (open or not); a latency rule's replicas within its reach first, the rest anywhere
     first_fit: bool = False
+    # spreads over domains of offers placed last, each over the domains that exist then first
+    # (bought_domains.py: a second floor beside the first, `greedy_floor`)
+    spreads_last: bool = False
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -133,6 +136,9 @@ def greedy_floor(problem: Problem, deadline: float | None = None,
         placed(packing)
     if passes_until is not None and time.monotonic() >= passes_until:
         return packing, cut
+    if guide is None and not cut and placed_before_spreads(problem):
+        other, other_cut = _greedy(problem, True, deadline, fixed, Guide(spreads_last=True))
+        packing = other if not other_cut and _better_packing(problem, other, packing) else packing
     if plain_too and packing.short and not cut:
         packing = _plain_order_too(problem, packing, deadline, fixed, guide)
     if short_first and packing.short and not cut:
@@ -237,6 +243,9 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     fleet.gpu_nodes_last = guide.gpu_nodes_last
     fleet.domain_counts = guide.domains
     fleet.first_fit = guide.first_fit
+    fleet.fewer_first = guide.spreads_last
+    if guide.spreads_last:
+        first = placed_before_spreads(problem)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = kept_apart(problem) if apart_first else set()
     # within a priority, the workloads dearest to place first (the price per replica of the
@@ -594,6 +603,7 @@ class _Fleet:
         self.gpu_nodes_last = False  # (a `Guide`'s)
         self.domain_counts: Mapping[tuple[str, str], Mapping[str, float]] = {}  # (a `Guide`'s)
         self.first_fit = False  # (a `Guide`'s)
+        self.fewer_first = False  # (a `Guide`'s `spreads_last`)
         self.held: list[HeldSpread] = []  # spreads dealt over fewer domains (bought_domains.py)
         self._guided: dict[str, np.ndarray] = {}
         self._eligible_sets: dict[str, set[int]] = {}
