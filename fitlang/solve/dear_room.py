@@ -45,10 +45,15 @@ def dear_room_filled(problem: Problem, packing, objective: str, deadline: float 
     search.finish()
     if moved:
         consolidate(problem, packing, objective, deadline)
+        if saved is not None and not spreads_kept(problem, packing):
+            restore(packing, saved)
+            return 0
+        # the ruin undone alone where it breaks a spread: the moves' gain kept (5,000 seed 2:
+        # the whole stage undone gave back 4080.40 for 4074.53)
+        saved = snapshot(packing) if saved is not None else None
         dear_nodes_ruined(problem, packing, objective, deadline, give_up=None)
     if saved is not None and moved and not spreads_kept(problem, packing):
         restore(packing, saved)
-        return 0
     return moved
 
 

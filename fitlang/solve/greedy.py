@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.solve.bought_domains import HeldSpread, dealt_over_fewer_domains, kept_off, placed_before_spreads
 from fitlang.solve.latency_parts import reach_parts
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
@@ -104,6 +105,9 @@ class Guide:
     # in the order of their names, a workload's replicas on the first node with room for them
     # (open or not); a latency rule's replicas within its reach first, the rest anywhere
     first_fit: bool = False
+    # spreads over domains of offers placed last, each over the domains that exist then first
+    # (bought_domains.py: a second floor beside the first, `greedy_floor`)
+    spreads_last: bool = False
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -132,6 +136,9 @@ def greedy_floor(problem: Problem, deadline: float | None = None,
         placed(packing)
     if passes_until is not None and time.monotonic() >= passes_until:
         return packing, cut
+    if guide is None and not cut and placed_before_spreads(problem):
+        other, other_cut = _greedy(problem, True, deadline, fixed, Guide(spreads_last=True))
+        packing = other if not other_cut and _better_packing(problem, other, packing) else packing
     if plain_too and packing.short and not cut:
         packing = _plain_order_too(problem, packing, deadline, fixed, guide)
     if short_first and packing.short and not cut:
@@ -236,6 +243,9 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     fleet.gpu_nodes_last = guide.gpu_nodes_last
     fleet.domain_counts = guide.domains
     fleet.first_fit = guide.first_fit
+    fleet.fewer_first = guide.spreads_last
+    if guide.spreads_last:
+        first = placed_before_spreads(problem)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = kept_apart(problem) if apart_first else set()
     # within a priority, the workloads dearest to place first (the price per replica of the
@@ -477,9 +487,16 @@ def _place_dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray, limit: np.ndar
                  reach: Sequence[np.ndarray] = ()) -> list[tuple[str, int]]:
     """Each domain's share first (`_deal`), then what a spread leaves free to go anywhere:
     into the domains in their order (those in each of `reach`'s first), each up to its extra,
-    what one has no room for trying the next."""
+    what one has no room for trying the next. Over fewer domains of offers where that leaves
+    replicas out (bought_domains.py)."""
+    return dealt_over_fewer_domains(fleet, demand, rows,
+                                    lambda only: _dealt(fleet, demand, rows, limit, reach, only))
+
+
+def _dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray, limit: np.ndarray,
+           reach: Sequence[np.ndarray], only: set[int] | None) -> list[tuple[str, int]]:
     shorts = []
-    deal = _deal(fleet, demand, rows)
+    deal = _deal(fleet, demand, rows, only)
     if reach:
         deal = deal._replace(domains=reach_first(deal.domains, reach))
     for part, amount in deal.shares:
@@ -534,6 +551,8 @@ class _Classes:
         self.row = {c.id: i for i, c in enumerate(self.classes)}
         self.shapes = _ClassShapes(problem, fractional)
         self.available = np.array([min(c.count, len(c.node_names)) for c in self.classes], dtype=np.int64)
+        # a declared class's domain exists whatever is placed; an offer's, where a node is bought
+        self.declared = np.array([not c.provisioned and c.count > 0 for c in self.classes], dtype=bool)
         ids = sorted(range(len(self.classes)), key=lambda i: self.classes[i].id)
         self.id_rank = np.empty(len(self.classes), dtype=np.int64)
         self.id_rank[ids] = np.arange(len(self.classes))
@@ -584,6 +603,8 @@ class _Fleet:
         self.gpu_nodes_last = False  # (a `Guide`'s)
         self.domain_counts: Mapping[tuple[str, str], Mapping[str, float]] = {}  # (a `Guide`'s)
         self.first_fit = False  # (a `Guide`'s)
+        self.fewer_first = False  # (a `Guide`'s `spreads_last`)
+        self.held: list[HeldSpread] = []  # spreads dealt over fewer domains (bought_domains.py)
         self._guided: dict[str, np.ndarray] = {}
         self._eligible_sets: dict[str, set[int]] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
@@ -633,6 +654,8 @@ class _Fleet:
             rows = rows[self.reach(rule)[rows]]
         rows = self._keep_apart(demand, rows, taken)  # each filter keeps the order
         rows = self._follow(demand, rows)
+        if self.held:  # spreads over fewer domains than they may use keep theirs (bought_domains.py)
+            rows = kept_off(self, demand, rows, self.held)
         if not len(rows):
             return rows
         way = self._in_their_way(demand, rows, taken)
@@ -1252,7 +1275,7 @@ class _Deal(NamedTuple):
     most: int = 0
 
 
-def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
+def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray, only: set[int] | None = None) -> _Deal:
     """Every replica over all candidates; a spread over every domain its eligible nodes are
     in: each domain takes `low` (the fewest that keeps every domain within the skew of the
     fullest: the more left free, the more go where nodes are cheap), then up to the skew
@@ -1261,7 +1284,8 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
 
     Measured on the breaker shape at 50,000 nodes: dealing a rack spread of 20 replicas
     over 400 racks one each to the first racks by name filled those racks for every
-    workload and left 2,013 replicas out; the cheapest racks with nodes left place them."""
+    workload and left 2,013 replicas out; the cheapest racks with nodes left place them.
+    `only`: the domains dealt over (bought_domains.py), the others left out."""
     rules = _domain_rules(demand)
     if not demand.replicas:
         return _Deal([])
@@ -1271,6 +1295,9 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
     topology = rules[0][0]
     codes = fleet.codes(topology)[0]
     domains = sorted(set(codes[fleet.eligible(demand)].tolist()) - {-1})  # by name: codes sort so
+    if only is not None:
+        domains = [domain for domain in domains if domain in only]
+        candidates = candidates[np.isin(codes[candidates], domains)]
     mine = codes[candidates]
     placed = mine >= 0
     order = np.argsort(mine[placed], kind="stable")  # by domain, each in the candidates' order
