@@ -65,3 +65,24 @@ def test_without_allow_unplaced_the_patterns_prove_no_placement(tmp_path):
     compilation = Compilation(tmp_path / "q.fit")
     verdict = compilation.verdict(compilation.solve("auto", 20.0), 20.0, 20.0)
     assert verdict.outcome is Outcome.INFEASIBLE
+
+
+def test_a_replica_a_rule_keeps_out_is_not_said_to_want_room(tmp_path):
+    """`api`'s one replica must be within 10 ms of Boston and of Seattle, and no region is:
+    left out while 20 nodes stand empty, it was said to be out because "capacity is taken by
+    higher-priority work (web)" (session 50, h50c's held-out cloud_buy 100 seeds)."""
+    regions = "".join(f'region {r} {{\n  code = "{r}"\n  provider = "onprem"\n  jurisdiction = US\n}}\n'
+                      for r in ("east", "west"))
+    users = "".join(f'location {u} {{\n  country = "US"\n}}\nlatency {{\n  from = {u}\n'
+                    f'  to = {{ east: {e}ms, west: {w}ms }}\n}}\n'
+                    for u, e, w in (("boston", 5, 70), ("seattle", 70, 5)))
+    problem = problem_from(tmp_path, regions + users
+                           + pool("e", 40, 8, "32GiB", "1", '  region = "east"\n')
+                           + pool("w", 40, 8, "32GiB", "1", '  region = "west"\n')
+                           + workload("web", 60, "6", "1GiB", "  priority = 10\n")
+                           + workload("api", 1, "1", "1GiB", "  latency {\n    users = [boston, seattle]\n"
+                                                             "    within = 10ms\n  }\n")
+                           + "policy {\n  allow_unplaced = true\n}\n")
+    placement = solved(problem)
+    assert [u.workload for u in placement.unplaced] == ["api"]
+    assert placement.unplaced[0].reason.startswith("not for want of room")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from fitlang.model.problem import NodeClass, Problem
+from fitlang.model.problem import RESOURCES, NodeClass, Problem
 from fitlang.solve.linear import Status
 from fitlang.solve.make_room import dropped_whole
 from fitlang.solve.pack import Packing
@@ -113,7 +113,12 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, model_stat
     for demand in problem.demands:
         if demand.group is not None or next_replica[demand.name] >= demand.replicas:
             continue
-        reason = _why_unplaced(problem, demand, took_room(demand), capped(demand))
+        full = capped(demand)
+        reason = _why_unplaced(problem, demand, took_room(demand), full)
+        if not demand.gang and _room_for_one(problem, packing, demand, opening=not full) \
+                and not _over_budget(problem, placement.value, demand):
+            reason = ("not for want of room: nodes it may use have room for one, but none found "
+                      "beside what is placed meets every rule it states (`fitc explain` says which)")
         if everything_fits and demand.name in short:
             reason = ("not packed onto nodes: the class-level model fits every replica, but packing "
                       "them node by node fell short (neither placement nor conflict proven)")
@@ -125,6 +130,32 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, model_stat
     elif not packing.complete:
         placement.status = Status.FEASIBLE
     return placement
+
+
+def _room_for_one(problem: Problem, packing: Packing, demand, opening: bool) -> bool:
+    """Whether one replica of `demand` fits a node it may use beside what is packed: free room
+    on an open node, or (`opening`: no power cap is full) a node of its classes not opened yet.
+    Where one does, what keeps it out is a rule (a latency, spread or affinity rule that no
+    node with room meets), not capacity: "capacity is taken by higher-priority work" sent a
+    user after capacity where a service's latency rule could not be met (session 50, h50c)."""
+    need = [demand.requests[r] for r in RESOURCES]
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        if opening and packing.opened(class_id) < node_class.count \
+                and all(n <= node_class.capacity[r] for n, r in zip(need, RESOURCES, strict=True)):
+            return True
+        if any(all(n <= node.free[r] for n, r in zip(need, RESOURCES, strict=True))
+               for node in packing.nodes.get(class_id, [])):
+            return True
+    return False
+
+
+def _over_budget(problem: Problem, value: Fraction | None, demand) -> bool:
+    """Whether a budget would be broken by one more of the cheapest node `demand` may use."""
+    if problem.budget is None:
+        return False
+    cheapest = min((problem.node_class(c).price for c in demand.eligible), default=Fraction(0))
+    return value is None or problem.objective[0] != "cost" or value + cheapest > problem.budget
 
 
 def _packed_value(problem: Problem, packing: Packing, objective: str,
