@@ -70,6 +70,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.most_placed import most_placed
+from fitlang.solve.option_convert import options_converted
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
@@ -1101,6 +1102,10 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and gangs_onto_bought(
             problem, packing, objective, time.monotonic() + GANG_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and options_converted(
+            problem, packing, objective, deadline):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and small_nodes_merged(
