@@ -28,7 +28,7 @@ from fitlang.solve.dear_nodes import ACCELERATOR, _CrossingSearch
 from fitlang.solve.improve import NODE_OBJECTIVES, _past
 
 # the ruin stops after this many nodes in a row that found no cheaper place
-GIVE_UP_AFTER = 20
+GIVE_UP_AFTER = 10
 
 
 def options_converted(problem: Problem, packing, objective: str, deadline: float | None) -> int:
@@ -41,14 +41,19 @@ def options_converted(problem: Problem, packing, objective: str, deadline: float
     if not others:
         return 0
     search = _ConvertingSearch(problem, packing, objective, others)
-    made = failed = 0
-    for node, node_class in _dear_hosting(search, others):
-        if _past(deadline) or failed >= GIVE_UP_AFTER:
+    made = 0
+    while True:  # a node closed gives room to the nodes tried before it
+        before = made
+        failed = 0
+        for node, node_class in _dear_hosting(search, others):
+            if _past(deadline) or failed >= GIVE_UP_AFTER:
+                break
+            if search.try_replace([(node, node_class)]):
+                made, failed = made + 1, 0
+            else:
+                failed += 1
+        if made == before or _past(deadline):
             break
-        if search.try_replace([(node, node_class)]):
-            made, failed = made + 1, 0
-        else:
-            failed += 1
     search.finish()
     return made
 
@@ -105,7 +110,10 @@ class _ConvertingSearch(_CrossingSearch):
         """New nodes for `rest` as `_Search` opens them; where none cost less, each option
         replica of it replaced by another option's, one option at a time (an A10G node at 5.67
         USD/h holds what a 15.90 cloud L40S node's replicas deliver)."""
-        if super()._open_nodes(rest, ruined):
+        def copied(entries: dict[str, list]) -> dict[str, list]:  # (`_open_nodes` takes from it)
+            return {w: [amount, allowed] for w, (amount, allowed) in entries.items()}
+
+        if super()._open_nodes(copied(rest), ruined):
             return True
         origin = ruined[0][1]
         for name in [name for name in rest if name in self.others]:
@@ -113,7 +121,7 @@ class _ConvertingSearch(_CrossingSearch):
             for other in self.others[name]:
                 if other.name in rest:
                     continue
-                trial = {w: entry for w, entry in rest.items() if w != name}
+                trial = copied({w: entry for w, entry in rest.items() if w != name})
                 trial[other.name] = [math.ceil(rest[name][0] * demand.throughput / other.throughput),
                                      {c.id for c in self.movable(other, origin)}]
                 if super()._open_nodes(trial, ruined):
