@@ -48,13 +48,12 @@ def test_a_dear_node_s_option_replicas_go_to_another_option_s_free_room_and_it_c
 def test_a_group_a_rule_counts_keeps_its_option(tmp_path):
     # `b` spread over zones: a replica more or fewer changes the rule's counts (with one zone,
     # not whether it holds: the module does not weigh a rule it would change), so its dear node
-    # stays (26 with it converted). `a`'s cheap node is ruined instead: 2 of its L40S replicas
-    # into the dear node's free GPUs, the other 2 as 4 A10G ones into `c`'s node: 46 -> 45
+    # stays: 46 (26 with `b` converted; `a`'s cheap node is full, no candidate)
     problem = problem_from(tmp_path, _fleet("  spread zone max_skew 1\n"))
     floor, _ = greedy_floor(problem)
     consolidate(problem, floor, "cost")
     assert verified_cost(problem, floor) == 46
-    assert options_converted(problem, floor, "cost", None) == 1
-    assert verified_cost(problem, floor) == 45
+    assert options_converted(problem, floor, "cost", None) == 0
+    assert verified_cost(problem, floor) == 46
     hosted = [node.hosted for nodes in floor.nodes.values() for node in nodes]
     assert sum(h.get("b[L40S]", 0) for h in hosted) == 2 and not any("b[A10G]" in h for h in hosted)
