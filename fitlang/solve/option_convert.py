@@ -9,12 +9,14 @@ replicas, one of them a node alone, while 8 A10G / L4 GPUs are free (an A10G nod
 3 GPUs on open ones): an L40S replica there delivers what two A10G replicas do.
 
 Here each open accelerator node that costs something, has idle accelerators and hosts a
-replica of such an option, dearest first, is ruined (`improve._Search.try_replace`, with its checks: every replica into
-the free room of other open nodes, the rest onto new nodes that together cost less than the
-node), where an option replica that finds no room of its own option has its throughput
-delivered by the other options' replicas in free room (`_ConvertingSearch._place`). Only
-groups whose options no rule counts (no spread, affinity either way or latency rule, not a
-gang): a replica more or fewer changes no rule's count.
+replica of such an option, dearest first, is ruined (`improve._Search.try_replace`, with its
+checks: every replica into the free room of other open nodes, the rest onto new nodes that
+together cost less than the node), where an option replica that finds no room of its own
+option has its throughput delivered by the other options' replicas in free room
+(`_ConvertingSearch._place`), and where no new nodes cost less for the rest, its option
+replicas are taken as another option's (`_ConvertingSearch._open_nodes`). Only groups whose
+options no rule counts (no spread, affinity either way or latency rule, not a gang): a
+replica more or fewer changes no rule's count.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import math
 from fractions import Fraction
 
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.solve.pack import NodeState
 from fitlang.solve.dear_nodes import ACCELERATOR, _CrossingSearch
 from fitlang.solve.improve import NODE_OBJECTIVES, _past
+from fitlang.solve.pack import NodeState
 
 # the ruin stops after this many nodes in a row that found no cheaper place
 GIVE_UP_AFTER = 10
