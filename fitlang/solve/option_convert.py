@@ -107,7 +107,7 @@ class _ConvertingSearch(_CrossingSearch):
             return left
         wanted = left * demand.throughput
         for other in self.others[demand.name]:
-            asked = math.ceil(wanted / other.throughput)
+            asked = min(math.ceil(wanted / other.throughput), self._unplaced(other))
             placed = asked - super()._place(other, asked, origin, moves)
             wanted -= placed * other.throughput
             if wanted <= 0:
@@ -129,9 +129,17 @@ class _ConvertingSearch(_CrossingSearch):
             for other in self.others[name]:
                 if other.name in rest:
                     continue
+                asked = math.ceil(rest[name][0] * demand.throughput / other.throughput)
+                if asked > self._unplaced(other):
+                    continue
                 trial = copied({w: entry for w, entry in rest.items() if w != name})
-                trial[other.name] = [math.ceil(rest[name][0] * demand.throughput / other.throughput),
-                                     {c.id for c in self.movable(other, origin)}]
+                trial[other.name] = [asked, {c.id for c in self.movable(other, origin)}]
                 if super()._open_nodes(trial, ruined):
                     return True
         return False
+
+    def _unplaced(self, option: Demand) -> int:
+        """The replicas of `option` not on a node (its replicas deliver the group alone: more
+        are not numbered, `verify`'s range), those on the node being ruined counted too."""
+        return option.replicas - sum(node.hosted.get(option.name, 0) for nodes in self.packing.nodes.values()
+                                     for node in nodes)
