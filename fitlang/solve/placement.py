@@ -71,6 +71,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.most_placed import most_placed
+from fitlang.solve.option_convert import options_converted
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
@@ -1080,8 +1081,9 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
               progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
     """The floor improved first by the accelerator work re-placed by one MIP over classes
     (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs moved onto
-    bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then small nodes merged onto
-    larger ones (small_merged.py, MERGE_SHARE of what is left), then each zone's CPU nodes packed again
+    bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then dear accelerator nodes closed
+    by other options' room (option_convert.py) and small nodes merged onto larger ones (small_merged.py,
+    MERGE_SHARE of what is left), then each zone's CPU nodes packed again
     from empty (zone_repack.py, ZONE_SHARE of what is left: before the ruin, which polishes what it packs;
     inventory 10,000 at 5 s, load 22-28: seeds 11 / 24 at 0.62 / 0.91% where it ran after `crossing_room`
     gave 1.01 / 1.00%), then by ruin and recreate on its dear full nodes (dear_nodes.py, every one, for
@@ -1105,7 +1107,8 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
             problem, packing, objective, time.monotonic() + GANG_SHARE * (deadline - time.monotonic())):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and small_nodes_merged(
+    if (enough is None or value is None or value > enough) and options_converted(
+            problem, packing, objective, deadline) + small_nodes_merged(
             problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)

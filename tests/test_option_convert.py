@@ -1,0 +1,59 @@
+"""Dear accelerator nodes closed by giving their option replicas another option's free room
+(option_convert.py). Held to hand counts and to `verify`."""
+
+from __future__ import annotations
+
+from test_accelerator_options import gpu_pool
+
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.improve import consolidate
+from fitlang.solve.option_convert import options_converted
+
+from solving import problem_from, verified_cost
+
+
+def _group(name: str, priority: int, replicas: dict[str, int], rule: str = "") -> str:
+    options = "".join(f"    option {model} {{\n      replicas = {count}\n    }}\n"
+                      for model, count in replicas.items())
+    return (f"workload {name} {{\n  cpu = 4\n  memory = 16GiB\n  priority = {priority}\n{rule}  gpu {{\n"
+            f"    count = 1\n{options}  }}\n}}\n")
+
+
+def _fleet(b_rule: str = "") -> str:
+    """A cheap 4-L40S node (1 USD/h), dear ones (20), 8-A10G nodes (25). `a` (placed first)
+    takes the cheap node whole (4 L40S); `b` (2 L40S or 4 A10G) then finds a dear L40S node
+    cheaper than an A10G one (20 against 25); `c` (A10G only) opens an A10G node for 4 of its
+    8 GPUs. Every node in one zone."""
+    pools = (gpu_pool("l40s", 1, "L40S", 4, 1) + gpu_pool("l40s_dear", 5, "L40S", 4, 20)
+             + gpu_pool("a10g", 3, "A10G", 8, 25)).replace("  price", '  zone = "z1"\n  price')
+    return ('import "std/accelerators"\n\n' + pools
+            + _group("a", 30, {"L40S": 4, "A10G": 8}) + _group("b", 20, {"L40S": 2, "A10G": 4}, b_rule)
+            + _group("c", 10, {"A10G": 4}))
+
+
+def test_a_dear_node_s_option_replicas_go_to_another_option_s_free_room_and_it_closes(tmp_path):
+    # the floor: 1 + 20 + 25 = 46 (consolidation moves no replica to another option). `b`'s 2
+    # L40S replicas deliver what 4 A10G ones do, and `c`'s A10G node has 4 GPUs free: the dear
+    # L40S node closes, 26, the least (every replica of `a` / `b` on L40S needs the dear node)
+    problem = problem_from(tmp_path, _fleet())
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    assert verified_cost(problem, floor) == 46
+    assert options_converted(problem, floor, "cost", None) == 1
+    assert verified_cost(problem, floor) == 26
+    hosted = {name for nodes in floor.nodes.values() for node in nodes for name in node.hosted}
+    assert "b[L40S]" not in hosted and "b[A10G]" in hosted
+
+
+def test_a_group_a_rule_counts_keeps_its_option(tmp_path):
+    # `b` spread over zones: a replica more or fewer changes the rule's counts (with one zone,
+    # not whether it holds: the module does not weigh a rule it would change), so its dear node
+    # stays: 46 (26 with `b` converted; `a`'s cheap node is full, no candidate)
+    problem = problem_from(tmp_path, _fleet("  spread zone max_skew 1\n"))
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    assert verified_cost(problem, floor) == 46
+    assert options_converted(problem, floor, "cost", None) == 0
+    assert verified_cost(problem, floor) == 46
+    hosted = [node.hosted for nodes in floor.nodes.values() for node in nodes]
+    assert sum(h.get("b[L40S]", 0) for h in hosted) == 2 and not any("b[A10G]" in h for h in hosted)
