@@ -1,11 +1,10 @@
 """Solve a `Problem`: the aggregate model, lexicographic objectives, priorities, per-node packing.
 
 1. Try to place every replica; minimise the objectives in order.
-2. If that is impossible, place by priority: for each priority level, highest
-   first, maximise the replicas placed (gangs whole or not at all), keep that,
-   go on; then minimise the objectives.
-3. Pack each class node by node. Where packing needs more nodes than the
-   aggregate model counted, require that many and solve again.
+2. If that is impossible, place by priority: for each priority level, highest first, maximise the
+   replicas placed (gangs whole or not at all), keep that, go on; then minimise the objectives.
+3. Pack each class node by node. Where packing needs more nodes than the aggregate model counted,
+   require that many and solve again.
 """
 
 from __future__ import annotations
@@ -157,8 +156,8 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
     # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
     if nodes > EXACT_MAX_NODES and not exact_only:  # (a second bound beside: fragment_bound.py)
-        return raised_beside(problem, time_limit, lambda: _solve(problem, backend, time_limit, True,
-                                                                 progress))
+        return raised_beside(problem, time_limit,
+                             lambda: _solve(problem, backend, time_limit, True, progress))
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
@@ -1083,16 +1082,15 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs moved onto
     bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then dear accelerator nodes closed
     by other options' room (option_convert.py) and small nodes merged onto larger ones (small_merged.py,
-    MERGE_SHARE of what is left), then each zone's CPU nodes packed again
-    from empty (zone_repack.py, ZONE_SHARE of what is left: before the ruin, which polishes what it packs;
-    inventory 10,000 at 5 s, load 22-28: seeds 11 / 24 at 0.62 / 0.91% where it ran after `crossing_room`
-    gave 1.01 / 1.00%), then by ruin and recreate on its dear full nodes (dear_nodes.py, every one, for
-    SEARCH_DEAR_SHARE of the time left); then, for SEARCH_DEAR_SHARE of what is left, the cheap nodes'
-    replicas that fit moved into the accelerator nodes' room, the floor consolidated (dear_room.py) and
-    ruined again, and merged again), then paid nodes closed by sending a spread replica beside them across
-    domains (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`) for a share of
-    the time left, then by large-neighbourhood search (`neighbourhood.search`) until the deadline, or
-    until it is within the optimality tolerance of the proven `bound`.
+    MERGE_SHARE of what is left), then each zone's CPU nodes packed again from empty (zone_repack.py,
+    ZONE_SHARE of what is left: before the ruin, which polishes what it packs: seeds 11 / 24 0.62 / 0.91%
+    where after `crossing_room` 1.01 / 1.00%, session 46), then by ruin and recreate on its dear full nodes
+    (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left); then, for SEARCH_DEAR_SHARE of what
+    is left, the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
+    consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by sending a
+    spread replica beside them across domains (crossing_room.py), then by exact repacking of a few nodes at a
+    time (`repack`) for a share of the time left, then by large- neighbourhood search
+    (`neighbourhood.search`) until the deadline, or within the optimality tolerance of the proven `bound`.
     `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
