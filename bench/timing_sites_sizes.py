@@ -102,17 +102,19 @@ def whole_node_rows(encoding: TimeEncoding) -> sparse.csr_matrix:
         row_of += [row] * (len(entries) + 1)
         column_of += [column for column, _ in entries] + [encoding.u[class_id, step]]
         values += [weight for _, weight in entries] + [-1.0]
-    return sparse.csr_matrix((values, (row_of, column_of)), shape=(len(rows), len(encoding.model.bounds()[0])))
+    width = len(encoding.model.bounds()[0])
+    return sparse.csr_matrix((values, (row_of, column_of)), shape=(len(rows), width))
 
 
 def with_rows(form: MatrixForm, extra: sparse.csr_matrix) -> MatrixForm:
     """`form` with the rows `extra` <= 0 below its own."""
-    base = sparse.csr_matrix((form.matrix.data, form.matrix.indices, form.matrix.indptr), shape=form.matrix.shape)
+    matrix = form.matrix
+    base = sparse.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
     stacked = sparse.vstack([base, extra]).tocsr()
     stacked.sort_indices()
     return dataclasses.replace(
-        form, matrix=RowMatrix(stacked.data, stacked.indices.astype(np.int64), stacked.indptr.astype(np.int64),
-                               stacked.shape),
+        form, matrix=RowMatrix(stacked.data, stacked.indices.astype(np.int64),
+                               stacked.indptr.astype(np.int64), stacked.shape),
         row_lower=np.concatenate([form.row_lower, np.full(extra.shape[0], -np.inf)]),
         row_upper=np.concatenate([form.row_upper, np.zeros(extra.shape[0])]))
 
@@ -129,7 +131,8 @@ def measured(label: str, problem: Problem, mip_seconds: float) -> None:
             f"(+{100 * (rows / lp - 1):.3f}%, {rows_seconds:.1f} CPU s)")
     if mip_seconds > 0:
         mip, mip_cpu = solved(form, mip_seconds)
-        line += f"; the time model's MIP, dual bound {mip:.2f} (+{100 * (mip / lp - 1):.3f}%, {mip_cpu:.1f} CPU s)"
+        line += (f"; the time model's MIP, dual bound {mip:.2f} (+{100 * (mip / lp - 1):.3f}%, "
+                 f"{mip_cpu:.1f} CPU s)")
     print(line, flush=True)
 
 
