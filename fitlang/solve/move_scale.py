@@ -1144,6 +1144,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.option_switch import switch_options
     from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
+    from fitlang.solve.repair_apart import clear_zones
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
@@ -1156,6 +1157,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
+    if fleet.unplaced:  # a zone another workload holds, cleared for them (`repair_apart`)
+        clear_zones(fleet, deadline)
     nodes = sum(c.count for c in problem.classes)
     bound_until = deadline if deadline is None or time_limit is None or nodes <= LARGE_NODES else \
         deadline - BOUND_TAIL_SHARE * time_limit
