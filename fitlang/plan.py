@@ -46,7 +46,8 @@ NO_TARGET_SECONDS = 30.0  # at most, each solve that says why there is no target
 class TimeLimit(Frozen):
     """The plan's time limit as the instant it runs out on `clock`: every stage of the plan
     (the move, and where it finds no target, the solves and the explanation that say why)
-    gets what is left of it, so the plan ends within it (h24c: 35 CPU s past a 10 s limit)."""
+    gets what is left of it, so the plan ends within it (h24c: 35 CPU s past a 10 s limit);
+    the waves, where the move ran past its time, their share from its end (`_waves_end`)."""
 
     seconds: float | None
     ends: float | None

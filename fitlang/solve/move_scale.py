@@ -11,7 +11,9 @@ offer), so it is the start, and the move is decomposed by what changed:
    replicas to place next (first fit, `_fill`), is least.
    Replicas beyond what the policy asks for stop (`moving.moves_between` says which).
    Where a zone lacks room for the replicas a spread needs there (a pool drained), they are
-   moved there after, room made on its nodes (`spread_restore.restore_spreads`).
+   moved there after, room made on its nodes (`spread_restore.restore_spreads`). Where a
+   workload kept apart by zone holds the zones with room, the replicas left out get a zone
+   cleared of it (`repair_apart.clear_zones`).
 2. `improve`: node by node, the change that lowers the objective most, cost plus
    `move_price` per replica moved and node drained or bought, while one does: a node in use
    is *deleted* (its replicas first fit onto the other nodes in use), *replaced* (by one
