@@ -380,7 +380,7 @@ def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
     ordered = moving.waves
 
     def late(*arguments, **keywords):
-        now[0] = 31.0  # the move took the limit
+        now[0] = 31.0  # the waves' time taken once they start
         return ordered(*arguments, **keywords)
 
     monkeypatch.setattr(moving, "waves", late)
@@ -405,6 +405,39 @@ def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
     left = sum(len(w.moves) for w in whole.plan.waves[1:])
     assert [d.code for d in cut.diagnostics] == ["E0813"]
     assert f"{left} move(s) left" in cut.diagnostics[0].message
+
+
+
+def test_a_move_past_the_limit_leaves_the_waves_their_share(tmp_path, monkeypatch):
+    # the plan above, its move (a stage of it past its deadline) returned after the limit's
+    # end: the waves still have their share (plan.FINISH_SHARE of the limit) from then on, and
+    # the plan is whole, not E0813 (inventory 10,000 plan 10 at 5 s, load 29: h49e)
+    import json
+
+    from fitlang.plan import as_json
+    from fitlang.solve import moving
+    from fitlang.solve.verify_plan import verify_plan
+
+    running = [("web", f"a-{i}") for i in range(4)] + [("web", f"b-{i}") for i in range(4)] + \
+        [("batch", f"a-{4 + i // 2}") for i in range(6)]
+    state = CurrentState(tuple(Running(w, n) for w, n in running))
+    path = tmp_path / "p.fit"
+    path.write_text(SPREAD)
+    now = [0.0]
+    solve_move = moving.solve_move
+
+    def overran(*arguments, **keywords):
+        placement = solve_move(*arguments, **keywords)
+        now[0] = 31.0
+        return placement
+
+    monkeypatch.setattr(moving, "solve_move", overran)
+    compilation = Compilation(path)
+    result = make_plan(compilation, state, 30.0, clock=lambda: now[0])
+    assert [d.code for d in result.diagnostics if d.is_error] == []
+    assert result.plan is not None and len(result.plan.waves) >= 2
+    found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
+    assert problems == [] and found == []
 
 
 CYCLE = """pool n {\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = 1 USD/h\n}

@@ -11,7 +11,9 @@ offer), so it is the start, and the move is decomposed by what changed:
    replicas to place next (first fit, `_fill`), is least.
    Replicas beyond what the policy asks for stop (`moving.moves_between` says which).
    Where a zone lacks room for the replicas a spread needs there (a pool drained), they are
-   moved there after, room made on its nodes (`spread_restore.restore_spreads`).
+   moved there after, room made on its nodes (`spread_restore.restore_spreads`). Where a
+   workload kept apart by zone holds the zones with room, the replicas left out get a zone
+   cleared of it (`repair_apart.clear_zones`).
 2. `improve`: node by node, the change that lowers the objective most, cost plus
    `move_price` per replica moved and node drained or bought, while one does: a node in use
    is *deleted* (its replicas first fit onto the other nodes in use), *replaced* (by one
@@ -1144,6 +1146,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.option_switch import switch_options
     from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
+    from fitlang.solve.repair_apart import clear_zones
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
@@ -1156,6 +1159,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
+    if fleet.unplaced:  # a zone another workload holds, cleared for them (`repair_apart`)
+        clear_zones(fleet, deadline)
     nodes = sum(c.count for c in problem.classes)
     bound_until = deadline if deadline is None or time_limit is None or nodes <= LARGE_NODES else \
         deadline - BOUND_TAIL_SHARE * time_limit
