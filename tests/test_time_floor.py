@@ -116,3 +116,64 @@ def test_the_search_stops_once_the_bound_is_in_and_the_schedule_within_the_toler
     assert passes == []
     assert placed.status is Status.OPTIMAL and placed.bound == bound
     assert _violations(problem, placed) == []
+
+
+def test_a_schedule_that_leaves_replicas_out_is_answered_not_dropped(tmp_path):
+    """`big` needs three 14-hour runs of the only GPU node within 20 hours: one fits, and no
+    schedule holds all (the MIP proves it). The schedule made node by node, which runs `big`
+    once and every `small`, was dropped for missing two replicas: the answer placed nothing
+    (bench/timing_sites.py at 50 nodes gave `unknown` with 243 of 243 replicas out, h50f)."""
+    problem = problem_from(tmp_path, """\
+pool gpu {
+  count = 1
+  cpu = 16
+  memory = 64GiB
+  gpu {
+    model = h100
+    count = 8
+  }
+  price = 20 USD/h
+}
+accelerator h100 {
+  vendor = nvidia
+  memory = 80GB
+}
+pool cpu {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 1 USD/h
+}
+workload big {
+  kind = job
+  replicas = 3
+  cpu = 8
+  memory = 32GiB
+  gpu {
+    count = 8
+  }
+  duration = 14h
+  deadline = 20h
+}
+workload small {
+  kind = job
+  replicas = 4
+  cpu = 4
+  memory = 8GiB
+  duration = 6h
+  deadline = 24h
+}
+policy {
+  horizon = 24h
+  step = 1h
+  start = "2026-12-07T00:00Z"
+}
+""")
+    placed = timeline.solve_timed(problem)
+    assert placed.status is Status.INFEASIBLE
+    assert sorted((a.workload, a.replica) for a in placed.assignments) == \
+        [("big", 0)] + [("small", r) for r in range(4)]
+    assert sorted((u.workload, u.replica) for u in placed.unplaced) == [("big", 1), ("big", 2)]
+    # what runs keeps every rule: the one broken is the replicas left out (E0503)
+    violations, malformed = verify(problem, json.loads(as_json(problem, placed, [])))
+    assert not malformed and {v.code for v in violations} == {"E0503"}

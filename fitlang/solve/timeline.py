@@ -205,8 +205,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # mixed nodes the LP takes 9-13 CPU s); the child builds the time model itself
     pending = None if time_limit is None else _relaxation_started(
         problem, objective, _left(time_limit * BOUND_SHARE, began))
-    fallback = _node_schedule(problem, objective, None if time_limit is None else began,
-                              _finish_by(time_limit, began))
+    fallback, partial = _node_schedule(problem, objective, None if time_limit is None else began,
+                                       _finish_by(time_limit, began))
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
     # what the MIP leaves for packing its answer and the tie-break after it: about what the
@@ -223,6 +223,14 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                                                              time_limit, began, reserve)
     outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
                                  began, reserve)
+    if outcome.solution is None and fallback is None and partial is not None and partial[0]:
+        runs, left = _partly_placed(problem, partial, outcome.status is Status.INFEASIBLE)
+        return TimedPlacement(
+            outcome.status if outcome.status is Status.INFEASIBLE else Status.UNKNOWN, objective,
+            horizon_value(problem, runs, objective), None, runs, left,
+            backend="highs", seconds=time.monotonic() - began,
+            proven_infeasible=outcome.status is Status.INFEASIBLE,
+            bought=bought_in_time(problem, runs), timeline=timeline)
     if outcome.solution is None and fallback is None:
         infeasible = outcome.status is Status.INFEASIBLE
         return TimedPlacement(
@@ -464,15 +472,33 @@ def _finish_by(time_limit: float | None, began: float) -> float | None:
     return None if time_limit is None else began + time_limit * (1 - FINISHING_SHARE)
 
 
+# a schedule made node by node that leaves replicas out: (its runs, the replicas not placed)
+Partial = tuple[list[Spot], list[tuple[str, int]]]
+
+
 def _node_schedule(problem: Problem, objective: str, deadline: float | None,
-                   stop: float | None = None) -> list[Spot] | None:
+                   stop: float | None = None) -> tuple[list[Spot] | None, Partial | None]:
     """A schedule made node by node (`timeline_pack.node_schedule`, searched until
     `deadline`, given up at `stop`), when it places every replica and keeps what the ledger
-    does not track (a carbon budget over the horizon)."""
+    does not track (a carbon budget over the horizon); else (None, what it placed), the
+    answer where the MIP finds no schedule either (never nothing where some runs fit)."""
     if problem.carbon_budget is not None:
-        return None
+        return None, None
     spots, missing = node_schedule(problem, objective, deadline=deadline, stop=stop)
-    return None if missing else spots
+    return (None, (spots, missing)) if missing else (spots, None)
+
+
+def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
+                   ) -> tuple[list[TimedAssignment], list[Unplaced]]:
+    """The runs of a schedule that leaves replicas out, a gang with one missing left out whole
+    (all or nothing), and the replicas it leaves out, each said why."""
+    spots, missing = partial
+    short = {name for name, _ in missing}
+    broken = {name for name in short if problem.demand(name).gang}
+    kept = [spot for spot in spots if spot.demand not in broken]
+    reason = "no schedule meets every rule in the horizon" if infeasible else "no schedule found in time"
+    left = sorted(set(missing) | {(spot.demand, spot.replica) for spot in spots if spot.demand in broken})
+    return timed_assignments(problem, kept), [Unplaced(name, replica, reason) for name, replica in left]
 
 
 def bought_in_time(problem: Problem, assignments: list[TimedAssignment]) -> dict[str, list[str]]:
