@@ -362,6 +362,15 @@ def test_waves_past_48_nodes_keep_capacity_and_the_spread_mid_way(tmp_path):
     assert plan.cost_after < plan.cost_before
 
 
+def _spread_running(tmp_path):
+    """SPREAD with web on a-0..3 and b-0..3, batch two a node on a-4..6: (the state, the policy)."""
+    running = [("web", f"a-{i}") for i in range(4)] + [("web", f"b-{i}") for i in range(4)] + \
+        [("batch", f"a-{4 + i // 2}") for i in range(6)]
+    path = tmp_path / "p.fit"
+    path.write_text(SPREAD)
+    return CurrentState(tuple(Running(w, n) for w, n in running)), path
+
+
 def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
     # the plan above (past 48 nodes, batched waves); its waves are ordered with the time
     # limit spent once they start: none is made and E0813 says how many moves are left, so
@@ -369,11 +378,7 @@ def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
     # nodes took 19-97 CPU s of waves after a 60 s limit's move, session 33)
     from fitlang.solve import moving
 
-    running = [("web", f"a-{i}") for i in range(4)] + [("web", f"b-{i}") for i in range(4)] + \
-        [("batch", f"a-{4 + i // 2}") for i in range(6)]
-    state = CurrentState(tuple(Running(w, n) for w, n in running))
-    path = tmp_path / "p.fit"
-    path.write_text(SPREAD)
+    state, path = _spread_running(tmp_path)
     whole = make_plan(Compilation(path), state, 30.0)
     assert whole.plan is not None and len(whole.plan.waves) >= 2 and not whole.failed
     now = [0.0]
@@ -407,7 +412,6 @@ def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
     assert f"{left} move(s) left" in cut.diagnostics[0].message
 
 
-
 def test_a_move_past_the_limit_leaves_the_waves_their_share(tmp_path, monkeypatch):
     # the plan above, its move (a stage of it past its deadline) returned after the limit's
     # end: the waves still have their share (plan.FINISH_SHARE of the limit) from then on, and
@@ -418,11 +422,7 @@ def test_a_move_past_the_limit_leaves_the_waves_their_share(tmp_path, monkeypatc
     from fitlang.solve import moving
     from fitlang.solve.verify_plan import verify_plan
 
-    running = [("web", f"a-{i}") for i in range(4)] + [("web", f"b-{i}") for i in range(4)] + \
-        [("batch", f"a-{4 + i // 2}") for i in range(6)]
-    state = CurrentState(tuple(Running(w, n) for w, n in running))
-    path = tmp_path / "p.fit"
-    path.write_text(SPREAD)
+    state, path = _spread_running(tmp_path)
     now = [0.0]
     solve_move = moving.solve_move
 
