@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from fitlang.solve import accelerator_repack, placement
+from fitlang.solve import accelerator_repack, search_stages
 from fitlang.solve.accelerator_repack import accelerators_repacked
 from fitlang.solve.pack import Packing
 
@@ -93,7 +93,8 @@ def test_the_search_gives_the_re_placement_the_time_its_mip_takes(tmp_path, monk
 
     monkeypatch.setattr(time, "monotonic", ticking)
     monkeypatch.setattr(accelerator_repack, "_solved", slow_mip)
-    searched = placement._searched(problem, _greedy(problem), "cost", now[0] + 1.0, lambda *said: None, None)
+    searched = search_stages.searched(problem, _greedy(problem), "cost", now[0] + 1.0,
+                                      lambda *said: None, None)
     assert verified_cost(problem, searched) == 89
 
 

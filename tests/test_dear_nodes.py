@@ -7,7 +7,7 @@ import random
 import time
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import search_stages
 from fitlang.solve.dear_nodes import GIVE_UP_AFTER, dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
@@ -174,8 +174,8 @@ def test_the_search_ruins_past_give_up_after_failed_nodes(tmp_path, monkeypatch)
         made.append(dear_nodes_ruined(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(placement, "dear_nodes_ruined", recorded)
+    monkeypatch.setattr(search_stages, "dear_nodes_ruined", recorded)
     optimum = 5 * GIVE_UP_AFTER + _brute_force()
-    floor = placement._searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, optimum)
+    floor = search_stages.searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, optimum)
     assert made == [1]
     assert verified_cost(problem, floor) == optimum

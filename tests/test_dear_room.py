@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import search_stages
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.improve import consolidate
@@ -74,9 +74,9 @@ def test_the_search_fills_the_dear_room_after_its_ruin(tmp_path, monkeypatch):
         moved.append(dear_room_filled(*args, **kwargs))
         return moved[-1]
 
-    monkeypatch.setattr(placement, "dear_room_filled", recorded)
-    packing = placement._searched(problem, _mixed(problem), "cost", time.monotonic() + 5,
-                                  lambda *args: None, Fraction(11))
+    monkeypatch.setattr(search_stages, "dear_room_filled", recorded)
+    packing = search_stages.searched(problem, _mixed(problem), "cost", time.monotonic() + 5,
+                                     lambda *args: None, Fraction(11))
     assert moved == [4]
     assert verified_cost(problem, packing) == 11
 

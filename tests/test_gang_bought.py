@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from fitlang.solve import gang_bought, placement
+from fitlang.solve import gang_bought, placement, search_stages
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
@@ -108,15 +108,16 @@ def test_the_polish_gives_up_after_trials_in_a_row_that_keep_nothing(tmp_path, m
 
 
 def test_the_search_moves_the_gang_before_its_exact_stages(tmp_path, monkeypatch):
-    # `placement._searched` from the owned packing, its exact repacking and neighbourhood search
+    # `search_stages.searched` from the owned packing, its exact repacking and neighbourhood search
     # left out (at this size they find the move too; at 10,000 nodes they have no time for it):
     # the gang's move, then nothing (the bound is met)
-    monkeypatch.setattr(placement, "repack", lambda *args: 0)
-    monkeypatch.setattr(placement.neighbourhood, "search", lambda problem, packing, *args, **kwargs: packing)
+    monkeypatch.setattr(search_stages, "repack", lambda *args: 0)
+    monkeypatch.setattr(search_stages.neighbourhood, "search",
+                        lambda problem, packing, *args, **kwargs: packing)
     problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
     packing = _owned(problem)
-    searched = placement._searched(problem, packing, "cost", time.monotonic() + 5.0, lambda *said: None,
-                                   Fraction(11008, 100))
+    searched = search_stages.searched(problem, packing, "cost", time.monotonic() + 5.0, lambda *said: None,
+                                      Fraction(11008, 100))
     assert float(verified_cost(problem, searched)) == 110.08
 
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from test_dear_nodes import DEAR, _brute_force
 
-from fitlang.solve import placement
+from fitlang.solve import placement, search_stages
 from fitlang.solve.budget import Budget
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.report import as_json
@@ -41,7 +41,7 @@ def _stages(problem, monkeypatch, model: bool) -> placement.Placement:
     monkeypatch.setattr(placement, "completed", lambda problem_, counts, planned, packing, *rest: packing)
     monkeypatch.setattr(placement, "counted_exact", lambda *arguments: None)
     monkeypatch.setattr(placement, "MAX_REPACKS", 1)  # (a later round's caps may drop `train` in the model)
-    monkeypatch.setattr(placement, "_searched", lambda problem_, packing, *rest, **keywords: packing)
+    monkeypatch.setattr(placement, "searched", lambda problem_, packing, *rest, **keywords: packing)
     run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(30.0), lambda *said: None, True)
     run.search_deadline = run.budget.deadline
     answer = placement._stages(run, time.monotonic())
@@ -79,9 +79,10 @@ def test_a_model_that_packs_dear_leaves_the_floor_its_guided_passes_and_the_chea
     monkeypatch.setattr(placement, "pack", _web_on_big)
     monkeypatch.setattr(placement, "counted_exact", lambda *arguments: None)
     monkeypatch.setattr(placement, "repack", lambda *arguments: 0)  # (the model's packing stays dear)
+    monkeypatch.setattr(search_stages, "repack", lambda *arguments: 0)
     # (nor do the patterns after the model reach the optimum: on the accelerator shape they do not)
     monkeypatch.setattr(placement, "_patterns_after_model", lambda run: None)
-    monkeypatch.setattr(placement, "_searched", lambda problem_, packing, *rest, **keywords: packing)
+    monkeypatch.setattr(placement, "searched", lambda problem_, packing, *rest, **keywords: packing)
     run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(30.0), lambda *said: None, True)
     run.search_deadline = run.budget.deadline
     answer = placement._stages(run, time.monotonic())

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from test_bounds_aside import _run
 
-from fitlang.solve import placement
+from fitlang.solve import placement, search_stages
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide
 from fitlang.solve.pack import pack
@@ -86,9 +86,9 @@ def test_the_solve_keeps_the_pass_cheaper_after_the_ruin_and_does_not_ruin_it_ag
     placement._ruined_first(run, [None, mixed])
     assert run.floor is mixed and run.ruined is mixed and verified_cost(problem, run.floor) == Fraction(3, 2)
     ruined: list[object] = []
-    monkeypatch.setattr(placement, "dear_nodes_ruined", lambda *args, **kwargs: ruined.append(args) or 0)
-    placement._searched(problem, run.floor, "cost", time.monotonic() + 0.5, lambda *said: None, None,
-                        ruined=True)
+    monkeypatch.setattr(search_stages, "dear_nodes_ruined", lambda *args, **kwargs: ruined.append(args) or 0)
+    search_stages.searched(problem, run.floor, "cost", time.monotonic() + 0.5, lambda *said: None, None,
+                           ruined=True)
     assert ruined == []
 
 

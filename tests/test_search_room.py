@@ -11,7 +11,7 @@ import pytest
 from test_bounds_aside import _run
 from test_ruined_choice import TWO_SHAPES, _passes
 
-from fitlang.solve import placement
+from fitlang.solve import placement, search_stages
 from fitlang.solve.greedy import Guide
 from fitlang.solve.search_room import SEARCH_ROOM_SHARE, later_pass_fits, search_room
 
@@ -61,11 +61,11 @@ def test_one_pass_to_choose_from_is_left_to_the_search_which_merges_before_it_ru
     placement._ruined_first(run, [None, alike])
     assert run.floor is mixed and run.ruined is None and verified_cost(problem, mixed) == Fraction(5, 2)
     order: list[str] = []
-    merged, ruined = placement.small_nodes_merged, placement.dear_nodes_ruined
-    monkeypatch.setattr(placement, "small_nodes_merged",
+    merged, ruined = search_stages.small_nodes_merged, search_stages.dear_nodes_ruined
+    monkeypatch.setattr(search_stages, "small_nodes_merged",
                         lambda *args, **kwargs: order.append("merge") or merged(*args, **kwargs))
-    monkeypatch.setattr(placement, "dear_nodes_ruined",
+    monkeypatch.setattr(search_stages, "dear_nodes_ruined",
                         lambda *args, **kwargs: order.append("ruin") or ruined(*args, **kwargs))
-    placement._searched(problem, run.floor, "cost", time.monotonic() + 5, lambda *said: None, None,
-                        ruined=run.floor is run.ruined)
+    search_stages.searched(problem, run.floor, "cost", time.monotonic() + 5, lambda *said: None, None,
+                           ruined=run.floor is run.ruined)
     assert order[:2] == ["merge", "ruin"] and verified_cost(problem, run.floor) == Fraction(3, 2)

@@ -7,7 +7,7 @@ import random
 import time
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import search_stages
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
@@ -97,8 +97,8 @@ def test_the_search_merges_before_its_ruin(tmp_path, monkeypatch):
         seen.append(verified_cost(problem, packing))
         return 0
 
-    monkeypatch.setattr(placement, "dear_nodes_ruined", recorded)
-    placement._searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, None)
+    monkeypatch.setattr(search_stages, "dear_nodes_ruined", recorded)
+    search_stages.searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, None)
     assert seen == [Fraction(11, 10)]
 
 
@@ -121,9 +121,9 @@ def test_the_search_merges_again_what_the_dear_room_leaves(tmp_path, monkeypatch
         seen.append(verified_cost(problem, packing))
         return 0
 
-    monkeypatch.setattr(placement, "dear_room_filled", dear_room)
-    monkeypatch.setattr(placement, "crossing_room", crossing)
-    placement._searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, None)
+    monkeypatch.setattr(search_stages, "dear_room_filled", dear_room)
+    monkeypatch.setattr(search_stages, "crossing_room", crossing)
+    search_stages.searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, None)
     assert merged_first == [Fraction(11, 10)] and seen == [Fraction(11, 10)]
 
 

@@ -1,7 +1,7 @@
 """Whole gangs moved onto bought accelerator nodes on the first guided pass that places every
 replica, after its consolidation (issue 15, the accelerator-heavy shape at 10,000 nodes).
 
-`gang_bought.gangs_onto_bought` ran first in the search (`placement._searched`), but at 5 s the
+`gang_bought.gangs_onto_bought` ran first in the search (`search_stages.searched`), but at 5 s the
 first complete guided pass and its polish end at the search's deadline on `bench/ai_fleet.py`
 10,000 seeds 12 / 14 (CPU clock, session 42: the pass 3.7-4.9 CPU s, its consolidation
 4.9-5.1), so the search and the move never ran. The move on that pass: seed 14 two gangs,

@@ -10,15 +10,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import bound_stages, neighbourhood, option_spread_bound, repair_time, whole_cores
+from fitlang.solve import bound_stages, option_spread_bound, repair_time, whole_cores
 from fitlang.solve.accelerator_options import accelerator_options
-from fitlang.solve.accelerator_repack import accelerators_repacked
 from fitlang.solve.aggregate import (
     can_grow,
     cap_short,
@@ -50,15 +48,12 @@ from fitlang.solve.coarse import (
     suggested_classes,
 )
 from fitlang.solve.counted_exact import counted_exact
-from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
-from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_bounds, waited
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.fragment_bound import raised_beside
-from fitlang.solve.gang_bought import gangs_onto_bought
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
@@ -70,7 +65,6 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.most_placed import most_placed
-from fitlang.solve.option_convert import options_converted
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
@@ -94,15 +88,13 @@ from fitlang.solve.ruin_beside import floor_ruined_beside
 from fitlang.solve.ruined_choice import kept_cheapest, ranked, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.search_room import later_pass_fits, search_room
+from fitlang.solve.search_stages import REPACK_SHARE, SEARCH_DEAR_SHARE, Progress, searched
 from fitlang.solve.short_again import shorts_first_again
 from fitlang.solve.short_cheaper import cheaper_at_same_counts
 from fitlang.solve.short_order import ShortFirst, retried_pass
-from fitlang.solve.small_merged import small_nodes_merged
 from fitlang.solve.spread_domains import searched_keeping_spreads
-from fitlang.solve.zone_repack import zones_repacked
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
-Progress = Callable[[str, Fraction | None, Fraction | None], None]
 
 MAX_REPACKS = 8
 EXACT_MAX_NODES = 48  # fleets this small are solved node by node, exactly
@@ -327,7 +319,7 @@ def _stages(run: _Run, started: float) -> Placement:
         # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
         floor, bound = run.floor, _larger(run.best.bound if run.best is not None else None, run.proven)
         ruined = floor is run.ruined
-        run.floor = searched_keeping_spreads(problem, floor, lambda: _searched(
+        run.floor = searched_keeping_spreads(problem, floor, lambda: searched(
             problem, floor, run.objective, run.search_deadline, run.progress, bound, ruined=ruined))
     return _answer(run, started)  # 6. the better of the two, with every bound proven
 
@@ -1047,105 +1039,6 @@ def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
 # the share of the time left that the ruin of the dear full nodes beside the child's bounds may
 # take (`_bounds_aside`; it gives up after GIVE_UP_AFTER failures in a row)
 DEAR_SHARE = 0.5
-# the share the search's ruin (`_searched`) may take before the repacking. It tries every dear
-# full node (no give-up) and ends at its list's end (0.4-0.8 CPU s at inventory 10,000): at
-# longer limits the repacking gets the rest as before; at 5 s the repacking after it kept
-# nothing on seeds 7-9, where half the time left cut the ruin short under load (seed 7 582.16
-# against 581.42 whole)
-SEARCH_DEAR_SHARE = 0.8
-# a paid node closed by first sending a spread replica beside it across domains
-# (crossing_room.py; inventory 300 seed 14: 8.353 -> 8.106, the optimum, in 0.13 CPU s) takes
-# at most this share of what is left, before the repacking and the neighbourhood search
-CROSSING_ROOM_SHARE = 0.25
-# small open nodes merged onto one new node of a larger class (small_merged.py), before the
-# search's ruin and again after the dear room (which moves replicas off cheap nodes), each at most
-# this share of what is left (inventory 10,000 at 5 s, seed 31: 629.43 -> 627.39 in 0.07 CPU s,
-# then 625.20 -> 624.68 in 0.08 s; seed 11: 460.57 -> 460.39 after the dear room)
-MERGE_SHARE = 0.5
-# whole gangs moved onto bought accelerator nodes (gang_bought.py), first: at most this share of
-# what is left (accelerator-heavy 10,000 at 5 s, seeds 3 / 12: one gang each, -73 / -76 USD/h,
-# in 0.4-0.6 CPU s with every gang tried)
-GANG_SHARE = 0.5
-# the accelerator work re-placed by one MIP (accelerator_repack.py), first: at most this share of
-# what is left; it ends where its MIP does, so the rest keeps what it does not take (accelerator-heavy
-# 10,000 at 5 s: the search begins with 0.5-0.9 CPU s left under load, seed 17's MIP and packing take
-# 0.4 of it: half gave 0.24 and kept nothing, 1.91%, 0.85 of it 1.21%; session 48)
-REPACK_ACCELERATORS_SHARE = 0.85
-# the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
-# inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
-ZONE_SHARE = 0.5
-
-
-def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
-              progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
-    """The floor improved first by the accelerator work re-placed by one MIP over classes
-    (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs moved onto
-    bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then dear accelerator nodes closed
-    by other options' room (option_convert.py) and small nodes merged onto larger ones (small_merged.py,
-    MERGE_SHARE of what is left), then each zone's CPU nodes packed again from empty (zone_repack.py,
-    ZONE_SHARE of what is left: before the ruin, which polishes what it packs: seeds 11 / 24 0.62 / 0.91%
-    where after `crossing_room` 1.01 / 1.00%, session 46), then by ruin and recreate on its dear full nodes
-    (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left); then, for SEARCH_DEAR_SHARE of what
-    is left, the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
-    consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by sending a
-    spread replica beside them across domains (crossing_room.py), then by exact repacking of a few nodes at a
-    time (`repack`) for a share of the time left, then by large- neighbourhood search
-    (`neighbourhood.search`) until the deadline, or within the optimality tolerance of the proven `bound`.
-    `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
-    if deadline is None or objective not in NODE_OBJECTIVES:
-        return packing
-    enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
-    value = _packed_value(problem, packing, objective)
-    repack_deadline = time.monotonic() + REPACK_ACCELERATORS_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
-            accelerators_repacked(problem, packing, objective, repack_deadline):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and gangs_onto_bought(
-            problem, packing, objective, time.monotonic() + GANG_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and options_converted(
-            problem, packing, objective, deadline) + small_nodes_merged(
-            problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and \
-            zones_repacked(problem, packing, objective,
-                           time.monotonic() + ZONE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
-    if not ruined and (enough is None or value is None or value > enough) and \
-            dear_nodes_ruined(problem, packing, objective, ruin_deadline, give_up=None):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    # after the ruin, not before: before it gained more where the ruin then ran to its end, but
-    # took the time of the ruin's best moves where it did not (inventory 10,000 seed 7 at 5 s
-    # under load: 584.97, the ruin kept nothing, against 581.31-582.40)
-    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
-            dear_room_filled(problem, packing, objective, ruin_deadline):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and small_nodes_merged(
-            problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    room_deadline = time.monotonic() + CROSSING_ROOM_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
-            crossing_room(problem, packing, objective, room_deadline):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and \
-            repack(problem, packing, objective,
-                   time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
-        progress("improve", _packed_value(problem, packing, objective), bound)
-    return neighbourhood.search(
-        problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
-        improved=lambda value: progress("improve", value, bound), enough=enough)
-
-
 def _guided_floor(problem: Problem, packing: Packing,
                   suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
@@ -1289,10 +1182,6 @@ FLOOR_IMPROVE_SHARE = 0.1
 # and 2751.34 in every run, seed 8 6600.84 -> 6580.78, breaker 50,000 9939 -> 9938 (alternate
 # runs at load 1-2, every answer verified; the bounds unchanged)
 REBUILD_SHARE = 0.2
-# of the time left for the search, the share exact repacking takes before the neighbourhood
-# search. Measured on the inventory shape at 10,000 nodes from the guided floor (593.18 USD/h):
-# 20 s of repacking gave 589.96-591.65, 30 s of neighbourhood search nothing
-REPACK_SHARE = 0.5
 # after the model, repacking runs only where the gap is over this: on the bench shape (the
 # model leaves 0.1-0.3%) it gained 0.06% at 10,000 nodes for 1.8 s (4.9 -> 6.7 s end to end)
 REPACK_MIN_GAP = 0.01

@@ -9,7 +9,7 @@ ruined floor was dropped, and the choice after the child's answer (ruined_choice
 child's cheapest pass and had no time left for the next cheapest: at 5 s on the CPU clock its
 window was 0.5-1.0 s where a ruin takes 0.5-0.7 (seeds 10 / 11 / 22 / 24 / 28 / 51,
 docs/performance.md, session 38). Where the floor is still the cheapest pass, the choice
-ruins it then; where no pass comes, the search does (`placement._searched`). So the floor is
+ruins it then; where no pass comes, the search does (`search_stages.searched`). So the floor is
 ruined here only where this process also makes a pass beside the child (passes_beside.py:
 50,000 nodes, where it waits for the child's guides anyway) or no choice follows (the `nodes`
 objective). On a machine shared with other work the wait also leaves the cores to the child.

@@ -2,7 +2,7 @@
 
 At fleet scale the solve's own guided passes (`placement._cheapest_guided`, from
 `_guided_floor`) went on while the time left held one more pass as long as the last
-(`guided_pass.next_pass_fits`), and the search after them (`placement._searched`: small nodes
+(`guided_pass.next_pass_fits`), and the search after them (`search_stages.searched`: small nodes
 merged, the dear nodes ruined, the crossing room) had what was left: nothing. `bench/ai_fleet.py`
 10,000 at `--time-limit 5` (CPU clock, session 40): the floor, its completion and the pair LP end
 at 2.0-3.4 CPU s, a guided pass and its polish take 0.55-1.4, and the passes went on to the

@@ -1,7 +1,7 @@
 """A short placement (`allow_unplaced`) proven to place the most by priority, placed again at
 a lower cost with the same replicas of each workload.
 
-The search that lowers a placement's cost (`placement._searched`, neighbourhood by
+The search that lowers a placement's cost (`search_stages.searched`, neighbourhood by
 neighbourhood) runs only on a complete floor: a short answer keeps the cost its floor had.
 `bench/mixed_rules.py` seed 56: `x1` (priority 5, a gang of 124 one a node, `spread node
 max_skew 1`, `anti_affinity x0 on node`) beside `x0` (a gang of 64 one a node) over 134

@@ -1,0 +1,133 @@
+"""The search that lowers a fleet-scale packing's cost, stage by stage, each for its share of
+the time left (`searched`): placement.py runs it on the floor and on each guided floor.
+
+The stages run in this order because of what each measured against the others (the comments
+at each share say how much); a stage that would break a spread over the domains that exist is
+guarded around the whole search (`spread_domains.searched_keeping_spreads`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+from fitlang.model.problem import Problem
+from fitlang.solve import neighbourhood
+from fitlang.solve.accelerator_repack import accelerators_repacked
+from fitlang.solve.crossing_room import crossing_room
+from fitlang.solve.dear_nodes import dear_nodes_ruined
+from fitlang.solve.dear_room import dear_room_filled
+from fitlang.solve.gang_bought import gangs_onto_bought
+from fitlang.solve.improve import NODE_OBJECTIVES
+from fitlang.solve.option_convert import options_converted
+from fitlang.solve.pack import Packing
+from fitlang.solve.placement_result import OPTIMALITY_TOLERANCE, _packed_value
+from fitlang.solve.repack import repack
+from fitlang.solve.small_merged import small_nodes_merged
+from fitlang.solve.zone_repack import zones_repacked
+
+# what a stage tells the solve's progress line: (what happened, the value, the bound)
+Progress = Callable[[str, Fraction | None, Fraction | None], None]
+
+# of the time left for the search, the share exact repacking takes before the neighbourhood
+# search. Measured on the inventory shape at 10,000 nodes from the guided floor (593.18 USD/h):
+# 20 s of repacking gave 589.96-591.65, 30 s of neighbourhood search nothing
+REPACK_SHARE = 0.5
+# the share the search's ruin (`searched`) may take before the repacking. It tries every dear
+# full node (no give-up) and ends at its list's end (0.4-0.8 CPU s at inventory 10,000): at
+# longer limits the repacking gets the rest as before; at 5 s the repacking after it kept
+# nothing on seeds 7-9, where half the time left cut the ruin short under load (seed 7 582.16
+# against 581.42 whole)
+SEARCH_DEAR_SHARE = 0.8
+# a paid node closed by first sending a spread replica beside it across domains
+# (crossing_room.py; inventory 300 seed 14: 8.353 -> 8.106, the optimum, in 0.13 CPU s) takes
+# at most this share of what is left, before the repacking and the neighbourhood search
+CROSSING_ROOM_SHARE = 0.25
+# small open nodes merged onto one new node of a larger class (small_merged.py), before the
+# search's ruin and again after the dear room (which moves replicas off cheap nodes), each at most
+# this share of what is left (inventory 10,000 at 5 s, seed 31: 629.43 -> 627.39 in 0.07 CPU s,
+# then 625.20 -> 624.68 in 0.08 s; seed 11: 460.57 -> 460.39 after the dear room)
+MERGE_SHARE = 0.5
+# whole gangs moved onto bought accelerator nodes (gang_bought.py), first: at most this share of
+# what is left (accelerator-heavy 10,000 at 5 s, seeds 3 / 12: one gang each, -73 / -76 USD/h,
+# in 0.4-0.6 CPU s with every gang tried)
+GANG_SHARE = 0.5
+# the accelerator work re-placed by one MIP (accelerator_repack.py), first: at most this share of
+# what is left; it ends where its MIP does, so the rest keeps what it does not take (accelerator-heavy
+# 10,000 at 5 s: the search begins with 0.5-0.9 CPU s left under load, seed 17's MIP and packing take
+# 0.4 of it: half gave 0.24 and kept nothing, 1.91%, 0.85 of it 1.21%; session 48)
+REPACK_ACCELERATORS_SHARE = 0.85
+# the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
+# inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
+ZONE_SHARE = 0.5
+
+
+def searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
+              progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
+    """The floor improved first by the accelerator work re-placed by one MIP over classes
+    (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs moved onto
+    bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then dear accelerator nodes closed
+    by other options' room (option_convert.py) and small nodes merged onto larger ones (small_merged.py,
+    MERGE_SHARE of what is left), then each zone's CPU nodes packed again from empty (zone_repack.py,
+    ZONE_SHARE of what is left: before the ruin, which polishes what it packs: seeds 11 / 24 0.62 / 0.91%
+    where after `crossing_room` 1.01 / 1.00%, session 46), then by ruin and recreate on its dear full nodes
+    (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left); then, for SEARCH_DEAR_SHARE of what
+    is left, the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
+    consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by sending a
+    spread replica beside them across domains (crossing_room.py), then by exact repacking of a few nodes at a
+    time (`repack`) for a share of the time left, then by large-neighbourhood search
+    (`neighbourhood.search`) until the deadline, or within the optimality tolerance of the proven `bound`.
+    `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
+    if deadline is None or objective not in NODE_OBJECTIVES:
+        return packing
+    enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
+    value = _packed_value(problem, packing, objective)
+    repack_deadline = time.monotonic() + REPACK_ACCELERATORS_SHARE * (deadline - time.monotonic())
+    if (enough is None or value is None or value > enough) and \
+            accelerators_repacked(problem, packing, objective, repack_deadline):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and gangs_onto_bought(
+            problem, packing, objective, time.monotonic() + GANG_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and options_converted(
+            problem, packing, objective, deadline) + small_nodes_merged(
+            problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and \
+            zones_repacked(problem, packing, objective,
+                           time.monotonic() + ZONE_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
+    if not ruined and (enough is None or value is None or value > enough) and \
+            dear_nodes_ruined(problem, packing, objective, ruin_deadline, give_up=None):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    # after the ruin, not before: before it gained more where the ruin then ran to its end, but
+    # took the time of the ruin's best moves where it did not (inventory 10,000 seed 7 at 5 s
+    # under load: 584.97, the ruin kept nothing, against 581.31-582.40)
+    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
+    if (enough is None or value is None or value > enough) and \
+            dear_room_filled(problem, packing, objective, ruin_deadline):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and small_nodes_merged(
+            problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    room_deadline = time.monotonic() + CROSSING_ROOM_SHARE * (deadline - time.monotonic())
+    if (enough is None or value is None or value > enough) and \
+            crossing_room(problem, packing, objective, room_deadline):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    if (enough is None or value is None or value > enough) and \
+            repack(problem, packing, objective,
+                   time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
+        progress("improve", _packed_value(problem, packing, objective), bound)
+    return neighbourhood.search(
+        problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
+        improved=lambda value: progress("improve", value, bound), enough=enough)
