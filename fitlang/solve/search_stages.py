@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import NamedTuple
 
 from fitlang.model.problem import Problem
 from fitlang.solve import neighbourhood
@@ -83,51 +84,48 @@ def searched(problem: Problem, packing: Packing, objective: str, deadline: float
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
-    repack_deadline = time.monotonic() + REPACK_ACCELERATORS_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
-            accelerators_repacked(problem, packing, objective, repack_deadline):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and gangs_onto_bought(
-            problem, packing, objective, time.monotonic() + GANG_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and options_converted(
-            problem, packing, objective, deadline) + small_nodes_merged(
-            problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and \
-            zones_repacked(problem, packing, objective,
-                           time.monotonic() + ZONE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
-    if not ruined and (enough is None or value is None or value > enough) and \
-            dear_nodes_ruined(problem, packing, objective, ruin_deadline, give_up=None):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    # after the ruin, not before: before it gained more where the ruin then ran to its end, but
-    # took the time of the ruin's best moves where it did not (inventory 10,000 seed 7 at 5 s
-    # under load: 584.97, the ruin kept nothing, against 581.31-582.40)
-    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
-            dear_room_filled(problem, packing, objective, ruin_deadline):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and small_nodes_merged(
-            problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    room_deadline = time.monotonic() + CROSSING_ROOM_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
-            crossing_room(problem, packing, objective, room_deadline):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and \
-            repack(problem, packing, objective,
-                   time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
-        progress("improve", _packed_value(problem, packing, objective), bound)
+    for stage in STAGES:
+        if stage.name == "dear nodes" and ruined:
+            continue
+        if (enough is None or value is None or value > enough) and stage.run(problem, packing, objective,
+                                                                             deadline):
+            value = _packed_value(problem, packing, objective)
+            progress("improve", value, bound)
     return neighbourhood.search(
         problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
         improved=lambda value: progress("improve", value, bound), enough=enough)
+
+
+def _until(share: float, deadline: float) -> float:
+    """The instant `share` of the time left to `deadline` ends."""
+    return time.monotonic() + share * (deadline - time.monotonic())
+
+
+class Stage(NamedTuple):
+    """One stage of the search: `run(problem, packing, objective, the search's deadline)` changes
+    the packing in place and says whether it lowered it. Each looks its function up when it runs
+    (a test replaces one in this module)."""
+
+    name: str
+    run: Callable[[Problem, Packing, str, float], object]
+
+
+# the stages in order (why this order: the shares' comments above and `searched`'s docstring)
+STAGES: tuple[Stage, ...] = (
+    Stage("accelerators",
+          lambda p, k, o, d: accelerators_repacked(p, k, o, _until(REPACK_ACCELERATORS_SHARE, d))),
+    Stage("gangs", lambda p, k, o, d: gangs_onto_bought(p, k, o, _until(GANG_SHARE, d))),
+    # (both, one check before them: the merge closes what the conversion leaves)
+    Stage("options and small nodes", lambda p, k, o, d: options_converted(p, k, o, d)
+          + small_nodes_merged(p, k, o, _until(MERGE_SHARE, d))),
+    Stage("zones", lambda p, k, o, d: zones_repacked(p, k, o, _until(ZONE_SHARE, d))),
+    Stage("dear nodes", lambda p, k, o, d: dear_nodes_ruined(p, k, o, _until(SEARCH_DEAR_SHARE, d),
+                                                             give_up=None)),
+    # after the ruin, not before: before it gained more where the ruin then ran to its end, but
+    # took the time of the ruin's best moves where it did not (inventory 10,000 seed 7 at 5 s
+    # under load: 584.97, the ruin kept nothing, against 581.31-582.40)
+    Stage("dear room", lambda p, k, o, d: dear_room_filled(p, k, o, _until(SEARCH_DEAR_SHARE, d))),
+    Stage("small nodes", lambda p, k, o, d: small_nodes_merged(p, k, o, _until(MERGE_SHARE, d))),
+    Stage("crossing room", lambda p, k, o, d: crossing_room(p, k, o, _until(CROSSING_ROOM_SHARE, d))),
+    Stage("repack", lambda p, k, o, d: repack(p, k, o, _until(REPACK_SHARE, d))),
+)
