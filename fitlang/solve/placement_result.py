@@ -144,7 +144,7 @@ class _Room:
         self.problem, self.packing = problem, packing
         self.index = {c.id: i for i, c in enumerate(problem.classes)}
         nodes = [(self.index[c], n) for c, opened in packing.nodes.items() for n in opened]
-        self.free = np.array([[n.free[r] for r in RESOURCES] for _, n in nodes],
+        self.free = np.array([[n.free.get(r, 0) for r in RESOURCES] for _, n in nodes],
                              dtype=np.int64).reshape(len(nodes), len(RESOURCES))
         self.of_class = np.array([i for i, _ in nodes], dtype=np.int64)
 
