@@ -255,7 +255,6 @@ def _took_room(problem: Problem, packing: Packing, value: Fraction | None) -> Ca
     took nothing from it (a residency rule kept `chat` off the pool `batch` filled: naming
     `batch` sent the user the wrong way)."""
     hosted: dict[str, set[str]] = {}  # made at the first demand left out: most answers have none
-    prices = {c.id: c.price for c in problem.classes}
     found: dict[int, set[str]] = {}  # by the eligible list's identity: demands share it
 
     def took(demand) -> set[str]:
@@ -264,8 +263,7 @@ def _took_room(problem: Problem, packing: Packing, value: Fraction | None) -> Ca
                            for class_id, nodes in packing.nodes.items()})
         key = id(demand.eligible)
         if key not in found:
-            if problem.budget is not None and (value is None or problem.objective[0] != "cost" or value + min(
-                    (prices[c] for c in demand.eligible), default=0) > problem.budget):
+            if _over_budget(problem, value, demand):
                 found[key] = set().union(*hosted.values())
             else:
                 found[key] = set().union(*(hosted.get(c, set()) for c in _reach(problem, demand)))
