@@ -7,7 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -452,6 +455,44 @@ def test_a_job_no_node_holds_is_proven_infeasible_and_named(tmp_path, fitc):
     assert [r["rule"] for r in explained["conflict"]] == ["eligibility"]
     replicas_line = text.splitlines().index("  replicas = 2") + 1
     assert explained["diagnostics"][0]["line"] == replicas_line
+
+
+GPU_POOL = """
+import "std/accelerators"
+
+pool gpu {
+  count = 1
+  cpu = 32
+  memory = 128GiB
+  gpu {
+    model = A100_80GB
+    count = 1
+  }
+  price = 4 USD/h
+}
+"""
+
+
+def test_a_window_short_of_gpus_names_the_pools_holding_them_in_every_process(tmp_path):
+    # `prep` may run on both pools, so {big, gpu} and {gpu} are both sets `train` lacks GPUs
+    # in, equally short: the sentence named one or the other by the run's string hashes
+    # ("pools `big`, `gpu` have 4 GPU-hours", naming a pool that has none)
+    text = (pool(count=2) + GPU_POOL + job("prep", "1h", cpu=2)
+            + job("train", "3h", "gpu { count = 1 }\n  deadline = 4h", replicas=2, cpu=4) + policy())
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    said = set()
+    for hash_seed in ("1", "2", "3", "6"):  # 3 and 6 named the other set on Python 3.11
+        command = [sys.executable, "-m", "fitlang.cli", "explain", str(path), "--format", "json"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert result.returncode == 1
+        said.add(result.stdout)
+    assert len(said) == 1
+    explained = json.loads(said.pop())
+    assert [d["code"] for d in explained["diagnostics"]] == ["E0950"]
+    notes = [r["message"] for d in explained["diagnostics"] for r in d.get("related", [])]
+    assert "pool `gpu`" in notes and "pool `big`" not in notes
 
 
 def test_packing_alone_rules_out_every_schedule_proven_or_undecided(tmp_path, fitc):

@@ -115,7 +115,9 @@ class _Screen:
         requests = np.array([[d.requests[r] for r in SAID_FIRST] for d in self.demands],
                             dtype=float).reshape(len(self.demands), len(SAID_FIRST))
         self.sets: list[tuple[frozenset[str], np.ndarray, np.ndarray, np.ndarray]] = []
-        for classes in {frozenset(d.eligible) for d in self.demands if d.eligible}:
+        # in a stated order: where two sets tie, the first found is named (a set of frozensets
+        # iterates by string hashes, which differ from run to run)
+        for classes in sorted({frozenset(d.eligible) for d in self.demands if d.eligible}, key=sorted):
             inside = np.array([bool(d.eligible) and set(d.eligible) <= classes for d in self.demands])
             nodes = _nodes(problem, classes)
             have = np.array([sum(nodes[c] * problem.node_class(c).capacity[r] for c in classes)
@@ -181,9 +183,9 @@ class _Screen:
         return found
 
 
-def _rank(conflict: TimeConflict) -> tuple[int, int, Fraction]:
+def _rank(conflict: TimeConflict) -> tuple[int, int, Fraction, int]:
     return (len(conflict.jobs), conflict.last - conflict.first,
-            conflict.available - conflict.jobs_need - conflict.services_take)
+            conflict.available - conflict.jobs_need - conflict.services_take, len(conflict.classes))
 
 
 def _windows(problem: Problem) -> list[tuple[int, int]]:
@@ -222,10 +224,17 @@ def _lacking(problem: Problem, classes: frozenset[str], load: dict[str, int], fi
             if not jobs:
                 continue  # the services alone do not fit: the static explain's matter
             return TimeConflict(first, last, resource, tuple(d.name for d in jobs),
-                                tuple(d.name for d in services), tuple(sorted(classes)),
+                                tuple(d.name for d in services), _holding(problem, classes, resource),
                                 Fraction(sum(need[d.name] for d in jobs)),
                                 Fraction(sum(need[d.name] for d in services)), Fraction(have))
     return None
+
+
+def _holding(problem: Problem, classes: frozenset[str], resource: str) -> tuple[str, ...]:
+    """The classes the sentence names: those whose nodes hold some of the resource (a CPU pool
+    has no GPU-hours to state), all where none does."""
+    holding = [c for c in sorted(classes) if problem.node_class(c).capacity[resource] > 0]
+    return tuple(holding or sorted(classes))
 
 
 def _over_cap(problem: Problem, index: int, load: dict[str, int], first: int,
