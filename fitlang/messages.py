@@ -607,6 +607,16 @@ class DuplicateInventoryNode(Message):
     detail: str
 
 
+class InventoryNodesLeftOut(Message):
+    code = "W0522"
+    summary = "inventory nodes or devices that take no work"
+    template = "{left_out}"
+    severity = Severity.NOTE
+    fix = ("Nothing, where the node is cordoned, drained or down on purpose; otherwise bring it back "
+           "(`kubectl uncordon`, `scontrol update NodeName=... State=RESUME`) and read the file again.")
+    left_out: str
+
+
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"

@@ -11,7 +11,7 @@ from fitlang.diagnostics import Diagnostic, Severity
 from fitlang.driver import Compilation
 from fitlang.targets import TARGETS, CompileContext
 
-from solving import solved
+from solving import solved, unexpected
 
 
 def context_for(path: Path) -> CompileContext:
@@ -19,7 +19,7 @@ def context_for(path: Path) -> CompileContext:
     result = compilation.check()
     assert not result.has_errors, [d.message for d in result.diagnostics]
     built = compilation.build()
-    assert built is not None and not built.diagnostics
+    assert built is not None and not unexpected(built.diagnostics)
     placement = solved(built.problem)
     assert not placement.unplaced
     return CompileContext(result.program, built.problem, placement)

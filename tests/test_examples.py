@@ -19,7 +19,7 @@ from fitlang.targets import TARGETS, CompileContext
 
 from compiling import details, errors
 from conftest import EXAMPLES, policies
-from solving import on_pools, solved
+from solving import on_pools, solved, unexpected
 
 FEASIBLE = [p for p in policies(EXAMPLES) if p.name != "infeasible.fit"]
 
@@ -60,7 +60,7 @@ def load(path: Path):
     result = check_file(path, Workspace())
     assert result.diagnostics == [], [d.message for d in result.diagnostics]
     built = build_problem(result.program)
-    assert built.diagnostics == []
+    assert unexpected(built.diagnostics) == []
     return result.program, built.problem
 
 

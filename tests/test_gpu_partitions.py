@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import yaml
+
+from fitlang.driver import Compilation
 from fitlang.model.inventory import read_kubectl, read_slurm
+from fitlang.targets import TARGETS
+from fitlang.targets.base import CompileContext
 
 from solving import on_pools, problem_from, solved
 
@@ -139,3 +144,55 @@ def test_gkes_own_labels_say_what_part_of_a_gpu_each_is(tmp_path):
     # std/accelerators' L4: 24 GB, a quarter to each client
     assert (found["gke-l4"].name, found["gke-l4"].partition, found["gke-l4"].memory) == \
         ("nvidia-l4-shared-4", "shared", 24 * 10 ** 9 // 4)
+
+
+# GFD's labels under the device plugin's `mixed` MIG strategy (docs/gpu-feature-discovery/README.md,
+# "MIG 'mixed' strategy"): the whole GPU's product and memory, and per profile its own labels;
+# the node advertises each profile as a resource of its own and no `nvidia.com/gpu`
+MIXED_LABELS = {"nvidia.com/mig.strategy": "mixed", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB",
+                "nvidia.com/gpu.memory": "40960", "nvidia.com/gpu.count": "8",
+                "nvidia.com/mig-1g.5gb.count": "42", "nvidia.com/mig-1g.5gb.memory": "4864",
+                "nvidia.com/mig-1g.5gb.slices.gi": "1", "nvidia.com/mig-3g.20gb.count": "4",
+                "nvidia.com/mig-3g.20gb.memory": "20096", "nvidia.com/mig-3g.20gb.slices.gi": "3"}
+
+
+def test_mig_slices_of_the_mixed_strategy_are_requested_by_their_own_resource(tmp_path):
+    """Under the `mixed` strategy a node advertises `nvidia.com/mig-1g.5gb` and
+    `nvidia.com/mig-3g.20gb`, no `nvidia.com/gpu`: it read as a node with no GPU. Its most
+    numerous slices are now its accelerator, requested by their own name (a pod requesting
+    `nvidia.com/gpu` there stays Pending); the others are said to be left idle (W0522)."""
+    node = {"metadata": {"name": "mig-mixed", "labels": {"topology.kubernetes.io/zone": "muc1-a",
+                                                         **MIXED_LABELS}},
+            "status": {"allocatable": {"cpu": "255", "memory": "1000Gi", "pods": "110", "nvidia.com/gpu": "0",
+                                       "nvidia.com/mig-1g.5gb": "42", "nvidia.com/mig-3g.20gb": "4"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": [node]}))
+    path = tmp_path / "p.fit"
+    path.write_text(_policy(40, 1, "4GB"))
+    compilation = Compilation(path)
+    checked = compilation.check()
+    built = compilation.build()
+    assert built is not None and [d.code for d in built.diagnostics] == ["W0522"]
+    assert "4 `nvidia.com/mig-3g.20gb`" in built.diagnostics[0].message
+    (slices,) = built.problem.classes
+    assert (slices.accelerator.resource, slices.accelerator.partition, slices.accelerator.memory) == \
+        ("nvidia.com/mig-1g.5gb", "mig", 4864 * 2 ** 20)
+    placement = solved(built.problem)
+    assert on_pools(placement, built.problem)["infer"] == {"lab": 40}
+    context = CompileContext(checked.program, built.problem, placement)
+    files = TARGETS["kubernetes"]().render(context)
+    (deployment,) = [d for text in files.values() for d in yaml.safe_load_all(text)
+                     if d and d.get("kind") == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    limits = container["resources"]["limits"]
+    assert limits.get("nvidia.com/mig-1g.5gb") == "1" and "nvidia.com/gpu" not in limits
+    assert TARGETS["kubernetes"]().fidelity(context, files) == []
+
+
+def test_gpus_shared_under_a_name_of_their_own_are_requested_by_it():
+    """Sharing with `renameByDefault: true` advertises `nvidia.com/gpu.shared` (it read as no GPU)."""
+    labels = {**SHARED_LABELS, "nvidia.com/gpu.count": "8"}
+    node = {"metadata": {"name": "ts", "labels": labels},
+            "status": {"allocatable": {"cpu": "64", "memory": "500Gi", "nvidia.com/gpu.shared": "32"}}}
+    (read,) = read_kubectl(json.dumps({"items": [node]}), "n.json").nodes
+    assert (read.gpu_resource, read.gpu_count, read.gpu_partition.kind, read.gpu_partition.share) == \
+        ("nvidia.com/gpu.shared", 32, "shared", Fraction(1, 4))

@@ -192,6 +192,23 @@ def test_inventory_problems_are_diagnostics_at_the_file_attribute(tmp_path, fitc
     assert "p.fit:3:10: error[E0502]: nodes.json: items[0] has no metadata.name" in result.stderr
 
 
+def test_inventory_nodes_left_out_are_said_at_the_file_attribute(tmp_path, fitc):
+    """Cordoned, not Ready or drained nodes take no work: they were dropped without a word (a
+    fleet smaller than the file, and nothing said why); now a note names them, by why."""
+    (tmp_path / "nodes.json").write_text((INVENTORY / "nodes.json").read_text())
+    (tmp_path / "nodes.txt").write_text((INVENTORY / "scontrol.txt").read_text())
+    (tmp_path / "p.fit").write_text(
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+        'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n')
+    result = fitc("check", "p.fit", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0
+    notes = [(d["code"], d["line"], d["message"]) for d in json.loads(result.stdout)]
+    assert [(code, line) for code, line, _ in notes] == [("W0522", 3), ("W0522", 7)]
+    assert "`cpu-2`" in notes[0][2] and "`cpu-3`" in notes[0][2]
+    assert "`gpu003`" in notes[1][2] and "`gpu004`" in notes[1][2]
+
+
 def test_inventory_gpu_model_settles_an_ambiguous_slurm_type(tmp_path):
     (tmp_path / "nodes.txt").write_text((INVENTORY / "scontrol.txt").read_text())
     base = ('accelerator A100_40GB {\n  vendor = nvidia\n  memory = 40GB\n}\n'

@@ -132,6 +132,9 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
                             (msg.DuplicateInventoryNode, read.duplicates)):
             diagnostics.extend(kind.at(origin.path, span, detail=problem)
                                for problem in found)
+        left_out = read.left_out()
+        if left_out is not None:
+            diagnostics.append(msg.InventoryNodesLeftOut.at(origin.path, span, left_out=left_out))
         reads = reads or _Reads.of(program)
         classes.extend(_inventory_classes(inventory, read.nodes, program, reads, room))
     buy_limits: dict[int, int] = {}

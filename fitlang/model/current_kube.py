@@ -32,6 +32,7 @@ from fitlang.model.current import (
     Running,
     StateRead,
 )
+from fitlang.model.gpu_partitions import is_part_resource
 from fitlang.model.inventory import GPU_RESOURCES
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def _requests(spec, where: str, element: JsonPath, read: StateRead) -> dict[str,
     def summed(requests: dict | None) -> dict[str, int]:
         found = dict.fromkeys(("cpu_milli", "memory", "gpu", "disk"), 0)
         for resource, text in (requests or {}).items():
-            key, scale = _KEYS.get(resource, (None, 0))
+            key, scale = _KEYS.get(resource) or (("gpu", 1) if is_part_resource(resource) else (None, 0))
             if key is None:
                 continue
             found[key] += min(_MOST, math.ceil(parse_quantity(str(text)) * scale))
@@ -275,6 +276,8 @@ def _requests(spec, where: str, element: JsonPath, read: StateRead) -> dict[str,
 # request name -> (Foreign's field, scale to its unit)
 _KEYS = {"cpu": ("cpu_milli", 1000), "memory": ("memory", 1), "ephemeral-storage": ("disk", 1),
          **{name: ("gpu", 1) for name in GPU_RESOURCES}}  # TPUs and Neuron devices too
+# (and parts of GPUs under names of their own, `is_part_resource`: counted whatever the kind the
+# node's accelerator is, the safe side where a node advertises two kinds)
 
 
 def _stated(container: KubectlContainer) -> dict | None:

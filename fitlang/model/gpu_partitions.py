@@ -131,3 +131,59 @@ def partitioned(whole: Accelerator, partition: GpuPartition, product: str) -> Ac
     return dataclasses.replace(whole, name=partition.name or product, memory=memory,
                                bf16_tflops=part(whole.bf16_tflops), tdp_watts=part(whole.tdp_watts),
                                interconnect=None, partition=partition.kind)
+
+
+# NVIDIA's device plugin advertises parts under names of their own where set up so: MIG's
+# `mixed` strategy, one resource per profile (`nvidia.com/mig-1g.5gb`, GFD labelling each
+# `nvidia.com/mig-1g.5gb.count`, `.memory` (MiB), `.product`, `.slices.gi`, `.replicas`), and
+# sharing with `renameByDefault: true` (`nvidia.com/gpu.shared`, `nvidia.com/mig-1g.5gb.shared`);
+# pods request them by those names (docs/gpu-feature-discovery/README.md, "MIG 'mixed' strategy")
+SHARED_GPU_RESOURCE = "nvidia.com/gpu.shared"
+_MIG_RESOURCE = re.compile(r"nvidia\.com/mig-(?P<profile>[0-9a-z.+]+?)(?P<shared>\.shared)?")
+
+
+def is_part_resource(resource: str) -> bool:
+    """Whether a node's extended resource is parts of NVIDIA GPUs under a name of their own."""
+    return resource == SHARED_GPU_RESOURCE or _MIG_RESOURCE.fullmatch(resource) is not None
+
+
+@dataclass(frozen=True)
+class AdvertisedParts:
+    """One kind of part a node advertises under its own resource name, as fitc uses it."""
+
+    resource: str
+    count: int
+    product: str
+    memory: int | None  # bytes a part holds, where the labels say
+    partition: GpuPartition
+
+
+def advertised_parts(resource: str, count: int, labels: dict[str, str]) -> AdvertisedParts:
+    """The parts `count` of `resource` (`is_part_resource`) are, by GFD's labels. Raises
+    ValueError on a label that is not a whole number where one must be."""
+    whole = labels.get("nvidia.com/gpu.product") or "unknown-gpu"
+    if resource == SHARED_GPU_RESOURCE:
+        memory = _mebibytes(labels, "nvidia.com/gpu.memory")
+        product = whole if whole.upper().endswith(_SHARED_SUFFIX) else whole + _SHARED_SUFFIX
+        part = read_partition(labels, product, memory) or GpuPartition("shared", Fraction(1), 0, whole)
+        return AdvertisedParts(resource, count, product, memory, part)
+    found = _MIG_RESOURCE.fullmatch(resource)
+    assert found is not None
+    prefix = f"nvidia.com/mig-{found['profile']}"
+    product = labels.get(f"{prefix}.product") or f"{whole}-MIG-{found['profile']}"
+    shared = found["shared"] is not None
+    if shared and not product.upper().endswith(_SHARED_SUFFIX):
+        product += _SHARED_SUFFIX
+    memory = _mebibytes(labels, f"{prefix}.memory")
+    # the slice's labels as the `single` strategy writes them, for `read_partition`
+    own = {"nvidia.com/mig.strategy": "single",
+           **{f"nvidia.com/gpu.{key}": labels[f"{prefix}.{key}"] for key in ("slices.gi", "replicas")
+              if f"{prefix}.{key}" in labels}}
+    slice_part = read_partition(own, product, memory)
+    assert slice_part is not None  # a `-MIG-` product under the `single` strategy is a slice
+    return AdvertisedParts(resource, count, product, memory, slice_part)
+
+
+def _mebibytes(labels: dict[str, str], key: str) -> int | None:
+    count = _label_count(labels, key)
+    return None if count is None else count * 2 ** 20

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from fitlang.model.gpu_partitions import GpuPartition, read_partition
+from fitlang.model.gpu_partitions import GpuPartition, advertised_parts, is_part_resource, read_partition
 from fitlang.model.problem import Taint
 
 if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.15 s to load
@@ -60,6 +60,32 @@ class InventoryRead:
     skipped: dict[str, str] = field(default_factory=dict)  # node name -> why it was left out
     bad_values: list[str] = field(default_factory=list)  # negative, fractional, out of range
     duplicates: list[str] = field(default_factory=list)  # a node name given twice
+    unused: dict[str, str] = field(default_factory=dict)  # node name -> devices fitc leaves idle
+
+    def left_out(self) -> str | None:
+        """The nodes left out, by why, and the devices left idle, in a sentence (W0522); None
+        where there are none."""
+        by_why: dict[str, list[str]] = {}
+        for name, why in sorted(self.skipped.items()):
+            by_why.setdefault(why, []).append(name)
+        said = []
+        if by_why:
+            count = len(self.skipped)
+            nodes = "1 node of the file takes" if count == 1 else f"{count} nodes of the file take"
+            said.append(f"{nodes} no work, left out: "
+                        + "; ".join(f"{why}: {_shown(names)}" for why, names in sorted(by_why.items())))
+        by_devices: dict[str, list[str]] = {}
+        for name, devices in sorted(self.unused.items()):
+            by_devices.setdefault(devices, []).append(name)
+        said += [f"{_shown(names)} also advertise{'s' if len(names) == 1 else ''} {devices}, which fitc "
+                 "leaves idle (it places on one kind of accelerator a node)"
+                 for devices, names in sorted(by_devices.items())]
+        return "; ".join(said) or None
+
+
+def _shown(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(f"`{name}`" for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 # The ranges of docs/language.md ("Ranges"), as a pool block would be held to them
@@ -237,7 +263,9 @@ def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: Inven
         result.problems.append(f"{source}: node `{name}` has no status.allocatable or status.capacity")
         return
     try:
-        node = _kubectl_node(name, labels, resources, spec)
+        node, result.unused[name] = _kubectl_node(name, labels, resources, spec)
+        if not result.unused[name]:
+            del result.unused[name]
     except BadValue as error:
         result.bad_values.append(f"{source}: node `{name}`: {error}")
         return
@@ -259,7 +287,8 @@ def is_ready(status: KubectlStatus) -> bool:
 
 
 def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quantity],
-                  spec: KubectlSpec) -> InventoryNode:
+                  spec: KubectlSpec) -> tuple[InventoryNode, str]:
+    """The node, and the devices it advertises that fitc leaves idle ("" where none)."""
     if "cpu" not in resources or "memory" not in resources:
         raise ValueError("allocatable has no `cpu` or no `memory`")
     cpu_milli = _whole_quantity(str(resources["cpu"]), 1000, "cpu (in millicores)",
@@ -279,6 +308,16 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
     partition = None
     if gpu_count and gpu_resource == "nvidia.com/gpu":
         partition = read_partition(labels, product, gpu_memory)
+    parts = sorted(((parts_count, resource) for resource in resources if is_part_resource(resource)
+                    if (parts_count := _whole_quantity(str(resources[resource]), 1, resource,
+                                                       MOST_ACCELERATORS, "")) > 0),
+                   key=lambda found: (-found[0], found[1]))
+    if parts and not gpu_count:  # parts only (MIG `mixed`, renamed sharing): the most of one kind
+        chosen = advertised_parts(parts[0][1], parts[0][0], labels)
+        gpu_resource, gpu_count, product = chosen.resource, chosen.count, chosen.product
+        gpu_memory, partition = chosen.memory, chosen.partition
+        parts = parts[1:]
+    unused = ", ".join(f"{count} `{resource}`" for count, resource in parts)
     taints = []
     for taint in spec.get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute"):
@@ -293,7 +332,7 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
         arch=labels.get("kubernetes.io/arch", "amd64"),
         instance_type=labels.get("node.kubernetes.io/instance-type"), taints=taints,
         max_pods=_whole_quantity(str(resources["pods"]), 1, "pods", MOST_PODS, "") if "pods" in resources
-        else None)
+        else None), unused
 
 
 # the labels that name a node's accelerator, the most precise first: GPU feature discovery's,

@@ -20,7 +20,7 @@ import dataclasses
 import re
 
 from fitlang.check.program import Accelerator, Program
-from fitlang.model.gpu_partitions import partitioned
+from fitlang.model.gpu_partitions import is_part_resource, partitioned
 from fitlang.model.inventory import InventoryNode
 
 # the device kind a node's extended resource is, and who makes it
@@ -37,10 +37,14 @@ def node_accelerator(node: InventoryNode, stated: Accelerator | None, program: P
     partition = node.gpu_partition
     if partition is None:
         return stated or _matched(node, program)
-    # the whole GPU by its own name (a MIG slice's memory would mislead the match)
-    whole = stated or _matched(
-        dataclasses.replace(node, gpu_product=partition.whole_product, gpu_memory=None), program)
-    return partitioned(whole, partition, node.gpu_product or whole.name)
+    # the whole GPU by its own name (a MIG slice's memory would mislead the match), and as the
+    # resource whole GPUs are (parts may be advertised under names of their own)
+    own_name = node.gpu_resource is not None and is_part_resource(node.gpu_resource)
+    whole = stated or _matched(dataclasses.replace(
+        node, gpu_product=partition.whole_product, gpu_memory=None,
+        gpu_resource="nvidia.com/gpu" if own_name else node.gpu_resource), program)
+    part = partitioned(whole, partition, node.gpu_product or whole.name)
+    return dataclasses.replace(part, resource=node.gpu_resource or part.resource) if own_name else part
 
 
 def _matched(node: InventoryNode, program: Program) -> Accelerator:
