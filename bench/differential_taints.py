@@ -34,6 +34,7 @@ import reference
 
 DEDICATED = ("gpu", "batch")
 TAINTS = (("team", "a"), ("team", "b"), ("spot", "true"))
+GPU_TAINT = ("nvidia.com/gpu", "present")
 # what a workload may tolerate: a dedicated value, a taint's key, or a taint as key=value
 TOLERABLE = DEDICATED + ("team", "team=a", "team=b", "spot", "spot=true", "spot=false")
 TIERS = ("gold", "silver", "bronze")
@@ -51,8 +52,26 @@ def drawn(seed: int) -> reference.Spec:
             workload.priority = rng.choice([0, 5, 10])
     if rng.random() < 0.2:
         spec.budget = -1
+    _gpu_nodes(random.Random(f"taints-gpus-{seed}"), spec)
     reference._no_exclusive_beside_node_affinity(spec.workloads, spec.kinds)
     return spec
+
+
+def _gpu_nodes(rng: random.Random, spec: reference.Spec) -> None:
+    """Some kubectl pools GPU nodes, often tainted `nvidia.com/gpu` as clouds taint them (a
+    workload requesting GPUs tolerates that with no `tolerate`: ExtendedResourceToleration),
+    and then some workloads requesting one. Drawn apart from the rest, so the seeds' other
+    draws stay as they were."""
+    kubectl = [p for p in spec.pools if p.kubectl and not p.gpus]
+    if not kubectl or rng.random() < 0.6:
+        return
+    for pool in rng.sample(kubectl, rng.randint(1, len(kubectl))):
+        pool.gpu_model, pool.gpus = rng.choice(sorted(reference.ACCELERATORS)), rng.choice([1, 2])
+        if rng.random() < 0.7:
+            pool.taints = [*pool.taints, GPU_TAINT]
+    for workload in spec.workloads:
+        if not workload.gpus and rng.random() < 0.4:
+            workload.gpus = 1
 
 
 def _pools(rng: random.Random) -> list[reference.Pool]:
@@ -68,7 +87,7 @@ def _pools(rng: random.Random) -> list[reference.Pool]:
             pool.labels = {"tier": rng.choice(TIERS)}
         if rng.random() < 0.3:
             pool.dedicated = rng.choice(DEDICATED)
-        if rng.random() < 0.4:  # read from kubectl: no accelerators, so it draws no power
+        if rng.random() < 0.4:  # read from kubectl: its accelerators draw no power (no `tdp`)
             pool.kubectl, pool.off = True, rng.choice([0, 0, 1, 2])
             if rng.random() < 0.6:  # a pool block has no taints, only `dedicated`
                 pool.taints = rng.sample(TAINTS, rng.randint(1, 2))

@@ -398,6 +398,9 @@ def _kubectl_node(pool: Pool, name: str, off: str | None) -> dict:
         spec["unschedulable"] = True
     ready = "False" if off == "not ready" else "True"
     allocatable = {"cpu": str(pool.cpu), "memory": f"{pool.memory}Gi", "pods": "110"}
+    if pool.gpus:  # GPU feature discovery's product label names the model
+        allocatable["nvidia.com/gpu"] = str(pool.gpus)
+        labels["nvidia.com/gpu.product"] = str(pool.gpu_model)
     return {"kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": spec,
             "status": {"allocatable": allocatable, "conditions": [{"type": "Ready", "status": ready}]}}
 
@@ -478,7 +481,7 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
         return False
     if any(node.labels.get(k) not in values for k, values in workload.requires):
         return False
-    if not _tolerated(workload.tolerate, node):
+    if not _tolerated(workload.tolerate, node, workload.gpus > 0):
         return False
     if workload.zones is not None and node.zone not in workload.zones:
         return False
@@ -497,13 +500,16 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
     return workload.cpu_milli <= node.cpu_milli and workload.memory * 1024 <= node.memory
 
 
-def _tolerated(tolerate: list[str], node: Node) -> bool:
+def _tolerated(tolerate: list[str], node: Node, requests_gpus: bool = False) -> bool:
     """docs/language.md: a node's `dedicated` value must be in `tolerate`, and each taint
     named there by its key or as `key=value` (or, which fitc cannot write but explain's parts
-    are, `key=value:EFFECT`: tests/reference_explain.py keeps one effect's taint alone)."""
+    are, `key=value:EFFECT`: tests/reference_explain.py keeps one effect's taint alone), but a
+    taint keyed `nvidia.com/gpu` on a GPU node, which a pod requesting GPUs tolerates
+    (Kubernetes' ExtendedResourceToleration)."""
     if node.dedicated is not None and node.dedicated not in tolerate:
         return False
     return all({key, f"{key}={value}", f"{key}={value}:{effect}"} & set(tolerate)
+               or (requests_gpus and node.gpus > 0 and key == "nvidia.com/gpu")
                for key, value, effect in node.taints)
 
 

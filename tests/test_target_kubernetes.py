@@ -15,10 +15,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from fitlang.driver import Compilation
+from fitlang.targets.base import CompileContext
 from fitlang.targets.yaml_out import dump
 
 from compiling import compiled_at_sizes, context_for, details, render
 from conftest import FIXTURES
+from solving import solved
 
 KUBERNETES_VERSION = "1.33.0"
 CRDS = {("scheduling.x-k8s.io/v1alpha1", "PodGroup")}
@@ -883,6 +886,37 @@ def test_pods_on_gke_gpu_and_arm_nodes_tolerate_the_taints_gke_puts_there(tmp_pa
         stripped = {name: text.replace(f"key: {key}", "key: x.example/other") for name, text in files.items()}
         assert stripped != files and fidelity(context, stripped) != []
 
+
+
+def test_gpu_work_runs_on_inventory_nodes_tainted_by_their_gpu_resource(tmp_path):
+    """A kubectl inventory's GPU nodes tainted `nvidia.com/gpu=present:NoSchedule` (GKE's GPU
+    pools, EKS's and AKS's guides): a pod requesting GPUs tolerates that (ExtendedResourceToleration,
+    which GKE and EKS run), a CPU pod does not. fitc required `tolerate` of the GPU workload and
+    answered `infeasible`; now it places it, writes the toleration (so it holds where the admission
+    plugin does not run), and still keeps CPU work off."""
+    node = {"metadata": {"name": "gke-l4-1", "labels": {
+        "topology.kubernetes.io/zone": "us-central1-a", "cloud.google.com/gke-accelerator": "nvidia-l4"}},
+        "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]},
+        "status": {"allocatable": {"cpu": "47", "memory": "180Gi", "pods": "110", "nvidia.com/gpu": "4"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": [node]}))
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/accelerators"\n'
+                    'inventory gke {\n  format = kubectl\n  file = "nodes.json"\n  price = 4 USD/h\n}\n'
+                    'workload infer {\n  replicas = 2\n  cpu = 8\n  memory = 32GiB\n  image = "x"\n'
+                    '  gpu {\n    count = 2\n  }\n}\n'
+                    'workload web {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  image = "x"\n}\n'
+                    'policy {\n  allow_unplaced = true\n}\n')
+    compilation = Compilation(path)
+    checked, built = compilation.check(), compilation.build()
+    assert built is not None and not built.diagnostics
+    context = CompileContext(checked.program, built.problem, solved(built.problem))
+    placed = {a.workload for a in context.placement.assignments}
+    assert placed == {"infer"} and [u.workload for u in context.placement.unplaced] == ["web"]
+    files = TARGETS["kubernetes"]().render(context)
+    (pod,) = [d["spec"]["template"]["spec"] for d in documents(files) if d["kind"] == "Deployment"]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} \
+        in pod["tolerations"]
+    assert fidelity(context, files) == []
 
 
 def test_ephemeral_storage_on_bought_nodes_is_packed_to_what_their_kubelet_admits(tmp_path):

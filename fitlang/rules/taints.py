@@ -1,4 +1,12 @@
-"""Node taints (from an inventory): only workloads that `tolerate` a taint run there."""
+"""Node taints (from an inventory): only workloads that `tolerate` a taint run there.
+
+A taint keyed by the extended resource a node's accelerators are (`nvidia.com/gpu:NoSchedule`,
+as EKS's and AKS's guides and GKE taint GPU nodes) keeps off only pods that do not request it:
+Kubernetes' ExtendedResourceToleration admission plugin gives a pod requesting the resource the
+toleration (GKE and EKS run it), and fitc's Kubernetes target writes it on every pod placed
+there, so a workload with `gpu { ... }` needs no `tolerate` for it. (It was excluded from every
+GPU node of a GKE inventory: `infeasible`, where the cluster runs it.)
+"""
 
 from __future__ import annotations
 
@@ -20,20 +28,33 @@ if TYPE_CHECKING:
 
 
 def reads(workload: Workload) -> Hashable:
-    return tuple(workload.tolerate)
+    return tuple(workload.tolerate), workload.gpu_count > 0
+
+
+def _device(node_class: NodeClass) -> str | None:
+    """The extended resource a pod requests to use the class's accelerators."""
+    if node_class.accelerator is None or not node_class.capacity["gpu"]:
+        return None
+    return node_class.accelerator.resource
+
+
+def _kept_off(workload: Workload, node_class: NodeClass) -> list[Taint]:
+    """The class's taints that keep the workload off its nodes."""
+    device = _device(node_class) if workload.gpu_count > 0 else None
+    return [t for t in node_class.taints if t.key != device and not t.tolerated_by(workload.tolerate)]
 
 
 def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray:
-    tolerate = set(workload.tolerate)
-    return ~facets.passing("taints", lambda c: c.taints,
-                           lambda c: all(t.tolerated_by(tolerate) for t in c.taints))
+    if workload.gpu_count > 0:
+        return ~facets.passing("taints and devices", lambda c: (c.taints, _device(c)),
+                               lambda c: not _kept_off(workload, c))
+    return ~facets.passing("taints", lambda c: c.taints, lambda c: not _kept_off(workload, c))
 
 
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
-    for taint in node_class.taints:
-        if not taint.tolerated_by(workload.tolerate):
-            yield Exclusion(f"taint {taint}", node_class.origin,
-                            f"nodes of `{node_class.pool}` are tainted {taint}", source="taints")
+    for taint in _kept_off(workload, node_class):
+        yield Exclusion(f"taint {taint}", node_class.origin,
+                        f"nodes of `{node_class.pool}` are tainted {taint}", source="taints")
 
 
 def _named(problem: Problem, part: Part) -> tuple[list[str], Taint | None]:
