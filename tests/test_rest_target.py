@@ -14,12 +14,10 @@ worked out by hand.
 from __future__ import annotations
 
 import dataclasses
-import json
 
-from test_plan import state_of
+from test_repair_apart import FLEET as APART_FLEET
+from test_repair_apart import POOL, verified_plan
 
-from fitlang.driver import Compilation
-from fitlang.plan import as_json, make_plan
 from fitlang.solve import moving
 from fitlang.solve.linear import Status
 from fitlang.solve.move_scale import ScaleMove
@@ -27,34 +25,13 @@ from fitlang.solve.moving import move_objectives
 from fitlang.solve.placement import Placement
 from fitlang.solve.repair_apart import clear_zones
 from fitlang.solve.rest_target import rest_target
-from fitlang.solve.verify_plan import verify_plan
 
 from solving import problem_running
 
-POOL = "pool {name} {{\n  count = {count}\n  cpu = 4\n  memory = {memory}\n  price = {price} USD/h\n" \
-    "  zone = \"{name}\"\n}}\n\n"
-FLEET = POOL.format(name="a", count=2, memory="4GiB", price=1) + \
-    POOL.format(name="c", count=2, memory="2GiB", price=1) + \
-    POOL.format(name="d", count=50, memory="1GiB", price=100) + """
-workload lone {
-  replicas = 2
-  cpu = 1
-  memory = 3GiB
-  anti_affinity self on node
-  anti_affinity other on node
-}
-
-workload other {
-  replicas = 1
-  cpu = 1
-  memory = 512Mi
-}
-
-policy {
-  move_price = 0.01 USD/h
-  min_saving = 0%
-}
-"""
+# `test_repair_apart`'s fleet without zone b, `lone` two replicas kept from `other` by node
+FLEET = APART_FLEET.replace(POOL.format(name="b", count=2, memory="4GiB", price=1), "") \
+    .replace("replicas = 4", "replicas = 2") \
+    .replace("anti_affinity other on zone", "anti_affinity other on node")
 RUNNING = [("lone", "gone-0"), ("lone", "gone-1"), ("other", "a-0")]
 
 
@@ -89,11 +66,4 @@ def test_nothing_pinned_is_moved_by_the_target_at_rest(tmp_path):
 def test_the_plan_is_whole_where_both_searches_leave_replicas_out(tmp_path, monkeypatch):
     # E0812 "no placement places every replica" on the start tree, the plain solve placing all
     monkeypatch.setattr(moving, "_solve", nothing_placed)
-    path = tmp_path / "p.fit"
-    path.write_text(FLEET)
-    result = make_plan(Compilation(path), state_of(*RUNNING))
-    assert [d.code for d in result.diagnostics if d.is_error] == []
-    assert result.plan is not None and result.plan.cost_after == 3
-    document = json.loads(as_json(result))
-    found, problems = verify_plan(result.problem, Compilation(path).check().program, document)
-    assert problems == [] and found == []
+    assert verified_plan(tmp_path, FLEET, RUNNING).cost_after == 3
