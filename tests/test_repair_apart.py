@@ -93,11 +93,17 @@ def test_the_plan_places_them_where_the_whole_model_packs_nothing(tmp_path, monk
     # the limit: the search from what runs alone must place every replica
     monkeypatch.setattr(moving, "_solve", lambda problem, backend, left: Placement(
         Status.UNKNOWN, problem.objective[0], None, None))
+    assert verified_plan(tmp_path, FLEET, RUNNING).cost_after == 5
+
+
+def verified_plan(tmp_path, text: str, running: list[tuple[str, str]]):
+    """The plan of `text` from what runs, with no error, that `verify_plan` accepts."""
     path = tmp_path / "p.fit"
-    path.write_text(FLEET)
-    result = make_plan(Compilation(path), state_of(*RUNNING))
+    path.write_text(text)
+    result = make_plan(Compilation(path), state_of(*running))
     assert [d.code for d in result.diagnostics if d.is_error] == []
-    assert result.plan is not None and result.plan.cost_after == 5
+    assert result.plan is not None
     document = json.loads(as_json(result))
     found, problems = verify_plan(result.problem, Compilation(path).check().program, document)
     assert problems == [] and found == []
+    return result.plan

@@ -110,6 +110,10 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
     keep_in_place(problem, placement)
     deadline = None if time_limit is None else started + time_limit
     placement = kept_in_place(problem, placement, deadline=deadline)
+    if at_scale is None and (placement.unplaced or placement.status not in (Status.OPTIMAL, Status.FEASIBLE)):
+        from fitlang.solve.rest_target import rest_target  # (both searches short: its module)
+
+        placement = rest_target(problem, moving.objective[0], time_limit, deadline) or placement
     return placement if at_scale is None else _better_move(moving, at_scale, placement)
 
 
