@@ -85,6 +85,59 @@ def test_eks_sets_the_instance_store_up_where_a_node_needs_more_than_its_root_di
     assert root_volume(files) == 20
 
 
+def gke_ssd_offer() -> str:
+    # an n2-standard-16 with two 375 GiB Local SSDs (n2 takes 1, 2, 4, 8, 16 or 24 of them)
+    return offer("s", "gcp", "n2-standard-16", ["us-central1"], cpu=16, memory="64GiB",
+                 extra="\n  disk = 750GiB")
+
+
+def aks_temp_disk_text(disk: str) -> str:
+    # NC4as_T4_v3's 176 GiB temp disk (stdlib/azure.fit) admits 150.5 GiB, its OS disk 109.4
+    return 'import "std/azure"\nbuy {\n  offers = [azure_nc4as_t4_v3]\n}\n' + \
+        disk_workload("w", 2, cpu=2, disk=disk)
+
+
+@pytest.mark.parametrize("disk, ssds", [("300GiB", 2), ("4GiB", None)])
+def test_gke_sets_its_local_ssds_up_where_a_node_needs_more_than_its_boot_disk(tmp_path, disk, ssds):
+    # 300 GiB a replica is past the boot disk's 43.8 GiB: the pool puts the kubelet's
+    # ephemeral storage on its two Local SSDs (367.7 GiB admitted); 4 GiB fits the boot disk
+    text = gke_ssd_offer() + "buy {\n}\n" + disk_workload("w", 2, cpu=8, disk=disk)
+    context, files = compiled(tmp_path, text)
+    assert not context.placement.unplaced
+    [group] = resources(files).values()
+    [config] = group["node_config"]
+    local = config.get("ephemeral_storage_local_ssd_config")
+    assert (local[0]["local_ssd_count"] if local else None) == ssds
+    assert config["disk_size_gb"] == 100
+
+
+def test_a_hostile_machine_type_stays_escaped_beside_the_local_ssds(tmp_path):
+    hostile = 'n2\\"${file(\\"/etc/passwd\\")}'
+    text = gke_ssd_offer().replace('"n2-standard-16"', f'"{hostile}"')
+    _, files = compiled(tmp_path, text + "buy {\n}\n" + disk_workload("w", 2, cpu=8, disk="300GiB"))
+    assert 'machine_type = "n2\\"$${file(\\"/etc/passwd\\")}"' in files["gcp.tf"]
+    [group] = resources(files).values()
+    assert group["node_config"][0]["ephemeral_storage_local_ssd_config"][0]["local_ssd_count"] == 2
+
+
+@pytest.mark.parametrize("disk, kubelet_disk", [("120GiB", "Temporary"), ("4GiB", "OS")])
+def test_aks_puts_the_kubelet_on_the_temp_disk_where_a_node_needs_more_than_its_os_disk(
+        tmp_path, disk, kubelet_disk):
+    context, files = compiled(tmp_path, aks_temp_disk_text(disk))
+    assert not context.placement.unplaced
+    assert {group["kubelet_disk_type"] for group in resources(files).values()} == {kubelet_disk}
+
+
+def test_an_aks_size_whose_local_disk_is_nvme_packs_against_its_os_disk(tmp_path):
+    # ND H100 v5's 28000 GiB is local NVMe, which AKS does not give the kubelet: a 120 GiB
+    # replica fits none of its nodes (109.4 GiB on the OS disk), as on the start tree
+    from fitlang.model.node_disks import AKS_TEMP_DISK_SIZES, ephemeral_storage, root_allocatable
+
+    assert "Standard_ND96isr_H100_v5" not in AKS_TEMP_DISK_SIZES
+    assert ephemeral_storage("azure", 28000 * GIB, "Standard_ND96isr_H100_v5") == root_allocatable("azure")
+    assert ephemeral_storage("azure", 176 * GIB, "Standard_NC4as_T4_v3") > root_allocatable("azure")
+
+
 def test_eks_launch_templates_set_the_pods_and_reservation_fitc_packed(tmp_path):
     # the offer admits 20 pods: the AMI would set the ENI limit (234 for this type) and reserve
     # memory by it; the NodeConfig sets 20 and the reservation fitc packed to
@@ -106,9 +159,17 @@ def test_eks_launch_templates_set_the_pods_and_reservation_fitc_packed(tmp_path)
     ("gcp", "disk_size_gb = 100", "disk_size_gb = 50 "),
     ("azure", 'kubelet_disk_type     = "OS"', 'kubelet_disk_type     = "Temporary"'),
     ("azure", "os_disk_size_gb       = 128", "os_disk_size_gb       = 16 "),
+    ("gke-ssd", "local_ssd_count = 2", "local_ssd_count = 1"),
+    ("gke-ssd", "local_ssd_count = 2", "local_ssd_count = 3"),  # more than the machine has
+    ("gke-ssd", "local_ssd_count = 2", "local_ssd_count = 0"),  # the boot disk's 43.8 GiB
+    ("aks-temp", 'kubelet_disk_type     = "Temporary"', 'kubelet_disk_type     = "OS"'),
 ])
 def test_fidelity_finds_nodes_that_admit_less_than_was_packed(tmp_path, provider, old, new):
-    if provider == "raid":
+    if provider == "gke-ssd":
+        text = gke_ssd_offer() + "buy {\n}\n" + disk_workload("w", 2, cpu=8, disk="300GiB")
+    elif provider == "aks-temp":
+        text = aks_temp_disk_text("120GiB")
+    elif provider == "raid":
         text = nvme_offer() + "buy {\n}\n" + disk_workload("w", 2, cpu=8, disk="150GiB")
     elif provider == "aws":
         text = nvme_offer(max_pods=20) + "buy {\n}\n" + disk_workload("w", 30, cpu=0.1, disk="500MiB")

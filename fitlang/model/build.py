@@ -427,7 +427,7 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
                   "memory": max(0, shape.memory - kept.memory),
                   "gpu": shape.gpu.count if shape.gpu else 0,
                   # what its kubelet admits: the root disk, or the local NVMe set up for it
-                  "disk": ephemeral_storage(offer.provider, shape.disk)},
+                  "disk": ephemeral_storage(offer.provider, shape.disk, offer.instance_type)},
         reserved={"cpu": kept.cpu_milli, "memory": kept.memory},
         price=price, accelerator=shape.gpu.model if shape.gpu else None,
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),

@@ -2,8 +2,9 @@
 
 fitc's Slurm target writes one job per workload (or per accelerator option of it), named as
 `StateNames.job_names` says, with one task per replica: a RUNNING job of k tasks on n nodes is
-k replicas, spread over its nodes as Slurm's default block distribution does (as evenly as
-possible, the first nodes one more). A heterogeneous job is one record per component in
+k replicas, on each node in proportion to the CPUs the job holds there where `squeue --json`
+states that per node (`slurm_allocation.py`: Slurm packs `-N2 -n10` as 9 and 1), else as
+evenly as possible, the first nodes one more. A heterogeneous job is one record per component in
 `squeue --json`, each with its own tasks and nodes. The text gives no task count: there, a job
 is one replica per node. A RUNNING job of no workload of the policy (another team's) is not a
 replica: in `squeue --json` what it holds of each node takes room there (`Foreign`: its CPUs,
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fitlang.file_problems import FileProblem
 from fitlang.model.current import CurrentState, Foreign, ReplicaName, Running, StateRead
+from fitlang.model.slurm_allocation import Allocation, apportion, stated_allocation
 
 if TYPE_CHECKING:
     from fitlang.documents_read import SqueueJob
@@ -105,13 +107,16 @@ def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _per_node(tasks: int, nodes: list[str]) -> Iterator[str]:
-    """Each node once per task it runs, tasks spread as Slurm's block distribution does."""
-    if not nodes:
-        return
-    each, extra = divmod(max(tasks, len(nodes)), len(nodes))
-    for index, node in enumerate(nodes):
-        yield from [node] * (each + (1 if index < extra else 0))
+def _per_node(tasks: int, nodes: list[str], held: Allocation) -> Iterator[str]:
+    """Each node once per task it runs: in proportion to the CPUs the job holds on each where
+    stated for every node (a task's CPUs are the same on all), else evenly."""
+    cpus = [held.get(node, {}).get("cpus") for node in nodes]
+    if nodes and all(count is not None for count in cpus):
+        counts = apportion(tasks, [count or 0 for count in cpus])
+    else:
+        counts = apportion(max(tasks, len(nodes)), [1] * len(nodes))
+    for node, count in zip(nodes, counts):
+        yield from [node] * count
 
 
 def _workload(job_name: str, names: StateNames) -> tuple[str, str | None] | None:
@@ -121,8 +126,10 @@ def _workload(job_name: str, names: StateNames) -> tuple[str, str | None] | None
 
 
 def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
-              names: StateNames, read: StateRead, where: FileProblem) -> list[Running]:
-    """`where`: the node list's place in the file, for a message about it."""
+              names: StateNames, read: StateRead, where: FileProblem,
+              held: Allocation | None = None) -> list[Running]:
+    """`where`: the node list's place in the file, for a message about it; `held`: what the
+    job holds of each node, where stated."""
     found = _workload(job_name, names)
     if found is None:
         read.ignored.append(f"{job_id} ({job_name})")
@@ -134,7 +141,7 @@ def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
         return []
     workload, option = found
     return [Running(workload=workload, node=node, option=option, handle=ReplicaName(job_id))
-            for node in _per_node(tasks if tasks is not None else len(nodes), nodes)]
+            for node in _per_node(tasks if tasks is not None else len(nodes), nodes, held or {})]
 
 
 def read_squeue_text(text: str, source: str, names: StateNames) -> StateRead:
@@ -181,7 +188,7 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
         tasks = _count(job.get("tasks"))
         where = FileProblem(f"{source}: jobs[{index}].nodes", ("jobs", index, "nodes"))
         running += _replicas(_job_handle(job), job["name"], job.get("nodes") or "", tasks,
-                             names, read, where)
+                             names, read, where, stated_allocation(job, _count(job.get("cpus"))))
         if _workload(job["name"], names) is None:
             foreign += _held(job, read, where)
     read.state = CurrentState(running=tuple(running), sources=(source,), foreign=tuple(foreign))
@@ -189,44 +196,30 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
 
 
 def _held(job: SqueueJob, read: StateRead, where: FileProblem) -> list[Foreign]:
-    """What a job of no workload holds of each of its nodes: as Slurm 22.05 prints it per node
-    (`job_resources.allocated_nodes`: `cpus_used`, `memory_allocated` in MiB; `gres_detail`,
-    one entry per node in order), else the job's `cpus` spread evenly over its nodes (the
-    first ones the remainder) and `memory_per_node` (or `memory_per_cpu` x its CPUs there)."""
+    """What a job of no workload holds of each of its nodes: its CPUs and memory there where
+    `squeue --json` states them (`slurm_allocation.py`), else its `cpus` spread evenly over its
+    nodes (the first ones the remainder) and `memory_per_node` (or `memory_per_cpu` x its CPUs
+    there); its GPUs from `gres_detail`, one entry per node in order."""
     try:
         nodes = expand_hostlist(job.get("nodes") or "")
     except HostlistError:
         return []  # `_replicas` reported it
     if not nodes:
         return []
-    stated = _per_node_allocations(job)
-    cpus = _count(job.get("cpus")) or 0
-    each, extra = divmod(cpus, len(nodes))
+    cpus = _count(job.get("cpus"))
+    stated = stated_allocation(job, cpus)
+    spread = apportion(cpus or 0, [1] * len(nodes))
     gres = job.get("gres_detail") or []
     held = []
     for index, node in enumerate(nodes):
         own = stated.get(node, {})
-        node_cpus = own.get("cpus", each + (1 if index < extra else 0))
+        node_cpus = own.get("cpus", spread[index])
         memory = own.get("memory", _count(job.get("memory_per_node"))
                          or (_count(job.get("memory_per_cpu")) or 0) * node_cpus)
         gpus = _gpus(gres[index]) if index < len(gres) and isinstance(gres[index], str) else 0
         held.append(Foreign(node=node, name=f"{_job_handle(job)} ({job['name']})",
                             cpu_milli=1000 * node_cpus, memory=MIB * memory, gpu=gpus))
     return held
-
-
-def _per_node_allocations(job: SqueueJob) -> dict[str, dict[str, int]]:
-    """Node -> {"cpus", "memory" (MiB)} where `squeue --json` states them per node (22.05)."""
-    resources = job.get("job_resources")
-    listed = resources.get("allocated_nodes") if isinstance(resources, dict) else None
-    found: dict[str, dict[str, int]] = {}
-    for entry in listed if isinstance(listed, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("nodename"), str):
-            continue
-        own = {key: value for key, field in (("cpus", "cpus_used"), ("memory", "memory_allocated"))
-               if (value := _count(entry.get(field))) is not None}
-        found[entry["nodename"]] = own
-    return found
 
 
 def _gpus(detail: str) -> int:

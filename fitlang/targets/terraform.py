@@ -6,7 +6,8 @@ What is written buys exactly what was priced: one node group per offer, region a
 (spot or on demand) with a fixed size equal to the nodes bought; GKE pools name the one zone
 they live in (`node_count` counts nodes per zone); spot capacity is bought as spot. Each node
 admits what it was packed to: its root disk written at the size `model/node_disks.py` counts,
-and EKS groups a launch template (`terraform_eks.py`: maxPods, kubeReserved, local NVMe).
+EKS groups a launch template (`terraform_eks.py`: maxPods, kubeReserved, local NVMe), and GKE
+and AKS pools their local disks where a node needs them (`terraform_local_disks.py`).
 `policy { terraform { provider, region, cluster } }` names the cluster that capacity bought
 with that provider in that region joins (the language's cluster rule, docs/language.md); a
 block that matches nothing bought (E0615) or one cluster in several regions (E0616) is an
@@ -44,6 +45,7 @@ from fitlang.targets.base import CompileContext, Findings, Target, dns_name
 from fitlang.targets.cloud_facts import tpu_zone
 from fitlang.targets.kubernetes import POOL_LABEL
 from fitlang.targets.terraform_eks import launch_template
+from fitlang.targets.terraform_local_disks import aks_kubelet_disk, gke_local_ssds
 
 if TYPE_CHECKING:
     import jinja2
@@ -339,7 +341,7 @@ class Terraform(Target):
             if provider == "aws":
                 files["aws.tf"] = self._aws(environment, group, context)
             else:
-                files[f"{provider}.tf"] = getattr(self, f"_{provider}")(environment, group)
+                files[f"{provider}.tf"] = getattr(self, f"_{provider}")(environment, group, context)
         return files
 
     def _variables(self, provider: str, bought: list[Purchase]) -> list[dict]:
@@ -404,7 +406,7 @@ class Terraform(Target):
         regions = sorted({p.region for p in bought})
         return environment.get_template("aws.tf.j2").render(regions=regions, groups=groups)
 
-    def _gcp(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
+    def _gcp(self, environment: jinja2.Environment, bought: list[Purchase], context: CompileContext) -> str:
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
@@ -427,10 +429,10 @@ class Terraform(Target):
                          ("node_count", str(purchase.count))] + _gke_max_pods(node_class),
                 "machine": machine + ([("spot", "true")] if purchase.spot else []),
                 "labels": self._labels(node_class), "accelerator": accelerator,
-                "note": _priced_per_step(node_class)})
+                "local_ssds": gke_local_ssds(context, purchase), "note": _priced_per_step(node_class)})
         return environment.get_template("gcp.tf.j2").render(groups=groups)
 
-    def _azure(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
+    def _azure(self, environment: jinja2.Environment, bought: list[Purchase], context: CompileContext) -> str:
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
@@ -442,7 +444,7 @@ class Terraform(Target):
                     ("node_count", str(purchase.count)),
                     # the kubelet's ephemeral storage on the OS disk the model counts
                     ("os_disk_type", hcl_string("Managed")), ("os_disk_size_gb", str(ROOT_DISK_GIB["azure"])),
-                    ("kubelet_disk_type", hcl_string("OS"))]
+                    ("kubelet_disk_type", hcl_string(aks_kubelet_disk(context, purchase)))]
             if node_class.kubelet_max_pods is not None:  # (AKS's default depends on the network plugin)
                 head.append(("max_pods", str(node_class.kubelet_max_pods)))
             labels = self._labels(node_class)

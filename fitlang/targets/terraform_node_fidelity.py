@@ -8,9 +8,10 @@ Read apart from the renderer (`terraform_eks.py`), as the cloud would:
   cpu and memory (each the model's, or the allocatable differs), and
   `instance.localStorage.strategy` (RAID0 puts the kubelet's ephemeral storage on the
   instance store; absent, on the root volume the template's /dev/xvda mapping sizes).
-- GKE: `node_config.disk_size_gb` (absent: GKE's 100).
-- AKS: `os_disk_size_gb` (absent: unknown here) and `kubelet_disk_type` (`Temporary`: the temp
-  disk, whose size is not known here).
+- GKE: `node_config.ephemeral_storage_local_ssd_config.local_ssd_count` (its Local SSDs, no
+  more than the offer's `disk` holds), else `node_config.disk_size_gb` (absent: GKE's 100).
+- AKS: `kubelet_disk_type` `Temporary`: the temp disk, known only on the sizes whose offer
+  `disk` is it (`AKS_TEMP_DISK_SIZES`); else `os_disk_size_gb` (absent: unknown here).
 A node's ephemeral storage read so (`model/node_disks.py`'s reservations) must hold the most
 `disk` the placement puts on a node of that group.
 """
@@ -26,7 +27,13 @@ from collections import Counter
 
 import yaml
 
-from fitlang.model.node_disks import GIB, disk_allocatable
+from fitlang.model.node_disks import (
+    AKS_TEMP_DISK_SIZES,
+    GIB,
+    GKE_LOCAL_SSD,
+    disk_allocatable,
+    gke_local_ssd_allocatable,
+)
 from fitlang.model.problem import NodeClass
 from fitlang.model.reservations import EVICTION_HARD_MEMORY
 from fitlang.targets.base import CompileContext
@@ -133,8 +140,16 @@ def admitted_storage(kind: str, body: dict, template: dict | None, spec: dict,
         return None if size is None else disk_allocatable(provider, size * GIB)
     if kind == "google_container_node_pool":
         config = (body.get("node_config") or [{}])[0]
+        local = (config.get("ephemeral_storage_local_ssd_config") or [{}])[0]
+        count = local.get("local_ssd_count", 0)
+        if count != 0:  # the pool's Local SSDs, where the machine has that many
+            known = isinstance(count, int) and 0 < count * GKE_LOCAL_SSD <= node_class.local_disk
+            return gke_local_ssd_allocatable(count) if known else None
         size = config.get("disk_size_gb", 100)
         return disk_allocatable(provider, size * GIB) if isinstance(size, int) else None
+    if body.get("kubelet_disk_type", "OS") == "Temporary":  # the size's temp disk
+        known = node_class.instance_type in AKS_TEMP_DISK_SIZES
+        return disk_allocatable(provider, node_class.local_disk) if known else None
     size = body.get("os_disk_size_gb")
     if body.get("kubelet_disk_type", "OS") != "OS" or not isinstance(size, int):
         return None
