@@ -8,8 +8,10 @@ and three cloud L40S nodes (15.90 USD/h, their CPU room full of services) hold 9
 replicas, one of them a node alone, while 8 A10G / L4 GPUs are free (an A10G node not opened,
 3 GPUs on open ones): an L40S replica there delivers what two A10G replicas do.
 
-Here each open accelerator node that costs something, has idle accelerators and hosts a
-replica of such an option, dearest first, is ruined (`improve._Search.try_replace`, with its
+Here each open accelerator node that costs something and hosts a replica of such an option,
+with idle accelerators or, full, where another option of its group delivers the throughput for
+less on nodes not in use or has idle accelerators (`_delivered_for_less`), dearest first, is
+ruined (`improve._Search.try_replace`, with its
 checks: every replica into the free room of other open nodes, the rest onto new nodes that
 together cost less than the node), where an option replica that finds no room of its own
 option has its throughput delivered by the other options' replicas in free room
@@ -18,7 +20,10 @@ replicas are taken as another option's (`_ConvertingSearch._open_nodes`). Only g
 options no rule counts (no spread, affinity either way or latency rule, not a gang): a
 replica more or fewer changes no rule's count. Inventory 10,000 at 5 s (docs/performance.md,
 session 50): seed 107 622.37 -> 609.32 USD/h (4.38 -> 2.33%), held-out 110 1.49 -> 0.97%, the
-other seeds as before (0.007-0.04 CPU s where nothing closes).
+other seeds as before (0.007-0.04 CPU s where nothing closes). The full nodes (session 51):
+seed 109's A10G nodes at 6.24 USD/h closed, their replicas as L4 ones on 1-GPU nodes (0.98) and
+L40S ones on idle on-prem GPUs; 112's at 5.67 as L4 ones on a 4.60 node; a full node whose other
+options all cost more is not tried (seed 110's L4 nodes at 4.60: 10 failures, 0.12 CPU s).
 """
 
 from __future__ import annotations
