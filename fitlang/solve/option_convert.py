@@ -8,8 +8,10 @@ and three cloud L40S nodes (15.90 USD/h, their CPU room full of services) hold 9
 replicas, one of them a node alone, while 8 A10G / L4 GPUs are free (an A10G node not opened,
 3 GPUs on open ones): an L40S replica there delivers what two A10G replicas do.
 
-Here each open accelerator node that costs something, has idle accelerators and hosts a
-replica of such an option, dearest first, is ruined (`improve._Search.try_replace`, with its
+Here each open accelerator node that costs something and hosts a replica of such an option,
+with idle accelerators or, full, where another option of its group delivers the throughput for
+less on nodes not in use or has idle accelerators (`_delivered_for_less`), dearest first, is
+ruined (`improve._Search.try_replace`, with its
 checks: every replica into the free room of other open nodes, the rest onto new nodes that
 together cost less than the node), where an option replica that finds no room of its own
 option has its throughput delivered by the other options' replicas in free room
@@ -18,7 +20,10 @@ replicas are taken as another option's (`_ConvertingSearch._open_nodes`). Only g
 options no rule counts (no spread, affinity either way or latency rule, not a gang): a
 replica more or fewer changes no rule's count. Inventory 10,000 at 5 s (docs/performance.md,
 session 50): seed 107 622.37 -> 609.32 USD/h (4.38 -> 2.33%), held-out 110 1.49 -> 0.97%, the
-other seeds as before (0.007-0.04 CPU s where nothing closes).
+other seeds as before (0.007-0.04 CPU s where nothing closes). The full nodes (session 51):
+seed 109's A10G nodes at 6.24 USD/h closed, their replicas as L4 ones on 1-GPU nodes (0.98) and
+L40S ones on idle on-prem GPUs; 112's at 5.67 as L4 ones on a 4.60 node; a full node whose other
+options all cost more is not tried (seed 110's L4 nodes at 4.60: 10 failures, 0.12 CPU s).
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ GIVE_UP_AFTER = 10
 
 
 def options_converted(problem: Problem, packing, objective: str, deadline: float | None) -> int:
-    """Ruin each dear accelerator node with idle accelerators that hosts a convertible option
-    replica (`_idle_hosting`), dearest first, until the `deadline` or GIVE_UP_AFTER failures
-    in a row, in rounds while one closes a node; say how many moves were kept."""
+    """Ruin each dear accelerator node with idle accelerators, or full where another option
+    delivers for less, that hosts a convertible option replica (`_idle_hosting`), dearest
+    first, until the `deadline` or GIVE_UP_AFTER failures in a row, in rounds while one closes
+    a node (each over the nodes before the last one closed); say how many moves were kept."""
     if objective not in NODE_OBJECTIVES or _past(deadline) or not packing.complete:
         return 0
     others = _convertible(problem)
@@ -47,18 +53,19 @@ def options_converted(problem: Problem, packing, objective: str, deadline: float
         return 0
     search = _ConvertingSearch(problem, packing, objective, others)
     made = 0
-    while True:  # a node closed gives room to the nodes tried before it
-        before = made
+    while True:  # a node closed gives room to the nodes tried before it (those after it were tried with it)
+        last_closed = None
         failed = 0
-        for node, node_class in candidates:
+        for at, (node, node_class) in enumerate(candidates):
             if _past(deadline) or failed >= GIVE_UP_AFTER:
                 break
             if search.try_replace([(node, node_class)]):
-                made, failed = made + 1, 0
+                made, failed, last_closed = made + 1, 0, at
             else:
                 failed += 1
-        if made == before or _past(deadline):
+        if last_closed is None or _past(deadline):
             break
+        candidates = candidates[:last_closed]
     search.finish()
     return made
 
@@ -78,19 +85,63 @@ def _convertible(problem: Problem) -> dict[str, list[Demand]]:
 
 
 def _idle_hosting(problem: Problem, packing, others: dict[str, list[Demand]]) -> list:
-    """The open nodes that cost something, have accelerators not all in use, and host a
-    convertible option replica, dearest first (then by name). Inventory 10,000 seed 107: the
-    node closed had 3 of its 4 GPUs idle; the 20 full ones tried beside it (cloud L40S, A10G)
-    found no cheaper place, 0.1 CPU s of the 0.6 the zones' repack after it would have had."""
+    """The open nodes that cost something and host a convertible option replica, with
+    accelerators not all in use or, full, where another option of a group it hosts delivers
+    for less (`_delivered_for_less`), dearest first (then by name). Inventory 10,000 seed 107:
+    the node closed had 3 of its 4 GPUs idle; seed 109: full 6.24 USD/h A10G nodes closed, their
+    replicas as L4 ones on 4.60 USD/h nodes (session 51)."""
     found = []
+    cheapest: dict[str, Fraction | None] = {}
     for class_id, nodes in packing.nodes.items():
         node_class = problem.node_class(class_id)
         if node_class.price <= 0 or not node_class.capacity.get(ACCELERATOR):
             continue
         found += [(-node_class.price, node.name, node, node_class) for node in nodes
-                  if node.free.get(ACCELERATOR, 0) > 0 and others.keys() & node.hosted.keys()]
+                  if others.keys() & node.hosted.keys() and (
+                      node.free.get(ACCELERATOR, 0) > 0
+                      or _delivered_for_less(problem, packing, node_class, node, others, cheapest))]
     found.sort(key=lambda item: item[:2])
     return [(node, node_class) for *_, node, node_class in found]
+
+
+def _delivered_for_less(problem: Problem, packing, node_class: NodeClass, node: NodeState,
+                        others: dict[str, list[Demand]], cheapest: dict[str, Fraction | None]) -> bool:
+    """Whether another option of a group the full `node` hosts delivers its throughput for
+    less than the node does (`_price_delivered`) on nodes not in use, or has idle accelerators
+    on open ones. Without this, the full 4.60 USD/h L4 nodes of inventory 10,000 seed 110 (whose
+    other options cost more) were each tried and failed, 0.12 CPU s of the zones' repack."""
+    for name in others.keys() & node.hosted.keys():
+        here = _price_delivered(node_class, problem.demand(name))
+        for other in others[name]:
+            if other.name not in cheapest:
+                cheapest[other.name] = _cheapest_delivered(problem, packing, other)
+            found = cheapest[other.name]
+            if here is not None and found is not None and found < here:
+                return True
+    return False
+
+
+def _cheapest_delivered(problem: Problem, packing, option: Demand) -> Fraction | None:
+    """The least an option's throughput costs: 0 where an open node it may use has an idle
+    accelerator, else the least `_price_delivered` of its classes with nodes not in use."""
+    need = option.requests.get(ACCELERATOR, 0)
+    least = None
+    for class_id in option.eligible:
+        nodes = packing.nodes.get(class_id, [])
+        if any(node.free.get(ACCELERATOR, 0) >= need for node in nodes):
+            return Fraction(0)
+        node_class = problem.node_class(class_id)
+        price = _price_delivered(node_class, option) if len(nodes) < node_class.count else None
+        if price is not None and (least is None or price < least):
+            least = price
+    return least
+
+
+def _price_delivered(node_class: NodeClass, option: Demand) -> Fraction | None:
+    """A node's price per unit of throughput its accelerators deliver as the option's replicas
+    (None: they hold none)."""
+    held = node_class.capacity.get(ACCELERATOR, 0) // max(1, option.requests.get(ACCELERATOR, 0))
+    return Fraction(node_class.price) / (held * option.throughput) if held and option.throughput > 0 else None
 
 
 class _ConvertingSearch(_CrossingSearch):
