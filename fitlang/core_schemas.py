@@ -446,6 +446,21 @@ SCHEMAS: dict[str, Any] = {
      'schema': {'type': 'str'},
      'required': False,
     },
+    'CPUAlloc': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
+    'AllocMem': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
+    'GresUsed': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
    },
    'computed_fields': [],
    'extra_behavior': 'ignore',

@@ -169,6 +169,9 @@ class SlurmNodeRecord(TypedDict):
     Arch: NotRequired[str]
     Partitions: NotRequired[str]
     ThreadsPerCore: NotRequired[str]
+    CPUAlloc: NotRequired[str]
+    AllocMem: NotRequired[str]
+    GresUsed: NotRequired[str]
 
 
 def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:

@@ -159,12 +159,14 @@ class Compilation:
     def _built_anyway(self) -> Built:
         return _build(self.check().program, self._taken(), self._pods_taken(), self._daemon_sets())
 
-    def _taken(self) -> dict[str, dict[str, int]]:
-        """Node -> what the current state's running work of no workload requests there (none
+    def _taken(self) -> dict[str, dict[str, int]] | None:
+        """Node -> what the current state's running work of no workload requests there (None
         without a state): the problem's nodes have that much less room."""
         from fitlang.model.current import foreign_room
 
         reads = self._state_reads[1]
+        if not reads:
+            return None
         return foreign_room(work for read in reads for work in read.state.foreign)
 
     def _pods_taken(self) -> dict[str, int]:
@@ -602,7 +604,7 @@ def _timing_not_enforced(target: str, root: str) -> Diagnostic:
         root, FIRST_CHARACTER)
 
 
-def _build(program: Program, taken: dict[str, dict[str, int]], pods: dict[str, int],
+def _build(program: Program, taken: dict[str, dict[str, int]] | None, pods: dict[str, int],
            running_daemons: tuple[DaemonSet, ...]) -> Built:
     """The problem with the language's rules and those the targets add (the Slurm partition):
     the driver sits above both, so model code names no target. A target's rules come from its

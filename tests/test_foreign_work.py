@@ -271,6 +271,20 @@ def test_a_slurm_job_without_per_node_allocations_is_spread_evenly(tmp_path):
         ("n1", 7000, 7000 * 2 ** 20, 2), ("n2", 6000, 6000 * 2 ** 20, 0)]
 
 
+def test_what_scontrol_says_jobs_hold_is_taken_where_no_state_says_whose(tmp_path):
+    """n1 and n2 are MIXED, 8 of their 16 CPUs held (`CPUAlloc=8`): with no state fitc placed
+    `train`'s 10-CPU replicas there as on idle nodes, and the jobs it wrote would wait. Now
+    what scontrol says is held is taken off (and said: W0522); where a state says what runs,
+    its jobs take the room instead (an empty state: nothing, as before)."""
+    policy = _slurm_policy(tmp_path, [])
+    busy = SLURM_NODES.replace("State=IDLE", "State=MIXED CPUAlloc=8 AllocMem=4000")
+    (tmp_path / "nodes.txt").write_text(busy)
+    compilation = Compilation(policy)
+    assert compilation.solve().status == "infeasible"
+    assert [d.code for d in compilation.build().diagnostics] == ["W0522"]
+    assert Compilation(policy, current=str(tmp_path / "squeue.json")).solve().status == "optimal"
+
+
 def test_squeue_text_says_their_room_is_not_known(tmp_path):
     policy = _slurm_policy(tmp_path, [])
     (tmp_path / "squeue.txt").write_text("7|other-team|RUNNING|n[1-2]\n")

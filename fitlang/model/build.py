@@ -115,11 +115,12 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
                   running_daemons: Sequence[DaemonSet] = ()) -> Built:
     """The problem of a checked program. `extra_rules`: the targets' rules (`Target.rules`,
     the Slurm partition), which the driver passes; the language's rules are `rules.RULES`.
-    `taken`: node -> what running work of no workload requests there (the current state's);
+    `taken`: node -> what running work of no workload requests there (the current state's;
+    None: no state, and a Slurm inventory's nodes have what `scontrol` says jobs hold taken off);
     `pods`: node -> its pods of no workload (DaemonSets' and others': each takes a pod);
     `running_daemons`: the state's DaemonSets, which start a pod on each node bought too."""
     diagnostics: list[Diagnostic] = []
-    room = Taken(taken or {}, pods or {})
+    room = Taken(dict(taken or {}), pods or {})
     classes = [_pool_class(pool) for pool in program.pools.values()]
     reads: _Reads | None = None  # what rules read of a node: made once (it reads every workload)
     for inventory in program.inventories.values():
@@ -132,7 +133,9 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
                             (msg.DuplicateInventoryNode, read.duplicates)):
             diagnostics.extend(kind.at(origin.path, span, detail=problem)
                                for problem in found)
-        left_out = read.left_out()
+        if taken is None and read.allocated:  # no state says whose: what Slurm says is held
+            room.room = {**room.room, **read.allocated}
+        left_out = read.left_out(held_known=taken is not None)
         if left_out is not None:
             diagnostics.append(msg.InventoryNodesLeftOut.at(origin.path, span, left_out=left_out))
         reads = reads or _Reads.of(program)

@@ -61,10 +61,14 @@ class InventoryRead:
     bad_values: list[str] = field(default_factory=list)  # negative, fractional, out of range
     duplicates: list[str] = field(default_factory=list)  # a node name given twice
     unused: dict[str, str] = field(default_factory=dict)  # node name -> devices fitc leaves idle
+    # node name -> what jobs hold there now, as `scontrol show node` states it (CPUAlloc,
+    # AllocMem, GresUsed): taken off where no state says whose they are (`build_problem`)
+    allocated: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def left_out(self) -> str | None:
-        """The nodes left out, by why, and the devices left idle, in a sentence (W0522); None
-        where there are none."""
+    def left_out(self, held_known: bool = True) -> str | None:
+        """The nodes left out, by why, the devices left idle, and (where no state says whose,
+        `held_known` False) the room running jobs hold, in a sentence (W0522); None where there
+        are none."""
         by_why: dict[str, list[str]] = {}
         for name, why in sorted(self.skipped.items()):
             by_why.setdefault(why, []).append(name)
@@ -80,6 +84,11 @@ class InventoryRead:
         said += [f"{_shown(names)} also advertise{'s' if len(names) == 1 else ''} {devices}, which fitc "
                  "leaves idle (it places on one kind of accelerator a node)"
                  for devices, names in sorted(by_devices.items())]
+        if self.allocated and not held_known:
+            busy = sorted(self.allocated)
+            said.append(f"{_shown(busy)} {'holds' if len(busy) == 1 else 'hold'} running jobs (`CPUAlloc`, "
+                        "`AllocMem`, `GresUsed`): fitc places in what they leave free (a state of what "
+                        "runs, `squeue --json`, says whose they are)")
         return "; ".join(said) or None
 
 
@@ -420,6 +429,7 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         disk = _slurm_whole(record.get("TmpDisk") or "0", "TmpDisk (MiB)",
                             MOST_BYTES // 2 ** 20) * 2 ** 20
         gpu_count, gpu_type = _slurm_gpus(record.get("Gres", ""))
+        held = _slurm_allocated(record)
         if threads < 1 or cpus % threads:
             raise BadValue(f"ThreadsPerCore={threads} does not divide {cpus_field}={cpus} into cores")
     except BadValue as error:
@@ -432,12 +442,25 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
                 if f and f != "(null)"]
     arch = "arm64" if record.get("Arch", "").lower() in ("aarch64", "arm64") else "amd64"
     labels = {"slurm.partition." + p: "true" for p in record.get("Partitions", "").split(",") if p}
+    if held is not None:
+        result.allocated[name] = held
     result.nodes.append(InventoryNode(
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
         gpu_product=gpu_type,  # gpu_resource None: a GRES `gpu` names no vendor's device plugin
         gpu_partition=read_partition({}, gpu_type, None) if gpu_count else None,
         disk=disk, labels=labels, arch=arch,
         features=features, threads_per_core=threads))
+
+
+def _slurm_allocated(record: SlurmNodeRecord) -> dict[str, int] | None:
+    """What the node's running jobs hold (`CPUAlloc=`, `AllocMem=` MiB, `GresUsed=gpu:..:N`),
+    None where nothing (an IDLE node) or the line says nothing of it. Raises BadValue."""
+    cpus = _slurm_whole(record.get("CPUAlloc") or "0", "CPUAlloc", MOST_CORES)
+    memory = _slurm_whole(record.get("AllocMem") or "0", "AllocMem (MiB)", MOST_BYTES // 2 ** 20)
+    gpus, _ = _slurm_gpus(record.get("GresUsed") or "")
+    if not (cpus or memory or gpus):
+        return None
+    return {"cpu": cpus * 1000, "memory": memory * 2 ** 20, "gpu": gpus, "disk": 0}
 
 
 def _slurm_cpus(record: SlurmNodeRecord, threads: int) -> tuple[int, str]:
