@@ -1147,6 +1147,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
     from fitlang.solve.repair_apart import clear_zones
+    from fitlang.solve.rest_layout import RestBeside, adopt_rest_layout
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
@@ -1167,10 +1168,13 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     improve_until = None if time_limit is None else started + 0.4 * time_limit
     scatter_until = improve_until  # (the scatter passes' end past `LARGE_NODES`)
     aside: BoundBeside | None = None
+    at_rest: RestBeside | None = None
     if bound_until is not None and time_limit is not None and runs_beside(nodes, time_limit):
         # the bound in a child process: this process's time is the passes' (`move_bound_beside`)
         aside = BoundBeside(fleet, objective, bound_until)
         scatter_until = started + SCATTER_SHARE * time_limit
+        if objective == "cost+moves":  # (the fleet at rest, until the regroup: its module)
+            at_rest = RestBeside(problem, SCATTER_SHARE * time_limit)
     # the skews a drained pool broke (`spread_restore`): before `improve`, and given more of the
     # limit (an end that breaks one sends the move to the whole model, ~49 s at 10,000 nodes)
     restore_spreads(fleet, None if time_limit is None else started + RESTORE_SHARE * time_limit)
@@ -1215,6 +1219,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 passes_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
                 # each jurisdiction's priced zones re-solved together (plans 10 / 7: 2.1 / 1.4
                 # USD/h; after `empty_pools`, to 0.9 of the limit, the plan's waves lacked time)
+                layout = None if at_rest is None or passes_until is None else \
+                    at_rest.layout(passes_until - time.monotonic())
+                if layout is not None:
+                    adopt_rest_layout(fleet, objective, layout, passes_until)
                 regroup_zones(fleet, objective, passes_until)
                 # options switched with the services beside them moved (plans 2 / 7 / 1: the
                 # switches `trade_options` cannot make pay, their nodes left running services)
@@ -1224,6 +1232,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     if aside is not None:
         bound = aside.collected()
+    if at_rest is not None:
+        at_rest.layout(0.0)  # (stopped, where its stage was not reached)
     placement = fleet.placement(objective, bound)
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
     if objective == "cost+moves" and not fleet.unplaced and nodes <= MOVE_MODEL_MAX_NODES:
