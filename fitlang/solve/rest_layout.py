@@ -8,20 +8,22 @@ with moves almost free (h44e): no local step reaches the cheaper end states. Her
 starts from the other end:
 
 1. the policy is solved at rest (`placement.solve` of the plan's problem with nothing running,
-   the static objective) in a child process beside the move (`RestBeside`), within what the
-   move has until its regroup stage;
-2. per group of zones (each jurisdiction's priced zones, as `zone_regroup` groups them, then
-   each of their zones alone), the group's movable replicas are taken off its priced nodes
-   (`zone_regroup._Regroup`: a replica held to its zone keeps its zone's count) and laid out
-   as the fleet at rest lays them: each of the rest placement's nodes of a class matched to a
-   node of that class (`_matched`: a greedy assignment in which a node keeps the replicas
-   that run on it now and that the rest placement puts on its match; a node in use before
-   next; a free node last), and given the rest placement's replicas of the demands taken off,
-   as many as were taken and as its room takes; what is left goes to the fullest node of the
-   group that takes it, else `repair`;
+   the nodes' cost its objective) in a child process beside the move (`RestBeside`), until
+   the move's regroup stage;
+2. per group of zones (every priced zone together; where that does not pay, each
+   jurisdiction's priced zones, as `zone_regroup` groups them; where that does not, each of
+   their zones alone), the group's movable replicas are taken off its priced nodes
+   (`zone_regroup._Regroup`: a replica held to its zone keeps its zone's count, but where it
+   and every workload its rules over zones tie it to run as at rest outside the group: then
+   the group's zones take their counts at rest, `_following`), and laid out as at rest: each
+   of the rest placement's nodes of a class matched to a node of that class (`_matched`: the
+   pairs that keep most replicas where they run now first, then nodes in use, then free
+   nodes), given the rest placement's replicas of the demands taken off, as many as are left
+   and as its room takes; what is left goes to the fullest node of the group that takes it
+   (within its zone where held), else to `repair`;
 
-kept where the objective, the moves charged, is lower (`pool_emptied.kept_in_turn`), else put
-back; the plan's waves as for any other stage.
+kept where the objective, the moves charged, is lower (`pool_emptied.kept_if_cheaper`: the
+changed nodes tidied first), else put back; the plan's waves as for any other stage.
 """
 
 from __future__ import annotations
@@ -39,11 +41,16 @@ from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.backends import Minimising
 from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
 from fitlang.solve.pool_emptied import JournalMoves, kept_if_cheaper
-from fitlang.solve.zone_regroup import Group, _groups, _onto_fullest, _only, _Regroup
+from fitlang.solve.zone_regroup import Group, _groups, _only, _onto_fullest, _Regroup
 
 Layout = dict[str, dict[str, int]]  # node -> demand -> replicas
 # the CPU seconds the groups are tried for
 REST_CPU_SECONDS = 1.5
+# a group is laid out as at rest where its priced nodes at rest cost this share less than now
+# (inventory 10,000 drain 20: 599.94 -> 598.64 USD/h at rest, the whole fleet laid out so
+# then 626.75 with its moves, and the 1.4 CPU s tried were the regroup's, which saves 3;
+# plan 10: 460.95 -> 439.90-441.91, kept, -7.8 to -10.2 USD/h with the moves)
+LEAST_SAVING = 0.02
 # in `_matched`, a replica that stays weighs 1; a node in use before (not opened anew) over a
 # free one, all else equal, this much
 IN_USE_WEIGHT = 0.01
@@ -103,17 +110,33 @@ def adopt_rest_layout(fleet: ScaleMove, objective: str, layout: Layout, deadline
     cpu_end = time.process_time() + cpu_seconds
 
     def tried(group: Group, parts: list[Group]) -> int:
-        """The group, else each of its parts (its jurisdictions, their zones) in turn."""
+        """The group, else each of its parts (zones, or jurisdictions then their zones)."""
         if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
             return 0
-        if kept_if_cheaper(fleet, partial(_adopted, fleet, group, rest), moves, deadline):
+        if _saves(fleet, group, rest) and kept_if_cheaper(fleet, partial(_adopted, fleet, group, rest),
+                                                           moves, deadline):
             return 1
-        return sum(tried(part, [(zone,) for zone in part] if len(parts) > 1 else []) for part in parts)
+        return sum(tried(part, _zones(part) if len(part) > 1 and part != group else []) for part in parts)
 
     groups = _groups(fleet)
-    if len(groups) == 1:
-        return tried(groups[0], [(zone,) for zone in groups[0]])
-    return tried(tuple(zone for group in groups for zone in group), groups)
+    every = tuple(zone for group in groups for zone in group)
+    return tried(every, groups if len(groups) > 1 else _zones(every)) if every else 0
+
+
+def _zones(group: Group) -> list[Group]:
+    return [(zone,) for zone in group]
+
+
+def _saves(fleet: ScaleMove, group: Group, rest: _Rest) -> bool:
+    """Do the rest placement's priced nodes in the group's zones cost `LEAST_SAVING` less
+    than the fleet's there now?"""
+    zones = set(group)
+    now = sum(float(node.node_class.price) for node in fleet.nodes.values()
+              if node.node_class.price > 0 and zone_of(node.node_class) in zones)
+    at_rest = sum(float(node_class.price) * len(rest.by_class.get(node_class.id, []))
+                  for node_class in fleet.problem.classes
+                  if node_class.price > 0 and zone_of(node_class) in zones)
+    return now - at_rest > LEAST_SAVING * now
 
 
 class _Rest(NamedTuple):
@@ -122,7 +145,7 @@ class _Rest(NamedTuple):
     by_class: dict[str, list[dict[str, int]]]  # class id -> its nodes' layouts
     running: dict[str, list[str]]  # class id -> its nodes that run replicas now
     zones: dict[str, Counter]  # demand -> zone -> its replicas there
-    rezonable: frozenset[str]  # the demands whose zones' counts may follow it (`_rezonable`)
+    rezonable: dict[str, frozenset[str]]  # the demands that may follow it, with their ties (`_rezonable`)
 
 
 def _zone_counts(fleet: ScaleMove, layout: Layout) -> dict[str, Counter]:
