@@ -78,3 +78,16 @@ def test_the_fleet_at_rest_is_solved_beside_the_move(tmp_path):
     assert layout is not None
     assert sorted(Counter(layout[node]) for node in layout) == [Counter(web=3)]
     assert all(node.startswith("big-") for node in layout)
+
+
+def test_a_group_whose_nodes_at_rest_cost_as_much_is_not_tried(tmp_path, monkeypatch):
+    # at rest the same three dear nodes (30 USD/h, as now): neither the group nor its zones
+    # are laid out (each try is the regroup's time)
+    from fitlang.solve import rest_layout
+
+    tried = []
+    monkeypatch.setattr(rest_layout, "_adopted", lambda fleet, group, rest: tried.append(group))
+    fleet = fleet_running(tmp_path, "12")
+    layout = {name: {"web": 1} for name in ("dear-0", "dear-1", "dear-2")}
+    assert adopt_rest_layout(fleet, "cost+moves", layout, None) == 0
+    assert tried == []
