@@ -1147,7 +1147,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
     from fitlang.solve.repair_apart import clear_zones
-    from fitlang.solve.rest_layout import RestBeside, adopt_rest_layout
+    from fitlang.solve.rest_layout import RestBeside, adopt_rest_layout, moves_in_time
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
@@ -1158,6 +1158,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
+    at_rest = RestBeside.beside(problem, objective, time_limit)  # (the fleet at rest, until the regroup)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     if fleet.unplaced:  # a zone another workload holds, cleared for them (`repair_apart`)
@@ -1168,13 +1169,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     improve_until = None if time_limit is None else started + 0.4 * time_limit
     scatter_until = improve_until  # (the scatter passes' end past `LARGE_NODES`)
     aside: BoundBeside | None = None
-    at_rest: RestBeside | None = None
     if bound_until is not None and time_limit is not None and runs_beside(nodes, time_limit):
         # the bound in a child process: this process's time is the passes' (`move_bound_beside`)
         aside = BoundBeside(fleet, objective, bound_until)
         scatter_until = started + SCATTER_SHARE * time_limit
-        if objective == "cost+moves":  # (the fleet at rest, until the regroup: its module)
-            at_rest = RestBeside(problem, SCATTER_SHARE * time_limit)
     # the skews a drained pool broke (`spread_restore`): before `improve`, and given more of the
     # limit (an end that breaks one sends the move to the whole model, ~49 s at 10,000 nodes)
     restore_spreads(fleet, None if time_limit is None else started + RESTORE_SHARE * time_limit)
@@ -1222,7 +1220,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 layout = None if at_rest is None or passes_until is None else \
                     at_rest.layout(passes_until - time.monotonic())
                 # (after a layout kept, the regroup kept nothing: plan 10, 3 runs of 3)
-                if layout is None or not adopt_rest_layout(fleet, objective, layout, passes_until):
+                if layout is None or not adopt_rest_layout(fleet, objective, layout, passes_until,
+                                                           most_moves=moves_in_time(deadline, time_limit)):
                     regroup_zones(fleet, objective, passes_until)
                 # options switched with the services beside them moved (plans 2 / 7 / 1: the
                 # switches `trade_options` cannot make pay, their nodes left running services)

@@ -46,10 +46,17 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
     """Each pool in turn (`_ranked_pools`) emptied and its replicas placed again, kept where
     that lowers `objective`, until the `deadline` or `cpu_seconds` of process time; returns
     the pools kept emptied (some may have had replicas go back onto them)."""
-    if fleet.unplaced:
+    if fleet.unplaced or past(deadline):
         return 0
     return kept_in_turn(fleet, objective, (partial(_emptied, fleet, pool) for pool in _ranked_pools(fleet)),
                         deadline, cpu_seconds)
+
+
+def past(deadline: float | None) -> bool:
+    """Has the `deadline` passed? A stage past it builds nothing (its journal of moves and its
+    candidates were 0.04-0.05 CPU s each of the three stages after the regroup at inventory
+    10,000, run past their deadline on plans 7 / 10 at 5 s: the waves' time)."""
+    return deadline is not None and time.monotonic() > deadline
 
 
 def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], None] | None],
@@ -57,6 +64,8 @@ def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], 
     """Each step in turn (None: skipped) kept where it lowers `objective` (`kept_if_cheaper`),
     until the `deadline` or `cpu_seconds` of process time, both checked before each; returns
     the steps kept."""
+    if past(deadline):
+        return 0
     cpu_end = time.process_time() + cpu_seconds
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
     kept = 0
@@ -69,11 +78,12 @@ def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], 
 
 
 def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMoves | None,
-                    deadline: float | None, saving: Fraction = Fraction(0)) -> bool:
+                    deadline: float | None, saving: Fraction = Fraction(0),
+                    most_moves: int | None = None) -> bool:
     """`step` (a change of the fleet) under a journal, then the nodes it changed tidied
     (`_tidied`); kept where every replica is placed and the objective is lower by more than
-    `saving` (`journal_change`: with `moves`, the moves charged), else the journal's nodes put
-    back. Whether kept."""
+    `saving` (`journal_change`: with `moves`, the moves charged) and, with `most_moves`, the
+    replicas moved are at most that many, else the journal's nodes put back. Whether kept."""
     journal: Journal = {}
     bought = set(fleet.bought)
     fleet.journal = journal
@@ -82,7 +92,8 @@ def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMo
         _tidied(fleet, journal, deadline)
     finally:
         fleet.journal = None
-    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving:
+    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving and \
+            (most_moves is None or moves is None or moves.total() <= most_moves):
         if moves is not None:
             moves.commit()
         return True
@@ -252,6 +263,12 @@ class JournalMoves:
         self.pending = (leaving, arriving)
         return sum(min(self.leaving[d] + leaving[d], self.arriving[d] + arriving[d]) -
                    min(self.leaving[d], self.arriving[d]) for d in leaving.keys() | arriving.keys())
+
+    def total(self) -> int:
+        """The replicas moved with the last journal `change` counted (as `commit` would keep)."""
+        leaving, arriving = self.pending or (Counter(), Counter())
+        return sum(min(self.leaving[d] + leaving[d], self.arriving[d] + arriving[d])
+                   for d in self.leaving.keys() | self.arriving.keys() | leaving.keys() | arriving.keys())
 
     def commit(self) -> None:
         assert self.pending is not None

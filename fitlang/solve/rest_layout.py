@@ -29,10 +29,14 @@ changed nodes tidied first), else put back; the plan's waves as for any other st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
+import os
+import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -41,7 +45,7 @@ import numpy as np
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.backends import Minimising
 from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
-from fitlang.solve.pool_emptied import JournalMoves, kept_if_cheaper
+from fitlang.solve.pool_emptied import JournalMoves, kept_if_cheaper, past
 from fitlang.solve.zone_regroup import Group, _groups, _only, _onto_fullest, _Regroup
 
 Layout = dict[str, dict[str, int]]  # node -> demand -> replicas
@@ -56,6 +60,24 @@ LEAST_SAVING = 0.02
 # in `_matched`, a replica that stays weighs 1; a node in use before (not opened anew) over a
 # free one, all else equal, this much
 IN_USE_WEIGHT = 0.01
+# a layout is kept only where the plan's waves can order its moves in the time they have: the
+# move's time left, and the plan's share kept for the waves past the move's deadline
+# (`plan.FINISH_SHARE` of the plan's limit: plan 7 at 5 s, 0.50 CPU s past a move of 3.74),
+# less what the stages after it and the check of the end take (0.15-0.25 CPU s at inventory
+# 10,000), at this many CPU s a replica moved (plan 7 at 5 s, its whole fleet laid out: 2,637
+# moves ordered in 0.90 CPU s and 980 left, E0813; 3,389 moves of plan 10 in 0.68 without)
+WAVES_SHARE = 0.13
+AFTER_SECONDS = 0.25
+WAVE_SECONDS_PER_MOVE = 0.0004
+
+
+def moves_in_time(deadline: float | None, time_limit: float | None) -> Callable[[], int | None]:
+    """The replicas the plan's waves can move in the time they will have (`WAVE_SECONDS_PER_MOVE`),
+    as it is when asked; None: no limit."""
+    if deadline is None or time_limit is None:
+        return lambda: None
+    return lambda: max(0, int((deadline - time.monotonic() + WAVES_SHARE * time_limit - AFTER_SECONDS)
+                              / WAVE_SECONDS_PER_MOVE))
 
 
 def at_rest(problem: Problem) -> Problem:
@@ -74,16 +96,38 @@ class RestBeside:
         self.began = time.monotonic()
         self._solving = Minimising.running(partial(_rest_layout, at_rest(problem)), seconds)
 
+    @classmethod
+    def beside(cls, problem: Problem, objective: str, time_limit: float | None) -> RestBeside | None:
+        """Started as the move starts (before `repair`: the 0.5 CPU s of `repair` and the bound's
+        start are the rest solve's too, so that it ends by the stage), for a `cost+moves` move
+        whose bound runs beside it (`runs_beside`); None elsewhere."""
+        from fitlang.solve.move_bound_beside import SCATTER_SHARE, runs_beside
+
+        if objective != "cost+moves" or time_limit is None or \
+                not runs_beside(sum(c.count for c in problem.classes), time_limit):
+            return None
+        return cls(problem, SCATTER_SHARE * time_limit)
+
     def layout(self, wait: float) -> Layout | None:
         """The rest placement's layout, waiting at most `wait` seconds for it; None where it
-        is not in or placed nothing whole. The child is stopped either way."""
-        return self._solving.result(max(0.0, wait))
+        is not in or placed nothing whole. The child is stopped either way, with its process
+        group: the solve's own children, not daemonic, outlived a child killed alone (one held
+        a bench's output pipe 19 minutes after its plan ended, session 50)."""
+        child = getattr(self._solving, "_child", None)
+        try:
+            return self._solving.result(max(0.0, wait))
+        finally:
+            if child is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)  # (the group `_rest_layout` made)
 
 
 def _rest_layout(problem: Problem, seconds: float) -> Layout | None:
     from fitlang.solve.placement import solve
 
-    # (the solve forks children of its own, its bounds and passes: a daemonic process may not)
+    # (the solve forks children of its own, its bounds and passes: a daemonic process may not;
+    # in a process group of their own, stopped with it by `RestBeside.layout`)
+    os.setpgid(0, 0)
     multiprocessing.current_process().daemon = False
     placement = solve(problem, "auto", seconds)
     if str(placement.status) not in ("optimal", "feasible") or placement.unplaced:
@@ -96,10 +140,12 @@ def _rest_layout(problem: Problem, seconds: float) -> Layout | None:
 
 
 def adopt_rest_layout(fleet: ScaleMove, objective: str, layout: Layout, deadline: float | None,
-                      cpu_seconds: float = REST_CPU_SECONDS) -> int:
+                      cpu_seconds: float = REST_CPU_SECONDS,
+                      most_moves: Callable[[], int | None] = lambda: None) -> int:
     """Each group (module's docstring) laid out as `layout`, kept where that lowers
-    `objective`, until the `deadline` or `cpu_seconds`; returns the groups kept."""
-    if fleet.unplaced:
+    `objective` and the replicas moved are then at most `most_moves()` (`moves_in_time`), until
+    the `deadline` or `cpu_seconds`; returns the groups kept."""
+    if fleet.unplaced or past(deadline):
         return 0
     by_class: dict[str, list[dict[str, int]]] = {}
     for name in sorted(layout, key=lambda n: (fleet.owners.position(n), n)):
@@ -119,7 +165,7 @@ def adopt_rest_layout(fleet: ScaleMove, objective: str, layout: Layout, deadline
         # take the others' work there, drain 14's tries of 5 zones took the regroup's 1.3 s)
         if not _saves(fleet, group, rest):
             return 0
-        if kept_if_cheaper(fleet, partial(_adopted, fleet, group, rest), moves, deadline):
+        if kept_if_cheaper(fleet, partial(_adopted, fleet, group, rest), moves, deadline, most_moves=most_moves()):
             return 1
         return sum(tried(part, _zones(part) if len(part) > 1 and part != group else []) for part in parts)
 
