@@ -7,6 +7,7 @@ hand and checked against `moving.objective_value`.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from fractions import Fraction
 
@@ -15,7 +16,7 @@ from test_zone_regroup import API, fleet_running
 
 from fitlang.solve.move_scale import zone_of
 from fitlang.solve.moving import _Checker, objective_value
-from fitlang.solve.rest_layout import RestBeside, _matched, adopt_rest_layout, at_rest
+from fitlang.solve.rest_layout import RestBeside, _matched, adopt_rest_layout, at_rest, moves_in_time
 
 
 def test_the_groups_replicas_are_laid_out_as_the_fleet_at_rest(tmp_path):
@@ -91,3 +92,36 @@ def test_a_group_whose_nodes_at_rest_cost_as_much_is_not_tried(tmp_path, monkeyp
     layout = {name: {"web": 1} for name in ("dear-0", "dear-1", "dear-2")}
     assert adopt_rest_layout(fleet, "cost+moves", layout, None) == 0
     assert tried == []
+
+
+def test_a_layout_whose_moves_the_waves_cannot_order_in_time_is_put_back(tmp_path):
+    # the layout of the first test pays (30 -> 12.06 USD/h) but moves 3 replicas: with time
+    # for the waves to move 2 it is put back, with time for 3 it is kept
+    fleet = fleet_running(tmp_path, "12")
+    before = fleet.state()
+    assert adopt_rest_layout(fleet, "cost+moves", {"big-1": {"web": 3}}, None, most_moves=lambda: 2) == 0
+    assert fleet.state() == before and consistent(fleet)
+    assert adopt_rest_layout(fleet, "cost+moves", {"big-1": {"web": 3}}, None, most_moves=lambda: 3) == 1
+    assert fleet.state() == {"big-0": Counter(web=3)}
+
+
+def test_the_waves_moves_in_time_count_the_time_left_and_their_share(monkeypatch):
+    # at 10 s of the move's 10 with 0.4 ms a move: its end and 0.13 of it, less 0.25 s
+    from fitlang.solve import rest_layout
+
+    monkeypatch.setattr(rest_layout.time, "monotonic", lambda: 10.0)
+    assert moves_in_time(10.0, 10.0)() == int((0.0 + 0.13 * 10.0 - 0.25) / 0.0004)
+    assert moves_in_time(9.5, 10.0)() == int((-0.5 + 0.13 * 10.0 - 0.25) / 0.0004)
+    assert moves_in_time(5.0, 10.0)() == 0
+    assert moves_in_time(None, 10.0)() is None
+
+
+
+def test_no_layout_is_tried_past_the_deadline(tmp_path, monkeypatch):
+    from fitlang.solve import rest_layout
+
+    monkeypatch.setattr(rest_layout, "JournalMoves", lambda fleet: (_ for _ in ()).throw(AssertionError))
+    fleet = fleet_running(tmp_path, "12")
+    before = fleet.state()
+    assert adopt_rest_layout(fleet, "cost+moves", {"big-1": {"web": 3}}, time.monotonic() - 1.0) == 0
+    assert fleet.state() == before

@@ -53,9 +53,9 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
 
 
 def past(deadline: float | None) -> bool:
-    """Has the `deadline` passed? A stage past it builds nothing (its journal of moves and its
-    candidates were 0.04-0.05 CPU s each of the three stages after the regroup at inventory
-    10,000, run past their deadline on plans 7 / 10 at 5 s: the waves' time)."""
+    """Has the `deadline` passed? A stage past it builds nothing: its journal of moves and its
+    candidates are the waves' time (the three stages after the regroup, reached past their
+    deadline on inventory 10,000 plan 10 at 5 s: 0.015 / 0.006 / 0.012 CPU s)."""
     return deadline is not None and time.monotonic() > deadline
 
 
