@@ -83,23 +83,32 @@ def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMo
     """`step` (a change of the fleet) under a journal, then the nodes it changed tidied
     (`_tidied`); kept where every replica is placed and the objective is lower by more than
     `saving` (`journal_change`: with `moves`, the moves charged) and, with `most_moves`, the
-    replicas moved are at most that many, else the journal's nodes put back. Whether kept."""
+    replicas moved are at most that many (read before the tidying too: past it, not tidied),
+    else the journal's nodes put back. Whether kept."""
     journal: Journal = {}
     bought = set(fleet.bought)
     fleet.journal = journal
     try:
         step()
-        _tidied(fleet, journal, deadline)
+        if not _too_many_moves(journal, moves, most_moves):
+            _tidied(fleet, journal, deadline)
     finally:
         fleet.journal = None
     if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving and \
-            (most_moves is None or moves is None or moves.total() <= most_moves):
+            not _too_many_moves(journal, moves, most_moves):
         if moves is not None:
             moves.commit()
         return True
     fleet.unplaced = []
     restore(fleet, journal)
     return False
+
+
+def _too_many_moves(journal: Journal, moves: JournalMoves | None, most_moves: int | None) -> bool:
+    if most_moves is None or moves is None:
+        return False
+    moves.change(journal)
+    return moves.total() > most_moves
 
 
 def _ranked_pools(fleet: ScaleMove) -> list[frozenset[str]]:

@@ -156,17 +156,22 @@ def adopt_rest_layout(fleet: ScaleMove, objective: str, layout: Layout, deadline
     rest = _Rest(by_class, running, _zone_counts(fleet, layout), _rezonable(fleet))
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
     cpu_end = time.process_time() + cpu_seconds
+    over: list[bool] = []  # a layout the waves could not order: no other is tried (the regroup's time)
 
     def tried(group: Group, parts: list[Group]) -> int:
         """The group, else each of its parts (zones, or jurisdictions then their zones)."""
-        if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
+        if over or time.process_time() > cpu_end or past(deadline):
             return 0
         # (parts only of a group that saves: else its zones that save at rest are those that
         # take the others' work there, drain 14's tries of 5 zones took the regroup's 1.3 s)
         if not _saves(fleet, group, rest):
             return 0
-        if kept_if_cheaper(fleet, partial(_adopted, fleet, group, rest), moves, deadline, most_moves=most_moves()):
+        most = most_moves()
+        if kept_if_cheaper(fleet, partial(_adopted, fleet, group, rest), moves, deadline, most_moves=most):
             return 1
+        if moves is not None and most is not None and moves.total() > most:
+            over.append(True)
+            return 0
         return sum(tried(part, _zones(part) if len(part) > 1 and part != group else []) for part in parts)
 
     groups = _groups(fleet)
