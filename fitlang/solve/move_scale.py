@@ -1147,7 +1147,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
     from fitlang.solve.repair_apart import clear_zones
-    from fitlang.solve.rest_layout import RestBeside, adopt_rest_layout, moves_in_time
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
@@ -1158,7 +1157,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
-    at_rest = RestBeside.beside(problem, objective, time_limit)  # (the fleet at rest, until the regroup)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     if fleet.unplaced:  # a zone another workload holds, cleared for them (`repair_apart`)
@@ -1217,12 +1215,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 passes_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
                 # each jurisdiction's priced zones re-solved together (plans 10 / 7: 2.1 / 1.4
                 # USD/h; after `empty_pools`, to 0.9 of the limit, the plan's waves lacked time)
-                layout = None if at_rest is None or passes_until is None else \
-                    at_rest.layout(passes_until - time.monotonic())
-                # (after a layout kept, the regroup kept nothing: plan 10, 3 runs of 3)
-                if layout is None or not adopt_rest_layout(fleet, objective, layout, passes_until,
-                                                           most_moves=moves_in_time(deadline, time_limit)):
-                    regroup_zones(fleet, objective, passes_until)
+                regroup_zones(fleet, objective, passes_until)
                 # options switched with the services beside them moved (plans 2 / 7 / 1: the
                 # switches `trade_options` cannot make pay, their nodes left running services)
                 switch_options(fleet, objective, passes_until)
@@ -1231,8 +1224,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     if aside is not None:
         bound = aside.collected()
-    if at_rest is not None:
-        at_rest.layout(0.0)  # (stopped, where its stage was not reached)
     placement = fleet.placement(objective, bound)
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
     if objective == "cost+moves" and not fleet.unplaced and nodes <= MOVE_MODEL_MAX_NODES:

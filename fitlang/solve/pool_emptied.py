@@ -78,37 +78,26 @@ def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], 
 
 
 def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMoves | None,
-                    deadline: float | None, saving: Fraction = Fraction(0),
-                    most_moves: int | None = None) -> bool:
+                    deadline: float | None, saving: Fraction = Fraction(0)) -> bool:
     """`step` (a change of the fleet) under a journal, then the nodes it changed tidied
     (`_tidied`); kept where every replica is placed and the objective is lower by more than
-    `saving` (`journal_change`: with `moves`, the moves charged) and, with `most_moves`, the
-    replicas moved are at most that many (read before the tidying too: past it, not tidied),
-    else the journal's nodes put back. Whether kept."""
+    `saving` (`journal_change`: with `moves`, the moves charged), else the journal's nodes put
+    back. Whether kept."""
     journal: Journal = {}
     bought = set(fleet.bought)
     fleet.journal = journal
     try:
         step()
-        if not _too_many_moves(journal, moves, most_moves):
-            _tidied(fleet, journal, deadline)
+        _tidied(fleet, journal, deadline)
     finally:
         fleet.journal = None
-    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving and \
-            not _too_many_moves(journal, moves, most_moves):
+    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving:
         if moves is not None:
             moves.commit()
         return True
     fleet.unplaced = []
     restore(fleet, journal)
     return False
-
-
-def _too_many_moves(journal: Journal, moves: JournalMoves | None, most_moves: int | None) -> bool:
-    if most_moves is None or moves is None:
-        return False
-    moves.change(journal)
-    return moves.total() > most_moves
 
 
 def _ranked_pools(fleet: ScaleMove) -> list[frozenset[str]]:
@@ -272,12 +261,6 @@ class JournalMoves:
         self.pending = (leaving, arriving)
         return sum(min(self.leaving[d] + leaving[d], self.arriving[d] + arriving[d]) -
                    min(self.leaving[d], self.arriving[d]) for d in leaving.keys() | arriving.keys())
-
-    def total(self) -> int:
-        """The replicas moved with the last journal `change` counted (as `commit` would keep)."""
-        leaving, arriving = self.pending or (Counter(), Counter())
-        return sum(min(self.leaving[d] + leaving[d], self.arriving[d] + arriving[d])
-                   for d in self.leaving.keys() | self.arriving.keys() | leaving.keys() | arriving.keys())
 
     def commit(self) -> None:
         assert self.pending is not None
