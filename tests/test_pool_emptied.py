@@ -116,3 +116,26 @@ def test_the_plan_past_large_nodes_empties_the_pool(tmp_path, monkeypatch):
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction("12.06")
     assert fleet.state() == {"big-0": Counter(web=3)}
+
+
+def test_a_stage_given_a_deadline_already_passed_builds_nothing(tmp_path, monkeypatch):
+    # the stages after the scatter passes, each past its deadline: no journal of moves, no
+    # candidates ranked, no step tried, the fleet as it was (their time is the waves')
+    from fitlang.solve import pool_emptied, zone_regroup
+    from fitlang.solve.dear_opened import close_dear_opened
+    from fitlang.solve.option_switch import switch_options
+
+    def built(*args, **kwargs):
+        raise AssertionError("built past the deadline")
+
+    for module, name in [(pool_emptied, "JournalMoves"), (pool_emptied, "_ranked_pools"),
+                         (zone_regroup, "_groups")]:
+        monkeypatch.setattr(module, name, built)
+    fleet = settled_fleet(tmp_path, "12")
+    before = fleet.state()
+    passed = time.monotonic() - 1.0
+    assert empty_pools(fleet, "cost+moves", passed) == 0
+    assert close_dear_opened(fleet, "cost+moves", passed) == 0
+    assert zone_regroup.regroup_zones(fleet, "cost+moves", passed) == 0
+    assert switch_options(fleet, "cost+moves", passed) == 0
+    assert fleet.state() == before and consistent(fleet)

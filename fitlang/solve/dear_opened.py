@@ -26,7 +26,7 @@ import numpy as np
 
 from fitlang.model.problem import Demand
 from fitlang.solve.move_scale import ScaleMove, zone_of
-from fitlang.solve.pool_emptied import kept_in_turn, taken_off
+from fitlang.solve.pool_emptied import kept_in_turn, past, taken_off
 
 # the CPU seconds the new nodes are tried for at most (inventory 10,000 drain 13: the node
 # kept, the first tried, in 0.05 s)
@@ -47,7 +47,7 @@ def close_dear_opened(fleet: ScaleMove, objective: str, deadline: float | None,
     its replicas placed again making room (`_closed`), kept where that lowers `objective`;
     for `DEAR_SHARE` of the time to the `deadline`, at most `cpu_seconds`. Returns the nodes
     kept closed."""
-    if fleet.unplaced:
+    if fleet.unplaced or past(deadline):
         return 0
     if deadline is not None:
         now = time.monotonic()

@@ -46,10 +46,17 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
     """Each pool in turn (`_ranked_pools`) emptied and its replicas placed again, kept where
     that lowers `objective`, until the `deadline` or `cpu_seconds` of process time; returns
     the pools kept emptied (some may have had replicas go back onto them)."""
-    if fleet.unplaced:
+    if fleet.unplaced or past(deadline):
         return 0
     return kept_in_turn(fleet, objective, (partial(_emptied, fleet, pool) for pool in _ranked_pools(fleet)),
                         deadline, cpu_seconds)
+
+
+def past(deadline: float | None) -> bool:
+    """Has the `deadline` passed? A stage past it builds nothing: its journal of moves and its
+    candidates are the waves' time (the three stages after the regroup, reached past their
+    deadline on inventory 10,000 plan 10 at 5 s: 0.015 / 0.006 / 0.012 CPU s)."""
+    return deadline is not None and time.monotonic() > deadline
 
 
 def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], None] | None],
@@ -57,6 +64,8 @@ def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], 
     """Each step in turn (None: skipped) kept where it lowers `objective` (`kept_if_cheaper`),
     until the `deadline` or `cpu_seconds` of process time, both checked before each; returns
     the steps kept."""
+    if past(deadline):
+        return 0
     cpu_end = time.process_time() + cpu_seconds
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
     kept = 0

@@ -43,7 +43,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
 from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
-from fitlang.solve.pool_emptied import kept_in_turn
+from fitlang.solve.pool_emptied import kept_in_turn, past
 
 REGROUP_CPU_SECONDS = 1.5  # the CPU seconds the groups are tried for (plans 10 / 7: both in 0.74-0.85)
 CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
@@ -72,7 +72,7 @@ def regroup_zones(fleet: ScaleMove, objective: str, deadline: float | None,
                   cpu_seconds: float = REGROUP_CPU_SECONDS) -> int:
     """Each group of zones (module's docstring) regrouped, kept where that lowers `objective`,
     until the `deadline` or `cpu_seconds` of process time; returns the groups kept."""
-    if fleet.unplaced:
+    if fleet.unplaced or past(deadline):
         return 0
     steps = (partial(_regrouped, fleet, group, deadline) for group in _groups(fleet))
     return kept_in_turn(fleet, objective, steps, deadline, cpu_seconds)
