@@ -111,3 +111,31 @@ def test_no_child_where_no_replica_is_over_half_a_node(tmp_path):
     problem = problem_from(tmp_path, _pool("p", 60, 8, "1") + _workload("x", 5, 4) + _workload("y", 9, 1))
     assert not fragments(problem)
     assert fragments(problem_from(tmp_path, _pool("p", 60, 8, "1") + _workload("x", 5, 5), "q.fit"))
+
+
+def _thirds(tmp_path):
+    # 60 nodes of 7.9 CPUs: x 6 replicas of 4 CPUs, y 12 of 2. The sums say 48 CPUs on 7 nodes,
+    # u(1) each x a node of its own (6); but a node with an x holds one y beside it (4 + 2 + 2 is
+    # over 7.9) and one without holds three: 6 nodes of x and y, 2 of three y, 8 the optimum
+    return problem_from(tmp_path, "pool p {\n  count = 60\n  cpu = 7900m\n  memory = 64Gi\n"
+                        "  price = 1 USD/h\n}\n" + _workload("x", 6, 4) + _workload("y", 12, 2))
+
+
+def test_the_fragment_bound_counts_thirds_where_a_half_and_two_quarters_overfill_a_node(tmp_path):
+    problem = _thirds(tmp_path)
+    optimum = _exact_optimum(problem)
+    assert optimum == 8
+    assert _model_bound(problem) < optimum
+    assert fragment_bound(problem, "cost", float("inf"), 60.0) == optimum
+
+
+def test_the_solve_states_the_thirds_optimum_proven_beside_it(tmp_path):
+    # the solve's placement (verified) with its model's bound: the child proves the optimum, so
+    # the placement is stated `optimal` at 8
+    problem = _thirds(tmp_path)
+    placement = solved(problem, time_limit=20)
+    assert placement.value == 8
+    stated = raised_beside(problem, 20.0, lambda: Placement(Status.FEASIBLE, "cost", placement.value,
+                                                            _model_bound(problem)))
+    assert stated.bound == 8
+    assert stated.status is Status.OPTIMAL
