@@ -11,12 +11,17 @@ power left. Measured (session 46, h46c), the pair LP with every workload but the
 groups kept to the answer's classes still opened 18 more L40S nodes in sin1, and a MIP over
 the accelerator work alone, the rest kept, gained 0.1-0.9% of the answer.
 
-So here the workloads asking for accelerators whose replicas all sit on owned accelerator
-nodes hosting nothing else (no affinity either way, no node spread: `unmovable`), are taken
-off those nodes and placed again by one MIP at class level: per class its nodes (at most
-those free of other work), per workload its replicas per class, each class's capacity per
-resource summed over its nodes, each workload's per-node limit, its counts per domain kept
-where a spread or a latency rule counts them (`_counted`), and the power caps with the rest's draw.
+So here the replicas of workloads asking for accelerators that sit on owned accelerator nodes
+hosting nothing else (no affinity either way, no node spread: `unmovable`) are taken off those
+nodes and placed again by one MIP at class level: per class its nodes (at most those free of
+other work), per workload its replicas per class, each class's capacity per resource summed
+over its nodes (each row in shares of a node: in bytes the memory's coefficients reached 2e12
+and HiGHS ended the LP "unbounded" with no point, seed 2), each workload's per-node limit, its
+counts per domain kept where a spread or a latency rule counts them (`_counted`), and the power
+caps with the rest's draw. A gang (or an exclusive workload) moves only whole; any other moves
+the replicas it has there and keeps the rest where they are (the moved ones' counts per domain
+kept, so its spreads hold): seed 2's stage then re-places 3,180 replicas of 205 workloads, not
+2,266 of 109, and kept 428 USD/h, not 130 (session 51).
 The MIP is solved first with each class's node count kept to the floor or ceiling of its LP
 relaxation's (`_near_relaxation`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49);
 where that finds nothing cheaper, the whole MIP, the answer's own counts its start, so its
@@ -91,6 +96,12 @@ class _Movable:
             demand = problem.demand(name)
             return bool(demand.requests.get(ACCELERATOR)) and not demand.affinities and name not in fixed
 
+        gangs = {name for group in problem.option_groups if group.gang for name in group.demands}
+
+        def whole(name: str) -> bool:  # moved with every replica or not at all
+            demand = problem.demand(name)
+            return demand.gang or demand.exclusive or name in gangs
+
         total: Counter[str] = Counter()
         candidates: list[tuple[NodeClass, NodeState]] = []
         for class_id, nodes in packing.nodes.items():
@@ -101,12 +112,13 @@ class _Movable:
                 total.update(hosted)
                 if owned and hosted and all(may_move(name) for name in hosted):
                     candidates.append((node_class, node))
-        while True:  # a workload with a replica elsewhere stays, and so do its nodes' others
+        while True:  # a gang with a replica elsewhere stays, and so do its nodes' others
             work: dict[str, Counter[str]] = defaultdict(Counter)
             for node_class, node in candidates:
                 for name, amount in node.hosted.items():
                     work[name][node_class.id] += amount
-            partial = {name for name, by_class in work.items() if sum(by_class.values()) != total[name]}
+            partial = {name for name, by_class in work.items()
+                       if whole(name) and sum(by_class.values()) != total[name]}
             if not partial:
                 break
             candidates = [(c, node) for c, node in candidates if not partial & node.hosted.keys()]
@@ -157,10 +169,11 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         node_class = problem.node_class(c)
         users = [w for w in movable.work if (w, c) in pair_var]
         for resource in RESOURCES:
-            entries = {pair_var[w, c]: float(problem.demand(w).requests.get(resource, 0)) for w in users
-                       if problem.demand(w).requests.get(resource, 0)}
+            capacity = float(node_class.capacity[resource])
+            entries = {pair_var[w, c]: problem.demand(w).requests.get(resource, 0) / capacity for w in users
+                       if problem.demand(w).requests.get(resource, 0)} if capacity else {}
             if entries:
-                entries[node_var[c]] = -float(node_class.capacity[resource])
+                entries[node_var[c]] = -1.0
                 rows.append((-math.inf, 0.0, entries))
         for w in users:
             most = node_limit(problem.demand(w), node_class)
@@ -236,8 +249,8 @@ def _near_relaxation(highs, nodes: int, upper: np.ndarray, start_cost: float,
     counted = np.arange(nodes, dtype=np.int32)
     highs.changeColsIntegrality(columns, every, np.full(columns, highspy.HighsVarType.kContinuous))
     highs.run()
-    # (a point HiGHS calls primal feasible is enough: seed 4's LP ends "unbounded", dual
-    # infeasible at the optimum's objective, its counts' coefficients up to 2e12)
+    # (a point HiGHS calls primal feasible is enough: before the capacity rows were scaled seed
+    # 4's LP ended "unbounded", dual infeasible at the optimum's objective)
     feasible = highs.getInfo().primal_solution_status == FEASIBLE
     relaxed = np.array(highs.getSolution().col_value[:nodes])
     highs.changeColsIntegrality(columns, every, np.full(columns, highspy.HighsVarType.kInteger))
