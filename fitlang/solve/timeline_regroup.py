@@ -241,14 +241,16 @@ def _minimised(cost: np.ndarray, matrix, lower: np.ndarray, upper: np.ndarray, b
                         np.ones(columns), lower, upper, matrix.indptr.astype(np.int32),
                         matrix.indices.astype(np.int32), matrix.data,
                         np.ones(columns, dtype=np.int32))
-        highs.run()
-        info = highs.getInfo()
-        if info.primal_solution_status != 2:
-            return None
-        values = np.asarray(highs.getSolution().col_value)
-    if float(cost @ values) >= below:
+        return solution_below(highs, cost, below)
+
+
+def solution_below(highs, cost: np.ndarray, below: float) -> np.ndarray | None:
+    """HiGHS run on its model: its solution where it has one costing less than `below`."""
+    highs.run()
+    if highs.getInfo().primal_solution_status != 2:
         return None
-    return values
+    values = np.asarray(highs.getSolution().col_value)
+    return values if float(cost @ values) < below else None
 
 
 def _headroom(ledger: Ledger, class_id: str, first: int, last: int) -> np.ndarray:

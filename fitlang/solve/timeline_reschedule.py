@@ -35,7 +35,7 @@ from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced, watch
 from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.timeline_pack import EPSILON, Deadline, Ledger, Spot, need_of, past, run_of
-from fitlang.solve.timeline_regroup import _put_checked, _Rows
+from fitlang.solve.timeline_regroup import _put_checked, _Rows, solution_below
 
 # a neighbourhood: this many nodes of a site, the replicas on them running within WINDOW
 # steps, each free to start up to SHIFT steps earlier or later (from seed 1's converged
@@ -303,11 +303,4 @@ def _minimised(cost: np.ndarray, upper: np.ndarray, rows: _Rows, start: np.ndarr
                         np.ones(columns, dtype=np.int32))
         highs.setSolution(columns, np.arange(columns, dtype=np.int32), start)
         watch(highs, None, None, time.process_time() + MOST_SECONDS)
-        highs.run()
-        info = highs.getInfo()
-        if info.primal_solution_status != 2:
-            return None
-        values = np.asarray(highs.getSolution().col_value)
-    if float(cost @ values) >= below:
-        return None
-    return values
+        return solution_below(highs, cost, below)
