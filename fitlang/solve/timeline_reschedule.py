@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
 from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced, watch
 from fitlang.solve.highs_made import quiet_highs
-from fitlang.solve.timeline_pack import EPSILON, Deadline, Ledger, Spot, need_of, past, run_of
-from fitlang.solve.timeline_regroup import _put_checked, _Rows, solution_below
+from fitlang.solve.timeline_pack import EPSILON, Deadline, Ledger, Spot, need_of, run_of
+from fitlang.solve.timeline_regroup import _put_checked, _Rows, each_solved, solution_below
 
 # a neighbourhood: this many nodes of a site, the replicas on them running within WINDOW
 # steps, each free to start up to SHIFT steps earlier or later (from seed 1's converged
@@ -76,26 +77,10 @@ def rescheduled(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: D
                 nodes: int = NODES, window: int = WINDOW, shift: int = SHIFT, by: str = "site") -> list[Spot]:
     """Each neighbourhood (`hoods`) solved again (`_solved_again`) and kept where cheaper;
     until the deadline."""
-    spots = list(spots)
-    where: dict[tuple[str, int], set[int]] = {}
-    for index, spot in enumerate(spots):
-        where.setdefault((spot.class_id, spot.node), set()).add(index)
-    for hood in hoods(problem, ledger, nodes, window, by):
-        if past(deadline, ledger):
-            break
-        held = sorted(index for key in hood.nodes for index in where.get(key, ())
-                      if spots[index].start < hood.last and hood.first < spots[index].end
-                      and problem.demand(spots[index].demand).min_segment is None)
-        if len(held) < 2:
-            continue
-        moved = _solved_again(problem, ledger, [spots[i] for i in held], hood, shift)
-        if moved is None:
-            continue
-        for index, spot in zip(held, moved):
-            where[spots[index].class_id, spots[index].node].discard(index)
-            where.setdefault((spot.class_id, spot.node), set()).add(index)
-            spots[index] = spot
-    return spots
+    return each_solved(problem, ledger, spots, deadline, [
+        (list(hood.nodes), hood.first, hood.last,
+         partial(_solved_again, problem, ledger, hood=hood, shift=shift))
+        for hood in hoods(problem, ledger, nodes, window, by)])
 
 
 def _waste(ledger: Ledger, class_id: str) -> np.ndarray:
