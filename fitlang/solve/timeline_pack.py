@@ -747,6 +747,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     cut in first), kept up to date for the one after."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
+    from fitlang.solve.timeline_reschedule import rescheduled
     from fitlang.solve.timeline_segments import resegmented
     from fitlang.solve.timeline_stretches import stretches_emptied
     # the class packed again whole, once: after the moves below it found nothing more at the
@@ -798,8 +799,11 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         if _near(now, value, EPSILON):
             if not regroup:
                 break
-            # small neighbourhoods solved exactly
+            # small neighbourhoods solved exactly: their replicas' nodes, then a site's most
+            # wasteful nodes with their replicas' starts and classes too (`timeline_reschedule`)
             spots = regrouped(problem, ledger, spots, deadline)
+            if _near(ledger.total(), value, EPSILON):
+                spots = rescheduled(problem, ledger, spots, deadline)
             now = ledger.total()
             if _near(now, value, EPSILON):
                 break

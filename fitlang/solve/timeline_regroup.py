@@ -17,7 +17,9 @@ back through the ledger's own check of its node, so a schedule kept is one it ac
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -51,19 +53,34 @@ def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dea
     (`_reassigned`) and kept where cheaper; until the deadline. A neighbourhood's replicas
     are those on its nodes that run at some step of its window (each whole run: what it
     holds outside the window comes along)."""
+    return each_solved(problem, ledger, spots, deadline, [
+        ([(hood.class_id, node) for node in hood.nodes], hood.first, hood.last,
+         partial(_reassigned, problem, ledger, hood=hood))
+        for hood in neighbourhoods(ledger, nodes, window)])
+
+
+# a neighbourhood to solve: its (class, node)s, its window's steps [first, last), and what
+# places its replicas again (the new spots, or None with the ledger as it was)
+Solvable = tuple[list[tuple[str, int]], int, int, Callable[[list[Spot]], list[Spot] | None]]
+
+
+def each_solved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
+                hoods: list[Solvable]) -> list[Spot]:
+    """Each neighbourhood's replicas (on its nodes, running at some step of its window, none
+    preemptible) placed again by its solve, the spots it returns kept; until the deadline."""
     spots = list(spots)
     where: dict[tuple[str, int], set[int]] = {}
     for index, spot in enumerate(spots):
         where.setdefault((spot.class_id, spot.node), set()).add(index)
-    for hood in neighbourhoods(ledger, nodes, window):
+    for keys, first, last, solve in hoods:
         if past(deadline, ledger):
             break
-        held = sorted(index for node in hood.nodes for index in where.get((hood.class_id, node), ())
-                      if spots[index].start < hood.last and hood.first < spots[index].end
+        held = sorted(index for key in keys for index in where.get(key, ())
+                      if spots[index].start < last and first < spots[index].end
                       and problem.demand(spots[index].demand).min_segment is None)
         if len(held) < 2:
             continue
-        moved = _reassigned(problem, ledger, [spots[i] for i in held], hood)
+        moved = solve([spots[i] for i in held])
         if moved is None:
             continue
         for index, spot in zip(held, moved):
@@ -241,14 +258,16 @@ def _minimised(cost: np.ndarray, matrix, lower: np.ndarray, upper: np.ndarray, b
                         np.ones(columns), lower, upper, matrix.indptr.astype(np.int32),
                         matrix.indices.astype(np.int32), matrix.data,
                         np.ones(columns, dtype=np.int32))
-        highs.run()
-        info = highs.getInfo()
-        if info.primal_solution_status != 2:
-            return None
-        values = np.asarray(highs.getSolution().col_value)
-    if float(cost @ values) >= below:
+        return solution_below(highs, cost, below)
+
+
+def solution_below(highs, cost: np.ndarray, below: float) -> np.ndarray | None:
+    """HiGHS run on its model: its solution where it has one costing less than `below`."""
+    highs.run()
+    if highs.getInfo().primal_solution_status != 2:
         return None
-    return values
+    values = np.asarray(highs.getSolution().col_value)
+    return values if float(cost @ values) < below else None
 
 
 def _headroom(ledger: Ledger, class_id: str, first: int, last: int) -> np.ndarray:
