@@ -272,9 +272,7 @@ def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: Inven
         result.problems.append(f"{source}: node `{name}` has no status.allocatable or status.capacity")
         return
     try:
-        node, result.unused[name] = _kubectl_node(name, labels, resources, spec)
-        if not result.unused[name]:
-            del result.unused[name]
+        node, unused = _kubectl_node(name, labels, resources, spec)
     except BadValue as error:
         result.bad_values.append(f"{source}: node `{name}`: {error}")
         return
@@ -282,6 +280,8 @@ def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: Inven
         result.problems.append(f"{source}: node `{name}`: {error}")
         return
     result.nodes.append(node)
+    if unused:
+        result.unused[name] = unused
 
 
 def is_ready(status: KubectlStatus) -> bool:
