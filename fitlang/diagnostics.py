@@ -178,6 +178,13 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def first_named(names: typing.Sequence[str], most: int = 3) -> str:
+    """The first `most` names, each in backticks, and how many more (a message about many
+    nodes or replicas names a few)."""
+    shown = ", ".join(f"`{name}`" for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def hint(suggestion: str | None) -> str:
     return f"; did you mean `{suggestion}`?" if suggestion else ""
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fitlang import messages as msg
 from fitlang.check.loader import Workspace
 from fitlang.check.settings import install_loader
-from fitlang.diagnostics import Diagnostic
+from fitlang.diagnostics import Diagnostic, first_named
 from fitlang.file_problems import FileProblem, span_in
 from fitlang.frozen import Frozen, Mutable
 from fitlang.span import FIRST_CHARACTER
@@ -691,8 +691,7 @@ SHOWN_NAMES = 3  # a warning about many replicas names the first few
 def _first(names: Sequence[str], quoted: bool = True) -> str:
     """The first SHOWN_NAMES names (each in backticks, or phrases as they are, `; ` apart)."""
     if quoted:
-        shown = ", ".join(f"`{name}`" for name in names[:SHOWN_NAMES])
-        return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
+        return first_named(names, SHOWN_NAMES)
     return "; ".join(names[:SHOWN_NAMES]) + (
         f"; and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 

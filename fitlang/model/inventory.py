@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from fitlang.diagnostics import first_named
 from fitlang.model.gpu_partitions import GpuPartition, advertised_parts, is_part_resource, read_partition
 from fitlang.model.problem import Taint
 
@@ -77,24 +78,20 @@ class InventoryRead:
             count = len(self.skipped)
             nodes = "1 node of the file takes" if count == 1 else f"{count} nodes of the file take"
             said.append(f"{nodes} no work, left out: "
-                        + "; ".join(f"{why}: {_shown(names)}" for why, names in sorted(by_why.items())))
+                        + "; ".join(f"{why}: {first_named(names)}" for why, names in sorted(by_why.items())))
         by_devices: dict[str, list[str]] = {}
         for name, devices in sorted(self.unused.items()):
             by_devices.setdefault(devices, []).append(name)
-        said += [f"{_shown(names)} also advertise{'s' if len(names) == 1 else ''} {devices}, which fitc "
+        said += [f"{first_named(names)} also advertise{'s' if len(names) == 1 else ''} {devices}, which fitc "
                  "leaves idle (it places on one kind of accelerator a node)"
                  for devices, names in sorted(by_devices.items())]
         if self.allocated and not held_known:
             busy = sorted(self.allocated)
-            said.append(f"{_shown(busy)} {'holds' if len(busy) == 1 else 'hold'} running jobs (`CPUAlloc`, "
+            verb = "holds" if len(busy) == 1 else "hold"
+            said.append(f"{first_named(busy)} {verb} running jobs (`CPUAlloc`, "
                         "`AllocMem`, `GresUsed`): fitc places in what they leave free (a state of what "
                         "runs, `squeue --json`, says whose they are)")
         return "; ".join(said) or None
-
-
-def _shown(names: list[str], most: int = 3) -> str:
-    shown = ", ".join(f"`{name}`" for name in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 # The ranges of docs/language.md ("Ranges"), as a pool block would be held to them
