@@ -3,6 +3,7 @@
     PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det              # every case
     PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --only fleet600 --runs 3
     PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --list
+    PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --hash-seeds --runs 2 --busy 0
 
 Each case is one `fitc` command as a user runs it, with no `--time-limit` (the command's own
 default): `solve --format json` on examples/ and on the bench generators' fleets (fleet.py,
@@ -215,12 +216,16 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run_once(case: Case, work: Path, busy: int, pinned: bool = False) -> Run:
+def run_once(case: Case, work: Path, busy: int, pinned: bool = False,
+             hash_seed: int | None = None) -> Run:
     """The command once, in a fresh process; with `busy`, beside `busy` spinners on each core it
     may use, or with `pinned` (session 47's way), it and `busy` spinners on one core: that also
     changes how many cores it has, and HiGHS's answers change with that, not with the load
     (session 48: fleet.py 200 seed 1 pinned to one core, quiet, answered as when loaded).
-    Its stdout is kept as WORK/run-N.out (N: the run's number) to compare where runs differ."""
+    Its stdout is kept as WORK/run-N.out (N: the run's number) to compare where runs differ.
+    With `hash_seed`, the command's PYTHONHASHSEED: str and bytes hash, and so a set of them
+    iterates, in another order in each process (session 51: `explain` named its pools in a
+    set's order), which one process's runs never show."""
     written = work / "out" if case.writes else None
     arguments = [str(written) if a == "OUT" else a for a in case.arguments]
     cores = sorted(os.sched_getaffinity(0))[:1] if pinned else sorted(os.sched_getaffinity(0))
@@ -231,8 +236,9 @@ def run_once(case: Case, work: Path, busy: int, pinned: bool = False) -> Run:
     try:
         began, cpu = time.monotonic(), _children_cpu()
         to_one_core = (lambda: os.sched_setaffinity(0, set(cores))) if busy and pinned else None
+        environment = dict(os.environ, PYTHONHASHSEED=str(hash_seed)) if hash_seed is not None else None
         done = subprocess.run([sys.executable, "-m", "fitlang.cli", *arguments], capture_output=True,
-                              cwd=work, preexec_fn=to_one_core)
+                              cwd=work, preexec_fn=to_one_core, env=environment)
         wall, cpu = time.monotonic() - began, _children_cpu() - cpu
         (work / f"run-{len(case.runs) + 1}.out").write_bytes(done.stdout)
     finally:
@@ -254,6 +260,8 @@ def main() -> None:
                         help="a loaded run and its spinners on one core (session 47's way; fewer cores)")
     parser.add_argument("--only", nargs="*", default=[], help="cases whose name contains any of these")
     parser.add_argument("--list", action="store_true", help="name the cases and stop")
+    parser.add_argument("--hash-seeds", action="store_true",
+                        help="each run under its own PYTHONHASHSEED (1, 2, ...): set orders across processes")
     parser.add_argument("--wall", action="store_true",
                         help="the default limit counts the wall (trees before session 48): `limit` by it")
     arguments = parser.parse_args()
@@ -267,8 +275,9 @@ def main() -> None:
         work = arguments.out / "runs" / case.name.replace(" ", "_")
         work.mkdir(parents=True, exist_ok=True)
         case.wall_limit = arguments.wall
-        for busy in [0] * arguments.runs + [arguments.busy] * arguments.runs:  # quiet, then loaded
-            case.runs.append(run_once(case, work, busy, arguments.pinned))
+        for number, busy in enumerate([0] * arguments.runs + [arguments.busy] * arguments.runs):
+            hash_seed = number + 1 if arguments.hash_seeds else None  # quiet, then loaded
+            case.runs.append(run_once(case, work, busy, arguments.pinned, hash_seed))
         load = os.getloadavg()[0]
         runs = "  ".join(f"{run.digest} {run.wall:.1f}s {run.cpu:.1f}cpu" for run in case.runs)
         print(f"{case.verdict():7} {case.name:40} {case.runs[0].status:28} load {load:4.1f}  {runs}",
