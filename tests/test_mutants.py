@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shutil
 from pathlib import Path
@@ -33,7 +34,10 @@ HOSTILE = ["0", "-1", "1e9", '""', "{", "}", "[", "]", "=", ",", ".", "#", "\n",
            '"${x}"', "é", "\U0001F600"]
 ERROR_LINE = re.compile(r"^\S+:\d+:\d+: error\[E\d{4}\]: \S", re.M)
 CARET = re.compile(r"^\s+\|\s*\^+", re.M)
-MUTANT_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+# CI runs the same 25 mutants every time; a sweep of fresh ones:
+#   FITC_MUTANTS=400 .venv/bin/python -m pytest -n 0 tests/test_mutants.py --hypothesis-seed 7
+SWEEP = int(os.environ.get("FITC_MUTANTS", "0"))
+MUTANT_SETTINGS = settings(max_examples=SWEEP or 25, deadline=None, derandomize=not SWEEP,
                            suppress_health_check=[HealthCheck.too_slow,
                                                   HealthCheck.function_scoped_fixture])
 
@@ -94,7 +98,7 @@ def test_check_answers_a_mutated_example_with_diagnostics(project, mutant):
     _assert_answered(*_run(["check", str(_written(project, name, text))]))
 
 
-@settings(MUTANT_SETTINGS, max_examples=8)  # each solves for up to 1 s
+@settings(MUTANT_SETTINGS, max_examples=SWEEP // 3 or 8)  # each solves for up to 1 s
 @given(mutants(), st.sampled_from(["kubernetes", "slurm", "terraform"]))
 def test_compile_answers_a_mutated_example_with_diagnostics_or_files(project, mutant, target):
     name, text = mutant
