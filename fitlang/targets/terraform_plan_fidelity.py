@@ -137,7 +137,8 @@ def _by_count(context: CompileContext, folder: str, running: set[str], wanted: s
               need: Findings) -> list[Diagnostic]:
     """A group the apply shrinks but keeps loses the nodes its cloud chooses: each such group
     whose leaving nodes could have been removed by name first (a name no Kubernetes node can
-    have cannot: W0820 says so)."""
+    have cannot: W0820 says so). Groups in the order of their first leaving node (a capacity
+    has no order of its own)."""
     owners = context.problem.owners()
     leaving: dict[Capacity, list[str]] = {}
     for node in sorted(running - wanted):
@@ -146,7 +147,7 @@ def _by_count(context: CompileContext, folder: str, running: set[str], wanted: s
     return [need(f"{folder}'s apply shrinks the node group of {capacity.describe()} by count, "
                  f"which leaves the cloud to choose the nodes that go; the plan releases "
                  f"{', '.join(nodes[:3])}, never removed by name")
-            for capacity, nodes in sorted(leaving.items())
+            for capacity, nodes in sorted(leaving.items(), key=lambda item: item[1][0])
             if capacity in kept and all(is_node_name(node) for node in nodes)]
 
 
