@@ -221,6 +221,8 @@ def _capacity(files: dict[str, str], addresses: dict[tuple[str, str], str],
         for resource in parsed.get("resource", []):
             for kind, named in resource.items():
                 for label, body in named.items():
+                    if kind == "aws_launch_template":  # a node group's settings, no nodes of
+                        continue  # its own (Terraform's loader finds a group naming none)
                     problems += _group(kind, label, body, regions, groups, addresses, managed)
                     names[((body.get("labels") or {}).get(POOL_LABEL),
                            regions.get(str(body.get("provider", "")).strip("${}")))] = \
