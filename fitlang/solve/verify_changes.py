@@ -183,21 +183,25 @@ class StateChecker:
 
     def _read_parts(self, base: _Base, nodes: list[str], groups: set[int], in_use: Counter | None) -> None:
         """What the nodes, the groups and (where the nodes in use per class are not
-        `in_use`) the fleet of `base` break, into `base` (the parts that broke a rule in the
-        last state read one by one: they most likely still do)."""
+        `in_use`) the fleet of `base` break, into `base`. The nodes that broke a rule in the
+        last state are read one by one (they most likely still do); the groups that did are
+        read with the others, the violations pointing at theirs (`_named`): a wave's state
+        read from its start heals most of the spreads the start broke (inventory 10,000 plan
+        7: 78 such groups read alone, 5 still breaking one)."""
         problem = self._counted(base.counts)
         demands = {d.name: d for d in problem.demands}
         state = base.state
         broke = {node for node in nodes if base.at_node.pop(node, None)}
         base.at_node.update(_attributed(lambda part: self._run(
             CheckReads.NODE, problem, demands, {n: state[n] for n in part if n in state}), nodes, broke))
-        broke_groups = {number for number in groups if base.of_group.pop(number, None)}
+        for number in groups:
+            base.of_group.pop(number, None)
         # a group placed as in a state read before breaks what it broke there (`_known`)
         placed = {number: self._placed_as(base, number) for number in groups}
         known = {number: self._known[placed[number]] for number in groups if placed[number] in self._known}
         unknown = sorted(groups - known.keys())
         found = _attributed(lambda part: self._over_groups(problem, demands, base, part), unknown,
-                            broke_groups, self._named)
+                            named=self._named)
         if len(self._known) + len(unknown) > KNOWN_MOST:
             self._known.clear()
         self._known.update((placed[number], found.get(number, [])) for number in unknown)
