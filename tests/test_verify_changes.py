@@ -261,3 +261,58 @@ def test_the_groups_a_state_breaks_are_read_alone_where_the_violations_point(tmp
     assert _read(found) == _read(verify_state(problem, state, set(), "p.fit"))
     assert sorted(d.message.split("`")[1] for d in found) == ["w17", "w3"]
     assert reads == [24, 1, 1] and checker.whole == 0
+
+
+def test_a_group_placed_as_in_a_state_read_before_is_not_read_again(tmp_path, monkeypatch):
+    # a wave's try, the start read after it, the next try read after the start: the groups
+    # moved back to where they were read before break what they broke there, unread (plan 7
+    # at 10,000 nodes read ~100 spreads alone in each try of a wave)
+    path = tmp_path / "p.fit"
+    path.write_text(SPREADS)
+    problem = Compilation(path).problem
+    assert problem is not None
+    first = {f"{zone}-{i}": Counter({f"w{i}": 2 if zone == "a" else 1}) for zone in "ab" for i in range(24)}
+    first["a-3"], first["b-3"] = Counter({"w3": 3}), Counter()
+    second = dict(first)
+    second["a-3"], second["b-3"] = Counter({"w3": 2}), Counter({"w3": 1})
+    second["a-5"], second["b-5"] = Counter({"w5": 3}), Counter()
+    checker = StateChecker(problem, set(), "p.fit", in_parts=True)
+    reads: list[int] = []
+    over_groups = StateChecker._over_groups
+
+    def counted(self, problem, demands, base, groups):
+        reads.append(len(groups))
+        return over_groups(self, problem, demands, base, groups)
+
+    monkeypatch.setattr(StateChecker, "_over_groups", counted)
+    for state in (first, second):
+        assert _read(checker.violations(state)) == _read(verify_state(problem, state, set(), "p.fit"))
+    reads.clear()
+    found = checker.violations(dict(first))
+    assert _read(found) == _read(verify_state(problem, first, set(), "p.fit"))
+    assert [d.message.split("`")[1] for d in found] == ["w3"] and reads == []
+
+
+def test_groups_that_broke_a_rule_in_the_last_state_are_read_together_where_changed(tmp_path, monkeypatch):
+    # six spreads broken, then all six healed (a wave's state read from its start): one read
+    # of the six together finds nothing; read one by one as suspects, they took six reads
+    path = tmp_path / "p.fit"
+    path.write_text(SPREADS)
+    problem = Compilation(path).problem
+    assert problem is not None
+    healed = {f"{zone}-{i}": Counter({f"w{i}": 2 if zone == "a" else 1}) for zone in "ab" for i in range(24)}
+    broken = dict(healed)
+    for number in range(6):
+        broken[f"a-{number}"], broken[f"b-{number}"] = Counter({f"w{number}": 3}), Counter()
+    checker = StateChecker(problem, set(), "p.fit", in_parts=True)
+    reads: list[int] = []
+    over_groups = StateChecker._over_groups
+
+    def counted(self, problem, demands, base, groups):
+        reads.append(len(groups))
+        return over_groups(self, problem, demands, base, groups)
+
+    monkeypatch.setattr(StateChecker, "_over_groups", counted)
+    assert len(checker.violations(broken)) == 6
+    reads.clear()
+    assert checker.violations(dict(healed)) == [] and reads == [6]
