@@ -1019,8 +1019,9 @@ def _spans_in(path: Path, problems: list[FileProblem]) -> list[Span]:
 
 def _output_directory(raw: str) -> Path:
     out = Path(raw)
-    if not out.is_dir():
-        raise UsageError(f"cannot read {raw}: not a directory")
+    if not out.is_dir():  # (a DIR `compile` has not written yet is no directory that is not one)
+        why = "not a directory" if out.exists() else "no such directory (run `fitc compile` first)"
+        raise UsageError(f"cannot read {raw}: {why}")
     return out
 
 

@@ -461,6 +461,11 @@ SCHEMAS: dict[str, Any] = {
      'schema': {'type': 'str'},
      'required': False,
     },
+    'AllocTRES': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
    },
    'computed_fields': [],
    'extra_behavior': 'ignore',

@@ -172,6 +172,7 @@ class SlurmNodeRecord(TypedDict):
     CPUAlloc: NotRequired[str]
     AllocMem: NotRequired[str]
     GresUsed: NotRequired[str]
+    AllocTRES: NotRequired[str]
 
 
 def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from functools import cached_property
@@ -681,8 +682,25 @@ def _state_names(program: Program) -> StateNames:
     return StateNames(
         workloads=frozenset(workloads),
         options={name: frozenset(o.model.name for o in w.options) for name, w in workloads.items()},
-        pod_names={dns_name(name): name for name in workloads},
+        pod_names=_hyphenated(workloads) | {dns_name(name): name for name in workloads},
         option_labels=option_labels, job_names=job_names)
+
+
+def _hyphenated(workloads: Mapping[str, object]) -> dict[str, str]:
+    """The names a person gives a workload's Deployment, StatefulSet or Job in Kubernetes,
+    where a name has no `_`: `llm_serve` runs as `llm-serve` (its pods' ReplicaSet
+    `llm-serve-5f7c8b9d4`). Without it, such pods were another team's: they took the room and
+    the plan started every replica again beside them (no placement). Only a name one workload
+    gives (`LLM_serve` and `llm_serve` both give `llm-serve`: neither)."""
+    given: dict[str, list[str]] = {}
+    for name in workloads:
+        hyphenated = name.lower().replace("_", "-")
+        if hyphenated != name and _DNS_LABEL.fullmatch(hyphenated):
+            given.setdefault(hyphenated, []).append(name)
+    return {form: names[0] for form, names in given.items() if len(names) == 1}
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 SHOWN_NAMES = 3  # a warning about many replicas names the first few

@@ -475,7 +475,7 @@ class InventoryError(Message):
     code = "E0502"
     summary = "malformed inventory file"
     template = "{detail}"
-    fix = "Give the output of `kubectl get nodes -o json` or `scontrol -o show node`, unedited."
+    fix = "Give the output of `kubectl get nodes -o json` or `scontrol -d -o show node`, unedited."
     detail: str
 
 

@@ -473,7 +473,10 @@ def as_text(result: PlanResult) -> str:
     cost = plan.cost_before
     for number, wave in enumerate(plan.waves, 1):
         how = ", each stopped before its successor starts" if wave.stop_first else ""
-        lines.append(f"\n  wave {number}: {len(wave.moves)} move(s){how}, saves "
+        # a replica that starts is no move (the `Plan:` line counts them apart)
+        starts = sum(1 for m in wave.moves if m.kind == "start")
+        count = f"{len(wave.moves) - starts} move(s)" + (f", {starts} start(s)" if starts else "")
+        lines.append(f"\n  wave {number}: {count}{how}, saves "
                      f"{_money(cost - wave.cost_after)} USD/h")
         for move in wave.moves:
             if move.kind == "start":

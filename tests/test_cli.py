@@ -240,6 +240,17 @@ def test_solve_json_is_the_contract_and_verifies(tmp_path, fitc):
     assert verified.returncode == 0, verified.stderr
 
 
+def test_verify_names_a_missing_output_directory_as_missing(tmp_path, fitc):
+    """`verify --target T --out DIR` before `compile` wrote DIR said "not a directory"."""
+    (tmp_path / "p.fit").write_text(POLICY)
+    (tmp_path / "placement.json").write_text(fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout)
+    (tmp_path / "file").write_text("")
+    for out, why in (("out", "no such directory (run `fitc compile` first)"), ("file", "not a directory")):
+        result = fitc("verify", "p.fit", "placement.json", "--target", "kubernetes", "--out", out,
+                      cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr == f"fitc: error: cannot read {out}: {why}\n"
+
+
 def test_solve_output_is_byte_identical(tmp_path, fitc):
     (tmp_path / "p.fit").write_text(POLICY)
     first = fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout

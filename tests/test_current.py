@@ -282,6 +282,24 @@ def test_a_pods_workload_by_annotation_label_name_or_owner(tmp_path):
     assert ignored.code == "W0801" and "`prod/f`" in ignored.message and " 1 running pod " in ignored.message
 
 
+def test_a_pods_owner_named_as_its_workload_with_hyphens_for_underscores(tmp_path):
+    """`api_gateway` runs, before fitc, as the Deployment `api-gateway` (a Kubernetes name
+    has no `_`): its pods (ReplicaSet `api-gateway-7c9d5b8f6`) and the StatefulSet's are
+    `api_gateway`'s, not another team's. Two workloads of one hyphenated form claim none."""
+    compilation = _kube(tmp_path, _listing(
+        _pod("g", owner=("ReplicaSet", "api-gateway-7c9d5b8f6")),
+        _pod("h", labels={"app.kubernetes.io/name": "api-gateway"})))
+    assert [(r.handle.name, r.workload) for r in compilation.current_state().running] == [
+        ("g", "api_gateway"), ("h", "api_gateway")]
+    assert compilation.current_diagnostics() == []
+    both = KUBE_POLICY + "\nworkload API_gateway {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n}\n"
+    compilation = _kube(tmp_path, _listing(_pod("g", owner=("ReplicaSet", "api-gateway-7c9d5b8f6"))),
+                        policy=both)
+    assert compilation.current_state().running == ()
+    [ignored] = compilation.current_diagnostics()
+    assert ignored.code == "W0801"
+
+
 def _sized(pod: dict, *containers: dict[str, str]) -> dict:
     pod["spec"]["containers"] = [{"name": f"c{i}", "image": "i", "resources": {"requests": requests}}
                                  for i, requests in enumerate(containers)]

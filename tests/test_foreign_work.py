@@ -285,6 +285,55 @@ def test_what_scontrol_says_jobs_hold_is_taken_where_no_state_says_whose(tmp_pat
     assert Compilation(policy, current=str(tmp_path / "squeue.json")).solve().status == "optimal"
 
 
+# `scontrol -o show node` of Slurm 22.05 (captured on a local cluster) for a node of 8 GPUs
+# with a job holding 4 of them and 8 CPUs: no `GresUsed` (printed only with `-d`), and an
+# `AllocTRES` without GPUs (accounting that does not track them)
+BUSY_GPU_NODE = (
+    "NodeName=gpu001 Arch=x86_64 CoresPerSocket=16  CPUAlloc=8 CPUEfctv=64 CPUTot=64 CPULoad=7.02 "
+    "AvailableFeatures=a100,ib ActiveFeatures=a100,ib Gres=gpu:a100:8 NodeAddr=127.0.0.1 "
+    "NodeHostName=localhost Port=47281 Version=22.05.8 OS=Linux 6.18.44-fc-v1252 #1 SMP "
+    "PREEMPT_DYNAMIC @0  RealMemory=515000 AllocMem=102400 FreeMem=21746 Sockets=2 Boards=1 "
+    "State=MIXED ThreadsPerCore=2 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A Partitions=gpu  "
+    "CfgTRES=cpu=64,mem=515000M,billing=64 AllocTRES=cpu=8,mem=100G CapWatts=n/a\n")
+
+
+@pytest.mark.parametrize(("held", "placed"), [
+    ("", False),  # what jobs hold of the GPUs not stated: every GPU counted as held
+    (" GresDrain=N/A GresUsed=gpu:a100:4(IDX:0-3)", True),  # `scontrol -d`: 4 held, 4 free
+    (" GresDrain=N/A GresUsed=gpu:a100:5(IDX:0-4)", False),
+])
+def test_the_gpus_running_jobs_hold_are_taken_as_scontrol_states_them(tmp_path, held, placed):
+    """`train` needs 4 GPUs; gpu001 has 8, of which a job holds 4. Without `GresUsed` fitc
+    took the node as having 8 free, and `train` (with 8) was placed where Slurm left it
+    waiting; now the GPUs a line does not account for are held, and the note says to read
+    the nodes with `scontrol -d`."""
+    (tmp_path / "nodes.txt").write_text(BUSY_GPU_NODE.replace(" Gres=gpu:a100:8", " Gres=gpu:a100:8" + held))
+    policy = tmp_path / "policy.fit"
+    policy.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                      "workload train {\n  replicas = 1\n  cpu = 16\n  memory = 200GiB\n"
+                      "  gpu {\n    count = 4\n  }\n}\n")
+    compilation = Compilation(policy)
+    assert compilation.solve().status == ("optimal" if placed else "infeasible")
+    [note] = compilation.build().diagnostics
+    assert ("scontrol -d -o show node" in note.message) == (held == "")
+
+
+def test_the_gpus_allocated_trackable_resources_state_are_taken(tmp_path):
+    """Where accounting tracks GPUs (`AccountingStorageTRES=gres/gpu`), `AllocTRES` states
+    what jobs hold: 4 of 8, so 4 are free (the typed entry repeats the count)."""
+    line = BUSY_GPU_NODE.replace("AllocTRES=cpu=8,mem=100G",
+                                 "AllocTRES=cpu=8,mem=100G,gres/gpu=4,gres/gpu:a100=4")
+    (tmp_path / "nodes.txt").write_text(line)
+    policy = tmp_path / "policy.fit"
+    policy.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                      "workload train {\n  replicas = 2\n  cpu = 16\n  memory = 100GiB\n"
+                      "  gpu {\n    count = 2\n  }\n}\nworkload more {\n  replicas = 1\n"
+                      "  cpu = 1\n  memory = 1GiB\n  gpu {\n    count = 1\n  }\n}\n")
+    assert Compilation(policy).solve().status == "infeasible"
+    (tmp_path / "nodes.txt").write_text(line.replace("gres/gpu=4,", "gres/gpu=3,"))
+    assert Compilation(policy).solve().status == "optimal"
+
+
 def test_squeue_text_says_their_room_is_not_known(tmp_path):
     policy = _slurm_policy(tmp_path, [])
     (tmp_path / "squeue.txt").write_text("7|other-team|RUNNING|n[1-2]\n")

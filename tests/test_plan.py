@@ -351,6 +351,16 @@ def test_scaling_down_stops_replicas_first_and_is_no_move(tmp_path):
     assert len(plan.stopped) == 2 and plan.moves == plan.least_moves
 
 
+def test_a_wave_counts_the_replicas_it_starts_apart_from_its_moves(tmp_path):
+    """Two of web's four replicas run (std-0, std-1); all four fit on one node: one moves to
+    the other's node and the two missing start there. A start is no move (the `Plan:` line
+    said `1 to move`, and its wave `3 move(s)`)."""
+    result = plan_of(tmp_path, _spread_out(), state_of(("web", "std-0"), ("web", "std-1")))
+    text = as_text(result)
+    assert "wave 1: 1 move(s), 2 start(s), saves" in text
+    assert "1 to move in 1 wave(s), 0 to stop, 2 to start" in text
+
+
 def test_moves_name_the_replicas_the_state_names(tmp_path):
     plan = plan_of(tmp_path, _spread_out("max_disrupted = 1"), FOUR_NODES).plan
     moves = [m for w in plan.waves for m in w.moves]

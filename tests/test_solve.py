@@ -1430,6 +1430,31 @@ def test_neighbourhood_search_moves_what_the_greedy_order_put_on_dear_nodes(tmp_
     assert _verified_value(problem, floor) == 5  # the start is left as it was
 
 
+def test_neighbourhood_search_keeps_a_buy_blocks_max_count_across_its_regions(tmp_path):
+    from fitlang.solve.greedy import greedy_floor
+
+    # `small` is sold in two regions (two classes of one `buy` block, max_count = 6). The
+    # floor: api's 4 replicas (one a node) and 2 of batch on 6 small nodes in eastus, the
+    # third batch on a big node: 6 x 0.384 + 3.20 = 5.504 USD/h. A step with both workloads
+    # free packs the model's counts per class, 4 small nodes in eastus and 3 in eastus2, 7
+    # of the block's 6: that was kept (2.688 USD/h) and `fitc solve` refused it (E0507). Kept
+    # now only within the block's limit.
+    offers = ('offer big {\n  provider = azure\n  instance_type = "Standard_NV36ads_A10_v5"\n'
+              '  regions = ["eastus"]\n  cpu = 36\n  memory = 440GiB\n  price = 3.20 USD/h\n}\n'
+              'offer small {\n  provider = azure\n  instance_type = "Standard_D8s_v5"\n'
+              '  regions = ["eastus", "eastus2"]\n  cpu = 8\n  memory = 32GiB\n  price = 0.384 USD/h\n}\n'
+              'buy bigs {\n  offers = [big]\n  max_count = 8\n}\n'
+              'buy cpus {\n  offers = [small]\n  max_count = 6\n}\n')
+    text = offers + workload("api", 4, 2, "6GiB", "  anti_affinity self on node\n") + \
+        workload("batch", 3, 6, "20GiB", "  kind = job\n")
+    problem = problem_from(tmp_path, text)
+    floor, _ = greedy_floor(problem)
+    assert _verified_value(problem, floor) == Fraction("5.504")
+    best = _searched(problem, floor)
+    assert _verified_value(problem, best) <= Fraction("5.504")
+    assert sum(len(nodes) for class_id, nodes in best.nodes.items() if class_id.startswith("small")) <= 6
+
+
 def test_neighbourhood_search_keeps_the_others_where_they_are_and_the_rules_between_them(tmp_path):
     from fitlang.solve import neighbourhood
 

@@ -459,6 +459,32 @@ def test_a_partition_of_the_cluster_is_not_declared_again(tmp_path):
     assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0]
 
 
+def test_with_no_partition_in_the_policy_a_job_names_the_partition_that_holds_its_nodes(tmp_path):
+    """gpu1 is in partition `gpu` only, n1 in `batch` and `cpu`; the cluster's default (which
+    `scontrol show node` does not say) is `cpu`. A script naming no partition went to the
+    default, and Slurm 22.05 answered "Requested node configuration is not available" for
+    the job on gpu1 (`sbatch --test-only`, a real cluster). Each job now names a partition
+    that holds its nodes, and a script without one is a fidelity problem."""
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=gpu1 CPUTot=16 RealMemory=64000 Gres=gpu:a100:4 State=IDLE Partitions=gpu\n"
+        "NodeName=n1 CPUTot=16 RealMemory=64000 State=IDLE Partitions=cpu,batch\n")
+    path = tmp_path / "p.fit"
+    path.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    'workload train {\n  replicas = 1\n  cpu = 4\n  memory = 8GiB\n'
+                    '  command = ["python", "train.py"]\n  gpu {\n    count = 2\n  }\n}\n'
+                    'workload prep {\n  replicas = 1\n  cpu = 14\n  memory = 8GiB\n'
+                    '  command = ["python", "prep.py"]\n}\n')
+    context = context_for(path)
+    files = TARGETS["slurm"]().render(context)
+    assert "#SBATCH --partition=gpu\n" in files["train.sbatch"]
+    assert "#SBATCH --partition=batch\n" in files["prep.sbatch"]  # the first of those holding n1
+    assert fidelity(context, files) == []
+    unnamed = {**files, "train.sbatch": files["train.sbatch"].replace("#SBATCH --partition=gpu\n", "")}
+    assert fidelity(context, unnamed) == [
+        "train.sbatch: no --partition, so Slurm runs it in its default partition, which may not "
+        "hold node gpu1 (in gpu)"]
+
+
 def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
     # 3 tasks of 1.5 CPUs fit 4.5 of 5 cores for the solver; Slurm gives 2 CPUs each: 6 > 5
     path = tmp_path / "p.fit"

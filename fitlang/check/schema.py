@@ -186,7 +186,7 @@ INVENTORY = BlockSchema("inventory", "required", {
     **_WINDOW_ATTRS,
     **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,
-}, doc="nodes read from `kubectl get nodes -o json` or `scontrol -o show node` output")
+}, doc="nodes read from `kubectl get nodes -o json` or `scontrol -d -o show node` output")
 
 OFFER = BlockSchema("offer", "required", {
     "provider": Attr(t.PROVIDER, True, "cloud provider"),

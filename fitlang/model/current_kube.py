@@ -6,7 +6,8 @@ bought (`cluster_nodes.py`).
 
 A pod is a replica of the policy's workload named by its `fitlang.dev/workload` annotation or
 label, else by its `app.kubernetes.io/name` label as fitc's Kubernetes target writes it, else
-by its owner (a ReplicaSet's Deployment, a StatefulSet, a Job) named as the workload. It runs
+by its owner (a ReplicaSet's Deployment, a StatefulSet, a Job) named as the workload (`_` as
+`-` too: the driver's `StateNames.pod_names`). It runs
 when it is bound to a node (`spec.nodeName`), Running or Pending, and not terminating
 (`metadata.deletionTimestamp`). A running pod of no workload of the policy (a DaemonSet's,
 another team's) is not a replica: what it requests takes room on its node (`Foreign`), as the

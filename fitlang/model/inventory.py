@@ -65,6 +65,9 @@ class InventoryRead:
     # node name -> what jobs hold there now, as `scontrol show node` states it (CPUAlloc,
     # AllocMem, GresUsed): taken off where no state says whose they are (`build_problem`)
     allocated: dict[str, dict[str, int]] = field(default_factory=dict)
+    # nodes whose line says jobs run there but not which of its GPUs they hold (no `GresUsed`:
+    # `scontrol -o show node` prints it only with `-d`): every GPU counted as held
+    gpus_unstated: list[str] = field(default_factory=list)
 
     def left_out(self, held_known: bool = True) -> str | None:
         """The nodes left out, by why, the devices left idle, and (where no state says whose,
@@ -91,6 +94,12 @@ class InventoryRead:
             said.append(f"{first_named(busy)} {verb} running jobs (`CPUAlloc`, "
                         "`AllocMem`, `GresUsed`): fitc places in what they leave free (a state of what "
                         "runs, `squeue --json`, says whose they are)")
+            unstated = sorted(self.gpus_unstated)
+            if unstated:
+                said.append(f"{first_named(unstated)} run{'s' if len(unstated) == 1 else ''} jobs and "
+                            "the file does not say which GPUs they hold (no `GresUsed`, which "
+                            "`scontrol` prints only with `-d`): every GPU there is counted as held; "
+                            "read the nodes with `scontrol -d -o show node`")
         return "; ".join(said) or None
 
 
@@ -426,7 +435,7 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         disk = _slurm_whole(record.get("TmpDisk") or "0", "TmpDisk (MiB)",
                             MOST_BYTES // 2 ** 20) * 2 ** 20
         gpu_count, gpu_type = _slurm_gpus(record.get("Gres", ""))
-        held = _slurm_allocated(record)
+        held = _slurm_allocated(record, gpu_count)
         if threads < 1 or cpus % threads:
             raise BadValue(f"ThreadsPerCore={threads} does not divide {cpus_field}={cpus} into cores")
     except BadValue as error:
@@ -441,6 +450,8 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
     labels = {"slurm.partition." + p: "true" for p in record.get("Partitions", "").split(",") if p}
     if held is not None:
         result.allocated[name] = held
+        if gpu_count and record.get("GresUsed") is None and _alloc_tres_gpus(record) is None:
+            result.gpus_unstated.append(name)
     result.nodes.append(InventoryNode(
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
         gpu_product=gpu_type,  # gpu_resource None: a GRES `gpu` names no vendor's device plugin
@@ -449,15 +460,36 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         features=features, threads_per_core=threads))
 
 
-def _slurm_allocated(record: SlurmNodeRecord) -> dict[str, int] | None:
-    """What the node's running jobs hold (`CPUAlloc=`, `AllocMem=` MiB, `GresUsed=gpu:..:N`),
-    None where nothing (an IDLE node) or the line says nothing of it. Raises BadValue."""
+def _slurm_allocated(record: SlurmNodeRecord, gpu_count: int) -> dict[str, int] | None:
+    """What the node's running jobs hold (`CPUAlloc=`, `AllocMem=` MiB, GPUs), None where
+    nothing (an IDLE node) or the line says nothing of it. Raises BadValue. The GPUs held are
+    `GresUsed=gpu:..:N` (`scontrol -d`), else `AllocTRES`'s `gres/gpu=N` (where accounting
+    tracks GPUs); where the line states neither, on a node that runs jobs, every GPU: Slurm
+    22.05's `scontrol -o show node` prints no `GresUsed`, and a node of 8 GPUs with 4 held
+    took 8 GPUs of fitc's work that then waited."""
     cpus = _slurm_whole(record.get("CPUAlloc") or "0", "CPUAlloc", MOST_CORES)
     memory = _slurm_whole(record.get("AllocMem") or "0", "AllocMem (MiB)", MOST_BYTES // 2 ** 20)
-    gpus, _ = _slurm_gpus(record.get("GresUsed") or "")
+    if record.get("GresUsed") is not None:
+        gpus, _ = _slurm_gpus(record.get("GresUsed") or "")
+    else:
+        stated = _alloc_tres_gpus(record)
+        gpus = stated if stated is not None else (gpu_count if cpus or memory else 0)
     if not (cpus or memory or gpus):
         return None
-    return {"cpu": cpus * 1000, "memory": memory * 2 ** 20, "gpu": gpus, "disk": 0}
+    return {"cpu": cpus * 1000, "memory": memory * 2 ** 20, "gpu": min(gpus, gpu_count), "disk": 0}
+
+
+def _alloc_tres_gpus(record: SlurmNodeRecord) -> int | None:
+    """`AllocTRES=cpu=8,mem=100G,gres/gpu=4,gres/gpu:a100=4`: the untyped `gres/gpu` count
+    (the typed ones repeat it), None where the line has no such entry (accounting that does
+    not track GPUs prints none, even with GPUs held)."""
+    for item in (record.get("AllocTRES") or "").split(","):
+        key, _, value = item.partition("=")
+        if key == "gres/gpu":
+            if not re.fullmatch(r"\d+", value):
+                raise BadValue(f"AllocTRES item `{item}` has no whole GPU count")
+            return whole(Decimal(value), "GPUs in AllocTRES", MOST_ACCELERATORS)
+    return None
 
 
 def _slurm_cpus(record: SlurmNodeRecord, threads: int) -> tuple[int, str]:

@@ -17,7 +17,8 @@ Each step:
 3. take the chosen workloads' replicas off their nodes and pack the model's counts for them
    into the free room first, then onto the nodes the model counted (`ClassPacker` with
    `refill`), repair what is left, close what emptied;
-4. keep the result when every replica is placed and it costs less.
+4. keep the result when every replica is placed, it keeps the buy limits, the budget and the
+   power caps, and it costs less.
 
 Everything else stays on its node, so the rules between a chosen workload and the others
 are the model's rows (the others' counts are constants there) and the packer's node checks.
@@ -78,13 +79,24 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
         longest = max(longest, time.monotonic() - begun)
         candidate_value = None if candidate is None else value_of(candidate)
         if candidate is not None and candidate_value is not None and candidate_value < value \
-                and spreads_kept(problem, candidate):  # (a node bought in a domain: spread_domains.py)
+                and spreads_kept(problem, candidate) and _within_limits(problem, candidate):
             best, value = candidate, candidate_value
             if improved is not None:
                 improved(value)
         if proven and len(chosen) == len(movable):
             break  # every workload could move and the model is optimal: nothing more to find
     return best
+
+
+def _within_limits(problem: Problem, packing: Packing) -> bool:
+    """Does the packing keep the buy limits, the budget and the power caps? A step packs each
+    class up to the nodes its model counted or had open before, whichever is more, so across
+    the classes of a `buy` block it may open more than its max_count: two classes of one
+    block, 6 nodes before and 4 + 3 planned, opened 7 of a `max_count = 6` (E0507). (A node
+    bought in a domain is `spreads_kept`'s, spread_domains.py.)"""
+    from fitlang.solve.aggregate import within_limits  # placement runs this module
+
+    return within_limits(problem, {c.id: packing.opened(c.id) for c in problem.classes})
 
 
 def _fewer_than(most: int) -> MayOpen:

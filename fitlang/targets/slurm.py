@@ -290,6 +290,8 @@ class Slurm(Target):
         partition = settings(context).partition
         if partition is None and any(s.node_class.id in declared_ids for s in splits):
             partition = FITC_PARTITION
+        if partition is None:
+            partition = _holding_partition(splits)
         return {
             "source": Path(context.program.path).name, "workload": workload,
             "placement_summary": ", ".join(f"{n} x{c.tasks_per_node}" for c in components
@@ -380,6 +382,24 @@ class Slurm(Target):
 
 def _cpus_per_task(workload) -> int:
     return task_cpus(workload.cpu_milli)
+
+
+def _holding_partition(splits: list[Split]) -> str | None:
+    """With no partition in the policy, one that holds every node of the job, as the Slurm
+    inventory states (`Partitions=`): without `--partition` Slurm runs a job in its default
+    partition, which `scontrol show node` does not name, and a node outside it is "Requested
+    node configuration is not available" (Slurm 22.05: a job on a node of partition `gpu`
+    only, where `cpu` is the default). The first by name where several hold them all; None
+    where the nodes state no partition, or none holds them all (the fidelity check says so)."""
+    held = [set(_partitions_of(s.node_class)) for s in splits]
+    if not held or not all(held):
+        return None
+    common = set.intersection(*held)
+    return min(common) if common else None
+
+
+def _partitions_of(node_class) -> list[str]:
+    return [k.removeprefix(PARTITION_LABEL) for k in node_class.labels if k.startswith(PARTITION_LABEL)]
 
 
 def _components(splits: list[Split]) -> list[Component]:

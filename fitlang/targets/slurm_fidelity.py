@@ -665,6 +665,11 @@ def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
                or (partition is None and cluster.partitions_of(n) == set())]
     if outside:
         problems.append(f"{where}: node {outside[0]} is not in partition {partition}")
+    elif partition is None and (held := [n for n in nodes if cluster.partitions_of(n)]):
+        # Slurm runs it in its default partition, which no `scontrol show node` line names
+        holding = ", ".join(sorted(cluster.partitions_of(held[0])))
+        problems.append(f"{where}: no --partition, so Slurm runs it in its default partition, which "
+                        f"may not hold node {held[0]} (in {holding})")
     features = [f for f in re.split(r"[&,]", options.get("constraint", "")) if f]
     for node in nodes:
         missing = [f for f in features if f not in cluster[node].features]
