@@ -14,7 +14,8 @@ domain a rule counts, so spreads, affinities and latency counts hold) at once, g
   against the answer's 29.92: the last workloads, at 3 a node, opened nodes used at 20%);
 - each replica on the first node of the pool where it fits (every resource, eligibility, the
   per-node limit, workloads kept apart on a node), the pool being every node of the group's
-  classes, the cheapest a core first (per GiB or per the zone's mix of the two packed seed 11's
+  classes (of a class's unused ones, twice what the replicas that may use it need at most:
+  `_Pool._wanted`), the cheapest a core first (per GiB or per the zone's mix of the two packed seed 11's
   zones 1-60% dearer: not tried); or, in a best fit, on the node already opened that it leaves
   the least room on (CPU and memory as shares of the node's), the first in the pool where none;
 - then, on a copy, each opened node whose replicas all fit in the other opened nodes emptied
@@ -72,45 +73,22 @@ UNUSED_SPARE = 2
 
 
 class _Group:
-    """One domain group's movable nodes and what they host; or several groups' together
-    (`part`: class id -> the group it is of), where a workload not in `free` keeps its
-    replicas in each group as they are: they count under a key of their own per group
-    (`name@group`), kept to that group's classes (zone_pairs.py)."""
+    """One domain group's movable nodes and what they host."""
 
     def __init__(self, problem: Problem, classes: list[NodeClass],
-                 members: list[tuple[NodeClass, NodeState]], part: dict[str, int] | None = None,
-                 free: frozenset[str] = frozenset()) -> None:
-        self.classes, self.members, self.part, self.free = classes, members, part, free
-        self.counts: dict[str, int] = {}  # key -> replicas
-        self.workload: dict[str, str] = {}  # key -> the workload it counts
-        home: dict[str, int] = {}  # key -> the group it is kept to
-        for node_class, node in members:
+                 members: list[tuple[NodeClass, NodeState]]) -> None:
+        self.classes, self.members = classes, members
+        self.counts: dict[str, int] = {}
+        for _, node in members:
             for name, amount in node.hosted.items():
-                key = self.key(name, node_class.id)
-                if key != name:
-                    home[key] = self.part[node_class.id] if self.part is not None else 0
-                self.counts[key] = self.counts.get(key, 0) + amount
-                self.workload[key] = name
-        self.limits: dict[str, dict[str, int]] = {}  # key -> class id -> most a node (0: not there)
+                self.counts[name] = self.counts.get(name, 0) + amount
+        self.limits: dict[str, dict[str, int]] = {}  # workload -> class id -> most a node (0: not there)
         capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=np.int64)
-        for key, name in self.workload.items():
+        for name in self.counts:
             demand = problem.demand(name)
             eligible = frozenset(demand.eligible)
             most = _node_limits(demand, classes, capacity)
-            self.limits[key] = {c.id: int(most[i]) if c.id in eligible and (
-                key not in home or part is None or part[c.id] == home[key]) else 0
-                for i, c in enumerate(classes)}
-        apart = problem.apart_on_nodes[0]
-        keys_of: dict[str, list[str]] = {}
-        for key, name in self.workload.items():
-            keys_of.setdefault(name, []).append(key)
-        # key -> the keys it may not share a node with
-        self.apart = {key: {other for w in apart.get(name, ()) for other in keys_of.get(w, ())}
-                      for key, name in self.workload.items()}
-
-    def key(self, name: str, class_id: str) -> str:
-        """The key a replica of `name` on a node of the class counts under."""
-        return name if self.part is None or name in self.free else f"{name}@{self.part[class_id]}"
+            self.limits[name] = {c.id: int(most[i]) if c.id in eligible else 0 for i, c in enumerate(classes)}
 
 
 def _node_limits(demand, classes: list[NodeClass], capacity: np.ndarray) -> np.ndarray:
@@ -220,8 +198,8 @@ class _Pool:
     def __init__(self, problem: Problem, packing: Packing, group: _Group, price) -> None:
         self.problem, self.group = problem, group
         self.classes = sorted(group.classes, key=lambda c: (float(c.price) / max(c.capacity["cpu"], 1), c.id))
-        self.requests = {key: np.array([problem.demand(name).requests[r] for r in RESOURCES], dtype=np.int64)
-                         for key, name in group.workload.items()}
+        self.requests = {name: np.array([problem.demand(name).requests[r] for r in RESOURCES], dtype=np.int64)
+                         for name in group.counts}
         mine: dict[str, list[str]] = {}
         for node_class, node in group.members:
             mine.setdefault(node_class.id, []).append(node.name)
@@ -246,12 +224,12 @@ class _Pool:
         every fit test read them all (seed 94: a zone's pool 2,561 nodes for 429 replicas)."""
         need, capacity = 1, node_class.capacity
         cpu = memory = 0
-        for key, count in self.group.counts.items():
-            limit = self.group.limits[key][node_class.id]
+        for name, count in self.group.counts.items():
+            limit = self.group.limits[name][node_class.id]
             if limit > 0:
                 need = max(need, -(-count // limit))
-                cpu += count * int(self.requests[key][CPU])
-                memory += count * int(self.requests[key][MEMORY])
+                cpu += count * int(self.requests[name][CPU])
+                memory += count * int(self.requests[name][MEMORY])
         need = max(need, -(-cpu // max(capacity["cpu"], 1)), -(-memory // max(capacity["memory"], 1)))
         return UNUSED_SPARE * need + 2
 
@@ -264,9 +242,8 @@ class _Pool:
         for node_class, node in self.group.members:
             index = position[(node_class.id, node.name)]
             for name, amount in node.hosted.items():
-                key = self.group.key(name, node_class.id)
-                on[key][index] += amount
-                free[index] -= self.requests[key] * amount
+                on[name][index] += amount
+                free[index] -= self.requests[name] * amount
         return free, on
 
     def first_fit(self, spread: dict[str, float],
@@ -275,7 +252,7 @@ class _Pool:
         largest, each size times its `spread`), or with `best_fit` on the node already opened it
         leaves the least room on (`_tightest`) where one holds it: the free room per node, and
         per workload its replicas per node; None where one fits nowhere."""
-        counts, apart = self.group.counts, self.group.apart
+        counts, apart = self.group.counts, self.problem.apart_on_nodes[0]
         free = self.room.T.copy()  # a row a resource: the fit test reads only the rows asked for
         opened = np.zeros(len(self.nodes), dtype=bool)
         on: dict[str, np.ndarray] = {}
@@ -332,7 +309,7 @@ class _Pool:
         """(free room, replicas per node of the workloads moved) with `node`'s replicas moved
         onto the other nodes still open, or None where one fits on none of them (room and free
         room a row a resource)."""
-        apart = self.group.apart
+        apart = self.problem.apart_on_nodes[0]
         left = left.copy()
         changed = {name: here.copy() for name, here in hosted.items() if here[node]}
         for name, here in changed.items():
@@ -379,11 +356,7 @@ class _Pool:
         found = []
         for index in opened:
             position, name = self.nodes[index]
-            hosted: dict[str, int] = {}
-            for key, here in on.items():
-                if here[index]:
-                    workload = self.group.workload[key]
-                    hosted[workload] = hosted.get(workload, 0) + int(here[index])
+            hosted = {w: int(here[index]) for w, here in on.items() if here[index]}
             room = dict(zip(RESOURCES, map(int, free[index])))
             found.append((self.classes[position], NodeState(name, room, hosted)))
         return found
