@@ -58,6 +58,23 @@ def test_nothing_changes_where_the_packing_is_the_least(tmp_path):
     assert verified_cost(problem, packing) == 90
 
 
+def test_no_whole_mip_where_the_relaxation_costs_what_the_packing_does(tmp_path, monkeypatch):
+    # with room under the cap, `train` on both H100 nodes in `hot` (80) and `infer` on both L4
+    # nodes there (8), 88: the MIP's LP relaxation costs 88 too (every node full), so no MIP
+    # can find less and none is started (on the inventory shape at 10,000 nodes the whole MIP
+    # ran to the stage's deadline, a quarter of the search's time at 5 s, finding nothing)
+    problem = problem_from(tmp_path, FLEET.replace("{cap}", "100"))
+    packing = Packing({"h100_hot": [node_state(problem, "h100_hot", i, {"train": 1}) for i in range(2)],
+                       "l4_hot": [node_state(problem, "l4_hot", i, {"infer": 4}) for i in range(2)]})
+    assert verified_cost(problem, packing) == 88
+    started = []
+    solution = accelerator_repack._solution
+    monkeypatch.setattr(accelerator_repack, "_solution", lambda values: started.append(1) or solution(values))
+    assert not accelerators_repacked(problem, packing, "cost", None)
+    assert started == []  # the whole MIP is started from the answer's counts: not started
+    assert verified_cost(problem, packing) == 88
+
+
 def test_a_workload_spread_over_regions_keeps_its_count_in_each(tmp_path):
     # `infer` under `spread region max_skew 1`: 4 in `hot` and 4 in `cold` (90, the least that
     # holds it). Its 8 all on the L4 nodes in `hot` beside one H100 node there pay 89 and break

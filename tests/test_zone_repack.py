@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from fitlang.solve import zone_repack
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
@@ -125,3 +126,25 @@ def test_a_packing_from_empty_with_a_node_emptied_into_the_others_room(tmp_path)
     assert zones_repacked(problem, packing, "cost", float("inf")) == 1
     assert verified_cost(problem, packing) == Fraction(37, 20)
     assert sorted(c for c, nodes in packing.nodes.items() for _ in nodes) == ["big", "big", "mid"]
+
+
+def test_a_class_of_many_nodes_offers_the_pool_what_the_zone_needs_of_it(tmp_path, monkeypatch):
+    # the 12-CPU class has 200 nodes: the zone's 24 CPUs need 2 of them (and `one`, one a node,
+    # 2), so the pool offers 2 x 2 + 2 = 6 of its unused ones, not 200 (inventory 10,000 seed
+    # 94: a zone's pool of 2,561 nodes for 429 replicas, every fit test reading them all); the
+    # packing found is the same: two 12-CPU nodes, 0.90
+    fleet = FLEET.replace('pool mid {\n  count = 2\n', 'pool mid {\n  count = 200\n')
+    problem = problem_from(tmp_path, fleet)
+    assert problem.node_class("mid").count == 200
+    offered = []
+    made = zone_repack._Pool.__init__
+
+    def recorded(pool, *args) -> None:
+        made(pool, *args)
+        offered.append(sum(1 for position, _ in pool.nodes if pool.classes[position].id == "mid"))
+
+    monkeypatch.setattr(zone_repack._Pool, "__init__", recorded)
+    packing = _on_small_nodes(problem)
+    assert zones_repacked(problem, packing, "cost", float("inf")) == 1
+    assert offered == [6]
+    assert verified_cost(problem, packing) == Fraction(9, 10)
