@@ -59,6 +59,12 @@ ACCELERATOR = "gpu"
 FEASIBLE = 2
 # an LP count this close to a whole number is that number
 ROUNDING = 1e-6
+# the MIP's relative gap. The MIP near the relaxation (`_near_relaxation`) of the 5 s search on
+# `bench/ai_fleet.py` 10,000, solved alone at 1e-4 against 1e-3 (CPU s, its answer USD/h):
+# seed 3 1.03 -> 0.14 (74,001.86 -> 74,002.40), 14 0.98 -> 0.09 (83,858.54 -> 83,868.59), 17
+# 0.07 both, 12 5.5 -> 2.1, 20 2.4 -> 1.8; the stage on seed 3 with no deadline 1.57 -> 0.58
+# CPU s, kept 422.78 -> 413.51 USD/h (session 52): where the search begins, it has 0.1-1.1
+MIP_REL_GAP = 1e-3
 
 
 def accelerators_repacked(problem: Problem, packing: Packing, objective: str,
@@ -148,10 +154,12 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
     """The MIP's replicas per workload and class (the answer's own where it found none better)."""
     import highspy
 
-    classes = sorted(c for c in movable.free if any(c in problem.demand(w).eligible for w in movable.work))
+    demands = {w: problem.demand(w) for w in movable.work}
+    classes = sorted(c for c in movable.free if any(c in demand.eligible for demand in demands.values()))
     node_var = {c: i for i, c in enumerate(classes)}
-    pairs = [(w, c) for w in sorted(movable.work) for c in classes
-             if c in problem.demand(w).eligible and node_limit(problem.demand(w), problem.node_class(c)) > 0]
+    most_per_node = {(w, c): node_limit(demands[w], problem.node_class(c)) for w in sorted(movable.work)
+                     for c in classes if c in demands[w].eligible}
+    pairs = [pair for pair, most in most_per_node.items() if most > 0]
     pair_var = {pair: len(classes) + i for i, pair in enumerate(pairs)}
     rows: list[tuple[float, float, dict[int, float]]] = []
     for w, by_class in movable.work.items():
@@ -170,13 +178,13 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         users = [w for w in movable.work if (w, c) in pair_var]
         for resource in RESOURCES:
             capacity = float(node_class.capacity[resource])
-            entries = {pair_var[w, c]: problem.demand(w).requests.get(resource, 0) / capacity for w in users
-                       if problem.demand(w).requests.get(resource, 0)} if capacity else {}
+            entries = {pair_var[w, c]: demands[w].requests.get(resource, 0) / capacity for w in users
+                       if demands[w].requests.get(resource, 0)} if capacity else {}
             if entries:
                 entries[node_var[c]] = -1.0
                 rows.append((-math.inf, 0.0, entries))
         for w in users:
-            most = node_limit(problem.demand(w), node_class)
+            most = most_per_node[w, c]
             if most < movable.work[w].total():
                 rows.append((-math.inf, 0.0, {pair_var[w, c]: 1.0, node_var[c]: -float(most)}))
     for cap in problem.power_caps:
@@ -189,7 +197,7 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
     columns = len(classes) + len(pairs)
     with _native_stdout_silenced():
         highs = quiet_highs()
-    highs.setOptionValue("mip_rel_gap", 1e-4)
+    highs.setOptionValue("mip_rel_gap", MIP_REL_GAP)
     if deadline is not None:
         highs_limited(highs, deadline)
     upper = [float(movable.free[c]) for c in classes] + [highspy.kHighsInf] * len(pairs)
