@@ -65,6 +65,11 @@ ROUNDING = 1e-6
 # 0.07 both, 12 5.5 -> 2.1, 20 2.4 -> 1.8; the stage on seed 3 with no deadline 1.57 -> 0.58
 # CPU s, kept 422.78 -> 413.51 USD/h (session 52): where the search begins, it has 0.1-1.1
 MIP_REL_GAP = 1e-3
+# HiGHS's simplex scaling off: every row is in shares (of a node, of a power cap), and scaling
+# such a model again took 0.05-0.23 CPU s of the stage's 0.35-0.64, the same answers
+# (`bench/ai_fleet.py` 10,000, the stage with no deadline: seeds 3 / 14 / 17 0.64 / 0.40 / 0.39
+# -> 0.41 / 0.35 / 0.35 CPU s, 413.51 / 387.17 / 418.00 USD/h kept either way; session 52)
+UNSCALED = 0
 
 
 def accelerators_repacked(problem: Problem, packing: Packing, objective: str,
@@ -192,12 +197,14 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         if not capped:
             continue
         drawn = sum(float(problem.node_class(c).power_watts) * movable.busy[c] for c in cap.classes)
-        rows.append((-math.inf, float(cap.cap_watts) - drawn,
-                     {node_var[c]: float(problem.node_class(c).power_watts) for c in capped}))
+        scale = float(cap.cap_watts) or 1.0  # (in shares of the cap, as the capacity rows are of a node)
+        rows.append((-math.inf, (float(cap.cap_watts) - drawn) / scale,
+                     {node_var[c]: float(problem.node_class(c).power_watts) / scale for c in capped}))
     columns = len(classes) + len(pairs)
     with _native_stdout_silenced():
         highs = quiet_highs()
     highs.setOptionValue("mip_rel_gap", MIP_REL_GAP)
+    highs.setOptionValue("simplex_scale_strategy", UNSCALED)
     if deadline is not None:
         highs_limited(highs, deadline)
     upper = [float(movable.free[c]) for c in classes] + [highspy.kHighsInf] * len(pairs)
