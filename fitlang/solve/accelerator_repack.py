@@ -18,10 +18,11 @@ other work), per workload its replicas per class, each class's capacity per reso
 over its nodes (each row in shares of a node: in bytes the memory's coefficients reached 2e12
 and HiGHS ended the LP "unbounded" with no point, seed 2), each workload's per-node limit, its
 counts per domain kept where a spread or a latency rule counts them (`_counted`), and the power
-caps with the rest's draw (in shares of the cap: so HiGHS solves it unscaled, `UNSCALED`). A gang (or an exclusive workload) moves only whole; any other moves
-the replicas it has there and keeps the rest where they are (the moved ones' counts per domain
-kept, so its spreads hold): seed 2's stage then re-places 3,180 replicas of 205 workloads, not
-2,266 of 109, and kept 428 USD/h, not 130 (session 51).
+caps with the rest's draw (in shares of the cap: HiGHS solves it unscaled, `UNSCALED`). A gang
+(or an exclusive workload) moves only whole; any other moves the replicas it has there and keeps
+the rest where they are (the moved ones' counts per domain kept, so its spreads hold): seed 2's
+stage then re-places 3,180 replicas of 205 workloads, not 2,266 of 109, and kept 428 USD/h, not
+130 (session 51).
 The MIP is solved first with each class's node count kept to the floor or ceiling of its LP
 relaxation's (`_near_relaxation`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49);
 where that finds nothing cheaper, the whole MIP, the answer's own counts its start, so its
