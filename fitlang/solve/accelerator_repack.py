@@ -18,10 +18,11 @@ other work), per workload its replicas per class, each class's capacity per reso
 over its nodes (each row in shares of a node: in bytes the memory's coefficients reached 2e12
 and HiGHS ended the LP "unbounded" with no point, seed 2), each workload's per-node limit, its
 counts per domain kept where a spread or a latency rule counts them (`_counted`), and the power
-caps with the rest's draw. A gang (or an exclusive workload) moves only whole; any other moves
-the replicas it has there and keeps the rest where they are (the moved ones' counts per domain
-kept, so its spreads hold): seed 2's stage then re-places 3,180 replicas of 205 workloads, not
-2,266 of 109, and kept 428 USD/h, not 130 (session 51).
+caps with the rest's draw (in shares of the cap: HiGHS solves it unscaled, `UNSCALED`). A gang
+(or an exclusive workload) moves only whole; any other moves the replicas it has there and keeps
+the rest where they are (the moved ones' counts per domain kept, so its spreads hold): seed 2's
+stage then re-places 3,180 replicas of 205 workloads, not 2,266 of 109, and kept 428 USD/h, not
+130 (session 51).
 The MIP is solved first with each class's node count kept to the floor or ceiling of its LP
 relaxation's (`_near_relaxation`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49);
 where that finds nothing cheaper, the whole MIP, the answer's own counts its start, so its
@@ -64,6 +65,17 @@ ROUNDING = 1e-6
 # 10,000 nodes, 7 of 8 seeds at the search's entry: the RENS solve, the whole MIP and the
 # packing of its counts, ~0.09 CPU s of the search's 1.0-1.4 at 5 s, for nothing; ~0.03 now)
 NOTHING_CHEAPER = np.zeros(0)
+# the MIP's relative gap. The MIP near the relaxation (`_near_relaxation`) of the 5 s search on
+# `bench/ai_fleet.py` 10,000, solved alone at 1e-4 against 1e-3 (CPU s, its answer USD/h):
+# seed 3 1.03 -> 0.14 (74,001.86 -> 74,002.40), 14 0.98 -> 0.09 (83,858.54 -> 83,868.59), 17
+# 0.07 both, 12 5.5 -> 2.1, 20 2.4 -> 1.8; the stage on seed 3 with no deadline 1.57 -> 0.58
+# CPU s, kept 422.78 -> 413.51 USD/h (session 52): where the search begins, it has 0.1-1.1
+MIP_REL_GAP = 1e-3
+# HiGHS's simplex scaling off: every row is in shares (of a node, of a power cap), and scaling
+# such a model again took 0.05-0.23 CPU s of the stage's 0.35-0.64, the same answers
+# (`bench/ai_fleet.py` 10,000, the stage with no deadline: seeds 3 / 14 / 17 0.64 / 0.40 / 0.39
+# -> 0.41 / 0.35 / 0.35 CPU s, 413.51 / 387.17 / 418.00 USD/h kept either way; session 52)
+UNSCALED = 0
 
 
 def accelerators_repacked(problem: Problem, packing: Packing, objective: str,
@@ -153,10 +165,12 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
     """The MIP's replicas per workload and class (the answer's own where it found none better)."""
     import highspy
 
-    classes = sorted(c for c in movable.free if any(c in problem.demand(w).eligible for w in movable.work))
+    demands = {w: problem.demand(w) for w in movable.work}
+    classes = sorted(c for c in movable.free if any(c in demand.eligible for demand in demands.values()))
     node_var = {c: i for i, c in enumerate(classes)}
-    pairs = [(w, c) for w in sorted(movable.work) for c in classes
-             if c in problem.demand(w).eligible and node_limit(problem.demand(w), problem.node_class(c)) > 0]
+    most_per_node = {(w, c): node_limit(demands[w], problem.node_class(c)) for w in sorted(movable.work)
+                     for c in classes if c in demands[w].eligible}
+    pairs = [pair for pair, most in most_per_node.items() if most > 0]
     pair_var = {pair: len(classes) + i for i, pair in enumerate(pairs)}
     rows: list[tuple[float, float, dict[int, float]]] = []
     for w, by_class in movable.work.items():
@@ -175,13 +189,13 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         users = [w for w in movable.work if (w, c) in pair_var]
         for resource in RESOURCES:
             capacity = float(node_class.capacity[resource])
-            entries = {pair_var[w, c]: problem.demand(w).requests.get(resource, 0) / capacity for w in users
-                       if problem.demand(w).requests.get(resource, 0)} if capacity else {}
+            entries = {pair_var[w, c]: demands[w].requests.get(resource, 0) / capacity for w in users
+                       if demands[w].requests.get(resource, 0)} if capacity else {}
             if entries:
                 entries[node_var[c]] = -1.0
                 rows.append((-math.inf, 0.0, entries))
         for w in users:
-            most = node_limit(problem.demand(w), node_class)
+            most = most_per_node[w, c]
             if most < movable.work[w].total():
                 rows.append((-math.inf, 0.0, {pair_var[w, c]: 1.0, node_var[c]: -float(most)}))
     for cap in problem.power_caps:
@@ -189,12 +203,14 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         if not capped:
             continue
         drawn = sum(float(problem.node_class(c).power_watts) * movable.busy[c] for c in cap.classes)
-        rows.append((-math.inf, float(cap.cap_watts) - drawn,
-                     {node_var[c]: float(problem.node_class(c).power_watts) for c in capped}))
+        scale = float(cap.cap_watts) or 1.0  # (in shares of the cap, as the capacity rows are of a node)
+        rows.append((-math.inf, (float(cap.cap_watts) - drawn) / scale,
+                     {node_var[c]: float(problem.node_class(c).power_watts) / scale for c in capped}))
     columns = len(classes) + len(pairs)
     with _native_stdout_silenced():
         highs = quiet_highs()
-    highs.setOptionValue("mip_rel_gap", 1e-4)
+    highs.setOptionValue("mip_rel_gap", MIP_REL_GAP)
+    highs.setOptionValue("simplex_scale_strategy", UNSCALED)
     if deadline is not None:
         highs_limited(highs, deadline)
     upper = [float(movable.free[c]) for c in classes] + [highspy.kHighsInf] * len(pairs)
