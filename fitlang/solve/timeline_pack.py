@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -144,6 +144,13 @@ class Ledger:
         self._priced: dict[tuple[str, bytes, int, int, int], _Priced] = {}
         self._priced_bytes = 0
         self._trial: _Trial | None = None  # moves to be put back by copies (`tried`)
+        # per class and step, the version of the last change kept there that can change what a
+        # move finds on the class (its nodes, or its limits: `_short`), so that a move which did
+        # not pay is not tried again where nothing it reads changed since (`unchanged`)
+        self.version, self.floor = 0, 0
+        self.touched = {c.id: np.zeros(steps, dtype=np.int64) for c in problem.classes}
+        self.coupled = _coupled(problem)
+        self._unpaid: dict[object, int] = {}  # a move tried that did not pay -> the version then
 
     def tried(self) -> None:
         """Begin moves that `untried` may put back: until then `take` and `release` keep a copy
@@ -156,8 +163,58 @@ class Ledger:
                              {group: in_use.copy() for group, (_, in_use) in self.buys.items()})
 
     def kept(self) -> None:
-        """End a trial (`tried`), its moves made."""
-        self._trial = None
+        """End a trial (`tried`), its moves made: the steps they changed marked (`touched`),
+        on other classes only where a limit's headroom now bars or allows one more node."""
+        trial, self._trial = self._trial, None
+        assert trial is not None
+        self.version += 1
+        for class_id, _, start, end, *_ in trial.rows:
+            self.touched[class_id][start:end] = self.version
+        for (cap, scope, drawn), was in zip(self.caps, trial.drawn):
+            for class_id in scope:
+                self._flipped(class_id, was, drawn, self.watts[class_id], cap)
+        if self.budget is not None:
+            for class_id, hourly in self.hourly.items():
+                self._flipped(class_id, trial.spent, self.spent, hourly, self.budget)
+        for group, was in trial.buys.items():
+            limit, in_use = self.buys[group]
+            for class_id in (c for c, of in self.groups.items() if of == group):
+                self._flipped(class_id, was, in_use, 1.0, limit)
+
+    def _flipped(self, class_id: str, was: np.ndarray, now: np.ndarray, one: np.ndarray | float,
+                 limit: np.ndarray | float) -> None:
+        """The steps where one more node of the class (adding `one`) breaks the limit now and
+        not before, or before and not now (`_short`'s test, on what was drawn and is), marked."""
+        flips = (was + one > limit + EPSILON) != (now + one > limit + EPSILON)
+        self.touched[class_id][flips] = self.version
+
+    def _touch(self, class_id: str, start: int, end: int, woke: np.ndarray) -> None:
+        """A change outside a trial, marked at once (`touched`): on the classes whose limits
+        its node's power, cost or count may move (`coupled`) at every step it woke or fell idle."""
+        if self._trial is not None:
+            return  # (marked where the trial is kept)
+        self.version += 1
+        self.touched[class_id][start:end] = self.version
+        if woke.any():
+            for other in self.coupled[class_id]:
+                self.touched[other][start:end][woke] = self.version
+
+    def repriced(self) -> None:
+        """The rates changed (`cap_kicked`): every move tried before may pay now."""
+        self.version += 1
+        self.floor = self.version
+
+    def unchanged(self, key: object, classes: Iterable[str], first: int, last: int) -> bool:
+        """Whether the move `key` was tried and did not pay (`unpaid`), and nothing it reads
+        (the classes it may use over [first, last), and their limits) changed since."""
+        mark = self._unpaid.get(key)
+        if mark is None or mark < self.floor:
+            return False
+        return all(int(self.touched[class_id][first:last].max()) <= mark for class_id in classes)
+
+    def unpaid(self, key: object) -> None:
+        """The move `key` was tried on the ledger as it is and did not pay."""
+        self._unpaid[key] = self.version
 
     def untried(self) -> None:
         """End a trial (`tried`) with the ledger as it was at its beginning, float for float
@@ -339,6 +396,7 @@ class Ledger:
         self._changing(class_id, node, start, end)
         waking = self.running[class_id][node, start:end] == 0
         self._charge(class_id, waking, start, end, 1)
+        self._touch(class_id, start, end, waking)
         self.running[class_id][node, start:end] += 1
         self.used[class_id][node, start:end, :] += need
         self.stamp[class_id][node:node + 1] += _stamp(need, start, end)
@@ -351,6 +409,7 @@ class Ledger:
         self.stamp[class_id][node:node + 1] -= _stamp(need, start, end)
         idle = self.running[class_id][node, start:end] == 0
         self._charge(class_id, idle, start, end, -1)
+        self._touch(class_id, start, end, idle)
         return float(idle @ self.rate[class_id][start:end])
 
     def put(self, spot: Spot) -> None:
@@ -438,6 +497,25 @@ def _any_in_windows(flags: np.ndarray, width: int) -> np.ndarray:
     counts = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int32)
     np.cumsum(flags, axis=1, dtype=np.int32, out=counts[:, 1:])
     return counts[:, width:] > counts[:, :-width]
+
+
+def _coupled(problem: Problem) -> dict[str, list[str]]:
+    """Per class, the other classes whose limits (`Ledger._short`) read what its nodes draw:
+    those under a power cap with it, in its buy group (where that has a limit), every class
+    under a budget."""
+    coupled: dict[str, set[str]] = {c.id: set() for c in problem.classes}
+    limited = set(problem.buy_limits)
+    for node_class in problem.classes:
+        others = coupled[node_class.id]
+        for cap in problem.power_caps:
+            if node_class.id in cap.classes:
+                others.update(cap.classes)
+        if node_class.buy_group is not None and node_class.buy_group in limited:
+            others.update(c.id for c in problem.classes if c.buy_group == node_class.buy_group)
+        if problem.budget is not None:
+            others.update(coupled)
+        others.discard(node_class.id)
+    return {class_id: sorted(others) for class_id, others in coupled.items()}
 
 
 def need_of(demand: Demand) -> np.ndarray:
@@ -906,16 +984,19 @@ def cap_kicked(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: De
             room = drawn + ledger.watts[class_id] <= cap + EPSILON
             ledger.rate[class_id] = ledger.rate[class_id] * np.where(room, 1 - CAP_DISCOUNT, 1.0)
             capped.add(class_id)
+    ledger.repriced()
     outside = [index for index, spot in enumerate(spots) if spot.class_id not in capped
                and capped.intersection(problem.demand(spot.demand).eligible)]
     if not outside:
         ledger.rate.update(true)
+        ledger.repriced()
         return spots
     value, was, spots = ledger.total_at(true), spots, list(spots)
     # the time alone, not `Ending.enough`: it would judge the discounted total, and for good
     moved = improved(problem, ledger, [spots[i] for i in outside],
                      deadline.at if isinstance(deadline, Ending) else deadline)
     ledger.rate.update(true)
+    ledger.repriced()
     for index, spot in zip(outside, moved):
         spots[index] = spot
     spots = settled(problem, ledger, spots, _moved_between(was, spots), deadline)
@@ -978,18 +1059,24 @@ def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         if demand.min_segment is not None:
             kept.append(spot)
             continue
+        window = demand.windows[run_of(demand, spot.start)]
+        if ledger.unchanged(spot, demand.eligible, window.earliest, window.latest_start + window.duration):
+            kept.append(replace(spot, added=0.0))  # it did not pay, and nothing it reads changed
+            continue
         need = need_of(demand)
+        ledger.tried()
         saved = ledger.release(spot.class_id, spot.node, need, spot.start, spot.end)
         # nothing adds less than nothing: where leaving frees no node-step, no move pays
-        found = None if saved <= EPSILON else ledger.cheapest(
-            demand, demand.windows[run_of(demand, spot.start)])
+        found = None if saved <= EPSILON else ledger.cheapest(demand, window)
         if found is not None and found[0] < saved - EPSILON:
             added, class_id, node, start = found
             end = start + spot.end - spot.start
             ledger.take(class_id, node, need, start, end)
+            ledger.kept()
             kept.append(Spot(spot.demand, spot.replica, class_id, node, start, end, added))
             continue
-        ledger.take(spot.class_id, spot.node, need, spot.start, spot.end)
+        ledger.untried()
+        ledger.unpaid(spot)
         kept.append(replace(spot, added=0.0))
     return kept
 
@@ -1061,7 +1148,12 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: boo
                ) -> list[Spot] | None:
     """`held` taken off their nodes and placed again, the largest first (`in_order`: in
     `held`'s order); the new spots when that costs less, else None with the ledger as it was
-    (put back by copies: `Ledger.tried`)."""
+    (put back by copies: `Ledger.tried`). Not tried again where it did not pay and nothing it
+    reads changed since (`Ledger.unchanged`): the same ledger there gives the same answer."""
+    key = (in_order, *held)
+    classes, first, last = _reach(problem, held)
+    if ledger.unchanged(key, classes, first, last):
+        return None
     ledger.tried()
     saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
                 for s in held)
@@ -1085,7 +1177,22 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: boo
         ledger.kept()
         return [placed[index] for index in range(len(held))]
     ledger.untried()
+    ledger.unpaid(key)
     return None
+
+
+def _reach(problem: Problem, held: list[Spot]) -> tuple[set[str], int, int]:
+    """(the classes, first step, end step) the spots' replicas may be placed again in: their
+    demands' classes over their runs' windows."""
+    classes: set[str] = set()
+    firsts, lasts = [], []
+    for spot in held:
+        demand = problem.demand(spot.demand)
+        window = demand.windows[run_of(demand, spot.start)]
+        classes.update(demand.eligible)
+        firsts.append(window.earliest)
+        lasts.append(window.latest_start + window.duration)
+    return classes, min(firsts), max(lasts)
 
 
 # ---- a class packed again at the steps its replicas keep ---------------------------------------
