@@ -21,6 +21,7 @@ second shape, `bench/timing_sites.py`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -151,6 +152,7 @@ class Ledger:
         self.touched = {c.id: np.zeros(steps, dtype=np.int64) for c in problem.classes}
         self.coupled = _coupled(problem)
         self._unpaid: dict[object, int] = {}  # a move tried that did not pay -> the version then
+        self._needs: dict[str, np.ndarray] = {}  # `need` per demand
 
     def tried(self) -> None:
         """Begin moves that `untried` may put back: until then `take` and `release` keep a copy
@@ -238,6 +240,14 @@ class Ledger:
             self._trial.rows.append((class_id, node, start, end, running.copy(), used.copy(),
                                      self.stamp[class_id][node]))
 
+    def need(self, demand: str) -> np.ndarray:
+        """`need_of` the demand, made once (read-only: every move of the search asks it)."""
+        need = self._needs.get(demand)
+        if need is None:
+            need = self._needs[demand] = need_of(self.problem.demand(demand))
+            need.flags.writeable = False
+        return need
+
     def asked(self, need: np.ndarray) -> np.ndarray:
         """The columns a replica of `need` is checked on: those it asks for (a CPU job's GPUs
         never bind), pods only where some node admits fewer than UNLIMITED_PODS."""
@@ -297,7 +307,7 @@ class Ledger:
         `place_anywhere`, which looks at a few starts in order of the replica's own share's
         price, this sees a node already awake at dearer hours: room there costs nothing, and
         a replica moved into it lets its old node sleep (issue 19's fragments)."""
-        need = need_of(demand)
+        need = self.need(demand.name)
         first, last = window.earliest, window.latest_start + window.duration
         best: tuple[float, str, int, int] | None = None
         for class_id in demand.eligible:
@@ -414,13 +424,11 @@ class Ledger:
 
     def put(self, spot: Spot) -> None:
         """`take` for a placed spot."""
-        self.take(spot.class_id, spot.node, need_of(self.problem.demand(spot.demand)), spot.start,
-                  spot.end)
+        self.take(spot.class_id, spot.node, self.need(spot.demand), spot.start, spot.end)
 
     def drop(self, spot: Spot) -> float:
         """`release` for a placed spot."""
-        return self.release(spot.class_id, spot.node, need_of(self.problem.demand(spot.demand)),
-                            spot.start, spot.end)
+        return self.release(spot.class_id, spot.node, self.need(spot.demand), spot.start, spot.end)
 
     def _charge(self, class_id: str, steps: np.ndarray, start: int, end: int, sign: int) -> None:
         """The power, cost and buy counts of the class's node waking (+1) or falling idle (-1)
@@ -462,8 +470,14 @@ class _Priced:
 def _stamp(need: np.ndarray, start: int, end: int) -> np.uint64:
     """A replica's share of its node's stamp: a 64-bit mix (splitmix64's) of its size and
     steps, so that two different sets of replicas on a node sum to the same stamp only by a
-    2**-64 chance."""
-    value = hash((start, end, *need.tolist())) & 0xFFFFFFFFFFFFFFFF
+    2**-64 chance. Kept per size and steps (`_stamp_of`): every take and release asks it."""
+    return _stamp_of(need.tobytes(), start, end)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stamp_of(need: bytes, start: int, end: int) -> np.uint64:
+    """`_stamp` of a need as its bytes (int64s)."""
+    value = hash((start, end, *np.frombuffer(need, dtype=np.int64).tolist())) & 0xFFFFFFFFFFFFFFFF
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return np.uint64(value ^ (value >> 31))
@@ -656,7 +670,7 @@ def place_cheapest(ledger: Ledger, demand: Demand, replica: int, window: Window)
     if found is None:
         return None
     added, class_id, node, start = found
-    ledger.take(class_id, node, need_of(demand), start, start + window.duration)
+    ledger.take(class_id, node, ledger.need(demand.name), start, start + window.duration)
     return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
 
 
@@ -1063,7 +1077,7 @@ def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         if ledger.unchanged(spot, demand.eligible, window.earliest, window.latest_start + window.duration):
             kept.append(replace(spot, added=0.0))  # it did not pay, and nothing it reads changed
             continue
-        need = need_of(demand)
+        need = ledger.need(demand.name)
         ledger.tried()
         saved = ledger.release(spot.class_id, spot.node, need, spot.start, spot.end)
         # nothing adds less than nothing: where leaving frees no node-step, no move pays
@@ -1155,11 +1169,10 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: boo
     if ledger.unchanged(key, classes, first, last):
         return None
     ledger.tried()
-    saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
-                for s in held)
+    saved = sum(ledger.drop(s) for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
     order = list(range(len(held))) if in_order else sorted(range(len(held)), key=lambda i: (
-        -float((need_of(problem.demand(held[i].demand)) / capacity).max())
+        -float((ledger.need(held[i].demand) / capacity).max())
         * (held[i].end - held[i].start), i))
     placed: dict[int, Spot] = {}
     added = 0.0
