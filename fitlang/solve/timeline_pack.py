@@ -56,6 +56,10 @@ REPAIR_AT_ONCE_TRIES = 1000
 # sites shape at the goal size keeps ~3,400 (class, size, window)'s, ~74 MB, after a round
 KEPT_PRICES_BYTES = 256 * 2**20
 
+# the most moves that did not pay `Ledger.unpaid` keeps (each holds its spots) before it
+# forgets them all
+UNPAID_KEPT = 2**18
+
 # how often a search's `Ending.enough` is asked at most (once the bound is in, it sums the
 # ledger: ~1 ms at the goal size, where a move takes ~2 ms)
 ENOUGH_EVERY = 0.25
@@ -216,6 +220,8 @@ class Ledger:
 
     def unpaid(self, key: object) -> None:
         """The move `key` was tried on the ledger as it is and did not pay."""
+        if len(self._unpaid) >= UNPAID_KEPT:
+            self._unpaid.clear()  # (tried again as asked: the same answers, more CPU)
         self._unpaid[key] = self.version
 
     def untried(self) -> None:
