@@ -90,5 +90,6 @@ def test_kept_prices_answer_what_prices_from_nothing_answer_through_a_search(sma
     before = ledger.total()
     for _ in range(2):
         spots = emptied(small_sites, ledger, improved(small_sites, ledger, spots, None), None)
-    assert asked[0] > 200 and ledger.total() < before
+    # (a move that did not pay is not asked again where nothing it reads changed: `unchanged`)
+    assert asked[0] >= 150 and ledger.total() < before
     assert timeline_pack.holding(small_sites, spots).total() == pytest.approx(ledger.total())

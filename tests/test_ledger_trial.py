@@ -1,8 +1,11 @@
 """A block of `emptied` that does not pay is put back by copies (session 31, h31h): the ledger's
 node rows and limits as they were before the trial, float for float, without the moves made
-again in reverse (`Ledger.tried` / `untried`)."""
+again in reverse (`Ledger.tried` / `untried`). A move that did not pay is not tried again
+where nothing it reads changed since (session 52: `Ledger.touched` / `unchanged`)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +14,7 @@ from fitlang.solve.timeline_pack import (
     _blocks,
     _recreated,
     _scheduled,
+    emptied,
     floor_order,
     improved,
     need_of,
@@ -87,3 +91,45 @@ def test_a_block_that_does_not_pay_is_put_back_without_moving_its_replicas_again
         if failed >= 5:
             break
     assert failed >= 5  # blocks that placed some of their replicas before they could not pay
+
+
+def _converged(problem, ledger, spots):
+    """The moves (`improved`, `emptied`) until a round of both changes nothing."""
+    while True:
+        was = ledger.total()
+        spots = emptied(problem, ledger, improved(problem, ledger, spots, None), None)
+        if ledger.total() == was:
+            return spots
+
+
+def test_a_move_that_did_not_pay_is_tried_again_only_where_what_it_reads_changed(small_sites, monkeypatch):
+    # on a converged schedule every move was tried and did not pay: a pass asks `cheapest`
+    # nothing. A replica moved by hand (its class's steps changed) makes the moves that may
+    # use that class over those steps asked again, and only those
+    ledger, spots, _ = _scheduled(small_sites, "cost", floor_order(small_sites))
+    spots = _converged(small_sites, ledger, spots)
+    asked: list[str] = []
+    cheapest = Ledger.cheapest
+    monkeypatch.setattr(Ledger, "cheapest", lambda self, demand, window: (
+        asked.append(demand.name), cheapest(self, demand, window))[1])
+    assert improved(small_sites, ledger, spots, None) == [replace(s, added=0.0) for s in spots]
+    assert asked == []
+    moved = next(s for s in spots if small_sites.demand(s.demand).min_segment is None)
+    ledger.drop(moved)
+    other = replace(moved, node=(moved.node + 1) % ledger.running[moved.class_id].shape[0])
+    ledger.put(other)
+    spots = [other if s == moved else s for s in spots]
+    improved(small_sites, ledger, spots, None)
+    reached = {s.demand for s in spots if moved.class_id in small_sites.demand(s.demand).eligible}
+    assert asked and set(asked) <= reached
+
+
+def test_moves_not_tried_again_end_where_trying_every_move_ends(small_sites, monkeypatch):
+    # the same search twice from one schedule, the second trying every move every time: the
+    # same schedule and total, float for float (`unchanged` skips only what would not pay)
+    ledger, spots, _ = _scheduled(small_sites, "cost", floor_order(small_sites))
+    skipping = _converged(small_sites, ledger, list(spots))
+    ledger_all, _, _ = _scheduled(small_sites, "cost", floor_order(small_sites))
+    monkeypatch.setattr(Ledger, "unchanged", lambda self, *args: False)
+    every = _converged(small_sites, ledger_all, list(spots))
+    assert skipping == every and ledger.total() == ledger_all.total()

@@ -192,6 +192,10 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
     replica: a block of two-node chains took up to 0.17 CPU s at the goal size) everything as
     it was."""
     moves, spots = _Moves(problem, ledger), schedule.spots
+    # in a trial: a block that does not pay is put back by copies, and leaves the ledger's
+    # marks of what changed (`Ledger.touched`) as they were, so that the moves after the pass
+    # do not try again what nothing changed around
+    ledger.tried()
     was = {index: spots[index] for index in held}
     saved = sum(moves.drop(spots[index]) for index in held)
     order = sorted(held, key=lambda i: -_share_hours(problem, ledger, spots[i]))
@@ -218,10 +222,11 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
         else:
             added = np.inf
         if added >= saved - EPSILON or (index != order[-1] and past(deadline, ledger)):
-            moves.undo()  # (it cannot pay now: every replica adds >= 0)
+            ledger.untried()  # (it cannot pay now: every replica adds >= 0)
             for moved, spot in was.items():
                 schedule.assign(moved, spot)
             return False
+    ledger.kept()
     return True
 
 

@@ -21,9 +21,10 @@ second shape, `bench/timing_sites.py`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -54,6 +55,10 @@ REPAIR_AT_ONCE_TRIES = 1000
 # the most `Ledger.cheapest` keeps of its prices (`_Priced`) before it forgets them all: the
 # sites shape at the goal size keeps ~3,400 (class, size, window)'s, ~74 MB, after a round
 KEPT_PRICES_BYTES = 256 * 2**20
+
+# the most moves that did not pay `Ledger.unpaid` keeps (each holds its spots) before it
+# forgets them all
+UNPAID_KEPT = 2**18
 
 # how often a search's `Ending.enough` is asked at most (once the bound is in, it sums the
 # ledger: ~1 ms at the goal size, where a move takes ~2 ms)
@@ -144,6 +149,14 @@ class Ledger:
         self._priced: dict[tuple[str, bytes, int, int, int], _Priced] = {}
         self._priced_bytes = 0
         self._trial: _Trial | None = None  # moves to be put back by copies (`tried`)
+        # per class and step, the version of the last change kept there that can change what a
+        # move finds on the class (its nodes, or its limits: `_short`), so that a move which did
+        # not pay is not tried again where nothing it reads changed since (`unchanged`)
+        self.version, self.floor = 0, 0
+        self.touched = {c.id: np.zeros(steps, dtype=np.int64) for c in problem.classes}
+        self.coupled = _coupled(problem)
+        self._unpaid: dict[object, int] = {}  # a move tried that did not pay -> the version then
+        self._needs: dict[str, np.ndarray] = {}  # `need` per demand
 
     def tried(self) -> None:
         """Begin moves that `untried` may put back: until then `take` and `release` keep a copy
@@ -156,8 +169,60 @@ class Ledger:
                              {group: in_use.copy() for group, (_, in_use) in self.buys.items()})
 
     def kept(self) -> None:
-        """End a trial (`tried`), its moves made."""
-        self._trial = None
+        """End a trial (`tried`), its moves made: the steps they changed marked (`touched`),
+        on other classes only where a limit's headroom now bars or allows one more node."""
+        trial, self._trial = self._trial, None
+        assert trial is not None
+        self.version += 1
+        for class_id, _, start, end, *_ in trial.rows:
+            self.touched[class_id][start:end] = self.version
+        for (cap, scope, drawn), was in zip(self.caps, trial.drawn):
+            for class_id in scope:
+                self._flipped(class_id, was, drawn, self.watts[class_id], cap)
+        if self.budget is not None:
+            for class_id, hourly in self.hourly.items():
+                self._flipped(class_id, trial.spent, self.spent, hourly, self.budget)
+        for group, was in trial.buys.items():
+            limit, in_use = self.buys[group]
+            for class_id in (c for c, of in self.groups.items() if of == group):
+                self._flipped(class_id, was, in_use, 1.0, limit)
+
+    def _flipped(self, class_id: str, was: np.ndarray, now: np.ndarray, one: np.ndarray | float,
+                 limit: np.ndarray | float) -> None:
+        """The steps where one more node of the class (adding `one`) breaks the limit now and
+        not before, or before and not now (`_short`'s test, on what was drawn and is), marked."""
+        flips = (was + one > limit + EPSILON) != (now + one > limit + EPSILON)
+        self.touched[class_id][flips] = self.version
+
+    def _touch(self, class_id: str, start: int, end: int, woke: np.ndarray) -> None:
+        """A change outside a trial, marked at once (`touched`): on the classes whose limits
+        its node's power, cost or count may move (`coupled`) at every step it woke or fell idle."""
+        if self._trial is not None:
+            return  # (marked where the trial is kept)
+        self.version += 1
+        self.touched[class_id][start:end] = self.version
+        if woke.any():
+            for other in self.coupled[class_id]:
+                self.touched[other][start:end][woke] = self.version
+
+    def repriced(self) -> None:
+        """The rates changed (`cap_kicked`): every move tried before may pay now."""
+        self.version += 1
+        self.floor = self.version
+
+    def unchanged(self, key: object, classes: Iterable[str], first: int, last: int) -> bool:
+        """Whether the move `key` was tried and did not pay (`unpaid`), and nothing it reads
+        (the classes it may use over [first, last), and their limits) changed since."""
+        mark = self._unpaid.get(key)
+        if mark is None or mark < self.floor:
+            return False
+        return all(int(self.touched[class_id][first:last].max()) <= mark for class_id in classes)
+
+    def unpaid(self, key: object) -> None:
+        """The move `key` was tried on the ledger as it is and did not pay."""
+        if len(self._unpaid) >= UNPAID_KEPT:
+            self._unpaid.clear()  # (tried again as asked: the same answers, more CPU)
+        self._unpaid[key] = self.version
 
     def untried(self) -> None:
         """End a trial (`tried`) with the ledger as it was at its beginning, float for float
@@ -180,6 +245,14 @@ class Ledger:
             running, used = self.running[class_id][node, start:end], self.used[class_id][node, start:end]
             self._trial.rows.append((class_id, node, start, end, running.copy(), used.copy(),
                                      self.stamp[class_id][node]))
+
+    def need(self, demand: str) -> np.ndarray:
+        """`need_of` the demand, made once (read-only: every move of the search asks it)."""
+        need = self._needs.get(demand)
+        if need is None:
+            need = self._needs[demand] = need_of(self.problem.demand(demand))
+            need.flags.writeable = False
+        return need
 
     def asked(self, need: np.ndarray) -> np.ndarray:
         """The columns a replica of `need` is checked on: those it asks for (a CPU job's GPUs
@@ -240,7 +313,7 @@ class Ledger:
         `place_anywhere`, which looks at a few starts in order of the replica's own share's
         price, this sees a node already awake at dearer hours: room there costs nothing, and
         a replica moved into it lets its old node sleep (issue 19's fragments)."""
-        need = need_of(demand)
+        need = self.need(demand.name)
         first, last = window.earliest, window.latest_start + window.duration
         best: tuple[float, str, int, int] | None = None
         for class_id in demand.eligible:
@@ -339,6 +412,7 @@ class Ledger:
         self._changing(class_id, node, start, end)
         waking = self.running[class_id][node, start:end] == 0
         self._charge(class_id, waking, start, end, 1)
+        self._touch(class_id, start, end, waking)
         self.running[class_id][node, start:end] += 1
         self.used[class_id][node, start:end, :] += need
         self.stamp[class_id][node:node + 1] += _stamp(need, start, end)
@@ -351,17 +425,16 @@ class Ledger:
         self.stamp[class_id][node:node + 1] -= _stamp(need, start, end)
         idle = self.running[class_id][node, start:end] == 0
         self._charge(class_id, idle, start, end, -1)
+        self._touch(class_id, start, end, idle)
         return float(idle @ self.rate[class_id][start:end])
 
     def put(self, spot: Spot) -> None:
         """`take` for a placed spot."""
-        self.take(spot.class_id, spot.node, need_of(self.problem.demand(spot.demand)), spot.start,
-                  spot.end)
+        self.take(spot.class_id, spot.node, self.need(spot.demand), spot.start, spot.end)
 
     def drop(self, spot: Spot) -> float:
         """`release` for a placed spot."""
-        return self.release(spot.class_id, spot.node, need_of(self.problem.demand(spot.demand)),
-                            spot.start, spot.end)
+        return self.release(spot.class_id, spot.node, self.need(spot.demand), spot.start, spot.end)
 
     def _charge(self, class_id: str, steps: np.ndarray, start: int, end: int, sign: int) -> None:
         """The power, cost and buy counts of the class's node waking (+1) or falling idle (-1)
@@ -403,8 +476,14 @@ class _Priced:
 def _stamp(need: np.ndarray, start: int, end: int) -> np.uint64:
     """A replica's share of its node's stamp: a 64-bit mix (splitmix64's) of its size and
     steps, so that two different sets of replicas on a node sum to the same stamp only by a
-    2**-64 chance."""
-    value = hash((start, end, *need.tolist())) & 0xFFFFFFFFFFFFFFFF
+    2**-64 chance. Kept per size and steps (`_stamp_of`): every take and release asks it."""
+    return _stamp_of(need.tobytes(), start, end)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stamp_of(need: bytes, start: int, end: int) -> np.uint64:
+    """`_stamp` of a need as its bytes (int64s)."""
+    value = hash((start, end, *np.frombuffer(need, dtype=np.int64).tolist())) & 0xFFFFFFFFFFFFFFFF
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return np.uint64(value ^ (value >> 31))
@@ -438,6 +517,25 @@ def _any_in_windows(flags: np.ndarray, width: int) -> np.ndarray:
     counts = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int32)
     np.cumsum(flags, axis=1, dtype=np.int32, out=counts[:, 1:])
     return counts[:, width:] > counts[:, :-width]
+
+
+def _coupled(problem: Problem) -> dict[str, list[str]]:
+    """Per class, the other classes whose limits (`Ledger._short`) read what its nodes draw:
+    those under a power cap with it, in its buy group (where that has a limit), every class
+    under a budget."""
+    coupled: dict[str, set[str]] = {c.id: set() for c in problem.classes}
+    limited = set(problem.buy_limits)
+    for node_class in problem.classes:
+        others = coupled[node_class.id]
+        for cap in problem.power_caps:
+            if node_class.id in cap.classes:
+                others.update(cap.classes)
+        if node_class.buy_group is not None and node_class.buy_group in limited:
+            others.update(c.id for c in problem.classes if c.buy_group == node_class.buy_group)
+        if problem.budget is not None:
+            others.update(coupled)
+        others.discard(node_class.id)
+    return {class_id: sorted(others) for class_id, others in coupled.items()}
 
 
 def need_of(demand: Demand) -> np.ndarray:
@@ -578,7 +676,7 @@ def place_cheapest(ledger: Ledger, demand: Demand, replica: int, window: Window)
     if found is None:
         return None
     added, class_id, node, start = found
-    ledger.take(class_id, node, need_of(demand), start, start + window.duration)
+    ledger.take(class_id, node, ledger.need(demand.name), start, start + window.duration)
     return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
 
 
@@ -906,16 +1004,19 @@ def cap_kicked(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: De
             room = drawn + ledger.watts[class_id] <= cap + EPSILON
             ledger.rate[class_id] = ledger.rate[class_id] * np.where(room, 1 - CAP_DISCOUNT, 1.0)
             capped.add(class_id)
+    ledger.repriced()
     outside = [index for index, spot in enumerate(spots) if spot.class_id not in capped
                and capped.intersection(problem.demand(spot.demand).eligible)]
     if not outside:
         ledger.rate.update(true)
+        ledger.repriced()
         return spots
     value, was, spots = ledger.total_at(true), spots, list(spots)
     # the time alone, not `Ending.enough`: it would judge the discounted total, and for good
     moved = improved(problem, ledger, [spots[i] for i in outside],
                      deadline.at if isinstance(deadline, Ending) else deadline)
     ledger.rate.update(true)
+    ledger.repriced()
     for index, spot in zip(outside, moved):
         spots[index] = spot
     spots = settled(problem, ledger, spots, _moved_between(was, spots), deadline)
@@ -978,18 +1079,24 @@ def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         if demand.min_segment is not None:
             kept.append(spot)
             continue
-        need = need_of(demand)
+        window = demand.windows[run_of(demand, spot.start)]
+        if ledger.unchanged(spot, demand.eligible, window.earliest, window.latest_start + window.duration):
+            kept.append(replace(spot, added=0.0))  # it did not pay, and nothing it reads changed
+            continue
+        need = ledger.need(demand.name)
+        ledger.tried()
         saved = ledger.release(spot.class_id, spot.node, need, spot.start, spot.end)
         # nothing adds less than nothing: where leaving frees no node-step, no move pays
-        found = None if saved <= EPSILON else ledger.cheapest(
-            demand, demand.windows[run_of(demand, spot.start)])
+        found = None if saved <= EPSILON else ledger.cheapest(demand, window)
         if found is not None and found[0] < saved - EPSILON:
             added, class_id, node, start = found
             end = start + spot.end - spot.start
             ledger.take(class_id, node, need, start, end)
+            ledger.kept()
             kept.append(Spot(spot.demand, spot.replica, class_id, node, start, end, added))
             continue
-        ledger.take(spot.class_id, spot.node, need, spot.start, spot.end)
+        ledger.untried()
+        ledger.unpaid(spot)
         kept.append(replace(spot, added=0.0))
     return kept
 
@@ -1061,13 +1168,17 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: boo
                ) -> list[Spot] | None:
     """`held` taken off their nodes and placed again, the largest first (`in_order`: in
     `held`'s order); the new spots when that costs less, else None with the ledger as it was
-    (put back by copies: `Ledger.tried`)."""
+    (put back by copies: `Ledger.tried`). Not tried again where it did not pay and nothing it
+    reads changed since (`Ledger.unchanged`): the same ledger there gives the same answer."""
+    key = (in_order, *held)
+    classes, first, last = _reach(problem, held)
+    if ledger.unchanged(key, classes, first, last):
+        return None
     ledger.tried()
-    saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
-                for s in held)
+    saved = sum(ledger.drop(s) for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
     order = list(range(len(held))) if in_order else sorted(range(len(held)), key=lambda i: (
-        -float((need_of(problem.demand(held[i].demand)) / capacity).max())
+        -float((ledger.need(held[i].demand) / capacity).max())
         * (held[i].end - held[i].start), i))
     placed: dict[int, Spot] = {}
     added = 0.0
@@ -1085,7 +1196,22 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: boo
         ledger.kept()
         return [placed[index] for index in range(len(held))]
     ledger.untried()
+    ledger.unpaid(key)
     return None
+
+
+def _reach(problem: Problem, held: list[Spot]) -> tuple[set[str], int, int]:
+    """(the classes, first step, end step) the spots' replicas may be placed again in: their
+    demands' classes over their runs' windows."""
+    classes: set[str] = set()
+    firsts, lasts = [], []
+    for spot in held:
+        demand = problem.demand(spot.demand)
+        window = demand.windows[run_of(demand, spot.start)]
+        classes.update(demand.eligible)
+        firsts.append(window.earliest)
+        lasts.append(window.latest_start + window.duration)
+    return classes, min(firsts), max(lasts)
 
 
 # ---- a class packed again at the steps its replicas keep ---------------------------------------
