@@ -33,6 +33,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
 from fitlang.solve.limits import Totals, fleet_limits
+from fitlang.solve.node_swap import swapped_cheaper
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalents
 
 # objectives that closing a node lowers (others are left as the packing made them)
@@ -67,6 +68,8 @@ def consolidate(problem: Problem, packing: Packing, objective: str,
         if not moved:
             break
     search.finish()
+    if objective == "cost":  # (nodes a spread or affinity over nodes keeps open: node_swap.py)
+        made += swapped_cheaper(problem, packing, deadline)
     return made
 
 

@@ -1,0 +1,145 @@
+"""A bought node kept open by a rule over nodes, bought again whole as the cheapest class that
+holds its replicas (node_swap.py). Held to `verify` and to hand-counted prices."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from fitlang.solve.improve import consolidate
+from fitlang.solve.pack import Packing
+
+from solving import node_state, problem_from, solved, verified_cost
+
+# four offers in the order a first-fit meets them, the dearest first: `web` (a spread over
+# nodes) keeps every node it runs on open, so no node closes and no replica moves alone
+OFFERS = '''import "std/accelerators"
+
+offer big {
+  provider = aws
+  instance_type = "p5.48xlarge"
+  regions = ["us-east-1"]
+  cpu = 192
+  memory = 2048GiB
+  gpu {
+    model = H100
+    count = 8
+  }
+  price = 55.04 USD/h
+}
+
+offer eight {
+  provider = aws
+  instance_type = "g5.48xlarge"
+  regions = ["us-east-1"]
+  cpu = 192
+  memory = 768GiB
+  gpu {
+    model = A10G
+    count = 8
+  }
+  price = 3.88 USD/h
+}
+
+offer one {
+  provider = aws
+  instance_type = "g6.xlarge"
+  regions = ["us-east-1"]
+  cpu = 4
+  memory = 16GiB
+  gpu {
+    model = L4
+    count = 1
+  }
+  price = 0.40 USD/h
+}
+
+offer small {
+  provider = aws
+  instance_type = "m7g.2xlarge"
+  regions = ["us-east-1"]
+  cpu = 8
+  memory = 32GiB
+  arch = arm64
+  price = 0.3264 USD/h
+}
+
+buy {
+  offers = [big, eight, one, small]
+  max_count = 6
+}
+
+workload infer {
+  replicas = 3
+  cpu = 3
+  memory = 12GiB
+  gpu {
+    count = 1
+    require memory >= 24GB
+  }
+}
+
+workload web {
+  replicas = 4
+  cpu = 1
+  memory = 2GiB
+  arch = [arm64, amd64]
+  spread node max_skew 1
+}'''
+
+# the case found as a user: `std/aws`, a buy limit of 6 nodes; the model's packing needed a
+# seventh, and the floor's first-fit (the catalogue's first offer, p5.48xlarge) was the answer
+FOUND = '''import "std/aws"
+
+workload infer {
+  replicas = 3
+  cpu = 3
+  memory = 12GiB
+  image = "ghcr.io/acme/infer:1"
+  gpu {
+    count = 1
+    require memory >= 24GB
+  }
+}
+
+workload web {
+  replicas = 4
+  cpu = 1
+  memory = 2GiB
+  image = "nginx:1.27"
+  arch = [arm64, amd64]
+  spread node max_skew 1
+}
+
+buy burst {
+  regions = ["us-east-1"]
+  max_count = 6
+  spot = true
+}
+
+policy {
+  terraform {
+    provider = aws
+    region = "us-east-1"
+    cluster = "prod"
+  }
+}'''
+
+
+def test_nodes_a_node_spread_keeps_open_are_bought_again_as_the_cheapest_class_holding_them(tmp_path):
+    problem = problem_from(tmp_path, OFFERS)
+    big = problem.node_class("big@us-east-1")
+    packing = Packing(nodes={big.id: [node_state(problem, big.id, 0, {"infer": 3, "web": 1})] + [
+        node_state(problem, big.id, i, {"web": 1}) for i in (1, 2, 3)]})
+    assert verified_cost(problem, packing) == 4 * Fraction("55.04")
+    consolidate(problem, packing, "cost")
+    # the GPU node as the 8-GPU g5 (3 GPUs and a CPU used), each web node as an m7g
+    assert verified_cost(problem, packing) == Fraction("3.88") + 3 * Fraction("0.3264")
+    assert {class_id: len(nodes) for class_id, nodes in packing.nodes.items() if nodes} == {
+        "eight@us-east-1": 1, "small@us-east-1": 3}
+
+
+def test_a_buy_limit_the_model_s_packing_overran_does_not_leave_the_catalogue_s_first_offer(tmp_path):
+    problem = problem_from(tmp_path, FOUND)
+    placement = solved(problem, time_limit=5)
+    assert not placement.unplaced
+    assert placement.value < 10  # (4 x p5.48xlarge, 220.16 USD/h, before)
