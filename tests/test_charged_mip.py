@@ -117,3 +117,63 @@ def test_a_plan_proven_optimal_by_the_charged_mip_alone(tmp_path, monkeypatch):
     assert (result.status == "optimal") == (document["bound"] == pytest.approx(1.65, abs=1e-6))
     found, problems = verify_plan(result.problem, Compilation(tmp_path / "p.fit").check().program, document)
     assert problems == [] and found == []
+
+
+APART = """
+pool a {
+  count = 2
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+  zone = "a"
+}
+
+pool b {
+  count = 2
+  cpu = 4
+  memory = 16GiB
+  price = 1.5 USD/h
+  zone = "b"
+}
+
+pool c {
+  count = 1
+  cpu = 4
+  memory = 16GiB
+  price = 10 USD/h
+  zone = "c"
+}
+
+workload x {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+}
+
+workload y {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+  anti_affinity x on zone
+}
+
+workload z {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+  anti_affinity x on zone
+  anti_affinity y on zone
+}
+""" + POLICY_END
+
+
+def test_three_workloads_apart_by_zone_need_the_dear_zone(tmp_path):
+    # x, y and z pairwise apart by zone, three zones: one of them runs in zone c (10 USD/h), so
+    # every plan costs at least 1 + 1.5 + 10 (x, y, z on a-0, b-0, c-0 now: 12.5, no move). The
+    # rows weighted by the most replicas a zone holds let each run one replica in a and one in
+    # b (1/2 + 1/2 per pair and zone): 2 nodes a zone, 5 USD/h and the moves; the 0-1 rows
+    # ("runs in the zone") do not. (Pools a and b at one price would be one merged class,
+    # in no zone's row: `zone_apart`.)
+    running = [("x", "a-0"), ("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0"), ("z", "c-0")]
+    problem = problem_running(tmp_path, APART, running)
+    assert charged_mip_bound(problem, time.monotonic() + 60.0, cpu_seconds=60.0) == pytest.approx(12.5)

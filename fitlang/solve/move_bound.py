@@ -93,10 +93,14 @@ class _ChargedMoves:
     """`lower_bound`'s `extend`: the stay, drained and bought columns and their rows; the
     objective's constant, price x sum of min(running, replicas), once made."""
 
-    def __init__(self, problem: Problem, price: Fraction) -> None:
+    def __init__(self, problem: Problem, price: Fraction, whole: bool = False) -> None:
         self.problem = problem  # before its demands are merged
         self.price = price
         self.constant: Fraction | None = None
+        # the 0-1 columns of two workloads kept apart by domain (`zone_apart`: with `whole`,
+        # for the charged MIP) once made; empty without
+        self.whole = whole
+        self.binary: list[int] = []
 
     def extend(self, merged: Problem, members: list[list[str]], relaxed: Relaxation) -> None:
         """(`merged`: the problem the relaxation is of; its demands stand for `members`.)"""
@@ -114,8 +118,9 @@ class _ChargedMoves:
         _packing_rows(relaxed, columns)
         _one_per_node_rows(merged, relaxed, columns)
         dear_cover_rows(relaxed, columns)
-        apart_rows(merged, members, relaxed, columns)
+        apart_rows(merged, members, relaxed, columns, whole=self.whole)
         columns.into(relaxed)
+        self.binary = columns.binary
 
 
 class _NewColumns:
@@ -134,6 +139,7 @@ class _NewColumns:
         self.copies: list[tuple[int, int]] = []  # (new column, the column whose entries it takes)
         self.stay_of: dict[int, int] = {}  # pair -> its stay column
         self.lazy: list[bool] = []  # per new row: out of the master until its solution breaks it
+        self.binary: list[int] = []  # the new columns that are 0 or 1 in a MIP (`zone_apart`)
 
     def column(self, cost: float, upper: float) -> int:
         self.cost.append(cost)

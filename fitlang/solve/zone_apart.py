@@ -16,6 +16,16 @@ classes that are in the row). Both demands are their own merged demand (`bound.m
 merges no demand with a rule towards another workload, nor the workload it names). With a
 workload's options, a row per option (the rule holds for each). Not with a horizon (replicas
 at different times may share a domain). Lazy, a row each (most never bind).
+
+With `whole` (the charged MIP, `charged_mip.py`), also a 0-1 column z per (demand, domain) a
+rule names, "the demand runs in the domain", and
+
+    sum over A's pairs in v of (y + s)  <=  M_A,v z_A,v        z_A,v + z_X,v  <=  1
+
+Why it holds: z_A,v is 1 where A runs in v, else 0; with the rule kept, at most one of A and X
+runs in v. The row above is these rows' LP relaxation: with y whole the weighted row lets A
+and X share v (inventory 1,000 plan 22: `svc88` 6 replicas and `svc74` 5 in us-east-1c, 6 / 12 +
+5 / 12 <= 1), the 0-1 columns do not. One z per (demand, domain), shared by its rules.
 """
 
 from __future__ import annotations
@@ -26,10 +36,12 @@ from fitlang.model.problem import Problem
 from fitlang.solve.bound import INFINITY, Relaxation
 
 
-def apart_rows(merged: Problem, members: list[list[str]], relaxed: Relaxation, columns) -> None:
+def apart_rows(merged: Problem, members: list[list[str]], relaxed: Relaxation, columns,
+               whole: bool = False) -> None:
     """The rows of the module docstring for every anti-affinity between two workloads over a
     topology other than nodes, into `columns` (`move_bound._NewColumns`, whose `stay_of` gives
-    each pair's stay column)."""
+    each pair's stay column); with `whole`, the 0-1 columns too (their numbers added to
+    `columns.binary`)."""
     if merged.timeline is not None:
         return
     at = {names[0]: i for i, names in enumerate(members) if len(names) == 1}
@@ -37,6 +49,7 @@ def apart_rows(merged: Problem, members: list[list[str]], relaxed: Relaxation, c
     for i, demand in enumerate(merged.demands):
         by_workload.setdefault(demand.workload, []).append(i)
     domains = _Domains(merged, relaxed)
+    runs_in: dict[tuple[int, str, int], int] | None = {} if whole else None
     done: set[tuple[int, int, str]] = set()
     for demand in merged.demands:
         mine = at.get(demand.name)
@@ -47,7 +60,7 @@ def apart_rows(merged: Problem, members: list[list[str]], relaxed: Relaxation, c
                 key = (min(mine, other), max(mine, other), rule.topology)
                 if other != mine and key not in done:
                     done.add(key)
-                    _rows_apart(relaxed, columns, domains, mine, other, rule.topology)
+                    _rows_apart(relaxed, columns, domains, mine, other, rule.topology, runs_in)
 
 
 class _Domains:
@@ -80,8 +93,9 @@ class _Domains:
 
 
 def _rows_apart(relaxed: Relaxation, columns, domains: _Domains, first: int, second: int,
-                topology: str) -> None:
-    """A row per domain both demands may use."""
+                topology: str, runs_in: dict[tuple[int, str, int], int] | None = None) -> None:
+    """A row per domain both demands may use; with `runs_in` ((demand, topology, domain) ->
+    its 0-1 column, filled as they are made), the 0-1 rows too."""
     codes = domains.codes(topology)
     sides = []
     for demand in (first, second):
@@ -91,16 +105,43 @@ def _rows_apart(relaxed: Relaxation, columns, domains: _Domains, first: int, sec
     shared = np.intersect1d(sides[0][1], sides[1][1])
     for domain in shared.tolist():
         terms: dict[int, float] = {}
-        for pairs, where, replicas in sides:
+        flags: list[int] = []
+        for demand, (pairs, where, replicas) in zip((first, second), sides):
             inside = pairs[where == domain]
             most = min(replicas, float(relaxed.upper[relaxed.first_pair + inside].sum()))
             if most <= 0:
                 break
             weight = float(np.nextafter(1.0 / most, 0.0))  # at most 1 / M: a weaker row
-            for pair in inside.tolist():
-                terms[relaxed.first_pair + pair] = weight
-                stay = columns.stay_of.get(pair)
-                if stay is not None:
-                    terms[stay] = weight
+            placed = _placed_columns(relaxed, columns, inside)
+            terms.update(dict.fromkeys(placed, weight))
+            if runs_in is not None:
+                flags.append(_runs_in(columns, runs_in, (demand, topology, domain), placed, most))
         else:
             columns.row(terms, -INFINITY, 1.0, lazy=True)
+            if runs_in is not None:
+                columns.row(dict.fromkeys(flags, 1.0), -INFINITY, 1.0)
+
+
+def _placed_columns(relaxed: Relaxation, columns, pairs: np.ndarray) -> list[int]:
+    """The pairs' columns and their stays': the demand's replicas on those classes."""
+    placed = []
+    for pair in pairs.tolist():
+        placed.append(relaxed.first_pair + pair)
+        stay = columns.stay_of.get(pair)
+        if stay is not None:
+            placed.append(stay)
+    return placed
+
+
+def _runs_in(columns, runs_in: dict[tuple[int, str, int], int], key: tuple[int, str, int],
+             placed: list[int], most: float) -> int:
+    """The demand's 0-1 column for the domain (made once, with its row: the replicas placed
+    there at most `most` times it)."""
+    flag = runs_in.get(key)
+    if flag is None:
+        flag = runs_in[key] = columns.column(0.0, 1.0)
+        columns.binary.append(flag)
+        row = dict.fromkeys(placed, 1.0)
+        row[flag] = -most
+        columns.row(row, -INFINITY, 0.0)
+    return flag
