@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from fitlang.model.problem import Problem
+from fitlang.solve import work
 from fitlang.solve.backends import HighsBackend, Settle, Z3Backend, started_from
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.group_pack import packed_by_group
@@ -43,6 +44,11 @@ RELAXED_GAP = 1e-3
 # left 19 replicas out)
 MODEL_SETTLE_SHARE = 0.25
 MODEL_SETTLE_GAP = 0.03
+# with no user limit (work.py), the model's window as a share of the default limit (inventory
+# 1,000 at 60 CPU s: 47-48 s from the model's start to its deadline), and the share of it whose
+# node count ends the model where it does not settle (before its deadline, the backstop)
+MODEL_WINDOW_SHARE = 0.8
+MODEL_COUNTED_SHARE = 0.6
 
 
 def choose_backend(name: str, encoding: Encoding):
@@ -179,7 +185,14 @@ def solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         extra["start"] = encoding.start_values(start) if start is not None else None
         if progress is not None:
             extra["improving"] = lambda value, bound: progress("optimise", value, bound)
-        if deadline is not None:
+        if deadline is not None and work.counted():
+            # no user limit: settled and stopped by its node count (work.py), the seconds of the
+            # default limit's model window they stand for
+            window = MODEL_WINDOW_SHARE * work.default_limit()
+            nodes = work.nodes_for(MODEL_SETTLE_SHARE * window, len(encoding.model.variables))
+            extra["settle"] = Settle(math.inf, MODEL_SETTLE_GAP, after_nodes=nodes)
+            extra["counted_seconds"] = MODEL_COUNTED_SHARE * window
+        elif deadline is not None:
             window = max(0.0, deadline - time.monotonic())
             extra["settle"] = Settle(time.monotonic() + MODEL_SETTLE_SHARE * window, MODEL_SETTLE_GAP)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), remaining(deadline),
@@ -200,13 +213,15 @@ def solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         # the last level's solution places as many as the levels allow: a start for the cost
         # step, which the priority steps may have left little time
         outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
-                                  remaining(deadline), **started_from(solver, placed))
+                                  remaining(deadline), **started_from(solver, placed),
+                                  **_counted(solver, len({d.priority for d in problem.demands}) + 1))
     if outcome.solution is None:
         return None
     first, status = outcome, outcome.status
     for name in objectives[1:]:
         _fix(encoding, objectives[objectives.index(name) - 1], outcome)
-        following = solver.minimise(encoding.model, encoding.objective(name), remaining(deadline))
+        following = solver.minimise(encoding.model, encoding.objective(name), remaining(deadline),
+                                    **_counted(solver, len(objectives)))
         if following.solution is None:
             break
         outcome = following
@@ -217,6 +232,14 @@ def solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     counts = encoding.whole_counts(outcome.solution)
     # a packing that falls short of a placement the aggregate says exists is not infeasible
     return encoding, final, counts, solver.name, PlacementStatus(status, partial=not everything_fits)
+
+
+def _counted(solver, solves: int) -> dict[str, Any]:
+    """`minimise`'s `counted_seconds` for one of `solves` solves sharing the model's window, where
+    the stages count their work (work.py: no user limit); else nothing (their deadline)."""
+    if not isinstance(solver, HighsBackend) or not work.counted():
+        return {}
+    return {"counted_seconds": MODEL_COUNTED_SHARE * MODEL_WINDOW_SHARE * work.default_limit() / solves}
 
 
 def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
@@ -236,7 +259,7 @@ def _place_by_priority(problem: Problem, encoding: Encoding, solver,
             return None
         terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
         outcome = solver.minimise(encoding.model, terms, remaining(deadline),
-                                  **started_from(solver, solution))
+                                  **started_from(solver, solution), **_counted(solver, len(levels) + 1))
         if outcome.solution is None:
             return None
         solution = outcome.solution

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fitlang.solve import work
 from fitlang.solve.clock import answered, highs_limited, wall_seconds
 from fitlang.solve.groups import (
     AffinityGroup,
@@ -85,24 +86,34 @@ class HighsBackend:
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None,
                  improving: Improving | None = None, cpu_seconds: float | None = None,
-                 settle: Settle | None = None) -> Outcome:
+                 settle: Settle | None = None, counted_seconds: float | None = None) -> Outcome:
         """`start`: values of some variables (by index) of a known solution; HiGHS fixes the
         integer ones it is given and completes the rest, and starts with that incumbent.
         `cpu_seconds`: the branch and bound also stops once the process has used this much
         CPU time in the call (on a loaded machine the wall time limit is mostly waiting).
-        `settle`: it also stops past that time once its incumbent is within that gap."""
+        `settle`: it also stops past that time once its incumbent is within that gap.
+        `counted_seconds`: with no user limit (`work.counted`), the branch and bound stops at
+        the node count these seconds stand for (`work.nodes_for`), not at `time_limit`, which
+        is then the default limit's end (a backstop)."""
+        counted = counted_seconds is not None and work.counted()
+        if counted:
+            time_limit = max(time_limit or 0.0, work.backstop() - time.monotonic())
         # the limit is on the whole call: building the matrix counts too
         deadline = None if time_limit is None else time.monotonic() + time_limit
         cpu_deadline = None if cpu_seconds is None else time.process_time() + cpu_seconds
         form = matrix_form(model, objective)  # straight from the model's row blocks
+        most_nodes = self.most_nodes
+        if counted:
+            nodes = work.nodes_for(counted_seconds or 0.0, len(form.c))
+            most_nodes = nodes if most_nodes is None else min(most_nodes, nodes)
         cut = FixedOut.of(form) if self.fixed_out else None
         with _native_stdout_silenced():  # its banner and some diagnostics go to fd 1
             highs = _highs_with(form if cut is None else cut.form)
             highs.setOptionValue("mip_rel_gap", self.relative_gap)
             if self.cutoff is not None:
                 highs.setOptionValue("objective_bound", self.cutoff)
-            if self.most_nodes is not None:
-                highs.setOptionValue("mip_max_nodes", self.most_nodes)
+            if most_nodes is not None:
+                highs.setOptionValue("mip_max_nodes", most_nodes)
             if deadline is not None:  # (its branch and bound: `watch`)
                 highs_limited(highs, max(deadline, time.monotonic() + MODEL_SECONDS), branching=False)
             if start:
@@ -211,9 +222,15 @@ class Settle:
 
     after: float
     gap: float
+    # past this many branch-and-bound nodes instead of past `after`, where the stages count
+    # their work (work.py: no user limit)
+    after_nodes: int | None = None
 
     def reached(self, data_out) -> bool:
-        if time.monotonic() < self.after:
+        if self.after_nodes is not None:
+            if data_out.mip_node_count < self.after_nodes:
+                return False
+        elif time.monotonic() < self.after:
             return False
         primal, dual = data_out.mip_primal_bound, data_out.mip_dual_bound
         if not (math.isfinite(primal) and math.isfinite(dual)) or primal <= 0:

@@ -80,7 +80,16 @@ def wall_seconds(clock_seconds: float) -> float:
 def highs_limited(highs, deadline: float, branching: bool = True) -> None:
     """HiGHS stopped at `deadline` on the solve's clock: its own time limit on the wall, and
     off the wall also its interrupts (simplex, interior point and, with `branching`, the
-    branch and bound's; `backends.watch` asks the last where it watches a MIP itself)."""
+    branch and bound's; `backends.watch` asks the last where it watches a MIP itself). With no
+    user limit (`work.counted`), the branch and bound is stopped by its node count, what the
+    seconds to `deadline` stand for, and the deadline is the default limit's end (a backstop)."""
+    from fitlang.solve import work
+
+    if work.counted():
+        seconds = deadline - time.monotonic()
+        if branching:
+            work.nodes_counted(highs, seconds)
+        deadline = max(deadline, work.backstop())
     highs.setOptionValue("time_limit", max(0.0, wall_seconds(deadline - time.monotonic())))
     if on_the_wall():
         return
@@ -115,7 +124,9 @@ class CpuClock:
     process (or its child) still ends by WALL_BACKSTOP_TIMES x `limit` of wall."""
 
     def __init__(self, limit: float, wall_began: float) -> None:
+        self.limit = limit  # (what the stages' counts of work are sized by: work.py)
         self.backstop_began = wall_began + (WALL_BACKSTOP_TIMES - 1) * limit
+        self.ends = self() + limit  # (where a stage counted by its work still stops: work.py)
 
     def __call__(self) -> float:
         return max(time.process_time(), time.perf_counter() - self.backstop_began)

@@ -28,11 +28,13 @@ the deadline's share is less.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES, Problem, one_class_per_node
+from fitlang.solve import work
 from fitlang.solve.backends import HighsBackend, Minimising
 from fitlang.solve.clock import LEAST_CPU_SHARE
 from fitlang.solve.encode import Encoding, encode
@@ -132,7 +134,10 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
     each class: the symmetry rows order a class's nodes), in turn, until one has a placement
     under `cutoff`; None where none has in `seconds`, or in `EXACT_CPU_SECONDS` of this
     process's CPU time, or in `EXACT_NODES` of a step's branch and bound."""
-    deadline, cpu_deadline = time.monotonic() + seconds, time.process_time() + EXACT_CPU_SECONDS
+    # (no user limit: the node count alone, `seconds` behind it; the CPU cap would end it at
+    # another node on a slower machine: work.py)
+    cpu_deadline = math.inf if work.counted() else time.process_time() + EXACT_CPU_SECONDS
+    deadline = time.monotonic() + seconds
     single = one_class_per_node(problem)
     encoding = encode(single, must_place=True)
     backend = HighsBackend(RELATIVE_GAP, cutoff=cutoff, fixed_out=True, most_nodes=EXACT_NODES)
@@ -146,7 +151,8 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
         left, cpu_left = deadline - time.monotonic(), cpu_deadline - time.process_time()
         if left <= 0 or cpu_left <= 0:
             return None
-        outcome = backend.minimise(encoding.model, encoding.objective("cost"), left, cpu_seconds=cpu_left)
+        outcome = backend.minimise(encoding.model, encoding.objective("cost"), left,
+                                   cpu_seconds=None if math.isinf(cpu_left) else cpu_left)
         if outcome.solution is not None and outcome.objective is not None and outcome.objective <= cutoff:
             return _assignment(encoding, outcome.solution)
         if outcome.solution is None and outcome.status is not Status.INFEASIBLE:

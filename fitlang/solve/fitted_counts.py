@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES
+from fitlang.solve import work
 from fitlang.solve.backends import HighsBackend, minimise_within
 from fitlang.solve.clock import LEAST_CPU_SHARE
 from fitlang.solve.encode import Encoding
@@ -175,8 +176,10 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
     with _whole_on_nodes(encoding, solution, grow):
         for row in rows:
             encoding.model.add(row, upper=0)
+        # (no user limit: its node count alone, the limit behind it; a CPU cap would end it at
+        # another node on a slower machine: work.py)
         return minimise_within(HighsBackend(cutoff=cutoff, most_nodes=nodes), encoding.model, objective,
-                               limit, cpu_seconds=cpu)
+                               limit, cpu_seconds=None if work.counted() else cpu)
 
 
 def _broken_rows(encoding: Encoding, solution: list[Value]) -> list[dict[int, Number]]:

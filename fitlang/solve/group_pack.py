@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
+from fitlang.solve import work
 from fitlang.solve.clock import answered, on_the_wall, wall_seconds
 from fitlang.solve.improve import unmovable
 from fitlang.solve.pack import NodeState, Packing
@@ -39,6 +40,9 @@ MAX_COLUMNS = 6_000
 GROUP_SECONDS = 1.0  # the most one group's program may take
 LEAST_SECONDS = 0.05  # a group with less time left is not started
 KILL_GRACE = 0.2  # what the parent waits past a group's limit before it stops the child
+# with no user limit, the CPU a group's child may use, in times its seconds: its program stops
+# at their node count (work.py), which ends it first where HiGHS's nodes are as fast as counted
+COUNTED_CPU_TIMES = 4.0
 
 
 def packed_by_group(problem: Problem, packing: Packing, counts: dict[tuple[str, str], int],
@@ -165,10 +169,13 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
         return program.solve(deadline)
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=_solve_in_child, args=(writer, program, seconds), daemon=True)
+    # (off the wall: of the child's own CPU, as its deadline; with no user limit its program
+    # stops by its node count, work.py, which the CPU it is allowed must not cut first)
+    allowed = max(0.0, seconds) * (COUNTED_CPU_TIMES if work.counted() else 1.0)
+    child = context.Process(target=_solve_in_child, args=(writer, program, seconds, allowed), daemon=True)
     child.start()
     writer.close()
-    waited = max(0.0, seconds) + KILL_GRACE  # (off the wall: of the child's own CPU, as its deadline)
+    waited = allowed + KILL_GRACE
     assert child.pid is not None
     try:
         return reader.recv() if answered(reader, child.pid, waited, waited) else None
@@ -180,7 +187,7 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
         reader.close()
 
 
-def _solve_in_child(writer, program: _GroupProgram, seconds: float) -> None:
+def _solve_in_child(writer, program: _GroupProgram, seconds: float, allowed: float) -> None:
     import highspy
 
     # ended by the kernel past its limit even where the parent died without stopping it (the
@@ -190,7 +197,7 @@ def _solve_in_child(writer, program: _GroupProgram, seconds: float) -> None:
         signal.setitimer(signal.ITIMER_REAL, wall_seconds(max(0.0, seconds)) + 2 * KILL_GRACE)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
     else:
-        signal.setitimer(signal.ITIMER_PROF, max(0.0, seconds) + 2 * KILL_GRACE)
+        signal.setitimer(signal.ITIMER_PROF, allowed + 2 * KILL_GRACE)
         signal.signal(signal.SIGPROF, signal.SIG_DFL)
     # a fork has none of the parent's worker threads: HiGHS's scheduler would wait on them
     highspy.Highs.resetGlobalScheduler(True)

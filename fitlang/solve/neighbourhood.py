@@ -33,6 +33,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES, Demand, Problem
+from fitlang.solve import work
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.improve import consolidate, unmovable
@@ -49,6 +50,15 @@ LEAST_STEP_SECONDS = 0.5  # a step with less time than this left is not started
 # closing nodes after a step: measured at 10,000 inventory nodes, 0.3 s gave 1053.57 in 60 s
 # against 1039.48 with 1 s (fewer, better steps)
 CONSOLIDATE_SECONDS = 1.0
+# With no user limit (work.py): the search ends after this many steps, each step's model at the
+# node count of COUNTED_STEP_SECONDS. Inventory 1,000 seed 3 with no limit: the search begins at
+# 21-29 CPU s and a step takes 7.5-8 CPU s (encoding the whole fleet's model, HiGHS's root); the
+# start tree made 3 in its 60 s. With 8 steps the default limit ended the search on a clock 1.5
+# times as slow after 2 steps and on one 0.7 times after 7; with 2, after 1 step at x1.5 (where
+# the exact repack of the counted nodes runs to its node count) and 2 at x0.7 (the second kept
+# nothing). One step ends by its count on both
+COUNTED_STEPS = 1
+COUNTED_STEP_SECONDS = 2.0
 # Nor is a step started with less time left than its closing of nodes, nor than the longest
 # step so far: encoding the model and HiGHS's presolve do not stop at the step's deadline.
 # Measured on the inventory shape at 10,000 nodes, the machine shared (load 5-6): steps of
@@ -71,11 +81,14 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
         return packing
     rng = random.Random(seed)
     longest = LEAST_STEP_SECONDS + CONSOLIDATE_SECONDS
-    while deadline - time.monotonic() > longest and (enough is None or value > enough):
+    steps = COUNTED_STEPS if work.counted() else None  # (no user limit: a count of steps, work.py)
+    while deadline - time.monotonic() > longest and (enough is None or value > enough) \
+            and (steps is None or steps > 0):
         chosen = _choose(problem, _by_spend(problem, best, movable, rng))
         begun = time.monotonic()
         step_deadline = begun + STEP_SHARE * (deadline - begun)
         candidate, proven = _step(problem, best, chosen, objective, step_deadline)
+        steps = None if steps is None else steps - 1
         longest = max(longest, time.monotonic() - begun)
         candidate_value = None if candidate is None else value_of(candidate)
         if candidate is not None and candidate_value is not None and candidate_value < value \
@@ -167,7 +180,7 @@ def _step(problem: Problem, packing: Packing, chosen: set[str], objective: str,
     encoding.relax_replicas()
     outcome = HighsBackend(STEP_GAP).minimise(
         encoding.model, encoding.objective(objective), max(0.05, deadline - time.monotonic()),
-        start=encoding.start_values(packing))
+        start=encoding.start_values(packing), counted_seconds=COUNTED_STEP_SECONDS)
     if outcome.solution is None:
         return None, False
     counts = encoding.whole_counts(outcome.solution)
@@ -176,7 +189,9 @@ def _step(problem: Problem, packing: Packing, chosen: set[str], objective: str,
     if moved is not None:
         # the model packs the others' replicas as tightly as its classes allow, which they
         # are not: closing nodes makes good what it counted on
-        consolidate(problem, moved, objective, time.monotonic() + CONSOLIDATE_SECONDS)
+        # (no user limit: until it closes nothing more, its own end, not the clock's: work.py)
+        consolidate(problem, moved, objective,
+                    None if work.counted() else time.monotonic() + CONSOLIDATE_SECONDS)
     return moved, outcome.status == "optimal"
 
 
