@@ -783,3 +783,15 @@ def test_a_repeated_attribute_is_evaluated_once_and_each_block_gets_its_own_valu
     assert len(evaluated) < 20 * 5 / 2  # each of the 5 pool lines evaluated once, not 20 times
     assert [(d.code, d.span.line) for d in result.diagnostics] == [
         ("E0303", 143), ("E0303", 148), ("E0303", 153)]
+
+
+def test_a_workload_s_kubernetes_attributes_point_to_fitlang_s_way(tmp_path):
+    result = check_text(tmp_path, (
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  node_selector = { tier: "gold" }\n'
+        '  tolerations = ["gpu"]\n  namespace = "ml"\n}\n'))
+    assert codes_of(result) == ["E0205", "E0205", "E0205"]
+    assert [d.message for d in result.diagnostics] == [
+        '`workload` has no attribute `node_selector`; fitlang says it as `require labels["KEY"] == "VALUE"`',
+        "`workload` has no attribute `tolerations`; fitlang says it as `tolerate`",
+        '`workload` has no attribute `namespace`; fitlang says it as '
+        '`policy { kubernetes { namespace = "..." } }`']

@@ -121,7 +121,8 @@ class BlockValuesStage(CheckerBase):
                 msg.UnknownAttribute(
                     block=schema.kind,
                     name=name,
-                    hint=hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks))),
+                    hint=_said_in_fitlang(schema.kind, name)
+                    or hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks))),
                 ).diagnostic(scope.path, entry.name.span)
             )
             return
@@ -455,3 +456,19 @@ def _indent(text: str, block: n.Block) -> str | None:
             prefix = text[text.rfind("\n", 0, entry.span.start) + 1:entry.span.start]
             return None if prefix.strip() else prefix
     return None
+
+
+# a workload's settings as Kubernetes names them, which people write first (session 52, a new
+# user: `node_selector`, `tolerations` and `namespace` got no pointer): fitlang's way to say each
+FOREIGN_WORKLOAD_ATTRIBUTES = {
+    "node_selector": 'require labels["KEY"] == "VALUE"',
+    "nodeSelector": 'require labels["KEY"] == "VALUE"',
+    "tolerations": "tolerate",
+    "namespace": 'policy { kubernetes { namespace = "..." } }',
+}
+
+
+def _said_in_fitlang(block: str, name: str) -> str:
+    """The hint for an attribute another tool's name for something fitlang says otherwise."""
+    said = FOREIGN_WORKLOAD_ATTRIBUTES.get(name) if block == "workload" else None
+    return f"; fitlang says it as `{said}`" if said else ""
