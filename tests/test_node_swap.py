@@ -10,6 +10,27 @@ from fitlang.solve.pack import Packing
 
 from solving import node_state, problem_from, solved, verified_cost
 
+# the two workloads both policies place: `web` a spread over nodes
+WORKLOADS = '''
+workload infer {
+  replicas = 3
+  cpu = 3
+  memory = 12GiB
+  gpu {
+    count = 1
+    require memory >= 24GB
+  }
+}
+
+workload web {
+  replicas = 4
+  cpu = 1
+  memory = 2GiB
+  arch = [arm64, amd64]
+  spread node max_skew 1
+}
+'''
+
 # four offers in the order a first-fit meets them, the dearest first: `web` (a spread over
 # nodes) keeps every node it runs on open, so no node closes and no replica moves alone
 OFFERS = '''import "std/accelerators"
@@ -67,48 +88,11 @@ buy {
   offers = [big, eight, one, small]
   max_count = 6
 }
-
-workload infer {
-  replicas = 3
-  cpu = 3
-  memory = 12GiB
-  gpu {
-    count = 1
-    require memory >= 24GB
-  }
-}
-
-workload web {
-  replicas = 4
-  cpu = 1
-  memory = 2GiB
-  arch = [arm64, amd64]
-  spread node max_skew 1
-}'''
+'''
 
 # the case found as a user: `std/aws`, a buy limit of 6 nodes; the model's packing needed a
 # seventh, and the floor's first-fit (the catalogue's first offer, p5.48xlarge) was the answer
 FOUND = '''import "std/aws"
-
-workload infer {
-  replicas = 3
-  cpu = 3
-  memory = 12GiB
-  image = "ghcr.io/acme/infer:1"
-  gpu {
-    count = 1
-    require memory >= 24GB
-  }
-}
-
-workload web {
-  replicas = 4
-  cpu = 1
-  memory = 2GiB
-  image = "nginx:1.27"
-  arch = [arm64, amd64]
-  spread node max_skew 1
-}
 
 buy burst {
   regions = ["us-east-1"]
@@ -126,7 +110,7 @@ policy {
 
 
 def test_nodes_a_node_spread_keeps_open_are_bought_again_as_the_cheapest_class_holding_them(tmp_path):
-    problem = problem_from(tmp_path, OFFERS)
+    problem = problem_from(tmp_path, OFFERS + WORKLOADS)
     big = problem.node_class("big@us-east-1")
     packing = Packing(nodes={big.id: [node_state(problem, big.id, 0, {"infer": 3, "web": 1})] + [
         node_state(problem, big.id, i, {"web": 1}) for i in (1, 2, 3)]})
@@ -139,7 +123,7 @@ def test_nodes_a_node_spread_keeps_open_are_bought_again_as_the_cheapest_class_h
 
 
 def test_a_buy_limit_the_model_s_packing_overran_does_not_leave_the_catalogue_s_first_offer(tmp_path):
-    problem = problem_from(tmp_path, FOUND)
+    problem = problem_from(tmp_path, FOUND + WORKLOADS)
     placement = solved(problem)  # (no limit: no deadline cuts the stages short)
     assert not placement.unplaced
     assert placement.value < 10  # (4 x p5.48xlarge, 220.16 USD/h, before)
