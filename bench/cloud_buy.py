@@ -105,9 +105,14 @@ def read_catalog() -> tuple[dict, dict, dict]:
             gpu = re.search(r"gpu \{\s*model = (\w+)\s*count = (\d+)", body)
             spot = _field(body, "spot_price")
             pods = _field(body, "max_pods")
+            priced = re.search(r"region_prices = \{(.*?)\}", body, re.S)
+            by_region = {regions[region]["code"]: str(Fraction(price)) for region, price
+                         in re.findall(r"(\w+): ([\d.]+) USD/h", priced.group(1) if priced else "")}
             offers[name] = {"provider": _field(body, "provider"), "cpu": int(_field(body, "cpu")),
                             "memory": _bytes(_field(body, "memory")), "arch": _field(body, "arch") or "amd64",
                             "regions": json.loads(_field(body, "regions")),
+                            # other regions, each sold at its own on-demand price (no spot there)
+                            "region_prices": by_region,
                             "price": str(Fraction(_field(body, "price").split()[0])),
                             "spot_price": str(Fraction(spot.split()[0])) if spot else None,
                             "max_pods": int(pods) if pods else {"azure": 250}.get(cloud, 110),
@@ -289,7 +294,9 @@ class Instance:
     def budget(self) -> int:
         """Generous: every replica on a node of its own of the dearest offer the instance buys,
         so the budget never decides feasibility, only appears in the model."""
-        dearest = max(Fraction(self.offers[o]["price"]) for buy in self.buys for o in buy["offers"]
+        dearest = max(max([Fraction(self.offers[o]["price"])]
+                          + [Fraction(p) for p in self.offers[o]["region_prices"].values()])
+                      for buy in self.buys for o in buy["offers"]
                       if not self.offers[o]["gpu_count"] or buy["name"] != "training")
         replicas = sum(w["replicas"] for w in self.workloads)
         training = sum(w["replicas"] for w in self.workloads if w.get("gang")) * 100

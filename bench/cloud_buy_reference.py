@@ -61,10 +61,12 @@ def node_classes(inst: dict) -> list[NodeClass]:
             offer = inst["offers"][name]
             cpu, memory = inst["allocatable"][name]
             spot = buy.get("spot") and offer["spot_price"] is not None
-            price = Fraction(offer["spot_price"] if spot else offer["price"])
-            for region in offer["regions"]:
+            listed = Fraction(offer["spot_price"] if spot else offer["price"])
+            own_prices = offer.get("region_prices", {})  # on demand, each region its own
+            for region in offer["regions"] + [r for r in own_prices if r not in offer["regions"]]:
                 if buy.get("regions") and region not in buy["regions"]:
                     continue
+                price = Fraction(own_prices[region]) if region in own_prices else listed
                 classes.append(NodeClass(f"{name}@{region}", region, Fraction(cpu), memory,
                                          offer["gpu_model"], offer["gpu_count"], offer["arch"], price,
                                          offer["max_pods"], buy["max_count"], buy=index, offer=name))

@@ -238,6 +238,17 @@ class StatementNotAllowed(Message):
     block: str
 
 
+class RegionOfAnotherProvider(Message):
+    code = "E0213"
+    summary = "an offer priced in another provider's region"
+    template = "offer `{offer}` is sold by {provider}, but `{region}` is a region of {other}"
+    fix = "Price the offer only in its own provider's regions (`region` blocks state their provider)."
+    offer: str
+    provider: str
+    region: str
+    other: str
+
+
 # ---- E03xx: types, units and values -------------------------------------
 
 

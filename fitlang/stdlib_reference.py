@@ -54,7 +54,8 @@ def _offers(programs: list[tuple[str, Program]]) -> list[str]:
                          f"{gpu.count} x {gpu.model.name}" if gpu else "",
                          f"{float(offer.price):g}",
                          "" if offer.spot_price is None else f"{float(offer.spot_price):g}",
-                         ", ".join(offer.regions)])
+                         ", ".join(offer.regions + [f"{code} ({float(price):g})" for code, price
+                                                    in offer.region_prices.items()])])
     return ["## Offers", "", "Prices in USD/h; see each module's header for sources.", "",
             *_table(["offer", "import", "instance type", "vCPU", "memory", "accelerators",
                      "price", "spot", "regions"], rows)]

@@ -795,3 +795,13 @@ def test_a_workload_s_kubernetes_attributes_point_to_fitlang_s_way(tmp_path):
         "`workload` has no attribute `tolerations`; fitlang says it as `tolerate`",
         '`workload` has no attribute `namespace`; fitlang says it as '
         '`policy { kubernetes { namespace = "..." } }`']
+
+
+def test_one_value_where_a_list_is_asked_for_says_to_bracket_it(tmp_path):
+    """A pool's `arch` is one value, a workload's a list: `arch = arm64` on a workload was
+    `unknown name` (the word is known: only its brackets are missing)."""
+    result = check_text(tmp_path, (
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  arch = arm64\n'
+        '  residency = EU\n}\n'))
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [("E0301", 5), ("E0301", 6)]
+    assert "`[arm64]`" in result.diagnostics[0].message

@@ -429,3 +429,69 @@ def test_an_inventory_prices_every_node_it_reads_per_step(tmp_path):
     assert len(problem.classes) > 1  # the file's nodes in several classes: each priced so
     for node_class in problem.classes:
         assert [node_class.price_at(t) for t in range(4)] == [2, Fraction(1, 2)] * 2
+
+
+# ---- prices per region (`region_prices`) --------------------------------------------------------
+
+
+def _offer_in_regions(prices: str, extra: str = "") -> str:
+    """One AWS offer sold in us-east-1 at 0.40 USD/h, and elsewhere as `prices` says."""
+    return ('import "std/regions"\n\noffer box {\n  provider = aws\n  instance_type = "m7i.2xlarge"\n'
+            '  regions = ["us-east-1"]\n  cpu = 8\n  memory = 32GiB\n  price = 0.40 USD/h\n'
+            f'  {extra}\n  {prices}\n}}\n\nworkload api {{\n  replicas = 2\n  cpu = 2\n'
+            '  memory = 4GiB\n}\n')
+
+
+@pytest.mark.parametrize("prices, code", [
+    ("region_prices = { aws_eu_west_1: 0.45 USD/h }", None),
+    ("region_prices = { aws_eu_west_1: 0.45 }", "E0302"),  # a price per hour, not a number
+    ("region_prices = { aws_eu_west_1: -0.45 USD/h }", "E0303"),
+    ("region_prices = { eu_west_1: 0.45 USD/h }", "E0201"),  # keys are `region` names
+    ("region_prices = { gcp_europe_west4: 0.45 USD/h }", "E0213"),  # not an AWS region
+    ("region_prices = { aws_eu_west_1: 0.45 USD/h, aws_eu_west_1: 0.5 USD/h }", "E0207"),
+])
+def test_a_price_per_region_is_checked_at_its_token(tmp_path, prices, code):
+    found = [d.code for d in _diagnostics(tmp_path, _offer_in_regions(prices))]
+    assert found == ([code] if code else [])
+
+
+def test_an_offer_is_sold_in_each_priced_region_at_that_price_and_on_demand_there(tmp_path):
+    # spot where a spot price is stated (us-east-1); none is stated for eu-west-1's own price
+    text = _offer_in_regions("region_prices = { aws_eu_west_1: 0.45 USD/h }",
+                             "spot_price = 0.15 USD/h") + "buy {\n  spot = true\n}\n"
+    problem = problem_from(tmp_path, text)
+    assert {c.id: (c.price, c.spot) for c in problem.classes} == {
+        "box@us-east-1": (Fraction("0.15"), True), "box@eu-west-1": (Fraction("0.45"), False)}
+
+
+def test_a_buy_kept_to_a_priced_region_pays_its_price_there(tmp_path):
+    text = _offer_in_regions("region_prices = { aws_eu_west_1: 0.45 USD/h }") + \
+        'buy {\n  regions = ["eu-west-1"]\n}\n'
+    placement = solved(problem_from(tmp_path, text))
+    assert not placement.unplaced and placement.value == Fraction("0.45")
+
+
+def problem_offers(tmp_path):
+    """The offers of the policy at `tmp_path/p.fit`, as checked."""
+    return Compilation(tmp_path / "p.fit").check().program.offers
+
+
+def test_the_standard_library_sells_cpu_and_an_l4_in_europe(tmp_path):
+    """Found as a user (session 52): a `buy` kept to EU regions found only a TPU host in
+    `std/*`, every offer being sold in US regions only."""
+    text = ('import "std/aws"\n\nbuy eu {\n  regions = ["eu-west-1", "eu-central-1"]\n}\n\n'
+            'workload api {\n  replicas = 6\n  cpu = 2\n  memory = 4GiB\n  residency = [EU]\n}\n\n'
+            'workload vision {\n  replicas = 2\n  cpu = 2\n  memory = 8GiB\n'
+            '  gpu {\n    count = 1\n    require memory >= 20GB\n  }\n}\n')
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert not placement.unplaced
+    class_of = {name: c for c in problem.classes for name in c.node_names}
+    nodes = {item.node for item in placement.assignments}
+    assert {class_of[node].region for node in nodes} <= {"eu-west-1", "eu-central-1"}
+    assert any(class_of[node].accelerator is not None for node in nodes)
+    # each node at the European price its offer states there, not the US one
+    offers = problem_offers(tmp_path)
+    assert all(class_of[node].price == offers[class_of[node].offer].region_prices[class_of[node].region]
+               for node in nodes)
+    assert placement.value == sum((class_of[node].price for node in nodes), Fraction(0))

@@ -131,8 +131,10 @@ def test_offer_classes_carry_their_regions_jurisdiction(tmp_path):
     path = tmp_path / "p.fit"
     path.write_text(text)
     problem = build_problem(check_file(path, Workspace()).program).problem
-    assert {c.jurisdiction for c in problem.classes} == {"US"}
-    assert problem.demand("api").eligible == []
+    jurisdictions = {c.region: c.jurisdiction for c in problem.classes}
+    assert {region: jurisdictions[region] for region in ("us-east-1", "eu-central-1", "eu-west-2")} == {
+        "us-east-1": "US", "eu-central-1": "EU", "eu-west-2": "UK"}  # (London: not the EU)
+    assert {problem.node_class(i).jurisdiction for i in problem.demand("api").eligible} == {"EU"}
 
 
 def test_fitc_explain_names_residency(tmp_path, fitc):

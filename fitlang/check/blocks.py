@@ -112,6 +112,7 @@ class OfferBlock(Frozen):
     arch: str | None = None
     price: Fraction | None = None
     spot_price: Fraction | None = None
+    region_prices: dict[str, Fraction] | None = None
     labels: dict[str, str] | None = None
     max_pods: Fraction | None = None
 

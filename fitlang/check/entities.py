@@ -141,8 +141,28 @@ class EntityBuilders(BlockValuesStage):
             return None
         return Offer(name=name, provider=b.provider, instance_type=b.instance_type,
                      regions=b.regions, shape=shape, price=b.price, spot_price=b.spot_price,
+                     region_prices=self._region_prices(scope, name, b.provider, v, b.region_prices),
                      labels=_given(b.labels, {}),
                      max_pods=None if b.max_pods is None else int(b.max_pods), origin=v.origin)
+
+    def _region_prices(self, scope: ModuleScope, offer: str, provider: str, v: BlockValues,
+                       by_name: dict[str, Fraction] | None) -> dict[str, Fraction]:
+        """`region_prices` by region code; a region of another provider is E0213 (its names
+        were checked as the map was read: each is a `region`)."""
+        prices: dict[str, Fraction] = {}
+        for name, price in (by_name or {}).items():
+            symbol = scope.lookup(name)
+            region = self.entity(symbol) if symbol else None
+            if not isinstance(region, Region):
+                continue
+            if region.provider is not None and region.provider != provider:
+                where = v.spans["region_prices"]
+                self.report(msg.RegionOfAnotherProvider(offer=offer, provider=provider, region=name,
+                                                        other=region.provider
+                                                        ).diagnostic(where.path, where.span))
+                continue
+            prices[region.code] = price
+        return prices
 
     def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
         b = BuyBlock.of(v.values)

@@ -190,6 +190,17 @@ class Evaluator:
         name = ident.name
         if self.r.was_dropped(name):
             return None  # its declaration had a syntax error, already reported
+        element = expected.of if expected.kind == "list" else None
+        if element is not None and element.kind == "choice" and name in element.choices:
+            # `arch = arm64` where a list is asked for (a pool's `arch` is one value, a
+            # workload's a list): the word is known, only its brackets are missing
+            self.r.report(
+                msg.TypeMismatch(expected=expected.describe(),
+                                 found=f"one {element.label} (write `[{name}]`)").diagnostic(
+                    self.r.path, ident.span
+                )
+            )
+            return None
         if expected.kind == "choice":
             if name in expected.choices:
                 return Typed(expected, name)

@@ -226,9 +226,25 @@ class Offer(Frozen):
     shape: NodeShape
     price: Fraction
     spot_price: Fraction | None = None
+    # on-demand prices in other regions, by region code (`region_prices`): sold there too
+    region_prices: dict[str, Fraction] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     max_pods: int | None = None  # as the offer states it; the model applies the default
     origin: Origin | None = None
+
+    @property
+    def sold_in(self) -> list[str]:
+        """Every region it is sold in: `regions`, then those `region_prices` adds."""
+        return self.regions + [code for code in self.region_prices if code not in self.regions]
+
+    def price_in(self, region: str, spot: bool) -> tuple[Fraction, bool]:
+        """Its price per hour in `region`, and whether that is spot: a region with its own
+        price has no spot price stated, so it is priced, and bought, on demand there."""
+        if region in self.region_prices:
+            return self.region_prices[region], False
+        if spot and self.spot_price is not None:
+            return self.spot_price, True
+        return self.price, False
 
 
 class Kept(Frozen):

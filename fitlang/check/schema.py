@@ -198,6 +198,10 @@ OFFER = BlockSchema("offer", "required", {
     "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
     "price": _rate("on-demand price per hour", True),
     "spot_price": _rate("spot price per hour"),
+    "region_prices": Attr(Type("map", of=t.RATE),
+                          doc="the on-demand price per hour in other regions, by `region` name: "
+                              "each is sold there at its own price (bought spot there: on demand)",
+                          minimum=Fraction(0)),
     "labels": Attr(t.MAP, doc="labels the provider puts on these nodes (GKE's TPU labels, say): "
                               "rules can test them and Kubernetes output selects them"),
     "max_pods": _count("pods the kubelet admits per node, which sets the memory EKS and AKS "

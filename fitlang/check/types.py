@@ -110,9 +110,12 @@ class Type:
 
 
 def _plural(description: str) -> str:
+    """`a jurisdiction (EU | US)` -> `jurisdictions (EU | US)`: the plural on the noun, before
+    any list of the choices in brackets."""
     words = description.split(" ", 1)
     rest = words[1] if len(words) > 1 and words[0] in ("a", "an") else description
-    return rest if rest.endswith("s") else rest + "s"
+    noun, bracket, choices = rest.partition(" (")
+    return (noun if noun.endswith("s") else noun + "s") + bracket + choices
 
 
 ANY = Type("any")

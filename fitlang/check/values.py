@@ -137,7 +137,7 @@ class BlockValuesStage(CheckerBase):
         elif name == "every":  # a period, or a cron expression
             result = self._recurrence(scope, evaluator, entry)
         elif attr.type.kind == "map" and attr.type.of is not None:
-            result = self._region_map(scope, evaluator, entry.value, attr.type.of)
+            result = self._region_map(scope, evaluator, entry.value, attr.type.of, attr.minimum)
         else:
             result = self._typed_value(scope, evaluator, entry, attr)
         if result is not None:
@@ -217,8 +217,9 @@ class BlockValuesStage(CheckerBase):
         return None
 
     def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
-                    value_type: t.Type) -> dict[str, Any] | None:
-        """`{aws_eu_central_1: 2ms, ...}`: values of `value_type`, keyed by `region` names."""
+                    value_type: t.Type, minimum: Fraction | None = None) -> dict[str, Any] | None:
+        """`{aws_eu_central_1: 2ms, ...}`: values of `value_type` (each at least `minimum`),
+        keyed by `region` names."""
         if not isinstance(expr, n.Map):
             self.report(
                 msg.TypeMismatch(expected="a map of region names", found="another value").diagnostic(
@@ -248,6 +249,10 @@ class BlockValuesStage(CheckerBase):
                         value=show_limit(abs(value.value), value_type.dim),
                     ).diagnostic(scope.path, pair.value.span)
                 )
+            elif value is not None and minimum is not None and value.value < minimum:
+                self.report(msg.OutOfRange(
+                    what=pair.key_text, bound=f">= {_show_number(minimum, value_type.dim)}",
+                    value=_show_number(value.value, value_type.dim)).diagnostic(scope.path, pair.value.span))
             elif value is not None:
                 result[pair.key_text] = value.value
         return result

@@ -157,7 +157,9 @@ def _offer(o: Offer) -> str:
         ("memory", _bytes(shape.memory)), ("gpu", _gpu(shape)),
         ("disk", _bytes(shape.disk) if shape.disk else None), ("arch", shape.arch),
         ("price", _rate(o.price)),
-        ("spot_price", _rate(o.spot_price) if o.spot_price is not None else None)])
+        ("spot_price", _rate(o.spot_price) if o.spot_price is not None else None),
+        ("region_prices", ", ".join(f"{code} {_rate(price)}" for code, price in o.region_prices.items())
+         or None)])
 
 
 def _pool(p: Pool) -> str:

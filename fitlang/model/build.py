@@ -151,7 +151,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             if buy.providers is not None and offer.provider not in buy.providers:
                 continue
             allowed.add(offer.name)
-            regions = [r for r in offer.regions if buy.regions is None or r in buy.regions]
+            regions = [r for r in offer.sold_in if buy.regions is None or r in buy.regions]
             classes.extend(_with_daemons(_offer_class(offer, region, cap, buy.spot, index),
                                          buy.reserved, running_daemons) for region in regions)
     classes = _unique_ids(classes)
@@ -159,7 +159,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         classes = _less_taken(classes, room)
     spare = [_with_daemons(_offer_class(offer, region, total_replicas, False, None), None, running_daemons)
              for offer in program.offers.values() if offer.name not in allowed
-             for region in offer.regions]
+             for region in offer.sold_in]
     classes = [_placed(node_class, program) for node_class in classes]
     spare = [_placed(node_class, program) for node_class in spare]
     names = _demand_names(program)
@@ -419,8 +419,7 @@ def _accelerator_watts(accelerator, count: int) -> Fraction:
 
 
 def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) -> NodeClass:
-    spot = spot and offer.spot_price is not None  # no spot price: priced, and bought, on demand
-    price = offer.spot_price if spot else offer.price
+    price, spot = offer.price_in(region, spot)  # no spot price: priced, and bought, on demand
     shape = offer.shape
     # pods get the instance less what its provider's kubelet keeps (model/reservations.py)
     kept = kubelet_reservation(offer.provider, shape.cpu_milli, shape.memory, offer.max_pods)
