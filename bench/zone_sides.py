@@ -17,10 +17,12 @@ the zone, as `zone_packing.py`) and three numbers beside what those nodes cost i
   is on the wall, which under load 30-50 is a tenth of it), with the CPU second of each
   improving solution it found.
 
-`answer - exact` is what a better packing of those replicas in the zone saves at least (the
-answer is loose by that much); `bound - usable LP` is the most a tighter relaxation could
-raise that zone's bound with the candidates as the only nodes (the optimum over every node of
-the zone can only be lower than `exact`: the candidates are a restriction). `--write`: the
+The zone's optimum (those replicas on any of its nodes) lies in [usable LP, exact]: the
+candidates are a restriction, so the optimum over every node of the zone can only be lower than
+`exact`. So `answer - exact` is what a better packing of those replicas saves at least (the
+answer is loose by that much), and `exact - usable LP` the most a tighter relaxation could
+raise that zone's share of the bound; where `bound` (HiGHS's, over the candidates) is `exact`,
+nothing under it exists over the candidates. `--write`: the
 answer with each zone's exact packing where cheaper, for `fitc verify` (the MIP does not keep
 workloads apart on a node: verify says whether it had to).
 """
@@ -110,7 +112,7 @@ def study(path: str, answer_path: str, zones: list[str], cpu_seconds: float, wri
                 json.dump(answer, handle)
     print("  every zone: " + ", ".join(f"{key} {value:.2f}" for key, value in sums.items())
           + f"; the answer loose by at least {sums['answer'] - sums['exact']:.2f}, the bound by at most "
-          f"{sums['bound'] - sums['usable LP']:.2f} (with the candidates as the only nodes)")
+          f"{sums['exact'] - sums['usable LP']:.2f}")
 
 
 def main() -> None:
