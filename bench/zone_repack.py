@@ -47,6 +47,15 @@ def _candidates(problem, counts, classes, opened: set[str]) -> tuple[list, float
 
 def _pack(problem, counts, nodes, seconds: float):
     """The zone's per-node MIP: (HiGHS's result, its columns (workload, node position))."""
+    cost, rows, bounds, columns = per_node_program(problem, counts, nodes)
+    found = milp(cost, constraints=rows, integrality=np.ones(len(cost)), bounds=bounds,
+                 options={"time_limit": seconds, "mip_rel_gap": 1e-4})
+    return found, columns
+
+
+def per_node_program(problem, counts, nodes):
+    """The zone's per-node MIP as scipy states it: (cost, rows, bounds, its columns (workload,
+    node position)); the nodes' open variables after the columns."""
     from fitlang.model.problem import node_limit
 
     demand = {d.name: d for d in problem.demands}
@@ -87,10 +96,8 @@ def _pack(problem, counts, nodes, seconds: float):
     matrix = coo_matrix((values, (rows, cols)), shape=(len(lower), width)).tocsr()
     most = [min(node_limit(demand[workloads[i]], nodes[j][0]), counts[workloads[i]]) for i, j in columns]
     cost = np.concatenate([np.zeros(len(columns)), [float(c.price) for c, _ in nodes]])
-    found = milp(cost, constraints=LinearConstraint(matrix, lower, upper), integrality=np.ones(width),
-                 bounds=Bounds(0, np.concatenate([most, np.ones(len(nodes))])),
-                 options={"time_limit": seconds, "mip_rel_gap": 1e-4})
-    return found, columns
+    return (cost, LinearConstraint(matrix, lower, upper),
+            Bounds(np.zeros(width), np.concatenate([most, np.ones(len(nodes))])), columns)
 
 
 def _replaced(answer: dict, counts, classes, nodes, columns, x) -> tuple[dict, float]:
