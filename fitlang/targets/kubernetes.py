@@ -178,8 +178,9 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
 
     Inventory nodes are real machines: the chosen ones by hostname (never by the labels a
     driver or kubelet upgrade changes), and a GKE TPU node also by the TPU labels it carries
-    (`GKE_TPU_SELECTORS`), which GKE requires of a pod that uses its TPUs. Declared pools: the pool label the policy says their
-    nodes carry (`label-nodes.sh` sets it), with the pool's stated labels, zone and arch.
+    (`GKE_TPU_SELECTORS`), which GKE requires of a pod that uses its TPUs. Declared pools:
+    the pool label the policy says their nodes carry (`label-nodes.sh` sets it), with the
+    pool's stated labels, zone and arch.
     Bought capacity: the pool label fitc's Terraform puts on the node group, and the instance
     type every cloud's kubelet sets."""
     node_class = split.node_class
