@@ -329,12 +329,27 @@ class CronJobPastHorizon(Message):
     detail: str
 
 
+# Out of use since session 53: runs one job array cannot run as solved (placed in different
+# shapes, a run's replicas started apart, a heterogeneous run) are written as a job per run
+# (W0956) instead of refused. The code stays registered so that it is never given another meaning.
 class ArrayNotExact(Message):
     code = "E0952"
-    summary = "one job array cannot run a recurring job's runs as solved"
+    summary = "one job array cannot run a recurring job's runs as solved (no longer reported)"
     template = "{target}: {detail}"
     fix = ("Give the workload `replicas = 1` (each run one task), or whole-node replicas, so that "
            "every run is placed in one shape; each run's replicas then start together.")
+    target: str
+    detail: str
+
+
+class RunsWrittenApart(Message):
+    code = "W0956"
+    summary = "a recurring job's runs are written as a Slurm job each, not as one job array"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Nothing, if each run is independent work (the scripts read no `SLURM_ARRAY_TASK_ID`: "
+           "a run's script states its run in its header). For one array, give the workload "
+           "`replicas = 1` or whole-node replicas, so that every run is placed in one shape.")
     target: str
     detail: str
 

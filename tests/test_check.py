@@ -805,3 +805,36 @@ def test_one_value_where_a_list_is_asked_for_says_to_bracket_it(tmp_path):
         '  residency = EU\n}\n'))
     assert [(d.code, d.span.line) for d in result.diagnostics] == [("E0301", 5), ("E0301", 6)]
     assert "`[arm64]`" in result.diagnostics[0].message
+
+
+def test_features_names_a_node_feature_as_a_condition(tmp_path):
+    # `features["NAME"]` is true where the node has the Slurm feature: a condition of its own,
+    # negated or combined; compared only with a boolean, indexed only by a string (h52h: a
+    # workload could not ask for a Slurm feature)
+    from fitlang.check.program import AllOf, Compare, Negation
+
+    result = check_text(tmp_path, (
+        'pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  features = ["nvme"]\n}\n'
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n'
+        '  require features["nvme"] and not features["old"]\n}\n'))
+    assert codes_of(result) == []
+    (requirement,) = result.program.workloads["w"].requirements
+    assert requirement.predicate == AllOf(items=(
+        Compare(subject=("features", "nvme"), op="==", value=True,
+                origin=requirement.predicate.items[0].origin),
+        Negation(item=Compare(subject=("features", "old"), op="==", value=True,
+                              origin=requirement.predicate.items[1].item.origin))))
+    for wrong in ('features["nvme"] == "yes"', "features[3]", "features", 'features["a"] > 1'):
+        result = check_text(tmp_path, (
+            'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n'
+            f'  require {wrong}\n}}\n'))
+        assert codes_of(result) == ["E0301"], wrong
+
+
+def test_a_workload_s_slurm_feature_attributes_point_to_require_features(tmp_path):
+    result = check_text(tmp_path, (
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  features = ["nvme"]\n'
+        '  constraint = "nvme"\n}\n'))
+    assert [d.message for d in result.diagnostics] == [
+        '`workload` has no attribute `features`; fitlang says it as `require features["NAME"]`',
+        '`workload` has no attribute `constraint`; fitlang says it as `require features["NAME"]`']

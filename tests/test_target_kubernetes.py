@@ -919,6 +919,54 @@ def test_gpu_work_runs_on_inventory_nodes_tainted_by_their_gpu_resource(tmp_path
     assert fidelity(context, files) == []
 
 
+def _gke_tpu_node(name: str, topology: str) -> dict:
+    """A GKE TPU v5p slice node as `kubectl get nodes -o json` prints it: GKE's TPU labels and
+    taint, 4 chips."""
+    return {"metadata": {"name": name, "labels": {
+        "kubernetes.io/hostname": name, "topology.kubernetes.io/zone": "us-east5-a",
+        "cloud.google.com/gke-tpu-accelerator": "tpu-v5p-slice",
+        "cloud.google.com/gke-tpu-topology": topology,
+        "node.kubernetes.io/instance-type": "ct5p-hightpu-4t"}},
+        "spec": {"taints": [{"key": "google.com/tpu", "value": "present", "effect": "NoSchedule"}]},
+        "status": {"allocatable": {"cpu": "200", "memory": "400Gi", "pods": "110",
+                                   "google.com/tpu": "4"}}}
+
+
+def test_tpu_pods_on_gke_inventory_nodes_select_the_nodes_tpu_type_and_topology(tmp_path):
+    """GKE admits a pod that requests `google.com/tpu` only with node selectors on the TPU type
+    and topology (`cloud.google.com/gke-tpu-accelerator`, `-topology`); fitc wrote them for bought
+    TPUs only, and pinned a pod on an inventory TPU node by its hostname alone (h52h). Two v5p
+    nodes alike but for their slice topology (2x2x1, 2x2x2) are two classes: each pod selects
+    its own node's topology. A CPU pod on a CPU node gets no TPU selector."""
+    cpu = {"metadata": {"name": "gke-cpu-1", "labels": {
+        "kubernetes.io/hostname": "gke-cpu-1", "topology.kubernetes.io/zone": "us-east5-a"}},
+        "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"}}}
+    nodes = [_gke_tpu_node("gke-tpu-a", "2x2x1"), _gke_tpu_node("gke-tpu-b", "2x2x2"), cpu]
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": nodes}))
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/accelerators"\n'
+                    'inventory gke {\n  format = kubectl\n  file = "nodes.json"\n  price = 4 USD/h\n}\n'
+                    'workload train {\n  replicas = 2\n  cpu = 8\n  memory = 32GiB\n  image = "jax"\n'
+                    '  gpu {\n    count = 4\n    require family == tpu\n  }\n'
+                    '  anti_affinity self on node\n}\n'
+                    'workload web {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  image = "x"\n}\n')
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    classes = {n: c for c in context.problem.classes for n in c.node_names}
+    assert classes["gke-tpu-a"] is not classes["gke-tpu-b"]
+    selected = {}
+    for document in documents(files):
+        if document["kind"] in ("Deployment", "Job"):
+            (node,) = next(e["values"] for e in _expressions(document)
+                           if e["key"] == "kubernetes.io/hostname")
+            selected[node] = {e["key"]: e["values"] for e in _expressions(document)}
+    assert selected["gke-tpu-a"]["cloud.google.com/gke-tpu-accelerator"] == ["tpu-v5p-slice"]
+    assert selected["gke-tpu-a"]["cloud.google.com/gke-tpu-topology"] == ["2x2x1"]
+    assert selected["gke-tpu-b"]["cloud.google.com/gke-tpu-topology"] == ["2x2x2"]
+    assert set(selected["gke-cpu-1"]) == {"kubernetes.io/hostname"}
+    assert fidelity(context, files) == []
+
+
 def test_ephemeral_storage_on_bought_nodes_is_packed_to_what_their_kubelet_admits(tmp_path):
     # a bought node's kubelet counts ephemeral storage on its root disk unless its node group
     # sets the local NVMe up for it, which the Terraform target now does where a node needs it

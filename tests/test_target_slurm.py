@@ -878,3 +878,73 @@ def test_a_spread_of_an_option_workload_runs_on_nodes_spread_over_every_zone(tmp
     for (zone, _), count in _tasks_per_zone_and_option(tmp_path, spread_policy()).items():
         per_zone[zone] += count
     assert set(per_zone) == {"a", "b", "c"} and max(per_zone.values()) - min(per_zone.values()) <= 1
+
+
+# Slurm node features as `scontrol -o show node` prints them: n1 has NVMe and InfiniBand, n2
+# nothing, n3 InfiniBand only
+FEATURE_NODES = (
+    "NodeName=n1 CPUTot=16 RealMemory=64000 AvailableFeatures=nvme,ib ActiveFeatures=nvme,ib "
+    "State=IDLE Partitions=debug\n"
+    "NodeName=n2 CPUTot=16 RealMemory=64000 AvailableFeatures=(null) ActiveFeatures=(null) "
+    "State=IDLE Partitions=debug\n"
+    "NodeName=n3 CPUTot=16 RealMemory=64000 AvailableFeatures=ib ActiveFeatures=ib "
+    "State=IDLE Partitions=debug\n")
+FEATURE_POLICY = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                  'workload scratch {\n  replicas = 1\n  cpu = 12\n  memory = 8GiB\n'
+                  '  command = ["python", "io.py"]\n  require features["nvme"]\n}\n'
+                  'workload mpi {\n  replicas = 1\n  cpu = 12\n  memory = 8GiB\n'
+                  '  command = ["python", "mpi.py"]\n  require features["ib"] and not features["nvme"]\n}\n'
+                  'workload web {\n  replicas = 1\n  cpu = 12\n  memory = 8GiB\n  command = ["web"]\n}\n')
+
+
+def _feature_context(tmp_path: Path) -> CompileContext:
+    (tmp_path / "nodes.txt").write_text(FEATURE_NODES)
+    path = tmp_path / "p.fit"
+    path.write_text(FEATURE_POLICY)
+    return context_for(path)
+
+
+def test_a_workload_requires_slurm_node_features_solved_verified_and_asked_by_constraint(tmp_path):
+    """`require features["nvme"]` (h52h: a workload could not ask for a Slurm feature): only
+    n1 has NVMe, only n3 InfiniBand without it, so each job has one node; `verify` holds the
+    answer to it, and each script asks for its node's features (`--constraint`), which the
+    fidelity check reads against the workload's `require`."""
+    context = _feature_context(tmp_path)
+    placed = {a.workload: a.node for a in context.placement.assignments}
+    assert placed == {"scratch": "n1", "mpi": "n3", "web": "n2"}
+    violations, problems = verify(context.problem, json.loads(as_json(
+        context.problem, context.placement, [])))
+    assert violations == [] and problems == []
+    moved = json.loads(as_json(context.problem, context.placement, []))
+    for row in moved["assignments"]:
+        row["node"] = {"n1": "n2", "n2": "n1"}.get(row["node"], row["node"])
+    violations, _ = verify(context.problem, moved)
+    assert violations and 'features["nvme"]' in violations[0].message
+    files = TARGETS["slurm"]().render(context)
+    assert "#SBATCH --constraint=ib&nvme\n" in files["scratch.sbatch"]
+    assert "#SBATCH --constraint=ib\n" in files["mpi.sbatch"]
+    assert fidelity(context, files) == []
+    dropped = {**files, "scratch.sbatch": files["scratch.sbatch"].replace("ib&nvme", "ib")}
+    assert fidelity(context, dropped) == [
+        'scratch.sbatch: --constraint asks ib, and `scratch` requires features["nvme"]']
+
+
+@real_slurm
+def test_a_real_slurm_runs_a_feature_job_only_where_the_feature_is(tmp_path):
+    context = _feature_context(tmp_path)
+    files = TARGETS["slurm"]().render(context)
+    (tmp_path / "cluster").mkdir()
+    running = start_cluster(context.problem, tmp_path / "cluster", ["debug"], files)
+    try:
+        for name, text in scripts(files).items():
+            (tmp_path / name).write_text(text)
+            accepted = running.sbatch_test_only(tmp_path / name)
+            assert accepted.returncode == 0 and "to start at" in accepted.stderr, (name, accepted.stderr)
+        # the same job pinned to a node without NVMe: Slurm refuses it by its --constraint
+        moved = files["scratch.sbatch"].replace("--nodelist=n1", "--nodelist=n2")
+        (tmp_path / "moved.sbatch").write_text(moved)
+        refused = running.sbatch_test_only(tmp_path / "moved.sbatch")
+        assert refused.returncode != 0
+        assert "Requested node configuration is not available" in refused.stderr, refused.stderr
+    finally:
+        running.shutdown()

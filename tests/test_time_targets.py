@@ -335,19 +335,103 @@ def test_slurm_fidelity_reads_the_submit_script_as_slurm_would(tmp_path, edit):
     assert _fidelity("slurm", context, files), edit
 
 
-def test_a_run_whose_replicas_start_apart_is_no_array_e0952(tmp_path):
+def test_a_run_whose_replicas_start_apart_is_a_job_per_start_of_the_run(tmp_path):
     # one node that holds one replica at a time, two replicas per run: each run's replicas go
-    # one after the other (by hand), which one array task's tasks cannot
+    # one after the other (by hand), which one array task's tasks cannot: a script per start
+    # of each run, each its own begin (it was E0952, the policy refused)
     text = RECUR.replace("COMMAND", SAFE_COMMAND).replace("count = 2", "count = 1").replace(
         "replicas = 1", "replicas = 2").replace("cpu = 16", "cpu = 32")
     compiled, context = _compile(_policy(tmp_path, text), "slurm")
-    assert "E0952" in _codes(compiled)
+    assert _codes(compiled) == {"W0956"}
     starts = {}
     for a in context.placement.assignments:
         starts.setdefault(a.replica // 2, set()).add(a.start)
     assert all(len(s) == 2 for s in starts.values())
+    scripts = sorted(n for n in compiled.files if n.endswith(".sbatch"))
+    assert scripts == [f"nightly-etl-3a8301-run{r}-start{k}.sbatch" for r in range(3) for k in range(2)]
+    begins = sorted(_options(compiled.files[n])["begin"] for n in scripts)
+    assert begins == sorted(start for _, start, _ in _solved(context))
+    assert _fidelity("slurm", context, compiled.files) == []
     compiled_kube, _ = _compile(_policy(tmp_path, text), "kubernetes")
-    assert "W0953" in _codes(compiled_kube) and "E0952" not in _codes(compiled_kube)
+    assert "W0953" in _codes(compiled_kube) and "W0956" not in _codes(compiled_kube)
+
+
+# A nightly job of two 16-CPU replicas on a cheap 32-CPU node, which is down all of the second
+# day: by hand, runs 1 and 3 both replicas on big-0, run 2 one replica on each small node.
+# The runs are in two shapes (one node x2, two nodes x1): one job array cannot run them
+# (h52h, a new user: `fitc solve` answered it and `compile --target slurm` refused it, E0952).
+SHAPES = """
+pool big {
+  count = 1
+  cpu = 32
+  memory = 128GiB
+  price = 0.10 USD/h
+  unavailable = ["2027-03-02T00:00Z/2027-03-03T00:00Z"]
+}
+
+pool small {
+  count = 2
+  cpu = 16
+  memory = 64GiB
+  price = 1 USD/h
+}
+
+workload nightly_etl {
+  kind = job
+  replicas = 2
+  cpu = 16
+  memory = 32GiB
+  duration = 2h
+  every = "0 1 * * *"
+  within = 6h
+  image = "registry.example.com/etl:1"
+  command = ["python", "etl.py"]
+}
+
+policy {
+  objective = cost
+  horizon = 3d
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+SHAPES_RUNS = [("big-0", 2), ("small-0,small-1", 1), ("big-0", 2)]  # nodes, tasks per node
+
+
+def test_runs_placed_in_different_shapes_are_a_job_per_run_each_its_own_shape(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, SHAPES), "slurm")
+    assert _codes(compiled) == {"W0956"}
+    scripts = [f"nightly-etl-3a8301-run{k}.sbatch" for k in range(3)]
+    assert sorted(n for n in compiled.files if n.endswith(".sbatch")) == scripts
+    for script, (nodes, per_node), day in zip(scripts, SHAPES_RUNS, ("01", "02", "03")):
+        options = _options(compiled.files[script])
+        assert (options["nodelist"], options["ntasks-per-node"], options["begin"],
+                options["deadline"]) == (nodes, str(per_node), f"2027-03-{day}T01:00:00",
+                                         f"2027-03-{day}T07:00:00")
+        assert "--array" not in compiled.files[script]
+    assert compiled.files["submit.sh"].count("\nsbatch nightly-etl-3a8301-run") == 3
+    assert _fidelity("slurm", context, compiled.files) == []
+    # a run left out, or a run given another's nodes, is read back as not the placement
+    assert _fidelity("slurm", context, {n: t for n, t in compiled.files.items() if n != scripts[1]})
+    moved = compiled.files[scripts[2]].replace("--nodelist=big-0", "--nodelist=small-0")
+    assert _fidelity("slurm", context, {**compiled.files, scripts[2]: moved})
+
+
+@real_slurm
+def test_a_real_slurm_runs_each_run_of_its_own_shape_at_its_solved_start(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, _later(SHAPES)), "slurm")
+    scripts = [f"nightly-etl-3a8301-run{k}.sbatch" for k in range(3)]
+    submit = "".join(f"sbatch --test-only {n}\n" for n in scripts) + "sh submit.sh\n"
+    files = {**compiled.files, "all.sh": "set -eu\n" + submit}
+    jobs = sorted(_real_cluster_jobs(tmp_path, context, files, "all.sh"),
+                  key=lambda j: int(j["JobId"]))
+    as_slurm_lists = {"small-0,small-1": "small-[0-1]"}  # NumNodes of a pending job: min-max
+    assert [(j["StartTime"], j["Deadline"], j["ReqNodeList"], j["NumNodes"], j["NumTasks"])
+            for j in jobs] == [
+        (_later(f"2027-03-{day}T01:00:00"), _later(f"2027-03-{day}T07:00:00"),
+         as_slurm_lists.get(nodes, nodes), f"{2 // per_node}-{2 // per_node}", "2")
+        for (nodes, per_node), day in zip(SHAPES_RUNS, ("01", "02", "03"))]
+    assert all(j["JobState"] == "PENDING" and j["TimeLimit"] == "02:00:00" for j in jobs)
 
 
 # A real Slurm refuses a job whose deadline has passed, so the tests that submit move the
@@ -640,10 +724,11 @@ def test_terraform_schedules_bought_capacity_for_the_run_a_maintenance_window_mo
     loads_cleanly(tmp_path, compiled.files)
 
 
-def test_runs_that_would_be_a_heterogeneous_array_are_e0952(tmp_path):
+def test_runs_that_would_be_a_heterogeneous_array_are_a_heterogeneous_job_each(tmp_path):
     # two 1-node pools of different features, each run needs both nodes (2 replicas of a whole
     # node, one per pool): each run is a heterogeneous job (two components), and Slurm 22.05
-    # refuses `--array` with `hetjob` ("Invalid job array specification", tried on a real one)
+    # refuses `--array` with `hetjob` ("Invalid job array specification", tried on a real one):
+    # a heterogeneous job per run (it was E0952, refused)
     text = RECUR.replace("COMMAND", SAFE_COMMAND).replace(
         "pool cpu {\n  count = 2", 'pool cpu {\n  count = 1\n  labels = { disk: "ssd" }').replace(
         "replicas = 1", "replicas = 2").replace("cpu = 16", "cpu = 32")
@@ -652,8 +737,13 @@ def test_runs_that_would_be_a_heterogeneous_array_are_e0952(tmp_path):
     compiled, context = _compile(_policy(tmp_path, text), "slurm")
     owners = context.problem.owners()
     assert {owners[a.node].pool for a in context.placement.assignments} == {"cpu", "other"}
-    found = [d for d in compiled.diagnostics if d.code == "E0952"]
+    found = [d for d in compiled.diagnostics if d.code == "W0956"]
     assert found and "heterogeneous" in found[0].message
+    assert not [d for d in compiled.diagnostics if d.severity.value == "error"]
+    scripts = sorted(n for n in compiled.files if n.endswith(".sbatch"))
+    assert scripts == [f"nightly-etl-3a8301-run{k}.sbatch" for k in range(3)]
+    assert all(compiled.files[n].count("#SBATCH hetjob") == 1 for n in scripts)
+    assert _fidelity("slurm", context, compiled.files) == []
 
 
 def test_segments_submitted_unchained_fail_fidelity(tmp_path):

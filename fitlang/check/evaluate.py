@@ -450,7 +450,12 @@ class Evaluator:
             return None if inner is None else Negation(inner)
         if isinstance(expr, n.Binary) and expr.op in _COMPARISONS + ("in", "not in"):
             return self._comparison_predicate(expr, subjects)
-        if self._subject(expr, subjects, report=False) is not None:
+        subject = self._subject(expr, subjects, report=False)
+        if subject == "error":
+            return None
+        if subject is not None and subject[1] == t.BOOL:  # `features["nvme"]`: a condition
+            return Compare(subject[0], "==", True, Origin(self.r.path, expr.span))
+        if subject is not None:
             self.r.report(
                 msg.TypeMismatch(expected="a condition", found="a node attribute").diagnostic(
                     self.r.path, expr.span
@@ -529,6 +534,10 @@ class Evaluator:
                 and expr.target.ident.name == "labels" and "labels" in subjects:
             key = self.value(expr.key, t.STRING)
             return "error" if key is None else (("labels", key.value), t.STRING)
+        if isinstance(expr, n.Index) and isinstance(expr.target, n.Name) \
+                and expr.target.ident.name == "features" and "features" in subjects:
+            key = self.value(expr.key, t.STRING)
+            return "error" if key is None else (("features", key.value), t.BOOL)
         return None
 
 

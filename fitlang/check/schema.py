@@ -384,6 +384,9 @@ NODE_SCOPE: dict[str, Type] = {
     "arch": t.ARCH, "jurisdiction": t.JURISDICTION, "labels": t.MAP, "cpu": t.NUMBER,
     "memory": t.BYTES, "disk": t.BYTES, "price": t.RATE,
     "gpu": Type("record", label="the node's accelerator"),
+    # a node's Slurm features (`Features=`, a pool's `features`): `features["nvme"]` is true
+    # where the node has that feature, a condition of its own as `labels["k"] == "v"` is
+    "features": Type("record", label="the node's features"),
 }
 ACCELERATOR_SCOPE: dict[str, Type] = {
     "model": t.ref("accelerator"), "vendor": t.VENDOR, "family": t.FAMILY, "memory": t.BYTES,

@@ -470,6 +470,9 @@ FOREIGN_WORKLOAD_ATTRIBUTES = {
     "nodeSelector": 'require labels["KEY"] == "VALUE"',
     "tolerations": "tolerate",
     "namespace": 'policy { kubernetes { namespace = "..." } }',
+    # Slurm's names for node features (`--constraint`, `Features=`): a workload asks by `require`
+    "features": 'require features["NAME"]',
+    "constraint": 'require features["NAME"]',
 }
 
 

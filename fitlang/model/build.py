@@ -44,7 +44,7 @@ from fitlang.model.eligibility import (
     ruled_out_key,
 )
 from fitlang.model.eligibility import compares as compares_in
-from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
+from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file
 from fitlang.model.node_accelerators import node_accelerator
 from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
@@ -668,6 +668,7 @@ class _Reads:
                         compares[id(compare)] = compare
         for scope in [*program.power_caps, *program.electricity]:
             keys |= set(scope.labels)
+        keys |= set(GKE_TPU_SELECTORS)  # the Kubernetes target selects a TPU node by them too
         keys -= {"zone", "region", "node"}
         return cls(grid, tuple(sorted(keys)), list(compares.values()))
 

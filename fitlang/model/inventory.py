@@ -355,13 +355,18 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
 _PRODUCT_LABELS = ("nvidia.com/gpu.product", "amd.com/gpu.product-name", "beta.amd.com/gpu.product-name",
                    "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name",
                    "karpenter.k8s.aws/instance-accelerator-name")
+GKE_TPU_ACCELERATOR = "cloud.google.com/gke-tpu-accelerator"
+# the labels GKE puts on a TPU slice node, which a pod using its TPUs must select (GKE's TPU
+# admission: "nodeSelector ... cloud.google.com/gke-tpu-accelerator ... gke-tpu-topology",
+# cloud.google.com/kubernetes-engine/docs/how-to/tpus): nodes that differ in one are no class
+GKE_TPU_SELECTORS = (GKE_TPU_ACCELERATOR, "cloud.google.com/gke-tpu-topology")
 # GKE's TPU node label (cloud.google.com/gke-tpu-accelerator) -> the stdlib's accelerator
 _GKE_TPUS = {"tpu-v5-lite-podslice": "TPU_V5E", "tpu-v5-lite-device": "TPU_V5E",
              "tpu-v5p-slice": "TPU_V5P", "tpu-v6e-slice": "TPU_V6E"}
 
 
 def _gpu_product(labels: dict[str, str]) -> str | None:
-    tpu = labels.get("cloud.google.com/gke-tpu-accelerator")
+    tpu = labels.get(GKE_TPU_ACCELERATOR)
     if tpu is not None:
         return _GKE_TPUS.get(tpu, tpu)
     return next((labels[key] for key in _PRODUCT_LABELS if labels.get(key)), None)

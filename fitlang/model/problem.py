@@ -272,6 +272,8 @@ class NodeClass(Frozen):
         head = path[0]
         if head == "labels":
             return self.labels.get(path[1])
+        if head == "features":  # every node has or lacks a feature: never None
+            return path[1] in self.features
         if head == "gpu":
             if path[1] == "count":  # a node without accelerators has zero of them
                 return Fraction(self.capacity["gpu"] if self.accelerator else 0)

@@ -30,6 +30,7 @@ from fitlang.messages import (
     RunsNotOneCronJob,
     SegmentsNeedCheckpoint,
 )
+from fitlang.model.inventory import GKE_TPU_SELECTORS
 from fitlang.model.problem import NodeClass
 from fitlang.targets import kubernetes_time
 from fitlang.targets.base import (
@@ -176,14 +177,19 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
     """What selects the nodes of one split, and no other pool's.
 
     Inventory nodes are real machines: the chosen ones by hostname (never by the labels a
-    driver or kubelet upgrade changes). Declared pools: the pool label the policy says their
-    nodes carry (`label-nodes.sh` sets it), with the pool's stated labels, zone and arch.
+    driver or kubelet upgrade changes), and a GKE TPU node also by the TPU labels it carries
+    (`GKE_TPU_SELECTORS`), which GKE requires of a pod that uses its TPUs. Declared pools:
+    the pool label the policy says their nodes carry (`label-nodes.sh` sets it), with the
+    pool's stated labels, zone and arch.
     Bought capacity: the pool label fitc's Terraform puts on the node group, and the instance
     type every cloud's kubelet sets."""
     node_class = split.node_class
     if _pinned(node_class, context):
+        tpu = [{"key": key, "operator": "In", "values": [node_class.labels[key]]}
+               for key in GKE_TPU_SELECTORS if key in node_class.labels] \
+            if split.workload.gpu_count else []
         return [{"key": "kubernetes.io/hostname", "operator": "In",
-                 "values": sorted(node_class.hostname(n) for n in split.nodes)}]
+                 "values": sorted(node_class.hostname(n) for n in split.nodes)}, *tpu]
     expressions = [{"key": key, "operator": "In", "values": [value]}
                    for key, value in sorted(node_class.labels.items())]
     known = {"topology.kubernetes.io/zone": node_class.zone,

@@ -272,6 +272,9 @@ class Slurm(Target):
             elif timed == "starts":
                 made = self._starts_apart(template, context, workload, declared_ids)
                 submitted += list(made)
+            elif timed == "runs":
+                made = self._runs_apart(template, context, workload, declared_ids)
+                submitted += list(made)
             else:
                 made = {f"{job_name(workload)}.sbatch": template.render(
                     self._values(context, workload, context.splits(workload), declared_ids))}
@@ -303,7 +306,8 @@ class Slurm(Target):
             "partition": partition, "account": settings(context).account,
             "time": slurm_time(workload.time_limit_seconds) if workload.time_limit_seconds else None,
             "env": sorted(workload.env.items()), "command": list(workload.command),
-            "array": None, "segment": None, "start": None, **_timing(context, workload),
+            "array": None, "segment": None, "start": None, "run": None,
+            **_timing(context, workload),
         }
 
     def _array(self, template: jinja2.Template, context: CompileContext, workload,
@@ -360,6 +364,33 @@ class Slurm(Target):
             values.update(_timing_at(timeline, group.start, group.deadline, length))
             values.update(start=f"{index + 1} of {len(starts)}")
             files[f"{job_name(workload)}{slurm_runs.START_INFIX}{index}.sbatch"] = template.render(values)
+        return files
+
+    def _runs_apart(self, template: jinja2.Template, context: CompileContext, workload,
+                    declared_ids: set[str]) -> dict[str, str]:
+        """A recurring job whose runs one array cannot run as solved (`_array_refusals`): a
+        script per run, `NAME-runK.sbatch`, or per start of a run whose replicas start apart,
+        `NAME-runK-startJ.sbatch`; each its own begin, the run's window's end as deadline, its
+        nodes and tasks (a heterogeneous job where they differ). Each runs once: `sbatch` each."""
+        timeline = context.problem.timeline
+        found = slurm_runs.run_starts(context, workload)
+        per_run: dict[int, int] = {}
+        for run, _ in found:
+            per_run[run] = per_run.get(run, 0) + 1
+        runs = slurm_runs.demand_of(context, workload).runs
+        files: dict[str, str] = {}
+        seen: dict[int, int] = {}  # run -> the index of its last start written
+        for run, group in found:
+            values = self._values(context, workload, list(group.splits), declared_ids)
+            length = None if workload.time_limit_seconds else group.end - group.start
+            values.update(_timing_at(timeline, group.start, group.deadline, length))
+            name = f"{job_name(workload)}-run{run}"
+            values["run"] = f"{run + 1} of {len(runs)}"
+            if per_run[run] > 1:
+                index = seen[run] = seen.get(run, -1) + 1
+                name += f"{slurm_runs.START_INFIX}{index}"
+                values["start"] = f"{index + 1} of {per_run[run]}"
+            files[f"{name}.sbatch"] = template.render(values)
         return files
 
     def _cluster_files(self, environment: jinja2.Environment, context: CompileContext,
@@ -456,13 +487,14 @@ def _starts(context: CompileContext, workload) -> set[int]:
 
 def _timed_kind(context: CompileContext, workload) -> str | None:
     """How a workload that starts more than once is written: `array` (a recurring job),
+    `runs` (a recurring job one array cannot run as solved: a script per run),
     `segments` (a preemptible job run in pieces), `starts` (a job whose replicas start apart:
     a script per start); None: one script (or refused, for a gang or a service)."""
     if context.problem.timeline is None or len(_starts(context, workload)) < 2:
         return None
     demand = slurm_runs.demand_of(context, workload)
     if len(demand.runs) > 1:
-        return "array"
+        return "runs" if _array_refusals(context, workload) else "array"
     if demand.min_segment is not None:
         return "segments"
     if demand.job and not demand.gang:
@@ -478,14 +510,12 @@ def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic
     problems = []
     for w in context.placed_workloads():
         kind = _timed_kind(context, w)
-        if kind == "array":
-            found = slurm_runs.array_problems(context, w)
-            if not found and len(_components(list(slurm_runs.runs(context, w)[0].splits))) > 1:
-                # Slurm 22.05: "Invalid job array specification" for an array with `hetjob`
-                found = [f"a run of `{w.name}` is a heterogeneous job (nodes with different "
-                         "tasks, GPUs or features), and Slurm has no heterogeneous job arrays"]
-            problems += [need(p, w.spans.get("every", w.origin), kind=msg.ArrayNotExact)
-                         for p in found]
+        if kind == "runs":
+            scripts = len(slurm_runs.run_starts(context, w))
+            problems += [need(f"{p}: written as {scripts} jobs, one per run (and per start of a "
+                              "run whose replicas start apart), each run's own nodes and tasks",
+                              w.spans.get("every", w.origin), kind=msg.RunsWrittenApart)
+                         for p in _array_refusals(context, w)]
         elif kind == "segments":
             problems.append(need(
                 f"`{w.name}` runs in {len(slurm_runs.segments(context, w))} segments, one job each "
@@ -497,11 +527,21 @@ def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic
                 f"the replicas of `{w.name}` start at {len(_starts(context, w))} different times: "
                 "written as a job per start, each with its own tasks (`SLURM_NTASKS`, "
                 "`SLURM_PROCID` count within it)", w.origin, kind=msg.ReplicasStartApart))
-        elif len(_starts(context, w)) > 1:  # a gang runs as one job, whose tasks start together
+        elif kind is None and len(_starts(context, w)) > 1:  # a gang: one job, started together
             problems.append(need(
                 f"the replicas of `{w.name}` start at different times ({len(_starts(context, w))} "
                 "starts): a gang runs as one job, whose tasks start together", w.origin))
     return problems
+
+
+def _array_refusals(context: CompileContext, workload) -> list[str]:
+    """Why one job array cannot run a recurring job's runs as solved (empty: it can)."""
+    found = slurm_runs.array_problems(context, workload)
+    if not found and len(_components(list(slurm_runs.runs(context, workload)[0].splits))) > 1:
+        # Slurm 22.05: "Invalid job array specification" for an array with `hetjob`
+        found = [f"a run of `{workload.name}` is a heterogeneous job (nodes with different "
+                 "tasks, GPUs or features), and Slurm has no heterogeneous job arrays"]
+    return found
 
 
 def _timing(context: CompileContext, workload) -> dict[str, str | None]:

@@ -675,6 +675,7 @@ def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
         missing = [f for f in features if f not in cluster[node].features]
         if missing:
             problems.append(f"{where}: node {node} lacks feature {missing[0]}")
+    problems += _features_asked(where, set(features), workload)
     if workload.exclusive and "exclusive" not in options:
         problems.append(f"{where}: the workload is exclusive, the job shares its nodes")
     cpus = int(options.get("cpus-per-task", "1"))
@@ -683,6 +684,23 @@ def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
     tasks = Tasks(nodes, per_node, cpus, memory, gpus, gres)
     _task_fits_workload(where, tasks, workload, problems)
     return tasks
+
+
+def _features_asked(where: str, features: set[str], workload: Workload) -> list[str]:
+    """Each `require` of the workload over node features alone (`features["nvme"]`) holds of
+    the features the job asks (`--constraint`), so that Slurm holds the job to them and not
+    only to its node list."""
+    from fitlang.model.eligibility import compares
+    from fitlang.model.problem import holds
+
+    problems = []
+    for requirement in workload.requirements:
+        subjects = {c.subject[0] for c in compares(requirement.predicate)}
+        if subjects == {"features"} and not holds(requirement.predicate,
+                                                  lambda path: path[1] in features):
+            problems.append(f"{where}: --constraint asks {'&'.join(sorted(features)) or 'nothing'}, "
+                            f"and `{workload.name}` requires {requirement.text}")
+    return problems
 
 
 def _tasks_per_node(where: str, options: dict[str, str], nodes: int,

@@ -8,8 +8,13 @@ window's end), in `slurm.py`. Two kinds of job start more than once:
   later task its own run's solved start, deadline and nodes (`scontrol update
   JobId=ID_K StartTime=... Deadline=... NodeList=...`: Slurm 22.05 splits the task off the
   array record and keeps what it is given) and releases the array. One array has one shape
-  (tasks per node, GPUs, features) for all its tasks: runs placed in different shapes, or a run
-  whose replicas start apart, are E0952.
+  (tasks per node, GPUs, features) for all its tasks: where the solver placed the runs in
+  different shapes, started a run's replicas apart, or made a run a heterogeneous job (which
+  Slurm cannot array), the runs are written apart instead (`run_starts`): a script per run
+  (`NAME-runK.sbatch`), or per start of a run whose replicas start apart
+  (`NAME-runK-startJ.sbatch`), each with its own begin, deadline, nodes and tasks, so that
+  what runs is the placement (W0956). The solver is not held to one shape per run: that
+  would cost every target the cheaper placements to spare Slurm a script per run.
 - A preemptible job's segments are one script each (`NAME-segK.sbatch`, in start order), each
   with its segment's `--begin`, `--time` (the segment's length: Slurm ends it there) and the
   window's `--deadline`; `NAME.submit.sh` submits them in order, each after the previous
@@ -106,6 +111,14 @@ def runs(context: CompileContext, workload) -> list[TimedGroup]:
     """A recurring job's runs, one group each (run k holds replicas k x per_run onward)."""
     per_run = demand_of(context, workload).replicas_per_run
     return groups(context, workload, lambda a: a.replica // per_run)
+
+
+def run_starts(context: CompileContext, workload) -> list[tuple[int, TimedGroup]]:
+    """A recurring job's runs, each split by the step its replicas start at: (run, group), in
+    run order, then start order."""
+    per_run = demand_of(context, workload).replicas_per_run
+    found = groups(context, workload, lambda a: (a.replica // per_run, getattr(a, "start", 0)))
+    return [(min(group.replicas) // per_run, group) for group in found]
 
 
 def starts(context: CompileContext, workload) -> list[TimedGroup]:
