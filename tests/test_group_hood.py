@@ -70,3 +70,37 @@ def test_the_plan_that_switches_the_group_is_accepted_by_verify(tmp_path, monkey
     assert document["value"] == 2.04 and result.plan is not None and result.plan.cost_after == Fraction(2)
     found, problems = verify_plan(result.problem, Compilation(path).check().program, document)
     assert problems == [] and found == []
+
+
+# A chain of option switches over three zones (`group_hood.improve_all_groups`): `train` runs
+# on the dear H100 node of zone a, `serve` on the L4 node of zone b beside `web` (which keeps
+# that node open), and an A10G sits idle on zone c's node beside `db`. `serve` onto the idle
+# A10G frees the L4 for `train`, and the H100 node closes; each half alone saves nothing.
+CHAIN = 'import "std/accelerators"\n\n' + \
+    POOL.format(name="a", count=1, gpu=GPU.format("H100", 1), price="10.00", zone="eu-west-1a") + \
+    POOL.format(name="b", count=1, gpu=GPU.format("L4", 1), price="1.00", zone="eu-west-1b") + \
+    POOL.format(name="c", count=1, gpu=GPU.format("A10G", 1), price="3.00", zone="eu-west-1c") + \
+    "".join(f"workload {name} {{\n  cpu = 2\n  memory = 8GiB\n  gpu {{\n    count = 1\n"
+            f"    option {first} {{\n      replicas = 1\n    }}\n"
+            f"    option {second} {{\n      replicas = 1\n    }}\n  }}\n}}\n\n"
+            for name, first, second in (("train", "H100", "L4"), ("serve", "L4", "A10G"))) + \
+    "".join(f"workload {name} {{\n  replicas = 1\n  cpu = 8\n  memory = 8GiB\n"
+            f"  require pool == {pool}\n}}\n\n" for name, pool in (("web", "b"), ("db", "c"))) + \
+    "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
+CHAIN_RUNNING = [("train", "a-0", "H100"), ("serve", "b-0", "L4"), ("web", "b-0", None), ("db", "c-0", None)]
+
+
+def test_a_chain_of_option_switches_over_three_zones_closes_the_dear_node(tmp_path):
+    # worked by hand: as it runs 10.00 + 1.00 + 3.00 = 14.00 USD/h. `train` on b-0's L4 and
+    # `serve` on c-0's A10G: 1.00 + 3.00 + 0.01 (a-0 drained; a replica of one option replaced
+    # by another's is a stop and a start, no move) = 4.01. One group's step holds neither
+    # half (the L4 is `serve`'s; `serve` leaving b-0 closes no node), nor does a pair of
+    # zones (a and c are never in one pair with b's L4 free): the start tree keeps nothing
+    fleet = running_fleet(tmp_path, CHAIN, CHAIN_RUNNING)
+    fleet.improve(None, scatter=True)
+    assert objective_value(fleet.problem, "cost+moves", fleet.state(), set()) == Fraction("14.00")
+    assert improve_jointly(fleet, cpu_seconds=30.0) >= 1
+    end = fleet.state()
+    assert not _Checker(fleet.problem, set(fleet.bought), "").broken(end)
+    assert end == {"b-0": Counter({"train[L4]": 1, "web": 1}), "c-0": Counter({"serve[A10G]": 1, "db": 1})}
+    assert objective_value(fleet.problem, "cost+moves", end, set(fleet.bought)) == Fraction("4.01")

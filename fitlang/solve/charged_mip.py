@@ -35,8 +35,9 @@ from fitlang.solve.move_bound import _ChargedMoves
 # 0.3 s, 46.39 after 0.8 s (its root cuts), 46.41 after ~3 s; the move model gets the rest.
 # With the 0-1 rows of workloads kept apart (`zone_apart`) it closes within a few seconds
 # where it proves most: plan 23 its optimum 52.06 in 2.2 s (50.02 after 1 s; the move model
-# after it 45.8), plan 10 52.02 in 3.1 s (51.07 after 1 s)
-CPU_SECONDS = 3.0
+# after it 45.8), plan 10 52.02 in 3.1 s (51.07 after 1 s); session 53's plan 23 its optimum
+# 60.32 in 3.75 s (58.88 after 3.2)
+CPU_SECONDS = 4.5
 
 
 def charged_mip_bound(problem: Problem, deadline: float, cpu_seconds: float = CPU_SECONDS) -> Fraction | None:
