@@ -412,9 +412,11 @@ def _floor_stage(run: _Run) -> None:
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
     guide = _floor_guide(problem, objective, time_limit)
+    not_kept: list[Packing] = []  # (the short-first pass, where not kept: the learned passes go on from it)
     run.floor, _ = greedy_floor(problem, None, guide, short_first=True, learned=run.learned.names,
                                 placed=lambda packing: _early_bounds(run, packing, time.process_time() - cpu),
-                                passes_until=run.budget.deadline)
+                                passes_until=run.budget.deadline, behind=run.learned.behind,
+                                not_kept=not_kept)
     run.learned.floor_took(time.monotonic() - wall)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = repair_time.search_deadline(problem, run.floor, run.budget, _replicas(problem))
@@ -432,11 +434,13 @@ def _floor_stage(run: _Run) -> None:
         pair_seconds = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
                                          run.search_deadline, completion - wall, pair_seconds)
+        floor = run.floor
         run.floor = scarce_first(problem, run.floor, completing, guide)
         bound_turn = None if run.search_deadline is None else run.search_deadline - pair_seconds
         passes: list[float] = []
+        after = not_kept[-1] if not_kept and run.floor is floor else None
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names, bound_turn,
-                                       passes)
+                                       passes, run.learned.behind, after)
         # (no learned pass made: the floor's passes, three at most, as one)
         pass_seconds = max(passes, default=completion - wall)
         short = sum(run.floor.short.values())
@@ -724,7 +728,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
     beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share, run.completion_deferred)
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
-    learned = ShortFirst(set(run.learned.names), at_once=beside)
+    learned = ShortFirst(set(run.learned.names), set(run.learned.behind), at_once=beside)
     pass_seconds = run.floor_seconds
     count = passes_at_fork(left - ASIDE_SEND_SECONDS, time_limit, 0.0 if known is not None else
                            run.budget.wall(LP_CPU_PER_PAIR * pairs_of(problem)),

@@ -28,6 +28,7 @@ from fitlang.solve.aggregate import past, remaining
 from fitlang.solve.greedy import Guide, affinity_followers, greedy_in_order
 from fitlang.solve.pack import Packing
 from fitlang.solve.scarce_first import scarce_first
+from fitlang.solve.zone_bound import bound_to_short_zones, learned_order
 
 # the passes one guided pass may take: each is ~0.25-0.3 CPU s at 10,000 nodes, and a guided
 # pass retried without the order took three (its first, the plain order, then `scarce_first`)
@@ -40,6 +41,9 @@ class ShortFirst:
     out (each keeps its place after its target, the usual order)."""
 
     names: set[str] = field(default_factory=set)
+    # the workloads bound to the zones the passes left replicas out in (zone_bound.py): after
+    # `names`, before the rest
+    behind: set[str] = field(default_factory=set)
     # what the plain order and `scarce_first` took on the last guide both left short (s)
     failed: float | None = None
     # what they are expected to take before that: two passes of the last guide's first's time
@@ -65,7 +69,13 @@ class ShortFirst:
         followers = affinity_followers(problem)
         new = {name for name, _ in packing.short_by_workload} - followers - self.names
         self.names |= new
+        if new:
+            self.behind |= bound_to_short_zones(problem, packing) - followers
         return bool(new)
+
+    def order(self) -> dict[str, int]:
+        """The ranks a pass in this order takes (`greedy_in_order`)."""
+        return learned_order(self.names, self.behind - self.names)
 
 
 def short_first_pass(problem: Problem, learned: ShortFirst, deadline: float | None,
@@ -96,7 +106,7 @@ def _in_order(problem: Problem, learned: ShortFirst, deadline: float | None,
     """One pass in `learned`'s order (see `short_first_pass`), and the seconds it took."""
     began = time.monotonic()
     learned.last_order = frozenset(learned.names)
-    packing, cut = greedy_in_order(problem, dict.fromkeys(learned.names, 0), deadline, guide)
+    packing, cut = greedy_in_order(problem, learned.order(), deadline, guide)
     learned.pass_seconds = time.monotonic() - began
     return packing, cut, learned.pass_seconds
 
