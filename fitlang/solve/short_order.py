@@ -80,18 +80,24 @@ class ShortFirst:
 
 def short_first_pass(problem: Problem, learned: ShortFirst, deadline: float | None,
                      guide: Guide | None = None,
-                     completed: Callable[[Packing, float], object] | None = None) -> tuple[Packing, set[str]]:
+                     completed: Callable[[Packing, float], bool] | None = None) -> tuple[Packing, set[str]]:
     """The greedy pass with `learned`'s workloads first (the priority order among them and for
     the rest), again with those it leaves short added while some are new, up to MAX_PASSES;
     the last pass, and whether the deadline cut it. `learned` keeps what the passes added.
-    `completed`, where given: the last pass, still short, completed in place by it (told the
-    passes' seconds); a pass is then the last also where the time left does not hold another
-    and its polish (`_holds`: the completion of a few replicas takes less)."""
+    `completed`, where given: a short pass completed in place by it (told the seconds it may
+    take; whether it is complete), each pass in COMPLETION_SHARE of the pass's time before the
+    next is made, the last one still short in the passes' seconds; a pass is then the last also
+    where the time left does not hold another and its polish (`_holds`: the completion of a few
+    replicas takes less)."""
     began = time.monotonic()
     packing, cut, took = _in_order(problem, learned, deadline, guide)
     for _ in range(MAX_PASSES - 1):
-        if cut or packing.complete or not learned.learn(problem, packing) or \
-                (completed is not None and not _holds(deadline, took)):
+        if cut or packing.complete:
+            break
+        new = learned.learn(problem, packing)
+        if completed is not None and completed(packing, COMPLETION_SHARE * took):
+            break
+        if not new or (completed is not None and not _holds(deadline, took)):
             break
         packing, cut, took = _in_order(problem, learned, deadline, guide)
     if not cut and not packing.complete:  # (for the next guided pass)
@@ -110,6 +116,12 @@ def _in_order(problem: Problem, learned: ShortFirst, deadline: float | None,
     learned.pass_seconds = time.monotonic() - began
     return packing, cut, learned.pass_seconds
 
+
+# the share of a pass's time its completion may take before another pass is made
+# (`short_first_pass`): a few replicas' completion takes 0.03-0.1 CPU s where it succeeds, a pass
+# 0.45-0.55 (ai_fleet 10,000 seed 8: the guided passes short by 16, 11, then the third cut by
+# the deadline with no completion; the second's completed in 0.05 s on the start tree)
+COMPLETION_SHARE = 0.5
 
 # a pass and its polish, in passes: a guided pass's consolidation took ~0.3 of the pass
 # (`bench/ai_fleet.py` 10,000: 0.12-0.15 CPU s after a pass of 0.43-0.5)
