@@ -46,6 +46,7 @@ from fitlang.solve.latency_parts import reach_parts
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
 from fitlang.solve.spread_reach import reach_first, spread_over_reach, within_reach
+from fitlang.solve.zone_bound import bound_to_short_zones, learned_order
 
 _GPU = RESOURCES.index("gpu")
 # the pods a node admits where its class states no `max_pods` (more than any node holds)
@@ -114,19 +115,22 @@ def greedy_floor(problem: Problem, deadline: float | None = None,
                  guide: Guide | None = None, short_first: bool = False,
                  plain_too: bool = True, learned: set[str] | None = None,
                  placed: Callable[[Packing], None] | None = None,
-                 passes_until: float | None = None) -> tuple[Packing, set[str]]:
+                 passes_until: float | None = None, behind: set[str] | None = None,
+                 not_kept: list[Packing] | None = None) -> tuple[Packing, set[str]]:
     """The floor: the greedy placement, workloads kept apart from another by zone or region
     first; when that leaves replicas out and time is left, the plain order too, and the one
     that leaves fewer out (then costs less; not with `plain_too` False: `plain_order_too`
     later); with `short_first`, where both leave replicas out, a pass with those workloads
-    first (`_short_first`; their names added to `learned`, where given: short_order.py). Also
+    first, then the workloads bound to their zones (`_short_first`; their names added to `learned`
+    and `behind`, where given: short_order.py, zone_bound.py). Also
     says which workloads the `deadline` cut off (left out whole); `guide`: what a relaxation
     suggests; `placed`: told the first pass's packing, where the deadline did not cut it,
     before the passes after it (early_bounds.py: the pair LP begun from it beside them);
     `passes_until`: no pass after the first past it (the command's limit, spent by the time
     the first pass ends: accelerator-heavy 50,000 at 30 s under load 20-31, where the
     short-first pass took 2.1 of the ~12 CPU s the command ran, 4-7 minutes; a short floor
-    is completed or the first-fit answers, `placement._floor_stage`).
+    is completed or the first-fit answers, `placement._floor_stage`); `not_kept`, where given:
+    the short-first pass appended where it was not kept (short_again.py goes on from it).
 
     Measured (bench/run.py's three shapes, 1,000 and 10,000 nodes): the apart-first order
     never costs more, and on the inventory shape at 1,000 nodes 144.40 against 185.11."""
@@ -142,7 +146,7 @@ def greedy_floor(problem: Problem, deadline: float | None = None,
     if plain_too and packing.short and not cut:
         packing = _plain_order_too(problem, packing, deadline, fixed, guide)
     if short_first and packing.short and not cut:
-        packing = _short_first(problem, packing, deadline, fixed, guide, learned)
+        packing = _short_first(problem, packing, deadline, fixed, guide, learned, behind, not_kept)
     return packing, cut
 
 
@@ -190,9 +194,11 @@ def greedy_in_order(problem: Problem, first: Mapping[str, int], deadline: float 
 
 
 def _short_first(problem: Problem, packing: Packing, deadline: float | None, fixed: _Classes,
-                 guide: Guide | None, learned: set[str] | None = None) -> Packing:
-    """A pass with the workloads `packing` left short placed first, kept only where it places
-    every replica (then no priority was overruled: the order that puts one above another
+                 guide: Guide | None, learned: set[str] | None = None,
+                 behind: set[str] | None = None, not_kept: list[Packing] | None = None) -> Packing:
+    """A pass with the workloads `packing` left short placed first, then those bound to the
+    zones they were left out in (zone_bound.py; added to `behind`, where given), kept only
+    where it places every replica (then no priority was overruled: the order that puts one above another
     matters only where not everything fits), or leaves out fewer and at no priority level more
     (`no_level_worse`; tight zones at 3,000 nodes, docs/performance.md session 31, seed 1: 38 of
     priority 1 out, where the priority order left 1,539 of 10, 981 of 5 and 377 of 1). A
@@ -206,10 +212,17 @@ def _short_first(problem: Problem, packing: Packing, deadline: float | None, fix
     first = {w for w, _ in packing.short_by_workload} - followers
     if not first:
         return packing
+    bound = bound_to_short_zones(problem, packing) - followers - first
     if learned is not None:
         learned |= first
-    other, cut = _greedy(problem, True, deadline, fixed, guide, first)
-    return other if not cut and (other.complete or no_level_worse(problem, other, packing)) else packing
+    if behind is not None:
+        behind |= bound
+    other, cut = _greedy(problem, True, deadline, fixed, guide, learned_order(first, bound))
+    if not cut and (other.complete or no_level_worse(problem, other, packing)):
+        return other
+    if not cut and not_kept is not None:
+        not_kept.append(other)
+    return packing
 
 
 def _better_packing(problem: Problem, first: Packing, second: Packing) -> bool:

@@ -17,6 +17,8 @@ passes a guide's first one takes decides whether one finishes:
   (`short_order._holds`); the last, where it is a few replicas short, is completed in place
   (`guided_completed`, in at most the passes' time), which takes less (seed 14: the first pass
   short by 5, the second by 4, the third cut by the deadline: the answer the floor, 3.57%);
+  so is each pass before another is made (`short_order.COMPLETION_SHARE` of its time: seed 8,
+  short by 16, then 11, then the third cut with no completion, session 53);
 - a pass in the learned order that learned nothing new is not made again: it would be the
   same pass (seed 12: short by 6, then the same pass again, cut; the answer the floor, 2.63%).
 """

@@ -28,6 +28,7 @@ from fitlang.solve.aggregate import past, remaining
 from fitlang.solve.greedy import Guide, affinity_followers, greedy_in_order
 from fitlang.solve.pack import Packing
 from fitlang.solve.scarce_first import scarce_first
+from fitlang.solve.zone_bound import bound_to_short_zones, learned_order
 
 # the passes one guided pass may take: each is ~0.25-0.3 CPU s at 10,000 nodes, and a guided
 # pass retried without the order took three (its first, the plain order, then `scarce_first`)
@@ -40,6 +41,9 @@ class ShortFirst:
     out (each keeps its place after its target, the usual order)."""
 
     names: set[str] = field(default_factory=set)
+    # the workloads bound to the zones the passes left replicas out in (zone_bound.py): after
+    # `names`, before the rest
+    behind: set[str] = field(default_factory=set)
     # what the plain order and `scarce_first` took on the last guide both left short (s)
     failed: float | None = None
     # what they are expected to take before that: two passes of the last guide's first's time
@@ -65,23 +69,35 @@ class ShortFirst:
         followers = affinity_followers(problem)
         new = {name for name, _ in packing.short_by_workload} - followers - self.names
         self.names |= new
+        if new:
+            self.behind |= bound_to_short_zones(problem, packing) - followers
         return bool(new)
+
+    def order(self) -> dict[str, int]:
+        """The ranks a pass in this order takes (`greedy_in_order`)."""
+        return learned_order(self.names, self.behind - self.names)
 
 
 def short_first_pass(problem: Problem, learned: ShortFirst, deadline: float | None,
                      guide: Guide | None = None,
-                     completed: Callable[[Packing, float], object] | None = None) -> tuple[Packing, set[str]]:
+                     completed: Callable[[Packing, float], bool] | None = None) -> tuple[Packing, set[str]]:
     """The greedy pass with `learned`'s workloads first (the priority order among them and for
     the rest), again with those it leaves short added while some are new, up to MAX_PASSES;
     the last pass, and whether the deadline cut it. `learned` keeps what the passes added.
-    `completed`, where given: the last pass, still short, completed in place by it (told the
-    passes' seconds); a pass is then the last also where the time left does not hold another
-    and its polish (`_holds`: the completion of a few replicas takes less)."""
+    `completed`, where given: a short pass completed in place by it (told the seconds it may
+    take; whether it is complete), each pass in COMPLETION_SHARE of the pass's time before the
+    next is made, the last one still short in the passes' seconds; a pass is then the last also
+    where the time left does not hold another and its polish (`_holds`: the completion of a few
+    replicas takes less)."""
     began = time.monotonic()
     packing, cut, took = _in_order(problem, learned, deadline, guide)
     for _ in range(MAX_PASSES - 1):
-        if cut or packing.complete or not learned.learn(problem, packing) or \
-                (completed is not None and not _holds(deadline, took)):
+        if cut or packing.complete:
+            break
+        new = learned.learn(problem, packing)
+        if completed is not None and completed(packing, COMPLETION_SHARE * took):
+            break
+        if not new or (completed is not None and not _holds(deadline, took)):
             break
         packing, cut, took = _in_order(problem, learned, deadline, guide)
     if not cut and not packing.complete:  # (for the next guided pass)
@@ -96,10 +112,16 @@ def _in_order(problem: Problem, learned: ShortFirst, deadline: float | None,
     """One pass in `learned`'s order (see `short_first_pass`), and the seconds it took."""
     began = time.monotonic()
     learned.last_order = frozenset(learned.names)
-    packing, cut = greedy_in_order(problem, dict.fromkeys(learned.names, 0), deadline, guide)
+    packing, cut = greedy_in_order(problem, learned.order(), deadline, guide)
     learned.pass_seconds = time.monotonic() - began
     return packing, cut, learned.pass_seconds
 
+
+# the share of a pass's time its completion may take before another pass is made
+# (`short_first_pass`): a few replicas' completion takes 0.03-0.1 CPU s where it succeeds, a pass
+# 0.45-0.55 (ai_fleet 10,000 seed 8: the guided passes short by 16, 11, then the third cut by
+# the deadline with no completion; the second's completed in 0.05 s on the start tree)
+COMPLETION_SHARE = 0.5
 
 # a pass and its polish, in passes: a guided pass's consolidation took ~0.3 of the pass
 # (`bench/ai_fleet.py` 10,000: 0.12-0.15 CPU s after a pass of 0.43-0.5)
