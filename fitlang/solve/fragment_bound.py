@@ -15,6 +15,10 @@ Here the rows are in a model of their own, built and solved in a child (`BoundBe
 machine's other core; on the CPU clock its time is its own, as the solve's other bounds beside
 are), from the solve's start to its limit; its dual bound, where above the solve's, is the one
 stated (`raised_beside`). The model the search is guided by is the start tree's, untouched.
+
+The child also tells the best solution of its model it has found (`Found`): its counts pack as
+they count, where the solve's own model's do not, and the solve packs them and keeps them where
+cheaper (`fragment_counts.py`, session 53).
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ def raised_beside(problem: Problem, time_limit: float | None,
     return placement
 
 
-def fragment_bound_beside(problem: Problem, objective: str, time_limit: float | None) -> FragmentBeside | None:
+def fragment_bound_beside(problem: Problem, objective: str,
+                          time_limit: float | None) -> FragmentBeside | None:
     """The fragment model's bound started in a child until the limit's end, where the fleet has
     at most MOST_NODES nodes, a time limit (without, nothing is short of time and no child
     ends), every replica must be placed and some replica is one the u(1) rows charge more

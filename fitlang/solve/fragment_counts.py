@@ -20,7 +20,7 @@ from fitlang.model.problem import Problem
 from fitlang.solve.aggregate import completed, past
 from fitlang.solve.encode import encode
 from fitlang.solve.fitted_counts import fitted_counts
-from fitlang.solve.fragment_bound import KS, FragmentBeside, Found
+from fitlang.solve.fragment_bound import KS, Found, FragmentBeside
 from fitlang.solve.improve import consolidate
 from fitlang.solve.linear import Value
 from fitlang.solve.pack import Packing, pack
@@ -56,22 +56,15 @@ def cheaper_floor(problem: Problem, floor: Packing, beside: FragmentBeside, obje
                   deadline: float | None) -> Packing | None:
     """The child's best solution by now (with no user limit, its answer: `FragmentBeside.found`)
     packed and consolidated, where that places every replica for less than `floor`; else None.
-    Not packed where the floor costs no more than the child's solution does in its model: the
-    packing costs at least the nodes it counts."""
-    import sys, time as _t  # DEBUG h53c
-    _c = _t.process_time()
+    Not packed where the floor costs no more than the child's solution does in its model: its
+    counts, packed, seldom cost less than the nodes they count."""
     found = beside.found()
     value = _packed_value(problem, floor, objective)
-    print("DEBUG4b at", round(_t.monotonic(), 2), "cpu", round(_c, 2), "floor", float(value or 0), "found",
-          None if found is None else (float(found.value or 0), float(found.bound or 0)), file=sys.stderr)
     if found is None or found.value is None or value is None or value <= found.value or past(deadline):
         return None
     packing = fragment_packed(problem, found, objective, deadline)
     if packing is None:
         return None
-    print("DEBUG4b packed", float(_packed_value(problem, packing, objective) or 0), round(_t.process_time() - _c, 2),
-          file=sys.stderr)
     consolidate(problem, packing, objective, deadline)
     packed = _packed_value(problem, packing, objective)
-    print("DEBUG4b consolidated", float(packed or 0), round(_t.process_time() - _c, 2), file=sys.stderr)
     return packing if packed is not None and packed < value else None
