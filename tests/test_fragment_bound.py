@@ -79,11 +79,11 @@ def test_a_placement_stated_with_the_models_bound_gets_the_childs(tmp_path):
     problem = _halves(tmp_path)
     model_bound = _model_bound(problem)
     placement = Placement(Status.FEASIBLE, "cost", Fraction(10), model_bound)
-    stated = raised_beside(problem, 20.0, lambda: placement)
+    stated = raised_beside(problem, 20.0, lambda _: placement)
     assert stated.bound == _exact_optimum(problem) == 10
     assert stated.status is Status.OPTIMAL
     without_limit = Placement(Status.FEASIBLE, "cost", Fraction(10), model_bound)  # (no limit: no child)
-    assert raised_beside(problem, None, lambda: without_limit).bound == model_bound
+    assert raised_beside(problem, None, lambda _: without_limit).bound == model_bound
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -135,7 +135,7 @@ def test_the_solve_states_the_thirds_optimum_proven_beside_it(tmp_path):
     problem = _thirds(tmp_path)
     placement = solved(problem, time_limit=20)
     assert placement.value == 8
-    stated = raised_beside(problem, 20.0, lambda: Placement(Status.FEASIBLE, "cost", placement.value,
+    stated = raised_beside(problem, 20.0, lambda _: Placement(Status.FEASIBLE, "cost", placement.value,
                                                             _model_bound(problem)))
     assert stated.bound == 8
     assert stated.status is Status.OPTIMAL

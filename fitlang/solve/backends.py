@@ -61,6 +61,9 @@ EXACT_GAP = Fraction(0)
 # improving(best value, proven bound): called by HiGHS on each better placement it finds
 # (None: not a finite number)
 Improving = Callable[[Fraction | None, Fraction | None], None]
+# found(the better solution's column values): called with each, where the caller keeps them (the
+# fragment bound's child tells its counts to the parent: fragment_bound.py)
+Found = Callable[[np.ndarray], None]
 
 
 class HighsBackend:
@@ -86,7 +89,8 @@ class HighsBackend:
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None,
                  improving: Improving | None = None, cpu_seconds: float | None = None,
-                 settle: Settle | None = None, counted_seconds: float | None = None) -> Outcome:
+                 settle: Settle | None = None, counted_seconds: float | None = None,
+                 found: Found | None = None) -> Outcome:
         """`start`: values of some variables (by index) of a known solution; HiGHS fixes the
         integer ones it is given and completes the rest, and starts with that incumbent.
         `cpu_seconds`: the branch and bound also stops once the process has used this much
@@ -94,7 +98,8 @@ class HighsBackend:
         `settle`: it also stops past that time once its incumbent is within that gap.
         `counted_seconds`: with no user limit (`work.counted`), the branch and bound stops at
         the node count these seconds stand for (`work.nodes_for`), not at `time_limit`, which
-        is then the default limit's end (a backstop)."""
+        is then the default limit's end (a backstop). `found`: called with each better solution's
+        column values (not where columns are taken out: `fixed_out`)."""
         counted = counted_seconds is not None and work.counted()
         if counted:
             time_limit = max(time_limit or 0.0, work.backstop() - time.monotonic())
@@ -122,6 +127,9 @@ class HighsBackend:
                 if cut is not None:
                     indices, values = cut.start(indices, values)
                 highs.setSolution(len(indices), indices, values)
+            if found is not None and cut is None:  # (before `improving`: called in this order)
+                highs.cbMipImprovingSolution.subscribe(
+                    lambda event: found(np.asarray(event.data_out.mip_solution)))
             watch(highs, deadline, improving, cpu_deadline, settle)
             highs.run()
             if start and _stale_start(highs, form if cut is None else cut.form):

@@ -15,17 +15,25 @@ Here the rows are in a model of their own, built and solved in a child (`BoundBe
 machine's other core; on the CPU clock its time is its own, as the solve's other bounds beside
 are), from the solve's start to its limit; its dual bound, where above the solve's, is the one
 stated (`raised_beside`). The model the search is guided by is the start tree's, untouched.
+
+The child also tells the best solution of its model it has found (`Found`): its counts pack as
+they count, where the solve's own model's do not, and the solve packs them and keeps them where
+cheaper (`fragment_counts.py`, session 53).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from fitlang.model.problem import RESOURCES, Problem
-from fitlang.solve.backends import forks, tell_parent
-from fitlang.solve.clock import on_the_wall
+from fitlang.solve import work
+from fitlang.solve.backends import KILL_GRACE, forks, tell_parent
+from fitlang.solve.clock import on_the_wall, wall_seconds
 from fitlang.solve.linear import Status
 from fitlang.solve.model_bound_beside import raised_by_later_bound
 from fitlang.solve.move_bound_beside import OFF_WALL_WAITS, BoundBeside
@@ -47,17 +55,20 @@ UNDER_SHARE = Fraction(9, 10)
 CHILD_SHARE = 0.9
 
 
-def raised_beside(problem: Problem, time_limit: float | None, solved: Callable[[], Placement]) -> Placement:
-    """`solved()` with the fragment bound of its first objective proven beside it
-    (`fragment_bound_beside`), its placement's bound raised where the child proves more."""
+def raised_beside(problem: Problem, time_limit: float | None,
+                  solved: Callable[[FragmentBeside | None], Placement]) -> Placement:
+    """`solved(beside)` with the fragment bound of its first objective proven beside it
+    (`fragment_bound_beside`, handed to it: its counts may be packed, `fragment_counts.py`), the
+    placement's bound raised where the child proves more."""
     beside = fragment_bound_beside(problem, (list(problem.objective) or ["cost"])[0], time_limit)
-    placement = solved()
+    placement = solved(beside)
     if beside is not None:
         raised(placement, beside)
     return placement
 
 
-def fragment_bound_beside(problem: Problem, objective: str, time_limit: float | None) -> BoundBeside | None:
+def fragment_bound_beside(problem: Problem, objective: str,
+                          time_limit: float | None) -> FragmentBeside | None:
     """The fragment model's bound started in a child until the limit's end, where the fleet has
     at most MOST_NODES nodes, a time limit (without, nothing is short of time and no child
     ends), every replica must be placed and some replica is one the u(1) rows charge more
@@ -67,14 +78,44 @@ def fragment_bound_beside(problem: Problem, objective: str, time_limit: float | 
             or "moves" in objective or not fragments(problem):
         return None
 
-    def proven(seconds: float) -> Fraction | None:
+    def proven(seconds: float) -> Found | None:
         # (on the child's clock: a CPU clock starts anew at the fork.) Off the wall its CPU
         # seconds stop it, as `model_bound_beside`'s (a child's share of a core is not its parent's)
         slack = 1.0 if on_the_wall() else OFF_WALL_WAITS
-        return fragment_bound(problem, objective, time.monotonic() + slack * CHILD_SHARE * seconds,
+        return fragment_found(problem, objective, time.monotonic() + slack * CHILD_SHARE * seconds,
                               CHILD_SHARE * seconds)
 
-    return BoundBeside.running(proven, time.monotonic() + time_limit)
+    started = FragmentBeside.running(proven, time.monotonic() + time_limit)
+    assert isinstance(started, FragmentBeside)
+    return started
+
+
+class FragmentBeside(BoundBeside):
+    """The child of `fragment_bound_beside`: its bound collected as a `BoundBeside`'s, and the
+    best solution of its model it has found (`found`)."""
+
+    def so_far(self) -> Fraction | None:
+        return _bound_of(super().so_far())
+
+    def collected(self) -> Fraction | None:
+        return _bound_of(super().collected())
+
+    def found(self) -> Found | None:
+        """The best solution the child has found (None: none yet): with no user limit
+        (`work.counted`), the one it answers at the end of its count of work, waited for (the
+        same on any machine; the child is then done, its bound in); else the newest it told by
+        now, the child running on."""
+        if not work.counted():
+            newest = self._pending.newest()
+            return newest if isinstance(newest, Found) else None
+        answered = self._pending.result(OFF_WALL_WAITS * wall_seconds(self.seconds) + KILL_GRACE)
+        if answered is None:  # (stopped by its backstop: what it told last)
+            answered = self._pending.told(0)
+        return answered if isinstance(answered, Found) else None
+
+
+def _bound_of(found: Found | Fraction | None) -> Fraction | None:
+    return found.bound if isinstance(found, Found) else found
 
 
 def fragments(problem: Problem) -> bool:
@@ -90,11 +131,31 @@ def fragments(problem: Problem) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Found:
+    """What the child tells the parent as it goes, and answers at its end: the bound proven so
+    far, and the best solution of its model found so far (its columns' values, those not zero;
+    the fragment rows add rows, no columns, so they are a solution of the solve's own aggregate
+    model too: `fragment_counts.py` packs them)."""
+    bound: Fraction | None
+    value: Fraction | None = None
+    solution: dict[int, float] | None = None
+
+
 def fragment_bound(problem: Problem, objective: str, deadline: float, cpu_seconds: float) -> Fraction | None:
     """The relaxed aggregate model with the u(KS) rows, solved until `deadline` (or
-    `cpu_seconds` of its branch and bound): HiGHS's dual bound, rounded down, each improving
-    solution's told to the parent as it comes. None: none proven (or the model is infeasible:
-    the solve's own model says so)."""
+    `cpu_seconds` of its branch and bound): HiGHS's dual bound, rounded down. None: none proven
+    (or the model is infeasible: the solve's own model says so)."""
+    found = fragment_found(problem, objective, deadline, cpu_seconds)
+    return None if found is None else found.bound
+
+
+def fragment_found(problem: Problem, objective: str, deadline: float, cpu_seconds: float) -> Found | None:
+    """`fragment_bound`'s model solved, each improving solution told to the parent as it comes
+    (`tell_parent`: a `Found`, the bound and that solution), the last one with the bound at its
+    end answered. With no user limit (`work.counted`) its branch and bound stops at the node
+    count `cpu_seconds` stand for: the parent then waits for that answer (`FragmentBeside`),
+    which is the same on any machine."""
     from fitlang.solve.aggregate import RELAXED_GAP
     from fitlang.solve.backends import HighsBackend
     from fitlang.solve.encode import encode
@@ -103,15 +164,26 @@ def fragment_bound(problem: Problem, objective: str, deadline: float, cpu_second
     # its end)
     encoding = encode(problem, must_place=True, fragment_ks=KS)
     encoding.relax_replicas()
+    best: list[dict[int, float]] = []
+
+    def kept(solution: np.ndarray) -> None:
+        nonzero = np.flatnonzero(solution)
+        best[:] = [dict(zip(nonzero.tolist(), solution[nonzero].tolist(), strict=True))]
 
     def told(value: Fraction | None, bound: Fraction | None) -> None:
-        if bound is not None:
-            tell_parent(bound)
+        # (HiGHS calls `found` with the solution before `improving` with its value)
+        if bound is not None or best:
+            tell_parent(Found(bound, value, best[0] if best else None))
 
     outcome = HighsBackend(RELAXED_GAP).minimise(encoding.model, encoding.objective(objective),
                                                  max(0.0, deadline - time.monotonic()), improving=told,
-                                                 cpu_seconds=cpu_seconds)
-    return None if outcome.status is Status.INFEASIBLE else outcome.bound
+                                                 cpu_seconds=cpu_seconds, counted_seconds=cpu_seconds,
+                                                 found=kept)
+    if outcome.status is Status.INFEASIBLE:
+        return None
+    solution = None if outcome.solution is None else \
+        {index: float(x) for index, x in enumerate(outcome.solution) if x}
+    return Found(outcome.bound, outcome.objective, solution)
 
 
 def raised(placement: Placement, beside: BoundBeside) -> None:

@@ -76,14 +76,16 @@ class BoundBeside:
         self._start(proven, until)
 
     @classmethod
-    def running(cls, proven: Callable[[float], Fraction | None], until: float) -> BoundBeside:
+    def running(cls, proven: Callable[[float], object], until: float) -> BoundBeside:
         """`proven(seconds)` in a child until `until`: another bound of the move
         (`model_bound_beside`), collected as this one is."""
         started = cls.__new__(cls)
         started._start(proven, until)
         return started
 
-    def _start(self, proven: Callable[[float], Fraction | None], until: float) -> None:
+    def _start(self, proven: Callable[[float], object], until: float) -> None:
+        # (`proven` answers a bound, or what carries one: `fragment_bound.Found`, whose class
+        # reads the bound out of it)
         self.until, self.seconds = until, max(0.0, until - time.monotonic())
         # off the wall, the child's HiGHS gets its limit on the wall at the share of a core its
         # parent measured last: never measured, a whole core (at load 15 that limit stopped the

@@ -53,7 +53,8 @@ from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
-from fitlang.solve.fragment_bound import raised_beside
+from fitlang.solve.fragment_bound import FragmentBeside, raised_beside
+from fitlang.solve.fragment_counts import cheaper_floor
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
@@ -149,7 +150,7 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
     exact_only = option_spread.in_problem(problem)
     if nodes > EXACT_MAX_NODES and not exact_only:  # (a second bound beside: fragment_bound.py)
         return raised_beside(problem, time_limit,
-                             lambda: _solve(problem, backend, time_limit, True, progress))
+                             lambda beside: _solve(problem, backend, time_limit, True, progress, beside))
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
@@ -213,6 +214,7 @@ class _Run:
     first_fit: Packing | None = None  # a plain first-fit placing more than the short floor (first_fit.py)
     early: Minimising | None = None  # the bounds begun beside the floor (early_bounds.py)
     completion_deferred: bool = False  # the short floor's completion after the early bounds' guided passes
+    fragment: FragmentBeside | None = None  # the fragment bound's child, its counts packed (step 4b)
 
     @property
     def objective(self) -> str:
@@ -238,7 +240,7 @@ def _bought_by_class(problem: Problem, bought: dict[str, list[str]]) -> dict[str
 
 
 def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False,
-           progress: Progress | None = None) -> Placement:
+           progress: Progress | None = None, fragment: FragmentBeside | None = None) -> Placement:
     """At fleet scale (`relax`): the greedy placement first (the floor, and the model's start),
     then the aggregate model in what is left of the time limit; whichever of the two is
     better. The floor runs whole whatever is left of the limit: it is the least the answer
@@ -246,7 +248,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     a loaded machine took the 5 s: `unknown` with nothing while a placement exists)."""
     started = time.monotonic()
     run = _Run(problem, backend, _objectives(problem), Budget.starting_now(time_limit),
-               progress or (lambda stage, value, bound: None), relax)
+               progress or (lambda stage, value, bound: None), relax, fragment=fragment)
     run.search_deadline = run.budget.deadline
     try:
         # short by `allow_unplaced`, where no model proved the most fit: proven so if it is
@@ -316,6 +318,10 @@ def _stages(run: _Run, started: float) -> Placement:
         complete = run.complete
     if relax and not complete and _first_fit_if_short(run):  # never worse than a first-fit
         complete = run.complete
+    if run.fragment is not None and complete and run.floor is not None and not run.settled:
+        # 4b. the counts of the model with the fragment rows, found beside, packed where cheaper
+        cheaper = cheaper_floor(problem, run.floor, run.fragment, run.objective, run.search_deadline)
+        run.floor = run.floor if cheaper is None else cheaper
     if run.floor is not None and complete and not run.settled and _search_pays(run):
         # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
         floor, bound = run.floor, _larger(run.best.bound if run.best is not None else None, run.proven)
