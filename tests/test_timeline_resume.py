@@ -11,7 +11,13 @@ import pytest
 from test_search_resumed import _calls_recorded
 from test_timeline_stretches import STUCK, _problem
 
-from fitlang.solve import timeline_fill, timeline_overflow, timeline_pack, timeline_segments, timeline_stretches
+from fitlang.solve import (
+    timeline_fill,
+    timeline_overflow,
+    timeline_pack,
+    timeline_segments,
+    timeline_stretches,
+)
 from fitlang.solve.timeline_pack import CONVERGING, holding, runs_recreated, searched
 from fitlang.solve.timeline_resume import Progress, Resumed
 
