@@ -4,6 +4,7 @@
     .venv/bin/python bench/timing_sites_reschedule.py POLICY.fit --first 22 --seconds 8 --mode reschedule
     .venv/bin/python bench/timing_sites_reschedule.py POLICY.fit --first 22 --seconds 8 --mode reschedule \\
         --by class --nodes 4 --window 12 --shift 2
+    .venv/bin/python bench/timing_sites_reschedule.py POLICY.fit --first 22 --seconds 8 --mode fill
 
 On the CPU clock (`time.monotonic` is `time.process_time` here): the solve's first schedule and
 its search (`timeline_pack.node_schedule`) for `--first` CPU s (the 30 s solve's search stops at
@@ -12,7 +13,9 @@ its search (`timeline_pack.node_schedule`) for `--first` CPU s (the 30 s solve's
 
 - `search`: the solve's tail (`searched` with the regroup, the classes not packed again), which
   now ends in the neighbourhoods below where its moves converge;
-- `reschedule`: `timeline_reschedule.rescheduled` alone, again while a pass gains.
+- `reschedule`: `timeline_reschedule.rescheduled` alone, again while a pass gains;
+- `fill`: `timeline_fill.filled` alone (its own NODES, WINDOW and SHIFT), again while a pass
+  gains (session 53, h53f).
 
 Prints the USD before and after, and checks the schedule against a ledger made anew (capacity
 at every step). Not a test: numbers go to docs/performance.md (session 51, h51h).
@@ -33,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from fitlang.driver import Compilation  # noqa: E402
 from fitlang.model.problem import Problem  # noqa: E402
-from fitlang.solve import timeline_reschedule  # noqa: E402
+from fitlang.solve import timeline_fill, timeline_reschedule  # noqa: E402
 from fitlang.solve.timeline_pack import Spot, holding, node_schedule, searched  # noqa: E402
 
 
@@ -53,7 +56,7 @@ def main() -> None:
     parser.add_argument("policy", type=Path)
     parser.add_argument("--first", type=float, default=22.0)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--mode", choices=("search", "reschedule"), default="reschedule")
+    parser.add_argument("--mode", choices=("search", "reschedule", "fill"), default="reschedule")
     parser.add_argument("--by", choices=("site", "class"), default="site")
     parser.add_argument("--nodes", type=int, default=timeline_reschedule.NODES)
     parser.add_argument("--window", type=int, default=timeline_reschedule.WINDOW)
@@ -71,12 +74,18 @@ def main() -> None:
         before = None
         while time.process_time() < end and (before is None or ledger.total() < before - 1e-6):
             before = ledger.total()
+            if args.mode == "fill":
+                spots = timeline_fill.filled(problem, ledger, spots, end)
+                continue
             spots = timeline_reschedule.rescheduled(problem, ledger, spots, end, args.nodes, args.window,
                                                     args.shift, args.by)
     again = holding(problem, spots)
     assert abs(again.total() - ledger.total()) < 1e-6
     assert all((again.used[c.id] <= again.capacity[c.id]).all() for c in problem.classes)
-    print(f"{args.policy.name} {args.mode} ({args.by} {args.nodes} x {args.window} +-{args.shift}): "
+    fill = timeline_fill
+    hood = (f"site {fill.NODES} x {fill.WINDOW} +-{fill.SHIFT}" if args.mode == "fill"
+            else f"{args.by} {args.nodes} x {args.window} +-{args.shift}")
+    print(f"{args.policy.name} {args.mode} ({hood}): "
           f"{was:.2f} -> {ledger.total():.2f} USD ({ledger.total() - was:+.2f}) in "
           f"{time.process_time() - began:.1f} CPU s", flush=True)
 

@@ -52,7 +52,7 @@ class Resumed:
     moves (`improved`, `emptied`) had converged on it (their last round gained under
     CONVERGING, and nothing after them gained), which of the passes that follow them ran to
     their end since (`done`), and how far those it was cut in got (`begun`, by name: "runs",
-    "stretches", and "overflow" for the overflow chains after the kick)."""
+    "stretches", "fill", and "overflow" for the overflow chains after the kick)."""
 
     converged: bool = False
     paired: bool = False  # a run pass with pairs of runs ran to its end: the later ones without
