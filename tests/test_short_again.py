@@ -9,6 +9,21 @@ import pytest
 from solving import bench_module, problem_from
 
 
+def _passes_counted(monkeypatch) -> list[set[str]]:
+    """The workloads each pass of `shorts_first_again` puts first, as it makes them."""
+    from fitlang.solve import short_again
+
+    passes: list[set[str]] = []
+    greedy_in_order = short_again.greedy_in_order
+
+    def counted(problem, first, deadline=None, guide=None):
+        passes.append(set(first))
+        return greedy_in_order(problem, first, deadline, guide)
+
+    monkeypatch.setattr(short_again, "greedy_in_order", counted)
+    return passes
+
+
 def test_passes_with_the_workloads_left_out_first_place_every_replica(tmp_path):
     # bench/ai_fleet.py at 1,000 nodes, seed 21 (power caps, EU residency, latency): the
     # greedy floor and the fewest-nodes pass leave 97 replicas out (seed 16's 43, this test's
@@ -58,14 +73,7 @@ def test_the_passes_continue_the_order_the_floor_learned(tmp_path, monkeypatch):
     floor = scarce_first(problem, greedy_floor(problem, short_first=True, learned=learned)[0], None)
     shorts = {name for name, _ in floor.short_by_workload}
     assert learned and shorts - learned  # (the floor's shorts add workloads to its order)
-    passes: list[set[str]] = []
-    greedy_in_order = short_again.greedy_in_order
-
-    def counted(problem, first, deadline=None, guide=None):
-        passes.append(set(first))
-        return greedy_in_order(problem, first, deadline, guide)
-
-    monkeypatch.setattr(short_again, "greedy_in_order", counted)
+    passes = _passes_counted(monkeypatch)
     again = short_again.shorts_first_again(problem, floor, None, None, learned)
     assert again.complete and sum(left_out(problem, again)) == 0
     assert len(passes) == 1 and passes[0] >= learned | shorts
@@ -105,14 +113,7 @@ def test_the_passes_go_on_from_the_floors_short_first_pass_where_it_was_not_kept
     not_kept: list = []
     floor = greedy_floor(problem, short_first=True, learned=learned, behind=behind, not_kept=not_kept)[0]
     assert not floor.complete and len(not_kept) == 1
-    passes: list[set[str]] = []
-    greedy_in_order = short_again.greedy_in_order
-
-    def counted(problem, first, deadline=None, guide=None):
-        passes.append(set(first))
-        return greedy_in_order(problem, first, deadline, guide)
-
-    monkeypatch.setattr(short_again, "greedy_in_order", counted)
+    passes = _passes_counted(monkeypatch)
     again = short_again.shorts_first_again(problem, floor, None, None, learned, None, None, behind,
                                            not_kept[0])
     assert again.complete and sum(left_out(problem, again)) == 0
