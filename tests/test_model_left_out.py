@@ -89,18 +89,3 @@ def test_a_model_that_packs_dear_leaves_the_floor_its_guided_passes_and_the_chea
     assert run.whole and run.best is not None and not run.best.unplaced and Fraction(run.best.value) == 13
     assert not answer.unplaced and Fraction(answer.value) == _brute_force()
     assert verify(problem, json.loads(as_json(problem, answer, []))) == ([], [])
-
-
-def test_a_short_packing_never_replaces_a_whole_one_for_its_lower_price(tmp_path):
-    # the model's packing with `train` left out costs 3 (web on `big`); the whole one 13 (train
-    # on `gpu` too): cheaper for what it leaves out, it is not the floor from here on (found on
-    # `bench/cloud_buy.py --small` seed 154: the answer `unknown`, one replica out, where the
-    # floor had placed every one)
-    problem = problem_from(tmp_path, DEAR)
-    whole = pack(problem, {("web", "big"): 12, ("train", "gpu"): 1}, {"big": 1, "gpu": 1})
-    short = pack(problem, {("web", "big"): 12}, {"big": 1})
-    short.add_short("train", "gpu", 1)
-    assert whole.complete and not short.complete
-    assert placement._packed_value(problem, short, "cost") < placement._packed_value(problem, whole, "cost")
-    assert placement._repacked(problem, short, whole, "cost", None, None) is whole
-    assert placement._repacked(problem, whole, short, "cost", None, None) is whole

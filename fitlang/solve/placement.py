@@ -310,12 +310,11 @@ def _stages(run: _Run, started: float) -> Placement:
         # never tried)
         _patterns_after_model(run)
         complete = run.complete
-    if run.packed and not _leaves_out_more(problem, run.packed[0], run.floor):
-        # 4. the model's packing, repacked unless the pattern bound's floor is cheaper
+    if run.packed:  # 4. the model's packing, repacked unless the pattern bound's floor is cheaper
         patterned = run.floor if complete and (run.found or run.realised_first or floor_path) else None
         run.floor = _repacked(problem, run.packed[0], patterned, run.objective, run.search_deadline,
                               _larger(run.best.bound if run.best is not None else None, run.proven))
-        complete = run.complete
+        complete = True
     if relax and not complete and _first_fit_if_short(run):  # never worse than a first-fit
         complete = run.complete
     if run.fragment is not None and complete and run.floor is not None and not run.settled:
@@ -1393,15 +1392,6 @@ def _larger(first: Fraction | None, second: Fraction | None) -> Fraction | None:
     return first if second is None else second if first is None else max(first, second)
 
 
-def _leaves_out_more(problem: Problem, packing: Packing, than: Packing | None) -> bool:
-    """Does `packing` leave out more than `than`, priority level by level from the highest?
-    A short packing is cheaper for what it leaves out: it never replaces a fuller one on
-    price (`bench/cloud_buy.py --small` seed 154: the model's packing, one GPU replica out
-    where a CPU service took the last GPU node the buy limit allows, replaced the whole floor
-    at the same cost, and the answer was `unknown` where the floor had placed everything)."""
-    return than is not None and left_out(problem, than) < left_out(problem, packing)
-
-
 def _repacked(problem: Problem, model: Packing, patterned: Packing | None, objective: str,
               deadline: float | None, bound: Fraction | None) -> Packing:
     """The floor from here on: the pattern bound's floor (`patterned`, the floor after
@@ -1413,9 +1403,8 @@ def _repacked(problem: Problem, model: Packing, patterned: Packing | None, objec
     nodes hold the relaxation's patterns, gained nothing in 10.7 s there."""
     model_value = _packed_value(problem, model, objective)
     patterned_value = None if patterned is None else _packed_value(problem, patterned, objective)
-    if patterned is not None and (_leaves_out_more(problem, model, patterned) or (
-            patterned_value is not None and not _leaves_out_more(problem, patterned, model)
-            and (model_value is None or patterned_value < model_value))):
+    if patterned is not None and patterned_value is not None and \
+            (model_value is None or patterned_value < model_value):
         return patterned
     if deadline is None or (bound is not None and model_value and
                             (model_value - bound) / model_value <= REPACK_MIN_GAP):
