@@ -848,7 +848,7 @@ _EU_SERVICE = 'workload api {\n  replicas = 2\n  cpu = 2\n  memory = 4GiB\n  res
 @pytest.mark.parametrize("imported, buy, unsold", [
     # found as a user (session 54): std/azure prices no European region; the buy bought nothing
     ("std/azure", 'regions = ["westeurope"]', "`westeurope`"),
-    ("std/gcp", 'regions = ["europe-north1", "europe-west4"]', "`europe-north1`"),  # one of two
+    ("std/gcp", 'regions = ["europe-west8", "europe-west4"]', "`europe-west8`"),  # one of two
     ("std/gcp", 'providers = [aws]\n  regions = ["europe-west4"]', "`europe-west4`"),  # none allowed
     ("std/gcp", 'regions = ["europe-west4", "us-central1"]', None),
     ("std/aws", 'offers = [aws_g6_xlarge]\n  regions = ["eu-central-1"]', None),  # region_prices
