@@ -787,6 +787,19 @@ class PoolUnusable(Message):
     detail: str
 
 
+class BuyRegionUnsold(Message):
+    code = "W0104"
+    summary = "`buy` region where none of its offers is sold"
+    template = "{buy}: no offer it allows is sold in {regions}{detail}"
+    severity = Severity.WARNING
+    fix = ("Name a region its offers are sold in (`fitc stdlib` lists each standard offer's "
+           "regions), import the offers of the provider that sells there, or declare an `offer` "
+           "sold there (`regions`, or `region_prices` for a price of its own there).")
+    buy: str
+    regions: str
+    detail: str
+
+
 class LeftOutUnproven(Message):
     code = "W0502"
     summary = "replicas left out that might fit"

@@ -838,3 +838,33 @@ def test_a_workload_s_slurm_feature_attributes_point_to_require_features(tmp_pat
     assert [d.message for d in result.diagnostics] == [
         '`workload` has no attribute `features`; fitlang says it as `require features["NAME"]`',
         '`workload` has no attribute `constraint`; fitlang says it as `require features["NAME"]`']
+
+
+# ---- W0104: a `buy` region none of its offers is sold in ----------------------------------------
+
+_EU_SERVICE = 'workload api {\n  replicas = 2\n  cpu = 2\n  memory = 4GiB\n  residency = [EU]\n}\n'
+
+
+@pytest.mark.parametrize("imported, buy, unsold", [
+    # found as a user (session 54): std/azure prices no European region; the buy bought nothing
+    ("std/azure", 'regions = ["westeurope"]', "`westeurope`"),
+    ("std/gcp", 'regions = ["europe-west8", "europe-west4"]', "`europe-west8`"),  # one of two
+    ("std/gcp", 'providers = [aws]\n  regions = ["europe-west4"]', "`europe-west4`"),  # none allowed
+    ("std/gcp", 'regions = ["europe-west4", "us-central1"]', None),
+    ("std/aws", 'offers = [aws_g6_xlarge]\n  regions = ["eu-central-1"]', None),  # region_prices
+    ("std/aws", "max_count = 2", None),  # no `regions`: nothing to check
+])
+def test_a_buy_region_no_allowed_offer_is_sold_in_is_reported_at_its_regions(tmp_path, imported,
+                                                                              buy, unsold):
+    text = f'import "{imported}"\n\nbuy eu {{\n  {buy}\n}}\n\n' + _EU_SERVICE
+    result = check_text(tmp_path, text)
+    found = [d for d in result.diagnostics if d.code == "W0104"]
+    if unsold is None:
+        assert found == []
+        return
+    [warning] = found
+    assert warning.message.startswith(f"buy `eu`: no offer it allows is sold in {unsold} (")
+    line = text.splitlines()[warning.span.line - 1]
+    assert line.strip().startswith("regions = [")
+    everywhere = unsold.count("`") == 2 * len(buy.split("regions = [")[1].split(","))
+    assert ("so it buys nothing" in warning.message) == everywhere

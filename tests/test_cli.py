@@ -913,6 +913,23 @@ def test_text_report_shows_no_invented_total_for_a_buy_without_a_limit(tmp_path,
     assert sum(int(row[2]) for row in rows) == 2
 
 
+def test_text_report_says_which_bought_nodes_a_spot_buy_got_on_demand(tmp_path, fitc):
+    """Found as a user (session 54): a spot `buy` over std/gcp in Europe pays on-demand there
+    (no spot price is stated for a `region_prices` region) and the report showed both as
+    "(buy)": the user could not tell that the EU nodes were not spot."""
+    text = ('import "std/regions"\n\noffer box {\n  provider = gcp\n  instance_type = "c3-standard-8"\n'
+            '  regions = ["us-central1"]\n  cpu = 8\n  memory = 32GiB\n  price = 0.40 USD/h\n'
+            '  spot_price = 0.07 USD/h\n  region_prices = { gcp_europe_west4: 0.42 USD/h }\n}\n\n'
+            'buy {\n  spot = true\n}\n\n'
+            'workload eu {\n  replicas = 1\n  cpu = 6\n  memory = 20GiB\n  residency = [EU]\n}\n\n'
+            'workload us {\n  replicas = 1\n  cpu = 6\n  memory = 20GiB\n  residency = [US]\n}\n')
+    (tmp_path / "p.fit").write_text(text)
+    lines = fitc("solve", "p.fit", cwd=tmp_path).stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines if "USD/h" in line and "@" in line}
+    assert "(buy, spot)" in rows["box@us-central1"] and "0.07 USD/h" in rows["box@us-central1"]
+    assert "(buy)" in rows["box@europe-west4"] and "0.42 USD/h" in rows["box@europe-west4"]
+
+
 def test_text_report_of_an_infeasible_result_shows_no_zero_cost_bound_or_gap(tmp_path, fitc):
     (tmp_path / "none.fit").write_text(POLICY.replace("cpu = 2\n", "cpu = 8\n"))
     output = fitc("solve", "none.fit", cwd=tmp_path).stdout

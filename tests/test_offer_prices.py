@@ -495,3 +495,36 @@ def test_the_standard_library_sells_cpu_and_an_l4_in_europe(tmp_path):
     assert all(class_of[node].price == offers[class_of[node].offer].region_prices[class_of[node].region]
                for node in nodes)
     assert placement.value == sum((class_of[node].price for node in nodes), Fraction(0))
+
+
+def test_the_standard_library_sells_gcp_cpu_and_an_l4_in_europe(tmp_path):
+    """Found as a user (session 54): a `buy` kept to EU regions over `std/gcp` found only an Arm
+    machine and a TPU host there (both at their US price): an EU service on x86 and an L4 was
+    left out."""
+    text = ('import "std/gcp"\n\nbuy eu {\n  regions = ["europe-west4", "europe-west3"]\n}\n\n'
+            'workload api {\n  replicas = 6\n  cpu = 2\n  memory = 4GiB\n  residency = [EU]\n}\n\n'
+            'workload vision {\n  replicas = 2\n  cpu = 2\n  memory = 8GiB\n'
+            '  gpu {\n    count = 1\n    require memory >= 20GB\n  }\n}\n')
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert not placement.unplaced
+    class_of = {name: c for c in problem.classes for name in c.node_names}
+    nodes = {item.node for item in placement.assignments}
+    assert {class_of[node].region for node in nodes} <= {"europe-west4", "europe-west3"}
+    assert any(class_of[node].accelerator is not None for node in nodes)
+    offers = problem_offers(tmp_path)
+    assert all(class_of[node].price == offers[class_of[node].offer].region_prices[class_of[node].region]
+               for node in nodes)
+    assert placement.value == sum((class_of[node].price for node in nodes), Fraction(0))
+
+
+@pytest.mark.parametrize("offer_name, eu_price", [
+    ("gcp_t2a_standard_8", "0.32355"),  # listed in `regions` at the us-central1 price before
+    ("gcp_ct6e_standard_4t", "11.88"),
+])
+def test_a_gcp_offer_is_charged_its_own_price_in_europe_not_the_us_one(tmp_path, offer_name, eu_price):
+    text = (f'import "std/gcp"\n\nbuy eu {{\n  offers = [{offer_name}]\n'
+            '  regions = ["europe-west4"]\n}\n\nworkload api {\n  replicas = 1\n  cpu = 2\n'
+            '  memory = 4GiB\n  arch = [arm64, amd64]\n}\n')
+    problem = problem_from(tmp_path, text)
+    assert {(c.region, c.price) for c in problem.classes} == {("europe-west4", Fraction(eu_price))}

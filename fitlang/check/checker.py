@@ -16,6 +16,7 @@ from typing import Any
 
 from fitlang import messages as msg
 from fitlang.check import schema as s
+from fitlang.check.buys import unsold_buy_regions
 from fitlang.check.entities import LatencyEntry
 from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
@@ -435,5 +436,5 @@ def check_loaded(checker: Checker, root: SourceModule,
     checker.diagnostics.extend(check_timing(program))
     checker.diagnostics.extend(check_step_prices(program))
     diagnostics = [*workspace.diagnostics, *reused, *checker.diagnostics,
-                   *residency_conflicts(program)]
+                   *residency_conflicts(program), *unsold_buy_regions(program)]
     return CheckResult(root, program, unique_sorted(diagnostics), workspace)

@@ -174,7 +174,7 @@ class EntityBuilders(BlockValuesStage):
                 offers.append(offer)
         return Buy(name=name, offers=tuple(offers), providers=b.providers, regions=b.regions,
                    max_count=None if b.max_count is None else int(b.max_count),
-                   spot=bool(_given(b.spot, False)), origin=v.origin,
+                   spot=bool(_given(b.spot, False)), origin=v.origin, spans=dict(v.spans),
                    reserved=_kept(b.reserved_cpu, b.reserved_memory, b.reserved_pods),
                    step_prices=self._step_prices(scope, buy_named(name), v, b.price_hourly,
                                                  b.price_file))

@@ -264,6 +264,7 @@ class Buy(Frozen):
     max_count: int | None = None
     spot: bool = False
     origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)  # of the attributes stated
     # what each node it buys keeps for pods fitc does not place (DaemonSets), where the block
     # states it (`reserved_cpu`, `reserved_memory`, `reserved_pods`); None: the current state's
     # DaemonSets say (`model/daemon_sets.py`)

@@ -346,7 +346,7 @@ def _pool_rows(problem: Problem, per_node: dict[str, dict[str, int]]
         for node in used:
             for workload, count in per_node[node].items():
                 runs[workload] = runs.get(workload, 0) + count
-        bought = " (buy)" if node_class.provisioned else ""
+        bought = _bought(node_class)
         # a bought class's count is a modelling cap, not a size: no total to show beside it
         shown = f"{len(used)}" if node_class.provisioned else f"{len(used)}/{node_class.count}"
         rows.append((node_class.id + bought, shown,
@@ -354,6 +354,14 @@ def _pool_rows(problem: Problem, per_node: dict[str, dict[str, int]]
                      _listed([f"{w} x{n}" for w, n in sorted(runs.items())])))
         total_cost += node_class.price * len(used)
     return rows, total_cost
+
+
+def _bought(node_class: NodeClass) -> str:
+    """What a class's label says of buying: a spot buy pays on-demand where its offer states no
+    spot price (a region of `region_prices`), so the label says which it got."""
+    if not node_class.provisioned:
+        return ""
+    return " (buy, spot)" if node_class.spot else " (buy)"
 
 
 def _placed_lines(problem: Problem, placement: Placement) -> list[str]:
@@ -429,7 +437,7 @@ def _utilization_lines(problem: Problem, placement: Placement) -> list[str]:
         return []
     devices = {c.id: _device_word(c) for c in problem.classes}
     order = {c.id: index for index, c in enumerate(problem.classes)}
-    labels = {c.id: c.id + (" (buy)" if c.provisioned else "") for c in problem.classes}
+    labels = {c.id: c.id + _bought(c) for c in problem.classes}
     rows: list[tuple[str, ...]] = []
     for row in sorted(found, key=lambda r: (order.get(r.pool, len(order)), RESOURCES.index(r.resource))):
         share = row.used / row.capacity if row.capacity else 0.0
