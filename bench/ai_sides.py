@@ -148,7 +148,8 @@ def kinds(path: str, answer_path: str) -> None:
     paid = _answer_by_zone(answer, node_class)
     print("  the answer over the classes' LP per zone: accelerator / CPU nodes")
     for zone in sorted({zone for zone, _ in paid}):
-        print(f"  {zone}: {paid[(zone, True)] - lp[(zone, True)]:+9.2f} {paid[(zone, False)] - lp[(zone, False)]:+9.2f}")
+        over = [paid[(zone, accelerators)] - lp[(zone, accelerators)] for accelerators in (True, False)]
+        print(f"  {zone}: {over[0]:+9.2f} {over[1]:+9.2f}")
 
 
 def main() -> None:
