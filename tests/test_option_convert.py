@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import time
+
 from test_accelerator_options import gpu_pool
 
+from fitlang.solve import search_stages
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
 from fitlang.solve.option_convert import options_converted
@@ -44,6 +47,30 @@ def test_a_dear_node_s_option_replicas_go_to_another_option_s_free_room_and_it_c
     assert verified_cost(problem, floor) == 26
     hosted = {name for nodes in floor.nodes.values() for node in nodes for name in node.hosted}
     assert "b[L40S]" not in hosted and "b[A10G]" in hosted
+
+
+def test_the_search_converts_before_an_accelerator_mip_that_takes_its_time(tmp_path, monkeypatch):
+    # the search's accelerator MIP runs past its deadline and keeps nothing (`bench/ai_fleet.py`
+    # 10,000 seed 20 at 5 s: HiGHS's root took 0.91 of the 0.93 CPU s left): the conversion,
+    # before it, has closed the dear node already (46 -> 26, the first test)
+    problem = problem_from(tmp_path, _fleet())
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    assert verified_cost(problem, floor) == 46
+    now = [1000.0]
+
+    def ticking() -> float:  # a clock that moves on a little each time it is read
+        now[0] += 1e-4
+        return now[0]
+
+    def whole_time(problem_, packing, objective, deadline) -> bool:
+        now[0] = deadline + 0.2  # (past the search's own deadline too)
+        return False
+
+    monkeypatch.setattr(time, "monotonic", ticking)
+    monkeypatch.setattr(search_stages, "accelerators_repacked", whole_time)
+    searched = search_stages.searched(problem, floor, "cost", now[0] + 1.0, lambda *said: None, None)
+    assert verified_cost(problem, searched) == 26
 
 
 def test_a_group_a_rule_counts_keeps_its_option(tmp_path):

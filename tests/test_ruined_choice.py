@@ -7,15 +7,16 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+from test_accelerator_repack import FLEET, _greedy
 from test_bounds_aside import _run
 
 from fitlang.solve import placement, search_stages
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide
-from fitlang.solve.pack import pack
+from fitlang.solve.pack import Packing, pack
 from fitlang.solve.ruined_choice import ranked, ruined_choice
 
-from solving import problem_from, verified_cost
+from solving import node_state, problem_from, verified_cost
 
 # two 4-CPU nodes at 1 USD/h, one 8-CPU node at 1.50; 8 one-CPU replicas. `both_small` (the
 # two small nodes, full: 2) cannot be ruined cheaper: a full small node's 4 replicas fit only
@@ -90,6 +91,24 @@ def test_the_solve_keeps_the_pass_cheaper_after_the_ruin_and_does_not_ruin_it_ag
     search_stages.searched(problem, run.floor, "cost", time.monotonic() + 0.5, lambda *said: None, None,
                            ruined=True)
     assert ruined == []
+
+
+def test_where_the_accelerator_mip_has_much_to_move_the_passes_are_left_to_the_search(tmp_path):
+    # every node holds accelerator work the search's first stage re-places (a region with a power
+    # cap): the time of the ruin before the choice goes to that stage (seed 1 of the accelerator
+    # shape: the ruin took 0.93 of 1.2 CPU s left). Neither the greedy (92) nor a pass with the
+    # gang in `cold` (94) is ruined; the floor is left to the search: 89
+    problem = problem_from(tmp_path, FLEET.replace("{cap}", "21"))
+    floor = _greedy(problem)
+    cold = Packing({"h100_cold": [node_state(problem, "h100_cold", i, {"train": 1}) for i in range(2)],
+                    "l4_cold": [node_state(problem, "l4_cold", i, {"infer": 4}) for i in range(2)]})
+    assert (verified_cost(problem, floor), verified_cost(problem, cold)) == (92, 94)
+    run = _run(problem, floor, 30.0)
+    placement._ruined_first(run, [cold])
+    assert run.floor is floor and run.ruined is None
+    searched = search_stages.searched(problem, run.floor, "cost", time.monotonic() + 30, lambda *said: None,
+                                      None)
+    assert verified_cost(problem, searched) == 89
 
 
 def test_where_the_lp_mixes_options_the_fractional_pass_also_runs_with_every_group_whole():

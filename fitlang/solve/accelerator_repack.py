@@ -76,6 +76,25 @@ MIP_REL_GAP = 1e-3
 # (`bench/ai_fleet.py` 10,000, the stage with no deadline: seeds 3 / 14 / 17 0.64 / 0.40 / 0.39
 # -> 0.41 / 0.35 / 0.35 CPU s, 413.51 / 387.17 / 418.00 USD/h kept either way; session 52)
 UNSCALED = 0
+# the share of a packing's cost on the nodes the MIP re-places from which the search's first
+# stage, this one, is worth more than the ruin of the guided passes before their choice
+# (`placement._ruined_first`): `bench/ai_fleet.py` 10,000 at 5 s, seed 1, the ruin of two
+# passes took 0.93 of the 1.2 CPU s left for 131 USD/h, the MIP none of it; without it the MIP
+# kept 202 in 0.44 s, and the merge after it 36 (session 54). Those nodes are 83-88% of the
+# cost on that shape (seeds 1 / 3 / 5 / 20), 15% on the inventory shape (seed 94), where the MIP
+# keeps nothing (session 52)
+FIRST_SHARE = 0.5
+
+
+def repacks_much(problem: Problem, packing: Packing, objective: str) -> bool:
+    """Whether the nodes whose accelerator work the MIP would re-place cost at least FIRST_SHARE
+    of `packing` (the stage runs and has that much to move)."""
+    value = _packed_value(problem, packing, objective)
+    if objective != "cost" or not packing.complete or not problem.power_caps or not value:
+        return False
+    movable = _Movable(problem, packing)
+    moved = sum(problem.node_class(c).price * len(names) for c, names in movable.nodes.items())
+    return moved >= FIRST_SHARE * value
 
 
 def accelerators_repacked(problem: Problem, packing: Packing, objective: str,

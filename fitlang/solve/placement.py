@@ -17,6 +17,7 @@ from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
 from fitlang.solve import bound_stages, option_spread_bound, repair_time, whole_cores
 from fitlang.solve.accelerator_options import accelerator_options
+from fitlang.solve.accelerator_repack import repacks_much
 from fitlang.solve.aggregate import (
     can_grow,
     cap_short,
@@ -1126,11 +1127,14 @@ def _ruined_first(run: _Run, others: list[Packing | None]) -> None:
     Not where there is no choice (one complete pass, or passes alike in value): the search then
     ruins the floor in its own order, after the merge of small nodes, which gains more in the
     first tenths of a second (`bench/ai_fleet.py` 10,000 at 5 s, seed 3: merged 89,385 -> 89,369
-    in 0.2 CPU s, where the ruin first found 14 in 1.0 s; search_room.py)."""
+    in 0.2 CPU s, where the ruin first found 14 in 1.0 s; search_room.py). Nor where the search's
+    first stage, the accelerator MIP, has much to move (`accelerator_repack.repacks_much`): it
+    gains more in that time (seed 1: the ruin of two passes took 0.93 of the 1.2 CPU s left)."""
     passes = [packing for packing in others if packing is not None]
     assert run.floor is not None
     if not passes or run.objective != "cost" or run.search_deadline is None or run.rebuilt or \
-            len(ranked(run.problem, [run.floor, *passes], run.objective)) < 2:
+            len(ranked(run.problem, [run.floor, *passes], run.objective)) < 2 or \
+            repacks_much(run.problem, run.floor, run.objective):
         return
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * max(0.0, run.search_deadline - time.monotonic())
     chosen = ruined_choice(run.problem, [run.floor, *passes], run.objective, ruin_deadline)

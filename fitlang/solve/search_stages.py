@@ -59,6 +59,13 @@ GANG_SHARE = 0.5
 # 10,000 at 5 s: the search begins with 0.5-0.9 CPU s left under load, seed 17's MIP and packing take
 # 0.4 of it: half gave 0.24 and kept nothing, 1.91%, 0.85 of it 1.21%; session 48)
 REPACK_ACCELERATORS_SHARE = 0.85
+# dear accelerator nodes closed by other options' room (option_convert.py, dearest first) before the
+# accelerator MIP, for at most this share of the time left: the MIP can take the search's whole time, past
+# its deadline where HiGHS's root does not stop (`bench/ai_fleet.py` 10,000 seed 20 at 5 s: 0.91 of the
+# 0.93 CPU s left for nothing kept, where the conversion closes 27 L40S nodes, 405 USD/h, in 0.16 s);
+# whole before the MIP, the conversion took 0.3-0.46 s on seeds 2 / 12, and the MIP after it kept nothing
+# in the 1 s given (where first it kept 151 / 232 USD/h; session 54)
+OPTIONS_FIRST_SHARE = 0.25
 # the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
 # inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
 ZONE_SHARE = 0.5
@@ -112,6 +119,9 @@ class Stage(NamedTuple):
 
 # the stages in order (why this order: the shares' comments above and `searched`'s docstring)
 STAGES: tuple[Stage, ...] = (
+    # dear accelerator nodes closed by other options' room first (OPTIONS_FIRST_SHARE of the time left),
+    # then again with the merge after the MIP, which gets the rest (its 0.85 of it)
+    Stage("options", lambda p, k, o, d: options_converted(p, k, o, _until(OPTIONS_FIRST_SHARE, d))),
     Stage("accelerators",
           lambda p, k, o, d: accelerators_repacked(p, k, o, _until(REPACK_ACCELERATORS_SHARE, d))),
     Stage("gangs", lambda p, k, o, d: gangs_onto_bought(p, k, o, _until(GANG_SHARE, d))),
