@@ -4,16 +4,18 @@ they pack, where the solve's own model sums them as a fluid."""
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 from test_fragment_bound import _exact_optimum, _thirds
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve import clock
-from fitlang.solve.fragment_bound import fragment_bound_beside, fragment_found
-from fitlang.solve.fragment_counts import cheaper_floor, fragment_packed
+from fitlang.solve.fragment_bound import Found, fragment_bound_beside, fragment_found
+from fitlang.solve.fragment_counts import cheaper_floor, fragment_packed, taken_first
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement_result import _packed_value
+from fitlang.solve.search_stages import searched
 
 
 def test_the_childs_solution_packs_at_the_optimum_where_halves_and_quarters_overfill_a_node(tmp_path):
@@ -64,3 +66,51 @@ def test_with_no_user_limit_the_solve_waits_for_the_childs_answer(tmp_path):
         found = beside.found()
     assert found is not None and found.value == 8 and found.bound == 8
     assert beside._pending.done() and beside.collected() == Fraction(8)
+
+
+class _Telling:
+    """A stand-in for the child beside (`FragmentBeside`): `found()` the solution it has told
+    by now, set by the test."""
+
+    def __init__(self) -> None:
+        self.told: Found | None = None
+
+    def found(self) -> Found | None:
+        return self.told
+
+
+def test_the_childs_newer_solutions_are_taken_during_the_search_each_once(tmp_path):
+    # the take before the search had only a first incumbent, dearer than the floor (seed 22 at
+    # 20 s: 283.06, session 53); the child's optimum told later is packed then, and each
+    # solution once: asked again with nothing newer, nothing is packed
+    problem = _thirds(tmp_path)
+    dear, child = _spread_out(problem), _Telling()
+    child.told = Found(None, Fraction(15), None)
+    before, takes = taken_first(problem, dear, child, "cost", None)  # type: ignore[arg-type]
+    assert before is None and takes is not None
+    assert takes(dear) is None  # (nothing newer)
+    child.told = fragment_found(problem, "cost", float("inf"), 60.0)
+    taken = takes(dear)
+    assert taken is not None and _packed_value(problem, taken, "cost") == 8
+    assert takes(dear) is None  # (that solution tried already)
+
+
+def test_the_search_begins_again_from_a_packing_taken_meanwhile(tmp_path):
+    # a search out of time does not move the floor; the packing `taken` gives before its first
+    # stage is the one it goes on from, and the answer
+    problem = _thirds(tmp_path)
+    dear = _spread_out(problem)
+    found = fragment_found(problem, "cost", float("inf"), 60.0)
+    assert found is not None
+    child_packing = fragment_packed(problem, found, "cost", None)
+    given: list[Packing] = []
+
+    def taken(packing: Packing) -> Packing | None:
+        if given:
+            return None
+        given.append(packing)
+        return child_packing
+
+    answer = searched(problem, dear, "cost", time.monotonic(), lambda *told: None, None, taken=taken)
+    assert given == [dear]
+    assert answer is child_packing and _packed_value(problem, answer, "cost") == 8

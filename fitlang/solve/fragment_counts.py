@@ -17,6 +17,7 @@ aggregate model too. `placement` keeps it where it packs cheaper than the floor 
 from __future__ import annotations
 
 from fitlang.model.problem import Problem
+from fitlang.solve import work
 from fitlang.solve.aggregate import completed, past
 from fitlang.solve.encode import encode
 from fitlang.solve.fitted_counts import fitted_counts
@@ -55,10 +56,23 @@ def fragment_packed(problem: Problem, found: Found, objective: str, deadline: fl
 def cheaper_floor(problem: Problem, floor: Packing, beside: FragmentBeside, objective: str,
                   deadline: float | None) -> Packing | None:
     """The child's best solution by now (with no user limit, its answer: `FragmentBeside.found`)
-    packed and consolidated, where that places every replica for less than `floor`; else None.
-    Not packed where the floor costs no more than the child's solution does in its model: its
-    counts, packed, seldom cost less than the nodes they count."""
+    packed and consolidated, where that places every replica for less than `floor`; else None."""
+    return cheaper_packed(problem, floor, beside.found(), objective, deadline)
+
+
+def taken_first(problem: Problem, floor: Packing, beside: FragmentBeside, objective: str,
+                deadline: float | None) -> tuple[Packing | None, Takes | None]:
+    """`cheaper_floor` before the search, and the `Takes` during it (with a user limit only)."""
     found = beside.found()
+    later = None if work.counted() else Takes(problem, beside, objective, deadline, found)
+    return cheaper_packed(problem, floor, found, objective, deadline), later
+
+
+def cheaper_packed(problem: Problem, floor: Packing, found: Found | None, objective: str,
+                   deadline: float | None) -> Packing | None:
+    """`found` packed and consolidated, where that places every replica for less than `floor`;
+    else None. Not packed where the floor costs no more than the child's solution does in its
+    model: its counts, packed, seldom cost less than the nodes they count."""
     value = _packed_value(problem, floor, objective)
     if found is None or found.value is None or value is None or value <= found.value or past(deadline):
         return None
@@ -68,3 +82,29 @@ def cheaper_floor(problem: Problem, floor: Packing, beside: FragmentBeside, obje
     consolidate(problem, packing, objective, deadline)
     packed = _packed_value(problem, packing, objective)
     return packing if packed is not None and packed < value else None
+
+
+class Takes:
+    """The child's solutions taken again while the search runs (`search_stages.searched`'s
+    `taken`), each newer one that is cheaper in its model than the one tried before: where the
+    child's first good solution comes after the take before the search (step 4b of
+    `placement._stages`; inventory 1,000 seed 22 at 20 s: 283.06 there, session 53), the search
+    ran from the floor to its end. Called with the search's packing: the child's newest solution
+    packed where that is cheaper than it (`cheaper_packed`), else None; each solution is packed
+    once at most, and none where its value is not below the last one tried (the child tells its
+    bound as it goes too, with the same solution).
+
+    Only with a user limit: with none (`work.counted`), step 4b waited for the child's answer,
+    so there is nothing newer, and the child's messages by an instant are the clock's."""
+
+    def __init__(self, problem: Problem, beside: FragmentBeside, objective: str, deadline: float | None,
+                 tried: Found | None) -> None:
+        self.problem, self.beside, self.objective, self.deadline = problem, beside, objective, deadline
+        self.tried = None if tried is None else tried.value
+
+    def __call__(self, packing: Packing) -> Packing | None:
+        found = self.beside.found()
+        if found is None or found.value is None or (self.tried is not None and found.value >= self.tried):
+            return None
+        self.tried = found.value
+        return cheaper_packed(self.problem, packing, found, self.objective, self.deadline)

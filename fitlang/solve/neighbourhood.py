@@ -71,10 +71,10 @@ ValueOf = Callable[[Packing], Fraction | None]
 def search(problem: Problem, packing: Packing, objective: str, deadline: float,
            value_of: ValueOf, seed: int = 0,
            improved: Callable[[Fraction], None] | None = None,
-           enough: Fraction | None = None) -> Packing:
+           enough: Fraction | None = None, stop: Callable[[Packing], bool] | None = None) -> Packing:
     """The best complete packing found by the deadline (or once its value is `enough` or
-    less), starting from `packing` (itself when no step improved on it). `value_of` gives a
-    packing's objective (lower is better)."""
+    less, or `stop(the best)` is true before a step), starting from `packing` (itself when no
+    step improved on it). `value_of` gives a packing's objective (lower is better)."""
     best, value = packing, value_of(packing)
     movable = _movable(problem)
     if value is None or not packing.complete or not movable:
@@ -84,6 +84,8 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
     steps = COUNTED_STEPS if work.counted() else None  # (no user limit: a count of steps, work.py)
     while deadline - time.monotonic() > longest and (enough is None or value > enough) \
             and (steps is None or steps > 0):
+        if stop is not None and stop(best):
+            break
         chosen = _choose(problem, _by_spend(problem, best, movable, rng))
         begun = time.monotonic()
         step_deadline = begun + STEP_SHARE * (deadline - begun)

@@ -55,7 +55,7 @@ from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.fragment_bound import FragmentBeside, raised_beside
-from fitlang.solve.fragment_counts import cheaper_floor
+from fitlang.solve.fragment_counts import taken_first
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
@@ -319,16 +319,18 @@ def _stages(run: _Run, started: float) -> Placement:
         complete = True
     if relax and not complete and _first_fit_if_short(run):  # never worse than a first-fit
         complete = run.complete
+    takes = None
     if run.fragment is not None and complete and run.floor is not None and not run.settled:
-        # 4b. the counts of the model with the fragment rows, found beside, packed where cheaper
-        cheaper = cheaper_floor(problem, run.floor, run.fragment, run.objective, run.search_deadline)
+        # 4b. the counts of the model with the fragment rows, found beside, packed where cheaper;
+        # and the child's newer ones again as the search goes (`Takes`)
+        cheaper, takes = taken_first(problem, run.floor, run.fragment, run.objective, run.search_deadline)
         run.floor = run.floor if cheaper is None else cheaper
     if run.floor is not None and complete and not run.settled and _search_pays(run):
         # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
         floor, bound = run.floor, _larger(run.best.bound if run.best is not None else None, run.proven)
         ruined = floor is run.ruined
         run.floor = searched_keeping_spreads(problem, floor, lambda: searched(
-            problem, floor, run.objective, run.search_deadline, run.progress, bound, ruined=ruined))
+            problem, floor, run.objective, run.search_deadline, run.progress, bound, ruined, takes))
     return _answer(run, started)  # 6. the better of the two, with every bound proven
 
 

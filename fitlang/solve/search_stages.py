@@ -30,6 +30,8 @@ from fitlang.solve.zone_repack import zones_repacked
 
 # what a stage tells the solve's progress line: (what happened, the value, the bound)
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
+# a cheaper packing found apart from the search by now, asked with the search's packing (None: none)
+Taken = Callable[[Packing], Packing | None]
 
 # of the time left for the search, the share exact repacking takes before the neighbourhood
 # search. Measured on the inventory shape at 10,000 nodes from the guided floor (593.18 USD/h):
@@ -72,7 +74,8 @@ ZONE_SHARE = 0.5
 
 
 def searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
-              progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
+             progress: Progress, bound: Fraction | None, ruined: bool = False,
+             taken: Taken | None = None) -> Packing:
     """The floor improved first by the accelerator work re-placed by one MIP over classes
     (accelerator_repack.py, REPACK_ACCELERATORS_SHARE of the time left), then by whole gangs moved onto
     bought accelerator nodes (gang_bought.py, GANG_SHARE of what is left), then dear accelerator nodes closed
@@ -86,21 +89,49 @@ def searched(problem: Problem, packing: Packing, objective: str, deadline: float
     spread replica beside them across domains (crossing_room.py), then by exact repacking of a few nodes at a
     time (`repack`) for a share of the time left, then by large-neighbourhood search
     (`neighbourhood.search`) until the deadline, or within the optimality tolerance of the proven `bound`.
-    `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
+    `ruined`: the packing was ruined to its end already (ruined_choice.py), not again.
+    `taken`: asked before each stage and each step of the neighbourhood search for a cheaper
+    packing found elsewhere meanwhile (the fragment bound's child's counts, packed:
+    `fragment_counts.Takes`); where it gives one, the search begins again from it."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
+    while True:
+        packing, switched = _searched_once(problem, packing, objective, deadline, progress, bound, enough,
+                                           ruined, taken)
+        if switched is None:
+            return packing
+        packing, ruined = switched, False
+        progress("improve", _packed_value(problem, packing, objective), bound)
+
+
+def _searched_once(problem: Problem, packing: Packing, objective: str, deadline: float,
+                   progress: Progress, bound: Fraction | None, enough: Fraction | None, ruined: bool,
+                   taken: Taken | None) -> tuple[Packing, Packing | None]:
+    """`searched`'s stages once: the packing they end with, and the one `taken` gave where it
+    gave one (the stages then stopped)."""
     value = _packed_value(problem, packing, objective)
     for stage in STAGES:
+        if taken is not None and (switched := taken(packing)) is not None:
+            return packing, switched
         if stage.name == "dear nodes" and ruined:
             continue
         if (enough is None or value is None or value > enough) and stage.run(problem, packing, objective,
                                                                              deadline):
             value = _packed_value(problem, packing, objective)
             progress("improve", value, bound)
-    return neighbourhood.search(
+    given: list[Packing] = []
+
+    def stop(best: Packing) -> bool:
+        switched = None if taken is None else taken(best)
+        given.extend([switched] if switched is not None else [])
+        return switched is not None
+
+    found = neighbourhood.search(
         problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
-        improved=lambda value: progress("improve", value, bound), enough=enough)
+        improved=lambda value: progress("improve", value, bound), enough=enough,
+        stop=stop if taken is not None else None)
+    return found, (given[0] if given else None)
 
 
 def _until(share: float, deadline: float) -> float:
