@@ -6,8 +6,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from test_timeline_reschedule import _site, _value
+from test_timeline_reschedule import JOB, POLICY, SITE, _site, _value
 from test_timing import _spot_violations
+
+from solving import problem_from
 
 
 def test_the_search_gathers_a_sites_runs_onto_a_larger_node_without_the_exact_neighbourhoods(tmp_path):
@@ -72,3 +74,47 @@ def test_a_neighbourhood_that_did_not_pay_is_not_filled_again_while_nothing_it_r
         assert len(tried) == 2
     finally:
         timeline_fill._filled_again = original
+
+
+DECOYS = """
+pool tiny {
+  count = 4
+  cpu = 10
+  memory = 64GiB
+  power = 1kW
+  price = 1 USD/h
+  labels = { site: "a", kind: "tiny" }
+}
+""" + "".join(f"""
+workload decoy{step} {{
+  kind = job
+  replicas = 1
+  cpu = 3
+  memory = 4GiB
+  duration = 1h
+  earliest = {step}h
+  deadline = {step + 1}h
+  require labels["kind"] == "tiny"
+}}
+""" for step in range(4))
+
+
+def test_the_sites_next_emptiest_nodes_are_filled_again_where_its_emptiest_do_not_pay(tmp_path):
+    # four tiny nodes each hold a 3-CPU job held to its hour (70% unused: the emptiest of the
+    # site, and nothing gathers them for less); the three small nodes' staggered 8-CPU jobs
+    # come after them in the ranking. The emptiest group alone (the start tree) leaves the
+    # site at 11.0 USD; the next group filled again gathers the three onto the large node
+    from fitlang.solve.timeline_fill import filled
+    from fitlang.solve.timeline_pack import Spot, holding
+
+    text = SITE.format(large_kw=1, cap_kw=10) + DECOYS + "".join(JOB.format(name=name) for name in "abc")
+    problem = problem_from(tmp_path, text + POLICY)
+    spots = [Spot(f"decoy{step}", 0, "tiny", step, step, step + 1) for step in range(4)] + [
+        Spot("a", 0, "small", 0, 0, 2), Spot("b", 0, "small", 1, 1, 3), Spot("c", 0, "small", 2, 2, 4)]
+    assert _value(problem, spots) == Fraction("11.0")
+    ledger = holding(problem, spots)
+    after = filled(problem, ledger, spots, None)
+    assert _value(problem, after) == Fraction("8.6")
+    assert {(spot.class_id, spot.start) for spot in after[4:]} == {("large", after[4].start)}
+    assert _spot_violations(problem, after) == []
+    assert ledger.total() == holding(problem, after).total()
