@@ -2,7 +2,7 @@
 per-node MIP in a child process beside the search, as session 53 (h53a) proposed; measured in
 session 54 (h54a), **not kept** (numbers: docs/performance.md, session 54, h54a). Not a test.
 
-    PYTHONPATH=.:bench .venv/bin/python bench/zones_beside.py FILE [--limit 5] [--entry S] [--rounds A,B]
+    PYTHONPATH=.:bench .venv/bin/python bench/zones_beside.py FILE [--limit 5] [--entry S | --drift] [--out X]
 
 Without `--entry`: `fitc solve FILE --time-limit LIMIT` on the CPU clock (as e2e.py) with the
 child wired in (`fitlang.solve.search_stages` patched here, nothing in fitlang changed): forked
@@ -21,9 +21,9 @@ Prints what the child found and what the parent kept, then the answer's line as 
 (its verify is not run: run `fitc verify` on `--out`).
 
 With `--entry S`: at the search's entry, every group's MIP in this process for S CPU s each
-(the solve is stopped there), printing each improving solution's value and CPU second, then at
-the search's end (a second solve, undisturbed) how many workloads' replica counts each group
-gained or lost since the entry.
+(the solve is stopped there), printing each improving solution's value and CPU second. With
+`--drift`: the solve undisturbed, and at the search's end how many workloads' replica counts
+each group gained or lost since the search's entry.
 """
 
 from __future__ import annotations
