@@ -34,7 +34,8 @@ def _first_guide(problem):
 @pytest.fixture(scope="module")
 def ai2(tmp_path_factory):
     # bench/ai_fleet.py at 1,000 nodes, seed 2: the first guide's pass with the mixes, in the
-    # priority order, leaves 18 replicas out; with those first, 2; with those 2 added, none
+    # priority order, leaves 15 replicas out; with those first, none (18, then 2, then none
+    # before later sessions' passes and the gpu block's default family, session 54)
     problem = _ai_fleet(tmp_path_factory, 1000, 100, 2)
     return problem, _first_guide(problem)
 
