@@ -91,7 +91,9 @@ class GpuRule:
 
     def allows(self, model: str) -> bool:
         vendor, family, memory, fabric = ACCELERATORS[model]
-        return (memory >= self.min_memory_gb and (not self.families or family in self.families)
+        # (a rule naming no family or vendor asks for GPUs: fitlang's default for a `gpu` block)
+        families = self.families or (() if self.vendors else ("gpu",))
+        return (memory >= self.min_memory_gb and (not families or family in families)
                 and (not self.vendors or vendor in self.vendors)
                 and (not self.fabrics or fabric in self.fabrics))
 

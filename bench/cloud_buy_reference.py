@@ -5,7 +5,7 @@ Reads the instance's JSON (`cloud-R-S.json`) and either
     node that may exist (a pool's nodes; up to `max_count` nodes per offer and region of each buy
     block, fewer where the replicas that may use it are fewer), an integer per workload and node;
     capacity (CPU, memory, accelerators, pods), eligibility (arch, accelerator model / memory /
-    vendor / interconnect, residency, dedicated pools), `anti_affinity self on node`, `spread
+    vendor / interconnect / family, residency, dedicated pools), `anti_affinity self on node`, `spread
     region max_skew 1` over the regions of every node the workload may use, `latency` (each
     location >= 1 replica within reach), buy limits, the power cap, the budget; the cost is the
     nodes' prices plus dc1's electricity. Small instances only (`cloud_buy.py --small`).
@@ -92,6 +92,10 @@ def eligible(inst: dict, work: dict, node: NodeClass) -> bool:
         if gpu["model"] and node.gpu_model != gpu["model"]:
             return False
         rule = gpu["rule"]
+        # a gpu block that names no model and no vendor asks for GPUs (fitlang's default family):
+        # no TPU or Trainium for a rule on memory or interconnect alone, or none
+        if not gpu["model"] and rule != "nvidia" and accelerator.get("family", "gpu") != "gpu":
+            return False
         if rule == "memory20" and accelerator["memory"] < 20 * 10**9:
             return False
         if rule == "nvidia" and accelerator["vendor"] != "nvidia":

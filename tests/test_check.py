@@ -169,7 +169,7 @@ def test_mirrored_comparison_keeps_its_meaning(tmp_path):
     result = check_text(tmp_path, (
         'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n'
         '  gpu {\n    count = 1\n    require 40GB < memory\n  }\n}\n'))
-    (requirement,) = result.program.workloads["w"].gpu_requirements
+    requirement = result.program.workloads["w"].gpu_requirements[0]  # (then the default `family == gpu`)
     assert (requirement.predicate.op, requirement.predicate.value) == (">", 40 * 10 ** 9)
 
 

@@ -533,7 +533,7 @@ async def test_hover(client: LanguageClient, project):
     trainer = await doc.hover(doc.at("trainer {"))
     assert "2 replicas (job)" in trainer
     assert "each replica needs 32 CPU, 256 GiB memory, 8 GPUs " \
-           "(memory >= 80GB and interconnect == nvlink)" in trainer
+           "(memory >= 80GB and interconnect == nvlink and family == gpu)" in trainer  # (the default stated)
     assert "one replica fits on 2 nodes of pool `h100` (1 per node)" in trainer
     web = await doc.hover(doc.at("trainer on zone"))  # a reference, not the declaration
     assert "one replica fits on 2 nodes of pool `h100`" in web

@@ -489,3 +489,32 @@ def test_explain_says_an_exclusion_of_a_rule_without_hooks_by_the_pools_it_rules
         "`w` has `toy`, which rules out pool `forbidden`"]
     assert [(r.text, r.cost) for r in explanation.repairs if r.part == part] == [
         ("drop `toy` (line 13) so that `w` may also run on pool `forbidden`", 2)]  # pools: 6 lines each
+
+
+_TPU_AND_GPU = ('import "std/accelerators"\n'
+                + pool("tpus", 1, 8, "32Gi", 1, "  gpu {\n    model = TPU_V5E\n    count = 4\n  }\n")
+                + pool("gpus", 1, 8, "32Gi", 3, "  gpu {\n    model = L4\n    count = 1\n  }\n"))
+
+
+@pytest.mark.parametrize(("gpu", "pool_name"), [
+    ("count = 1", "gpus"),
+    ("count = 1\n    require memory >= 16GB", "gpus"),
+    ("count = 1\n    require family == tpu", "tpus"),
+    ("count = 1\n    require vendor == google", "tpus"),
+    ("count = 1\n    require not (family != tpu)", "tpus"),
+    ("count = 1\n    model = TPU_V5E", "tpus"),
+])
+def test_a_gpu_block_naming_no_kind_of_device_asks_for_gpus(tmp_path, gpu, pool_name):
+    # session 54 (h54h): `gpu { count = 1 }` over std/gcp ran on a TPU host, the cheaper one
+    # here; a block naming the model, vendor or family chooses the kind itself
+    from fitlang.solve.placement import solve
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    text = _TPU_AND_GPU + workload("w", 1, 1, "1Gi", f"  gpu {{\n    {gpu}\n  }}\n")
+    problem = problem_from(tmp_path, text)
+    answer = solve(problem)
+    assert [a.node.rsplit("-", 1)[0] for a in answer.assignments] == [pool_name]
+    assert verify(problem, json.loads(as_json(problem, answer, []))) == ([], [])
+    on_the_tpu = {"assignments": [{"workload": "w", "replica": 0, "node": "tpus-0"}]}
+    assert (verify(problem, on_the_tpu)[0] == []) == (pool_name == "tpus")

@@ -328,12 +328,13 @@ def offer(name, provider, instance_type, regions, *, cpu=8, memory="32GiB", gpu=
     return "\n".join(lines) + extra + "\n}\n"
 
 
-def workload(name, replicas, *, cpu=4, memory="8GiB", gpus=0, arch=None, region=None):
+def workload(name, replicas, *, cpu=4, memory="8GiB", gpus=0, gpu_model=None, arch=None, region=None):
     text = f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n"
     if region:
         text += f"  regions = [{json.dumps(region)}]\n"
     if gpus:
-        text += f"  gpu {{\n    count = {gpus}\n  }}\n"
+        model = f"    model = {gpu_model}\n" if gpu_model else ""  # (none: GPUs, `family == gpu`)
+        text += f"  gpu {{\n{model}    count = {gpus}\n  }}\n"
     if arch:
         text += f"  arch = [{arch}]\n"
     return text + "}\n"
@@ -359,8 +360,9 @@ ACCELERATORS = 'import "std/accelerators"\n'
     (("TRAINIUM2", 16), None, "AL2023_x86_64_NEURON"),
 ])
 def test_eks_node_groups_use_amazon_linux_2023_ami_types(tmp_path, gpu, arch, expected):
+    gpus, gpu_model = (gpu[1], gpu[0]) if gpu else (0, None)
     text = ACCELERATORS + offer("o", "aws", "m.x", ["us-east-1"], gpu=gpu, arch=arch) + \
-        "buy {\n  max_count = 4\n}\n" + workload("w", 2, cpu=2, gpus=gpu[1] if gpu else 0, arch=arch)
+        "buy {\n  max_count = 4\n}\n" + workload("w", 2, cpu=2, gpus=gpus, gpu_model=gpu_model, arch=arch)
     _, files = compiled(tmp_path, text)
     assert one(files, "aws_eks_node_group")["ami_type"] == expected
 
@@ -382,7 +384,7 @@ def test_gke_tpu_pools_go_to_the_zone_that_sells_them(tmp_path):
                 price="0.4 USD/h")
     # web needs more memory than a TPU VM has: it buys the other pool
     text = ACCELERATORS + tpu + cpu + "buy {\n  max_count = 8\n}\n" + \
-        workload("serve", 3, gpus=4) + workload("web", 1, memory="200GiB")
+        workload("serve", 3, gpus=4, gpu_model="TPU_V5E") + workload("web", 1, memory="200GiB")
     _, files = compiled(tmp_path, text)
     pools = {b["node_config"][0]["machine_type"]: b for b in resources(files).values()}
     assert pools["ct5lp-hightpu-4t"]["node_locations"] == ["us-west4-a"]
@@ -395,7 +397,7 @@ def test_a_tpu_bought_where_no_zone_sells_it_is_an_error(tmp_path, fitc):
     tpu = offer("tpu", "gcp", "ct5lp-hightpu-4t", ["asia-east1"], cpu=112, memory="192GiB",
                 gpu=("TPU_V5E", 4), price="4.8 USD/h")
     (tmp_path / "p.fit").write_text(ACCELERATORS + tpu + "buy {\n  max_count = 2\n}\n" +
-                                    workload("serve", 1, gpus=4))
+                                    workload("serve", 1, gpus=4, gpu_model="TPU_V5E"))
     result = fitc("compile", str(tmp_path / "p.fit"), "--target", "terraform", "--out",
                   str(tmp_path / "out"))
     assert result.returncode == 1 and "error[E0617]" in result.stderr, result.stderr

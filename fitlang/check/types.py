@@ -82,7 +82,8 @@ class Type:
         if self.kind == "number":
             return DIMENSION_NAMES[self.dim]
         if self.kind == "choice":
-            return f"a {self.label or 'choice'} ({' | '.join(self.choices)})"
+            label = self.label or "choice"
+            return f"a{'n' if label[0] in 'aeiou' else ''} {label} ({' | '.join(self.choices)})"
         if self.kind == "ref":
             return f"a{'n' if self.ref[0] in 'aeiou' else ''} {self.ref}"
         if self.kind == "list":

@@ -24,9 +24,13 @@ from fitlang.check.program import (
     Accelerator,
     AcceleratorOption,
     AffinityRule,
+    AllOf,
+    AnyOf,
     Compare,
     LatencyRule,
+    Negation,
     Origin,
+    Predicate,
     Preference,
     Program,
     Requirement,
@@ -352,6 +356,13 @@ class WorkloadBuilder(EntityBuilders):
             if predicate is not None:
                 requirements.append(Requirement(predicate, expression_text(statement.condition),
                                                 Origin(home.path, statement.span)))
+        if model is None and not gpu.named and not any(_names_device_kind(r.predicate) for r in requirements):
+            # a block that names no model, vendor or family asks for GPUs, as its name says: a CUDA
+            # image is no TPU or Trainium job (session 54: `gpu { count = 1 }` over std/gcp ran on a
+            # TPU v6e host, its pod requesting `google.com/tpu`)
+            origin = Origin(gpu.origin.path, gpu.node.kind.span)
+            requirements.append(Requirement(Compare(("family",), "==", "gpu", origin),
+                                            "family == gpu", origin))
         return requirements
 
     def _rules(self, rules: _Rules, statements: list[Any]) -> None:
@@ -452,3 +463,16 @@ def _min_segment(preemptible: bool | None, min_segment: Fraction | None) -> Frac
     if not preemptible:
         return None
     return min_segment if min_segment is not None else Fraction(0)
+
+
+def _names_device_kind(predicate: Predicate) -> bool:
+    """Whether an accelerator requirement names the kind of device (its model, vendor or
+    family) anywhere, so that a `gpu` block's default family does not apply."""
+    if isinstance(predicate, Compare):
+        return predicate.subject[:1] in (("model",), ("vendor",), ("family",))
+    if isinstance(predicate, AllOf | AnyOf):
+        return any(_names_device_kind(item) for item in predicate.items)
+    if isinstance(predicate, Negation):
+        return _names_device_kind(predicate.item)
+    return False
+
