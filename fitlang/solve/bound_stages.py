@@ -96,7 +96,8 @@ def with_patterns(problem: Problem, objective: str, pair, start: Packing | tuple
             or (value - pair.value) / value <= pattern_min_gap(problem) \
             or pattern_seconds(problem, pair.relaxation.pairs) > PATTERN_SHARE * time_limit:
         return pair.value, None
-    found = pattern_bound(pair, objective, share_of(time_limit, PATTERN_SHARE, deadline), start=start)
+    found = pattern_bound(pair, objective, share_of(time_limit, PATTERN_SHARE, deadline), start=start,
+                          counted_seconds=PATTERN_SHARE * time_limit)
     return (pair.value if found.value is None else max(found.value, pair.value)), found
 
 
