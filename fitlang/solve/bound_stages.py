@@ -130,7 +130,8 @@ def coarse_stage(problem: Problem, objective: str, known: Fraction | None, start
             or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
         return None
     return coarse_bound(problem, objective, share_of(time_limit, PATTERN_SHARE, deadline), start,
-                        max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR))
+                        max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR),
+                        counted_seconds=PATTERN_SHARE * time_limit)
 
 
 @dataclass

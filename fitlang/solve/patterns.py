@@ -67,10 +67,11 @@ KNAPSACK_SECONDS = 2.0
 # a pattern enters the master when its reduced cost is below -NEGATIVE (relative)
 NEGATIVE = 1e-9
 # with no user limit (work.py), the seconds an exact knapsack and a round's master stand for on
-# the stage's own clock (`work.Tally`): ai 1,000 seed 35 solved 843 knapsacks in 236 rounds in
-# its 12 s (on a clock 1.5 times as slow: 8 CPU s), 100 of them 2.3-2.5 s, rounds far less
-KNAPSACK_COUNTED_SECONDS = 0.015
-ROUND_COUNTED_SECONDS = 0.005
+# the stage's own clock (`work.Tally`). Measured at load 30-45: ai 1,000 seed 35, 843 knapsacks
+# in 236 rounds in 8 CPU s (100 knapsacks in 1.5-1.7 CPU s, 38 rounds beside them ~0.1 s);
+# breaker 1,000, 273 knapsacks in 57 rounds in 0.9 CPU s (their knapsacks hold fewer items)
+KNAPSACK_COUNTED_SECONDS = 0.01
+ROUND_COUNTED_SECONDS = 0.002
 
 
 @dataclass
