@@ -96,7 +96,8 @@ def with_patterns(problem: Problem, objective: str, pair, start: Packing | tuple
             or (value - pair.value) / value <= pattern_min_gap(problem) \
             or pattern_seconds(problem, pair.relaxation.pairs) > PATTERN_SHARE * time_limit:
         return pair.value, None
-    found = pattern_bound(pair, objective, share_of(time_limit, PATTERN_SHARE, deadline), start=start)
+    found = pattern_bound(pair, objective, share_of(time_limit, PATTERN_SHARE, deadline), start=start,
+                          counted_seconds=PATTERN_SHARE * time_limit)
     return (pair.value if found.value is None else max(found.value, pair.value)), found
 
 
@@ -129,7 +130,8 @@ def coarse_stage(problem: Problem, objective: str, known: Fraction | None, start
             or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
         return None
     return coarse_bound(problem, objective, share_of(time_limit, PATTERN_SHARE, deadline), start,
-                        max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR))
+                        max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR),
+                        counted_seconds=PATTERN_SHARE * time_limit)
 
 
 @dataclass
