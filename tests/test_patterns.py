@@ -17,7 +17,7 @@ from test_bound import SEEDS, comparable_case, pool, workload
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.patterns import PatternBound, _Blocks, on_price_lattice, pattern_bound
 
-from solving import problem_from, shape_with_floor
+from solving import bench_module, problem_from, shape_with_floor
 
 
 def bounds(tmp_path, text, objective="cost") -> tuple[Fraction, PatternBound]:
@@ -171,3 +171,31 @@ def test_the_pattern_bound_with_no_user_limit_stops_after_the_same_work_on_any_m
         return value, found.rounds, found.knapsacks
 
     assert _counted(monkeypatch, 10.0, 60.0, patterns) == _counted(monkeypatch, 0.1, 60.0, patterns)
+
+
+def test_the_pattern_bound_with_no_user_limit_counts_the_knapsacks_highs_solves(monkeypatch, tmp_path):
+    # inventory 500 / 50 seed 3: 34 of its 217 knapsacks go to HiGHS (the table cannot solve
+    # them; 0.014-0.26 CPU s each on inventory 1,000 seed 41, where a table's takes ~0.01). With
+    # no --time-limit the stage's own clock counts each as it costs: at a limit of 32 (3.2 s of
+    # patterns; ~4.3 CPU s to converge here) the same bound on machines twice and half as fast.
+    # The start tree's, on the solve's clock (6.4 s), converged on the one and not the other
+    from test_work import _counted
+
+    from fitlang.solve.bound_stages import with_patterns
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import FEASIBLE, _from_packing
+
+    fleet = bench_module("inventories").generate(500, 50, seed=3)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    packing, _ = greedy_floor(problem)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
+    pair = lower_bound(problem, "cost", start=packing)
+
+    def patterns():
+        value, found = with_patterns(problem, "cost", pair, packing, 32.0, time.monotonic() + 32.0,
+                                     placement.value)
+        assert found is not None
+        return value, found.rounds, found.knapsacks, found.converged
+
+    assert _counted(monkeypatch, 2.0, 60.0, patterns) == _counted(monkeypatch, 0.5, 60.0, patterns)
