@@ -7,6 +7,7 @@ fleet shapes never above a verified placement."""
 from __future__ import annotations
 
 import json
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -16,7 +17,7 @@ from test_bound import SEEDS, comparable_case, pool, workload
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.patterns import PatternBound, _Blocks, on_price_lattice, pattern_bound
 
-from solving import problem_from, shape_with_floor
+from solving import bench_module, problem_from, shape_with_floor
 
 
 def bounds(tmp_path, text, objective="cost") -> tuple[Fraction, PatternBound]:
@@ -147,3 +148,54 @@ def test_the_pattern_floor_beats_the_greedy_floor_on_the_breaker_shape(tmp_path)
     placement = _from_packing(problem, filled, "cost", FEASIBLE, None)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
+
+
+
+def test_the_pattern_bound_with_no_user_limit_stops_after_the_same_work_on_any_machine(monkeypatch, tmp_path):
+    # with no --time-limit its column generation stops on its own clock, which runs by its
+    # knapsacks and rounds (`work.Tally`), not at its share of the CPU seconds: breaker 1,000
+    # at a limit of 12 (2.4 s of patterns, what they are expected to need) on machines ten times
+    # as fast and as slow, the start tree's 222.40 in 57 rounds against 216.65 in 20 (ai 1,000
+    # seed 35 with no limit: 8061.83 and 8040.55 by the clock)
+    from test_work import _counted
+
+    from fitlang.solve.bound_stages import with_patterns
+
+    problem, packing, placement = shape_with_floor(tmp_path, "breaker")
+    pair = lower_bound(problem, "cost", start=packing)
+
+    def patterns():
+        value, found = with_patterns(problem, "cost", pair, packing, 12.0, time.monotonic() + 12.0,
+                                     placement.value)
+        assert found is not None
+        return value, found.rounds, found.knapsacks
+
+    assert _counted(monkeypatch, 10.0, 60.0, patterns) == _counted(monkeypatch, 0.1, 60.0, patterns)
+
+
+def test_the_pattern_bound_with_no_user_limit_counts_the_knapsacks_highs_solves(monkeypatch, tmp_path):
+    # inventory 500 / 50 seed 3: 34 of its 217 knapsacks go to HiGHS (the table cannot solve
+    # them; 0.014-0.26 CPU s each on inventory 1,000 seed 41, where a table's takes ~0.01). With
+    # no --time-limit the stage's own clock counts each as it costs: at a limit of 32 (3.2 s of
+    # patterns; ~4.3 CPU s to converge here) the same bound on machines twice and half as fast.
+    # The start tree's, on the solve's clock (6.4 s), converged on the one and not the other
+    from test_work import _counted
+
+    from fitlang.solve.bound_stages import with_patterns
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import FEASIBLE, _from_packing
+
+    fleet = bench_module("inventories").generate(500, 50, seed=3)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    packing, _ = greedy_floor(problem)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
+    pair = lower_bound(problem, "cost", start=packing)
+
+    def patterns():
+        value, found = with_patterns(problem, "cost", pair, packing, 32.0, time.monotonic() + 32.0,
+                                     placement.value)
+        assert found is not None
+        return value, found.rounds, found.knapsacks, found.converged
+
+    assert _counted(monkeypatch, 2.0, 60.0, patterns) == _counted(monkeypatch, 0.5, 60.0, patterns)

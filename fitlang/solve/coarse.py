@@ -333,11 +333,13 @@ def coarse_packing(packing: Packing, merged_id: dict[str, str]) -> Packing:
 
 
 def coarse_bound(problem: Problem, objective: str, deadline: float | None = None,
-                 start: Packing | None = None, max_pairs: int | None = None) -> PatternBound | None:
+                 start: Packing | None = None, max_pairs: int | None = None,
+                 counted_seconds: float | None = None) -> PatternBound | None:
     """The pattern bound of the coarse problem (the larger of it and the coarse pair bound),
     until converged or `deadline`; None where the coarse pair relaxation has no bound or more
     than `max_pairs` pairs (its column generation would not converge in time). `start`: a
-    packing of `problem` whose nodes are the first patterns."""
+    packing of `problem` whose nodes are the first patterns. `counted_seconds`: with no user
+    limit, the patterns' seconds on their own clock (`patterns.pattern_bound`)."""
     classes, merged_id = _merged_classes(problem)
     lists = _eligible_lists(problem, classes, merged_id)
     if max_pairs is not None and _about_pairs(problem, lists) > max_pairs:
@@ -347,7 +349,7 @@ def coarse_bound(problem: Problem, objective: str, deadline: float | None = None
     pair = lower_bound(coarse, objective, deadline, start=first)
     if pair.value is None or pair.relaxation is None:
         return None
-    return pattern_bound(pair, objective, deadline, start=first)
+    return pattern_bound(pair, objective, deadline, start=first, counted_seconds=counted_seconds)
 
 
 def suggested_classes(found: PatternBound, problem: Problem) -> dict[str, frozenset[str]]:

@@ -73,6 +73,8 @@ class CountedExact:
         self.problem = problem
         # (on the solve's clock, stopping nothing before the CPU net at any share a wall limit allows for)
         limit = min(EXACT_CPU_SECONDS / LEAST_CPU_SHARE, EXACT_SHARE * (deadline - time.monotonic()))
+        if work.counted():  # (its node count alone, as `fitted_counts._solved`'s child)
+            limit = max(limit, work.backstop() - time.monotonic())
         counted = {class_id: amount for class_id, amount in nodes.items() if amount}
         beside = _beside(problem, counted, short)
         cutoff = float(relaxed * (1 + CUTOFF_GAP))

@@ -170,8 +170,11 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
     # (off the wall: of the child's own CPU, as its deadline; with no user limit its program
-    # stops by its node count, work.py, which the CPU it is allowed must not cut first)
-    allowed = max(0.0, seconds) * (COUNTED_CPU_TIMES if work.counted() else 1.0)
+    # stops by its node count, work.py, which the CPU it is allowed must not cut first: there
+    # the default limit's end alone stops it. ai 1,000 seed 35: a group's program of 1 s, 4
+    # CPU s allowed, ended by its count on one clock and was stopped on one 2.1 times as slow)
+    allowed = max(0.0, seconds) if not work.counted() else \
+        max(seconds * COUNTED_CPU_TIMES, work.backstop() - time.monotonic())
     child = context.Process(target=_solve_in_child, args=(writer, program, seconds, allowed), daemon=True)
     child.start()
     writer.close()

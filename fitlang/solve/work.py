@@ -73,3 +73,22 @@ def nodes_counted(highs, seconds: float) -> None:
             event.data_in.user_interrupt = True
 
     highs.cbMipInterrupt.subscribe(interrupt)
+
+
+class Tally:
+    """The clock of a stage that counts its own work, where no user limit is given: it reads
+    the solve's clock where the stage began plus the seconds its work so far stands for
+    (`spend`, a constant for each unit of it: the stage's own measure), and ends `seconds`
+    after that beginning. A stage that read its deadline off the solve's clock reads it off
+    this one instead, so that it stops after the same work on any machine."""
+
+    def __init__(self, seconds: float) -> None:
+        self.began = time.monotonic()
+        self.ends = self.began + seconds
+        self.spent = 0.0
+
+    def spend(self, seconds: float) -> None:
+        self.spent += seconds
+
+    def __call__(self) -> float:
+        return self.began + self.spent
