@@ -89,10 +89,11 @@ class GpuRule:
     vendors: tuple[str, ...] = ()
     fabrics: tuple[str, ...] = ()
 
-    def allows(self, model: str) -> bool:
+    def allows(self, model: str, options: bool = False) -> bool:
         vendor, family, memory, fabric = ACCELERATORS[model]
-        # (a rule naming no family or vendor asks for GPUs: fitlang's default for a `gpu` block)
-        families = self.families or (() if self.vendors else ("gpu",))
+        # (a rule naming no family or vendor asks for GPUs, fitlang's default for a `gpu` block
+        # with no options: with options, each names its model)
+        families = self.families or (() if self.vendors or options else ("gpu",))
         return (memory >= self.min_memory_gb and (not families or family in families)
                 and (not self.vendors or vendor in self.vendors)
                 and (not self.fabrics or fabric in self.fabrics))
@@ -479,7 +480,7 @@ class Greedy:
             if w.gpu is None:
                 if pool.model:
                     continue
-            elif (not pool.model or pool.per_node < count or not w.gpu.allows(pool.model)
+            elif (not pool.model or pool.per_node < count or not w.gpu.allows(pool.model, bool(w.options))
                   or (model and pool.model != model)):
                 continue
             pools.append(index)
