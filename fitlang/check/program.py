@@ -59,6 +59,17 @@ class Constant(Frozen):
 Predicate = Compare | AllOf | AnyOf | Negation | Constant
 
 
+def compares(predicate: Predicate) -> list[Compare]:
+    """Every comparison in `predicate`, in order, under any `and`, `or` and `not`."""
+    if isinstance(predicate, Compare):
+        return [predicate]
+    if isinstance(predicate, AllOf | AnyOf):
+        return [c for item in predicate.items for c in compares(item)]
+    if isinstance(predicate, Negation):
+        return compares(predicate.item)
+    return []
+
+
 # ---- entities -----------------------------------------------------------
 
 

@@ -24,18 +24,15 @@ from fitlang.check.program import (
     Accelerator,
     AcceleratorOption,
     AffinityRule,
-    AllOf,
-    AnyOf,
     Compare,
     LatencyRule,
-    Negation,
     Origin,
-    Predicate,
     Preference,
     Program,
     Requirement,
     SpreadRule,
     Workload,
+    compares,
 )
 from fitlang.check.values import BlockValues, _merge_into, _option_blocks, _show_number, _waived
 from fitlang.diagnostics import did_you_mean, hint
@@ -43,6 +40,10 @@ from fitlang.syntax import nodes as n
 from fitlang.syntax.printer import expression_text
 
 _ZERO = Fraction(0)  # an unstated size or count: made once, not per workload (Fraction(0) is ~2 us)
+
+# what an accelerator requirement names the kind of device by: a `gpu` block naming none of
+# them asks for GPUs (`_gpu_requirements`)
+DEVICE_KIND = ("model", "vendor", "family")
 
 if TYPE_CHECKING:
     from fitlang.check.checker import ModuleScope
@@ -356,7 +357,8 @@ class WorkloadBuilder(EntityBuilders):
             if predicate is not None:
                 requirements.append(Requirement(predicate, expression_text(statement.condition),
                                                 Origin(home.path, statement.span)))
-        if model is None and not gpu.named and not any(_names_device_kind(r.predicate) for r in requirements):
+        named_kind = any(c.subject[0] in DEVICE_KIND for r in requirements for c in compares(r.predicate))
+        if model is None and not gpu.named and not named_kind:
             # a block that names no model, vendor or family asks for GPUs, as its name says: a CUDA
             # image is no TPU or Trainium job (session 54: `gpu { count = 1 }` over std/gcp ran on a
             # TPU v6e host, its pod requesting `google.com/tpu`)
@@ -463,16 +465,4 @@ def _min_segment(preemptible: bool | None, min_segment: Fraction | None) -> Frac
     if not preemptible:
         return None
     return min_segment if min_segment is not None else Fraction(0)
-
-
-def _names_device_kind(predicate: Predicate) -> bool:
-    """Whether an accelerator requirement names the kind of device (its model, vendor or
-    family) anywhere, so that a `gpu` block's default family does not apply."""
-    if isinstance(predicate, Compare):
-        return predicate.subject[:1] in (("model",), ("vendor",), ("family",))
-    if isinstance(predicate, AllOf | AnyOf):
-        return any(_names_device_kind(item) for item in predicate.items)
-    if isinstance(predicate, Negation):
-        return _names_device_kind(predicate.item)
-    return False
 

@@ -30,6 +30,7 @@ from fitlang.check.program import (
     Program,
     Workload,
 )
+from fitlang.check.program import compares as compares_in
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
@@ -43,7 +44,6 @@ from fitlang.model.eligibility import (
     ruled_out,
     ruled_out_key,
 )
-from fitlang.model.eligibility import compares as compares_in
 from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file
 from fitlang.model.node_accelerators import node_accelerator
 from fitlang.model.node_disks import ephemeral_storage

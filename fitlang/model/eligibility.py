@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fitlang import rules
-from fitlang.check.program import Compare, Workload
+from fitlang.check.program import Workload, compares
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass, holds
 from fitlang.rules.base import Rule
 
@@ -97,16 +97,6 @@ class ClassFacets:
         answers = np.fromiter((bool(holds(predicate, found.__getitem__)) for found in values),
                               dtype=bool, count=len(values))
         return answers[codes]
-
-
-def compares(predicate) -> list[Compare]:
-    if isinstance(predicate, Compare):
-        return [predicate]
-    items = getattr(predicate, "items", None)
-    if items is not None:
-        return [c for item in items for c in compares(item)]
-    item = getattr(predicate, "item", None)
-    return compares(item) if item is not None else []
 
 
 def rules_allow(workload: Workload, facets: ClassFacets) -> np.ndarray:

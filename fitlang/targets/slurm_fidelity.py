@@ -690,7 +690,7 @@ def _features_asked(where: str, features: set[str], workload: Workload) -> list[
     """Each `require` of the workload over node features alone (`features["nvme"]`) holds of
     the features the job asks (`--constraint`), so that Slurm holds the job to them and not
     only to its node list."""
-    from fitlang.model.eligibility import compares
+    from fitlang.check.program import compares
     from fitlang.model.problem import holds
 
     problems = []
