@@ -49,9 +49,11 @@ class UnexpectedEnd(Message):
 class MissingEquals(Message):
     code = "E0005"
     summary = "missing `=` in attribute"
-    template = "expected `=` between attribute `{name}` and its value"
-    fix = "Write attributes as `name = value`."
+    template = "expected `=` between attribute `{name}` and its value{condition}"
+    fix = ("Write attributes as `name = value`; a condition on a node or device is a `require` "
+           "line: `require memory >= 40GB`.")
     name: str
+    condition: str = ""  # where a comparison stood for the `=`: how a condition is written
 
 
 class UnbalancedBrace(Message):

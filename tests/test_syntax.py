@@ -91,6 +91,19 @@ def test_syntax_errors_have_codes(source, code):
     assert codes(source) == [code]
 
 
+@pytest.mark.parametrize("source", [
+    "workload w { gpu { count = 4; memory >= 40GB } }",  # inside a nested block
+    "workload w { cpu >= 2 }",
+])
+def test_a_comparison_where_an_attribute_is_set_says_how_a_condition_is_written(source):
+    [diagnostic] = parse_source(source, "t.fit").diagnostics
+    assert diagnostic.code == "E0005"
+    [fix] = diagnostic.fixes  # `require ` put before the name: the text parses
+    mended = source[:fix.span.start] + fix.text + source[fix.span.end:]
+    assert parse_source(mended, "t.fit").diagnostics == []
+    assert "require cpu >= 2" in mended or "require memory >= 40GB" in mended
+
+
 def test_every_broken_declaration_is_reported_and_the_rest_survives():
     source = ("pool a {\n  cpu = 1\n}\n"
               "workload w {\n  replicas = = 3\n}\n"

@@ -25,7 +25,7 @@ from lark.tree import Tree
 from lark.utils import TextSlice
 
 from fitlang import messages as msg
-from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.diagnostics import Diagnostic, Fix, did_you_mean, hint
 from fitlang.frozen import made_dataclass
 from fitlang.resources import grammar_path
 from fitlang.span import made_span
@@ -711,12 +711,27 @@ def _describe(error: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic,
     span = Span.of(token)
     if token.type in ("RBRACE", "RSQB", "RPAR") and _depth_before(text, position) == 0:
         return msg.UnbalancedBrace(char=str(token)).diagnostic(path, span), position
+    compared = token.type == "COMPARE" and "EQUAL" in (error.accepts or set())
+    if compared:  # `memory >= 40GB` in a block: a condition meant, which a `require` line states
+        return _condition_without_require(text, position, token, path, span), position
     if _matches_missing_equals(error):
         previous = _previous_word(text, position)
         return msg.MissingEquals(name=previous).diagnostic(path, span), position
     expected = _expected_words(error.accepts or error.expected or set())
     found = _found_word(token)
     return msg.UnexpectedToken(found=found, expected=expected).diagnostic(path, span), position
+
+
+def _condition_without_require(text: str, position: int, token: Token, path: str,
+                               span: Span) -> Diagnostic:
+    """E0005 for `NAME >= VALUE` where an attribute is set, with the fix that makes it the
+    condition it reads as: `require` put before the name."""
+    previous = _previous_word(text, position)
+    start = text.rfind(previous, 0, position)
+    condition = f"; a condition is written `require {previous} {token} ...`"
+    fix = Fix(f"Write a condition: `require {previous} {token} ...`",
+              _span_between(text, start, start), "require ")
+    return msg.MissingEquals(name=previous, condition=condition).diagnostic(path, span, fixes=[fix])
 
 
 def _matches_missing_equals(error: UnexpectedToken) -> bool:
