@@ -149,3 +149,32 @@ def test_solve_answers_the_optimum_on_breaker_1000(tmp_path, monkeypatch):
     violations, problems = verify(problem, document)
     assert violations == [] and problems == []
     assert found.value == 223 and found.bound is not None and 222 < found.bound <= 223
+
+
+def test_the_walk_over_patterns_stops_at_its_count_of_steps(tmp_path, monkeypatch):
+    # the walk visits every count vector that fits, not only the maximal ones, so its steps,
+    # not the patterns found, are what must bound it (3,000 workloads of 48 shapes walked 1.4
+    # million steps, 10 CPU s, to reach MAX_PATTERNS); here 6 shapes on 32-core nodes: 1,661
+    # patterns in about 13,000 steps
+    from fitlang.solve import realise
+
+    text = pool("big", 4, 32, "128Gi", "4") + "".join(
+        workload(f"w{i}", 1, cpu, f"{memory}Gi")
+        for i, (cpu, memory) in enumerate(itertools.product((2, 3, 5), (4, 16))))
+    problem = problem_from(tmp_path, text)
+    groups = class_groups(problem)
+    walked = [0]
+    walk = realise._maximal
+
+    def counted(room, needs, limits, steps, deadline=None):
+        for counts in walk(room, needs, limits, steps, deadline):
+            walked[0] = realise.MAX_WALK_STEPS - steps[0]
+            yield counts
+
+    monkeypatch.setattr(realise, "_maximal", counted)
+    monkeypatch.setattr(realise, "MAX_WALK_STEPS", 5_000)
+    assert realise._patterns(problem, groups) is None
+    assert walked[0] <= 5_001
+    monkeypatch.setattr(realise, "MAX_WALK_STEPS", 100_000)
+    assert len(realise._patterns(problem, groups)) > 1_000  # what the smaller count left untried
+    assert walked[0] > 5_000
