@@ -113,6 +113,23 @@ def test_no_child_where_no_replica_is_over_half_a_node(tmp_path):
     assert fragments(problem_from(tmp_path, _pool("p", 60, 8, "1") + _workload("x", 5, 5), "q.fit"))
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_whether_a_replica_fragments_a_node_agrees_with_fractions(tmp_path, seed):
+    # the whole-number test against the rule as stated: some replica over half and under 9/10
+    # of a resource of a class it may use (CPUs at the edges: exactly 1/2 and 9/10)
+    from fitlang.model.problem import RESOURCES
+
+    rng = random.Random(seed)
+    text = "".join(_pool(f"p{k}", 2, rng.choice((8, 10, 20, 40)), "1") for k in range(3))
+    text += "".join(_workload(f"w{k}", 1, rng.choice((1, 4, 5, 9, 10, 18, 36))) for k in range(3))
+    problem = problem_from(tmp_path, text)
+    capacity = {c.id: c.capacity for c in problem.classes}
+    expected = any(
+        Fraction(1, 2) < Fraction(d.requests[r], capacity[c][r]) < Fraction(9, 10)
+        for d in problem.demands for c in d.eligible for r in RESOURCES if capacity[c][r])
+    assert fragments(problem) == expected
+
+
 def _thirds(tmp_path):
     # 60 nodes of 7.9 CPUs: x 6 replicas of 4 CPUs, y 12 of 2. The sums say 48 CPUs on 7 nodes,
     # u(1) each x a node of its own (6); but a node with an x holds one y beside it (4 + 2 + 2 is

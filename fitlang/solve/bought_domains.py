@@ -158,8 +158,9 @@ def placed_before_spreads(problem: Problem) -> dict[str, int]:
     """The greedy pass's `first` where spreads over domains of offers go last: every other
     workload (none that follows one of them by affinity); empty where no spread may use an
     offer's class."""
+    offered = {c.id for c in problem.classes if c.provisioned}
     spreads = {d.name for d in problem.demands if _one_spread(d) is not None and d.group is None
-               and any(problem.node_class(c).provisioned for c in d.eligible)}
+               and not offered.isdisjoint(d.eligible)}
     if not spreads:
         return {}
     following = {d.name for d in problem.demands for r in d.affinities if r.target in spreads}

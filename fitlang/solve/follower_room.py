@@ -118,6 +118,8 @@ def _kept_out(problem: Problem, follower: Demand) -> bool:
     `--rules` seed 730: `web` (4, `spread zone max_skew 1`) away from `chat` by zone, chat's
     nodes in two of web's three zones: at most 2."""
     for spread in (s for s in follower.spreads if s.topology != "node"):
+        if not _keeps_away(follower, spread.topology):  # (most followers: the rest is costly)
+            continue
         counted = set(domains(problem, follower, spread.topology))  # (existing nodes: counted always)
         mine = {problem.node_class(c).topology_value(spread.topology) for c in follower.eligible}
         if None in mine or len(mine) < 2:
@@ -127,6 +129,11 @@ def _kept_out(problem: Problem, follower: Demand) -> bool:
             if theirs and theirs <= counted and follower.replicas > spread.max_skew * (len(mine) - 1):
                 return True
     return False
+
+
+def _keeps_away(follower: Demand, topology: str) -> bool:
+    """Whether the follower keeps away from another workload by `topology`."""
+    return any(r.anti and r.topology == topology and r.target != "self" for r in follower.affinities)
 
 
 def _kept_away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[set[str]]:
@@ -142,6 +149,8 @@ def _away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[tu
     or one with options every option of which the follower keeps away from (`model/build`
     names each option for the rule)."""
     away = {r.target for r in follower.affinities if r.anti and r.topology == topology and r.target != "self"}
+    if not away:
+        return
     names = {d.name for d in problem.demands}
     for group in problem.option_groups:
         options = [problem.demand(name) for name in group.demands if name in names]

@@ -120,14 +120,26 @@ def _bound_of(found: Found | Fraction | None) -> Fraction | None:
 
 def fragments(problem: Problem) -> bool:
     """Whether some replica takes over half and under UNDER_SHARE of a resource of a node it may
-    use: where none does, the u(1) rows are the capacity rows (none is added)."""
-    by_id = {c.id: c for c in problem.classes}
+    use: where none does, the u(1) rows are the capacity rows (none is added). In whole numbers
+    over a matrix of the classes' capacities: 10,000 workloads on 1,000 pools, none taking
+    half of any node, were 40 million comparisons of fractions (17 s) before the floor."""
+    index = {c.id: k for k, c in enumerate(problem.classes)}
+    rows = [[c.capacity[r] for r in RESOURCES] for c in problem.classes]
+    # (whole numbers in int64 where the products below fit: bytes of memory do, by far)
+    kind = np.int64 if max((max(row) for row in rows), default=0) < 1 << 58 else object
+    capacities = np.array(rows, dtype=kind)
+    asked: set[tuple[int, tuple[int, ...]]] = set()  # (eligibility list, requests) done
     for demand in problem.demands:
-        for class_id in demand.eligible:
-            capacity = by_id[class_id].capacity
-            for resource in (r for r in RESOURCES if capacity[r]):
-                if Fraction(1, 2) < Fraction(demand.requests[resource], capacity[resource]) < UNDER_SHARE:
-                    return True
+        requests = tuple(demand.requests[r] for r in RESOURCES)
+        if (id(demand.eligible), requests) in asked or not demand.eligible:
+            continue
+        asked.add((id(demand.eligible), requests))
+        have = capacities[[index[c] for c in demand.eligible]]
+        need = np.array(requests, dtype=kind)
+        over_half = 2 * need > have
+        under_share = UNDER_SHARE.denominator * need < UNDER_SHARE.numerator * have
+        if ((have > 0) & over_half & under_share).any():
+            return True
     return False
 
 

@@ -47,8 +47,10 @@ def _spread_kept(problem: Problem, packing: Packing, demand: Demand, topology: s
 def spreads_may_break(problem: Problem) -> bool:
     """Whether a packing's bought nodes can make or drop a domain of some workload's spread
     over zones, regions or labels (it may use an offer's class): else no snapshot is needed."""
-    return any(spread.topology != "node" and any(problem.node_class(c).provisioned for c in demand.eligible)
-               for demand in problem.demands if demand.group is None for spread in demand.spreads)
+    offered = {c.id for c in problem.classes if c.provisioned}
+    return bool(offered) and any(
+        spread.topology != "node" and not offered.isdisjoint(demand.eligible)
+        for demand in problem.demands if demand.group is None for spread in demand.spreads)
 
 
 def snapshot(packing: Packing) -> Packing:

@@ -82,13 +82,19 @@ class _Group:
         for _, node in members:
             for name, amount in node.hosted.items():
                 self.counts[name] = self.counts.get(name, 0) + amount
-        self.limits: dict[str, dict[str, int]] = {}  # workload -> class id -> most a node (0: not there)
+        self.position = {c.id: i for i, c in enumerate(classes)}
+        # workload -> by position in `classes`: the most a node holds (0: not there)
+        self.limits: dict[str, np.ndarray] = {}
         capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=np.int64)
+        allowed: dict[int, np.ndarray] = {}  # per eligibility list (demands share them)
         for name in self.counts:
             demand = problem.demand(name)
-            eligible = frozenset(demand.eligible)
-            most = _node_limits(demand, classes, capacity)
-            self.limits[name] = {c.id: int(most[i]) if c.id in eligible else 0 for i, c in enumerate(classes)}
+            if id(demand.eligible) not in allowed:
+                mask = np.zeros(len(classes), dtype=bool)
+                mask[[self.position[c] for c in demand.eligible if c in self.position]] = True
+                allowed[id(demand.eligible)] = mask
+            self.limits[name] = np.where(allowed[id(demand.eligible)],
+                                         _node_limits(demand, classes, capacity), 0)
 
 
 def _node_limits(demand, classes: list[NodeClass], capacity: np.ndarray) -> np.ndarray:
@@ -214,8 +220,8 @@ class _Pool:
         self.room = np.array(rooms, dtype=np.int64).reshape(len(self.nodes), len(RESOURCES))
         self.room_by_resource = self.room.T.copy()
         # per workload, by class position: may it run there, and how many a node
-        self.limit = {name: np.array([limits[c.id] for c in self.classes], dtype=np.int64)
-                      for name, limits in group.limits.items()}
+        order = np.array([group.position[c.id] for c in self.classes], dtype=np.int64)
+        self.limit = {name: limits[order] for name, limits in group.limits.items()}
 
     def _wanted(self, node_class: NodeClass) -> int:
         """How many unused nodes of the class the pool offers: UNUSED_SPARE times what the
@@ -225,7 +231,7 @@ class _Pool:
         need, capacity = 1, node_class.capacity
         cpu = memory = 0
         for name, count in self.group.counts.items():
-            limit = self.group.limits[name][node_class.id]
+            limit = int(self.group.limits[name][self.group.position[node_class.id]])
             if limit > 0:
                 need = max(need, -(-count // limit))
                 cpu += count * int(self.requests[name][CPU])
