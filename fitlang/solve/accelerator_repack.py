@@ -296,7 +296,8 @@ def _counts(pair_var: dict[tuple[str, str], int], found: np.ndarray) -> dict[str
 
 
 def _whole_replicas(problem: Problem, movable: _Movable, node_var: dict[str, int],
-                    pair_var: dict[tuple[str, str], int], found: np.ndarray) -> dict[str, Counter[str]] | None:
+                    pair_var: dict[tuple[str, str], int],
+                    found: np.ndarray) -> dict[str, Counter[str]] | None:
     """The MIP's replicas per workload and class in whole numbers: within each workload's
     counted domains (`_counted`: their counts are whole in the MIP), each class its count's
     floor, the replicas left to the classes with the largest fractions, first those whose
@@ -305,7 +306,8 @@ def _whole_replicas(problem: Problem, movable: _Movable, node_var: dict[str, int
     `infer_49` had 4 replicas on a class whose 26 nodes held 3; the class packer places what
     a class's nodes do not hold elsewhere, `_left_placed`); None where a domain's count is not
     whole (its rows broken)."""
-    floors = {pair: math.floor(max(0.0, float(found[column])) + ROUNDING) for pair, column in pair_var.items()}
+    floors = {pair: math.floor(max(0.0, float(found[column])) + ROUNDING)
+              for pair, column in pair_var.items()}
     room = _Room(problem, movable, node_var, found, floors)
     counts: dict[str, Counter[str]] = {}
     for w in sorted(movable.work):
@@ -324,7 +326,8 @@ def _whole_replicas(problem: Problem, movable: _Movable, node_var: dict[str, int
             order = sorted(by_class, key=lambda c: (room.tier(w, c), -(values[c] - floors[w, c]), c))
             for c in order[:max(0, rest)]:
                 room.take(w, c)
-            whole.update({c: floors[w, c] + room.added[w, c] for c in by_class if floors[w, c] + room.added[w, c]})
+            whole.update({c: floors[w, c] + room.added[w, c] for c in by_class
+                          if floors[w, c] + room.added[w, c]})
         counts[w] = whole
     return counts
 
@@ -338,7 +341,7 @@ class _Room:
         self.problem = problem
         self.nodes = {c: float(np.rint(found[column])) for c, column in node_var.items()}
         self.most = {c: float(movable.free[c]) for c in node_var}
-        self.used: dict[str, Counter[str]] = defaultdict(Counter)
+        self.used: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.added: Counter[tuple[str, str]] = Counter()
         self.floors = floors
         for (w, c), amount in floors.items():
@@ -378,8 +381,10 @@ class _Near:
     took 0.12. With the replicas relaxed, only the 95 node counts are integers, 3-6 of them not
     fixed by the bounds: seeds 20 / 17 / 12 0.06-0.08 CPU s after the LP, within 30 USD/h of it."""
 
-    def __init__(self, highs, nodes: int, upper: np.ndarray, start_cost: float, deadline: float | None) -> None:
-        self.highs, self.nodes, self.upper, self.start_cost, self.deadline = highs, nodes, upper, start_cost, deadline
+    def __init__(self, highs, nodes: int, upper: np.ndarray, start_cost: float,
+                 deadline: float | None) -> None:
+        self.highs, self.nodes, self.upper = highs, nodes, upper
+        self.start_cost, self.deadline = start_cost, deadline
         self.lp_seconds = 0.0
 
     def relaxed(self) -> np.ndarray | None:
@@ -413,8 +418,8 @@ class _Near:
 
     def exact_fits(self) -> bool:
         """Whether the time left holds the whole MIPs: EXACT_LP_TIMES the LP's time."""
-        return self.deadline is None or \
-            not _past(self.deadline) and self.deadline - time.monotonic() >= EXACT_LP_TIMES * self.lp_seconds
+        return self.deadline is None or (
+            not _past(self.deadline) and self.deadline - time.monotonic() >= EXACT_LP_TIMES * self.lp_seconds)
 
     def exact(self) -> np.ndarray | None:
         """The near MIP with its replicas whole: its columns where cheaper than `start_cost`."""
