@@ -24,8 +24,12 @@ the rest where they are (the moved ones' counts per domain kept, so its spreads 
 stage then re-places 3,180 replicas of 205 workloads, not 2,266 of 109, and kept 428 USD/h, not
 130 (session 51).
 The MIP is solved first with each class's node count kept to the floor or ceiling of its LP
-relaxation's (`_near_relaxation`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49);
-where that finds nothing cheaper, the whole MIP, the answer's own counts its start, so its
+relaxation's (`_Near`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49), and there
+first with the replicas per class relaxed, rounded after within each workload's counted domains
+(`_whole_replicas`: only the node counts are integers, 0.06-0.08 CPU s after the LP where the
+near MIP with whole replicas ran its uninterrupted root 0.6-2.9 s, session 55); where those
+counts do not pack cheaper, and only where the time left holds EXACT_LP_TIMES the LP's time,
+the near MIP with whole replicas, then the whole MIP, the answer's own counts its start, so its
 incumbent is never dearer. Each class's replicas then go onto its nodes one node at a time, as
 `pack` fills them (`pack.ClassPacker`: the replica whose requests best match the room left,
 FFD-DotProduct): the MIP counts a class's capacity as a sum, and the largest share first with
