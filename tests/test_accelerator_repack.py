@@ -223,7 +223,7 @@ def _watched_highs(monkeypatch) -> list[int]:
 
 def test_the_near_mip_is_solved_first_with_only_the_node_counts_whole(tmp_path, monkeypatch):
     # the near MIP with the replicas per class whole is a MIP whose root HiGHS does not interrupt
-    # (`bench/ai_fleet.py` 10,000 seed 20 at 5 s: 0.63 CPU s past a 0.5 s window, 2.85 s to say
+    # (`bench/ai_fleet.py` 10,000 seed 20 at 5 s: 0.47 CPU s past the stage's window, 2.85 s to say
     # it is infeasible); with them relaxed and rounded after, only the node counts (one column
     # per class, four here) are integers, and the re-placement is the same
     integers = _watched_highs(monkeypatch)

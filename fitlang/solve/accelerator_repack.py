@@ -86,8 +86,8 @@ MIP_REL_GAP = 1e-3
 # -> 0.41 / 0.35 / 0.35 CPU s, 413.51 / 387.17 / 418.00 USD/h kept either way; session 52)
 UNSCALED = 0
 # the whole MIPs (`_Near.exact`, then the whole one) only where the time left is this many times the
-# LP relaxation's: their roots are not interrupted by HiGHS (seed 20 at 5 s: a 0.5 s window, the
-# near one ran 0.63 s past it). At the search's entry on `bench/ai_fleet.py` 10,000 seeds 20 / 17
+# LP relaxation's: their roots are not interrupted by HiGHS (seed 20, a 0.5 s search from its 5 s
+# entry: the near one ran 0.63 CPU s, 0.47 past the stage's window). At the search's entry on `bench/ai_fleet.py` 10,000 seeds 20 / 17
 # / 12 the LP took 0.09-0.14 CPU s, the whole MIP 2.9-5.4 (27-39 times; session 55)
 EXACT_LP_TIMES = 25
 # the share of a packing's cost on the nodes the MIP re-places from which the search's first
@@ -380,7 +380,7 @@ class _Near:
     answer better than the start, HiGHS alone against the whole near one): seed 3 2.0 -> 0.76
     (73,560.5 against 73,564.8 USD/h), 4 1.56 -> 0.24, 8 0.84 -> 0.11, 2 0.42 -> 0.09, 17 0.24 ->
     0.14 (session 49). Whole, it is a MIP whose root HiGHS does not interrupt: at the search's
-    entry on seed 20 (session 55) it ran 0.63 CPU s past a 0.5 s window, and with the conversion
+    entry on seed 20 (session 55) it ran 0.47 CPU s past the stage's window, and with the conversion
     of options before it 2.85 s to say it is infeasible; then the whole MIP 2.9 s, where the LP
     took 0.12. With the replicas relaxed, only the 95 node counts are integers, 3-6 of them not
     fixed by the bounds: seeds 20 / 17 / 12 0.06-0.08 CPU s after the LP, within 30 USD/h of it."""
