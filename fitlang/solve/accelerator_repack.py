@@ -87,8 +87,9 @@ MIP_REL_GAP = 1e-3
 UNSCALED = 0
 # the whole MIPs (`_Near.exact`, then the whole one) only where the time left is this many times the
 # LP relaxation's: their roots are not interrupted by HiGHS (seed 20, a 0.5 s search from its 5 s
-# entry: the near one ran 0.63 CPU s, 0.47 past the stage's window). At the search's entry on `bench/ai_fleet.py` 10,000 seeds 20 / 17
-# / 12 the LP took 0.09-0.14 CPU s, the whole MIP 2.9-5.4 (27-39 times; session 55)
+# entry: the near one ran 0.63 CPU s, 0.47 past the stage's window). At the search's entry on
+# `bench/ai_fleet.py` 10,000 seeds 20 / 17 / 12 the LP took 0.09-0.14 CPU s, the whole MIP 2.9-5.4
+# (27-39 times; session 55)
 EXACT_LP_TIMES = 25
 # the share of a packing's cost on the nodes the MIP re-places from which the search's first
 # stage, this one, is worth more than the ruin of the guided passes before their choice
