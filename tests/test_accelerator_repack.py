@@ -198,3 +198,63 @@ def test_the_mip_is_solved_unscaled_every_row_in_shares(tmp_path, monkeypatch):
     # (the largest: a workload's replicas (8), and the most of one a node holds (4 on an L4))
     assert max(abs(v) for v in lp.a_matrix_.value_) <= 8 and max(finite) <= 8
     assert highs.getOptionValue("simplex_scale_strategy")[1] == 0
+
+
+def _watched_highs(monkeypatch) -> list[int]:
+    """The count of integer columns of each MIP the stage's HiGHS runs (an LP: none), in order."""
+    import highspy
+
+    integers: list[int] = []
+
+    class Watched(highspy.Highs):
+        def run(self):
+            integrality = self.getLp().integrality_
+            integers.append(sum(1 for kind in integrality if kind == highspy.HighsVarType.kInteger))
+            return super().run()
+
+    def made() -> highspy.Highs:
+        highs = Watched()
+        highs.setOptionValue("output_flag", False)
+        return highs
+
+    monkeypatch.setattr(accelerator_repack, "quiet_highs", made)
+    return integers
+
+
+def test_the_near_mip_is_solved_first_with_only_the_node_counts_whole(tmp_path, monkeypatch):
+    # the near MIP with the replicas per class whole is a MIP whose root HiGHS does not interrupt
+    # (`bench/ai_fleet.py` 10,000 seed 20 at 5 s: 0.47 CPU s past the stage's window, 2.85 s to say
+    # it is infeasible); with them relaxed and rounded after, only the node counts (one column
+    # per class, four here) are integers, and the re-placement is the same
+    integers = _watched_highs(monkeypatch)
+    problem = problem_from(tmp_path, FLEET.replace("{cap}", "21"))
+    packing = _greedy(problem)
+    assert accelerators_repacked(problem, packing, "cost", time.monotonic() + 60)
+    assert verified_cost(problem, packing) == 89
+    assert integers == [0, 4]  # the LP, then the near MIP: the 4 classes' node counts alone
+
+
+def test_where_the_rounded_counts_do_not_pack_the_whole_mip_runs_only_in_a_window_that_holds_it(
+        tmp_path, monkeypatch):
+    # the rounded counts left a replica out (as seed 17's left 14: full L4 classes); the MIP with
+    # the replicas whole is then solved where the time left holds EXACT_LP_TIMES the LP's time,
+    # and its counts re-place the work; in a window that does not hold it, nothing more is solved
+    problem = problem_from(tmp_path, FLEET.replace("{cap}", "21"))
+    packed = accelerator_repack._packed
+    tried: list[dict] = []
+
+    def first_short(problem_, packing_, movable, counts):
+        tried.append(counts)
+        return None if len(tried) == 1 else packed(problem_, packing_, movable, counts)
+
+    monkeypatch.setattr(accelerator_repack, "_packed", first_short)
+    packing = _greedy(problem)
+    assert accelerators_repacked(problem, packing, "cost", time.monotonic() + 60)
+    assert verified_cost(problem, packing) == 89 and len(tried) == 2
+    tried.clear()
+    integers = _watched_highs(monkeypatch)
+    monkeypatch.setattr(accelerator_repack, "EXACT_LP_TIMES", 1e9)  # (no window holds it)
+    packing = _greedy(problem)
+    assert not accelerators_repacked(problem, packing, "cost", time.monotonic() + 60)
+    assert verified_cost(problem, packing) == 92 and len(tried) == 1
+    assert integers == [0, 4]

@@ -24,8 +24,12 @@ the rest where they are (the moved ones' counts per domain kept, so its spreads 
 stage then re-places 3,180 replicas of 205 workloads, not 2,266 of 109, and kept 428 USD/h, not
 130 (session 51).
 The MIP is solved first with each class's node count kept to the floor or ceiling of its LP
-relaxation's (`_near_relaxation`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49);
-where that finds nothing cheaper, the whole MIP, the answer's own counts its start, so its
+relaxation's (`_Near`: 0.1-0.8 CPU s where the whole MIP took 0.25-2.0, session 49), and there
+first with the replicas per class relaxed, rounded after within each workload's counted domains
+(`_whole_replicas`: only the node counts are integers, 0.06-0.08 CPU s after the LP where the
+near MIP with whole replicas ran its uninterrupted root 0.6-2.9 s, session 55); where those
+counts do not pack cheaper, and only where the time left holds EXACT_LP_TIMES the LP's time,
+the near MIP with whole replicas, then the whole MIP, the answer's own counts its start, so its
 incumbent is never dearer. Each class's replicas then go onto its nodes one node at a time, as
 `pack` fills them (`pack.ClassPacker`: the replica whose requests best match the room left,
 FFD-DotProduct): the MIP counts a class's capacity as a sum, and the largest share first with
@@ -41,7 +45,9 @@ keeps the buy limits, the budget and the power caps.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -60,6 +66,9 @@ ACCELERATOR = "gpu"
 FEASIBLE = 2
 # an LP count this close to a whole number is that number
 ROUNDING = 1e-6
+# a domain's replicas summed over the MIP's continuous columns this close to a whole number are
+# whole (its row holds them to the answer's count, up to HiGHS's feasibility tolerance)
+WHOLE = 1e-4
 # what `_near_relaxation` says where the LP relaxation itself costs no less than the answer's
 # counts: neither it nor the whole MIP after it can find a cheaper one (the inventory shape at
 # 10,000 nodes, 7 of 8 seeds at the search's entry: the RENS solve, the whole MIP and the
@@ -76,6 +85,12 @@ MIP_REL_GAP = 1e-3
 # (`bench/ai_fleet.py` 10,000, the stage with no deadline: seeds 3 / 14 / 17 0.64 / 0.40 / 0.39
 # -> 0.41 / 0.35 / 0.35 CPU s, 413.51 / 387.17 / 418.00 USD/h kept either way; session 52)
 UNSCALED = 0
+# the whole MIPs (`_Near.exact`, then the whole one) only where the time left is this many times the
+# LP relaxation's: their roots are not interrupted by HiGHS (seed 20, a 0.5 s search from its 5 s
+# entry: the near one ran 0.63 CPU s, 0.47 past the stage's window). At the search's entry on
+# `bench/ai_fleet.py` 10,000 seeds 20 / 17 / 12 the LP took 0.09-0.14 CPU s, the whole MIP 2.9-5.4
+# (27-39 times; session 55)
+EXACT_LP_TIMES = 25
 # the share of a packing's cost on the nodes the MIP re-places from which the search's first
 # stage, this one, is worth more than the ruin of the guided passes before their choice
 # (`placement._ruined_first`): `bench/ai_fleet.py` 10,000 at 5 s, seed 1, the ruin of two
@@ -106,18 +121,17 @@ def accelerators_repacked(problem: Problem, packing: Packing, objective: str,
     movable = _Movable(problem, packing)
     if not movable.work:
         return False
-    counts = _solved(problem, movable, deadline)
-    if counts is None or _past(deadline):
-        return False
-    trial = _packed(problem, packing, movable, counts)
-    if trial is None:
-        return False
-    value, trial_value = _packed_value(problem, packing, objective), _packed_value(problem, trial, objective)
-    if value is None or trial_value is None or trial_value >= value or \
-            not within_limits(problem, {c.id: trial.opened(c.id) for c in problem.classes}):
-        return False
-    adopt(packing, trial)
-    return True
+    value = _packed_value(problem, packing, objective)
+    for counts in _solved(problem, movable, deadline):
+        if _past(deadline):
+            return False
+        trial = _packed(problem, packing, movable, counts)
+        trial_value = None if trial is None else _packed_value(problem, trial, objective)
+        if value is not None and trial is not None and trial_value is not None and trial_value < value and \
+                within_limits(problem, {c.id: trial.opened(c.id) for c in problem.classes}):
+            adopt(packing, trial)
+            return True
+    return False
 
 
 class _Movable:
@@ -180,8 +194,10 @@ def _counted(demand: Demand) -> list[str]:
     return list(dict.fromkeys([*kept, *(["zone"] if demand.latency else [])]))
 
 
-def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict[str, Counter[str]] | None:
-    """The MIP's replicas per workload and class (the answer's own where it found none better)."""
+def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> Iterator[dict[str, Counter[str]]]:
+    """The MIP's replicas per workload and class, cheapest to find first: with the replicas per
+    class relaxed and rounded (`_near_relaxation`, `_whole_replicas`), then, where the time left
+    holds it (`_exact_fits`), solved whole (see the module's doc)."""
     import highspy
 
     demands = {w: problem.demand(w) for w in movable.work}
@@ -254,9 +270,15 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         for c, amount in by_class.items():
             if (w, c) in pair_var:
                 start[pair_var[w, c]] = amount
-    found = _near_relaxation(highs, len(classes), np.array(upper), float(np.dot(cost, start)), deadline)
-    if found is NOTHING_CHEAPER:
-        return None
+    near = _Near(highs, len(classes), np.array(upper), float(np.dot(cost, start)), deadline)
+    relaxed = near.relaxed()
+    if relaxed is NOTHING_CHEAPER:
+        return
+    if relaxed is not None and (rounded := _whole_replicas(problem, movable, node_var, pair_var, relaxed)):
+        yield rounded
+    if not near.exact_fits():
+        return
+    found = near.exact()
     if found is None and not _past(deadline):  # the whole MIP, from the answer's counts
         if deadline is not None:
             highs_limited(highs, deadline)
@@ -264,56 +286,168 @@ def _solved(problem: Problem, movable: _Movable, deadline: float | None) -> dict
         highs.run()
         if highs.getInfo().primal_solution_status == FEASIBLE:
             found = np.array(highs.getSolution().col_value)
-    if found is None:
-        return None
-    found = np.rint(found).astype(np.int64)
+    if found is not None:
+        yield _counts(pair_var, found)
+
+
+def _counts(pair_var: dict[tuple[str, str], int], found: np.ndarray) -> dict[str, Counter[str]]:
+    """The replicas per workload and class of the MIP's whole solution `found`."""
+    whole = np.rint(found).astype(np.int64)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for (w, c), column in pair_var.items():
-        if found[column] > 0:
-            counts[w][c] = int(found[column])
+        if whole[column] > 0:
+            counts[w][c] = int(whole[column])
     return dict(counts)
 
 
-def _near_relaxation(highs, nodes: int, upper: np.ndarray, start_cost: float,
-                     deadline: float | None) -> np.ndarray | None:
-    """The MIP's columns where it is solved with each class's node count kept to the floor or
-    the ceiling of its count in the LP relaxation (the first `nodes` columns; HiGHS's RENS,
-    without the root's cuts that come before it there); None where that finds nothing cheaper
-    than `start_cost`; NOTHING_CHEAPER where the LP relaxation's optimum is not below it.
-    Measured (accelerator-heavy 10,000, the MIPs of the 5 s search, CPU s to the first answer
-    better than the start, HiGHS alone against this): seed 3 2.0 -> 0.76 (73,560.5 against
-    73,564.8 USD/h), 4 1.56 -> 0.24 (87,951.6 / 87,950.6), 8 0.84 -> 0.11 (78,291.6 /
-    78,301.4), 2 0.42 -> 0.09, 17 0.24 -> 0.14: the search begins with 0.5-1.3 CPU s left
-    there."""
-    import highspy
+def _whole_replicas(problem: Problem, movable: _Movable, node_var: dict[str, int],
+                    pair_var: dict[tuple[str, str], int],
+                    found: np.ndarray) -> dict[str, Counter[str]] | None:
+    """The MIP's replicas per workload and class in whole numbers: within each workload's
+    counted domains (`_counted`: their counts are whole in the MIP), each class its count's
+    floor, the replicas left to the classes with the largest fractions, first those whose
+    nodes in the MIP (then those whose nodes at most) still hold one more by the capacity and
+    per-node rows (the MIP's classes are often full: rounded by the fractions alone, seed 20's
+    `infer_49` had 4 replicas on a class whose 26 nodes held 3; the class packer places what
+    a class's nodes do not hold elsewhere, `_left_placed`); None where a domain's count is not
+    whole (its rows broken)."""
+    floors = {pair: math.floor(max(0.0, float(found[column])) + ROUNDING)
+              for pair, column in pair_var.items()}
+    room = _Room(problem, movable, node_var, found, floors)
+    counts: dict[str, Counter[str]] = {}
+    for w in sorted(movable.work):
+        demand = problem.demand(w)
+        domains: dict[tuple, list[str]] = defaultdict(list)
+        for name, c in pair_var:
+            if name == w:
+                domains[tuple(problem.node_class(c).topology_value(t) for t in _counted(demand))].append(c)
+        whole: Counter[str] = Counter()
+        for by_class in domains.values():
+            values = {c: max(0.0, float(found[pair_var[w, c]])) for c in by_class}
+            total = sum(values.values())
+            if abs(total - round(total)) > WHOLE:
+                return None
+            rest = round(total) - sum(floors[w, c] for c in by_class)
+            order = sorted(by_class, key=lambda c: (room.tier(w, c), -(values[c] - floors[w, c]), c))
+            for c in order[:max(0, rest)]:
+                room.take(w, c)
+            whole.update({c: floors[w, c] + room.added[w, c] for c in by_class
+                          if floors[w, c] + room.added[w, c]})
+        counts[w] = whole
+    return counts
 
-    columns = len(upper)
-    every = np.arange(columns, dtype=np.int32)
-    counted = np.arange(nodes, dtype=np.int32)
-    highs.changeColsIntegrality(columns, every, np.full(columns, highspy.HighsVarType.kContinuous))
-    highs.run()
-    # (a point HiGHS calls primal feasible is enough: before the capacity rows were scaled seed
-    # 4's LP ended "unbounded", dual infeasible at the optimum's objective)
-    info = highs.getInfo()
-    feasible = info.primal_solution_status == FEASIBLE
-    least = info.objective_function_value if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal \
-        else -math.inf
-    relaxed = np.array(highs.getSolution().col_value[:nodes])
-    highs.changeColsIntegrality(columns, every, np.full(columns, highspy.HighsVarType.kInteger))
-    if least >= start_cost - ROUNDING:
-        return NOTHING_CHEAPER  # the relaxation's optimum bounds the MIP's: no search finds less
-    if not feasible or _past(deadline):
-        return None
-    highs.changeColsBounds(nodes, counted, np.floor(relaxed + ROUNDING),
-                           np.minimum(upper[:nodes], np.ceil(relaxed - ROUNDING)))
-    if deadline is not None:
-        highs_limited(highs, deadline)
-    highs.run()
-    info = highs.getInfo()
-    found = np.array(highs.getSolution().col_value) if info.primal_solution_status == FEASIBLE and \
-        info.objective_function_value < start_cost - ROUNDING else None
-    highs.changeColsBounds(nodes, counted, np.zeros(nodes), upper[:nodes])
-    return found
+
+class _Room:
+    """Per class of the MIP, what its replicas' floors leave of its nodes' capacity, in shares of
+    a node, as `_whole_replicas` rounds them up one at a time."""
+
+    def __init__(self, problem: Problem, movable: _Movable, node_var: dict[str, int], found: np.ndarray,
+                 floors: dict[tuple[str, str], int]) -> None:
+        self.problem = problem
+        self.nodes = {c: float(np.rint(found[column])) for c, column in node_var.items()}
+        self.most = {c: float(movable.free[c]) for c in node_var}
+        self.used: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.added: Counter[tuple[str, str]] = Counter()
+        self.floors = floors
+        for (w, c), amount in floors.items():
+            for resource, share in self._shares(w, c).items():
+                self.used[c][resource] += amount * share
+
+    def _shares(self, w: str, c: str) -> dict[str, float]:
+        node_class, demand = self.problem.node_class(c), self.problem.demand(w)
+        return {r: demand.requests.get(r, 0) / float(node_class.capacity[r]) for r in RESOURCES
+                if node_class.capacity[r] and demand.requests.get(r, 0)}
+
+    def _holds(self, w: str, c: str, nodes: float) -> bool:
+        placed = self.floors[w, c] + self.added[w, c] + 1
+        return placed <= node_limit(self.problem.demand(w), self.problem.node_class(c)) * nodes and \
+            all(self.used[c][r] + share <= nodes + ROUNDING for r, share in self._shares(w, c).items())
+
+    def tier(self, w: str, c: str) -> int:
+        """0: one more replica of `w` fits the class's nodes in the MIP; 1: its nodes at most; 2: not."""
+        return 0 if self._holds(w, c, self.nodes[c]) else 1 if self._holds(w, c, self.most[c]) else 2
+
+    def take(self, w: str, c: str) -> None:
+        self.added[w, c] += 1
+        for resource, share in self._shares(w, c).items():
+            self.used[c][resource] += share
+
+
+class _Near:
+    """The MIP solved with each class's node count kept to the floor or the ceiling of its count
+    in the LP relaxation (its first `nodes` columns; HiGHS's RENS, without the root's cuts that
+    come before it there), first with the replicas per class relaxed (`relaxed`), then whole
+    (`exact`). Measured (accelerator-heavy 10,000, the MIPs of the 5 s search, CPU s to the first
+    answer better than the start, HiGHS alone against the whole near one): seed 3 2.0 -> 0.76
+    (73,560.5 against 73,564.8 USD/h), 4 1.56 -> 0.24, 8 0.84 -> 0.11, 2 0.42 -> 0.09, 17 0.24 ->
+    0.14 (session 49). Whole, it is a MIP whose root HiGHS does not interrupt: at the search's
+    entry on seed 20 (session 55) it ran 0.47 CPU s past the stage's window, and with the conversion
+    of options before it 2.85 s to say it is infeasible; then the whole MIP 2.9 s, where the LP
+    took 0.12. With the replicas relaxed, only the 95 node counts are integers, 3-6 of them not
+    fixed by the bounds: seeds 20 / 17 / 12 0.06-0.08 CPU s after the LP, within 30 USD/h of it."""
+
+    def __init__(self, highs, nodes: int, upper: np.ndarray, start_cost: float,
+                 deadline: float | None) -> None:
+        self.highs, self.nodes, self.upper = highs, nodes, upper
+        self.start_cost, self.deadline = start_cost, deadline
+        self.lp_seconds = 0.0
+
+    def relaxed(self) -> np.ndarray | None:
+        """The LP relaxation, then the node counts near it whole, the replicas relaxed: its columns
+        where that is cheaper than `start_cost`; None where it is not; NOTHING_CHEAPER where the
+        LP relaxation's optimum is not below it."""
+        import highspy
+
+        highs, nodes = self.highs, self.nodes
+        columns = len(self.upper)
+        every = np.arange(columns, dtype=np.int32)
+        highs.changeColsIntegrality(columns, every, np.full(columns, highspy.HighsVarType.kContinuous))
+        began = time.monotonic()
+        highs.run()
+        self.lp_seconds = time.monotonic() - began
+        # (a point HiGHS calls primal feasible is enough: before the capacity rows were scaled seed
+        # 4's LP ended "unbounded", dual infeasible at the optimum's objective)
+        info = highs.getInfo()
+        feasible = info.primal_solution_status == FEASIBLE
+        least = info.objective_function_value if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal \
+            else -math.inf
+        self.relaxation = np.array(highs.getSolution().col_value[:nodes])
+        if least >= self.start_cost - ROUNDING:
+            return NOTHING_CHEAPER  # the relaxation's optimum bounds the MIP's: no search finds less
+        if not feasible or _past(self.deadline):
+            return None
+        kinds = np.full(columns, highspy.HighsVarType.kContinuous)
+        kinds[:nodes] = highspy.HighsVarType.kInteger
+        highs.changeColsIntegrality(columns, every, kinds)
+        return self._near()
+
+    def exact_fits(self) -> bool:
+        """Whether the time left holds the whole MIPs: EXACT_LP_TIMES the LP's time."""
+        return self.deadline is None or (
+            not _past(self.deadline) and self.deadline - time.monotonic() >= EXACT_LP_TIMES * self.lp_seconds)
+
+    def exact(self) -> np.ndarray | None:
+        """The near MIP with its replicas whole: its columns where cheaper than `start_cost`."""
+        import highspy
+
+        columns = len(self.upper)
+        self.highs.changeColsIntegrality(columns, np.arange(columns, dtype=np.int32),
+                                         np.full(columns, highspy.HighsVarType.kInteger))
+        return self._near()
+
+    def _near(self) -> np.ndarray | None:
+        highs, nodes = self.highs, self.nodes
+        counted = np.arange(nodes, dtype=np.int32)
+        highs.changeColsBounds(nodes, counted, np.floor(self.relaxation + ROUNDING),
+                               np.minimum(self.upper[:nodes], np.ceil(self.relaxation - ROUNDING)))
+        if self.deadline is not None:
+            highs_limited(highs, self.deadline)
+        highs.run()
+        info = highs.getInfo()
+        found = np.array(highs.getSolution().col_value) if info.primal_solution_status == FEASIBLE and \
+            info.objective_function_value < self.start_cost - ROUNDING else None
+        highs.changeColsBounds(nodes, counted, np.zeros(nodes), self.upper[:nodes])
+        return found
 
 
 def _solution(values: np.ndarray):
