@@ -432,6 +432,18 @@ def test_a_region_repair_keeps_the_buy_s_own_limit(tmp_path, max_count, offered)
     assert any(r.part.kind == "buy" and "eu-central-1" in r.text for r in explanation.repairs) == offered
 
 
+def test_a_zone_spread_says_it_keeps_its_workload_off_what_is_bought(tmp_path):
+    # found as a user (session 55): the spread was named, never that a bought node has no zone
+    text = (_REGIONS + _offer("m1", '["us-east-1"]') + _offer("m2", '["us-east-1"]')
+            + "buy cloud {\n  max_count = 4\n}\n"
+            + workload("api", 2, 2, "4Gi", "  spread zone max_skew 1\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    [stated] = [r for r in explanation.reasons if r.part.kind == "spread"]
+    assert stated.text == ("`api` must spread over zone with max_skew 1; a node with no zone is in no "
+                           "domain of it, so it may not run on the 2 offers buy `cloud` (line 25) may buy "
+                           "in us-east-1 (US) (a node bought has a region and no zone)")
+
+
 def test_when_no_single_repair_works_the_smallest_pair_is_offered(tmp_path):
     # two separate shortfalls: no one change fixes both
     text = (pool("a", 1, 4, "8Gi", 1, '  labels = { tier: "a" }\n')
