@@ -557,7 +557,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             threads_per_core=first.threads_per_core, slurm_allocated=inventory.format == "slurm",
             max_pods=first.max_pods,
             jurisdiction=inventory.jurisdiction,
-            power_watts=_accelerator_watts(accelerator, first.gpu_count),
+            power_watts=inventory.idle_watts + _accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first),
             node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
             node_hostnames={n.name: host for n in members
