@@ -432,6 +432,19 @@ def test_a_region_repair_keeps_the_buy_s_own_limit(tmp_path, max_count, offered)
     assert any(r.part.kind == "buy" and "eu-central-1" in r.text for r in explanation.repairs) == offered
 
 
+@pytest.mark.parametrize("buy, why", [
+    # found as a user (session 55): the conflict named only the replicas
+    ('regions = ["eu-central-1"]', "none of the offers it allows is sold in its `regions` (W0104)"),
+    ("providers = [gcp]", "it allows no offer (W0105)"),
+])
+def test_a_workload_with_nowhere_to_run_names_the_buy_that_may_buy_nothing(tmp_path, buy, why):
+    text = (_REGIONS + _offer("m1", '["us-east-1"]') + f"buy cloud {{\n  {buy}\n}}\n"
+            + workload("api", 2, 2, "4Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.text for r in explanation.reasons] == [
+        f"workload `api` needs 2 replicas, each 2 CPU + 4 GiB; buy `cloud` (line 17) may buy nothing: {why}"]
+
+
 def test_a_zone_spread_says_it_keeps_its_workload_off_what_is_bought(tmp_path):
     # found as a user (session 55): the spread was named, never that a bought node has no zone
     text = (_REGIONS + _offer("m1", '["us-east-1"]') + _offer("m2", '["us-east-1"]')
