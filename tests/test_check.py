@@ -871,6 +871,16 @@ def test_a_buy_region_no_allowed_offer_is_sold_in_is_reported_at_its_regions(tmp
     assert ("so it buys nothing" in warning.message) == everywhere
 
 
+def test_a_buy_region_nothing_is_sold_in_is_told_of_the_regions_under_the_same_law_first(tmp_path):
+    # found as a user (session 55): a buy kept to `westeurope` over std/gcp and std/azure was
+    # told of `asia-southeast1`, `canadacentral`, `eastus`, ... (the first eight by name)
+    text = ('import "std/gcp"\nimport "std/azure"\n\nbuy eu {\n  regions = ["westeurope"]\n}\n\n'
+            + _EU_SERVICE)
+    [warning] = [d for d in check_text(tmp_path, text).diagnostics if d.code == "W0104"]
+    listed = warning.message.split("they are sold in ")[1].rstrip(")").split(", ")
+    assert listed[:3] == ["europe-north1", "europe-west1", "europe-west3"]  # (europe-west2: UK)
+
+
 # ---- W0105: a `buy` that allows no offer ---------------------------------------------------------
 
 

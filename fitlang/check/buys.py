@@ -34,7 +34,7 @@ def unsold_buy_regions(program: Program) -> list[Diagnostic]:
             continue
         diagnostics.append(msg.BuyRegionUnsold(
             buy=buy_named(buy.name), regions=", ".join(f"`{r}`" for r in unsold),
-            detail=_detail(sold, everywhere=len(unsold) == len(buy.regions)),
+            detail=_detail(_nearest_first(program, sold, unsold), everywhere=len(unsold) == len(buy.regions)),
         ).diagnostic(where.path, where.span))
     return diagnostics
 
@@ -74,7 +74,19 @@ def _allows_none(buy: Buy) -> Diagnostic:
     return msg.BuyAllowsNoOffer(buy=buy_named(buy.name), detail=detail).diagnostic(where.path, where.span)
 
 
+def _nearest_first(program: Program, sold: list[str], unsold: list[str]) -> list[str]:
+    """The regions the offers are sold in, those under the law of a region asked for first
+    (a buy kept to `westeurope` is told of `eu-central-1` before `asia-southeast1`), each
+    part by name."""
+    def law(code: str) -> str | None:
+        site = program.region_at(code)
+        return site.jurisdiction if site is not None else None
+
+    wanted = {law(r) for r in unsold} - {None}
+    return sorted(sold, key=lambda r: (law(r) not in wanted, r))
+
+
 def _detail(sold: list[str], everywhere: bool) -> str:
     lead = "so it buys nothing; " if everywhere else ""
-    shown = sorted(sold)[:MAX_LISTED] + (["..."] if len(sold) > MAX_LISTED else [])
+    shown = sold[:MAX_LISTED] + (["..."] if len(sold) > MAX_LISTED else [])
     return f" ({lead}they are sold in {', '.join(shown)})"
