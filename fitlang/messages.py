@@ -802,6 +802,17 @@ class BuyRegionUnsold(Message):
     detail: str
 
 
+class BuyAllowsNoOffer(Message):
+    code = "W0105"
+    summary = "`buy` that allows no offer"
+    template = "{buy} allows no offer, so it buys nothing{detail}"
+    severity = Severity.WARNING
+    fix = ("Import the offers of the provider it names (`import \"std/azure\"`), declare an `offer` "
+           "of that provider, or name in `providers` the provider of the offers in scope.")
+    buy: str
+    detail: str
+
+
 class LeftOutUnproven(Message):
     code = "W0502"
     summary = "replicas left out that might fit"

@@ -849,7 +849,8 @@ _EU_SERVICE = 'workload api {\n  replicas = 2\n  cpu = 2\n  memory = 4GiB\n  res
     # found as a user (session 54): std/azure prices no European region; the buy bought nothing
     ("std/azure", 'regions = ["westeurope"]', "`westeurope`"),
     ("std/gcp", 'regions = ["europe-west8", "europe-west4"]', "`europe-west8`"),  # one of two
-    ("std/gcp", 'providers = [aws]\n  regions = ["europe-west4"]', "`europe-west4`"),  # none allowed
+    # none allowed: W0105 says so at its `providers` (below), and W0104 not again
+    ("std/gcp", 'providers = [aws]\n  regions = ["europe-west4"]', None),
     ("std/gcp", 'regions = ["europe-west4", "us-central1"]', None),
     ("std/aws", 'offers = [aws_g6_xlarge]\n  regions = ["eu-central-1"]', None),  # region_prices
     ("std/aws", "max_count = 2", None),  # no `regions`: nothing to check
@@ -868,3 +869,46 @@ def test_a_buy_region_no_allowed_offer_is_sold_in_is_reported_at_its_regions(tmp
     assert line.strip().startswith("regions = [")
     everywhere = unsold.count("`") == 2 * len(buy.split("regions = [")[1].split(","))
     assert ("so it buys nothing" in warning.message) == everywhere
+
+
+def test_a_buy_region_nothing_is_sold_in_is_told_of_the_regions_under_the_same_law_first(tmp_path):
+    # found as a user (session 55): a buy kept to `westeurope` over std/gcp and std/azure was
+    # told of `asia-southeast1`, `canadacentral`, `eastus`, ... (the first eight by name)
+    text = ('import "std/gcp"\nimport "std/azure"\n\nbuy eu {\n  regions = ["westeurope"]\n}\n\n'
+            + _EU_SERVICE)
+    [warning] = [d for d in check_text(tmp_path, text).diagnostics if d.code == "W0104"]
+    listed = warning.message.split("they are sold in ")[1].rstrip(")").split(", ")
+    assert listed[:3] == ["europe-north1", "europe-west1", "europe-west3"]  # (europe-west2: UK)
+
+
+# ---- W0105: a `buy` that allows no offer ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("imported, buy, at, detail", [
+    # found as a user (session 54): `providers = [azure]` with only std/gcp imported bought
+    # nothing, and `solve` said only that no node meets the service's rules
+    ('import "std/gcp"', "providers = [azure]", "providers", "no offer in scope is of its "
+     '`providers` (azure): they are gcp\'s (`import "std/azure"` brings azure\'s)'),
+    ('import "std/gcp"\nimport "std/aws"', "offers = [aws_g6_xlarge]\n  providers = [gcp]", "providers",
+     "none of its `offers` is of its `providers` (gcp): they are aws's"),
+    ("", "max_count = 3", "buy eu", 'no offer is in scope (`import "std/aws"` or `import "std/gcp"` '
+     'or `import "std/azure"`, or declare an `offer`)'),
+    ('import "std/gcp"', "providers = [azure]\n  regions = [\"westeurope\"]", "providers", None),
+    ('import "std/gcp"', "providers = [gcp]", None, None),
+    ('import "std/aws"', "max_count = 2", None, None),
+])
+def test_a_buy_that_allows_no_offer_is_reported_where_it_narrows_them(tmp_path, imported, buy, at,
+                                                                       detail):
+    text = f'{imported}\n\nbuy eu {{\n  {buy}\n}}\n\n' + _EU_SERVICE
+    result = check_text(tmp_path, text)
+    found = [d for d in result.diagnostics if d.code == "W0105"]
+    if at is None:
+        assert found == []
+        return
+    [warning] = found
+    assert [d.code for d in result.diagnostics if d.code == "W0104"] == []  # the same cause, once
+    assert warning.message.startswith("buy `eu` allows no offer, so it buys nothing: ")
+    if detail is not None:
+        assert warning.message.endswith(detail)
+    line = text.splitlines()[warning.span.line - 1]
+    assert line.strip().startswith(at)

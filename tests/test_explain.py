@@ -381,6 +381,82 @@ def test_a_buy_limit_names_its_block(tmp_path):
     assert "`buy` block at line 9" in buy.text
 
 
+# found as a user (session 54): a `buy` over std/azure (US regions only) and a service kept to
+# the EU: explain listed 20 class names and never said that nothing in scope is sold in the EU
+_REGIONS = ('region us_east {\n  code = "us-east-1"\n  jurisdiction = US\n}\n'
+            'region eu_central {\n  code = "eu-central-1"\n  jurisdiction = EU\n}\n')
+
+
+def _offer(name, regions):
+    return (f'offer {name} {{\n  provider = aws\n  instance_type = "{name}"\n  regions = {regions}\n'
+            "  cpu = 4\n  memory = 16GiB\n  price = 0.2 USD/h\n}\n")
+
+
+def test_a_rule_that_keeps_a_workload_off_everything_bought_names_the_buy_and_where_it_buys(tmp_path):
+    text = (_REGIONS + _offer("m1", '["us-east-1"]') + _offer("m2", '["us-east-1"]')
+            + "buy cloud {\n  max_count = 4\n}\n"
+            + workload("api", 2, 2, "4Gi", "  residency = [EU]\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    [stated] = [r for r in explanation.reasons if r.part.kind == "rule"]
+    assert text.splitlines()[24] == "buy cloud {"
+    assert stated.text == ("`api` has `residency = [EU]`, which rules out the 2 offers buy `cloud` (line 25) "
+                           "may buy in us-east-1 (US); no offer in scope is sold where `residency = [EU]` "
+                           "allows it")
+    assert explanation.repairs == [] or all(r.part.kind != "buy" for r in explanation.repairs)
+
+
+def test_a_region_a_buy_keeps_out_is_offered_as_a_checked_repair_of_its_regions(tmp_path):
+    text = (_REGIONS + _offer("m1", '["us-east-1", "eu-central-1"]')
+            + 'buy cloud {\n  regions = ["us-east-1"]\n  max_count = 4\n}\n'
+            + workload("api", 2, 2, "4Gi", "  residency = [EU]\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    [stated] = [r for r in explanation.reasons if r.part.kind == "rule"]
+    assert text.splitlines()[16] == "buy cloud {"
+    assert stated.text == ("`api` has `residency = [EU]`, which rules out `m1`, which buy `cloud` (line 17) "
+                           "may buy in us-east-1 (US); offers in scope are sold where it allows, in "
+                           "eu-central-1, but no `buy` allows them there")
+    bought = [r for r in explanation.repairs if r.part.kind == "buy"]
+    assert [r.text for r in bought] == [
+        "let buy `cloud` (line 17) buy in eu-central-1 (add it to its `regions`): 2 x m1 (`m1`) in "
+        "eu-central-1 at 0.20 USD/h each"]
+    assert bought[0].cost == Fraction("0.4")  # 3.86 CPU allocatable: a replica a node
+
+
+@pytest.mark.parametrize("max_count, offered", [(2, True), (1, False)])
+def test_a_region_repair_keeps_the_buy_s_own_limit(tmp_path, max_count, offered):
+    # bought as the block would buy there: two replicas need two nodes
+    text = (_REGIONS + _offer("m1", '["us-east-1", "eu-central-1"]')
+            + f'buy cloud {{\n  regions = ["us-east-1"]\n  max_count = {max_count}\n}}\n'
+            + workload("api", 2, 3, "4Gi", "  residency = [EU]\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert any(r.part.kind == "buy" and "eu-central-1" in r.text for r in explanation.repairs) == offered
+
+
+@pytest.mark.parametrize("buy, why", [
+    # found as a user (session 55): the conflict named only the replicas
+    ('regions = ["eu-central-1"]', "none of the offers it allows is sold in its `regions` (W0104)"),
+    ("providers = [gcp]", "it allows no offer (W0105)"),
+])
+def test_a_workload_with_nowhere_to_run_names_the_buy_that_may_buy_nothing(tmp_path, buy, why):
+    text = (_REGIONS + _offer("m1", '["us-east-1"]') + f"buy cloud {{\n  {buy}\n}}\n"
+            + workload("api", 2, 2, "4Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.text for r in explanation.reasons] == [
+        f"workload `api` needs 2 replicas, each 2 CPU + 4 GiB; buy `cloud` (line 17) may buy nothing: {why}"]
+
+
+def test_a_zone_spread_says_it_keeps_its_workload_off_what_is_bought(tmp_path):
+    # found as a user (session 55): the spread was named, never that a bought node has no zone
+    text = (_REGIONS + _offer("m1", '["us-east-1"]') + _offer("m2", '["us-east-1"]')
+            + "buy cloud {\n  max_count = 4\n}\n"
+            + workload("api", 2, 2, "4Gi", "  spread zone max_skew 1\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    [stated] = [r for r in explanation.reasons if r.part.kind == "spread"]
+    assert stated.text == ("`api` must spread over zone with max_skew 1; a node with no zone is in no "
+                           "domain of it, so it may not run on the 2 offers buy `cloud` (line 25) may buy "
+                           "in us-east-1 (US) (a node bought has a region and no zone)")
+
+
 def test_when_no_single_repair_works_the_smallest_pair_is_offered(tmp_path):
     # two separate shortfalls: no one change fixes both
     text = (pool("a", 1, 4, "8Gi", 1, '  labels = { tier: "a" }\n')

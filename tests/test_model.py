@@ -717,3 +717,24 @@ def test_a_tpu_or_neuron_node_is_never_taken_for_a_gpu(tmp_path):
     assert [(a.vendor, a.family, a.memory, a.resource) for a in found.values()] == [
         ("google", "tpu", 0, "google.com/tpu"), ("aws", "neuron", 0, "aws.amazon.com/neuron"),
         ("amd", "gpu", 0, "amd.com/gpu")]
+
+
+def test_an_inventory_s_idle_power_is_drawn_by_each_node_in_use_beside_its_gpus(tmp_path):
+    # found as a user (session 55): a power-capped site read from `kubectl get nodes` counted
+    # its CPU nodes at 0 W (a file states no power): the cap and the electricity price saw GPUs only
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": [
+        {"metadata": {"name": "cpu-1", "labels": {"site": "a"}},
+         "status": {"allocatable": {"cpu": "16", "memory": "64Gi"}}},
+        {"metadata": {"name": "cpu-2", "labels": {"site": "a"}},
+         "status": {"allocatable": {"cpu": "16", "memory": "64Gi"}}},
+        {"metadata": {"name": "gpu-1", "labels": {"site": "a", "nvidia.com/gpu.product": "NVIDIA-L4"}},
+         "status": {"allocatable": {"cpu": "16", "memory": "64Gi", "nvidia.com/gpu": "2"}}}]}))
+    text = ('import "std/accelerators"\n\ninventory site_a {\n  format = kubectl\n  file = "nodes.json"\n'
+            "  idle_power = 400W\n}\n\npower_cap room {\n  labels = { site: \"a\" }\n  cap = 900W\n}\n\n"
+            "workload batch {\n  replicas = 3\n  cpu = 12\n  memory = 8Gi\n}\n\n"
+            "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    watts = {c.id: c.power_watts for c in problem.classes}
+    assert watts == {"site_a/cpu": 400, "site_a/NVIDIA-L4": 400 + 2 * 72}  # an L4's tdp: 72 W
+    # 900 W holds two nodes in use: one replica of 12 CPU each, the third left out
+    assert len(solve_placement(problem).assignments) == 2

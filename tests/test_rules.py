@@ -166,6 +166,35 @@ def test_the_warnings_ask_a_registered_rule(tmp_path, toy):
         [("W0101", w.span.line), ("W0103", 1)])  # W0103: the pool, which `toy` rules out
 
 
+@pytest.mark.parametrize("spread, owned, detail", [
+    # found as a user (session 55): `spread zone` over a fleet all bought checked clean, and
+    # `solve` said only that the spread and the replicas conflict
+    ("zone", "", "; no node has a zone; a node bought has a region and no zone"),
+    ('"example.com/rack"', "", "; no node has the label `example.com/rack`"),
+    ("zone", 'pool p {\n  count = 2\n  cpu = 4\n  memory = 8Gi\n  zone = "us-east-1a"\n}\n', None),
+    ("region", "", None),  # a node bought has a region
+    ("node", "", None),
+])
+def test_a_spread_over_a_topology_no_node_has_is_w0101(tmp_path, spread, owned, detail):
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+
+    path = tmp_path / "p.fit"
+    path.write_text(owned + 'offer m {\n  provider = aws\n  instance_type = "m7i.xlarge"\n'
+                    '  regions = ["us-east-1"]\n  cpu = 4\n  memory = 16GiB\n  price = 0.2 USD/h\n}\n'
+                    "buy {\n}\n" + workload("w", 2, 1, "1Gi", f"  spread {spread} max_skew 1\n"))
+    program = check_file(path, Workspace()).program
+    found = [d for d in rule_warnings(program, build_problem(program).problem) if d.code == "W0101"]
+    if detail is None:
+        assert found == []
+        return
+    [warning] = found
+    assert warning.message == f"no node satisfies `spread {spread}`{detail}"
+    assert path.read_text().splitlines()[warning.span.line - 1].strip().startswith("spread ")
+
+
 def test_verify_asks_a_registered_rule(tmp_path, toy):
     from fitlang.solve.verify import verify
 

@@ -82,6 +82,7 @@ class InventoryBlock(Frozen):
     reserved_cpu: Fraction | None = None
     reserved_memory: Fraction | None = None
     reserved_pods: Fraction | None = None
+    idle_power: Fraction | None = None
     available: list[str] | None = None
     unavailable: list[str] | None = None
     price_hourly: list[Fraction] | None = None

@@ -128,6 +128,7 @@ class EntityBuilders(BlockValuesStage):
                          reserved_cpu_milli=int(_given(b.reserved_cpu, Fraction(0)) * 1000),
                          reserved_memory=int(_given(b.reserved_memory, Fraction(0))),
                          reserved_pods=int(_given(b.reserved_pods, Fraction(0))),
+                         idle_watts=_given(b.idle_power, Fraction(0)),
                          available=tuple(_given(b.available, [])),
                          unavailable=tuple(_given(b.unavailable, [])),
                          step_prices=self._step_prices(scope, f"inventory `{name}`", v,

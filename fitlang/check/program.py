@@ -224,6 +224,9 @@ class Inventory(Frozen):
     reserved_cpu_milli: int = 0
     reserved_memory: int = 0
     reserved_pods: int = 0
+    # what each node draws in use without its accelerators (`idle_power`): power caps and
+    # electricity count it (a file states no power; without it a CPU node drew nothing)
+    idle_watts: Fraction = Fraction(0)
     available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
     unavailable: tuple[str, ...] = ()
     step_prices: StepPrices | None = None

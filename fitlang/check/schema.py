@@ -183,6 +183,9 @@ INVENTORY = BlockSchema("inventory", "required", {
                              "the file says"),
     "reserved_pods": _count("pods each node keeps for pods fitc does not place, taken off what "
                             "the file says"),
+    "idle_power": Attr(t.POWER, doc="power each node draws in use without its accelerators (power "
+                                    "caps and electricity add its accelerators' tdp); default 0",
+                       minimum=Fraction(0)),
     **_WINDOW_ATTRS,
     **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,

@@ -31,6 +31,7 @@ from fitlang.check.program import (
     Workload,
 )
 from fitlang.check.program import compares as compares_in
+from fitlang.check.step_prices import buy_named
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
@@ -143,6 +144,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
+    kept_out: dict[tuple[str, str], NodeClass] = {}  # (offer, region) a buy's `regions` keep out
     for index, buy in enumerate(program.buys):
         if buy.max_count is not None:
             buy_limits[index] = buy.max_count
@@ -151,15 +153,21 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             if buy.providers is not None and offer.provider not in buy.providers:
                 continue
             allowed.add(offer.name)
-            regions = [r for r in offer.sold_in if buy.regions is None or r in buy.regions]
-            classes.extend(_with_daemons(_offer_class(offer, region, cap, buy.spot, index),
-                                         buy.reserved, running_daemons) for region in regions)
+            for region in offer.sold_in:
+                made = _with_daemons(_offer_class(offer, region, cap, buy.spot, index),
+                                     buy.reserved, running_daemons)
+                if buy.regions is None or region in buy.regions:
+                    classes.append(made)
+                else:  # (the first block that would buy it there, if it named the region)
+                    kept_out.setdefault((offer.name, region), made)
     classes = _unique_ids(classes)
     if room.room or room.pods:
         classes = _less_taken(classes, room)
+    bought = {(c.offer, c.region) for c in classes if c.provisioned}
     spare = [_with_daemons(_offer_class(offer, region, total_replicas, False, None), None, running_daemons)
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.sold_in]
+    spare += [c for key, c in kept_out.items() if key not in bought]
     classes = [_placed(node_class, program) for node_class in classes]
     spare = [_placed(node_class, program) for node_class in spare]
     names = _demand_names(program)
@@ -176,6 +184,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         classes, demands, list(policy.objective), policy.budget, buy_limits,
         policy.spans.get("budget"), spare,
         buy_origins={i: b.origin for i, b in enumerate(program.buys) if b.origin},
+        buy_names={i: buy_named(b.name) for i, b in enumerate(program.buys)},
         option_groups=[_option_group(w, names[w.name])
                        for w in program.workloads.values() if w.options],
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
@@ -548,7 +557,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             threads_per_core=first.threads_per_core, slurm_allocated=inventory.format == "slurm",
             max_pods=first.max_pods,
             jurisdiction=inventory.jurisdiction,
-            power_watts=_accelerator_watts(accelerator, first.gpu_count),
+            power_watts=inventory.idle_watts + _accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first),
             node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
             node_hostnames={n.name: host for n in members

@@ -17,7 +17,7 @@ from fitlang.frozen import Frozen
 from fitlang.model import slurm_cpus
 from fitlang.model.problem import RESOURCES, Demand
 from fitlang.rules.base import CheckReads, GroupKey, PairsPlaced, PartKind, Placed, Rows, Rule, Stated
-from fitlang.rules.explaining import literal, need, plural, written_down
+from fitlang.rules.explaining import literal, need, plural, where, written_down
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.problem import NodeClass, Problem
@@ -91,8 +91,27 @@ def reason(problem: Problem, part: Part) -> Stated:
     gang = " as one gang" if demand.gang else ""
     return Stated(f"workload `{demand.name}` needs {plural(demand.replicas, 'replica')}"
                   f"{gang}, each {need(demand)}"
-                  f"{_room_nowhere(problem, demand) or _parts_only(problem, demand)}",
+                  f"{_room_nowhere(problem, demand) or _parts_only(problem, demand)}"
+                  f"{_buys_nothing(problem, demand)}",
                   demand.spans.get("replicas", demand.origin))
+
+
+def _buys_nothing(problem: Problem, demand: Demand) -> str:
+    """Where a workload may run nowhere and a `buy` block may buy nothing at all: that block,
+    and why (found as a user, session 55: a `buy` kept to `westeurope` over `std/azure`, US
+    regions only, and the conflict said only that the workload needs its replicas)."""
+    if demand.eligible:
+        return ""
+    groups = {c.buy_group for c in problem.classes}
+    said = []
+    for group, named in sorted(problem.buy_names.items()):
+        if group in groups:
+            continue
+        kept_out = any(c.buy_group == group for c in problem.spare_offers)
+        why = ("none of the offers it allows is sold in its `regions` (W0104)" if kept_out
+               else "it allows no offer (W0105)")
+        said.append(f"{named}{where(problem.buy_origins.get(group))} may buy nothing: {why}")
+    return "; " + "; ".join(said) if said else ""
 
 
 def _room_nowhere(problem: Problem, demand: Demand) -> str:

@@ -19,6 +19,7 @@ from fitlang.model.problem import RESOURCES, Demand, Exclusion, NodeClass, Probl
 from fitlang.rules import option_spread
 from fitlang.rules.base import (
     CheckReads,
+    Fleet,
     GroupKey,
     OnNodes,
     PartKind,
@@ -28,6 +29,7 @@ from fitlang.rules.base import (
     Rule,
     Stated,
     TopologyValues,
+    Unsatisfiable,
     domain_of,
 )
 from fitlang.rules.explaining import demands_of, where
@@ -72,6 +74,38 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
             yield Exclusion(f"spread {spread.topology}", spread.origin,
                             f"nodes have no {spread.topology}", source="spread", index=index)
+
+
+def warnings(workload: Workload, fleet: Fleet) -> Iterator[Unsatisfiable]:
+    """A spread over a topology no node has a value of: the workload runs nowhere. Found as a
+    user (session 55): `spread zone` on a fleet all bought (a bought node has a region and no
+    zone) checked clean, and `solve` said only that the spread and the replicas conflict."""
+    for spread in workload.spreads:
+        topology = spread.topology
+        if topology == "node" or any(c.topology_value(topology) is not None for c in fleet.classes):
+            continue
+        bought = topology == "zone" and any(c.provisioned for c in fleet.classes)
+        label = topology not in ("zone", "region")
+        yield Unsatisfiable(spread.origin, f'spread "{topology}"' if label else f"spread {topology}",
+                            f"; no node has the label `{topology}`" if label else
+                            f"; no node has a {topology}"
+                            + ("; a node bought has a region and no zone" if bought else ""))
+
+
+def _off_nodes_without(problem: Problem, part: Part, topology: str) -> str:
+    """What the spread keeps its workload off, for want of a value of its topology (nodes in
+    no domain), that it would fit on: '' where nothing."""
+    from fitlang.solve.explain import search
+
+    if topology == "node":
+        return ""
+    pools, _ = search.ruled_out(problem, part)
+    if not pools:
+        return ""
+    bought = topology == "zone" and any(problem.node_class(c).provisioned for c in pools)
+    return (f"; a node with no {topology} is in no domain of it, so it may not run on "
+            f"{search.pools_named(problem, pools)}"
+            + (" (a node bought has a region and no zone)" if bought else ""))
 
 
 class _ClassDomains:
@@ -382,7 +416,7 @@ def reason(problem: Problem, part: Part) -> Stated:
     if spread.topology == "node":
         text += (f" (replicas per node, empty nodes included, differ by at most "
                  f"{spread.max_skew})")
-    return Stated(text, spread.origin)
+    return Stated(text + _off_nodes_without(problem, part, spread.topology), spread.origin)
 
 
 def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
@@ -474,7 +508,7 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
         values[least] = min(totals, default=0)
 
 
-RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check,
+RULE = Rule("spread", reads=reads, excludes=excludes, why=why, warnings=warnings, check=check,
             check_reads=CheckReads.DEMANDS,
             rows=Rows(relations=spread_rows, keeps_whole=keeps_whole, rounding=rounding,
                       start=start), packing=OnNodes(same=same_domains),

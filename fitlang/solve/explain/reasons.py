@@ -9,7 +9,7 @@ import dataclasses
 from fitlang.model.problem import Problem
 from fitlang.rules.base import Stated
 from fitlang.solve.explain.parts import Part, rule_of
-from fitlang.solve.explain.search import pools_listed, ruled_out
+from fitlang.solve.explain.search import pools_named, ruled_out, unbought_note
 
 
 def _reason(problem: Problem, part: Part) -> Stated:
@@ -25,5 +25,5 @@ def _rule_reason(problem: Problem, part: Part) -> Stated:
     pools, origin = ruled_out(problem, part)
     if not pools:  # (only in a conflict not narrowed down: the rule may not be needed)
         return Stated(f"`{part.subject}` has `{part.key}`", origin)
-    return Stated(f"`{part.subject}` has `{part.key}`, which rules out {pools_listed(pools)}",
-                  origin)
+    return Stated(f"`{part.subject}` has `{part.key}`, which rules out {pools_named(problem, pools)}"
+                  f"{unbought_note(problem, part, pools)}", origin)

@@ -37,7 +37,7 @@ from fitlang.solve.explain.search import (
     decided_without,
     least_cost,
     per_node,
-    pools_listed,
+    pools_named,
     ruled_out,
     works,
 )
@@ -215,14 +215,16 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
     target = bounds.pop() if len(bounds) == 1 else None
     pools, _ = ruled_out(problem, part)
     # (no pool: a conflict not narrowed down, where the rule may not be needed)
-    also = pools_listed(pools) if pools else reason.text
+    also = pools_named(problem, pools) if pools else reason.text
     text = (f"relax `{part.key}`{where(reason.origin)} to `{target}`" if target else
             f"drop `{part.key}`{where(reason.origin)}") + f" so that `{part.subject}` may also run on {also}"
     return Repair(part, text, reason.origin, part.key, target, check.cost, checked=check)
 
 
 def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
-    """Offers in scope that no `buy` allows: what would buying from them take?"""
+    """Offers in scope where no `buy` allows buying them: what would buying them take? One
+    that a block's `regions` keep out is bought as that block would buy it there (its limit,
+    spot, reservations): the change is the region added to its `regions`."""
     if not problem.spare_offers:
         return None
     trial = dataclasses.replace(
@@ -241,12 +243,24 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     check = works(trial, deadline, cheapest=True)
     if not check.placed:
         return None
-    parts_ = [f"{count} x {c.instance_type} (`{c.offer}`) in {c.region} at {money(c.price)} USD/h each"
-              for c in trial.spare_offers if (count := counts[c.id])]
-    if not parts_:
+    changes = []
+    for group in sorted({c.buy_group for c in trial.spare_offers if counts[c.id]},
+                        key=lambda g: -1 if g is None else g):
+        bought = [c for c in trial.spare_offers if counts[c.id] and c.buy_group == group]
+        nodes = ", ".join(f"{counts[c.id]} x {c.instance_type} (`{c.offer}`) in {c.region} at "
+                          f"{money(c.price)} USD/h each" for c in bought)
+        if group is None:
+            changes.append(f"allow buying {nodes} (add a `buy` block)")
+            continue
+        regions = list(dict.fromkeys(c.region for c in bought if c.region))
+        named = problem.buy_names.get(group, "the `buy` block")
+        changes.append(f"let {named}{where(problem.buy_origins.get(group))} buy in "
+                       f"{', '.join(regions)} (add {'it' if len(regions) == 1 else 'them'} to its "
+                       f"`regions`): {nodes}")
+    if not changes:
         return None
-    return Repair(Part(PartKind.BUY, key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
-                  None, None, None, check.cost, checked=check)
+    return Repair(Part(PartKind.BUY, key="new"), "; ".join(changes), None, None, None, check.cost,
+                  checked=check)
 
 
 def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:

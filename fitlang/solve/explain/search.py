@@ -12,8 +12,15 @@ from fractions import Fraction
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Fix
-from fitlang.model.problem import Demand, Exclusion, Problem, one_class_per_node, replicas_per_node
-from fitlang.rules.explaining import demands_of
+from fitlang.model.problem import (
+    Demand,
+    Exclusion,
+    NodeClass,
+    Problem,
+    one_class_per_node,
+    replicas_per_node,
+)
+from fitlang.rules.explaining import demands_of, where
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.explain.checks import (
@@ -39,8 +46,8 @@ MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
 
 __all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
            "bound", "cheapest", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
-           "least_cost", "now", "per_node", "pools_listed", "ruled_out", "smallest", "with_buy_limit",
-           "with_pool", "works"]
+           "least_cost", "now", "per_node", "pools_listed", "pools_named", "ruled_out", "smallest",
+           "unbought_note", "with_buy_limit", "with_pool", "works"]
 
 
 def works(problem: Problem, deadline: float, cheapest: bool = False,
@@ -143,6 +150,44 @@ def decided_without(problem: Problem, part: Part, deadline: float,
 def pools_listed(pools: list[str]) -> str:
     """'pool `a`', 'pools `a`, `b`'."""
     return f"{'pool' if len(pools) == 1 else 'pools'} " + ", ".join(f"`{c}`" for c in pools)
+
+
+def pools_named(problem: Problem, pools: list[str]) -> str:
+    """`pools_listed`, with the offers a `buy` may buy said as that block's, where they are:
+    'pool `a` and the 7 offers buy `eu` (line 29) may buy in eastus, westus2 (US)' (a
+    `std/azure` buy's offers in its regions are 20 class names a user never wrote)."""
+    classes = {c.id: c for c in problem.classes}
+    owned = [p for p in pools if p not in classes or classes[p].buy_group is None]
+    groups: dict[int, list[NodeClass]] = {}
+    for pool in pools:
+        group = classes[pool].buy_group if pool in classes else None
+        if group is not None:
+            groups.setdefault(group, []).append(classes[pool])
+    said = [pools_listed(owned)] if owned else []
+    for group, bought in groups.items():
+        offers = list(dict.fromkeys(c.offer for c in bought))
+        regions = sorted({c.region for c in bought if c.region})
+        laws = sorted({c.jurisdiction for c in bought if c.jurisdiction})
+        buy = problem.buy_names.get(group, "a `buy` block") + where(problem.buy_origins.get(group))
+        said.append((f"`{offers[0]}`, which " if len(offers) == 1 else f"the {len(offers)} offers ")
+                    + f"{buy} may buy in {', '.join(regions)}" + (f" ({', '.join(laws)})" if laws else ""))
+    return " and ".join(said)
+
+
+def unbought_note(problem: Problem, part: Part, pools: list[str]) -> str:
+    """Where a rule keeps a workload off capacity bought: whether any offer in scope is sold
+    where the rule allows it to run (every such offer is outside the `buy` blocks: the
+    repairs say which change buys it), or none is ('; no offer in scope is sold where
+    `residency = [EU]` allows it', std/azure's US-only sizes)."""
+    classes = {c.id: c for c in problem.classes}
+    if not any(p in classes and classes[p].buy_group is not None for p in pools):
+        return ""
+    demands = demands_of(problem, part.subject)
+    sold = sorted({c.region for c in problem.spare_offers for d in demands
+                   if c.id not in d.failing and replicas_per_node(d, c) > 0 and c.region})
+    if not sold:
+        return f"; no offer in scope is sold where `{part.key}` allows it"
+    return f"; offers in scope are sold where it allows, in {', '.join(sold)}, but no `buy` allows them there"
 
 
 def ruled_out(problem: Problem, part: Part) -> tuple[list[str], Origin | None]:
