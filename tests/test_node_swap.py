@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from fitlang.solve import node_swap
 from fitlang.solve.improve import consolidate
+from fitlang.solve.node_swap import swapped_cheaper
 from fitlang.solve.pack import Packing
 
 from solving import node_state, problem_from, solved, verified_cost
@@ -127,3 +129,18 @@ def test_a_buy_limit_the_model_s_packing_overran_does_not_leave_the_catalogue_s_
     placement = solved(problem)  # (no limit: no deadline cuts the stages short)
     assert not placement.unplaced
     assert placement.value < 10  # (4 x p5.48xlarge, 220.16 USD/h, before)
+
+
+def test_a_node_no_cheaper_class_may_take_stays_listed_once(tmp_path, monkeypatch):
+    # each web node may go to three cheaper classes (eight, one, small); with every move
+    # breaking a spread (as seed 209's region spreads did), each is undone: a node was moved
+    # back as a copy, the next target moved the original again, and each class tried left one
+    # more copy (a node listed three times, its replicas placed three times over)
+    problem = problem_from(tmp_path, OFFERS + WORKLOADS)
+    big = problem.node_class("big@us-east-1")
+    packing = Packing(nodes={big.id: [node_state(problem, big.id, i, {"web": 1}) for i in range(4)]})
+    before = {class_id: [node.name for node in nodes] for class_id, nodes in packing.nodes.items()}
+    monkeypatch.setattr(node_swap, "spreads_kept", lambda problem_, packing_: False)
+    assert swapped_cheaper(problem, packing) == 0
+    after = {class_id: [node.name for node in nodes] for class_id, nodes in packing.nodes.items() if nodes}
+    assert {class_id: sorted(names) for class_id, names in after.items()} == before
