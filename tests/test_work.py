@@ -84,3 +84,48 @@ def test_seconds_read_off_the_clock_stand_for_the_same_nodes(seconds):
     from fitlang.solve import work
 
     assert work.nodes_for(seconds, 100) == work.nodes_for(1.0, 100)
+
+
+def test_a_highs_root_with_no_user_limit_stops_after_the_same_checks_on_any_machine(monkeypatch):
+    # the whole-count solve's child (fitted_counts) with no user limit had only its node count,
+    # which does not stop HiGHS's root: inventory 1,000 seed 42's roots ran 6-13 CPU s each,
+    # and a machine 1.5 times as slow was stopped at the default limit where a faster one
+    # answered. Its CPU cap counted as the checks of its limits it stands for on the model
+    # (`work.checks_for`): inventory 300 seed 9's whole model (1,754 columns; to its optimum
+    # 678 checks, 141 nodes) stopped after LEAST_CHECKS, in its root, the same on machines
+    # half and twice as fast
+    from pathlib import Path
+
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.solve import work
+    from fitlang.solve.backends import HighsBackend
+    from fitlang.solve.encode import encode
+    from fitlang.solve.linear import Status
+
+    fixture = Path(__file__).parent / "fixtures" / "presolve_fault" / "inv300-s9.fit"
+    problem = build_problem(check_file(fixture, Workspace()).program).problem
+    encoding = encode(problem, must_place=True)
+    objective = encoding.objective("cost")
+    assert work.checks_for(0.01, encoding.model.variable_count) == work.LEAST_CHECKS
+    checks: list[int] = []
+
+    def solved():
+        backend = HighsBackend(checked_seconds=0.01)
+        counted = work.checks_counted
+
+        def counting(highs, most: int) -> None:
+            highs.cbMipInterrupt.subscribe(lambda event: checks.append(event.data_out.mip_node_count))
+            counted(highs, most)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(work, "checks_counted", counting)
+            outcome = backend.minimise(encoding.model, objective)
+        return outcome.status, outcome.objective, outcome.bound
+
+    slow, fast = (_counted(monkeypatch, speed, 60.0, solved) for speed in (0.5, 2.0))
+
+    assert slow == fast
+    assert slow[0] is not Status.OPTIMAL
+    assert len(checks) == 2 * work.LEAST_CHECKS and not any(checks)  # (each run: in its root)

@@ -74,11 +74,16 @@ class HighsBackend:
     name = "highs"
 
     def __init__(self, relative_gap: float = 1e-4, cutoff: float | None = None,
-                 fixed_out: bool = False, most_nodes: int | None = None) -> None:
+                 fixed_out: bool = False, most_nodes: int | None = None,
+                 checked_seconds: float | None = None) -> None:
         self.relative_gap = relative_gap
         # the branch and bound stops after this many nodes (`mip_max_nodes`): a cap on its work
         # that, unlike one in seconds, ends it at the same place on any machine at any load
         self.most_nodes = most_nodes
+        # with no user limit (`work.counted`), the MIP (its root too, which no node count
+        # stops) also stops after the checks of its limits these CPU seconds stand for on its
+        # model (`work.checks_for`): a cap of the same kind, where the caller's is on the CPU
+        self.checked_seconds = checked_seconds
         # a MIP's solutions above this are of no use to the caller: HiGHS prunes every branch
         # whose bound is over it (`objective_bound`), and finds none where none is under it
         self.cutoff = cutoff
@@ -119,6 +124,8 @@ class HighsBackend:
                 highs.setOptionValue("objective_bound", self.cutoff)
             if most_nodes is not None:
                 highs.setOptionValue("mip_max_nodes", most_nodes)
+            if self.checked_seconds is not None and work.counted():
+                work.checks_counted(highs, work.checks_for(self.checked_seconds, len(form.c)))
             if deadline is not None:  # (its branch and bound: `watch`)
                 highs_limited(highs, max(deadline, time.monotonic() + MODEL_SECONDS), branching=False)
             if start:
