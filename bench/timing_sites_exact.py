@@ -102,7 +102,18 @@ def exact(instance: Instance, limit: float, workers: int) -> dict:
     return {"status": solver.StatusName(status), "cpu": time.process_time() - began,
             "wall": solver.WallTime(),
             "value": solver.ObjectiveValue() / SCALE if found else None,
-            "bound": solver.BestObjectiveBound() / SCALE}
+            "bound": solver.BestObjectiveBound() / SCALE,
+            "pools": pools_awake(instance, busy, solver.Value) if found else {}}
+
+
+def pools_awake(instance: Instance, busy: dict, value) -> dict[str, tuple[float, int, int]]:
+    """Per pool of a schedule: (USD, node-steps awake, nodes ever awake), where its loss is."""
+    pools: dict[str, tuple[float, int, set[int]]] = {}
+    for (pool, index, step), on in busy.items():
+        if value(on):
+            cost, awake, nodes = pools.get(pool, (0.0, 0, set()))
+            pools[pool] = (cost + node_cost(instance, pool, step) / SCALE, awake + 1, nodes | {index})
+    return {pool: (cost, awake, len(nodes)) for pool, (cost, awake, nodes) in pools.items()}
 
 
 def exact_mip(instance: Instance, limit: float) -> dict:
@@ -202,17 +213,21 @@ def main() -> None:
         reference = exact_mip(instance, arguments.limit)
     else:
         reference = exact(instance, arguments.limit, arguments.workers)
-    print(f"fitc: {float(fitc['value']):.2f} bound {float(fitc['bound']):.2f} "
+    stated = "none" if fitc["bound"] is None else f"{float(fitc['bound']):.2f}"
+    print(f"fitc: {float(fitc['value']):.2f} bound {stated} "
           f"({fitc['status']}, {fitc['solve_cpu']:.1f} CPU s, verify {fitc['verify']} violations)")
     value = "-" if reference["value"] is None else f"{reference['value']:.2f}"
     print(f"{arguments.reference}: {value} bound {reference['bound']:.2f} ({reference['status']}, "
           f"{reference['cpu']:.1f} CPU s, {reference['wall']:.1f} wall)")
-    if reference["value"] is not None:
-        best, proven = reference["value"], reference["bound"]
-        print(f"fitc's schedule above the optimum: at most {float(fitc['value']) / proven - 1:.2%} "
-              f"(at least {float(fitc['value']) / best - 1:.2%}); fitc's bound below it: at least "
-              f"{1 - float(fitc['bound']) / best:.2%} (at most {1 - float(fitc['bound']) / proven:.2%})")
-
+    for pool, (cost, awake, nodes) in sorted(reference.get("pools", {}).items()):
+        print(f"  {arguments.reference}'s {pool}: {cost:.2f} USD, {awake} node-steps awake on {nodes} nodes")
+    best, proven = reference["value"], reference["bound"]
+    if best is not None:  # a reference that proved nothing (its bound 0) or fitc that stated none: no ratio
+        print(f"fitc's schedule above the optimum: at least {float(fitc['value']) / best - 1:.2%}"
+              + (f", at most {float(fitc['value']) / proven - 1:.2%}" if proven > 0 else ""))
+    if best is not None and fitc["bound"] is not None:
+        print(f"fitc's bound below the optimum: at least {1 - float(fitc['bound']) / best:.2%}"
+              + (f", at most {1 - float(fitc['bound']) / proven:.2%}" if proven > 0 else ""))
 
 if __name__ == "__main__":
     main()
