@@ -5,7 +5,8 @@ issue 18).
 The move's steps change one node, a pool or a workload's option at a time; at inventory
 10,000 the plan ends 5-20 USD/h over the fleet solved at rest, and per zone the fleet at rest
 runs other replicas in each zone (h45e: 41-187 of a zone's ~300-800 differ), so no step that
-keeps each zone's replicas reaches it. A regroup, per group of zones (`_groups`: each
+keeps each zone's replicas reaches it. A regroup, per group of zones (first each priced
+zone alone, those whose LP saves most first, `_zones_by_saving`; then `_groups`: each
 jurisdiction's zones with priced classes; the nodes at no price, on-prem, have nothing to
 save and are left as they are):
 
@@ -19,9 +20,10 @@ save and are left as they are):
    price of the nodes opened less `move_price` per replica that stays on a class it runs on
    now; a workload's columns are the classes it ran on and its `CHEAPEST_CLASSES` cheapest for
    its share of a node (the LP's size: ~4,000-6,000 columns at inventory 10,000);
-3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes, the replicas are put
-   back; else it is solved again with whole nodes per class (`_whole_nodes`), its counts
-   rounded (largest remainders) and packed (`_packed`): the nodes the LP
+3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes (a zone alone:
+   `ZONE_LEAST_SAVING`), the replicas are put back; else it is solved again with whole nodes
+   per class (`_whole_nodes`), its counts rounded (largest remainders) and packed (`_packed`):
+   the nodes the LP
    opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`; the nodes the
    replicas left first), replicas that ran there now back onto their nodes, the rest
    (accelerator replicas first, then those one a node, then largest first: `_packing_order`)
