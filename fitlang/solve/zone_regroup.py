@@ -23,9 +23,8 @@ save and are left as they are):
 3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes (a zone alone:
    `ZONE_LEAST_SAVING`), the replicas are put back; else it is solved again with whole nodes
    per class (`_whole_nodes`), its counts rounded (largest remainders) and packed (`_packed`):
-   the nodes the LP
-   opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`; the nodes the
-   replicas left first), replicas that ran there now back onto their nodes, the rest
+   the nodes the LP opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`;
+   the nodes the replicas left first), replicas that ran there now back onto their nodes, the rest
    (accelerator replicas first, then those one a node, then largest first: `_packing_order`)
    onto the fullest node in use of their class that takes them, else of any class of the
    group, else by `repair` (a held replica within its zone);
