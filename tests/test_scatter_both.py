@@ -15,7 +15,6 @@ import dataclasses
 import time
 from collections import Counter
 from fractions import Fraction
-from types import SimpleNamespace
 
 from test_pool_emptied import consistent
 
@@ -94,22 +93,6 @@ def test_nothing_runs_past_the_deadline(tmp_path):
     before = fleet.state()
     assert not scatter_both(fleet, "cost+moves", time.monotonic() - 1, None, settled)
     assert fleet.state() == before and not fleet.refind_closed
-
-
-def test_no_second_search_is_begun_where_the_time_left_is_less_than_the_first_took(tmp_path, monkeypatch):
-    # the first search takes 600 s on this module's clock and 1,000 are left: the second, begun
-    # from the same fleet, would be cut short of its end, so the first's end stays (15.02)
-    import fitlang.solve.scatter_both as scattering
-
-    fleet = fleet_running(tmp_path)
-    settled = fleet.improve(None)
-    now = time.monotonic()
-    readings = iter([now, now + 600])
-    monkeypatch.setattr(scattering, "time", SimpleNamespace(monotonic=lambda: next(readings, now + 600)))
-    assert not scatter_both(fleet, "cost+moves", now + 1000, None, settled)
-    assert fleet.state() == {"cheap-1": Counter(x=1, y=1), "dear-0": Counter(z=1)}
-    assert value(fleet) == Fraction("15.02") and not fleet.refind_closed
-    assert consistent(fleet)
 
 
 def test_the_plan_past_large_nodes_ends_on_the_lower_search(tmp_path, monkeypatch):

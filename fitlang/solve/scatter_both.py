@@ -21,25 +21,16 @@ from collections import Counter
 from fitlang.solve.move_scale import ScaleMove, Settled
 from fitlang.solve.pool_emptied import Journal, JournalMoves, journal_change, restore
 
-# the second search runs where the time left holds at least this many times what the first
-# took: it starts again from the same fleet, so one the deadline cuts ends no lower than the
-# first's end (inventory 10,000 at `--time-limit 5`, plans 34 / 10 / 7 / 33: the second ran
-# 0.26-0.3 CPU s and was never kept); that time goes to the zones' regroups after it
-SECOND_SHARE = 1.0
-
 
 def scatter_both(fleet: ScaleMove, objective: str, deadline: float | None, passes: int | None,
                  settled: Settled | None) -> bool:
     """The scatter passes (`ScaleMove.improve` with `scatter`) from the search as it stands,
-    then, where the time left holds another such search (`SECOND_SHARE`), from one that finds
-    closed nodes (both end by the deadline), the fleet left in the lower; returns whether that
-    is the second."""
+    then, if the deadline has not passed, from one that finds closed nodes (both end by the
+    deadline), the fleet left in the lower; returns whether that is the second."""
     bought = set(fleet.bought)
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
-    began = time.monotonic()
     first = _scattered(fleet, deadline, passes, _copy(settled))
-    took = time.monotonic() - began
-    if deadline is not None and time.monotonic() + SECOND_SHARE * took > deadline:
+    if deadline is not None and time.monotonic() > deadline:
         return False  # (no time for the second: the first's end kept, as before)
     first_change = journal_change(fleet, first, bought, moves)
     first_end: Journal = {name: Counter(fleet.nodes[name].hosted) if name in fleet.nodes else Counter()
