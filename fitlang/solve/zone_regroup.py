@@ -54,7 +54,8 @@ CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
 # groups save 1.3% and 2.99%)
 LEAST_SAVING = 0.02
 # the same for a zone alone (`_zones_by_saving`): its packing is quick and a loss is put back
-# (inventory 10,000 plan 34 at 5 s: four zones whose LPs save 0.5-5.7% packed, -2.08 USD/h)
+# (inventory 10,000 from the search's end with no deadline: plan 34's zones -2.66 USD/h, plan
+# 10's -4.06; at `--time-limit 5` they rarely get the time, h55e)
 ZONE_LEAST_SAVING = 0.005
 # the share of the time left the zones' LPs are ranked in (plan 33 at 5 s: ranking all 9 took
 # the 0.33 CPU s left, no zone was packed)
