@@ -37,8 +37,9 @@ offer), so it is the start, and the move is decomposed by what changed:
    a zone their skews allow all at once), kept where cheaper; then several part-used nodes
    emptied onto one free node of a larger class (`merge_many.merge_many`: a node that takes a
    replica of each of a few services that run one a node, where two small nodes each held one).
-   Past 2,000 nodes, after the scatter passes, each jurisdiction's priced zones are re-solved
-   together (`zone_regroup.regroup_zones`: a counts LP says which replicas run in which of its
+   Past 2,000 nodes, after the scatter passes, each priced zone alone (those whose LP saves
+   most first), then each jurisdiction's priced zones together, is re-solved
+   (`zone_regroup.regroup_zones`: a counts LP says which replicas run in which of its
    zones and classes, packed and kept where cheaper), then options switched, dear opened nodes
    closed and pools emptied.
 

@@ -5,7 +5,8 @@ issue 18).
 The move's steps change one node, a pool or a workload's option at a time; at inventory
 10,000 the plan ends 5-20 USD/h over the fleet solved at rest, and per zone the fleet at rest
 runs other replicas in each zone (h45e: 41-187 of a zone's ~300-800 differ), so no step that
-keeps each zone's replicas reaches it. A regroup, per group of zones (`_groups`: each
+keeps each zone's replicas reaches it. A regroup, per group of zones (first each priced
+zone alone, those whose LP saves most first, `_zones_by_saving`; then `_groups`: each
 jurisdiction's zones with priced classes; the nodes at no price, on-prem, have nothing to
 save and are left as they are):
 
@@ -19,11 +20,11 @@ save and are left as they are):
    price of the nodes opened less `move_price` per replica that stays on a class it runs on
    now; a workload's columns are the classes it ran on and its `CHEAPEST_CLASSES` cheapest for
    its share of a node (the LP's size: ~4,000-6,000 columns at inventory 10,000);
-3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes, the replicas are put
-   back; else it is solved again with whole nodes per class (`_whole_nodes`), its counts
-   rounded (largest remainders) and packed (`_packed`): the nodes the LP
-   opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`; the nodes the
-   replicas left first), replicas that ran there now back onto their nodes, the rest
+3. where the LP saves less than `LEAST_SAVING` of the group's priced nodes (a zone alone:
+   `ZONE_LEAST_SAVING`), the replicas are put back; else it is solved again with whole nodes
+   per class (`_whole_nodes`), its counts rounded (largest remainders) and packed (`_packed`):
+   the nodes the LP opens (`_reopened`, a class's fraction of a node opened from `OPEN_FROM`;
+   the nodes the replicas left first), replicas that ran there now back onto their nodes, the rest
    (accelerator replicas first, then those one a node, then largest first: `_packing_order`)
    onto the fullest node in use of their class that takes them, else of any class of the
    group, else by `repair` (a held replica within its zone);
@@ -52,6 +53,17 @@ CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
 # it cost 2.8-3.2 USD/h more, from whole nodes (`_whole_nodes`) it saved 0.85; plan 28's
 # groups save 1.3% and 2.99%)
 LEAST_SAVING = 0.02
+# the same for a zone alone (`_zones_by_saving`): its packing is quick and a loss is put back
+# (inventory 10,000 from the search's end with no deadline: plan 34's zones -2.66 USD/h, plan
+# 10's -4.06; at `--time-limit 5` they rarely get the time, h55e)
+ZONE_LEAST_SAVING = 0.005
+# the share of the time left the zones' LPs are ranked in (plan 33 at 5 s: ranking all 9 took
+# the 0.33 CPU s left, no zone was packed)
+RANK_SHARE = 0.5
+# the CPU seconds the zones alone are ranked and regrouped for, before the groups' own
+# `REGROUP_CPU_SECONDS` (at `--time-limit 10` plan 10's US group saved 3.8 USD/h in 1.44 s:
+# sharing one budget, the zones left it none and the plan ended 1.17 USD/h dearer)
+ZONE_CPU_SECONDS = 1.0
 # a class's fraction of a node the LP opens from which the node is opened before packing
 # (plan 10: from 0.2 / 0.5 / 0.8, -1.87 / -3.22 / -3.71 USD/h; what is left over goes to room
 # elsewhere or `repair`)
@@ -70,12 +82,49 @@ Column = tuple[str, "tuple | None", int]  # (demand, the zone it is held to, cla
 
 def regroup_zones(fleet: ScaleMove, objective: str, deadline: float | None,
                   cpu_seconds: float = REGROUP_CPU_SECONDS) -> int:
-    """Each group of zones (module's docstring) regrouped, kept where that lowers `objective`,
-    until the `deadline` or `cpu_seconds` of process time; returns the groups kept."""
+    """Each priced zone alone, those whose LP saves most first (`_zones_by_saving`), for at
+    most `ZONE_CPU_SECONDS` of process time, then each group of zones (module's docstring) for
+    at most `cpu_seconds`, regrouped, kept where that lowers `objective`, until the `deadline`;
+    returns the regroups kept."""
     if fleet.unplaced or past(deadline):
         return 0
-    steps = (partial(_regrouped, fleet, group, deadline) for group in _groups(fleet))
-    return kept_in_turn(fleet, objective, steps, deadline, cpu_seconds)
+    cpu_end = time.process_time() + ZONE_CPU_SECONDS
+    zones = [partial(_regrouped, fleet, zone, deadline, ZONE_LEAST_SAVING)
+             for zone in _zones_by_saving(fleet, deadline)]
+    kept = kept_in_turn(fleet, objective, zones, deadline, max(0.0, cpu_end - time.process_time()))
+    groups = (partial(_regrouped, fleet, group, deadline) for group in _groups(fleet))
+    return kept + kept_in_turn(fleet, objective, groups, deadline, cpu_seconds)
+
+
+def _zones_by_saving(fleet: ScaleMove, deadline: float | None) -> list[Group]:
+    """Each priced zone with nodes in use as a group of its own, where its LP saves at least
+    `ZONE_LEAST_SAVING` of what its priced nodes cost, those that save most first (each LP
+    solved with the zone's replicas taken off, then put back: ~0.03 CPU s a zone at inventory
+    10,000). A zone's replicas stay in it, so its LP is small and its packing quick: where a
+    jurisdiction's LP takes the time left at `--time-limit 5` (plan 10's US group: 0.39 CPU s,
+    its packing then cut and put back), a zone's takes ~0.1 s with its packing, and the zones
+    that save most are not those whose nodes cost most (plan 10: eu-west-1b, the fifth by
+    cost, saves 2.65 USD/h of the 4.06 all zones save). The zones are tried dearest first for
+    at most `RANK_SHARE` of the time left (the rest is the packings')."""
+    cost: dict[tuple, float] = {}
+    for node in fleet.nodes.values():
+        if node.node_class.price > 0:
+            zone = zone_of(node.node_class)
+            cost[zone] = cost.get(zone, 0.0) + float(node.node_class.price)
+    until = None if deadline is None else time.monotonic() + RANK_SHARE * (deadline - time.monotonic())
+    savings: list[tuple[float, Group]] = []
+    for zone in sorted(cost, key=lambda z: (-cost[z], str(z))):
+        if past(until):
+            break
+        regroup = _Regroup(fleet, (zone,))
+        before = regroup.cost()
+        regroup.take_off()
+        solved = _counts_lp(regroup, deadline) if regroup.taken else None
+        regroup.put_back()
+        if solved is not None and before - solved[2] >= ZONE_LEAST_SAVING * before:
+            savings.append((before - solved[2], (zone,)))
+    savings.sort(key=lambda found: (-found[0], str(found[1])))
+    return [group for _, group in savings]
 
 
 def _groups(fleet: ScaleMove) -> list[Group]:
@@ -163,9 +212,10 @@ class _Regroup:
         return sum(float(node.node_class.price) for node in self.nodes)
 
 
-def _regrouped(fleet: ScaleMove, group: Group, deadline: float | None) -> None:
+def _regrouped(fleet: ScaleMove, group: Group, deadline: float | None,
+               least_saving: float = LEAST_SAVING) -> None:
     """The group's movable replicas taken off and placed again by the LP's counts (put back
-    where the LP saves too little)."""
+    where the LP saves less than `least_saving` of what the group's priced nodes cost)."""
     regroup = _Regroup(fleet, group)
     before = regroup.cost()
     regroup.take_off()
@@ -175,7 +225,7 @@ def _regrouped(fleet: ScaleMove, group: Group, deadline: float | None) -> None:
     # (an LP that ends past the deadline leaves the packing to the time the waves need: a
     # 10,000-node plan packed a group after it once, at load 29, and ended E0813, its waves cut)
     past = deadline is not None and time.monotonic() > deadline
-    if solved is None or past or before - solved[2] < LEAST_SAVING * before:
+    if solved is None or past or before - solved[2] < least_saving * before:
         regroup.put_back()
         return
     counts, opened, _ = solved
