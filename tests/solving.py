@@ -225,6 +225,17 @@ def _placed_by_level(problem, placement: Placement) -> dict[int, int]:
 
 # ---- small policies written as text, shared by the solver's test files ----------------------
 
+# an on-prem region of US law (the bought-capacity cases reduced from `bench/cloud_buy.py`)
+ONPREM_DC1 = '''region onprem_dc1 {
+  code = "dc1"
+  provider = "onprem"
+  jurisdiction = US
+  country = "US"
+  city = "Chicago"
+}
+'''
+
+
 def pool(name, count, cpu, memory, price, extra=""):
     return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n"
             f"  price = {price} USD/h\n{extra}}}\n")

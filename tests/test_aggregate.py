@@ -14,7 +14,7 @@ from fitlang.solve.linear import Status
 from fitlang.solve.placement import EXACT_MAX_NODES
 from fitlang.solve.verify import verify
 
-from solving import problem_from, solved
+from solving import ONPREM_DC1, problem_from, solved
 
 # reduced from seed 179: one on-prem node; a CPU offer sold in three US regions and priced in
 # two European ones, a one-GPU offer; 36 + 15 nodes may be bought (a fleet-scale solve). The
@@ -23,14 +23,7 @@ from solving import problem_from, solved
 SPREAD_OVER_BOUGHT = '''import "std/accelerators"
 import "std/regions"
 
-region onprem_dc1 {
-  code = "dc1"
-  provider = "onprem"
-  jurisdiction = US
-  country = "US"
-  city = "Chicago"
-}
-
+''' + ONPREM_DC1 + '''
 pool dc1_cpu {
   count = 1
   cpu = 16

@@ -20,7 +20,7 @@ from fitlang.solve.aggregate import solve_aggregate
 from fitlang.solve.bound import lower_bound, usable_capacity
 from fitlang.solve.linear import Status
 
-from solving import problem_from, solved
+from solving import ONPREM_DC1, problem_from, solved
 
 
 def pool(name, count, cpu_milli, memory_mi, price):
@@ -169,14 +169,7 @@ def test_on_random_odd_fleets_the_model_stays_below_the_optimum(tmp_path, monkey
 # amd64 nodes, its bound 1.648 under the optimum, and the answer stayed `feasible`.
 TWO_AND_THREE = '''import "std/regions"
 
-region onprem_dc1 {
-  code = "dc1"
-  provider = "onprem"
-  jurisdiction = US
-  country = "US"
-  city = "Chicago"
-}
-
+''' + ONPREM_DC1 + '''
 pool dc1_cpu {
   count = 2
   cpu = 16
