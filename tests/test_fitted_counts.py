@@ -241,12 +241,14 @@ def test_the_dual_feasible_shares_of_what_one_node_holds_sum_to_at_most_one(capa
 
 
 def _short_one_on_two_nodes(tmp_path, b_cpu):
-    """Two 8-CPU and seven 2-CPU replicas on two 15.9-CPU nodes of `a` (10 USD/h each), all
-    there in the relaxed model: whole on those nodes (their CPU sum, 30 of 31.8) `pack` leaves
-    a 2-CPU one out (a node holds one 8-CPU and three 2-CPU replicas: 14, and 16 > 15.9;
-    inventory 300 seed 4's class). `b`: one node of `b_cpu` CPUs at 2 USD/h, unused."""
+    """Two 8-CPU and seven 2.1-CPU replicas on two 15.9-CPU nodes of `a` (10 USD/h each), all
+    there in the relaxed model: whole on those nodes (their CPU sum, 30.7 of 31.8) `pack` leaves
+    a 2.1-CPU one out (a node holds one 8-CPU and three 2.1-CPU replicas: 14.3, and 16.4 >
+    15.9; inventory 300 seed 4's class; with 2-CPU replicas the capacity rows count the 14 CPUs
+    2 and 8 fill of 15.9, `capacity.fillable`, and the model knows). `b`: one node of `b_cpu`
+    CPUs at 2 USD/h, unused."""
     problem = problem_from(tmp_path, pool("a", 2, "15900m", "8Gi", 10) + pool("b", 1, b_cpu, "8Gi", 2)
-                           + workload("big", 2, 8, "1Gi") + workload("small", 7, 2, "1Gi"))
+                           + workload("big", 2, 8, "1Gi") + workload("small", 7, "2100m", "1Gi"))
     encoding, solution = _relaxed(problem, {("big", "a"): 2.0, ("small", "a"): 7.0}, {"a": 2, "b": 0})
     return problem, encoding, solution
 
@@ -273,9 +275,9 @@ def test_a_rows_round_that_grows_the_nodes_and_packs_no_better_is_not_kept(tmp_p
 
 
 def test_a_rows_round_that_grows_the_nodes_and_packs_better_is_kept(tmp_path, monkeypatch):
-    # as above with `b` a 2-CPU node, and the row at most three 2-CPU replicas per node of
+    # as above with `b` a 3-CPU node, and the row at most three 2.1-CPU replicas per node of
     # `a`: solved again, one goes to `b`'s node (22 USD/h, within `GROW_GAP`) and every one packs
-    problem, encoding, solution = _short_one_on_two_nodes(tmp_path, 2)
+    problem, encoding, solution = _short_one_on_two_nodes(tmp_path, 3)
     _one_row_then_none(monkeypatch, {encoding.y["small", "a"]: 1, encoding.u["a"]: -3})
 
     fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)

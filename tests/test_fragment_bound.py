@@ -131,11 +131,13 @@ def test_whether_a_replica_fragments_a_node_agrees_with_fractions(tmp_path, seed
 
 
 def _thirds(tmp_path):
-    # 60 nodes of 7.9 CPUs: x 6 replicas of 4 CPUs, y 12 of 2. The sums say 48 CPUs on 7 nodes,
-    # u(1) each x a node of its own (6); but a node with an x holds one y beside it (4 + 2 + 2 is
-    # over 7.9) and one without holds three: 6 nodes of x and y, 2 of three y, 8 the optimum
+    # 60 nodes of 7.9 CPUs: x 6 replicas of 4 CPUs, y 12 of 2.1. The sums say 49.2 CPUs on 7
+    # nodes, u(1) each x a node of its own (6); but a node with an x holds one y beside it (4 +
+    # 2.1 + 2.1 is over 7.9) and one without holds three: 6 nodes of x and y, 2 of three y, 8 the
+    # optimum. (With y of 2 CPUs the capacity rows count what 2 and 4 fill of 7.9, 6 CPUs
+    # (`capacity.fillable`), and the model alone proves the 8.)
     return problem_from(tmp_path, "pool p {\n  count = 60\n  cpu = 7900m\n  memory = 64Gi\n"
-                        "  price = 1 USD/h\n}\n" + _workload("x", 6, 4) + _workload("y", 12, 2))
+                        "  price = 1 USD/h\n}\n" + _workload("x", 6, 4) + _workload("y", 12, "2100m"))
 
 
 def test_the_fragment_bound_counts_thirds_where_a_half_and_two_quarters_overfill_a_node(tmp_path):
