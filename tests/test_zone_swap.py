@@ -132,3 +132,24 @@ def test_the_plan_at_scale_swaps_the_zones(tmp_path, monkeypatch):
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction("6.08")
     assert fleet.state() == SWAPPED
+
+
+def test_the_pairs_are_every_pair_kept_apart_by_zone_and_only_those(tmp_path):
+    """`_pairs` reads each demand's own list of what it keeps apart from: the same pairs, in the
+    same order, as testing every pair of demands (the rule as its docstring states it)."""
+    from fitlang.solve.zone_swap import _pairs
+
+    names = [f"w{i}" for i in range(7)]
+    apart = {"w1": "w0", "w3": "w2", "w4": "w1", "w6": "w0"}
+    blocks = [f"workload {name} {{\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n" +
+              (f"  anti_affinity {apart[name]} on zone\n" if name in apart else "") + "}\n"
+              for name in names]
+    text = FLEET.replace("A8", "1").replace("B4", "2").split("workload wide")[0] + "\n".join(blocks)
+    problem = problem_running(tmp_path, text, [])
+    fleet = ScaleMove(problem)
+    running = {name: {} for name in fleet.avoid}
+    demands = [problem.demand(name) for name in sorted(running)]
+    every_pair = [(a, b) for a in demands for b in demands
+                  if a.name < b.name and b.workload in fleet.avoid[a.name]]
+    assert [(a.name, b.name) for a, b in _pairs(fleet, running)] == \
+        [(a.name, b.name) for a, b in every_pair] == [("w0", "w1"), ("w0", "w6"), ("w1", "w4"), ("w2", "w3")]
