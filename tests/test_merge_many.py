@@ -127,3 +127,26 @@ def test_the_plan_at_scale_gives_the_stage_the_window(tmp_path, monkeypatch, enc
     problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     move_at_scale(problem, "cost+moves", 1000.0)
     assert len(left) == 1 and (left[0] > 950) == window and left[0] > 850
+
+
+def test_classes_are_alike_exactly_where_the_same_demands_may_run_there(tmp_path):
+    """`_alike` reads a class's eligible demands per group of demands sharing one mask: two
+    classes get the same key exactly where the same demand names are eligible on them."""
+    fleet = fleet_at_rest(tmp_path, LEFTOVER, LEFTOVER_RUNNING)
+    classes = fleet.problem.classes
+
+    def names_on(node_class):
+        index = fleet.rows.class_index[node_class.id]
+        return frozenset(name for name, mask in fleet.eligible_mask.items() if mask[index])
+
+    for first in classes:
+        for second in classes:
+            same_names = names_on(first) == names_on(second)
+            assert (merge_many_module._alike(fleet, first)[3] == merge_many_module._alike(fleet, second)[3]) \
+                == same_names
+
+
+def test_no_class_is_ranked_once_the_deadline_has_passed(tmp_path):
+    fleet = fleet_at_rest(tmp_path, THREE, THREE_RUNNING)
+    assert merge_many_module._ranked_classes(fleet)  # (`big` pays: ranked with no deadline)
+    assert merge_many_module._ranked_classes(fleet, deadline=time.monotonic() - 1) == []

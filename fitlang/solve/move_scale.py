@@ -80,6 +80,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from types import SimpleNamespace
 
 import numpy as np
@@ -223,14 +224,19 @@ class SpreadCounts:
     bought), so the skew read here is never less than `verify`'s and a move it allows keeps
     the rule."""
 
-    def __init__(self, problem: Problem, demand: Demand, topology: str, max_skew: int) -> None:
+    def __init__(self, problem: Problem, demand: Demand, topology: str, max_skew: int,
+                 made: dict[tuple, np.ndarray] | None = None) -> None:
+        """`made`: the domains of each class per (eligible classes, topology) made so far, to
+        share between demands alike (read only)."""
         self.max_skew = max_skew
-        eligible = set(demand.eligible)
-        values = [c.topology_value(topology) if c.id in eligible and (c.count or c.provisioned) else None
-                  for c in problem.classes]
-        index = {value: i for i, value in enumerate(dict.fromkeys(v for v in values if v is not None))}
-        self.of_class = np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
-        self.counts = np.zeros(len(index), dtype=np.int64)
+        key = (tuple(demand.eligible), topology)
+        of_class = None if made is None else made.get(key)
+        if of_class is None:
+            of_class = _domains_of_classes(problem, demand, topology)
+            if made is not None:
+                made[key] = of_class
+        self.of_class = of_class
+        self.counts = np.zeros(int(of_class.max(initial=-1)) + 1, dtype=np.int64)
 
     def allowed(self, source_class: int) -> np.ndarray:
         """Per class: may a replica removed from a node of `source_class` (not counted now)
@@ -245,6 +251,16 @@ class SpreadCounts:
         return np.append(fine, False)[self.of_class]  # (-1: the appended False)
 
 
+def _domains_of_classes(problem: Problem, demand: Demand, topology: str) -> np.ndarray:
+    """Per class, the index of its domain of `topology` among the demand's eligible classes
+    with nodes or offers, in class order (-1: not one of them)."""
+    eligible = set(demand.eligible)
+    values = [c.topology_value(topology) if c.id in eligible and (c.count or c.provisioned) else None
+              for c in problem.classes]
+    index = {value: i for i, value in enumerate(dict.fromkeys(v for v in values if v is not None))}
+    return np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
+
+
 class ScaleMove:
     """The fleet as it moves (see the module's docstring)."""
 
@@ -254,10 +270,7 @@ class ScaleMove:
         self.price = problem.move_price or Fraction(0)
         self.apart, self.alone = problem.apart_on_nodes
         self.rows = _Rows(problem.classes)
-        self.eligible = {d.name: frozenset(d.eligible) for d in problem.demands}
-        self.eligible_mask = {d.name: np.isin(np.arange(len(problem.classes)),
-                                              [self.rows.class_index[c] for c in d.eligible])
-                              for d in problem.demands}
+        self.eligible, self.eligible_mask = _eligibility(problem, self.rows.class_index)
         self.need = {d.name: np.array([d.requests[r] for r in RESOURCES], dtype=np.int64)
                      for d in problem.demands}
         self.need_ints = {d.name: tuple(int(d.requests[r]) for r in RESOURCES) for d in problem.demands}
@@ -281,6 +294,7 @@ class ScaleMove:
         # where kept (`pool_emptied`): each node changed since, with the replicas it hosted then
         self.journal: dict[str, Counter] | None = None
         self.zone_rules: dict[str, tuple[frozenset, list[tuple[str, bool]], list[str]]] = {}
+        self.zones_of_classes: dict[tuple[str, ...], frozenset] = {}
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.fills: dict[tuple[str, str], _Fill] = {}  # (demand, class id) -> `repair`'s last
         self.running_now = current_state(problem)
@@ -529,10 +543,16 @@ class ScaleMove:
             self.add(target, demand)
 
     def _fullest(self, demand: Demand, zone: tuple | None) -> FleetNode | None:
-        """The fullest node in use (of the zone) that takes the replica."""
-        fitting = self.targets(demand, zone)
-        return min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
-                   default=None)
+        """The fullest node in use (of the zone) that takes the replica: the nodes with room
+        ranked by (`_slack`, row) at once, then `takes` asked in that order until one does
+        (asked of every node with room, it was most of a plan's repair of 10,000 workloads:
+        `bench/many_workloads.py`)."""
+        rows = self.rows.with_room(self.need[demand.name], *self.allowed(demand, zone))
+        need = self.need[demand.name]
+        for row in rows[np.lexsort((rows, _slacks(self.rows.free[rows], self.rows.capacity[rows], need)))]:
+            if self.takes(node := self.nodes[self.rows.names[row]], demand):
+                return node
+        return None
 
     def _zones_for(self, demand: Demand) -> list[tuple | None]:
         """Where a replica with no node to come from may go: anywhere for a workload without
@@ -556,12 +576,30 @@ class ScaleMove:
         whose anti-affinity on a zone names it, in the policy's order."""
         found = self.zone_rules.get(demand.name)
         if found is None:
-            zones = frozenset(zone_of(self.problem.node_class(c)) for c in demand.eligible)
+            zones = self._zones_of_classes(tuple(demand.eligible))
             rules = [(demand.workload if rule.target == "self" else rule.target, rule.anti)
                      for rule in demand.affinities if rule.topology == "zone"]
-            kept_away_by = [other.workload for other in self.problem.demands for rule in other.affinities
-                            if rule.anti and rule.topology == "zone" and rule.target == demand.workload]
+            kept_away_by = self._kept_away_by_zone.get(demand.workload, [])
             found = self.zone_rules[demand.name] = (zones, rules, kept_away_by)
+        return found
+
+    @cached_property
+    def _kept_away_by_zone(self) -> dict[str, list[str]]:
+        """Per workload, the workloads whose anti-affinity on a zone names it, in the policy's
+        order (read once: per demand it was a loop over every demand's rules)."""
+        found: dict[str, list[str]] = {}
+        for other in self.problem.demands:
+            for rule in other.affinities:
+                if rule.anti and rule.topology == "zone":
+                    found.setdefault(rule.target, []).append(other.workload)
+        return found
+
+    def _zones_of_classes(self, classes: tuple[str, ...]) -> frozenset:
+        """The zones of the classes, made once per list (demands alike share it)."""
+        found = self.zones_of_classes.get(classes)
+        if found is None:
+            found = self.zones_of_classes[classes] = frozenset(zone_of(self.problem.node_class(c))
+                                                               for c in classes)
         return found
 
     def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced],
@@ -993,22 +1031,50 @@ def _apart_by_zone(problem: Problem) -> dict[str, frozenset[str]]:
     return found
 
 
+def _eligibility(problem: Problem, class_index: dict[str, int]
+                 ) -> tuple[dict[str, frozenset[str]], dict[str, np.ndarray]]:
+    """Per demand, its eligible classes as a set and as a mask over the classes' rows, made
+    once per list of eligible classes (read only: demands alike share them). 10,000 small
+    workloads on 1,500 one-node pools (`bench/many_workloads.py`) took ~3 CPU s made apart."""
+    sets: dict[tuple[str, ...], frozenset[str]] = {}
+    masks: dict[tuple[str, ...], np.ndarray] = {}
+    for demand in problem.demands:
+        key = tuple(demand.eligible)
+        if key not in masks:
+            mask = np.zeros(len(problem.classes), dtype=bool)
+            mask[[class_index[c] for c in key]] = True
+            sets[key], masks[key] = frozenset(key), mask
+    return ({d.name: sets[tuple(d.eligible)] for d in problem.demands},
+            {d.name: masks[tuple(d.eligible)] for d in problem.demands})
+
+
 def _spread_counts(problem: Problem, named: set[str]) -> dict[str, list[SpreadCounts]]:
     """Per demand whose only rules over a topology are spreads (not over `node`; anti-
     affinities on a node aside) and that no other workload's rule over a topology names: its
     spreads' counts. Its replicas may change zone where every spread keeps its skew."""
     found: dict[str, list[SpreadCounts]] = {}
+    made: dict[tuple, np.ndarray] = {}
     for demand in problem.demands:
         if not demand.spreads or demand.latency or demand.gang or demand.workload in named or \
                 any(s.topology == "node" for s in demand.spreads) or \
                 any(not (r.anti and r.topology == "node") for r in demand.affinities):
             continue
-        found[demand.name] = [SpreadCounts(problem, demand, s.topology, s.max_skew) for s in demand.spreads]
+        found[demand.name] = [SpreadCounts(problem, demand, s.topology, s.max_skew, made)
+                              for s in demand.spreads]
     return found
 
 
 def _size(demand: Demand) -> int:
     return demand.requests["gpu"] * 10**9 + demand.requests["cpu"]
+
+
+def _slacks(free: np.ndarray, capacity: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """`_slack` of each row at once (rows of free resources and capacities, in RESOURCES'
+    order): the same floats, each a quotient of two whole numbers rounded once."""
+    shares = np.full(free.shape, -np.inf)
+    np.divide(free - need, capacity, out=shares, where=capacity > 0)
+    most = shares.max(axis=1, initial=-np.inf)
+    return np.where(np.isneginf(most), 0.0, most)
 
 
 def _slack(free: np.ndarray, capacity: dict[str, int], demand: Demand) -> float:
