@@ -96,23 +96,31 @@ FINISH_SHARE = 0.15
 # most this share of the limit
 FINISH_MOST_SHARE = 0.5
 SHARE_SECONDS = 0.5  # the least wall time the CPU share is measured over
+# at least this much CPU time per demand is kept for the waves: their checks read the state
+# group by group of related demands (`verify_changes`), so they take time with the demands,
+# not the limit: 10,000 small workloads (`bench/many_workloads.py`, 1,500 nodes) 0.74-1.07
+# CPU s of waves, where FINISH_SHARE of 5-10 s left 0.47-1.2 s (E0813 at 10 s); inventory
+# 10,000's 1,000 workloads keep FINISH_SHARE
+FINISH_SECONDS_PER_DEMAND = 1e-4
 
 
-def _move_seconds(limit: TimeLimit, cpu_share: float = 1.0) -> float | None:
+def _move_seconds(limit: TimeLimit, cpu_share: float = 1.0, demands: int = 0) -> float | None:
     """The move's time: what is left of the limit less what is kept for the waves,
-    FINISH_SHARE of it over the `cpu_share` the process has had (never nothing: the move's
-    repair of what runs is the least the plan is)."""
+    FINISH_SHARE of it (or FINISH_SECONDS_PER_DEMAND of its `demands`) over the `cpu_share`
+    the process has had (never nothing: the move's repair of what runs is the least the plan
+    is)."""
     left = limit.left()
     if left is None or limit.seconds is None:
         return left
-    return max(0.05 * limit.seconds, left - _finish_seconds(limit.seconds, cpu_share))
+    return max(0.05 * limit.seconds, left - _finish_seconds(limit.seconds, cpu_share, demands))
 
 
-def _finish_seconds(seconds: float, cpu_share: float) -> float:
-    return min(FINISH_SHARE / cpu_share, FINISH_MOST_SHARE) * seconds
+def _finish_seconds(seconds: float, cpu_share: float, demands: int = 0) -> float:
+    kept = max(FINISH_SHARE * seconds, FINISH_SECONDS_PER_DEMAND * demands)
+    return min(kept / cpu_share, FINISH_MOST_SHARE * seconds)
 
 
-def _waves_end(limit: TimeLimit, cpu_share: float = 1.0) -> float | None:
+def _waves_end(limit: TimeLimit, cpu_share: float = 1.0, demands: int = 0) -> float | None:
     """When the waves run out of time (on the limit's clock): the limit's end, or where the
     move ran past its own time, the time kept for the waves counted from now. A stage past its
     deadline (a regroup packed after it) took the waves' time: inventory 10,000 plan 10 at
@@ -120,7 +128,7 @@ def _waves_end(limit: TimeLimit, cpu_share: float = 1.0) -> float | None:
     move overran, not with no plan."""
     if limit.ends is None or limit.seconds is None:
         return None
-    return max(limit.ends, limit.clock() + _finish_seconds(limit.seconds, cpu_share))
+    return max(limit.ends, limit.clock() + _finish_seconds(limit.seconds, cpu_share, demands))
 
 
 class PlanResult(Mutable):
@@ -179,7 +187,8 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.diagnostics += pinned
         return result
     cpu_share = limit.cpu_share()
-    placement = solve_move(problem, time_limit=_move_seconds(limit, cpu_share), bound_after=True)
+    placement = solve_move(problem, time_limit=_move_seconds(limit, cpu_share, len(problem.demands)),
+                           bound_after=True)
     result.placement = placement
     result.status = str(placement.status)
     # no solution at all (a pinned workload running more replicas than it asks for makes the
@@ -197,7 +206,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.diagnostics.append(_cores_overfull(problem, placement, compilation.root_path))
         return result
     result.handles = running_handles(problem, state)
-    waves_end = _waves_end(limit, cpu_share)
+    waves_end = _waves_end(limit, cpu_share, len(problem.demands))
     plan = waves(problem, placement, compilation.root_path, result.handles,
                  out_of_time=lambda: waves_end is not None and limit.clock() > waves_end)
     result.plan = plan

@@ -818,6 +818,22 @@ def test_on_the_wall_the_waves_keep_more_of_the_limit_the_less_cpu_the_plan_has_
     assert limit.cpu_share() == 1.0  # (not the wall's clock: a core of its own)
 
 
+def test_the_waves_keep_time_for_each_demand_they_check():
+    # the waves' checks read the state group by group of demands: a policy of many demands
+    # keeps FINISH_SECONDS_PER_DEMAND each where that is more than FINISH_SHARE of the limit
+    from fitlang.plan import FINISH_SECONDS_PER_DEMAND, FINISH_SHARE, TimeLimit, _move_seconds, _waves_end
+
+    now = [100.0]
+    limit = TimeLimit.starting(5.0, clock=lambda: now[0])
+    now[0] += 1.0  # 4 s left
+    few, many = 10, 15_000
+    assert FINISH_SECONDS_PER_DEMAND * few < FINISH_SHARE * 5.0 < FINISH_SECONDS_PER_DEMAND * many
+    assert _move_seconds(limit, 1.0, few) == pytest.approx(4.0 - FINISH_SHARE * 5.0)
+    assert _move_seconds(limit, 1.0, many) == pytest.approx(4.0 - FINISH_SECONDS_PER_DEMAND * many)
+    now[0] += 4.5  # the move ran past the limit: the waves' time counted from its end
+    assert _waves_end(limit, 1.0, many) == pytest.approx(now[0] + FINISH_SECONDS_PER_DEMAND * many)
+
+
 def test_the_plan_s_cpu_share_is_measured_on_the_wall():
     import time
 
