@@ -97,6 +97,18 @@ class TooManyErrors(Message):
     count: int
 
 
+class QuotedBlockName(Message):
+    code = "E0011"
+    summary = "block name written as a string"
+    template = "a `{kind}` block's name is an identifier, not a string: {written}{suggestion}"
+    fix = ("Write the name without quotes: letters, digits and `_`, not starting with a digit "
+           "(`buy eu_cloud { ... }`, not `buy \"eu-cloud\" { ... }`). The quick fix writes the "
+           "string's letters and digits with `_` for the rest.")
+    kind: str
+    written: str
+    suggestion: str = ""  # `; write `buy eu_cloud``, when the string holds a letter or digit
+
+
 # ---- E01xx: files and imports -------------------------------------------
 
 
