@@ -643,6 +643,27 @@ class InventoryNodesLeftOut(Message):
     left_out: str
 
 
+class InventoryGpuAmbiguous(Message):
+    code = "W0523"
+    summary = "inventory GPUs whose name fits accelerators of different memory"
+    template = "{detail}"
+    severity = Severity.WARNING
+    fix = ("State the inventory's `gpu_model` (an accelerator of std/accelerators or your own): a "
+           "Slurm GRES type (`gpu:a100:4`) names a model, not its memory.")
+    detail: str
+
+
+class TargetLeavesOut(Message):
+    code = "W0623"
+    summary = "a workload this target does not write"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Compile with the target that runs it too (`--target slurm --target kubernetes`), or "
+           "give it what this target needs (`command` for Slurm, `image` for Kubernetes).")
+    detail: str
+    target: str
+
+
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"
