@@ -995,3 +995,24 @@ def test_a_workload_slurm_cannot_run_is_an_error_on_slurm_nodes_or_where_nothing
     [found] = TARGETS["slurm"]().problems(context)
     [found_said] = details([found], "slurm")
     assert found.code == "E0601" and re.sub(r"\(gpu[^)]*\)", "(gpu...)", found_said) == said
+
+
+def test_a_pool_whose_work_kubernetes_runs_is_not_declared_to_slurm(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text(
+        'pool web_nodes {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 0.3 USD/h\n'
+        '  labels = { role: "web" }\n}\n'
+        'pool batch_nodes {\n  count = 2\n  cpu = 16\n  memory = 64GiB\n  price = 0.5 USD/h\n'
+        '  labels = { role: "batch" }\n}\n'
+        f"workload web {{\n  replicas = 2\n  cpu = 2\n  memory = 4Gi\n{IMAGE}"
+        '  require labels["role"] == "web"\n}\n'
+        "workload crunch {\n  kind = job\n  replicas = 2\n  cpu = 8\n  memory = 16Gi\n"
+        '  command = ["./crunch"]\n  require labels["role"] == "batch"\n}\n')
+    context = context_for(path)
+    slurm = TARGETS["slurm"]()
+    assert [d.code for d in slurm.problems(context)] == ["W0623"]
+    written = slurm.written(context)
+    files = slurm.render(written)
+    declared = [line for line in files["fitc-nodes.conf"].splitlines() if line.startswith("NodeName=")]
+    assert [line.split()[0] for line in declared] == ["NodeName=batch_nodes-[0-1]"]  # not web_nodes
+    assert fidelity(written, files) == []

@@ -57,6 +57,8 @@ class CompileContext:
     per_node: bool = False
     # the targets compiled together: a workload one of them writes is no other's to report
     targets: tuple[str, ...] = ()
+    # the nodes that run only workloads `only` took out (another target's to run)
+    left_on: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         owner = self.problem.owners()
@@ -106,7 +108,7 @@ class CompileContext:
         placement = dataclasses.replace(self.placement, assignments=assignments,
                                         bought={c: n for c, n in bought.items() if n})
         return CompileContext(self.program, self.problem, placement, per_node=self.per_node,
-                              targets=self.targets)
+                              targets=self.targets, left_on=self.left_on | only_dropped)
 
 
 def demand_key(workload: Workload) -> str:
@@ -117,7 +119,8 @@ def demand_key(workload: Workload) -> str:
 
 class Target:
     name: ClassVar[str]
-    # the workload setting the target runs a workload by (`runs`), for messages
+    # the workload setting the target runs a workload by (`runs`), for messages; none for a
+    # target that writes no workloads
     needed: ClassVar[str] = ""
     # with a horizon (issue 19): does the target start work at its solved time? (Slurm's
     # `--begin`); the driver warns (W0901) for a target that does not
@@ -225,7 +228,8 @@ class Target:
         not on this target's own nodes), or None."""
         if self.runs(workload) or self._own_nodes(context, workload):
             return None
-        others = [t() for name, t in TARGETS.items() if name not in (self.name, "terraform")]
+        # (a target that needs no setting of a workload runs none: Terraform writes capacity)
+        others = [t() for name, t in TARGETS.items() if name != self.name and t.needed]
         return next((t for t in others if t.runs(workload)), None)
 
     def needs(self, context: CompileContext) -> Findings:

@@ -457,12 +457,16 @@ def _from_slurm_inventory(context: CompileContext, node_class: NodeClass) -> boo
 
 
 def _declared_classes(context: CompileContext) -> list[NodeClass]:
-    """Classes whose nodes no Slurm cluster lists yet: fitc writes their slurm.conf lines."""
+    """Classes whose nodes no Slurm cluster lists yet: fitc writes their slurm.conf lines; not
+    a Kubernetes inventory's, nor a pool whose work another target runs (W0623), unless a job
+    written runs there."""
     owner = context.problem.owners()
-    used = {owner[a.node].id for a in context.placement.assignments} if _kubectl_classes(context) else set()
+    asked = context.left_on or _kubectl_classes(context)
+    used = {owner[a.node].id for a in context.placement.assignments} if asked else set()
+    others = {owner[node].id for node in context.left_on}
     return [c for c in context.problem.classes if not _from_slurm_inventory(context, c)
             and len(_declared_nodes(context, c))
-            and (c.id in used or not _from_kubectl_inventory(context, c))]
+            and (c.id in used or (c.id not in others and not _from_kubectl_inventory(context, c)))]
 
 
 def _from_kubectl_inventory(context: CompileContext, node_class: NodeClass) -> bool:
