@@ -1044,7 +1044,8 @@ def _fidelity_diagnostics(program, problem, document: PlacementRead, target: str
 
     context = CompileContext(program, problem, placement_from_document(problem, document))
     try:
-        return TARGETS[target]().fidelity(context, _read_tree(out))
+        chosen = TARGETS[target]()
+        return chosen.fidelity(chosen.written(context), _read_tree(out))
     except NotImplementedError as error:
         raise UsageError(f"--target {target}: {error}") from None
 

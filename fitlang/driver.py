@@ -371,7 +371,8 @@ class Compilation:
                 or any(d.is_error for d in moved):
             return compiled
         context = CompileContext(self.check().program, problem, placement,
-                                 per_node=reached is not None and reached.stages is not None)
+                                 per_node=reached is not None and reached.stages is not None,
+                                 targets=tuple(targets))
         chosen = [TARGETS[name]() for name in dict.fromkeys(targets)]
         for target in chosen:
             # in the order the policy reads, as `fitc check` reports (a target finds them by name)
@@ -381,11 +382,12 @@ class Compilation:
         if any(d.is_error for d in compiled.diagnostics):
             return compiled
         for target in chosen:
+            written = target.written(context)  # what it runs (W0623 said what it does not)
             if reached is not None and reached.stages is not None:
-                files, found = target.render_reached(context, reached.stages)
+                files, found = target.render_reached(written, reached.stages)
                 compiled.diagnostics += found
             else:
-                files = target.render(context)
+                files = target.render(written)
             prefix = "" if len(chosen) == 1 else f"{target.name}/"
             compiled.files.update({prefix + relative: text for relative, text in files.items()})
             compiled.written_by[target.name] = len(files)

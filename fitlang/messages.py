@@ -97,6 +97,18 @@ class TooManyErrors(Message):
     count: int
 
 
+class QuotedBlockName(Message):
+    code = "E0011"
+    summary = "block name written as a string"
+    template = "a `{kind}` block's name is an identifier, not a string: {written}{suggestion}"
+    fix = ("Write the name without quotes: letters, digits and `_`, not starting with a digit "
+           "(`buy eu_cloud { ... }`, not `buy \"eu-cloud\" { ... }`). The quick fix writes the "
+           "string's letters and digits with `_` for the rest.")
+    kind: str
+    written: str
+    suggestion: str = ""  # `; write `buy eu_cloud``, when the string holds a letter or digit
+
+
 # ---- E01xx: files and imports -------------------------------------------
 
 
@@ -629,6 +641,27 @@ class InventoryNodesLeftOut(Message):
     fix = ("Nothing, where the node is cordoned, drained or down on purpose; otherwise bring it back "
            "(`kubectl uncordon`, `scontrol update NodeName=... State=RESUME`) and read the file again.")
     left_out: str
+
+
+class InventoryGpuAmbiguous(Message):
+    code = "W0523"
+    summary = "inventory GPUs whose name fits accelerators of different memory"
+    template = "{detail}"
+    severity = Severity.WARNING
+    fix = ("State the inventory's `gpu_model` (an accelerator of std/accelerators or your own): a "
+           "Slurm GRES type (`gpu:a100:4`) names a model, not its memory.")
+    detail: str
+
+
+class TargetLeavesOut(Message):
+    code = "W0623"
+    summary = "a workload this target does not write"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Compile with the target that runs it too (`--target slurm --target kubernetes`), or "
+           "give it what this target needs (`command` for Slurm, `image` for Kubernetes).")
+    detail: str
+    target: str
 
 
 class TargetNeeds(Message):

@@ -30,10 +30,10 @@ from fitlang.frozen import Frozen, Mutable
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
     from fitlang.check.program import Origin, Workload
     from fitlang.driver import Compilation, Verdict
-    from fitlang.model.current import CurrentState, RunningNames
+    from fitlang.model.current import CurrentState, ReplicaName, RunningNames
     from fitlang.model.problem import Problem
     from fitlang.plan_explain import Binding
-    from fitlang.solve.moving import MovePlan
+    from fitlang.solve.moving import Move, MovePlan
     from fitlang.solve.placement import Placement
     from fitlang.targets.waves import PlanStages
 
@@ -144,6 +144,8 @@ class PlanResult(Mutable):
     # (demand, node) -> the names of the replicas running there (pods, job ids); "" a node
     # the policy lacks
     handles: RunningNames = field(default_factory=dict)
+    # demand -> its replicas on nodes the policy lacks: (name or None, node), for the text
+    outside: dict[str, list[tuple[ReplicaName | None, str]]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -163,7 +165,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
               stated_limit: float | None = None) -> PlanResult:
     """The plan of a checked policy from a current state, within `time_limit` (on `clock`);
     `stated_limit`: the user's --time-limit, for messages (default `time_limit`)."""
-    from fitlang.model.build import running_handles, with_current
+    from fitlang.model.build import running_handles, running_outside, with_current
     from fitlang.solve.linear import Status
     from fitlang.solve.model_bound_beside import raised_by_later_bound, stop_later_bound
     from fitlang.solve.moving import solve_move, waves
@@ -206,6 +208,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.diagnostics.append(_cores_overfull(problem, placement, compilation.root_path))
         return result
     result.handles = running_handles(problem, state)
+    result.outside = running_outside(problem, state)
     waves_end = _waves_end(limit, cpu_share, len(problem.demands))
     plan = waves(problem, placement, compilation.root_path, result.handles,
                  out_of_time=lambda: waves_end is not None and limit.clock() > waves_end)
@@ -478,7 +481,7 @@ def as_text(result: PlanResult) -> str:
     for node in plan.bought:
         lines.append(f"  + buy      {node}")
     for stop in plan.stopped:
-        lines.append(f"  - stop     {_replica(stop)} on {stop.source or '(a node outside the policy)'}")
+        lines.append(f"  - stop     {_replica(stop)} on {stop.source or _outside(result, stop)}")
     cost = plan.cost_before
     for number, wave in enumerate(plan.waves, 1):
         how = ", each stopped before its successor starts" if wave.stop_first else ""
@@ -491,7 +494,7 @@ def as_text(result: PlanResult) -> str:
             if move.kind == "start":
                 lines.append(f"  + start    {_replica(move)} on {move.target}")
             else:
-                lines.append(f"  ~ move     {_replica(move)}: {move.source or '(outside the policy)'}"
+                lines.append(f"  ~ move     {_replica(move)}: {move.source or _outside(result, move)}"
                              f" -> {move.target}")
         for node in wave.drained:
             lines.append(f"  - drain    {node}")
@@ -528,6 +531,19 @@ def _bound_text(placement: Placement | None) -> str:
 
 def _replica(move) -> str:
     return move.workload + (f" ({move.handle})" if move.handle else "")
+
+
+def _outside(result: PlanResult, move: Move) -> str:
+    """The node a replica leaves that the policy lacks, as the state names it: the one its
+    name runs on, else (a placement's state names no replica) the nodes its workload runs on
+    there."""
+    running = result.outside.get(move.demand, [])
+    nodes = [node for handle, node in running if move.handle is not None and handle == move.handle]
+    nodes = nodes or sorted({node for _, node in running})
+    if not nodes:
+        return "(a node outside the policy)"
+    named = nodes[0] if len(nodes) == 1 else "one of " + ", ".join(nodes)
+    return f"{named} (a node outside the policy)"
 
 
 def as_json(result: PlanResult) -> str:

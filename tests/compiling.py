@@ -70,3 +70,28 @@ def compiled_at_sizes(directory: Path, text: str, target: str,
         tracemalloc.stop()
         measured[count] = Sized(context, files, problems, peak)
     return measured
+
+
+def mixed_policy(directory: Path, web: str, train: str) -> Path:
+    """A Kubernetes cluster (`kubectl get nodes -o json`) and a Slurm cluster (`scontrol -o show
+    node`) in one policy: a service `web` and a GPU job `train`, each with the settings and rules
+    given (the examples' inventories, copied beside it)."""
+    from conftest import EXAMPLES
+
+    for name in ("onprem-nodes.json", "slurm-nodes.txt"):
+        (directory / name).write_text((EXAMPLES / "inventory" / name).read_text())
+    path = directory / "mixed.fit"
+    path.write_text(
+        'import "std/accelerators"\n'
+        'inventory k8s {\n  format = kubectl\n  file = "onprem-nodes.json"\n  price = 0 USD/h\n}\n'
+        'inventory hpc {\n  format = slurm\n  file = "slurm-nodes.txt"\n  price = 0 USD/h\n}\n'
+        f"workload web {{\n  replicas = 3\n  cpu = 2\n  memory = 4Gi\n{web}}}\n"
+        "workload train {\n  kind = job\n  replicas = 1\n  cpu = 32\n  memory = 256GiB\n"
+        f"  gpu {{\n    count = 4\n  }}\n  time_limit = 4h\n{train}}}\n")
+    return path
+
+
+ON_KUBERNETES = '  require labels["kubernetes.io/os"] == "linux"\n'
+ON_SLURM = '  require labels["slurm.partition.gpu"] == "true"\n'
+IMAGE = '  image = "nginx:1.27"\n'
+COMMAND = '  command = ["python", "train.py", "$(whoami)", "${HOME}", "it\'s \\"quoted\\""]\n'

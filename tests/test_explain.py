@@ -432,6 +432,23 @@ def test_a_region_repair_keeps_the_buy_s_own_limit(tmp_path, max_count, offered)
     assert any(r.part.kind == "buy" and "eu-central-1" in r.text for r in explanation.repairs) == offered
 
 
+@pytest.mark.parametrize("buy, repair", [
+    # found as a user (session 55): "add a `buy` block" where one word in its `providers` does
+    ("providers = [gcp]\n  max_count = 2", "let buy `cloud` (line 17) buy aws's offers (add aws to its "
+     "`providers`): 2 x m1 (`m1`) in us-east-1 at 0.20 USD/h each"),
+    ("providers = [gcp]\n  max_count = 1", None),  # bought as the block would: its limit kept
+    # the provider and the region left out: two changes to the block, no smaller than a new one
+    ('providers = [gcp]\n  regions = ["eu-central-1"]', "allow buying 2 x m1 (`m1`) in us-east-1 at "
+     "0.20 USD/h each (add a `buy` block)"),
+])
+def test_a_provider_a_buy_leaves_out_is_offered_as_a_checked_repair_of_its_providers(tmp_path, buy, repair):
+    text = (_REGIONS + _offer("m1", '["us-east-1"]') + f"buy cloud {{\n  {buy}\n}}\n"
+            + workload("api", 2, 2, "4Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.text for r in explanation.repairs if r.part.kind == "buy"] == ([repair] if repair else [])
+    assert explanation.reasons[0].text.endswith("may buy nothing: it allows no offer (W0105)")
+
+
 @pytest.mark.parametrize("buy, why", [
     # found as a user (session 55): the conflict named only the replicas
     ('regions = ["eu-central-1"]', "none of the offers it allows is sold in its `regions` (W0104)"),

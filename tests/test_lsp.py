@@ -811,6 +811,23 @@ async def test_quick_fixes_for_did_you_mean(client: LanguageClient, project):
 
 
 @lsp
+async def test_a_quoted_block_name_has_a_quick_fix_that_makes_it_an_identifier(
+        client: LanguageClient, project):
+    text = ('import "std/gcp"\n\nbuy "eu-cloud" {\n  providers = [gcp]\n}\n\n'
+            "workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n")
+    doc = await open_doc(client, project / "quoted.fit", text)
+    [found] = client.diagnostics[doc.uri]
+    assert found.code == "E0011" and found.range.start == types.Position(2, 4)
+    [action] = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=doc.id, range=found.range, context=types.CodeActionContext(diagnostics=[found])))
+    assert action.title == "Write the name as an identifier: `buy eu_cloud`" and action.is_preferred
+    mended = apply_edits(text, action.edit.changes[doc.uri])
+    assert "\nbuy eu_cloud {\n" in mended
+    assert await doc.change(mended) == []
+    close_doc(doc)
+
+
+@lsp
 async def test_quick_fixes_never_swap_hardware(client: LanguageClient, project):
     """A misspelt GPU model gets the close models of its own family, ranked, none preferred
     (one keystroke must not change the GPU); a fix that changes a number is not preferred

@@ -738,3 +738,28 @@ def test_an_inventory_s_idle_power_is_drawn_by_each_node_in_use_beside_its_gpus(
     assert watts == {"site_a/cpu": 400, "site_a/NVIDIA-L4": 400 + 2 * 72}  # an L4's tdp: 72 W
     # 900 W holds two nodes in use: one replica of 12 CPU each, the third left out
     assert len(solve_placement(problem).assignments) == 2
+
+
+@pytest.mark.parametrize("gres, model, said", [
+    # found as an HPC team (session 56): their 80 GB A100s were taken for 40 GB ones in silence
+    ("gpu:a100:4", "", "the GPUs named `a100` (g1) may be A100_40GB or A100_80GB, and the file says "
+     "no more: fitc takes A100_40GB (40 GB); if they are not, state `gpu_model = A100_80GB` in the "
+     "inventory"),
+    ("gpu:a100:4", "  gpu_model = A100_80GB\n", None),  # stated: nothing to say
+    ("gpu:h100:4", "", None),  # the name decides (H100 before H100_PCIE)
+])
+def test_a_gpu_name_that_fits_models_of_different_memory_is_said_with_the_one_taken(
+        tmp_path, gres, model, said):
+    from fitlang.driver import Compilation
+
+    (tmp_path / "nodes.txt").write_text(
+        f"NodeName=g1 CPUTot=64 RealMemory=515000 Gres={gres} State=IDLE Partitions=gpu\n")
+    (tmp_path / "p.fit").write_text(
+        f'import "std/accelerators"\ninventory hpc {{\n  format = slurm\n  file = "nodes.txt"\n{model}}}\n'
+        "workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  command = [\"true\"]\n}\n")
+    built = Compilation(tmp_path / "p.fit").build()
+    found = [d for d in built.diagnostics if d.code == "W0523"]
+    assert [d.message for d in found] == ([said] if said else [])
+    [node_class] = built.problem.classes
+    assert node_class.accelerator.name == (model.split("= ")[-1].strip() or ("A100_40GB" if "a100" in gres
+                                                                            else "H100"))

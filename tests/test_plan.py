@@ -961,3 +961,23 @@ def test_the_whole_models_end_taken_over_the_searchs_is_stated_in_the_plans_own_
     stated = _bound_fields(problem, better)
     assert better is whole and truth < staying.value
     assert stated["value"] == pytest.approx(float(truth)) and stated["bound"] <= stated["value"]
+
+
+@pytest.mark.parametrize("named", [True, False])  # the replicas named (pods), or not (a placement)
+def test_a_replica_on_a_node_outside_the_policy_is_stopped_or_moved_from_that_node_by_name(
+        tmp_path, named):
+    # found as a user (session 55): "stop web-3 on (a node outside the policy)"
+    outside = ['old-$(rm -rf ~)"x"', "old-${HOME}"]
+    running = [("web", "std-0")] * 3 + [("web", node) for node in outside]
+    state = state_of(*running) if named else CurrentState(
+        running=tuple(Running(w, n) for w, n in running))
+    text = as_text(plan_of(tmp_path, _spread_out(), state))  # 5 run, the policy asks 4
+    lines = [line for line in text.splitlines() if "outside the policy" in line]
+    assert len(lines) == 2, text  # one stopped, one moved: each names where it runs
+    if named:
+        left = [line.split(" on ")[-1] if "stop" in line else line.split(": ")[1].split(" -> ")[0]
+                for line in lines]
+        assert sorted(left) == [f"{node} (a node outside the policy)" for node in sorted(outside)]
+    else:
+        either = f"one of {', '.join(sorted(outside))} (a node outside the policy)"
+        assert all(either in line for line in lines)

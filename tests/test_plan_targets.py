@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -490,8 +491,35 @@ def test_a_job_of_several_tasks_warns_that_it_restarts_whole(tmp_path):
     [move] = [m for w in document["waves"] for m in w["moves"]]
     commands = [shlex.split(line) for line in files["wave-01/run.sh"].splitlines()
                 if line.startswith("scontrol update JobId=")]
-    assert commands == [["scontrol", "update", "JobId=9", f"ReqNodeList={move['target']}", "NumNodes=1"]]
+    # both tasks on one node: the job's tasks per node (1, kept by the requeue) and memory per
+    # node (one task's) said anew, or it stays pending (found on a real Slurm 22.05, session 56)
+    assert commands == [["scontrol", "update", "JobId=9", f"ReqNodeList={move['target']}", "NumNodes=1",
+                         "TasksPerNode=2", "MinMemoryNode=8192"]]
     assert codes(stderr) == ["W0822"]  # one task on one node: Slurm's own spread, no W0820
+
+
+def test_a_script_that_gathers_a_job_onto_fewer_nodes_keeping_its_tasks_per_node_is_found(tmp_path):
+    # found on a real Slurm 22.05 (session 56): job 9 of `--ntasks-per-node=1` on std-0 and
+    # std-1, requeued to one node with `NumNodes=1` and no `TasksPerNode`, stayed pending
+    # ("ReqNodeNotAvail") and the wave's wait never ended
+    from fitlang.driver import Compilation
+    from fitlang.plan import make_plan
+    from fitlang.targets import TARGETS
+    from fitlang.targets.base import CompileContext
+    from fitlang.targets.waves import stages
+
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL)
+    (tmp_path / "squeue.txt").write_text("9|web|RUNNING|std-[0-1]\n")
+    compilation = Compilation(tmp_path / "p.fit", current=str(tmp_path / "squeue.txt"))
+    result = make_plan(compilation, compilation.current_state())
+    planned = stages(result)
+    context = CompileContext(compilation.check().program, result.problem, result.placement)
+    slurm = TARGETS["slurm"]()
+    files, _ = slurm.render_plan(context, planned)
+    assert slurm.plan_fidelity(context, planned, files) == []
+    kept = {path: re.sub(r" TasksPerNode=\S+ MinMemoryNode=\S+", "", text) for path, text in files.items()}
+    [found] = slurm.plan_fidelity(context, planned, kept)
+    assert "job 9: 2 task(s) on 1 node(s) of ReqNodeList, at most 1 a node" in found.message
 
 
 def test_task_counts_slurm_would_spread_otherwise_are_said(tmp_path):

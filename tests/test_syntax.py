@@ -104,6 +104,33 @@ def test_a_comparison_where_an_attribute_is_set_says_how_a_condition_is_written(
     assert "require cpu >= 2" in mended or "require memory >= 40GB" in mended
 
 
+@pytest.mark.parametrize("source, name", [
+    ('import "std/gcp"\nbuy "eu-cloud" {\n  providers = [gcp]\n}\n', "eu_cloud"),
+    ('workload w { gpu "x" { } }', "x"),  # a nested block
+    ('pool "$(rm -rf /)${HOME}" {\n  count = 1\n}\n', "rm_rf_HOME"),
+    ('pool "a\\"b;`c`" { }', "a_b_c"),
+    ('pool "9-gpus" { }', "_9_gpus"),
+    ('pool "true" { }', "true_"),  # a keyword is no name
+])
+def test_a_quoted_block_name_says_names_are_identifiers_and_fixes_it(source, name):
+    [diagnostic] = parse_source(source, "t.fit").diagnostics
+    assert diagnostic.code == "E0011"
+    assert source[diagnostic.span.start:diagnostic.span.end].startswith('"')  # at the string
+    [fix] = diagnostic.fixes
+    mended = source[:fix.span.start] + fix.text + source[fix.span.end:]
+    assert fix.text == name and parse_source(mended, "t.fit").diagnostics == []
+
+
+@pytest.mark.parametrize("source, code", [
+    ('buy "--" { }', "E0011"),  # nothing of it makes a name: said, with no fix
+    ('pool p { zone "a" }', "E0005"),  # a string after an attribute's name: `=` missing
+    ('workload w { gpu "x" }', "E0005"),
+])
+def test_a_string_after_a_name_is_a_block_name_only_before_a_brace(source, code):
+    [diagnostic] = parse_source(source, "t.fit").diagnostics
+    assert diagnostic.code == code and diagnostic.fixes == ()
+
+
 def test_every_broken_declaration_is_reported_and_the_rest_survives():
     source = ("pool a {\n  cpu = 1\n}\n"
               "workload w {\n  replicas = = 3\n}\n"

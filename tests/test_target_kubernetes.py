@@ -19,7 +19,17 @@ from fitlang.driver import Compilation
 from fitlang.targets.base import CompileContext
 from fitlang.targets.yaml_out import dump
 
-from compiling import compiled_at_sizes, context_for, details, render
+from compiling import (
+    COMMAND,
+    IMAGE,
+    ON_KUBERNETES,
+    ON_SLURM,
+    compiled_at_sizes,
+    context_for,
+    details,
+    mixed_policy,
+    render,
+)
 from conftest import FIXTURES
 from solving import solved
 
@@ -1088,3 +1098,34 @@ def test_a_spread_of_an_option_workload_counts_every_options_pods(tmp_path):
             {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
              "whenUnsatisfiable": "DoNotSchedule",
              "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}}}]
+
+
+# ---- a mixed Kubernetes + Slurm policy: each target writes what it runs ---------------------
+
+def test_a_mixed_policy_s_job_without_image_is_left_to_slurm_and_said(tmp_path):
+    path = mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, COMMAND + ON_SLURM)
+    context = context_for(path)
+    kubernetes = TARGETS["kubernetes"]()
+    [said] = [d for d in kubernetes.problems(context) if d.code.startswith(("E06", "W0623"))]
+    assert (said.code, said.span.line) == ("W0623", 19)  # at `workload train`, a warning
+    assert details([said], "kubernetes") == ["workload `train` has no `image`: not written here (the "
+                                             "slurm target writes it, from its `command`)"]
+    written = kubernetes.written(context)
+    files = kubernetes.render(written)
+    named = [d["metadata"]["name"] for d in documents(files) if d["kind"] != "Namespace"]
+    assert named and all(n.startswith("web-") for n in named)  # (a Deployment per node chosen)
+    assert kubernetes.fidelity(written, files) == []
+
+
+@pytest.mark.parametrize("train, said", [
+    # the placement runs it on Kubernetes' own nodes: Kubernetes would have to run it
+    (COMMAND + ON_KUBERNETES, "workload `train` has no `image`, and the placement runs it on "
+                              "kubernetes nodes (...); the kubernetes target needs one there"),
+    (ON_SLURM, "workload `train` has no `image`; the kubernetes target needs one"),  # nothing runs it
+])
+def test_a_workload_kubernetes_cannot_run_is_an_error_on_its_nodes_or_where_nothing_runs_it(
+        tmp_path, train, said):
+    context = context_for(mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, train))
+    [found] = [d for d in TARGETS["kubernetes"]().problems(context) if d.code.startswith(("E06", "W0623"))]
+    [found_said] = details([found], "kubernetes")
+    assert found.code == "E0601" and re.sub(r"nodes \([^)]*\)", "nodes (...)", found_said) == said

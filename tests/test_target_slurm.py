@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 import shlex
 import subprocess
 import time
@@ -28,7 +29,17 @@ from fitlang.solve.self_check import broken_rules
 from fitlang.solve.verify import verify
 from fitlang.targets import TARGETS, CompileContext
 
-from compiling import compiled_at_sizes, context_for, details, render
+from compiling import (
+    COMMAND,
+    IMAGE,
+    ON_KUBERNETES,
+    ON_SLURM,
+    compiled_at_sizes,
+    context_for,
+    details,
+    mixed_policy,
+    render,
+)
 from conftest import EXAMPLES, FIXTURES
 from slurm_cluster import hostnames, real_slurm, require_slurm, start_cluster
 
@@ -948,3 +959,60 @@ def test_a_real_slurm_runs_a_feature_job_only_where_the_feature_is(tmp_path):
         assert "Requested node configuration is not available" in refused.stderr, refused.stderr
     finally:
         running.shutdown()
+
+
+# ---- a mixed Kubernetes + Slurm policy: each target writes what it runs ---------------------
+
+def test_a_mixed_policy_s_service_without_command_is_left_to_kubernetes_and_said(tmp_path):
+    # found as a user (session 55): one service without `command` stopped the whole compile
+    path = mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, COMMAND + ON_SLURM)
+    context = context_for(path)
+    slurm = TARGETS["slurm"]()
+    [said] = slurm.problems(context)
+    assert (said.code, said.span.line) == ("W0623", 12)  # at `workload web`, a warning
+    assert details([said], "slurm") == ["workload `web` has no `command`: not written here (the "
+                                        "kubernetes target writes it, from its `image`)"]
+    written = slurm.written(context)
+    files = slurm.render(written)
+    assert sorted(files) == ["train.sbatch"]  # no slurm.conf lines for the Kubernetes nodes
+    assert "srun python train.py '$(whoami)' '${HOME}' 'it'\"'\"'s \"quoted\"'" in files["train.sbatch"]
+    assert fidelity(written, files) == []
+    assert [p.split(" (")[0] for p in fidelity(written, {})] == ["no script runs `train`"]
+    # compiled beside the kubernetes target, which writes it: nothing to say
+    assert slurm.problems(dataclasses.replace(context, targets=("slurm", "kubernetes"))) == []
+
+
+@pytest.mark.parametrize("web, said", [
+    # the placement runs it on Slurm's own nodes: Slurm would have to run it
+    (IMAGE + ON_SLURM, "workload `web` has no `command`, and the placement runs it on slurm nodes "
+                       "(gpu...); the slurm target needs one there"),
+    # no target runs it (no `image` either)
+    (ON_KUBERNETES, "workload `web` has no `command`; the slurm target needs one"),
+])
+def test_a_workload_slurm_cannot_run_is_an_error_on_slurm_nodes_or_where_nothing_runs_it(
+        tmp_path, web, said):
+    context = context_for(mixed_policy(tmp_path, web, COMMAND + ON_SLURM))
+    [found] = TARGETS["slurm"]().problems(context)
+    [found_said] = details([found], "slurm")
+    assert found.code == "E0601" and re.sub(r"\(gpu[^)]*\)", "(gpu...)", found_said) == said
+
+
+def test_a_pool_whose_work_kubernetes_runs_is_not_declared_to_slurm(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text(
+        'pool web_nodes {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 0.3 USD/h\n'
+        '  labels = { role: "web" }\n}\n'
+        'pool batch_nodes {\n  count = 2\n  cpu = 16\n  memory = 64GiB\n  price = 0.5 USD/h\n'
+        '  labels = { role: "batch" }\n}\n'
+        f"workload web {{\n  replicas = 2\n  cpu = 2\n  memory = 4Gi\n{IMAGE}"
+        '  require labels["role"] == "web"\n}\n'
+        "workload crunch {\n  kind = job\n  replicas = 2\n  cpu = 8\n  memory = 16Gi\n"
+        '  command = ["./crunch"]\n  require labels["role"] == "batch"\n}\n')
+    context = context_for(path)
+    slurm = TARGETS["slurm"]()
+    assert [d.code for d in slurm.problems(context)] == ["W0623"]
+    written = slurm.written(context)
+    files = slurm.render(written)
+    declared = [line for line in files["fitc-nodes.conf"].splitlines() if line.startswith("NodeName=")]
+    assert [line.split()[0] for line in declared] == ["NodeName=batch_nodes-[0-1]"]  # not web_nodes
+    assert fidelity(written, files) == []

@@ -35,7 +35,14 @@ from fitlang.check.step_prices import buy_named
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
-from fitlang.model.current import CurrentState, Running, RunningNames, foreign_pods, foreign_room
+from fitlang.model.current import (
+    CurrentState,
+    ReplicaName,
+    Running,
+    RunningNames,
+    foreign_pods,
+    foreign_room,
+)
 from fitlang.model.daemon_sets import DaemonSet, bought_node_labels, kept_for
 from fitlang.model.eligibility import (
     ClassFacets,
@@ -46,7 +53,7 @@ from fitlang.model.eligibility import (
     ruled_out_key,
 )
 from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file
-from fitlang.model.node_accelerators import node_accelerator
+from fitlang.model.node_accelerators import matched_alike, node_accelerator
 from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
     Demand,
@@ -141,24 +148,32 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             diagnostics.append(msg.InventoryNodesLeftOut.at(origin.path, span, left_out=left_out))
         reads = reads or _Reads.of(program)
         classes.extend(_inventory_classes(inventory, read.nodes, program, reads, room))
+        if inventory.gpu_model is None:
+            diagnostics.extend(msg.InventoryGpuAmbiguous.at(origin.path, span, detail=detail)
+                               for detail in _gpus_read_alike(read.nodes, program))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
-    kept_out: dict[tuple[str, str], NodeClass] = {}  # (offer, region) a buy's `regions` keep out
+    # (offer, region) a buy's `regions` keep out, or its `providers` (in its regions): made as
+    # the first block that would buy it there if it named the region or the provider
+    kept_out: dict[tuple[str, str], NodeClass] = {}
     for index, buy in enumerate(program.buys):
         if buy.max_count is not None:
             buy_limits[index] = buy.max_count
         cap = buy.max_count if buy.max_count is not None else total_replicas
         for offer in buy.offers:
-            if buy.providers is not None and offer.provider not in buy.providers:
-                continue
-            allowed.add(offer.name)
+            provided = buy.providers is None or offer.provider in buy.providers
+            if provided:
+                allowed.add(offer.name)
             for region in offer.sold_in:
+                in_regions = buy.regions is None or region in buy.regions
+                if not provided and not in_regions:
+                    continue  # two changes to the block: no smaller than a block of its own
                 made = _with_daemons(_offer_class(offer, region, cap, buy.spot, index),
                                      buy.reserved, running_daemons)
-                if buy.regions is None or region in buy.regions:
+                if provided and in_regions:
                     classes.append(made)
-                else:  # (the first block that would buy it there, if it named the region)
+                else:
                     kept_out.setdefault((offer.name, region), made)
     classes = _unique_ids(classes)
     if room.room or room.pods:
@@ -166,7 +181,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
     bought = {(c.offer, c.region) for c in classes if c.provisioned}
     spare = [_with_daemons(_offer_class(offer, region, total_replicas, False, None), None, running_daemons)
              for offer in program.offers.values() if offer.name not in allowed
-             for region in offer.sold_in]
+             for region in offer.sold_in if (offer.name, region) not in kept_out]
     spare += [c for key, c in kept_out.items() if key not in bought]
     classes = [_placed(node_class, program) for node_class in classes]
     spare = [_placed(node_class, program) for node_class in spare]
@@ -185,6 +200,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         policy.spans.get("budget"), spare,
         buy_origins={i: b.origin for i, b in enumerate(program.buys) if b.origin},
         buy_names={i: buy_named(b.name) for i, b in enumerate(program.buys)},
+        buy_providers={i: tuple(b.providers) for i, b in enumerate(program.buys) if b.providers is not None},
         option_groups=[_option_group(w, names[w.name])
                        for w in program.workloads.values() if w.options],
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
@@ -507,6 +523,29 @@ def _pool_class(pool) -> NodeClass:
         power_watts=pool.power_watts if pool.power_watts is not None else
         pool.idle_watts + _accelerator_watts(shape.gpu.model if shape.gpu else None,
                                              shape.gpu.count if shape.gpu else 0))
+
+
+def _gpus_read_alike(nodes: list[InventoryNode], program: Program) -> list[str]:
+    """Per GPU name of the file that fits accelerators of different memory as well (a Slurm
+    GRES type `a100`: A100_40GB or A100_80GB), which one fitc takes and what decides it."""
+    said = []
+    for name in sorted({n.gpu_product for n in nodes if n.gpu_count and n.gpu_product}):
+        holding = [n for n in nodes if n.gpu_count and n.gpu_product == name]
+        alike = matched_alike(holding[0], program)
+        if not alike:
+            continue
+        taken = node_accelerator(holding[0], None, program)
+        others = " or ".join(a.name for a in alike)
+        more = f" and {len(holding) - 3} more" if len(holding) > 3 else ""
+        shown = ", ".join(n.name for n in holding[:3]) + more
+        said.append(f"the GPUs named `{name}` ({shown}) may be {taken.name} or {others}, and the file "
+                    f"says no more: fitc takes {taken.name} ({_gigabytes(taken.memory)} GB); if they are "
+                    f"not, state `gpu_model = {alike[0].name}` in the inventory")
+    return said
+
+
+def _gigabytes(memory: int | float) -> str:
+    return f"{memory / 10**9:g}"
 
 
 def _read_inventory(inventory: Inventory) -> InventoryRead:
@@ -924,6 +963,22 @@ def running_handles(problem: Problem, state: CurrentState) -> RunningNames:
             node = replica.node if replica.node in owners else ""
             handles.setdefault((demand, node), []).append(replica.handle)
     return handles
+
+
+def running_outside(problem: Problem, state: CurrentState) -> dict[str, list[tuple[ReplicaName | None, str]]]:
+    """Demand -> its replicas on nodes the policy lacks: each one's name (pod, job id; None
+    read from a placement) and node, in the state's order: what a plan stops or moves there
+    names the node by."""
+    owners = problem.owners()
+    by_workload: dict[str, list[Demand]] = {}
+    for each in problem.demands:
+        by_workload.setdefault(each.workload, []).append(each)
+    outside: dict[str, list[tuple[ReplicaName | None, str]]] = {}
+    for replica in state.running:
+        demand = running_demand(problem, owners, replica, by_workload)
+        if demand is not None and replica.node not in owners:
+            outside.setdefault(demand, []).append((replica.handle, replica.node))
+    return outside
 
 
 def _disruption_budgets(problem: Problem, program: Program, state: CurrentState) -> dict[str, int]:

@@ -73,10 +73,27 @@ def _normal(text: str) -> str:
 
 
 def _by_name(node: InventoryNode, program: Program) -> Accelerator | None:
-    """The stdlib or policy accelerator the node's product label names, by the longest match."""
+    """The stdlib or policy accelerator the node's product label names, by the longest match
+    (of those that match as well, the first declared)."""
+    scored = _scored(node, program)
+    return max(scored, key=lambda pair: pair[0])[1] if scored else None
+
+
+def matched_alike(node: InventoryNode, program: Program) -> list[Accelerator]:
+    """The accelerators of other memory that the node's product name matches as well as the
+    one `_by_name` takes: a Slurm GRES type `a100` (Slurm states no GPU memory) names
+    A100_40GB and A100_80GB alike, and the first is taken; empty where the name decides."""
+    scored = _scored(node, program) if node.gpu_product else []
+    if not scored:
+        return []
+    best_score, best = max(scored, key=lambda pair: pair[0])
+    return [a for score, a in scored if score == best_score and a.memory != best.memory]
+
+
+def _scored(node: InventoryNode, program: Program) -> list[tuple[int, Accelerator]]:
+    """Each accelerator the product name may be, with how well it matches."""
     product = _normal(node.gpu_product or "")
-    best: Accelerator | None = None
-    best_score = -1
+    scored = []
     for accelerator in program.accelerators.values():
         parts = [_normal(p) for p in accelerator.name.split("_")]
         if not parts[0] or parts[0] not in product or not _same_kind(node, accelerator):
@@ -87,9 +104,8 @@ def _by_name(node: InventoryNode, program: Program) -> Accelerator | None:
         score -= sum(3 for p in parts[1:] if p and p not in product)
         if node.gpu_memory and abs(accelerator.memory - node.gpu_memory) < 0.15 * accelerator.memory:
             score += 4
-        if score > best_score:
-            best, best_score = accelerator, score
-    return best
+        scored.append((score, accelerator))
+    return scored
 
 
 def _by_instance_type(node: InventoryNode, program: Program) -> Accelerator | None:

@@ -449,8 +449,9 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     buy_limits: dict[int, int] = field(default_factory=dict)  # buy group -> max nodes
     budget_origin: Origin | None = None
     # offers in scope where no `buy` allows buying them: `explain` tries them as a repair.
-    # One a block's `regions` keep out (sold in a region the block does not name) is of that
-    # block's group, priced and limited as it would buy it; one of no block's, of none
+    # One a block's `regions` keep out (sold in a region the block does not name), or its
+    # `providers` (of another provider, sold in its regions), is of that block's group, priced
+    # and limited as it would buy it; one of no block's, of none
     spare_offers: list[NodeClass] = field(default_factory=list)
     # runs of interchangeable classes (one node each): use them in order, to break symmetry
     symmetric: list[list[str]] = field(default_factory=list)
@@ -460,6 +461,7 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
     buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     buy_names: dict[int, str] = field(default_factory=dict)  # buy group -> as a message names it
+    buy_providers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # its `providers`, if set
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
     # moving work (`fitc plan`; `model/build.with_current` sets these from a `CurrentState`):
     # demand -> node -> its replicas running there now (nodes of this problem only), and

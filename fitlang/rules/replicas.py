@@ -107,7 +107,9 @@ def _buys_nothing(problem: Problem, demand: Demand) -> str:
     for group, named in sorted(problem.buy_names.items()):
         if group in groups:
             continue
-        kept_out = any(c.buy_group == group for c in problem.spare_offers)
+        providers = problem.buy_providers.get(group)
+        kept_out = any(c.buy_group == group and (providers is None or c.provider in providers)
+                       for c in problem.spare_offers)  # by its `regions`, not its `providers`
         why = ("none of the offers it allows is sold in its `regions` (W0104)" if kept_out
                else "it allows no offer (W0105)")
         said.append(f"{named}{where(problem.buy_origins.get(group))} may buy nothing: {why}")

@@ -714,6 +714,8 @@ def _describe(error: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic,
     compared = token.type == "COMPARE" and "EQUAL" in (error.accepts or set())
     if compared:  # `memory >= 40GB` in a block: a condition meant, which a `require` line states
         return _condition_without_require(text, position, token, path, span), position
+    if _is_quoted_block_name(error, text):  # `buy "eu-cloud" {`: a name meant
+        return _quoted_block_name(text, token, path, span), position
     if _matches_missing_equals(error):
         previous = _previous_word(text, position)
         return msg.MissingEquals(name=previous).diagnostic(path, span), position
@@ -732,6 +734,52 @@ def _condition_without_require(text: str, position: int, token: Token, path: str
     fix = Fix(f"Write a condition: `require {previous} {token} ...`",
               _span_between(text, start, start), "require ")
     return msg.MissingEquals(name=previous, condition=condition).diagnostic(path, span, fixes=[fix])
+
+
+def _is_quoted_block_name(error: UnexpectedToken, text: str) -> bool:
+    """A string where a block's name may stand (after its kind, where `{` may come too),
+    followed by the block's `{`."""
+    accepts = error.accepts or set()
+    token = error.token
+    if token.type != "STRING" or "NAME" not in accepts or "LBRACE" not in accepts:
+        return False
+    return text[token.end_pos:].lstrip(" \t\r\n").startswith("{")
+
+
+def _quoted_block_name(text: str, token: Token, path: str, span: Span) -> Diagnostic:
+    """E0011 with the fix that writes the string as an identifier: its letters, digits and
+    `_`, each run of other characters one `_` (`"eu-cloud"` -> `eu_cloud`)."""
+    kind = _previous_word(text, token.start_pos or 0)
+    name = identifier_for(str(token)[1:-1])
+    if name is None:
+        return msg.QuotedBlockName(kind=kind, written=str(token)).diagnostic(path, span)
+    fix = Fix(f"Write the name as an identifier: `{kind} {name}`", span, name)
+    suggestion = f"; write `{kind} {name}`"
+    return msg.QuotedBlockName(kind=kind, written=str(token), suggestion=suggestion).diagnostic(
+        path, span, fixes=[fix])
+
+
+def identifier_for(text: str) -> str | None:
+    """An identifier that reads as `text` (a string's content): its ASCII letters, digits and
+    `_` kept, each run of anything else one `_`; `_` before a leading digit and after a
+    keyword. None when nothing of it is kept."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
+    if not name:
+        return None
+    if name[0].isdigit():
+        name = "_" + name
+    return name + "_" if name in _keywords() else name
+
+
+@cache
+def _keywords() -> frozenset[str]:
+    """The grammar's words that a name may not be (`true`, `require`, `on`, ...)."""
+    words = set()
+    for terminal in _parser().terminals:
+        pattern = terminal.pattern
+        if pattern.type == "str" and re.fullmatch(r"[A-Za-z_]\w*", pattern.value):
+            words.add(pattern.value)
+    return frozenset(words)
 
 
 def _matches_missing_equals(error: UnexpectedToken) -> bool:

@@ -10,7 +10,8 @@ settings), the model (node classes) and the solved placement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
@@ -54,6 +55,10 @@ class CompileContext:
     # the files name each replica's node (`compile --current` writes the plan's end state as
     # the plan's per-node objects): nothing is left to a scheduler's choice of node
     per_node: bool = False
+    # the targets compiled together: a workload one of them writes is no other's to report
+    targets: tuple[str, ...] = ()
+    # the nodes that run only workloads `only` took out (another target's to run)
+    left_on: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         owner = self.problem.owners()
@@ -89,6 +94,22 @@ class CompileContext:
         """The workloads that run, options of one workload each on its own, in policy order."""
         return [view for view in self._views() if demand_key(view) in self._splits]
 
+    def only(self, keep: Callable[[Workload], bool]) -> CompileContext:
+        """This placement with the replicas of the workloads `keep` refuses taken out (and
+        the nodes bought for them alone): what a target that cannot run those writes."""
+        dropped = {demand_key(w) for w in self.placed_workloads() if not keep(w)}
+        if not dropped:
+            return self
+        assignments = [a for a in self.placement.assignments if a.workload not in dropped]
+        used = {a.node for a in assignments}
+        only_dropped = {a.node for a in self.placement.assignments if a.workload in dropped} - used
+        bought = {class_id: [n for n in nodes if n not in only_dropped]
+                  for class_id, nodes in self.placement.bought.items()}
+        placement = dataclasses.replace(self.placement, assignments=assignments,
+                                        bought={c: n for c, n in bought.items() if n})
+        return CompileContext(self.program, self.problem, placement, per_node=self.per_node,
+                              targets=self.targets, left_on=self.left_on | only_dropped)
+
 
 def demand_key(workload: Workload) -> str:
     """The demand (and placement) name of a workload or of one option of it."""
@@ -98,6 +119,9 @@ def demand_key(workload: Workload) -> str:
 
 class Target:
     name: ClassVar[str]
+    # the workload setting the target runs a workload by (`runs`), for messages; none for a
+    # target that writes no workloads
+    needed: ClassVar[str] = ""
     # with a horizon (issue 19): does the target start work at its solved time? (Slurm's
     # `--begin`); the driver warns (W0901) for a target that does not
     enforces_timing: ClassVar[bool] = False
@@ -155,6 +179,59 @@ class Target:
         or what capacity stands (Terraform) needs nothing more."""
         return self.render(context), []
 
+    def runs(self, workload: Workload) -> bool:
+        """Whether the policy says what this target needs to run `workload` (Slurm: its
+        `command`; Kubernetes: its `image`)."""
+        return True
+
+    def owns(self, context: CompileContext, node_class: NodeClass) -> bool:
+        """Whether `node_class`'s nodes are this target's own (an inventory of its system:
+        Slurm's `scontrol` nodes, Kubernetes' `kubectl` nodes); pools and offers are any
+        target's to run work on."""
+        return False
+
+    def written(self, context: CompileContext) -> CompileContext:
+        """The placement of what this target writes: all but the workloads it leaves to
+        another target (W0623; one it cannot run and no other may is an error, and stays)."""
+        left = {id(w) for w in context.placed_workloads() if self._runner(context, w) is not None}
+        return context.only(lambda workload: id(workload) not in left)
+
+    def unwritten(self, context: CompileContext, need: Findings) -> list[Diagnostic]:
+        """Each placed workload this target cannot run, said: an error (the `need` of the
+        target) where it runs on the target's own nodes, or no target can run it; else a
+        warning (W0623): not written here, another target writes it."""
+        found = []
+        for workload in context.placed_workloads():
+            if self.runs(workload):
+                continue
+            lacks = f"workload `{workload.name}` has no `{self.needed}`"
+            own = self._own_nodes(context, workload)
+            runner = self._runner(context, workload)
+            if own:
+                found.append(need(f"{lacks}, and the placement runs it on {self.name} nodes "
+                                  f"({_listed(own)}); the {self.name} target needs one there",
+                                  workload.origin))
+            elif runner is None:
+                found.append(need(f"{lacks}; the {self.name} target needs one", workload.origin))
+            elif runner.name not in context.targets:  # (compiled beside it: written there)
+                found.append(need(f"{lacks}: not written here (the {runner.name} target writes "
+                                  f"it, from its `{runner.needed}`)", workload.origin,
+                                  msg.TargetLeavesOut))
+        return found
+
+    def _own_nodes(self, context: CompileContext, workload: Workload) -> list[str]:
+        return sorted({node for split in context.splits(workload) if self.owns(context, split.node_class)
+                       for node in split.nodes})
+
+    def _runner(self, context: CompileContext, workload: Workload) -> Target | None:
+        """The other target that writes a workload this one cannot run and need not (it is
+        not on this target's own nodes), or None."""
+        if self.runs(workload) or self._own_nodes(context, workload):
+            return None
+        # (a target that needs no setting of a workload runs none: Terraform writes capacity)
+        others = [t() for name, t in TARGETS.items() if name != self.name and t.needed]
+        return next((t for t in others if t.runs(workload)), None)
+
     def needs(self, context: CompileContext) -> Findings:
         """How `problems` reports: E0601 by default."""
         return Findings(self.name, context.program.path, msg.TargetNeeds)
@@ -182,6 +259,12 @@ class Findings:
             origin.path if origin else self.root, origin.span if origin else FIRST_CHARACTER,
             related=[Related(o.path, o.span, text) for o, text in related if o is not None],
             target=self.target, detail=detail)
+
+
+def _listed(nodes: list[str], shown: int = 3) -> str:
+    """'a, b, c and 2 more'."""
+    more = f" and {len(nodes) - shown} more" if len(nodes) > shown else ""
+    return ", ".join(nodes[:shown]) + more
 
 
 def by_message(found: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -455,15 +455,23 @@ def _tolerations(node_class: NodeClass) -> list[dict]:
 
 class Kubernetes(Target):
     name = "kubernetes"
+    needed = "image"
     enforces_timing = True  # Jobs suspended until their start (kubernetes_time); W0950
 
     # workload kind -> how its pods are run
     TRANSFORMS: ClassVar[dict[str, str]] = {"service": "_deployment", "job": "_job"}
 
+    def runs(self, workload) -> bool:
+        return bool(workload.image)
+
+    def owns(self, context: CompileContext, node_class: NodeClass) -> bool:
+        inventory = context.program.inventories.get(node_class.pool)
+        return inventory is not None and inventory.format == "kubectl"
+
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         need = self.needs(context)
-        problems = [need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
-                         w.origin) for w in context.placed_workloads() if not w.image]
+        problems = self.unwritten(context, need)
+        context = self.written(context)  # the rest: of the workloads written
         policy = context.program.policy
         namespace = settings(context).namespace
         if not _DNS_LABEL.match(namespace):

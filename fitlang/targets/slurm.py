@@ -149,7 +149,14 @@ def settings(context: CompileContext) -> SlurmSettings:
 
 class Slurm(Target):
     name = "slurm"
+    needed = "command"
     enforces_timing = True  # `--begin` and `--deadline` per job
+
+    def runs(self, workload) -> bool:
+        return bool(workload.command)
+
+    def owns(self, context: CompileContext, node_class: NodeClass) -> bool:
+        return _from_slurm_inventory(context, node_class)
 
     @classmethod
     def rules(cls, program: Program) -> tuple[Rule, ...]:
@@ -158,7 +165,8 @@ class Slurm(Target):
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         policy = context.program.policy
         need = self.needs(context)
-        problems = []
+        problems = self.unwritten(context, need)
+        context = self.written(context)  # the rest: of the jobs written
         stated = settings(context)
         for label, value in (("partition", stated.partition), ("account", stated.account)):
             if value is not None and not _SLURM_NAME.match(value):
@@ -197,9 +205,6 @@ class Slurm(Target):
     def _workload_problems(self, workload, splits: list[Split],
                            need: Findings) -> list[Diagnostic]:
         problems = []
-        if not workload.command:
-            problems.append(need(f"workload `{workload.name}` has no `command`; the slurm target "
-                                 "needs one", workload.origin))
         for name in workload.env:
             if not _SHELL_NAME.match(name):
                 problems.append(need(f"environment variable name {name!r} of `{workload.name}` "
@@ -452,9 +457,27 @@ def _from_slurm_inventory(context: CompileContext, node_class: NodeClass) -> boo
 
 
 def _declared_classes(context: CompileContext) -> list[NodeClass]:
-    """Classes whose nodes no Slurm cluster lists yet: fitc writes their slurm.conf lines."""
+    """Classes whose nodes no Slurm cluster lists yet: fitc writes their slurm.conf lines; not
+    a Kubernetes inventory's, nor a pool whose work another target runs (W0623), unless a job
+    written runs there."""
+    owner = context.problem.owners()
+    asked = context.left_on or _kubectl_classes(context)
+    used = {owner[a.node].id for a in context.placement.assignments} if asked else set()
+    others = {owner[node].id for node in context.left_on}
     return [c for c in context.problem.classes if not _from_slurm_inventory(context, c)
-            and len(_declared_nodes(context, c))]
+            and len(_declared_nodes(context, c))
+            and (c.id in used or (c.id not in others and not _from_kubectl_inventory(context, c)))]
+
+
+def _from_kubectl_inventory(context: CompileContext, node_class: NodeClass) -> bool:
+    inventory = context.program.inventories.get(node_class.pool)
+    return inventory is not None and inventory.format == "kubectl"
+
+
+def _kubectl_classes(context: CompileContext) -> bool:
+    """Whether any class is a Kubernetes inventory's: its nodes are declared to Slurm only
+    where a job written runs (a mixed policy's services run there, on Kubernetes)."""
+    return any(_from_kubectl_inventory(context, c) for c in context.problem.classes)
 
 
 def _declared_nodes(context: CompileContext, node_class: NodeClass) -> Sequence[str]:

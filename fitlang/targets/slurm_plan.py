@@ -2,10 +2,11 @@
 
 A running job cannot move: it is requeued and held (`scontrol requeuehold`), its required
 nodes set to the nodes its tasks run on after the wave (`scontrol update JobId=... ReqNodeList=
-... NumNodes=...`), and released (`scontrol release`); once every job of the wave is on its
-way, the script waits until each runs again (Slurm holds a requeued job back for
-`AuthInfo=cred_expire`, 120 s by default: the jobs of a wave wait it out together), so a wave
-ends with its jobs running where the plan puts them. A job a wave
+... NumNodes=...`, and where the most tasks it runs on a node changes, that many and the memory
+they take there: `TasksPerNode=`, `MinMemoryNode=`), and released (`scontrol release`); once
+every job of the wave is on its way, the script waits until each runs again (Slurm holds a
+requeued job back for `AuthInfo=cred_expire`, 120 s by default: the jobs of a wave wait it out
+together), so a wave ends with its jobs running where the plan puts them. A job a wave
 stops entirely is cancelled (`scancel`). The nodes a wave empties are drained first
 (`State=DRAIN`): nothing new starts there. Every job id and node name is shell-quoted.
 
@@ -26,6 +27,7 @@ from fitlang.span import FIRST_CHARACTER
 from fitlang.targets.base import CompileContext
 from fitlang.targets.waves import PlanStages, Stage
 
+MIB = 2 ** 20
 WAIT_RUNNING = """\
 wait_running() {  # until job $1 runs again, or has left the queue
   while state=$(squeue -h -j "$1" -o %T 2>/dev/null) && [ -n "$state" ] && [ "$state" != RUNNING ]; do
@@ -99,6 +101,7 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
     for node in stage.drained + stage.released:
         lines.append(f"scontrol update NodeName={shlex.quote(node)} State=DRAIN Reason={reason}")
     touched: dict[str, Counter] = {}
+    memory: dict[str, int] = {}  # job -> a task's memory (its workload's), bytes
     for move in stage.moves:
         job = _job_id(move.handle)
         if job is None:
@@ -108,20 +111,22 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
             notes.undone.append(f"{stage.folder}: {what}")
             lines.append(f"# not done here: {what}")
             continue
+        memory.setdefault(job, planned.problem.demand(move.demand).requests["memory"])
         tasks = touched.setdefault(job, Counter(jobs.get(job, Counter())))
         tasks[move.source] -= 1
         if move.target:
             tasks[move.target] += 1
     waits = []
     for job, tasks in sorted(touched.items(), key=lambda item: _job_order(item[0])):
-        lines += _requeued(job, +tasks, jobs.get(job, Counter()), stage, notes)
+        lines += _requeued(job, +tasks, jobs.get(job, Counter()), stage, notes, memory[job])
         if +tasks:
             waits.append(f"wait_running {shlex.quote(job)}")
         jobs[job] = +tasks  # the next stage starts from here
     return "\n".join(lines + waits) + "\n"  # every job on its way, then waited for: one delay
 
 
-def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _Notes) -> list[str]:
+def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _Notes,
+              task_memory: int) -> list[str]:
     quoted = shlex.quote(job)
     if not tasks:
         return [f"scancel {quoted}"]
@@ -138,6 +143,13 @@ def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _N
              f"NumNodes={len(nodes)}"
     if sum(tasks.values()) != sum(before.values()):
         update += f" NumTasks={sum(tasks.values())}"
+    most = max(per_node)
+    if most != max(before.values(), default=0):
+        # a requeued job keeps its `--ntasks-per-node` and `--mem` (per node): gathered onto
+        # fewer nodes it would stay pending for ever (seen on a real Slurm 22.05: 2 tasks of
+        # `--ntasks-per-node=1` sent to one node), and spread out it would hold memory for
+        # tasks it no longer runs there; MiB without a unit (22.05 refuses `131072M`)
+        update += f" TasksPerNode={most} MinMemoryNode={max(1, -(-most * task_memory // MIB))}"
     return [f"scontrol requeuehold {quoted}", update, f"scontrol release {quoted}"]
 
 

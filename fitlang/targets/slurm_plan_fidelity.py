@@ -8,7 +8,10 @@ current state names (`PlanStages.handles`: job id -> its tasks per node):
 - `scontrol requeuehold JOB` stops a running job and holds it; `scontrol update JobId=JOB
   ReqNodeList=L NumNodes=N [NumTasks=T]` sets where it runs next, which Slurm takes of a held
   (pending) job only: every node of L (N below their number is raised to it; above it, Slurm
-  adds nodes of its choice); `scontrol release JOB` lets it start; `scancel JOB` ends it.
+  adds nodes of its choice; a job keeps its tasks per node, at most the most it ran on one,
+  until `TasksPerNode=` says otherwise: more tasks than that on the nodes of L and it stays
+  pending, as a real Slurm 22.05 kept one); `scontrol release JOB` lets it start; `scancel
+  JOB` ends it.
   (tests/test_plan_fidelity.py checks these rules on a real Slurm.)
 - `scontrol update NodeName=N State=DRAIN` / `State=RESUME`: nothing new starts on a drained
   node; `wait_running JOB` (the script's own loop on squeue) waits for a job to run or to
@@ -122,6 +125,9 @@ class _Job:
     state: str = "RUNNING"  # RUNNING, HELD, PENDING (released, to start), GONE
     nodes: list[str] = field(default_factory=list)  # ReqNodeList once updated
     total: int = 0  # tasks once updated
+    # the most tasks it takes a node (`--ntasks-per-node`, which a requeue keeps): the most it
+    # runs on one now, until an update sets `TasksPerNode`
+    most: int = 0
 
     def where(self) -> set[str]:
         return set(self.nodes) if self.nodes else set(+self.tasks)
@@ -196,6 +202,13 @@ class _Queue:
         except ValueError as error:
             return [f"`scontrol update JobId={job}`: {error}"]
         problems = []
+        most = settings.get("TasksPerNode")
+        known.most = int(most) if most is not None and most.isdigit() else known.most or max(
+            known.tasks.values(), default=0)
+        if known.most and known.most * len(set(nodes)) < total:
+            problems.append(f"job {job}: {total} task(s) on {len(set(nodes))} node(s) of ReqNodeList, "
+                            f"at most {known.most} a node (its tasks per node, which the requeue "
+                            "keeps): it stays pending")
         if count > len(set(nodes)):
             problems.append(f"job {job}: NumNodes={count} for the {len(set(nodes))} node(s) of "
                             "ReqNodeList (Slurm adds nodes of its choice)")

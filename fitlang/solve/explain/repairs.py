@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from fractions import Fraction
 
-from fitlang.model.problem import Problem
+from fitlang.model.problem import NodeClass, Problem
 from fitlang.rules import replicas
 from fitlang.rules.base import PartKind
 from fitlang.rules.explaining import demands_of, money, where
@@ -247,20 +247,32 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     for group in sorted({c.buy_group for c in trial.spare_offers if counts[c.id]},
                         key=lambda g: -1 if g is None else g):
         bought = [c for c in trial.spare_offers if counts[c.id] and c.buy_group == group]
-        nodes = ", ".join(f"{counts[c.id]} x {c.instance_type} (`{c.offer}`) in {c.region} at "
-                          f"{money(c.price)} USD/h each" for c in bought)
         if group is None:
-            changes.append(f"allow buying {nodes} (add a `buy` block)")
+            changes.append(f"allow buying {_nodes(bought, counts)} (add a `buy` block)")
             continue
-        regions = list(dict.fromkeys(c.region for c in bought if c.region))
-        named = problem.buy_names.get(group, "the `buy` block")
-        changes.append(f"let {named}{where(problem.buy_origins.get(group))} buy in "
-                       f"{', '.join(regions)} (add {'it' if len(regions) == 1 else 'them'} to its "
-                       f"`regions`): {nodes}")
+        named = problem.buy_names.get(group, "the `buy` block") + where(problem.buy_origins.get(group))
+        providers = problem.buy_providers.get(group)
+        other = [c for c in bought if providers is not None and c.provider not in providers]
+        if other:  # of a provider its `providers` leave out (sold in its regions)
+            names = list(dict.fromkeys(str(c.provider) for c in other))
+            changes.append(f"let {named} buy {' and '.join(names)}'s offers (add "
+                           f"{', '.join(names)} to its `providers`): {_nodes(other, counts)}")
+        kept = [c for c in bought if c not in other]  # in a region its `regions` leave out
+        if kept:
+            regions = list(dict.fromkeys(c.region for c in kept if c.region))
+            changes.append(f"let {named} buy in {', '.join(regions)} (add "
+                           f"{'it' if len(regions) == 1 else 'them'} to its `regions`): "
+                           f"{_nodes(kept, counts)}")
     if not changes:
         return None
     return Repair(Part(PartKind.BUY, key="new"), "; ".join(changes), None, None, None, check.cost,
                   checked=check)
+
+
+def _nodes(bought: list[NodeClass], counts: dict[str, int]) -> str:
+    """'3 x g6.xlarge (`aws_g6_xlarge`) in eu-central-1 at 1.01 USD/h each, ...'."""
+    return ", ".join(f"{counts[c.id]} x {c.instance_type} (`{c.offer}`) in {c.region} at "
+                     f"{money(c.price)} USD/h each" for c in bought)
 
 
 def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:
