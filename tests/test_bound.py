@@ -349,3 +349,31 @@ def test_pair_terms_fill_each_demands_most_negative_pairs_first_up_to_its_replic
                 left -= take
         got = float(np.sum(bound_module._pair_terms(relaxed, negative)))
         assert abs(got - expected) <= 1e-9
+
+
+def _pair_bound_on_a_machine(monkeypatch, speed, problem, packing, **counted):
+    """The pair bound with no user limit (a 60 s default) and a deadline 0.1 s of the clock away,
+    on a machine `speed` times as fast: (its value, rounds, whether converged)."""
+    import time
+
+    from test_work import _counted
+
+    def pair():
+        found = lower_bound(problem, "cost", time.monotonic() + 0.1, start=packing, **counted)
+        return found.value, found.rounds, found.converged
+
+    return _counted(monkeypatch, speed, 60.0, pair)
+
+
+def test_the_pair_bound_with_no_user_limit_stops_after_the_same_rounds_on_any_machine(monkeypatch, tmp_path):
+    # with no --time-limit the column generation stops on its own clock, which runs by its work
+    # (the relaxation's build, each round's pricing and simplex iterations: `bound._Counted`),
+    # not at its deadline on the CPU clock: inventory 1,000 with 0.1 s of the clock to its
+    # deadline converges on a machine ten times as fast and was cut on one ten times as slow
+    problem, packing, _ = shape_with_floor(tmp_path, "inventory")
+    fast, slow = (_pair_bound_on_a_machine(monkeypatch, speed, problem, packing) for speed in (10.0, 0.1))
+    assert fast == slow and fast[2]
+    # counted to a few rounds' work (the build ~0.03 s of it, a round ~0.01): cut after the same round
+    fast, slow = (_pair_bound_on_a_machine(monkeypatch, speed, problem, packing, counted_seconds=0.05)
+                  for speed in (10.0, 0.1))
+    assert fast == slow and not fast[2] and fast[1] > 0

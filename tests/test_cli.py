@@ -1156,3 +1156,32 @@ def test_the_readmes_first_command_installs_only_what_fitc_needs_and_works(tmp_p
     assert result.returncode == 0, result.stderr
     written = (tmp_path / "out" / ".fitc-output").read_text()
     assert "kustomization.yaml" in written and (tmp_path / "out" / "kustomization.yaml").is_file()
+
+
+def test_the_solve_with_no_user_limit_is_handed_the_whole_default_on_any_machine(tmp_path, monkeypatch):
+    # with no --time-limit the solve is handed the default limit, not what the start-up left of
+    # it: that differs by the machine (inventory 1,000 seed 3: 59.51 s on one 1.4 times as fast,
+    # 58.96 on one 1.5 times as slow), and the stages' counts of work are sized by it (the
+    # pattern bounds' own clocks: `bound_stages.PATTERN_COUNTED_SHARE`). Its end is the default
+    # clock's (`work.backstop`), where the counted stages stop at the latest
+    from test_work import _on_a_machine
+
+    from fitlang.cli import main
+    from fitlang.solve import clock, placement, work
+
+    seen = []
+
+    def handed(problem, backend="auto", time_limit=None, progress=None):
+        from fitlang.solve.budget import Budget
+
+        seen.append((time_limit, Budget.starting_now(time_limit).deadline == work.backstop()))
+        raise KeyboardInterrupt  # (nothing solved: `fitc` stops there)
+
+    (tmp_path / "p.fit").write_text(POLICY)
+    monkeypatch.setattr(placement, "solve", handed)
+    monkeypatch.setattr(clock, "WALL_BACKSTOP_TIMES", 10_000)  # (the load is not what is measured)
+    for speed in (2.0, 0.5):
+        with monkeypatch.context() as patched:
+            _on_a_machine(patched, speed)
+            main(["solve", str(tmp_path / "p.fit"), "--format", "json"], process_start=True)
+    assert seen == [(60.0, True), (60.0, True)]

@@ -90,3 +90,21 @@ def test_small_shapes_on_a_large_node_are_given_up_in_a_bounded_time():
     shapes = [(1, size) for size in range(1, 9)]
     assert _patterns((192, 4096), shapes, [10_000] * 8) is None
     assert time.process_time() - started < 5
+
+
+def test_a_class_s_program_with_no_user_limit_answers_on_any_machine(tmp_path, monkeypatch):
+    # with no --time-limit the class's program runs to the default limit's end (`highs_limited`)
+    # and its answer is kept however long it took: the start tree dropped it where it ended past
+    # its CLASS_SECONDS on the clock, so a machine slow enough kept `pack`'s 200 short replicas
+    # and one fast enough packed them (400 nodes: the module's test above)
+    from test_work import _counted
+
+    problem = problem_from(tmp_path, _two_nodes(pool("q", 200, 16, "64Gi", 5), times=200))
+    counts, planned = _counts(200)
+
+    def packed() -> tuple[int, dict]:
+        packing = pack(problem, counts, planned)
+        return pattern_packed(problem, packing, counts, planned, time.monotonic() + FAR), dict(packing.short)
+
+    fast, slow = (_counted(monkeypatch, speed, FAR, packed) for speed in (1000.0, 0.001))
+    assert fast == slow == (200, {})

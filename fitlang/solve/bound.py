@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.solve import work
 from fitlang.solve.backends import _native_stdout_silenced, run_until
 from fitlang.solve.beside_accelerators import beside_accelerator_rows
 from fitlang.solve.elastic import _fit
@@ -753,7 +754,8 @@ class Bound:
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 start=None, seed: Collection[tuple[str, str]] = (),
                 extend: Callable[[Problem, list[list[str]], Relaxation], None] | None = None,
-                each_round: Callable[[Fraction], None] | None = None) -> Bound:
+                each_round: Callable[[Fraction], None] | None = None,
+                counted_seconds: float | None = None) -> Bound:
     """A proven lower bound on `objective` over the placements that place every replica, by
     column generation on `relaxation` over the merged demands (`merged_demands`): the
     master LP holds the node counts, the spreads' `least`, an artificial column per row (so
@@ -771,14 +773,23 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     relaxation (of the merged problem, `members` per merged demand) before the master is
     built: the moves a plan makes (`move_bound.charge_moves`); the bound is then its LP's.
     `each_round`: given the bound proven so far after each round (a child process tells its
-    parent, which may stop it at any time: `move_bound_beside`)."""
+    parent, which may stop it at any time: `move_bound_beside`). With no user limit
+    (`work.counted`) and a deadline, the deadline is `counted_seconds` (COUNTED_SHARE of the
+    default limit where not given) on the stage's own clock, which runs by its work
+    (`_Counted`), and the master LP has the default limit's end: it stops after the same
+    rounds on any machine."""
     started = time.monotonic()
     if objective not in ("cost", "nodes"):
         return Bound(None)
     problem, members = merged_demands(problem)
     merged = merged_classes(problem)
-    if deadline is not None and time.monotonic() + expected_seconds(merged) > deadline:
+    counted = _Counted.of(deadline, counted_seconds, merged[2])
+    now, master_deadline = (time.monotonic, deadline) if counted is None else (counted.tally, work.backstop())
+    deadline = deadline if counted is None else counted.tally.ends
+    if deadline is not None and now() + expected_seconds(merged) > deadline:
         return Bound(None)  # it would not have a bound in time: not built at all
+    if counted is not None:
+        counted.tally.spend(expected_seconds(merged))
     relaxed = relaxation(problem, objective, merged)
     assert relaxed is not None, "the objective is one it bounds"
     if extend is not None:
@@ -794,7 +805,9 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     with _native_stdout_silenced():
         master = _Master(relaxed)
         while True:
-            duals = master.solve(deadline)
+            duals = master.solve(master_deadline)
+            if counted is not None:
+                counted.round(master)
             if duals is None:
                 break
             result.rounds += 1
@@ -807,7 +820,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
             center = result.prices
             if value > best:
                 best, result.prices = value, duals
-            if SMOOTHING and (deadline is None or time.monotonic() < deadline):
+            if SMOOTHING and (deadline is None or now() < deadline):
                 # prices between the best so far and the master's (Wentges 1997) prove more
                 # in the first rounds, where the master's swing (inventory 50,000: -9,906 at
                 # the first round's prices, 685 at the first prices, 1,449 at the second
@@ -833,7 +846,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
             if not added:
                 result.converged = True
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and now() >= deadline:
                 break
     result.columns = master.size
     if math.isfinite(best):
@@ -879,6 +892,42 @@ SECONDS_PER_PAIR = 4e-6
 def expected_seconds(merged: tuple) -> float:
     """About how long building the relaxation takes: it grows with the merged pairs."""
     return SECONDS_PER_PAIR * merged[2]
+
+
+# with no user limit (work.py), the share of the default limit the pair bound's own clock runs to
+# where its caller gives none (bound_stages.BOUND_SHARE, the share it has where a limit is given)
+COUNTED_SHARE = 0.5
+# what the pair bound's clock counts for a round with no user limit: the pricing of every pair
+# and the master LP's simplex iterations, by the master's rows. Measured to convergence on one
+# thread (load ~12; the pricing's share with the build): inventory 10,000 seed 94 (157,388
+# pairs, 5,327 rows) 10 rounds, 7,770 iterations in 0.41 CPU s (0.98e-8 s an iteration and
+# row), the rest 0.76 s (4.8e-7 a pair and round); breaker 10,000 seed 5 (91,374 pairs,
+# 15,554 rows) 4 rounds, 5,657 iterations in 0.42 s (0.48e-8), the rest 0.25 s (6.9e-7);
+# at 1,000 nodes 0.02-0.16 CPU s in all. So a round about 1.2 times the dearest measured
+ROUND_SECONDS_PER_PAIR = 8e-7
+ITERATION_SECONDS_PER_ROW = 1.2e-8
+
+
+@dataclass
+class _Counted:
+    """The pair bound's own clock where no user limit is given (`work.Tally`): the relaxation's
+    build as `expected_seconds` says, then each round as its pricing and its master's simplex
+    iterations cost (ROUND_SECONDS_PER_PAIR, ITERATION_SECONDS_PER_ROW). On the solve's clock a
+    deadline cut it after another round on a slower machine, and a gate on the time left
+    (`expected_seconds`) skipped it there."""
+
+    tally: work.Tally
+    pairs: int
+
+    @classmethod
+    def of(cls, deadline: float | None, seconds: float | None, pairs: int) -> _Counted | None:
+        if deadline is None or not work.counted():
+            return None
+        return cls(work.Tally(COUNTED_SHARE * work.default_limit() if seconds is None else seconds), pairs)
+
+    def round(self, master: _Master) -> None:
+        self.tally.spend(ROUND_SECONDS_PER_PAIR * self.pairs
+                         + ITERATION_SECONDS_PER_ROW * master.iterations * len(master.rows))
 
 
 def _proven(best: float, relaxed: Relaxation, objective: str) -> Fraction:
@@ -942,6 +991,7 @@ class _Master:
         self.kinds = self.columns.copy()
         self._artificial(np.arange(len(self.rows)))
         self.value = math.nan  # the last optimum's value, set by each `solve` that has one
+        self.iterations = 0  # the last `solve`'s simplex iterations
 
     def _entries(self, columns: np.ndarray):
         """The columns' entries in the master's rows, as CSC arrays."""
@@ -990,7 +1040,9 @@ class _Master:
         """The row prices of the master's optimum (0 on the rows it leaves out); None when it
         had none in time."""
         highs = self.highs
-        if not run_until(highs, deadline):
+        reached = run_until(highs, deadline)
+        self.iterations = highs.getInfo().simplex_iteration_count  # (this run's: `_Counted`)
+        if not reached:
             return None
         self.value = highs.getInfo().objective_function_value
         duals = np.zeros(self.relaxed.matrix.shape[0])

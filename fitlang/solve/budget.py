@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from fitlang.solve import work
+
 # the least CPU share believed: below it a measurement over a short floor is noise (a
 # process descheduled once), and stages would be given nothing
 MIN_CPU_SHARE = 0.25
@@ -64,7 +66,11 @@ class Budget:
 
     @classmethod
     def starting_now(cls, time_limit: float | None) -> Budget:
-        return cls(None if time_limit is None else time.monotonic() + time_limit, time_limit)
+        """With no user limit (work.py) the deadline is the default limit's end on its clock
+        (`work.backstop`), however long the start-up took (`cli.command_time_left`)."""
+        if time_limit is None:
+            return cls(None, None)
+        return cls(min(time.monotonic() + time_limit, work.backstop()), time_limit)
 
     def measure(self, cpu_seconds: float, wall_seconds: float) -> None:
         """What a stage took, CPU and wall: the share of a CPU this process has now."""

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.solve import work
 from fitlang.solve.clock import highs_limited
 from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.pack import NodeState, Packing, _unused_names, sent_to_classes
@@ -155,7 +156,9 @@ def _program(node_class: NodeClass, items: list[tuple[Demand, int]], nodes: int,
     highs.addRow(-inf, nodes, count, np.arange(count), np.ones(count))
     highs.run()
     solution = highs.getSolution()
-    if not solution.value_valid or time.monotonic() >= deadline:
+    # (no user limit: HiGHS had the default limit's end, `highs_limited`, and its answer stands
+    # however long it took on this machine; on the clock, a program past `deadline` was dropped)
+    if not solution.value_valid or (time.monotonic() >= deadline and not work.counted()):
         return None
     chosen = np.floor(np.array(solution.col_value[:count]) + 1e-9).astype(np.int64)
     chosen = _topped_up(patterns, chosen, need, nodes, capacity, shapes)

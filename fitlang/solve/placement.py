@@ -15,10 +15,11 @@ from fractions import Fraction
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import bound_stages, option_spread_bound, repair_time, whole_cores
+from fitlang.solve import bound_stages, option_spread_bound, repair_time, whole_cores, work
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.accelerator_repack import repacks_much
 from fitlang.solve.aggregate import (
+    MODEL_WINDOW_SHARE,
     can_grow,
     cap_short,
     completed,
@@ -521,11 +522,13 @@ def _bound_before_model(run: _Run, model_deadline: float | None) -> None:
     window = run.budget.left(model_deadline)
     if window is None or run.floor is None:
         return
+    if work.counted():  # (no user limit: the model's counted window, not the time left: aggregate.py)
+        window = MODEL_WINDOW_SHARE * work.default_limit()
     expected = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(run.problem))
     if expected > BOUND_BEFORE_MODEL_SHARE * window:
         return
     pair = lower_bound(run.problem, run.objective, time.monotonic() + BOUND_BEFORE_MODEL_SHARE * window,
-                       start=run.floor)
+                       start=run.floor, counted_seconds=BOUND_BEFORE_MODEL_SHARE * window)
     run.before_model = pair
     if pair.value is not None:
         run.progress("bound", None, pair.value)
@@ -657,7 +660,7 @@ def _patterns_after_model(run: _Run) -> None:
     pair = run.before_model
     if pair is None or not pair.converged:  # (converged before the model: the same bound again)
         pair = lower_bound(problem, objective, share_of(time_limit, bound_stages.PATTERN_SHARE, deadline),
-                           start=run.floor)
+                           start=run.floor, counted_seconds=bound_stages.PATTERN_SHARE * work.default_limit())
     # the master's first patterns: the floor's and the model's packing's, nodes packed to its
     # counts and nearer the relaxation's (`pools` 3,000 seed 112: converged in 0.44-0.49 CPU s
     # instead of 0.68; where the limit counts the reading, 0.68 s was past the share)
