@@ -80,8 +80,9 @@ def lp_guide(problem: Problem, objective: str, deadline: float | None) -> Guide 
     LP finds no optimum by then."""
     encoding = encode(problem, must_place=True, fragment_ks=KS)
     encoding.relax_replicas()
-    encoding.model.set_continuous([variable.index for variable in encoding.model.variables if variable.integer])
-    outcome = HighsBackend().minimise(encoding.model, encoding.objective(objective),
+    model = encoding.model
+    model.set_continuous([variable.index for variable in model.variables if variable.integer])
+    outcome = HighsBackend().minimise(model, encoding.objective(objective),
                                       None if deadline is None else max(0.0, deadline - time.monotonic()))
     if outcome.status is not Status.OPTIMAL or outcome.solution is None:
         return None
@@ -90,15 +91,18 @@ def lp_guide(problem: Problem, objective: str, deadline: float | None) -> Guide 
     quotas: list[tuple[frozenset[str], frozenset[str], int]] = []
     shares: dict[str, list[tuple[float, int, str]]] = {}
     for position, demand in enumerate(problem.demands):
-        on = {class_id: float(values[column]) for class_id, column in encoding.y.of.get(demand.name, {}).items()
+        columns = encoding.y.of.get(demand.name, {})
+        on = {class_id: float(values[column]) for class_id, column in columns.items()
               if values[column] > NONE_PLACED}
         classes[demand.name] = frozenset(on)
         quotas += [(frozenset([demand.name]), frozenset([class_id]), round(placed))
                    for class_id, placed in sorted(on.items()) if round(placed)]
         if demand.group is not None:  # (ties: the policy's order)
-            shares.setdefault(demand.group, []).append((-sum(on.values()) / demand.replicas, position, demand.name))
+            share = sum(on.values()) / demand.replicas
+            shares.setdefault(demand.group, []).append((-share, position, demand.name))
     options = {group: [name for _, _, name in sorted(ranked)] for group, ranked in shares.items()}
-    nodes = {class_id: math.ceil(float(values[column]) - NONE_PLACED) for class_id, column in encoding.u.items()}
+    nodes = {class_id: math.ceil(float(values[column]) - NONE_PLACED)
+             for class_id, column in encoding.u.items()}
     return Guide(options, classes, quotas=tuple(quotas), quota_nodes=nodes)
 
 
