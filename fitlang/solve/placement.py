@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import bound_stages, option_spread_bound, repair_time, whole_cores
+from fitlang.solve import bound_stages, option_spread_bound, repair_time, whole_cores, work
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.accelerator_repack import repacks_much
 from fitlang.solve.aggregate import (
@@ -344,13 +344,15 @@ LP_GUIDED_SHARE = 0.3
 
 def _lp_guided_floor(run: _Run) -> bool:
     """Did a greedy pass guided by the fragment model's LP (`fragment_counts.lp_guide`) place
-    every replica for less than the floor? Then it is the floor. With a limit, where the floor
-    is complete. Inventory 1,000 nodes / 100 workloads at 5 s: the aggregate model's 3 CPU s of
-    branch and bound ended at the floor's counts (its packing 55.45 on seed 3, as the floor), and
-    the fragment child's counts come at 5-7 CPU s; this pass packed 46.84 by 1.4 s, and the
-    floor's path searched it to 45.34 (session 56: 52.79 before)."""
+    every replica for less than the floor? Then it is the floor. With a user limit, where the
+    floor is complete (with none, the model has the default limit's time: its path stays).
+    Inventory 1,000 nodes / 100 workloads at 5 s: the aggregate model's 3 CPU s of branch and
+    bound ended at the floor's counts (its packing 55.45 on seed 3, as the floor), and the
+    fragment child's counts come at 5-7 CPU s; this pass packed 46.84 by 1.4 s, and the floor's
+    path searched it to 45.34-46.55 (session 56: 51.55-52.79 before)."""
     deadline = run.search_deadline
-    if run.time_limit is None or deadline is None or run.floor is None or not run.complete:
+    if run.time_limit is None or work.counted() or deadline is None or run.floor is None \
+            or not run.complete:
         return False
     until = time.monotonic() + LP_GUIDED_SHARE * (deadline - time.monotonic())
     guide = lp_guide(run.problem, run.objective, until)
