@@ -7,15 +7,17 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from test_fragment_bound import _exact_optimum, _thirds
+from test_fragment_bound import _exact_optimum, _pool, _thirds, _workload
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve import clock
 from fitlang.solve.fragment_bound import Found, fragment_bound_beside, fragment_found
-from fitlang.solve.fragment_counts import cheaper_floor, fragment_packed, taken_first
+from fitlang.solve.fragment_counts import cheaper_floor, fragment_packed, lp_guide, taken_first
+from fitlang.solve.guided_pass import guided_pass
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement_result import _packed_value
 from fitlang.solve.search_stages import searched
+from tests.solving import problem_from
 
 
 def test_the_childs_solution_packs_at_the_optimum_where_halves_and_quarters_overfill_a_node(tmp_path):
@@ -114,3 +116,45 @@ def test_the_search_begins_again_from_a_packing_taken_meanwhile(tmp_path):
     answer = searched(problem, dear, "cost", time.monotonic(), lambda *told: None, None, taken=taken)
     assert given == [dear]
     assert answer is child_packing and _packed_value(problem, answer, "cost") == 8
+
+
+def _halves(tmp_path):
+    # 10 replicas of 4 CPUs: on 7.9-CPU nodes at 1 USD/h one a node (10 USD/h), on 12-CPU nodes
+    # at 1.6 three a node (the optimum: 3 of them and a small one, 5.8). By the CPU the small
+    # nodes are cheaper (0.127 against 0.133 USD/h), and the aggregate model's fluid counts put
+    # the replicas there (40 CPUs on 5.06 of them); the u(1) rows charge each a small node
+    return problem_from(tmp_path, _pool("small", 12, "7900m", "1") + _pool("large", 6, 12, "1.6")
+                        + _workload("x", 10, 4))
+
+
+def test_the_fragment_lp_guides_the_replicas_to_the_nodes_they_pack_on(tmp_path):
+    problem = _halves(tmp_path)
+    large = max(problem.classes, key=lambda c: c.capacity["cpu"]).id
+    guide = lp_guide(problem, "cost", None)
+    assert guide is not None
+    assert guide.classes["x"] == frozenset([large])
+    assert guide.quotas == ((frozenset(["x"]), frozenset([large]), 10),)
+    assert guide.quota_nodes[large] == 4  # (10 / 3 nodes, rounded up)
+    guided, cut = guided_pass(problem, guide, "cost", None, None)
+    assert not cut and guided.complete
+    assert _packed_value(problem, guided, "cost") == Fraction(64, 10)  # (4 large nodes; the greedy's)
+
+
+def test_the_lp_guided_pass_becomes_the_floor_where_it_is_cheaper(tmp_path):
+    # the solve's step 1b (`_lp_guided_floor`): a floor of one replica on each of 10 small nodes
+    # gives way to the pass the LP guides (and the aggregate model is skipped); the optimum stays
+    from fitlang.solve import placement
+
+    problem = _halves(tmp_path)
+    small = min(problem.classes, key=lambda c: c.capacity["cpu"])
+    run = placement._Run(problem, "auto", ["cost"], placement.Budget.starting_now(20.0),
+                         lambda stage, value, bound: None, True)
+    run.search_deadline = run.budget.deadline
+    run.floor = Packing(nodes={small.id: [
+        NodeState(name, {r: small.capacity[r] - problem.demand("x").requests[r] for r in RESOURCES}, {"x": 1})
+        for name in small.node_names[:10]]})
+    assert _packed_value(problem, run.floor, "cost") == 10
+    assert placement._lp_guided_floor(run)
+    # (the pass's 4 large nodes polished: 3 and a small one)
+    assert _packed_value(problem, run.floor, "cost") == Fraction(58, 10) == _exact_optimum(problem)
+    assert not placement._lp_guided_floor(run)  # (nothing cheaper than the optimum: it stays)

@@ -56,7 +56,7 @@ from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.fragment_bound import FragmentBeside, raised_beside
-from fitlang.solve.fragment_counts import taken_first
+from fitlang.solve.fragment_counts import lp_guide, taken_first
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
@@ -278,10 +278,13 @@ def _stages(run: _Run, started: float) -> Placement:
     problem, backend, time_limit, relax = run.problem, run.backend, run.time_limit, run.relax
     if relax:
         _floor_stage(run)  # 1. the greedy floor, then its first polish
+    # 1b. where the fragment child runs: a pass the fragment model's LP guides; where it beats the
+    # floor, the floor's path follows, not the aggregate model (`_lp_guided_floor`)
+    guided = relax and run.fragment is not None and _lp_guided_floor(run)
     model_deadline, plain = run.search_deadline, set[str]()
     if relax:
         model_deadline, plain = _model_window(run)
-    run.whole = _whole_model_pays(problem, model_deadline, run.budget)
+    run.whole = not guided and _whole_model_pays(problem, model_deadline, run.budget)
     if relax and time_limit is not None and (run.whole or few_merged_classes(problem)):
         # 2a. a bound that a model cut short cannot lose; where the classes are few, its
         # answer packed may settle the search (pair_pack.py), with the model or without it
@@ -333,6 +336,36 @@ def _stages(run: _Run, started: float) -> Placement:
         run.floor = searched_keeping_spreads(problem, floor, lambda: searched(
             problem, floor, run.objective, run.search_deadline, run.progress, bound, ruined, takes))
     return _answer(run, started)  # 6. the better of the two, with every bound proven
+
+
+# the share of the time left the fragment model's LP and the pass it guides take (`_lp_guided_floor`;
+# inventory 1,000 / 100 at 5 s: 1.0-1.3 CPU s of the ~4.7 left after the floor)
+LP_GUIDED_SHARE = 0.3
+
+
+def _lp_guided_floor(run: _Run) -> bool:
+    """Did a greedy pass guided by the fragment model's LP (`fragment_counts.lp_guide`) place
+    every replica for less than the floor? Then it is the floor. With a user limit, where the
+    floor is complete (with none, the model has the default limit's time: its path stays).
+    Inventory 1,000 nodes / 100 workloads at 5 s: the aggregate model's 3 CPU s of branch and
+    bound ended at the floor's counts (its packing 55.45 on seed 3, as the floor), and the
+    fragment child's counts come at 5-7 CPU s; this pass packed 46.84 by 1.4 s, and the floor's
+    path searched it to 45.34-46.55 (session 56: 51.55-52.79 before)."""
+    deadline = run.search_deadline
+    if run.time_limit is None or work.counted() or deadline is None or run.floor is None \
+            or not run.complete:
+        return False
+    until = time.monotonic() + LP_GUIDED_SHARE * (deadline - time.monotonic())
+    guide = lp_guide(run.problem, run.objective, until)
+    if guide is None:
+        return False
+    guided = _cheapest_guided(run.problem, run.floor, [guide], run.objective, run.time_limit, until,
+                              whole_pass=run.floor_seconds, learned=run.learned)
+    if guided is run.floor:
+        return False
+    run.floor = guided
+    run.progress("improve", _packed_value(run.problem, guided, run.objective), None)
+    return True
 
 
 def _model_left_out(run: _Run) -> bool:
