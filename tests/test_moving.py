@@ -1443,3 +1443,66 @@ def test_keep_in_place_weighs_each_pair_by_the_replicas_that_stay(seed):
            for n in candidates if draw.random() < 0.8}
     expected = _staying_by_pairs(nodes, candidates, packed, now)
     assert _staying(nodes, candidates, packed, now).tolist() == expected
+
+
+# ---- the move's time counts from its call --------------------------------------------------
+
+class _Stopped(Exception):
+    """A stage replaced to record when it began and what time it was given."""
+
+
+def test_the_search_from_what_runs_is_given_what_the_move_s_checks_left_of_its_limit(tmp_path, monkeypatch):
+    # the checks before the search (`short_of_room`, the narrowings: ~0.13 CPU s at inventory
+    # 10,000) are the move's time: here they take 1 s of a 10 s limit, so the search is
+    # given 9 s, not 10 (it ended past the move's own end by what they took)
+    import fitlang.solve.move_scale as move_scale
+    import fitlang.solve.moving as moving
+
+    now, given = [0.0], []
+    short = moving.short_of_room
+
+    def checked_slowly(problem):
+        now[0] += 1.0
+        return short(problem)
+
+    def recorded(problem, objective, time_limit, bound_after=False):
+        given.append((now[0], time_limit))
+        raise _Stopped
+
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(moving, "short_of_room", checked_slowly)
+    monkeypatch.setattr(move_scale, "move_at_scale", recorded)
+    problem = problem_running(tmp_path, UNDERCUT, [("web", f"old-{i // 2}") for i in range(12)])
+    with pytest.raises(_Stopped):
+        moving.solve_move(problem, time_limit=10.0)
+    assert given == [(1.0, 9.0)]
+
+
+def test_the_scale_move_s_deadlines_count_from_its_call_not_from_its_stages_imports(tmp_path, monkeypatch):
+    # the first import of the stages' modules (~0.1 CPU s at inventory 10,000) is the move's
+    # time: here it takes 1 s, and the skews' repair still ends at RESTORE_SHARE (0.8) of the
+    # 10 s from the call, not 0.8 x 10 s after the imports
+    import builtins
+
+    from fitlang.solve import spread_restore
+
+    now, until = [0.0], []
+    load = builtins.__import__
+
+    def importing(name, *arguments, **keywords):
+        if name == "fitlang.solve.bound":
+            now[0] += 1.0
+        return load(name, *arguments, **keywords)
+
+    def recorded(fleet, deadline):
+        until.append(deadline)
+        raise _Stopped
+
+    problem = problem_of(tmp_path, UNDERCUT, [("web", f"old-{i // 2}") for i in range(12)])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(spread_restore, "restore_spreads", recorded)
+    monkeypatch.setattr(builtins, "__import__", importing)
+    with pytest.raises(_Stopped):
+        move_at_scale(problem, "cost", 10.0)
+    monkeypatch.undo()
+    assert until == [pytest.approx(spread_restore.RESTORE_SHARE * 10.0)]

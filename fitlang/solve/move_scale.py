@@ -1136,6 +1136,9 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     time (and `MOVE_MODEL_WALL_SECONDS`, within the limit). `bound_after`: the model's child
     is left running through the plan's waves, handed over as `Placement.later_bound`
     (`model_bound_beside`)."""
+    # (begun before the stages' modules are imported: their first import is ~0.1 CPU s at
+    # 10,000 nodes, which every deadline below was set past, h56c)
+    started = time.monotonic()
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.dear_opened import close_dear_opened
     from fitlang.solve.merge_many import merge_many
@@ -1155,7 +1158,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.zone_regroup import regroup_zones
     from fitlang.solve.zone_swap import swap_zones
 
-    started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
     fleet = ScaleMove(problem)
