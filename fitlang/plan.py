@@ -89,7 +89,9 @@ class TimeLimit(Frozen):
 
 # the share of the limit kept from the move for what follows it: the waves and their checks,
 # the output (inventory 10,000: 0.24 CPU s, 0.93 s of wall time at load 7, where a 5 s plan
-# ended 0.83 s past its limit), with a core to itself
+# ended 0.83 s past its limit), with a core to itself (inventory 10,000, 2,800-3,600 moves:
+# waves 0.55-0.70 CPU s and the JSON 0.09-0.14, more than this share of a 5 s plan's ~4.1 s
+# left: the move's passes end early enough there, `move_scale.PASSES_SHARE`)
 FINISH_SHARE = 0.15
 # on the wall, the share over the CPU share the process has had (the waves' CPU takes that
 # much more wall time: inventory 10,000 plan 10's 0.6 CPU s at a fifth of a core, 3 s), at
@@ -197,6 +199,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.status = str(Status.INFEASIBLE if missing.proven else Status.UNKNOWN)
         return result
     if placement.overfull:  # whole cores per job on Slurm nodes the move could not repair
+        stop_later_bound(placement)  # (no plan: its bound is not waited for)
         result.diagnostics.append(_cores_overfull(problem, placement, compilation.root_path))
         return result
     result.handles = running_handles(problem, state)
