@@ -89,7 +89,9 @@ class TimeLimit(Frozen):
 
 # the share of the limit kept from the move for what follows it: the waves and their checks,
 # the output (inventory 10,000: 0.24 CPU s, 0.93 s of wall time at load 7, where a 5 s plan
-# ended 0.83 s past its limit), with a core to itself
+# ended 0.83 s past its limit), with a core to itself (inventory 10,000, 2,800-3,600 moves:
+# waves 0.55-0.70 CPU s and the JSON 0.09-0.14, more than this share of a 5 s plan's ~4.1 s
+# left: the move's passes end early enough there, `move_scale.PASSES_SHARE`)
 FINISH_SHARE = 0.15
 # on the wall, the share over the CPU share the process has had (the waves' CPU takes that
 # much more wall time: inventory 10,000 plan 10's 0.6 CPU s at a fifth of a core, 3 s), at
@@ -165,12 +167,15 @@ def make_plan(compilation: Compilation, state: CurrentState,
               stated_limit: float | None = None) -> PlanResult:
     """The plan of a checked policy from a current state, within `time_limit` (on `clock`);
     `stated_limit`: the user's --time-limit, for messages (default `time_limit`)."""
+    # the limit begins before the solver is imported: `time_limit` is what was left when the
+    # call was made, and the first import of the move's modules takes ~0.2 CPU s (inventory
+    # 10,000 at 5 s: begun after it, the plan ended that much past its limit, h56c)
+    limit = TimeLimit.starting(time_limit, clock, stated_limit)
     from fitlang.model.build import running_handles, running_outside, with_current
     from fitlang.solve.linear import Status
     from fitlang.solve.model_bound_beside import raised_by_later_bound, stop_later_bound
     from fitlang.solve.moving import solve_move, waves
 
-    limit = TimeLimit.starting(time_limit, clock, stated_limit)
     result = PlanResult()
     compilation.check()
     problem = compilation.problem
@@ -205,6 +210,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.status = str(Status.INFEASIBLE if missing.proven else Status.UNKNOWN)
         return result
     if placement.overfull:  # whole cores per job on Slurm nodes the move could not repair
+        stop_later_bound(placement)  # (no plan: its bound is not waited for)
         result.diagnostics.append(_cores_overfull(problem, placement, compilation.root_path))
         return result
     result.handles = running_handles(problem, state)

@@ -110,3 +110,24 @@ def test_the_bound_is_never_run_beside_below_large_nodes(tmp_path, monkeypatch):
                         real(*args, **kwargs))
     move_at_scale(drained(tmp_path), "cost+moves", 10.0)
     assert calls == [os.getpid()]  # (here: the joint steps below `LARGE_NODES` need it first)
+
+
+def test_a_plan_s_bound_runs_on_through_its_waves_and_is_collected_after_them(tmp_path, monkeypatch):
+    # at inventory 10,000 and `--time-limit 5` the charged LP needs ~2.2 CPU s of the child's
+    # and had ~1.9-2.5 until the bound's end: for a plan (`bound_after`) the child runs on
+    # through the waves, as the move model's does below `LARGE_NODES`, and the plan collects it
+    # after them. Here the stand-in tells 3 at once and proves 4 a second before its end: the
+    # move returns with the bound left running, which then proves 4
+    from fitlang.solve.model_bound_beside import raised_by_later_bound
+
+    past_large_nodes(monkeypatch)
+
+    def proven_late(problem, deadline, start=None, each_round=None):
+        each_round(Fraction(3))
+        time.sleep(max(0.0, deadline - time.monotonic() - 1.0))
+        return Fraction(4)
+
+    monkeypatch.setattr(move_bound, "moves_lower_bound", proven_late)
+    placement, fleet = move_at_scale(drained(tmp_path), "cost+moves", 3.0, bound_after=True)
+    assert not fleet.unplaced and placement.later_bound is not None
+    assert raised_by_later_bound(placement) and placement.bound == 4

@@ -443,37 +443,6 @@ def test_a_move_past_the_limit_leaves_the_waves_their_share(tmp_path, monkeypatc
     assert problems == [] and found == []
 
 
-def test_the_move_s_checks_before_its_search_come_out_of_its_limit(tmp_path, monkeypatch):
-    # the checks `_solved_move` makes before the search from what runs (whether the fleet has
-    # room at all: 0.7 of 2.6 s for 10,000 small workloads) are the move's time too: the
-    # search gets the limit less them (it got the whole limit and ended past the move's end)
-    from fitlang.model.build import with_current
-    from fitlang.solve import moving
-
-    state, path = _spread_running(tmp_path)
-    compilation = Compilation(path)
-    problem = with_current(compilation.problem, compilation.check().program, state)
-    now = [100.0]
-    has_room = moving.short_of_room
-
-    def slow_check(*arguments):
-        now[0] += 3.0
-        return has_room(*arguments)
-
-    given: list = []
-
-    def search(problem, time_limit, bound_after=False):
-        given.append(time_limit)
-        raise StopIteration
-
-    monkeypatch.setattr(moving.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(moving, "short_of_room", slow_check)
-    monkeypatch.setattr(moving, "_at_scale", search)
-    with pytest.raises(StopIteration):
-        moving.solve_move(problem, time_limit=10.0)
-    assert given == [7.0]
-
-
 CYCLE = """pool n {\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = 1 USD/h\n}
 workload p {\n  replicas = 1\n  cpu = 4\n  memory = 1GiB\n}
 workload q {\n  replicas = 1\n  cpu = 2\n  memory = 4GiB\n}
@@ -1554,3 +1523,65 @@ def test_the_slacks_at_once_are_each_nodes_slack(rows, need):
     for k in range(len(rows)):
         one = _slack(free[k], dict(zip(RESOURCES, (int(c) for c in capacity[k]), strict=True)), asking)
         assert at_once[k] == one
+
+# ---- the move's time counts from its call --------------------------------------------------
+
+class _Stopped(Exception):
+    """A stage replaced to record when it began and what time it was given."""
+
+
+def test_the_search_from_what_runs_is_given_what_the_move_s_checks_left_of_its_limit(tmp_path, monkeypatch):
+    # the checks before the search (`short_of_room`, the narrowings: ~0.13 CPU s at inventory
+    # 10,000) are the move's time: here they take 1 s of a 10 s limit, so the search is
+    # given 9 s, not 10 (it ended past the move's own end by what they took)
+    import fitlang.solve.move_scale as move_scale
+    import fitlang.solve.moving as moving
+
+    now, given = [0.0], []
+    short = moving.short_of_room
+
+    def checked_slowly(problem):
+        now[0] += 1.0
+        return short(problem)
+
+    def recorded(problem, objective, time_limit, bound_after=False):
+        given.append((now[0], time_limit))
+        raise _Stopped
+
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(moving, "short_of_room", checked_slowly)
+    monkeypatch.setattr(move_scale, "move_at_scale", recorded)
+    problem = problem_running(tmp_path, UNDERCUT, [("web", f"old-{i // 2}") for i in range(12)])
+    with pytest.raises(_Stopped):
+        moving.solve_move(problem, time_limit=10.0)
+    assert given == [(1.0, 9.0)]
+
+
+def test_the_scale_move_s_deadlines_count_from_its_call_not_from_its_stages_imports(tmp_path, monkeypatch):
+    # the first import of the stages' modules (~0.1 CPU s at inventory 10,000) is the move's
+    # time: here it takes 1 s, and the skews' repair still ends at RESTORE_SHARE (0.8) of the
+    # 10 s from the call, not 0.8 x 10 s after the imports
+    import builtins
+
+    from fitlang.solve import spread_restore
+
+    now, until = [0.0], []
+    load = builtins.__import__
+
+    def importing(name, *arguments, **keywords):
+        if name == "fitlang.solve.bound":
+            now[0] += 1.0
+        return load(name, *arguments, **keywords)
+
+    def recorded(fleet, deadline):
+        until.append(deadline)
+        raise _Stopped
+
+    problem = problem_of(tmp_path, UNDERCUT, [("web", f"old-{i // 2}") for i in range(12)])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(spread_restore, "restore_spreads", recorded)
+    monkeypatch.setattr(builtins, "__import__", importing)
+    with pytest.raises(_Stopped):
+        move_at_scale(problem, "cost", 10.0)
+    monkeypatch.undo()
+    assert until == [pytest.approx(spread_restore.RESTORE_SHARE * 10.0)]

@@ -804,6 +804,37 @@ def test_fitc_plan_s_limit_counts_from_the_process_s_start(tmp_path, monkeypatch
     assert len(given) == 1 and 0 < given[0] <= 0.85 * 2.0
 
 
+def test_the_plan_s_limit_begins_before_the_solver_is_imported(tmp_path, monkeypatch):
+    # `time_limit` is what was left when `make_plan` was called: the first import of the
+    # move's modules (~0.2 CPU s at inventory 10,000) is the plan's time too. Here importing
+    # them takes 1 s of a 10 s limit: the move is given 10 - 1 - 1.5 (FINISH_SHARE) s, not 8.5
+    import builtins
+
+    import fitlang.solve.moving as moving
+
+    now, given = [0.0], []
+    solve_move, load = moving.solve_move, builtins.__import__
+
+    def recorded(*arguments, **keywords):
+        given.append((now[0], keywords["time_limit"]))
+        return solve_move(*arguments, **keywords)
+
+    def importing(name, *arguments, **keywords):
+        if name == "fitlang.solve.moving":
+            now[0] += 1.0
+        return load(name, *arguments, **keywords)
+
+    monkeypatch.setattr(moving, "solve_move", recorded)
+    monkeypatch.setattr(builtins, "__import__", importing)
+    path = tmp_path / "p.fit"
+    path.write_text(_spread_out())
+    make_plan(Compilation(path), FOUR_NODES, time_limit=10.0, clock=lambda: now[0])
+    monkeypatch.undo()
+    assert len(given) == 1
+    began, seconds = given[0]
+    assert began == 1.0 and seconds == pytest.approx(7.5)  # (the move ends by 8.5 of the 10 s)
+
+
 def test_on_the_wall_the_waves_keep_more_of_the_limit_the_less_cpu_the_plan_has_had():
     # the waves' CPU takes wall time over the share of a core the process gets: at half a
     # core they keep twice FINISH_SHARE of a 5 s limit, at a tenth at most FINISH_MOST_SHARE

@@ -107,6 +107,20 @@ JOINT_MOVES_GAP = 0.01  # the plan's gap past which joint moves are sought (`mov
 # the joint steps end by this share of the limit: the rest is for the passes after them and
 # the plan's waves and checks (0.2 CPU s at inventory 1,000; 0.6 s of wall time at load 8)
 JOINT_MOVES_SHARE = 0.8
+# the first `improve` ends by this share of the move's limit; past `LARGE_NODES` by the larger
+# one: there `repair` takes ~0.6 of its first ~1.5 CPU s at `--time-limit 5` (inventory 10,000),
+# and at 0.4 `improve` was cut at 0.26-0.36 CPU s where it needs ~0.6-0.9 (plan 7 then ended
+# 554 USD/h, not 546.7, in half the runs, h56c)
+IMPROVE_SHARE = 0.4
+LARGE_IMPROVE_SHARE = 0.5
+# past `LARGE_NODES`, the passes after the free-node searches (`regroup_zones` and those after
+# it) end by this share: what follows them (the end state's value, `verify`'s check of it:
+# ~0.13 CPU s at inventory 10,000; a regroup begun before the deadline packs up to ~0.1 s past
+# it) and the plan's waves and output after the move (0.65-0.85 CPU s at 2,800-3,600 moves,
+# more than `plan.FINISH_SHARE` of a 5 s plan) need the rest. (At 0.8, once the limits began
+# when called, the moves of 5 s plans ended ~0.5 CPU s before their own end; at 0.93 plan 33's
+# ended past it; at 0.9 the plans ended at 5.0-5.09 CPU s at load 25-30, h56c.)
+PASSES_SHARE = 0.85
 # `scatter_aside` and `merge_many`, after them, end by this share (their 0.3 CPU s each come
 # out of the move model's bound, which at `--time-limit 5` at 1,000 nodes raised no bound on
 # seeds 0 / 1 / 3)
@@ -1186,6 +1200,24 @@ def _many_until(problem: Problem, objective: str, aside_until: float | None,
     return deadline
 
 
+def _improve_share(nodes: int) -> float:
+    """The share of the move's limit by which the first `improve` ends."""
+    from fitlang.solve.move_neighbourhood import LARGE_NODES
+
+    return LARGE_IMPROVE_SHARE if nodes > LARGE_NODES else IMPROVE_SHARE
+
+
+def _bound_end(bound_until: float, started: float, time_limit: float, bound_after: bool) -> float:
+    """When the bound beside the move ends: `bound_until`, or for a plan (`bound_after`),
+    through its waves, as the move model's (`model_bound_beside`), less `BOUND_TAIL_SHARE` of
+    the move's limit: the plan collects it after them (`Placement.later_bound`)."""
+    if not bound_after:
+        return bound_until
+    from fitlang.plan import FINISH_SHARE
+
+    return started + time_limit / (1 - FINISH_SHARE) - BOUND_TAIL_SHARE * time_limit
+
+
 def _joint_moves_pay(value: Fraction, bound: Fraction | None) -> bool:
     """Is the plan not yet proven within `JOINT_MOVES_GAP` of its bound? (Where it is, the
     neighbourhood steps' CPU is not spent: fleet shape, 1,000 nodes, seeds 0-2, within 0.07-
@@ -1202,6 +1234,9 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     time (and `MOVE_MODEL_WALL_SECONDS`, within the limit). `bound_after`: the model's child
     is left running through the plan's waves, handed over as `Placement.later_bound`
     (`model_bound_beside`)."""
+    # (begun before the stages' modules are imported: their first import is ~0.1 CPU s at
+    # 10,000 nodes, which every deadline below was set past, h56c)
+    started = time.monotonic()
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.dear_opened import close_dear_opened
     from fitlang.solve.merge_many import merge_many
@@ -1221,7 +1256,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.zone_regroup import regroup_zones
     from fitlang.solve.zone_swap import swap_zones
 
-    started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
     fleet = ScaleMove(problem)
@@ -1231,12 +1265,12 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     nodes = sum(c.count for c in problem.classes)
     bound_until = deadline if deadline is None or time_limit is None or nodes <= LARGE_NODES else \
         deadline - BOUND_TAIL_SHARE * time_limit
-    improve_until = None if time_limit is None else started + 0.4 * time_limit
+    improve_until = None if time_limit is None else started + _improve_share(nodes) * time_limit
     scatter_until = improve_until  # (the scatter passes' end past `LARGE_NODES`)
     aside: BoundBeside | None = None
     if bound_until is not None and time_limit is not None and runs_beside(nodes, time_limit):
         # the bound in a child process: this process's time is the passes' (`move_bound_beside`)
-        aside = BoundBeside(fleet, objective, bound_until)
+        aside = BoundBeside(fleet, objective, _bound_end(bound_until, started, time_limit, bound_after))
         scatter_until = started + SCATTER_SHARE * time_limit
     # the skews a drained pool broke (`spread_restore`): before `improve`, and given more of the
     # limit (an end that breaks one sends the move to the whole model, ~49 s at 10,000 nodes)
@@ -1279,7 +1313,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                     settled = None
                 scatter_both(fleet, objective, scatter_until, passes, settled)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
-                passes_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
+                passes_until = None if time_limit is None else started + PASSES_SHARE * time_limit
                 # each jurisdiction's priced zones re-solved together (plans 10 / 7: 2.1 / 1.4
                 # USD/h; after `empty_pools`, to 0.9 of the limit, the plan's waves lacked time)
                 regroup_zones(fleet, objective, passes_until)
@@ -1289,9 +1323,13 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 close_dear_opened(fleet, objective, passes_until)
                 empty_pools(fleet, objective, passes_until)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
-    if aside is not None:
+    later: BoundBeside | None = None
+    if aside is not None and bound_after and not fleet.unplaced:  # (collected after the waves)
+        bound, later = aside.so_far(), aside
+    elif aside is not None:
         bound = aside.collected()
     placement = fleet.placement(objective, bound)
+    placement.later_bound = later
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
     if objective == "cost+moves" and not fleet.unplaced and nodes <= MOVE_MODEL_MAX_NODES:
         if value is None:
