@@ -837,7 +837,7 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
     if run.early is not None or not early_pays(first_pass_cpu, _aside(run), converges) \
             or _whole_model_pays(problem, run.budget.deadline, run.budget):
         return
-    left = run.budget.left(run.budget.search_deadline(_replicas(problem)))
+    left = run.budget.left(run.budget.search_deadline(_replicas(problem), len(problem.demands)))
     if left is None or left <= 0:
         return
 
