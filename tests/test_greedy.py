@@ -271,6 +271,29 @@ def test_greedy_floor_fills_a_guides_nodes_first_with_what_no_rule_counts_across
         (names[0], {"a": 3}), (names[1], {"a": 2, "b": 1}), (names[2], {"b": 1})]
 
 
+def test_a_guides_nodes_are_filled_only_until_the_deadline(tmp_path, monkeypatch):
+    # ten nodes in the guide, each filling one takes a second of a patched clock and the pass
+    # has 3.5: it fills four (the fourth begun before the deadline), then the deadline cuts
+    # every workload. Before, the guide's nodes were filled whole before the first check (a
+    # pattern-guided pass on 1,500 one-node pools: 1.8 CPU s past its deadline, session 56)
+    from fitlang.solve import greedy
+    from fitlang.solve.greedy import Guide, greedy_floor
+
+    problem = problem_from(tmp_path, pool("p", 10, 8, "32Gi", 1) + workload("a", 40, 2, "1Gi"))
+    now = [1000.0]
+    fill_plan = greedy._Fleet._fill_plan
+
+    def slow_plan(fleet, *args):
+        now[0] += 1.0
+        return fill_plan(fleet, *args)
+
+    monkeypatch.setattr(greedy.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(greedy._Fleet, "_fill_plan", slow_plan)
+    packing, cut = greedy_floor(problem, now[0] + 3.5, Guide(nodes=[(("p",), {("a",): 4})] * 10))
+    assert cut == {"a"}
+    assert [n.hosted for n in packing.nodes["p"]] == [{"a": 4}] * 4
+
+
 def test_greedy_floor_runs_a_gang_in_one_cluster_and_gives_back_what_it_tried(tmp_path, no_model):
     # east (1 USD/h) is cheapest but has 2 nodes for a gang of 40 (8 CPUs each, a node each):
     # the gang tries east, does not fit whole, gives the nodes back and runs in west: b's 30

@@ -178,3 +178,32 @@ def test_the_walk_over_patterns_stops_at_its_count_of_steps(tmp_path, monkeypatc
     monkeypatch.setattr(realise, "MAX_WALK_STEPS", 100_000)
     assert len(realise._patterns(problem, groups)) > 1_000  # what the smaller count left untried
     assert walked[0] > 5_000
+
+
+
+def test_the_walk_is_not_begun_where_more_vectors_fit_than_its_steps(tmp_path, monkeypatch):
+    # the same 6 shapes on 32-core nodes: at least 702 count vectors fit a node by the summed
+    # shares (`_fitting_at_least`), each a step of the walk; with 500 steps the walk is not begun
+    # (48 shapes on 96-core nodes: 4.6e18, where the walk spent 1.4 CPU s to give up at its
+    # 200,000 steps; many_workloads 10,000 / 1,500, session 56). Before, it walked its 500
+    from fitlang.solve import realise
+
+    text = pool("big", 4, 32, "128Gi", "4") + "".join(
+        workload(f"w{i}", 1, cpu, f"{memory}Gi")
+        for i, (cpu, memory) in enumerate(itertools.product((2, 3, 5), (4, 16))))
+    problem = problem_from(tmp_path, text)
+    groups = class_groups(problem)
+    steps_left: list[int] = []
+    walk = realise._maximal
+
+    def counted(room, needs, limits, steps, deadline=None):
+        for counts in walk(room, needs, limits, steps, deadline):
+            steps_left.append(steps[0])
+            yield counts
+
+    monkeypatch.setattr(realise, "_maximal", counted)
+    monkeypatch.setattr(realise, "MAX_WALK_STEPS", 500)
+    assert realise._patterns(problem, groups) is None
+    assert steps_left == []
+    monkeypatch.setattr(realise, "MAX_WALK_STEPS", 100_000)
+    assert len(realise._patterns(problem, groups)) > 1_000

@@ -36,7 +36,7 @@ def test_a_node_overfull_in_whole_cores_per_job_is_counted_and_its_repair_kept_f
     assert repair_time.overfull_nodes(problem, overfull) == 1
     assert repair_time.overfull_nodes(problem, fitting) == 0
     budget = Budget.starting_now(10.0)
-    plain = budget.search_deadline(5)
+    plain = budget.search_deadline(5, len(problem.demands))
     assert repair_time.search_deadline(problem, fitting, budget, 5) == plain
     kept = repair_time.REPAIR_CPU_PER_OVERFULL_NODE + (CHECK_CPU_PER_REPLICA - REPAIR_CPU_PER_REPLICA) * 5
     sooner = plain - repair_time.search_deadline(problem, overfull, budget, 5)

@@ -23,6 +23,7 @@ from test_moving import UNDERCUT
 from fitlang.solve import aggregate, bound_stages
 from fitlang.solve import placement as placement_module
 from fitlang.solve.backends import HighsBackend
+from fitlang.solve.budget import FINISH_CPU_PER_WORKLOAD, Budget
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
@@ -215,3 +216,45 @@ def test_kept_in_place_past_its_deadline_leaves_the_placement_as_it_is(tmp_path)
                           assignments=[Assignment("web", i, f"old-{29 - i // 2}") for i in range(12)])
     assert {a.node for a in kept_in_place(problem, elsewhere).assignments} == {f"old-{i}" for i in range(6)}
     assert kept_in_place(problem, elsewhere, deadline=time.monotonic() - 1) is elsewhere
+
+
+def test_the_checks_before_the_stages_count_against_the_time_limit(tmp_path, monkeypatch):
+    # a fleet solved by the stages (more nodes than EXACT_MAX_NODES); the room check before them
+    # (room.py) made to take 3 s of a patched clock: the stages are given the 5 s limit less
+    # those 3. Before, their clock began after it (0.8 CPU s past a 10 s limit at 10,000
+    # workloads: many_workloads 10,000 / 1,500, session 56)
+    problem = problem_from(tmp_path, 'pool p {\n  count = 60\n  cpu = 8\n  memory = 32GiB\n'
+                                     '  price = 0.40 USD/h\n}\nworkload w {\n  replicas = 4\n  cpu = 1\n'
+                                     '  memory = 1GiB\n  image = "r/w:1"\n}\n')
+    assert sum(c.count for c in problem.classes) > placement_module.EXACT_MAX_NODES
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+
+    def slow_check(checked) -> bool:
+        now[0] += 3.0
+        return False
+
+    given: list[float | None] = []
+
+    class Stop(Exception):
+        pass
+
+    def stages(checked, backend, time_limit, *rest, **named):
+        given.append(time_limit)
+        raise Stop
+
+    monkeypatch.setattr(placement_module, "short_of_room", slow_check)
+    monkeypatch.setattr(placement_module, "_solve", stages)
+    with pytest.raises(Stop):
+        placement_module.solve(problem, "auto", 5.0)
+    assert given == [pytest.approx(2.0)]
+
+
+def test_the_search_ends_sooner_by_what_the_report_of_more_workloads_takes():
+    # the same replicas of more workloads: the self-check and the report read each workload
+    # (10,000 workloads of 16,000 replicas: 0.53 CPU s after the solve, where the replicas alone
+    # kept 0.24)
+    budget = Budget(deadline=100.0, time_limit=10.0, cpu_share=0.5)
+    few, many = budget.search_deadline(16_000, 100), budget.search_deadline(16_000, 10_000)
+    assert few is not None and many is not None
+    assert few - many == pytest.approx(budget.wall(FINISH_CPU_PER_WORKLOAD * 9_900))

@@ -148,3 +148,29 @@ def test_a_class_of_many_nodes_offers_the_pool_what_the_zone_needs_of_it(tmp_pat
     assert zones_repacked(problem, packing, "cost", float("inf")) == 1
     assert offered == [6]
     assert verified_cost(problem, packing) == Fraction(9, 10)
+
+
+def test_the_stage_stops_at_its_deadline_inside_a_group(tmp_path, monkeypatch):
+    # ten full 8-CPU nodes of `many` (two 4-CPU replicas each, 4.00 USD/h); seven 12-CPU nodes
+    # would hold them for 3.15. Each fit test takes a second of a patched clock and the stage
+    # has 5: it stops within a node's moves of its deadline (a group's own packing emptied
+    # node by node and its first-fits replica by replica check it), and what it leaves is a
+    # packing. Before, only each try's start read the clock: the group's own packing, emptied
+    # and moved whole, took 20 fit tests, 15 s past the deadline
+    problem = problem_from(tmp_path, pool("mid", 10, 12, "48GiB", 0.45, ZONE)
+                           + pool("small", 10, 8, "32GiB", 0.40, ZONE) + workload("many", 20, 4, "1GiB"))
+    packing = _packed(problem, {"small": [{"many": 2}] * 10})
+    assert verified_cost(problem, packing) == 4
+    now = [1000.0]
+    fitting = zone_repack._fitting
+
+    def slow_fit(*args):
+        now[0] += 1.0
+        return fitting(*args)
+
+    monkeypatch.setattr(zone_repack.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(zone_repack, "_fitting", slow_fit)
+    deadline = now[0] + 5.0
+    zones_repacked(problem, packing, "cost", deadline)
+    assert now[0] <= deadline + 2.0  # (the last node's two replicas)
+    assert verified_cost(problem, packing) <= 4

@@ -30,6 +30,10 @@ MIN_CPU_SHARE = 0.25
 # (32,410 replicas) 0.37-0.42 CPU s of verdict, 4.70 CPU s in all at 5 s, with 2.5e-5;
 # accelerator-heavy 50,000 seed 1 (147,787 replicas) ~1.7 CPU s after the search (3.6 before)
 FINISH_CPU_PER_REPLICA = 1.5e-5
+# and per workload: the self-check's rules and the document's workloads are read per workload
+# (many_workloads 10,000 / 1,500, 16,000 replicas of 10,000 workloads: 0.53 CPU s after the
+# solve, where the replicas alone said 0.24; session 56)
+FINISH_CPU_PER_WORKLOAD = 3e-5
 # packing the model's counts onto nodes and repairing what did not fit (`pack.pack` and
 # `pack.repair`): 0.64-0.78 CPU s at bench 10,000 (19,232-19,502 replicas), 0.05 at 1,000
 PACK_CPU_PER_REPLICA = 4e-5
@@ -83,12 +87,13 @@ class Budget:
     def left(self, deadline: float | None) -> float | None:
         return None if deadline is None else deadline - time.monotonic()
 
-    def search_deadline(self, replicas: int) -> float | None:
+    def search_deadline(self, replicas: int, workloads: int = 0) -> float | None:
         """The end of the search: the limit less what follows the solve (the report, the
         exit), in wall seconds at the CPU share measured."""
         if self.deadline is None:
             return None
-        return self.deadline - self.wall(FINISH_CPU_PER_REPLICA * replicas)
+        finish = FINISH_CPU_PER_REPLICA * replicas + FINISH_CPU_PER_WORKLOAD * workloads
+        return self.deadline - self.wall(finish)
 
     def model_deadline(self, search_deadline: float | None, pack_cpu: float) -> float | None:
         """The end of the aggregate model's solve: the search's end less the packing of its

@@ -121,14 +121,18 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 def _solved(problem: Problem, backend: str, time_limit: float | None,
             progress: Progress | None) -> Placement:
     nodes, started = sum(c.count for c in problem.classes), time.monotonic()
+
+    def left() -> float | None:
+        """The limit less what the solve took so far: the checks before the stages count (room.py
+        took 0.8 CPU s before a 10 s limit's clock began: many_workloads 10,000 / 1,500, session 56)."""
+        return None if time_limit is None else max(0.0, started + time_limit - time.monotonic())
+
     if short_of_room(problem):  # a workload more than its nodes hold: no placement (room.py)
         floor = _greedy_placement(problem, Status.INFEASIBLE, proven=True)
         return option_spread.balanced_or_left_out(problem, floor)
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
-        narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
+        narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, left(),
                                                                                 progress))
-        def left() -> float | None:
-            return None if time_limit is None else max(0.0, started + time_limit - time.monotonic())
 
         def in_time_left(narrowed_problem: Problem) -> Placement:
             return solve(narrowed_problem, backend, left(), progress)
@@ -138,22 +142,22 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
         return option_spread_bound.bounded(problem, narrowed, started, time_limit)  # a bound (its module)
     if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
-        return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))
+        return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, left(), progress))
     if problem.timeline is not None:
         from fitlang.solve.timeline import solve_timed
 
         if nodes > EXACT_TIME_MAX_NODES or nodes * problem.timeline.steps > EXACT_TIME_MAX_NODE_STEPS:
-            return solve_timed(problem, time_limit)
-        timed = solve_timed(one_class_per_node(problem), time_limit)
+            return solve_timed(problem, left())
+        timed = solve_timed(one_class_per_node(problem), left())
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
     # a spread over an option workload's options: node by node at any size where it cannot be
     # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
     if nodes > EXACT_MAX_NODES and not exact_only:  # (a second bound beside: fragment_bound.py)
-        return raised_beside(problem, time_limit,
-                             lambda beside: _solve(problem, backend, time_limit, True, progress, beside))
-    placement = _solve(one_class_per_node(problem), backend, time_limit)
+        return raised_beside(problem, left(),
+                             lambda beside: _solve(problem, backend, left(), True, progress, beside))
+    placement = _solve(one_class_per_node(problem), backend, left())
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
@@ -869,7 +873,7 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
     if run.early is not None or not early_pays(first_pass_cpu, _aside(run), converges) \
             or _whole_model_pays(problem, run.budget.deadline, run.budget):
         return
-    left = run.budget.left(run.budget.search_deadline(_replicas(problem)))
+    left = run.budget.left(run.budget.search_deadline(_replicas(problem), len(problem.demands)))
     if left is None or left <= 0:
         return
 

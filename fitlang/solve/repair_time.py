@@ -28,9 +28,9 @@ REPAIR_CPU_PER_OVERFULL_NODE = 5e-3
 
 
 def search_deadline(problem: Problem, floor: Packing, budget: Budget, replicas: int) -> float | None:
-    """`budget.search_deadline(replicas)`, sooner by what the repair of the floor's overfull
-    nodes is expected to take past what is kept for it already."""
-    deadline = budget.search_deadline(replicas)
+    """`budget.search_deadline` (the problem's workloads and `replicas`), sooner by what the
+    repair of the floor's overfull nodes is expected to take past what is kept for it already."""
+    deadline = budget.search_deadline(replicas, len(problem.demands))
     if deadline is None:
         return None
     overfull = overfull_nodes(problem, floor)

@@ -40,7 +40,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -64,6 +64,11 @@ SIZE_SPREAD = 0.3
 # 11's us-east-1b, 987 replicas over 1,632 nodes; a fleet of one group of 10,000 nodes and
 # 24,000 replicas would take seconds a try)
 MOST_WORK = 4_000_000
+# what making a group's search takes before its first try (its per-node limits, its pool, its
+# own packing emptied), per workload and class of the group: 0.35 CPU s for 4,541 workloads over
+# 500 one-node classes (many_workloads 10,000 / 1,500); a group is made only where the time
+# left holds that and a try
+SET_UP_CPU = 2e-7
 # the resources a best fit weighs (their shares of the node's room left)
 FIT = [RESOURCES.index("cpu"), RESOURCES.index("memory")]
 CPU, MEMORY = FIT
@@ -85,7 +90,7 @@ class _Group:
         self.position = {c.id: i for i, c in enumerate(classes)}
         # workload -> by position in `classes`: the most a node holds (0: not there)
         self.limits: dict[str, np.ndarray] = {}
-        capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=np.int64)
+        shapes = _Shapes(classes)
         allowed: dict[int, np.ndarray] = {}  # per eligibility list (demands share them)
         for name in self.counts:
             demand = problem.demand(name)
@@ -93,27 +98,37 @@ class _Group:
                 mask = np.zeros(len(classes), dtype=bool)
                 mask[[self.position[c] for c in demand.eligible if c in self.position]] = True
                 allowed[id(demand.eligible)] = mask
-            self.limits[name] = np.where(allowed[id(demand.eligible)],
-                                         _node_limits(demand, classes, capacity), 0)
+            self.limits[name] = np.where(allowed[id(demand.eligible)], _node_limits(demand, shapes), 0)
 
 
-def _node_limits(demand, classes: list[NodeClass], capacity: np.ndarray) -> np.ndarray:
-    """`node_limit(demand, c)` for every class at once (the classes' capacities a row each):
-    called one class at a time it was a tenth of the stage's time."""
-    fit = np.full(len(classes), demand.replicas, dtype=np.int64)
+class _Shapes:
+    """A group's classes as arrays, made once for all its workloads (`_node_limits`): their
+    capacities a row each, the pods a node admits (-1: no limit), which have several nodes.
+    Made per workload, the lists over 500 one-node classes of a zone were 0.5 CPU s past the
+    search's deadline on many_workloads 10,000 / 1,500 (13,400 workloads; session 56)."""
+
+    def __init__(self, classes: list[NodeClass]) -> None:
+        self.capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=np.int64)
+        self.pods = np.array([-1 if c.max_pods is None else c.max_pods for c in classes], dtype=np.int64)
+        self.any_pods = bool((self.pods >= 0).any())
+        self.several = np.array([c.count > 1 for c in classes], dtype=bool)
+
+
+def _node_limits(demand, shapes: _Shapes) -> np.ndarray:
+    """`node_limit(demand, c)` for every class at once: called one class at a time it was a
+    tenth of the stage's time."""
+    fit = np.full(len(shapes.pods), demand.replicas, dtype=np.int64)
     for index, resource in enumerate(RESOURCES):
         need = demand.requests[resource]
         if need:
-            fit = np.minimum(fit, capacity[:, index] // need)
-    pods = [c.max_pods for c in classes]
-    if any(p is not None for p in pods):
-        fit = np.minimum(fit, [demand.replicas if p is None else p for p in pods])
+            fit = np.minimum(fit, shapes.capacity[:, index] // need)
+    if shapes.any_pods:
+        fit = np.minimum(fit, np.where(shapes.pods >= 0, shapes.pods, demand.replicas))
     if demand.one_per_node:
         fit = np.minimum(fit, 1)
     skews = [s.max_skew for s in demand.spreads if s.topology == "node"]
     if skews:
-        several = np.array([c.count > 1 for c in classes])
-        fit = np.where(several, np.minimum(fit, min(skews)), fit)
+        fit = np.where(shapes.several, np.minimum(fit, min(skews)), fit)
     return np.maximum(fit, 0)
 
 
@@ -125,11 +140,9 @@ def zones_repacked(problem: Problem, packing: Packing, objective: str, deadline:
     price: Callable[[NodeClass], float] = \
         (lambda c: 1.0) if objective == "nodes" else (lambda c: float(c.price))
     searches = []
-    for group in _groups(problem, packing):
-        if deadline - time.monotonic() < LEAST_TRY_SECONDS:
-            break
+    for group in _groups(problem, packing, deadline):
         if sum(group.counts.values()) * sum(c.count for c in group.classes) <= MOST_WORK:
-            searches.append(_Search(problem, packing, group, price))
+            searches.append(_Search(problem, packing, group, price, deadline))
     for attempt in range(TRIES):  # a round over every group before the next
         for search in searches:
             if deadline - time.monotonic() < LEAST_TRY_SECONDS:
@@ -144,7 +157,10 @@ def zones_repacked(problem: Problem, packing: Packing, objective: str, deadline:
     return kept
 
 
-def _groups(problem: Problem, packing: Packing) -> list[_Group]:
+def _groups(problem: Problem, packing: Packing, deadline: float) -> Iterator[_Group]:
+    """The domain groups with movable paid nodes, those whose nodes cost most first, each made
+    only while a try still fits before the `deadline` (made at once, a fleet's groups took 0.5
+    CPU s past it: `_Shapes`)."""
     stay = unmovable(problem) | problem.apart_on_nodes[1]
     group_of = _domain_groups(problem)
     classes: dict[int, list[NodeClass]] = {}
@@ -157,9 +173,11 @@ def _groups(problem: Problem, packing: Packing) -> list[_Group]:
         for node in packing.nodes.get(node_class.id, ()):
             if node.hosted and not node.hosted.keys() & stay:
                 members.setdefault(group, []).append((node_class, node))
-    found = [_Group(problem, classes[g], members[g]) for g in sorted(members)]
-    found.sort(key=lambda g: -sum(float(c.price) for c, _ in g.members))
-    return found
+    for group in sorted(members, key=lambda g: (-sum(float(c.price) for c, _ in members[g]), g)):
+        workloads = len({name for _, node in members[group] for name in node.hosted})
+        if deadline - time.monotonic() < LEAST_TRY_SECONDS + SET_UP_CPU * workloads * len(classes[group]):
+            return
+        yield _Group(problem, classes[group], members[group])
 
 
 class _Search:
@@ -168,12 +186,12 @@ class _Search:
     first try with the workloads' sizes as they are, the others with each size drawn within
     SIZE_SPREAD of it (the same draws every run: the group's own generator)."""
 
-    def __init__(self, problem: Problem, packing: Packing, group: _Group, price) -> None:
+    def __init__(self, problem: Problem, packing: Packing, group: _Group, price, deadline: float) -> None:
         self.group = group
         self.before = sum(price(c) for c, _ in group.members)
         self.pool = _Pool(problem, packing, group, price)
         self.best: tuple[float, list[tuple[NodeClass, NodeState]]] = (math.inf, [])
-        self._kept_if_cheaper(self.pool.own())
+        self._kept_if_cheaper(self.pool.own(), deadline)
         self.draws = random.Random(0)
 
     def tried(self, attempt: int, deadline: float) -> None:
@@ -182,16 +200,17 @@ class _Search:
         for best_fit in (False, True):
             if deadline - time.monotonic() < LEAST_TRY_SECONDS:
                 return
-            placed = self.pool.first_fit(spread, best_fit)
+            placed = self.pool.first_fit(spread, best_fit, deadline)
             if placed is not None:
-                self._kept_if_cheaper(placed)
+                self._kept_if_cheaper(placed, deadline)
 
-    def _kept_if_cheaper(self, placed) -> None:
+    def _kept_if_cheaper(self, placed, deadline: float) -> None:
         """The packing and the same with the nodes it can empty closed (after moving nodes whole,
-        either may be the cheaper: inventory 10,000 seed 8, the emptied alone 0.41 USD/h dearer)"""
-        emptied = self.pool.emptied(placed)
+        either may be the cheaper: inventory 10,000 seed 8, the emptied alone 0.41 USD/h dearer).
+        Past the `deadline` no more nodes are emptied or moved: each step leaves a packing."""
+        emptied = self.pool.emptied(placed, deadline)
         for candidate in (placed, emptied):
-            opened = self.pool.moved_whole(candidate)  # (in place)
+            opened = self.pool.moved_whole(candidate, deadline)  # (in place)
             cost = float(self.pool.price[opened].sum())
             if cost < self.best[0] - 1e-9:  # its nodes made only where it is the best so far
                 self.best = cost, self.pool.states(opened, candidate)
@@ -210,10 +229,12 @@ class _Pool:
         for node_class, node in group.members:
             mine.setdefault(node_class.id, []).append(node.name)
         self.nodes: list[tuple[int, str]] = []  # (position in self.classes, name)
+        wanted = self._wanted()
         for position, node_class in enumerate(self.classes):
             unused = _unused_names(node_class, packing.nodes.get(node_class.id, []))
             self.nodes += [(position, name) for name in mine.get(node_class.id, ())]
-            self.nodes += [(position, name) for name in itertools.islice(unused, self._wanted(node_class))]
+            self.nodes += [(position, name) for name in
+                           itertools.islice(unused, int(wanted[group.position[node_class.id]]))]
         self.of_class = np.array([position for position, _ in self.nodes], dtype=np.int64)
         self.price = np.array([price(c) for c in self.classes])[self.of_class]
         rooms = [[self.classes[p].capacity_of(name)[r] for r in RESOURCES] for p, name in self.nodes]
@@ -223,20 +244,25 @@ class _Pool:
         order = np.array([group.position[c.id] for c in self.classes], dtype=np.int64)
         self.limit = {name: limits[order] for name, limits in group.limits.items()}
 
-    def _wanted(self, node_class: NodeClass) -> int:
-        """How many unused nodes of the class the pool offers: UNUSED_SPARE times what the
-        group's replicas that may use it need of its nodes at most (their CPU, their memory,
-        their per-node limits), and a few. A class of hundreds of nodes offered whole made
-        every fit test read them all (seed 94: a zone's pool 2,561 nodes for 429 replicas)."""
-        need, capacity = 1, node_class.capacity
-        cpu = memory = 0
-        for name, count in self.group.counts.items():
-            limit = int(self.group.limits[name][self.group.position[node_class.id]])
-            if limit > 0:
-                need = max(need, -(-count // limit))
-                cpu += count * int(self.requests[name][CPU])
-                memory += count * int(self.requests[name][MEMORY])
-        need = max(need, -(-cpu // max(capacity["cpu"], 1)), -(-memory // max(capacity["memory"], 1)))
+    def _wanted(self) -> np.ndarray:
+        """Per class (by its position in the group), how many unused nodes of it the pool
+        offers: UNUSED_SPARE times what the group's replicas that may use it need of its nodes
+        at most (their CPU, their memory, their per-node limits), and a few. A class of hundreds
+        of nodes offered whole made every fit test read them all (seed 94: a zone's pool 2,561
+        nodes for 429 replicas). Every class at once: class by class over every workload, 500
+        one-node classes took 20 of the stage's 42 CPU s (many_workloads 10,000 / 1,500)."""
+        names = list(self.group.counts)
+        counts = np.array([self.group.counts[name] for name in names], dtype=np.int64)
+        limits = np.array([self.group.limits[name] for name in names], dtype=np.int64)  # workload x class
+        may = limits > 0
+        need = np.where(may, -(-counts[:, None] // np.maximum(limits, 1)), 1).max(axis=0, initial=1)
+        asked = np.array([self.requests[name][[CPU, MEMORY]] for name in names], dtype=np.int64)
+        asked = asked.reshape(len(names), 2) * counts[:, None]
+        capacity = np.array([[c.capacity["cpu"], c.capacity["memory"]] for c in self.group.classes],
+                            dtype=np.int64)
+        for column in range(2):  # (CPU, memory: the nodes their sums fill)
+            total = np.where(may, asked[:, column][:, None], 0).sum(axis=0)
+            need = np.maximum(need, -(-total // np.maximum(capacity[:, column], 1)))
         return UNUSED_SPARE * need + 2
 
     def own(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -252,12 +278,14 @@ class _Pool:
                 free[index] -= self.requests[name] * amount
         return free, on
 
-    def first_fit(self, spread: dict[str, float],
-                  best_fit: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    def first_fit(self, spread: dict[str, float], best_fit: bool = False,
+                  deadline: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
         """Each replica on the first node it fits (workloads most constrained first, then the
         largest, each size times its `spread`), or with `best_fit` on the node already opened it
         leaves the least room on (`_tightest`) where one holds it: the free room per node, and
-        per workload its replicas per node; None where one fits nowhere."""
+        per workload its replicas per node; None where one fits nowhere, or the `deadline`
+        passes before the last replica (a group of 4,500 workloads over 1,000 nodes: 0.1-0.2 CPU
+        s a pass)."""
         counts, apart = self.group.counts, self.problem.apart_on_nodes[0]
         free = self.room.T.copy()  # a row a resource: the fit test reads only the rows asked for
         opened = np.zeros(len(self.nodes), dtype=bool)
@@ -276,6 +304,8 @@ class _Pool:
             for other in apart.get(name, set()) & on.keys():
                 allowed &= on[other] == 0
             for _ in range(counts[name]):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
                 fits = _fitting(allowed & (here < limit), free, request)
                 if best_fit and (fits & opened).any():
                     index = _tightest(fits & opened, free, request, self.room_by_resource)
@@ -288,21 +318,32 @@ class _Pool:
                 free[:, index] -= request
         return free.T.copy(), on
 
-    def emptied(self, placed) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def emptied(self, placed, deadline: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The packing with each opened node whose replicas all fit in the other opened nodes
-        closed, the least full first, each replica onto the node it leaves the least room on."""
+        closed, the least full first, each replica onto the node it leaves the least room on;
+        none tried past the `deadline`."""
         free, on = placed
         opened = np.flatnonzero(np.any([here > 0 for here in on.values()], axis=0))
         room, left = self.room_by_resource[:, opened], free[opened].T.copy()
         hosted = {name: here[opened].copy() for name, here in on.items() if here[opened].any()}
         limits = {name: self.limit[name][self.of_class[opened]] for name in hosted}
+        names = list(hosted)
+        row = {name: index for index, name in enumerate(names)}
+        # workload x opened node: which workloads a node hosts, without reading every workload
+        # for each node (4,500 workloads x 1,000 nodes: 9 of the stage's 42 CPU s)
+        matrix = np.array([hosted[name] for name in names], dtype=np.int64).reshape(len(names), len(opened))
         still = np.ones(len(opened), dtype=bool)
         fill = ((room - left)[FIT] / np.maximum(room[FIT], 1)).sum(axis=0)
         for node in np.argsort(fill, kind="stable"):
-            moved = self._moved_off(node, still, room, left, hosted, limits)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            here = [names[index] for index in np.flatnonzero(matrix[:, node]).tolist()]
+            moved = self._moved_off(node, still, room, left, hosted, limits, here)
             if moved is not None:
                 left, changed = moved
                 hosted.update(changed)
+                for name, placed_now in changed.items():
+                    matrix[row[name]] = placed_now
                 still[node] = False
         free, on = free.copy(), {name: here.copy() for name, here in on.items()}
         free[opened] = left.T
@@ -311,13 +352,13 @@ class _Pool:
         return free, on
 
     def _moved_off(self, node: int, still: np.ndarray, room: np.ndarray, left: np.ndarray,
-                   hosted: dict[str, np.ndarray], limits: dict[str, np.ndarray]):
-        """(free room, replicas per node of the workloads moved) with `node`'s replicas moved
-        onto the other nodes still open, or None where one fits on none of them (room and free
-        room a row a resource)."""
+                   hosted: dict[str, np.ndarray], limits: dict[str, np.ndarray], here_now: list[str]):
+        """(free room, replicas per node of the workloads moved) with `node`'s replicas (of
+        the workloads `here_now`, in `hosted`'s order) moved onto the other nodes still open, or
+        None where one fits on none of them (room and free room a row a resource)."""
         apart = self.problem.apart_on_nodes[0]
         left = left.copy()
-        changed = {name: here.copy() for name, here in hosted.items() if here[node]}
+        changed = {name: hosted[name].copy() for name in here_now}
         for name, here in changed.items():
             request, amount = self.requests[name], int(here[node])
             allowed = still & (limits[name] > 0)
@@ -335,14 +376,17 @@ class _Pool:
         left[:, node] = room[:, node]
         return left, changed
 
-    def moved_whole(self, placed) -> np.ndarray:
+    def moved_whole(self, placed, deadline: float | None = None) -> np.ndarray:
         """The nodes the packing opened, each moved onto the cheapest unused node that holds all
-        it hosts (a last node a tenth full moves to a smaller one): their positions."""
+        it hosts (a last node a tenth full moves to a smaller one), none past the `deadline`:
+        their positions."""
         free, on = placed
         names = list(on)
         hosting = np.array([on[name] for name in names]) > 0  # workload x node
         used = hosting.sum(axis=0) > 0
         for index in sorted(np.flatnonzero(used), key=lambda i: -self.price[i]):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             load = self.room[index] - free[index]
             here = [names[row] for row in np.flatnonzero(hosting[:, index])]
             targets = _fitting(~used & (self.price < self.price[index]), self.room_by_resource, load)
@@ -359,10 +403,12 @@ class _Pool:
 
     def states(self, opened: np.ndarray, placed) -> list[tuple[NodeClass, NodeState]]:
         free, on = placed
+        names = list(on)
+        matrix = np.array([on[name] for name in names], dtype=np.int64).reshape(len(names), len(self.nodes))
         found = []
         for index in opened:
             position, name = self.nodes[index]
-            hosted = {w: int(here[index]) for w, here in on.items() if here[index]}
+            hosted = {names[w]: int(matrix[w, index]) for w in np.flatnonzero(matrix[:, index]).tolist()}
             room = dict(zip(RESOURCES, map(int, free[index])))
             found.append((self.classes[position], NodeState(name, room, hosted)))
         return found
