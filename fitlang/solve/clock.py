@@ -35,15 +35,22 @@ SHARE_WALL_SECONDS = 0.5
 
 class _Share:
     """The share of a core the solve's clock has run at since the first measure: the CPU
-    share where it is the process's CPU time. A forked child's CPU clock starts again from
-    nothing: its measure starts again too, from its parent's share."""
+    share where it is the process's CPU time. A forked child's measure starts again, at the
+    least share until it has run SHARE_WALL_SECONDS: its parent's share is no guide to its own
+    (a parent that never measured said a whole core: at load 12-18 the time model's MIP child
+    then had HiGHS's wall limit at its CPU seconds, ran a fifth of them and found nothing,
+    where at load 3 it found a schedule: h56e), and its parent stops it on its CPU
+    (`answered`), so a wall limit that long stops nothing before the clock's deadline does."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self.wall, self.clock, self.share = time.perf_counter(), time.monotonic(), 1.0
 
     def measured(self) -> float:
         wall, clock = time.perf_counter(), time.monotonic()
-        if clock < self.clock:
+        if os.getpid() != self.pid:  # a forked child (its CPU clock began again from nothing)
+            self.pid, self.wall, self.clock, self.share = os.getpid(), wall, clock, LEAST_CPU_SHARE
+        elif clock < self.clock:
             self.wall, self.clock = wall, clock
         elif wall - self.wall >= SHARE_WALL_SECONDS:
             self.share = min(1.0, max(LEAST_CPU_SHARE, (clock - self.clock) / (wall - self.wall)))
@@ -58,12 +65,6 @@ def on_the_wall() -> bool:
     bench put in its place."""
     clock = time.monotonic
     return isinstance(clock, types.BuiltinFunctionType) and clock.__name__ == "monotonic"
-
-
-def measure_share() -> float:
-    """The share of a core the solve's clock has run at, measured now: where a child process is
-    forked next, it starts from it (its own is measured from `SHARE_WALL_SECONDS` into it)."""
-    return _SHARE.measured()
 
 
 def wall_seconds(clock_seconds: float) -> float:
