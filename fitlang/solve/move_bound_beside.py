@@ -87,10 +87,9 @@ class BoundBeside:
         # (`proven` answers a bound, or what carries one: `fragment_bound.Found`, whose class
         # reads the bound out of it)
         self.until, self.seconds = until, max(0.0, until - time.monotonic())
-        # (off the wall, the child's HiGHS gets its wall limit at the least share of a core
-        # until it has measured its own, `clock._Share`: at its parent's, never measured (a
-        # whole core), at load 15 that limit stopped the child's first LP: 197.45 USD/h
-        # proven, where it converges to 2075.04)
+        # (off the wall, the child's HiGHS gets its wall limit at the least share of a core,
+        # `clock._Share`: at its parent's, never measured (a whole core), at load 15 that
+        # limit stopped the child's first LP: 197.45 USD/h proven, where it converges to 2075.04)
         self._pending = Minimising.running(proven, self.seconds)
 
     def stop(self) -> None:
