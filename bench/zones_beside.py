@@ -44,7 +44,7 @@ from scipy.sparse import coo_matrix
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
 from fitlang.solve import work
 from fitlang.solve.backends import KILL_GRACE, Minimising, forks, tell_parent
-from fitlang.solve.clock import highs_limited, measure_share, on_the_wall, wall_seconds
+from fitlang.solve.clock import highs_limited, on_the_wall, wall_seconds
 from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.move_bound_beside import LAST_ROUND_WAIT, OFF_WALL_WAITS
 from fitlang.solve.pack import NodeState, Packing, _unused_names
@@ -91,7 +91,6 @@ class ZonesBeside:
 
     def __init__(self, task: Callable[[float], object], seconds: float) -> None:
         self.seconds, self.until = seconds, time.monotonic() + seconds
-        measure_share()  # (off the wall, the child's HiGHS gets its wall limit at this share)
         self._pending = Minimising.running(task, seconds)
 
     def so_far(self) -> tuple[ZonePacked, ...]:

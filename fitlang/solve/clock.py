@@ -35,13 +35,21 @@ SHARE_WALL_SECONDS = 0.5
 
 class _Share:
     """The share of a core the solve's clock has run at since the first measure: the CPU
-    share where it is the process's CPU time. A forked child's CPU clock starts again from
-    nothing: its measure starts again too, from its parent's share."""
+    share where it is the process's CPU time. In a forked child, the least share: neither its
+    parent's share nor its own first seconds' are a guide to what it will have (a parent that
+    never measured said a whole core: at load 12-18 the time model's MIP child then had
+    HiGHS's wall limit at its CPU seconds, ran a fifth of them and found nothing, where at load
+    3 it found a schedule: h56e; a child's own first seconds are no better a guide where the
+    load moves), and its parent stops it on its CPU (`answered`), so a wall limit that long
+    stops nothing before the clock's deadline does while the child has a tenth of a core."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self.wall, self.clock, self.share = time.perf_counter(), time.monotonic(), 1.0
 
     def measured(self) -> float:
+        if os.getpid() != self.pid:  # a forked child
+            return LEAST_CPU_SHARE
         wall, clock = time.perf_counter(), time.monotonic()
         if clock < self.clock:
             self.wall, self.clock = wall, clock
@@ -58,12 +66,6 @@ def on_the_wall() -> bool:
     bench put in its place."""
     clock = time.monotonic
     return isinstance(clock, types.BuiltinFunctionType) and clock.__name__ == "monotonic"
-
-
-def measure_share() -> float:
-    """The share of a core the solve's clock has run at, measured now: where a child process is
-    forked next, it starts from it (its own is measured from `SHARE_WALL_SECONDS` into it)."""
-    return _SHARE.measured()
 
 
 def wall_seconds(clock_seconds: float) -> float:

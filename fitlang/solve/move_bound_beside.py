@@ -34,7 +34,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.solve.backends import KILL_GRACE, Minimising, forks, tell_parent
-from fitlang.solve.clock import measure_share, on_the_wall, wall_seconds
+from fitlang.solve.clock import on_the_wall, wall_seconds
 
 if TYPE_CHECKING:
     from fitlang.solve.move_scale import ScaleMove
@@ -90,10 +90,9 @@ class BoundBeside:
         # (`proven` answers a bound, or what carries one: `fragment_bound.Found`, whose class
         # reads the bound out of it)
         self.until, self.seconds = until, max(0.0, until - time.monotonic())
-        # off the wall, the child's HiGHS gets its limit on the wall at the share of a core its
-        # parent measured last: never measured, a whole core (at load 15 that limit stopped the
-        # child's first LP: 197.45 USD/h proven, where it converges to 2075.04)
-        measure_share()
+        # (off the wall, the child's HiGHS gets its wall limit at the least share of a core,
+        # `clock._Share`: at its parent's, never measured (a whole core), at load 15 that
+        # limit stopped the child's first LP: 197.45 USD/h proven, where it converges to 2075.04)
         self._pending = Minimising.running(proven, self.seconds)
 
     def stop(self) -> None:
