@@ -41,7 +41,7 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import NodeState, Packing, _unused_names
-from fitlang.solve.placement_result import OPTIMALITY_TOLERANCE, _packed_value
+from fitlang.solve.placement_result import FEASIBLE, OPTIMALITY_TOLERANCE, _from_packing, _packed_value
 
 MAX_PATTERNS = 20_000  # over all classes (a class's are listed once per distinct shape of it)
 MAX_VISITS = 200_000  # partial patterns looked at, over all classes
@@ -96,9 +96,19 @@ def cheaper_by_patterns(problem: Problem, packing: Packing, objective: str, mode
     if found is None:
         return packing, None
     theirs = _packed_value(problem, found.packing, objective)
-    if theirs is not None and (not packing.complete or value is None or theirs < value):
+    if theirs is not None and (not packing.complete or value is None or theirs < value) \
+            and not _breaks_a_rule(problem, found.packing, objective):
         return found.packing, found.bound
     return packing, found.bound
+
+
+def _breaks_a_rule(problem: Problem, packing: Packing, objective: str) -> bool:
+    """A net under the gate of `applies`: the packing as `fitc verify` reads it (a few ms on
+    the small fleets this runs on), so that a rule the patterns did not state is never the
+    answer's to break (the self-check would then call it a bug, E0507)."""
+    from fitlang.solve.self_check import broken_rules
+
+    return bool(broken_rules(problem, _from_packing(problem, packing, objective, FEASIBLE, None)))
 
 
 def patterned(problem: Problem, objective: str, deadline: float) -> PatternModel | None:
