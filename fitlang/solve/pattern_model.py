@@ -51,6 +51,9 @@ RELATIVE_GAP = 1e-6  # the model is small: solved to its optimum
 SHARE = 0.5
 # with no user limit (work.py), the seconds its branch and bound's node count stands for
 COUNTED_SECONDS = 4.0
+# and at most this many nodes of it in any case (seed 208: 59; a node of these models is a few
+# ms): the same end on any machine where no deadline comes first
+MOST_NODES = 2_000
 
 Pattern = tuple[int, ...]  # replicas per demand of the class (`Encoding.here` order)
 
@@ -87,12 +90,13 @@ def cheaper_by_patterns(problem: Problem, packing: Packing, objective: str, mode
     """`packing`, or the patterned model's where the model's counts (its value `model`) packed
     short or dearer than the model and the patterned one's packing places every replica for
     less; with the patterned model's proven bound (None: none, or not run)."""
-    if deadline is None or model is None:
+    if model is None:
         return packing, None
     value = _packed_value(problem, packing, objective)
     if packing.complete and value is not None and value <= model * (1 + Fraction(OPTIMALITY_TOLERANCE)):
         return packing, None
-    found = patterned(problem, objective, time.monotonic() + SHARE * (deadline - time.monotonic()))
+    found = patterned(problem, objective,
+                      None if deadline is None else time.monotonic() + SHARE * (deadline - time.monotonic()))
     if found is None:
         return packing, None
     theirs = _packed_value(problem, found.packing, objective)
@@ -111,9 +115,9 @@ def _breaks_a_rule(problem: Problem, packing: Packing, objective: str) -> bool:
     return bool(broken_rules(problem, _from_packing(problem, packing, objective, FEASIBLE, None)))
 
 
-def patterned(problem: Problem, objective: str, deadline: float) -> PatternModel | None:
-    """The patterned model solved by `deadline` and packed; None where it does not apply, has
-    too many patterns, or HiGHS found nothing in time."""
+def patterned(problem: Problem, objective: str, deadline: float | None) -> PatternModel | None:
+    """The patterned model solved by `deadline` (None: by `MOST_NODES` alone) and packed; None
+    where it does not apply, has too many patterns, or HiGHS found nothing in time."""
     if not applies(problem):
         return None
     encoding = encode(problem, must_place=True)
@@ -121,9 +125,10 @@ def patterned(problem: Problem, objective: str, deadline: float) -> PatternModel
     if listed is None:
         return None
     columns = _pattern_rows(encoding, listed)
-    backend = HighsBackend(RELATIVE_GAP, checked_seconds=COUNTED_SECONDS)
-    outcome = backend.minimise(encoding.model, encoding.objective(objective),
-                               max(0.05, deadline - time.monotonic()), counted_seconds=COUNTED_SECONDS)
+    backend = HighsBackend(RELATIVE_GAP, most_nodes=MOST_NODES, checked_seconds=COUNTED_SECONDS)
+    limit = None if deadline is None else max(0.05, deadline - time.monotonic())
+    outcome = backend.minimise(encoding.model, encoding.objective(objective), limit,
+                               counted_seconds=COUNTED_SECONDS)
     if outcome.solution is None or outcome.objective is None:
         return None
     packing = _realised(problem, encoding, listed, columns, outcome)
