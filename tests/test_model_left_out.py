@@ -35,6 +35,12 @@ def _train_left_out(problem, counts, planned) -> Packing:
     return packing
 
 
+def _without_patterned_model(monkeypatch) -> None:
+    """The model's packing left as these tests make it: the patterned model (pattern_model.py)
+    would solve the model again exact by node patterns, and its packing replace the one under test."""
+    monkeypatch.setattr(placement, "cheaper_by_patterns", lambda problem_, packing, *rest: (packing, None))
+
+
 def _stages(problem, monkeypatch, model: bool) -> placement.Placement:
     """The placement's stages with 30 s, the search after the floor's stages left out (so only
     the floor the stages hand it counts), the whole model run (its packing short of `train`)
@@ -43,6 +49,7 @@ def _stages(problem, monkeypatch, model: bool) -> placement.Placement:
     monkeypatch.setattr(placement, "pack", _train_left_out)
     monkeypatch.setattr(placement, "completed", lambda problem_, counts, planned, packing, *rest: packing)
     monkeypatch.setattr(placement, "counted_exact", lambda *arguments: None)
+    _without_patterned_model(monkeypatch)
     monkeypatch.setattr(placement, "MAX_REPACKS", 1)  # (a later round's caps may drop `train` in the model)
     monkeypatch.setattr(placement, "searched", lambda problem_, packing, *rest, **keywords: packing)
     run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(30.0), lambda *said: None, True)
@@ -81,6 +88,7 @@ def test_a_model_that_packs_dear_leaves_the_floor_its_guided_passes_and_the_chea
     monkeypatch.setattr(placement, "_whole_model_pays", lambda *arguments: True)
     monkeypatch.setattr(placement, "pack", _web_on_big)
     monkeypatch.setattr(placement, "counted_exact", lambda *arguments: None)
+    _without_patterned_model(monkeypatch)
     monkeypatch.setattr(placement, "repack", lambda *arguments: 0)  # (the model's packing stays dear)
     monkeypatch.setattr(search_stages, "repack", lambda *arguments: 0)
     # (nor do the patterns after the model reach the optimum: on the accelerator shape they do not)
@@ -112,6 +120,7 @@ def test_a_capped_model_that_leaves_a_replica_out_does_not_replace_the_whole_flo
     monkeypatch.setattr(placement, "pack", train_short_twice)
     monkeypatch.setattr(placement, "completed", lambda problem_, counts, planned, packing, *rest: packing)
     monkeypatch.setattr(placement, "counted_exact", lambda *arguments: None)
+    _without_patterned_model(monkeypatch)
     run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(30.0), lambda *said: None, True)
     run.search_deadline = run.budget.deadline
     answer = placement._stages(run, time.monotonic())

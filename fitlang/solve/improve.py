@@ -35,6 +35,7 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_li
 from fitlang.solve.limits import Totals, fleet_limits
 from fitlang.solve.node_swap import swapped_cheaper
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalents
+from fitlang.solve.spread_domains import demand_spreads_kept, spreads_may_break
 
 # objectives that closing a node lowers (others are left as the packing made them)
 NODE_OBJECTIVES = ("cost", "nodes")
@@ -155,6 +156,7 @@ class _Search:
                                             dtype=np.int64).reshape(len(nodes), len(RESOURCES))
                          for class_id, nodes in packing.nodes.items()}
         self.limited = bool(problem.buy_limits or problem.budget is not None or problem.power_caps)
+        self.watched = spreads_may_break(problem)  # a new node may make a domain of some spread
         # while `_open_nodes` weighs new nodes: the limits' sums over the open nodes per class,
         # counted at its first `_may_open`, then kept up to date by `_open`; None outside it
         # (other steps open and close nodes directly)
@@ -265,6 +267,7 @@ class _Search:
         # (each share taken below as plain floats: numpy on 4 values was a third of the ruin's time)
         asked = [(r, float(max(amount, 1))) for r, amount in enumerate(total.tolist()) if amount > 0]
         opened: list[tuple[str, int]] = []
+        fresh: list[NodeClass] = []  # classes with no node open before: maybe a new domain
         spent = Fraction(0)
         while rest:
             best = None
@@ -288,18 +291,35 @@ class _Search:
             if best is None:
                 break
             _, node_class, name, free, hosted = best
+            if self.watched and not self.open.get(node_class.id, np.zeros(0, dtype=bool)).any():
+                fresh.append(node_class)
             opened.append(self._open(node_class, name, np.array(free, dtype=np.int64), hosted))
             spent += node_class.price
             for workload, amount in hosted.items():
                 rest[workload][0] -= amount
                 if not rest[workload][0]:
                     del rest[workload]
-        if not rest and (self.objective == "cost" or len(opened) < len(ruined)):
+        if not rest and (self.objective == "cost" or len(opened) < len(ruined)) and self._domains_kept(fresh):
             return True
         for class_id, index in opened:  # closed again: dropped by `finish`
             self.open[class_id][index] = False
             self.packing.nodes[class_id][index].hosted.clear()
         return False
+
+    def _domains_kept(self, fresh: list[NodeClass]) -> bool:
+        """Do the spreads over zones, regions or labels of the workloads that may use the
+        `fresh` classes still hold? A node bought in a region no open node was in makes the
+        region a domain of every workload that may use it, holding none of their replicas: on a
+        fleet reduced from `cloud_buy.py --small` seed 208, a service alone on an amd64 node in
+        us-east-2 moved to a cheaper arm64 node in eastus, where a service spread over regions
+        (2 in us-east-2) then held none: the answer broke its spread (E0507, `unknown`)."""
+        if not fresh:
+            return True
+        view = Packing(nodes={class_id: [node for node, is_open in zip(nodes, self.open[class_id]) if is_open]
+                              for class_id, nodes in self.packing.nodes.items()})
+        ids = {node_class.id for node_class in fresh}
+        return all(demand_spreads_kept(self.problem, view, demand) for demand in self.problem.demands
+                   if demand.spreads and not ids.isdisjoint(demand.eligible))
 
     def _fill_new(self, node_class: NodeClass, name: str, rest: dict[str, list],
                   order: list[str]) -> tuple[list[int], dict[str, int]]:

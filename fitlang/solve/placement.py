@@ -20,6 +20,7 @@ from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.accelerator_repack import repacks_much
 from fitlang.solve.aggregate import (
     MODEL_WINDOW_SHARE,
+    _small,
     can_grow,
     cap_short,
     completed,
@@ -71,6 +72,7 @@ from fitlang.solve.most_placed import most_placed
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
+from fitlang.solve.pattern_model import cheaper_by_patterns
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first
@@ -1350,6 +1352,11 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             packing = completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
             packing = packing if exact is None else exact.cheaper(packing, objectives[0])
+        if relax and round_ == 0 and not model_status.partial and len(objectives) == 1 and _small(encoding):
+            # counts that packed dearer than the model: the model again, exact by node patterns
+            packing, patterns_bound = cheaper_by_patterns(problem, packing, objectives[0], outcome.objective,
+                                                          improve_deadline or round_deadline)
+            first_bound = _larger(first_bound, patterns_bound)
         # a later round's packing that leaves out more than an earlier one's (whole workloads
         # dropped, by priority) is not kept (a round cut short by the deadline: its model
         # dear, its packing short of more)

@@ -26,9 +26,14 @@ from fitlang.solve.pack import NodeState, Packing
 
 def spreads_kept(problem: Problem, packing: Packing) -> bool:
     """Does every workload's spread over zones, regions or labels hold in the packing?"""
-    return all(_spread_kept(problem, packing, demand, spread.topology, spread.max_skew)
-               for demand in problem.demands if demand.group is None
-               for spread in demand.spreads if spread.topology != "node")
+    return all(demand_spreads_kept(problem, packing, demand) for demand in problem.demands)
+
+
+def demand_spreads_kept(problem: Problem, packing: Packing, demand: Demand) -> bool:
+    """Do the workload's spreads over zones, regions or labels hold in the packing?"""
+    return demand.group is not None or all(
+        _spread_kept(problem, packing, demand, spread.topology, spread.max_skew)
+        for spread in demand.spreads if spread.topology != "node")
 
 
 def _spread_kept(problem: Problem, packing: Packing, demand: Demand, topology: str, skew: int) -> bool:
