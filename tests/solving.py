@@ -330,3 +330,17 @@ class CpuWatch:
     def seconds(self) -> tuple[float, float]:
         return time.process_time() - self.own, children_cpu() - self.children
 
+
+def least_in_cents(model) -> Fraction | None:
+    """A CP-SAT model's optimum (its objective in cents) in USD/h, on one worker; None where it
+    proves no solution exists (a reference written apart from the solver)."""
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 10.0
+    status = solver.Solve(model)
+    if status == cp_model.INFEASIBLE:
+        return None
+    assert status == cp_model.OPTIMAL
+    return Fraction(round(solver.ObjectiveValue()), 100)

@@ -20,7 +20,7 @@ from fitlang.solve.aggregate import solve_aggregate
 from fitlang.solve.bound import lower_bound, usable_capacity
 from fitlang.solve.linear import Status
 
-from solving import ONPREM_DC1, problem_from, solved
+from solving import ONPREM_DC1, least_in_cents, problem_from, solved
 
 
 def pool(name, count, cpu_milli, memory_mi, price):
@@ -92,14 +92,7 @@ def _optimum(pools, workloads) -> Fraction | None:
         model.Add(sum(x[w, n] * c for w, (_, c, _) in enumerate(workloads)) <= cpu * used[n])
         model.Add(sum(x[w, n] * m for w, (_, _, m) in enumerate(workloads)) <= memory * used[n])
     model.Minimize(sum(price * used[n] for n, (_, _, price) in enumerate(nodes)))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = 10.0
-    status = solver.Solve(model)
-    if status == cp_model.INFEASIBLE:
-        return None
-    assert status == cp_model.OPTIMAL
-    return Fraction(round(solver.ObjectiveValue()), 100)
+    return least_in_cents(model)
 
 
 def _text(pools, workloads) -> str:
