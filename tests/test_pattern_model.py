@@ -12,6 +12,8 @@ import random
 import time
 from fractions import Fraction
 
+from test_usable_capacity import pool, workload
+
 from fitlang.solve import pattern_model
 from fitlang.solve.encode import encode
 from fitlang.solve.linear import Status
@@ -21,17 +23,6 @@ from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
 from solving import ONPREM_DC1, least_in_cents, problem_from, solved
-
-
-def pool(name, count, cpu_milli, memory_mi, price):
-    return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu_milli}m\n  memory = {memory_mi}Mi\n"
-            f"  price = {price} USD/h\n}}\n")
-
-
-def workload(name, replicas, cpu_milli, memory_mi, extra=""):
-    return (f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu_milli}m\n"
-            f"  memory = {memory_mi}Mi\n{extra}}}\n")
-
 
 # a workload's node-level rule: none, one a node, kept apart from the workload before it, alone
 RULES = ("", "one", "apart", "alone")
