@@ -75,7 +75,8 @@ def hand_over_zones(fleet: ScaleMove, objective: str, deadline: float | None,
 # what a copy of the fleet shares with it: the policy, and what is worked out from it once
 SHARED = ("problem", "owners", "apart", "alone", "eligible", "eligible_mask", "need", "need_ints",
           "zoned", "cluster_free", "avoid", "running_now", "weight", "largest", "weight_set_by",
-          "owners_price", "class_price", "cheapest", "class_capacity")
+          "owners_price", "class_price", "cheapest", "class_capacity", "zones_of_classes",
+          "_kept_away_by_zone")
 
 
 def _kept_on_copy(fleet: ScaleMove, moves: JournalMoves | None, handover: Handover,
