@@ -27,10 +27,14 @@ def test_only_a_complete_verified_placement_contradicts_the_optimum():
     assert gap._lost_at(68.8615, _found(70.7915)) == "pack"  # 2.8% over it: lost at the packing
 
 
-def test_each_round_of_the_aggregate_model_is_recorded(tmp_path):
+def test_each_round_of_the_aggregate_model_is_recorded(tmp_path, monkeypatch):
     """The stages are read by replacing `placement`'s own names for the model's round, the
     packing and the polish: after `solve_aggregate` moved to aggregate.py (session 31) the bench
-    still looked for `_solve_aggregate` and stopped at its first fleet."""
+    still looked for `_solve_aggregate` and stopped at its first fleet. (The model's path: the
+    LP-guided floor, which skips the model where it pays, is off.)"""
+    import fitlang.solve.placement as placement
+
+    monkeypatch.setattr(placement, "_lp_guided_floor", lambda run: False)
     gap = bench_module("placement_gap")
     inventories = bench_module("inventories")
     problem = gap._problem(inventories.generate(60, 6, seed=1).write(tmp_path, "fleet"))

@@ -95,6 +95,9 @@ def test_the_patterns_run_after_the_model_where_the_floor_is_short(tmp_path, mon
     monkeypatch.setattr(placement, "_floor_stage", short_floor)
     monkeypatch.setattr(placement, "_pair_packed_floor", lambda *args: None)  # (it would complete it)
     monkeypatch.setattr(placement, "_patterns_after_model", spied)
+    # (the model's packing as it is: the patterned model, pattern_model.py, would solve the
+    # model again exact by node patterns before the stage under test)
+    monkeypatch.setattr(placement, "cheaper_by_patterns", lambda problem_, packing, *rest: (packing, None))
     answer = placement._solve(problem, "auto", 5.0, relax=True)
     assert calls == [False]
     assert not answer.unplaced and answer.value == 5 and answer.bound == 5

@@ -531,10 +531,10 @@ def _gpus_read_alike(nodes: list[InventoryNode], program: Program) -> list[str]:
     said = []
     for name in sorted({n.gpu_product for n in nodes if n.gpu_count and n.gpu_product}):
         holding = [n for n in nodes if n.gpu_count and n.gpu_product == name]
-        alike = matched_alike(holding[0], program)
-        if not alike:
-            continue
         taken = node_accelerator(holding[0], None, program)
+        alike = matched_alike(holding[0], program, taken)
+        if taken is None or not alike:
+            continue
         others = " or ".join(a.name for a in alike)
         more = f" and {len(holding) - 3} more" if len(holding) > 3 else ""
         shown = ", ".join(n.name for n in holding[:3]) + more

@@ -79,14 +79,19 @@ def _by_name(node: InventoryNode, program: Program) -> Accelerator | None:
     return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
 
-def matched_alike(node: InventoryNode, program: Program) -> list[Accelerator]:
+def matched_alike(node: InventoryNode, program: Program,
+                  taken: Accelerator | None = None) -> list[Accelerator]:
     """The accelerators of other memory that the node's product name matches as well as the
     one `_by_name` takes: a Slurm GRES type `a100` (Slurm states no GPU memory) names
-    A100_40GB and A100_80GB alike, and the first is taken; empty where the name decides."""
+    A100_40GB and A100_80GB alike, and the first is taken; empty where the name decides, or
+    where the accelerator `taken` for the node is not the name's (decided otherwise: a GKE
+    MIG partition's label, an instance type)."""
     scored = _scored(node, program) if node.gpu_product else []
     if not scored:
         return []
     best_score, best = max(scored, key=lambda pair: pair[0])
+    if taken is not None and taken.name != best.name:
+        return []
     return [a for score, a in scored if score == best_score and a.memory != best.memory]
 
 
