@@ -12,7 +12,7 @@ import random
 import time
 from fractions import Fraction
 
-from test_usable_capacity import pool, workload
+from test_usable_capacity import pool, random_pools, workload
 
 from fitlang.solve import pattern_model
 from fitlang.solve.encode import encode
@@ -32,12 +32,7 @@ def _random_fleet(seed: int):
     """(count, CPU m, memory Mi, price cents) per pool; (replicas, CPU m, memory Mi, rule) per
     workload: odd allocatables, requests in steps, some workloads ruled on nodes."""
     rng = random.Random(seed)
-    pools = []
-    for _ in range(rng.randint(1, 3)):
-        cores, gib = rng.choice([(2, 4), (4, 8), (4, 16), (8, 16)])
-        pools.append((rng.randint(1, 4), cores * 1000 - rng.randint(0, 190),
-                      gib * 1024 - rng.randint(0, 700), rng.randint(5, 60)))
-    step_cpu, step_memory = rng.choice([(250, 256), (500, 512), (100, 128)])
+    pools, (step_cpu, step_memory) = random_pools(rng)
     workloads = []
     for index in range(rng.randint(2, 4)):
         rule = rng.choice(RULES if index else RULES[:2] + RULES[3:])

@@ -62,16 +62,23 @@ def test_each_class_is_rounded_by_the_requests_of_the_workloads_that_may_use_it(
         [[10, 6], [12, 7], [13, 5]]
 
 
-def _random_fleet(seed: int) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int]]]:
-    """(count, CPU m, memory Mi, price cents) per pool, (replicas, CPU m, memory Mi) per
-    workload: odd allocatables (a kubelet's reservation off round sizes), requests in steps."""
-    rng = random.Random(seed)
+def random_pools(rng: random.Random) -> tuple[list[tuple[int, int, int, int]], tuple[int, int]]:
+    """1-3 pools of (count, CPU m, memory Mi, price cents) with odd allocatables (a kubelet's
+    reservation off round sizes), and the steps (CPU m, memory Mi) requests come in."""
     pools = []
     for _ in range(rng.randint(1, 3)):
         cores, gib = rng.choice([(2, 4), (4, 8), (4, 16), (8, 16)])
         pools.append((rng.randint(1, 4), cores * 1000 - rng.randint(0, 190),
                       gib * 1024 - rng.randint(0, 700), rng.randint(5, 60)))
     step_cpu, step_memory = rng.choice([(250, 256), (500, 512), (100, 128)])
+    return pools, (step_cpu, step_memory)
+
+
+def _random_fleet(seed: int) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int]]]:
+    """(count, CPU m, memory Mi, price cents) per pool, (replicas, CPU m, memory Mi) per
+    workload: odd allocatables (a kubelet's reservation off round sizes), requests in steps."""
+    rng = random.Random(seed)
+    pools, (step_cpu, step_memory) = random_pools(rng)
     workloads = [(rng.randint(1, 5), step_cpu * rng.randint(1, 8), step_memory * rng.randint(1, 12))
                  for _ in range(rng.randint(1, 3))]
     return pools, workloads
