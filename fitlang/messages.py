@@ -627,9 +627,11 @@ class InventoryValueInvalid(Message):
 
 class DuplicateInventoryNode(Message):
     code = "E0521"
-    summary = "node listed twice in an inventory"
+    summary = "node listed twice in an inventory, or in two inventories"
     template = "{detail}"
-    fix = "Each node name appears once; remove the repeated entry (or concatenate files without overlap)."
+    fix = ("Each node name appears once, in one inventory; remove the repeated entry (or "
+           "concatenate files without overlap), or read each inventory from a file of its own "
+           "nodes (`kubectl get nodes -l LABEL -o json`, `scontrol -o show node NAMES`).")
     detail: str
 
 
@@ -660,6 +662,17 @@ class TargetLeavesOut(Message):
     severity = Severity.WARNING
     fix = ("Compile with the target that runs it too (`--target slurm --target kubernetes`), or "
            "give it what this target needs (`command` for Slurm, `image` for Kubernetes).")
+    detail: str
+    target: str
+
+
+class CommandRunsSrun(Message):
+    code = "W0624"
+    summary = "a Slurm job's command that starts `srun` itself"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Drop `srun` (and its options) from the workload's `command`: the script starts the "
+           "command with `srun`, one task per replica, on the CPUs and GPUs the placement gives it.")
     detail: str
     target: str
 
@@ -819,6 +832,18 @@ class PoolUnusable(Message):
     fix = ("Remove the pool, or relax the rules that keep workloads off it (`dedicated`, `require`, "
            "GPU models, sizes).")
     pool: str
+    detail: str
+
+
+class WorkloadRunsNowhere(Message):
+    code = "W0106"
+    summary = "workload no node may take"
+    template = "workload `{workload}` runs on no node: {detail}"
+    severity = Severity.WARNING
+    fix = ("Each pool is ruled out by the first reason named: relax that rule (or state the "
+           "default it comes from, such as `arch`), or add a pool or `buy` whose nodes take a "
+           "replica; as it stands, no replica is placed and `fitc solve` fails.")
+    workload: str
     detail: str
 
 
@@ -1082,6 +1107,19 @@ class PlanMovesMore(Message):
     severity = Severity.WARNING
     fix = ("Run one replica per job (a job per replica moves alone), or raise the budgets the "
            "wave was sized by: the job's other replicas restart with it.")
+    target: str
+    detail: str
+
+
+class DrainEvictsOthers(Message):
+    code = "W0828"
+    summary = "a drain of the plan evicts pods of no workload of the policy"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("`kubectl drain` evicts every pod of the node but DaemonSets', not only fitc's: move "
+           "those pods' owners first (their PodDisruptionBudgets still hold them), or take the "
+           "`kubectl drain` line out of the wave's run.sh to leave them running (the node stays "
+           "cordoned: uncordon it). A pod no controller runs stops the drain, and the wave.")
     target: str
     detail: str
 

@@ -733,7 +733,9 @@ def _write_targets(compilation: Compilation, result: PlanResult,
     assert result.plan is not None
     if not result.plan.changes or result.kept:
         return "nothing to do: wrote no files"
-    files, found = render_plan(result, compilation.check().program, arguments.targets)
+    state = compilation.current_state()
+    files, found = render_plan(result, compilation.check().program, arguments.targets,
+                               state.foreign if state is not None else ())
     result.diagnostics += found
     write_tree(arguments.out, files, force=arguments.force, written_by="fitc plan")
     return f"wrote {len(files)} file(s) to {arguments.out} ({', '.join(_waves_of(files))})"

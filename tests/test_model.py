@@ -490,6 +490,32 @@ def test_a_node_listed_twice_is_an_error_at_the_file(tmp_path, fitc, name, text)
             ("E0521", 3)]
 
 
+def test_a_node_two_inventories_list_is_an_error_at_the_second_file(tmp_path, fitc):
+    # found as a user (session 57): two inventories of one `kubectl get nodes` file (a price
+    # each) were two nodes per machine, and `solve` put 30 CPU on a 16-CPU node
+    (tmp_path / "x86.json").write_text(_kubectl(("ip-1", {"cpu": "16", "memory": "8Gi"}),
+                                                ("ip-2", {"cpu": "16", "memory": "8Gi"})))
+    (tmp_path / "more.json").write_text(_kubectl(("ip-3", {"cpu": "16", "memory": "8Gi"}),
+                                                 ("ip-2", {"cpu": "16", "memory": "8Gi"})))
+    policy = ('inventory a {{\n  format = kubectl\n  file = "x86.json"\n}}\n'
+              'inventory b {{\n  format = kubectl\n  file = "{}"\n}}\n'
+              'workload w {{\n  replicas = 4\n  cpu = 15\n  memory = 1Gi\n}}\n')
+    (tmp_path / "p.fit").write_text(policy.format("more.json"))
+    for command in ("check", "solve"):
+        result = fitc(command, "--format", "json", "p.fit", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert [(r["code"], r["line"], r["message"]) for r in json.loads(result.stdout)
+                if r["severity"] == "error"] == [
+            ("E0521", 7, "1 node(s) of inventory `b` are in inventory `a` too: `ip-2`; a node is in "
+                         "one inventory (read each from a file of its own nodes: "
+                         "`kubectl get nodes -l ...`)")]
+    (tmp_path / "p.fit").write_text(policy.format("x86.json").replace("replicas = 4", "replicas = 2"))
+    assert fitc("check", "p.fit", cwd=tmp_path).returncode == 1
+    (tmp_path / "more.json").write_text(_kubectl(("ip-3", {"cpu": "16", "memory": "8Gi"})))
+    (tmp_path / "p.fit").write_text(policy.format("more.json").replace("replicas = 4", "replicas = 3"))
+    assert fitc("solve", "p.fit", cwd=tmp_path).returncode == 0  # three machines, three replicas
+
+
 @pytest.mark.parametrize("make", ["directory", "fifo", "devnull"])
 def test_an_inventory_that_is_not_a_regular_file_is_reported_without_blocking(tmp_path, fitc, make):
     import os

@@ -1099,3 +1099,38 @@ def test_a_step_that_stops_more_than_the_budget_is_found():
                "wave-01/run.sh": swapped}
     findings = _plan_findings(context, waves, damaged)
     assert any("after `wave-01/step-1`, web runs 2 pods" in f for f in findings), findings
+
+
+def test_a_drain_that_evicts_pods_of_no_workload_names_them(tmp_path):
+    # found as a user (session 57): a wave emptied a node of its last `web` replica, and its
+    # `kubectl drain` evicted another team's notebook there too, in silence: the plan keeps such
+    # pods where they run (they take room; no budget counts them)
+    def other(namespace, name, node, daemon_set=None):
+        owner = [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": daemon_set, "controller": True,
+                  "uid": "u"}] if daemon_set else []
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "labels": {"app": "nb"},
+                             "ownerReferences": owner},
+                "spec": {"nodeName": node, "containers": [
+                    {"name": "c", "image": "x", "resources": {"requests": {"cpu": "100m"}}}]},
+                "status": {"phase": "Running"}}
+    state = _kubectl_state([("default", "web-std-0-a-b", "std-0"), ("default", "web-std-1-c-d", "std-1")])
+    hostile = "nb-'$(id)'\"${HOME}\""
+    state["items"] += [other("team-b", "nb-0", "std-0"), other("team-b", hostile, "std-1"),
+                       other("kube-system", "proxy-0", "std-0", "kube-proxy"),
+                       other("kube-system", "proxy-1", "std-1", "kube-proxy")]
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL)
+    (tmp_path / "pods.json").write_text(json.dumps(state))
+    document, files, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json", "kubernetes")
+    [wave] = document["waves"]
+    [drained] = wave["drained"]
+    evicted = {"std-0": "`team-b/nb-0`", "std-1": f"`team-b/{hostile}`"}[drained]
+    assert f"kubectl drain {drained} " in files["wave-01/run.sh"]
+    [said] = [line for line in stderr.splitlines() if "W0828" in line]
+    assert said.endswith(f"kubernetes: wave-01's `kubectl drain {drained}` also evicts 1 pod(s) of no "
+                         f"workload of the policy, which the plan keeps where they run: {evicted}")
+    # without pods of no workload on the drained node: nothing to say
+    state["items"] = [p for p in state["items"] if p["metadata"]["namespace"] != "team-b"]
+    (tmp_path / "pods.json").write_text(json.dumps(state))
+    _, _, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json", "kubernetes", out="o2")
+    assert "W0828" not in stderr

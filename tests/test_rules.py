@@ -547,3 +547,53 @@ def test_a_gpu_block_naming_no_kind_of_device_asks_for_gpus(tmp_path, gpu, pool_
     assert verify(problem, json.loads(as_json(problem, answer, []))) == ([], [])
     on_the_tpu = {"assignments": [{"workload": "w", "replica": 0, "node": "tpus-0"}]}
     assert (verify(problem, on_the_tpu)[0] == []) == (pool_name == "tpus")
+
+
+@pytest.mark.parametrize("cpu, extra, codes, named", [
+    # found as a user (session 57): `require arch == arm64` beside the default `arch = [amd64]`
+    # ruled out every node, each rule some of them; `fitc check` said nothing, `solve` failed
+    (2, "  require arch == arm64\n", ["W0106"],
+     "`x86`: arch == arm64; `graviton`: arch = [amd64] (the default); `gpu`: dedicated = \"ml\""),
+    # too large for the only nodes its rules leave it
+    (64, "  arch = [arm64]\n", ["W0106"],
+     "`x86`: arch = [arm64]; `graviton`: a node has less cpu than one replica needs; "
+     "`gpu`: dedicated = \"ml\""),
+    # one rule rules out every node: W0101 names it, and W0106 says nothing more
+    (2, '  require zone == "nowhere"\n', ["W0101"], None),
+    (2, "  arch = [arm64]\n", [], None),
+])
+def test_a_workload_no_node_may_take_is_w0106_at_its_replicas(tmp_path, cpu, extra, codes, named):
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+
+    text = (pool("x86", 2, 16, "64Gi") + pool("graviton", 2, 16, "64Gi", extra="  arch = arm64\n")
+            + pool("gpu", 1, 16, "64Gi", extra='  dedicated = "ml"\n')
+            + workload("embed", 2, cpu, "4Gi", extra))
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    checked = check_file(path, Workspace())
+    assert not checked.has_errors, checked.diagnostics
+    found = rule_warnings(checked.program, build_problem(checked.program).problem)
+    assert sorted(d.code for d in found if d.code != "W0103") == codes  # (the pools it leaves unused)
+    if named is not None:
+        [warning] = [d for d in found if d.code == "W0106"]
+        assert warning.message == f"workload `embed` runs on no node: {named}"
+        assert text.splitlines()[warning.span.line - 1].strip() == "replicas = 2"
+
+
+def test_an_unstated_arch_is_said_as_the_default_and_relaxed_to_both(tmp_path):
+    # found as a user (session 57): explain's repair read "drop `arch = [amd64]` (line 7)" at
+    # a workload that writes no `arch`; there is nothing to drop, there is one to state
+    from fitlang.rules import arch
+
+    problem = problem_from(tmp_path, pool("graviton", 2, 16, "64Gi", extra="  arch = arm64\n")
+                           + workload("unstated", 1, 1, "1Gi")
+                           + workload("stated", 1, 1, "1Gi", "  arch = [amd64]\n"))
+    [graviton] = problem.classes
+    found = {d.name: d.excluded[graviton.id] for d in problem.demands}
+    assert [(found[n].rule, found[n].relaxed, found[n].source) for n in ("unstated", "stated")] == [
+        ("arch = [amd64] (the default)", "arch = [amd64, arm64]", "arch"),
+        ("arch = [amd64]", "arch = [amd64, arm64]", "arch")]
+    assert arch.ARCHES == ("amd64", "arm64")

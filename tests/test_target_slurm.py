@@ -1016,3 +1016,24 @@ def test_a_pool_whose_work_kubernetes_runs_is_not_declared_to_slurm(tmp_path):
     declared = [line for line in files["fitc-nodes.conf"].splitlines() if line.startswith("NodeName=")]
     assert [line.split()[0] for line in declared] == ["NodeName=batch_nodes-[0-1]"]  # not web_nodes
     assert fidelity(written, files) == []
+
+
+@pytest.mark.parametrize("command, warned", [
+    # found as a user (session 57): the team wrote `srun` in front, as in their own scripts; the
+    # script's `srun srun ...` ran on a real Slurm 22.05 for minutes, printing nothing, until cancelled
+    ('["srun", "python", "ft.py", "--note=$(date) ${USER}"]', True),
+    ('["/usr/bin/srun", "--mpi=pmix", "./a.out"]', True),
+    ('["python", "srun.py", "srun"]', False),
+])
+def test_a_command_that_runs_srun_itself_is_warned_at_the_command(tmp_path, command, warned):
+    path = mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, f"  command = {command}\n" + ON_SLURM)
+    context = context_for(path)
+    found = [d for d in TARGETS["slurm"]().problems(context) if d.code == "W0624"]
+    if not warned:
+        assert found == []
+        return
+    [said] = found
+    assert path.read_text().splitlines()[said.span.line - 1].strip().startswith("command = [")
+    assert details([said], "slurm") == [
+        "the command of `train` starts with `srun`, and the script runs it with `srun` already: the "
+        "inner `srun` waits for CPUs its own job step holds, and the job hangs until its time limit"]

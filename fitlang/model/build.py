@@ -117,6 +117,22 @@ class Taken:
         return max(0, most - self.pods.get(name, 0))
 
 
+def _listed_before(name: str, nodes, listed: dict[str, str]) -> list[str]:
+    """E0521 for the nodes of inventory `name` an earlier inventory lists too (`listed`, which
+    learns this one's): one machine read twice was two nodes of twice its room, and `solve`
+    placed on both (found as a user, session 57: two inventories of one `kubectl get nodes`
+    file, each with its own price)."""
+    again = sorted({node.name for node in nodes if node.name in listed})
+    for node in nodes:
+        listed.setdefault(node.name, name)
+    if not again:
+        return []
+    shown = ", ".join(f"`{n}`" for n in again[:3]) + (f" and {len(again) - 3} more" if len(again) > 3 else "")
+    return [f"{len(again)} node(s) of inventory `{name}` are in inventory `{listed[again[0]]}` too: "
+            f"{shown}; a node is in one inventory (read each from a file of its own nodes: "
+            "`kubectl get nodes -l ...`)"]
+
+
 def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
                   taken: Mapping[str, Mapping[str, int]] | None = None,
                   pods: Mapping[str, int] | None = None,
@@ -131,6 +147,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
     room = Taken(dict(taken or {}), pods or {})
     classes = [_pool_class(pool) for pool in program.pools.values()]
     reads: _Reads | None = None  # what rules read of a node: made once (it reads every workload)
+    listed: dict[str, str] = {}  # node name -> the inventory that lists it first
     for inventory in program.inventories.values():
         read = _read_inventory(inventory)
         origin = inventory.origin
@@ -138,7 +155,8 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         span = inventory.spans["file"].span if "file" in inventory.spans else origin.span
         for kind, found in ((msg.InventoryError, read.problems),
                             (msg.InventoryValueInvalid, read.bad_values),
-                            (msg.DuplicateInventoryNode, read.duplicates)):
+                            (msg.DuplicateInventoryNode, read.duplicates + _listed_before(
+                                inventory.name, read.nodes, listed))):
             diagnostics.extend(kind.at(origin.path, span, detail=problem)
                                for problem in found)
         if taken is None and read.allocated:  # no state says whose: what Slurm says is held

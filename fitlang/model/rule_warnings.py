@@ -4,6 +4,9 @@
   that no node satisfies: every replica of its workload is left without a node.
 - W0102: a `prefer` that every node the workload may run on meets: it changes nothing.
 - W0103: a pool (or inventory) that no workload can use.
+- W0106: a workload that no node may take, where no W0101 already names the one rule that
+  rules them all out: its rules each rule out some pools (a default `arch = [amd64]` the x86
+  nodes, `require arch == arm64` the rest), or it is too large for the nodes they leave.
 
 `fitc check` and the language server report them, from this code; W0101 asks each rule
 (its `warnings` hook in fitlang/rules) which of its clauses no node satisfies.
@@ -14,19 +17,21 @@ from __future__ import annotations
 from fitlang import rules
 from fitlang.check.program import Origin, Program
 from fitlang.diagnostics import Diagnostic
-from fitlang.messages import PoolUnusable, RuleAlwaysHolds, UnsatisfiableRule
+from fitlang.messages import PoolUnusable, RuleAlwaysHolds, UnsatisfiableRule, WorkloadRunsNowhere
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.rules.base import Fleet
 
 MAX_LISTED = 3  # reasons shown in one warning; more become "..."
+MAX_POOLS = 4  # pools W0106 names with their reason; more are counted
 
 
 def rule_warnings(program: Program, problem: Problem) -> list[Diagnostic]:
-    """W0101, W0102 and W0103 for a checked program without errors."""
+    """W0101, W0102, W0103 and W0106 for a checked program without errors."""
     if not problem.classes:
         return []
-    return (_unsatisfiable(program, problem) + _always_met(program, problem)
-            + _unusable(program, problem))
+    unsatisfiable = _unsatisfiable(program, problem)
+    return (unsatisfiable + _always_met(program, problem) + _unusable(program, problem)
+            + _nowhere(problem, {(d.path, d.span) for d in unsatisfiable}))
 
 
 def _unsatisfiable(program: Program, problem: Problem) -> list[Diagnostic]:
@@ -91,4 +96,36 @@ def _unusable(program: Program, problem: Problem) -> list[Diagnostic]:
             detail = " (" + "; ".join(shown) + ")"
         origin = classes[0].origin
         warnings.append(PoolUnusable(pool=pool, detail=detail).diagnostic(origin.path, origin.span))
+    return warnings
+
+
+def _nowhere(problem: Problem, said: set[tuple]) -> list[Diagnostic]:
+    """W0106: each workload whose every demand (each accelerator option's) has no class it may
+    use, with each pool's first reason. `fitc check` passed such a policy in silence where no
+    single rule was to blame (W0101), and only `solve` failed: a CI job's check said nothing."""
+    demands: dict[str, list] = {}
+    for demand in problem.demands:
+        demands.setdefault(demand.workload, []).append(demand)
+    warnings = []
+    for name, alike in demands.items():
+        if any(d.eligible for d in alike) or not any(d.replicas for d in alike):
+            continue
+        first = alike[0]
+        reasons: dict[str, str] = {}
+        for node_class in problem.classes:
+            exclusion = first.excluded.get(node_class.id)
+            if exclusion is None or node_class.pool in reasons:
+                continue
+            if exclusion.origin is not None and (exclusion.origin.path, exclusion.origin.span) in said:
+                break  # W0101 names the rule at fault already
+            reasons[node_class.pool] = exclusion.detail if exclusion.fact else exclusion.rule
+        else:
+            where = first.spans.get("replicas", first.origin)
+            if where is None or not reasons:
+                continue
+            shown = [f"`{pool}`: {why}" for pool, why in list(reasons.items())[:MAX_POOLS]]
+            more = len(reasons) - len(shown)
+            detail = "; ".join(shown) + (f"; and {more} more pool(s)" if more > 0 else "")
+            warnings.append(WorkloadRunsNowhere(workload=name, detail=detail).diagnostic(
+                where.path, where.span))
     return warnings

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
 
 
+# the architectures a workload's `arch` may list, in the order a repair writes them
+ARCHES = ("amd64", "arm64")
+
+
 def reads(workload: Workload) -> Hashable:
     return values_key(workload.arch)
 
@@ -24,10 +28,16 @@ def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray:
 
 
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
+    """An `arch` the workload does not state is the default, and said so: "drop `arch =
+    [amd64]`" pointed at a workload that writes no `arch`. The repair states the node's
+    architecture beside the workload's (`relaxed`): with two architectures, as dropping it."""
     if node_class.arch not in workload.arch:
-        yield Exclusion(f"arch = [{', '.join(workload.arch)}]",
-                        workload.spans.get("arch", workload.origin),
-                        f"nodes of `{node_class.pool}` are {node_class.arch}", source="arch")
+        stated = "arch" in workload.spans
+        rule = f"arch = [{', '.join(workload.arch)}]" + ("" if stated else " (the default)")
+        both = [a for a in ARCHES if a in workload.arch or a == node_class.arch]
+        yield Exclusion(rule, workload.spans.get("arch", workload.origin),
+                        f"nodes of `{node_class.pool}` are {node_class.arch}",
+                        relaxed=f"arch = [{', '.join(both)}]", source="arch")
 
 
 RULE = Rule("arch", reads=reads, excludes=excludes, why=why)

@@ -25,6 +25,7 @@ from fitlang.span import FIRST_CHARACTER
 from fitlang.target_names import dns_name  # noqa: F401  (the targets' public API)
 
 if TYPE_CHECKING:  # a build asks the targets for their rules (`rules`) without a solver
+    from fitlang.model.current import Foreign
     from fitlang.rules.base import Rule
     from fitlang.solve.placement import Placement
     from fitlang.targets.waves import PlanStages
@@ -59,6 +60,9 @@ class CompileContext:
     targets: tuple[str, ...] = ()
     # the nodes that run only workloads `only` took out (another target's to run)
     left_on: frozenset[str] = frozenset()
+    # what runs now of no workload of the policy (the current state's, a plan's: its drains
+    # evict those pods too)
+    foreign: tuple[Foreign, ...] = ()
 
     def __post_init__(self) -> None:
         owner = self.problem.owners()

@@ -279,7 +279,34 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
                      "of its node (`fitlang.dev/node`)")
     diagnostics = [msg.PlanNotRun.at(root, FIRST_CHARACTER, target="kubernetes", detail=d)
                    for d in found]
-    return diagnostics + _pinned_by_name(context, run)
+    return diagnostics + _pinned_by_name(context, run) + _drains_evict_others(context, planned)
+
+
+def _drains_evict_others(context: CompileContext, planned: PlanStages) -> list[Diagnostic]:
+    """W0828 per drain that evicts pods of no workload (another team's, a system pod not of a
+    DaemonSet): `kubectl drain` evicts every such pod of the node, while the plan holds them
+    where they run (they take room; no budget counts them). Found as a user (session 57): a
+    wave emptied an x86 node of its last `web` replica and drained another team's notebook
+    with it, in silence."""
+    owners = context.problem.owners()
+    on_node: dict[str, list[str]] = {}
+    for work in context.foreign:
+        if work.pod and work.daemon_set is None:
+            on_node.setdefault(work.node, []).append(work.name)
+    found = []
+    for stage in planned.stages:
+        for node in stage.drained:
+            evicted = sorted(on_node.get(node, []))
+            if not evicted or owners[node].provisioned:  # (a bought node: the release drains it)
+                continue
+            shown = ", ".join(f"`{name}`" for name in evicted[:3])
+            more = f" and {len(evicted) - 3} more" if len(evicted) > 3 else ""
+            found.append(msg.DrainEvictsOthers.at(
+                context.program.path, FIRST_CHARACTER, target="kubernetes",
+                detail=(f"{stage.folder}'s `kubectl drain {node}` also evicts {len(evicted)} pod(s) "
+                        f"of no workload of the policy, which the plan keeps where they run: "
+                        f"{shown}{more}")))
+    return found
 
 
 def _pinned_by_name(context: CompileContext, run: list[tuple[str, str]]) -> list[Diagnostic]:

@@ -142,6 +142,21 @@ register(BlockSchema("slurm", "none", {"partition": Attr(t.STRING), "account": A
          SlurmSettings)
 
 
+def _srun_in_command(workload) -> list[Diagnostic]:
+    """W0624: the script runs the command under `srun`, so a command that is `srun ...` itself
+    asks for a job step inside the step that holds the job's CPUs: on a real Slurm 22.05 the
+    inner `srun` waited, printing nothing, until the job was cancelled (a user coming from
+    Slurm writes `srun` in front of the command, as in their own batch scripts)."""
+    if not workload.command or Path(workload.command[0]).name != "srun":
+        return []
+    where = workload.spans.get("command", workload.origin)
+    return [msg.CommandRunsSrun(
+        target="slurm",
+        detail=(f"the command of `{workload.name}` starts with `srun`, and the script runs it "
+                "with `srun` already: the inner `srun` waits for CPUs its own job step holds, "
+                "and the job hangs until its time limit")).diagnostic(where.path, where.span)]
+
+
 def settings(context: CompileContext) -> SlurmSettings:
     """The policy's `slurm` block, or its defaults."""
     return context.program.policy.settings_of(SlurmSettings)
@@ -174,6 +189,7 @@ class Slurm(Target):
                                      "`_.-`)", policy.origin))
         for workload in context.placed_workloads():
             problems += self._workload_problems(workload, context.splits(workload), need)
+            problems += _srun_in_command(workload)
         problems += self._partition_problems(context, need)
         if context.problem.timeline is None:
             problems += self._whole_cpu_problems(context, need)

@@ -139,16 +139,17 @@ def _clean(state: State) -> State:
 
 
 
-def render_plan(result: PlanResult, program, targets: list[str]
+def render_plan(result: PlanResult, program, targets: list[str], foreign: tuple = ()
                 ) -> tuple[dict[str, str], list[Diagnostic]]:
     """The files of the plan for each target (a folder per target when several), and what
-    the targets found: warnings for what their files do not carry out."""
+    the targets found: warnings for what their files do not carry out. `foreign`: what runs
+    now of no workload (the state's `Foreign`s), which a wave's drain may evict."""
     from fitlang.targets import TARGETS
     from fitlang.targets.base import CompileContext
 
     assert result.problem is not None and result.placement is not None
     planned = stages(result)
-    context = CompileContext(program, result.problem, result.placement)
+    context = CompileContext(program, result.problem, result.placement, foreign=tuple(foreign))
     files: dict[str, str] = {}
     found: list[Diagnostic] = []
     chosen = list(dict.fromkeys(targets))
