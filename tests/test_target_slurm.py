@@ -1037,3 +1037,17 @@ def test_a_command_that_runs_srun_itself_is_warned_at_the_command(tmp_path, comm
     assert details([said], "slurm") == [
         "the command of `train` starts with `srun`, and the script runs it with `srun` already: the "
         "inner `srun` waits for CPUs its own job step holds, and the job hangs until its time limit"]
+
+
+def test_a_command_word_with_a_newline_is_read_back_as_the_shell_reads_it(tmp_path):
+    # found as a user (session 57): `fitc verify --target slurm` said "sbatch cannot read it (No
+    # closing quotation)" of a script bash runs: the single-quoted word spans two lines
+    command = '  command = ["python", "ft.py", "--note=it\'s \\"ok\\"\\nnext; $(id)"]\n'
+    context, files = render(mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, command + ON_SLURM), "slurm")
+    written = TARGETS["slurm"]().written(context)
+    [script] = [name for name in files if name.endswith(".sbatch")]
+    assert "'--note=it'\"'\"'s \"ok\"\nnext; $(id)'" in files[script]
+    assert fidelity(written, files) == []
+    # a quote that never closes is still one sbatch cannot read
+    broken = {**files, script: files[script].replace("next; $(id)'", "next; $(id)")}
+    assert [p.split(" (")[0] for p in fidelity(written, broken)][:1] == [f"{script}: sbatch cannot read it"]

@@ -203,12 +203,31 @@ def read_script(text: str) -> tuple[list[dict[str, str]], list[str] | None]:
     else:
         body = len(lines)
     srun = None
-    for line in lines[body:]:
-        words = shlex.split(line, comments=True) if line.strip() else []
+    for words in _commands(lines[body:]):
         if words and words[0] == "srun":
             srun = words
             break
     return components, srun
+
+
+def _commands(lines: list[str]):
+    """The words of each command of a script's body, as the shell reads them: a quoted word
+    goes on across lines (a `command` or `env` value with a newline in it, single-quoted by
+    the renderer: read line by line it was "No closing quotation", and `fitc verify --target
+    slurm` refused a script bash runs, found as a user in session 57). A quote still open at
+    the end is sbatch's error: ValueError."""
+    pending: list[str] = []
+    for line in lines:
+        pending.append(line)
+        text = "\n".join(pending)
+        try:
+            words = shlex.split(text, comments=True) if text.strip() else []
+        except ValueError:
+            continue  # an open quote: the command goes on on the next line
+        pending = []
+        yield words
+    if pending:
+        shlex.split("\n".join(pending), comments=True)  # raises: the quote never closes
 
 
 def _options(words: list[str]):
