@@ -232,6 +232,22 @@ def test_a_taint_is_the_nodes_and_is_repaired_by_tolerating_it(tmp_path):
     assert not any(r.text.startswith("drop") for r in explanation.repairs), made
 
 
+def test_a_taint_of_no_value_reads_as_kubectl_writes_it_and_is_tolerated_by_its_key(tmp_path):
+    # found as a user (session 57): AMD's GPU nodes are tainted `amd.com/gpu:NoSchedule`; the
+    # conflict said `taint amd.com/gpu=:NoSchedule` and the repair `tolerate = ["amd.com/gpu="]`
+    node = {"kind": "Node", "metadata": {"name": "mi300x-1", "labels": {}},
+            "spec": {"taints": [{"key": "amd.com/gpu", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
+    text = ('inventory amd {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+            + pool("own", 1, 4, "8Gi") + workload("w", 2, 4, "1Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    taint = Part(PartKind.RULE, "w", "taint amd.com/gpu:NoSchedule", rule="taints")
+    reason = next(r for r in explanation.reasons if r.part == taint)
+    assert reason.text == "pool `amd` has `taint amd.com/gpu:NoSchedule`, which `w` does not tolerate"
+    assert ("rule", "w", None, 'tolerate = ["amd.com/gpu"]') in changes(explanation)
+
+
 def test_a_pair_of_tolerations_is_written_as_tolerations_not_as_rules_dropped(tmp_path):
     """Two replicas, one node tainted and one dedicated: only both tolerations together repair
     it. A pair made its first change as "drop this rule (line N)", which for a taint points at

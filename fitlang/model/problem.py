@@ -127,8 +127,8 @@ class Taint(Frozen):
         """A workload's `tolerate` names a taint by its key alone or as `key=value`."""
         return self.key in tolerate or f"{self.key}={self.value}" in tolerate
 
-    def __str__(self) -> str:  # how kubectl writes it, in messages
-        return f"{self.key}={self.value}:{self.effect}"
+    def __str__(self) -> str:  # how kubectl writes it, in messages (no `=` without a value)
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
 
 
 class NodeClass(Frozen):

@@ -86,7 +86,9 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     _, taint = _named(problem, part)
     if taint is None:
         return None
-    return tolerating(problem, part, deadline, f"{taint.key}={taint.value}")
+    # a taint of no value (`amd.com/gpu:NoSchedule`, as AMD's GPU operator taints) is tolerated
+    # by its key: `amd.com/gpu=` read as a typo
+    return tolerating(problem, part, deadline, f"{taint.key}={taint.value}" if taint.value else taint.key)
 
 
 def tolerated(problem: Problem, subject: str, tolerate: Collection[str]) -> set[Part]:
