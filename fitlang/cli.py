@@ -635,9 +635,10 @@ def _problem_or_errors(file: str, fmt: str,
     `current`: what runs now (`compile --current`)."""
     compilation = compilation_of(file, current=current)
     compilation.check()
-    if compilation.problem is not None:
+    diagnostics = compilation.diagnostics()  # with the policy's `current` files' (E0801)
+    if compilation.problem is not None and not any(d.is_error for d in diagnostics):
         return compilation, compilation.problem
-    emit(compilation.diagnostics(), "human" if fmt in ("text",) else fmt, compilation.sources())
+    emit(diagnostics, "human" if fmt in ("text",) else fmt, compilation.sources())
     return None
 
 
@@ -949,7 +950,7 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
     from fitlang.solve.verify_plan import verify_plan
 
     sources = compilation.sources()
-    diagnostics = compilation.diagnostics() + compilation.current_diagnostics()
+    diagnostics = compilation.diagnostics() + compilation.state_apart()
     state = compilation.current_state()
     if state is None:
         raise UsageError("a plan starts from what runs: give --current STATE (or a `current` "

@@ -193,9 +193,24 @@ class Compilation:
         return built.problem
 
     def diagnostics(self) -> list[Diagnostic]:
-        """What checking and building found (what the placement commands report first)."""
+        """What checking and building found (what the placement commands report first), and
+        what reading the policy's own `current` blocks found."""
         built = self.build()
-        return list(self.check().diagnostics) + (built.diagnostics if built is not None else [])
+        if built is None:
+            return list(self.check().diagnostics)
+        return list(self.check().diagnostics) + built.diagnostics + self._policy_state_diagnostics()
+
+    def _policy_state_diagnostics(self) -> list[Diagnostic]:
+        """What reading the policy's `current` blocks found. Every command reads those files
+        (work of no workload there takes room from the nodes), so every command says what is
+        wrong with them, `fitc check` and the editor too: a malformed file read as less work
+        than runs was a solve that overfilled the other team's nodes in silence. A `--current`
+        file is only read by the commands that start from what runs (`state_apart`)."""
+        return self.current_diagnostics() if self.current is None else []
+
+    def state_apart(self) -> list[Diagnostic]:
+        """What reading a `--current` file found (not part of `diagnostics()`)."""
+        return self.current_diagnostics() if self.current is not None else []
 
     def rule_warnings(self) -> list[Diagnostic]:
         """What `solve` would see before solving: inventory files read and validated, and the
@@ -207,8 +222,9 @@ class Compilation:
             return []
         if any(d.is_error for d in built.diagnostics):
             return built.diagnostics
+        state = self._policy_state_diagnostics()
         found = rule_warnings(self.check().program, built.problem)
-        return built.diagnostics + [self._at_name(d) if d.code == msg.PoolUnusable.code else d
+        return built.diagnostics + state + [self._at_name(d) if d.code == msg.PoolUnusable.code else d
                                     for d in found]
 
     def _at_name(self, diagnostic: Diagnostic) -> Diagnostic:
@@ -523,8 +539,8 @@ class Compilation:
     def current_diagnostics(self) -> list[Diagnostic]:
         """What reading the current state found: E0801 per malformed value (at the policy's
         `current` block, or at the file itself for `--current`), E0103 for a `--current` file
-        that cannot be read, and one warning per file and kind (W0801-W0804). Not part of
-        `diagnostics()`: only the commands that start from what runs read it."""
+        that cannot be read, and one warning per file and kind (W0801-W0804). Part of
+        `diagnostics()` where the policy's own `current` blocks name the files."""
         return self._current[1]
 
     @cached_property

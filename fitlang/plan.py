@@ -712,11 +712,10 @@ def planned(compilation: Compilation, time_limit: float | None,
     if compilation.problem is None:
         return PlanResult(diagnostics=list(compilation.diagnostics()))
     state = compilation.current_state()
-    read = compilation.current_diagnostics()
-    if state is None or any(d.is_error for d in read):
-        return PlanResult(diagnostics=list(compilation.diagnostics()) + read)
+    if state is None or any(d.is_error for d in compilation.current_diagnostics()):
+        return PlanResult(diagnostics=list(compilation.diagnostics()) + compilation.state_apart())
     result = make_plan(compilation, state, time_limit, stated_limit=stated_limit)
-    result.diagnostics = result.diagnostics + read
+    result.diagnostics = result.diagnostics + compilation.state_apart()
     return result
 
 

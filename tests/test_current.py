@@ -213,6 +213,24 @@ def test_current_block_errors(tmp_path, block, code, line, column):
     assert [(d.code, d.span.line - offset, d.span.column) for d in found] == [(code, line, column)]
 
 
+def test_a_malformed_file_of_a_current_block_stops_every_command_that_reads_it(tmp_path, capsys):
+    """Every command reads the policy's `current` files (work of no workload there takes
+    room), so each says what is wrong with them: check, solve and compile exited 0 past E0801
+    and solved as if the malformed file's jobs took no room (h57g)."""
+    from fitlang.cli import main
+
+    path = _policy(tmp_path, '\ncurrent slurm {\n  file = "jobs.json"\n}\n',
+                   {"jobs.json": json.dumps({"jobs": [{"job_id": "x", "name": 5}]})})
+    where = POLICY.count("\n") + 3  # the block's `file`
+    out = str(tmp_path / "out")
+    for command in (["check"], ["solve"], ["compile", "--target", "kubernetes", "--out", out]):
+        assert main([command[0], str(path), *command[1:]]) == 1, command
+        printed = "".join(capsys.readouterr())
+        assert f"p.fit:{where}:10: error[E0801]" in printed, command
+        assert "replicas placed" not in printed, command
+    assert not (tmp_path / "out").exists()
+    assert [d.code for d in Compilation(path).diagnostics() if d.is_error] == ["E0801"] * 3
+
 def test_an_imported_files_current_blocks_are_not_read(tmp_path):
     (tmp_path / "placement.json").write_text(json.dumps(PLACED))
     (tmp_path / "shared.fit").write_text('current {\n  file = "placement.json"\n}\n')
