@@ -815,7 +815,8 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
             tell_parent(told)
             first, passes_end = child_share(first, end, pass_seconds)
-        else:  # (how many: fixed at the fork, aside_passes.py; off the wall, no deadline)
+        else:  # (how many: fixed at the fork, aside_passes.py; the bounds told first, kept if it is stopped)
+            tell_parent(told)
             first, passes_end = child_passes(first, count, end, found.pair.converged)
             if passes_end is not None and whole_pass is not None and \
                     passes_end - time.monotonic() < whole_pass:
