@@ -269,7 +269,8 @@ def _two_guides_each_slow(monkeypatch, problem, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("wall", [True, False])
-def test_the_child_makes_the_passes_counted_at_the_fork_each_where_its_time_holds_it(tmp_path, monkeypatch, wall):
+def test_the_child_makes_the_passes_counted_at_the_fork_each_where_its_time_holds_it(
+        tmp_path, monkeypatch, wall):
     # each guided pass takes 20 s on the child's clock, the child has 30 s, and at the fork both
     # passes were expected to fit (aside_passes.py). On the wall the first pass (the optimum, kept)
     # leaves ~10, which the last pass does not fit: the second (the fractional copy) is not begun,
@@ -295,8 +296,8 @@ def test_a_child_stopped_in_its_passes_still_leaves_its_bound_and_guides(tmp_pat
     # the child's (this process makes them); the start tree had no bound and no guide
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
-    here = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, Fraction(13),
-                                     False, beside=True)
+    here = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0,
+                                     Fraction(13), False, beside=True)
     _aside_everywhere(monkeypatch)
     monkeypatch.setattr(placement, "pays", lambda *args: False)  # (no pass made here meanwhile)
     monkeypatch.setattr(placement, "guided_pass", lambda *args: os._exit(0))  # (only the child makes one)
