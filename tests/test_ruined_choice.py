@@ -8,7 +8,6 @@ import time
 from fractions import Fraction
 
 import pytest
-
 from test_accelerator_repack import FLEET, _greedy
 from test_bounds_aside import _run
 
