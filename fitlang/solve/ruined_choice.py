@@ -30,7 +30,7 @@ SECOND_RUIN_MARGIN = 1.5
 # polish (`placement._Run.floor_seconds`): the two ruins take about 1.3 of them, and in a shorter
 # time the search's own order gains more, its zones' repacking before its ruin (zone_repack.py,
 # which came after this choice was measured). Inventory 10,000 at 5 s, CPU clock, from the same
-# passes with the 1.9-2.2 CPU s left (0.75-1.1 floors' time: 2-3 of them): the choice and then the
+# passes with the 1.9-2.2 CPU s left (the floor's pass and polish 0.75-1.1: 2-3 of them): the choice, then the
 # search 567.00 / 533.12 / 516.07 / 576.81 / 461.65 / 366.94 on seeds 94 / 109 / 112 / 7 / 86 / 64,
 # the search alone 565.79 / 530.33 / 512.95 / 576.71 / 461.10 / 365.98 (session 57)
 CHOICE_FLOORS = 4
