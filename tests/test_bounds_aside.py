@@ -4,6 +4,7 @@ ruined meanwhile, and no bound (never a wrong one) where the child has no answer
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from fractions import Fraction
@@ -267,25 +268,45 @@ def _two_guides_each_slow(monkeypatch, problem, seconds: float) -> None:
     monkeypatch.setattr(placement, "guided_pass", slow)
 
 
-@pytest.mark.parametrize("wall, made", [(True, 1), (False, 2)])
-def test_the_child_makes_the_passes_counted_at_the_fork_off_the_wall_on_the_wall_where_its_time_holds_them(
-        tmp_path, monkeypatch, wall, made):
+@pytest.mark.parametrize("wall", [True, False])
+def test_the_child_makes_the_passes_counted_at_the_fork_each_where_its_time_holds_it(
+        tmp_path, monkeypatch, wall):
     # each guided pass takes 20 s on the child's clock, the child has 30 s, and at the fork both
     # passes were expected to fit (aside_passes.py). On the wall the first pass (the optimum, kept)
     # leaves ~10, which the last pass does not fit: the second (the fractional copy) is not begun,
     # not counted as the child's, and this process makes it (session 42's start tree began it,
     # the deadline cut it, and this process made the guide after it instead). Off the wall (the
-    # benches' CPU clock) the child makes both whatever its clock says, and says so; the start
-    # tree made one there too, by its clock (how many hung on the time each pass took: inventory
-    # 10,000 seed 10)
+    # benches' CPU clock) the same where the second would end past the grace this process waits
+    # for the child (`backends.KILL_GRACE`): the start tree made both whatever its clock said, and
+    # where the CPU clock's child ran past the grace this process stopped it and had no bound
+    # (inventory 10,000 seed 94 at 5 s, 1 run in 3)
     problem = problem_from(tmp_path, DEAR)
     _two_guides_each_slow(monkeypatch, problem, 20.0)
     monkeypatch.setattr(aside_passes, "on_the_wall", lambda: wall)
     run = _run(problem, _consolidated_floor(problem), 30.0)
     run.floor_seconds = 0.01
     aside = placement._bounds_aside(run, None, Fraction(13))
-    assert aside is not None and aside.passed is not None and aside.first_passed == made
+    assert aside is not None and aside.passed is not None and aside.first_passed == 1
     assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()
+
+
+def test_a_child_stopped_in_its_passes_still_leaves_its_bound_and_guides(tmp_path, monkeypatch):
+    # the child ends in its first guided pass (as where this process stops it past its grace):
+    # the bound and the guides it told before its passes are this process's, no pass counted as
+    # the child's (this process makes them); the start tree had no bound and no guide
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    here = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0,
+                                     Fraction(13), False, beside=True)
+    _aside_everywhere(monkeypatch)
+    monkeypatch.setattr(placement, "pays", lambda *args: False)  # (no pass made here meanwhile)
+    monkeypatch.setattr(placement, "guided_pass", lambda *args: os._exit(0))  # (only the child makes one)
+    run = _run(problem, floor, 30.0)
+    run.floor_seconds = 0.01
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.pair.value == here.pair.value and aside.pair.converged
+    assert aside.suggested == here.suggested and aside.first_passed == 0 and aside.passed is None
+    assert run.floor is floor
 
 
 def test_the_child_makes_no_more_passes_than_counted_at_the_fork_where_they_end_sooner(

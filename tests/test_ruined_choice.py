@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+import pytest
 from test_accelerator_repack import FLEET, _greedy
 from test_bounds_aside import _run
 
@@ -91,6 +92,21 @@ def test_the_solve_keeps_the_pass_cheaper_after_the_ruin_and_does_not_ruin_it_ag
     search_stages.searched(problem, run.floor, "cost", time.monotonic() + 0.5, lambda *said: None, None,
                            ruined=True)
     assert ruined == []
+
+
+@pytest.mark.parametrize("floor_seconds, chosen", [(5.0, True), (10.0, False)])
+def test_the_choice_is_made_only_where_the_time_left_holds_it(tmp_path, floor_seconds, chosen):
+    # 30 s left: with the floor's pass and polish 5 s (CHOICE_FLOORS of them fit) the pass cheaper
+    # after its ruin is kept, ruined; with 10 s the passes are left to the search in its own order,
+    # its zones' repacking before its ruin (inventory 10,000 at 5 s: 1.9-2.2 CPU s left, 2-3 floors'
+    # time; the search alone cheaper on six seeds). The start tree made the choice in both
+    problem = problem_from(tmp_path, TWO_SHAPES)
+    both_small, mixed = _passes(problem)
+    run = _run(problem, both_small, 30.0)
+    run.floor_seconds = floor_seconds
+    placement._ruined_first(run, [None, mixed])
+    assert (run.floor is mixed, run.ruined is mixed) == (chosen, chosen)
+    assert verified_cost(problem, run.floor) == (Fraction(3, 2) if chosen else 2)
 
 
 def test_where_the_accelerator_mip_has_much_to_move_the_passes_are_left_to_the_search(tmp_path):

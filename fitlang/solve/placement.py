@@ -90,7 +90,7 @@ from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
 from fitlang.solve.room import short_of_room
 from fitlang.solve.ruin_beside import floor_ruined_beside
-from fitlang.solve.ruined_choice import kept_cheapest, ranked, ruined_choice
+from fitlang.solve.ruined_choice import choice_fits, kept_cheapest, ranked, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.search_room import later_pass_fits, search_room
 from fitlang.solve.search_stages import REPACK_SHARE, SEARCH_DEAR_SHARE, Progress, searched
@@ -815,7 +815,8 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
             tell_parent(told)
             first, passes_end = child_share(first, end, pass_seconds)
-        else:  # (how many: fixed at the fork, aside_passes.py; off the wall, no deadline)
+        else:  # (how many: fixed at the fork, aside_passes.py; the bounds told first, kept if it is stopped)
+            tell_parent(told)
             first, passes_end = child_passes(first, count, end, found.pair.converged)
             if passes_end is not None and whole_pass is not None and \
                     passes_end - time.monotonic() < whole_pass:
@@ -1173,12 +1174,14 @@ def _ruined_first(run: _Run, others: list[Packing | None]) -> None:
     first tenths of a second (`bench/ai_fleet.py` 10,000 at 5 s, seed 3: merged 89,385 -> 89,369
     in 0.2 CPU s, where the ruin first found 14 in 1.0 s; search_room.py). Nor where the search's
     first stage, the accelerator MIP, has much to move (`accelerator_repack.repacks_much`): it
-    gains more in that time (seed 1: the ruin of two passes took 0.93 of the 1.2 CPU s left)."""
+    gains more in that time (seed 1: the ruin of two passes took 0.93 of the 1.2 CPU s left); nor
+    where the time left is short for the choice (`choice_fits`: the search's zones first gain more)."""
     passes = [packing for packing in others if packing is not None]
     assert run.floor is not None
     if not passes or run.objective != "cost" or run.search_deadline is None or run.rebuilt or \
             len(ranked(run.problem, [run.floor, *passes], run.objective)) < 2 or \
-            repacks_much(run.problem, run.floor, run.objective):
+            repacks_much(run.problem, run.floor, run.objective) or \
+            not choice_fits(remaining(run.search_deadline), run.floor_seconds):
         return
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * max(0.0, run.search_deadline - time.monotonic())
     chosen = ruined_choice(run.problem, [run.floor, *passes], run.objective, ruin_deadline)

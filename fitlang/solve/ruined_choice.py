@@ -26,6 +26,14 @@ from fitlang.solve.placement_result import _packed_value
 # the second pass is ruined only where the time left is at least this many times what the
 # first one's ruin took: a ruin the deadline cuts says nothing of where it would end
 SECOND_RUIN_MARGIN = 1.5
+# the choice is made only where the time left holds this many times the floor's pass and its
+# polish (`placement._Run.floor_seconds`): the two ruins take about 1.3 of them, and in a shorter
+# time the search's own order gains more, its zones' repacking before its ruin (zone_repack.py,
+# which came after this choice was measured). Inventory 10,000 at 5 s, CPU clock, from the same
+# passes with the 1.9-2.2 CPU s left (the floor's pass and polish 0.75-1.1: 2-3 of them): the choice, then the
+# search 567.00 / 533.12 / 516.07 / 576.81 / 461.65 / 366.94 on seeds 94 / 109 / 112 / 7 / 86 / 64,
+# the search alone 565.79 / 530.33 / 512.95 / 576.71 / 461.10 / 365.98 (session 57)
+CHOICE_FLOORS = 4
 
 
 @dataclass
@@ -61,6 +69,12 @@ def ruined_choice(problem, passes: list[Packing], objective: str,
     if _value(problem, second, objective) < _value(problem, first, objective):
         return Chosen(second, True)
     return Chosen(first, True)
+
+
+def choice_fits(left: float | None, floor_seconds: float | None) -> bool:
+    """Whether the time `left` holds the choice (CHOICE_FLOORS of the floor's `floor_seconds`);
+    as before where either is not known (no limit, or no floor measured)."""
+    return left is None or floor_seconds is None or left >= CHOICE_FLOORS * floor_seconds
 
 
 def ranked(problem, passes: list[Packing], objective: str) -> list[Packing]:
