@@ -218,9 +218,13 @@ class _Regroup:
         gang), each option of them a demand taken off (none of an option not running): the
         LP chooses how many replicas each option runs (`_counts_lp`'s throughput rows)."""
         fleet = self.fleet
-        left = {workload for (workload, _), count in fleet.in_zone.items() if count > 0}
+        zones: set[tuple] | None = None
         for group in fleet.problem.option_groups:
-            if group.gang or group.workload in left or not any(n in self.taken for n in group.demands):
+            if group.gang or not any(n in self.taken for n in group.demands):
+                continue
+            if zones is None:  # (every zone: a workload's replicas left anywhere keep its options)
+                zones = {zone_of(c) for c in fleet.problem.classes}
+            if any(fleet.in_zone[group.workload, zone] > 0 for zone in zones):
                 continue
             if all(_movable(fleet, fleet.problem.demand(n), tied) == (True, False) for n in group.demands):
                 self.choices.append(group)
