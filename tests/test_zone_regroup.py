@@ -14,6 +14,9 @@ from fractions import Fraction
 from types import SimpleNamespace
 
 import pytest
+from test_option_trade import FLEET as FLEET_OPTIONS
+from test_option_trade import RUNNING as RUNNING_OPTIONS
+from test_option_trade import running_fleet as option_trade_fleet
 from test_pool_emptied import FLEET as POOL_FLEET
 from test_pool_emptied import RUNNING, consistent
 
@@ -206,3 +209,20 @@ def test_a_group_whose_lp_ends_past_the_deadline_is_put_back_unpacked(tmp_path, 
     monkeypatch.setattr(zone_regroup, "_counts_lp", slow_lp)
     zone_regroup._regrouped(fleet, _groups(fleet)[0], 50.0)
     assert fleet.state() == before and consistent(fleet)
+
+
+def test_the_lp_chooses_the_options_of_a_workload_all_of_whose_replicas_it_took_off(tmp_path):
+    # test_option_trade's fleet: `big` holds the cheap L40S node (4 replicas, or 6 L4), `small1`
+    # and `small2` run 4 L4 nodes each (or 2 L40S each). With each workload's option kept the
+    # zone's LP saves nothing (8 L4 nodes whatever the counts); choosing the options it puts
+    # both small ones on the L40S node and `big` on 6 L4 nodes: 0.10 + 6 = 6.10 USD/h of nodes
+    fleet = option_trade_fleet(tmp_path, FLEET_OPTIONS.replace("L4PRICE", "1.00"), RUNNING_OPTIONS)
+    assert regroup_zones(fleet, "cost+moves", None) == 1
+    hosted: Counter = Counter()
+    for node in fleet.nodes.values():
+        hosted.update(node.hosted)
+    assert +hosted == Counter({"big[L4]": 6, "small1[L40S]": 2, "small2[L40S]": 2})
+    problem = fleet.problem
+    assert objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought)) == Fraction("6.12")
+    assert not _Checker(problem, set(), "").broken(fleet.state())
+    assert consistent(fleet)
