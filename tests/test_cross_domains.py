@@ -11,8 +11,10 @@ from fractions import Fraction
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
+from fitlang.solve.pack import Packing
+from fitlang.solve.spread_domains import spreads_kept
 
-from solving import problem_from, verified_cost
+from solving import node_state, problem_from, verified_cost
 
 # zone z2: a GPU node (10 USD/h, 16 CPUs) that `train` must open and fills half, and 2-CPU
 # nodes at 1.50; zone z1: a 4-CPU node at 3 USD/h (0.75 a CPU) and 2-CPU nodes at 1.60
@@ -201,3 +203,81 @@ def test_the_classes_by_domain_are_grouped_once_per_problem_and_ruin_alike(tmp_p
     del problem, floor
     gc.collect()
     assert alive() is None and not cross_domains._GROUPED
+
+
+# Reduced from `cloud_buy.py` 5,000 replicas seed 103. `web` (2 replicas, `spread region
+# max_skew 1`) has one replica on the only bought node in eastus (`x`, arm64, 1 USD/h, full
+# with `pinned`, which no other node takes) and one on the only node in us-east-2 (`y`, 0.8,
+# full with `filler`); the owned pool in r0 is a region of its spread holding none
+BOUGHT_REGIONS = '''import "std/regions"
+
+offer x {
+  provider = azure
+  instance_type = "Standard_D16ps_v5"
+  regions = ["eastus"]
+  cpu = 16
+  memory = 32GiB
+  arch = arm64
+  price = 1 USD/h
+}
+
+offer y {
+  provider = aws
+  instance_type = "m7i.2xlarge"
+  regions = ["us-east-2"]
+  cpu = 8
+  memory = 32GiB
+  price = 0.8 USD/h
+}
+
+buy nodes {
+  offers = [x, y]
+  max_count = 4
+}
+
+pool owned {
+  count = 1
+  cpu = 8
+  memory = 32GiB
+  price = 10 USD/h
+  region = "r0"
+}
+
+workload web {
+  replicas = 2
+  cpu = 1
+  memory = 1GiB
+  arch = [amd64, arm64]
+  spread region max_skew 1
+}
+
+workload pinned {
+  replicas = 1
+  cpu = 1
+  memory = 20GiB
+  arch = [arm64]
+}
+
+workload filler {
+  replicas = 1
+  cpu = 6
+  memory = 3GiB
+  arch = [amd64, arm64]
+}
+'''
+
+
+def test_a_region_whose_only_node_a_failed_ruin_shut_is_still_counted_by_later_ruins(tmp_path):
+    # the ruin of `x` (dearest) fails: `pinned` has nowhere else to go. `web`'s regions were
+    # read in that ruin, with `x` shut: eastus went missing from them. The ruin of `y` then
+    # moved `filler` and `web`'s replica into `x`'s room: eastus 2, r0 0, us-east-2 gone
+    # (skew 2: the start tree broke the spread). Counted, eastus 2 against r0's 0 is beyond
+    # the skew, and `web` has no cheaper place in us-east-2: nothing moves
+    problem = problem_from(tmp_path, BOUGHT_REGIONS)
+    x, y = problem.node_class("x@eastus"), problem.node_class("y@us-east-2")
+    packing = Packing(nodes={x.id: [node_state(problem, x.id, 0, {"web": 1, "pinned": 1})],
+                             y.id: [node_state(problem, y.id, 0, {"web": 1, "filler": 1})]})
+    assert verified_cost(problem, packing) == Fraction(18, 10)
+    assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
+    assert spreads_kept(problem, packing)
+    assert verified_cost(problem, packing) == Fraction(18, 10)

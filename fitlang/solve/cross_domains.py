@@ -16,6 +16,13 @@ The counts are over the domains `verify` counts (rules/spread.py): those of the 
 workload may use that have nodes (an owned class always; an offer where a node is open). A
 move here only goes to a node already open, so it adds no domain; the counts are kept for the
 whole search (same-domain moves and the nodes opened for the rest do not change them).
+A workload's domains are read when it first crosses, which is in the middle of a ruin: the
+ruined nodes are shut then, and where one was its class's only node its domain went missing
+(`cloud_buy.py` 5,000 replicas seed 103: a TPU node in us-west4, the only node there, shut by
+a ruin that failed; a later ruin moved a region-spread service's replica from eu-central-1
+into us-west4, which held one already, 0..2 per region, E0507). So the domains are those of
+the classes with nodes when the search began (a domain whose last node closed since holds no
+replica: counting it is only stricter) and of those open when it is read.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class CrossDomains:
         # workload -> class id -> its replicas, as the packing is now: read here, before any
         # move (mid-move a ruined node still hosts the replicas that have found room)
         self.hosted: dict[str, Counter] = {}
+        # the classes with nodes when the search began (a domain of each, whatever a ruin shut)
+        self.present = {class_id for class_id, nodes in packing.nodes.items() if nodes}
         for class_id, nodes in packing.nodes.items():
             for node in nodes:
                 for name, amount in node.hosted.items():
@@ -135,7 +144,8 @@ class CrossDomains:
         self.topologies[name] = topologies
         eligible = [self.problem.node_class(c) for c in demand.eligible]
         # (as verify's `Owners.counts`: an owned class has its nodes, an offer those bought)
-        with_nodes = [c for c in eligible if (c.node_names and not c.provisioned) or self.is_open(c.id)]
+        with_nodes = [c for c in eligible if (c.node_names and not c.provisioned) or c.id in self.present
+                      or self.is_open(c.id)]
         self.spanned[name] = [{v for v in (c.topology_value(t) for c in with_nodes) if v is not None}
                               for t in topologies]
         counts = [Counter(dict.fromkeys(spanned, 0)) for spanned in self.spanned[name]]

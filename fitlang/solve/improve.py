@@ -34,7 +34,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
 from fitlang.solve.limits import Totals, fleet_limits
 from fitlang.solve.node_swap import swapped_cheaper
-from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalents
+from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalent_ids, equivalents
 from fitlang.solve.spread_domains import demand_spreads_kept, spreads_may_break
 
 # objectives that closing a node lowers (others are left as the packing made them)
@@ -202,6 +202,12 @@ class _Search:
             self._movable[key] = [c for c in equivalents(self.problem, demand, origin)
                                   if not demand.gang or c.cluster == origin.cluster]
         return self._movable[key]
+
+    def movable_ids(self, demand: Demand, origin: NodeClass) -> frozenset[str]:
+        """The ids of `movable`'s classes, unordered (`pack.equivalent_ids`: no sort)."""
+        if demand.gang:
+            return frozenset(c.id for c in self.movable(demand, origin))
+        return equivalent_ids(self.problem, demand, origin)
 
     def try_close(self, node: NodeState, node_class: NodeClass) -> bool:
         """Move every replica on `node` to other open nodes, or change nothing."""
