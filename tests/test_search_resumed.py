@@ -91,3 +91,23 @@ def test_a_pass_cut_by_the_deadline_is_not_marked_done(tmp_path, monkeypatch):
     assert ledger.total() == pytest.approx(8.0)  # (the stretch pass, past the deadline, did nothing)
     assert state.converged and state.done == {"runs"}
     assert not state.begun["stretches"].finished
+
+
+def test_a_search_stopped_after_a_pass_gained_little_hands_over_moves_converged(tmp_path, monkeypatch):
+    """As above, but the stretch pass's gain (1 USD of 8) is under CONVERGING (here a quarter
+    of the total): the kick reads such a round as converged, and so does the search after this
+    one, which goes to the kick first, not to the moves, the run and the stretch passes again
+    (at the goal size of the sites shape the tail spent 5.5 CPU s on them after a run pass's
+    -3.7 USD and ended before the kick)."""
+    problem = _problem(tmp_path)
+    monkeypatch.setattr(timeline_pack, "CONVERGING", 0.25)
+    state = _stopped_after(monkeypatch, timeline_stretches, "stretches_emptied")
+    ledger = holding(problem, STUCK)
+    spots = searched(problem, ledger, list(STUCK), None, resumed=state)
+    assert ledger.total() == pytest.approx(7.0)
+    assert state.converged and {"runs", "stretches"} <= state.done
+    monkeypatch.undo()
+    monkeypatch.setattr(timeline_pack, "CONVERGING", 0.25)
+    calls = _calls_recorded(monkeypatch)
+    after = searched(problem, holding(problem, spots), spots, None, repack=False, resumed=state)
+    assert calls[0] == "cap_kicked" and _spot_violations(problem, after) == []

@@ -50,7 +50,7 @@ class Progress(Generic[Item]):
 class Resumed:
     """Where a search stopped, for the search that goes on from its schedule: whether the
     moves (`improved`, `emptied`) had converged on it (their last round gained under
-    CONVERGING, and nothing after them gained), which of the passes that follow them ran to
+    CONVERGING, and the passes after them under it too), which of the passes that follow them ran to
     their end since (`done`), and how far those it was cut in got (`begun`, by name: "runs",
     "stretches", "fill", and "overflow" for the overflow chains after the kick)."""
 
