@@ -24,6 +24,8 @@ does and packs near the LP (session 56: seed 3 46.84 in ~1.2 CPU s, where the fl
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -31,7 +33,7 @@ from fitlang.model.problem import Problem
 from fitlang.rules.option_affinity import followed
 from fitlang.solve import work
 from fitlang.solve.aggregate import completed, past
-from fitlang.solve.backends import _highs_with, _native_stdout_silenced, run_until
+from fitlang.solve.backends import _bound_fraction, _highs_with, _native_stdout_silenced, run_until
 from fitlang.solve.clock import highs_limited
 from fitlang.solve.encode import Encoding, Presence, encode
 from fitlang.solve.fitted_counts import fitted_counts
@@ -81,7 +83,7 @@ def lp_guide(problem: Problem, objective: str, deadline: float | None) -> Guide 
     fewer of than its capacity row says, so the LP's counts go where they pack, and the pass
     keeps every rule the LP's fractions do not (a zone apart, a spread's skew). None where the
     LP finds no optimum by then."""
-    guides = lp_guides(problem, objective, deadline, apart_rounds=0)
+    guides = lp_guides(problem, objective, deadline, apart_rounds=0).guides
     return guides[0] if guides else None
 
 
@@ -91,19 +93,27 @@ def lp_guide(problem: Problem, objective: str, deadline: float | None) -> Guide 
 APART_ROUNDS = 3
 
 
+@dataclass(frozen=True)
+class LPGuides:
+    guides: list[Guide]  # [] where the LP found no optimum in time
+    # the LP's optimum, rounded down: a bound on placing every replica (the model with the rows
+    # is a relaxation, its LP one too), stated where the solve's other bounds are cut
+    bound: Fraction | None = None
+
+
 def lp_guides(problem: Problem, objective: str, deadline: float | None,
-              apart_rounds: int = APART_ROUNDS, apart_until: float | None = None) -> list[Guide]:
+              apart_rounds: int = APART_ROUNDS, apart_until: float | None = None) -> LPGuides:
     """`lp_guide`'s guide, then, where the LP has two workloads an anti-affinity over domains
     keeps apart both in a domain (each presence switch a fraction, their sum within its row),
     the guide of the LP solved again with the smaller of each such pair kept out of that domain,
     until none is left (at most `apart_rounds` times, begun and solved by `apart_until`, else
-    `deadline`). The pass keeps them apart,
+    `deadline`), and the first LP's optimum as a bound. The pass keeps them apart,
     but the LP's quotas for the second of them went to a zone it may not use, and the pass sent
     its replicas where the classes its guide names had room (inventory 1,000 seed 22 at 5 s:
     `svc23` and `svc56`, one a node, 17 each on 17 nodes of eu-west-1b opened for them, where
     the LP put them in us-east-1a beside `svc41`, which keeps `svc23` out of its zone: the
-    pass 65.91, with the second guide 49.78; the LP 39.65 -> 41.36, the bound 41.37). [] where
-    the LP finds no optimum by then."""
+    pass 65.91, with the second guide 49.78; the LP 39.65 -> 41.36, the bound 41.37). No guide
+    where the LP finds no optimum by then."""
     encoding = encode(problem, must_place=True, fragment_ks=KS)
     encoding.relax_replicas()
     model = encoding.model
@@ -114,7 +124,8 @@ def lp_guides(problem: Problem, objective: str, deadline: float | None,
             highs_limited(highs, deadline, branching=False)
         values = _lp_values(highs, deadline)
         if values is None:
-            return []
+            return LPGuides([])
+        bound = _bound_fraction(highs.getInfo().objective_function_value)
         guides = [_guide(problem, encoding, values)]
         pairs, apart = _apart_pairs(problem, encoding), None
         until = deadline if apart_until is None else apart_until
@@ -133,7 +144,7 @@ def lp_guides(problem: Problem, objective: str, deadline: float | None,
             apart = values
     if apart is not None:
         guides.append(_guide(problem, encoding, apart))
-    return guides
+    return LPGuides(guides, bound)
 
 
 def _lp_values(highs, deadline: float | None) -> np.ndarray | None:

@@ -223,6 +223,7 @@ class _Run:
     early: Minimising | None = None  # the bounds begun beside the floor (early_bounds.py)
     completion_deferred: bool = False  # the short floor's completion after the early bounds' guided passes
     fragment: FragmentBeside | None = None  # the fragment bound's child, its counts packed (step 4b)
+    lp_bound: Fraction | None = None  # the fragment model's LP's optimum (step 1b, `_lp_guided_floor`)
 
     @property
     def objective(self) -> str:
@@ -365,10 +366,13 @@ def _lp_guided_floor(run: _Run) -> bool:
     until = time.monotonic() + LP_GUIDED_SHARE * (deadline - time.monotonic())
     # (the rounds of the second guide stop where what is left holds two passes no more)
     passes = 2 * (run.floor_seconds or 0.0)
-    guides = lp_guides(run.problem, run.objective, until, apart_until=until - run.budget.wall(passes))
-    if not guides:
+    lp = lp_guides(run.problem, run.objective, until, apart_until=until - run.budget.wall(passes))
+    if not lp.guides:
         return False
-    guided = _cheapest_guided(run.problem, run.floor, guides, run.objective, run.time_limit, until,
+    run.lp_bound = lp.bound
+    if lp.bound is not None:
+        run.progress("bound", None, lp.bound)
+    guided = _cheapest_guided(run.problem, run.floor, lp.guides, run.objective, run.time_limit, until,
                               whole_pass=run.floor_seconds, learned=run.learned)
     if guided is run.floor:
         return False
@@ -720,6 +724,7 @@ def _answer(run: _Run, started: float) -> Placement:
     may win), with the largest bound proven and the status it earns."""
     problem, objective, best = run.problem, run.objective, run.best
     proven = _larger(run.proven, None if run.before_model is None else run.before_model.value)
+    proven = _larger(proven, run.lp_bound)  # (the floor's path after step 1b cut short of its bounds)
     floor = None
     if run.floor is not None:
         if not run.floor_polished and not _beats_packing(problem, best, run.floor, objective) \
