@@ -12,7 +12,7 @@ from test_fragment_bound import _exact_optimum, _pool, _thirds, _workload
 from fitlang.model.problem import RESOURCES
 from fitlang.solve import clock
 from fitlang.solve.fragment_bound import Found, fragment_bound_beside, fragment_found
-from fitlang.solve.fragment_counts import cheaper_floor, fragment_packed, lp_guide, taken_first
+from fitlang.solve.fragment_counts import cheaper_floor, fragment_packed, lp_guide, lp_guides, taken_first
 from fitlang.solve.guided_pass import guided_pass
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement_result import _packed_value
@@ -140,21 +140,92 @@ def test_the_fragment_lp_guides_the_replicas_to_the_nodes_they_pack_on(tmp_path)
     assert _packed_value(problem, guided, "cost") == Fraction(64, 10)  # (4 large nodes; the greedy's)
 
 
+def _zoned_pool(name: str, count: int, price: str, zone: str) -> str:
+    return (f'pool {name} {{\n  count = {count}\n  cpu = 8\n  memory = 64Gi\n  zone = "{zone}"\n'
+            f"  price = {price} USD/h\n}}\n")
+
+
+def _one_a_small_node(problem) -> Packing:
+    small = min(problem.classes, key=lambda c: c.capacity["cpu"])
+    return Packing(nodes={small.id: [
+        NodeState(name, {r: small.capacity[r] - problem.demand("x").requests[r] for r in RESOURCES}, {"x": 1})
+        for name in small.node_names[:10]]})
+
+
+def _kept_from_x(tmp_path):
+    """x (6 x 2 CPUs) and, kept out of its zone, y (3 x 2, one a node) and w (5 x 2), on 8-CPU
+    nodes at 1 (2 of them, zone a), 3 (zone b) and 2 USD/h (zone c)."""
+    apart = "  anti_affinity x on zone\n"
+    return problem_from(tmp_path, _zoned_pool("cheap", 2, "1", "a") + _zoned_pool("dear", 4, "3", "b")
+                        + _zoned_pool("mid", 4, "2", "c") + _workload("x", 6, 2)
+                        + _workload("y", 3, 2).replace("}", "  anti_affinity self on node\n" + apart + "}")
+                        + _workload("w", 5, 2).replace("}", apart + "}"))
+
+
+def test_a_second_lp_guide_keeps_apart_what_the_lp_keeps_apart_in_fractions(tmp_path):
+    # the LP puts x, y and w in zones a and c at once, each presence a fraction: the first
+    # guide sends w's quotas where x goes, and the pass places w where it may, 10 USD/h; the LP
+    # solved again with the smaller of each such pair kept out of the zone guides w apart from
+    # x, 9 USD/h
+    problem = _kept_from_x(tmp_path)
+    zone = {c.id: c.zone for c in problem.classes}
+    guides = lp_guides(problem, "cost", None).guides
+    assert len(guides) == 2
+    first, second = guides
+    assert {zone[c] for c in first.classes["x"]} & {zone[c] for c in first.classes["w"]}
+    assert not {zone[c] for c in second.classes["x"]} & {zone[c] for c in second.classes["w"]}
+    values = []
+    for guide in guides:
+        guided, cut = guided_pass(problem, guide, "cost", None, None)
+        assert not cut and guided.complete
+        values.append(_packed_value(problem, guided, "cost"))
+    assert values == [10, 9]
+    (tmp_path / "halves").mkdir()
+    assert len(lp_guides(_halves(tmp_path / "halves"), "cost", None).guides) == 1  # (nothing kept apart)
+
+
 def test_the_lp_guided_pass_becomes_the_floor_where_it_is_cheaper(tmp_path):
     # the solve's step 1b (`_lp_guided_floor`): a floor of one replica on each of 10 small nodes
     # gives way to the pass the LP guides (and the aggregate model is skipped); the optimum stays
     from fitlang.solve import placement
 
     problem = _halves(tmp_path)
-    small = min(problem.classes, key=lambda c: c.capacity["cpu"])
     run = placement._Run(problem, "auto", ["cost"], placement.Budget.starting_now(20.0),
                          lambda stage, value, bound: None, True)
     run.search_deadline = run.budget.deadline
-    run.floor = Packing(nodes={small.id: [
-        NodeState(name, {r: small.capacity[r] - problem.demand("x").requests[r] for r in RESOURCES}, {"x": 1})
-        for name in small.node_names[:10]]})
+    run.floor = _one_a_small_node(problem)
     assert _packed_value(problem, run.floor, "cost") == 10
     assert placement._lp_guided_floor(run)
     # (the pass's 4 large nodes polished: 3 and a small one)
     assert _packed_value(problem, run.floor, "cost") == Fraction(58, 10) == _exact_optimum(problem)
     assert not placement._lp_guided_floor(run)  # (nothing cheaper than the optimum: it stays)
+
+
+class _NoCounts:
+    """A fragment child that has found nothing yet (`FragmentBeside.found`)."""
+
+    def found(self):
+        return None
+
+
+def test_the_lp_guided_floor_states_its_lps_bound_where_the_bounds_after_it_are_cut(tmp_path, monkeypatch):
+    # step 1b took the pass the fragment LP guides and skipped the model; under contention the
+    # pair bound before it and the floor's bounds after it get no time (here: not run): the
+    # LP's optimum (10 x 4 CPUs on 12-CPU nodes at 1.6: 16/3) is still stated, under the optimum
+    from fitlang.solve import placement
+
+    problem = _halves(tmp_path)
+
+    def one_a_node(run) -> None:  # (the floor of the test before: 10 small nodes)
+        run.floor = _one_a_small_node(problem)
+
+    monkeypatch.setattr(placement, "_floor_stage", one_a_node)
+    monkeypatch.setattr(placement, "_bound_before_model", lambda run, deadline: None)
+    monkeypatch.setattr(placement, "_bounds_from_floor", lambda run: None)
+    run = placement._Run(problem, "auto", ["cost"], placement.Budget.starting_now(20.0),
+                         lambda stage, value, bound: None, True, fragment=_NoCounts())
+    run.search_deadline = run.budget.deadline
+    answer = placement._stages(run, time.monotonic())
+    assert not run.whole and not answer.unplaced  # (the floor's path: no model, no model bound)
+    assert answer.bound is not None and abs(answer.bound - Fraction(16, 3)) < Fraction(1, 10 ** 6)
+    assert answer.bound <= answer.value and answer.bound <= _exact_optimum(problem)

@@ -57,7 +57,7 @@ from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.fragment_bound import FragmentBeside, raised_beside
-from fitlang.solve.fragment_counts import lp_guide, taken_first
+from fitlang.solve.fragment_counts import lp_guides, taken_first
 from fitlang.solve.gang_polish import consolidation_deadline, gangs_polished
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
@@ -223,6 +223,7 @@ class _Run:
     early: Minimising | None = None  # the bounds begun beside the floor (early_bounds.py)
     completion_deferred: bool = False  # the short floor's completion after the early bounds' guided passes
     fragment: FragmentBeside | None = None  # the fragment bound's child, its counts packed (step 4b)
+    lp_bound: Fraction | None = None  # the fragment model's LP's optimum (step 1b, `_lp_guided_floor`)
 
     @property
     def objective(self) -> str:
@@ -350,8 +351,9 @@ LP_GUIDED_SHARE = 0.3
 
 
 def _lp_guided_floor(run: _Run) -> bool:
-    """Did a greedy pass guided by the fragment model's LP (`fragment_counts.lp_guide`) place
-    every replica for less than the floor? Then it is the floor. With a user limit, where the
+    """Did a greedy pass guided by the fragment model's LP (`fragment_counts.lp_guides`: the
+    LP's, then the LP's with the workloads it keeps apart in fractions kept apart) place every
+    replica for less than the floor? The cheapest is then the floor. With a user limit, where the
     floor is complete (with none, the model has the default limit's time: its path stays).
     Inventory 1,000 nodes / 100 workloads at 5 s: the aggregate model's 3 CPU s of branch and
     bound ended at the floor's counts (its packing 55.45 on seed 3, as the floor), and the
@@ -362,10 +364,15 @@ def _lp_guided_floor(run: _Run) -> bool:
             or not run.complete:
         return False
     until = time.monotonic() + LP_GUIDED_SHARE * (deadline - time.monotonic())
-    guide = lp_guide(run.problem, run.objective, until)
-    if guide is None:
+    # (the rounds of the second guide stop where what is left holds two passes no more)
+    passes = 2 * (run.floor_seconds or 0.0)
+    lp = lp_guides(run.problem, run.objective, until, apart_until=until - run.budget.wall(passes))
+    if not lp.guides:
         return False
-    guided = _cheapest_guided(run.problem, run.floor, [guide], run.objective, run.time_limit, until,
+    run.lp_bound = lp.bound
+    if lp.bound is not None:
+        run.progress("bound", None, lp.bound)
+    guided = _cheapest_guided(run.problem, run.floor, lp.guides, run.objective, run.time_limit, until,
                               whole_pass=run.floor_seconds, learned=run.learned)
     if guided is run.floor:
         return False
@@ -717,6 +724,7 @@ def _answer(run: _Run, started: float) -> Placement:
     may win), with the largest bound proven and the status it earns."""
     problem, objective, best = run.problem, run.objective, run.best
     proven = _larger(run.proven, None if run.before_model is None else run.before_model.value)
+    proven = _larger(proven, run.lp_bound)  # (the floor's path after step 1b cut short of its bounds)
     floor = None
     if run.floor is not None:
         if not run.floor_polished and not _beats_packing(problem, best, run.floor, objective) \
