@@ -3,7 +3,8 @@
     PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det              # every case
     PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --only fleet600 --runs 3
     PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --list
-    PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --hash-seeds --runs 2 --busy 0
+    PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --runs 2 --busy 0   # hash seeds alone
+    PYTHONPATH=. .venv/bin/python bench/determinism.py /tmp/det --hash-seed 0      # the load alone
 
 Each case is one `fitc` command as a user runs it, with no `--time-limit` (the command's own
 default): `solve --format json` on examples/ and on the bench generators' fleets (fleet.py,
@@ -13,7 +14,11 @@ inventory shapes), `explain` (two conflicts, and with `--current` what binds a p
 `compile` to each target. Instances are generated under OUT/instances (seeded, so the same
 files every time).
 
-Each case runs `--runs` times quiet and `--runs` times loaded: beside `--busy` processes
+Each case runs `--runs` times quiet and `--runs` times loaded, each run under a hash seed of its
+own (PYTHONHASHSEED 1, 2, ...: str and bytes hash, and so a set of them iterates, in another
+order in each process, which one process's runs never show; `fitc` itself runs under a random
+one each time; `--hash-seed N`: every run under N, to tell the load from the hash), loaded:
+beside `--busy` processes
 spinning on each core it may use (each pinned to its core; the spinners are this script's
 children, killed by their id when the run ends), so the command has a fraction of a core on
 the wall while its CPU work is the same (`--pinned`: the command and its spinners on one core,
@@ -103,6 +108,8 @@ def generated_instances(out: Path) -> dict[str, Path]:
         "fleet600-s4": _fleet_files(where / "fleet600-s4", fleet.generate(600, 80, seed=4), "fleet"),
         "inv300-s7": _fleet_files(where / "inv300-s7", inventories.generate(300, 40, seed=7), "inv"),
         "inv1000-s1": _fleet_files(where / "inv1000-s1", inventories.generate(1000, 100, seed=1), "inv"),
+        # (its group programs' rows came in a set's order: 199 or 202 nodes by the hash seed, session 57)
+        "inv1000-s34": _fleet_files(where / "inv1000-s34", inventories.generate(1000, 100, seed=34), "inv"),
     }
     (where / "ai300-s2").mkdir(parents=True, exist_ok=True)
     paths["ai300-s2"] = ai_fleet.write(ai_fleet.generate(300, 40, seed=2), where / "ai300-s2", "ai")[0]
@@ -143,8 +150,8 @@ def cases(out: Path) -> list[Case]:
     listed = [Case(f"solve {p.stem}", ["solve", str(p), "--format", "json"])
               for p in sorted(EXAMPLES.glob("*.fit")) if not p.stem.endswith("_test")]
     listed += [Case(f"solve {name}", ["solve", str(paths[name]), "--format", "json"])
-               for name in ("fleet200-s1", "fleet600-s4", "inv300-s7", "inv1000-s1", "ai300-s2",
-                            "sites40x100", "sites150x300")]
+               for name in ("fleet200-s1", "fleet600-s4", "inv300-s7", "inv1000-s1", "inv1000-s34",
+                            "ai300-s2", "sites40x100", "sites150x300")]
     for state in sorted(EXAMPLES.glob("*-state.json")):
         policy = EXAMPLES / state.name.replace("-state.json", ".fit")
         listed.append(Case(f"plan {policy.stem}", ["plan", str(policy), "--current", str(state),
@@ -260,8 +267,9 @@ def main() -> None:
                         help="a loaded run and its spinners on one core (session 47's way; fewer cores)")
     parser.add_argument("--only", nargs="*", default=[], help="cases whose name contains any of these")
     parser.add_argument("--list", action="store_true", help="name the cases and stop")
-    parser.add_argument("--hash-seeds", action="store_true",
-                        help="each run under its own PYTHONHASHSEED (1, 2, ...): set orders across processes")
+    parser.add_argument("--hash-seed", type=int, default=None,
+                        help="every run under this PYTHONHASHSEED (default: run N under N, 1, 2, ...: set "
+                             "orders across processes)")
     parser.add_argument("--wall", action="store_true",
                         help="the default limit counts the wall (trees before session 48): `limit` by it")
     arguments = parser.parse_args()
@@ -276,7 +284,8 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         case.wall_limit = arguments.wall
         for number, busy in enumerate([0] * arguments.runs + [arguments.busy] * arguments.runs):
-            hash_seed = number + 1 if arguments.hash_seeds else None  # quiet, then loaded
+            # quiet, then loaded
+            hash_seed = number + 1 if arguments.hash_seed is None else arguments.hash_seed
             case.runs.append(run_once(case, work, busy, arguments.pinned, hash_seed))
         load = os.getloadavg()[0]
         runs = "  ".join(f"{run.digest} {run.wall:.1f}s {run.cpu:.1f}cpu" for run in case.runs)

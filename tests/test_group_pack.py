@@ -5,7 +5,11 @@ the planted cost."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 from fractions import Fraction
 
 import pytest
@@ -112,3 +116,62 @@ def test_a_group_over_the_column_limit_stops_listing_its_columns_there(tmp_path,
     assert program.too_large and len(program.x) == 11
     unlimited = _Program(search, slots, wanted, 1.0)
     assert not unlimited.too_large and len(unlimited.x) == 120
+
+
+# a child's script: the group program of FILE's one pool (every node, the workloads' replicas
+# wanted there), the rows and columns handed to HiGHS printed as JSON, then its answer
+_PROGRAM_HANDED = r"""
+import json, random, sys
+from pathlib import Path
+
+import highspy
+
+from fitlang.driver import Compilation
+from fitlang.solve import group_pack
+from fitlang.solve.pack import Packing
+from fitlang.solve.repack import _Repacker, _Slot
+
+compilation = Compilation(Path(sys.argv[1]))
+compilation.check()
+problem = compilation.build().problem
+search = _Repacker(problem, Packing(), "cost", random.Random(0))
+slots = [_Slot(c, name, None, group_pack._capacity(c, name))
+         for c in problem.classes for name in c.node_names]
+handed = []
+solved = highspy.Highs.run
+
+
+def run(highs):
+    lp = highs.getLp()
+    handed.append([list(lp.a_matrix_.start_), list(lp.a_matrix_.index_), list(lp.a_matrix_.value_),
+                   list(lp.row_lower_), list(lp.row_upper_), list(lp.col_cost_)])
+    return solved(highs)
+
+
+highspy.Highs.run = run
+wanted = {d.name: d.replicas for d in problem.demands}
+answer = group_pack._GroupProgram(search, slots, wanted, 100.0, {}).solve(1e12)
+print(json.dumps([handed, sorted((i, sorted(h.items())) for i, h in (answer or {}).items())]))
+"""
+
+
+def test_a_group_s_program_is_the_same_in_every_process(tmp_path):
+    # `a` is kept off the nodes of four others: its program's rows (one per pair kept apart,
+    # on each node) came in the order of a set of names, another in each process (str hashes),
+    # so HiGHS was handed another program and answered another of its equally cheap packings:
+    # inventory 1,000 seed 34 with no limit listed 199 or 202 nodes by the process's hash seed
+    apart = "".join(f"  anti_affinity {other} on node\n" for other in "bcde")
+    text = pool("p", 6, 8, "64Gi", 1) + workload("a", 2, 1, "1Gi", apart) \
+        + "".join(workload(other, 2, 3, "1Gi") for other in "bcde")
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    problem_from(tmp_path, text)  # (it compiles as written)
+    seen = set()
+    for hash_seed in ("1", "2", "3"):  # (each another program on the start tree)
+        done = subprocess.run([sys.executable, "-c", _PROGRAM_HANDED, str(path)], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert done.returncode == 0, done.stderr
+        seen.add(done.stdout)
+    assert len(seen) == 1
+    handed, answer = json.loads(seen.pop())
+    assert len(handed) == 1 and answer  # (one program, solved: the case is its rows)

@@ -487,7 +487,8 @@ def rounding(encoding: Encoding, demand: Demand) -> Rounding | None:
     topologies = _topologies(demand)
     if not topologies or demand.group is not None:  # (an option's counts are whole)
         return None
-    return Rounding(encoding.domains(demand, topologies.pop()), balanced=True)
+    # (the first by name where there are two: the set's order is another in each process)
+    return Rounding(encoding.domains(demand, min(topologies)), balanced=True)
 
 
 def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict[str, int],

@@ -214,9 +214,12 @@ def _applied(search: _Repacker, slots: list[_Slot], assignment: dict[int, dict[s
     """The group's nodes replaced by the program's (where the limits hold with them), what
     it left out short against the classes `pack` was short on for that workload first."""
     packing = search.packing
-    before = {class_id: packing.nodes.get(class_id, []) for class_id in ids}
+    # (by name, not in the set's order: a class new to `packing.nodes` takes its place in the
+    # dict here, and every later stage walks the classes in that order)
+    in_order = sorted(ids)
+    before = {class_id: packing.nodes.get(class_id, []) for class_id in in_order}
     earlier_short = {key: amount for key, amount in packing.short_by_workload.items() if key[1] in ids}
-    for class_id in ids:
+    for class_id in in_order:
         packing.nodes[class_id] = []
     if not search._within_limits(slots, _used(slots, assignment)):
         packing.nodes.update(before)
@@ -228,7 +231,7 @@ def _applied(search: _Repacker, slots: list[_Slot], assignment: dict[int, dict[s
             free = {r: capacity[r] - sum(int(search.requests[n][k]) * a for n, a in hosted.items())
                     for k, r in enumerate(RESOURCES)}
             packing.nodes[slot.node_class.id].append(NodeState(slot.name, free, dict(hosted)))
-    for class_id in ids:
+    for class_id in in_order:
         if not packing.nodes[class_id]:
             del packing.nodes[class_id]
         packing.short.pop(class_id, None)

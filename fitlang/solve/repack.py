@@ -436,7 +436,9 @@ class _Program:
                              np.array([1.0, -float(self.freed[name])]))
                 on[name] = self.flags[name, index] = flag
         for name, flag in on.items():
-            for other in apart.get(name, set()):
+            # (by name: a row order taken from the set's would be another in each process, and
+            # HiGHS then answers another of the programs' equally cheap packings)
+            for other in sorted(apart.get(name, ())):
                 if other in on and name < other:
                     highs.addRow(-highspy_inf(), 1.0, 2, np.array([flag, on[other]], dtype=np.int32),
                                  np.array([1.0, 1.0]))
