@@ -213,17 +213,22 @@ def test_a_dedicated_reason_points_at_the_dedicated_line(tmp_path):
     assert ("rule", "w", None, 'tolerate = ["batch"]') in changes(explanation)
 
 
+def _explained_beside_a_tainted_node(tmp_path, inventory: str, taint: dict):
+    """A kubectl inventory `inventory` of one 4-CPU node with `taint`, a pool `own` of one
+    such node, and `w`: 2 replicas of 4 CPU, so one must go to the tainted node."""
+    node = {"kind": "Node", "metadata": {"name": "n0", "labels": {}}, "spec": {"taints": [taint]},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
+    text = (f'inventory {inventory} {{\n  format = kubectl\n  file = "nodes.json"\n}}\n'
+            + pool("own", 1, 4, "8Gi") + workload("w", 2, 4, "1Gi"))
+    return explain(problem_from(tmp_path, text))
+
 def test_a_taint_is_the_nodes_and_is_repaired_by_tolerating_it(tmp_path):
     """A kubectl node's taint is the cluster's, not the policy's: the conflict says the pool
     has it and the repair tolerates it (bench/differential_taints.py seed 18: it said the
     workload has the taint and repaired by dropping it from the inventory's line)."""
-    node = {"kind": "Node", "metadata": {"name": "n0", "labels": {}},
-            "spec": {"taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}]},
-            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
-    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
-    text = ('inventory tainted {\n  format = kubectl\n  file = "nodes.json"\n}\n'
-            + pool("own", 1, 4, "8Gi") + workload("w", 2, 4, "1Gi"))
-    explanation = explain(problem_from(tmp_path, text))
+    explanation = _explained_beside_a_tainted_node(
+        tmp_path, "tainted", {"key": "team", "value": "a", "effect": "NoSchedule"})
     taint = Part(PartKind.RULE, "w", "taint team=a:NoSchedule", rule="taints")
     reason = next(r for r in explanation.reasons if r.part == taint)
     assert reason.text == "pool `tainted` has `taint team=a:NoSchedule`, which `w` does not tolerate"
@@ -235,13 +240,8 @@ def test_a_taint_is_the_nodes_and_is_repaired_by_tolerating_it(tmp_path):
 def test_a_taint_of_no_value_reads_as_kubectl_writes_it_and_is_tolerated_by_its_key(tmp_path):
     # found as a user (session 57): AMD's GPU nodes are tainted `amd.com/gpu:NoSchedule`; the
     # conflict said `taint amd.com/gpu=:NoSchedule` and the repair `tolerate = ["amd.com/gpu="]`
-    node = {"kind": "Node", "metadata": {"name": "mi300x-1", "labels": {}},
-            "spec": {"taints": [{"key": "amd.com/gpu", "effect": "NoSchedule"}]},
-            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
-    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
-    text = ('inventory amd {\n  format = kubectl\n  file = "nodes.json"\n}\n'
-            + pool("own", 1, 4, "8Gi") + workload("w", 2, 4, "1Gi"))
-    explanation = explain(problem_from(tmp_path, text))
+    explanation = _explained_beside_a_tainted_node(
+        tmp_path, "amd", {"key": "amd.com/gpu", "effect": "NoSchedule"})
     taint = Part(PartKind.RULE, "w", "taint amd.com/gpu:NoSchedule", rule="taints")
     reason = next(r for r in explanation.reasons if r.part == taint)
     assert reason.text == "pool `amd` has `taint amd.com/gpu:NoSchedule`, which `w` does not tolerate"
