@@ -731,6 +731,94 @@ def test_a_spread_replica_changes_zone_in_a_plan_past_48_nodes_and_verify_finds_
     assert problems == [] and found == []
 
 
+
+def test_a_wave_starts_no_replica_on_a_full_node_of_a_pool_another_node_of_which_is_over(tmp_path):
+    # differential_plan.py seed 3351: p1-0 runs 8 CPU of 2 when the plan begins, so the capacity
+    # rule of pool p1 is broken at the start; wave 1 started w0 on p1-1 beside the w2 replica
+    # about to leave it (3 CPU of 2): the checker compares the rules broken by where they stand
+    # (the pool), and `verify --current` found E0832
+    import json
+
+    from fitlang.plan import as_json
+    from fitlang.solve.verify_plan import verify_plan
+
+    path = tmp_path / "p.fit"
+    path.write_text(SEED_3351)
+    running = [("w1", "p1-0"), ("w1", "p1-0"), ("w1", "p1-0"),
+               ("w2", "p1-1"), ("w2", "p1-0"), ("w2", "gone-0")]
+    compilation = Compilation(path)
+    result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in running)), 5.0)
+    assert result.plan is not None and result.problem is not None
+    assert any(m.source == "p1-1" for w in result.plan.waves for m in w.moves)  # the case arises
+    found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
+    assert problems == [] and [d.code for d in found] == []
+
+
+SEED_3351 = """offer o0 {
+  provider = aws
+  instance_type = "m5.2xlarge"
+  regions = ["us-east-1", "us-west-2"]
+  cpu = 8
+  memory = 32GiB
+  price = 0.20 USD/h
+}
+
+offer o1 {
+  provider = aws
+  instance_type = "m5.2xlarge"
+  regions = ["us-east-1"]
+  cpu = 8
+  memory = 32GiB
+  price = 0.05 USD/h
+}
+
+buy {
+  offers = [o0, o1]
+  max_count = 4
+}
+pool p0 {
+  count = 2
+  cpu = 4
+  memory = 8GiB
+  price = 0.40 USD/h
+  zone = "a"
+}
+
+pool p1 {
+  count = 3
+  cpu = 2
+  memory = 32GiB
+  price = 1.00 USD/h
+  zone = "b"
+}
+
+workload w0 {
+  replicas = 2
+  cpu = 1
+  memory = 1GiB
+  spread zone max_skew 1
+}
+
+workload w1 {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+  max_disrupted = 1
+}
+
+workload w2 {
+  replicas = 3
+  cpu = 2
+  memory = 1GiB
+  spread zone max_skew 1
+}
+
+policy {
+  move_price = 0.01 USD/h
+  min_saving = 0%
+}
+"""
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(moves())
 def test_the_node_level_reference_finds_the_brute_force_least(tmp_path_factory, drawn):
