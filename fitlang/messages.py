@@ -655,6 +655,16 @@ class InventoryGpuAmbiguous(Message):
     detail: str
 
 
+class InventoryTypesUnpriced(Message):
+    code = "W0524"
+    summary = "inventory nodes of an instance type `instance_prices` does not list"
+    template = "{detail}"
+    severity = Severity.WARNING
+    fix = ("Add their types to `instance_prices` (the provider's price list, or what the nodes "
+           "cost you), or state `price` as what every other node costs.")
+    detail: str
+
+
 class TargetLeavesOut(Message):
     code = "W0623"
     summary = "a workload this target does not write"

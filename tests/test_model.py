@@ -184,6 +184,33 @@ def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
     assert "infra-0" not in {a.node for a in placement.assignments}
 
 
+def _priced_by_type(prices: str) -> str:
+    return ('inventory dc {\n  format = kubectl\n  file = "nodes.json"\n  price = 0.5 USD/h\n'
+            f'  instance_prices = {{ {prices} }}\n}}\n'
+            'workload web {\n  replicas = 2\n  cpu = 3\n  memory = 4Gi\n}\n')
+
+
+def test_an_inventory_prices_each_node_by_its_instance_type(tmp_path, fitc):
+    """Found as a user (session 57): one `price` per inventory, so a cluster of several node
+    types was one `kubectl get nodes -l ...` file per price. `instance_prices` prices each node
+    by its `node.kubernetes.io/instance-type`; a type it does not list costs `price`, and W0524
+    names those types (a silent default would make them the first filled, the last released)."""
+    (tmp_path / "nodes.json").write_text((INVENTORY / "nodes.json").read_text())
+    listed = '"m6i.8xlarge": 0.2 USD/h, "p4de.24xlarge": 40.966 USD/h, "m6g.2xlarge": 0.308 USD/h'
+    problem = problem_from(tmp_path, _priced_by_type(listed + ', "g6.4xlarge": 1.3232 USD/h'))
+    prices = {(c.instance_type, c.price) for c in problem.classes}  # (no W0524: problem_from)
+    assert prices == {("p4de.24xlarge", Fraction("40.966")), ("g6.4xlarge", Fraction("1.3232")),
+                      ("m6i.8xlarge", Fraction("0.2")), ("m6g.2xlarge", Fraction("0.308"))}
+    # the cheapest node web may use is an m6i at 0.2 (the m6g is tainted), one for both replicas
+    nodes = {a.node for a in solved(problem).assignments}
+    assert nodes in ({"cpu-0"}, {"cpu-1"}), nodes
+    (tmp_path / "p.fit").write_text(_priced_by_type(listed))
+    found = json.loads(fitc("check", "p.fit", "--format", "json", cwd=tmp_path).stdout)
+    (unpriced,) = [d for d in found if d["code"] == "W0524"]
+    assert (unpriced["line"], unpriced["column"]) == (5, 21)  # at `instance_prices`' value
+    assert "`g6.4xlarge` (1)" in unpriced["message"] and "0.5 USD/h" in unpriced["message"]
+
+
 def test_inventory_problems_are_diagnostics_at_the_file_attribute(tmp_path, fitc):
     (tmp_path / "nodes.json").write_text('{"items": [{"metadata": {}}]}')
     (tmp_path / "p.fit").write_text('inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n')

@@ -71,6 +71,27 @@ def test_a_price_stated_twice_is_reported_at_the_second(tmp_path):
     assert (found.code, found.span.line, found.span.column) == ("E0927", 6, 16)
 
 
+@pytest.mark.parametrize("prices, found", [
+    ('instance_prices = { "m7i.2xlarge": 0.4032 USD/h }', []),  # a key is any instance type
+    ('instance_prices = { "m7i.2xlarge": -1 USD/h }', ["E0303"]),
+    ('instance_prices = { "m7i.2xlarge": 1 }', ["E0302"]),
+    ('instance_prices = ["m7i.2xlarge"]', ["E0301"]),
+    # a node priced by its type and per step: which one? (the second stated is the error)
+    ('instance_prices = { "m7i.2xlarge": 1 USD/h }\n  price_hourly = [1 USD/h]', ["E0927"]),
+])
+def test_an_inventorys_instance_prices_are_checked_at_their_token(tmp_path, prices, found):
+    (tmp_path / "nodes.json").write_text('{"items": []}')
+    text = (f'inventory dc {{\n  format = kubectl\n  file = "nodes.json"\n  {prices}\n}}\n'
+            + policy())
+    assert codes(tmp_path, text) == found
+
+
+def test_region_prices_keys_are_still_regions(tmp_path):
+    text = (offer("a", "aws", "m.x", ["us-east-1"], cpu=16)
+            .replace("}\n", '  region_prices = { "m7i.2xlarge": 1 USD/h }\n}\n', 1))
+    assert codes(tmp_path, text) == ["E0201"]
+
+
 @pytest.mark.parametrize("rows, line", [
     ("timestamp,price\n2026-12-01T00:00Z,cheap\n", 2),
     ("2026-12-01T00:00Z,0.5,1\n", 1),

@@ -78,6 +78,7 @@ class InventoryBlock(Frozen):
     format: str | None = None
     file: str | None = None
     price: Fraction | None = None
+    instance_prices: dict[str, Fraction] | None = None
     gpu_model: str | None = None
     reserved_cpu: Fraction | None = None
     reserved_memory: Fraction | None = None

@@ -120,7 +120,9 @@ class EntityBuilders(BlockValuesStage):
         if not self._readable_file(scope, b.file, file, v):
             return None
         return Inventory(name=name, format=b.format, file=str(file),
-                         price=_given(b.price, Fraction(0)), labels=_given(b.labels, {}),
+                         price=_given(b.price, Fraction(0)),
+                         instance_prices=self._instance_prices(name, v, b.instance_prices),
+                         labels=_given(b.labels, {}),
                          zone=b.zone, region=b.region, provider=b.provider, dedicated=b.dedicated,
                          arch=b.arch, jurisdiction=b.jurisdiction,
                          gpu_model=self._accelerator_named(scope, b.gpu_model),
@@ -133,6 +135,19 @@ class EntityBuilders(BlockValuesStage):
                          unavailable=tuple(_given(b.unavailable, [])),
                          step_prices=self._step_prices(scope, f"inventory `{name}`", v,
                                                        b.price_hourly, b.price_file))
+
+    def _instance_prices(self, name: str, v: BlockValues,
+                         prices: dict[str, Fraction] | None) -> dict[str, Fraction]:
+        """`instance_prices` as given; beside a price per step (`price_hourly`, `price_file`)
+        it is a price stated twice (E0927 at the second): one node cannot have both."""
+        per_step = [a for a in ("price_hourly", "price_file") if a in v.spans]
+        if prices is not None and per_step:
+            first, second = sorted(("instance_prices", per_step[0]),
+                                   key=lambda a: (v.spans[a].span.line, v.spans[a].span.column))
+            where = v.spans[second]
+            self.report(msg.StepPriceStatedTwice(block=f"inventory `{name}`", first=first,
+                                                 second=second).diagnostic(where.path, where.span))
+        return dict(prices or {})
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
         b = OfferBlock.of(v.values)

@@ -209,6 +209,9 @@ class Inventory(Frozen):
     format: str
     file: str  # resolved path
     price: Fraction = Fraction(0)
+    # the price per node by its `node.kubernetes.io/instance-type` (`instance_prices`): a
+    # cluster of several node types is one inventory, each type at what it costs
+    instance_prices: dict[str, Fraction] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     zone: str | None = None
     region: str | None = None
@@ -230,6 +233,13 @@ class Inventory(Frozen):
     available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
     unavailable: tuple[str, ...] = ()
     step_prices: StepPrices | None = None
+
+    def node_price(self, instance_type: str | None) -> Fraction:
+        """What a node of this instance type costs per hour: its `instance_prices` entry, else
+        `price`."""
+        if instance_type is not None and instance_type in self.instance_prices:
+            return self.instance_prices[instance_type]
+        return self.price
 
 
 class Offer(Frozen):

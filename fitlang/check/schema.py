@@ -175,6 +175,10 @@ INVENTORY = BlockSchema("inventory", "required", {
     "format": Attr(t.INVENTORY_FORMAT, True, "kubectl or slurm"),
     "file": Attr(t.STRING, True, "path of the inventory file, relative to this file"),
     "price": _rate("price per node per hour"),
+    "instance_prices": Attr(Type("map", of=t.RATE),
+                            doc="the price per node per hour by the node's instance type "
+                                "(`node.kubernetes.io/instance-type`); a type it does not list "
+                                "costs `price`", minimum=Fraction(0)),
     "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
                                                 "is ambiguous (Slurm's `gpu:a100`)"),
     "reserved_cpu": _cpu("CPU each node keeps for pods fitc does not place (DaemonSets, agents), "
@@ -201,7 +205,7 @@ OFFER = BlockSchema("offer", "required", {
     "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
     "price": _rate("on-demand price per hour", True),
     "spot_price": _rate("spot price per hour"),
-    "region_prices": Attr(Type("map", of=t.RATE),
+    "region_prices": Attr(Type("map", of=t.RATE, ref="region"),
                           doc="the on-demand price per hour in other regions, by `region` name: "
                               "each is sold there at its own price (bought spot there: on demand)",
                           minimum=Fraction(0)),
@@ -367,7 +371,8 @@ LOCATION = BlockSchema("location", "required", {
 
 LATENCY = BlockSchema("latency", "none", {
     "from": Attr(t.ref("location"), True, "the users' location"),
-    "to": Attr(Type("map", of=t.TIME), True, "round-trip time to each region, by `region` name"),
+    "to": Attr(Type("map", of=t.TIME, ref="region"), True,
+               "round-trip time to each region, by `region` name"),
 }, doc="round-trip times from a location to regions; later blocks (and the root file's) win")
 
 CURRENT = BlockSchema("current", "optional", {

@@ -75,7 +75,7 @@ class Type:
     dim: str = ""
     choices: tuple[str, ...] = ()
     of: Type | None = None
-    ref: str = ""
+    ref: str = ""  # a `ref`'s kind of entity; a map's: the kind its keys name ("" any string)
     label: str = ""  # what a choice is called: "interconnect", "architecture"
 
     def describe(self) -> str:

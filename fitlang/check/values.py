@@ -137,7 +137,7 @@ class BlockValuesStage(CheckerBase):
         elif name == "every":  # a period, or a cron expression
             result = self._recurrence(scope, evaluator, entry)
         elif attr.type.kind == "map" and attr.type.of is not None:
-            result = self._region_map(scope, evaluator, entry.value, attr.type.of, attr.minimum)
+            result = self._keyed_map(scope, evaluator, entry.value, attr.type, attr.minimum)
         else:
             result = self._typed_value(scope, evaluator, entry, attr)
         if result is not None:
@@ -216,24 +216,30 @@ class BlockValuesStage(CheckerBase):
         self.report(msg.RecurrenceInvalid(detail=detail).diagnostic(scope.path, entry.value.span))
         return None
 
-    def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
-                    value_type: t.Type, minimum: Fraction | None = None) -> dict[str, Any] | None:
-        """`{aws_eu_central_1: 2ms, ...}`: values of `value_type` (each at least `minimum`),
-        keyed by `region` names."""
+    def _keyed_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
+                   map_type: t.Type, minimum: Fraction | None = None) -> dict[str, Any] | None:
+        """`{aws_eu_central_1: 2ms, ...}`: values of the map's type (each at least `minimum`),
+        keyed by names of the entities its `ref` says (`region`), or by any string where it
+        names none (`instance_prices`' instance types)."""
+        value_type = map_type.of
+        assert value_type is not None  # (the caller's condition)
+        keys = map_type.ref
         if not isinstance(expr, n.Map):
+            expected = (f"a map of {keys} names" if keys
+                        else f'a map {{ "name": {value_type.describe()}, ... }}')
             self.report(
-                msg.TypeMismatch(expected="a map of region names", found="another value").diagnostic(
+                msg.TypeMismatch(expected=expected, found="another value").diagnostic(
                     scope.path, expr.span
                 )
             )
             return None
         result: dict[str, Any] = {}
         for pair in expr.pairs:
-            symbol = scope.lookup(pair.key_text)
-            if symbol is None or symbol.kind != "region":
+            symbol = scope.lookup(pair.key_text) if keys else None
+            if keys and (symbol is None or symbol.kind != keys):
                 self.report(
                     msg.UnknownName(
-                        name=pair.key_text, hint=hint(did_you_mean(pair.key_text, scope.names("region")))
+                        name=pair.key_text, hint=hint(did_you_mean(pair.key_text, scope.names(keys)))
                     ).diagnostic(scope.path, pair.key.span)
                 )
                 continue

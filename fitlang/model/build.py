@@ -169,6 +169,9 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         if inventory.gpu_model is None:
             diagnostics.extend(msg.InventoryGpuAmbiguous.at(origin.path, span, detail=detail)
                                for detail in _gpus_read_alike(read.nodes, program))
+        if (unpriced := _types_unpriced(inventory, read.nodes)) is not None:
+            where = inventory.spans.get("instance_prices", origin)
+            diagnostics.append(msg.InventoryTypesUnpriced.at(where.path, where.span, detail=unpriced))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
@@ -601,7 +604,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             id=class_id, pool=inventory.name, count=len(members),
             capacity={"cpu": first.cpu_milli, "memory": first.memory, "gpu": first.gpu_count,
                       "disk": first.disk},
-            price=inventory.price, accelerator=accelerator, labels=labels,
+            price=inventory.node_price(first.instance_type), accelerator=accelerator, labels=labels,
             zone=first.zone or inventory.zone, region=first.region or inventory.region,
             provider=inventory.provider, arch=inventory.arch or first.arch,
             dedicated=inventory.dedicated, taints=tuple(first.taints),
@@ -620,6 +623,24 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             node_hostnames={n.name: host for n in members
                             if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)}))
     return classes
+
+
+def _types_unpriced(inventory: Inventory, nodes: list[InventoryNode]) -> str | None:
+    """Where an inventory prices nodes by instance type, the types read that it does not list
+    (a node of none: a Slurm node, or a label missing), each priced at `price` instead: a
+    silent 0 USD/h would make those nodes the first filled and the last released."""
+    if not inventory.instance_prices:
+        return None
+    counts: dict[str, int] = {}
+    for node in nodes:
+        if node.instance_type not in inventory.instance_prices:
+            key = f"`{node.instance_type}`" if node.instance_type else "no instance type"
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return None
+    listed = ", ".join(f"{key} ({count})" for key, count in sorted(counts.items()))
+    return (f"{sum(counts.values())} node(s) of instance types `instance_prices` does not list "
+            f"cost `price` ({float(inventory.price):g} USD/h): {listed}")
 
 
 def _less_reserved(node: InventoryNode, inventory: Inventory) -> InventoryNode:
