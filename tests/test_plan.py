@@ -177,6 +177,43 @@ def test_plan_command_exit_codes_and_json_document(tmp_path):
     assert nothing.returncode == EXIT_ERRORS and "no current state" in nothing.stderr
 
 
+def _kubectl_node(name: str, instance_type: str, cpu: str) -> dict:
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+              "node.kubernetes.io/instance-type": instance_type}
+    return {"kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": {},
+            "status": {"allocatable": {"cpu": cpu, "memory": "28Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def test_a_plan_empties_the_dearer_instance_type_of_one_inventory(tmp_path):
+    """`instance_prices` (session 58): one kubectl inventory of two node types, each priced by
+    its type. web's two 3-CPU pods run on the 32-CPU node (1.536 USD/h); one 8-CPU node
+    (0.384) holds both: the plan moves both there, 1.536 -> 0.384, and `verify` accepts it. With
+    one price for every node (the only way before), nothing would be saved by moving."""
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [
+        _kubectl_node("big-0", "m6i.8xlarge", "31750m"), _kubectl_node("small-0", "m6i.2xlarge", "7910m"),
+        _kubectl_node("small-1", "m6i.2xlarge", "7910m")]}))
+    owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d9c", "controller": True}]
+    pods = [{"kind": "Pod", "metadata": {"name": f"web-5d9c-{i}", "namespace": "default",
+                                         "labels": {"app": "web"}, "ownerReferences": owner},
+             "spec": {"nodeName": "big-0", "containers": [
+                 {"name": "web", "image": "x", "resources": {"requests": {"cpu": "3", "memory": "4Gi"}}}]},
+             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+            for i in range(2)]
+    (tmp_path / "pods.json").write_text(json.dumps({"kind": "List", "items": pods}))
+    (tmp_path / "p.fit").write_text(
+        'inventory eks {\n  format = kubectl\n  file = "nodes.json"\n'
+        '  instance_prices = { "m6i.8xlarge": 1.536 USD/h, "m6i.2xlarge": 0.384 USD/h }\n}\n'
+        'workload web {\n  image = "x"\n  replicas = 2\n  cpu = 3\n  memory = 4GiB\n}\n')
+    planned = fitc("plan", "p.fit", "--current", "pods.json", "--format", "json", cwd=tmp_path)
+    assert planned.returncode == EXIT_CHANGES, planned.stderr
+    (tmp_path / "plan.json").write_text(planned.stdout)
+    document = PlanDocument.model_validate_json(planned.stdout)
+    assert (document.cost_before, document.cost_after, document.moves) == (1.536, 0.384, 2)
+    checked = fitc("verify", "p.fit", "plan.json", "--current", "pods.json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 # ---- stability ------------------------------------------------------------------------------
 
 STABLE = """
