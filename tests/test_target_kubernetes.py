@@ -1117,6 +1117,25 @@ def test_a_mixed_policy_s_job_without_image_is_left_to_slurm_and_said(tmp_path):
     assert kubernetes.fidelity(written, files) == []
 
 
+def test_a_workload_with_an_image_on_slurm_nodes_is_left_to_slurm_and_said(tmp_path):
+    """A job with both `image` and `command` that the placement runs on a Slurm inventory's
+    nodes is Slurm's: a Job pinned to hostnames the Kubernetes cluster does not have would stay
+    Pending (and run the work twice where both targets are applied)."""
+    path = mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, IMAGE + COMMAND + ON_SLURM)
+    context = context_for(path)
+    kubernetes = TARGETS["kubernetes"]()
+    [said] = [d for d in kubernetes.problems(context) if d.code.startswith(("E06", "W0623"))]
+    assert (said.code, said.span.line) == ("W0623", 19)  # at `workload train`
+    [detail] = details([said], "kubernetes")
+    assert re.fullmatch(r"workload `train` runs on slurm nodes \([^)]+\): not written here "
+                        r"\(the slurm target writes it\)", detail), detail
+    written = kubernetes.written(context)
+    files = kubernetes.render(written)
+    named = [d["metadata"]["name"] for d in documents(files) if d["kind"] != "Namespace"]
+    assert named and all(n.startswith("web-") for n in named)
+    assert kubernetes.fidelity(written, files) == []
+
+
 @pytest.mark.parametrize("train, said", [
     # the placement runs it on Kubernetes' own nodes: Kubernetes would have to run it
     (COMMAND + ON_KUBERNETES, "workload `train` has no `image`, and the placement runs it on "

@@ -982,6 +982,26 @@ def test_a_mixed_policy_s_service_without_command_is_left_to_kubernetes_and_said
     assert slurm.problems(dataclasses.replace(context, targets=("slurm", "kubernetes"))) == []
 
 
+def test_a_workload_with_a_command_on_kubernetes_nodes_is_left_to_kubernetes_and_said(tmp_path):
+    """Found as a user (session 58): a job with both `image` and `command` that the placement
+    runs on a `kubectl` inventory's nodes (a GKE TPU pool) was written by Slurm too, its nodes
+    declared in fitc-nodes.conf: compiled with both targets, the job ran twice, once on nodes
+    no Slurm cluster has."""
+    path = mixed_policy(tmp_path, IMAGE + COMMAND + ON_KUBERNETES, COMMAND + ON_SLURM)
+    context = context_for(path)
+    slurm = TARGETS["slurm"]()
+    [said] = slurm.problems(context)
+    assert (said.code, said.span.line) == ("W0623", 12)  # at `workload web`, a warning
+    [detail] = details([said], "slurm")
+    assert re.fullmatch(r"workload `web` runs on kubernetes nodes \([^)]+\): not written here "
+                        r"\(the kubernetes target writes it\)", detail), detail
+    written = slurm.written(context)
+    files = slurm.render(written)
+    assert sorted(files) == ["train.sbatch"]  # no script for web, no slurm.conf lines for its nodes
+    assert fidelity(written, files) == []
+    assert slurm.problems(dataclasses.replace(context, targets=("slurm", "kubernetes"))) == []
+
+
 @pytest.mark.parametrize("web, said", [
     # the placement runs it on Slurm's own nodes: Slurm would have to run it
     (IMAGE + ON_SLURM, "workload `web` has no `command`, and the placement runs it on slurm nodes "
