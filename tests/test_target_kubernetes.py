@@ -977,6 +977,49 @@ def test_tpu_pods_on_gke_inventory_nodes_select_the_nodes_tpu_type_and_topology(
     assert fidelity(context, files) == []
 
 
+def _v5e_host(name: str, pool: str) -> dict:
+    """A host of a GKE multi-host TPU v5e slice: 4 chips of a `2x4` topology (8 chips, 2 hosts),
+    its slice the node pool."""
+    node = _gke_tpu_node(name, "2x4")
+    node["metadata"]["labels"].update({"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                                       "cloud.google.com/gke-nodepool": pool,
+                                       "node.kubernetes.io/instance-type": "ct5lp-hightpu-4t"})
+    return node
+
+
+@pytest.mark.parametrize("nodes, said", [
+    # a gang of two 4-chip replicas on one host of each of two slices: both slices wait (the
+    # solver's own answer on a research centre's GKE inventory, session 58)
+    ({"train": ["a-0", "b-0"]}, ["`train` runs on 1 of the 2 hosts of multi-host TPU slice `pool-a` (a-0)",
+                                 "`train` runs on 1 of the 2 hosts of multi-host TPU slice `pool-b` (b-0)"]),
+    ({"train": ["a-0", "a-1"]}, []),  # the whole slice
+    ({"train": ["a-0", "a-1"], "one": ["b-1"]},
+     ["`one` runs on 1 of the 2 hosts of multi-host TPU slice `pool-b` (b-1)"]),
+])
+def test_a_workload_on_part_of_a_multi_host_tpu_slice_is_warned_of(tmp_path, nodes, said):
+    import dataclasses
+
+    from fitlang.solve.placement_result import Assignment
+
+    hosts = [_v5e_host(f"{s}-{h}", f"pool-{s}") for s in "ab" for h in (0, 1)]
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": hosts}))
+    path = tmp_path / "p.fit"
+    tpu = '  gpu {\n    count = 4\n    require family == tpu\n  }\n  image = "jax"\n}\n'
+    path.write_text('import "std/accelerators"\n'
+                    'inventory gke {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+                    'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
+                    '  memory = 32GiB\n' + tpu +
+                    'workload one {\n  kind = job\n  replicas = 1\n  cpu = 8\n  memory = 32GiB\n' + tpu)
+    context = context_for(path)
+    chosen = [Assignment(name, replica, node) for name, placed in nodes.items()
+              for replica, node in enumerate(placed)]
+    context = CompileContext(context.program, context.problem,
+                             dataclasses.replace(context.placement, assignments=chosen))
+    warned = [d for d in TARGETS["kubernetes"]().problems(context) if d.code == "W0626"]
+    assert [d.message.split(": ", 1)[1].removeprefix("workload ").split(": a slice")[0]
+            for d in warned] == said
+
+
 def test_ephemeral_storage_on_bought_nodes_is_packed_to_what_their_kubelet_admits(tmp_path):
     # a bought node's kubelet counts ephemeral storage on its root disk unless its node group
     # sets the local NVMe up for it, which the Terraform target now does where a node needs it

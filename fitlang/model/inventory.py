@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -361,6 +362,25 @@ GKE_TPU_ACCELERATOR = "cloud.google.com/gke-tpu-accelerator"
 # cloud.google.com/kubernetes-engine/docs/how-to/tpus): nodes that differ in one are no class
 GKE_TPU_SELECTORS = (GKE_TPU_ACCELERATOR, "cloud.google.com/gke-tpu-topology")
 # GKE's TPU node label (cloud.google.com/gke-tpu-accelerator) -> the stdlib's accelerator
+GKE_NODE_POOL = "cloud.google.com/gke-nodepool"
+
+
+def tpu_slice(node: InventoryNode) -> tuple[str, int] | None:
+    """(its GKE node pool, the hosts of its slice) for a host of a multi-host TPU slice: a node
+    whose `cloud.google.com/gke-tpu-topology` holds more chips than the node has (`2x4` of a
+    4-chip `ct5lp-hightpu-4t`: 8 chips on 2 hosts, one node pool). GKE makes a multi-host
+    slice's node pool whole ("Plan TPUs in GKE"); None for other nodes, or where no node pool
+    label says which slice the node is of."""
+    topology = node.labels.get(GKE_TPU_SELECTORS[1], "")
+    pool = node.labels.get(GKE_NODE_POOL)
+    if not node.gpu_count or pool is None or not re.fullmatch(r"\d+(x\d+){1,2}", topology):
+        return None
+    chips = math.prod(int(side) for side in topology.split("x"))
+    if chips <= node.gpu_count or chips % node.gpu_count:
+        return None
+    return pool, chips // node.gpu_count
+
+
 _GKE_TPUS = {"tpu-v5-lite-podslice": "TPU_V5E", "tpu-v5-lite-device": "TPU_V5E",
              "tpu-v5p-slice": "TPU_V5P", "tpu-v6e-slice": "TPU_V6E"}
 

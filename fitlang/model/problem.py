@@ -202,6 +202,10 @@ class NodeClass(Frozen):
     # node name -> its `kubernetes.io/hostname` label, where an inventory states one that is
     # not its name (the kubelet's --hostname-override, a cloud that names nodes by instance)
     node_hostnames: dict[str, str] = field(default_factory=dict)
+    # node name -> (its GKE node pool, the hosts of its slice), for the hosts of a multi-host
+    # TPU slice (a `2x4` v5e slice of 4-chip nodes is 2 hosts): a slice's hosts run one job
+    # together, which the Kubernetes target warns of where a workload takes part of one (W0626)
+    node_slices: dict[str, tuple[str, int]] = field(default_factory=dict)
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
