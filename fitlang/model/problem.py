@@ -324,6 +324,10 @@ class Exclusion(Frozen):
     # the user may drop: explain never blames or relaxes it
     fact: bool = False
     index: int | None = None  # which of the workload's rules of its kind (a spread's index)
+    # the `gpu` block's one rule naming a kind of device (`model == TPU_V6E`), on a node of
+    # another family than `gpu`: dropped, the block names no kind and asks for GPUs (the
+    # checker's default `family == gpu`), which keeps the node out still
+    kind_default: bool = False
 
 
 class PreferenceRule(Frozen):
