@@ -857,3 +857,21 @@ def test_a_gpu_name_that_fits_models_of_different_memory_is_said_with_the_one_ta
     [node_class] = built.problem.classes
     assert node_class.accelerator.name == (model.split("= ")[-1].strip() or ("A100_40GB" if "a100" in gres
                                                                             else "H100"))
+
+
+def test_trainium2_has_the_96_gib_of_device_memory_a_chip_has(tmp_path):
+    """The Neuron docs ("Amazon EC2 Trn2 Architecture"): a trn2.48xlarge's 16 Trainium2 chips
+    have 1,536 GiB, 96 GiB each, 103 GB; std/accelerators said 96 GB, so a job asking 100 GB of
+    device memory was kept off every trn2 (session 58)."""
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/aws"\nbuy trn {\n  offers = [aws_trn2_48xlarge]\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 8\n  memory = 64GiB\n'
+                    '  gpu {\n    count = 16\n    require family == trainium and memory >= 100GB\n  }\n}\n')
+    checked = check_file(path, Workspace())
+    assert not checked.has_errors, checked.diagnostics
+    [demand] = build_problem(checked.program).problem.demands
+    assert demand.eligible == ["aws_trn2_48xlarge@us-east-2"]
