@@ -267,7 +267,7 @@ def test_a_carbon_budget_below_every_schedule_is_named_by_explain_with_a_checked
             and "is less than any schedule emits, at least 0.20 kgCO2e" in said.message)
     assert text.splitlines()[said.span.line - 1].strip() == "carbon_budget = 150 gCO2e"
     [repair] = explained.repairs
-    assert (repair.rule, repair.before, repair.after) == ("carbon", "0.15 kgCO2e", "0.20 kgCO2e")
+    assert (repair.rule, repair.before, repair.after) == ("carbon", "0.15 kgCO2e", "0.2 kgCO2e")
     repaired = solved(dataclasses.replace(problem, carbon_budget=Fraction(2, 10)))  # and verified
     assert repaired.status == "optimal"
     # a budget that holds the least schedule is no conflict: the window's E0951 stays as it was

@@ -596,7 +596,7 @@ def _over_carbon_budget(problem: Problem, root: str, time_limit: float | None,
     if _solves(dataclasses.replace(problem, carbon_budget=raised), left) is not None:
         repairs.append(TimeRepair("carbon", "carbon_budget", f"raise `carbon_budget` to "
                                   f"{float(raised):.2f} kgCO2e", problem.carbon_budget_origin,
-                                  f"{float(budget):.2f} kgCO2e", f"{float(raised):.2f} kgCO2e"))
+                                  f"{float(budget):g} kgCO2e", f"{float(raised):g} kgCO2e"))
     where = problem.carbon_budget_origin
     line = f" (line {where.span.line})" if where is not None else ""
     detail = (f"no schedule meets every hard rule within the horizon (the solver proved it): the "
