@@ -626,3 +626,24 @@ def test_an_unstated_arch_is_said_as_the_default_and_relaxed_to_both(tmp_path):
         ("arch = [amd64] (the default)", "arch = [amd64, arm64]", "arch"),
         ("arch = [amd64]", "arch = [amd64, arm64]", "arch")]
     assert arch.ARCHES == ("amd64", "arm64")
+
+
+def test_a_rule_ruling_out_some_nodes_of_an_inventory_names_their_class(tmp_path):
+    """Found as a user (session 58): verify said "`preprocess` may not run on `cpu-02`: arch =
+    [arm64] (nodes of `hpc` are amd64)" of an inventory whose Grace nodes are arm64: the detail
+    named the inventory, whose classes differ. It names the class the node is of."""
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=h100-01 Arch=x86_64 CPUTot=112 RealMemory=1031000 Gres=gpu:h100:8\n"
+        "NodeName=grace-01 Arch=aarch64 CPUTot=72 RealMemory=480000\n")
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/accelerators"\ninventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    + workload("embed", 1, 8, "4Gi", "  arch = [arm64]\n  command = [\"embed\"]\n"))
+    checked = check_file(path, Workspace())
+    assert not checked.has_errors, checked.diagnostics
+    [demand] = build_problem(checked.program).problem.demands
+    assert [(c, e.detail) for c, e in demand.excluded.items()] == [
+        ("hpc/h100", "nodes of `hpc/h100` are amd64")]

@@ -841,7 +841,7 @@ def test_the_partition_is_the_slurm_targets_rule_that_the_driver_adds(tmp_path):
     ruled_out = set(alone.eligible) - set(driven.eligible)
     assert [(driven.excluded[c].rule, driven.excluded[c].detail) for c in sorted(ruled_out)] == [
         ('slurm partition "debug"',
-         "nodes of `hpc` are not in partition debug") for _ in sorted(ruled_out)]
+         f"nodes of `{c}` are not in partition debug") for c in sorted(ruled_out)]  # (each class)
 
 
 def test_eligibility_names_no_target():
