@@ -687,6 +687,19 @@ class CommandRunsSrun(Message):
     target: str
 
 
+class PartOfTpuSlice(Message):
+    code = "W0626"
+    summary = "a workload on part of a multi-host TPU slice"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Give the workload one replica per host of the slice (a `gang` of that many, asking "
+           "all of each host's chips), or keep it off the slice's nodes (`require labels[...]`). "
+           "A multi-host slice's hosts run one job together; fitc places each host as a node of "
+           "its own and does not hold a workload to a slice's hosts.")
+    detail: str
+    target: str
+
+
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"

@@ -448,6 +448,31 @@ def test_a_region_repair_keeps_the_buy_s_own_limit(tmp_path, max_count, offered)
     assert any(r.part.kind == "buy" and "eu-central-1" in r.text for r in explanation.repairs) == offered
 
 
+
+@pytest.mark.parametrize("model, pools, dropped", [
+    # found as a user (session 58): "drop `model == TPU_V6E` so that `tpu_big` may also run on
+    # pool `v5e` (cost ...)", checked by solving; the edited file's `gpu` block names no kind,
+    # asks for GPUs (the default `family == gpu`), and has no placement
+    ("TPU_V6E", {"v6e": "TPU_V6E", "v5e": "TPU_V5E"}, None),
+    # a GPU model's rule dropped still admits the other GPUs: the repair stands
+    ("H200", {"h200": "H200", "h100": "H100"}, "drop `model == H200` (line 29) so that `train` may "
+     "also run on pool `h100`"),
+])
+def test_dropping_the_one_kind_a_gpu_block_names_leaves_it_asking_for_gpus(tmp_path, model, pools, dropped):
+    text = 'import "std/accelerators"\n' + "".join(
+        pool(name, 1, 8, "32Gi", extra=f"  gpu {{\n    model = {accelerator}\n    count = 4\n  }}\n")
+        for name, accelerator in pools.items())
+    text += workload("train", 2, 4, "8Gi", f"  gang = true\n  gpu {{\n    count = 4\n"
+                                           f"    require model == {model}\n  }}\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert not explanation.feasible
+    said = [r.text.split(" (cost")[0] for r in explanation.repairs if r.part.key == f"model == {model}"]
+    assert said == ([dropped] if dropped else [])
+    # the edit itself: the rule deleted from the file
+    edited = problem_from(tmp_path, text.replace(f"    require model == {model}\n", ""), "edited.fit")
+    assert (solve(edited).status == "optimal") == (dropped is not None)
+
+
 @pytest.mark.parametrize("buy, repair", [
     # found as a user (session 55): "add a `buy` block" where one word in its `providers` does
     ("providers = [gcp]\n  max_count = 2", "let buy `cloud` (line 17) buy aws's offers (add aws to its "

@@ -95,6 +95,21 @@ def test_explain_names_the_latency_rule_and_the_limit_that_works(tmp_path):
     assert ("latency", "11ms", "20ms") in [(r.part.kind, r.before, r.after) for r in explanation.repairs]
 
 
+def test_a_blocks_within_is_raised_for_all_its_users_at_once(tmp_path):
+    """Found as a user (session 58): `users = [frankfurt, paris] within = 4ms`, no region within
+    4 ms of either. The limit was raised per location, which fixes neither alone: "no single
+    change repairs the policy", and a pair, drop one location's rule and raise the other's
+    limit, that no edit of the block makes. One `within` is one edit: 12 ms (paris to ams) is
+    the least that reaches both (berlin to fra 10 ms)."""
+    explanation = explain(problem_from(tmp_path, FLEET + web("5ms", replicas=1)))
+    assert not explanation.feasible
+    assert [(r.part.kind, r.text, r.before, r.after) for r in explanation.repairs
+            if r.part.kind == "latency"][:1] == [
+        ("latency", "raise the latency limit of `web` for berlin, paris from 5 ms to 12 ms", "5ms", "12ms")]
+    repaired = solved(problem_from(tmp_path, FLEET + web("12ms", replicas=1)))
+    assert not repaired.unplaced
+
+
 def test_explain_says_when_no_region_is_within_reach(tmp_path):
     explanation = explain(problem_from(tmp_path, FLEET + web("5ms", replicas=1, users="paris")))
     assert ("`web` needs 1 replica within 5 ms of users in paris (no region `web` may run in is "

@@ -100,6 +100,74 @@ def test_a_slurm_field_given_twice_keeps_its_first_value():
     assert [(n.name, n.cpu_milli, n.memory) for n in read.nodes] == [("a", 4000, 2 ** 30)]
 
 
+# `scontrol show node` (no `-o`) of a real Slurm 22.05: each node a `NodeName=` line, its other
+# fields on indented lines, a blank line between nodes; the same nodes as `scontrol -o` prints them
+SCONTROL_SHOW_NODE = """NodeName=cpu-01 Arch=x86_64 CoresPerSocket=32
+   CPUAlloc=8 CPUEfctv=128 CPUTot=128 CPULoad=1.80
+   AvailableFeatures=x86
+   ActiveFeatures=x86
+   Gres=(null)
+   NodeAddr=127.0.0.1 NodeHostName=localhost Port=48001 Version=22.05.8
+   OS=Linux 6.18.44-fc-v1252 #1 SMP PREEMPT_DYNAMIC @0
+   RealMemory=500000 AllocMem=65536 FreeMem=21481 Sockets=2 Boards=1
+   State=MIXED ThreadsPerCore=2 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A
+   Partitions=cpu
+   CfgTRES=cpu=128,mem=500000M,billing=128
+   AllocTRES=cpu=8,mem=64G
+   CapWatts=n/a
+
+NodeName=h100-01 Arch=x86_64 CoresPerSocket=28
+   CPUAlloc=0 CPUEfctv=112 CPUTot=112 CPULoad=1.80
+   AvailableFeatures=x86,nvlink,ib
+   ActiveFeatures=x86,nvlink,ib
+   Gres=gpu:h100:8
+   RealMemory=1031000 AllocMem=0 FreeMem=21494 Sockets=2 Boards=1
+   State=IDLE ThreadsPerCore=2 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A
+   Partitions=gpu
+
+NodeName=grace-01 Arch=aarch64 CoresPerSocket=72
+   CPUAlloc=0 CPUEfctv=72 CPUTot=72 CPULoad=1.80
+   AvailableFeatures=arm64,grace
+   Gres=(null)
+   RealMemory=480000 AllocMem=0 FreeMem=21486 Sockets=1 Boards=1
+   State=IDLE ThreadsPerCore=1 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A
+   Partitions=cpu
+
+NodeName=l40s-02 Arch=x86_64 CoresPerSocket=16
+   CPUAlloc=0 CPUEfctv=64 CPUTot=64 CPULoad=3.67
+   Gres=gpu:l40s:4
+   RealMemory=515000 AllocMem=0 FreeMem=21684 Sockets=2 Boards=1
+   State=IDLE+DRAIN ThreadsPerCore=2 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A
+   Partitions=gpu
+   Reason=fan failure; "ticket" 42 [root@2026-12-06T06:13:06]
+"""
+
+
+def test_scontrol_show_node_without_o_is_read_as_the_one_line_form():
+    """Each node's indented lines belong to it: read line by line, every one was "no
+    NodeName=" and every node "needs numeric CPUTot=" (E0502 for each of ~170 lines)."""
+    one_line = "\n".join(" ".join(line.strip() for line in block.splitlines())
+                         for block in SCONTROL_SHOW_NODE.split("\n\n"))
+    assert one_line.count("\n") == 3
+    shown, one = read_slurm(SCONTROL_SHOW_NODE, "n.txt"), read_slurm(one_line, "n.txt")
+    assert shown.problems == shown.bad_values == []
+    assert [(n.name, n.cpu_milli, n.memory // 2 ** 20, n.gpu_count, n.gpu_product, n.arch,
+             n.features, n.threads_per_core, n.labels) for n in shown.nodes] == [
+        ("cpu-01", 128000, 500000, 0, None, "amd64", ["x86"], 2, {"slurm.partition.cpu": "true"}),
+        ("h100-01", 112000, 1031000, 8, "h100", "amd64", ["x86", "nvlink", "ib"], 2,
+         {"slurm.partition.gpu": "true"}),
+        ("grace-01", 72000, 480000, 0, None, "arm64", ["arm64", "grace"], 1, {"slurm.partition.cpu": "true"})]
+    assert shown.nodes == one.nodes
+    assert shown.skipped == one.skipped == {"l40s-02": "State=IDLE+DRAIN"}
+    assert shown.allocated == one.allocated == {
+        "cpu-01": {"cpu": 8000, "memory": 65536 * 2 ** 20, "gpu": 0, "disk": 0}}
+    # a line of no node still names its own line, after a node's indented ones
+    read = read_slurm(SCONTROL_SHOW_NODE.replace("\nNodeName=grace-01", "\nhello world\nNodeName=grace-01"),
+                      "n.txt")
+    assert read.problems == [
+        "n.txt:24: no NodeName=; expected `scontrol -o show node` output (one node per line)"]
+
+
 def test_malformed_slurm_lines_name_the_line():
     read = read_slurm("NodeName=a CPUTot=x RealMemory=1\nhello world\n", "s.txt")
     assert read.problems == [
@@ -816,3 +884,21 @@ def test_a_gpu_name_that_fits_models_of_different_memory_is_said_with_the_one_ta
     [node_class] = built.problem.classes
     assert node_class.accelerator.name == (model.split("= ")[-1].strip() or ("A100_40GB" if "a100" in gres
                                                                             else "H100"))
+
+
+def test_trainium2_has_the_96_gib_of_device_memory_a_chip_has(tmp_path):
+    """The Neuron docs ("Amazon EC2 Trn2 Architecture"): a trn2.48xlarge's 16 Trainium2 chips
+    have 1,536 GiB, 96 GiB each, 103 GB; std/accelerators said 96 GB, so a job asking 100 GB of
+    device memory was kept off every trn2 (session 58)."""
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/aws"\nbuy trn {\n  offers = [aws_trn2_48xlarge]\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 8\n  memory = 64GiB\n'
+                    '  gpu {\n    count = 16\n    require family == trainium and memory >= 100GB\n  }\n}\n')
+    checked = check_file(path, Workspace())
+    assert not checked.has_errors, checked.diagnostics
+    [demand] = build_problem(checked.program).problem.demands
+    assert demand.eligible == ["aws_trn2_48xlarge@us-east-2"]

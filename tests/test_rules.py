@@ -583,6 +583,35 @@ def test_a_workload_no_node_may_take_is_w0106_at_its_replicas(tmp_path, cpu, ext
         assert text.splitlines()[warning.span.line - 1].strip() == "replicas = 2"
 
 
+def test_w0106_says_each_reason_of_an_inventory_whose_nodes_are_ruled_out_apart(tmp_path):
+    """Found as a user (session 58): an HPC centre's Slurm nodes, x86 in partition gpu and
+    arm64 (Grace) in partition cpu, with `slurm { partition = "gpu" }` and an arm64 job: W0106
+    said "`hpc`: arch = [arm64]", the first class's reason, of an inventory that has arm64 nodes
+    (it is the partition that rules those out)."""
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+    from fitlang.targets.base import target_rules
+
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=h100-01 Arch=x86_64 CPUTot=112 RealMemory=1031000 Gres=gpu:h100:8 Partitions=gpu\n"
+        "NodeName=h100-02 Arch=x86_64 CPUTot=112 RealMemory=1031000 Gres=gpu:h100:8 Partitions=gpu\n"
+        "NodeName=grace-01 Arch=aarch64 CPUTot=72 RealMemory=480000 Partitions=cpu\n")
+    text = ('import "std/accelerators"\n'
+            'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+            + workload("embed", 2, 8, "4Gi", "  arch = [arm64]\n  command = [\"embed\"]\n")
+            + 'policy {\n  slurm {\n    partition = "gpu"\n  }\n}\n')
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    checked = check_file(path, Workspace())
+    assert not checked.has_errors, checked.diagnostics
+    built = build_problem(checked.program, target_rules(checked.program))  # the partition's rule
+    [warning] = [d for d in rule_warnings(checked.program, built.problem) if d.code == "W0106"]
+    assert warning.message == ('workload `embed` runs on no node: `hpc`: arch = [arm64] (2 nodes), '
+                               'slurm partition "gpu" (1 node)')
+
+
 def test_an_unstated_arch_is_said_as_the_default_and_relaxed_to_both(tmp_path):
     # found as a user (session 57): explain's repair read "drop `arch = [amd64]` (line 7)" at
     # a workload that writes no `arch`; there is nothing to drop, there is one to state
@@ -597,3 +626,24 @@ def test_an_unstated_arch_is_said_as_the_default_and_relaxed_to_both(tmp_path):
         ("arch = [amd64] (the default)", "arch = [amd64, arm64]", "arch"),
         ("arch = [amd64]", "arch = [amd64, arm64]", "arch")]
     assert arch.ARCHES == ("amd64", "arm64")
+
+
+def test_a_rule_ruling_out_some_nodes_of_an_inventory_names_their_class(tmp_path):
+    """Found as a user (session 58): verify said "`preprocess` may not run on `cpu-02`: arch =
+    [arm64] (nodes of `hpc` are amd64)" of an inventory whose Grace nodes are arm64: the detail
+    named the inventory, whose classes differ. It names the class the node is of."""
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=h100-01 Arch=x86_64 CPUTot=112 RealMemory=1031000 Gres=gpu:h100:8\n"
+        "NodeName=grace-01 Arch=aarch64 CPUTot=72 RealMemory=480000\n")
+    path = tmp_path / "p.fit"
+    path.write_text('import "std/accelerators"\ninventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    + workload("embed", 1, 8, "4Gi", "  arch = [arm64]\n  command = [\"embed\"]\n"))
+    checked = check_file(path, Workspace())
+    assert not checked.has_errors, checked.diagnostics
+    [demand] = build_problem(checked.program).problem.demands
+    assert [(c, e.detail) for c, e in demand.excluded.items()] == [
+        ("hpc/h100", "nodes of `hpc/h100` are amd64")]

@@ -977,6 +977,49 @@ def test_tpu_pods_on_gke_inventory_nodes_select_the_nodes_tpu_type_and_topology(
     assert fidelity(context, files) == []
 
 
+def _v5e_host(name: str, pool: str) -> dict:
+    """A host of a GKE multi-host TPU v5e slice: 4 chips of a `2x4` topology (8 chips, 2 hosts),
+    its slice the node pool."""
+    node = _gke_tpu_node(name, "2x4")
+    node["metadata"]["labels"].update({"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                                       "cloud.google.com/gke-nodepool": pool,
+                                       "node.kubernetes.io/instance-type": "ct5lp-hightpu-4t"})
+    return node
+
+
+@pytest.mark.parametrize("nodes, said", [
+    # a gang of two 4-chip replicas on one host of each of two slices: both slices wait (the
+    # solver's own answer on a research centre's GKE inventory, session 58)
+    ({"train": ["a-0", "b-0"]}, ["`train` runs on 1 of the 2 hosts of multi-host TPU slice `pool-a` (a-0)",
+                                 "`train` runs on 1 of the 2 hosts of multi-host TPU slice `pool-b` (b-0)"]),
+    ({"train": ["a-0", "a-1"]}, []),  # the whole slice
+    ({"train": ["a-0", "a-1"], "one": ["b-1"]},
+     ["`one` runs on 1 of the 2 hosts of multi-host TPU slice `pool-b` (b-1)"]),
+])
+def test_a_workload_on_part_of_a_multi_host_tpu_slice_is_warned_of(tmp_path, nodes, said):
+    import dataclasses
+
+    from fitlang.solve.placement_result import Assignment
+
+    hosts = [_v5e_host(f"{s}-{h}", f"pool-{s}") for s in "ab" for h in (0, 1)]
+    (tmp_path / "nodes.json").write_text(json.dumps({"items": hosts}))
+    path = tmp_path / "p.fit"
+    tpu = '  gpu {\n    count = 4\n    require family == tpu\n  }\n  image = "jax"\n}\n'
+    path.write_text('import "std/accelerators"\n'
+                    'inventory gke {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+                    'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
+                    '  memory = 32GiB\n' + tpu +
+                    'workload one {\n  kind = job\n  replicas = 1\n  cpu = 8\n  memory = 32GiB\n' + tpu)
+    context = context_for(path)
+    chosen = [Assignment(name, replica, node) for name, placed in nodes.items()
+              for replica, node in enumerate(placed)]
+    context = CompileContext(context.program, context.problem,
+                             dataclasses.replace(context.placement, assignments=chosen))
+    warned = [d for d in TARGETS["kubernetes"]().problems(context) if d.code == "W0626"]
+    assert [d.message.split(": ", 1)[1].removeprefix("workload ").split(": a slice")[0]
+            for d in warned] == said
+
+
 def test_ephemeral_storage_on_bought_nodes_is_packed_to_what_their_kubelet_admits(tmp_path):
     # a bought node's kubelet counts ephemeral storage on its root disk unless its node group
     # sets the local NVMe up for it, which the Terraform target now does where a node needs it
@@ -1114,6 +1157,25 @@ def test_a_mixed_policy_s_job_without_image_is_left_to_slurm_and_said(tmp_path):
     files = kubernetes.render(written)
     named = [d["metadata"]["name"] for d in documents(files) if d["kind"] != "Namespace"]
     assert named and all(n.startswith("web-") for n in named)  # (a Deployment per node chosen)
+    assert kubernetes.fidelity(written, files) == []
+
+
+def test_a_workload_with_an_image_on_slurm_nodes_is_left_to_slurm_and_said(tmp_path):
+    """A job with both `image` and `command` that the placement runs on a Slurm inventory's
+    nodes is Slurm's: a Job pinned to hostnames the Kubernetes cluster does not have would stay
+    Pending (and run the work twice where both targets are applied)."""
+    path = mixed_policy(tmp_path, IMAGE + ON_KUBERNETES, IMAGE + COMMAND + ON_SLURM)
+    context = context_for(path)
+    kubernetes = TARGETS["kubernetes"]()
+    [said] = [d for d in kubernetes.problems(context) if d.code.startswith(("E06", "W0623"))]
+    assert (said.code, said.span.line) == ("W0623", 19)  # at `workload train`
+    [detail] = details([said], "kubernetes")
+    assert re.fullmatch(r"workload `train` runs on slurm nodes \([^)]+\): not written here "
+                        r"\(the slurm target writes it\)", detail), detail
+    written = kubernetes.written(context)
+    files = kubernetes.render(written)
+    named = [d["metadata"]["name"] for d in documents(files) if d["kind"] != "Namespace"]
+    assert named and all(n.startswith("web-") for n in named)
     assert kubernetes.fidelity(written, files) == []
 
 

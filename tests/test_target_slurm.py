@@ -841,7 +841,7 @@ def test_the_partition_is_the_slurm_targets_rule_that_the_driver_adds(tmp_path):
     ruled_out = set(alone.eligible) - set(driven.eligible)
     assert [(driven.excluded[c].rule, driven.excluded[c].detail) for c in sorted(ruled_out)] == [
         ('slurm partition "debug"',
-         "nodes of `hpc` are not in partition debug") for _ in sorted(ruled_out)]
+         f"nodes of `{c}` are not in partition debug") for c in sorted(ruled_out)]  # (each class)
 
 
 def test_eligibility_names_no_target():
@@ -979,6 +979,26 @@ def test_a_mixed_policy_s_service_without_command_is_left_to_kubernetes_and_said
     assert fidelity(written, files) == []
     assert [p.split(" (")[0] for p in fidelity(written, {})] == ["no script runs `train`"]
     # compiled beside the kubernetes target, which writes it: nothing to say
+    assert slurm.problems(dataclasses.replace(context, targets=("slurm", "kubernetes"))) == []
+
+
+def test_a_workload_with_a_command_on_kubernetes_nodes_is_left_to_kubernetes_and_said(tmp_path):
+    """Found as a user (session 58): a job with both `image` and `command` that the placement
+    runs on a `kubectl` inventory's nodes (a GKE TPU pool) was written by Slurm too, its nodes
+    declared in fitc-nodes.conf: compiled with both targets, the job ran twice, once on nodes
+    no Slurm cluster has."""
+    path = mixed_policy(tmp_path, IMAGE + COMMAND + ON_KUBERNETES, COMMAND + ON_SLURM)
+    context = context_for(path)
+    slurm = TARGETS["slurm"]()
+    [said] = slurm.problems(context)
+    assert (said.code, said.span.line) == ("W0623", 12)  # at `workload web`, a warning
+    [detail] = details([said], "slurm")
+    assert re.fullmatch(r"workload `web` runs on kubernetes nodes \([^)]+\): not written here "
+                        r"\(the kubernetes target writes it\)", detail), detail
+    written = slurm.written(context)
+    files = slurm.render(written)
+    assert sorted(files) == ["train.sbatch"]  # no script for web, no slurm.conf lines for its nodes
+    assert fidelity(written, files) == []
     assert slurm.problems(dataclasses.replace(context, targets=("slurm", "kubernetes"))) == []
 
 

@@ -247,6 +247,34 @@ def test_verify_recounts_the_carbon_budget_and_the_carbon_objective(tmp_path):
     assert any("states carbon = 0.2 kgCO2e over the horizon; its runs give 1.8" in m for m in found)
 
 
+def test_a_carbon_budget_below_every_schedule_is_named_by_explain_with_a_checked_repair(tmp_path):
+    """Found as a user (session 58): a week whose one conflict was its `carbon_budget` was
+    E0951 "the power caps, the budget or the packing ... rule out every schedule"; the least
+    a schedule emits here is 0.2 kgCO2e (r0's clean hours), by enumeration in the test above."""
+    import dataclasses
+
+    from fitlang.solve.explain_time import explained_in_time
+
+    regions = [(1, 1000, 0, [Fraction(0)] * 4, [100, 100, 900, 900]),
+               (1, 1000, 0, [Fraction(0)] * 4, [500] * 4)]
+    text = _policy_text(regions, [("a", 2, 0, 2)], 4, "cost", "carbon_budget = 150 gCO2e")
+    problem = problem_from(tmp_path, text)
+    assert solve(problem).status == "infeasible"
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    said = explained.diagnostic
+    assert said.code == "E0951" and explained.rule == "carbon"
+    assert ("the `carbon_budget` of 0.15 kgCO2e (line" in said.message
+            and "is less than any schedule emits, at least 0.20 kgCO2e" in said.message)
+    assert text.splitlines()[said.span.line - 1].strip() == "carbon_budget = 150 gCO2e"
+    [repair] = explained.repairs
+    assert (repair.rule, repair.before, repair.after) == ("carbon", "0.15 kgCO2e", "0.2 kgCO2e")
+    repaired = solved(dataclasses.replace(problem, carbon_budget=Fraction(2, 10)))  # and verified
+    assert repaired.status == "optimal"
+    # a budget that holds the least schedule is no conflict: the window's E0951 stays as it was
+    roomy = dataclasses.replace(problem, carbon_budget=Fraction(1))
+    assert solve(roomy).status == "optimal"
+
+
 # ---- power caps per step, pools available in windows: the language ------------------------------
 
 SITE_POOL = ('pool big {{\n  count = 2\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n'

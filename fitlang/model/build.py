@@ -52,7 +52,7 @@ from fitlang.model.eligibility import (
     ruled_out,
     ruled_out_key,
 )
-from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file
+from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file, tpu_slice
 from fitlang.model.node_accelerators import matched_alike, node_accelerator
 from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
@@ -621,7 +621,8 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             node_capacity=_own_capacities(members, first),
             node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
             node_hostnames={n.name: host for n in members
-                            if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)}))
+                            if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)},
+            node_slices={n.name: slice_ for n in members if (slice_ := tpu_slice(n)) is not None}))
     return classes
 
 

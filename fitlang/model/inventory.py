@@ -1,4 +1,4 @@
-"""Nodes from files: `kubectl get nodes -o json` and `scontrol -o show node` output.
+"""Nodes from files: `kubectl get nodes -o json` and `scontrol [-o] show node` output.
 
 Each reader returns `InventoryNode`s for the nodes that can take work
 (cordoned, tainted-NoSchedule-by-the-cluster, down and drained nodes are left
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -361,6 +362,25 @@ GKE_TPU_ACCELERATOR = "cloud.google.com/gke-tpu-accelerator"
 # cloud.google.com/kubernetes-engine/docs/how-to/tpus): nodes that differ in one are no class
 GKE_TPU_SELECTORS = (GKE_TPU_ACCELERATOR, "cloud.google.com/gke-tpu-topology")
 # GKE's TPU node label (cloud.google.com/gke-tpu-accelerator) -> the stdlib's accelerator
+GKE_NODE_POOL = "cloud.google.com/gke-nodepool"
+
+
+def tpu_slice(node: InventoryNode) -> tuple[str, int] | None:
+    """(its GKE node pool, the hosts of its slice) for a host of a multi-host TPU slice: a node
+    whose `cloud.google.com/gke-tpu-topology` holds more chips than the node has (`2x4` of a
+    4-chip `ct5lp-hightpu-4t`: 8 chips on 2 hosts, one node pool). GKE makes a multi-host
+    slice's node pool whole ("Plan TPUs in GKE"); None for other nodes, or where no node pool
+    label says which slice the node is of."""
+    topology = node.labels.get(GKE_TPU_SELECTORS[1], "")
+    pool = node.labels.get(GKE_NODE_POOL)
+    if not node.gpu_count or pool is None or not re.fullmatch(r"\d+(x\d+){1,2}", topology):
+        return None
+    chips = math.prod(int(side) for side in topology.split("x"))
+    if chips <= node.gpu_count or chips % node.gpu_count:
+        return None
+    return pool, chips // node.gpu_count
+
+
 _GKE_TPUS = {"tpu-v5-lite-podslice": "TPU_V5E", "tpu-v5-lite-device": "TPU_V5E",
              "tpu-v5p-slice": "TPU_V5P", "tpu-v6e-slice": "TPU_V6E"}
 
@@ -395,15 +415,15 @@ _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "P
 
 
 def read_slurm(text: str, source: str) -> InventoryRead:
-    """`scontrol -o show node` output: one `Key=Value ...` line per node."""
+    """`scontrol -o show node` output: one `Key=Value ...` line per node; or `scontrol show
+    node` output, each node a `NodeName=` line and its indented lines below it (read as one)."""
     from fitlang.core_schemas import validator  # `documents_read.SlurmNodeRecord`, generated
 
     result = InventoryRead()
     lines: list[tuple[int, dict[str, str] | None]] = []  # None: a line that names no node
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            fields = _slurm_fields(line)
-            lines.append((number, fields if "NodeName" in fields else None))
+    for number, line in _slurm_records(text):
+        fields = _slurm_fields(line)
+        lines.append((number, fields if "NodeName" in fields else None))
     # every value is text, so nothing fails here: the records are typed, the other fields dropped
     records = iter(validator("slurm-node-records").validate_python([f for _, f in lines if f is not None]))
     for number, named in lines:
@@ -415,6 +435,23 @@ def read_slurm(text: str, source: str) -> InventoryRead:
     if not lines:
         result.problems.append(f"{source}: no nodes in the file")
     return result
+
+
+def _slurm_records(text: str) -> list[tuple[int, str]]:
+    """Each record's first line number and text. `scontrol show node` without `-o` prints a
+    node as a `NodeName=` line and indented lines of its other fields (`   CPUAlloc=0 ...`,
+    `   Gres=gpu:h100:8`), a blank line between nodes: an indented line goes on the record
+    above it (read line by line, each was "no NodeName=", and the node had no CPUTot)."""
+    records: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line[0].isspace() and records:
+            first, joined = records[-1]
+            records[-1] = (first, f"{joined} {line.strip()}")
+        else:
+            records.append((number, line))
+    return records
 
 
 def _slurm_fields(line: str) -> dict[str, str]:

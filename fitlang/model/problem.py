@@ -202,6 +202,10 @@ class NodeClass(Frozen):
     # node name -> its `kubernetes.io/hostname` label, where an inventory states one that is
     # not its name (the kubelet's --hostname-override, a cloud that names nodes by instance)
     node_hostnames: dict[str, str] = field(default_factory=dict)
+    # node name -> (its GKE node pool, the hosts of its slice), for the hosts of a multi-host
+    # TPU slice (a `2x4` v5e slice of 4-chip nodes is 2 hosts): a slice's hosts run one job
+    # together, which the Kubernetes target warns of where a workload takes part of one (W0626)
+    node_slices: dict[str, tuple[str, int]] = field(default_factory=dict)
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
@@ -320,6 +324,10 @@ class Exclusion(Frozen):
     # the user may drop: explain never blames or relaxes it
     fact: bool = False
     index: int | None = None  # which of the workload's rules of its kind (a spread's index)
+    # the `gpu` block's one rule naming a kind of device (`model == TPU_V6E`), on a node of
+    # another family than `gpu`: dropped, the block names no kind and asks for GPUs (the
+    # checker's default `family == gpu`), which keeps the node out still
+    kind_default: bool = False
 
 
 class PreferenceRule(Frozen):

@@ -111,21 +111,44 @@ def _nowhere(problem: Problem, said: set[tuple]) -> list[Diagnostic]:
         if any(d.eligible for d in alike) or not any(d.replicas for d in alike):
             continue
         first = alike[0]
-        reasons: dict[str, str] = {}
+        # pool -> each reason its classes are ruled out by -> their nodes (an inventory's
+        # classes differ: its arm64 nodes ruled out by a partition, the rest by `arch`)
+        reasons: dict[str, dict[str, list[int | str]]] = {}
         for node_class in problem.classes:
             exclusion = first.excluded.get(node_class.id)
-            if exclusion is None or node_class.pool in reasons:
+            if exclusion is None:
                 continue
             if exclusion.origin is not None and (exclusion.origin.path, exclusion.origin.span) in said:
                 break  # W0101 names the rule at fault already
-            reasons[node_class.pool] = exclusion.detail if exclusion.fact else exclusion.rule
+            why = exclusion.detail if exclusion.fact else exclusion.rule
+            where_ = reasons.setdefault(node_class.pool, {}).setdefault(why, [])
+            where_.append(f"in {node_class.region}" if node_class.provisioned else node_class.count)
         else:
             where = first.spans.get("replicas", first.origin)
             if where is None or not reasons:
                 continue
-            shown = [f"`{pool}`: {why}" for pool, why in list(reasons.items())[:MAX_POOLS]]
+            shown = [f"`{pool}`: {_reasons_said(why)}" for pool, why in list(reasons.items())[:MAX_POOLS]]
             more = len(reasons) - len(shown)
             detail = "; ".join(shown) + (f"; and {more} more pool(s)" if more > 0 else "")
             warnings.append(WorkloadRunsNowhere(workload=name, detail=detail).diagnostic(
                 where.path, where.span))
     return warnings
+
+
+def _reasons_said(reasons: dict[str, list[int | str]]) -> str:
+    """A pool's one reason, or each of its reasons with what it rules out, the nodes of a pool
+    or inventory, the regions of an offer: "arch = [arm64] (6 nodes), slurm partition "gpu"
+    (4 nodes)" (an inventory whose arm64 nodes are in another partition was said "arch =
+    [arm64]" alone: its first class's reason)."""
+    if len(reasons) == 1:
+        return next(iter(reasons))
+    return ", ".join(f"{why} ({_ruled_out(where)})" for why, where in reasons.items())
+
+
+def _ruled_out(where: list[int | str]) -> str:
+    """'6 nodes', 'in us-east5, europe-west4'."""
+    regions = [w for w in where if isinstance(w, str)]
+    if regions:
+        return ", ".join(regions).replace(", in ", ", ")
+    count = sum(w for w in where if isinstance(w, int))
+    return f"{count} node{'s' if count != 1 else ''}"

@@ -56,7 +56,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
             verb = "anti_affinity" if rule.anti else "affinity"
             yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
-                            f"nodes of `{node_class.pool}` have no {rule.topology}",
+                            f"nodes of `{node_class.id}` have no {rule.topology}",
                             source="affinity", index=index)
 
 

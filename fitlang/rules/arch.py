@@ -36,7 +36,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         rule = f"arch = [{', '.join(workload.arch)}]" + ("" if stated else " (the default)")
         both = [a for a in ARCHES if a in workload.arch or a == node_class.arch]
         yield Exclusion(rule, workload.spans.get("arch", workload.origin),
-                        f"nodes of `{node_class.pool}` are {node_class.arch}",
+                        f"nodes of `{node_class.id}` are {node_class.arch}",
                         relaxed=f"arch = [{', '.join(both)}]", source="arch")
 
 

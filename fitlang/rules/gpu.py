@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fitlang.check.program import Requirement, Workload
+from fitlang.check.program import Requirement, Workload, compares
+from fitlang.check.workloads import DEVICE_KIND
 from fitlang.model.problem import Exclusion, NodeClass, holds
 from fitlang.rules.base import Fleet, Rule, Unsatisfiable, few, predicate_key
 from fitlang.rules.require import relaxed
@@ -59,12 +60,21 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         yield Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin, _ONE_PART[partition],
                         source="gpu", fact=True)
     option = _option_rule(workload)
+    kinds = [r for r in workload.gpu_requirements if _names_kind(r)]
     for requirement in workload.gpu_requirements:
         if not holds(requirement.predicate, node_class.accelerator_attribute):
             yield Exclusion(requirement.text, requirement.origin,
                             f"its accelerator is {node_class.accelerator.name}",
                             relaxed(requirement.predicate, node_class.accelerator_attribute),
-                            source="gpu", fact=requirement is option)
+                            source="gpu", fact=requirement is option,
+                            kind_default=kinds == [requirement] and option is None
+                            and node_class.accelerator.family != "gpu")
+
+
+def _names_kind(requirement: Requirement) -> bool:
+    """Whether the requirement names a kind of device (`model`, `vendor`, `family`): without
+    one, the checker gives the block `family == gpu` (`check/workloads.py`)."""
+    return any(c.subject[0] in DEVICE_KIND for c in compares(requirement.predicate))
 
 
 def _option_rule(workload: Workload) -> Requirement | None:

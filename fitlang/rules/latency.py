@@ -97,26 +97,32 @@ def reason(problem: Problem, part: Part) -> Stated:
 
 def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """The smallest limit, among the round trips to the regions the workload may run in,
-    that works."""
+    that works. A `latency` block's one `within` holds for each of its `users`: the limit is
+    raised for all of them at once, as the one edit a user can make (raised for one location
+    alone, explain found no single repair of a block whose every location was out of reach,
+    and offered a pair, "drop" one location and raise the other's limit, that no edit makes)."""
     from fitlang.solve.explain import search
 
     members = latency_members(problem, part.subject)
-    index = next(i for i, r in enumerate(members[0].latency) if r.location == part.key)
-    rule = members[0].latency[index]
-    candidates = sorted({ms for d in members for c in d.eligible
-                         if (ms := problem.latency_ms(part.key, problem.node_class(c))) is not None
+    rule = next(r for r in members[0].latency if r.location == part.key)
+    block = [i for i, r in enumerate(members[0].latency)
+             if r.origin == rule.origin and r.limit_ms == rule.limit_ms]
+    locations = [members[0].latency[i].location for i in block]
+    candidates = sorted({ms for d in members for c in d.eligible for location in locations
+                         if (ms := problem.latency_ms(location, problem.node_class(c))) is not None
                          and ms > rule.limit_ms})
     for limit in candidates:
         if search.now() >= deadline:
             return None
         trial = problem
         for demand in members:
-            latency = list(demand.latency)
-            latency[index] = dataclasses.replace(latency[index], limit_ms=limit)
+            latency = [dataclasses.replace(r, limit_ms=limit) if i in block else r
+                       for i, r in enumerate(demand.latency)]
             trial = trial.with_demand(demand.name, latency=latency)
         check = search.works(trial, deadline, cheapest=True)
         if check.placed:
-            text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
+            whom = part.key if len(locations) == 1 else ", ".join(locations)
+            text = (f"raise the latency limit of `{part.subject}` for {whom} from "
                     f"{float(rule.limit_ms):g} ms to {float(limit):g} ms")
             return search.Repair(part, text, rule.origin, f"{float(rule.limit_ms):g}ms",
                                  f"{float(limit):g}ms", check.cost, checked=check)

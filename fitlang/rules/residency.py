@@ -41,7 +41,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
 def _jurisdiction_detail(node_class: NodeClass) -> str:
     if node_class.jurisdiction is not None:
         where = f" (region {node_class.site.code})" if node_class.site else ""
-        return f"nodes of `{node_class.pool}` are in {node_class.jurisdiction}{where}"
+        return f"nodes of `{node_class.id}` are in {node_class.jurisdiction}{where}"
     place = (f"region {node_class.region!r} has no `region` block" if node_class.region else
              f"zone {node_class.zone!r} is in no known region" if node_class.zone else
              "it states no region")

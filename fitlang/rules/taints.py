@@ -54,7 +54,7 @@ def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray:
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     for taint in _kept_off(workload, node_class):
         yield Exclusion(f"taint {taint}", node_class.origin,
-                        f"nodes of `{node_class.pool}` are tainted {taint}", source="taints")
+                        f"nodes of `{node_class.id}` are tainted {taint}", source="taints")
 
 
 def _named(problem: Problem, part: Part) -> tuple[list[str], Taint | None]:

@@ -547,6 +547,9 @@ def explained_in_time(problem: Problem, root: str, time_limit: float | None = No
             "alone lacks the capacity its jobs need: raise --time-limit")).diagnostic(
             root, FIRST_CHARACTER), None, [], found - began, 0.0, None, proven=False)
     if conflict is None:
+        over = _over_carbon_budget(problem, root, time_limit, repair_budget, began)
+        if over is not None:
+            return over
         return TimeExplanation(msg.NoScheduleWithoutWindow(detail=(
             "no schedule meets every hard rule within the horizon (the solver proved it), yet "
             "no window alone lacks the capacity its jobs need: the power caps, the budget or "
@@ -561,6 +564,49 @@ def explained_in_time(problem: Problem, root: str, time_limit: float | None = No
     path, span = (root, FIRST_CHARACTER) if origin is None else (origin.path, origin.span)
     return TimeExplanation(msg.NoScheduleInWindow(detail=detail).diagnostic(
         path, span, related=related), conflict, repairs, found - began, time.monotonic() - found)
+
+
+def _over_carbon_budget(problem: Problem, root: str, time_limit: float | None,
+                        repair_budget: float | None, began: float) -> TimeExplanation | None:
+    """E0951 naming the `carbon_budget` where it is less than any schedule emits: the policy
+    solved without it, carbon first, has a schedule whose proven least emission is over the
+    budget; with the repair, the least budget in whole 10 gCO2e that schedules, checked by
+    solving. None where the budget is not what rules out every schedule, or it cannot be
+    told in time. Before, explain said "the power caps, the budget or the packing" of a week
+    whose only conflict was its carbon budget."""
+    from fitlang.solve.explain import REPAIR_SECONDS
+
+    budget = problem.carbon_budget
+    if budget is None:
+        return None
+    ends = time.monotonic() + (REPAIR_SECONDS if repair_budget is None else repair_budget)
+
+    def left() -> float | None:
+        remaining = max(0.5, ends - time.monotonic())
+        return remaining if time_limit is None else min(time_limit, remaining)
+
+    freed = dataclasses.replace(problem, carbon_budget=None,
+                                objective=["carbon", *[o for o in problem.objective if o != "carbon"]])
+    least = _solves(freed, left)
+    if least is None or least.value is None or least.bound is None or least.bound <= budget:
+        return None  # not the budget alone, or not proven so
+    found = time.monotonic()
+    raised = Fraction(math.ceil(least.value * 100), 100)  # kgCO2e in whole 10 g, the least found
+    repairs = []
+    if _solves(dataclasses.replace(problem, carbon_budget=raised), left) is not None:
+        repairs.append(TimeRepair("carbon", "carbon_budget", f"raise `carbon_budget` to "
+                                  f"{float(raised):.2f} kgCO2e", problem.carbon_budget_origin,
+                                  f"{float(budget):g} kgCO2e", f"{float(raised):g} kgCO2e"))
+    where = problem.carbon_budget_origin
+    line = f" (line {where.span.line})" if where is not None else ""
+    detail = (f"no schedule meets every hard rule within the horizon (the solver proved it): the "
+              f"`carbon_budget` of {float(budget):.2f} kgCO2e{line} is less than any schedule "
+              f"emits, at least {float(least.bound):.2f} kgCO2e with every other rule kept"
+              + ("; repairs, each checked by solving: " + "; or ".join(r.text for r in repairs)
+                 if repairs else ""))
+    path, span = (root, FIRST_CHARACTER) if where is None else (where.path, where.span)
+    return TimeExplanation(msg.NoScheduleWithoutWindow(detail=detail).diagnostic(path, span), None,
+                           repairs, found - began, time.monotonic() - found, "carbon")
 
 
 def _on_no_node(problem: Problem, root: str) -> Diagnostic | None:
@@ -689,7 +735,8 @@ class TimeExplanation:
     conflict_seconds: float
     repair_seconds: float
     # what is named as the cause: "window" (a window lacks capacity), "eligibility" (a
-    # workload no node may hold), or None (E0951: nothing alone is to blame; E0506)
+    # workload no node may hold), "carbon" (the carbon budget, E0951), or None (E0951:
+    # nothing alone is to blame; E0506)
     rule: str | None = "window"
     proven: bool = True  # no schedule exists (E0950, E0951); False: undecided (E0506)
 

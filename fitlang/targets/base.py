@@ -207,6 +207,7 @@ class Target:
         found = []
         for workload in context.placed_workloads():
             if self.runs(workload):
+                found += self._on_foreign_nodes(context, workload, need)
                 continue
             lacks = f"workload `{workload.name}` has no `{self.needed}`"
             own = self._own_nodes(context, workload)
@@ -223,6 +224,29 @@ class Target:
                                   msg.TargetLeavesOut))
         return found
 
+    def _on_foreign_nodes(self, context: CompileContext, workload: Workload, need: Findings
+                          ) -> list[Diagnostic]:
+        """A workload this target could run, said where the placement runs it only on another
+        target's own nodes (W0623; nothing where that target is compiled beside it)."""
+        owner = self._foreign_owner(context, workload)
+        if owner is None or owner.name in context.targets:
+            return []
+        nodes = _listed(sorted({n for split in context.splits(workload) for n in split.nodes}))
+        return [need(f"workload `{workload.name}` runs on {owner.name} nodes ({nodes}): not "
+                     f"written here (the {owner.name} target writes it)", workload.origin,
+                     msg.TargetLeavesOut)]
+
+    def _foreign_owner(self, context: CompileContext, workload: Workload) -> Target | None:
+        """The other target whose own nodes (a Kubernetes inventory's for Slurm, a Slurm
+        inventory's for Kubernetes) hold every replica of the workload, or None: no other
+        target's files run work there ("nothing else can run work there", docs/targets.md),
+        so this one writing it too would run it twice, on nodes its system does not have."""
+        classes = [split.node_class for split in context.splits(workload)]
+        if not classes or any(self.owns(context, c) for c in classes):
+            return None
+        others = [t() for name, t in TARGETS.items() if name != self.name and t.needed]
+        return next((t for t in others if all(t.owns(context, c) for c in classes)), None)
+
     def _own_nodes(self, context: CompileContext, workload: Workload) -> list[str]:
         return sorted({node for split in context.splits(workload) if self.owns(context, split.node_class)
                        for node in split.nodes})
@@ -230,7 +254,9 @@ class Target:
     def _runner(self, context: CompileContext, workload: Workload) -> Target | None:
         """The other target that writes a workload this one cannot run and need not (it is
         not on this target's own nodes), or None."""
-        if self.runs(workload) or self._own_nodes(context, workload):
+        if self.runs(workload):
+            return self._foreign_owner(context, workload)
+        if self._own_nodes(context, workload):
             return None
         # (a target that needs no setting of a workload runs none: Terraform writes capacity)
         others = [t() for name, t in TARGETS.items() if name != self.name and t.needed]

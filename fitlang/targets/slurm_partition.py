@@ -42,7 +42,7 @@ def partition_rules(program: Program) -> tuple[Rule, ...]:
     def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         if outside(node_class):
             yield Exclusion(f'slurm partition "{partition}"', None,
-                            f"nodes of `{node_class.pool}` are not in partition {partition}")
+                            f"nodes of `{node_class.id}` are not in partition {partition}")
 
     # the same answer for every workload: one key shared by all
     return (Rule("slurm partition", reads=_every_workload, excludes=excludes, why=why),)

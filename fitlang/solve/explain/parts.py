@@ -298,8 +298,8 @@ def _readmit(demand: Demand, original: Demand, problem: Problem, position: dict[
         if class_id not in position or class_id in already:
             continue
         needed = [_exclusion_part(original, r) for r in reasons]
-        if any(p is None or active(p) for p in needed):
-            continue
+        if any(p is None or active(p) for p in needed) or any(r.kind_default for r in reasons):
+            continue  # (a kind dropped leaves `family == gpu`, which keeps a TPU node out)
         added.append(class_id)
     if added:
         eligible = sorted([*eligible, *added], key=position.__getitem__)

@@ -214,11 +214,21 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
               if _exclusion_part(d, r) == part and could_fit(problem, d, class_id, reasons)}
     target = bounds.pop() if len(bounds) == 1 else None
     pools, _ = ruled_out(problem, part)
+    pools = _freed(problem, part, pools)
     # (no pool: a conflict not narrowed down, where the rule may not be needed)
     also = pools_named(problem, pools) if pools else reason.text
     text = (f"relax `{part.key}`{where(reason.origin)} to `{target}`" if target else
             f"drop `{part.key}`{where(reason.origin)}") + f" so that `{part.subject}` may also run on {also}"
     return Repair(part, text, reason.origin, part.key, target, check.cost, checked=check)
+
+
+def _freed(problem: Problem, part: Part, pools: list[str]) -> list[str]:
+    """The pools the part alone keeps its workload off: what dropping it lets the workload
+    run on ("may also run on" named Trainium offers a TPU job's `residency` and its `model`
+    both rule out)."""
+    demands = demands_of(problem, part.subject)
+    return [c for c in pools if any(
+        c in d.failing and all(_exclusion_part(d, r) == part for r in d.failing[c]) for d in demands)]
 
 
 def _buy_repair(problem: Problem, deadline: float) -> Repair | None:

@@ -201,7 +201,8 @@ def ruled_out(problem: Problem, part: Part) -> tuple[list[str], Origin | None]:
             if class_id_ not in class_ids:
                 continue
             mine = [r for r in reasons if _exclusion_part(demand, r) == part]
-            if mine and could_fit(problem, demand, class_id_, reasons):
+            if mine and could_fit(problem, demand, class_id_, reasons) \
+                    and not any(r.kind_default for r in mine):
                 if class_id_ not in pools:
                     pools.append(class_id_)
                 origin = origin or mine[0].origin
