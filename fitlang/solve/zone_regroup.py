@@ -53,7 +53,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, OptionGroup
 from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
-from fitlang.solve.pool_emptied import journal_change, kept_in_turn, past, restore
+from fitlang.solve.pool_emptied import Journal, journal_change, kept_in_turn, past, restore
 
 REGROUP_CPU_SECONDS = 1.5  # the CPU seconds the groups are tried for (plans 10 / 7: both in 0.74-0.85)
 CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
@@ -496,17 +496,17 @@ def _packed(regroup: _Regroup, counts: dict[tuple[str, str], int], opened: dict[
 
 def _options_delivering(regroup: _Regroup, missing: list[tuple[Demand, tuple | None]]
                         ) -> list[tuple[Demand, tuple | None]]:
-    """The replicas left for `repair`, those of an option group the LP chose for replaced by
-    the replicas of whichever of its options delivers what they would for the least price of
-    the nodes `repair` opens for them (each tried and put back, `_opening_price`). The LP's
-    counts, rounded up to deliver, can ask a class for more than its nodes' room holds: on
-    inventory 10,000 plan 34 (h57c's) at 5 s the EU group's one L40S replica past the on-prem
-    nodes' room made `repair` open an 8-GPU node at 15.90 USD/h, and the regroup, which
-    saved 4.7 USD/h without it, was put back."""
+    """The replicas left for `repair` but those of an option group the LP chose for: what
+    they would deliver is placed here, group by group, as the replicas of whichever of its
+    options `repair` places for the least price of the nodes it opens (each tried and put
+    back, `_opening_price`). The LP's counts, rounded up to deliver, can ask a class for more
+    than its nodes' room holds: on inventory 10,000 plan 34 (h57c's) at 5 s the EU group's
+    one L40S replica past the on-prem nodes' room made `repair` open an 8-GPU node at 15.90
+    USD/h, and the regroup, which saved 4.7 USD/h without it, was put back."""
     chosen = regroup.chosen()
-    short: dict[str, Fraction] = {}  # group workload -> the throughput its replicas left out deliver
-    rest: list[tuple[Demand, tuple | None]] = []
+    short: dict[str, Fraction] = {}  # group workload -> what its replicas left out deliver
     groups: dict[str, OptionGroup] = {}
+    rest: list[tuple[Demand, tuple | None]] = []
     for demand, held in missing:
         group = chosen.get(demand.name)
         if group is None or held is not None:
@@ -529,15 +529,17 @@ def _options_delivering(regroup: _Regroup, missing: list[tuple[Demand, tuple | N
             price = _opening_price(fleet, tried)
             if price is not None and (best is None or (price, position) < best[:2]):
                 best = (price, position, tried)
-        rest += best[2] if best is not None else \
-            [(d, held) for d, held in missing if chosen.get(d.name) is groups[workload]]
+        fleet.repair(best[2] if best is not None else
+                     [(d, held) for d, held in missing if chosen.get(d.name) is groups[workload]])
+        fleet.fills.clear()
     return rest
 
 
 def _opening_price(fleet: ScaleMove, replicas: list[tuple[Demand, tuple | None]]) -> Fraction | None:
     """What the nodes `repair` opens to place the replicas cost (None: it leaves some out),
     the fleet then put back as it was."""
-    outer, journal, bought = fleet.journal, {}, set(fleet.bought)
+    outer, bought = fleet.journal, set(fleet.bought)
+    journal: Journal = {}
     unplaced = len(fleet.unplaced)
     fleet.journal = journal  # (every node it changes is put back: none for the journal around it)
     try:
