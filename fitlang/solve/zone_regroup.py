@@ -34,7 +34,9 @@ save and are left as they are):
    the nodes the replicas left first), replicas that ran there now back onto their nodes, the rest
    (accelerator replicas first, then those one a node, then largest first: `_packing_order`)
    onto the fullest node in use of their class that takes them, else of any class of the
-   group, else by `repair` (a held replica within its zone);
+   group, else by `repair` (a held replica within its zone; what the replicas of an option
+   group the LP chose for would deliver, by whichever of its options `repair` places for
+   least, `_options_delivering`);
 
 kept where the objective is lower (`pool_emptied.kept_if_cheaper`: exact, the moves charged,
 the changed nodes tidied by `improve`'s tries), else put back.
