@@ -22,7 +22,7 @@ from test_pool_emptied import RUNNING, consistent
 
 from fitlang.solve.move_scale import ScaleMove, zone_of
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
-from fitlang.solve.zone_regroup import _counts_lp, _groups, _Regroup, regroup_zones
+from fitlang.solve.zone_regroup import _counts_lp, _groups, _packed, _Regroup, regroup_zones
 
 from solving import problem_running
 
@@ -225,4 +225,30 @@ def test_the_lp_chooses_the_options_of_a_workload_all_of_whose_replicas_it_took_
     problem = fleet.problem
     assert objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought)) == Fraction("6.12")
     assert not _Checker(problem, set(), "").broken(fleet.state())
+    assert consistent(fleet)
+
+
+def test_an_option_replica_the_packing_leaves_out_is_delivered_by_the_option_placed_for_least(tmp_path):
+    # test_option_trade's fleet and a dear 4-GPU L40S node (5 USD/h). Counts as the LP's rounded
+    # up to deliver can ask more of a class than its nodes' room: here `big`'s 4 L40S replicas
+    # and one of `small1`'s (half its throughput) on the one cheap L40S node. `repair` would
+    # open the dear node for that replica; 2 L4 replicas deliver the same on 2 nodes at 1 USD/h
+    dear = 'pool dear {\n  count = 1\n  cpu = 16\n  memory = 64GiB\n  gpu {\n    model = L40S\n' \
+        '    count = 4\n  }\n  price = 5.00 USD/h\n}\n\n'
+    text = FLEET_OPTIONS.replace("L4PRICE", "1.00").replace("workload big", dear + "workload big", 1)
+    fleet = option_trade_fleet(tmp_path, text, RUNNING_OPTIONS)
+    ids = {c.pool: c.id for c in fleet.problem.classes}
+    regroup = _Regroup(fleet, (zone_of(fleet.problem.classes[0]),))
+    regroup.take_off()
+    assert len(regroup.choices) == 3
+    counts = {("big[L40S]", ids["cheap"]): 4, ("small1[L40S]", ids["cheap"]): 1,
+              ("small1[L4]", ids["l4"]): 2, ("small2[L4]", ids["l4"]): 4}
+    _packed(regroup, counts, {ids["cheap"]: 1.0, ids["l4"]: 6.0})
+    hosted: Counter = Counter()
+    for node in fleet.nodes.values():
+        hosted.update(node.hosted)
+    assert +hosted == Counter({"big[L40S]": 4, "small1[L4]": 4, "small2[L4]": 4})
+    assert not any(node.node_class.pool == "dear" for node in fleet.nodes.values())
+    assert not fleet.unplaced
+    assert not _Checker(fleet.problem, set(), "").broken(fleet.state())
     assert consistent(fleet)

@@ -34,7 +34,9 @@ save and are left as they are):
    the nodes the replicas left first), replicas that ran there now back onto their nodes, the rest
    (accelerator replicas first, then those one a node, then largest first: `_packing_order`)
    onto the fullest node in use of their class that takes them, else of any class of the
-   group, else by `repair` (a held replica within its zone);
+   group, else by `repair` (a held replica within its zone; what the replicas of an option
+   group the LP chose for would deliver, by whichever of its options `repair` places for
+   least, `_options_delivering`);
 
 kept where the objective is lower (`pool_emptied.kept_if_cheaper`: exact, the moves charged,
 the changed nodes tidied by `improve`'s tries), else put back.
@@ -42,8 +44,10 @@ the changed nodes tidied by `improve`'s tries), else put back.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
+from fractions import Fraction
 from functools import partial
 
 import numpy as np
@@ -51,7 +55,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, OptionGroup
 from fitlang.solve.highs_made import quiet_highs
 from fitlang.solve.move_scale import FleetNode, ScaleMove, zone_of
-from fitlang.solve.pool_emptied import kept_in_turn, past
+from fitlang.solve.pool_emptied import Journal, journal_change, kept_in_turn, past, restore
 
 REGROUP_CPU_SECONDS = 1.5  # the CPU seconds the groups are tried for (plans 10 / 7: both in 0.74-0.85)
 CHEAPEST_CLASSES = 6  # columns of a workload besides the classes it ran on
@@ -489,7 +493,67 @@ def _packed(regroup: _Regroup, counts: dict[tuple[str, str], int], opened: dict[
             missing.append((demand, held))
     if missing:
         fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
-        fleet.repair(missing)
+        fleet.repair(_options_delivering(regroup, missing))
+
+
+def _options_delivering(regroup: _Regroup, missing: list[tuple[Demand, tuple | None]]
+                        ) -> list[tuple[Demand, tuple | None]]:
+    """The replicas left for `repair` but those of an option group the LP chose for: what
+    they would deliver is placed here, group by group, as the replicas of whichever of its
+    options `repair` places for the least price of the nodes it opens (each tried and put
+    back, `_opening_price`). The LP's counts, rounded up to deliver, can ask a class for more
+    than its nodes' room holds: on inventory 10,000 plan 34 (h57c's) at 5 s the EU group's
+    one L40S replica past the on-prem nodes' room made `repair` open an 8-GPU node at 15.90
+    USD/h, and the regroup, which saved 4.7 USD/h without it, was put back."""
+    chosen = regroup.chosen()
+    short: dict[str, Fraction] = {}  # group workload -> what its replicas left out deliver
+    groups: dict[str, OptionGroup] = {}
+    rest: list[tuple[Demand, tuple | None]] = []
+    for demand, held in missing:
+        group = chosen.get(demand.name)
+        if group is None or held is not None:
+            rest.append((demand, held))
+            continue
+        groups[group.workload] = group
+        short[group.workload] = short.get(group.workload, Fraction(0)) + demand.throughput
+    fleet = regroup.fleet
+    for workload in sorted(short):
+        placed: Counter = Counter()
+        for node in fleet.nodes.values():
+            placed.update({n: c for n, c in node.hosted.items() if n in groups[workload].demands})
+        best: tuple[Fraction, int, list[tuple[Demand, tuple | None]]] | None = None
+        for position, name in enumerate(groups[workload].demands):
+            option = fleet.problem.demand(name)
+            replicas = math.ceil(short[workload] / option.throughput)
+            if placed[name] + replicas > option.replicas:
+                continue
+            tried: list[tuple[Demand, tuple | None]] = [(option, None)] * replicas
+            price = _opening_price(fleet, tried)
+            if price is not None and (best is None or (price, position) < best[:2]):
+                best = (price, position, tried)
+        fleet.repair(best[2] if best is not None else
+                     [(d, held) for d, held in missing if chosen.get(d.name) is groups[workload]])
+        fleet.fills.clear()
+    return rest
+
+
+def _opening_price(fleet: ScaleMove, replicas: list[tuple[Demand, tuple | None]]) -> Fraction | None:
+    """What the nodes `repair` opens to place the replicas cost (None: it leaves some out),
+    the fleet then put back as it was."""
+    outer, bought = fleet.journal, set(fleet.bought)
+    journal: Journal = {}
+    unplaced = len(fleet.unplaced)
+    fleet.journal = journal  # (every node it changes is put back: none for the journal around it)
+    try:
+        fleet.repair(replicas)
+        price = journal_change(fleet, journal, bought, None) if len(fleet.unplaced) == unplaced else None
+        restore(fleet, journal)
+    finally:
+        fleet.journal = outer
+        del fleet.unplaced[unplaced:]
+        fleet.fills.clear()
+        fleet.next_free.clear()  # (the nodes it opened and closed found again by `free_node`)
+    return price
 
 
 def _packing_order(fleet: ScaleMove, left: Counter) -> list[tuple[str, str]]:
