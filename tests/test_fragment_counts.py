@@ -231,7 +231,8 @@ def test_the_lp_guided_floor_states_its_lps_bound_where_the_bounds_after_it_are_
     assert answer.bound <= answer.value and answer.bound <= _exact_optimum(problem)
 
 
-def test_the_lp_guided_pass_stays_a_candidate_of_the_ruined_choice_after_a_guided_floor(tmp_path, monkeypatch):
+def test_the_lp_guided_pass_stays_a_candidate_of_the_ruined_choice_after_a_guided_floor(tmp_path,
+                                                                                         monkeypatch):
     # step 1b's pass is the floor; a pair-LP guided floor then replaces it (here: stood in for by
     # a floor of small nodes). The pass the fragment LP guided is still ruined beside it and kept
     # where it ends cheaper (inventory 1,000 seed 3 at 5 s: 46.84 against a pair-LP pass's 46.67,
