@@ -1200,12 +1200,11 @@ def _ruined_first(run: _Run, others: list[Packing | None]) -> None:
 
 
 def _lp_floor_passed(run: _Run) -> Packing | None:
-    """Step 1b's pass (the fragment LP's guide), where a guided floor after it became the floor:
-    a candidate of the ruined choice. The pair LP's guided passes may consolidate a little cheaper
-    and ruin far worse: the fragment LP (its u(k) rows) sends the replicas where they pack, and the
-    ruin closes what its rounding left half empty (inventory 1,000 seed 3 at 5 s: a pair-LP pass
-    46.67 against step 1b's 46.84, every one-a-node service of us-east-1 stacked in us-east-1a;
-    searched, 46.55 against 43.59)."""
+    """Step 1b's pass, where a floor after it (a pair-LP guided pass) replaced it: a candidate of
+    the ruined choice. The fragment LP's rows send the replicas where they pack, and its pass may
+    consolidate a little dearer and ruin far cheaper (inventory 1,000 seed 3 at 5 s: 46.84 -> 45.01
+    against a pair-LP pass's 46.67 -> 46.67, every one-a-node service of us-east-1 stacked in
+    us-east-1a there; the answers 44.09 against 46.55)."""
     return run.lp_floor if run.lp_floor is not None and run.lp_floor is not run.floor else None
 
 
