@@ -247,7 +247,7 @@ def _min_domains_rows(encoding: Encoding, existing: list[int | None], least: int
     there anyway, which this allows): least <= replicas * enough, and the domains that exist
     >= m * enough."""
     declared = sum(1 for exists in existing if exists is None)
-    if spread.min_domains <= declared:
+    if spread.min_domains <= max(declared, 1):  # (1, the default: the least as it is)
         return
     model = encoding.model
     optional = [exists for exists in existing if exists is not None]

@@ -102,7 +102,9 @@ class Purchase:
 _CLUSTER_NAMES = {
     "aws": (re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"),
             "EKS: letters, digits, `-` and `_`, starting with a letter or digit, at most 100"),
-    "gcp": (re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$"),
+    # (a node pool's `cluster` may be the cluster's id, `projects/P/locations/L/clusters/NAME`)
+    "gcp": (re.compile(r"^(?:projects/[-a-z0-9.:]+/locations/[-a-z0-9]+/clusters/)?"
+                       r"[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$"),
             "GKE: lowercase letters, digits and `-`, starting with a letter, at most 40"),
     "azure": (re.compile(r"^[A-Za-z0-9](?:[-_A-Za-z0-9]{0,61}[A-Za-z0-9])?$"),
               "AKS: letters, digits, `-` and `_`, starting and ending with a letter or digit, "
