@@ -446,6 +446,8 @@ def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hash
 def reason(problem: Problem, part: Part) -> Stated:
     spread = demands_of(problem, part.subject)[0].spreads[part.position]
     text = f"`{part.subject}` must spread over {spread.topology} with max_skew {spread.max_skew}"
+    if spread.min_domains > 1:
+        text += f" over at least {spread.min_domains} {spread.topology} domains (min_domains)"
     if spread.topology == "node":
         text += (f" (replicas per node, empty nodes included, differ by at most "
                  f"{spread.max_skew})")
