@@ -127,10 +127,12 @@ def test_verify_refuses_a_spread_in_fewer_regions_than_min_domains(tmp_path):
 
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
+
     from solving import solved
 
     text = _offer("vm", REGIONS, "0.4") + "buy {\n  offers = [vm]\n}\n"
-    one_region = solved(problem_from(tmp_path, text + workload("web", 4, 1, "1GiB", "  spread region max_skew 1\n")))
+    spread = "  spread region max_skew 1\n"
+    one_region = solved(problem_from(tmp_path, text + workload("web", 4, 1, "1GiB", spread)))
     problem = problem_from(tmp_path, text + workload("web", 4, 1, "1GiB",
                                                      "  spread region max_skew 1 min_domains 2\n"))
     violations, _ = verify(problem, json.loads(as_json(problem, one_region, [])))

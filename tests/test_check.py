@@ -916,7 +916,8 @@ def test_a_buy_that_allows_no_offer_is_reported_where_it_narrows_them(tmp_path, 
 
 @pytest.mark.parametrize(("spread", "found"), [
     ("spread region max_skew 1 min_domains 3", []),
-    ("spread region max_skew 1 min_domains 0", [("E0303", "min_domains must be a whole number >= 1, found 0")]),
+    ("spread region max_skew 1 min_domains 0",
+     [("E0303", "min_domains must be a whole number >= 1, found 0")]),
     ("spread region max_skew 1 min_domains 1.5",
      [("E0303", "min_domains must be a whole number >= 1, found 1.5")]),
 ])

@@ -497,7 +497,8 @@ def test_a_spread_short_of_its_min_domains_says_how_many_domains_it_asks_for(tmp
             + workload("api", 3, 1, "1Gi", "  spread region max_skew 1 min_domains 3\n"))
     explanation = explain(problem_from(tmp_path, text))
     [stated] = [r for r in explanation.reasons if r.part.kind == "spread"]
-    assert stated.text == "`api` must spread over region with max_skew 1 over at least 3 region domains (min_domains)"
+    assert stated.text == ("`api` must spread over region with max_skew 1 over at least 3 region domains "
+                           "(min_domains)")
     assert any("raise max_skew of `api`'s spread over region" in r.text for r in explanation.repairs)
 
 

@@ -225,7 +225,8 @@ def test_a_spread_buying_in_one_region_meets_is_w0107(tmp_path, owned, spread, r
         return
     [warning] = found
     assert warning.message == (f"`spread region` of `w` is met in one region: {said}, and a region of "
-                               "the offers it may buy (us-east-1, eu-central-1) counts only where a node is bought, "
+                               "the offers it may buy (us-east-1, eu-central-1) counts only where a node is "
+                               "bought, "
                                "so every replica in one region meets it")
     assert path.read_text().splitlines()[warning.span.line - 1].strip() == spread
 

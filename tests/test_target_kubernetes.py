@@ -1137,8 +1137,8 @@ def test_min_domains_is_written_where_the_scheduler_holds_it_as_placed(tmp_path,
     scheduler count, fewer than `min_domains`) holds at most `max_skew` replicas: there the
     scheduler keeps what fitc placed. Where it holds more (2 a zone, `max_skew 1`), written it
     would leave pods Pending: left out, and W0625 says so (fitc holds it across the pools)."""
-    pools = "".join(f'pool {z} {{\n  count = 1\n  cpu = 2\n  memory = 8Gi\n  zone = "{z}"\n  price = 1 USD/h\n}}\n'
-                    for z in "abc")
+    pools = "".join(f'pool {z} {{\n  count = 1\n  cpu = 2\n  memory = 8Gi\n  zone = "{z}"\n'
+                    '  price = 1 USD/h\n}\n' for z in "abc")
     path = tmp_path / "spread.fit"
     path.write_text(pools + 'workload web {\n  replicas = 6\n  cpu = 1\n  memory = 1Gi\n  image = "nginx"\n'
                     f"  spread zone max_skew {skew} min_domains 3\n}}\n")

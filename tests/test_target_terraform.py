@@ -500,7 +500,8 @@ def test_the_policy_cluster_is_the_cluster_every_pool_joins(tmp_path):
     ("azure", "prod\\nx", True),
     ("azure", "Prod_1", False),
 ])
-def test_a_cluster_name_the_cloud_refuses_is_an_error_at_check_and_compile(tmp_path, provider, cluster, refused):
+def test_a_cluster_name_the_cloud_refuses_is_an_error_at_check_and_compile(tmp_path, provider, cluster,
+                                                                           refused):
     """The `terraform` block's cluster is the name the node groups join: one the cloud's API
     refuses failed `terraform apply` after a clean compile (the names were HCL-escaped, never
     checked). Now E0601 at the value, from the function `fitc check` reports it by too."""
