@@ -316,6 +316,25 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
     _apart_from_least(encoding, demand, some, group)
     for node_class in classes:
         _beside_rows(encoding, demand, node_class, skew, some, group)
+    _min_nodes_rows(encoding, classes, least, most_least, demand.spreads[index], group, demand.name)
+
+
+def _min_nodes_rows(encoding: Encoding, classes: list[NodeClass], least: int, most_least: int,
+                    spread: SpreadRule, group: SpreadGroup, owner: str) -> None:
+    """`spread node ... min_domains m`: `least` is 0 unless m nodes exist, the declared nodes
+    of the eligible classes and those bought (their `u`)."""
+    declared = sum(c.count for c in classes if not c.provisioned)
+    if spread.min_domains <= max(declared, 1):
+        return
+    model = encoding.model
+    bought = [c for c in classes if c.provisioned]
+    if declared + sum(c.count for c in bought) < spread.min_domains:
+        model.add({least: 1}, upper=0, group=group)
+        return
+    enough = encoding.column(DomainsEnough(owner, "node"), f"enough[{owner},node]", 0, 1)
+    model.add({least: 1, enough: -most_least}, upper=0, group=group)
+    model.add({**{encoding.u[c.id]: 1 for c in bought}, enough: -spread.min_domains}, lower=-declared,
+              group=group)
 
 
 def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: SpreadGroup) -> None:
