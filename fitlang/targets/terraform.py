@@ -270,9 +270,9 @@ class Terraform(Target):
 
     def settings_problems(self, program: Program) -> list[Diagnostic]:
         """The `terraform` block's `cluster`, which its node groups join by name: a name the
-        cloud's API refuses for a cluster fails `terraform apply` (the AWS provider refuses
-        it at `terraform validate`), never a compile. Checked as each provider it may buy from
-        names clusters: the block's, or every provider an offer in scope is of."""
+        cloud's API refuses for a cluster (its documented rule) would fail at `terraform
+        apply`, after a clean compile. Checked as each provider it may buy from names
+        clusters: the block's, or every provider an offer in scope is of."""
         stated = program.policy.settings_of(TerraformSettings)
         if stated.cluster is None:
             return []
