@@ -66,6 +66,10 @@ def _add_check_and_fmt(commands) -> None:
     """`fitc check` and `fitc fmt`: files or directories of .fit files."""
     check = commands.add_parser("check", help="parse and check .fit files")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    check.add_argument("--target", action="append", default=[], dest="targets",
+                       choices=("kubernetes", "slurm", "terraform"),
+                       help="check the settings this target reads, as `compile --target` "
+                            "refuses them (beside the targets whose block the policy states)")
     _diagnostic_options(check)
     check.set_defaults(run=_without_collector(_run_check))
 
@@ -454,16 +458,17 @@ def _stdin_bytes() -> bytes:
 
 
 def compilation_of(raw: str, workspace: Workspace | None = None,
-                   current: str | None = None) -> Compilation:
+                   current: str | None = None, targets: Sequence[str] = ()) -> Compilation:
     """The compilation of a policy's root file: a file, or `-` for standard input (its
-    imports are then relative to the working directory); `current`: what runs now."""
+    imports are then relative to the working directory); `current`: what runs now;
+    `targets`: whose settings `check` checks beside those the policy names."""
     from fitlang.driver import Compilation
 
     if raw != STDIN:
-        return Compilation(regular_file(raw), workspace=workspace, current=current)
+        return Compilation(regular_file(raw), workspace=workspace, current=current, targets=targets)
     path = Path.cwd() / STDIN_SHOWN
     return Compilation(path, {path: _stdin_bytes()}, shown_as=STDIN_SHOWN, workspace=workspace,
-                       current=current)
+                       current=current, targets=targets)
 
 
 def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -489,7 +494,8 @@ def _run_check(arguments: argparse.Namespace) -> int:
     workspace = Workspace()  # shared: a file imported by several roots is read once
     found: list[Diagnostic] = []
     tests = [p for p in arguments.paths if p != STDIN and _is_test_file(Path(p))]
-    compilations = _check_roots([p for p in arguments.paths if p not in tests], workspace)
+    compilations = _check_roots([p for p in arguments.paths if p not in tests], workspace,
+                                arguments.targets)
     compilations, found_tests = ([c for c in compilations if not _is_test_file(c.root)],
                                  [c for c in compilations if _is_test_file(c.root)])
     for compilation in compilations:  # every root loaded before any is told apart as imported
@@ -526,14 +532,15 @@ def _test_file_diagnostics(given: list[str], compilations: list[Compilation]) ->
     return [diagnostic for path in paths for diagnostic in check_test_file(path)]
 
 
-def _check_roots(paths: Sequence[str], workspace: Workspace) -> list[Compilation]:
+def _check_roots(paths: Sequence[str], workspace: Workspace,
+                 targets: Sequence[str] = ()) -> list[Compilation]:
     if STDIN in paths and len(paths) > 1:
         raise UsageError("`-` (standard input) cannot be combined with other paths")
     from fitlang.driver import Compilation
 
     if paths == [STDIN]:
-        return [compilation_of(STDIN, workspace)]
-    return [Compilation(path, workspace=workspace) for path in expand_paths(paths)]
+        return [compilation_of(STDIN, workspace, targets=targets)]
+    return [Compilation(path, workspace=workspace, targets=targets) for path in expand_paths(paths)]
 
 
 def _run_fmt(arguments: argparse.Namespace) -> int:

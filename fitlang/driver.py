@@ -97,12 +97,15 @@ class Compilation:
                  project_root: Path | None = None, *, shown_as: str | None = None,
                  workspace: Workspace | None = None,
                  parse: Callable[[Path, Path | None, dict], Workspace] | None = None,
-                 incremental: IncrementalCheck | None = None, current: str | None = None) -> None:
+                 incremental: IncrementalCheck | None = None, current: str | None = None,
+                 targets: Sequence[str] = ()) -> None:
         """`workspace`: one shared with other roots (`fitc check a.fit b.fit`); `parse`:
         makes the workspace (the editor's, which parses through its cache); `incremental`:
         the root's earlier checks, to check only what changed; `current`: a file saying what
         runs now (`--current FILE`, relative to the working directory), read instead of the
-        policy's `current` blocks."""
+        policy's `current` blocks; `targets`: the targets to check the policy's settings for
+        beside those it names (`fitc check --target`)."""
+        self.targets = tuple(targets)
         self.root = root
         self.project_root = project_root.resolve() if project_root is not None else None
         self.buffers = {path.resolve(): text for path, text in (buffers or {}).items()}
@@ -220,12 +223,26 @@ class Compilation:
         built = self.build()
         if built is None:
             return []
+        settings = self.target_settings()
         if any(d.is_error for d in built.diagnostics):
-            return built.diagnostics
+            return built.diagnostics + settings
         state = self._policy_state_diagnostics()
         found = rule_warnings(self.check().program, built.problem)
-        return built.diagnostics + state + [self._at_name(d) if d.code == msg.PoolUnusable.code else d
-                                    for d in found]
+        return built.diagnostics + settings + state + [
+            self._at_name(d) if d.code == msg.PoolUnusable.code else d for d in found]
+
+    def target_settings(self) -> list[Diagnostic]:
+        """What the targets the policy names (by their settings blocks, `slurm { ... }`) and
+        `self.targets` refuse in it with no placement: `Target.settings_problems`, by which
+        `compile` reports the same at the same place, so that a CI running `fitc check` fails
+        where `compile` would (a `slurm { account = "ml-$(team)" }`). A policy that states no
+        settings block is checked without importing the targets."""
+        checked = self.check()
+        if checked.has_errors or not (checked.program.policy.settings or self.targets):
+            return []
+        from fitlang.targets.base import settings_problems
+
+        return settings_problems(checked.program, self.targets)
 
     def _at_name(self, diagnostic: Diagnostic) -> Diagnostic:
         """A warning about a whole block (W0103: a pool no workload can use), at the block's

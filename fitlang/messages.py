@@ -709,6 +709,18 @@ class TargetNeeds(Message):
     target: str
 
 
+class MinDomainsUnwritten(Message):
+    code = "W0625"
+    summary = "a spread's `min_domains` the scheduler would not hold as placed"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Nothing to fix in the policy: fitc holds `min_domains` itself. Kubernetes counts a "
+           "spread's domains among the nodes one object selects (one pool's), so `minDomains` "
+           "there would leave Pending the replicas fitc placed over several pools.")
+    detail: str
+    target: str
+
+
 class FilesDoNotRealise(Message):
     code = "E0602"
     summary = "written files do not realise the placement"
@@ -866,6 +878,21 @@ class WorkloadRunsNowhere(Message):
     fix = ("Each pool is ruled out by the first reason named: relax that rule (or state the "
            "default it comes from, such as `arch`), or add a pool or `buy` whose nodes take a "
            "replica; as it stands, no replica is placed and `fitc solve` fails.")
+    workload: str
+    detail: str
+
+
+class SpreadMetInOneDomain(Message):
+    code = "W0107"
+    summary = "spread that buying in one domain meets"
+    template = "`spread {topology}` of `{workload}` is met in one {topology}: {detail}"
+    severity = Severity.WARNING
+    fix = ("A domain of offers exists only where a node is bought, as Kubernetes counts the "
+           "domains of the nodes that exist, so every replica bought in one region meets the "
+           "spread. To require more domains, state `min_domains N` on the spread (Kubernetes' "
+           "`minDomains`: while fewer than N domains have nodes, each holds at most `max_skew`), "
+           "or declare capacity in the other domains.")
+    topology: str
     workload: str
     detail: str
 

@@ -732,9 +732,18 @@ def _write_targets(compilation: Compilation, result: PlanResult,
     assert result.plan is not None
     if not result.plan.changes or result.kept:
         return "nothing to do: wrote no files"
+    from fitlang.targets import TARGETS
+
+    program = compilation.check().program
+    # what the targets refuse in the policy whatever the plan (`compile` and `check` say the
+    # same): a namespace no API server takes was written into every wave's objects
+    refused = [d for name in dict.fromkeys(arguments.targets)
+               for d in TARGETS[name]().settings_problems(program)]
+    result.diagnostics += refused
+    if result.failed:
+        return "wrote no files"
     state = compilation.current_state()
-    files, found = render_plan(result, compilation.check().program, arguments.targets,
-                               state.foreign if state is not None else ())
+    files, found = render_plan(result, program, arguments.targets, state.foreign if state is not None else ())
     result.diagnostics += found
     write_tree(arguments.out, files, force=arguments.force, written_by="fitc plan")
     return f"wrote {len(files)} file(s) to {arguments.out} ({', '.join(_waves_of(files))})"

@@ -12,7 +12,8 @@ variable per (workload, node), with every rule restated from docs/language.md:
 - `spread T max_skew K`: over the domains of T among the nodes the workload may use (a node
   where one replica fits and every rule of the workload allows), counts lie in
   [least, least + K]; a domain of offers exists only where a node is bought; a node without a
-  value for T is not one the workload may use.
+  value for T is not one the workload may use. With `min_domains M`, while fewer than M of
+  those domains exist the least is 0 (Kubernetes' `minDomains`).
 - `affinity W on T`, `anti_affinity W on T`, `anti_affinity self on T`, `exclusive`, `gang`
   (all or none, in one cluster: pools in "default", bought nodes in "aws-REGION"),
   `latency`, `budget`, `buy` with `max_count`, `power_cap` per zone, accelerator `option`s.
@@ -94,6 +95,7 @@ class Workload:
     gang: bool = False
     exclusive: bool = False
     spreads: list[tuple[str, int]] = field(default_factory=list)  # (topology, max_skew)
+    min_domains: dict[str, int] = field(default_factory=dict)  # topology -> its spread's, above 1
     rules: list[tuple[str, str, bool]] = field(default_factory=list)  # (target, topology, anti)
     latency: tuple[int, int] | None = None  # (within ms, replicas)
     tolerate: list[str] = field(default_factory=list)  # a dedicated value, a taint's key or key=value
@@ -233,6 +235,7 @@ def _rules(rng: random.Random, workload: Workload, earlier: list[Workload], kind
     if rng.random() < 0.25:
         kinds.add("spread")
         workload.spreads.append((rng.choice(["node", "node", "zone", "region"]), rng.randint(1, 2)))
+        _draw_min_domains(workload, rng, kinds)
     targets = [w for w in earlier if w.options is None]
     if rng.random() < 0.3:
         anti = rng.random() < 0.6
@@ -339,7 +342,8 @@ def _workload_text(workload: Workload) -> str:
     if workload.exclusive:
         lines.append("  exclusive = true")
     for topology, skew in workload.spreads:
-        lines.append(f"  spread {topology} max_skew {skew}")
+        least = workload.min_domains.get(topology, 1)
+        lines.append(f"  spread {topology} max_skew {skew}" + (f" min_domains {least}" if least > 1 else ""))
     for target, topology, anti in workload.rules:
         lines.append(f"  {'anti_affinity' if anti else 'affinity'} {target} on {topology}")
     if workload.latency is not None:
@@ -668,16 +672,24 @@ def _rules_between(spec: Spec, model, nodes: list[Node], x, hosts, used) -> None
                     domains.setdefault(node.topology(topology), []).append(node.name)
             most = max([workload.replicas] + [r for _, r in workload.options or []])
             least = model.NewIntVar(0, most, f"least[{workload.name},{topology}]")
+            existing = []
             for members in domains.values():
                 count = sum(counted[n] for n in members)
                 model.Add(count <= least + skew)
                 bought = [n for n in members if _node(nodes, n).buy is not None]
                 if len(bought) < len(members):  # nodes of its own: the domain exists
                     model.Add(count >= least)
+                    existing.append(1)
                 else:  # only offers: a domain once a node is bought there
                     exists = model.NewBoolVar(f"exists[{workload.name},{members[0]}]")
                     model.AddMaxEquality(exists, [used[n] for n in members])
                     model.Add(count >= least).OnlyEnforceIf(exists)
+                    existing.append(exists)
+            fewest = workload.min_domains.get(topology, 1)
+            if fewest > 1:  # fewer domains than that exist: the least counts 0
+                enough = model.NewBoolVar(f"enough[{workload.name},{topology}]")
+                model.Add(sum(existing) >= fewest).OnlyEnforceIf(enough)
+                model.Add(least == 0).OnlyEnforceIf(enough.Not())
         for target, topology, anti in workload.rules:
             other = workload.name if target == "self" else target
             if target == "self":
@@ -713,6 +725,17 @@ def _rules_between(spec: Spec, model, nodes: list[Node], x, hosts, used) -> None
             model.Add(sum(everything) >= 1).OnlyEnforceIf(anything)
             model.Add(sum(everything) == 0).OnlyEnforceIf(anything.Not())
             model.Add(sum(reach) >= needed).OnlyEnforceIf(anything)
+
+
+def _draw_min_domains(workload: Workload, rng: random.Random, kinds: set[str]) -> None:
+    """Now and then a `min_domains` of 2-4 on the spread just drawn (session 58), drawn from a
+    generator seeded by `rng`'s whole state (`_side` reads a part that changes only every 624
+    draws), which draws nothing from it: every other draw of the seed is as before."""
+    side = random.Random(repr(rng.getstate()))
+    topology = workload.spreads[-1][0]
+    if side.random() < 0.4 and topology not in workload.min_domains:
+        workload.min_domains[topology] = side.randint(2, 4)
+        kinds.add("min_domains")
 
 
 def _spread_scopes(workload: Workload, x):

@@ -77,3 +77,64 @@ def test_a_second_floor_places_the_spreads_over_bought_regions_last_over_the_reg
     floor = greedy_floor(problem, short_first=True)[0]
     assert floor.complete and spreads_kept(problem, floor)
     assert verified_cost(problem, floor) == 1  # before: 2.2
+
+
+def _regions_of(problem, placement, name: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    owner = problem.owners()
+    for assignment in placement.assignments:
+        if assignment.workload == name:
+            region = owner[assignment.node].region
+            counts[region] = counts.get(region, 0) + 1
+    return counts
+
+
+def test_min_domains_buys_a_spread_over_regions_in_as_many_regions(tmp_path):
+    """h55g: `spread region` of a workload that may only buy was met by buying in one region (a
+    region of offers is a domain only where a node is bought). With `min_domains 3`
+    (Kubernetes' `minDomains`: while fewer domains exist, each holds at most `max_skew`) the
+    solver buys in three regions, and `verify` holds it; without it, one region."""
+    from solving import solved
+
+    for least, regions in (("", 1), (" min_domains 3", 3), (" min_domains 4", 4)):
+        problem = problem_from(tmp_path, _offer("vm", REGIONS, "0.4") + "buy {\n  offers = [vm]\n}\n"
+                               + workload("web", 6, 1, "1GiB", f"  spread region max_skew 1{least}\n"))
+        placement = solved(problem)
+        counts = _regions_of(problem, placement, "web")
+        assert len(counts) == regions and sum(counts.values()) == 6, (least, counts)
+        assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_min_domains_keeps_the_greedy_floor_from_dealing_over_fewer_regions(tmp_path):
+    """The floor deals a spread over bought regions over fewer of them where every region
+    leaves replicas out (`max_count = 3`); never over fewer than `min_domains`: 6 replicas,
+    `max_skew 2`, `min_domains 3` hold in 3 regions (2 a node), or are left out."""
+    from fitlang.solve.greedy import greedy_floor
+
+    web = "  spread region max_skew 2 min_domains 3\n  arch = [amd64, arm64]\n  priority = 10\n"
+    problem = problem_from(tmp_path, _offer("vm", REGIONS, "0.4") + BUY.format("vm")
+                           + workload("web", 6, 1, "1GiB", web))
+    floor = greedy_floor(problem, short_first=True)[0]
+    assert floor.complete
+    verified_packing(problem, floor)
+    assert len(_per_region(problem, floor, "web")) >= 3
+
+
+def test_verify_refuses_a_spread_in_fewer_regions_than_min_domains(tmp_path):
+    """The placement of one region (what `spread region max_skew 1` alone is met by) breaks
+    `min_domains 2`: the emptiest counts 0 while fewer domains exist (E0503 at the spread)."""
+    import json
+
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    from solving import solved
+
+    text = _offer("vm", REGIONS, "0.4") + "buy {\n  offers = [vm]\n}\n"
+    spread = "  spread region max_skew 1\n"
+    one_region = solved(problem_from(tmp_path, text + workload("web", 4, 1, "1GiB", spread)))
+    problem = problem_from(tmp_path, text + workload("web", 4, 1, "1GiB",
+                                                     "  spread region max_skew 1 min_domains 2\n"))
+    violations, _ = verify(problem, json.loads(as_json(problem, one_region, [])))
+    assert [v.message for v in violations] == [
+        "`web` is spread 0..4 per region over 1 region domain(s), fewer than min_domains 2; max_skew is 1"]

@@ -912,3 +912,22 @@ def test_a_buy_that_allows_no_offer_is_reported_where_it_narrows_them(tmp_path, 
         assert warning.message.endswith(detail)
     line = text.splitlines()[warning.span.line - 1]
     assert line.strip().startswith(at)
+
+
+@pytest.mark.parametrize(("spread", "found"), [
+    ("spread region max_skew 1 min_domains 3", []),
+    ("spread region max_skew 1 min_domains 0",
+     [("E0303", "min_domains must be a whole number >= 1, found 0")]),
+    ("spread region max_skew 1 min_domains 1.5",
+     [("E0303", "min_domains must be a whole number >= 1, found 1.5")]),
+])
+def test_a_spread_s_min_domains_is_a_whole_number_of_at_least_one(tmp_path, spread, found):
+    """`min_domains N` (Kubernetes' `minDomains`, which the API requires to be at least 1)."""
+    text = f"workload w {{\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n  {spread}\n}}\n"
+    result = check_text(tmp_path, text)
+    assert [(d.code, d.message) for d in result.diagnostics] == found
+    assert all(d.span.line == 5 and d.span.column == text.splitlines()[4].index("min_domains") + 13
+               for d in result.diagnostics)
+    if not found:
+        [rule] = result.program.workloads["w"].spreads
+        assert (rule.topology, rule.max_skew, rule.min_domains) == ("region", 1, 3)

@@ -781,6 +781,56 @@ def test_check_does_not_warn_about_a_module_another_checked_file_imports(tmp_pat
     assert (result.returncode, json.loads(result.stdout)) == (0, [])
 
 
+TARGETED = ('offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+            '  cpu = 4\n  memory = 16GiB\n  price = 0.1 USD/h\n}\nbuy cloud {\n  offers = [small]\n}\n'
+            'workload web {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n  image = "nginx"\n'
+            '  command = ["serve"]\n  env = { A: "x" }\n}\n')
+
+
+@pytest.mark.parametrize(("target", "attribute", "value", "code"), [
+    ("slurm", "account", '"ml-$(team)"', "E0601"),  # a command substitution in `#SBATCH`
+    ("slurm", "partition", r'"gpu\nbatch"', "E0601"),  # a newline ends the `#SBATCH` line
+    ("kubernetes", "namespace", r'"team\"; ${x}"', "E0601"),
+    ("kubernetes", "scheduler_name", '"$(scheduler)"', "E0601"),
+    ("kubernetes", "pool_label", '"a b/pool"', "E0603"),
+    ("terraform", "cluster", r'"prod\"; ${file(\"/etc/passwd\")}"', "E0601"),
+])
+def test_check_refuses_a_target_setting_where_and_as_compile_does(tmp_path, fitc, target, attribute,
+                                                                  value, code):
+    """A CI that runs `fitc check` on every commit fails on a target setting `compile` would
+    refuse at deploy, with the same code at the same place (the value)."""
+    text = TARGETED + f"policy {{\n  {target} {{\n    {attribute} = {value}\n  }}\n}}\n"
+    (tmp_path / "p.fit").write_text(text)
+    line = text.count("\n", 0, text.index(f"{attribute} = ")) + 1
+    column = len(f"    {attribute} = ") + 1
+    checked = fitc("check", "--format", "json", "p.fit", cwd=tmp_path)
+    assert checked.returncode == 1
+    assert [(r["code"], r["line"], r["column"]) for r in json.loads(checked.stdout)] == [(code, line, column)]
+    compiled = fitc("compile", "p.fit", "--target", target, "--out", "out", cwd=tmp_path)
+    assert compiled.returncode == 1 and not (tmp_path / "out").exists()
+    assert re.findall(r"^p\.fit:(\d+):(\d+): error\[(E\d+)\]", compiled.stderr, re.M) == [
+        (str(line), str(column), code)]
+
+
+def test_check_target_checks_the_settings_of_a_target_the_policy_names_no_block_of(tmp_path, fitc):
+    """A policy names its targets by their blocks; `--target` names one it states none for, as
+    `compile --target` would be run: a job's environment name no shell reads, a workload no
+    target can run (neither `image` nor `command`)."""
+    text = TARGETED.replace('  env = { A: "x" }', '  env = { "A-B": "x" }') + \
+        'workload idle {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n}\n'
+    (tmp_path / "p.fit").write_text(text)
+    assert fitc("check", "p.fit", cwd=tmp_path).returncode == 0  # no target named: nothing to check
+    checked = fitc("check", "--format", "json", "--target", "slurm", "p.fit", cwd=tmp_path)
+    assert checked.returncode == 1
+    found = [(r["code"], r["line"], r["message"]) for r in json.loads(checked.stdout)]
+    assert found == [
+        ("E0601", 18, "slurm: environment variable name 'A-B' of `web` is not a shell variable name"),
+        ("E0601", 20, "slurm: workload `idle` has no `command`; the slurm target needs one")]
+    # the kubernetes target reads the same environment name as valid
+    checked = fitc("check", "--format", "json", "--target", "kubernetes", "p.fit", cwd=tmp_path)
+    assert [(r["code"], r["line"]) for r in json.loads(checked.stdout)] == [("E0601", 20)]
+
+
 def test_check_of_a_directory_without_fit_files_is_a_usage_error(tmp_path, fitc):
     (tmp_path / "empty").mkdir()
     result = fitc("check", "empty", cwd=tmp_path)

@@ -515,6 +515,18 @@ def test_a_zone_spread_says_it_keeps_its_workload_off_what_is_bought(tmp_path):
                            "in us-east-1 (US) (a node bought has a region and no zone)")
 
 
+def test_a_spread_short_of_its_min_domains_says_how_many_domains_it_asks_for(tmp_path):
+    """3 replicas `max_skew 1 min_domains 3` where offers are sold in 2 regions: fewer domains
+    than asked, each holds at most 1; the conflict names `min_domains`, a wider skew repairs it."""
+    text = (_REGIONS + _offer("m1", '["us-east-1", "eu-central-1"]') + "buy cloud {\n}\n"
+            + workload("api", 3, 1, "1Gi", "  spread region max_skew 1 min_domains 3\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    [stated] = [r for r in explanation.reasons if r.part.kind == "spread"]
+    assert stated.text == ("`api` must spread over region with max_skew 1 over at least 3 region domains "
+                           "(min_domains)")
+    assert any("raise max_skew of `api`'s spread over region" in r.text for r in explanation.repairs)
+
+
 def test_when_no_single_repair_works_the_smallest_pair_is_offered(tmp_path):
     # two separate shortfalls: no one change fixes both
     text = (pool("a", 1, 4, "8Gi", 1, '  labels = { tier: "a" }\n')

@@ -352,6 +352,24 @@ async def test_a_residency_no_node_meets_is_a_warning(client: LanguageClient, pr
 
 
 @lsp
+async def test_a_target_setting_compile_would_refuse_is_shown_where_check_reports_it(
+        client: LanguageClient, project):
+    """The editor shows what `fitc check` reports of the targets the policy names: a Slurm
+    account `#SBATCH` cannot take, at its value (compile's E0601, the same place)."""
+    text = ('pool p {\n  count = 1\n  cpu = 4\n  memory = 8GiB\n}\n'
+            '\nworkload w {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  command = ["run"]\n}\n'
+            '\npolicy {\n  slurm {\n    account = "ml-$(team)"\n  }\n}\n')
+    doc = await open_doc(client, project / "slurm-account.fit", text, until=warned(1))
+    [found] = client.diagnostics[doc.uri]
+    value = doc.at('"ml-$(team)"')
+    assert summary([found]) == [("E0601", value.line, value.character, value.line, value.character + 12)]
+    assert found.severity == types.DiagnosticSeverity.Error
+    found = await doc.change(text.replace("ml-$(team)", "ml-team"), until=warned(0))
+    assert found == []
+    close_doc(doc)
+
+
+@lsp
 async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageClient, project):
     text = (ROOT / "examples" / "infeasible.fit").read_text()
     doc = await open_doc(client, project / "infeasible.fit", text, until=warned(2))

@@ -970,6 +970,23 @@ def test_target_and_out_go_together_and_a_plan_with_nothing_to_do_writes_nothing
     assert not (tmp_path / "out").exists()
 
 
+def test_a_target_setting_the_target_refuses_stops_the_plan_s_files_as_compile_s(tmp_path):
+    """`fitc plan --target kubernetes --out` wrote a namespace no API server takes into every
+    wave's objects (compile refused it, E0601): the target's settings are read once, by the
+    function `compile` and `check` read them by, and nothing is written."""
+    text = (EXAMPLES / "consolidate.fit").read_text().replace(
+        "  max_drained = 1\n}", '  max_drained = 1\n  kubernetes {\n    namespace = "team\\"; ${x}"\n  }\n}')
+    (tmp_path / "p.fit").write_text(text)
+    state = EXAMPLES / "consolidate-state.json"
+    refused = fitc("plan", "p.fit", "--current", str(state), "--target", "kubernetes", "--out", "out",
+                   cwd=tmp_path)
+    assert refused.returncode == 1 and not (tmp_path / "out").exists()
+    line = text[:text.index("namespace =")].count("\n") + 1
+    assert f"p.fit:{line}:17: error[E0601]: kubernetes: namespace" in refused.stderr
+    checked = fitc("check", "p.fit", cwd=tmp_path)
+    assert checked.returncode == 1 and f"p.fit:{line}:17: error[E0601]" in checked.stderr
+
+
 def test_an_out_fitc_did_not_write_is_refused_and_left_alone(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("not fitc's")

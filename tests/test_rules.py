@@ -195,6 +195,42 @@ def test_a_spread_over_a_topology_no_node_has_is_w0101(tmp_path, spread, owned, 
     assert path.read_text().splitlines()[warning.span.line - 1].strip().startswith("spread ")
 
 
+_EU_POOL = 'pool p {\n  count = 2\n  cpu = 4\n  memory = 8Gi\n  region = "eu-west-1"\n}\n'
+
+
+@pytest.mark.parametrize("owned, spread, replicas, said", [
+    # h55g: every replica bought in one region met `spread region`, and nothing said so
+    ("", "spread region max_skew 1", 4, "it has no declared nodes"),
+    (_EU_POOL, "spread region max_skew 1", 4, "its declared nodes are all in region eu-west-1"),
+    ("", "spread region max_skew 1 min_domains 2", 4, None),  # more domains asked for
+    ("", "spread region max_skew 4", 4, None),  # one region holding all is within the skew
+    (_EU_POOL + _EU_POOL.replace("pool p", "pool q").replace("eu-west-1", "eu-central-1"),
+     "spread region max_skew 1", 4, None),  # declared nodes in two regions: spread over them
+    ("", "spread node max_skew 1", 4, None),
+])
+def test_a_spread_buying_in_one_region_meets_is_w0107(tmp_path, owned, spread, replicas, said):
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+
+    path = tmp_path / "p.fit"
+    path.write_text(owned + 'offer m {\n  provider = aws\n  instance_type = "m7i.xlarge"\n'
+                    '  regions = ["us-east-1", "eu-central-1"]\n  cpu = 4\n  memory = 16GiB\n'
+                    '  price = 0.2 USD/h\n}\nbuy {\n}\n' + workload("w", replicas, 1, "1Gi", f"  {spread}\n"))
+    program = check_file(path, Workspace()).program
+    found = [d for d in rule_warnings(program, build_problem(program).problem) if d.code == "W0107"]
+    if said is None:
+        assert found == []
+        return
+    [warning] = found
+    assert warning.message == (f"`spread region` of `w` is met in one region: {said}, and a region of "
+                               "the offers it may buy (us-east-1, eu-central-1) counts only where a node is "
+                               "bought, "
+                               "so every replica in one region meets it")
+    assert path.read_text().splitlines()[warning.span.line - 1].strip() == spread
+
+
 def test_verify_asks_a_registered_rule(tmp_path, toy):
     from fitlang.solve.verify import verify
 

@@ -45,6 +45,17 @@ def test_block_with_attributes_nested_block_and_rules():
     assert block.entries[6].target.dotted == "common.big"
 
 
+def test_a_spread_s_min_domains_is_parsed_and_printed_back():
+    from fitlang.syntax.formatter import format_source
+
+    text = "workload w {\n  spread region max_skew 1 min_domains 3\n  spread zone max_skew 2\n}\n"
+    (block,) = parse_ok(text).decls
+    least, plain = block.entries
+    assert (least.max_skew.text, least.min_domains.text) == ("1", "3")
+    assert plain.min_domains is None
+    assert format_source(text.encode(), "t.fit").text == text
+
+
 def test_spans_are_one_based_and_exact():
     module = parse_ok("const X = 1\n\npool p {\n  cpu = 500m\n}\n")
     const, pool = module.decls

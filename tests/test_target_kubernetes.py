@@ -1191,3 +1191,32 @@ def test_a_workload_kubernetes_cannot_run_is_an_error_on_its_nodes_or_where_noth
     [found] = [d for d in TARGETS["kubernetes"]().problems(context) if d.code.startswith(("E06", "W0623"))]
     [found_said] = details([found], "kubernetes")
     assert found.code == "E0601" and re.sub(r"nodes \([^)]*\)", "nodes (...)", found_said) == said
+
+
+@pytest.mark.parametrize("skew, written", [(2, True), (1, False)])
+def test_min_domains_is_written_where_the_scheduler_holds_it_as_placed(tmp_path, skew, written):
+    """`minDomains` on an object whose pool's zone (the only domain its node affinity lets the
+    scheduler count, fewer than `min_domains`) holds at most `max_skew` replicas: there the
+    scheduler keeps what fitc placed. Where it holds more (2 a zone, `max_skew 1`), written it
+    would leave pods Pending: left out, and W0625 says so (fitc holds it across the pools)."""
+    pools = "".join(f'pool {z} {{\n  count = 1\n  cpu = 2\n  memory = 8Gi\n  zone = "{z}"\n'
+                    '  price = 1 USD/h\n}\n' for z in "abc")
+    path = tmp_path / "spread.fit"
+    path.write_text(pools + 'workload web {\n  replicas = 6\n  cpu = 1\n  memory = 1Gi\n  image = "nginx"\n'
+                    f"  spread zone max_skew {skew} min_domains 3\n}}\n")
+    context = context_for(path)
+    target = TARGETS["kubernetes"]()
+    found = [d for d in target.problems(context) if d.code == "W0625"]
+    files = target.render(context)
+    check_objects(files)
+    constraints = [c for d in documents(files) if d["kind"] == "Deployment"
+                   for c in d["spec"]["template"]["spec"]["topologySpreadConstraints"]]
+    assert len(constraints) == 3
+    if written:
+        assert found == [] and all(c["minDomains"] == 3 for c in constraints)
+        return
+    assert all("minDomains" not in c for c in constraints)
+    assert details(found, "kubernetes") == [
+        "`min_domains 3` of `web`'s spread over zone is not written on 3 object(s): each selects one "
+        "pool's nodes, the scheduler counts only their zone (fewer domains than 3, so each may hold at "
+        "most max_skew 1), and fitc runs more there; fitc holds it across the pools"]

@@ -476,19 +476,50 @@ def test_the_policy_cluster_is_the_cluster_every_pool_joins(tmp_path):
                                               "azurerm_kubernetes_cluster_node_pool")):
         text = (offer("o", provider, instance, [region]) + "buy {\n  max_count = 2\n}\n"
                 + workload("w", 1) + f'policy {{\n  terraform {{\n    provider = {provider}\n'
-                f'    region = "{region}"\n    cluster = "prod \\"x\\""\n  }}\n}}\n')
+                f'    region = "{region}"\n    cluster = "prod-x"\n  }}\n}}\n')
         _, files = compiled(tmp_path, text, f"{provider}.fit")
         body = one(files, kind)
         if provider == "aws":
-            assert body["cluster_name"] == 'prod "x"'
+            assert body["cluster_name"] == "prod-x"
         elif provider == "gcp":
-            assert body["cluster"] == 'prod "x"' and "gcp_clusters" not in files["variables.tf"]
+            assert body["cluster"] == "prod-x" and "gcp_clusters" not in files["variables.tf"]
         else:
             (data,) = parse(files["azure.tf"])["data"]
-            assert data["azurerm_kubernetes_cluster"]["fitc"]["name"] == 'prod "x"'
+            assert data["azurerm_kubernetes_cluster"]["fitc"]["name"] == "prod-x"
             assert body["kubernetes_cluster_id"] == "${data.azurerm_kubernetes_cluster.fitc.id}"
             (condition,) = [p["condition"] for p in body["lifecycle"][0]["precondition"]]
             assert condition == '${contains(["eastus"], data.azurerm_kubernetes_cluster.fitc.location)}'
+
+
+@pytest.mark.parametrize("provider, cluster, refused", [
+    ("aws", 'prod \\"x\\"', True),  # a quote: EKS (and the AWS provider's validation) refuse it
+    ("aws", "prod_x-1", False),
+    ("aws", '${file(\\"/etc/passwd\\")}', True),
+    ("gcp", "Prod", True),  # GKE: lowercase
+    ("gcp", "projects/p-1/locations/us-central1/clusters/prod", False),  # the node pool's cluster id
+    ("azure", "prod\\nx", True),
+    ("azure", "Prod_1", False),
+])
+def test_a_cluster_name_the_cloud_refuses_is_an_error_at_check_and_compile(tmp_path, provider, cluster,
+                                                                           refused):
+    """The `terraform` block's cluster is the name the node groups join: one the cloud's API
+    refuses failed `terraform apply` after a clean compile (the names were HCL-escaped, never
+    checked). Now E0601 at the value, from the function `fitc check` reports it by too."""
+    from fitlang.driver import Compilation
+    from fitlang.targets.base import settings_problems
+
+    instance = {"aws": "c.x", "gcp": "n2-standard-8", "azure": "Standard_D8s_v5"}[provider]
+    text = (offer("o", provider, instance, ["eastus"]) + "buy {\n  max_count = 2\n}\n" + workload("w", 1)
+            + f'policy {{\n  terraform {{\n    cluster = "{cluster}"\n  }}\n}}\n')
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    result = Compilation(path).check()
+    assert not result.has_errors
+    found = settings_problems(result.program)
+    assert [d.code for d in found] == (["E0601"] if refused else [])
+    if refused:
+        assert found[0].span.line == text.count("\n", 0, text.index("cluster =")) + 1
+        assert f"is no cluster name {provider} (" in found[0].message
 
 
 @pytest.mark.parametrize("policy, code", [

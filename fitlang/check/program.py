@@ -309,6 +309,9 @@ class SpreadRule(Frozen):
     topology: str
     max_skew: int
     origin: Origin  # the checker builds every rule from a statement
+    # Kubernetes' `minDomains`: while fewer domains than this have nodes the workload may
+    # use, the emptiest counts 0 (each holds at most `max_skew`); 1 (the default) changes nothing
+    min_domains: int = 1
 
 
 class Preference(Frozen):

@@ -428,17 +428,21 @@ class WorkloadBuilder(EntityBuilders):
     def _spread(self, scope: ModuleScope, rules: _Rules, statement: n.Spread,
                 origin: Origin) -> None:
         topology = self._topology(scope, statement.topology)
-        skew = Evaluator(scope).value(statement.max_skew, t.NUMBER)
-        if skew is not None and (skew.value.denominator != 1 or skew.value < 1):
-            self.report(
-                msg.OutOfRange(
-                    what="max_skew", bound="a whole number >= 1", value=_show_number(skew.value, "")
-                ).diagnostic(scope.path, statement.max_skew.span)
-            )
+        skew = self._whole_at_least_one(scope, statement.max_skew, "max_skew")
+        least = 1 if statement.min_domains is None else \
+            self._whole_at_least_one(scope, statement.min_domains, "min_domains")
+        if skew is None or least is None or topology is None:
             return
-        if skew is None or topology is None:
-            return
-        rules.spreads.append(SpreadRule(topology, int(skew.value), origin))
+        rules.spreads.append(SpreadRule(topology, skew, origin, least))
+
+    def _whole_at_least_one(self, scope: ModuleScope, expr: n.Expr, what: str) -> int | None:
+        """A spread's number (`max_skew`, `min_domains`): a whole number >= 1 (else E0310)."""
+        found = Evaluator(scope).value(expr, t.NUMBER)
+        if found is not None and (found.value.denominator != 1 or found.value < 1):
+            self.report(msg.OutOfRange(what=what, bound="a whole number >= 1",
+                                       value=_show_number(found.value, "")).diagnostic(scope.path, expr.span))
+            return None
+        return None if found is None else int(found.value)
 
     def _max_disrupted(self, v: BlockValues) -> dict[str, Any]:
         """`max_disrupted = 2` (replicas) or `20%` (of its replicas), as Workload fields."""

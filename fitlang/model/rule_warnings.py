@@ -7,6 +7,9 @@
 - W0106: a workload that no node may take, where no W0101 already names the one rule that
   rules them all out: its rules each rule out some pools (a default `arch = [amd64]` the x86
   nodes, `require arch == arm64` the rest), or it is too large for the nodes they leave.
+- W0107: a `spread` over a topology (`region`) that buying every node in one domain meets: the
+  workload's declared nodes are in at most one domain, and a domain of offers exists only where
+  a node is bought (h55g: `spread region` on bought capacity put every replica in one region).
 
 `fitc check` and the language server report them, from this code; W0101 asks each rule
 (its `warnings` hook in fitlang/rules) which of its clauses no node satisfies.
@@ -17,7 +20,13 @@ from __future__ import annotations
 from fitlang import rules
 from fitlang.check.program import Origin, Program
 from fitlang.diagnostics import Diagnostic
-from fitlang.messages import PoolUnusable, RuleAlwaysHolds, UnsatisfiableRule, WorkloadRunsNowhere
+from fitlang.messages import (
+    PoolUnusable,
+    RuleAlwaysHolds,
+    SpreadMetInOneDomain,
+    UnsatisfiableRule,
+    WorkloadRunsNowhere,
+)
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.rules.base import Fleet
 
@@ -26,12 +35,12 @@ MAX_POOLS = 4  # pools W0106 names with their reason; more are counted
 
 
 def rule_warnings(program: Program, problem: Problem) -> list[Diagnostic]:
-    """W0101, W0102, W0103 and W0106 for a checked program without errors."""
+    """W0101, W0102, W0103, W0106 and W0107 for a checked program without errors."""
     if not problem.classes:
         return []
     unsatisfiable = _unsatisfiable(program, problem)
     return (unsatisfiable + _always_met(program, problem) + _unusable(program, problem)
-            + _nowhere(problem, {(d.path, d.span) for d in unsatisfiable}))
+            + _nowhere(problem, {(d.path, d.span) for d in unsatisfiable}) + _met_in_one_domain(problem))
 
 
 def _unsatisfiable(program: Program, problem: Problem) -> list[Diagnostic]:
@@ -152,3 +161,42 @@ def _ruled_out(where: list[int | str]) -> str:
         return ", ".join(regions).replace(", in ", ", ")
     count = sum(w for w in where if isinstance(w, int))
     return f"{count} node{'s' if count != 1 else ''}"
+
+
+def _met_in_one_domain(problem: Problem) -> list[Diagnostic]:
+    """W0107: a spread that every replica in one domain meets, because the nodes the workload
+    may use that exist whatever is bought (pools, inventories) are in at most one domain of its
+    topology, and the offers it may be bought from are sold in others: a domain of offers
+    exists only where a node is bought (docs/language.md), so buying in one region holds all
+    of it. Not said where `min_domains` asks for more domains, nor where the replicas are no
+    more than `max_skew` (one domain holding all of them is within the skew anyway)."""
+    demands: dict[str, list] = {}
+    for demand in problem.demands:
+        demands.setdefault(demand.workload, []).append(demand)
+    warnings: dict[tuple, Diagnostic] = {}
+    for name, alike in demands.items():
+        eligible = [problem.node_class(c) for c in dict.fromkeys(c for d in alike for c in d.eligible)]
+        for spread in alike[0].spreads:
+            key = (spread.origin.path, spread.origin.span)
+            if spread.topology == "node" or spread.min_domains > 1 or key in warnings \
+                    or max(d.replicas for d in alike) <= spread.max_skew:
+                continue
+            topology = spread.topology
+            declared = _domains([c for c in eligible if not c.provisioned and c.count > 0], topology)
+            offered = [v for v in _domains([c for c in eligible if c.provisioned], topology)
+                       if v not in declared]
+            if len(declared) > 1 or not offered or len(declared) + len(offered) < 2:
+                continue
+            has = f"its declared nodes are all in {topology} {declared[0]}" if declared else \
+                "it has no declared nodes"
+            listed = ", ".join(offered[:MAX_POOLS]) + (", ..." if len(offered) > MAX_POOLS else "")
+            detail = (f"{has}, and a {topology} of the offers it may buy ({listed}) counts only "
+                      f"where a node is bought, so every replica in one {topology} meets it")
+            warnings[key] = SpreadMetInOneDomain(topology=topology, workload=name, detail=detail
+                                                 ).diagnostic(*key)
+    return list(warnings.values())
+
+
+def _domains(classes: list[NodeClass], topology: str) -> list[str]:
+    """The domains of `topology` the classes are in, in the classes' order."""
+    return list(dict.fromkeys(v for c in classes if (v := c.topology_value(topology)) is not None))

@@ -250,6 +250,18 @@ def domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
     return node if topology == "node" else node_class.topology_value(topology)
 
 
+def spread_least(counts: Iterable[int], domains: int, min_domains: int) -> int:
+    """What a spread's skew is measured from: the replicas in its emptiest domain (`counts` over
+    the `domains` that exist; one not counted holds none), or none while fewer domains than
+    `min_domains` exist, as Kubernetes' `minDomains` has the global minimum 0 then, so that
+    each domain holds at most the skew (a spread over regions met by buying in one region
+    is not, with `min_domains 2`)."""
+    counted = list(counts)
+    if domains < min_domains or len(counted) < domains:
+        return 0
+    return min(counted, default=0)
+
+
 class GroupKey:
     """What every constraint group key derives from: a rule's rows carry a frozen dataclass
     of the rule's own, subclassing this (`solve/groups.Group` is this type), so that a rule

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from fitlang.check.program import SpreadRule
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem
-from fitlang.rules.base import Placed
+from fitlang.rules.base import Placed, spread_least
 
 if TYPE_CHECKING:  # the solver's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
@@ -105,10 +105,13 @@ def check_groups(placed: Placed) -> Iterator[Diagnostic]:
             counts = _sums(placed.problem, members, spread.topology, placed.nodes_of,
                            ((owner[node], amount) for demand in members
                             for node, amount in placed.placed_on.get(demand.name, {}).items()))
-            if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
+            least = spread_least(counts.values(), len(counts), spread.min_domains)
+            if counts and max(counts.values()) - least > spread.max_skew:
                 yield placed.violation(
-                    f"`{members[0].workload}` is spread {min(counts.values())}..{max(counts.values())} "
-                    f"per {spread.topology} over its options; max_skew is {spread.max_skew}",
+                    f"`{members[0].workload}` is spread {least}..{max(counts.values())} "
+                    f"per {spread.topology} over its options; max_skew is {spread.max_skew}"
+                    + ("" if len(counts) >= spread.min_domains else
+                       f" ({len(counts)} domain(s), fewer than min_domains {spread.min_domains})"),
                     spread.origin)
 
 
@@ -147,7 +150,7 @@ def group_rows(encoding: Encoding, first: Demand) -> None:
             for demand in members:
                 for value, class_ids in encoding.domains(demand, spread.topology).items():
                     domains.setdefault(value, []).extend((demand.name, c) for c in class_ids)
-            if len(domains) < 2:
+            if len(domains) < 2 and spread.min_domains <= 1:
                 continue
             least = encoding.column(SpreadLeast(first.name, index), f"min[{first.workload},{index}]",
                                     0, replicas)

@@ -31,6 +31,7 @@ from fitlang.rules.base import (
     TopologyValues,
     Unsatisfiable,
     domain_of,
+    spread_least,
 )
 from fitlang.rules.explaining import demands_of, where
 from fitlang.rules.option_spread import over_options
@@ -175,10 +176,18 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
         if not domains_count:
             continue
         most = max(counts, default=0)
-        least = min(counts, default=0) if len(counts) == domains_count else 0
+        least = spread_least(counts, domains_count, spread.min_domains)
         if most - least > spread.max_skew:
-            yield placed.violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}; "
-                                   f"max_skew is {spread.max_skew}", spread.origin)
+            yield placed.violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}"
+                                   f"{_fewer(domains_count, spread)}; max_skew is {spread.max_skew}",
+                                   spread.origin)
+
+
+def _fewer(domains: int, spread: SpreadRule) -> str:
+    """What a violation says of domains fewer than `min_domains` (the least counted as 0)."""
+    if domains >= spread.min_domains:
+        return ""
+    return f" over {domains} {spread.topology} domain(s), fewer than min_domains {spread.min_domains}"
 
 
 class SpreadGroup(GroupKey, Frozen):
@@ -202,7 +211,7 @@ def spread_rows(encoding: Encoding, demand: Demand) -> None:
         if over_options(demand, spread):
             continue  # counted over every option of the workload: `option_spread.py`
         domains = encoding.domains(demand, spread.topology)
-        if len(domains) < 2:
+        if len(domains) < 2 and spread.min_domains <= 1:
             continue
         least = encoding.column(SpreadLeast(demand.name, index), f"min[{demand.name},{index}]", 0,
                                 demand.replicas)
@@ -216,15 +225,39 @@ def domain_rows(encoding: Encoding, domains: dict[str, list[tuple[str, str]]], l
     """Per domain (its (demand, class) pairs): least <= replicas there <= least + max_skew;
     the lower row only where the domain exists (`_domain_exists`, keyed by `owner`)."""
     model = encoding.model
+    existing: list[int | None] = []
     for value, pairs in domains.items():
         terms = {encoding.y[pair]: 1 for pair in pairs}
         exists = _domain_exists(encoding, [encoding.class_of[c] for _, c in pairs],
                                 DomainExists(owner, spread.topology, value), f"{name}={value}")
+        existing.append(exists)
         if exists is None:
             model.add({**terms, least: -1}, lower=0, group=group)
         else:  # least <= replicas here, unless no node of the domain is bought
             model.add({**terms, least: -1, exists: -replicas}, lower=-replicas, group=group)
         model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+    _min_domains_rows(encoding, existing, least, replicas, spread, group, owner)
+
+
+def _min_domains_rows(encoding: Encoding, existing: list[int | None], least: int, replicas: int,
+                      spread: SpreadRule, group: SpreadGroup, owner: str) -> None:
+    """`min_domains m`: `least` is 0 unless m domains exist (Kubernetes' `minDomains`), so
+    while fewer do, each holds at most the skew. Domains of declared nodes always exist, one of
+    offers where its binary is 1 (`_domain_exists`; 1 with nothing bought makes `least` 0
+    there anyway, which this allows): least <= replicas * enough, and the domains that exist
+    >= m * enough."""
+    declared = sum(1 for exists in existing if exists is None)
+    if spread.min_domains <= max(declared, 1):  # (1, the default: the least as it is)
+        return
+    model = encoding.model
+    optional = [exists for exists in existing if exists is not None]
+    if declared + len(optional) < spread.min_domains:  # never enough: the least is 0
+        model.add({least: 1}, upper=0, group=group)
+        return
+    enough = encoding.column(DomainsEnough(owner, spread.topology), f"enough[{owner},{spread.topology}]",
+                             0, 1)
+    model.add({least: 1, enough: -replicas}, upper=0, group=group)
+    model.add({**dict.fromkeys(optional, 1), enough: -spread.min_domains}, lower=-declared, group=group)
 
 
 def _domain_exists(encoding: Encoding, classes: list[NodeClass], key: DomainExists,
@@ -283,6 +316,25 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
     _apart_from_least(encoding, demand, some, group)
     for node_class in classes:
         _beside_rows(encoding, demand, node_class, skew, some, group)
+    _min_nodes_rows(encoding, classes, least, most_least, demand.spreads[index], group, demand.name)
+
+
+def _min_nodes_rows(encoding: Encoding, classes: list[NodeClass], least: int, most_least: int,
+                    spread: SpreadRule, group: SpreadGroup, owner: str) -> None:
+    """`spread node ... min_domains m`: `least` is 0 unless m nodes exist, the declared nodes
+    of the eligible classes and those bought (their `u`)."""
+    declared = sum(c.count for c in classes if not c.provisioned)
+    if spread.min_domains <= max(declared, 1):
+        return
+    model = encoding.model
+    bought = [c for c in classes if c.provisioned]
+    if declared + sum(c.count for c in bought) < spread.min_domains:
+        model.add({least: 1}, upper=0, group=group)
+        return
+    enough = encoding.column(DomainsEnough(owner, "node"), f"enough[{owner},node]", 0, 1)
+    model.add({least: 1, enough: -most_least}, upper=0, group=group)
+    model.add({**{encoding.u[c.id]: 1 for c in bought}, enough: -spread.min_domains}, lower=-declared,
+              group=group)
 
 
 def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: SpreadGroup) -> None:
@@ -413,6 +465,8 @@ def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hash
 def reason(problem: Problem, part: Part) -> Stated:
     spread = demands_of(problem, part.subject)[0].spreads[part.position]
     text = f"`{part.subject}` must spread over {spread.topology} with max_skew {spread.max_skew}"
+    if spread.min_domains > 1:
+        text += f" over at least {spread.min_domains} {spread.topology} domains (min_domains)"
     if spread.topology == "node":
         text += (f" (replicas per node, empty nodes included, differ by at most "
                  f"{spread.max_skew})")
@@ -467,6 +521,13 @@ class DomainExists(Frozen):
     value: str
 
 
+class DomainsEnough(Frozen):
+    """The binary of a spread with `min_domains`: do that many of its domains exist?"""
+
+    demand: str
+    topology: str
+
+
 def _topologies(demand: Demand) -> set[str]:
     return {s.topology for s in demand.spreads} - {"node"}
 
@@ -506,7 +567,10 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
                 values[exists] = int(bought)
             if exists is None or bought:
                 totals.append(sum(mine.get(c, 0) for c in class_ids))
-        values[least] = min(totals, default=0)
+        values[least] = spread_least(totals, len(totals), spread.min_domains)
+        enough = encoding.index.get(DomainsEnough(demand.name, spread.topology))
+        if enough is not None:
+            values[enough] = int(len(totals) >= spread.min_domains)
 
 
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, warnings=warnings, check=check,

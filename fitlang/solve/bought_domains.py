@@ -69,6 +69,8 @@ def dealt_over_fewer_domains(fleet: _Fleet, demand: Demand, rows: np.ndarray,
             return _kept(fleet, outer, shorts)
         fleet.rollback()
     for only in fewer_domains(fleet, demand, rows, spread[0]):
+        if len(only) < _min_domains(demand):  # (it asks for more domains than these)
+            continue
         fleet.journal = []
         shorts = deal(only)
         if not shorts:
@@ -95,6 +97,11 @@ def _one_spread(demand: Demand) -> tuple[str, int] | None:
     if not spreads or apart or len({s.topology for s in spreads}) > 1:
         return None
     return spreads[0].topology, min(s.max_skew for s in spreads)
+
+
+def _min_domains(demand: Demand) -> int:
+    """The most domains a spread of the workload over domains asks to exist (`min_domains`)."""
+    return max((s.min_domains for s in demand.spreads if s.topology != "node"), default=1)
 
 
 def existing(fleet: _Fleet, demand: Demand, topology: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1336,7 +1336,9 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray, only: set[int] 
     if any(t != topology for t, _ in rules) or not domains:
         return _Deal([(nothing, demand.replicas)])
     skew = 1 if one_each else min(s for _, s in rules)
-    low = 0 if one_each or set(domains) - set(within) else \
+    # (fewer domains than a `min_domains` asks for: the least is 0, each holds at most the skew)
+    fewest = max((s.min_domains for s in demand.spreads if s.topology == topology), default=1)
+    low = 0 if one_each or set(domains) - set(within) or len(domains) < fewest else \
         max(0, -(-demand.replicas // len(domains)) - skew)
     shares = [(within[domain], low) for domain in domains if low]
     # (the first-fit pass: by name, as the shares go)

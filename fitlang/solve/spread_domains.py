@@ -20,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, Problem
+from fitlang.rules.base import spread_least
 from fitlang.solve.pack import NodeState, Packing
 
 
@@ -31,12 +33,12 @@ def spreads_kept(problem: Problem, packing: Packing) -> bool:
 
 def demand_spreads_kept(problem: Problem, packing: Packing, demand: Demand) -> bool:
     """Do the workload's spreads over zones, regions or labels hold in the packing?"""
-    return demand.group is not None or all(
-        _spread_kept(problem, packing, demand, spread.topology, spread.max_skew)
-        for spread in demand.spreads if spread.topology != "node")
+    return demand.group is not None or all(_spread_kept(problem, packing, demand, spread)
+                                           for spread in demand.spreads if spread.topology != "node")
 
 
-def _spread_kept(problem: Problem, packing: Packing, demand: Demand, topology: str, skew: int) -> bool:
+def _spread_kept(problem: Problem, packing: Packing, demand: Demand, spread: SpreadRule) -> bool:
+    topology = spread.topology
     counts: dict[str, int] = {}
     for class_id in demand.eligible:
         node_class = problem.node_class(class_id)
@@ -46,7 +48,8 @@ def _spread_kept(problem: Problem, packing: Packing, demand: Demand, topology: s
         nodes = packing.nodes.get(class_id, ())
         if nodes or (not node_class.provisioned and node_class.count > 0):  # an offer's: where bought
             counts[value] = counts.get(value, 0) + sum(node.hosted.get(demand.name, 0) for node in nodes)
-    return not counts or max(counts.values()) - min(counts.values()) <= skew
+    return not counts or max(counts.values()) - spread_least(counts.values(), len(counts),
+                                                              spread.min_domains) <= spread.max_skew
 
 
 def spreads_may_break(problem: Problem) -> bool:

@@ -303,6 +303,7 @@ class Spread(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     topology: Topology = None  # type: ignore[assignment]
     max_skew: Expr = None  # type: ignore[assignment]
+    min_domains: Expr | None = None  # Kubernetes' `minDomains`
 
 
 class Body(_Node, ast_utils.AsList, Mutable):

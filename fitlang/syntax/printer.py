@@ -191,8 +191,10 @@ class _Printer:
         if isinstance(entry, n.Affinity):
             return f"{entry.kind} {entry.target.dotted} on {_topology(entry.topology)}"
         if isinstance(entry, n.Spread):
+            least = "" if entry.min_domains is None else \
+                f" min_domains {self.expr(entry.min_domains, 0, indent)}"
             return (f"spread {_topology(entry.topology)} max_skew "
-                    f"{self.expr(entry.max_skew, 0, indent)}")
+                    f"{self.expr(entry.max_skew, 0, indent)}{least}")
         raise TypeError(f"cannot print {type(entry).__name__}")
 
     def _block(self, block: n.Block, indent: str, next_start: int | None = None) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from fitlang import messages as msg
 from fitlang.check.program import Origin, Program, Workload
+from fitlang.check.settings import SETTINGS
 from fitlang.diagnostics import Diagnostic, Message, Related
 from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
@@ -147,8 +148,28 @@ class Target:
 
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         """What this target needs that the policy does not say (E0601 unless a finding has a
-        kind of its own; warnings such as W0620 do not stop a compile)."""
+        kind of its own; warnings such as W0620 do not stop a compile). Each target's include
+        its `settings_problems`."""
         return []
+
+    def settings_problems(self, program: Program) -> list[Diagnostic]:
+        """What this target refuses in the policy that no placement changes: its settings
+        block's values, the workload settings it reads, a workload no target can run.
+        `fitc check` and the editor report them for the targets the policy names, and
+        `problems` reports the very same at compile: one function for both, so a CI that runs
+        `fitc check` fails where `compile` would, at the same place."""
+        need = self.needs_of(program)
+        return [need(f"workload `{workload.name}` has no `{self.needed}`; the {self.name} target "
+                     "needs one", workload.origin)
+                for workload in program.workloads.values() if workload.replicas and self.needed
+                and _run_by_none(workload)]
+
+    @classmethod
+    def named_by(cls, program: Program) -> bool:
+        """Whether the policy names this target: it states the target's settings block
+        (`policy { slurm { ... } }`: a target's block is named as the target), whose values
+        are then checked without a placement."""
+        return SETTINGS.get(cls.name) in program.policy.settings
 
     def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
         """What in `files` (relative path -> text, as read back from an output directory) does
@@ -206,6 +227,8 @@ class Target:
         warning (W0623): not written here, another target writes it."""
         found = []
         for workload in context.placed_workloads():
+            if _run_by_none(workload):  # (settings_problems says it)
+                continue
             if self.runs(workload):
                 found += self._on_foreign_nodes(context, workload, need)
                 continue
@@ -264,7 +287,10 @@ class Target:
 
     def needs(self, context: CompileContext) -> Findings:
         """How `problems` reports: E0601 by default."""
-        return Findings(self.name, context.program.path, msg.TargetNeeds)
+        return self.needs_of(context.program)
+
+    def needs_of(self, program: Program) -> Findings:
+        return Findings(self.name, program.path, msg.TargetNeeds)
 
     def mismatches(self, context: CompileContext) -> Findings:
         """How `fidelity` reports: E0602 by default."""
@@ -289,6 +315,20 @@ class Findings:
             origin.path if origin else self.root, origin.span if origin else FIRST_CHARACTER,
             related=[Related(o.path, o.span, text) for o, text in related if o is not None],
             target=self.target, detail=detail)
+
+
+def _run_by_none(workload: Workload) -> bool:
+    """Whether no target can run `workload` (it states none of what any target runs a workload
+    by: neither an `image` nor a `command`)."""
+    return not any(target().runs(workload) for target in TARGETS.values() if target.needed)
+
+
+def settings_problems(program: Program, targets: Iterable[str] = ()) -> list[Diagnostic]:
+    """What the targets the policy names (and `targets`, `fitc check --target`) refuse in it
+    without a placement, in the order the policy reads, each once."""
+    named = [name for name, target in TARGETS.items() if name in targets or target.named_by(program)]
+    found = [d for name in named for d in TARGETS[name]().settings_problems(program)]
+    return sorted(by_message(found), key=lambda d: d.sort_key())
 
 
 def _listed(nodes: list[str], shown: int = 3) -> str:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from fitlang.check import types as t
-from fitlang.check.program import Origin, TargetSettings
+from fitlang.check.program import Origin, Program, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
@@ -24,6 +24,7 @@ from fitlang.messages import (
     CronJobPastHorizon,
     InvalidLabelValue,
     JobsResumedAtTheirStart,
+    MinDomainsUnwritten,
     NotEnforceable,
     PartOfTpuSlice,
     PodsPastKubeletDefault,
@@ -33,6 +34,7 @@ from fitlang.messages import (
 )
 from fitlang.model.inventory import GKE_TPU_SELECTORS
 from fitlang.model.problem import NodeClass
+from fitlang.rules.base import domain_of
 from fitlang.targets import kubernetes_time
 from fitlang.targets.base import (
     CompileContext,
@@ -90,6 +92,55 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def _min_domains_hold(spread, split: Split, context: CompileContext) -> bool:
+    """Whether the scheduler holds a spread's `min_domains` (`minDomains`) on the object of
+    `split` as fitc placed it. The scheduler counts the domains of the nodes the pod's node
+    affinity selects (`nodeAffinityPolicy: Honor`, the default): one object's, the domain of
+    its pool (each node, for `node`), fewer than `min_domains`, so it takes the emptiest as 0
+    and lets each domain hold at most `max_skew` replicas. Written where every domain of the
+    object holds no more (then the scheduler keeps it so); else left out, as the solver holds
+    it across the pools, regions and clusters (`min_domains_unwritten` says so)."""
+    if spread.min_domains <= 1:
+        return False
+    return max(_replicas_by_domain(split, spread.topology, context).values(), default=0) <= spread.max_skew
+
+
+def _replicas_by_domain(split: Split, topology: str, context: CompileContext) -> dict[str, int]:
+    """Per domain of `topology` that `split`'s nodes are in: the workload's replicas there,
+    every option's."""
+    mine = {domain_of(node, split.node_class, topology) for node in split.nodes}
+    counts = dict.fromkeys((d for d in mine if d is not None), 0)
+    for view in context.placed_workloads():
+        if view.name != split.workload.name:
+            continue
+        for other in context.splits(view):
+            for node, count in other.per_node.items():
+                domain = domain_of(node, other.node_class, topology)
+                if domain in counts:
+                    counts[domain] += count
+    return counts
+
+
+def min_domains_unwritten(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """W0625: a spread's `min_domains` left out of an object whose domain holds more than
+    `max_skew` (`_min_domains_hold`): fitc placed the spread over the domains it asks for, but
+    the scheduler, counting one pool's domain, would leave such pods Pending."""
+    found = []
+    for workload in context.placed_workloads():
+        for spread in workload.spreads:
+            left = [split for split in context.splits(workload)
+                    if spread.min_domains > 1 and not _min_domains_hold(spread, split, context)]
+            if left:
+                found.append(need(
+                    f"`min_domains {spread.min_domains}` of `{workload.name}`'s spread over "
+                    f"{spread.topology} is not written on {len(left)} object(s): each selects one "
+                    f"pool's nodes, the scheduler counts only their {spread.topology} (fewer "
+                    f"domains than {spread.min_domains}, so each may hold at most max_skew "
+                    f"{spread.max_skew}), and fitc runs more there; fitc holds it across the pools",
+                    spread.origin, MinDomainsUnwritten))
+    return found
 
 
 def _label_key_ok(key: str) -> bool:
@@ -495,15 +546,37 @@ class Kubernetes(Target):
         inventory = context.program.inventories.get(node_class.pool)
         return inventory is not None and inventory.format == "kubectl"
 
+    def settings_problems(self, program: Program) -> list[Diagnostic]:
+        """The `kubernetes` block's names, as the API server validates them (the namespace a
+        DNS label, the pool label a label key, the scheduler a DNS subdomain), and the
+        environment of the workloads it writes."""
+        need = self.needs_of(program)
+        problems = super().settings_problems(program)
+        stated = program.policy.settings_of(KubernetesSettings)
+
+        def where(attribute: str) -> Origin | None:
+            return stated.spans.get(attribute, stated.origin or program.policy.origin)
+
+        if not _DNS_LABEL.match(stated.namespace):
+            problems.append(need(f"namespace {stated.namespace!r} is not a DNS-1123 label "
+                                 "(lowercase letters, digits and `-`, at most 63)", where("namespace")))
+        if not _label_key_ok(stated.pool_label):
+            problems.append(need(f"pool_label {stated.pool_label!r} is not a valid Kubernetes label key",
+                                 where("pool_label"), InvalidLabelValue))
+        if not _DNS_SUBDOMAIN.match(stated.scheduler_name):
+            problems.append(need(f"scheduler_name {stated.scheduler_name!r} is not a DNS-1123 "
+                                 "subdomain (lowercase letters, digits, `-` and `.`, at most 253), "
+                                 "as a pod's `schedulerName` must be", where("scheduler_name")))
+        for workload in program.workloads.values():
+            problems += [need(f"environment variable name {name!r} of `{workload.name}` is not valid "
+                              "in Kubernetes", workload.spans.get("env"))
+                         for name in workload.env if self.runs(workload) and not _ENV_NAME.match(name)]
+        return problems
+
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         need = self.needs(context)
-        problems = self.unwritten(context, need)
+        problems = self.unwritten(context, need) + self.settings_problems(context.program)
         context = self.written(context)  # the rest: of the workloads written
-        policy = context.program.policy
-        namespace = settings(context).namespace
-        if not _DNS_LABEL.match(namespace):
-            problems.append(need(f"namespace {namespace!r} is not a DNS-1123 label "
-                                 "(lowercase letters, digits and `-`, at most 63)", policy.origin))
         for workload in context.placed_workloads():
             for split in context.splits(workload):
                 for key, value in split.node_class.labels.items():
@@ -511,14 +584,6 @@ class Kubernetes(Target):
                         problems.append(need(f"node label {key!r}: {value!r} of pool "
                                              f"`{split.node_class.pool}` is not a valid Kubernetes "
                                              "label", split.node_class.origin))
-            for name in workload.env:
-                if not _ENV_NAME.match(name):
-                    problems.append(need(f"environment variable name {name!r} of `{workload.name}` "
-                                         "is not valid in Kubernetes", workload.spans.get("env")))
-        if not _label_key_ok(settings(context).pool_label):
-            problems.append(need(f"pool_label {settings(context).pool_label!r} is not a valid "
-                                 "Kubernetes label key", policy.spans.get("kubernetes", policy.origin),
-                                 InvalidLabelValue))
         for workload in context.placed_workloads():
             devices = {_device(s.node_class) for s in context.splits(workload)}
             if workload.gang and workload.kind == "job" and workload.gpu_count and len(devices) > 1:
@@ -527,6 +592,7 @@ class Kubernetes(Target):
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
         problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
         problems += _pods_past_default(context, need) + _part_of_tpu_slices(context, need)
+        problems += min_domains_unwritten(context, need)
         problems += _packing_at_risk(context, need)
         problems += _recurring_warnings(context, need)
         return by_message(problems)
@@ -757,7 +823,8 @@ class Kubernetes(Target):
             spec["tolerations"] = tolerations
         spreads = [{"maxSkew": s.max_skew, "topologyKey": topology_key(s.topology),
                     "whenUnsatisfiable": "DoNotSchedule",
-                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": dns_name(workload.name)}}}
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": dns_name(workload.name)}},
+                    **({"minDomains": s.min_domains} if _min_domains_hold(s, split, context) else {})}
                    for s in workload.spreads]
         if spreads:
             spec["topologySpreadConstraints"] = spreads

@@ -177,16 +177,27 @@ class Slurm(Target):
     def rules(cls, program: Program) -> tuple[Rule, ...]:
         return partition_rules(program)
 
-    def problems(self, context: CompileContext) -> list[Diagnostic]:
-        policy = context.program.policy
-        need = self.needs(context)
-        problems = self.unwritten(context, need)
-        context = self.written(context)  # the rest: of the jobs written
-        stated = settings(context)
+    def settings_problems(self, program: Program) -> list[Diagnostic]:
+        """The `slurm` block's names (read from `#SBATCH` lines: a `$(...)` there is no
+        command, a newline ends the line) and the environment of the jobs it writes."""
+        need = self.needs_of(program)
+        problems = super().settings_problems(program)
+        stated = program.policy.settings_of(SlurmSettings)
         for label, value in (("partition", stated.partition), ("account", stated.account)):
             if value is not None and not _SLURM_NAME.match(value):
+                where = stated.spans.get(label, stated.origin or program.policy.origin)
                 problems.append(need(f"slurm {label} {value!r} is not a Slurm name (letters, digits, "
-                                     "`_.-`)", policy.origin))
+                                     "`_.-`)", where))
+        for workload in program.workloads.values():
+            problems += [need(f"environment variable name {name!r} of `{workload.name}` is not a "
+                              "shell variable name", workload.spans.get("env"))
+                         for name in workload.env if self.runs(workload) and not _SHELL_NAME.match(name)]
+        return problems
+
+    def problems(self, context: CompileContext) -> list[Diagnostic]:
+        need = self.needs(context)
+        problems = self.unwritten(context, need) + self.settings_problems(context.program)
+        context = self.written(context)  # the rest: of the jobs written
         for workload in context.placed_workloads():
             problems += self._workload_problems(workload, context.splits(workload), need)
             problems += _srun_in_command(workload)
@@ -221,10 +232,6 @@ class Slurm(Target):
     def _workload_problems(self, workload, splits: list[Split],
                            need: Findings) -> list[Diagnostic]:
         problems = []
-        for name in workload.env:
-            if not _SHELL_NAME.match(name):
-                problems.append(need(f"environment variable name {name!r} of `{workload.name}` "
-                                     "is not a shell variable name", workload.spans.get("env")))
         for split in splits:
             node_class = split.node_class
             bad = [n for n in split.nodes if not _SLURM_NAME.match(n)]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from fitlang import messages as msg
 from fitlang.check import types as t
-from fitlang.check.program import Policy, TargetSettings
+from fitlang.check.program import Policy, Program, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
@@ -95,6 +95,21 @@ class Purchase:
         per step (issue 19), the highest of them, so that a cap on the price evicts nothing
         the plan runs at a price it priced."""
         return self.node_class.highest_price - self.node_class.energy_cost
+
+
+# provider -> what its API takes as a cluster's name (EKS `CreateCluster`, GKE, AKS), and that
+# rule in words
+_CLUSTER_NAMES = {
+    "aws": (re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"),
+            "EKS: letters, digits, `-` and `_`, starting with a letter or digit, at most 100"),
+    # (a node pool's `cluster` may be the cluster's id, `projects/P/locations/L/clusters/NAME`)
+    "gcp": (re.compile(r"^(?:projects/[-a-z0-9.:]+/locations/[-a-z0-9]+/clusters/)?"
+                       r"[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$"),
+            "GKE: lowercase letters, digits and `-`, starting with a letter, at most 40"),
+    "azure": (re.compile(r"^[A-Za-z0-9](?:[-_A-Za-z0-9]{0,61}[A-Za-z0-9])?$"),
+              "AKS: letters, digits, `-` and `_`, starting and ending with a letter or digit, "
+              "at most 63"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,10 +268,29 @@ class Terraform(Target):
     name = "terraform"
     enforces_timing = True  # EKS groups scaled by schedule; W0951 where a provider cannot
 
+    def settings_problems(self, program: Program) -> list[Diagnostic]:
+        """The `terraform` block's `cluster`, which its node groups join by name: a name the
+        cloud's API refuses for a cluster (its documented rule) would fail at `terraform
+        apply`, after a clean compile. Checked as each provider it may buy from names
+        clusters: the block's, or every provider an offer in scope is of."""
+        stated = program.policy.settings_of(TerraformSettings)
+        if stated.cluster is None:
+            return []
+        providers = [stated.provider] if stated.provider else \
+            sorted({offer.provider for offer in program.offers.values()})
+        refused = [f"{provider} ({_CLUSTER_NAMES[provider][1]})" for provider in providers
+                   if provider in _CLUSTER_NAMES and not _CLUSTER_NAMES[provider][0].match(stated.cluster)]
+        if not refused:
+            return []
+        where = stated.spans.get("cluster", stated.origin or program.policy.origin)
+        return [self.needs_of(program)(f"cluster {stated.cluster!r} is no cluster name "
+                                       f"{', '.join(refused)} accepts", where)]
+
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         bought = purchases(context)
         need = self.needs(context)
-        needs = self._policy_problems(context.program.policy, bought, need)
+        needs = self.settings_problems(context.program)
+        needs += self._policy_problems(context.program.policy, bought, need)
         needs += [_unscheduled(context, p, need) for p in bought
                   if p.schedule and (p.node_class.provider or "aws") != "aws"]
         for purchase in bought:
