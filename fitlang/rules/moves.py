@@ -109,10 +109,24 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
         on_class.setdefault(class_id, []).append(stay)
 
 
+class MoveCapGroup(GroupKey, Frozen):
+    """The policy's `max_moves`: the stays at least what runs less the moves it allows."""
+
+
 def move_objectives(encoding: Encoding) -> None:
-    """The `moves` and `cost+moves` objectives, once every stay column is made."""
+    """The `moves` and `cost+moves` objectives, once every stay column is made, and the
+    policy's cap on the moves (`max_moves`): moves = running - sum s <= max_moves, the
+    running replicas counted as the objective counts them (`moving.dropped_constant`: at most
+    what the policy asks for; those beyond stop). Exact where every node is its own class;
+    over classes the stays may count replicas that change node within a class, so the
+    planner counts the target's moves again (`moving.within_move_cap`)."""
     problem = encoding.problem  # (without a current state: nothing runs, nothing moves)
     stays: list[int] = encoding.cache.get(_Stays(), [])
+    if problem.max_moves is not None and stays:  # (none: every replica must move, `forced_moves`)
+        running = sum(min(problem.running_total(d.name), d.replicas) for d in problem.demands)
+        if running > problem.max_moves:
+            encoding.model.add(dict.fromkeys(stays, 1), lower=running - problem.max_moves,
+                               group=MoveCapGroup())
     moves: dict[int, Number] = {stay: -1 for stay in stays}
     encoding.cache[ObjectiveTerms("moves")] = moves
     price = problem.move_price or 0
@@ -231,12 +245,12 @@ class WaveBudget:
             return limit is None or self.moved[workload] < limit
         if health.own is not None and self.moved[workload] >= health.own:
             return False
-        return self._free(workload, healthy) or \
+        return self.free(workload, healthy) or \
             self.spent[workload] < max(0, health.above + self.replaced[workload])
 
     def take(self, workload: str, healthy: bool = True) -> None:
         """One replica of `workload` moves in this wave."""
-        self.spent[workload] += not self._free(workload, healthy)
+        self.spent[workload] += not self.free(workload, healthy)
         self.moved[workload] += 1
 
     def limit(self, workload: str) -> int | None:
@@ -247,7 +261,8 @@ class WaveBudget:
         allowed = max(0, health.above + self.replaced[workload])
         return allowed if health.own is None else min(health.own, allowed)
 
-    def _free(self, workload: str, healthy: bool) -> bool:
+    def free(self, workload: str, healthy: bool) -> bool:
+        """Does a replica of `workload` (`healthy` or not) move free of the budget?"""
         health = self.problem.health_budgets.get(workload)
         if healthy or health is None:
             return False

@@ -73,7 +73,7 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     repairs it (else those nodes named: `whole_cores.py`, as `placement.solve` does).
     `bound_after`: a bound still being proven at the move's end may be left running, as
     `Placement.later_bound`, for the caller to collect (`model_bound_beside`)."""
-    placement = _solved_move(problem, backend, time_limit, bound_after)
+    placement = within_move_cap(problem, _solved_move(problem, backend, time_limit, bound_after))
     objective = placement.objective
     # a plan stops no replica that runs to repair its end (a stop is the user's to order)
     if objective not in ("cost", "cost+moves"):
@@ -83,6 +83,39 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
         objective_value(problem, objective, placed_state(moved),
                         {n for names in moved.bought.values() for n in names})
         - (0 if moved.moves_counted else dropped_constant(problem, objective))))
+
+
+def within_move_cap(problem: Problem, placement: Placement) -> Placement:
+    """A target that moves more replicas than the policy's `max_moves` (the model over
+    classes counts a replica that changes node within its class as staying, and the search
+    from what runs is not capped) replaced by the least change from what runs: the replicas
+    that cannot stay placed (`move_scale`'s repair), nothing else moved, where that keeps
+    every rule and the cap; else it is left as it is (`fitc plan` refuses it: E0814). Its
+    bound is the uncapped move's where in the same frame (a cap only raises the optimum)."""
+    from fitlang.solve.model_bound_beside import stop_later_bound
+    from fitlang.solve.move_scale import ScaleMove
+
+    cap = problem.max_moves
+    if cap is None or placement.status not in (Status.OPTIMAL, Status.FEASIBLE) or placement.unplaced:
+        return placement
+    start = current_state(problem)
+    if replicas_moved(problem, start, placed_state(placement)) <= cap:
+        return placement
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    end, bought = fleet.state(), set(fleet.bought)
+    moved = replicas_moved(problem, start, end)
+    if fleet.unplaced or moved > cap or \
+            _Checker(problem, bought | set(problem.bought_now), "").broken(end):
+        return placement
+    stop_later_bound(placement)
+    objective = placement.objective
+    repaired = fleet.placement(objective, None)
+    repaired.value = Fraction(moved) if objective == "moves" else \
+        objective_value(problem, objective, end, bought)
+    if placement.bound is not None and (placement.moves_counted or objective == "cost"):
+        repaired.bound = stated_bound(placement.bound, repaired.value)
+    return repaired
 
 
 def _solved_move(problem: Problem, backend: str, time_limit: float | None,

@@ -8,7 +8,8 @@ stops first, then wave by wave. Each step must start from what the steps before 
 began (E0832; `verify_state`, the rule checks of `fitc verify`; the hourly budget is of the end
 state, as in `fitc plan`), and a node over its capacity when the wave began (what runs now may
 overfill one: `solve/repair_first.py`) may ask no more of any resource than it did then. The
-budgets are restated per wave in `rules/moves.check_wave` (E0833-E0835). After the last wave,
+budgets are restated per wave in `rules/moves.check_wave` (E0833-E0835), and the replicas
+moved in all are at most the policy's `max_moves` (E0815). After the last wave,
 the nodes released must be empty and the end state must be a placement of every replica that
 keeps every rule (E0836), at the costs the plan states (E0837).
 """
@@ -103,6 +104,7 @@ class _Replay:
                 self._chain(f"wave {wave.number}", f"it is wave {index} of the plan: waves are "
                             f"numbered 1, 2, ... in order (a wave is missing or out of order)")
             self._wave(wave)
+        self._capped()
         self._release(plan.release)
         self._end(plan)
         return self.found
@@ -216,6 +218,16 @@ class _Replay:
                         f"requested, {readable(resource, capacity[resource], unit=False)} available, "
                         f"more than when the wave began")).diagnostic(
                         origin.path if origin else self.root, origin.span if origin else FIRST_CHARACTER))
+
+    def _capped(self) -> None:
+        """The replicas moved in all the waves, at most the policy's `max_moves` (E0815)."""
+        cap = self.problem.max_moves
+        if cap is None or self.moves <= cap:
+            return
+        policy = self.program.policy
+        where = policy.spans.get("max_moves", policy.origin)
+        path, span = (where.path, where.span) if where is not None else (self.root, FIRST_CHARACTER)
+        self.found.append(msg.PlanOverMoveCap(moved=self.moves, limit=cap).diagnostic(path, span))
 
     def _release(self, nodes: list[str]) -> None:
         for node in nodes:
