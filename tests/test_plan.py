@@ -1157,3 +1157,51 @@ def test_max_moves_below_the_replicas_that_must_move_is_an_error(tmp_path):
     assert codes(result) == ["E0814"], codes(result)
     message = next(d.message for d in result.diagnostics if d.code == "E0814")
     assert message.startswith("`max_moves = 1`, but every plan moves at least 2 replicas")
+
+
+SCALE_CAPPED = """
+pool old {
+  count = 50
+  cpu = 4
+  memory = 16GiB
+  price = 1.00 USD/h
+}
+
+pool new {
+  count = 50
+  cpu = 4
+  memory = 16GiB
+  price = 0.50 USD/h
+}
+
+workload web {
+  replicas = 50
+  cpu = 4
+  memory = 8GiB
+  max_disrupted = 10
+}
+
+policy {
+  objective = [cost, moves]
+  max_moves = 10
+}
+"""
+
+
+def test_past_48_nodes_max_moves_holds_the_real_moves_not_the_models(tmp_path):
+    """100 nodes: 50 replicas, one a node, run on pool `old`; `new` is half the price. The
+    search from what runs moves all 50 (it is not capped); the whole model's stays hold the
+    cap: 10 move (45.00 USD/h), as the node-level count says. Where no capped target is at
+    hand (`within_move_cap` given the uncapped one), the least change from what runs: here
+    nothing must move, so nothing does."""
+    from fitlang.solve.moving import current_state, placed_state, replicas_moved, solve_move, within_move_cap
+
+    state = CurrentState(running=tuple(Running("web", f"old-{i}") for i in range(50)))
+    result = plan_of(tmp_path, SCALE_CAPPED, state)
+    assert codes(result) == [] and result.plan.moves == 10 and result.plan.cost_after == 45
+    problem = result.problem
+    free = solve_move(dataclasses.replace(problem, max_moves=None), time_limit=20.0)
+    assert replicas_moved(problem, current_state(problem), placed_state(free)) == 50
+    least = within_move_cap(problem, free)
+    assert least.status == Status.FEASIBLE and least.value == 50 and \
+        replicas_moved(problem, current_state(problem), placed_state(least)) == 0

@@ -135,7 +135,7 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
         return option_spread.solve_narrowed(problem, narrow, lambda p: _solved_move(p, backend, time_limit))
     if option_affinity.in_problem(problem):  # held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: _solved_move(p, backend, time_limit))
-    at_scale = _at_scale(moving, _left_of(time_limit, started), bound_after)
+    at_scale = _over_move_cap(problem, _at_scale(moving, _left_of(time_limit, started), bound_after))
     if at_scale is not None and not _whole_model_may_pay(moving, at_scale, started, time_limit):
         return at_scale
     # the whole model gets what the search from what runs left of the limit, not the limit
@@ -152,6 +152,18 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
 
         placement = rest_target(problem, moving.objective[0], time_limit, deadline) or placement
     return placement if at_scale is None else _better_move(moving, at_scale, placement)
+
+
+def _over_move_cap(problem: Problem, at_scale: Placement | None) -> Placement | None:
+    """The search from what runs, unless it moves more than the policy's `max_moves` (it is
+    not capped): then the whole model, whose stays hold the cap, is solved instead."""
+    from fitlang.solve.model_bound_beside import stop_later_bound
+
+    if at_scale is None or problem.max_moves is None or \
+            replicas_moved(problem, current_state(problem), placed_state(at_scale)) <= problem.max_moves:
+        return at_scale
+    stop_later_bound(at_scale)
+    return None
 
 
 def _left_of(time_limit: float | None, started: float) -> float | None:

@@ -122,8 +122,8 @@ class _Replay:
 
     def _stop(self, move: PlanMove, where: str) -> None:
         demand = self._demand(move, where)
-        if demand is not None:
-            self._take(demand, move.source, move, where)
+        if demand is not None and self._take(demand, move.source, move, where):
+            self._healthy(demand, move)  # (a stop may take a replica not healthy: none is left there)
 
     def _wave(self, wave: PlanWave) -> None:
         where = f"wave {wave.number}"
