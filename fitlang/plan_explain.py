@@ -129,7 +129,7 @@ def _wave_limits(problem: Problem, program: Program, result: PlanResult, plan: M
     found = []
     lifts = [
         _Lift("max_disrupted", workload,
-              f"at most {budget} moved at once" + budget_source(program, workload, budget, problem),
+              _budget_stated(problem, workload, budget) + budget_source(program, workload, budget, problem),
               _unbudgeted(problem, workload))
         for workload, budget in sorted(problem.max_disrupted.items())
         if budget > 0 or workload in problem.health_budgets]
@@ -142,6 +142,15 @@ def _wave_limits(problem: Problem, program: Program, result: PlanResult, plan: M
             found.append(Binding(lift.limit, lift.workload, lift.stated, lifted.cost_after,
                                  Fraction(0), len(lifted.waves), lifted.moves))
     return found
+
+
+def _budget_stated(problem: Problem, workload: str, budget: int) -> str:
+    """A wave's budget in words: over healthy replicas, as many as it counts now."""
+    health = problem.health_budgets.get(workload)
+    if health is None:
+        return f"at most {budget} moved at once"
+    return (f"at most {budget} healthy moved at once now ({health.must_stay + health.above} healthy, "
+            f"{health.must_stay} must stay)")
 
 
 def as_text(bindings: list[Binding], waves_now: int) -> str:
