@@ -1205,3 +1205,19 @@ def test_past_48_nodes_max_moves_holds_the_real_moves_not_the_models(tmp_path):
     least = within_move_cap(problem, free)
     assert least.status == Status.FEASIBLE and least.value == 50 and \
         replicas_moved(problem, current_state(problem), placed_state(least)) == 0
+
+
+def test_a_second_pdb_not_counted_over_healthy_pods_still_holds_every_move(tmp_path):
+    """Beside web's live PDB (whose budget rises once its pod not Ready is replaced), a second
+    PDB without status over pods that are all Ready, `maxUnavailable: 0`: it counts every pod
+    moved, so web may not move at all and its pods on nodes the policy lacks cannot: E0811."""
+    document = json.loads(_not_ready_state())
+    for pod in document["items"][:5]:  # every pod but the one not Ready
+        pod["metadata"]["labels"]["tier"] = "front"
+    document["items"].append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                              "metadata": {"name": "front", "namespace": "shop"},
+                              "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"tier": "front"}}}})
+    (tmp_path / "p.fit").write_text(NOT_READY_POLICY)
+    (tmp_path / "pods.json").write_text(json.dumps(document))
+    refused = fitc("plan", "p.fit", "--current", "pods.json", cwd=tmp_path)
+    assert refused.returncode == EXIT_ERRORS and "E0811" in refused.stderr, refused.stdout + refused.stderr

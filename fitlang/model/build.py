@@ -1043,27 +1043,29 @@ def _disruption_budgets(problem: Problem, program: Program, state: CurrentState
     the state counts over healthy pods (`HealthBudget`: the next waves' budgets)."""
     replicas = {w.name: max(w.replicas, _most_replicas(w)) for w in program.workloads.values()}
     budgets: dict[str, int] = {}
-    own: dict[str, int] = {}
+    # the budgets that count every replica moved: the workload's own, and the cluster's not
+    # counted over healthy pods
+    every: dict[str, int] = {}
 
-    def keep(workload: str, count: int) -> None:
+    def keep(workload: str, count: int, counts_every: bool = True) -> None:
         budgets[workload] = min(count, budgets.get(workload, count))
+        if counts_every:
+            every[workload] = min(count, every.get(workload, count))
 
     for workload in program.workloads.values():
         if workload.max_disrupted is not None:
-            own[workload.name] = workload.max_disrupted
+            keep(workload.name, workload.max_disrupted)
         elif workload.max_disrupted_share is not None and replicas[workload.name] > 0:
             # (a share of no replicas limits nothing: the workload stops what runs, which moves
             # none, as a Deployment scaled to 0 evicts nothing its PodDisruptionBudget guards)
-            own[workload.name] = math.ceil(workload.max_disrupted_share * replicas[workload.name])
-    for name, count in own.items():
-        keep(name, count)
+            keep(workload.name, math.ceil(workload.max_disrupted_share * replicas[workload.name]))
     running = {name: len(items) for name, items in state.by_workload().items()}
     counted: dict[str, list[DisruptionBudget]] = {}
     for budget in state.budgets:
         if budget.workload not in program.workloads:
             continue
         if budget.count is not None:
-            keep(budget.workload, budget.count)
+            keep(budget.workload, budget.count, budget.above is None)
         elif budget.share is not None:
             keep(budget.workload, math.ceil(budget.share * running.get(budget.workload, 0)))
         if budget.above is not None:
@@ -1072,7 +1074,7 @@ def _disruption_budgets(problem: Problem, program: Program, state: CurrentState
     health = {workload: HealthBudget(
         above=min(b.above for b in found if b.above is not None),
         must_stay=max(b.must_stay for b in found),
-        always=all(b.always_evict_unhealthy for b in found), own=own.get(workload))
+        always=all(b.always_evict_unhealthy for b in found), own=every.get(workload))
         for workload, found in sorted(counted.items()) if workload in unhealthy}
     return budgets, health
 

@@ -448,8 +448,9 @@ class HealthBudget(Frozen):
     beyond those that must stay (`above`, fewer than none where fewer are healthy than must
     stay); one not healthy spends none where `always` (`unhealthyPodEvictionPolicy:
     AlwaysAllow`) or where as many are healthy as must stay, and some must (the default,
-    `IfHealthyBudget`), else one as a healthy one does. `own`: the workload's `max_disrupted`,
-    which counts every replica moved."""
+    `IfHealthyBudget`), else one as a healthy one does. `own`: the least of the budgets that
+    count every replica moved, healthy or not (the workload's `max_disrupted`, and the
+    cluster's budgets not counted over healthy pods)."""
 
     above: int
     must_stay: int
