@@ -18,10 +18,11 @@ disruption controller writes (`expectedPods`: the controller's scale, up to 2 ab
 running; `currentHealthy`: now and then one fewer than running), and the disruptions each
 allows are counted here as that controller counts them (a percentage of `expectedPods`,
 rounded up; the healthy pods less those that must stay); each wave must move at most that many
-replicas of the workload. With `--unready` (implies `--status`), now and then a pod of a
-workload is not Ready (on `gone-0` first: a node gone NotReady) and its PDB's status counts it
-unhealthy, its `unhealthyPodEvictionPolicy` drawn (`AlwaysAllow`, `IfHealthyBudget`, unset):
-the API server evicts a pod not Ready without spending the budget under `AlwaysAllow`, or
+replicas of the workload. With `--unready` (implies `--status`; every state kubectl's, a PDB
+for every workload that runs), now and then a pod of a workload is not Ready (on `gone-0`
+first: a node gone NotReady) and its PDB's status counts it unhealthy, its
+`unhealthyPodEvictionPolicy` drawn (`AlwaysAllow`, `IfHealthyBudget`, unset): the API
+server evicts a pod not Ready without spending the budget under `AlwaysAllow`, or
 while as many pods are healthy as must stay; each replaced pod's successor counts healthy
 from the next wave on (`_over_budget`, restated here from those rules); a workload whose
 budget is 0 is kept where it runs unless its pods not Ready on `gone-0` (which every plan
@@ -259,6 +260,9 @@ class Health(NamedTuple):
     away: int  # of them, those on `gone-0`
 
 
+UNREADY: Counter = Counter()  # what `--unready` exercised, over the seeds (printed at the end)
+
+
 def with_unready(rng: random.Random, document: dict) -> tuple[dict[str, int], dict[str, Health]]:
     """`with_status`, with a pod not Ready now and then (`--unready`, see above); returns the
     disruptions each PDB allows now and each one's count over healthy pods."""
@@ -309,7 +313,8 @@ def _rises(counted: Health) -> bool:
     return free and counted.away > 0 and above + counted.away >= 1
 
 
-def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, dict[str, int]]:
+def kubectl_state(rng: random.Random, assignments: list[dict], every: bool = False
+                  ) -> tuple[dict, dict[str, int]]:
     """The state as `kubectl get pods,pdb -A -o json` prints it, a PodDisruptionBudget drawn
     for some workloads; and the disruptions each PDB allows, as Kubernetes counts them (of
     the pods running: `minAvailable` 2 of 1 running allows 0)."""
@@ -324,7 +329,7 @@ def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, di
     running = Counter(item["workload"] for item in assignments)
     allowed: dict[str, int] = {}
     for workload in sorted(running):
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and not every:
             continue
         spec = dict(rng.choice(PDB_SPECS))
         allowed[workload] = spec.get("maxUnavailable", running[workload] - spec.get("minAvailable", 0))
@@ -420,7 +425,7 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
-    kubectl = not squeue and rng.random() < 0.5
+    kubectl = not squeue and (unready or rng.random() < 0.5)  # (`--unready`: always, a PDB each)
     bought_text, regions, assignments, bought, listed = draw_offers(
         random.Random(f"offers {seed}"), assignments, not squeue and not kubectl, earliest) if offers \
         else ("", {}, assignments, set(), [])
@@ -434,7 +439,7 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         named, listing = cloud_named(seed, listed, _instance_types(bought_text)) \
             if cloud_names and kubectl else ({}, [])
         shown = [dict(a, node=named.get(a["node"], a["node"])) for a in assignments]
-        document, allowed = kubectl_state(rng, shown) if kubectl else ({}, {})
+        document, allowed = kubectl_state(rng, shown, unready) if kubectl else ({}, {})
         health = {}
         if unready and document:
             allowed, health = with_unready(rng, document)
@@ -450,6 +455,9 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         if named:
             plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
     held = _held(allowed, health)
+    UNREADY["workloads with pods not Ready"] += sum(1 for h in health.values() if h.unready)
+    UNREADY["... whose budget of 0 rises"] += sum(1 for w, h in health.items()
+                                                 if h.unready and allowed[w] == 0 and w not in held)
     optimum = reference_value(policy, assignments, held, bought)
     if not squeue and named:  # fitc's plan and its read-back, in the cloud's names
         assignments, bought = shown, {named.get(node, node) for node in bought}
@@ -577,7 +585,10 @@ def _over_budget(waves: list[dict], allowed: dict[str, int],
                 spent[move["workload"]] += 1
                 continue
             above = counted.healthy - counted.desired + replaced[move["workload"]]
-            spent[move["workload"]] += not (counted.always or (counted.desired > 0 and above >= 0))
+            free = counted.always or (counted.desired > 0 and above >= 0)
+            spent[move["workload"]] += not free
+            UNREADY["not Ready moved free" if free else "not Ready moved, spending"] += 1
+            UNREADY["... after one replaced"] += replaced[move["workload"]] > 0
         for workload, count in sorted(spent.items()):
             counted = health.get(workload)
             limit = allowed.get(workload) if counted is None else \
@@ -630,6 +641,8 @@ def main() -> None:
     print(f"{arguments.seeds} seeds: {dict(outcomes)}; disagreeing: {bad}; "
           f"{time.process_time() - start:.0f} s CPU here")
     print(f"Terraform read back: {dict(plan_terraform_check.READ)}")
+    if arguments.unready:
+        print(f"Pods not Ready: {dict(UNREADY)}")
 
 
 if __name__ == "__main__":
