@@ -296,21 +296,34 @@ def with_unready(rng: random.Random, document: dict) -> tuple[dict[str, int], di
     return allowed, health
 
 
-def _held(allowed: dict[str, int], health: dict[str, Health]) -> set[str]:
+def _held(allowed: dict[str, int], health: dict[str, Health], extra: dict[str, int]) -> set[str]:
     """The workloads kept where they run: a PDB that allows no disruption now, unless its pods
-    not Ready on `gone-0` move free now and their successors raise it to 1 (`--unready`)."""
+    not Ready on `gone-0` move free now and their successors raise it to 1 (`--unready`);
+    `extra`: per workload, the replicas beyond its `replicas`, which a plan stops (those on
+    `gone-0` first, the pods not Ready first): a stopped pod has no successor."""
     held = set()
     for workload, count in allowed.items():
         counted = health.get(workload)
-        if count == 0 and not (counted is not None and counted.unready and _rises(counted)):
+        if count == 0 and not (counted is not None and counted.unready and
+                               _rises(counted, max(0, counted.away - extra.get(workload, 0)))):
             held.add(workload)
     return held
 
 
-def _rises(counted: Health) -> bool:
+def _rises(counted: Health, away: int) -> bool:
     above = counted.healthy - counted.desired
     free = counted.always or (counted.desired > 0 and above >= 0)
-    return free and counted.away > 0 and above + counted.away >= 1
+    return free and away > 0 and above + away >= 1
+
+
+def _extra(text: str, assignments: list[dict]) -> dict[str, int]:
+    """Per workload, the replicas running beyond the policy's `replicas` (read from its text)."""
+    import re
+
+    replicas = {name: int(count) for name, count in
+                re.findall(r"workload (\w+) \{\n  replicas = (\d+)", text)}
+    running = Counter(a["workload"] for a in assignments)
+    return {w: max(0, running[w] - replicas.get(w, 0)) for w in running}
 
 
 def kubectl_state(rng: random.Random, assignments: list[dict], every: bool = False
@@ -454,7 +467,7 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         plan_terraform_check.CLOUD_NAMES.update({cloud: node for node, cloud in named.items()})
         if named:
             plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
-    held = _held(allowed, health)
+    held = _held(allowed, health, _extra(policy.read_text(), assignments))
     UNREADY["workloads with pods not Ready"] += sum(1 for h in health.values() if h.unready)
     UNREADY["... whose budget of 0 rises"] += sum(1 for w, h in health.items()
                                                  if h.unready and allowed[w] == 0 and w not in held)

@@ -946,12 +946,16 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
     now = {d.name for d in problem.demands if d.name in running or d.name in away}
     budgets, health = _disruption_budgets(problem, program, state)
     unhealthy = _unhealthy(problem, owners, state, options)
-    unhealthy_away = Counter({d: nodes.get("", 0) for d, nodes in unhealthy.items()})
-    away_of: Counter[str] = Counter()
+    replaced: Counter[str] = Counter()  # per workload, its replicas not healthy every plan moves
     for each in problem.demands:
-        away_of[each.workload] += unhealthy_away[each.name]
+        if each.group is None:  # (an option's may stop, and another option's start: no move)
+            # those on nodes the policy lacks, less those beyond its `replicas`: a plan stops
+            # them first (`moving.moves_between`), and a stopped replica has no successor
+            extra = max(0, sum(running.get(each.name, {}).values()) + away.get(each.name, 0)
+                        - each.replicas)
+            replaced[each.workload] += max(0, unhealthy.get(each.name, {}).get("", 0) - extra)
     # (a budget of 0 now keeps the workload where it runs, unless it rises: `_budget_rises`)
-    rises = {w for w, budget in health.items() if _budget_rises(budget, away_of[w])}
+    rises = {w for w, budget in health.items() if _budget_rises(budget, replaced[w])}
     pinned = frozenset(d.name for d in problem.demands if d.name in now and (
         not program.workloads[d.workload].movable
         or (budgets.get(d.workload) == 0 and d.workload not in rises)))
@@ -1080,11 +1084,12 @@ def _disruption_budgets(problem: Problem, program: Program, state: CurrentState
 
 
 def _budget_rises(budget: HealthBudget, away: int) -> bool:
-    """Whether a budget of 0 now lets the workload's healthy replicas move once its replicas
-    not healthy on nodes the policy lacks (which every plan moves) are replaced: those move
-    free of the budget now, and their successors, healthy, raise it to 1 at least. Where it
-    does not, the workload stays where it runs (the safe side: its replicas not healthy on
-    the policy's nodes might be moved to raise it, but no plan needs to)."""
+    """Whether a budget of 0 now lets the workload's healthy replicas move once `away` of its
+    replicas not healthy, on nodes the policy lacks and within its `replicas` (which every
+    plan moves, not stops), are replaced: those move free of the budget now, and their
+    successors, healthy, raise it to 1 at least. Where it does not, the workload stays where
+    it runs (the safe side: its replicas not healthy on the policy's nodes might be moved to
+    raise it, but no plan needs to)."""
     if budget.own == 0:
         return False
     free = budget.always or (budget.must_stay > 0 and budget.above >= 0)
