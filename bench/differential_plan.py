@@ -281,7 +281,9 @@ def with_unready(rng: random.Random, document: dict) -> tuple[dict[str, int], di
         chosen = sorted(mine, key=lambda p: (p["spec"]["nodeName"] != "gone-0", rng.random()))[:count]
         for pod in chosen:
             pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-        spec = dict(rng.choice(SHARE_SPECS))
+        # (half the time the user's case: maxUnavailable 1, as many healthy as must stay)
+        spec = {"maxUnavailable": len(chosen)} if chosen and rng.random() < 0.5 else \
+            dict(rng.choice(SHARE_SPECS))
         policy = rng.choice(("AlwaysAllow", "IfHealthyBudget", None))
         if policy:
             spec["unhealthyPodEvictionPolicy"] = policy
