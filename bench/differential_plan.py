@@ -18,9 +18,18 @@ disruption controller writes (`expectedPods`: the controller's scale, up to 2 ab
 running; `currentHealthy`: now and then one fewer than running), and the disruptions each
 allows are counted here as that controller counts them (a percentage of `expectedPods`,
 rounded up; the healthy pods less those that must stay); each wave must move at most that many
-replicas of the workload. With `--squeue`, the state is squeue's text instead: a Slurm job per
-replica, now and then one job of two tasks on two nodes, so that the Slurm wave scripts
-requeue real job ids and fitc's read-back of them (E0602) is exercised. With `--cloud-names`,
+replicas of the workload. With `--unready` (implies `--status`; every state kubectl's, a PDB
+for every workload that runs), now and then a pod of a workload is not Ready (on `gone-0`
+first: a node gone NotReady) and its PDB's status counts it unhealthy, its
+`unhealthyPodEvictionPolicy` drawn (`AlwaysAllow`, `IfHealthyBudget`, unset): the API
+server evicts a pod not Ready without spending the budget under `AlwaysAllow`, or
+while as many pods are healthy as must stay; each replaced pod's successor counts healthy
+from the next wave on (`_over_budget`, restated here from those rules); a workload whose
+budget is 0 is kept where it runs unless its pods not Ready on `gone-0` (which every plan
+moves) move free now and their successors raise it to 1 (`_held`). With `--squeue`, the
+state is squeue's text instead: a Slurm job per replica, now and then one job of two tasks
+on two nodes, so that the Slurm wave scripts requeue real job ids and fitc's read-back of
+them (E0602) is exercised. With `--cloud-names`,
 the kubectl states name the offer nodes bought before the plan as EC2 does
 (`ip-10-...ec2.internal`) and list them as `kubectl get nodes` does, with the labels an EKS
 node group puts on its nodes (the group fitc's Terraform writes, `fitc-OFFER`; the region; the
@@ -73,6 +82,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -206,16 +216,19 @@ def controller_allows(spec: dict, expected: int, healthy: int) -> int:
     (pkg/controller/disruption, getExpectedPodCount): a percentage is of the controller's
     scale and rounded up; `maxUnavailable` leaves the scale less it; an integer
     `minAvailable` is what must stay."""
+    return max(0, healthy - _desired(spec, expected))
+
+
+def _desired(spec: dict, expected: int) -> int:
+    """The pods that must stay (`desiredHealthy`) of a controller's scale `expected`."""
     def scaled(value: int | str) -> int:
         if isinstance(value, int):
             return value
         return -(-int(value[:-1]) * expected // 100)
 
     if "maxUnavailable" in spec:
-        desired = max(0, expected - scaled(spec["maxUnavailable"]))
-    else:
-        desired = scaled(spec["minAvailable"])
-    return max(0, healthy - desired)
+        return max(0, expected - scaled(spec["maxUnavailable"]))
+    return scaled(spec["minAvailable"])
 
 
 def with_status(rng: random.Random, document: dict) -> dict[str, int]:
@@ -237,7 +250,86 @@ def with_status(rng: random.Random, document: dict) -> dict[str, int]:
     return allowed
 
 
-def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, dict[str, int]]:
+class Health(NamedTuple):
+    """A workload's PDB counted over healthy pods (`--unready`)."""
+
+    healthy: int
+    desired: int
+    always: bool
+    unready: frozenset[str]  # its pods not Ready, as a plan names them ("default/NAME")
+    away: int  # of them, those on `gone-0`
+
+
+UNREADY: Counter = Counter()  # what `--unready` exercised, over the seeds (printed at the end)
+
+
+def with_unready(rng: random.Random, document: dict) -> tuple[dict[str, int], dict[str, Health]]:
+    """`with_status`, with a pod not Ready now and then (`--unready`, see above); returns the
+    disruptions each PDB allows now and each one's count over healthy pods."""
+    pods: dict[str, list[dict]] = {}
+    for item in document["items"]:
+        if item["kind"] == "Pod":
+            pods.setdefault(item["metadata"]["labels"]["app"], []).append(item)
+            item["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    allowed, health = {}, {}
+    for item in document["items"]:
+        if item["kind"] != "PodDisruptionBudget":
+            continue
+        workload = item["spec"]["selector"]["matchLabels"]["app"]
+        mine = pods[workload]
+        count = rng.choice((0, 1, 1, 2)) if mine else 0
+        chosen = sorted(mine, key=lambda p: (p["spec"]["nodeName"] != "gone-0", rng.random()))[:count]
+        for pod in chosen:
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+        # (half the time the user's case: maxUnavailable 1, as many healthy as must stay)
+        spec = {"maxUnavailable": len(chosen)} if chosen and rng.random() < 0.5 else \
+            dict(rng.choice(SHARE_SPECS))
+        policy = rng.choice(("AlwaysAllow", "IfHealthyBudget", None))
+        if policy:
+            spec["unhealthyPodEvictionPolicy"] = policy
+        expected = len(mine)
+        healthy = expected - len(chosen)
+        item["spec"] = {**spec, "selector": item["spec"]["selector"]}
+        item["status"] = {"expectedPods": expected, "currentHealthy": healthy}
+        allowed[workload] = controller_allows(spec, expected, healthy)
+        health[workload] = Health(healthy, _desired(spec, expected), policy == "AlwaysAllow",
+                                  frozenset(f"default/{p['metadata']['name']}" for p in chosen),
+                                  sum(1 for p in chosen if p["spec"]["nodeName"] == "gone-0"))
+    return allowed, health
+
+
+def _held(allowed: dict[str, int], health: dict[str, Health], extra: dict[str, int]) -> set[str]:
+    """The workloads kept where they run: a PDB that allows no disruption now, unless its pods
+    not Ready on `gone-0` move free now and their successors raise it to 1 (`--unready`);
+    `extra`: per workload, the replicas beyond its `replicas`, which a plan stops (those on
+    `gone-0` first, the pods not Ready first): a stopped pod has no successor."""
+    held = set()
+    for workload, count in allowed.items():
+        counted = health.get(workload)
+        if count == 0 and not (counted is not None and counted.unready and
+                               _rises(counted, max(0, counted.away - extra.get(workload, 0)))):
+            held.add(workload)
+    return held
+
+
+def _rises(counted: Health, away: int) -> bool:
+    above = counted.healthy - counted.desired
+    free = counted.always or (counted.desired > 0 and above >= 0)
+    return free and away > 0 and above + away >= 1
+
+
+def _extra(text: str, assignments: list[dict]) -> dict[str, int]:
+    """Per workload, the replicas running beyond the policy's `replicas` (read from its text)."""
+    import re
+
+    replicas = {name: int(count) for name, count in
+                re.findall(r"workload (\w+) \{\n  replicas = (\d+)", text)}
+    running = Counter(a["workload"] for a in assignments)
+    return {w: max(0, running[w] - replicas.get(w, 0)) for w in running}
+
+
+def kubectl_state(rng: random.Random, assignments: list[dict], every: bool = False
+                  ) -> tuple[dict, dict[str, int]]:
     """The state as `kubectl get pods,pdb -A -o json` prints it, a PodDisruptionBudget drawn
     for some workloads; and the disruptions each PDB allows, as Kubernetes counts them (of
     the pods running: `minAvailable` 2 of 1 running allows 0)."""
@@ -252,7 +344,7 @@ def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, di
     running = Counter(item["workload"] for item in assignments)
     allowed: dict[str, int] = {}
     for workload in sorted(running):
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and not every:
             continue
         spec = dict(rng.choice(PDB_SPECS))
         allowed[workload] = spec.get("maxUnavailable", running[workload] - spec.get("minAvailable", 0))
@@ -340,14 +432,15 @@ def cloud_named(seed: int, listed: list[str], kinds: dict[str, str]) -> tuple[di
 
 
 def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True,
-          earliest: int = 2, cloud_names: bool = False, broken: bool = False) -> tuple[str, list[str]]:
+          earliest: int = 2, cloud_names: bool = False, broken: bool = False,
+          unready: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng, broken)
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
-    kubectl = not squeue and rng.random() < 0.5
+    kubectl = not squeue and (unready or rng.random() < 0.5)  # (`--unready`: always, a PDB each)
     bought_text, regions, assignments, bought, listed = draw_offers(
         random.Random(f"offers {seed}"), assignments, not squeue and not kubectl, earliest) if offers \
         else ("", {}, assignments, set(), [])
@@ -356,12 +449,16 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         now = folder / "squeue.txt"
         now.write_text(squeue_state(rng, assignments))
         allowed: dict[str, int] = {}
+        health: dict[str, Health] = {}
     else:
         named, listing = cloud_named(seed, listed, _instance_types(bought_text)) \
             if cloud_names and kubectl else ({}, [])
         shown = [dict(a, node=named.get(a["node"], a["node"])) for a in assignments]
-        document, allowed = kubectl_state(rng, shown) if kubectl else ({}, {})
-        if status and document:
+        document, allowed = kubectl_state(rng, shown, unready) if kubectl else ({}, {})
+        health = {}
+        if unready and document:
+            allowed, health = with_unready(rng, document)
+        elif status and document:
             allowed = with_status(rng, document)
         if listing:  # every node listed is seen bought, running work or not
             document["items"] += listing
@@ -372,7 +469,10 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         plan_terraform_check.CLOUD_NAMES.update({cloud: node for node, cloud in named.items()})
         if named:
             plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
-    held = {workload for workload, count in allowed.items() if count == 0}
+    held = _held(allowed, health, _extra(policy.read_text(), assignments))
+    UNREADY["workloads with pods not Ready"] += sum(1 for h in health.values() if h.unready)
+    UNREADY["... whose budget of 0 rises"] += sum(1 for w, h in health.items()
+                                                 if h.unready and allowed[w] == 0 and w not in held)
     optimum = reference_value(policy, assignments, held, bought)
     if not squeue and named:  # fitc's plan and its read-back, in the cloud's names
         assignments, bought = shown, {named.get(node, node) for node in bought}
@@ -404,7 +504,7 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     if verified.returncode != 0:
         said = verified.stdout[-600:] + verified.stderr[-600:]
         found.append(f"verify --current exit {verified.returncode}: {said}")
-    found += _over_budget(document["waves"], allowed)
+    found += _over_budget(document["waves"], allowed, health)
     found += _fuller_mid_wave(policy.read_text(), assignments, document)
     found += plan_terraform_check.check_stages(folder / "out" / "terraform", document, assignments,
                                                bought, regions)
@@ -482,14 +582,36 @@ def _instance_types(text: str) -> dict[str, str]:
     return found
 
 
-def _over_budget(waves: list[dict], allowed: dict[str, int]) -> list[str]:
-    """Each wave moves at most the disruptions a workload's PDB allows."""
+def _over_budget(waves: list[dict], allowed: dict[str, int],
+                 health: dict[str, Health] | None = None) -> list[str]:
+    """Each wave moves at most the disruptions a workload's PDB allows: over healthy pods
+    where some are not Ready (`--unready`): a pod not Ready moves free under `AlwaysAllow`, or
+    while as many are healthy as must stay, else it spends one; the pods not Ready replaced
+    in the waves before count healthy."""
+    health = health or {}
     found = []
+    replaced: Counter = Counter()
     for wave in waves:
-        moved = Counter(m["workload"] for m in wave["moves"] if m["kind"] == "move")
-        found += [f"wave {wave['number']} moves {count} of {workload}, its PDB allows {allowed[workload]}"
-                  for workload, count in sorted(moved.items())
-                  if workload in allowed and count > allowed[workload]]
+        moves = [m for m in wave["moves"] if m["kind"] == "move"]
+        spent: Counter = Counter()
+        for move in moves:
+            counted = health.get(move["workload"])
+            if counted is None or move.get("replica") not in counted.unready:
+                spent[move["workload"]] += 1
+                continue
+            above = counted.healthy - counted.desired + replaced[move["workload"]]
+            free = counted.always or (counted.desired > 0 and above >= 0)
+            spent[move["workload"]] += not free
+            UNREADY["not Ready moved free" if free else "not Ready moved, spending"] += 1
+            UNREADY["... after one replaced"] += replaced[move["workload"]] > 0
+        for workload, count in sorted(spent.items()):
+            counted = health.get(workload)
+            limit = allowed.get(workload) if counted is None else \
+                max(0, counted.healthy - counted.desired + replaced[workload])
+            if limit is not None and count > limit:
+                found.append(f"wave {wave['number']} spends {count} of {workload}'s PDB, it allows {limit}")
+        replaced.update(m["workload"] for m in moves
+                        if m["workload"] in health and m.get("replica") in health[m["workload"]].unready)
     return found
 
 
@@ -512,6 +634,8 @@ def main() -> None:
                              "cluster's nodes listed (see above)")
     parser.add_argument("--broken", action="store_true",
                         help="what runs now overfills a node (see above)")
+    parser.add_argument("--unready", action="store_true",
+                        help="pods not Ready now and then, their PDBs counted over healthy pods (see above)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
@@ -520,7 +644,7 @@ def main() -> None:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
                                    not arguments.no_offers, arguments.earlier, arguments.cloud_names,
-                                   arguments.broken)
+                                   arguments.broken, arguments.unready)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
@@ -532,6 +656,8 @@ def main() -> None:
     print(f"{arguments.seeds} seeds: {dict(outcomes)}; disagreeing: {bad}; "
           f"{time.process_time() - start:.0f} s CPU here")
     print(f"Terraform read back: {dict(plan_terraform_check.READ)}")
+    if arguments.unready:
+        print(f"Pods not Ready: {dict(UNREADY)}")
 
 
 if __name__ == "__main__":

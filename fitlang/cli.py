@@ -952,7 +952,7 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
                  arguments: argparse.Namespace) -> int:
     """`fitc verify FILE PLAN.json --current STATE`: the plan replayed from the state."""
     from fitlang import messages as msg
-    from fitlang.model.build import running_handles, with_current
+    from fitlang.model.build import running_handles, unhealthy_names, with_current
     from fitlang.plan import in_time_refused
     from fitlang.solve.verify_plan import verify_plan
 
@@ -973,7 +973,8 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
     assert compilation.problem is not None  # _problem_or_errors returned it
     problem = with_current(compilation.problem, program, state)
     violations, problems = verify_plan(problem, program, document, compilation.root_path,
-                                       str(plan_path), running_handles(problem, state))
+                                       str(plan_path), running_handles(problem, state),
+                                       unhealthy_names(state))
     diagnostics += [msg.PlanFileError(detail=problem.text).diagnostic(str(plan_path), span)
                     for problem, span in zip(problems, _spans_in(plan_path, problems))] + violations
     emit(diagnostics, arguments.format, sources)

@@ -518,7 +518,7 @@ class PlanWave(_Written):
 class PlanBinding(_Written):
     """`fitc plan --explain`: a limit the plan is under, and what lifting it alone gives."""
 
-    limit: Literal["movable", "max_disrupted", "max_drained", "move_price", "min_saving"]
+    limit: Literal["movable", "max_disrupted", "max_drained", "max_moves", "move_price", "min_saving"]
     workload: str | None = Field(description="the workload it is of (movable, max_disrupted)")
     stated: str = Field(description="the limit as the policy or the cluster states it")
     cost_after: Number = Field(description="USD/h the move reaches with the limit lifted")

@@ -278,6 +278,8 @@ class KubectlPodSpec(TypedDict):
 
 class KubectlPodStatus(TypedDict):
     phase: NotRequired[str | None]
+    # `Ready` True: the pod serves, and a PodDisruptionBudget counts it healthy
+    conditions: NotRequired[list[KubectlCondition] | None]
 
 
 class KubectlPod(TypedDict):
@@ -305,6 +307,9 @@ class KubectlPdbSpec(TypedDict):
     maxUnavailable: NotRequired[Any]
     minAvailable: NotRequired[Any]
     selector: NotRequired[KubectlSelector | None]
+    # whether the pods it selects that are not Ready may be evicted whatever the budget
+    # (`AlwaysAllow`), or only while as many are healthy as must be (the default)
+    unhealthyPodEvictionPolicy: NotRequired[Literal["IfHealthyBudget", "AlwaysAllow"] | None]
 
 
 class KubectlPdbStatus(TypedDict):

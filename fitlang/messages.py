@@ -1027,6 +1027,17 @@ class OrderOutOfTime(Message):
     detail: str
 
 
+class MoveCapTooLow(Message):
+    code = "E0814"
+    summary = "no plan within `max_moves`"
+    template = "`max_moves = {limit}`, but {detail}"
+    fix = ("Raise `max_moves` (`fitc plan` without it says how many the plan moves), or let "
+           "the replicas that must move stay: the rule that rules their nodes out, or the nodes "
+           "the policy lacks.")
+    limit: int
+    detail: str
+
+
 class BrokenRepairedLate(Message):
     code = "W0814"
     summary = "what runs now overfills a node, and the plan repairs it only after its first wave"
@@ -1104,6 +1115,15 @@ class PinnedReplicaMoved(Message):
     workload: str
     source: str
     why: str
+
+
+class PlanOverMoveCap(Message):
+    code = "E0815"
+    summary = "a plan moves more replicas in all than `max_moves`"
+    template = "the plan moves {moved} replicas in all its waves; `max_moves = {limit}`"
+    fix = "Make the plan again (`fitc plan`) with the policy that states `max_moves`, or raise it."
+    moved: int
+    limit: int
 
 
 class PlanEndsElsewhere(Message):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the driver and the solver are imported when the command run
     from fitlang.check.program import Origin, Workload
     from fitlang.driver import Compilation, Verdict
     from fitlang.model.current import CurrentState, ReplicaName, RunningNames
-    from fitlang.model.problem import Problem
+    from fitlang.model.problem import HealthBudget, Problem
     from fitlang.plan_explain import Binding
     from fitlang.solve.moving import Move, MovePlan
     from fitlang.solve.placement import Placement
@@ -189,7 +189,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
         return result
     problem = with_current(problem, program, state)
     result.problem = problem
-    pinned = _pinned_elsewhere(problem, program)
+    pinned = _pinned_elsewhere(problem, program) + _forced_over_cap(problem, program)
     if pinned:
         result.diagnostics += pinned
         return result
@@ -208,6 +208,12 @@ def make_plan(compilation: Compilation, state: CurrentState,
         # the move's status is its partial placement's (`optimal` with replicas left out): the
         # plan's says whether a target is proven not to exist
         result.status = str(Status.INFEASIBLE if missing.proven else Status.UNKNOWN)
+        return result
+    over_cap = _target_over_cap(problem, program, placement)
+    if over_cap:
+        stop_later_bound(placement)
+        result.diagnostics += over_cap
+        result.status = str(Status.UNKNOWN)
         return result
     if placement.overfull:  # whole cores per job on Slurm nodes the move could not repair
         stop_later_bound(placement)  # (no plan: its bound is not waited for)
@@ -274,23 +280,69 @@ def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
         detail = (f": `{ruled_out[0]}` is ruled out ({reason.rule})" if reason is not None
                   else f": {away} run on nodes the policy lacks" if away
                   else f": the policy asks for {demand.replicas} (`replicas`)" if extra else "")
-        held, where = _held(program.workloads[demand.workload])
+        held, where = _held(program.workloads[demand.workload],
+                            problem.health_budgets.get(demand.workload))
         found.append(msg.PinnedCannotStay(workload=demand.workload, held=held,
                                           running=problem.running_total(demand.name),
                                           detail=detail).diagnostic(where.path, where.span))
     return found
 
 
-def _held(workload: Workload) -> tuple[str, Origin]:
+def _forced_over_cap(problem: Problem, program) -> list[Diagnostic]:
+    """E0814 where the replicas every plan moves (on nodes the policy lacks, or where their
+    rules no longer let them run: `move_scale.forced_moves`) are more than `max_moves`."""
+    from fitlang.solve.move_scale import forced_moves
+
+    if problem.max_moves is None:
+        return []
+    forced = forced_moves(problem)
+    if forced <= problem.max_moves:
+        return []
+    return [_cap_error(program, problem.max_moves, f"every plan moves at least {forced} replicas: "
+                       "those running on nodes the policy lacks or where their rules no longer "
+                       "let them run")]
+
+
+def _target_over_cap(problem: Problem, program, placement: Placement) -> list[Diagnostic]:
+    """E0814 where the target found moves more than `max_moves` (at fleet scale: the model
+    over classes and the search from what runs do not hold the cap exactly, and the least
+    change, `moving.within_move_cap`, did not serve)."""
+    from fitlang.solve.moving import current_state, placed_state, replicas_moved
+
+    cap = problem.max_moves
+    if cap is None:
+        return []
+    moved = replicas_moved(problem, current_state(problem), placed_state(placement))
+    if moved <= cap:
+        return []
+    return [_cap_error(program, cap, f"the target found moves {moved} replicas (none was found "
+                       "that keeps every rule within the cap)")]
+
+
+def _cap_error(program, limit: int, detail: str) -> Diagnostic:
+    from fitlang import messages as msg
+
+    policy = program.policy
+    where = policy.spans.get("max_moves", policy.origin)
+    return msg.MoveCapTooLow(limit=limit, detail=detail).diagnostic(where.path, where.span)
+
+
+def _held(workload: Workload, health: HealthBudget | None = None) -> tuple[str, Origin]:
     """Why a pinned workload may not move, and where the policy says so: `movable = false`, or
     else a disruption budget of 0 (its own `max_disrupted`, or the cluster's
-    PodDisruptionBudget, which the policy does not hold: its workload is named then)."""
+    PodDisruptionBudget, which the policy does not hold: its workload is named then), over
+    its healthy replicas where some are not (`health`)."""
     origin = workload.origin
     assert origin is not None  # (a workload read from a policy file)
     if not workload.movable:
         return "is `movable = false`", workload.spans.get("movable", origin)
     if "max_disrupted" in workload.spans and 0 in (workload.max_disrupted, workload.max_disrupted_share):
         return "may disrupt none of its replicas (`max_disrupted`)", workload.spans["max_disrupted"]
+    if health is not None and health.above < 0 and not health.always:
+        return ("may disrupt none of its replicas (its PodDisruptionBudget allows 0: "
+                f"{health.must_stay + health.above} healthy, {health.must_stay} must stay; the API "
+                "server evicts its pods not Ready only under `unhealthyPodEvictionPolicy: "
+                "AlwaysAllow`)"), origin
     return "may disrupt none of its replicas (its PodDisruptionBudget allows 0)", origin
 
 
@@ -315,6 +367,16 @@ def _no_target(compilation: Compilation, problem: Problem, program, placement: P
     from fitlang.solve.room import short_of_room
 
     root = compilation.root_path
+    if problem.max_moves is not None and not limit.spent:
+        free = solve_move(dataclasses.replace(problem, max_moves=None),
+                          time_limit=limit.left(NO_TARGET_SECONDS))
+        if not free.unplaced and str(free.status) in ("optimal", "feasible"):
+            from fitlang.solve.moving import current_state, placed_state, replicas_moved
+
+            moved = replicas_moved(problem, current_state(problem), placed_state(free))
+            return NoTarget([_cap_error(program, problem.max_moves, (
+                "no placement that meets every rule moves so few replicas (without the cap the "
+                f"plan's target moves {moved})"))], placement.proven_infeasible)
     if problem.pinned and not limit.spent:
         free = solve_move(dataclasses.replace(problem, pinned=frozenset()),
                           time_limit=limit.left(NO_TARGET_SECONDS))
@@ -344,7 +406,7 @@ def _pinned_why(problem: Problem, program) -> list[Diagnostic]:
 
     found = []
     for name in sorted({problem.demand(d).workload for d in problem.pinned}):
-        held, where = _held(program.workloads[name])
+        held, where = _held(program.workloads[name], problem.health_budgets.get(name))
         running = sum(problem.running_total(d.name) for d in problem.demands if d.workload == name)
         found.append(msg.PinnedCannotStay(
             workload=name, held=held, running=running,

@@ -6,6 +6,7 @@ Each limit the move is under is lifted alone and the move solved again (`solve_m
 - a workload that may not move (`movable = false`, or a disruption budget of 0: its own
   `max_disrupted` or the cluster's PodDisruptionBudget): its replicas free to move;
 - `move_price`: the price per move and per node drained or bought, dropped;
+- `max_moves`: the cap on the replicas the whole plan moves, dropped;
 - `min_saving`: where it keeps the current placement, the saving of the plan it kept from being
   made (no solve: the plan has it);
 - a workload's disruption budget above 0 and `max_drained` limit each wave, not the end (see
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 class Binding:
     """A limit the plan is under, and what lifting it alone gives."""
 
-    limit: str  # "movable", "max_disrupted", "max_drained", "move_price", "min_saving"
+    # "movable", "max_disrupted", "max_drained", "max_moves", "move_price", "min_saving"
+    limit: str
     workload: str | None  # the workload it is of (movable, max_disrupted)
     stated: str  # the limit as the policy or the cluster states it, for people
     cost_after: Fraction  # USD/h the move reaches with it lifted
@@ -58,6 +60,9 @@ def explain_plan(result: PlanResult, program: Program, root: str,
     if problem.move_price:
         lifts.append(_Lift("move_price", None, f"move_price = {float(problem.move_price):g} USD/h",
                            dataclasses.replace(problem, move_price=None)))
+    if problem.max_moves is not None:
+        lifts.append(_Lift("max_moves", None, f"max_moves = {problem.max_moves}",
+                           dataclasses.replace(problem, max_moves=None)))
     found = [b for lift in lifts for b in _solved_again(lift, reached, root, time_limit)]
     if result.kept:
         found.append(Binding("min_saving", None, f"min_saving = {float(problem.min_saving):.0%}",
@@ -71,8 +76,14 @@ def explain_plan(result: PlanResult, program: Program, root: str,
 def _free(problem: Problem, workload: str) -> Problem:
     """The problem with `workload` free to move, without a budget."""
     names = {d.name for d in problem.demands if d.workload == workload}
-    budgets = {w: b for w, b in problem.max_disrupted.items() if w != workload}
-    return dataclasses.replace(problem, pinned=problem.pinned - names, max_disrupted=budgets)
+    return dataclasses.replace(_unbudgeted(problem, workload), pinned=problem.pinned - names)
+
+
+def _unbudgeted(problem: Problem, workload: str) -> Problem:
+    """The problem without `workload`'s disruption budgets (over healthy replicas too)."""
+    return dataclasses.replace(
+        problem, max_disrupted={w: b for w, b in problem.max_disrupted.items() if w != workload},
+        health_budgets={w: b for w, b in problem.health_budgets.items() if w != workload})
 
 
 def _why_pinned(problem: Problem, program: Program, workload: str) -> str:
@@ -118,10 +129,10 @@ def _wave_limits(problem: Problem, program: Program, result: PlanResult, plan: M
     found = []
     lifts = [
         _Lift("max_disrupted", workload,
-              f"at most {budget} moved at once" + budget_source(program, workload, budget),
-              dataclasses.replace(problem, max_disrupted={
-                  w: b for w, b in problem.max_disrupted.items() if w != workload}))
-        for workload, budget in sorted(problem.max_disrupted.items()) if budget > 0]
+              _budget_stated(problem, workload, budget) + budget_source(program, workload, budget, problem),
+              _unbudgeted(problem, workload))
+        for workload, budget in sorted(problem.max_disrupted.items())
+        if budget > 0 or workload in problem.health_budgets]
     if problem.max_drained is not None:
         lifts.append(_Lift("max_drained", None, f"max_drained = {problem.max_drained}",
                            dataclasses.replace(problem, max_drained=None)))
@@ -131,6 +142,15 @@ def _wave_limits(problem: Problem, program: Program, result: PlanResult, plan: M
             found.append(Binding(lift.limit, lift.workload, lift.stated, lifted.cost_after,
                                  Fraction(0), len(lifted.waves), lifted.moves))
     return found
+
+
+def _budget_stated(problem: Problem, workload: str, budget: int) -> str:
+    """A wave's budget in words: over healthy replicas, as many as it counts now."""
+    health = problem.health_budgets.get(workload)
+    if health is None:
+        return f"at most {budget} moved at once"
+    return (f"at most {budget} healthy moved at once now ({health.must_stay + health.above} healthy, "
+            f"{health.must_stay} must stay)")
 
 
 def as_text(bindings: list[Binding], waves_now: int) -> str:
@@ -186,6 +206,8 @@ def stated_limits(problem: Problem) -> list[str]:
         found.append("max_drained")
     if problem.move_price:
         found.append("move_price")
+    if problem.max_moves is not None:
+        found.append("max_moves")
     return found + ["min_saving"]
 
 

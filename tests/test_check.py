@@ -286,7 +286,8 @@ def test_block_accessors_name_every_attribute_of_their_block():
     assert fields[blocks.WorkloadGpuOptionBlock] == list(s.GPU_OPTION.attrs)
     # the targets' settings blocks are theirs (each target's settings class is its accessor)
     assert fields[blocks.PolicyBlock] == ["objective", "budget", "allow_unplaced", "move_price",
-                                          "min_saving", "max_drained", "horizon", "step", "start",
+                                          "min_saving", "max_drained", "max_moves", "horizon", "step",
+                                          "start",
                                           "carbon_budget"]
     # a value under a name the block does not have is an error, not a silent None
     with pytest.raises(TypeError):
@@ -630,6 +631,19 @@ def test_a_share_is_no_count_and_stays_under_100_percent(tmp_path):
     assert codes_of(check_text(tmp_path, text)) == ["E0302"]
     text = MOVING.replace("VALUE", "").replace("min_saving = 2.5%", "min_saving = 150%")
     assert codes_of(check_text(tmp_path, text))  # over its most: a range error
+
+
+@pytest.mark.parametrize(("value", "codes", "cap"), [
+    ("max_moves = 4", [], 4), ("max_moves = 0", [], 0), ("max_moves = 30%", ["E0302"], None),
+    ("max_moves = 2.5", ["E0304"], None), ("max_moves = -1", ["E0303"], None)])
+def test_max_moves_is_a_whole_count_of_replicas(tmp_path, value, codes, cap):
+    """The policy's cap on the replicas a whole plan moves: a count, 0 allowed (a plan that
+    only starts, stops, buys and releases), never a share (a share of what?)."""
+    result = check_text(tmp_path, MOVING.replace("VALUE", "").replace(
+        "  max_drained = 3\n", f"  max_drained = 3\n  {value}\n"))
+    assert codes_of(result) == codes
+    if not codes:
+        assert result.program.policy.max_moves == cap
 
 
 def test_frozen_classes_are_frozen_dataclasses_made_on_first_use():

@@ -127,8 +127,11 @@ def test_kubectl_pods_and_pdbs_of_the_llm_example():
         ("ip-10-0-3-44.ec2.internal", ReplicaName("chat-l4-1a-2d3e4f-8a9b0c1d2-p0o9i", "inference")),
     ]
     assert {r.workload for r in state.running} == {"chat"}
+    # (counted as the disruption controller counts it: 4 healthy (m4n8z, Pending, is not),
+    # 3 of them must stay)
     assert state.budgets == (DisruptionBudget("chat", count=1, source=(
-        "inference/chat in " + str(STATE / "llm-inference-pods.json"))),)
+        "inference/chat in " + str(STATE / "llm-inference-pods.json")), above=1, must_stay=3),)
+    assert [r.ready for r in state.running] == [True, True, False, True, True]
     assert sorted(_codes(compilation)) == ["W0801", "W0802", "W0804"]
     by_code = {d.code: d.message for d in compilation.current_diagnostics()}
     assert "2 running pods" in by_code["W0801"]
@@ -716,3 +719,39 @@ def test_a_pdb_status_with_a_negative_count_is_a_file_problem(tmp_path):
     compilation.check()
     messages = [d.message for d in compilation.current_diagnostics()]
     assert any("items[1].status.expectedPods: expected a whole number of pods" in m for m in messages)
+
+
+def _ready(pod: dict, status: str = "True") -> dict:
+    """The pod with its `Ready` condition, as kubectl prints a running pod's."""
+    pod["status"]["conditions"] = [{"type": "Initialized", "status": "True"},
+                                   {"type": "Ready", "status": status},
+                                   {"type": "ContainersReady", "status": status}]
+    return pod
+
+
+def test_a_pod_not_ready_is_not_healthy_and_a_pdb_counts_healthy_pods_only(tmp_path):
+    """6 pods of `web`: 4 Ready, web-4 on a node gone NotReady (the node controller marked it
+    `Ready` False), web-5 Pending (bound, starting). The API server's eviction reads a pod's
+    `Ready` condition; the disruption controller counts healthy pods only. Without a status:
+    maxUnavailable 1 of 6 -> 5 must stay, 4 healthy: none may go (the budget is 1 below none),
+    its pods not Ready evicted only under `AlwaysAllow`; minAvailable 3 -> 1 may go. With the
+    status (currentHealthy 5, expectedPods 6; the default policy): none may go, as many
+    healthy as must stay. A pod that lists no conditions (written by hand) stays healthy."""
+    web = {"app.kubernetes.io/name": "web"}
+    pods = [_ready(_pod(f"web-{i}", labels=web)) for i in range(4)]
+    pods += [_ready(_pod("web-4", labels=web), "False"), _pod("web-5", labels=web, phase="Pending")]
+    budgets = [
+        _pdb("most", {"matchLabels": web}, maxUnavailable=1, unhealthyPodEvictionPolicy="AlwaysAllow"),
+        _pdb("least", {"matchLabels": web}, minAvailable=3),
+        {**_pdb("live", {"matchLabels": web}, maxUnavailable=1,
+                unhealthyPodEvictionPolicy="IfHealthyBudget"),
+         "status": {"currentHealthy": 5, "desiredHealthy": 5, "disruptionsAllowed": 0, "expectedPods": 6}},
+    ]
+    state = _kube(tmp_path, _listing(*pods, *budgets)).current_state()
+    assert [r.ready for r in state.running] == [True] * 4 + [False, False]
+    assert [(b.source.split()[0], b.count, b.above, b.must_stay, b.always_evict_unhealthy)
+            for b in state.budgets] == [
+        ("prod/most", 0, -1, 5, True), ("prod/least", 1, 1, 3, False), ("prod/live", 0, 0, 5, False)]
+    hand = _kube(tmp_path, _listing(_pod("w", labels=web), _pdb("b", {"matchLabels": web}, maxUnavailable=1)))
+    assert [r.ready for r in hand.current_state().running] == [True]
+    assert hand.current_state().budgets[0].above is None  # (every pod healthy: as before)

@@ -1049,3 +1049,212 @@ def test_a_replica_on_a_node_outside_the_policy_is_stopped_or_moved_from_that_no
     else:
         either = f"one of {', '.join(sorted(outside))} (a node outside the policy)"
         assert all(either in line for line in lines)
+
+
+# ---- disruption budgets over healthy replicas (a node gone NotReady) -------------------------
+
+NOT_READY_POLICY = """
+pool std {
+  count = 4
+  cpu = 8
+  memory = 32GiB
+  price = 0.40 USD/h
+}
+
+workload web {
+  replicas = 6
+  cpu = 2
+  memory = 4GiB
+}
+
+policy {
+  objective = [cost, moves]
+}
+"""
+
+
+def _kubectl_pod(name: str, node: str, ready: bool) -> dict:
+    """A ReplicaSet's pod of `web` as `kubectl get pods -o json` prints it (the fields read)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "shop", "labels": {"app.kubernetes.io/name": "web"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": "web-7d9c8f6b5", "uid": "u", "controller": True}]},
+            "spec": {"nodeName": node, "containers": [{"name": "web", "image": "web:1", "resources": {
+                "requests": {"cpu": "2", "memory": "4Gi"}}}]},
+            "status": {"phase": "Running", "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False"},
+                {"type": "PodScheduled", "status": "True"}]}}
+
+
+def _not_ready_state(policy: str = "", healthy: int = 5, unready: tuple[str, ...] = ("web-nr",)) -> str:
+    """web runs 2 pods on std-0 and std-1 and 2 on nodes the policy lacks: `ip-cordoned` (its
+    pod Ready) and `ip-notready` (its pod marked not Ready); its PDB (maxUnavailable 1 of 6)
+    with the live status: as many healthy as must stay, none may go."""
+    pods = [_kubectl_pod(f"web-{i}", f"std-{i // 2}", True) for i in range(4)]
+    pods += [_kubectl_pod("web-c", "ip-cordoned", "web-c" not in unready),
+             _kubectl_pod("web-nr", "ip-notready", "web-nr" not in unready)]
+    spec = {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}}}
+    if policy:
+        spec["unhealthyPodEvictionPolicy"] = policy
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+           "metadata": {"name": "web", "namespace": "shop", "generation": 1}, "spec": spec,
+           "status": {"currentHealthy": healthy, "desiredHealthy": 5,
+                      "disruptionsAllowed": max(0, healthy - 5), "expectedPods": 6, "observedGeneration": 1}}
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [*pods, pdb]}, indent=2)
+
+
+def test_a_pod_on_a_node_gone_notready_moves_free_of_its_pdb_and_its_successor_lets_the_next_move(tmp_path):
+    """Found as a user (session 57): the live PDB says `currentHealthy 5, desiredHealthy 5,
+    disruptionsAllowed 0`, and fitc read web's budget as 0: web pinned, E0811. But the API
+    server evicts a pod not Ready without spending the budget while as many are healthy as
+    must stay (`IfHealthyBudget`, the default): wave 1 moves web-nr; once its successor is
+    Ready 6 are healthy and 1 may go, so wave 2 (not wave 1: a wave's own successors are not
+    counted in it) moves web-c. `fitc verify` accepts the plan and refuses one that moves
+    both in wave 1 (E0833)."""
+    (tmp_path / "p.fit").write_text(NOT_READY_POLICY)
+    (tmp_path / "pods.json").write_text(_not_ready_state())
+    planned = fitc("plan", "p.fit", "--current", "pods.json", "--format", "json", cwd=tmp_path)
+    assert planned.returncode == EXIT_CHANGES, planned.stderr
+    document = json.loads(planned.stdout)
+    assert [[m["replica"] for m in wave["moves"]] for wave in document["waves"]] == \
+        [["shop/web-nr"], ["shop/web-c"]]
+    (tmp_path / "plan.json").write_text(planned.stdout)
+    verified = fitc("verify", "p.fit", "plan.json", "--current", "pods.json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    first, second = document["waves"]
+    first["moves"] += second["moves"]
+    document["waves"] = [first]
+    (tmp_path / "rushed.json").write_text(json.dumps(document))
+    rushed = fitc("verify", "p.fit", "rushed.json", "--current", "pods.json", cwd=tmp_path)
+    assert rushed.returncode == 1 and "E0833" in rushed.stderr and "wave 1 moves 1 replicas of `web`" \
+        in rushed.stderr, rushed.stderr
+
+
+@pytest.mark.parametrize(("policy", "waves"), [
+    ("AlwaysAllow", [["shop/web-c", "shop/web-nr"]]),  # not Ready: always free
+    ("", None),  # IfHealthyBudget: 4 healthy of the 5 that must stay, no eviction at all
+])
+def test_fewer_healthy_than_must_stay_moves_only_under_always_allow(tmp_path, policy, waves):
+    """web-c and web-nr both not Ready (4 healthy, 5 must stay). `AlwaysAllow` evicts both
+    free in wave 1 (web's own `max_disrupted = 2` counts both). Under the default the API
+    server refuses every eviction until a pod is Ready again: E0811, now saying so."""
+    budgeted = NOT_READY_POLICY.replace("replicas = 6", "replicas = 6\n  max_disrupted = 2")
+    (tmp_path / "p.fit").write_text(budgeted)
+    (tmp_path / "pods.json").write_text(_not_ready_state(policy, healthy=4, unready=("web-nr", "web-c")))
+    if waves is None:
+        refused = fitc("plan", "p.fit", "--current", "pods.json", cwd=tmp_path)
+        assert refused.returncode == EXIT_ERRORS and "E0811" in refused.stderr and \
+            "(its PodDisruptionBudget allows 0: 4 healthy, 5 must stay;" in refused.stderr, refused.stderr
+        return
+    planned = fitc("plan", "p.fit", "--current", "pods.json", "--format", "json", cwd=tmp_path)
+    assert planned.returncode == EXIT_CHANGES, planned.stderr
+    moved = [sorted(m["replica"] for m in wave["moves"]) for wave in json.loads(planned.stdout)["waves"]]
+    assert moved == waves, moved
+    (tmp_path / "plan.json").write_text(planned.stdout)
+    assert fitc("verify", "p.fit", "plan.json", "--current", "pods.json", cwd=tmp_path).returncode == 0
+
+
+# ---- a cap on the moves of the whole plan (`max_moves`) --------------------------------------
+
+def _capped(tmp_path: Path, cap: int) -> Path:
+    text = (EXAMPLES / "consolidate.fit").read_text().replace(
+        "  max_drained = 1\n", f"  max_drained = 1\n  max_moves = {cap}\n")
+    (tmp_path / "c.fit").write_text(text)
+    (tmp_path / "now.json").write_text((EXAMPLES / "consolidate-state.json").read_text())
+    return tmp_path / "c.fit"
+
+
+def test_max_moves_caps_the_whole_plan_and_verify_and_explain_hold_it(tmp_path):
+    """consolidate.fit moves 2 replicas (1.60 -> 0.80 USD/h). With `max_moves = 1` the plan
+    moves 1 (one node emptied: 1.20 USD/h); explain says the cap binds and that lifting it
+    saves 0.40 USD/h; `fitc verify` refuses the uncapped plan against the capped policy
+    (E0815). `max_moves = 2`: the plan as before."""
+    capped = _capped(tmp_path, 1)
+    result = make_plan(Compilation(capped), _placement_state(json.loads(
+        (EXAMPLES / "consolidate-state.json").read_text())))
+    assert codes(result) == [] and result.plan.moves == 1 and result.plan.cost_after == Fraction("1.2")
+    explained = fitc("plan", "c.fit", "--current", "now.json", "--explain", cwd=tmp_path)
+    assert "max_moves = 1: lifting it saves 0.40 USD/h more (to 0.80 USD/h, 2 move(s)" in explained.stdout
+    free = fitc("plan", str(EXAMPLES / "consolidate.fit"), "--current", "now.json", "--format", "json",
+                cwd=tmp_path)
+    (tmp_path / "free.json").write_text(free.stdout)
+    refused = fitc("verify", "c.fit", "free.json", "--current", "now.json", cwd=tmp_path)
+    assert refused.returncode == 1 and "E0815" in refused.stderr and \
+        "the plan moves 2 replicas in all its waves; `max_moves = 1`" in refused.stderr
+    assert make_plan(Compilation(_capped(tmp_path, 2)), _placement_state(json.loads(
+        (EXAMPLES / "consolidate-state.json").read_text()))).plan.moves == 2
+
+
+def test_max_moves_below_the_replicas_that_must_move_is_an_error(tmp_path):
+    """Two web replicas run on a node the policy lacks: every plan moves them; `max_moves = 1`
+    is E0814 at the cap, before any solve."""
+    state = state_of(("web", "std-0"), ("web", "gone-0"), ("web", "gone-1"), ("api", "std-0"),
+                     ("api", "std-3"), ("web", "std-3"))
+    result = plan_of(tmp_path, _capped(tmp_path, 1).read_text(), state)
+    assert codes(result) == ["E0814"], codes(result)
+    message = next(d.message for d in result.diagnostics if d.code == "E0814")
+    assert message.startswith("`max_moves = 1`, but every plan moves at least 2 replicas")
+
+
+SCALE_CAPPED = """
+pool old {
+  count = 50
+  cpu = 4
+  memory = 16GiB
+  price = 1.00 USD/h
+}
+
+pool new {
+  count = 50
+  cpu = 4
+  memory = 16GiB
+  price = 0.50 USD/h
+}
+
+workload web {
+  replicas = 50
+  cpu = 4
+  memory = 8GiB
+  max_disrupted = 10
+}
+
+policy {
+  objective = [cost, moves]
+  max_moves = 10
+}
+"""
+
+
+def test_past_48_nodes_max_moves_holds_the_real_moves_not_the_models(tmp_path):
+    """100 nodes: 50 replicas, one a node, run on pool `old`; `new` is half the price. The
+    search from what runs moves all 50 (it is not capped); the whole model's stays hold the
+    cap: 10 move (45.00 USD/h), as the node-level count says. Where no capped target is at
+    hand (`within_move_cap` given the uncapped one), the least change from what runs: here
+    nothing must move, so nothing does."""
+    from fitlang.solve.moving import current_state, placed_state, replicas_moved, solve_move, within_move_cap
+
+    state = CurrentState(running=tuple(Running("web", f"old-{i}") for i in range(50)))
+    result = plan_of(tmp_path, SCALE_CAPPED, state)
+    assert codes(result) == [] and result.plan.moves == 10 and result.plan.cost_after == 45
+    problem = result.problem
+    free = solve_move(dataclasses.replace(problem, max_moves=None), time_limit=20.0)
+    assert replicas_moved(problem, current_state(problem), placed_state(free)) == 50
+    least = within_move_cap(problem, free)
+    assert least.status == Status.FEASIBLE and least.value == 50 and \
+        replicas_moved(problem, current_state(problem), placed_state(least)) == 0
+
+
+def test_a_second_pdb_not_counted_over_healthy_pods_still_holds_every_move(tmp_path):
+    """Beside web's live PDB (whose budget rises once its pod not Ready is replaced), a second
+    PDB without status over pods that are all Ready, `maxUnavailable: 0`: it counts every pod
+    moved, so web may not move at all and its pods on nodes the policy lacks cannot: E0811."""
+    document = json.loads(_not_ready_state())
+    for pod in document["items"][:5]:  # every pod but the one not Ready
+        pod["metadata"]["labels"]["tier"] = "front"
+    document["items"].append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                              "metadata": {"name": "front", "namespace": "shop"},
+                              "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"tier": "front"}}}})
+    (tmp_path / "p.fit").write_text(NOT_READY_POLICY)
+    (tmp_path / "pods.json").write_text(json.dumps(document))
+    refused = fitc("plan", "p.fit", "--current", "pods.json", cwd=tmp_path)
+    assert refused.returncode == EXIT_ERRORS and "E0811" in refused.stderr, refused.stdout + refused.stderr

@@ -264,6 +264,7 @@ class PolicyBlock(Frozen):
     move_price: Fraction | None = None
     min_saving: Fraction | None = None
     max_drained: Fraction | None = None
+    max_moves: Fraction | None = None
     horizon: Fraction | None = None
     step: Fraction | None = None
     start: str | None = None

@@ -226,6 +226,7 @@ class EntityBuilders(BlockValuesStage):
                       spans=v.spans, settings=stated, move_price=b.move_price,
                       min_saving=Fraction(_given(b.min_saving, Fraction(5, 100))),
                       max_drained=None if b.max_drained is None else int(b.max_drained),
+                      max_moves=None if b.max_moves is None else int(b.max_moves),
                       horizon=horizon, carbon_budget=b.carbon_budget)
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:

@@ -468,10 +468,12 @@ class Policy(Frozen):
     # the targets' settings blocks the policy states, by their settings class
     settings: dict[type[TargetSettings], TargetSettings] = field(default_factory=dict)
     # moving work (`fitc plan`): USD/h a move must save, the least share of the cost a plan
-    # must save to be made (else the current placement is kept), nodes emptied per wave
+    # must save to be made (else the current placement is kept), nodes emptied per wave,
+    # replicas moved in all
     move_price: Fraction | None = None
     min_saving: Fraction = Fraction(5, 100)
     max_drained: int | None = None
+    max_moves: int | None = None
     horizon: Horizon | None = None  # time (issue 19): None without `horizon`
     carbon_budget: Fraction | None = None  # kgCO2e over the horizon
 

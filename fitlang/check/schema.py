@@ -311,6 +311,8 @@ POLICY = BlockSchema("policy", "none", {
                        minimum=Fraction(0), maximum=Fraction(1)),
     "max_drained": _count("most nodes emptied in one wave of a plan", positive=True,
                           maximum=MOST_NODES),
+    "max_moves": _count("most replicas a plan moves in all its waves (the `moves` the "
+                        "objective counts)", maximum=MOST_REPLICAS * 1000),
     # time (issue 19): all three together, or none
     "horizon": Attr(t.TIME, doc="how far ahead work is placed in time (`7d`)", positive=True),
     "step": Attr(t.TIME, doc="the length of one time step (`1h`); the horizon is a whole "

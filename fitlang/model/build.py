@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -37,6 +38,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model import slurm_cpus
 from fitlang.model.current import (
     CurrentState,
+    DisruptionBudget,
     ReplicaName,
     Running,
     RunningNames,
@@ -58,6 +60,7 @@ from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
     Demand,
     Exclusion,
+    HealthBudget,
     NodeClass,
     NodeNames,
     NodeOwners,
@@ -963,14 +966,42 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
             away[demand] = away.get(demand, 0) + 1
     policy = program.policy
     now = {d.name for d in problem.demands if d.name in running or d.name in away}
-    budgets = _disruption_budgets(problem, program, state)
+    budgets, health = _disruption_budgets(problem, program, state)
+    unhealthy = _unhealthy(problem, owners, state, options)
+    replaced: Counter[str] = Counter()  # per workload, its replicas not healthy every plan moves
+    for each in problem.demands:
+        if each.group is None:  # (an option's may stop, and another option's start: no move)
+            # those on nodes the policy lacks, less those beyond its `replicas`: a plan stops
+            # them first (`moving.moves_between`), and a stopped replica has no successor
+            extra = max(0, sum(running.get(each.name, {}).values()) + away.get(each.name, 0)
+                        - each.replicas)
+            replaced[each.workload] += max(0, unhealthy.get(each.name, {}).get("", 0) - extra)
+    # (a budget of 0 now keeps the workload where it runs, unless it rises: `_budget_rises`)
+    rises = {w for w, budget in health.items() if _budget_rises(budget, replaced[w])}
     pinned = frozenset(d.name for d in problem.demands if d.name in now and (
-        not program.workloads[d.workload].movable or budgets.get(d.workload) == 0))
+        not program.workloads[d.workload].movable
+        or (budgets.get(d.workload) == 0 and d.workload not in rises)))
     return dataclasses.replace(
         problem, running=running, running_elsewhere=away,
         bought_now=tuple(n for n in state.bought if n in owners), pinned=pinned,
         move_price=policy.move_price, max_disrupted=budgets, max_drained=policy.max_drained,
-        min_saving=policy.min_saving)
+        min_saving=policy.min_saving, max_moves=policy.max_moves, unhealthy=unhealthy,
+        health_budgets=health)
+
+
+def _unhealthy(problem: Problem, owners, state: CurrentState,
+               options: dict[str, list[Demand]]) -> dict[str, dict[str, int]]:
+    """Demand -> node ("" for a node the problem lacks) -> its replicas there not healthy."""
+    found: dict[str, dict[str, int]] = {}
+    for replica in state.running:
+        if replica.ready:
+            continue
+        demand = running_demand(problem, owners, replica, options)
+        if demand is not None:
+            node = replica.node if replica.node in owners else ""
+            per_node = found.setdefault(demand, {})
+            per_node[node] = per_node.get(node, 0) + 1
+    return found
 
 
 def running_demand(problem: Problem, owners, replica: Running,
@@ -991,18 +1022,26 @@ def running_demand(problem: Problem, owners, replica: Running,
 
 
 def running_handles(problem: Problem, state: CurrentState) -> RunningNames:
-    """(demand, node) -> the names of the replicas running there (pods, job ids), in order."""
+    """(demand, node) -> the names of the replicas running there (pods, job ids), in order,
+    those not healthy last: a plan moves a node's last listed first (`moving._Handles`), and
+    its replicas not healthy first (a ReplicaSet scaled down deletes its pods not Ready first)."""
     owners = problem.owners()
     by_workload: dict[str, list[Demand]] = {}
     for each in problem.demands:
         by_workload.setdefault(each.workload, []).append(each)
     handles: RunningNames = {}
-    for replica in state.running:
+    for replica in sorted(state.running, key=lambda r: not r.ready):
         demand = running_demand(problem, owners, replica, by_workload)
         if demand is not None and replica.handle is not None:
             node = replica.node if replica.node in owners else ""
             handles.setdefault((demand, node), []).append(replica.handle)
     return handles
+
+
+def unhealthy_names(state: CurrentState) -> set[str]:
+    """The replicas not healthy, by name as a plan names them ("namespace/pod")."""
+    return {str(replica.handle) for replica in state.running
+            if not replica.ready and replica.handle is not None}
 
 
 def running_outside(problem: Problem, state: CurrentState) -> dict[str, list[tuple[ReplicaName | None, str]]]:
@@ -1021,15 +1060,23 @@ def running_outside(problem: Problem, state: CurrentState) -> dict[str, list[tup
     return outside
 
 
-def _disruption_budgets(problem: Problem, program: Program, state: CurrentState) -> dict[str, int]:
-    """Workload -> the most replicas moved per wave: the least of its `max_disrupted` and the
-    state's budgets for it. A share is of its replicas, rounded up as Kubernetes rounds a
-    PodDisruptionBudget's `maxUnavailable` percentage."""
+def _disruption_budgets(problem: Problem, program: Program, state: CurrentState
+                        ) -> tuple[dict[str, int], dict[str, HealthBudget]]:
+    """Workload -> the most replicas moved in the first wave: the least of its `max_disrupted`
+    and the state's budgets for it. A share is of its replicas, rounded up as Kubernetes rounds
+    a PodDisruptionBudget's `maxUnavailable` percentage. And workload -> its budget over
+    healthy replicas, for each workload some of whose replicas are not healthy under a budget
+    the state counts over healthy pods (`HealthBudget`: the next waves' budgets)."""
     replicas = {w.name: max(w.replicas, _most_replicas(w)) for w in program.workloads.values()}
     budgets: dict[str, int] = {}
+    # the budgets that count every replica moved: the workload's own, and the cluster's not
+    # counted over healthy pods
+    every: dict[str, int] = {}
 
-    def keep(workload: str, count: int) -> None:
+    def keep(workload: str, count: int, counts_every: bool = True) -> None:
         budgets[workload] = min(count, budgets.get(workload, count))
+        if counts_every:
+            every[workload] = min(count, every.get(workload, count))
 
     for workload in program.workloads.values():
         if workload.max_disrupted is not None:
@@ -1039,11 +1086,33 @@ def _disruption_budgets(problem: Problem, program: Program, state: CurrentState)
             # none, as a Deployment scaled to 0 evicts nothing its PodDisruptionBudget guards)
             keep(workload.name, math.ceil(workload.max_disrupted_share * replicas[workload.name]))
     running = {name: len(items) for name, items in state.by_workload().items()}
+    counted: dict[str, list[DisruptionBudget]] = {}
     for budget in state.budgets:
         if budget.workload not in program.workloads:
             continue
         if budget.count is not None:
-            keep(budget.workload, budget.count)
+            keep(budget.workload, budget.count, budget.above is None)
         elif budget.share is not None:
             keep(budget.workload, math.ceil(budget.share * running.get(budget.workload, 0)))
-    return budgets
+        if budget.above is not None:
+            counted.setdefault(budget.workload, []).append(budget)
+    unhealthy = {replica.workload for replica in state.running if not replica.ready}
+    health = {workload: HealthBudget(
+        above=min(b.above for b in found if b.above is not None),
+        must_stay=max(b.must_stay for b in found),
+        always=all(b.always_evict_unhealthy for b in found), own=every.get(workload))
+        for workload, found in sorted(counted.items()) if workload in unhealthy}
+    return budgets, health
+
+
+def _budget_rises(budget: HealthBudget, away: int) -> bool:
+    """Whether a budget of 0 now lets the workload's healthy replicas move once `away` of its
+    replicas not healthy, on nodes the policy lacks and within its `replicas` (which every
+    plan moves, not stops), are replaced: those move free of the budget now, and their
+    successors, healthy, raise it to 1 at least. Where it does not, the workload stays where
+    it runs (the safe side: its replicas not healthy on the policy's nodes might be moved to
+    raise it, but no plan needs to)."""
+    if budget.own == 0:
+        return False
+    free = budget.always or (budget.must_stay > 0 and budget.above >= 0)
+    return free and away > 0 and budget.above + away >= 1

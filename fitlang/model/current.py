@@ -56,6 +56,10 @@ class Running(Frozen):
     # memory in bytes; a sidecar injected at admission or a LimitRange may make it more than
     # the workload states (W0808)
     requests: tuple[int, int] | None = None
+    # whether it serves: a pod whose `Ready` condition is True (kubectl's only; a Pending pod,
+    # or one on a node gone NotReady, which the node controller marks not Ready, is not). A
+    # disruption budget counts healthy pods only (`DisruptionBudget.above`)
+    ready: bool = True
 
 
 class Foreign(Frozen):
@@ -90,6 +94,14 @@ class DisruptionBudget(Frozen):
     count: int | None = None
     share: Fraction | None = None
     source: str = ""  # where it was read: "kube-system/chat-pdb in pdbs.json"
+    # where the budget is counted over healthy pods (a PDB with its status, or over pods some
+    # of which are not Ready), as the API server counts it: the healthy pods beyond those that
+    # must stay (`count` is this, at least 0; fewer than none where fewer are healthy than
+    # must stay), those that must (`desiredHealthy`), and whether its pods that are not Ready
+    # may always be evicted (`unhealthyPodEvictionPolicy: AlwaysAllow`); None: every pod healthy
+    above: int | None = None
+    must_stay: int = 0
+    always_evict_unhealthy: bool = False
 
 
 class ClusterNode(Frozen):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         KubectlOwner,
         KubectlPdb,
         KubectlPod,
+        KubectlPodStatus,
         KubectlSelector,
     )
     from fitlang.model.current_read import StateNames
@@ -66,6 +67,7 @@ class _Pod:
     namespace: str
     labels: Mapping[str, str]
     workload: str
+    ready: bool = True  # healthy, as a PodDisruptionBudget counts it (`_ready`)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class _Pdb:
     min_available: int | str | None
     expected: int | None = None  # status.expectedPods: the controller's scale
     healthy: int | None = None  # status.currentHealthy
+    always_evict_unhealthy: bool = False  # spec.unhealthyPodEvictionPolicy: AlwaysAllow
 
 
 @dataclass
@@ -223,13 +226,29 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
         shown = workload if option is None else f"{workload} (option {option})"
         kube.read.unknown.append(f"{handle}: {shown}")
         return None
-    kube.pods.append(_Pod(namespace, labels, workload))
+    ready = _ready(status)
+    kube.pods.append(_Pod(namespace, labels, workload, ready))
     # (a quantity that is not one leaves the pod's requests unknown, said of no replica; so does
     # a file that lists no container's `resources`, which kubectl always prints: written by hand)
     sized = any("resources" in c for c in spec.get("containers") or [])
     taken = _requests(spec, "", element, StateRead()) if sized else None
     return Running(workload=workload, node=node, option=option, handle=handle,
-                   requests=None if taken is None else (taken["cpu_milli"], taken["memory"]))
+                   requests=None if taken is None else (taken["cpu_milli"], taken["memory"]),
+                   ready=ready)
+
+
+def _ready(status: KubectlPodStatus) -> bool:
+    """Whether a running pod is healthy as the API server's eviction reads it
+    (`podutil.IsPodReady`): its `Ready` condition True. A Pending pod is not; nor is one on
+    a node gone NotReady, which the node controller marks `Ready` False (its eviction reads
+    the pod's condition, not the node's). A pod that lists no conditions (written by hand)
+    is taken to be healthy, as before pods' health was read."""
+    if status.get("phase") == "Pending":
+        return False
+    conditions = status.get("conditions")
+    if conditions is None:
+        return True
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _daemon_set(owners: list[KubectlOwner], namespace: str) -> str | None:
@@ -345,7 +364,8 @@ def _pdb(item: KubectlPdb, source: str, element: JsonPath, read: StateRead) -> _
                 (*element, "status", key)))
             return None
     return _Pdb(f"{namespace}/{metadata['name']}", namespace, spec.get("selector"), most, least,
-                counts["expectedPods"], counts["currentHealthy"])
+                counts["expectedPods"], counts["currentHealthy"],
+                spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow")
 
 
 def _int_or_percent(value: object) -> bool:
@@ -372,14 +392,16 @@ def resolve_budgets(reads: Sequence[KubeRead]) -> None:
         budgets = []
         for pdb in kube.pdbs:
             selected: dict[str, int] = {}
+            ready = 0
             for pod in pods.candidates(pdb):
                 if _selects(pdb.selector, pod.labels):
                     selected[pod.workload] = selected.get(pod.workload, 0) + 1
+                    ready += pod.ready
             if not selected:
                 kube.read.unmatched_budgets.append(pdb.name)
             total = sum(selected.values())
             source = f"{pdb.name} in {kube.source}"
-            budgets += [_budget(workload, pdb, total, source) for workload in sorted(selected)]
+            budgets += [_budget(workload, pdb, total, ready, source) for workload in sorted(selected)]
         kube.read.state = replace(kube.read.state, budgets=tuple(budgets))
 
 
@@ -404,17 +426,18 @@ class _PodIndex:
         return self.by_namespace.get(pdb.namespace, [])
 
 
-def _budget(workload: str, pdb: _Pdb, running: int, source: str) -> DisruptionBudget:
-    """`running`: the pods the PDB selects. Without the PDB's status, the controller's scale
-    is taken to be those pods, all healthy: `maxUnavailable` stays as it is (a share stays a
-    share: Kubernetes rounds the pods it lets go UP, so the plan may disrupt ceil(share x
-    replicas)), `minAvailable` is turned into the pods that may go, of those running.
-    "Kubernetes rounds up to the nearest integer" for a `minAvailable` percentage (7 pods, 50%:
-    4 must stay): https://kubernetes.io/docs/tasks/run-application/configure-pdb/
-    #rounding-logic-when-using-percentages. With the status, as the disruption controller
-    counts it."""
-    if pdb.expected is not None:
-        return DisruptionBudget(workload, count=_allowed(pdb, pdb.expected, running), source=source)
+def _budget(workload: str, pdb: _Pdb, running: int, ready: int, source: str) -> DisruptionBudget:
+    """`running`: the pods the PDB selects, `ready` of them healthy. Without the PDB's status
+    and with every pod healthy, the controller's scale is taken to be those pods:
+    `maxUnavailable` stays as it is (a share stays a share: Kubernetes rounds the pods it
+    lets go UP, so the plan may disrupt ceil(share x replicas)), `minAvailable` is turned into
+    the pods that may go, of those running. "Kubernetes rounds up to the nearest integer" for
+    a `minAvailable` percentage (7 pods, 50%: 4 must stay):
+    https://kubernetes.io/docs/tasks/run-application/configure-pdb/
+    #rounding-logic-when-using-percentages. With the status, or with pods that are not
+    healthy, as the disruption controller counts it, over healthy pods (`_counted`)."""
+    if pdb.expected is not None or ready < running:
+        return _counted(workload, pdb, running, ready, source)
     if pdb.max_unavailable is not None:
         value = pdb.max_unavailable
         if isinstance(value, str):
@@ -427,14 +450,17 @@ def _budget(workload: str, pdb: _Pdb, running: int, source: str) -> DisruptionBu
     return DisruptionBudget(workload, count=max(0, running - least), source=source)
 
 
-def _allowed(pdb: _Pdb, expected: int, running: int) -> int:
-    """The disruption controller's `disruptionsAllowed`: the pods healthy now less those that
-    must stay. A percentage (of either field) is of `expected`, the controller's scale, not of
-    the pods running, and is rounded up; `maxUnavailable` leaves `expected` less it; an integer
-    `minAvailable` is the pods that must stay (kubernetes pkg/controller/disruption,
-    getExpectedPodCount). Pods that run but are not healthy (starting) may not be evicted
-    either."""
-    healthy = running if pdb.healthy is None else min(running, pdb.healthy)
+def _counted(workload: str, pdb: _Pdb, running: int, ready: int, source: str) -> DisruptionBudget:
+    """The disruption controller's budget (`disruptionsAllowed`): the pods healthy now less
+    those that must stay (`desiredHealthy`). A percentage (of either field) is of the
+    controller's scale (`status.expectedPods`; without the status, the pods running), not of
+    the pods running, and is rounded up; `maxUnavailable` leaves that scale less it; an
+    integer `minAvailable` is the pods that must stay (kubernetes pkg/controller/disruption,
+    getExpectedPodCount). Healthy: the status's `currentHealthy` (at most the pods running),
+    else the pods Ready. The pods that are not healthy may be evicted without spending the
+    budget where the API server allows it (`DisruptionBudget.above`)."""
+    expected = running if pdb.expected is None else pdb.expected
+    healthy = ready if pdb.healthy is None else min(running, pdb.healthy)
     if pdb.max_unavailable is not None:
         most = pdb.max_unavailable
         going = math.ceil(_percent(most) * expected) if isinstance(most, str) else most
@@ -443,7 +469,9 @@ def _allowed(pdb: _Pdb, expected: int, running: int) -> int:
         least = pdb.min_available
         assert least is not None
         staying = math.ceil(_percent(least) * expected) if isinstance(least, str) else least
-    return max(0, healthy - staying)
+    return DisruptionBudget(workload, count=max(0, healthy - staying), source=source,
+                            above=healthy - staying, must_stay=staying,
+                            always_evict_unhealthy=pdb.always_evict_unhealthy)
 
 
 def _percent(value: str) -> Fraction:

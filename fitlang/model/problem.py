@@ -449,6 +449,23 @@ class PowerScope(Frozen):
         return self.step_caps[step] if self.step_caps else self.cap_watts
 
 
+class HealthBudget(Frozen):
+    """A workload's disruption budget over its healthy replicas, where some are not healthy
+    (a PodDisruptionBudget as the API server's eviction counts it, `model/current.py`
+    `DisruptionBudget.above`): a healthy replica moved spends one of the healthy replicas
+    beyond those that must stay (`above`, fewer than none where fewer are healthy than must
+    stay); one not healthy spends none where `always` (`unhealthyPodEvictionPolicy:
+    AlwaysAllow`) or where as many are healthy as must stay, and some must (the default,
+    `IfHealthyBudget`), else one as a healthy one does. `own`: the least of the budgets that
+    count every replica moved, healthy or not (the workload's `max_disrupted`, and the
+    cluster's budgets not counted over healthy pods)."""
+
+    above: int
+    must_stay: int
+    always: bool = False
+    own: int | None = None
+
+
 class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key caches on it
     classes: list[NodeClass]
     demands: list[Demand]
@@ -484,6 +501,12 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     max_disrupted: dict[str, int] = field(default_factory=dict)
     max_drained: int | None = None
     min_saving: Fraction = Fraction(5, 100)
+    max_moves: int | None = None  # the most replicas the whole plan moves (the policy's)
+    # demand -> node ("" for nodes the problem lacks) -> its replicas running there that are
+    # not healthy (a pod not Ready), and workload -> how its cluster budget counts them where
+    # it has some: each wave's budget is then over healthy replicas (`rules/moves.WaveBudget`)
+    unhealthy: dict[str, dict[str, int]] = field(default_factory=dict)
+    health_budgets: dict[str, HealthBudget] = field(default_factory=dict)
 
     def running_total(self, demand: str) -> int:
         """Replicas of `demand` running now, wherever they run."""

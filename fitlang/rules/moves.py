@@ -109,10 +109,24 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
         on_class.setdefault(class_id, []).append(stay)
 
 
+class MoveCapGroup(GroupKey, Frozen):
+    """The policy's `max_moves`: the stays at least what runs less the moves it allows."""
+
+
 def move_objectives(encoding: Encoding) -> None:
-    """The `moves` and `cost+moves` objectives, once every stay column is made."""
+    """The `moves` and `cost+moves` objectives, once every stay column is made, and the
+    policy's cap on the moves (`max_moves`): moves = running - sum s <= max_moves, the
+    running replicas counted as the objective counts them (`moving.dropped_constant`: at most
+    what the policy asks for; those beyond stop). Exact where every node is its own class;
+    over classes the stays may count replicas that change node within a class, so the
+    planner counts the target's moves again (`moving.within_move_cap`)."""
     problem = encoding.problem  # (without a current state: nothing runs, nothing moves)
     stays: list[int] = encoding.cache.get(_Stays(), [])
+    if problem.max_moves is not None and stays:  # (none: every replica must move, `forced_moves`)
+        running = sum(min(problem.running_total(d.name), d.replicas) for d in problem.demands)
+        if running > problem.max_moves:
+            encoding.model.add(dict.fromkeys(stays, 1), lower=running - problem.max_moves,
+                               group=MoveCapGroup())
     moves: dict[int, Number] = {stay: -1 for stay in stays}
     encoding.cache[ObjectiveTerms("moves")] = moves
     price = problem.move_price or 0
@@ -204,6 +218,57 @@ def kept_node_rows(encoding: Encoding) -> int:
 RULE = Rule("moves", rows=Rows(columns=stay_columns, limits=move_objectives))
 
 
+# ---- a wave's budgets (the planner's waves, `solve/moving.py`, and `fitc verify` of a plan) --
+
+class WaveBudget:
+    """The disruption budgets of one wave, replica by replica: a workload moves at most its
+    `Problem.max_disrupted`; where some of its replicas are not healthy
+    (`Problem.health_budgets`), a healthy replica moved spends one of its healthy replicas
+    beyond those that must stay, one not healthy spends none where the API server lets it go
+    free (`HealthBudget`), and its own `max_disrupted` counts both. `replaced`: workload -> its
+    replicas not healthy moved in the waves before this one, whose successors count healthy
+    now: a wave's runner waits for the replicas it starts to be Ready before the next wave
+    (the Kubernetes target's `kubectl rollout status`), never within the wave (the safe
+    reading: the successors of this wave's moves are not counted in it)."""
+
+    def __init__(self, problem: Problem, replaced: Counter | None = None) -> None:
+        self.problem = problem
+        self.replaced: Counter = replaced or Counter()
+        self.moved: Counter = Counter()  # per workload, every replica moved in the wave
+        self.spent: Counter = Counter()  # per workload, the budget its moves spent
+
+    def allows(self, workload: str, healthy: bool = True) -> bool:
+        """May one more replica of `workload` move in this wave?"""
+        health = self.problem.health_budgets.get(workload)
+        if health is None:
+            limit = self.problem.max_disrupted.get(workload)
+            return limit is None or self.moved[workload] < limit
+        if health.own is not None and self.moved[workload] >= health.own:
+            return False
+        return self.free(workload, healthy) or \
+            self.spent[workload] < max(0, health.above + self.replaced[workload])
+
+    def take(self, workload: str, healthy: bool = True) -> None:
+        """One replica of `workload` moves in this wave."""
+        self.spent[workload] += not self.free(workload, healthy)
+        self.moved[workload] += 1
+
+    def limit(self, workload: str) -> int | None:
+        """The most healthy replicas of `workload` this wave may move (None: no limit)."""
+        health = self.problem.health_budgets.get(workload)
+        if health is None:
+            return self.problem.max_disrupted.get(workload)
+        allowed = max(0, health.above + self.replaced[workload])
+        return allowed if health.own is None else min(health.own, allowed)
+
+    def free(self, workload: str, healthy: bool) -> bool:
+        """Does a replica of `workload` (`healthy` or not) move free of the budget?"""
+        health = self.problem.health_budgets.get(workload)
+        if healthy or health is None:
+            return False
+        return health.always or (health.must_stay > 0 and health.above + self.replaced[workload] >= 0)
+
+
 # ---- verify: a wave's budgets (`fitc verify` of a plan, solve/verify_plan.py) ----------------
 
 class WaveMoves(Frozen):
@@ -214,17 +279,22 @@ class WaveMoves(Frozen):
     number: int
     moved: tuple[tuple[str, str], ...]  # (workload, source node or "" for outside the policy)
     emptied: tuple[str, ...]
+    # the workload of each replica moved that was not healthy (one entry per such move)
+    unhealthy: tuple[str, ...] = ()
 
 
-def check_wave(problem: Problem, program: Program, wave: WaveMoves, root: str) -> list[Diagnostic]:
+def check_wave(problem: Problem, program: Program, wave: WaveMoves, root: str,
+               replaced: Counter | None = None) -> list[Diagnostic]:
     """The budgets of one wave, restated over its moves (not the planner's counters): a
-    workload moves at most its disruption budget, a workload that may not move moves not at
-    all, the wave empties at most `max_drained` nodes."""
+    workload moves at most its disruption budget (over its healthy replicas where some are
+    not healthy: `WaveBudget`, `replaced` those replaced in the waves before), a workload that
+    may not move moves not at all, the wave empties at most `max_drained` nodes."""
     from fitlang import messages as msg
 
     found: list[Diagnostic] = []
     pinned = {problem.demand(d).workload for d in problem.pinned}
     moved = Counter(workload for workload, _ in wave.moved)
+    unhealthy = Counter(wave.unhealthy)
     for workload, count in sorted(moved.items()):
         declared = program.workloads[workload]
         if workload in pinned:
@@ -235,11 +305,17 @@ def check_wave(problem: Problem, program: Program, wave: WaveMoves, root: str) -
                                                 why=why).diagnostic(*_at(
                 declared.spans.get("movable", declared.origin), root)))
             continue
-        budget = problem.max_disrupted.get(workload)
-        if budget is not None and count > budget:
+        budget = WaveBudget(problem, replaced)
+        over = None
+        for healthy in [False] * unhealthy[workload] + [True] * (count - unhealthy[workload]):
+            if over is None and not budget.allows(workload, healthy):
+                over = budget.limit(workload)
+            budget.take(workload, healthy)
+        if over is not None:
+            spent = budget.spent[workload] if workload in problem.health_budgets else count
             found.append(msg.WaveOverBudget(
-                wave=wave.number, moved=count, workload=workload, budget=budget,
-                source=budget_source(program, workload, budget)).diagnostic(*_at(
+                wave=wave.number, moved=spent, workload=workload, budget=over,
+                source=budget_source(program, workload, over, problem)).diagnostic(*_at(
                 declared.spans.get("max_disrupted", declared.origin), root)))
     limit = problem.max_drained
     if limit is not None and len(wave.emptied) > limit:
@@ -255,13 +331,17 @@ def _at(origin: Origin | None, root: str) -> tuple[str, Span]:
     return (origin.path, origin.span) if origin is not None else (root, FIRST_CHARACTER)
 
 
-def budget_source(program: Program, workload: str, budget: int) -> str:
+def budget_source(program: Program, workload: str, budget: int, problem: Problem | None = None) -> str:
     """Where a workload's disruption budget comes from, for messages: its own `max_disrupted`
-    where that gives the budget, else the cluster's (a PodDisruptionBudget: the least holds)."""
+    where that gives the budget, else the cluster's (a PodDisruptionBudget: the least holds),
+    over its healthy replicas where some are not healthy."""
     declared = program.workloads[workload]
     own = declared.max_disrupted
     if own is None and declared.max_disrupted_share is not None:
         own = math.ceil(declared.max_disrupted_share * declared.replicas)
     if own is not None and own == budget:
         return " (its `max_disrupted`)"
+    if problem is not None and workload in problem.health_budgets:
+        return (" (the cluster's disruption budget for it, over its healthy replicas: those not "
+                "healthy move free where the API server allows it)")
     return " (the cluster's disruption budget for it)"

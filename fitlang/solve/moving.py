@@ -39,6 +39,7 @@ from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import RESOURCES, Demand, Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
 from fitlang.rules.capacity import over_capacity
+from fitlang.rules.moves import WaveBudget
 from fitlang.solve import whole_cores
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
@@ -72,7 +73,7 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     repairs it (else those nodes named: `whole_cores.py`, as `placement.solve` does).
     `bound_after`: a bound still being proven at the move's end may be left running, as
     `Placement.later_bound`, for the caller to collect (`model_bound_beside`)."""
-    placement = _solved_move(problem, backend, time_limit, bound_after)
+    placement = within_move_cap(problem, _solved_move(problem, backend, time_limit, bound_after))
     objective = placement.objective
     # a plan stops no replica that runs to repair its end (a stop is the user's to order)
     if objective not in ("cost", "cost+moves"):
@@ -82,6 +83,39 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
         objective_value(problem, objective, placed_state(moved),
                         {n for names in moved.bought.values() for n in names})
         - (0 if moved.moves_counted else dropped_constant(problem, objective))))
+
+
+def within_move_cap(problem: Problem, placement: Placement) -> Placement:
+    """A target that moves more replicas than the policy's `max_moves` (the model over
+    classes counts a replica that changes node within its class as staying, and the search
+    from what runs is not capped) replaced by the least change from what runs: the replicas
+    that cannot stay placed (`move_scale`'s repair), nothing else moved, where that keeps
+    every rule and the cap; else it is left as it is (`fitc plan` refuses it: E0814). Its
+    bound is the uncapped move's where in the same frame (a cap only raises the optimum)."""
+    from fitlang.solve.model_bound_beside import stop_later_bound
+    from fitlang.solve.move_scale import ScaleMove
+
+    cap = problem.max_moves
+    if cap is None or placement.status not in (Status.OPTIMAL, Status.FEASIBLE) or placement.unplaced:
+        return placement
+    start = current_state(problem)
+    if replicas_moved(problem, start, placed_state(placement)) <= cap:
+        return placement
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    end, bought = fleet.state(), set(fleet.bought)
+    moved = replicas_moved(problem, start, end)
+    if fleet.unplaced or moved > cap or \
+            _Checker(problem, bought | set(problem.bought_now), "").broken(end):
+        return placement
+    stop_later_bound(placement)
+    objective = placement.objective
+    repaired = fleet.placement(objective, None)
+    repaired.value = Fraction(moved) if objective == "moves" else \
+        objective_value(problem, objective, end, bought)
+    if placement.bound is not None and (placement.moves_counted or objective == "cost"):
+        repaired.bound = stated_bound(placement.bound, repaired.value)
+    return repaired
 
 
 def _solved_move(problem: Problem, backend: str, time_limit: float | None,
@@ -101,7 +135,7 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
         return option_spread.solve_narrowed(problem, narrow, lambda p: _solved_move(p, backend, time_limit))
     if option_affinity.in_problem(problem):  # held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: _solved_move(p, backend, time_limit))
-    at_scale = _at_scale(moving, _left_of(time_limit, started), bound_after)
+    at_scale = _over_move_cap(problem, _at_scale(moving, _left_of(time_limit, started), bound_after))
     if at_scale is not None and not _whole_model_may_pay(moving, at_scale, started, time_limit):
         return at_scale
     # the whole model gets what the search from what runs left of the limit, not the limit
@@ -118,6 +152,18 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
 
         placement = rest_target(problem, moving.objective[0], time_limit, deadline) or placement
     return placement if at_scale is None else _better_move(moving, at_scale, placement)
+
+
+def _over_move_cap(problem: Problem, at_scale: Placement | None) -> Placement | None:
+    """The search from what runs, unless it moves more than the policy's `max_moves` (it is
+    not capped): then the whole model, whose stays hold the cap, is solved instead."""
+    from fitlang.solve.model_bound_beside import stop_later_bound
+
+    if at_scale is None or problem.max_moves is None or \
+            replicas_moved(problem, current_state(problem), placed_state(at_scale)) <= problem.max_moves:
+        return at_scale
+    stop_later_bound(at_scale)
+    return None
 
 
 def _left_of(time_limit: float | None, started: float) -> float | None:
@@ -331,6 +377,9 @@ class Move:
     target: str
     handle: ReplicaName | None = None  # how the system running it names it (a pod, a job id)
     kind: str = "move"  # "move", "start" or "stop"
+    # False: the replica leaving is not healthy (a pod not Ready): a budget over healthy
+    # replicas may let it go free (`rules/moves.WaveBudget`)
+    healthy: bool = True
 
 
 @dataclass
@@ -393,17 +442,29 @@ def moves_between(problem: Problem, start: State, end: State,
             sources += [node] * max(0, now - then)
             targets += [node] * max(0, then - now)
         handle_of = _Handles(handles, name)
+        # a node's replicas not healthy leave it first (as their names do: `running_handles`)
+        unhealthy = Counter(problem.unhealthy.get(name, {}))
         # more running than the policy asks for: the first sources stop (those outside the
         # policy first, then by `rank`); fewer: the last targets start
         extra = max(0, len(sources) - len(targets))
         for source in sources[:extra]:
-            moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
+            moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop",
+                              healthy=_leaves_healthy(unhealthy, source)))
         pairs, started = _paired(problem, demand, sources[extra:], targets)
         for source, target in pairs:
-            moves.append(Move(name, demand.workload, source, target, handle_of(source)))
+            moves.append(Move(name, demand.workload, source, target, handle_of(source),
+                              healthy=_leaves_healthy(unhealthy, source)))
         for target in started:
             moves.append(Move(name, demand.workload, "", target, None, "start"))
     return moves
+
+
+def _leaves_healthy(unhealthy: Counter, source: str) -> bool:
+    """Is the next replica to leave `source` healthy? (`unhealthy`: those not, per node, left)"""
+    if unhealthy[source] > 0:
+        unhealthy[source] -= 1
+        return False
+    return True
 
 
 def _paired(problem: Problem, demand, sources: list[str],
@@ -604,9 +665,10 @@ def waves(problem: Problem, placement: Placement, root: str = "",
     repairs.moved_on(state, 0)
     memo = _Memo()  # (what the waves' `_Room`s share)
     in_use = _InUse(problem, state, bought_now | bought_end)
+    replaced: Counter = Counter()  # per workload, its replicas not healthy moved so far
     while pending:
         wave = None if out_of_time() else _next_wave(problem, state, pending, checker, memo,
-                                                     out_of_time)
+                                                     out_of_time, replaced)
         if wave is None and out_of_time():
             plan.diagnostics.append(msg.OrderOutOfTime(detail=(
                 f"{len(pending)} move(s) left after {len(plan.waves)} wave(s)")).diagnostic(
@@ -623,6 +685,7 @@ def waves(problem: Problem, placement: Placement, root: str = "",
         wave.drained = sorted(in_use.moved_on(state, wave.moves), key=_node_order(problem))
         wave.cost_after = in_use.cost()
         plan.waves.append(wave)
+        replaced.update(m.workload for m in wave.moves if m.kind == "move" and not m.healthy)
         chosen = set(map(id, wave.moves))
         pending = [m for m in pending if id(m) not in chosen]
         repairs.moved_on(state, len(plan.waves))
@@ -675,25 +738,26 @@ def _node_order(problem: Problem):
                          owners.position(node) if node in owners else 0, node)
 
 
-def _budget(problem: Problem, workload: str) -> int | None:
-    return problem.max_disrupted.get(workload)
-
-
 def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
                memo: _Memo | None = None,
-               out_of_time: Callable[[], bool] = lambda: False) -> Wave | None:
+               out_of_time: Callable[[], bool] = lambda: False,
+               replaced: Counter | None = None) -> Wave | None:
     """The moves that start beside what runs (new replicas started, old ones not yet stopped)
     breaking no rule that holds now, within the budgets; else one move that stops first.
-    None where no move can be made, or `out_of_time` turned true (each try is a `verify`)."""
+    None where no move can be made, or `out_of_time` turned true (each try is a `verify`).
+    `replaced`: per workload, its replicas not healthy moved in the waves before (`WaveBudget`)."""
     if sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
         # what the wave's start breaks is read only where the wave's state breaks a rule (a
         # state that breaks none is within it whatever it is): at inventory 10,000 nodes
         # most waves break none, and each such check was a `verify` of the whole fleet
         at_start = functools.cache(lambda: checker.broken(state))
-        batched = _batched_wave(problem, state, pending, checker, at_start, memo=memo) or \
+        batched = _batched_wave(problem, state, pending, checker, at_start, memo=memo,
+                                replaced=replaced) or \
             (None if out_of_time() else
-             _batched_wave(problem, state, pending, checker, at_start, stop_first=True, memo=memo)) or \
-            (None if out_of_time() else _together_wave(problem, state, pending, checker, at_start, memo))
+             _batched_wave(problem, state, pending, checker, at_start, stop_first=True, memo=memo,
+                           replaced=replaced)) or \
+            (None if out_of_time() else _together_wave(problem, state, pending, checker, at_start, memo,
+                                                       replaced))
         if batched is not None:
             return batched
         allowed = at_start()
@@ -703,12 +767,12 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
     # the checks allow the capacity rule where the wave's start breaks it on any node)
     broken = set(over_capacity(problem, state)) if allowed else set()
     wave = Wave()
-    disrupted: Counter = Counter()
+    budget = WaveBudget(problem, replaced)
     for move in pending:
         if out_of_time():
             return None
-        limit = _budget(problem, move.workload) if move.kind == "move" else None
-        if (limit is not None and disrupted[move.workload] >= limit) or move.target in broken:
+        if (move.kind == "move" and not budget.allows(move.workload, move.healthy)) or \
+                move.target in broken:
             continue
         trial = wave.moves + [move]
         if not _drains_within(problem, state, trial):
@@ -716,19 +780,19 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         beside = _apply(state, trial, stop=False)
         if checker.broken(beside) <= allowed and not (allowed and _overfilled(problem, beside, trial)):
             wave.moves.append(move)
-            disrupted[move.workload] += 1
+            budget.take(move.workload, move.healthy)
     if wave.moves:
         return wave
     for move in pending:  # nothing starts beside what runs: stop one first, then start it
         if out_of_time():
             return None
-        limit = _budget(problem, move.workload)
-        if (limit is None or limit > 0) and move.target not in broken \
+        if WaveBudget(problem, replaced).allows(move.workload, move.healthy) and move.target not in broken \
                 and _drains_within(problem, state, [move]) \
                 and checker.broken(moved := _apply(state, [move])) <= allowed \
                 and not (allowed and _overfilled(problem, moved, [move])):
             return Wave([move], stop_first=True)
-    return None if out_of_time() else _together_wave(problem, state, pending, checker, lambda: allowed)
+    return None if out_of_time() else _together_wave(problem, state, pending, checker, lambda: allowed,
+                                                     replaced=replaced)
 
 
 def _overfilled(problem: Problem, state: State, moves: list[Move]) -> bool:
@@ -741,7 +805,7 @@ def _overfilled(problem: Problem, state: State, moves: list[Move]) -> bool:
 
 def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
                   allowed: Callable[[], set[tuple[str, int, int]]], stop_first: bool = False,
-                  memo: _Memo | None = None) -> Wave | None:
+                  memo: _Memo | None = None, replaced: Counter | None = None) -> Wave | None:
     """At fleet scale, where `verify` of a state per move would take minutes: the moves, in
     order, whose target has room beside what runs (its capacity, the node rules and the
     spreads' skew, counted as the wave starts them), within the budgets; the wave's state
@@ -750,13 +814,12 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
     `stop_first`: each old replica stops before its successor starts (its room is free; a
     replica of a spread workload moves only within its domains). None: no move is taken."""
     room = _Room(problem, state, memo)
-    disrupted: Counter = Counter()
+    budget = WaveBudget(problem, replaced)
     leaving: Counter = Counter()  # replicas leaving each node in this wave
     emptied: set[str] = set()
     moves: list[Move] = []
     for move in pending:
-        limit = _budget(problem, move.workload) if move.kind == "move" or stop_first else None
-        if (limit is not None and disrupted[move.workload] >= limit) or \
+        if ((move.kind == "move" or stop_first) and not budget.allows(move.workload, move.healthy)) or \
                 (stop_first and not room.same_domains(move)):
             continue
         if not stop_first and room.blocked(move.target, move.demand):
@@ -771,7 +834,7 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
                 room.release(move.source, move.demand, -1)
             continue
         _start(room, move, drains, emptied, leaving)
-        disrupted[move.workload] += 1
+        budget.take(move.workload, move.healthy)
         moves.append(move)
     return _verified(problem, state, moves, checker, allowed, stop_first)
 
@@ -825,7 +888,7 @@ TOGETHER_ROUNDS = 8
 
 def _together_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
                    allowed: Callable[[], set[tuple[str, int, int]]],
-                   memo: _Memo | None = None) -> Wave | None:
+                   memo: _Memo | None = None, replaced: Counter | None = None) -> Wave | None:
     """Where no move starts beside what runs and none stopped first alone has room: the
     moves whose replicas all stop before any starts (a `stop_first` wave), within the budgets,
     so that a cycle of moves through full nodes (x from A to B, y from B to A) is one wave.
@@ -835,7 +898,7 @@ def _together_wave(problem: Problem, state: State, pending: list[Move], checker:
     472 moves left, every one into a full node that another leaves (session 33)."""
     candidates = list(pending)
     for _ in range(TOGETHER_ROUNDS):
-        started = _started_together(problem, state, candidates, _Room(problem, state, memo))
+        started = _started_together(problem, state, candidates, _Room(problem, state, memo), replaced)
         if not started:
             return None
         if len(started) == len(candidates):
@@ -844,16 +907,16 @@ def _together_wave(problem: Problem, state: State, pending: list[Move], checker:
     return None
 
 
-def _started_together(problem: Problem, state: State, moves: list[Move], room: _Room) -> list[Move]:
+def _started_together(problem: Problem, state: State, moves: list[Move], room: _Room,
+                      replaced: Counter | None = None) -> list[Move]:
     """Of `moves`, within the budgets (`max_disrupted`, the spreads' domains), every replica
     stopped; then, in order, those whose target has room (`max_drained` kept)."""
-    disrupted: Counter = Counter()
+    budget = WaveBudget(problem, replaced)
     stopped = []
     for move in moves:
-        limit = _budget(problem, move.workload)
-        if (limit is not None and disrupted[move.workload] >= limit) or not room.same_domains(move):
+        if not budget.allows(move.workload, move.healthy) or not room.same_domains(move):
             continue
-        disrupted[move.workload] += 1
+        budget.take(move.workload, move.healthy)
         if move.source != ELSEWHERE:
             room.release(move.source, move.demand)
         stopped.append(move)

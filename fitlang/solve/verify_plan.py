@@ -8,7 +8,8 @@ stops first, then wave by wave. Each step must start from what the steps before 
 began (E0832; `verify_state`, the rule checks of `fitc verify`; the hourly budget is of the end
 state, as in `fitc plan`), and a node over its capacity when the wave began (what runs now may
 overfill one: `solve/repair_first.py`) may ask no more of any resource than it did then. The
-budgets are restated per wave in `rules/moves.check_wave` (E0833-E0835). After the last wave,
+budgets are restated per wave in `rules/moves.check_wave` (E0833-E0835), and the replicas
+moved in all are at most the policy's `max_moves` (E0815). After the last wave,
 the nodes released must be empty and the end state must be a placement of every replica that
 keeps every rule (E0836), at the costs the plan states (E0837).
 """
@@ -44,13 +45,16 @@ def is_plan(document: Any) -> bool:
 
 def verify_plan(problem: Problem, program: Program, document: Any, root: str = "",
                 plan_path: str = "", handles: RunningNames | None = None,
-                ) -> tuple[list[Diagnostic], list[FileProblem]]:
+                unhealthy: set[str] | None = None) -> tuple[list[Diagnostic], list[FileProblem]]:
     """(what the plan breaks, problems with the file itself). `problem` carries the state the
     plan starts from (`model/build.with_current`); `handles`: (demand, node) -> the names of
     the replicas running there (`model/build.running_handles`: pods, job ids), so that a step
     naming a replica (`replica`) must name one that runs where it leaves. A rule or budget
     broken is reported where the policy states it; a step that does not chain or a figure
-    that is wrong, at the plan file (`plan_path`; default: the policy's root file)."""
+    that is wrong, at the plan file (`plan_path`; default: the policy's root file).
+    `unhealthy`: the names of the replicas not healthy (`model/build.unhealthy_names`): a move
+    naming one moves a replica a budget over healthy replicas may let go free; one naming
+    none moves one where its node still runs one (a ReplicaSet deletes those first)."""
     from pydantic import ValidationError
 
     from fitlang.documents import PlanDocument, error_problems
@@ -62,6 +66,7 @@ def verify_plan(problem: Problem, program: Program, document: Any, root: str = "
     replay = _Replay(problem, program, root, plan_path or root)
     # a plan file names each replica as it prints it ("namespace/pod", a job id)
     replay.handles = {key: Counter(map(str, names)) for key, names in (handles or {}).items()}
+    replay.unhealthy_names = set(unhealthy or ())
     return replay.run(plan), []
 
 
@@ -82,6 +87,12 @@ class _Replay:
         self.demands = {d.name for d in problem.demands}
         self.prices: dict[str, Fraction] = {}  # node -> USD/h: a name lookup parses the name
         self.handles: dict[tuple[str, str], Counter] = {}  # (demand, node) -> replicas' names
+        # the replicas not healthy: by name, and per (demand, node) those not moved yet
+        self.unhealthy_names: set[str] = set()
+        self.unhealthy = Counter({(d, node): count for d, nodes in problem.unhealthy.items()
+                                  for node, count in nodes.items()})
+        self.replaced: Counter = Counter()  # per workload, its replicas not healthy moved
+        self.moves = 0  # replicas moved in all
 
     def run(self, plan: PlanDocument) -> list[Diagnostic]:
         self._stated_cost("the plan's cost_before", plan.cost_before, self._cost())
@@ -93,6 +104,7 @@ class _Replay:
                 self._chain(f"wave {wave.number}", f"it is wave {index} of the plan: waves are "
                             f"numbered 1, 2, ... in order (a wave is missing or out of order)")
             self._wave(wave)
+        self._capped()
         self._release(plan.release)
         self._end(plan)
         return self.found
@@ -110,15 +122,15 @@ class _Replay:
 
     def _stop(self, move: PlanMove, where: str) -> None:
         demand = self._demand(move, where)
-        if demand is not None:
-            self._take(demand, move.source, move, where)
+        if demand is not None and self._take(demand, move.source, move, where):
+            self._healthy(demand, move)  # (a stop may take a replica not healthy: none is left there)
 
     def _wave(self, wave: PlanWave) -> None:
         where = f"wave {wave.number}"
         before = self._in_use()
         began = self._copy()
         allowed = self._broken(self.state)
-        started, left, moved = self._steps(wave, where)
+        started, left, moved, unhealthy = self._steps(wave, where)
         during = self._add(self._copy(), started)
         if wave.stop_first:  # _take removed the old replicas already
             mid = during
@@ -133,7 +145,10 @@ class _Replay:
         self.state = during
         emptied = tuple(sorted(before - self._in_use(), key=self._order))
         self.found += check_wave(self.problem, self.program,
-                                 WaveMoves(wave.number, tuple(moved), emptied), self.root)
+                                 WaveMoves(wave.number, tuple(moved), emptied, tuple(unhealthy)),
+                                 self.root, Counter(self.replaced))
+        self.replaced.update(unhealthy)
+        self.moves += len(moved)
         if sorted(wave.drained) != sorted(emptied):
             self._stated(f"{where}'s `drained`", ", ".join(wave.drained) or "none",
                          ", ".join(emptied) or "none")
@@ -141,10 +156,12 @@ class _Replay:
 
     def _steps(self, wave: PlanWave, where: str):
         """The wave's moves taken from the state: (demand, target) of each replica started,
-        (demand, source) of each that leaves, (workload, source) of each moved."""
+        (demand, source) of each that leaves, (workload, source) of each moved, and the
+        workload of each moved that was not healthy."""
         started: list[tuple[str, str]] = []
         left: list[tuple[str, str]] = []
         moved: list[tuple[str, str]] = []
+        unhealthy: list[str] = []
         for move in wave.moves:
             demand = self._demand(move, where)
             if demand is None:
@@ -160,8 +177,21 @@ class _Replay:
                     continue
                 left.append((demand, move.source or OUTSIDE))
                 moved.append((move.workload, move.source or OUTSIDE))
+                if not self._healthy(demand, move):
+                    unhealthy.append(move.workload)
             started.append((demand, move.target or ""))
-        return started, left, moved
+        return started, left, moved, unhealthy
+
+    def _healthy(self, demand: str, move: PlanMove) -> bool:
+        """Was the replica a move takes healthy? The one it names, else its node's next: the
+        replicas not healthy leave a node first (a ReplicaSet scaled down deletes them first)."""
+        key = (demand, move.source or OUTSIDE)
+        if self.unhealthy[key] <= 0:
+            return True
+        if move.replica is not None and str(move.replica) not in self.unhealthy_names:
+            return True
+        self.unhealthy[key] -= 1
+        return False
 
     def _fuller(self, wave: int, began: dict[str, Counter], mid: dict[str, Counter],
                 allowed: set[tuple[str, int, int]]) -> None:
@@ -188,6 +218,16 @@ class _Replay:
                         f"requested, {readable(resource, capacity[resource], unit=False)} available, "
                         f"more than when the wave began")).diagnostic(
                         origin.path if origin else self.root, origin.span if origin else FIRST_CHARACTER))
+
+    def _capped(self) -> None:
+        """The replicas moved in all the waves, at most the policy's `max_moves` (E0815)."""
+        cap = self.problem.max_moves
+        if cap is None or self.moves <= cap:
+            return
+        policy = self.program.policy
+        where = policy.spans.get("max_moves", policy.origin)
+        path, span = (where.path, where.span) if where is not None else (self.root, FIRST_CHARACTER)
+        self.found.append(msg.PlanOverMoveCap(moved=self.moves, limit=cap).diagnostic(path, span))
 
     def _release(self, nodes: list[str]) -> None:
         for node in nodes:

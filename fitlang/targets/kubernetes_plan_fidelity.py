@@ -69,6 +69,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
     expect = _Expected(context, planned)
     replay = _Replay(context, expect.cluster(planned.start, -1), files, _bought_label_sets(context))
     found: list[str] = []
+    replaced: Counter = Counter()  # per workload, its replicas not healthy moved so far
     for index, stage in enumerate(planned.stages):
         before, wanted = expect.cluster(stage.before, index - 1), expect.cluster(stage.after, index)
         script = files.get(f"{stage.folder}/run.sh")
@@ -78,6 +79,8 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
             continue
         replay.floor = _floor(before, wanted)
         replay.stop_first = stage.stop_first
+        replay.budgets = _stage_budgets(context.problem, stage.moves, replaced)
+        replaced.update(m.workload for m in stage.moves if m.kind == "move" and not m.healthy)
         began = _requested(context, replay.pods(), replay.requests)
         for words in (words[1:] for words in script_commands(script, ("kubectl",))):
             found += replay.run(stage.folder, words)
@@ -87,6 +90,21 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
             found.append(f"{stage.folder}: after its steps the cluster runs "
                          f"{_difference(reached, wanted)}")
     return [need(detail) for detail in found]
+
+
+def _stage_budgets(problem, moves: list, replaced: Counter) -> dict[str, int]:
+    """Per workload, the pods a wave may take below its ends: its disruption budget, and where
+    that is over healthy pods (`rules/moves.WaveBudget`) this wave's budget, its replicas
+    not healthy that move free of it added (their eviction spends none)."""
+    from fitlang.rules.moves import WaveBudget
+
+    budgets = dict(problem.max_disrupted)
+    wave = WaveBudget(problem, replaced)
+    for workload in problem.health_budgets:
+        free = sum(1 for m in moves if m.workload == workload and m.kind == "move" and not m.healthy) \
+            if wave.free(workload, healthy=False) else 0
+        budgets[workload] = (wave.limit(workload) or 0) + free
+    return budgets
 
 
 class _Expected:
@@ -241,6 +259,7 @@ class _Replay:
         self.named_pods = {where[1]: where for where in start if where[1].startswith(POD)}
         self.floor: Counter = Counter()  # per workload, the fewer pods of the wave's two ends
         self.stop_first = False
+        self.budgets: dict[str, int] = {}  # per workload, the wave's (`_stage_budgets`)
         self.requests: dict[str, dict[str, int]] = {}  # workload -> one pod's, as last applied
 
     def pods(self) -> Cluster:
@@ -409,7 +428,7 @@ class _Replay:
         """How `running` pods fall below the fewer of the wave's ends less the budget (with
         none, by nothing where the new pods start first; a wave that stops first may stop
         any), or None."""
-        budget = self.context.problem.max_disrupted.get(workload, None if self.stop_first else 0)
+        budget = self.budgets.get(workload, None if self.stop_first else 0)
         least = self.floor[workload]
         if budget is not None and running < least - budget:
             return f"{running} pods, below {least} - its budget {budget}"
