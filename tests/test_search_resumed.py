@@ -42,7 +42,7 @@ def test_a_search_resumed_where_the_moves_converged_goes_to_the_kick_first(tmp_p
     spots = searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(7.0)
     # it stopped converged: its last round of moves gained nothing, nor anything after them
-    assert state.converged and state.done == {"runs", "stretches", "fill", "overflow"}
+    assert state.converged and state.done == {"runs", "stretches", "fill", "longest", "overflow"}
     calls = _calls_recorded(monkeypatch)
     again = holding(problem, spots)
     after = searched(problem, again, spots, None, repack=False, resumed=state)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 from test_timing import _spot_violations, problem_from
+from test_timing_window import CHEAP, _chosen, _spots, _text
 
+from fitlang.solve.timeline import horizon_value, timed_assignments
 from fitlang.solve.timeline_pack import (
     Spot,
     emptied,
@@ -16,7 +18,7 @@ from fitlang.solve.timeline_pack import (
     runs_recreated,
     searched,
 )
-from fitlang.solve.timeline_stretches import _stretches, stretches_emptied
+from fitlang.solve.timeline_stretches import _stretches, blocks_emptied_longest_first, stretches_emptied
 
 TWO_NODES = """
 pool n {
@@ -100,3 +102,29 @@ def test_a_blocks_stretches_are_its_steps_sets_and_their_neighbours_unions(tmp_p
     unions of two or three neighbours are one of those again or all three."""
     problem = _problem(tmp_path)
     assert _stretches(problem, STUCK, [1, 2, 3], 0, 6) == [(1, 2), (1, 3)]
+
+
+# four 10-CPU nodes, 6 cheap steps (1.1 USD a node-step; `test_timing_window._text`). Node 1
+# holds r0 (2 CPUs, 0-6): 8 free throughout. Node 2 holds r1 (2 CPUs, 0-2) and r2 (10 CPUs,
+# 2-5): 8 free at 0-2, none after. Node 0's block (0-5) holds r3 (8 CPUs, 0-2) and r4 (2 CPUs,
+# 0-5); every start fixed. Emptied the largest first (r3: 0.8 of a node x 2 h, r4: 0.2 x 5 h),
+# r3 takes node 1's room (the first node where it adds nothing) and r4 then fits no awake node:
+# it wakes one for 5 steps, all that emptying the block saved. The longest first, r4 goes to
+# node 1 and r3 to node 2: node 0 sleeps, 17.6 -> 12.1 USD, the least (14 CPUs at 0-5: two nodes,
+# one at step 5)
+LONGEST_FIRST = [(2, 6, 0, 6), (2, 2, 0, 2), (10, 3, 2, 5), (8, 2, 0, 2), (2, 5, 0, 5)]
+LONGEST_FIRST_START = ((1, 0), (2, 0), (2, 2), (0, 0), (0, 0))
+
+
+def test_a_block_whose_replicas_fit_the_room_awake_only_the_longest_first_is_emptied(tmp_path):
+    problem = problem_from(tmp_path, _text(4, 4, [CHEAP] * 6, LONGEST_FIRST))
+    spots = _spots(LONGEST_FIRST_START, LONGEST_FIRST)
+    largest = holding(problem, spots)
+    assert largest.total() == pytest.approx(17.6)
+    assert emptied(problem, largest, spots, None, {("small", 0)}) == spots  # the largest first
+    ledger = holding(problem, spots)
+    moved = blocks_emptied_longest_first(problem, ledger, spots, None)
+    assert _chosen(moved) == ((1, 0), (2, 0), (2, 2), (2, 0), (1, 0))
+    assert ledger.total() == pytest.approx(12.1)
+    assert float(horizon_value(problem, timed_assignments(problem, moved))) == pytest.approx(12.1)
+    assert _spot_violations(problem, moved) == []

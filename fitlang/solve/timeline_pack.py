@@ -835,7 +835,8 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
     Where the moves converge, each run's replicas placed again together (`runs_recreated`), the
     replicas over a stretch of a node's block (`timeline_stretches`), and a few of a site's
-    emptiest nodes over a window filled again together across its classes (`timeline_fill`).
+    emptiest nodes over a window filled again together across its classes (`timeline_fill`),
+    and each block placed again the longest first (`blocks_emptied_longest_first`).
     Once they converge: the kick (`cap_kicked`), then the blocks emptied through overflow chains
     (`timeline_overflow`).
     Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
@@ -850,7 +851,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_reschedule import rescheduled
     from fitlang.solve.timeline_segments import resegmented
-    from fitlang.solve.timeline_stretches import stretches_emptied
+    from fitlang.solve.timeline_stretches import blocks_emptied_longest_first, stretches_emptied
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
     # 1.2 CPU s a round), where the moves reach a packing it does not
@@ -888,6 +889,13 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             # 10 / 22 CPU s, -13.7 / -19.4 USD in 0.3 / 0.7 CPU s, where the search gained 25 / 4.6
             # USD a CPU s; at 100-400 nodes, converged, -24 to -94 in 0.2-0.4
             spots = _unless_done(state, "fill", filled, problem, ledger, spots, deadline)
+            # each block's replicas placed again the longest first where the largest first does
+            # not pay (`blocks_emptied_longest_first`): at the goal size (seeds 1 / 3, 30 s) its
+            # first pass found -73 / -47 USD in 1.3 / 1.2 CPU s after the fill; from seed 1's
+            # schedule converged with the kick -48 in 3.2, where `emptied` found 0 and the
+            # overflow chains ~4 USD a CPU s
+            spots = _unless_done(state, "longest", blocks_emptied_longest_first, problem, ledger, spots,
+                                 deadline)
         now = ledger.total()
         # the kick once the moves have converged and the passes after them gain no more than
         # that either (the round as a whole may gain up to twice CONVERGING: at the goal size
@@ -1176,22 +1184,40 @@ def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None
     return [(class_id, node, first, last) for _, class_id, node, first, last in found]
 
 
-def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: bool = False
-               ) -> list[Spot] | None:
+def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: bool = False,
+               longest_too: bool = False) -> list[Spot] | None:
     """`held` taken off their nodes and placed again, the largest first (`in_order`: in
-    `held`'s order); the new spots when that costs less, else None with the ledger as it was
-    (put back by copies: `Ledger.tried`). Not tried again where it did not pay and nothing it
-    reads changed since (`Ledger.unchanged`): the same ledger there gives the same answer."""
-    key = (in_order, *held)
+    `held`'s order), and with `longest_too`, where that does not pay, the longest first; the
+    new spots when that costs less, else None with the ledger as it was."""
+    if in_order:
+        return _recreated_in(problem, ledger, held, "held")
+    found = _recreated_in(problem, ledger, held, "largest")
+    if found is None and longest_too and len({spot.end - spot.start for spot in held}) > 1:
+        found = _recreated_in(problem, ledger, held, "longest")
+    return found
+
+
+def _recreated_in(problem: Problem, ledger: Ledger, held: list[Spot], order_by: str) -> list[Spot] | None:
+    """`held` taken off their nodes and placed again in the order `order_by`; the new spots when that
+    costs less, else None with the ledger as it was (put back by copies: `Ledger.tried`). Not
+    tried again where it did not pay and nothing it reads changed since (`Ledger.unchanged`):
+    the same ledger there gives the same answer."""
+    key = (order_by, *held)
     classes, first, last = _reach(problem, held)
     if ledger.unchanged(key, classes, first, last):
         return None
     ledger.tried()
     saved = sum(ledger.drop(s) for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
-    order = list(range(len(held))) if in_order else sorted(range(len(held)), key=lambda i: (
-        -float((ledger.need(held[i].demand) / capacity).max())
-        * (held[i].end - held[i].start), i))
+
+    def share(i: int) -> float:
+        return float((ledger.need(held[i].demand) / capacity).max())
+    if order_by == "held":
+        order = list(range(len(held)))
+    elif order_by == "longest":
+        order = sorted(range(len(held)), key=lambda i: (-(held[i].end - held[i].start), -share(i), i))
+    else:
+        order = sorted(range(len(held)), key=lambda i: (-share(i) * (held[i].end - held[i].start), i))
     placed: dict[int, Spot] = {}
     added = 0.0
     for index in order:
