@@ -248,7 +248,9 @@ def in_time_refused(program) -> list[Diagnostic]:
     if policy.horizon is None:
         return []
     where = policy.spans.get("horizon", policy.origin)
-    return [msg.NotSupportedWithHorizon(detail="planning moves from a current state").diagnostic(
+    return [msg.NotSupportedWithHorizon(detail=(
+        "planning moves from a current state (`fitc solve` and `compile` keep the state's running "
+        "jobs of the policy where they run, to their end, and schedule the rest)")).diagnostic(
         where.path, where.span)]
 
 
