@@ -167,23 +167,27 @@ class Compilation:
         """Node -> what the current state's running work of no workload requests there (None
         without a state), and with a horizon what the policy's own running jobs hold: the
         problem's nodes have that much less room."""
-        from fitlang.model.running_jobs import taken_room
+        from fitlang.model.running_jobs import held_room
 
         reads = self._state_reads[1]
         if not reads:
             return None
-        return taken_room(self.check().program, merge_reads(reads))
+        return held_room(self.check().program, merge_reads(reads))[0]
 
     def _less_running(self, built: Built) -> Built:
         """With a horizon, the problem without the replicas of the policy's jobs that run now
-        or are done (`model/running_jobs.py`): they are not placed again."""
-        from fitlang.model.running_jobs import less_running, running_jobs
+        or are done (`model/running_jobs.py`): they are not placed again; and with the room
+        running jobs hold until they end inside the horizon (`Problem.holds`)."""
+        from fitlang.model.running_jobs import held_room, less_running, running_jobs
+        from fitlang.solve.held_room import held_apart
 
-        reads = self._state_reads[1]
-        if not reads or self.check().program.policy.horizon is None:
+        reads, program = self._state_reads[1], self.check().program
+        if not reads or program.policy.horizon is None:
             return built
-        jobs = running_jobs(self.check().program, merge_reads(reads))
-        return dataclasses.replace(built, problem=less_running(built.problem, jobs.replicas))
+        state = merge_reads(reads)
+        problem = less_running(built.problem, running_jobs(program, state).replicas)
+        return dataclasses.replace(built, problem=held_apart(dataclasses.replace(
+            problem, holds=tuple(held_room(program, state)[1]))))
 
     def _pods_taken(self) -> dict[str, int]:
         """Node -> the current state's pods of no workload there (none without a state): each

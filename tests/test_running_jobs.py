@@ -184,3 +184,89 @@ def test_the_slurm_target_writes_no_script_for_a_job_that_runs(tmp_path):
     assert main(["compile", str(path), "--target", "slurm", "--out", str(out)]) == 0
     assert (out / "etl.sbatch").exists() and not (out / "finetune.sbatch").exists()
     assert "finetune" not in (out / "submit.sh").read_text()
+
+
+WIDE = """\
+pool gpu {
+  count = 1
+  cpu = 64
+  memory = 512GiB
+  price = 2 USD/h
+}
+
+workload finetune {
+  kind = job
+  replicas = 1
+  cpu = 32
+  memory = 128GiB
+  duration = 6h
+  command = ["ft.sh"]
+}
+
+workload wide {
+  kind = job
+  replicas = 1
+  cpu = 48
+  memory = 64GiB
+  duration = 2h
+  deadline = 24h
+  command = ["wide.sh"]
+}
+
+policy {
+  horizon = 1d
+  step = 1h
+  start = "2026-12-06T00:00Z"
+}
+
+current {
+  file = "squeue.json"
+}
+"""
+
+
+def _wide(tmp_path: Path, jobs: list[dict]) -> Path:
+    (tmp_path / "squeue.json").write_text(json.dumps({"meta": {}, "errors": [], "jobs": jobs}))
+    path = tmp_path / "wide.fit"
+    path.write_text(WIDE)
+    return path
+
+
+def test_a_running_job_holds_its_room_until_it_ends_not_the_whole_horizon(tmp_path, capsys):
+    # finetune runs on the one node until 04:00 (32 of 64 CPU): wide (48) starts at 04:00 or
+    # later, once it has ended; holding its room for the whole day left wide no room at all
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
+    document = _solved(path, capsys)
+    assert _placed(document, "finetune") == []
+    [(node, start)] = _placed(document, "wide")
+    assert node == "gpu-0" and start >= "2026-12-06T04:00:00Z"
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
+    # wide at 03:00, beside finetune's last hour: 80 CPU of 64
+    [item] = document["assignments"]
+    item["start"], item["end"] = "2026-12-06T03:00:00Z", "2026-12-06T05:00:00Z"
+    (tmp_path / "early.json").write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["verify", str(path), str(tmp_path / "early.json")]) == 1
+    assert "E0503" in capsys.readouterr().err
+
+
+def test_another_teams_job_holds_its_room_until_its_time_limit_ends(tmp_path, capsys):
+    # another team's job holds 32 CPU until 05:00 (started at 23:00, 6 h limit): wide starts
+    # at 05:00 or later; without a time limit it holds the node all day and wide has no room
+    path = _wide(tmp_path, [_job(7, "other", "gpu-0", 32, START - HOUR, 360)])
+    document = _solved(path, capsys)
+    [(_, start)] = _placed(document, "wide")
+    assert start >= "2026-12-06T05:00:00Z"
+    path = _wide(tmp_path, [_job(7, "other", "gpu-0", 32, START - HOUR, None)])
+    assert main(["solve", str(path), "--format", "json"]) != 0
+
+
+def test_work_beside_a_running_job_while_it_runs_costs_nothing_more(tmp_path, capsys):
+    # the node runs finetune until 04:00 whatever is placed: wide (16 CPU here) beside it then
+    # adds no node-hours; the same 2 h after 04:00 would cost 2 x 2 USD
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
+    path.write_text(WIDE.replace("cpu = 48", "cpu = 16"))
+    document = _solved(path, capsys)
+    [(_, start)] = _placed(document, "wide")
+    assert start <= "2026-12-06T02:00:00Z" and document["objective"]["value"] == 0

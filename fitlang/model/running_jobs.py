@@ -10,16 +10,20 @@ the horizon's start ran it twice on a real cluster (or killed the running one). 
   and it holds no room. One whose start the state does not say holds its room throughout;
 - one that ends after its workload's deadline is W0930: it runs on, late (nothing placed now
   can meet the deadline for it).
-Another team's job that ended by the horizon's start takes no room either (`foreign_holding`).
+Another team's job that ended by the horizon's start takes no room (`foreign_holding`), and one
+that ends inside the horizon (squeue's `end_time`: its time limit's end) holds its room until then.
 
-A node whose room changes within the horizon is not modelled yet: a job still running at the
-start holds its room for the whole horizon (the safe side), the policy's as the other teams',
-and W0931 says which ends when. Recurring and preemptible jobs running now are refused (E0906).
+A job that ends inside the horizon holds its room until the step it ends in (`Problem.holds`,
+which `solve/held_room.py` makes pinned work); one that runs past the horizon's end, or whose
+end the state does not say, holds it throughout (taken off its node's room, as without a
+horizon). W0931 names the jobs kept and when each ends. Recurring and preemptible jobs
+running now are refused (E0906).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +32,7 @@ from fractions import Fraction
 from fitlang.check.program import Horizon, Program, Workload
 from fitlang.frozen import Frozen
 from fitlang.model.current import CurrentState, Foreign, foreign_room
-from fitlang.model.problem import Problem
+from fitlang.model.problem import Hold, Problem
 
 
 class RunningJob(Frozen):
@@ -51,8 +55,10 @@ class RunningJobs:
     jobs: list[RunningJob] = field(default_factory=list)  # in the state's order
     # workload -> its replicas that run now or are done: not placed again
     replicas: dict[str, int] = field(default_factory=dict)
-    # node -> what the jobs that still run hold there (taken off its room)
+    # node -> what the jobs that run past the horizon's end (or of no known end) hold there,
+    # taken off its room; `holds`: what those that end inside the horizon hold until then
     taken: dict[str, dict[str, int]] = field(default_factory=dict)
+    holds: list[Hold] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (workload, job): recurring, preemptible
 
 
@@ -88,9 +94,28 @@ def running_jobs(program: Program, state: CurrentState) -> RunningJobs:
         found.jobs.append(running)
         found.replicas[name] = found.replicas.get(name, 0) + len(on)
         if not running.done_by(start):
-            _add(found.taken, foreign_room(work for work in state.held_by_policy if work.job == job)
-                 if job in held else _stated_room(workload, on))
+            room = (foreign_room(work for work in state.held_by_policy if work.job == job)
+                    if job in held else _stated_room(workload, on))
+            _held_until(found, room, _until(horizon, ends), f"{job} ({name})")
     return found
+
+
+def _until(horizon: Horizon, ends: int | None) -> int | None:
+    """The step a job that ends at `ends` holds its room until (rounded up to a whole step),
+    where that is inside the horizon; None where it runs to the horizon's end or past it."""
+    if ends is None:
+        return None
+    until = math.ceil(Fraction(ends - epoch(horizon.start), horizon.step_seconds))
+    return until if until < horizon.steps else None
+
+
+def _held_until(found: RunningJobs, room: dict[str, dict[str, int]], until: int | None, job: str) -> None:
+    """A job's room: held until a step inside the horizon, or else taken for all of it."""
+    if until is None:
+        _add(found.taken, room)
+        return
+    for node, amounts in room.items():
+        found.holds.append(Hold(node=node, room=dict(amounts), until=until, job=job))
 
 
 def _stated_room(workload: Workload, nodes: Iterable[str]) -> dict[str, dict[str, int]]:
@@ -137,12 +162,19 @@ def foreign_holding(program: Program, foreign: Iterable[Foreign]) -> list[Foreig
     return [work for work in foreign if work.ends is None or work.ends > start]
 
 
-def taken_room(program: Program, state: CurrentState) -> dict[str, dict[str, int]]:
-    """Node -> what running work takes there that fitc may not use: the other teams' work (that
-    has not ended by the horizon's start) and, with a horizon, the policy's own running jobs."""
-    room = foreign_room(foreign_holding(program, state.foreign))
-    _add(room, running_jobs(program, state).taken)
-    return room
+def held_room(program: Program, state: CurrentState) -> tuple[dict[str, dict[str, int]], list[Hold]]:
+    """What running work holds that fitc may not use: node -> what is taken off its room for
+    the whole horizon (or without one), and the holds until a step inside the horizon. The
+    other teams' work that has not ended by the horizon's start holds its room until its end,
+    where squeue says it (its time limit's); with a horizon, the policy's own running jobs
+    hold theirs until they end."""
+    horizon = program.policy.horizon
+    if horizon is None:
+        return foreign_room(state.foreign), []
+    found = running_jobs(program, state)
+    for work in foreign_holding(program, state.foreign):
+        _held_until(found, foreign_room([work]), _until(horizon, work.ends), work.name)
+    return found.taken, found.holds
 
 
 def at_instant(seconds: int) -> str:

@@ -1,0 +1,149 @@
+"""Room that running jobs hold on their nodes until a step inside the horizon (issue 19:
+`Problem.holds`, made by `model/running_jobs.py`), as the time solver and `verify` read it.
+
+A node's room that changes over the horizon has no row of its own in the time model, its
+packers or `verify`: each reads a class's room as the same at every step. So a hold is made
+work the solver cannot move: the held node becomes a class of its own, and each hold a demand
+of one replica, eligible there only, that starts at step 0 and runs `until` steps, taking the
+room it holds (at most the node's). Every stage then counts it as it counts placed work. Its
+node-steps are not the schedule's (the job runs whatever is placed): the node's price, its
+electricity and carbon are 0 while a hold runs there, so work placed beside it then adds
+nothing either. The solver's answer leaves the holds out (`without_holds`); `verify` puts them
+back in the document it checks (`held_document`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from fitlang.model.problem import RESOURCES, Demand, Hold, NodeClass, Problem, Window
+
+HELD = "held job "  # a hold's demand name starts so: a workload's name has no space
+
+
+def is_held(name: str) -> bool:
+    return name.startswith(HELD)
+
+
+def held_apart(problem: Problem) -> Problem:
+    """The problem with each held node a class of its own, free of charge while a hold runs
+    there (the driver's problem: every stage that prices a step reads it so). Holds on nodes
+    the problem lacks, or bought ones, are dropped (their room is no fitc node's)."""
+    if not problem.holds or problem.timeline is None:
+        return problem
+    owners = problem.owners()
+    by_node: dict[str, list[Hold]] = {}
+    for hold in problem.holds:
+        found = owners.find(hold.node)
+        if found is not None and not found[0].provisioned:
+            by_node.setdefault(hold.node, []).append(hold)
+    classes: list[NodeClass] = []
+    members: dict[str, list[str]] = {}  # class id -> the ids it became
+    for node_class in problem.classes:
+        held = [name for name in node_class.node_names[: node_class.count] if name in by_node] \
+            if not node_class.provisioned else []
+        if not held:
+            classes.append(node_class)
+            continue
+        rest = [name for name in node_class.node_names[: node_class.count] if name not in by_node]
+        members[node_class.id] = [node_class.id] if rest else []
+        if rest:
+            classes.append(dataclasses.replace(node_class, count=len(rest), node_names=tuple(rest)))
+        for name in held:
+            single = _single(node_class, name, max(hold.until for hold in by_node[name]),
+                             problem.timeline.steps)
+            classes.append(single)
+            members[node_class.id].append(single.id)
+    demands = [_eligible_in(demand, members) for demand in problem.demands]
+    caps = [dataclasses.replace(cap, classes=[n for c in cap.classes for n in members.get(c, [c])])
+            for cap in problem.power_caps]
+    ids = {c.id for c in classes}
+    symmetric = [run for run in ([c for c in run if c in ids] for run in problem.symmetric) if len(run) > 1]
+    holds = tuple(hold for hold in problem.holds if hold.node in by_node)
+    return dataclasses.replace(problem, classes=classes, demands=demands, power_caps=caps,
+                               symmetric=symmetric, holds=holds)
+
+
+def with_holds(problem: Problem) -> Problem:
+    """The problem (`held_apart`'s) with each hold as pinned work on its node's own class."""
+    if not problem.holds:
+        return problem
+    single = {c.node_names[0]: c for c in problem.classes
+              if c.count == 1 and c.id.endswith("@" + c.node_names[0])}
+    pinned = []
+    for hold in problem.holds:
+        on = [h for h in problem.holds if h.node == hold.node]
+        if hold.node in single:
+            pinned.append(_pinned(hold, single[hold.node], on.index(hold)))
+    return dataclasses.replace(problem, demands=[*problem.demands, *pinned], holds=())
+
+
+def _single(node_class: NodeClass, name: str, until: int, steps: int) -> NodeClass:
+    """The held node as a class of its own, free of charge while a hold runs there."""
+    prices = [node_class.step_price[t] if node_class.step_price else node_class.price for t in range(steps)]
+    prices = [Fraction(0) if t < until else price for t, price in enumerate(prices)]
+    energy = [Fraction(0) if t < until or not node_class.step_energy_cost else node_class.step_energy_cost[t]
+              for t in range(steps)]
+    carbon = [Fraction(0) if t < until else node_class.carbon_at(t) for t in range(steps)]
+    return dataclasses.replace(
+        node_class, id=f"{node_class.id}@{name}", count=1, node_names=(name,),
+        capacity=node_class.capacity_of(name), node_capacity={}, max_pods=node_class.pods_of(name),
+        node_pods={}, step_price=tuple(prices), price=sum(prices, Fraction(0)) / steps,
+        step_energy_cost=tuple(energy) if node_class.step_energy_cost else (),
+        step_carbon=tuple(carbon) if node_class.step_carbon else ())
+
+
+def _pinned(hold: Hold, single: NodeClass, index: int) -> Demand:
+    room = {resource: min(hold.room.get(resource, 0), single.capacity.get(resource, 0))
+            for resource in RESOURCES}
+    return Demand(name=f"{HELD}{hold.job} on {hold.node}" + (f" #{index + 1}" if index else ""),
+                  replicas=1, requests=room, eligible=[single.id], job=True,
+                  window=Window(earliest=0, latest_start=0, duration=hold.until))
+
+
+def _eligible_in(demand: Demand, members: dict[str, list[str]]) -> Demand:
+    """A demand's class ids read through the split: a class's nodes held apart are classes of
+    their own, which its rules allow as they allow the class."""
+    def spread(ids: Iterable[str]) -> list[str]:
+        return [n for c in ids for n in members.get(c, [c])]
+
+    return dataclasses.replace(
+        demand, eligible=spread(demand.eligible),
+        excluded={n: e for c, e in demand.excluded.items() for n in members.get(c, [c])},
+        failing={n: e for c, e in demand.failing.items() for n in members.get(c, [c])},
+        preference={n: w for c, w in demand.preference.items() for n in members.get(c, [c])},
+        preferences=[dataclasses.replace(rule, met_by=set(spread(rule.met_by)))
+                     for rule in demand.preferences])
+
+
+def without_holds(placement: Any) -> Any:
+    """A placement of `with_holds(problem)` as one of the problem: the holds' work left out."""
+    placement.assignments = [a for a in placement.assignments if not is_held(a.workload)]
+    placement.unplaced = [u for u in placement.unplaced if not is_held(u.workload)]
+    return placement
+
+
+def held_document(problem: Problem, document: dict) -> dict:
+    """A placement document (`fitc solve --format json`) with the holds' work of
+    `with_holds(problem)` added, for `verify` to check it as the solver placed it."""
+    timeline = problem.timeline
+    if not problem.holds or timeline is None or not isinstance(document.get("assignments"), list):
+        return document
+    expanded = with_holds(problem)
+    node_of = {c.id: c.node_names[0] for c in expanded.classes if c.count == 1}  # (held nodes')
+    held = [d for d in expanded.demands if is_held(d.name)]
+    added = [{"workload": d.name, "replica": 0, "node": node_of[d.eligible[0]],
+              "start": _iso(timeline.start), "end": _iso(timeline.start + timedelta(
+                  seconds=timeline.step_seconds * (d.window.duration if d.window else 0)))}
+             for d in held]
+    return {**document, "assignments": list(document["assignments"]) + added}
+
+
+def _iso(moment: datetime) -> str:
+    from fitlang.solve.timeline import iso
+
+    return iso(moment)
