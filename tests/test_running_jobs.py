@@ -14,6 +14,8 @@ from pathlib import Path
 from fitlang.cli import main
 from fitlang.driver import Compilation
 
+from slurm_cluster import real_slurm
+
 START = int(datetime(2026, 12, 6, tzinfo=UTC).timestamp())  # the policy's start
 HOUR = 3600
 MIB = 2 ** 20
@@ -270,3 +272,52 @@ def test_work_beside_a_running_job_while_it_runs_costs_nothing_more(tmp_path, ca
     document = _solved(path, capsys)
     [(_, start)] = _placed(document, "wide")
     assert start <= "2026-12-06T02:00:00Z" and document["objective"]["value"] == 0
+
+
+@real_slurm
+def test_a_job_running_on_a_real_slurm_is_kept_and_not_submitted_again(tmp_path, capsys):
+    """fitc's own finetune script, submitted to a real Slurm (22.05) with its command a sleep,
+    runs; `squeue --json` of it is the policy's state: solved again, finetune stays where it
+    runs (W0931 names its job), the scripts written submit etl only, and Slurm takes etl's
+    script beside the running job."""
+    import subprocess
+    import time
+
+    from compiling import render
+    from slurm_cluster import start_cluster
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # the horizon's start
+    path = _policy(tmp_path, [])
+    path.write_text(path.read_text().replace("2026-12-06T00:00Z", hour.strftime("%Y-%m-%dT%H:%MZ")))
+    context, files = render(path, "slurm")
+    (tmp_path / "cluster").mkdir()
+    cluster = start_cluster(context.problem, tmp_path / "cluster", [], files)
+    try:
+        lines = files["finetune.sbatch"].rstrip("\n").splitlines()
+        script = tmp_path / "finetune.sbatch"
+        script.write_text("\n".join([*lines[:-1], "srun sleep 600"]) + "\n")
+        submitted = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path}/ft.out", str(script)],
+                                   capture_output=True, text=True, env=cluster.env, timeout=30)
+        assert submitted.returncode == 0, submitted.stderr
+        job = submitted.stdout.strip().split(";")[0]
+        for _ in range(120):
+            state = subprocess.run(["squeue", "-h", "-o", "%T", "-j", job], capture_output=True,
+                                   text=True, env=cluster.env, timeout=30).stdout.strip()
+            if state == "RUNNING":
+                break
+            time.sleep(0.5)
+        assert state == "RUNNING"
+        squeue = subprocess.run(["squeue", "--json"], capture_output=True, text=True, env=cluster.env,
+                                timeout=30, check=True).stdout
+        (tmp_path / "squeue.json").write_text(squeue)
+        document = _solved(path, capsys)
+        assert _placed(document, "finetune") == [] and len(_placed(document, "etl")) == 2
+        kept = [d.message for d in Compilation(path).diagnostics() if d.code == "W0931"]
+        assert kept and f"`{job} (finetune)`" in kept[0]
+        out = tmp_path / "out"
+        assert main(["compile", str(path), "--target", "slurm", "--out", str(out)]) == 0
+        assert not (out / "finetune.sbatch").exists() and "finetune" not in (out / "submit.sh").read_text()
+        test_only = cluster.sbatch_test_only(out / "etl.sbatch")
+        assert test_only.returncode == 0, test_only.stderr
+    finally:
+        cluster.shutdown()

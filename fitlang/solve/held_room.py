@@ -75,10 +75,11 @@ def with_holds(problem: Problem) -> Problem:
     single = {c.node_names[0]: c for c in problem.classes
               if c.count == 1 and c.id.endswith("@" + c.node_names[0])}
     pinned = []
+    on_node: dict[str, int] = {}  # node -> its holds so far (each one's demand named apart)
     for hold in problem.holds:
-        on = [h for h in problem.holds if h.node == hold.node]
         if hold.node in single:
-            pinned.append(_pinned(hold, single[hold.node], on.index(hold)))
+            pinned.append(_pinned(hold, single[hold.node], on_node.get(hold.node, 0)))
+            on_node[hold.node] = on_node.get(hold.node, 0) + 1
     return dataclasses.replace(problem, demands=[*problem.demands, *pinned], holds=())
 
 
