@@ -394,13 +394,16 @@ class Compilation:
         assert problem is not None, "compile needs a policy without errors"
         limit = solve_time_limit if solve_time_limit is not None else time_limit
         reached = None
-        if self.current is not None:  # `compile --current`: the state `fitc plan` reaches
+        # `compile --current`: the state `fitc plan` reaches; with a horizon (no plan in time
+        # yet), where the state runs no service of the policy (which a plan would move), the
+        # schedule that keeps its running jobs where they run (`running_jobs.py`)
+        if self.current is not None and not self._jobs_kept_in_time():
             from fitlang.plan import target_placement
 
             reached = target_placement(self, limit)
             placement, moved = reached.placement, reached.diagnostics
-        else:
-            placement, moved = self.solve("auto", limit), []
+        else:  # (what reading a `--current` file found: said, and its errors stop here)
+            placement, moved = self.solve("auto", limit), self.state_apart()
         compiled = Compiled(self.verdict(placement, time_limit, explain_ends=ends), diagnostics=moved)
         if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE) \
                 or any(d.is_error for d in moved):
@@ -427,6 +430,15 @@ class Compilation:
             compiled.files.update({prefix + relative: text for relative, text in files.items()})
             compiled.written_by[target.name] = len(files)
         return compiled
+
+    def _jobs_kept_in_time(self) -> bool:
+        """With a horizon, whether the state runs jobs of the policy only (kept as they run:
+        compiled as solved, not planned)."""
+        from fitlang.model.running_jobs import services_running
+
+        program, state = self.check().program, self.current_state()
+        return program.policy.horizon is not None and state is not None \
+            and not services_running(program, state)
 
     def _out_of_time(self, time_limit: float | None, placement: Placement,
                      stated_limit: float | None = None) -> Diagnostic:

@@ -249,8 +249,9 @@ def in_time_refused(program) -> list[Diagnostic]:
         return []
     where = policy.spans.get("horizon", policy.origin)
     return [msg.NotSupportedWithHorizon(detail=(
-        "planning moves from a current state (`fitc solve` and `compile` keep the state's running "
-        "jobs of the policy where they run, to their end, and schedule the rest)")).diagnostic(
+        "planning moves from a current state (where the state runs no service of the policy, "
+        "`fitc compile --current STATE` keeps its running jobs where they run, to their end, "
+        "and schedules the rest)")).diagnostic(
         where.path, where.span)]
 
 

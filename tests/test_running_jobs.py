@@ -321,3 +321,16 @@ def test_a_job_running_on_a_real_slurm_is_kept_and_not_submitted_again(tmp_path,
         assert test_only.returncode == 0, test_only.stderr
     finally:
         cluster.shutdown()
+
+
+def test_compile_current_with_a_horizon_keeps_the_running_jobs_and_plan_says_so(tmp_path, capsys):
+    # `--current` in place of the policy's block: the start tree refused it (E0906, as a plan)
+    path = _policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START - 2 * HOUR, 360)])
+    path.write_text(path.read_text().split("current {")[0])
+    state, out = str(tmp_path / "squeue.json"), tmp_path / "out"
+    assert main(["compile", str(path), "--current", state, "--target", "slurm", "--out", str(out)]) == 0
+    assert "W0931" in capsys.readouterr().err
+    assert (out / "etl.sbatch").exists() and not (out / "finetune.sbatch").exists()
+    # a plan in time is not built: refused, naming what does it
+    assert main(["plan", str(path), "--current", state]) == 1
+    assert "`fitc compile --current STATE` keeps its running jobs" in capsys.readouterr().err

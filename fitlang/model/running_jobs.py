@@ -129,6 +129,13 @@ def _stated_room(workload: Workload, nodes: Iterable[str]) -> dict[str, dict[str
     return room
 
 
+def services_running(program: Program, state: CurrentState) -> list[str]:
+    """The policy's services (workloads without a `duration`) the state runs replicas of: with
+    a horizon, moving them is a plan in time, not built yet (E0906)."""
+    return sorted({r.workload for r in state.running if r.workload in program.workloads
+                   and program.workloads[r.workload].duration_seconds is None})
+
+
 def _ends(workload: Workload, started: int | None, limit_ends: int | None) -> int | None:
     """When a running job ends: `duration` after its start, or at its time limit if sooner."""
     assert workload.duration_seconds is not None
