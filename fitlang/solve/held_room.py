@@ -8,19 +8,22 @@ of one replica, eligible there only, that starts at step 0 and runs `until` step
 room it holds (at most the node's). Every stage then counts it as it counts placed work. Its
 node-steps are not the schedule's (the job runs whatever is placed): the node's price, its
 electricity and carbon are 0 while a hold runs there, so work placed beside it then adds
-nothing either. The solver's answer leaves the holds out (`without_holds`); `verify` puts them
-back in the document it checks (`held_document`).
+nothing either; for the same reason a power cap is raised by what the held nodes draw while
+held (the status quo's rule: a node running other teams' work counts against no cap). The
+holds are placed first (`timeline_pack.urgency`). The solver's answer leaves them out
+(`without_holds`); `verify` puts them back in the document it checks (`held_document`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from fitlang.model.problem import RESOURCES, Demand, Hold, NodeClass, Problem, Window
+from fitlang.model.problem import RESOURCES, Demand, Hold, NodeClass, PowerScope, Problem, Window
 
 HELD = "held job "  # a hold's demand name starts so: a workload's name has no space
 
@@ -43,6 +46,7 @@ def held_apart(problem: Problem) -> Problem:
             by_node.setdefault(hold.node, []).append(hold)
     classes: list[NodeClass] = []
     members: dict[str, list[str]] = {}  # class id -> the ids it became
+    untils: dict[str, int] = {}  # a held node's class id -> the step its holds end
     for node_class in problem.classes:
         held = [name for name in node_class.node_names[: node_class.count] if name in by_node] \
             if not node_class.provisioned else []
@@ -54,13 +58,15 @@ def held_apart(problem: Problem) -> Problem:
         if rest:
             classes.append(dataclasses.replace(node_class, count=len(rest), node_names=tuple(rest)))
         for name in held:
-            single = _single(node_class, name, max(hold.until for hold in by_node[name]),
-                             problem.timeline.steps)
+            until = max(hold.until for hold in by_node[name])
+            single = _single(node_class, name, until, problem.timeline.steps)
             classes.append(single)
             members[node_class.id].append(single.id)
+            untils[single.id] = until
     demands = [_eligible_in(demand, members) for demand in problem.demands]
-    caps = [dataclasses.replace(cap, classes=[n for c in cap.classes for n in members.get(c, [c])])
-            for cap in problem.power_caps]
+    steps = problem.timeline.steps
+    caps = [_cap_beside_holds(cap, [n for c in cap.classes for n in members.get(c, [c])], classes,
+                              untils, steps) for cap in problem.power_caps]
     ids = {c.id for c in classes}
     symmetric = [run for run in ([c for c in run if c in ids] for run in problem.symmetric) if len(run) > 1]
     holds = tuple(hold for hold in problem.holds if hold.node in by_node)
@@ -81,6 +87,20 @@ def with_holds(problem: Problem) -> Problem:
             pinned.append(_pinned(hold, single[hold.node], on_node.get(hold.node, 0)))
             on_node[hold.node] = on_node.get(hold.node, 0) + 1
     return dataclasses.replace(problem, demands=[*problem.demands, *pinned], holds=())
+
+
+def _cap_beside_holds(cap: PowerScope, scope: list[str], classes: list[NodeClass],
+                      untils: dict[str, int], steps: int) -> PowerScope:
+    """A power cap over the split classes, raised at each step by what the held nodes in its
+    scope draw while held (`untils`: a held node's class id -> the step its holds end): the
+    running jobs draw it whatever is placed, so it is not the schedule's (as their price is
+    not), and the cap holds what the schedule adds."""
+    held = [c for c in classes if c.id in untils and c.id in scope]
+    if not held:
+        return dataclasses.replace(cap, classes=scope)
+    raised = [cap.cap_at(t) + sum((c.power_watts for c in held if t < untils[c.id]), Fraction(0))
+              for t in range(steps)]
+    return dataclasses.replace(cap, classes=scope, step_caps=tuple(raised))
 
 
 def _single(node_class: NodeClass, name: str, until: int, steps: int) -> NodeClass:
@@ -121,8 +141,35 @@ def _eligible_in(demand: Demand, members: dict[str, list[str]]) -> Demand:
                      for rule in demand.preferences])
 
 
-def without_holds(placement: Any) -> Any:
-    """A placement of `with_holds(problem)` as one of the problem: the holds' work left out."""
+def without_holds(placement: Any, problem: Problem) -> Any:
+    """A placement of `problem` (`with_holds`'s) as one of the problem without the holds: their
+    work left out. A hold the search left unplaced (it never should: each is placed first, at
+    the one spot it has) would have the answer overfill its node where the job runs: the work
+    placed there while it holds the node is then left out too, said why, and the answer is no
+    longer complete (`unknown`)."""
+    lost = {u.workload for u in placement.unplaced if is_held(u.workload)}
+    if lost:
+        from fitlang.solve.linear import Status
+        from fitlang.solve.placement_result import Unplaced
+
+        node_of = {c.id: c.node_names[0] for c in problem.classes if c.count == 1}
+        until: dict[str, tuple[int, str]] = {}  # node -> the step its lost holds end, a job's name
+        for name in sorted(lost):
+            demand = problem.demand(name)
+            node, duration = node_of[demand.eligible[0]], demand.window.duration if demand.window else 0
+            job = re.sub(r" #[0-9]+$", "", name[len(HELD):]).rsplit(" on ", 1)[0]  # (`_pinned`'s name)
+            until[node] = max(until.get(node, (0, "")), (duration, job))
+        kept = []
+        for item in placement.assignments:
+            ends, job = until.get(item.node, (0, ""))
+            if getattr(item, "start", 0) < ends and not is_held(item.workload):
+                placement.unplaced.append(Unplaced(item.workload, item.replica, (
+                    f"its node `{item.node}` is held by a running job ({job}) then, and no "
+                    "schedule beside it was found")))
+            else:
+                kept.append(item)
+        placement.assignments = kept
+        placement.status = Status.UNKNOWN
     placement.assignments = [a for a in placement.assignments if not is_held(a.workload)]
     placement.unplaced = [u for u in placement.unplaced if not is_held(u.workload)]
     return placement

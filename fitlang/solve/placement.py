@@ -120,7 +120,8 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     if problem.holds:
         from fitlang.solve.held_room import with_holds, without_holds
 
-        return without_holds(solve(with_holds(problem), backend, time_limit, progress))
+        held = with_holds(problem)
+        return without_holds(solve(held, backend, time_limit, progress), held)
     return whole_cores.solved_and_repaired(problem, time_limit, lambda limit: _solved(problem, backend, limit,
                                                                                       progress))
 

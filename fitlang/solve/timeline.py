@@ -33,6 +33,7 @@ from fitlang.rules.base import GroupKey
 from fitlang.solve import timeline_align
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
+from fitlang.solve.held_room import is_held
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status, stated_bound
 from fitlang.solve.placement_result import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
 from fitlang.solve.timeline_bound import DifferencedBound
@@ -761,9 +762,10 @@ def _hourly(node_class, run: slice) -> np.ndarray:
     return np.array([float(node_class.price_at(t)) for t in range(run.start, run.stop)])
 
 
-def _urgency(demand, steps: int) -> tuple[bool, int, int, str]:
-    """Services first, then the jobs whose windows leave the fewest start steps."""
+def _urgency(demand, steps: int) -> tuple[bool, bool, int, int, str]:
+    """Running jobs' held room first (`held_room.py`), then services, then the jobs whose
+    windows leave the fewest start steps."""
     window = demand.window
     assert window is not None
-    return (window.duration < steps, window.latest_start - window.earliest, window.earliest,
-            demand.name)
+    return (not is_held(demand.name), window.duration < steps, window.latest_start - window.earliest,
+            window.earliest, demand.name)
