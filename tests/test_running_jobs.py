@@ -349,22 +349,3 @@ def test_a_power_cap_holds_what_the_schedule_adds_beside_the_running_jobs(tmp_pa
     (tmp_path / "solved.json").write_text(json.dumps(document))
     assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
 
-
-def test_a_hold_the_search_left_out_leaves_out_the_work_beside_it(tmp_path):
-    # (a safety net: each hold is placed first, at its one spot) an answer without finetune's
-    # hold on gpu-0 must not keep wide there while finetune runs: wide is left out, said why
-    from fitlang.solve.held_room import is_held, with_holds, without_holds
-    from fitlang.solve.linear import Status
-    from fitlang.solve.placement_result import Unplaced
-    from fitlang.solve.timeline import TimedAssignment, TimedPlacement
-
-    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
-    held = with_holds(Compilation(path).problem)
-    [hold] = [d.name for d in held.demands if is_held(d.name)]
-    placement = TimedPlacement(Status.FEASIBLE, "cost", None, None, [
-        TimedAssignment("wide", 0, "gpu-0", start=1, end=3)], [Unplaced(hold, 0, "no room")])
-    answer = without_holds(placement, held)
-    assert answer.status is Status.UNKNOWN and answer.assignments == []
-    assert [(u.workload, u.reason) for u in answer.unplaced] == [
-        ("wide", "its node `gpu-0` is held by a running job (101 (finetune)) then, and no schedule "
-                 "beside it was found")]

@@ -1,0 +1,45 @@
+"""Running jobs' room held until a step inside the horizon, as the time solver reads it
+(`fitlang/solve/held_room.py`, `timeline._fits_beside`): each hold pinned work on its node's
+own class, no start beside a hold where a replica does not fit, and a hold the search left
+out taking the work beside it out too. The policy and states are test_running_jobs.py's."""
+
+from __future__ import annotations
+
+from fitlang.driver import Compilation
+
+from test_running_jobs import HOUR, START, _job, _wide
+
+
+def test_a_hold_the_search_left_out_leaves_out_the_work_beside_it(tmp_path):
+    # (a safety net: each hold is placed first, at its one spot) an answer without finetune's
+    # hold on gpu-0 must not keep wide there while finetune runs: wide is left out, said why
+    from fitlang.solve.held_room import is_held, with_holds, without_holds
+    from fitlang.solve.linear import Status
+    from fitlang.solve.placement_result import Unplaced
+    from fitlang.solve.timeline import TimedAssignment, TimedPlacement
+
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
+    held = with_holds(Compilation(path).problem)
+    [hold] = [d.name for d in held.demands if is_held(d.name)]
+    placement = TimedPlacement(Status.FEASIBLE, "cost", None, None, [
+        TimedAssignment("wide", 0, "gpu-0", start=1, end=3)], [Unplaced(hold, 0, "no room")])
+    answer = without_holds(placement, held)
+    assert answer.status is Status.UNKNOWN and answer.assignments == []
+    assert [(u.workload, u.reason) for u in answer.unplaced] == [
+        ("wide", "its node `gpu-0` is held by a running job (101 (finetune)) then, and no schedule "
+                 "beside it was found")]
+
+
+def test_the_time_model_has_no_start_beside_a_hold_where_a_replica_does_not_fit(tmp_path):
+    # finetune holds 32 of gpu-0's 64 CPU until 04:00: wide (48) may start there at 04:00 at
+    # the earliest; the model had columns from 00:00, which its relaxation used in part (half
+    # a replica beside the hold, at no charge), a bound far under the optimum
+    from fitlang.solve.held_room import with_holds
+    from fitlang.solve.timeline import encode
+
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
+    problem = with_holds(Compilation(path).problem)
+    encoding = encode(problem, problem.timeline)
+    starts = sorted(start for demand, class_id, start in encoding.x if demand == "wide"
+                    and class_id == "gpu@gpu-0")
+    assert starts == list(range(4, 23))  # 04:00 to 22:00 (2 h by the 24 h deadline)
