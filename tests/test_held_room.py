@@ -5,9 +5,9 @@ out taking the work beside it out too. The policy and states are test_running_jo
 
 from __future__ import annotations
 
-from fitlang.driver import Compilation
-
 from test_running_jobs import HOUR, START, _job, _wide
+
+from fitlang.driver import Compilation
 
 
 def test_a_hold_the_search_left_out_leaves_out_the_work_beside_it(tmp_path):
