@@ -43,3 +43,23 @@ def test_the_time_model_has_no_start_beside_a_hold_where_a_replica_does_not_fit(
     starts = sorted(start for demand, class_id, start in encoding.x if demand == "wide"
                     and class_id == "gpu@gpu-0")
     assert starts == list(range(4, 23))  # 04:00 to 22:00 (2 h by the 24 h deadline)
+
+
+def test_a_pool_node_another_teams_job_holds_all_horizon_keeps_its_own_room_in_time(tmp_path, capsys):
+    # another team's job without a time limit holds 32 of gpu-0's 64 CPU all day; 17 wide
+    # replicas (48 CPU, 2 h) fit on the 16 other nodes, never on gpu-0 (one waits 2 h). A fleet
+    # of more than 16 nodes is solved over classes, and the time solver's ledger read the
+    # pool's room for every node: it started one on gpu-0 (80 CPU), E0507
+    import json
+
+    from fitlang.cli import main
+
+    path = _wide(tmp_path, [_job(7, "other", "gpu-0", 32, START - HOUR, None)])
+    path.write_text(path.read_text().replace("count = 1", "count = 17").replace(
+        "workload wide {\n  kind = job\n  replicas = 1", "workload wide {\n  kind = job\n  replicas = 17"))
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert sorted(a["node"] for a in document["assignments"] if a["workload"] == "wide") != [] and \
+        all(a["node"] != "gpu-0" for a in document["assignments"] if a["workload"] == "wide")
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0

@@ -35,34 +35,51 @@ def is_held(name: str) -> bool:
 def held_apart(problem: Problem) -> Problem:
     """The problem with each held node a class of its own, free of charge while a hold runs
     there (the driver's problem: every stage that prices a step reads it so). Holds on nodes
-    the problem lacks, or bought ones, are dropped (their room is no fitc node's)."""
-    if not problem.holds or problem.timeline is None:
+    the problem lacks, or bought ones, are dropped (their room is no fitc node's). A node of
+    a class whose room running work of no workload took for the whole horizon is a class of
+    its own too: the time solver's ledger reads one room per class (a pool's node with
+    another team's job for the whole horizon was overfilled, E0507, before session 58)."""
+    if problem.timeline is None:
         return problem
     owners = problem.owners()
     by_node: dict[str, list[Hold]] = {}
+    apart: dict[str, list[str]] = {}  # class id -> its nodes apart, in its order
     for hold in problem.holds:
         found = owners.find(hold.node)
         if found is not None and not found[0].provisioned:
             by_node.setdefault(hold.node, []).append(hold)
+    for node_class in problem.classes:
+        if node_class.provisioned or node_class.count == 1:
+            continue
+        own = {name for name in node_class.node_taken if node_class.capacity_of(name) != node_class.capacity}
+        named = own | {name for name in by_node if owners.find(name)[0] is node_class}  # type: ignore[index]
+        if named:
+            apart[node_class.id] = sorted(named, key=lambda name: owners.find(name)[1])  # type: ignore[index]
+    for name in by_node:  # (a held node alone in its class is apart already, but priced anew)
+        node_class = owners.find(name)[0]  # type: ignore[index]
+        if node_class.count == 1:
+            apart.setdefault(node_class.id, [name])
+    if not apart:
+        return problem
     classes: list[NodeClass] = []
     members: dict[str, list[str]] = {}  # class id -> the ids it became
     untils: dict[str, int] = {}  # a held node's class id -> the step its holds end
     for node_class in problem.classes:
-        held = [name for name in node_class.node_names[: node_class.count] if name in by_node] \
-            if not node_class.provisioned else []
-        if not held:
+        if node_class.id not in apart:
             classes.append(node_class)
             continue
-        rest = [name for name in node_class.node_names[: node_class.count] if name not in by_node]
+        names = set(apart[node_class.id])
+        rest = [name for name in node_class.node_names[: node_class.count] if name not in names]
         members[node_class.id] = [node_class.id] if rest else []
         if rest:
             classes.append(dataclasses.replace(node_class, count=len(rest), node_names=tuple(rest)))
-        for name in held:
-            until = max(hold.until for hold in by_node[name])
+        for name in apart[node_class.id]:
+            until = max((hold.until for hold in by_node.get(name, [])), default=0)
             single = _single(node_class, name, until, problem.timeline.steps)
             classes.append(single)
             members[node_class.id].append(single.id)
-            untils[single.id] = until
+            if until:
+                untils[single.id] = until
     demands = [_eligible_in(demand, members) for demand in problem.demands]
     steps = problem.timeline.steps
     caps = [_cap_beside_holds(cap, [n for c in cap.classes for n in members.get(c, [c])], classes,
@@ -104,16 +121,20 @@ def _cap_beside_holds(cap: PowerScope, scope: list[str], classes: list[NodeClass
 
 
 def _single(node_class: NodeClass, name: str, until: int, steps: int) -> NodeClass:
-    """The held node as a class of its own, free of charge while a hold runs there."""
+    """A node as a class of its own, with its own room; held (`until` > 0), free of charge
+    while a hold runs there."""
+    alone = dataclasses.replace(node_class, id=f"{node_class.id}@{name}", count=1, node_names=(name,),
+                                capacity=node_class.capacity_of(name), node_capacity={},
+                                max_pods=node_class.pods_of(name), node_pods={})
+    if not until:
+        return alone
     prices = [node_class.step_price[t] if node_class.step_price else node_class.price for t in range(steps)]
     prices = [Fraction(0) if t < until else price for t, price in enumerate(prices)]
     energy = [Fraction(0) if t < until or not node_class.step_energy_cost else node_class.step_energy_cost[t]
               for t in range(steps)]
     carbon = [Fraction(0) if t < until else node_class.carbon_at(t) for t in range(steps)]
     return dataclasses.replace(
-        node_class, id=f"{node_class.id}@{name}", count=1, node_names=(name,),
-        capacity=node_class.capacity_of(name), node_capacity={}, max_pods=node_class.pods_of(name),
-        node_pods={}, step_price=tuple(prices), price=sum(prices, Fraction(0)) / steps,
+        alone, step_price=tuple(prices), price=sum(prices, Fraction(0)) / steps,
         step_energy_cost=tuple(energy) if node_class.step_energy_cost else (),
         step_carbon=tuple(carbon) if node_class.step_carbon else ())
 
