@@ -280,6 +280,7 @@ class KubectlPodStatus(TypedDict):
     phase: NotRequired[str | None]
     # `Ready` True: the pod serves, and a PodDisruptionBudget counts it healthy
     conditions: NotRequired[list[KubectlCondition] | None]
+    startTime: NotRequired[str | None]  # when the kubelet started it (RFC 3339)
 
 
 class KubectlPod(TypedDict):
@@ -372,6 +373,11 @@ class SqueueJob(TypedDict):
     memory_per_cpu: NotRequired[Any]
     gres_detail: NotRequired[Any]
     job_resources: NotRequired[Any]
+    # when it started, its time limit (minutes; none or infinite: UNLIMITED) and the latest it
+    # ends (start + limit), in seconds since the epoch: a count, or 23.02's {"set", "infinite", "number"}
+    start_time: NotRequired[Any]
+    time_limit: NotRequired[Any]
+    end_time: NotRequired[Any]
 
 
 @with_config(ConfigDict(title="squeue --json as fitc reads it"))

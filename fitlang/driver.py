@@ -32,7 +32,7 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
     from fitlang.check.checker import CheckResult
     from fitlang.check.incremental import IncrementalCheck
-    from fitlang.check.program import CurrentFile, Program
+    from fitlang.check.program import CurrentFile, Horizon, Program, TimePoint
     from fitlang.model.build import Built
     from fitlang.model.current import CurrentState, Running, StateRead
     from fitlang.model.current_read import StateFile, StateNames
@@ -150,8 +150,10 @@ class Compilation:
     @cached_property
     def _built(self) -> Built | None:
         checked = self.check()
-        return None if checked.has_errors else _build(checked.program, self._taken(), self._pods_taken(),
-                                                      self._daemon_sets())
+        if checked.has_errors:
+            return None
+        return self._less_running(_build(checked.program, self._taken(), self._pods_taken(),
+                                         self._daemon_sets()))
 
     def build_any(self) -> Built:
         """The placement problem of the declarations that check, errors or not (the editor's
@@ -161,17 +163,34 @@ class Compilation:
 
     @cached_property
     def _built_anyway(self) -> Built:
-        return _build(self.check().program, self._taken(), self._pods_taken(), self._daemon_sets())
+        return self._less_running(_build(self.check().program, self._taken(), self._pods_taken(),
+                                         self._daemon_sets()))
 
     def _taken(self) -> dict[str, dict[str, int]] | None:
         """Node -> what the current state's running work of no workload requests there (None
-        without a state): the problem's nodes have that much less room."""
-        from fitlang.model.current import foreign_room
+        without a state), and with a horizon what the policy's own running jobs hold: the
+        problem's nodes have that much less room."""
+        from fitlang.model.running_jobs import held_room
 
         reads = self._state_reads[1]
         if not reads:
             return None
-        return foreign_room(work for read in reads for work in read.state.foreign)
+        return held_room(self.check().program, merge_reads(reads))[0]
+
+    def _less_running(self, built: Built) -> Built:
+        """With a horizon, the problem without the replicas of the policy's jobs that run now
+        or are done (`model/running_jobs.py`): they are not placed again; and with the room
+        running jobs hold until they end inside the horizon (`Problem.holds`)."""
+        from fitlang.model.running_jobs import held_room, less_running, running_jobs
+        from fitlang.solve.held_room import held_apart
+
+        reads, program = self._state_reads[1], self.check().program
+        if not reads or program.policy.horizon is None:
+            return built
+        state = merge_reads(reads)
+        problem = less_running(built.problem, running_jobs(program, state).replicas)
+        return dataclasses.replace(built, problem=held_apart(dataclasses.replace(
+            problem, holds=tuple(held_room(program, state)[1]))))
 
     def _pods_taken(self) -> dict[str, int]:
         """Node -> the current state's pods of no workload there (none without a state): each
@@ -392,13 +411,16 @@ class Compilation:
         assert problem is not None, "compile needs a policy without errors"
         limit = solve_time_limit if solve_time_limit is not None else time_limit
         reached = None
-        if self.current is not None:  # `compile --current`: the state `fitc plan` reaches
+        # `compile --current`: the state `fitc plan` reaches; with a horizon (no plan in time
+        # yet), where the state runs no service of the policy (which a plan would move), the
+        # schedule that keeps its running jobs where they run (`running_jobs.py`)
+        if self.current is not None and not self._jobs_kept_in_time():
             from fitlang.plan import target_placement
 
             reached = target_placement(self, limit)
             placement, moved = reached.placement, reached.diagnostics
-        else:
-            placement, moved = self.solve("auto", limit), []
+        else:  # (what reading a `--current` file found: said, and its errors stop here)
+            placement, moved = self.solve("auto", limit), self.state_apart()
         compiled = Compiled(self.verdict(placement, time_limit, explain_ends=ends), diagnostics=moved)
         if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE) \
                 or any(d.is_error for d in moved):
@@ -425,6 +447,15 @@ class Compilation:
             compiled.files.update({prefix + relative: text for relative, text in files.items()})
             compiled.written_by[target.name] = len(files)
         return compiled
+
+    def _jobs_kept_in_time(self) -> bool:
+        """With a horizon, whether the state runs jobs of the policy only (kept as they run:
+        compiled as solved, not planned)."""
+        from fitlang.model.running_jobs import services_running
+
+        program, state = self.check().program, self.current_state()
+        return program.policy.horizon is not None and state is not None \
+            and not services_running(program, state)
 
     def _out_of_time(self, time_limit: float | None, placement: Placement,
                      stated_limit: float | None = None) -> Diagnostic:
@@ -589,7 +620,7 @@ class Compilation:
             problem = _named_by_cluster(problem, cluster_bought)
             diagnostics += _closed_nodes(reads, [where for _, where in files], problem)
         for (_, where), read in zip(files, reads):
-            diagnostics += _state_diagnostics(read, where, problem)
+            diagnostics += _state_diagnostics(read, where, problem) + _running_jobs(read, where, program)
         built = self.build()
         if built is not None and built.overfilled and files:
             diagnostics.append(_overfilled(built.overfilled, files[0][1]))
@@ -614,6 +645,13 @@ class Compilation:
                 self.current, FIRST_CHARACTER)]
         return [(StateFile(self.current, None, self.current),
                  _Where(self.current, FIRST_CHARACTER, in_file=True))], []
+
+
+def merge_reads(reads: Sequence[StateRead]) -> CurrentState:
+    """The state files' reads as one state (`current_read.merge`)."""
+    from fitlang.model.current_read import merge
+
+    return merge(reads)
 
 
 def _unnamed_conflict(root: str, why: str = "") -> Diagnostic:
@@ -810,6 +848,51 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
                                                plural=_plural(len(differ)),
                                                first=_first(differ, quoted=False)))
     return found
+
+
+def _running_jobs(read: StateRead, where: _Where, program: Program) -> list[Diagnostic]:
+    """With a horizon, what the file's running jobs of the policy become: kept where they run
+    to their end, or done (W0931), late (W0930), or refused where recurring or preemptible
+    (E0906), as `model/running_jobs.py` reads them."""
+    from fitlang.model.running_jobs import at_instant, epoch, running_jobs
+
+    horizon = program.policy.horizon
+    jobs = running_jobs(program, read.state)
+    if horizon is None or not (jobs.jobs or jobs.refused):
+        return []
+    file = read.state.sources[0] if read.state.sources else where.path
+    found = [msg.NotSupportedWithHorizon.at(where.path, where.span, detail=(
+        f"a running job of a recurring or preemptible workload (`{name}`'s job {job} in {file})"))
+        for name, job in jobs.refused]
+    start = epoch(horizon.start)
+    kept = []
+    for job in jobs.jobs:
+        on = ", ".join(dict.fromkeys(job.nodes))
+        if job.done_by(start):
+            kept.append(f"`{job.job} ({job.workload})` on {on}: done by the horizon's start")
+            continue
+        until = f"until {at_instant(job.ends)}" if job.ends is not None else "its start not stated"
+        kept.append(f"`{job.job} ({job.workload})` on {on} {until}")
+        if job.late and job.ends is not None:
+            deadline = program.workloads[job.workload].deadline
+            assert deadline is not None  # (late: it has one, or the horizon's end)
+            found.append(msg.RunningJobLate.at(where.path, where.span, file=file, workload=job.workload,
+                                               job=job.job, ends=at_instant(job.ends),
+                                               deadline=_instant_of(horizon, deadline)))
+    if kept:
+        found.append(msg.RunningJobsKept.at(where.path, where.span, file=file, count=len(kept),
+                                            plural=_plural(len(kept)), detail=_first(kept, quoted=False)))
+    return found
+
+
+def _instant_of(horizon: Horizon, point: TimePoint) -> str:
+    """A deadline as the messages write it: its instant (a duration counts from the start)."""
+    from datetime import datetime, timedelta
+
+    from fitlang.model.running_jobs import at_instant, epoch
+
+    moment = point if isinstance(point, datetime) else horizon.start + timedelta(seconds=float(point))
+    return at_instant(epoch(moment))
 
 
 def _requests_differ(running: Sequence[Running], problem: Problem) -> list[str]:

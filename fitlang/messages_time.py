@@ -243,6 +243,36 @@ class StepPricesStartLate(Message):
     steps: int
 
 
+class RunningJobLate(Message):
+    code = "W0930"
+    summary = "a running job of the policy ends after its deadline"
+    template = ("{file}: `{workload}`'s job {job} runs until {ends}, after its deadline ({deadline}): "
+                "it runs on, late")
+    severity = Severity.WARNING
+    fix = ("Nothing placed now can meet the deadline for it. Move the workload's `deadline` later, "
+           "or cancel the job (`scancel`) and solve again to run it anew.")
+    file: str
+    workload: str
+    job: str
+    ends: str
+    deadline: str
+
+
+class RunningJobsKept(Message):
+    code = "W0931"
+    summary = "running jobs of the policy run on: not placed again"
+    template = ("{file}: kept where they run, not placed again: {count} running job{plural} of the "
+                "policy: {detail}")
+    severity = Severity.WARNING
+    fix = ("Nothing to do: a job runs once. Its replicas are taken off its workload's `replicas` "
+           "(the rest are placed), and it holds its room on its nodes for the whole horizon; one "
+           "that ended by the horizon's start is done.")
+    file: str
+    count: int
+    plural: str
+    detail: str
+
+
 class NoScheduleInWindow(Message):
     code = "E0950"
     summary = "no schedule: a window of the horizon lacks the capacity its jobs need"

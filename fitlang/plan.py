@@ -254,7 +254,10 @@ def in_time_refused(program) -> list[Diagnostic]:
     if policy.horizon is None:
         return []
     where = policy.spans.get("horizon", policy.origin)
-    return [msg.NotSupportedWithHorizon(detail="planning moves from a current state").diagnostic(
+    return [msg.NotSupportedWithHorizon(detail=(
+        "planning moves from a current state (where the state runs no service of the policy, "
+        "`fitc compile --current STATE` keeps its running jobs where they run, to their end, "
+        "and schedules the rest)")).diagnostic(
         where.path, where.span)]
 
 

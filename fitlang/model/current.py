@@ -60,6 +60,11 @@ class Running(Frozen):
     # or one on a node gone NotReady, which the node controller marks not Ready, is not). A
     # disruption budget counts healthy pods only (`DisruptionBudget.above`)
     ready: bool = True
+    # when it started, and the latest it runs until (its time limit), in seconds since the
+    # epoch, where the state says (`squeue --json`'s `start_time` and `end_time`): with a
+    # horizon a running job of the policy runs on to its end (`model/running_jobs.py`)
+    started: int | None = None
+    ends: int | None = None
 
 
 class Foreign(Frozen):
@@ -75,10 +80,14 @@ class Foreign(Frozen):
     gpu: int = 0
     disk: int = 0
     pod: bool = False  # a pod (kubectl's): it takes one of the pods its node's kubelet admits
+    # the latest it runs until, in seconds since the epoch (`squeue --json`'s `end_time` of a
+    # job with a time limit); None: no end known, so with a horizon it holds its room throughout
+    ends: int | None = None
     # a DaemonSet's pod: its DaemonSet ("kube-system/kube-proxy"), which starts one on every
     # node its node selector picks, nodes bought later too (`model/daemon_sets.py`)
     daemon_set: str | None = None
     node_selector: dict[str, str] = field(default_factory=dict)
+    job: str | None = None  # of the policy's own running job (`held_by_policy`): its id
 
     def requests(self) -> dict[str, int]:
         return {"cpu": self.cpu_milli, "memory": self.memory, "gpu": self.gpu, "disk": self.disk}
@@ -122,6 +131,9 @@ class CurrentState(Frozen):
     sources: tuple[str, ...] = ()  # the files it was read from, for messages
     foreign: tuple[Foreign, ...] = ()  # running work of no workload: it takes room on its node
     nodes: tuple[ClusterNode, ...] = ()  # the cluster's nodes, where the state lists them
+    # what the policy's own running jobs hold of their nodes (`squeue --json`'s allocation,
+    # each entry's `job` its id): with a horizon they run on, and their room is not free
+    held_by_policy: tuple[Foreign, ...] = ()
     # (node, class id): nodes the cloud named that the state counts as bought nodes of that
     # class, by their own names (`cluster_nodes.py`; the problem learns them in `with_current`)
     cluster_bought: tuple[tuple[str, str], ...] = ()

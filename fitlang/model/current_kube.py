@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fitlang.file_problems import FileProblem, JsonPath
 from fitlang.model.current import (
@@ -89,6 +89,7 @@ class KubeRead:
     pods: list[_Pod] = field(default_factory=list)
     pdbs: list[_Pdb] = field(default_factory=list)
     foreign: list[Foreign] = field(default_factory=list)  # running pods of no workload
+    held: list[Foreign] = field(default_factory=list)  # what the policy's own running pods request
 
 
 def read_kubectl_state(document: object, source: str, names: StateNames,
@@ -112,7 +113,7 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
     listed = tuple(_cluster_node(node) for index, node in nodes
                    if not _again(node, "Node", seen, kube.read, source, _element(index)))
     kube.read.state = CurrentState(running=tuple(running), sources=(source,),
-                                   foreign=tuple(kube.foreign),
+                                   foreign=tuple(kube.foreign), held_by_policy=tuple(kube.held),
                                    nodes=tuple(node for node in listed if node is not None))
     return kube
 
@@ -216,7 +217,7 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
         daemon_set = _daemon_set(metadata.get("ownerReferences") or [], namespace)
         kube.foreign.append(Foreign(node=node, name=str(handle), pod=True, daemon_set=daemon_set,
                                     node_selector=dict(spec.get("nodeSelector") or {})
-                                    if daemon_set else {}, **(taken or {})))
+                                    if daemon_set else {}, **_sized(taken)))
         return None
     option_label = labels.get(OPTION_KEY)
     option = None
@@ -232,9 +233,11 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead, element: JsonPa
     # a file that lists no container's `resources`, which kubectl always prints: written by hand)
     sized = any("resources" in c for c in spec.get("containers") or [])
     taken = _requests(spec, "", element, StateRead()) if sized else None
+    if taken is not None:  # (with a horizon a running Job's pod holds it: `model/running_jobs.py`)
+        kube.held.append(Foreign(node=node, name=str(handle), job=str(handle), **_sized(taken)))
     return Running(workload=workload, node=node, option=option, handle=handle,
                    requests=None if taken is None else (taken["cpu_milli"], taken["memory"]),
-                   ready=ready)
+                   ready=ready, started=_started(status.get("startTime")))
 
 
 def _ready(status: KubectlPodStatus) -> bool:
@@ -249,6 +252,22 @@ def _ready(status: KubectlPodStatus) -> bool:
     if conditions is None:
         return True
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _sized(taken: dict[str, int] | None) -> dict[str, Any]:
+    """A pod's requests (`_requests`) as `Foreign`'s fields (none where unknown)."""
+    return dict(taken or {})
+
+
+def _started(text: str | None) -> int | None:
+    """A pod's `status.startTime` in seconds since the epoch (None where absent or unreadable)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return None if moment is None or moment.tzinfo is None else int(moment.timestamp())
 
 
 def _daemon_set(owners: list[KubectlOwner], namespace: str) -> str | None:

@@ -110,8 +110,9 @@ def merge(reads: Sequence[StateRead]) -> CurrentState:
     sources = tuple(s for read in reads for s in read.state.sources)
     foreign = tuple(f for read in reads for f in read.state.foreign)
     nodes = tuple(n for read in reads for n in read.state.nodes)
+    held = tuple(f for read in reads for f in read.state.held_by_policy)
     return CurrentState(running=running, bought=bought, budgets=budgets, sources=sources,
-                        foreign=foreign, nodes=nodes)
+                        foreign=foreign, nodes=nodes, held_by_policy=held)
 
 
 def _read_one(file: StateFile, names: StateNames, seen: set[str]) -> tuple[StateRead, object]:

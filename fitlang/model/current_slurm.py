@@ -13,6 +13,7 @@ memory and GPUs per node, `_held`); the text says nothing of it, so there it is 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -127,9 +128,10 @@ def _workload(job_name: str, names: StateNames) -> tuple[str, str | None] | None
 
 def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
               names: StateNames, read: StateRead, where: FileProblem,
-              held: Allocation | None = None) -> list[Running]:
+              held: Allocation | None = None, times: tuple[int | None, int | None] = (None, None)
+              ) -> list[Running]:
     """`where`: the node list's place in the file, for a message about it; `held`: what the
-    job holds of each node, where stated."""
+    job holds of each node, where stated; `times`: when it started and the latest it ends."""
     found = _workload(job_name, names)
     if found is None:
         read.ignored.append(f"{job_id} ({job_name})")
@@ -140,7 +142,8 @@ def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
         read.problems.append(FileProblem(f"{where.text}: {error}", where.at, where.line, where.column))
         return []
     workload, option = found
-    return [Running(workload=workload, node=node, option=option, handle=ReplicaName(job_id))
+    return [Running(workload=workload, node=node, option=option, handle=ReplicaName(job_id),
+                    started=times[0], ends=times[1])
             for node in _per_node(tasks if tasks is not None else len(nodes), nodes, held or {})]
 
 
@@ -181,6 +184,7 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
         return read
     running: list[Running] = []
     foreign: list[Foreign] = []
+    own: list[Foreign] = []  # what the policy's own jobs hold
     for index, job in enumerate(jobs):
         state = job["job_state"]
         if (state if isinstance(state, str) else " ".join(state)).split(" ")[0] != _RUNNING:
@@ -188,10 +192,14 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
         tasks = _count(job.get("tasks"))
         where = FileProblem(f"{source}: jobs[{index}].nodes", ("jobs", index, "nodes"))
         running += _replicas(_job_handle(job), job["name"], job.get("nodes") or "", tasks,
-                             names, read, where, stated_allocation(job, _count(job.get("cpus"))))
+                             names, read, where, stated_allocation(job, _count(job.get("cpus"))),
+                             job_times(job))
         if _workload(job["name"], names) is None:
             foreign += _held(job, read, where)
-    read.state = CurrentState(running=tuple(running), sources=(source,), foreign=tuple(foreign))
+        else:
+            own += [dataclasses.replace(held, job=_job_handle(job)) for held in _held(job, read, where)]
+    read.state = CurrentState(running=tuple(running), sources=(source,), foreign=tuple(foreign),
+                              held_by_policy=tuple(own))
     return read
 
 
@@ -218,8 +226,23 @@ def _held(job: SqueueJob, read: StateRead, where: FileProblem) -> list[Foreign]:
                          or (_count(job.get("memory_per_cpu")) or 0) * node_cpus)
         gpus = _gpus(gres[index]) if index < len(gres) and isinstance(gres[index], str) else 0
         held.append(Foreign(node=node, name=f"{_job_handle(job)} ({job['name']})",
-                            cpu_milli=1000 * node_cpus, memory=MIB * memory, gpu=gpus))
+                            cpu_milli=1000 * node_cpus, memory=MIB * memory, gpu=gpus,
+                            ends=job_times(job)[1]))
     return held
+
+
+def job_times(job: SqueueJob) -> tuple[int | None, int | None]:
+    """When a running job started, and the latest it ends, in seconds since the epoch (None
+    where not said). A job without a time limit (`time_limit` null in 22.05, `infinite` from
+    23.02: UNLIMITED) has no end, though squeue writes one a year after its start."""
+    started = _count(job.get("start_time")) or None
+    limit = job.get("time_limit")
+    if limit is None or (isinstance(limit, dict) and limit.get("infinite")) or _count(limit) is None:
+        return started, None
+    ends = _count(job.get("end_time")) or None
+    if ends is None and started is not None:
+        ends = started + 60 * (_count(limit) or 0)
+    return started, ends
 
 
 def _gpus(detail: str) -> int:

@@ -422,6 +422,17 @@ class Window(Frozen):
         return range(self.earliest, self.latest_start + 1)
 
 
+class Hold(Frozen):
+    """A running job's room on one node, held from the horizon's start until step `until`
+    (1 to the horizon's steps - 1): the policy's own job (`job` its id and workload) or another
+    team's (squeue's `end_time`). Its node-steps are not the schedule's: they cost nothing."""
+
+    node: str
+    room: dict[str, int]  # per resource, as `Demand.requests`
+    until: int
+    job: str  # "101 (finetune)", as the state names it
+
+
 class OptionGroup(Frozen):
     """A workload with accelerator options: its option demands must deliver `required` together
     (sum of throughput x replicas placed); a gang runs all its replicas on one option."""
@@ -512,6 +523,10 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
         """Replicas of `demand` running now, wherever they run."""
         return sum(self.running.get(demand, {}).values()) + self.running_elsewhere.get(demand, 0)
     timeline: Timeline | None = None  # with a horizon: work is placed in time too (issue 19)
+    # with a horizon and a current state: running jobs that hold room on a node until a step
+    # inside the horizon (`model/running_jobs.py`; the solver and `verify` read them through
+    # `solve/held_room.py`); jobs that run past the horizon's end hold theirs in `capacity`
+    holds: tuple[Hold, ...] = ()
     carbon_budget: Fraction | None = None  # kgCO2e over the horizon (the policy's)
     carbon_budget_origin: Origin | None = None
 

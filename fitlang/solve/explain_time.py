@@ -390,10 +390,12 @@ def _service(problem: Problem, demand: Demand) -> bool:
 
 
 def _solves(problem: Problem, time_limit: Callable[[], float | None]) -> TimedPlacement | None:
-    """The schedule of every replica the time model finds, or None."""
+    """The schedule of every replica the time model finds, or None (running jobs' room held
+    until they end counted: `held_room.py`)."""
+    from fitlang.solve.held_room import with_holds
     from fitlang.solve.timeline import solve_timed
 
-    placement = solve_timed(problem, time_limit())
+    placement = solve_timed(with_holds(problem), time_limit())
     done = not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE)
     return placement if done else None
 

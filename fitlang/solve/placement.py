@@ -115,7 +115,13 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
           progress: Progress | None = None) -> Placement:
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`). Then nodes read from Slurm that
-    the answer overfills in whole cores per job are repaired (`whole_cores.py`)."""
+    the answer overfills in whole cores per job are repaired (`whole_cores.py`). Running jobs'
+    room held until a step of the horizon (`Problem.holds`) is pinned work (`held_room.py`)."""
+    if problem.holds:
+        from fitlang.solve.held_room import with_holds, without_holds
+
+        held = with_holds(problem)
+        return without_holds(solve(held, backend, time_limit, progress), held)
     return whole_cores.solved_and_repaired(problem, time_limit, lambda limit: _solved(problem, backend, limit,
                                                                                       progress))
 

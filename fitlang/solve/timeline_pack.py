@@ -31,6 +31,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Window
 from fitlang.solve.greedy import UNLIMITED_PODS
+from fitlang.solve.held_room import is_held
 from fitlang.solve.timeline_resume import Progress, Resumed
 
 # the column of a replica's need and a node's capacity that counts pods: one per replica, as
@@ -680,12 +681,13 @@ def place_cheapest(ledger: Ledger, demand: Demand, replica: int, window: Window)
     return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
 
 
-def urgency(demand: Demand, steps: int) -> tuple[bool, int, int, str]:
-    """Services first, then the jobs whose windows leave the fewest start steps."""
+def urgency(demand: Demand, steps: int) -> tuple[bool, bool, int, int, str]:
+    """Running jobs' held room first (`held_room.py`: it has one spot, where the job runs),
+    then services, then the jobs whose windows leave the fewest start steps."""
     window = demand.window
     assert window is not None
-    return (window.duration < steps, window.latest_start - window.earliest, window.earliest,
-            demand.name)
+    return (not is_held(demand.name), window.duration < steps, window.latest_start - window.earliest,
+            window.earliest, demand.name)
 
 
 def floor_order(problem: Problem) -> list[Demand]:
@@ -699,9 +701,9 @@ def floor_order(problem: Problem) -> list[Demand]:
     assert timeline is not None
     nodes = {node_class.id: node_class.count for node_class in problem.classes}
 
-    def key(demand: Demand) -> tuple[bool, int, tuple[bool, int, int, str]]:
+    def key(demand: Demand) -> tuple[bool, bool, int, tuple[bool, bool, int, int, str]]:
         urgent = urgency(demand, timeline.steps)
-        return urgent[0], sum(nodes[class_id] for class_id in demand.eligible), urgent
+        return urgent[0], urgent[1], sum(nodes[class_id] for class_id in demand.eligible), urgent
 
     return sorted(problem.demands, key=key)
 
@@ -766,10 +768,10 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
     return best
 
 
-def _due(demand: Demand) -> tuple[int, int, str]:
+def _due(demand: Demand) -> tuple[bool, int, int, str]:
     window = demand.window
     assert window is not None
-    return (window.latest_start + window.duration, window.earliest, demand.name)
+    return (not is_held(demand.name), window.latest_start + window.duration, window.earliest, demand.name)
 
 
 def _past(stop: float | None) -> bool:

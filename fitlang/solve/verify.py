@@ -71,6 +71,10 @@ def verify(problem: Problem, document: Any, root: str = "", shaped: bool = False
     shape = [] if shaped else _shape_problems(document)
     if shape:
         return [], shape
+    if problem.holds:  # running jobs' room held until a step: pinned work (`held_room.py`)
+        from fitlang.solve.held_room import held_document, with_holds
+
+        problem, document = with_holds(problem), held_document(problem, document)
     bought = {n["name"] for n in document.get("nodes", [])
               if isinstance(n, dict) and n.get("provisioned")}
     owner = _Owners(problem, bought)

@@ -1,0 +1,65 @@
+"""Running jobs' room held until a step inside the horizon, as the time solver reads it
+(`fitlang/solve/held_room.py`, `timeline._fits_beside`): each hold pinned work on its node's
+own class, no start beside a hold where a replica does not fit, and a hold the search left
+out taking the work beside it out too. The policy and states are test_running_jobs.py's."""
+
+from __future__ import annotations
+
+from test_running_jobs import HOUR, START, _job, _wide
+
+from fitlang.driver import Compilation
+
+
+def test_a_hold_the_search_left_out_leaves_out_the_work_beside_it(tmp_path):
+    # (a safety net: each hold is placed first, at its one spot) an answer without finetune's
+    # hold on gpu-0 must not keep wide there while finetune runs: wide is left out, said why
+    from fitlang.solve.held_room import is_held, with_holds, without_holds
+    from fitlang.solve.linear import Status
+    from fitlang.solve.placement_result import Unplaced
+    from fitlang.solve.timeline import TimedAssignment, TimedPlacement
+
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
+    held = with_holds(Compilation(path).problem)
+    [hold] = [d.name for d in held.demands if is_held(d.name)]
+    placement = TimedPlacement(Status.FEASIBLE, "cost", None, None, [
+        TimedAssignment("wide", 0, "gpu-0", start=1, end=3)], [Unplaced(hold, 0, "no room")])
+    answer = without_holds(placement, held)
+    assert answer.status is Status.UNKNOWN and answer.assignments == []
+    assert [(u.workload, u.reason) for u in answer.unplaced] == [
+        ("wide", "its node `gpu-0` is held by a running job (101 (finetune)) then, and no schedule "
+                 "beside it was found")]
+
+
+def test_the_time_model_has_no_start_beside_a_hold_where_a_replica_does_not_fit(tmp_path):
+    # finetune holds 32 of gpu-0's 64 CPU until 04:00: wide (48) may start there at 04:00 at
+    # the earliest; the model had columns from 00:00, which its relaxation used in part (half
+    # a replica beside the hold, at no charge), a bound far under the optimum
+    from fitlang.solve.held_room import with_holds
+    from fitlang.solve.timeline import encode
+
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360)])
+    problem = with_holds(Compilation(path).problem)
+    encoding = encode(problem, problem.timeline)
+    starts = sorted(start for demand, class_id, start in encoding.x if demand == "wide"
+                    and class_id == "gpu@gpu-0")
+    assert starts == list(range(4, 23))  # 04:00 to 22:00 (2 h by the 24 h deadline)
+
+
+def test_a_pool_node_another_teams_job_holds_all_horizon_keeps_its_own_room_in_time(tmp_path, capsys):
+    # another team's job without a time limit holds 32 of gpu-0's 64 CPU all day; 17 wide
+    # replicas (48 CPU, 2 h) fit on the 16 other nodes, never on gpu-0 (one waits 2 h). A fleet
+    # of more than 16 nodes is solved over classes, and the time solver's ledger read the
+    # pool's room for every node: it started one on gpu-0 (80 CPU), E0507
+    import json
+
+    from fitlang.cli import main
+
+    path = _wide(tmp_path, [_job(7, "other", "gpu-0", 32, START - HOUR, None)])
+    path.write_text(path.read_text().replace("count = 1", "count = 17").replace(
+        "workload wide {\n  kind = job\n  replicas = 1", "workload wide {\n  kind = job\n  replicas = 17"))
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert sorted(a["node"] for a in document["assignments"] if a["workload"] == "wide") != [] and \
+        all(a["node"] != "gpu-0" for a in document["assignments"] if a["workload"] == "wide")
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
