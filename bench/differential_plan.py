@@ -122,7 +122,10 @@ def draw(rng: random.Random, broken: bool = False) -> tuple[str, list[dict]]:
     for i in range(rng.randint(1, 3)):
         replicas = rng.randint(0, 3)
         cpus[f"w{i}"] = rng.choice([1, 1, 2])
-        lines = [f"  replicas = {replicas}", f"  cpu = {cpus[f'w{i}']}", "  memory = 1GiB"]
+        # (an image and a command: the targets need them, and a plan's files without them were
+        # manifests with `image: ""`, which the API server refuses; E0601 since session 58)
+        lines = ['  image = "bench:1"', '  command = ["run"]', f"  replicas = {replicas}",
+                 f"  cpu = {cpus[f'w{i}']}", "  memory = 1GiB"]
         rule = rng.choice(["", "", "node", "zone", "spread"])
         lines += {"": [], "node": ["  anti_affinity self on node"], "zone": ["  anti_affinity self on zone"],
                   "spread": ["  spread zone max_skew 1"]}[rule]
