@@ -124,8 +124,9 @@ def draw(rng: random.Random, broken: bool = False) -> tuple[str, list[dict]]:
         cpus[f"w{i}"] = rng.choice([1, 1, 2])
         # (an image and a command: the targets need them, and a plan's files without them were
         # manifests with `image: ""`, which the API server refuses; E0601 since session 58)
-        lines = ['  image = "bench:1"', '  command = ["run"]', f"  replicas = {replicas}",
-                 f"  cpu = {cpus[f'w{i}']}", "  memory = 1GiB"]
+        # (`replicas` first: `_extra` reads it so)
+        lines = [f"  replicas = {replicas}", f"  cpu = {cpus[f'w{i}']}", "  memory = 1GiB",
+                 '  image = "bench:1"', '  command = ["run"]']
         rule = rng.choice(["", "", "node", "zone", "spread"])
         lines += {"": [], "node": ["  anti_affinity self on node"], "zone": ["  anti_affinity self on zone"],
                   "spread": ["  spread zone max_skew 1"]}[rule]

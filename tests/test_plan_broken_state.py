@@ -27,6 +27,7 @@ POLICY = 'import "std/accelerators"\n' + "".join(
     f"  gpu {{\n    model = L4\n    count = 1\n  }}\n  price = {price} USD/h\n}}\n"
     for name, price in (("old", "3.00"), ("new", "1.00"))) + """
 workload infer {
+  image = "registry.example.com/infer:1"
   replicas = REPLICAS
   cpu = 2
   memory = 4GiB
