@@ -34,9 +34,7 @@ def stretches_emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadl
     per block found -79 in 1.9, the moves after -35). `progress`: how far a pass over the same
     schedule got before (a block it was cut in is read again)."""
     spots = list(spots)
-    where: dict[tuple[str, int], set[int]] = {}  # (class, node) -> the spots on it
-    for index, spot in enumerate(spots):
-        where.setdefault((spot.class_id, spot.node), set()).add(index)
+    where = _spots_by_node(spots)
     for class_id, node, first, last in (progress or Progress()).through(
             lambda: _blocks(ledger), lambda: past(deadline, ledger)):
         while _one_kept(problem, ledger, spots, where, (class_id, node), first, last) \
@@ -57,9 +55,7 @@ def blocks_emptied_longest_first(problem: Problem, ledger: Ledger, spots: list[S
     whose replicas are all as long are `emptied`'s alone. `progress`: how far a pass over
     the same schedule got before."""
     spots = list(spots)
-    where: dict[tuple[str, int], set[int]] = {}  # (class, node) -> the spots on it
-    for index, spot in enumerate(spots):
-        where.setdefault((spot.class_id, spot.node), set()).add(index)
+    where = _spots_by_node(spots)
     for class_id, node, first, last in (progress or Progress()).through(
             lambda: _blocks(ledger), lambda: past(deadline, ledger)):
         held = sorted(index for index in where.get((class_id, node), ())
@@ -70,6 +66,14 @@ def blocks_emptied_longest_first(problem: Problem, ledger: Ledger, spots: list[S
         if moved is not None:
             moved_in(spots, where, held, moved)
     return spots
+
+
+def _spots_by_node(spots: list[Spot]) -> dict[tuple[str, int], set[int]]:
+    """(class, node) -> the indexes of the spots on it."""
+    where: dict[tuple[str, int], set[int]] = {}
+    for index, spot in enumerate(spots):
+        where.setdefault((spot.class_id, spot.node), set()).add(index)
+    return where
 
 
 def _one_kept(problem: Problem, ledger: Ledger, spots: list[Spot], where: dict[tuple[str, int], set[int]],
