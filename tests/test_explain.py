@@ -25,7 +25,7 @@ from fitlang.solve.explain import (
 )
 from fitlang.solve.linear import Outcome, Status
 
-from solving import problem_from, solve
+from solving import problem_from, solve, solved
 
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n')
 
@@ -517,14 +517,40 @@ def test_a_zone_spread_says_it_keeps_its_workload_off_what_is_bought(tmp_path):
 
 def test_a_spread_short_of_its_min_domains_says_how_many_domains_it_asks_for(tmp_path):
     """3 replicas `max_skew 1 min_domains 3` where offers are sold in 2 regions: fewer domains
-    than asked, each holds at most 1; the conflict names `min_domains`, a wider skew repairs it."""
+    than asked, each holds at most 1; the conflict names `min_domains`, and lowering it to the
+    2 domains there are repairs it (as cheap as a wider skew, 2 nodes, and the spread stays even).
+    The edit, made in the text, solves."""
     text = (_REGIONS + _offer("m1", '["us-east-1", "eu-central-1"]') + "buy cloud {\n}\n"
             + workload("api", 3, 1, "1Gi", "  spread region max_skew 1 min_domains 3\n"))
     explanation = explain(problem_from(tmp_path, text))
     [stated] = [r for r in explanation.reasons if r.part.kind == "spread"]
     assert stated.text == ("`api` must spread over region with max_skew 1 over at least 3 region domains "
                            "(min_domains)")
-    assert any("raise max_skew of `api`'s spread over region" in r.text for r in explanation.repairs)
+    [repair] = [r for r in explanation.repairs if r.part.kind == "spread"]
+    assert (repair.before, repair.after, repair.cost) == ("min_domains 3", "min_domains 2", Fraction("0.4"))
+    assert repair.text.startswith("lower min_domains of `api`'s spread over region")
+    fixed = solved(problem_from(tmp_path, text.replace(repair.before, repair.after)))
+    assert fixed.status is Status.OPTIMAL and fixed.value == repair.cost
+
+
+def test_a_wider_skew_repairs_a_min_domains_spread_where_it_is_cheaper_than_fewer_domains(tmp_path):
+    """4 replicas of 1 CPU `max_skew 1 min_domains 4`, offers in three regions, the third dear
+    (0.9): `min_domains 3` needs 2 + 1 + 1 over all three, 1.3; `max_skew 2` lets 2 + 2 share
+    the two cheap nodes (2 domains, fewer than 4: the emptiest counted 0, skew 2), 0.4. The
+    cheaper is offered, and it holds when applied."""
+    third = 'region eu_west {\n  code = "eu-west-1"\n  jurisdiction = EU\n}\n'
+    dear = _offer("m3", '["eu-west-1"]').replace("price = 0.2", "price = 0.9")
+    text = (_REGIONS + third + _offer("m1", '["us-east-1", "eu-central-1"]') + dear
+            + "buy cloud {\n}\n"
+            + workload("api", 4, 1, "1Gi", "  spread region max_skew 1 min_domains 4\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    [repair] = [r for r in explanation.repairs if r.part.kind == "spread"]
+    assert (repair.before, repair.after, repair.cost) == ("1", "2", Fraction("0.4"))
+    assert repair.text.startswith("raise max_skew of `api`'s spread over region")
+    fixed = solved(problem_from(tmp_path, text.replace("max_skew 1", "max_skew 2")))
+    assert fixed.status is Status.OPTIMAL and fixed.value == repair.cost
+    fewer = solved(problem_from(tmp_path, text.replace("min_domains 4", "min_domains 3")))
+    assert fewer.status is Status.OPTIMAL and fewer.value == Fraction("1.3")
 
 
 def test_when_no_single_repair_works_the_smallest_pair_is_offered(tmp_path):

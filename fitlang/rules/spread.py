@@ -474,35 +474,74 @@ def reason(problem: Problem, part: Part) -> Stated:
 
 
 def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    """A wider max_skew, the least that works; else the spread dropped."""
+    """A lower `min_domains` or a wider max_skew, each the least change that works, the
+    cheaper of the two where both do (the fewer domains on a tie: it keeps the evenness the
+    user asked for); else the spread dropped."""
     from fitlang.solve.explain import search
 
-    members = demands_of(problem, part.subject)
-    index = part.position
-    skew = members[0].spreads[index].max_skew
-    most = max(d.replicas for d in members)
-
-    def works(wider: int) -> search.Check:
-        trial = problem
-        for demand in members:
-            spreads = list(demand.spreads)
-            spreads[index] = dataclasses.replace(spreads[index], max_skew=skew + wider)
-            trial = trial.with_demand(demand.name, spreads=spreads)
-        return search.works(trial, deadline, cheapest=True)
-
-    found = search.smallest(works, 1, max(1, most - skew), deadline)
-    rule = members[0].spreads[index]
-    if found is not None:
-        value = skew + found[0]
-        text = (f"raise max_skew of `{part.subject}`'s spread over {rule.topology}"
-                f"{where(rule.origin)} from {skew} to {value}")
-        return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost,
-                                     checked=found[1])
+    rule = demands_of(problem, part.subject)[0].spreads[part.position]
+    found = [r for r in (_fewer_domains(problem, part, deadline), _wider_skew(problem, part, deadline))
+             if r is not None]
+    if found:
+        return min(found, key=lambda r: r.cost if r.cost is not None else math.inf)
     check = search.decided_without(problem, part, deadline)
     if check is None:
         return None
     text = f"drop the spread over {rule.topology} from `{part.subject}`{where(rule.origin)}"
     return search.Repair(part, text, rule.origin, None, None, check.cost, checked=check)
+
+
+def _with_spread(problem: Problem, part: Part, max_skew: int | None = None,
+                 min_domains: int | None = None) -> Problem:
+    """The policy with the spread `part`'s numbers changed in every demand of its workload."""
+    trial = problem
+    for demand in demands_of(problem, part.subject):
+        spreads = list(demand.spreads)
+        rule = spreads[part.position]
+        spreads[part.position] = dataclasses.replace(
+            rule, max_skew=rule.max_skew if max_skew is None else max_skew,
+            min_domains=rule.min_domains if min_domains is None else min_domains)
+        trial = trial.with_demand(demand.name, spreads=spreads)
+    return trial
+
+
+def _wider_skew(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    from fitlang.solve.explain import search
+
+    members = demands_of(problem, part.subject)
+    rule = members[0].spreads[part.position]
+    skew = rule.max_skew
+    most = max(d.replicas for d in members)
+    found = search.smallest(
+        lambda wider: search.works(_with_spread(problem, part, max_skew=skew + wider), deadline,
+                                   cheapest=True), 1, max(1, most - skew), deadline)
+    if found is None:
+        return None
+    value = skew + found[0]
+    text = (f"raise max_skew of `{part.subject}`'s spread over {rule.topology}"
+            f"{where(rule.origin)} from {skew} to {value}")
+    return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost, checked=found[1])
+
+
+def _fewer_domains(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """`min_domains` lowered the least that works (fewer domains asked never places less: the
+    emptiest counts as 0 only while fewer than that many exist)."""
+    from fitlang.solve.explain import search
+
+    rule = demands_of(problem, part.subject)[0].spreads[part.position]
+    least = rule.min_domains
+    if least <= 1:
+        return None
+    found = search.smallest(
+        lambda fewer: search.works(_with_spread(problem, part, min_domains=least - fewer), deadline,
+                                   cheapest=True), 1, least - 1, deadline)
+    if found is None:
+        return None
+    value = least - found[0]
+    text = (f"lower min_domains of `{part.subject}`'s spread over {rule.topology}"
+            f"{where(rule.origin)} from {least} to {value}")
+    return search.Repair(part, text, rule.origin, f"min_domains {least}", f"min_domains {value}",
+                         found[1].cost, checked=found[1])
 
 
 class SpreadLeast(Frozen):
