@@ -125,6 +125,27 @@ def test_a_repair_past_its_deadline_leaves_out_what_it_did_not_move_where_that_i
     assert len(cut.unplaced) == 1 and len(cut.assignments) == 3 and cut.status is Status.FEASIBLE
 
 
+def test_a_repair_cut_short_repairs_the_nodes_of_the_highest_priority_first(tmp_path, monkeypatch):
+    # n1 runs b x3 and d x1 (priority 1), n2 a x3 and c x1 (priority 5): Slurm gives 4 + 2 of
+    # each node's 4 CPUs; n3 and n4 are free. The deadline comes after one move: that move
+    # repairs n2 (its least priority is the higher), and n1 gives up a priority-1 replica. In
+    # the order the answer lists them n1 took the move and n2 gave up a priority-5 one (bench/hpc_queue.py
+    # 3,000 nodes seed 61 at 10 s: 25 replicas of the top priority left out a first-fit places)
+    problem, placement = _ranked(tmp_path, [("n1", 4), ("n2", 4), ("n3", 4), ("n4", 4)],
+                                 [("a", 3, 5, ""), ("c", 1, 5, ""), ("b", 3, 1, ""), ("d", 1, 1, "")])
+    crowded = _crowded(placement, {"b": ["n1"] * 3, "d": ["n1"], "a": ["n2"] * 3, "c": ["n2"]})
+    moving = whole_cores._Nodes.move
+
+    def one_move_in_time(nodes, *arguments, **keywords):
+        nodes.deadline = float("-inf")  # past it once this move is made
+        return moving(nodes, *arguments, **keywords)
+
+    monkeypatch.setattr(whole_cores._Nodes, "move", one_move_in_time)
+    cut = repaired(problem, crowded, deadline=time.monotonic() + 3600)
+    assert broken_rules(problem, cut) == [] and not cut.overfull
+    assert [problem.demand(u.workload).priority for u in cut.unplaced] == [1]
+
+
 def _ranked(tmp_path, nodes: list[tuple[str, int]], workloads: list[tuple[str, int, int, str]]):
     """A policy of free 2-thread Slurm nodes (name, CPUs) and workloads (name, replicas,
     priority, extra rule) of 1 CPU each, replicas allowed out: its problem and a placement
