@@ -687,15 +687,17 @@ class CommandRunsSrun(Message):
     target: str
 
 
+# Out of use since session 59: a workload takes a multi-host TPU slice whole or not at all
+# (`rules/tpu_slices.py`), and `verify` refuses a placement on part of one (E0503), so no
+# answer the targets write has one. The code stays registered so that it keeps its meaning.
 class PartOfTpuSlice(Message):
     code = "W0626"
-    summary = "a workload on part of a multi-host TPU slice"
+    summary = "a workload on part of a multi-host TPU slice (no longer reported: `verify` refuses it)"
     template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Give the workload one replica per host of the slice (a `gang` of that many, asking "
-           "all of each host's chips), or keep it off the slice's nodes (`require labels[...]`). "
-           "A multi-host slice's hosts run one job together; fitc places each host as a node of "
-           "its own and does not hold a workload to a slice's hosts.")
+           "all of each host's chips), or keep it off the slice's nodes. fitc now holds a "
+           "workload to a slice's hosts itself; `verify` refuses a placement on part of one.")
     detail: str
     target: str
 
