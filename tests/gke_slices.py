@@ -17,7 +17,8 @@ def tpu_host(name: str, pool: str, topology: str, chips: int = 4, cpu: str = "11
     chips than `chips`: `2x4` on 4-chip hosts is 2 hosts)."""
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
               "node.kubernetes.io/instance-type": V5E[1], "cloud.google.com/gke-nodepool": pool,
-              "topology.kubernetes.io/region": "europe-west4", "topology.kubernetes.io/zone": "europe-west4-b",
+              "topology.kubernetes.io/region": "europe-west4",
+              "topology.kubernetes.io/zone": "europe-west4-b",
               "cloud.google.com/gke-tpu-accelerator": V5E[0], "cloud.google.com/gke-tpu-topology": topology}
     resources = {"cpu": cpu, "memory": memory, "pods": "110", "google.com/tpu": str(chips)}
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
@@ -28,8 +29,9 @@ def tpu_host(name: str, pool: str, topology: str, chips: int = 4, cpu: str = "11
 
 def cpu_node(name: str, cpu: str = "15890m", memory: str = "57Gi") -> dict:
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-              "node.kubernetes.io/instance-type": "n2-standard-16", "cloud.google.com/gke-nodepool": "default",
-              "topology.kubernetes.io/region": "europe-west4", "topology.kubernetes.io/zone": "europe-west4-c"}
+              "node.kubernetes.io/instance-type": "n2-standard-16",
+              "cloud.google.com/gke-nodepool": "default", "topology.kubernetes.io/region": "europe-west4",
+              "topology.kubernetes.io/zone": "europe-west4-c"}
     resources = {"cpu": cpu, "memory": memory, "pods": "110"}
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
             "spec": {}, "status": {"allocatable": resources, "capacity": resources,

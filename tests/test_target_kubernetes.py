@@ -1001,7 +1001,8 @@ def test_a_gang_on_a_multi_host_tpu_slice_runs_as_one_job_on_all_its_hosts(tmp_p
     path.write_text(inventory() + tpu_workload("train", 2, gang=True) + tpu_workload("one", 1))
     context, files = render(path, "kubernetes")
     check_objects(files)
-    jobs = {d["metadata"]["labels"]["app.kubernetes.io/name"]: d for d in documents(files) if d["kind"] == "Job"}
+    jobs = {d["metadata"]["labels"]["app.kubernetes.io/name"]: d for d in documents(files)
+            if d["kind"] == "Job"}
     hosts = {name: next(e["values"] for e in _expressions(job) if e["key"] == "kubernetes.io/hostname")
              for name, job in jobs.items()}
     assert sorted(hosts["train"]) in (["a-0", "a-1"], ["b-0", "b-1"]) and hosts["one"] == ["single-0"]

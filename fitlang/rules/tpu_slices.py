@@ -62,9 +62,9 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
               f"`{node_class.tpu_slice}`, which run one job together: one gang (`gang = true`) of "
               f"{hosts} replicas, each asking the {chips} chips of its host")
     if workload.gpu_count != chips:
-        stated = "gpu" in workload.spans
-        yield Exclusion(f"count = {workload.gpu_count}" if stated else "no `gpu` block",
-                        workload.spans.get("gpu", workload.origin), slice_,
+        # (the `gpu` block's own spans are not the workload's: it points at the workload)
+        yield Exclusion(f"count = {workload.gpu_count}" if workload.gpu_count else "no `gpu` block",
+                        workload.origin, slice_,
                         relaxed=f"count = {chips}", source="tpu_slices")
     elif workload.replicas != hosts:
         yield Exclusion(f"replicas = {workload.replicas}", workload.spans.get("replicas", workload.origin),
