@@ -635,6 +635,22 @@ class DuplicateInventoryNode(Message):
     detail: str
 
 
+class DeclaredTpuSlice(Message):
+    code = "E0522"
+    summary = "a pool or offer of hosts of a multi-host TPU slice"
+    template = ("{block} `{name}` labels its nodes `cloud.google.com/gke-tpu-topology: {topology}`, "
+                "{chips} TPU chips, more than the {count} of one node: hosts of a multi-host slice, "
+                "which run one job together and are made whole by their GKE node pool")
+    fix = ("Declare a single-host topology (`2x2` for 4 chips, as std/gcp's offers do), or read a "
+           "GKE cluster's slices from `kubectl get nodes -o json` (an `inventory`): fitc holds a "
+           "workload to an inventory slice's hosts, one replica on each, and buys no slice.")
+    block: str
+    name: str
+    topology: str
+    chips: int
+    count: int
+
+
 class InventoryNodesLeftOut(Message):
     code = "W0522"
     summary = "inventory nodes or devices that take no work"
