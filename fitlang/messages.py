@@ -635,6 +635,22 @@ class DuplicateInventoryNode(Message):
     detail: str
 
 
+class DeclaredTpuSlice(Message):
+    code = "E0522"
+    summary = "a pool or offer of hosts of a multi-host TPU slice"
+    template = ("{block} `{name}` labels its nodes `cloud.google.com/gke-tpu-topology: {topology}`, "
+                "{chips} TPU chips, more than the {count} of one node: hosts of a multi-host slice, "
+                "which run one job together and are made whole by their GKE node pool")
+    fix = ("Declare a single-host topology (`2x2` for 4 chips, as std/gcp's offers do), or read a "
+           "GKE cluster's slices from `kubectl get nodes -o json` (an `inventory`): fitc holds a "
+           "workload to an inventory slice's hosts, one replica on each, and buys no slice.")
+    block: str
+    name: str
+    topology: str
+    chips: int
+    count: int
+
+
 class InventoryNodesLeftOut(Message):
     code = "W0522"
     summary = "inventory nodes or devices that take no work"
@@ -687,15 +703,17 @@ class CommandRunsSrun(Message):
     target: str
 
 
+# Out of use since session 59: a workload takes a multi-host TPU slice whole or not at all
+# (`rules/tpu_slices.py`), and `verify` refuses a placement on part of one (E0503), so no
+# answer the targets write has one. The code stays registered so that it keeps its meaning.
 class PartOfTpuSlice(Message):
     code = "W0626"
-    summary = "a workload on part of a multi-host TPU slice"
+    summary = "a workload on part of a multi-host TPU slice (no longer reported: `verify` refuses it)"
     template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Give the workload one replica per host of the slice (a `gang` of that many, asking "
-           "all of each host's chips), or keep it off the slice's nodes (`require labels[...]`). "
-           "A multi-host slice's hosts run one job together; fitc places each host as a node of "
-           "its own and does not hold a workload to a slice's hosts.")
+           "all of each host's chips), or keep it off the slice's nodes. fitc now holds a "
+           "workload to a slice's hosts itself; `verify` refuses a placement on part of one.")
     detail: str
     target: str
 

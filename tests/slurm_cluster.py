@@ -255,7 +255,7 @@ def _declared(files: dict[str, str], directory: Path, ports: Ports) -> tuple[str
         lines.append(line)
     gres = []
     for index, line in enumerate(gres_text.splitlines()):
-        match = re.match(r"NodeName=(\S+) (.*)File=/dev/\w+\[0-(\d+)\]$", line)
+        match = re.match(r"NodeName=(\S+) (.*)File=/dev/(?:vfio/|\w+)\[0-(\d+)\]$", line)
         if match:
             devices = _fake_devices(directory, f"declared-{index}", int(match[3]) + 1)
             line = f"NodeName={match[1]} {match[2]}File={devices}/dev[0-{match[3]}]"
@@ -295,7 +295,7 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
         f"SlurmctldLogFile={directory}/log/slurmctld.log", f"SlurmdLogFile={directory}/log/slurmd-%n.log",
         "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "ReturnToService=2",
-        "SlurmdParameters=config_overrides", "GresTypes=gpu,neuron", "MpiDefault=none",
+        "SlurmdParameters=config_overrides", "GresTypes=gpu,neuron,tpu", "MpiDefault=none",
         # heterogeneous jobs are started by the backfill scheduler only: let it run every second
         "SchedulerType=sched/backfill", "SchedulerParameters=bf_interval=1",
         "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",

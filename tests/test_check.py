@@ -945,3 +945,30 @@ def test_a_spread_s_min_domains_is_a_whole_number_of_at_least_one(tmp_path, spre
     if not found:
         [rule] = result.program.workloads["w"].spreads
         assert (rule.topology, rule.max_skew, rule.min_domains) == ("region", 1, 3)
+
+
+@pytest.mark.parametrize("block, topology, found", [
+    ("offer", "2x4", ["E0522"]),  # 8 chips on 4-chip hosts: two hosts of one slice
+    ("pool", "4x4", ["E0522"]),
+    ("offer", "2x2", []),  # one host: std/gcp's own topology
+    ("pool", "2x2", []),
+])
+def test_a_pool_or_offer_of_multi_host_tpu_slice_hosts_is_refused(tmp_path, block, topology, found):
+    """A `buy` of v5e hosts labelled `2x4` (found as a user, session 59): GKE makes such a node
+    pool whole, two hosts running one job, but a pool or offer is placed and bought node by
+    node, a workload on one host of the slice. Refused where it is declared; an inventory's
+    slices are read and held whole instead (`rules/tpu_slices.py`)."""
+    where = ('  provider = gcp\n  instance_type = "ct5lp-hightpu-4t"\n  regions = ["us-central1"]\n'
+             if block == "offer" else "  count = 2\n")
+    text = ('import "std/accelerators"\n\n'
+            f'{block} v5e {{\n{where}  labels = {{\n'
+            '    "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",\n'
+            f'    "cloud.google.com/gke-tpu-topology": "{topology}",\n  }}\n'
+            '  cpu = 112\n  memory = 192GiB\n  gpu {\n    model = TPU_V5E\n    count = 4\n  }\n'
+            '  price = 4.80 USD/h\n}\n\n'
+            'workload w {\n  replicas = 1\n  cpu = 8\n  memory = 16GiB\n}\n')
+    result = check_text(tmp_path, text)
+    refused = [d for d in result.diagnostics if d.code == "E0522"]
+    assert [d.code for d in refused] == found
+    assert all((d.span.line, f"topology: {topology}`" in d.message) == (7 if block == "offer" else 5, True)
+               for d in refused)

@@ -1137,3 +1137,35 @@ def test_a_request_lowered_onto_a_pool_a_rule_keeps_it_off_is_a_pair_with_the_ru
         (PartKind.REPLICAS, "12", "8", True), (PartKind.RULE, 'labels["tier"] == "gold"', None, False)]
     fixed = _fixed(text, explanation.pair[0]).replace('  labels = { tier: "gold" }\n', "")
     assert not solve(problem_from(tmp_path, fixed, "fixed.fit")).unplaced
+
+
+@pytest.mark.parametrize("tune, change", [
+    # one 4-chip replica: a gang of two (each slice has two 4-chip hosts)
+    (("tune", 1), "(`replicas = 2`, `gang = true`)"),
+    # a gang of two asking 2 chips a replica: each of its host's 4
+    (("tune", 2, 2, True), "(`count = 4` in its `gpu` block)"),
+])
+def test_a_workload_that_cannot_fill_a_multi_host_tpu_slice_is_told_what_would(tmp_path, capsys, tune,
+                                                                                 change):
+    """Session 58's research centre: `tune` (1 replica of 4 v5e chips) beside a gang on two
+    `2x4` slices of two 4-chip hosts each. A slice's hosts run one job together, so `tune` may
+    not take one host of the other slice (the solver placed it there, and GKE would leave it
+    waiting): explain names the slices and what filling one takes, and its repair, applied to
+    the source as it says, solves and verifies."""
+    from gke_slices import inventory, slice_hosts, tpu_workload, write_nodes
+
+    write_nodes(tmp_path / "nodes.json", slice_hosts("a", "2x4") + slice_hosts("b", "2x4"))
+    path = tmp_path / "p.fit"
+    path.write_text(inventory() + tpu_workload("whole", 2, gang=True) + tpu_workload(*tune))
+    assert main(["explain", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "keeps it off multi-host TPU slices `a` (pool `gke/a`), `b` (pool `gke/b`): the hosts of a " \
+           "multi-host TPU slice run one job together, one gang (`gang = true`) of 2 replicas, each " \
+           "asking the 4 chips of its host" in err + out
+    assert ("make `tune` one gang (`gang = true`) of 2 replicas, each asking the 4 chips of its host "
+            f"{change}") \
+        in out
+    path.write_text(inventory() + tpu_workload("whole", 2, gang=True) + tpu_workload("tune", 2, 4, True))
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    (tmp_path / "placed.json").write_text(capsys.readouterr().out)
+    assert main(["verify", str(path), str(tmp_path / "placed.json")]) == 0

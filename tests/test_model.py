@@ -902,3 +902,32 @@ def test_trainium2_has_the_96_gib_of_device_memory_a_chip_has(tmp_path):
     assert not checked.has_errors, checked.diagnostics
     [demand] = build_problem(checked.program).problem.demands
     assert demand.eligible == ["aws_trn2_48xlarge@us-east-2"]
+
+
+def test_the_hosts_of_a_multi_host_tpu_slice_are_a_class_only_a_gang_filling_it_may_use(tmp_path):
+    """A GKE node pool whose `gke-tpu-topology` holds more chips than a node (`2x4` of 4-chip
+    v5e hosts: 2 hosts) is one slice; its hosts were merged with every node alike into one
+    class, and any workload could take any of them. Each slice is now a class, named by its
+    node pool, that a workload may use only as one gang of a replica per host asking all its
+    chips; a `2x2` pool (a single host) is no slice."""
+    from gke_slices import inventory, slice_hosts, tpu_workload, write_nodes
+
+    write_nodes(tmp_path / "nodes.json", slice_hosts("a", "2x4") + slice_hosts("b", "4x4")
+                + slice_hosts("single", "2x2"))
+    problem = problem_from(tmp_path, inventory() + tpu_workload("two", 2, gang=True)
+                           + tpu_workload("four", 4, gang=True) + tpu_workload("loose", 2)
+                           + tpu_workload("half", 2, chips=2, gang=True))
+    slices = {c.id: (c.tpu_slice, c.slice_hosts, sorted(c.node_names)) for c in problem.classes}
+    assert slices == {"gke/a": ("a", 2, ["a-0", "a-1"]), "gke/b": ("b", 4, ["b-0", "b-1", "b-2", "b-3"]),
+                      "gke/ct5lp-hightpu-4t": (None, 0, ["single-0"])}
+    eligible = {d.name: d.eligible for d in problem.demands}
+    assert eligible == {"two": ["gke/a", "gke/ct5lp-hightpu-4t"], "four": ["gke/b", "gke/ct5lp-hightpu-4t"],
+                        "loose": ["gke/ct5lp-hightpu-4t"], "half": ["gke/ct5lp-hightpu-4t"]}
+    loose, half = problem.demand("loose"), problem.demand("half")
+    assert (loose.excluded["gke/a"].rule, half.excluded["gke/a"].rule) == ("no `gang = true`", "count = 2")
+    assert loose.excluded["gke/b"].rule == "replicas = 2"
+    assert loose.excluded["gke/a"].detail == ("nodes of `gke/a` are the 2 hosts of multi-host TPU slice `a`, "
+                                              "which run one job together: one gang (`gang = true`) of 2 "
+                                              "replicas, each asking the 4 chips of its host")
+    assert {c.gang_domain for c in problem.classes} == {"default", "default/tpu-slice:a",
+                                                        "default/tpu-slice:b"}

@@ -532,3 +532,21 @@ def test_a_gcp_offer_is_charged_its_own_price_in_europe_not_the_us_one(tmp_path,
             '  memory = 4GiB\n  arch = [arm64, amd64]\n}\n')
     problem = problem_from(tmp_path, text)
     assert {(c.region, c.price) for c in problem.classes} == {("europe-west4", Fraction(eu_price))}
+
+
+def test_tpu_v5e_is_sold_in_europe_at_the_catalogues_prices(tmp_path):
+    """Found as a user (session 58): std/gcp sold `ct5lp-hightpu-4t` in us-central1 and us-west4
+    only, so an EU-resident v5e job could buy none, though Google sells v5e in Europe (the GKE
+    inventory's own v5e nodes were in europe-west4). The SkyPilot snapshot's `tpu-v5litepod-4`
+    rows: europe-west4 6.24, europe-west1 and europe-north1 5.28528 USD/h (us-central1 4.8)."""
+    regions = ["europe-west4", "europe-west1", "europe-north1"]
+    text = (f'import "std/gcp"\nimport "std/accelerators"\n\nbuy eu {{\n  offers = [gcp_ct5lp_hightpu_4t]\n'
+            f'  regions = {json.dumps(regions)}\n}}\n\n'
+            'workload tune {\n  kind = job\n  replicas = 1\n  cpu = 8\n  memory = 16GiB\n'
+            '  residency = [EU]\n  gpu {\n    count = 4\n    require model == TPU_V5E\n  }\n}\n')
+    problem = problem_from(tmp_path, text)
+    assert sorted((c.region, c.price) for c in problem.classes) == [
+        ("europe-north1", Fraction("5.28528")), ("europe-west1", Fraction("5.28528")),
+        ("europe-west4", Fraction("6.24"))]
+    placement = solved(problem)
+    assert not placement.unplaced and placement.value == Fraction("5.28528")

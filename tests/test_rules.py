@@ -33,8 +33,8 @@ def test_the_registry_lists_every_rule_once_in_order():
     # rules that only check a placement, in the order of verify's violations
     assert [rule.name for rule in rules.RULES] == [
         "dedicated", "taints", "labels", "arch", "residency", "zones", "regions", "gpu",
-        "require", "capacity", "exclusive", "gang", "spread", "affinity", "latency", "replicas",
-        "options", "budget", "power", "buy_limits", "moves"]
+        "require", "capacity", "tpu_slices", "exclusive", "gang", "spread", "affinity", "latency",
+        "replicas", "options", "budget", "power", "buy_limits", "moves"]
 
 
 def test_every_rule_is_checked_by_verify():

@@ -987,37 +987,34 @@ def _v5e_host(name: str, pool: str) -> dict:
     return node
 
 
-@pytest.mark.parametrize("nodes, said", [
-    # a gang of two 4-chip replicas on one host of each of two slices: both slices wait (the
-    # solver's own answer on a research centre's GKE inventory, session 58)
-    ({"train": ["a-0", "b-0"]}, ["`train` runs on 1 of the 2 hosts of multi-host TPU slice `pool-a` (a-0)",
-                                 "`train` runs on 1 of the 2 hosts of multi-host TPU slice `pool-b` (b-0)"]),
-    ({"train": ["a-0", "a-1"]}, []),  # the whole slice
-    ({"train": ["a-0", "a-1"], "one": ["b-1"]},
-     ["`one` runs on 1 of the 2 hosts of multi-host TPU slice `pool-b` (b-1)"]),
-])
-def test_a_workload_on_part_of_a_multi_host_tpu_slice_is_warned_of(tmp_path, nodes, said):
-    import dataclasses
+def test_a_gang_on_a_multi_host_tpu_slice_runs_as_one_job_on_all_its_hosts(tmp_path):
+    """Two `2x4` v5e slices of two 4-chip hosts and a single-host `2x2` node (session 58's
+    research centre): the solver put the gang `train` on one host of each slice and `one` on
+    a slice's host, which W0626 warned of and GKE would leave waiting. A slice's hosts run one
+    job: `train` is one Indexed Job on both hosts of one slice, a pod a host asking its 4 chips,
+    selecting the slice's TPU type and topology as GKE's manifests do; `one` on the single host."""
+    from gke_slices import inventory, slice_hosts, tpu_workload, write_nodes
 
-    from fitlang.solve.placement_result import Assignment
-
-    hosts = [_v5e_host(f"{s}-{h}", f"pool-{s}") for s in "ab" for h in (0, 1)]
-    (tmp_path / "nodes.json").write_text(json.dumps({"items": hosts}))
+    write_nodes(tmp_path / "nodes.json", slice_hosts("a", "2x4") + slice_hosts("b", "2x4")
+                + slice_hosts("single", "2x2"))
     path = tmp_path / "p.fit"
-    tpu = '  gpu {\n    count = 4\n    require family == tpu\n  }\n  image = "jax"\n}\n'
-    path.write_text('import "std/accelerators"\n'
-                    'inventory gke {\n  format = kubectl\n  file = "nodes.json"\n}\n'
-                    'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
-                    '  memory = 32GiB\n' + tpu +
-                    'workload one {\n  kind = job\n  replicas = 1\n  cpu = 8\n  memory = 32GiB\n' + tpu)
-    context = context_for(path)
-    chosen = [Assignment(name, replica, node) for name, placed in nodes.items()
-              for replica, node in enumerate(placed)]
-    context = CompileContext(context.program, context.problem,
-                             dataclasses.replace(context.placement, assignments=chosen))
-    warned = [d for d in TARGETS["kubernetes"]().problems(context) if d.code == "W0626"]
-    assert [d.message.split(": ", 1)[1].removeprefix("workload ").split(": a slice")[0]
-            for d in warned] == said
+    path.write_text(inventory() + tpu_workload("train", 2, gang=True) + tpu_workload("one", 1))
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    jobs = {d["metadata"]["labels"]["app.kubernetes.io/name"]: d for d in documents(files)
+            if d["kind"] == "Job"}
+    hosts = {name: next(e["values"] for e in _expressions(job) if e["key"] == "kubernetes.io/hostname")
+             for name, job in jobs.items()}
+    assert sorted(hosts["train"]) in (["a-0", "a-1"], ["b-0", "b-1"]) and hosts["one"] == ["single-0"]
+    train = jobs["train"]["spec"]
+    assert (train["completions"], train["parallelism"], train["completionMode"]) == (2, 2, "Indexed")
+    assert train["template"]["spec"]["subdomain"] == "train"
+    (container,) = train["template"]["spec"]["containers"]
+    assert container["resources"]["limits"]["google.com/tpu"] == "4"
+    selected = {e["key"]: e["values"] for e in _expressions(jobs["train"])}
+    assert selected["cloud.google.com/gke-tpu-accelerator"] == ["tpu-v5-lite-podslice"]
+    assert selected["cloud.google.com/gke-tpu-topology"] == ["2x4"]
+    assert fidelity(context, files) == []
 
 
 def test_ephemeral_storage_on_bought_nodes_is_packed_to_what_their_kubelet_admits(tmp_path):

@@ -1071,3 +1071,37 @@ def test_a_command_word_with_a_newline_is_read_back_as_the_shell_reads_it(tmp_pa
     # a quote that never closes is still one sbatch cannot read
     broken = {**files, script: files[script].replace("next; $(id)'", "next; $(id)")}
     assert [p.split(" (")[0] for p in fidelity(written, broken)][:1] == [f"{script}: sbatch cannot read it"]
+
+
+@real_slurm
+def test_tpu_chips_are_a_tpu_gres_of_their_device_files(tmp_path):
+    """Found as a user (session 58): every GRES not `gpu` was written `File=/dev/neuron[...]`,
+    TPU chips too, and the header's `GresTypes=gpu,neuron` left `tpu` out (slurmd refuses a
+    GRES its `GresTypes` does not name). A TPU VM's chips are /dev/accelN (v5e) or /dev/vfio/N
+    (v6e, through VFIO); Trainium stays /dev/neuronN. A real slurmd takes the lines (its
+    devices symlinks to /dev/null) and `sbatch --test-only` the scripts."""
+    tpu = ('import "std/accelerators"\n\n'
+           'pool v5e {\n  count = 1\n  cpu = 112\n  memory = 192GiB\n  price = 4.8 USD/h\n'
+           '  gpu {\n    model = TPU_V5E\n    count = 4\n  }\n}\n\n'
+           'pool v6e {\n  count = 1\n  cpu = 180\n  memory = 720GiB\n  price = 10.8 USD/h\n'
+           '  gpu {\n    model = TPU_V6E\n    count = 4\n  }\n}\n\n')
+    jobs = "".join(f'workload {name} {{\n  kind = job\n  replicas = 1\n  cpu = 8\n  memory = 16GiB\n'
+                   f'  command = ["python3", "train.py"]\n  gpu {{\n    count = 4\n'
+                   f'    require model == {model}\n  }}\n}}\n\n'
+                   for name, model in (("small", "TPU_V5E"), ("big", "TPU_V6E")))
+    path = tmp_path / "tpu.fit"
+    path.write_text(tpu + jobs)
+    context, files = render(path, "slurm")
+    gres = files["fitc-gres.conf"].splitlines()
+    assert "NodeName=v5e-0 Name=tpu File=/dev/accel[0-3]" in gres
+    assert "NodeName=v6e-0 Name=tpu File=/dev/vfio/[0-3]" in gres
+    assert "#   GresTypes=tpu" in files["fitc-nodes.conf"] and "neuron" not in files["fitc-nodes.conf"]
+    assert "#SBATCH --gres=tpu:4" in files["small.sbatch"] and fidelity(context, files) == []
+    running = start_cluster(context.problem, tmp_path, [], files)
+    try:
+        for name in ("small.sbatch", "big.sbatch"):
+            (tmp_path / name).write_text(files[name])
+            accepted = running.sbatch_test_only(tmp_path / name)
+            assert accepted.returncode == 0, (name, accepted.stderr)
+    finally:
+        running.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -330,3 +331,30 @@ def test_verify_reads_a_placement_without_numpys_masked_arrays(tmp_path):
                               cwd=ROOT)
     imported = [line.split("|")[-1].strip() for line in verified.stderr.splitlines()]
     assert verified.returncode == 0 and "numpy" in imported and "numpy.ma" not in imported
+
+
+# ---- multi-host TPU slices (`rules/tpu_slices.py`) ---------------------------------------------
+
+@pytest.mark.parametrize("nodes, said", [
+    # a gang of two 4-chip replicas on one host of each of two `2x4` slices: each slice's other
+    # host never comes, and the pods wait (the solver's own answer at session 58, accepted)
+    ({"train": ["a-0", "b-0"]}, ["`train` runs 1 replica on 1 of the 2 hosts of multi-host TPU slice `a`",
+                                 "`train` runs 1 replica on 1 of the 2 hosts of multi-host TPU slice `b`"]),
+    ({"train": ["a-0", "a-1"]}, []),  # the whole slice, one replica a host
+    ({"train": ["a-0", "a-1"], "one": ["b-1"]},
+     ["`one` may not run on `b-1`: replicas = 1 (nodes of `gke/b` are the 2 hosts of multi-host TPU slice",
+      "`one` runs 1 replica on 1 of the 2 hosts of multi-host TPU slice `b` (b-1)"]),
+])
+def test_a_workload_on_part_of_a_multi_host_tpu_slice_is_refused(tmp_path, nodes, said):
+    from gke_slices import inventory, slice_hosts, tpu_workload, write_nodes
+
+    write_nodes(tmp_path / "nodes.json", slice_hosts("a", "2x4") + slice_hosts("b", "2x4"))
+    problem = problem_from(tmp_path, inventory() + tpu_workload("train", 2, gang=True)
+                           + tpu_workload("one", 1))
+    document = {"assignments": [{"workload": name, "replica": replica, "node": node}
+                                for name, placed in nodes.items() for replica, node in enumerate(placed)],
+                "unplaced": [] if "one" in nodes else [{"workload": "one", "replica": 0}]}
+    violations, problems = verify(problem, document, str(tmp_path / "p.fit"))
+    assert problems == []
+    found = [v.message for v in violations if "slice" in v.message]
+    assert len(found) == len(said) and all(m.startswith(s) for m, s in zip(found, said)), found

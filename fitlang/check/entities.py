@@ -5,7 +5,9 @@ with their profiles, rules and options, are built in workloads.py.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import stat
 from fractions import Fraction
 from pathlib import Path
@@ -101,6 +103,7 @@ class EntityBuilders(BlockValuesStage):
         shape = self._shape(scope, b, v.blocks.get("gpu"))
         if shape is None or b.count is None:
             return None
+        self._no_tpu_slice("pool", name, shape, _given(b.labels, {}), v)
         return Pool(name=name, count=int(b.count), shape=shape, price=_given(b.price, Fraction(0)),
                     labels=_given(b.labels, {}), zone=b.zone, region=b.region,
                     provider=b.provider, dedicated=b.dedicated, features=_given(b.features, []),
@@ -111,6 +114,22 @@ class EntityBuilders(BlockValuesStage):
                     unavailable=tuple(_given(b.unavailable, [])),
                     step_prices=self._step_prices(scope, f"pool `{name}`", v, b.price_hourly,
                                                   b.price_file))
+
+    def _no_tpu_slice(self, block: str, name: str, shape: NodeShape, labels: dict[str, str],
+                      v: BlockValues) -> None:
+        """E0522 where a pool's or offer's GKE TPU topology label spans more chips than its
+        nodes have: the hosts of a multi-host slice, which fitc places only as an inventory
+        reads them (each node pool one slice, `rules/tpu_slices.py`); a pool or `buy` of them
+        would be placed host by host, and buying one is buying its node pool whole."""
+        topology = labels.get("cloud.google.com/gke-tpu-topology", "")
+        count = shape.gpu.count if shape.gpu else 0
+        if not count or not re.fullmatch(r"\d+(x\d+){1,2}", topology):
+            return
+        chips = math.prod(int(side) for side in topology.split("x"))
+        if chips > count:
+            where = v.spans.get("labels", v.origin)
+            self.report(msg.DeclaredTpuSlice(block=block, name=name, topology=topology, chips=chips,
+                                             count=count).diagnostic(where.path, where.span))
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         b = InventoryBlock.of(v.values)
@@ -155,6 +174,7 @@ class EntityBuilders(BlockValuesStage):
         if (shape is None or b.provider is None or b.instance_type is None or b.regions is None
                 or b.price is None):
             return None
+        self._no_tpu_slice("offer", name, shape, _given(b.labels, {}), v)
         return Offer(name=name, provider=b.provider, instance_type=b.instance_type,
                      regions=b.regions, shape=shape, price=b.price, spot_price=b.spot_price,
                      region_prices=self._region_prices(scope, name, b.provider, v, b.region_prices),

@@ -601,7 +601,11 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
         accelerator = None
         if first.gpu_count:
             accelerator = node_accelerator(first, inventory.gpu_model, program)
-        suffix = first.instance_type or (first.gpu_product if first.gpu_count else None) or "cpu"
+        # the hosts of a multi-host TPU slice are a class of their own, named by its node pool:
+        # a gang runs on one slice's hosts (`NodeClass.gang_domain`)
+        slice_ = tpu_slice(first)
+        suffix = (slice_[0] if slice_ else None) or first.instance_type \
+            or (first.gpu_product if first.gpu_count else None) or "cpu"
         class_id = inventory.name if len(groups) == 1 else f"{inventory.name}/{suffix}"
         classes.append(NodeClass(
             id=class_id, pool=inventory.name, count=len(members),
@@ -625,7 +629,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
             node_hostnames={n.name: host for n in members
                             if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)},
-            node_slices={n.name: slice_ for n in members if (slice_ := tpu_slice(n)) is not None}))
+            tpu_slice=slice_[0] if slice_ else None, slice_hosts=slice_[1] if slice_ else 0))
     return classes
 
 
@@ -776,7 +780,7 @@ class _Reads:
         return (rounded, outcomes, labels, partitions, node.gpu_count, node.gpu_product,
                 node.gpu_memory, node.gpu_resource, node.zone, node.region, node.arch,
                 tuple(node.taints), tuple(node.features), node.instance_type, node.threads_per_core,
-                node.max_pods, node.gpu_partition)
+                node.max_pods, node.gpu_partition, tpu_slice(node))
 
 
 MERGE_TOLERANCE = 0.03  # inventory nodes within 3% of each other's allocatable share a class

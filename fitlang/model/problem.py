@@ -202,10 +202,12 @@ class NodeClass(Frozen):
     # node name -> its `kubernetes.io/hostname` label, where an inventory states one that is
     # not its name (the kubelet's --hostname-override, a cloud that names nodes by instance)
     node_hostnames: dict[str, str] = field(default_factory=dict)
-    # node name -> (its GKE node pool, the hosts of its slice), for the hosts of a multi-host
-    # TPU slice (a `2x4` v5e slice of 4-chip nodes is 2 hosts): a slice's hosts run one job
-    # together, which the Kubernetes target warns of where a workload takes part of one (W0626)
-    node_slices: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # the hosts of a multi-host TPU slice (a `2x4` v5e slice of 4-chip nodes is 2 hosts): its
+    # GKE node pool, and how many hosts the slice has. A slice's hosts run one job together: one
+    # gang of a replica per host, asking every chip of its host (`rules/tpu_slices.py`), all of
+    # the gang on the slice (`gang_domain`). None, 0 for other classes
+    tpu_slice: str | None = None
+    slice_hosts: int = 0
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
@@ -219,6 +221,12 @@ class NodeClass(Frozen):
     # `price_hourly` or `price_file`, issue 19): USD/h per node in use at each step, without
     # electricity; `price` is then their average over the horizon. () for one price
     step_price: tuple[Fraction, ...] = ()
+
+    @property
+    def gang_domain(self) -> str:
+        """Where a gang's replicas all run: one cluster, and within it one multi-host TPU
+        slice or none (a slice's hosts run one job, so a gang on them is all there)."""
+        return self.cluster if self.tpu_slice is None else f"{self.cluster}/tpu-slice:{self.tpu_slice}"
 
     def price_at(self, step: int) -> Fraction:
         """USD/h per node in use at a step of the horizon, electricity included."""

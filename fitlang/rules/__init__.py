@@ -30,6 +30,7 @@ from fitlang.rules import (
     residency,
     spread,
     taints,
+    tpu_slices,
     zones,
 )
 from fitlang.rules.base import Rule
@@ -45,6 +46,7 @@ RULES: tuple[Rule, ...] = (
     gpu.RULE,
     require.RULE,
     capacity.RULE,
+    tpu_slices.RULE,
     exclusive.RULE,
     gang.RULE,
     spread.RULE,

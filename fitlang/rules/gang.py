@@ -42,7 +42,8 @@ class GangGroup(GroupKey, Frozen):
 
 
 def one_cluster_rows(encoding: Encoding, made: DemandColumns) -> None:
-    """A gang runs in one cluster, always: one binary per cluster its classes are in, at most
+    """A gang runs in one cluster, always, and within it on one multi-host TPU slice or off
+    them all (`NodeClass.gang_domain`): one binary per such domain its classes are in, at most
     one of them on, and replicas only where it is on."""
     demand = made.demand
     if not demand.gang:
@@ -50,7 +51,7 @@ def one_cluster_rows(encoding: Encoding, made: DemandColumns) -> None:
     model, problem = encoding.model, encoding.problem
     by_cluster: dict[str, list[str]] = {}
     for class_id in demand.eligible:
-        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
+        by_cluster.setdefault(problem.node_class(class_id).gang_domain, []).append(class_id)
     if len(by_cluster) < 2:
         return
     choices: dict[int, int] = {}
@@ -105,7 +106,7 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
         return
     clusters: dict[str, int] = {}
     for class_id in demand.eligible:
-        cluster = encoding.class_of[class_id].cluster
+        cluster = encoding.class_of[class_id].gang_domain
         clusters[cluster] = clusters.get(cluster, 0) + mine.get(class_id, 0)
     for cluster, amount in clusters.items():
         chosen = encoding.index.get(GangCluster(demand.name, cluster))
@@ -114,7 +115,7 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
 
 
 def _cluster(node_class: NodeClass) -> str:
-    return node_class.cluster
+    return node_class.gang_domain
 
 
 def same_cluster(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:

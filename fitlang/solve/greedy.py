@@ -574,8 +574,9 @@ class _Classes:
         self.eligible: dict[str | tuple[str, ...], np.ndarray] = {}  # by workload, by set
         # eligible classes by price per replica, and the cheapest price
         self.ordered: dict[tuple, tuple[np.ndarray, float]] = {}
-        names = {cluster: i for i, cluster in enumerate(sorted({c.cluster for c in self.classes}))}
-        self.clusters = np.array([names[c.cluster] for c in self.classes], dtype=np.int64)
+        # a gang's domains (its cluster, and a multi-host TPU slice or none): where it runs whole
+        names = {domain: i for i, domain in enumerate(sorted({c.gang_domain for c in self.classes}))}
+        self.clusters = np.array([names[c.gang_domain] for c in self.classes], dtype=np.int64)
 
 
 class _Fleet:

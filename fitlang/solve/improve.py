@@ -200,7 +200,7 @@ class _Search:
         key = (demand.name, origin.id)
         if key not in self._movable:
             self._movable[key] = [c for c in equivalents(self.problem, demand, origin)
-                                  if not demand.gang or c.cluster == origin.cluster]
+                                  if not demand.gang or c.gang_domain == origin.gang_domain]
         return self._movable[key]
 
     def movable_ids(self, demand: Demand, origin: NodeClass) -> frozenset[str]:

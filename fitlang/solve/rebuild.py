@@ -152,7 +152,7 @@ class _Domains:
         for k in candidates[codes[candidates] < 0].tolist():
             codes[k] = self._code(demand, classes[k])
         same = candidates[codes[candidates] == self._code(demand, origin)].tolist()
-        return [classes[k] for k in same if not demand.gang or classes[k].cluster == origin.cluster]
+        return [classes[k] for k in same if not demand.gang or classes[k].gang_domain == origin.gang_domain]
 
 
 class _Zone:

@@ -67,7 +67,7 @@ def held_on(problem: Problem, demand: Demand, classes: list[str]) -> bool:
     spread = spread_most(problem, demand)
     room: Counter[str] = Counter()
     for node_class in map(problem.node_class, classes):
-        cluster = node_class.cluster if demand.gang else ""
+        cluster = node_class.gang_domain if demand.gang else ""
         room[cluster] += node_class.count * node_most(demand, node_class, spread)
         if room[cluster] >= demand.replicas:
             return True

@@ -26,7 +26,6 @@ from fitlang.messages import (
     JobsResumedAtTheirStart,
     MinDomainsUnwritten,
     NotEnforceable,
-    PartOfTpuSlice,
     PodsPastKubeletDefault,
     PoolsIndistinct,
     RunsNotOneCronJob,
@@ -394,32 +393,6 @@ def _pods_past_default(context: CompileContext, need: Findings) -> list[Diagnost
     return list(found.values())
 
 
-def _part_of_tpu_slices(context: CompileContext, need: Findings) -> list[Diagnostic]:
-    """W0626, per workload and multi-host TPU slice (an inventory's GKE node pool whose
-    topology spans several hosts) it runs on some hosts of, not all: the slice's TPU runtime
-    waits for all its hosts (GKE runs a multi-host slice's workload as one JobSet over every
-    host), so such pods start and hang. Found as a user (session 58): a gang of two 4-chip
-    replicas placed on one host of each of two `2x4` v5e slices, which `verify` accepts."""
-    found = []
-    for workload in context.placed_workloads():
-        used: dict[str, set[str]] = {}
-        hosts: dict[str, int] = {}
-        for split in context.splits(workload):
-            for node in split.nodes:
-                if node in split.node_class.node_slices:
-                    slice_, count = split.node_class.node_slices[node]
-                    used.setdefault(slice_, set()).add(node)
-                    hosts[slice_] = count
-        for slice_, nodes in sorted(used.items()):
-            if len(nodes) < hosts[slice_]:
-                found.append(need(
-                    f"workload `{workload.name}` runs on {len(nodes)} of the {hosts[slice_]} hosts of "
-                    f"multi-host TPU slice `{slice_}` ({', '.join(sorted(nodes))}): a slice's hosts "
-                    "run one job together, so its pods would wait for the rest",
-                    workload.origin, PartOfTpuSlice))
-    return found
-
-
 def _packing_at_risk(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """W0620, one per pool, where the scheduler, choosing nodes within what an object selects,
     can leave one of its pods without a node (kubernetes_packing.py); each workload so placed
@@ -591,7 +564,7 @@ class Kubernetes(Target):
                                      "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
         problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
-        problems += _pods_past_default(context, need) + _part_of_tpu_slices(context, need)
+        problems += _pods_past_default(context, need)
         problems += min_domains_unwritten(context, need)
         problems += _packing_at_risk(context, need)
         problems += _recurring_warnings(context, need)

@@ -91,6 +91,26 @@ class Gres:
         return f"{self.type}:{count}" if self.type else str(count)
 
 
+# The TPU chips that a TPU VM's kernel hands to user space through VFIO (`/dev/vfio/N`, one
+# IOMMU group a chip) rather than its own `accel` driver (`/dev/accelN`): v6e (Trillium) on.
+# Ray's TPU accelerator manager and JAX's TPU discovery count a host's chips by either name.
+_TPUS_BY_VFIO = frozenset({"TPU_V6E"})
+
+
+def device_files(node_class: NodeClass, gres: Gres) -> str:
+    """The device files of a node's accelerators, as gres.conf's `File=` names them (slurmd
+    checks each exists, and hands a job the ones of the GRES it gets): NVIDIA GPUs
+    `/dev/nvidiaN`; AWS Trainium and Inferentia `/dev/neuronN` (the Neuron driver's, one a
+    device); TPU chips `/dev/accelN` (v4, v5e, v5p), `/dev/vfio/N` (v6e)."""
+    last = node_class.capacity["gpu"] - 1
+    if gres.name == "gpu":
+        return f"/dev/nvidia[0-{last}]"
+    if gres.name == "tpu":
+        vfio = node_class.accelerator is not None and node_class.accelerator.name in _TPUS_BY_VFIO
+        return f"/dev/vfio/[0-{last}]" if vfio else f"/dev/accel[0-{last}]"
+    return f"/dev/neuron[0-{last}]"
+
+
 def gres_of(node_class: NodeClass) -> Gres | None:
     if not node_class.capacity["gpu"]:
         return None
@@ -424,15 +444,20 @@ class Slurm(Target):
     def _cluster_files(self, environment: jinja2.Environment, context: CompileContext,
                        declared: list[NodeClass]) -> dict[str, str]:
         groups = []
+        used: set[str] = set()  # the GRES names slurm.conf's `GresTypes` must list for them
         for node_class in declared:
             names = hostlist(_declared_nodes(context, node_class))
+            gres = gres_of(node_class)
             if names:
-                groups.append({"class": node_class, "names": names, "gres": gres_of(node_class),
+                used |= {gres.name} if gres else set()
+                groups.append({"class": node_class, "names": names, "gres": gres,
+                               "files": device_files(node_class, gres) if gres else None,
                                "cpus": slurm_cpus(node_class),
                                "memory_mib": slurm_memory_mib(node_class),
                                "features": [f for f in node_class.features if _SLURM_NAME.match(f)],
                                "cloud": node_class.provisioned})
         values = {"source": Path(context.program.path).name, "groups": groups,
+                  "gres_types": ",".join(sorted(used, key=lambda n: (n != "gpu", n))),  # gpu first
                   "partition": settings(context).partition or FITC_PARTITION,
                   "nodes_file": NODES_FILE, "gres_file": GRES_FILE}
         return {NODES_FILE: environment.get_template("nodes.conf.j2").render(values),
