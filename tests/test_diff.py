@@ -108,6 +108,20 @@ def test_a_move_onto_graviton_nodes_of_one_inventory_says_their_instance_types_a
         "arch": {"before": ["amd64"], "after": ["arm64"]}, "placed": {"before": 2, "after": 2}}]
 
 
+def test_a_move_onto_other_nodes_of_one_inventory_at_the_same_cost_is_a_change(tmp_path, fitc):
+    # one price for the inventory: `api` kept to arm64 moves off the x86 node at the same cost,
+    # which the start tree called "no change: the placement is the same", exit 0
+    nodes = [_eks_node("x86-node", "m7i.2xlarge", "amd64"), _eks_node("arm-node", "m7g.2xlarge", "arm64")]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    by_type = 'instance_prices = { "m7i.2xlarge": 0.4032 USD/h, "m7g.2xlarge": 0.3264 USD/h }'
+    one_price = ONE_CLUSTER.replace(by_type, "price = 0.4 USD/h")
+    (tmp_path / "old.fit").write_text(one_price)
+    (tmp_path / "new.fit").write_text(one_price.replace("memory = 4GiB", "memory = 4GiB\n  arch = [arm64]"))
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (
+        2, "~ workload api: instance types [m7i.2xlarge] -> [m7g.2xlarge]; arch [amd64] -> [arm64]\n")
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
                    check=True, capture_output=True)
