@@ -310,6 +310,10 @@ def test_an_inventorys_spot_nodes_cost_their_spot_price_and_unpriced_ones_are_sa
     assert [(d["code"], d["line"], d["message"]) for d in found] == [
         ("W0524", 4, "1 spot node(s) (as their labels say) of instance types `spot_prices` does not "
                      "list cost their on-demand price: `m7i.2xlarge` (1)")]
+    # said at `spot_prices` where it is stated and lacks the type
+    (tmp_path / "p.fit").write_text(_karpenter_cluster('  spot_prices = { "c7g.4xlarge": 0.23 USD/h }\n'))
+    found = json.loads(fitc("check", "p.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert [(d["code"], d["line"]) for d in found] == [("W0524", 5)]
 
 
 def test_inventory_problems_are_diagnostics_at_the_file_attribute(tmp_path, fitc):

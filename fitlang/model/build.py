@@ -173,8 +173,9 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             diagnostics.extend(msg.InventoryGpuAmbiguous.at(origin.path, span, detail=detail)
                                for detail in _gpus_read_alike(read.nodes, program))
         if (unpriced := _types_unpriced(inventory, read.nodes)) is not None:
-            where = inventory.spans.get("instance_prices", inventory.spans.get("spot_prices", origin))
-            diagnostics.append(msg.InventoryTypesUnpriced.at(where.path, where.span, detail=unpriced))
+            detail, attribute = unpriced
+            where = inventory.spans.get(attribute, inventory.spans.get("instance_prices", origin))
+            diagnostics.append(msg.InventoryTypesUnpriced.at(where.path, where.span, detail=detail))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
@@ -637,26 +638,28 @@ def _node_price(inventory: Inventory, node: InventoryNode) -> Fraction:
     return inventory.node_price(node.instance_type, spot=node.spot)
 
 
-def _types_unpriced(inventory: Inventory, nodes: list[InventoryNode]) -> str | None:
+def _types_unpriced(inventory: Inventory, nodes: list[InventoryNode]) -> tuple[str, str] | None:
     """Where an inventory prices nodes by instance type, the types read that it does not list
     (a node of none: a Slurm node, or a label missing), each priced at `price` instead: a
     silent 0 USD/h would make those nodes the first filled and the last released; and the spot
     nodes (Karpenter's, say) of types `spot_prices` does not list, each at its on-demand
     price: spot nodes priced as on-demand ones are the last a plan empties, and the cost
-    stated is what the cluster does not pay."""
+    stated is what the cluster does not pay. Said at the map that lacks them (the first)."""
     if not inventory.instance_prices and not inventory.spot_prices:
         return None
-    said = []
+    said, attributes = [], []
     counts = _counted(n.instance_type for n in nodes if n.instance_type not in inventory.instance_prices)
     if counts and inventory.instance_prices:
+        attributes.append("instance_prices")
         said.append(f"{sum(counts.values())} node(s) of instance types `instance_prices` does not list "
                     f"cost `price` ({float(inventory.price):g} USD/h): {_listed_counts(counts)}")
     counts = _counted(n.instance_type for n in nodes
                       if n.spot and n.instance_type not in inventory.spot_prices)
     if counts:
+        attributes.append("spot_prices")
         said.append(f"{sum(counts.values())} spot node(s) (as their labels say) of instance types "
                     f"`spot_prices` does not list cost their on-demand price: {_listed_counts(counts)}")
-    return "; ".join(said) or None
+    return ("; ".join(said), attributes[0]) if said else None
 
 
 def _counted(instance_types: Iterable[str | None]) -> dict[str, int]:
