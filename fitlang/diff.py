@@ -1,7 +1,8 @@
 """`fitc diff OLD.fit NEW.fit` (or `--rev REV FILE`): what a change to a policy does to its
 placement, as `terraform plan` says what a change does to infrastructure: the cost before and
-after, the workloads that change pool or zone, the nodes bought or released, the outcome, and the
-limits (budget, `buy` limits, power caps, full pools) that start or stop binding.
+after, the workloads that change pool, zone, instance type or CPU architecture, the nodes
+bought or released, the outcome, and the limits (budget, `buy` limits, power caps, full pools)
+that start or stop binding.
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 the placement is the same, 2 it changes,
 1 errors (a policy that does not check is an error, not a change).
@@ -33,6 +34,10 @@ class Moved(Frozen):
     workload: str
     pools: tuple[tuple[str, ...], tuple[str, ...]]  # before, after
     zones: tuple[tuple[str, ...], tuple[str, ...]]
+    # what their nodes are: one inventory is one pool, so a move onto Graviton nodes of the
+    # same cluster is said by these alone
+    instance_types: tuple[tuple[str, ...], tuple[str, ...]]
+    archs: tuple[tuple[str, ...], tuple[str, ...]]
     placed: tuple[int, int]
 
 
@@ -63,9 +68,11 @@ def compare(before: Observed, after: Observed) -> PolicyDiff:
     for workload in sorted(workloads):
         pools = (_names(before.pools.get(workload)), _names(after.pools.get(workload)))
         zones = (_names(before.zones.get(workload)), _names(after.zones.get(workload)))
+        types = (_names(before.instance_types.get(workload)), _names(after.instance_types.get(workload)))
+        archs = (_names(before.archs.get(workload)), _names(after.archs.get(workload)))
         placed = (before.placed.get(workload, 0), after.placed.get(workload, 0))
-        if pools[0] != pools[1] or zones[0] != zones[1] or placed[0] != placed[1]:
-            diff.moved.append(Moved(workload, pools, zones, placed))
+        if any(was != now for was, now in (pools, zones, types, archs)) or placed[0] != placed[1]:
+            diff.moved.append(Moved(workload, pools, zones, types, archs, placed))
     diff.bought = _changed_counts(before.bought_by_pool, after.bought_by_pool)
     diff.used = _changed_counts(before.used_by_pool, after.used_by_pool)
     return diff
@@ -98,6 +105,11 @@ def as_text(diff: PolicyDiff) -> str:
             parts.append(f"pools {_listed(moved.pools[0])} -> {_listed(moved.pools[1])}")
         if moved.zones[0] != moved.zones[1]:
             parts.append(f"zones {_listed(moved.zones[0])} -> {_listed(moved.zones[1])}")
+        if moved.instance_types[0] != moved.instance_types[1]:
+            parts.append(f"instance types {_listed(moved.instance_types[0])} -> "
+                         f"{_listed(moved.instance_types[1])}")
+        if moved.archs[0] != moved.archs[1]:
+            parts.append(f"arch {_listed(moved.archs[0])} -> {_listed(moved.archs[1])}")
         lines.append(f"~ workload {moved.workload}: {'; '.join(parts)}")
     for pool, (was, now) in diff.bought.items():
         sign = "+" if now > was else "-"
@@ -122,6 +134,9 @@ def as_json(diff: PolicyDiff) -> str:
         "workloads": [{"workload": m.workload,
                        "pools": {"before": list(m.pools[0]), "after": list(m.pools[1])},
                        "zones": {"before": list(m.zones[0]), "after": list(m.zones[1])},
+                       "instance_types": {"before": list(m.instance_types[0]),
+                                          "after": list(m.instance_types[1])},
+                       "arch": {"before": list(m.archs[0]), "after": list(m.archs[1])},
                        "placed": {"before": m.placed[0], "after": m.placed[1]}} for m in diff.moved],
         "bought": [{"pool": pool, "before": was, "after": now} for pool, (was, now) in diff.bought.items()],
         "in_use": [{"pool": pool, "before": was, "after": now} for pool, (was, now) in diff.used.items()],

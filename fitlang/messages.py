@@ -673,11 +673,12 @@ class InventoryGpuAmbiguous(Message):
 
 class InventoryTypesUnpriced(Message):
     code = "W0524"
-    summary = "inventory nodes of an instance type `instance_prices` does not list"
+    summary = "inventory nodes of an instance type `instance_prices` (or, spot, `spot_prices`) does not list"
     template = "{detail}"
     severity = Severity.WARNING
     fix = ("Add their types to `instance_prices` (the provider's price list, or what the nodes "
-           "cost you), or state `price` as what every other node costs.")
+           "cost you; an offer's `price`), or state `price` as what every other node costs; spot "
+           "nodes' types to `spot_prices` (what spot costs now, or an offer's `spot_price`).")
     detail: str
 
 

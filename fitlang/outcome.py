@@ -33,6 +33,10 @@ class Observed:
     used_by_pool: dict[str, int] = field(default_factory=dict)  # pool -> nodes in use
     pools: dict[str, set[str | None]] = field(default_factory=dict)  # workload -> its replicas' pools
     zones: dict[str, set[str | None]] = field(default_factory=dict)
+    # the instance types and CPU architectures of their nodes: within one inventory (a
+    # cluster's `kubectl get nodes`, one pool) a move from x86 to Graviton changes only these
+    instance_types: dict[str, set[str | None]] = field(default_factory=dict)
+    archs: dict[str, set[str | None]] = field(default_factory=dict)
     regions: dict[str, set[str | None]] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)
     unplaced: dict[str, int] = field(default_factory=dict)
@@ -63,6 +67,8 @@ def observe(compilation: Compilation, time_limit: float) -> Observed:
         hosted.setdefault(assignment.node, {})[workload] = 1
         observed.pools.setdefault(workload, set()).add(node_class.pool)
         observed.zones.setdefault(workload, set()).add(node_class.topology_value("zone"))
+        observed.instance_types.setdefault(workload, set()).add(node_class.instance_type)
+        observed.archs.setdefault(workload, set()).add(node_class.arch)
         observed.regions.setdefault(workload, set()).add(node_class.topology_value("region"))
         observed.placed[workload] = observed.placed.get(workload, 0) + 1
     for item in placement.unplaced:

@@ -77,8 +77,12 @@ def github(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) 
     for d in diagnostics:
         kind = "error" if d.is_error else "warning"
         s = d.span
-        props = (f"file={_gh_property(d.path)},line={s.line},col={s.column},"
-                 f"endLine={s.end_line},endColumn={s.end_column},title={d.code}")
+        # columns only on one line: the runner drops `col` of a span over several lines
+        # (`ValidateLinesAndColumns`), as the annotations API allows columns only there
+        columns = f"col={s.column}," if s.end_line == s.line else ""
+        end_column = f"endColumn={s.end_column}," if s.end_line == s.line else ""
+        props = (f"file={_gh_property(d.path)},line={s.line},{columns}"
+                 f"endLine={s.end_line},{end_column}title={d.code}")
         out.append(f"::{kind} {props}::{_gh_data(d.message)}")
     return "\n".join(out) + ("\n" if out else "")
 

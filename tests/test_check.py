@@ -206,6 +206,35 @@ def test_aliased_import_and_stdlib_import(tmp_path):
     assert result.program.workloads["w"].replicas == 4
 
 
+def test_an_inventory_is_priced_by_the_prices_of_the_offers_in_scope(tmp_path):
+    # a cluster's nodes are the stdlib's instance types: `instance_prices` takes their offers'
+    # prices instead of copying them (the start tree: "an offer has no attribute `price`")
+    (tmp_path / "nodes.json").write_text('{"items": []}')
+    result = check_text(tmp_path, (
+        'import "std/aws"\nimport "std/aws" as aws\n'
+        'inventory eks {\n  format = kubectl\n  file = "nodes.json"\n  instance_prices = {\n'
+        '    "m7i.2xlarge": aws_m7i_2xlarge.price,\n    "m7g.2xlarge": aws.aws_m7g_2xlarge.price,\n'
+        '    "g6.xlarge": aws_g6_xlarge.spot_price,\n    "c7g.4xlarge": aws_c7g_4xlarge.price * 0.7,\n'
+        '  }\n}\n'
+        'const TYPE = aws_c7g_4xlarge.instance_type\n'))
+    assert result.diagnostics == []
+    assert result.program.inventories["eks"].instance_prices == {
+        "m7i.2xlarge": Fraction("0.4032"), "m7g.2xlarge": Fraction("0.3264"),
+        "g6.xlarge": Fraction("0.40"), "c7g.4xlarge": Fraction("0.406")}
+
+
+def test_what_an_expression_cannot_read_of_an_offer_is_said_truly(tmp_path):
+    result = check_text(tmp_path, (
+        'import "std/aws"\nconst A = aws_m7i_2xlarge.cpu\nconst B = aws_m7i_2xlarge.pricee\n'
+        'const C = aws_m7i_2xlarge.spot_price\nconst D = aws_m7i_2xlarge.price + 1GiB\n'))
+    assert [(d.code, d.message) for d in result.diagnostics] == [
+        ("E0309", "offer `aws_m7i_2xlarge` has no readable attribute `cpu` (an expression reads its "
+                  "`price`, `spot_price` or `instance_type`)"),
+        ("E0309", "offer `aws_m7i_2xlarge` has no readable attribute `pricee`; did you mean `price`?"),
+        ("E0309", "offer `aws_m7i_2xlarge` has no value for `spot_price`"),
+        ("E0302", "cannot add a price in USD/h and a size in bytes")]
+
+
 def test_imports_are_not_transitive(tmp_path):
     (tmp_path / "a.fit").write_text('const A = 1\n')
     (tmp_path / "b.fit").write_text('import "./a.fit"\nconst B = A\n')

@@ -79,6 +79,18 @@ def test_github_format(tmp_path, fitc):
                         "count must be >= 0, found -1")
 
 
+def test_github_format_states_columns_only_of_a_span_on_one_line(tmp_path, fitc):
+    # the runner drops `col` of an annotation over several lines (actions/runner's
+    # `ValidateLinesAndColumns`), which the annotations API takes on one line only
+    (tmp_path / "p.fit").write_text(
+        'pool p {\n  count = 1\n  cpu = 4\n  memory = 8GiB\n  zone = "a"\n}\n'
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  zones = [\n    "b",\n    "c",\n  ]\n}\n')
+    lines = fitc("check", "--format", "github", "p.fit", cwd=tmp_path).stdout.splitlines()
+    assert [line.split("::")[1] for line in lines] == [
+        "warning file=p.fit,line=1,col=6,endLine=1,endColumn=7,title=W0103",
+        "warning file=p.fit,line=11,endLine=14,title=W0101"]
+
+
 def test_junit_format_a_failure_per_error_and_a_pass_when_clean(tmp_path, fitc):
     from xml.etree import ElementTree
 

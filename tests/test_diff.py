@@ -29,6 +29,8 @@ def test_a_change_that_moves_work_exits_2_and_says_what_moves(tmp_path, fitc):
     assert document["workloads"] == [{"workload": "web", "pools": {"before": ["small_a"],
                                                                    "after": ["big_b", "small_a"]},
                                       "zones": {"before": ["zone-a"], "after": ["zone-a", "zone-b"]},
+                                      "instance_types": {"before": [], "after": []},
+                                      "arch": {"before": ["amd64"], "after": ["amd64"]},
                                       "placed": {"before": 2, "after": 3}}]
     assert document["in_use"] == [{"pool": "big_b", "before": 0, "after": 1}]
 
@@ -56,6 +58,68 @@ def test_an_infeasible_change_shows_the_outcome(tmp_path, fitc):
     document = json.loads(result.stdout)
     assert result.returncode == 2
     assert (document["before"]["outcome"], document["after"]["outcome"]) == ("placed", "infeasible")
+
+
+def _eks_node(name: str, instance_type: str, arch: str) -> dict:
+    """A node as `kubectl get nodes -o json` lists it on EKS with Karpenter (one zone: a move
+    between its nodes changes no zone)."""
+    return {"kind": "Node", "metadata": {"name": name, "labels": {
+        "kubernetes.io/arch": arch, "node.kubernetes.io/instance-type": instance_type,
+        "topology.kubernetes.io/zone": "us-east-1a", "karpenter.sh/nodepool": "default",
+        "karpenter.sh/capacity-type": "on-demand"}},
+        "status": {"allocatable": {"cpu": "7910m", "memory": "31Gi", "pods": "58"}}}
+
+
+ONE_CLUSTER = """\
+inventory eks {
+  format = kubectl
+  file = "nodes.json"
+  instance_prices = { "m7i.2xlarge": 0.4032 USD/h, "m7g.2xlarge": 0.3264 USD/h }
+}
+
+workload api {
+  replicas = 2
+  cpu = 2
+  memory = 4GiB
+}
+"""
+
+
+def test_a_move_onto_graviton_nodes_of_one_inventory_says_their_instance_types_and_arch(tmp_path, fitc):
+    # one cluster's nodes are one inventory, one pool: an image made multi-arch moves `api` from
+    # the x86 node to the cheaper Graviton one in the same zone, which only the types and the
+    # architecture say (the start tree named the cost alone)
+    nodes = [_eks_node("ip-10-0-0-1.ec2.internal", "m7i.2xlarge", "amd64"),
+             _eks_node("ip-10-0-0-2.ec2.internal", "m7g.2xlarge", "arm64")]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    (tmp_path / "old.fit").write_text(ONE_CLUSTER)
+    multi_arch = ONE_CLUSTER.replace("memory = 4GiB", "memory = 4GiB\n  arch = [amd64, arm64]")
+    (tmp_path / "new.fit").write_text(multi_arch)
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.splitlines() == [
+        "cost: 0.40 USD/h -> 0.33 USD/h (-0.08)",
+        "~ workload api: instance types [m7i.2xlarge] -> [m7g.2xlarge]; arch [amd64] -> [arm64]"]
+    document = json.loads(fitc("diff", "old.fit", "new.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert document["workloads"] == [{
+        "workload": "api", "pools": {"before": ["eks"], "after": ["eks"]},
+        "zones": {"before": ["us-east-1a"], "after": ["us-east-1a"]},
+        "instance_types": {"before": ["m7i.2xlarge"], "after": ["m7g.2xlarge"]},
+        "arch": {"before": ["amd64"], "after": ["arm64"]}, "placed": {"before": 2, "after": 2}}]
+
+
+def test_a_move_onto_other_nodes_of_one_inventory_at_the_same_cost_is_a_change(tmp_path, fitc):
+    # one price for the inventory: `api` kept to arm64 moves off the x86 node at the same cost,
+    # which the start tree called "no change: the placement is the same", exit 0
+    nodes = [_eks_node("x86-node", "m7i.2xlarge", "amd64"), _eks_node("arm-node", "m7g.2xlarge", "arm64")]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    by_type = 'instance_prices = { "m7i.2xlarge": 0.4032 USD/h, "m7g.2xlarge": 0.3264 USD/h }'
+    one_price = ONE_CLUSTER.replace(by_type, "price = 0.4 USD/h")
+    (tmp_path / "old.fit").write_text(one_price)
+    (tmp_path / "new.fit").write_text(one_price.replace("memory = 4GiB", "memory = 4GiB\n  arch = [arm64]"))
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (
+        2, "~ workload api: instance types [m7i.2xlarge] -> [m7g.2xlarge]; arch [amd64] -> [arm64]\n")
 
 
 def git(repo: Path, *args: str) -> None:

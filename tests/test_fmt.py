@@ -39,6 +39,11 @@ def test_canonical_layout(snapshot):
     assert result.text == snapshot
 
 
+def test_a_unit_apart_from_its_number_is_written_against_it():
+    result = format_source("workload w {\n  memory = 4 GiB\n  price = 3.5USD/h\n}\n", "u.fit")
+    assert result.text == "workload w {\n  memory = 4GiB\n  price = 3.5 USD/h\n}\n"
+
+
 def test_long_lists_break_one_item_per_line():
     items = ", ".join(f'"us-east-1{c}"' for c in "abcdefghijkl")
     result = format_source(f"workload w {{\n  zones = [{items}]\n}}\n", "w.fit")

@@ -279,6 +279,43 @@ def test_an_inventory_prices_each_node_by_its_instance_type(tmp_path, fitc):
     assert "`g6.4xlarge` (1)" in unpriced["message"] and "0.5 USD/h" in unpriced["message"]
 
 
+def _karpenter_node(name: str, capacity: str) -> dict:
+    """An m7i.2xlarge as Karpenter launches it, spot or on demand (`karpenter.sh/capacity-type`)."""
+    return {"kind": "Node", "metadata": {"name": name, "labels": {
+        "node.kubernetes.io/instance-type": "m7i.2xlarge", "karpenter.sh/nodepool": "default",
+        "karpenter.sh/capacity-type": capacity, "topology.kubernetes.io/zone": "us-east-1a"}},
+        "status": {"allocatable": {"cpu": "7910m", "memory": "31Gi", "pods": "58"}}}
+
+
+def _karpenter_cluster(spot_prices: str) -> str:
+    return ('inventory eks {\n  format = kubectl\n  file = "nodes.json"\n'
+            '  instance_prices = { "m7i.2xlarge": 0.4032 USD/h }\n' + spot_prices + '}\n'
+            'workload web {\n  replicas = 1\n  cpu = 2\n  memory = 4Gi\n}\n')
+
+
+def test_an_inventorys_spot_nodes_cost_their_spot_price_and_unpriced_ones_are_said(tmp_path, fitc):
+    """Found as a user (session 59): Karpenter launches one instance type spot and on demand;
+    `instance_prices` priced both at the on-demand price, in silence, so the cost stated was
+    not the bill and a plan emptied spot and on-demand nodes alike. `spot_prices` prices the
+    nodes their labels say are spot; where it does not list a spot node's type, W0524 says so."""
+    nodes = [_karpenter_node("ip-10-0-0-1", "on-demand"), _karpenter_node("ip-10-0-0-2", "spot")]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    problem = problem_from(tmp_path, _karpenter_cluster('  spot_prices = { "m7i.2xlarge": 0.16 USD/h }\n'))
+    assert sorted((c.id, c.node_names, c.price) for c in problem.classes) == [
+        ("eks/m7i.2xlarge", ("ip-10-0-0-1",), Fraction("0.4032")),
+        ("eks/m7i.2xlarge-spot", ("ip-10-0-0-2",), Fraction("0.16"))]
+    assert {a.node for a in solved(problem).assignments} == {"ip-10-0-0-2"}  # the cheaper
+    (tmp_path / "p.fit").write_text(_karpenter_cluster(""))
+    found = json.loads(fitc("check", "p.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert [(d["code"], d["line"], d["message"]) for d in found] == [
+        ("W0524", 4, "1 spot node(s) (as their labels say) of instance types `spot_prices` does not "
+                     "list cost their on-demand price: `m7i.2xlarge` (1)")]
+    # said at `spot_prices` where it is stated and lacks the type
+    (tmp_path / "p.fit").write_text(_karpenter_cluster('  spot_prices = { "c7g.4xlarge": 0.23 USD/h }\n'))
+    found = json.loads(fitc("check", "p.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert [(d["code"], d["line"]) for d in found] == [("W0524", 5)]
+
+
 def test_inventory_problems_are_diagnostics_at_the_file_attribute(tmp_path, fitc):
     (tmp_path / "nodes.json").write_text('{"items": [{"metadata": {}}]}')
     (tmp_path / "p.fit").write_text('inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n')

@@ -78,6 +78,9 @@ def test_a_price_stated_twice_is_reported_at_the_second(tmp_path):
     ('instance_prices = ["m7i.2xlarge"]', ["E0301"]),
     # a node priced by its type and per step: which one? (the second stated is the error)
     ('instance_prices = { "m7i.2xlarge": 1 USD/h }\n  price_hourly = [1 USD/h]', ["E0927"]),
+    ('spot_prices = { "m7i.2xlarge": 0.16 USD/h }', []),
+    ('spot_prices = { "m7i.2xlarge": 1 }', ["E0302"]),
+    ('price_hourly = [1 USD/h]\n  spot_prices = { "m7i.2xlarge": 1 USD/h }', ["E0927"]),
 ])
 def test_an_inventorys_instance_prices_are_checked_at_their_token(tmp_path, prices, found):
     (tmp_path / "nodes.json").write_text('{"items": []}')

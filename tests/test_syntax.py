@@ -83,6 +83,21 @@ def test_quantities_and_money_with_a_space():
                      ("0.12", "USD/kWh"), ("1.5e3", "m")]
 
 
+def test_a_unit_may_stand_apart_from_its_number_as_the_currency_rates_do():
+    # the docs write `3.5 USD/h` with a space; a user wrote `memory = 4 GiB` and got "expected `=`
+    # between attribute `GiB` and its value" at the block's `}` (and E0004 after a `const`)
+    module = parse_ok('workload w {\n  memory = 4 GiB\n  disk = 10\tGB\n  cpu = 500 m\n}\n'
+                      "const D = [6 h, 90 min, 2 kW, 1 + 1 GiB, 5 %]\n")
+    workload, const = module.decls
+    assert [(a.value.text, a.value.unit) for a in workload.entries] == [
+        ("4", "GiB"), ("10", "GB"), ("500", "m")]
+    sum_ = const.value.items[3]
+    assert [(q.text, q.unit) for q in (*const.value.items[:3], sum_.right, const.value.items[4])] == [
+        ("6", "h"), ("90", "min"), ("2", "kW"), ("1", "GiB"), ("5", "%")]
+    # a line break still ends a value: the unit's word on the next line is no unit
+    assert codes("const A = 4\nGiB\n") == ["E0004"]
+
+
 def test_comments_are_kept_for_the_formatter():
     module = parse_ok("# one\nconst X = 1 // two\n/* three\n four */\n")
     assert [str(c).split()[0] for c in module.comments] == ["#", "//", "/*"]

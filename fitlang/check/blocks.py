@@ -79,6 +79,7 @@ class InventoryBlock(Frozen):
     file: str | None = None
     price: Fraction | None = None
     instance_prices: dict[str, Fraction] | None = None
+    spot_prices: dict[str, Fraction] | None = None
     gpu_model: str | None = None
     reserved_cpu: Fraction | None = None
     reserved_memory: Fraction | None = None

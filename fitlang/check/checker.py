@@ -20,7 +20,7 @@ from fitlang.check.buys import unsold_buy_regions
 from fitlang.check.entities import LatencyEntry
 from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
-from fitlang.check.program import Accelerator, Buy, CurrentFile, Electricity, Policy, PowerCap, Program
+from fitlang.check.program import Accelerator, Buy, CurrentFile, Electricity, Offer, Policy, PowerCap, Program
 from fitlang.check.residency import residency_conflicts
 from fitlang.check.step_prices import check_step_prices
 from fitlang.check.timing import check_timing
@@ -125,6 +125,28 @@ class ModuleScope:
             )
             return None
         return Typed(s.ACCELERATOR_SCOPE[attr], value)
+
+    def offer_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None:
+        """`OFFER.price`, `.spot_price`, `.instance_type`: the offer's own values (an offer
+        with errors is reported where it is declared, and gives none)."""
+        if attr not in s.OFFER_SCOPE:
+            *first, last = (f"`{name}`" for name in s.OFFER_SCOPE)
+            readable = f"{', '.join(first)} or {last}"
+            suggestion = did_you_mean(attr, s.OFFER_SCOPE)
+            self.report(msg.InvalidKey(
+                target=f"offer `{symbol.name}`", what="readable attribute", name=attr,
+                hint=hint(suggestion) if suggestion else f" (an expression reads its {readable})",
+            ).diagnostic(self.path, span))
+            return None
+        offer = self.checker.entity(symbol)
+        if not isinstance(offer, Offer):
+            return None
+        value = getattr(offer, attr)
+        if value is None:
+            self.report(msg.InvalidKey(target=f"offer `{symbol.name}`", what="value for", name=attr,
+                                       hint="").diagnostic(self.path, span))
+            return None
+        return Typed(s.OFFER_SCOPE[attr], value)
 
     def was_dropped(self, name: str) -> bool:
         """Whether `name` was declared by a declaration a syntax error dropped."""

@@ -141,6 +141,7 @@ class EntityBuilders(BlockValuesStage):
         return Inventory(name=name, format=b.format, file=str(file),
                          price=_given(b.price, Fraction(0)),
                          instance_prices=self._instance_prices(name, v, b.instance_prices),
+                         spot_prices=self._instance_prices(name, v, b.spot_prices, "spot_prices"),
                          labels=_given(b.labels, {}),
                          zone=b.zone, region=b.region, provider=b.provider, dedicated=b.dedicated,
                          arch=b.arch, jurisdiction=b.jurisdiction,
@@ -155,13 +156,14 @@ class EntityBuilders(BlockValuesStage):
                          step_prices=self._step_prices(scope, f"inventory `{name}`", v,
                                                        b.price_hourly, b.price_file))
 
-    def _instance_prices(self, name: str, v: BlockValues,
-                         prices: dict[str, Fraction] | None) -> dict[str, Fraction]:
-        """`instance_prices` as given; beside a price per step (`price_hourly`, `price_file`)
-        it is a price stated twice (E0927 at the second): one node cannot have both."""
+    def _instance_prices(self, name: str, v: BlockValues, prices: dict[str, Fraction] | None,
+                         attribute: str = "instance_prices") -> dict[str, Fraction]:
+        """`instance_prices` (or `spot_prices`) as given; beside a price per step
+        (`price_hourly`, `price_file`) it is a price stated twice (E0927 at the second): one
+        node cannot have both."""
         per_step = [a for a in ("price_hourly", "price_file") if a in v.spans]
         if prices is not None and per_step:
-            first, second = sorted(("instance_prices", per_step[0]),
+            first, second = sorted((attribute, per_step[0]),
                                    key=lambda a: (v.spans[a].span.line, v.spans[a].span.column))
             where = v.spans[second]
             self.report(msg.StepPriceStatedTwice(block=f"inventory `{name}`", first=first,

@@ -49,6 +49,7 @@ class Resolver(Protocol):
     def alias(self, name: str) -> Resolver | None: ...
     def const_value(self, symbol: Symbol) -> Typed | None: ...
     def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None: ...
+    def offer_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None: ...
     def was_dropped(self, name: str) -> bool: ...
     def report(self, diagnostic: Diagnostic) -> None: ...
 
@@ -239,6 +240,15 @@ class Evaluator:
             symbol = self.r.lookup(base)
             if symbol is not None and symbol.kind == "accelerator":
                 return self.r.accelerator_attribute(symbol, expr.attr.name, expr.attr.span)
+            if symbol is not None and symbol.kind == "offer":  # its prices: an inventory's
+                return self.r.offer_attribute(symbol, expr.attr.name, expr.attr.span)
+        elif (isinstance(expr.target, n.Member) and isinstance(expr.target.target, n.Name)
+              and self.r.lookup(expr.target.target.ident.name) is None
+              and (module := self.r.alias(expr.target.target.ident.name)) is not None):
+            # `aws.aws_m7i_2xlarge.price`: the member of a name of an imported module
+            inner = Evaluator(_AliasedResolver(module, self.r))
+            named = n.Member(expr.span, n.Name(expr.target.span, expr.target.attr), expr.attr)
+            return inner._value_Member(named, expected)
         target = self.value(expr.target)
         if target is None:
             return None
@@ -583,6 +593,9 @@ class _AliasedResolver:
 
     def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None:
         return self._module.accelerator_attribute(symbol, attr, span)
+
+    def offer_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None:
+        return self._module.offer_attribute(symbol, attr, span)
 
     def was_dropped(self, name: str) -> bool:
         return self._module.was_dropped(name)

@@ -212,6 +212,9 @@ class Inventory(Frozen):
     # the price per node by its `node.kubernetes.io/instance-type` (`instance_prices`): a
     # cluster of several node types is one inventory, each type at what it costs
     instance_prices: dict[str, Fraction] = field(default_factory=dict)
+    # the price of a spot node (its labels say so: Karpenter's `karpenter.sh/capacity-type`)
+    # by its instance type (`spot_prices`): a cluster's spot nodes cost what spot costs
+    spot_prices: dict[str, Fraction] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     zone: str | None = None
     region: str | None = None
@@ -234,9 +237,11 @@ class Inventory(Frozen):
     unavailable: tuple[str, ...] = ()
     step_prices: StepPrices | None = None
 
-    def node_price(self, instance_type: str | None) -> Fraction:
-        """What a node of this instance type costs per hour: its `instance_prices` entry, else
-        `price`."""
+    def node_price(self, instance_type: str | None, spot: bool = False) -> Fraction:
+        """What a node of this instance type costs per hour: a spot node its `spot_prices`
+        entry, else its `instance_prices` entry, else `price`."""
+        if spot and instance_type is not None and instance_type in self.spot_prices:
+            return self.spot_prices[instance_type]
         if instance_type is not None and instance_type in self.instance_prices:
             return self.instance_prices[instance_type]
         return self.price

@@ -179,6 +179,11 @@ INVENTORY = BlockSchema("inventory", "required", {
                             doc="the price per node per hour by the node's instance type "
                                 "(`node.kubernetes.io/instance-type`); a type it does not list "
                                 "costs `price`", minimum=Fraction(0)),
+    "spot_prices": Attr(Type("map", of=t.RATE),
+                        doc="the price per spot node per hour by instance type, for the nodes "
+                            "whose labels say they are spot capacity (`karpenter.sh/capacity-type`, "
+                            "`eks.amazonaws.com/capacityType`, GKE's and AKS's); a spot node of a "
+                            "type it does not list costs its on-demand price", minimum=Fraction(0)),
     "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
                                                 "is ambiguous (Slurm's `gpu:a100`)"),
     "reserved_cpu": _cpu("CPU each node keeps for pods fitc does not place (DaemonSets, agents), "
@@ -403,5 +408,9 @@ ACCELERATOR_SCOPE: dict[str, Type] = {
     "bf16_tflops": t.NUMBER, "interconnect": t.INTERCONNECT, "form_factor": t.FORM_FACTOR,
     "tdp": t.POWER, "count": t.NUMBER,
 }
+
+# what an expression reads of an offer (`aws_m7i_2xlarge.price`): its prices, so that an
+# inventory's `instance_prices` can take the stdlib's instead of copying them
+OFFER_SCOPE: dict[str, Type] = {"price": t.RATE, "spot_price": t.RATE, "instance_type": t.STRING}
 
 TOPOLOGIES = ("node", "zone", "region")

@@ -26,9 +26,8 @@ LEGEND = types.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=TOK
 _TYPE = {name: index for index, name in enumerate(TOKEN_TYPES)}
 _DECLARATION = 1  # the bit of the `declaration` modifier
 
-# as the grammar's QUANTITY: a space only before the currency units
-_UNITS = "|".join(("[ \t]*" if unit.startswith("USD") else "") + re.escape(unit)
-                  for unit in sorted(KNOWN_UNITS, key=len, reverse=True))
+# as the grammar's QUANTITY: blanks (no line break) may stand before any unit
+_UNITS = "|".join("[ \t]*" + re.escape(unit) for unit in sorted(KNOWN_UNITS, key=len, reverse=True))
 _SCAN = re.compile(r'''
     (?P<string>"[^"\\\n]*(?:\\.[^"\\\n]*)*"?)
   | (?P<comment>(?:\#|//)[^\n]*|/\*[\s\S]*?(?:\*/|\Z))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -173,8 +173,9 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             diagnostics.extend(msg.InventoryGpuAmbiguous.at(origin.path, span, detail=detail)
                                for detail in _gpus_read_alike(read.nodes, program))
         if (unpriced := _types_unpriced(inventory, read.nodes)) is not None:
-            where = inventory.spans.get("instance_prices", origin)
-            diagnostics.append(msg.InventoryTypesUnpriced.at(where.path, where.span, detail=unpriced))
+            detail, attribute = unpriced
+            where = inventory.spans.get(attribute, inventory.spans.get("instance_prices", origin))
+            diagnostics.append(msg.InventoryTypesUnpriced.at(where.path, where.span, detail=detail))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
@@ -587,11 +588,13 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
         nodes = [dataclasses.replace(node, max_pods=admitted) if node.name in taken.pods
                  and (admitted := taken.pods_left(node.name, node.max_pods)) is not None
                  else node for node in nodes]
+    # by price too: a spot node that `spot_prices` prices apart is no node of its on-demand
+    # fellows' class (nothing splits where it does not)
     groups: dict[tuple, list[InventoryNode]] = {}
     for node in nodes:
-        groups.setdefault(reads.signature(node), []).append(node)
+        groups.setdefault((reads.signature(node), _node_price(inventory, node)), []).append(node)
     classes = []
-    for members in groups.values():
+    for (_, price), members in groups.items():
         first = dataclasses.replace(members[0], cpu_milli=max(n.cpu_milli for n in members),
                                     memory=max(n.memory for n in members),
                                     disk=max(n.disk for n in members),
@@ -606,12 +609,14 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
         slice_ = tpu_slice(first)
         suffix = (slice_[0] if slice_ else None) or first.instance_type \
             or (first.gpu_product if first.gpu_count else None) or "cpu"
+        if members[0].spot and members[0].instance_type in inventory.spot_prices:
+            suffix += "-spot"
         class_id = inventory.name if len(groups) == 1 else f"{inventory.name}/{suffix}"
         classes.append(NodeClass(
             id=class_id, pool=inventory.name, count=len(members),
             capacity={"cpu": first.cpu_milli, "memory": first.memory, "gpu": first.gpu_count,
                       "disk": first.disk},
-            price=inventory.node_price(first.instance_type), accelerator=accelerator, labels=labels,
+            price=price, accelerator=accelerator, labels=labels,
             zone=first.zone or inventory.zone, region=first.region or inventory.region,
             provider=inventory.provider, arch=inventory.arch or first.arch,
             dedicated=inventory.dedicated, taints=tuple(first.taints),
@@ -633,22 +638,44 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
     return classes
 
 
-def _types_unpriced(inventory: Inventory, nodes: list[InventoryNode]) -> str | None:
+def _node_price(inventory: Inventory, node: InventoryNode) -> Fraction:
+    return inventory.node_price(node.instance_type, spot=node.spot)
+
+
+def _types_unpriced(inventory: Inventory, nodes: list[InventoryNode]) -> tuple[str, str] | None:
     """Where an inventory prices nodes by instance type, the types read that it does not list
     (a node of none: a Slurm node, or a label missing), each priced at `price` instead: a
-    silent 0 USD/h would make those nodes the first filled and the last released."""
-    if not inventory.instance_prices:
+    silent 0 USD/h would make those nodes the first filled and the last released; and the spot
+    nodes (Karpenter's, say) of types `spot_prices` does not list, each at its on-demand
+    price: spot nodes priced as on-demand ones are the last a plan empties, and the cost
+    stated is what the cluster does not pay. Said at the map that lacks them (the first)."""
+    if not inventory.instance_prices and not inventory.spot_prices:
         return None
+    said, attributes = [], []
+    counts = _counted(n.instance_type for n in nodes if n.instance_type not in inventory.instance_prices)
+    if counts and inventory.instance_prices:
+        attributes.append("instance_prices")
+        said.append(f"{sum(counts.values())} node(s) of instance types `instance_prices` does not list "
+                    f"cost `price` ({float(inventory.price):g} USD/h): {_listed_counts(counts)}")
+    counts = _counted(n.instance_type for n in nodes
+                      if n.spot and n.instance_type not in inventory.spot_prices)
+    if counts:
+        attributes.append("spot_prices")
+        said.append(f"{sum(counts.values())} spot node(s) (as their labels say) of instance types "
+                    f"`spot_prices` does not list cost their on-demand price: {_listed_counts(counts)}")
+    return ("; ".join(said), attributes[0]) if said else None
+
+
+def _counted(instance_types: Iterable[str | None]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for node in nodes:
-        if node.instance_type not in inventory.instance_prices:
-            key = f"`{node.instance_type}`" if node.instance_type else "no instance type"
-            counts[key] = counts.get(key, 0) + 1
-    if not counts:
-        return None
-    listed = ", ".join(f"{key} ({count})" for key, count in sorted(counts.items()))
-    return (f"{sum(counts.values())} node(s) of instance types `instance_prices` does not list "
-            f"cost `price` ({float(inventory.price):g} USD/h): {listed}")
+    for instance_type in instance_types:
+        key = f"`{instance_type}`" if instance_type else "no instance type"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _listed_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} ({count})" for key, count in sorted(counts.items()))
 
 
 def _less_reserved(node: InventoryNode, inventory: Inventory) -> InventoryNode:

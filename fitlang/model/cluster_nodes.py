@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from fitlang.model.current import ClusterNode
+from fitlang.model.inventory import capacity_spot
 from fitlang.model.problem import NodeClass, NodeNames, Problem
 
 # the label each cloud puts on a node group's nodes, naming the group
@@ -36,11 +37,6 @@ GROUP_LABELS = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/g
 REGION_LABEL = "topology.kubernetes.io/region"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 KARPENTER_LABEL = "karpenter.sh/nodepool"
-# spot or on demand, where a cloud says it: label -> (the value of a spot node, of an on-demand
-# node or None where on-demand nodes lack the label)
-CAPACITY_LABELS = {"eks.amazonaws.com/capacityType": ("SPOT", "ON_DEMAND"),
-                   "cloud.google.com/gke-spot": ("true", None),
-                   "kubernetes.azure.com/scalesetpriority": ("spot", None)}
 
 
 @dataclass(frozen=True)
@@ -85,20 +81,10 @@ def _candidates(node: ClusterNode, bought: list[NodeClass], groups: BoughtGroups
         return []
     else:
         found = [c for c in bought if c.instance_type == labels[INSTANCE_TYPE_LABEL]]
-        spot = _spot(labels)
+        spot = capacity_spot(dict(labels))  # (a Karpenter node is none of fitc's: above)
         found = [c for c in found if spot is None or c.spot == spot]
     region = labels.get(REGION_LABEL)
     return [c for c in found if region is None or c.region == region]
-
-
-def _spot(labels: Mapping[str, str]) -> bool | None:
-    """Whether the node is spot, where a label says so; None where none does."""
-    for key, (spot, on_demand) in CAPACITY_LABELS.items():
-        if labels.get(key) == spot:
-            return True
-        if on_demand is not None and labels.get(key) == on_demand:
-            return False
-    return None
 
 
 def _first_per_group(classes: list[NodeClass]) -> list[NodeClass]:

@@ -32,6 +32,24 @@ _QUANTITY = re.compile(r"^([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "aws.amazon.com/neuron")
 
+# spot or on demand, where a cloud says it: label -> (the value of a spot node, of an on-demand
+# node or None where on-demand nodes lack the label). Karpenter's is on every node it launches,
+# EKS managed node groups', GKE's and AKS's on theirs.
+CAPACITY_LABELS = {"karpenter.sh/capacity-type": ("spot", "on-demand"),
+                   "eks.amazonaws.com/capacityType": ("SPOT", "ON_DEMAND"),
+                   "cloud.google.com/gke-spot": ("true", None),
+                   "kubernetes.azure.com/scalesetpriority": ("spot", None)}
+
+
+def capacity_spot(labels: dict[str, str]) -> bool | None:
+    """Whether a node is spot capacity, where a label says so; None where none does."""
+    for key, (spot, on_demand) in CAPACITY_LABELS.items():
+        if labels.get(key) == spot:
+            return True
+        if on_demand is not None and labels.get(key) == on_demand:
+            return False
+    return None
+
 
 @dataclass
 class InventoryNode:
@@ -48,6 +66,7 @@ class InventoryNode:
     region: str | None = None
     arch: str = "amd64"
     instance_type: str | None = None
+    spot: bool = False  # spot capacity, as its labels say (`CAPACITY_LABELS`): an inventory's `spot_prices`
     features: list[str] = field(default_factory=list)
     taints: list[Taint] = field(default_factory=list)
     threads_per_core: int = 1  # Slurm's ThreadsPerCore: a job gets whole cores of these
@@ -347,6 +366,7 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
         region=labels.get("topology.kubernetes.io/region"),
         arch=labels.get("kubernetes.io/arch", "amd64"),
         instance_type=labels.get("node.kubernetes.io/instance-type"), taints=taints,
+        spot=capacity_spot(labels) is True,
         max_pods=_whole_quantity(str(resources["pods"]), 1, "pods", MOST_PODS, "") if "pods" in resources
         else None), unused
 

@@ -354,14 +354,15 @@ _UNIT_SPELLINGS = ("USD/kWh", "USD/h", "USD", "gCO2e/kWh", "kgCO2e", "tCO2e", "g
 
 
 def split_quantity(text: str) -> tuple[str, str]:
-    """Split `80GiB` into ("80", "GiB") and `3.5 USD/h` into ("3.5", "USD/h")."""
+    """Split `80GiB` into ("80", "GiB"), `4 GiB` into ("4", "GiB") and `3.5 USD/h` into
+    ("3.5", "USD/h")."""
     for unit in _UNIT_SPELLINGS:
         if text.endswith(unit):
             return text[: -len(unit)].rstrip(" \t"), unit
     index = len(text)
     while index > 0 and text[index - 1].isalpha():
         index -= 1
-    return text[:index], text[index:]
+    return text[:index].rstrip(" \t"), text[index:]
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
