@@ -3,10 +3,14 @@ optimum and to `verify` (which shares no code with the stage)."""
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
-from fitlang.solve import zone_repack
-from fitlang.solve.dear_nodes import dear_nodes_ruined
+from test_dear_nodes import _behind_pinned, _brute_force
+
+from fitlang.solve import search_stages, zone_repack
+from fitlang.solve.dear_nodes import GIVE_UP_AFTER, dear_nodes_ruined
+from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.small_merged import small_nodes_merged
@@ -174,3 +178,29 @@ def test_the_stage_stops_at_its_deadline_inside_a_group(tmp_path, monkeypatch):
     zones_repacked(problem, packing, "cost", deadline)
     assert now[0] <= deadline + 2.0  # (the last node's two replicas)
     assert verified_cost(problem, packing) <= 4
+
+
+def test_the_search_repacks_the_zones_again_after_the_ruin_and_the_dear_room(tmp_path, monkeypatch):
+    # the ruin and the dear room move replicas across a zone's nodes (test_dear_nodes: the 12-CPU
+    # node behind GIVE_UP_AFTER lone ones, one move kept): the zones' repacking runs again after
+    # them, before the small nodes' merge (the start tree repacked them once, before the ruin)
+    problem = problem_from(tmp_path, _behind_pinned(GIVE_UP_AFTER))
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    called: list[tuple[str, int]] = []
+
+    def recorded(stage: str, function):
+        def run(*args, **kwargs) -> int:
+            called.append((stage, function(*args, **kwargs)))
+            return called[-1][1]
+        return run
+
+    for stage, name, function in (("zones", "zones_repacked", zones_repacked),
+                                  ("ruin", "dear_nodes_ruined", dear_nodes_ruined),
+                                  ("dear room", "dear_room_filled", search_stages.dear_room_filled),
+                                  ("small nodes", "small_nodes_merged", small_nodes_merged)):
+        monkeypatch.setattr(search_stages, name, recorded(stage, function))
+    found = search_stages.searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, None)
+    stages = [stage for stage, _ in called]
+    assert stages[stages.index("ruin"):] == ["ruin", "dear room", "zones", "small nodes"]
+    assert dict(called)["ruin"] == 1 and verified_cost(problem, found) == 5 * GIVE_UP_AFTER + _brute_force()

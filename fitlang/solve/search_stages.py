@@ -71,6 +71,15 @@ OPTIONS_FIRST_SHARE = 0.25
 # the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
 # inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
 ZONE_SHARE = 0.5
+# the most of what is left the zones' repacking takes again after the ruin of the dear nodes and the
+# dear room: they move replicas across a zone's nodes (the dear room onto accelerator nodes' room, at
+# the same cost), and the zones' repacking, which finds nothing more on its own packing again, finds
+# more on theirs. Inventory 10,000 at 5 s (start tree, CPU clock), each stage's packing repacked
+# offline: one round after the dear room 565.82 / 512.08 / 529.89 -> 564.77 / 511.73 / 529.61 (seeds
+# 94 / 112 / 109, 0.22-0.26 CPU s; after the ruin alone 565.66 / - / 529.61). In the search at 5 s it
+# has what the dear room leaves (0.05-0.1 s): 565.90 / 513.39 / 530.33 -> 565.78 / 513.28 / 530.22;
+# at 20 s 563.80 / 511.47 -> 563.78 / 511.47 (session 59, h59h)
+ZONE_AGAIN_SHARE = 0.5
 
 
 def searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -85,9 +94,11 @@ def searched(problem: Problem, packing: Packing, objective: str, deadline: float
     where after `crossing_room` 1.01 / 1.00%, session 46), then by ruin and recreate on its dear full nodes
     (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left); then, for SEARCH_DEAR_SHARE of what
     is left, the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
-    consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by sending a
-    spread replica beside them across domains (crossing_room.py), then by exact repacking of a few nodes at a
-    time (`repack`) for a share of the time left, then by large-neighbourhood search
+    consolidated (dear_room.py) and ruined again), then the zones packed again (ZONE_AGAIN_SHARE of what is
+    left: the ruin and the dear room moved replicas across their nodes), and the small nodes merged again,
+    then paid nodes closed by sending a spread replica beside them across domains (crossing_room.py), then
+    by exact repacking of a few nodes at a time (`repack`) for a share of the time left, then by
+    large-neighbourhood search
     (`neighbourhood.search`) until the deadline, or within the optimality tolerance of the proven `bound`.
     `ruined`: the packing was ruined to its end already (ruined_choice.py), not again.
     `taken`: asked before each stage and each step of the neighbourhood search for a cheaper
@@ -166,6 +177,8 @@ STAGES: tuple[Stage, ...] = (
     # took the time of the ruin's best moves where it did not (inventory 10,000 seed 7 at 5 s
     # under load: 584.97, the ruin kept nothing, against 581.31-582.40)
     Stage("dear room", lambda p, k, o, d: dear_room_filled(p, k, o, _until(SEARCH_DEAR_SHARE, d))),
+    # the zones again once the ruin and the dear room moved replicas across their nodes (ZONE_AGAIN_SHARE)
+    Stage("zones again", lambda p, k, o, d: zones_repacked(p, k, o, _until(ZONE_AGAIN_SHARE, d))),
     Stage("small nodes", lambda p, k, o, d: small_nodes_merged(p, k, o, _until(MERGE_SHARE, d))),
     Stage("crossing room", lambda p, k, o, d: crossing_room(p, k, o, _until(CROSSING_ROOM_SHARE, d))),
     Stage("repack", lambda p, k, o, d: repack(p, k, o, _until(REPACK_SHARE, d))),
