@@ -28,9 +28,9 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Timeline
-from fitlang.rules import carbon, completion, preemption, timing
+from fitlang.rules import carbon, completion, gang, preemption, timing
 from fitlang.rules.base import GroupKey
-from fitlang.solve import timeline_align
+from fitlang.solve import timeline_align, timeline_rules
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.held_room import is_held
@@ -237,7 +237,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # mixed nodes the LP takes 9-13 CPU s); the child builds the time model itself
     pending = None if time_limit is None else _relaxation_started(
         problem, objective, _left(time_limit * BOUND_SHARE, began))
-    fallback, partial = _node_schedule(problem, objective, None if time_limit is None else began,
+    # the node-level schedule searches a problem whose every schedule keeps the rules it does
+    # not track (gangs pinned to a start, latency narrowed to reach: `timeline_rules`)
+    searched = timeline_rules.narrowed(problem, objective)
+    fallback, partial = _node_schedule(searched, objective, None if time_limit is None else began,
                                        _finish_by(time_limit, began))
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
@@ -251,7 +254,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         relaxed = _relaxed_bound(encoded(), objective)
         relaxing = time.monotonic() - relaxing
     elif fallback is not None and pending is not None and time_limit is not None:
-        fallback, relaxed, relaxing = _searched_beside_bound(problem, objective, fallback, pending,
+        fallback, relaxed, relaxing = _searched_beside_bound(searched, objective, fallback, pending,
                                                              time_limit, began, reserve)
     outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
                                  began, reserve)
@@ -276,8 +279,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     if outcome.solution is not None and fallback is not None and _left(time_limit, began) == 0:
         outcome = dataclasses.replace(outcome, solution=None)  # no time to pack it: the schedule stands
     if outcome.solution is not None:
-        assignments, unplaced = pack_in_time(problem, _pieces(encoded(), outcome.solution),
-                                             objective, _deadline(time_limit, began))
+        assignments, unplaced = _packed(problem, _pieces(encoded(), outcome.solution), objective,
+                                        _deadline(time_limit, began))
     if fallback is not None:  # the schedule made node by node, when it is better packed
         made = timed_assignments(problem, fallback)
         if outcome.solution is None or unplaced or \
@@ -296,6 +299,22 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                             bought=bought_in_time(problem, assignments), timeline=timeline)
     # a tie-break: never changes the value; tried until the limit
     return timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
+
+
+def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None
+            ) -> tuple[list[TimedAssignment], list[Unplaced]]:
+    """The MIP's answer packed node by node with its gangs pinned where it starts them (no
+    repair moves one replica of a gang alone); one that breaks a rule the packing does not
+    track (a latency count a repair moved out of reach) is not taken: all unplaced."""
+    spots = [Spot(p.demand, p.replica or 0, p.class_id, 0, p.start, p.end) for p in pieces]
+    pinned = timeline_rules.pinned_to(problem, spots)
+    assignments, unplaced = pack_in_time(pinned, pieces, objective, deadline)
+    owners = problem.owners()
+    packed = [Spot(a.workload, a.replica, owners[a.node].id, 0, a.start, a.end) for a in assignments]
+    if unplaced or timeline_rules.keeps(problem, packed):
+        return assignments, unplaced
+    return [], [Unplaced(d.name, r, "its packing breaks a rule of time")
+                for d in problem.demands for r in range(d.replicas)]
 
 
 def _mip_solved(problem: Problem, encoded: Callable[[], TimeEncoding], names: list[str],
@@ -672,7 +691,22 @@ def spot_values(encoding: TimeEncoding, spots: list[Spot]) -> dict[int, float] |
     for class_id, nodes in busy.items():
         for step, count in enumerate(nodes.sum(axis=0).tolist()):
             values[encoding.u[class_id, step]] = count
+    values.update(_gang_values(encoding, spots))
     return values
+
+
+def _gang_values(encoding: TimeEncoding, spots: list[Spot]) -> dict[int, float]:
+    """The gang binaries (`rules/gang.time_rows`) for a schedule: where its runs start, the
+    clusters it runs in."""
+    problem = encoding.problem
+    starts: dict[tuple[str, int], set[int]] = {}
+    clusters: dict[str, set[str]] = {}
+    for spot in spots:
+        demand = problem.demand(spot.demand)
+        if demand.gang:
+            starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
+            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).cluster)
+    return gang.time_start_values(encoding, starts, clusters)
 
 
 def horizon_value(problem: Problem, assignments: list[TimedAssignment],

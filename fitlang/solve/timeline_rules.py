@@ -1,0 +1,182 @@
+"""The rules of time the node-level schedule does not track, held by the problem it searches
+(issue 19): a gang's runs pinned to one start and one cluster, a latency rule narrowed to the
+classes in reach.
+
+The time model states a gang's rows (`rules/gang.time_rows`: the replicas of a run start at
+one step, in one cluster) and a latency rule's (`rules/latency.time_rows`: at least K
+replicas in reach); the schedule made node by node and its search move one replica at a time
+(`timeline_pack`), and know neither. So they search a narrowed problem (`narrowed`) whose
+every schedule keeps both rules by construction: each gang run's window holds one start step
+and its classes one cluster (chosen here, the whole gang placed at each start and cluster it
+may use, where it adds least beside the other work), and a workload with latency rules may
+use only the classes within reach of each (K = all of its replicas: a restriction where a
+rule asks for fewer, which only the time model's MIP then relaxes). Every schedule of the
+narrowed problem is one of the problem's: the MIP of the problem starts from it, and its own
+answer is packed with the gangs pinned where it started them (`pinned_to`), so that no repair
+moves one replica of a gang alone; `keeps` checks an answer before it is taken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from fitlang.model.problem import Demand, Problem, Window
+from fitlang.solve.timeline_pack import Ledger, Spot, floor_order, need_of, place_anywhere, run_of
+
+# the start steps of a gang's run tried, cheapest first for one replica: a week of hourly
+# steps is 168 starts, each a placing of the whole gang
+GANG_STARTS_TRIED = 24
+
+
+def narrowed(problem: Problem, objective: str = "cost") -> Problem:
+    """The problem the node-level schedule searches (the problem itself where it has no gang
+    that chooses a start or a cluster and no latency rule)."""
+    demands = [_in_reach(problem, demand) for demand in problem.demands]
+    narrow = problem.with_demands(demands) if demands != problem.demands else problem
+    if not any(_chooses(narrow, demand) for demand in narrow.demands):
+        return narrow
+    return pinned_to(narrow, _gangs_placed(narrow, objective))
+
+
+def _in_reach(problem: Problem, demand: Demand) -> Demand:
+    """`demand` on the classes within reach of each of its latency rules (that asks for one
+    replica or more)."""
+    rules = [rule for rule in demand.latency if rule.replicas > 0]
+    if not rules:
+        return demand
+    eligible = [c for c in demand.eligible
+                if all(problem.within_reach(rule, problem.node_class(c)) for rule in rules)]
+    return dataclasses.replace(demand, eligible=eligible)
+
+
+def _chooses(problem: Problem, demand: Demand) -> bool:
+    """A gang whose runs may start at several steps or run in several clusters."""
+    if not demand.gang or demand.min_segment is not None or not demand.replicas:
+        return False
+    clusters = {problem.node_class(c).cluster for c in demand.eligible}
+    return len(clusters) > 1 or any(len(w.starts()) > 1 for w in demand.windows)
+
+
+def _gangs_placed(problem: Problem, objective: str) -> list[Spot]:
+    """A first schedule in `floor_order` where each gang run is placed whole at the start and
+    cluster that add least (the others' replicas each where it adds least), to read the
+    gangs' starts and clusters from. A gang run placed whole nowhere is given its cheapest
+    start (on its first cluster) as a spot of no node: pinned there, the schedule leaves it
+    out rather than split it."""
+    ledger = Ledger(problem, objective)
+    spots: list[Spot] = []
+    for demand in floor_order(problem):
+        clusters = _clusters(problem, demand) if demand.gang else [demand]
+        chosen: Demand | None = None
+        for run, window in enumerate(demand.windows):
+            tried = [chosen] if chosen is not None else clusters
+            best = min((_placed_whole(ledger, option, run, start, window)
+                        for option in tried for start in _starts(ledger, option, window)),
+                       key=lambda found: (-len(found[1]), found[0]), default=(0.0, []))
+            if demand.gang and best[1]:
+                chosen = next(o for o in tried if o.eligible and best[1][0].class_id in o.eligible)
+            elif demand.gang and tried and tried[0].eligible:
+                start = _starts(ledger, tried[0], window)[0]
+                chosen = tried[0]
+                spots.append(Spot(demand.name, run * demand.replicas_per_run, tried[0].eligible[0],
+                                  -1, start, start + window.duration))
+            for spot in best[1]:
+                ledger.put(spot)
+            spots += best[1]
+    return spots
+
+
+def _clusters(problem: Problem, demand: Demand) -> list[Demand]:
+    """A gang on each cluster its classes are in, one demand each."""
+    by_cluster: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
+    return [dataclasses.replace(demand, eligible=ids) for _, ids in sorted(by_cluster.items())]
+
+
+def _starts(ledger: Ledger, demand: Demand, window: Window) -> list[int]:
+    """A gang's start steps, cheapest first for one replica (at most GANG_STARTS_TRIED); each
+    start of a window for another demand (its replicas placed one by one at any)."""
+    if not demand.gang:
+        return [-1]
+    need = need_of(demand)
+    costs: dict[int, float] = {}
+    for class_id in demand.eligible:
+        share = float((need / ledger.capacity[class_id].clip(min=1)).max())
+        for start in window.starts():
+            rate = float(ledger.rate[class_id][start:start + window.duration].sum()) * share
+            costs[start] = min(costs.get(start, rate), rate)
+    return sorted(costs, key=lambda start: (costs[start], start))[:GANG_STARTS_TRIED]
+
+
+def _placed_whole(ledger: Ledger, demand: Demand, run: int, start: int, window: Window
+                  ) -> tuple[float, list[Spot]]:
+    """(what it adds, the spots) of a run's replicas placed one by one where each adds least,
+    at `start` (-1: anywhere in the window), then taken off the ledger again; a gang's
+    replicas all or none."""
+    at = window if start < 0 else Window(earliest=start, latest_start=start, duration=window.duration)
+    spots: list[Spot] = []
+    for index in range(demand.replicas_per_run):
+        spot = place_anywhere(ledger, demand, run * demand.replicas_per_run + index, at)
+        if spot is not None:
+            spots.append(spot)
+    for spot in spots:
+        ledger.drop(spot)
+    if demand.gang and len(spots) < demand.replicas_per_run:
+        return 0.0, []
+    return sum(spot.added for spot in spots), spots
+
+
+def pinned_to(problem: Problem, spots: Iterable[Spot]) -> Problem:
+    """`problem` with each gang run whose replicas `spots` start at one step pinned there, and
+    each gang on the cluster they run in (where they run in one)."""
+    starts: dict[tuple[str, int], set[int]] = {}
+    clusters: dict[str, set[str]] = {}
+    for spot in spots:
+        demand = problem.demand(spot.demand)
+        if demand.gang and demand.min_segment is None:
+            starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
+            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).cluster)
+    demands = []
+    for demand in problem.demands:
+        if demand.name not in clusters:
+            demands.append(demand)
+            continue
+        windows = [_pinned(window, starts.get((demand.name, run), set()))
+                   for run, window in enumerate(demand.windows)]
+        changes: dict = {"window": windows[0], "runs": tuple(windows) if demand.runs else ()}
+        if len(clusters[demand.name]) == 1:
+            cluster = next(iter(clusters[demand.name]))
+            changes["eligible"] = [c for c in demand.eligible if problem.node_class(c).cluster == cluster]
+        demands.append(dataclasses.replace(demand, **changes))
+    return problem.with_demands(demands)
+
+
+def _pinned(window: Window, starts: set[int]) -> Window:
+    """The window with its one start where a run's replicas all start at one step of it."""
+    if len(starts) != 1 or min(starts) not in window.starts():
+        return window
+    return Window(earliest=min(starts), latest_start=min(starts), duration=window.duration)
+
+
+def keeps(problem: Problem, spots: Iterable[Spot]) -> bool:
+    """Whether a schedule keeps each gang run at one start and each gang in one cluster, and
+    each latency rule's count in reach (what the node-level passes do not track)."""
+    starts: dict[tuple[str, int], set[int]] = {}
+    clusters: dict[str, set[str]] = {}
+    within: dict[tuple[str, int], int] = {}
+    for spot in spots:
+        demand = problem.demand(spot.demand)
+        node_class = problem.node_class(spot.class_id)
+        if demand.gang:
+            starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
+            clusters.setdefault(spot.demand, set()).add(node_class.cluster)
+        for index, rule in enumerate(demand.latency):
+            if problem.within_reach(rule, node_class):
+                within[demand.workload, index] = within.get((demand.workload, index), 0) + 1
+    if any(len(steps) > 1 for steps in starts.values()) or any(len(c) > 1 for c in clusters.values()):
+        return False
+    return all(within.get((members[0].workload, index), 0) >= rule.replicas
+               for members in problem.latency_demands() if sum(d.replicas for d in members)
+               for index, rule in enumerate(members[0].latency))
