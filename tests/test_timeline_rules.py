@@ -263,3 +263,40 @@ def test_gangs_and_latency_rules_hold_when_the_node_level_search_places_them(tmp
     for i in range(6):
         near = [a for a in placement.assignments if a.workload == f"s{i}" and a.node.startswith("near")]
         assert len(near) >= 2, f"s{i}"
+
+
+# ---- explain: a gang or a latency rule that rules out every schedule ---------------------------
+
+def test_explain_names_a_gang_that_cannot_start_together_and_drops_it_as_a_checked_repair(tmp_path):
+    # a site cap of 1 kW runs one node at a time: the gang's two whole-node replicas never run
+    # together (apart, one after the other, they fit)
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = GANG.replace("GANG", "gang = true").replace("  power = 1kW\n",
+                                                      '  power = 1kW\n  labels = { site: "s" }\n')
+    text = text.replace("workload other", "workload unused").replace("  replicas = 1\n", "  replicas = 0\n")
+    text += 'power_cap feed {\n  labels = { site: "s" }\n  cap = 1kW\n}\n'
+    problem = problem_from(tmp_path, text)
+    assert solved(problem).status == "infeasible"
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    said = explained.diagnostic
+    assert said.code == "E0951" and explained.rule == "gang"
+    assert "the gang `train` (its 2 replicas start together" in said.message
+    assert text.splitlines()[said.span.line - 1].strip() == "gang = true"
+    [repair] = explained.repairs
+    assert repair.text.startswith("drop `gang = true` from `train`")
+    assert solved(problem.with_demand("train", gang=False)).status == "optimal"  # the check
+
+
+def test_explain_names_a_latency_rule_no_schedule_meets(tmp_path):
+    # two whole-node replicas within reach asked for, one near node
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = LATENCY.replace("replicas = K", "replicas = 2").replace(
+        "count = 3\n  cpu = 32\n  memory = 128GiB\n  price = 3 USD/h",
+        "count = 1\n  cpu = 32\n  memory = 128GiB\n  price = 3 USD/h")
+    problem = problem_from(tmp_path, text)
+    assert solved(problem).status == "infeasible"
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    assert explained.diagnostic.code == "E0951" and explained.rule == "latency"
+    assert "the latency rule of `web` (2 within 10 ms of paris)" in explained.diagnostic.message

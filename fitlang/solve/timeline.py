@@ -542,10 +542,11 @@ def _node_schedule(problem: Problem, objective: str, deadline: float | None,
 def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
                    ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The runs of a schedule that leaves replicas out, a gang with one missing left out whole
-    (all or nothing), and the replicas it leaves out, each said why."""
+    (all or nothing), and a workload with a latency rule too (its count in reach, met by
+    running nowhere, not by some replicas), and the replicas it leaves out, each said why."""
     spots, missing = partial
     short = {name for name, _ in missing}
-    broken = {name for name in short if problem.demand(name).gang}
+    broken = {name for name in short if problem.demand(name).gang or problem.demand(name).latency}
     kept = [spot for spot in spots if spot.demand not in broken]
     reason = "no schedule meets every rule in the horizon" if infeasible else "no schedule found in time"
     left = sorted(set(missing) | {(spot.demand, spot.replica) for spot in spots if spot.demand in broken})
