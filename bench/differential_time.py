@@ -27,9 +27,10 @@ suspended Jobs, Terraform's schedules.
 
 With `--rules` (its own draw, so that a seed's case without it stays what it was) jobs may be
 a `gang` (every run's replicas start at one step: the reference chooses one start per run for
-all of them) and workloads may have a `latency` rule (each pool in region `eu` or `us`, the
+all of them), workloads may have a `latency` rule (each pool in region `eu` or `us`, the
 users 5 ms from `eu` and 90 ms from `us`: at least K of the workload's replicas on nodes in
-`eu`).
+`eu`), be `exclusive` or have an `anti_affinity W on node` (W another workload or `self`),
+both read per step: no node runs the two at the same step.
 
 With `--pods` every pool's nodes admit 1-3 pods each (`max_pods`, `with_pods`), so that pods
 bind: the reference holds each node to them at each step, and a placed answer with no bound
@@ -83,6 +84,8 @@ class Work:
     due: int | None = None  # the step it is due by (soft: `lateness`)
     gang: bool = False  # each run's replicas start at one step
     near: int = 0  # a latency rule: at least this many replicas in region `eu`
+    exclusive: bool = False  # no other workload on its node at a step it runs there
+    apart: str | None = None  # `anti_affinity APART on node` (a workload's name, or `self`)
 
 
 @dataclass
@@ -198,6 +201,13 @@ def with_rules(seed: int, case: Case) -> Case:
         if not work.preemptible and rng.random() < 0.3 and work.replicas:
             work.near = rng.choice([1, 1, work.replicas])
             case.kinds.add("latency")
+        roll = rng.random()
+        if roll < 0.15:
+            work.exclusive = True
+            case.kinds.add("exclusive")
+        elif roll < 0.35:
+            work.apart = rng.choice(["self", *(w.name for w in case.works if w is not work)])
+            case.kinds.add("anti_affinity")
     return case
 
 
@@ -242,6 +252,10 @@ def to_fit(case: Case) -> str:
                  f"  memory = {work.memory}GiB"]
         if work.gang:
             lines.append("  gang = true")
+        if work.exclusive:
+            lines.append("  exclusive = true")
+        if work.apart is not None:
+            lines.append(f"  anti_affinity {work.apart} on node")
         if work.near:
             lines.append("  latency {\n    users = [users]\n    within = 10ms\n"
                          f"    replicas = {work.near}\n  }}")
@@ -314,6 +328,7 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
                     model.Add(sum(choices_at) == run.replicas * chosen[s])
         if work.near and work.replicas:
             model.Add(sum(var for var, reached in near if reached) >= work.near)
+    _kept_apart(case, model, on)
     in_use = {}
     for (n, t), running in on.items():
         pool = nodes[n][0]
@@ -342,6 +357,31 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
     if status == cp_model.OPTIMAL:
         return "feasible", Fraction(round(solver.ObjectiveValue()), unit)
     return ("infeasible" if status == cp_model.INFEASIBLE else "undecided"), None
+
+
+def _kept_apart(case: Case, model, on) -> None:
+    """At each node and step: an exclusive workload's choices running there exclude every
+    other workload's; `anti_affinity W on node`, W's (each other's for `self`). A choice's
+    workload is its Boolean's name up to `/` (a recurring run's `#k` cut off)."""
+    def workload(var) -> str:
+        return var.Name().split("/")[0].split("#")[0]
+
+    rules = [(w.name, None) for w in case.works if w.exclusive]
+    rules += [(w.name, w.apart) for w in case.works if w.apart is not None]
+    for running in on.values():
+        by_work: dict[str, list] = {}
+        for _, _, var in running:
+            by_work.setdefault(workload(var), []).append(var)
+        for name, other in rules:
+            mine = by_work.get(name, [])
+            if other == "self":
+                if len(mine) > 1:
+                    model.Add(sum(mine) <= 1)
+                continue
+            theirs = [v for n, vs in by_work.items() if n != name and other in (None, n) for v in vs]
+            for a in mine:
+                for b in theirs:
+                    model.Add(a + b <= 1)
 
 
 def _objective_of(case: Case, model, nodes, in_use, ends):

@@ -94,6 +94,7 @@ class TimeEncoding:
     index: dict[object, int] = field(default_factory=dict)
     # the rows `timing.capacity_rows` added, [first, last) (`timeline_bound` replaces them)
     capacity_rows: tuple[int, int] = (0, 0)
+    _owner: dict[int, str] | None = None  # column -> demand (`running_by_demand`)
 
     def starts_of(self, demand: str, run: int = 0) -> list[int]:
         return self._starts.get((demand, run), [])
@@ -114,6 +115,23 @@ class TimeEncoding:
     def charge_of(self, column: int) -> tuple[int, ...]:
         """What one replica of a column running on its class takes (per resource)."""
         return self._charge[column]
+
+    def running_by_demand(self, class_id: str, step: int) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
+        """`running` grouped by the demand of each column (a start column's, or a preemptible
+        replica's segment column's): what the rules of sharing a node read."""
+        owner = self._owners()
+        grouped: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
+        for column, charge in self.running(class_id, step):
+            grouped.setdefault(owner[column], []).append((column, charge))
+        return grouped
+
+    def _owners(self) -> dict[int, str]:
+        """Column -> its demand, made once the columns are all made (when a rule asks)."""
+        if self._owner is None:
+            self._owner = {column: name for (name, _, _), column in self.x.items()}
+            self._owner.update({column: key.demand for key, column in self.index.items()
+                                if isinstance(key, preemption.SegmentColumn) and not key.starting})
+        return self._owner
 
 
 def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
@@ -304,17 +322,23 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
 def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None
             ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The MIP's answer packed node by node with its gangs pinned where it starts them (no
-    repair moves one replica of a gang alone); one that breaks a rule the packing does not
-    track (a latency count a repair moved out of reach) is not taken: all unplaced."""
+    repair moves one replica of a gang alone); where that breaks a rule the packing does not
+    track (two workloads kept apart on a node at a step, a latency count a repair moved out
+    of reach), packed again with what is kept apart too large to share a node
+    (`timeline_rules.kept`); where that breaks one too, not taken: all unplaced. (A small
+    fleet's model is node by node: its answer packs as it is.)"""
     spots = [Spot(p.demand, p.replica or 0, p.class_id, 0, p.start, p.end) for p in pieces]
-    pinned = timeline_rules.pinned_to(problem, spots)
-    assignments, unplaced = pack_in_time(pinned, pieces, objective, deadline)
-    owners = problem.owners()
-    packed = [Spot(a.workload, a.replica, owners[a.node].id, 0, a.start, a.end) for a in assignments]
-    if unplaced or timeline_rules.keeps(problem, packed):
-        return assignments, unplaced
-    return [], [Unplaced(d.name, r, "its packing breaks a rule of time")
-                for d in problem.demands for r in range(d.replicas)]
+    narrow = timeline_rules.kept(problem)
+    partial: tuple[list[TimedAssignment], list[Unplaced]] | None = None
+    for packing in (problem, narrow) if narrow is not problem else (problem,):
+        assignments, unplaced = pack_in_time(timeline_rules.pinned_to(packing, spots), pieces,
+                                             objective, deadline)
+        if timeline_rules.keeps(problem, [(a.workload, a.node, a.start, a.end) for a in assignments]):
+            if not unplaced:
+                return assignments, unplaced
+            partial = partial or (assignments, unplaced)
+    return partial or ([], [Unplaced(d.name, r, "its packing breaks a rule of time")
+                            for d in problem.demands for r in range(d.replicas)])
 
 
 def _mip_solved(problem: Problem, encoded: Callable[[], TimeEncoding], names: list[str],

@@ -1,6 +1,6 @@
 """The rules of time the node-level schedule does not track, held by the problem it searches
 (issue 19): a gang's runs pinned to one start and one cluster, a latency rule narrowed to the
-classes in reach.
+classes in reach, what is kept apart on nodes too large to share one.
 
 The time model states a gang's rows (`rules/gang.time_rows`: the replicas of a run start at
 one step, in one cluster) and a latency rule's (`rules/latency.time_rows`: at least K
@@ -31,12 +31,56 @@ GANG_STARTS_TRIED = 24
 
 def narrowed(problem: Problem, objective: str = "cost") -> Problem:
     """The problem the node-level schedule searches (the problem itself where it has no gang
-    that chooses a start or a cluster and no latency rule)."""
-    demands = [_in_reach(problem, demand) for demand in problem.demands]
-    narrow = problem.with_demands(demands) if demands != problem.demands else problem
+    that chooses a start or a cluster, no latency rule and nothing kept apart on nodes)."""
+    narrow = kept(problem)
     if not any(_chooses(narrow, demand) for demand in narrow.demands):
         return narrow
     return pinned_to(narrow, _gangs_placed(narrow, objective))
+
+
+def kept(problem: Problem) -> Problem:
+    """The problem with each latency rule's workload on the classes in reach, and what is kept
+    apart on nodes made too large to share one (`_apart`): no gang pinned."""
+    demands = _apart(problem, [_in_reach(problem, demand) for demand in problem.demands])
+    return problem.with_demands(demands) if demands != problem.demands else problem
+
+
+def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
+    """An exclusive workload asks for a whole node's CPUs (on the classes of its most CPUs),
+    and each side of an `anti_affinity ... on node` (`self` too) for more than half of the
+    most CPUs a class it may share with has: no node then runs one beside another, nor two of
+    a `self` rule, at any step, whatever the search moves. A restriction (the time model's
+    own rows are exact, `rules/exclusive.time_rows`, `rules/affinity.time_rows`)."""
+    whole = {d.name for d in demands if d.exclusive}
+    halves: dict[str, set[str]] = {}  # demand -> the demands it may not share a node with
+    for demand in demands:
+        for rule in demand.affinities:
+            if rule.anti and rule.topology == "node":
+                target = demand.name if rule.target == "self" else rule.target
+                halves.setdefault(demand.name, set()).add(target)
+                halves.setdefault(target, set()).add(demand.name)
+    if not whole and not halves:
+        return demands
+    by_name = {demand.name: demand for demand in demands}
+    made = []
+    for demand in demands:
+        if demand.name in whole:
+            most = max((problem.node_class(c).capacity["cpu"] for c in demand.eligible), default=0)
+            made.append(_asking(problem, demand, most))
+        elif demand.name in halves:
+            shared = {c for name in halves[demand.name] | {demand.name} if name in by_name
+                      for c in by_name[name].eligible}
+            most = max((problem.node_class(c).capacity["cpu"] for c in shared), default=0)
+            made.append(_asking(problem, demand, max(demand.requests["cpu"], most // 2 + 1)))
+        else:
+            made.append(demand)
+    return made
+
+
+def _asking(problem: Problem, demand: Demand, cpu: int) -> Demand:
+    """`demand` asking for `cpu` millicores a replica, on the classes with that many."""
+    eligible = [c for c in demand.eligible if problem.node_class(c).capacity["cpu"] >= cpu]
+    return dataclasses.replace(demand, requests={**demand.requests, "cpu": cpu}, eligible=eligible)
 
 
 def _in_reach(problem: Problem, demand: Demand) -> Demand:
@@ -138,6 +182,8 @@ def pinned_to(problem: Problem, spots: Iterable[Spot]) -> Problem:
         if demand.gang and demand.min_segment is None:
             starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
             clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).cluster)
+    if not clusters:
+        return problem
     demands = []
     for demand in problem.demands:
         if demand.name not in clusters:
@@ -160,23 +206,56 @@ def _pinned(window: Window, starts: set[int]) -> Window:
     return Window(earliest=min(starts), latest_start=min(starts), duration=window.duration)
 
 
-def keeps(problem: Problem, spots: Iterable[Spot]) -> bool:
-    """Whether a schedule keeps each gang run at one start and each gang in one cluster, and
-    each latency rule's count in reach (what the node-level passes do not track)."""
+def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
+    """Whether a schedule's runs (demand, node, start, end) keep each gang run at one start
+    and each gang in one cluster, each latency rule's count in reach, and what is kept apart
+    on nodes apart at every step (what the node-level passes do not track)."""
+    owners = problem.owners()
     starts: dict[tuple[str, int], set[int]] = {}
     clusters: dict[str, set[str]] = {}
     within: dict[tuple[str, int], int] = {}
-    for spot in spots:
-        demand = problem.demand(spot.demand)
-        node_class = problem.node_class(spot.class_id)
+    by_node: dict[str, list[tuple[str, int, int]]] = {}
+    for name, node, start, end in runs:
+        demand = problem.demand(name)
+        node_class = owners[node]
+        by_node.setdefault(node, []).append((name, start, end))
         if demand.gang:
-            starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
-            clusters.setdefault(spot.demand, set()).add(node_class.cluster)
+            starts.setdefault((name, run_of(demand, start)), set()).add(start)
+            clusters.setdefault(name, set()).add(node_class.cluster)
         for index, rule in enumerate(demand.latency):
             if problem.within_reach(rule, node_class):
                 within[demand.workload, index] = within.get((demand.workload, index), 0) + 1
     if any(len(steps) > 1 for steps in starts.values()) or any(len(c) > 1 for c in clusters.values()):
         return False
-    return all(within.get((members[0].workload, index), 0) >= rule.replicas
+    if not all(within.get((members[0].workload, index), 0) >= rule.replicas
                for members in problem.latency_demands() if sum(d.replicas for d in members)
-               for index, rule in enumerate(members[0].latency))
+               for index, rule in enumerate(members[0].latency)):
+        return False
+    apart = _apart_pairs(problem)
+    return not apart or not any(_clash(here, apart) for here in by_node.values())
+
+
+def _apart_pairs(problem: Problem) -> set[tuple[str, str]]:
+    """(demand, demand) pairs that may not share a node at a step, both ways ("*": any other
+    than the first: an exclusive workload's)."""
+    pairs: set[tuple[str, str]] = set()
+    for demand in problem.demands:
+        if demand.exclusive:
+            pairs.add((demand.name, "*"))
+        for rule in demand.affinities:
+            if rule.anti and rule.topology == "node":
+                target = demand.name if rule.target == "self" else rule.target
+                pairs |= {(demand.name, target), (target, demand.name)}
+    return pairs
+
+
+def _clash(here: list[tuple[str, int, int]], apart: set[tuple[str, str]]) -> bool:
+    """Two runs on one node, at a step both run, that `apart` keeps apart."""
+    for i, (first, start, end) in enumerate(here):
+        for second, other_start, other_end in here[i + 1:]:
+            if other_start >= end or start >= other_end:
+                continue
+            if (first, second) in apart or (first != second and (
+                    (first, "*") in apart or (second, "*") in apart)):
+                return True
+    return False
