@@ -22,7 +22,15 @@ import dataclasses
 from collections.abc import Iterable
 
 from fitlang.model.problem import Demand, Problem, Window
-from fitlang.solve.timeline_pack import Ledger, Spot, floor_order, need_of, place_anywhere, run_of
+from fitlang.solve.timeline_pack import (
+    Ledger,
+    Spot,
+    candidates,
+    floor_order,
+    need_of,
+    place_anywhere,
+    run_of,
+)
 
 # the start steps of a gang's run tried, cheapest first for one replica: a week of hourly
 # steps is 168 starts, each a placing of the whole gang
@@ -111,16 +119,24 @@ def _gangs_placed(problem: Problem, objective: str) -> list[Spot]:
     ledger = Ledger(problem, objective)
     spots: list[Spot] = []
     for demand in floor_order(problem):
-        clusters = _clusters(problem, demand) if demand.gang else [demand]
+        if not _chooses(problem, demand):  # each replica where it adds least, kept
+            for run, window in enumerate(demand.windows):
+                options = candidates(ledger, demand, window)
+                for index in range(demand.replicas_per_run):
+                    replica = run * demand.replicas_per_run + index
+                    spot = place_anywhere(ledger, demand, replica, window, options)
+                    spots += [spot] if spot is not None else []
+            continue
+        clusters = _clusters(problem, demand)
         chosen: Demand | None = None
         for run, window in enumerate(demand.windows):
             tried = [chosen] if chosen is not None else clusters
             best = min((_placed_whole(ledger, option, run, start, window)
                         for option in tried for start in _starts(ledger, option, window)),
                        key=lambda found: (-len(found[1]), found[0]), default=(0.0, []))
-            if demand.gang and best[1]:
+            if best[1]:
                 chosen = next(o for o in tried if o.eligible and best[1][0].class_id in o.eligible)
-            elif demand.gang and tried and tried[0].eligible:
+            elif tried and tried[0].eligible:
                 start = _starts(ledger, tried[0], window)[0]
                 chosen = tried[0]
                 spots.append(Spot(demand.name, run * demand.replicas_per_run, tried[0].eligible[0],
@@ -140,10 +156,7 @@ def _clusters(problem: Problem, demand: Demand) -> list[Demand]:
 
 
 def _starts(ledger: Ledger, demand: Demand, window: Window) -> list[int]:
-    """A gang's start steps, cheapest first for one replica (at most GANG_STARTS_TRIED); each
-    start of a window for another demand (its replicas placed one by one at any)."""
-    if not demand.gang:
-        return [-1]
+    """A gang's start steps, cheapest first for one replica (at most GANG_STARTS_TRIED)."""
     need = need_of(demand)
     costs: dict[int, float] = {}
     for class_id in demand.eligible:
@@ -156,10 +169,9 @@ def _starts(ledger: Ledger, demand: Demand, window: Window) -> list[int]:
 
 def _placed_whole(ledger: Ledger, demand: Demand, run: int, start: int, window: Window
                   ) -> tuple[float, list[Spot]]:
-    """(what it adds, the spots) of a run's replicas placed one by one where each adds least,
-    at `start` (-1: anywhere in the window), then taken off the ledger again; a gang's
-    replicas all or none."""
-    at = window if start < 0 else Window(earliest=start, latest_start=start, duration=window.duration)
+    """(what it adds, the spots) of a gang run's replicas placed one by one where each adds
+    least, all at `start`, then taken off the ledger again; all or none."""
+    at = Window(earliest=start, latest_start=start, duration=window.duration)
     spots: list[Spot] = []
     for index in range(demand.replicas_per_run):
         spot = place_anywhere(ledger, demand, run * demand.replicas_per_run + index, at)
@@ -167,7 +179,7 @@ def _placed_whole(ledger: Ledger, demand: Demand, run: int, start: int, window: 
             spots.append(spot)
     for spot in spots:
         ledger.drop(spot)
-    if demand.gang and len(spots) < demand.replicas_per_run:
+    if len(spots) < demand.replicas_per_run:
         return 0.0, []
     return sum(spot.added for spot in spots), spots
 
@@ -210,6 +222,8 @@ def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
     """Whether a schedule's runs (demand, node, start, end) keep each gang run at one start
     and each gang in one cluster, each latency rule's count in reach, and what is kept apart
     on nodes apart at every step (what the node-level passes do not track)."""
+    if not any(d.gang or d.latency or d.exclusive or d.affinities for d in problem.demands):
+        return True  # (most policies: no pass over the runs)
     owners = problem.owners()
     starts: dict[tuple[str, int], set[int]] = {}
     clusters: dict[str, set[str]] = {}

@@ -597,9 +597,10 @@ def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items:
         starts = Counter(m.annotations.get(START_ANNOTATION) for m in members)
         if any(m.kind == "Job" for m in members) and (len(members) != len(starts) or (
                 len(members) > 1 and context.problem.timeline is None)):
+            timed = "" if context.problem.timeline is None else " (with a horizon, one Job per start)"
             needs.append(need(f"gang `{name}` is written as {len(members)} objects "
-                              f"({', '.join(m.path for m in members)}): one Job runs a gang "
-                              "(with a horizon, one Job per start)", origin))
+                              f"({', '.join(m.path for m in members)}): one Job runs a gang{timed}",
+                              origin))
         for item in members:
             pod = item.template.get("spec") or {}
             where = f"{item.path}: {item.kind} `{item.name}`"
