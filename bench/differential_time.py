@@ -25,6 +25,13 @@ workload given an `image` and a `command`) and read back by each target's `fidel
 `--begin`, `--deadline`, `--time`, segments chained and arrays in submit scripts, Kubernetes'
 suspended Jobs, Terraform's schedules.
 
+With `--rules` (its own draw, so that a seed's case without it stays what it was) jobs may be
+a `gang` (every run's replicas start at one step: the reference chooses one start per run for
+all of them), workloads may have a `latency` rule (each pool in region `eu` or `us`, the
+users 5 ms from `eu` and 90 ms from `us`: at least K of the workload's replicas on nodes in
+`eu`), be `exclusive` or have an `anti_affinity W on node` (W another workload or `self`),
+both read per step: no node runs the two at the same step.
+
 With `--pods` every pool's nodes admit 1-3 pods each (`max_pods`, `with_pods`), so that pods
 bind: the reference holds each node to them at each step, and a placed answer with no bound
 stated is counted (`gap unknown`), as fitc's schedule that had to be repaired for them was.
@@ -59,6 +66,7 @@ class Pool:
     price: int  # cents per hour
     off: tuple[int, int] | None = None  # steps [first, last) a maintenance window covers
     pods: int | None = None  # the pods a node's kubelet admits (`max_pods`); None: no limit
+    region: str | None = None  # `eu` (in reach of the users of a latency rule) or `us`
 
 
 @dataclass
@@ -74,6 +82,10 @@ class Work:
     min_segment: int = 1
     every: int | None = None  # steps between releases; each run within the period
     due: int | None = None  # the step it is due by (soft: `lateness`)
+    gang: bool = False  # each run's replicas start at one step
+    near: int = 0  # a latency rule: at least this many replicas in region `eu`
+    exclusive: bool = False  # no other workload on its node at a step it runs there
+    apart: str | None = None  # `anti_affinity APART on node` (a workload's name, or `self`)
 
 
 @dataclass
@@ -174,6 +186,31 @@ def with_edge_shapes(seed: int, case: Case) -> Case:
     return case
 
 
+def with_rules(seed: int, case: Case) -> Case:
+    """`case` with gangs and latency rules (`--rules`; its own draw): a job that is not
+    preemptible a gang now and then (of 2-3 replicas), each pool in `eu` or `us`, and a
+    latency rule on a workload now and then (K of 1 to all its replicas near)."""
+    rng = random.Random(f"time-rules-{seed}")
+    for pool in case.pools:
+        pool.region = rng.choice(["eu", "eu", "us"])
+    for work in case.works:
+        if work.duration is not None and not work.preemptible and rng.random() < 0.5:
+            work.gang = True
+            work.replicas = max(work.replicas, 2)
+            case.kinds.add("gang")
+        if not work.preemptible and rng.random() < 0.3 and work.replicas:
+            work.near = rng.choice([1, 1, work.replicas])
+            case.kinds.add("latency")
+        roll = rng.random()
+        if roll < 0.15:
+            work.exclusive = True
+            case.kinds.add("exclusive")
+        elif roll < 0.35:
+            work.apart = rng.choice(["self", *(w.name for w in case.works if w is not work)])
+            case.kinds.add("anti_affinity")
+    return case
+
+
 def _objective(rng: random.Random, case: Case) -> None:
     """Now and then an objective of time instead of cost: carbon (where the grid states an
     intensity), makespan, or lateness (a `due` on each job that is not recurring)."""
@@ -193,6 +230,11 @@ def _objective(rng: random.Random, case: Case) -> None:
 
 def to_fit(case: Case) -> str:
     out = []
+    if any(pool.region is not None for pool in case.pools):
+        out += [f'region {code} {{\n  code = "{code}"\n  jurisdiction = {law}\n}}'
+                for code, law in (("eu", "EU"), ("us", "US"))]
+        out += ['location users {\n  city = "paris"\n}',
+                "latency {\n  from = users\n  to = { eu: 5ms, us: 90ms }\n}"]
     for pool in case.pools:
         lines = [f"pool {pool.name} {{", f"  count = {pool.count}", f"  cpu = {pool.cpu}",
                  f"  memory = {pool.memory}GiB", f"  power = {pool.watts}W",
@@ -200,12 +242,23 @@ def to_fit(case: Case) -> str:
                  '  labels = { site: "s" }']
         if pool.pods is not None:
             lines.append(f"  max_pods = {pool.pods}")
+        if pool.region is not None:
+            lines.append(f'  region = "{pool.region}"')
         if pool.off is not None:
             lines.append(f'  unavailable = ["{_instant(pool.off[0])}/{_instant(pool.off[1])}"]')
         out.append("\n".join(lines + ["}"]))
     for work in case.works:
         lines = [f"workload {work.name} {{", f"  replicas = {work.replicas}", f"  cpu = {work.cpu}",
                  f"  memory = {work.memory}GiB"]
+        if work.gang:
+            lines.append("  gang = true")
+        if work.exclusive:
+            lines.append("  exclusive = true")
+        if work.apart is not None:
+            lines.append(f"  anti_affinity {work.apart} on node")
+        if work.near:
+            lines.append("  latency {\n    users = [users]\n    within = 10ms\n"
+                         f"    replicas = {work.near}\n  }}")
         if work.duration is not None:
             lines += ["  kind = job", f"  duration = {work.duration}h"]
             if work.earliest:
@@ -259,11 +312,23 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
     on = {(n, t): [] for n in range(len(nodes)) for t in steps}  # (cpu, memory, var) running
     ends = []  # per job replica: its due step (or None) and its choices (Boolean, end step)
     for work in case.works:
+        near = []  # (Boolean, in reach) of every replica's choices (a latency rule)
         for run in _runs(case, work):
+            starts: dict[int, list] = {}  # a gang's run: start step -> its replicas' choices
             for replica in range(run.replicas):
-                choices = _one_replica(model, case, nodes, run, replica, on)
+                choices = _one_replica(model, case, nodes, run, replica, on, near)
                 if run.duration is not None:
                     ends.append((run.due, choices))
+                    for var, end in choices:
+                        starts.setdefault(end - run.duration, []).append(var)
+            if work.gang and run.replicas:  # every replica of the run starts at the one step chosen
+                chosen = {s: model.NewBoolVar(f"{run.name}@{s}") for s in starts}
+                model.Add(sum(chosen.values()) == 1)
+                for s, choices_at in starts.items():
+                    model.Add(sum(choices_at) == run.replicas * chosen[s])
+        if work.near and work.replicas:
+            model.Add(sum(var for var, reached in near if reached) >= work.near)
+    _kept_apart(case, model, on)
     in_use = {}
     for (n, t), running in on.items():
         pool = nodes[n][0]
@@ -292,6 +357,31 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
     if status == cp_model.OPTIMAL:
         return "feasible", Fraction(round(solver.ObjectiveValue()), unit)
     return ("infeasible" if status == cp_model.INFEASIBLE else "undecided"), None
+
+
+def _kept_apart(case: Case, model, on) -> None:
+    """At each node and step: an exclusive workload's choices running there exclude every
+    other workload's; `anti_affinity W on node`, W's (each other's for `self`). A choice's
+    workload is its Boolean's name up to `/` (a recurring run's `#k` cut off)."""
+    def workload(var) -> str:
+        return var.Name().split("/")[0].split("#")[0]
+
+    rules = [(w.name, None) for w in case.works if w.exclusive]
+    rules += [(w.name, w.apart) for w in case.works if w.apart is not None]
+    for running in on.values():
+        by_work: dict[str, list] = {}
+        for _, _, var in running:
+            by_work.setdefault(workload(var), []).append(var)
+        for name, other in rules:
+            mine = by_work.get(name, [])
+            if other == "self":
+                if len(mine) > 1:
+                    model.Add(sum(mine) <= 1)
+                continue
+            theirs = [v for n, vs in by_work.items() if n != name and other in (None, n) for v in vs]
+            for a in mine:
+                for b in theirs:
+                    model.Add(a + b <= 1)
 
 
 def _objective_of(case: Case, model, nodes, in_use, ends):
@@ -328,19 +418,21 @@ def _runs(case: Case, work: Work) -> list[Work]:
         return [work]
     releases = range(work.earliest, case.steps - work.every + 1, work.every)
     return [Work(f"{work.name}#{k}", work.replicas, work.cpu, work.memory, work.duration, release,
-                 release + work.every) for k, release in enumerate(releases)]
+                 release + work.every, gang=work.gang) for k, release in enumerate(releases)]
 
 
-def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> list:
+def _one_replica(model, case: Case, nodes, work: Work, replica: int, on, near: list) -> list:
     """The choices of one replica (node, start; a preemptible one's segments), each a Boolean
     that puts the replica's CPU and memory on a node at the steps it covers; returned with
-    the step each ends by (none for a service)."""
+    the step each ends by (none for a service). Each choice (not a segment's) is listed in
+    `near` with whether its node is in region `eu`."""
     name = f"{work.name}/{replica}"
     ends: list[tuple[object, int]] = []  # (Boolean, the step the replica ends by with it)
     fits = [n for n, (pool, _) in enumerate(nodes) if work.cpu <= pool.cpu and work.memory <= pool.memory]
     if work.duration is None:  # a service: one node, the whole horizon
         choice = [model.NewBoolVar(f"{name}@{n}") for n in fits]
         model.Add(sum(choice) == 1)
+        near += [(var, nodes[n][0].region == "eu") for n, var in zip(fits, choice)]
         for n, var in zip(fits, choice):
             for t in range(case.steps):
                 on[n, t].append((work.cpu, work.memory, var))
@@ -350,6 +442,7 @@ def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> list
         starts = [s for s in window if s + work.duration <= window[-1] + 1]
         choice = {(n, s): model.NewBoolVar(f"{name}@{n},{s}") for n in fits for s in starts}
         model.Add(sum(choice.values()) == 1)
+        near += [(var, nodes[n][0].region == "eu") for (n, _), var in choice.items()]
         for (n, s), var in choice.items():
             ends.append((var, s + work.duration))
             for t in range(s, s + work.duration):
@@ -430,6 +523,7 @@ def main() -> None:
     parser.add_argument("--reference-limit", type=float, default=30.0)
     parser.add_argument("--shapes", action="store_true", help="the edge shapes of `with_edge_shapes`")
     parser.add_argument("--pods", action="store_true", help="every pool's nodes admit 1-3 pods (`with_pods`)")
+    parser.add_argument("--rules", action="store_true", help="gangs and latency rules (`with_rules`)")
     parser.add_argument("--targets", action="store_true",
                         help="compile each placed schedule to the three targets, check fidelity")
     arguments = parser.parse_args()
@@ -439,6 +533,7 @@ def main() -> None:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             case = with_edge_shapes(seed, generate(seed)) if arguments.shapes else generate(seed)
             case = with_pods(seed, case) if arguments.pods else case
+            case = with_rules(seed, case) if arguments.rules else case
             path = Path(directory) / f"time{seed}.fit"
             compare = functools.partial(compared, case, path, arguments.time_limit, arguments.reference_limit)
             if arguments.targets:

@@ -962,11 +962,106 @@ def test_a_real_slurm_holds_each_start_at_its_begin_and_deadline(tmp_path):
 
 def test_a_gang_is_never_split_across_starts(tmp_path):
     # the same two replicas as a gang: they must run together, which one node cannot do at
-    # once; a gang in time is refused at check (E0906), so no script splits it
+    # once: no schedule (the solver never splits a gang across starts), nothing written
     text = APART.replace("  duration = 2h", "  duration = 2h\n  gang = true")
     compilation = Compilation(_policy(tmp_path, text))
-    assert "E0906" in {d.code for d in compilation.check().diagnostics}
-    assert compilation.problem is None
+    assert not compilation.check().has_errors
+    assert compilation.solve().status == "infeasible"
+    compiled = compilation.compile(["slurm"])
+    assert not any(n.endswith(".sbatch") for n in compiled.files)
+
+
+# ---- a gang in time: one job, all its tasks started together ---------------------------------
+
+# Two nodes of 32 CPUs; electricity 0.30 USD/kWh but 0.10 at 02:00-04:00. The gang `train` (two
+# whole-node replicas, 2 h, due by 06:00) runs on both nodes at once; by hand: both at
+# 02:00-04:00, the two cheap hours.
+GANG = """
+pool cpu {
+  count = 2
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+  power = 1kW
+}
+
+electricity grid {
+  hourly = [0.30 USD/kWh, 0.30 USD/kWh, 0.10 USD/kWh, 0.10 USD/kWh, 0.30 USD/kWh, 0.30 USD/kWh]
+}
+
+workload train {
+  kind = job
+  replicas = 2
+  cpu = 32
+  memory = 64GiB
+  duration = 2h
+  deadline = 6h
+  gang = true
+  image = "registry.example.com/train:1"
+  command = ["torchrun", "train.py"]
+}
+
+policy {
+  objective = cost
+  horizon = 6h
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+
+
+def test_a_gang_in_time_is_one_slurm_job_of_all_its_tasks_at_its_begin(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, GANG), "slurm")
+    assert not [d for d in compiled.diagnostics if d.code.startswith(("E", "W"))], compiled.diagnostics
+    assert _solved(context) == [(node, "2027-03-01T02:00:00", "2027-03-01T04:00:00")
+                                for node in ("cpu-0", "cpu-1")]
+    assert sorted(n for n in compiled.files if n.endswith(".sbatch")) == ["train.sbatch"]
+    options = _options(compiled.files["train.sbatch"])
+    assert (options["begin"], options["deadline"], options["time"]) == (
+        "2027-03-01T02:00:00", "2027-03-01T06:00:00", "02:00:00")
+    assert (options["nodes"], options["ntasks"], options["nodelist"]) == ("2", "2", "cpu-0,cpu-1")
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+def test_a_gang_in_time_is_one_suspended_kubernetes_job_resumed_at_its_start(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, GANG), "kubernetes")
+    documents = [d for d in yaml.safe_load_all(compiled.files["train.yaml"]) if d]
+    [job] = [d for d in documents if d["kind"] == "Job"]
+    assert [d["kind"] for d in documents].count("PodGroup") == 1
+    assert job["spec"]["suspend"] is True and job["spec"]["completions"] == 2
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["metadata"]["annotations"]["fitlang.dev/start"] == "2027-03-01T02:00:00Z"
+    assert job["spec"]["activeDeadlineSeconds"] == 7200
+    assert f"resume 1803866400 {job['metadata']['name']}" in compiled.files["start-jobs.sh"]
+    assert _fidelity("kubernetes", context, compiled.files) == []
+    # the same Job written to start at once is caught: it would start before its step
+    files = dict(compiled.files)
+    files["train.yaml"] = files["train.yaml"].replace("suspend: true", "suspend: false")
+    assert any("starts as soon as it is applied" in p for p in _fidelity("kubernetes", context, files))
+
+
+def test_each_run_of_a_recurring_gang_is_its_own_suspended_job(tmp_path):
+    # every 3 h, within 3 h (runs in 00:00-03:00 and 03:00-06:00), 1 h each: by hand at 02:00
+    # and 03:00 (0.10 USD/kWh; the rest 0.30)
+    text = GANG.replace("  duration = 2h\n  deadline = 6h", "  duration = 1h\n  every = 3h")
+    compiled, context = _compile(_policy(tmp_path, text), "kubernetes")
+    jobs = [d for d in yaml.safe_load_all(compiled.files["train.yaml"]) if d and d["kind"] == "Job"]
+    assert sorted(j["metadata"]["annotations"]["fitlang.dev/start"] for j in jobs) == [
+        "2027-03-01T02:00:00Z", "2027-03-01T03:00:00Z"]
+    assert all(j["spec"]["completions"] == 2 and j["spec"]["suspend"] for j in jobs)
+    [group] = [d for d in yaml.safe_load_all(compiled.files["train.yaml"]) if d and d["kind"] == "PodGroup"]
+    assert group["spec"]["minMember"] == 2  # each run's replicas
+    assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+@real_slurm
+def test_a_real_slurm_takes_a_gang_as_one_job_of_two_tasks_at_its_begin(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, _later(GANG)), "slurm")
+    files = {**compiled.files, "all.sh": "set -eu\nsbatch --test-only train.sbatch\nsbatch train.sbatch\n"}
+    [job] = _real_cluster_jobs(tmp_path, context, files, "all.sh")
+    assert (job["JobName"], job["StartTime"], job["Deadline"], job["NumNodes"], job["NumTasks"]) == (
+        "train", _later("2027-03-01T02:00:00"), _later("2027-03-01T06:00:00"), "2-2", "2")
+    assert job["ReqNodeList"] == "cpu-[0-1]" and job["JobState"] == "PENDING"
 
 
 def test_start_scripts_are_the_same_bytes_twice(tmp_path):

@@ -145,12 +145,43 @@ def test_a_window_too_small_after_rounding_up_is_refused(tmp_path):
 
 @pytest.mark.parametrize("extra", [
     "spread zone max_skew 1",
-    "gang = true",
-    "exclusive = true",
+    # kept apart in time only on nodes, step by step (an affinity, a zone: not built)
+    "anti_affinity self on zone",
+    "affinity train on node",
+    # a preemptible gang's segments would have to break and resume together: not built
+    "gang = true\n  preemptible = true\n  min_segment = 1h",
+    "preemptible = true\n  latency {\n    users = [users]\n    within = 10ms\n  }",
 ])
 def test_rules_the_time_model_does_not_handle_are_refused(tmp_path, extra):
-    text = pool() + job("train", extra=extra, replicas=2) + policy()
+    text = LATENCY_TABLE + pool() + job("train", extra=extra, replicas=2) + policy()
     assert codes(tmp_path, text) == ["E0906"]
+
+
+# users near region `eu` only (a pool without a region is in reach of none)
+LATENCY_TABLE = """
+region eu {
+  code = "eu"
+  jurisdiction = EU
+}
+location users {
+  city = "paris"
+}
+latency {
+  from = users
+  to = { eu: 5ms }
+}
+"""
+
+
+@pytest.mark.parametrize("extra", [
+    "gang = true",  # its replicas start together (tests/test_timeline_rules.py)
+    "exclusive = true",  # no other workload on its node at the same step
+    "anti_affinity self on node",
+    "latency {\n    users = [users]\n    within = 10ms\n    replicas = 1\n  }",
+])
+def test_gang_latency_exclusive_and_anti_affinity_on_nodes_are_taken_with_a_horizon(tmp_path, extra):
+    text = LATENCY_TABLE + pool() + job("train", extra=extra, replicas=2) + policy()
+    assert codes(tmp_path, text) == []
 
 
 def test_services_earliest_needs_a_duration(tmp_path):

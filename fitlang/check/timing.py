@@ -319,15 +319,25 @@ def _first_step(earliest: Fraction, horizon: Horizon) -> int:
 
 
 def _unsupported(workload: Workload) -> Iterator[Diagnostic]:
-    """Rules the time model does not handle yet: refused, never silently dropped."""
+    """Rules the time model does not handle yet: refused, never silently dropped. A `gang`
+    (its replicas start together: `rules/gang.py`), `latency` (a count over the nodes in
+    reach, as without a horizon), `exclusive` and `anti_affinity ... on node` (no sharing a
+    node at the same step) are handled; a preemptible gang is not (its segments would have
+    to break and resume together)."""
     where = workload.origin
     rules: list[tuple[str, Origin | None]] = [(f"`spread` ({workload.name})", s.origin)
                                               for s in workload.spreads]
-    rules += [(f"`affinity` ({workload.name})", a.origin) for a in workload.affinities]
-    rules += [(f"`latency` ({workload.name})", rule.origin or where) for rule in workload.latency]
-    for attribute, label in (("gang", "`gang`"), ("exclusive", "`exclusive`")):
-        if getattr(workload, attribute) and attribute in workload.spans:
-            rules.append((f"{label} ({workload.name})", workload.spans[attribute]))
+    # `exclusive` and `anti_affinity ... on node` hold step by step (`rules/exclusive.py`,
+    # `rules/affinity.py`); an affinity, or an anti-affinity over zones or labels, does not
+    rules += [(f"`{'anti_affinity' if a.anti else 'affinity'} {a.target} on {a.topology}` "
+               f"({workload.name}: in time only `anti_affinity ... on node`)", a.origin)
+              for a in workload.affinities if not (a.anti and a.topology == "node")]
+    if workload.gang and "gang" in workload.spans and workload.min_segment_seconds is not None:
+        rules.append((f"a preemptible `gang` ({workload.name}: its segments would have to "
+                      "break and resume together)", workload.spans["gang"]))
+    if workload.min_segment_seconds is not None:
+        rules += [(f"`latency` on a preemptible job ({workload.name})", rule.origin or where)
+                  for rule in workload.latency]
     if workload.options:
         rules.append((f"accelerator options ({workload.name})", workload.options[0].origin or where))
     for detail, origin in rules:

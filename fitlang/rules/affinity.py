@@ -1,7 +1,10 @@
 """`affinity T on <topology>` and `anti_affinity T on <topology>` (T a workload or `self`):
 the workload's replicas run in the domains where T runs (affinity), or where it does not
 (anti-affinity; `self`: one replica per domain). One module: they share their data
-(`Workload.affinities`, with `anti`) and their check."""
+(`Workload.affinities`, with `anti`) and their check. With a horizon only `anti_affinity ... on
+node` is taken (the checker refuses the others), read step by step: two workloads kept apart
+never run on one node at the same step, `self` at most one replica per node at a step
+(`time_rows`, `check_runs`)."""
 
 from __future__ import annotations
 
@@ -33,10 +36,12 @@ from fitlang.rules.spread import topologies_excluded
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.rules.timing import Run
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
     from fitlang.solve.groups import Group
+    from fitlang.solve.timeline import TimeEncoding
 
 
 def reads(workload: Workload) -> Hashable:
@@ -346,6 +351,68 @@ def keeps_whole(encoding: Encoding, demand: Demand) -> bool:
     return demand.name in followed or any(
         (r.target != "self" and not r.anti) or (r.target == "self" and r.topology != "node")
         for r in demand.affinities)
+
+
+def _apart_in_time(problem: Problem) -> list[tuple[str, str, AffinityGroup]]:
+    """The pairs kept off one node at a step, (demand, target or itself, the rule's group)."""
+    pairs = []
+    for demand in problem.demands:
+        for index, rule in enumerate(demand.affinities):
+            if rule.anti and rule.topology == "node":
+                target = demand.name if rule.target == "self" else rule.target
+                pairs.append((demand.name, target, AffinityGroup(demand.name, index)))
+    return pairs
+
+
+def time_rows(encoding: TimeEncoding) -> None:
+    """With a horizon, per class and step: `anti_affinity self on node`, a workload's replicas
+    running there <= the nodes in use (one a node); `anti_affinity W on node`, n[w] + n[W] <= u
+    with each side's replicas on its n nodes (<= its replicas x n): exact on a class of one
+    node, as a small fleet is solved."""
+    problem = encoding.problem
+    pairs = _apart_in_time(problem)
+    if not pairs:
+        return
+    model = encoding.model
+    for node_class in problem.classes:
+        for step in range(encoding.timeline.steps):
+            running = encoding.running_by_demand(node_class.id, step)
+            u = encoding.u[node_class.id, step]
+            for name, target, group in pairs:
+                if name not in running or (target != name and target not in running):
+                    continue
+                if target == name:
+                    model.add({**{column: 1 for column, _ in running[name]}, u: -1}, upper=0, group=group)
+                    continue
+                sides = {}
+                for side in (name, target):
+                    sides[side] = model.var(f"n[{side},{node_class.id},{step}]", 0, node_class.count)
+                    model.add({**{column: 1 for column, _ in running[side]},
+                               sides[side]: -problem.demand(side).replicas}, upper=0, group=group)
+                model.add({sides[name]: 1, sides[target]: 1, u: -1}, upper=0, group=group)
+
+
+def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
+    """`fitc verify` with a horizon: the anti-affinities on nodes, step by step."""
+    pairs = _apart_in_time(placed.problem)
+    if not pairs:
+        return
+    by_node: dict[str, list[Run]] = {}
+    for run in runs:
+        by_node.setdefault(run.node, []).append(run)
+    for name, target, group in pairs:
+        rule = placed.demands[name].affinities[group.index]
+        verb = f"anti_affinity {rule.target} on node"
+        for node, here in sorted(by_node.items()):
+            mine = [r for r in here if r.demand == name]
+            theirs = [r for r in here if r.demand == target]
+            clash = next(((a, b) for a in mine for b in theirs if a is not b
+                          and a.start < b.end and b.start < a.end), None)
+            if clash is not None:
+                step = max(clash[0].start, clash[1].start)
+                whom = "another of its replicas" if target == name else f"`{target}`"
+                yield placed.violation(f"`{name}` runs on node `{node}` at step {step} with {whom} "
+                                       f"({verb})", rule.origin)
 
 
 RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,

@@ -1,4 +1,6 @@
-"""`exclusive = true` on a workload: a node that hosts one of its replicas hosts nothing else."""
+"""`exclusive = true` on a workload: a node that hosts one of its replicas hosts nothing else;
+with a horizon, nothing else at the same step (`time_rows`, `check_runs`): the node is the
+workload's while its replicas run there, as Slurm's `--exclusive` holds it for the job."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.rules.capacity import Terms
+    from fitlang.rules.timing import Run
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
+    from fitlang.solve.timeline import TimeEncoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -113,6 +117,64 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     origin = reason(problem, part).origin
     return search.Repair(part, f"drop `exclusive = true` from `{part.subject}`{where(origin)}",
                          origin, None, None, check.cost, checked=check)
+
+
+def time_rows(encoding: TimeEncoding) -> None:
+    """With a horizon, per class, step and exclusive workload running there: n, the class's
+    nodes it holds at the step, hold its replicas (per resource: its charge <= n x capacity,
+    and its replicas <= its replicas x n), and the others run on the rest (their charge +
+    n x capacity <= u x capacity). On a class of one node (a small fleet is solved node by
+    node) n is that node's, and the rows are exact."""
+    problem = encoding.problem
+    alone = {d.name for d in problem.demands if d.exclusive}
+    if not alone:
+        return
+    model = encoding.model
+    for node_class in problem.classes:
+        for step in range(encoding.timeline.steps):
+            running = encoding.running_by_demand(node_class.id, step)
+            for name in sorted(alone & running.keys()):
+                others = [pair for other, pairs in running.items() if other != name for pair in pairs]
+                held = model.var(f"n[{name},{node_class.id},{step}]", 0, node_class.count)
+                group = ExclusiveGroup(name)
+                mine = running[name]
+                model.add({**{column: 1 for column, _ in mine}, held: -problem.demand(name).replicas},
+                          upper=0, group=group)
+                u = encoding.u[node_class.id, step]
+                for position, resource in enumerate(RESOURCES):
+                    capacity = node_class.capacity[resource]
+                    if not capacity:
+                        continue
+                    theirs = {column: charge[position] for column, charge in others if charge[position]}
+                    if theirs:
+                        model.add({**theirs, held: capacity, u: -capacity}, upper=0, group=group)
+                    ours = {column: charge[position] for column, charge in mine if charge[position]}
+                    if ours:
+                        model.add({**ours, held: -capacity}, upper=0, group=group)
+
+
+def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
+    """`fitc verify` with a horizon: at no step does a node run an exclusive workload's replica
+    beside another workload's."""
+    demands = placed.demands
+    if not any(demands[run.demand].exclusive for run in runs):
+        return
+    by_node: dict[str, list[Run]] = {}
+    for run in runs:
+        by_node.setdefault(run.node, []).append(run)
+    for node, here in sorted(by_node.items()):
+        for run in here:
+            if not demands[run.demand].exclusive:
+                continue
+            beside = sorted({o.demand for o in here if o.demand != run.demand
+                             and o.start < run.end and run.start < o.end})
+            if beside:
+                step = max(run.start, min(o.start for o in here if o.demand in beside))
+                yield placed.violation(
+                    f"`{run.demand}` is exclusive but shares node `{node}` with "
+                    f"{', '.join(f'`{n}`' for n in beside)} (at step {step})",
+                    demands[run.demand].spans.get("exclusive", demands[run.demand].origin))
+                break
 
 
 RULE = Rule("exclusive", check=check, check_reads=CheckReads.NODE, rows=Rows(per_class=exclusive_rows),

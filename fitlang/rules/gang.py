@@ -1,4 +1,6 @@
-"""`gang = true` on a workload: all its replicas are placed or none, in one cluster."""
+"""`gang = true` on a workload: all its replicas are placed or none, in one cluster; with a
+horizon, the replicas of each run also start at the same step (so they run together: one
+duration), as one Slurm job with N tasks runs them (`time_rows`, `check_runs`)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from fitlang.rules.explaining import option_group, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.problem import Problem
+    from fitlang.rules.timing import Run
     from fitlang.solve.encode import DemandColumns, Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
+    from fitlang.solve.timeline import TimeEncoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -124,6 +128,92 @@ def same_cluster(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hash
     bought nodes, another cluster: accelerator-heavy 10,000 seed 20 at 60 s, the model's counts
     packed with `train_33` in two clusters, the answer refused (E0507)."""
     return _cluster if demand.gang else None
+
+
+class GangStart(Frozen):
+    """The binary of a gang's run and one start step of its window: do its replicas start then?"""
+
+    demand: str
+    run: int
+    step: int
+
+
+class GangTimeGroup(GroupKey, Frozen):
+    """A gang in time: each run's replicas start at one step, in one cluster."""
+
+    demand: str
+
+
+def time_rows(encoding: TimeEncoding) -> None:
+    """With a horizon, per run of a gang: a binary z[s] per start step of its window, and the
+    replicas that start at s on any class = N x z[s] (the starts row makes the z sum to 1).
+    In one cluster as without a horizon: a binary per cluster, the gang's starts there <=
+    its replicas x it, at most one of them on. (A preemptible gang is refused at check.)"""
+    problem = encoding.problem
+    gangs = [d for d in problem.demands if d.gang and d.min_segment is None and d.replicas]
+    if not gangs:
+        return
+    names = {demand.name for demand in gangs}
+    # per gang: start step -> its start columns then; cluster -> its start columns there
+    starting: dict[str, dict[int, dict[int, int]]] = {name: {} for name in names}
+    clustered: dict[str, dict[str, dict[int, int]]] = {name: {} for name in names}
+    for (name, class_id, start), column in encoding.x.items():
+        if name in names:
+            starting[name].setdefault(start, {})[column] = 1
+            clustered[name].setdefault(problem.node_class(class_id).cluster, {})[column] = 1
+    for demand in gangs:
+        group = GangTimeGroup(demand.name)
+        by_start, by_cluster = starting[demand.name], clustered[demand.name]
+        for run, window in enumerate(demand.windows):
+            starts = [s for s in window.starts() if s in by_start]
+            if len(starts) < 2:
+                continue
+            for step in starts:
+                chosen = encoding.column(GangStart(demand.name, run, step),
+                                         f"z[{demand.name},{run},{step}]")
+                encoding.model.add({**by_start[step], chosen: -demand.replicas_per_run},
+                                   lower=0, upper=0, group=group)
+        if len(by_cluster) < 2:
+            continue
+        choices: dict[int, int] = {}
+        for cluster, columns in sorted(by_cluster.items()):
+            chosen = encoding.column(GangCluster(demand.name, cluster),
+                                     f"k[{demand.name},{cluster}]")
+            encoding.model.add({**columns, chosen: -demand.replicas}, upper=0, group=group)
+            choices[chosen] = 1
+        encoding.model.add(choices, upper=1, group=group)
+
+
+def time_start_values(encoding: TimeEncoding, starts: dict[tuple[str, int], set[int]],
+                      clusters: dict[str, set[str]]) -> dict[int, float]:
+    """The gang binaries of `time_rows` for a schedule (each gang run's start steps, each
+    gang's clusters): HiGHS's start."""
+    values: dict[int, float] = {}
+    for key, column in encoding.index.items():
+        if isinstance(key, GangStart):
+            values[column] = int(key.step in starts.get((key.demand, key.run), ()))
+        elif isinstance(key, GangCluster):
+            values[column] = int(key.cluster in clusters.get(key.demand, ()))
+    return values
+
+
+def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
+    """`fitc verify` with a horizon: each run of a gang starts all its replicas at one step
+    (replicas are numbered run by run, `replicas_per_run` each)."""
+    starts: dict[tuple[str, int], set[int]] = {}
+    for run in runs:
+        demand = placed.demands[run.demand]
+        if demand.gang:
+            index = run.replica // max(1, demand.replicas_per_run)
+            starts.setdefault((run.demand, index), set()).add(run.start)
+    for (name, index), steps in sorted(starts.items()):
+        if len(steps) > 1:
+            demand = placed.demands[name]
+            which = f" (run {index})" if demand.runs else ""
+            yield placed.violation(
+                f"gang `{name}`{which} starts its replicas at steps "
+                f"{', '.join(map(str, sorted(steps)))}: a gang's replicas start together",
+                demand.spans.get("gang", demand.origin))
 
 
 RULE = Rule("gang", check=check, check_reads=CheckReads.DEMANDS,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
+    from fitlang.solve.timeline import TimeEncoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -72,6 +73,28 @@ def _reach_rows(encoding: Encoding, members: list[Demand]) -> None:
             model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
         model.add({**reach, switch: -rule.replicas}, lower=0,
                   group=LatencyGroup(workload, rule.location))
+
+
+def time_rows(encoding: TimeEncoding) -> None:
+    """With a horizon, the rule as without one: every replica is placed (`allow_unplaced` is
+    refused in time), so at least K of a workload's replicas start on classes in reach, over
+    all its runs and start steps. (Latency on a preemptible job is refused at check.)"""
+    problem = encoding.problem
+    if not any(demand.latency for demand in problem.demands):
+        return
+    reach: dict[tuple[str, int], dict[int, int]] = {}
+    for (name, class_id, _), column in encoding.x.items():
+        demand = problem.demand(name)
+        for index, rule in enumerate(demand.latency):
+            if problem.within_reach(rule, problem.node_class(class_id)):
+                reach.setdefault((demand.workload, index), {})[column] = 1
+    for members in problem.latency_demands():
+        if not sum(demand.replicas for demand in members):
+            continue
+        workload = members[0].workload
+        for index, rule in enumerate(members[0].latency):
+            encoding.model.add(reach.get((workload, index), {}), lower=rule.replicas,
+                               group=LatencyGroup(workload, rule.location))
 
 
 def same_reach(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:

@@ -550,6 +550,8 @@ def explained_in_time(problem: Problem, root: str, time_limit: float | None = No
             root, FIRST_CHARACTER), None, [], found - began, 0.0, None, proven=False)
     if conflict is None:
         over = _over_carbon_budget(problem, root, time_limit, repair_budget, began)
+        if over is None:
+            over = _rule_of_time(problem, root, time_limit, repair_budget, began)
         if over is not None:
             return over
         return TimeExplanation(msg.NoScheduleWithoutWindow(detail=(
@@ -609,6 +611,55 @@ def _over_carbon_budget(problem: Problem, root: str, time_limit: float | None,
     path, span = (root, FIRST_CHARACTER) if where is None else (where.path, where.span)
     return TimeExplanation(msg.NoScheduleWithoutWindow(detail=detail).diagnostic(path, span), None,
                            repairs, found - began, time.monotonic() - found, "carbon")
+
+
+def _rule_of_time(problem: Problem, root: str, time_limit: float | None,
+                  repair_budget: float | None, began: float) -> TimeExplanation | None:
+    """E0951 naming a gang (its replicas start together) or a latency rule (K replicas in
+    reach) where the policy without that one rule schedules, checked by solving: the first
+    such rule, gangs first, with its drop as the repair. None where no one rule is to blame
+    (or it cannot be told in time). Without it, explain said "the power caps, the budget or
+    the packing" of a policy whose gang could not start its replicas together."""
+    from fitlang.solve.explain import REPAIR_SECONDS
+
+    ends = time.monotonic() + (REPAIR_SECONDS if repair_budget is None else repair_budget)
+
+    def left() -> float | None:
+        remaining = max(0.5, ends - time.monotonic())
+        return remaining if time_limit is None else min(time_limit, remaining)
+
+    candidates: list[tuple[str, Demand, Problem, str]] = []
+    for demand in problem.demands:
+        if demand.gang and demand.replicas_per_run > 1 and demand.job:
+            candidates.append(("gang", demand, problem.with_demand(demand.name, gang=False),
+                               f"the gang `{demand.name}` (its {demand.replicas_per_run} replicas "
+                               "start together, at one step)"))
+    for members in problem.latency_demands():
+        first = members[0]
+        rules = "; ".join(f"{r.replicas} within {float(r.limit_ms):g} ms of {r.location}"
+                          for r in first.latency)
+        freed = problem.with_demands([dataclasses.replace(d, latency=[]) if d in members else d
+                                      for d in problem.demands])
+        candidates.append(("latency", first, freed, f"the latency rule of `{first.workload}` "
+                                                    f"({rules})"))
+    for rule, demand, freed, said in candidates:
+        if time.monotonic() >= ends:
+            return None
+        if _solves(freed, left) is None:
+            continue
+        where = demand.spans.get("gang", demand.origin) if rule == "gang" else (
+            demand.latency[0].origin or demand.origin)
+        line = f" (line {where.span.line})" if where is not None else ""
+        text = (f"drop `gang = true` from `{demand.name}`: its replicas may start apart"
+                if rule == "gang" else f"drop the latency rule of `{demand.workload}`")
+        repair = TimeRepair(rule, demand.workload, text, where, None, None)
+        detail = (f"no schedule meets every hard rule within the horizon (the solver proved it): "
+                  f"{said}{line} rules out every schedule, and without it one exists; repairs, "
+                  f"each checked by solving: {text}")
+        path, span = (root, FIRST_CHARACTER) if where is None else (where.path, where.span)
+        return TimeExplanation(msg.NoScheduleWithoutWindow(detail=detail).diagnostic(path, span),
+                               None, [repair], time.monotonic() - began, 0.0, rule)
+    return None
 
 
 def _on_no_node(problem: Problem, root: str) -> Diagnostic | None:
@@ -737,7 +788,8 @@ class TimeExplanation:
     conflict_seconds: float
     repair_seconds: float
     # what is named as the cause: "window" (a window lacks capacity), "eligibility" (a
-    # workload no node may hold), "carbon" (the carbon budget, E0951), or None (E0951:
+    # workload no node may hold), "carbon" (the carbon budget, E0951), "gang" or "latency"
+    # (a gang that cannot start together, a latency rule: E0951), or None (E0951:
     # nothing alone is to blame; E0506)
     rule: str | None = "window"
     proven: bool = True  # no schedule exists (E0950, E0951); False: undecided (E0506)

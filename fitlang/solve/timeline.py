@@ -28,9 +28,9 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Timeline
-from fitlang.rules import carbon, completion, preemption, timing
+from fitlang.rules import carbon, completion, gang, preemption, timing
 from fitlang.rules.base import GroupKey
-from fitlang.solve import timeline_align
+from fitlang.solve import timeline_align, timeline_rules
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.held_room import is_held
@@ -94,6 +94,7 @@ class TimeEncoding:
     index: dict[object, int] = field(default_factory=dict)
     # the rows `timing.capacity_rows` added, [first, last) (`timeline_bound` replaces them)
     capacity_rows: tuple[int, int] = (0, 0)
+    _owner: dict[int, str] | None = None  # column -> demand (`running_by_demand`)
 
     def starts_of(self, demand: str, run: int = 0) -> list[int]:
         return self._starts.get((demand, run), [])
@@ -114,6 +115,23 @@ class TimeEncoding:
     def charge_of(self, column: int) -> tuple[int, ...]:
         """What one replica of a column running on its class takes (per resource)."""
         return self._charge[column]
+
+    def running_by_demand(self, class_id: str, step: int) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
+        """`running` grouped by the demand of each column (a start column's, or a preemptible
+        replica's segment column's): what the rules of sharing a node read."""
+        owner = self._owners()
+        grouped: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
+        for column, charge in self.running(class_id, step):
+            grouped.setdefault(owner[column], []).append((column, charge))
+        return grouped
+
+    def _owners(self) -> dict[int, str]:
+        """Column -> its demand, made once the columns are all made (when a rule asks)."""
+        if self._owner is None:
+            self._owner = {column: name for (name, _, _), column in self.x.items()}
+            self._owner.update({column: key.demand for key, column in self.index.items()
+                                if isinstance(key, preemption.SegmentColumn) and not key.starting})
+        return self._owner
 
 
 def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
@@ -237,7 +255,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # mixed nodes the LP takes 9-13 CPU s); the child builds the time model itself
     pending = None if time_limit is None else _relaxation_started(
         problem, objective, _left(time_limit * BOUND_SHARE, began))
-    fallback, partial = _node_schedule(problem, objective, None if time_limit is None else began,
+    # the node-level schedule searches a problem whose every schedule keeps the rules it does
+    # not track (gangs pinned to a start, latency narrowed to reach: `timeline_rules`)
+    searched = timeline_rules.narrowed(problem, objective)
+    fallback, partial = _node_schedule(searched, objective, None if time_limit is None else began,
                                        _finish_by(time_limit, began))
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
@@ -251,7 +272,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         relaxed = _relaxed_bound(encoded(), objective)
         relaxing = time.monotonic() - relaxing
     elif fallback is not None and pending is not None and time_limit is not None:
-        fallback, relaxed, relaxing = _searched_beside_bound(problem, objective, fallback, pending,
+        fallback, relaxed, relaxing = _searched_beside_bound(searched, objective, fallback, pending,
                                                              time_limit, began, reserve)
     outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
                                  began, reserve)
@@ -276,8 +297,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     if outcome.solution is not None and fallback is not None and _left(time_limit, began) == 0:
         outcome = dataclasses.replace(outcome, solution=None)  # no time to pack it: the schedule stands
     if outcome.solution is not None:
-        assignments, unplaced = pack_in_time(problem, _pieces(encoded(), outcome.solution),
-                                             objective, _deadline(time_limit, began))
+        assignments, unplaced = _packed(problem, _pieces(encoded(), outcome.solution), objective,
+                                        _deadline(time_limit, began))
     if fallback is not None:  # the schedule made node by node, when it is better packed
         made = timed_assignments(problem, fallback)
         if outcome.solution is None or unplaced or \
@@ -296,6 +317,28 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                             bought=bought_in_time(problem, assignments), timeline=timeline)
     # a tie-break: never changes the value; tried until the limit
     return timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
+
+
+def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None
+            ) -> tuple[list[TimedAssignment], list[Unplaced]]:
+    """The MIP's answer packed node by node with its gangs pinned where it starts them (no
+    repair moves one replica of a gang alone); where that breaks a rule the packing does not
+    track (two workloads kept apart on a node at a step, a latency count a repair moved out
+    of reach), packed again with what is kept apart too large to share a node
+    (`timeline_rules.kept`); where that breaks one too, not taken: all unplaced. (A small
+    fleet's model is node by node: its answer packs as it is.)"""
+    spots = [Spot(p.demand, p.replica or 0, p.class_id, 0, p.start, p.end) for p in pieces]
+    narrow = timeline_rules.kept(problem)
+    partial: tuple[list[TimedAssignment], list[Unplaced]] | None = None
+    for packing in (problem, narrow) if narrow is not problem else (problem,):
+        assignments, unplaced = pack_in_time(timeline_rules.pinned_to(packing, spots), pieces,
+                                             objective, deadline)
+        if timeline_rules.keeps(problem, [(a.workload, a.node, a.start, a.end) for a in assignments]):
+            if not unplaced:
+                return assignments, unplaced
+            partial = partial or (assignments, unplaced)
+    return partial or ([], [Unplaced(d.name, r, "its packing breaks a rule of time")
+                            for d in problem.demands for r in range(d.replicas)])
 
 
 def _mip_solved(problem: Problem, encoded: Callable[[], TimeEncoding], names: list[str],
@@ -380,12 +423,23 @@ def _relaxation_started(problem: Problem, objective: str, time_limit: float | No
 
     def bound(limit: float) -> Outcome:
         began = time.monotonic()
-        encoding = encode(problem, timeline)
+        encoding = encode(_sharing_relaxed(problem), timeline)
         with _relaxed(encoding.model):
             return DifferencedBound(encoding).minimise(
                 encoding.model, OBJECTIVES[objective](encoding), max(0.0, limit - (time.monotonic() - began)))
 
     return Minimising.running(bound, time_limit or 0.0)
+
+
+def _sharing_relaxed(problem: Problem) -> Problem:
+    """The problem without what keeps workloads apart on a node at a step (`exclusive`,
+    `anti_affinity ... on node`): a relaxation, so its LP is a bound too, and the bound's
+    child solves it without their rows per class and step (the sites shape at the goal size
+    with 21 exclusive jobs: five times the LP's rows, and no bound by a 30 s limit)."""
+    if not any(d.exclusive or d.affinities for d in problem.demands):
+        return problem
+    return problem.with_demands([dataclasses.replace(d, exclusive=False, affinities=[])
+                                 if d.exclusive or d.affinities else d for d in problem.demands])
 
 
 def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
@@ -523,10 +577,11 @@ def _node_schedule(problem: Problem, objective: str, deadline: float | None,
 def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
                    ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The runs of a schedule that leaves replicas out, a gang with one missing left out whole
-    (all or nothing), and the replicas it leaves out, each said why."""
+    (all or nothing), and a workload with a latency rule too (its count in reach, met by
+    running nowhere, not by some replicas), and the replicas it leaves out, each said why."""
     spots, missing = partial
     short = {name for name, _ in missing}
-    broken = {name for name in short if problem.demand(name).gang}
+    broken = {name for name in short if problem.demand(name).gang or problem.demand(name).latency}
     kept = [spot for spot in spots if spot.demand not in broken]
     reason = "no schedule meets every rule in the horizon" if infeasible else "no schedule found in time"
     left = sorted(set(missing) | {(spot.demand, spot.replica) for spot in spots if spot.demand in broken})
@@ -672,7 +727,22 @@ def spot_values(encoding: TimeEncoding, spots: list[Spot]) -> dict[int, float] |
     for class_id, nodes in busy.items():
         for step, count in enumerate(nodes.sum(axis=0).tolist()):
             values[encoding.u[class_id, step]] = count
+    values.update(_gang_values(encoding, spots))
     return values
+
+
+def _gang_values(encoding: TimeEncoding, spots: list[Spot]) -> dict[int, float]:
+    """The gang binaries (`rules/gang.time_rows`) for a schedule: where its runs start, the
+    clusters it runs in."""
+    problem = encoding.problem
+    starts: dict[tuple[str, int], set[int]] = {}
+    clusters: dict[str, set[str]] = {}
+    for spot in spots:
+        demand = problem.demand(spot.demand)
+        if demand.gang:
+            starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
+            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).cluster)
+    return gang.time_start_values(encoding, starts, clusters)
 
 
 def horizon_value(problem: Problem, assignments: list[TimedAssignment],

@@ -8,6 +8,7 @@ never by string templates, so every user string is escaped by the YAML emitter.
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
 from collections import Counter
@@ -616,7 +617,7 @@ class Kubernetes(Target):
         for workload, splits in placed:  # options of a workload share its file
             documents = per_file.setdefault(f"{dns_name(workload.name)}.yaml", [])
             if workload.gang and workload.kind == "job":
-                documents += self._gang(workload, splits, namespace, context)
+                documents += self._gang(workload, splits, namespace, context, timed)
                 continue
             if workload.gang:
                 documents.append(self._pod_group(workload, namespace))
@@ -724,11 +725,13 @@ class Kubernetes(Target):
             labels[kubernetes_plan.NODE_LABEL] = kubernetes_plan.node_label(node)
         return made
 
-    def _gang(self, workload, splits: list[Split], namespace: str,
-              context: CompileContext) -> list[dict]:
+    def _gang(self, workload, splits: list[Split], namespace: str, context: CompileContext,
+              timed: list[tuple[datetime, str]]) -> list[dict]:
         """A gang: one PodGroup, one Indexed Job over every pool it runs on (the solver keeps
         it in one cluster), its pods on the coscheduling scheduler, and a headless Service
-        whose DNS names (`JOB-INDEX.SERVICE`) let the workers find each other."""
+        whose DNS names (`JOB-INDEX.SERVICE`) let the workers find each other. With a horizon
+        the Job is created suspended and resumed at the step the solver starts all its
+        replicas (`kubernetes_time`); a recurring gang is such a Job per run."""
         name = dns_name(workload.name)
         labels = _workload_labels(workload)
         template = self._pod_template(splits[0], labels, context)
@@ -751,11 +754,32 @@ class Kubernetes(Target):
             spec["activeDeadlineSeconds"] = workload.time_limit_seconds
         job = {"apiVersion": "batch/v1", "kind": "Job",
                "metadata": self._metadata(name, namespace, workload.name, labels), "spec": spec}
+        jobs = [job] if context.problem.timeline is None else \
+            self._gang_runs(job, workload, splits, context, timed)
         service = {"apiVersion": "v1", "kind": "Service",
                    "metadata": self._metadata(name, namespace, workload.name, labels),
                    "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
                             "selector": {**labels, POD_GROUP_LABEL: name}}}
-        return [self._pod_group(workload, namespace), service, job]
+        return [self._pod_group(workload, namespace), service, *jobs]
+
+    def _gang_runs(self, job: dict, workload, splits: list[Split], context: CompileContext,
+                   timed: list[tuple[datetime, str]]) -> list[dict]:
+        """A gang's Job per run in time: suspended, named and annotated by its start (all the
+        run's replicas start then: the solver holds a gang so), listed for `start-jobs.sh`."""
+        runs: dict[tuple[int, int], int] = {}
+        for split in splits:
+            for run in kubernetes_time.timed_runs(context, split):
+                runs[run.start, run.end] = runs.get((run.start, run.end), 0) + run.replicas
+        demand = context.problem.demand(demand_key(workload))
+        jobs = []
+        for (start, end), replicas in sorted(runs.items()):
+            run = kubernetes_time.TimedRun(start, end, replicas, kubernetes_time.window_end(demand, start))
+            made = kubernetes_time.suspend(copy.deepcopy(job), context, run)
+            moment = kubernetes_time.moment(context, start)
+            made["metadata"]["name"] = dns_name(f"{workload.name}-{moment:%Y%m%d-%H%M}")
+            timed.append((moment, made["metadata"]["name"]))
+            jobs.append(made)
+        return jobs
 
     def _pod_group(self, workload, namespace: str) -> dict:
         return {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",

@@ -593,9 +593,14 @@ def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items:
             by_demand.setdefault(name, []).append(item)
     for name, members in sorted(by_demand.items()):
         origin = _origin(context, demands[name].workload)
-        if len(members) != 1 and any(m.kind == "Job" for m in members):  # a service: a Deployment per pool
+        # a service: a Deployment per pool; with a horizon a Job per run, each at its start
+        starts = Counter(m.annotations.get(START_ANNOTATION) for m in members)
+        if any(m.kind == "Job" for m in members) and (len(members) != len(starts) or (
+                len(members) > 1 and context.problem.timeline is None)):
+            timed = "" if context.problem.timeline is None else " (with a horizon, one Job per start)"
             needs.append(need(f"gang `{name}` is written as {len(members)} objects "
-                              f"({', '.join(m.path for m in members)}): one Job runs a gang", origin))
+                              f"({', '.join(m.path for m in members)}): one Job runs a gang{timed}",
+                              origin))
         for item in members:
             pod = item.template.get("spec") or {}
             where = f"{item.path}: {item.kind} `{item.name}`"
@@ -605,9 +610,10 @@ def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items:
             group_name = ((item.template.get("metadata") or {}).get("labels") or {}).get(
                 "scheduling.x-k8s.io/pod-group")
             group = groups.get((item.folder, group_name))
-            if group is None or (group.get("spec") or {}).get("minMember") != demands[name].replicas:
+            pods = demands[name].replicas_per_run  # (a recurring gang's: each run's)
+            if group is None or (group.get("spec") or {}).get("minMember") != pods:
                 needs.append(need(f"{where}: no PodGroup `{group_name}` beside it waits for all "
-                                  f"{demands[name].replicas} pods", origin))
+                                  f"{pods} pods", origin))
     return needs
 
 
