@@ -160,7 +160,7 @@ def time_rows(encoding: TimeEncoding) -> None:
     for (name, class_id, start), column in encoding.x.items():
         if name in names:
             starting[name].setdefault(start, {})[column] = 1
-            clustered[name].setdefault(problem.node_class(class_id).cluster, {})[column] = 1
+            clustered[name].setdefault(problem.node_class(class_id).gang_domain, {})[column] = 1
     for demand in gangs:
         group = GangTimeGroup(demand.name)
         by_start, by_cluster = starting[demand.name], clustered[demand.name]

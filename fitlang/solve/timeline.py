@@ -741,7 +741,7 @@ def _gang_values(encoding: TimeEncoding, spots: list[Spot]) -> dict[int, float]:
         demand = problem.demand(spot.demand)
         if demand.gang:
             starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
-            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).cluster)
+            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).gang_domain)
     return gang.time_start_values(encoding, starts, clusters)
 
 

@@ -106,7 +106,7 @@ def _chooses(problem: Problem, demand: Demand) -> bool:
     """A gang whose runs may start at several steps or run in several clusters."""
     if not demand.gang or demand.min_segment is not None or not demand.replicas:
         return False
-    clusters = {problem.node_class(c).cluster for c in demand.eligible}
+    clusters = {problem.node_class(c).gang_domain for c in demand.eligible}
     return len(clusters) > 1 or any(len(w.starts()) > 1 for w in demand.windows)
 
 
@@ -151,7 +151,7 @@ def _clusters(problem: Problem, demand: Demand) -> list[Demand]:
     """A gang on each cluster its classes are in, one demand each."""
     by_cluster: dict[str, list[str]] = {}
     for class_id in demand.eligible:
-        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
+        by_cluster.setdefault(problem.node_class(class_id).gang_domain, []).append(class_id)
     return [dataclasses.replace(demand, eligible=ids) for _, ids in sorted(by_cluster.items())]
 
 
@@ -193,7 +193,7 @@ def pinned_to(problem: Problem, spots: Iterable[Spot]) -> Problem:
         demand = problem.demand(spot.demand)
         if demand.gang and demand.min_segment is None:
             starts.setdefault((spot.demand, run_of(demand, spot.start)), set()).add(spot.start)
-            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).cluster)
+            clusters.setdefault(spot.demand, set()).add(problem.node_class(spot.class_id).gang_domain)
     if not clusters:
         return problem
     demands = []
@@ -206,7 +206,7 @@ def pinned_to(problem: Problem, spots: Iterable[Spot]) -> Problem:
         changes: dict = {"window": windows[0], "runs": tuple(windows) if demand.runs else ()}
         if len(clusters[demand.name]) == 1:
             cluster = next(iter(clusters[demand.name]))
-            changes["eligible"] = [c for c in demand.eligible if problem.node_class(c).cluster == cluster]
+            changes["eligible"] = [c for c in demand.eligible if problem.node_class(c).gang_domain == cluster]
         demands.append(dataclasses.replace(demand, **changes))
     return problem.with_demands(demands)
 
@@ -235,7 +235,7 @@ def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
         by_node.setdefault(node, []).append((name, start, end))
         if demand.gang:
             starts.setdefault((name, run_of(demand, start)), set()).add(start)
-            clusters.setdefault(name, set()).add(node_class.cluster)
+            clusters.setdefault(name, set()).add(node_class.gang_domain)
         for index, rule in enumerate(demand.latency):
             if problem.within_reach(rule, node_class):
                 within[demand.workload, index] = within.get((demand.workload, index), 0) + 1
