@@ -271,6 +271,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--exact-limit", type=float, default=EXACT_LIMIT)
+    parser.add_argument("--every", action="store_true", help="print every seed's outcome")
     args = parser.parse_args()
     # the time limit on this process's CPU clock (as `e2e.py` does, before fitlang is
     # imported): on a loaded machine the wall clock leaves a solve a fraction of a core
@@ -279,7 +280,7 @@ def main() -> None:
     for seed in range(args.first, args.first + args.seeds):
         outcome, detail = run(seed, args.time_limit, args.exact_limit)
         counts[outcome] += 1
-        if outcome not in ("ok", "infeasible"):
+        if args.every or outcome not in ("ok", "infeasible"):
             print(f"seed {seed}: {outcome}: {detail}", flush=True)
     print(dict(sorted(counts.items())))
 
