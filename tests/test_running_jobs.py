@@ -130,8 +130,8 @@ def test_verify_names_the_running_job_a_placement_schedules_again(tmp_path, caps
     (tmp_path / "again.json").write_text(json.dumps(document))
     assert main(["verify", str(path), str(tmp_path / "again.json")]) == 1
     err = capsys.readouterr().err
-    assert ("`finetune` replica 0 is placed twice or does not exist (replicas = 0; running now, not "
-            "placed again: `101 (finetune)` on gpu-1 until 2026-12-06T04:00Z)") in err
+    assert ("`finetune` replica 0 is placed twice or does not exist (replicas = 0; its running jobs "
+            "are not placed again: `101 (finetune)` on gpu-1 until 2026-12-06T04:00Z)") in err
 
 
 def test_a_job_that_ended_by_the_start_is_done_and_holds_no_room(tmp_path, capsys):

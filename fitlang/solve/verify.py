@@ -99,10 +99,10 @@ def _read(demands: dict[str, Demand], owner: _Owners, assignments: list[dict], r
           ) -> tuple[dict[str, Counter], set[tuple[str, int]], list[Diagnostic]]:
     """The replicas per node (node -> demand -> replicas there), the (demand, replica) numbers
     placed, and the violations found reading them, in the file's order: an unknown workload
-    or node, a replica twice or out of range (`running`: a workload's running jobs, which
-    such a replica may be placed again), a class the demand may not use. A turn per
-    assignment (147,787 at 50,000 nodes): each node's class and each demand's classes allowed
-    are looked up once, here, rather than through a call per assignment."""
+    or node, a replica twice or out of range (`running`: per workload, its running jobs, named
+    where a replica past its count may be one of them placed again), a class the demand may not
+    use. A turn per assignment (147,787 at 50,000 nodes): each node's class and each demand's
+    classes allowed are looked up once, here, rather than through a call per assignment."""
     violations: list[Diagnostic] = []
     hosted: dict[str, Counter] = {}
     seen: set[tuple[str, int]] = set()
@@ -149,7 +149,7 @@ def _twice(root: str, demand: Demand, replica: int, running: tuple[str, ...] = (
     """A replica numbered twice or past the workload's count; with a horizon and a current
     state, the count left once its running jobs run on (`Problem.running_jobs`): those are
     named, as a replica past it is most likely one of them placed again."""
-    kept = (f"; running now, not placed again: {', '.join(running)}"
+    kept = (f"; its running jobs are not placed again: {', '.join(running)}"
             if running and replica >= demand.replicas else "")
     return violation(root, f"`{demand.name}` replica {replica} is placed twice or does not exist "
                      f"(replicas = {demand.replicas}{kept})", demand.spans.get("replicas", demand.origin))
