@@ -181,14 +181,15 @@ class Compilation:
         """With a horizon, the problem without the replicas of the policy's jobs that run now
         or are done (`model/running_jobs.py`): they are not placed again; and with the room
         running jobs hold until they end inside the horizon (`Problem.holds`)."""
-        from fitlang.model.running_jobs import held_room, less_running, running_jobs
+        from fitlang.model.running_jobs import epoch, held_room, less_running, running_jobs
         from fitlang.solve.held_room import held_apart
 
         reads, program = self._state_reads[1], self.check().program
         if not reads or program.policy.horizon is None:
             return built
         state = merge_reads(reads)
-        problem = less_running(built.problem, running_jobs(program, state).replicas)
+        start = epoch(program.policy.horizon.start)
+        problem = less_running(built.problem, running_jobs(program, state), start)
         return dataclasses.replace(built, problem=held_apart(dataclasses.replace(
             problem, holds=tuple(held_room(program, state)[1]))))
 
@@ -867,13 +868,8 @@ def _running_jobs(read: StateRead, where: _Where, program: Program) -> list[Diag
     start = epoch(horizon.start)
     kept = []
     for job in jobs.jobs:
-        on = ", ".join(dict.fromkeys(job.nodes))
-        if job.done_by(start):
-            kept.append(f"`{job.job} ({job.workload})` on {on}: done by the horizon's start")
-            continue
-        until = f"until {at_instant(job.ends)}" if job.ends is not None else "its start not stated"
-        kept.append(f"`{job.job} ({job.workload})` on {on} {until}")
-        if job.late and job.ends is not None:
+        kept.append(job.described(start))
+        if job.late and job.ends is not None and not job.done_by(start):
             deadline = program.workloads[job.workload].deadline
             assert deadline is not None  # (late: it has one, or the horizon's end)
             found.append(msg.RunningJobLate.at(where.path, where.span, file=file, workload=job.workload,

@@ -63,3 +63,24 @@ def test_a_pool_node_another_teams_job_holds_all_horizon_keeps_its_own_room_in_t
         all(a["node"] != "gpu-0" for a in document["assignments"] if a["workload"] == "wide")
     (tmp_path / "solved.json").write_text(json.dumps(document))
     assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
+
+
+def test_a_node_other_teams_work_holds_all_horizon_stays_in_its_class(tmp_path, capsys):
+    # the same 17-node pool: gpu-0 keeps its class, with its own room (32 CPU), which the
+    # time solver's ledger holds it to; the start tree made it a class of its own (a cluster
+    # with thousands of running jobs: thousands of classes)
+    import json
+
+    from fitlang.cli import main
+
+    path = _wide(tmp_path, [_job(7, "other", "gpu-0", 32, START - HOUR, None)])
+    path.write_text(path.read_text().replace("count = 1", "count = 17").replace(
+        "workload wide {\n  kind = job\n  replicas = 1", "workload wide {\n  kind = job\n  replicas = 17"))
+    problem = Compilation(path).problem
+    assert [(c.count, c.capacity_of("gpu-0")["cpu"]) for c in problem.classes] == [(17, 32000)]
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    wide = [a["node"] for a in document["assignments"] if a["workload"] == "wide"]
+    assert len(wide) == 17 and "gpu-0" not in wide
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0

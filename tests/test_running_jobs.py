@@ -119,6 +119,21 @@ def test_the_running_jobs_node_keeps_its_room_in_verify(tmp_path, capsys):
     assert "E0503" in capsys.readouterr().err
 
 
+def test_verify_names_the_running_job_a_placement_schedules_again(tmp_path, capsys):
+    # finetune runs on gpu-1 until 04:00: a placement (another tool's, or one made without the
+    # state) that schedules it again from 00:00 is refused, naming the job that runs; the
+    # start tree said only "replica 0 is placed twice or does not exist (replicas = 0)"
+    path = _policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START - 2 * HOUR, 360)])
+    document = _solved(path, capsys)
+    document["assignments"].append({"workload": "finetune", "replica": 0, "node": "gpu-0",
+                                    "start": "2026-12-06T00:00:00Z", "end": "2026-12-06T06:00:00Z"})
+    (tmp_path / "again.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "again.json")]) == 1
+    err = capsys.readouterr().err
+    assert ("`finetune` replica 0 is placed twice or does not exist (replicas = 0; its running jobs "
+            "are not placed again: `101 (finetune)` on gpu-1 until 2026-12-06T04:00Z)") in err
+
+
 def test_a_job_that_ended_by_the_start_is_done_and_holds_no_room(tmp_path, capsys):
     # started 10 h before the start, 6 h long: done at 20:00 the day before; the rest of the
     # replicas (2 of 3) are placed, and its node is free

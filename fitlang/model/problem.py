@@ -535,6 +535,9 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     # inside the horizon (`model/running_jobs.py`; the solver and `verify` read them through
     # `solve/held_room.py`); jobs that run past the horizon's end hold theirs in `capacity`
     holds: tuple[Hold, ...] = ()
+    # with a horizon and a current state: workload -> its running jobs kept where they run (or
+    # done), not placed again, as messages name them ("`101 (finetune)` on gpu-1 until ...")
+    running_jobs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     carbon_budget: Fraction | None = None  # kgCO2e over the horizon (the policy's)
     carbon_budget_origin: Origin | None = None
 

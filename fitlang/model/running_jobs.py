@@ -47,6 +47,14 @@ class RunningJob(Frozen):
     def done_by(self, start: int) -> bool:
         return self.ends is not None and self.ends <= start
 
+    def described(self, start: int) -> str:
+        """As W0931 and `verify` name it: "`101 (finetune)` on gpu-1 until 2026-12-06T04:00Z"."""
+        on = ", ".join(dict.fromkeys(self.nodes))
+        if self.done_by(start):
+            return f"`{self.job} ({self.workload})` on {on}: done by the horizon's start"
+        until = f"until {at_instant(self.ends)}" if self.ends is not None else "its start not stated"
+        return f"`{self.job} ({self.workload})` on {on} {until}"
+
 
 @dataclass
 class RunningJobs:
@@ -189,12 +197,17 @@ def at_instant(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def less_running(problem: Problem, replicas: dict[str, int]) -> Problem:
+def less_running(problem: Problem, found: RunningJobs, start: int) -> Problem:
     """The problem without the replicas that run now or are done (`RunningJobs.replicas`):
-    each such workload places only the rest (none where all of them run)."""
+    each such workload places only the rest (none where all of them run); the jobs named per
+    workload (`Problem.running_jobs`), for `verify` to say which runs where one is placed again."""
+    replicas = found.replicas
     if not replicas:
         return problem
     demands = [dataclasses.replace(demand, replicas=max(0, demand.replicas - replicas[demand.name]))
                if demand.group is None and demand.name in replicas else demand
                for demand in problem.demands]
-    return dataclasses.replace(problem, demands=demands)
+    named: dict[str, tuple[str, ...]] = {}
+    for job in found.jobs:
+        named[job.workload] = (*named.get(job.workload, ()), job.described(start))
+    return dataclasses.replace(problem, demands=demands, running_jobs=named)

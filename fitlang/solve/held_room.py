@@ -33,12 +33,13 @@ def is_held(name: str) -> bool:
 
 
 def held_apart(problem: Problem) -> Problem:
-    """The problem with each held node a class of its own, free of charge while a hold runs
-    there (the driver's problem: every stage that prices a step reads it so). Holds on nodes
-    the problem lacks, or bought ones, are dropped (their room is no fitc node's). A node of
-    a class whose room running work of no workload took for the whole horizon is a class of
-    its own too: the time solver's ledger reads one room per class (a pool's node with
-    another team's job for the whole horizon was overfilled, E0507, before session 58)."""
+    """The problem with each node held until a step inside the horizon a class of its own,
+    free of charge while a hold runs there (the driver's problem: every stage that prices a
+    step reads it so). Holds on nodes the problem lacks, or bought ones, are dropped (their
+    room is no fitc node's). A node whose room running work of no workload takes for the
+    whole horizon keeps its class: its room is its own (`NodeClass.capacity_of`), which the
+    time solver's ledger holds each node to (`timeline_pack._room_taken`; session 58 made
+    each such node a class of its own, thousands of classes for thousands of running jobs)."""
     if problem.timeline is None:
         return problem
     owners = problem.owners()
@@ -51,8 +52,7 @@ def held_apart(problem: Problem) -> Problem:
     for node_class in problem.classes:
         if node_class.provisioned or node_class.count == 1:
             continue
-        own = {name for name in node_class.node_taken if node_class.capacity_of(name) != node_class.capacity}
-        named = own | {name for name in by_node if owners.find(name)[0] is node_class}  # type: ignore[index]
+        named = {name for name in by_node if owners.find(name)[0] is node_class}  # type: ignore[index]
         if named:
             apart[node_class.id] = sorted(named, key=lambda name: owners.find(name)[1])  # type: ignore[index]
     for name in by_node:  # (a held node alone in its class is apart already, but priced anew)

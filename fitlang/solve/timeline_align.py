@@ -123,7 +123,7 @@ def _fits(problem: Problem, trial: TimedPlacement, demand: Demand) -> bool:
             for step in range(a.start, a.end):
                 used.setdefault((a.node, step), Counter()).update(
                     {r: requests[r] for r in RESOURCES})
-    return all(used_there[r] <= owners[node].capacity[r]
+    return all(used_there[r] <= owners[node].capacity_of(node)[r]  # (a class's nodes differ)
                for (node, _), used_there in used.items() for r in RESOURCES)
 
 

@@ -122,7 +122,7 @@ class Ledger:
         self.problem, steps = problem, timeline.steps
         self.capacity = {c.id: np.array([*(c.capacity[r] for r in RESOURCES), _most_pods(c)], dtype=np.int64)
                          for c in problem.classes}
-        self.used = {c.id: _pods_taken(c, steps) for c in problem.classes}
+        self.used = {c.id: _room_taken(c, self.capacity[c.id], steps) for c in problem.classes}
         # the columns `asked` may check: pods only where some node admits fewer than
         # UNLIMITED_PODS (a column more in the search's hot path)
         self.limited = np.array([True] * len(RESOURCES) + [any(
@@ -551,14 +551,23 @@ def _most_pods(node_class: NodeClass) -> int:
     return max([node_class.max_pods, *node_class.node_pods.values()])
 
 
-def _pods_taken(node_class: NodeClass, steps: int) -> np.ndarray:
-    """A class's `Ledger.used`, empty but for the pods column of a node that admits fewer
-    than the class's most (`_most_pods`): taken by the difference at every step."""
+def _room_taken(node_class: NodeClass, capacity: np.ndarray, steps: int) -> np.ndarray:
+    """A class's `Ledger.used`, empty but for what a node has less of than the class's
+    `capacity` (the ledger's columns: its largest member's room, `_most_pods`), taken by the
+    difference at every step: an inventory class merges nodes whose allocatable differs a
+    little, and a node whose room other teams' work takes keeps its class (`NodeClass.capacity_of`,
+    `pods_of`), so every check of `used` + a replica's need against `capacity` holds each
+    node to its own room (reading the class's room for every node overfilled the smaller
+    ones, E0503 from `verify`)."""
     used = np.zeros((node_class.count, steps, len(RESOURCES) + 1), dtype=np.int64)
-    most = _most_pods(node_class)
     for node, name in enumerate(node_class.node_names[:node_class.count]):
-        if (pods := node_class.pods_of(name)) is not None and pods < most:
-            used[node, :, PODS] = most - pods
+        room = node_class.capacity_of(name)
+        pods = node_class.pods_of(name)
+        short = np.array([*(room.get(r, 0) for r in RESOURCES), UNLIMITED_PODS if pods is None else pods],
+                         dtype=np.int64)
+        short = np.maximum(capacity - np.minimum(short, capacity), 0)
+        if short.any():
+            used[node, :, :] = short
     return used
 
 

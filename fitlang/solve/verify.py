@@ -82,7 +82,7 @@ def verify(problem: Problem, document: Any, root: str = "", shaped: bool = False
     read = read_columns(demands, owner, document["assignments"])  # None: a violation among them
     seen: set[tuple[str, int]] | PairsPlaced
     if read is None:  # the loop, for its diagnostics
-        hosted, seen, violations = _read(demands, owner, document["assignments"], root)
+        hosted, seen, violations = _read(demands, owner, document["assignments"], root, problem.running_jobs)
         placed = None
     else:
         (hosted, seen, placed), violations = read, []
@@ -91,15 +91,18 @@ def verify(problem: Problem, document: Any, root: str = "", shaped: bool = False
 
 
 _UNSEEN = object()
+_NONE_RUNNING: Mapping[str, tuple[str, ...]] = {}
 
 
-def _read(demands: dict[str, Demand], owner: _Owners, assignments: list[dict], root: str
+def _read(demands: dict[str, Demand], owner: _Owners, assignments: list[dict], root: str,
+          running: Mapping[str, tuple[str, ...]] = _NONE_RUNNING
           ) -> tuple[dict[str, Counter], set[tuple[str, int]], list[Diagnostic]]:
     """The replicas per node (node -> demand -> replicas there), the (demand, replica) numbers
     placed, and the violations found reading them, in the file's order: an unknown workload
-    or node, a replica twice or out of range, a class the demand may not use. A turn per
-    assignment (147,787 at 50,000 nodes): each node's class and each demand's classes allowed
-    are looked up once, here, rather than through a call per assignment."""
+    or node, a replica twice or out of range (`running`: per workload, its running jobs, named
+    where a replica past its count may be one of them placed again), a class the demand may not
+    use. A turn per assignment (147,787 at 50,000 nodes): each node's class and each demand's
+    classes allowed are looked up once, here, rather than through a call per assignment."""
     violations: list[Diagnostic] = []
     hosted: dict[str, Counter] = {}
     seen: set[tuple[str, int]] = set()
@@ -123,7 +126,7 @@ def _read(demands: dict[str, Demand], owner: _Owners, assignments: list[dict], r
         key = (name, replica)
         # a preemptible replica (issue 19) has one assignment per segment
         if (key in seen and demand.min_segment is None) or not 0 <= replica < demand.replicas:
-            violations.append(_twice(root, demand, replica))
+            violations.append(_twice(root, demand, replica, running.get(name, ())))
         seen.add(key)
         counts = hosted.get(node)
         if counts is None:  # not setdefault: a Counter per assignment was half the time
@@ -142,9 +145,14 @@ def _not_a_node(root: str, demand: Demand, replica: int, node: str) -> Diagnosti
                      "this policy", demand.origin)
 
 
-def _twice(root: str, demand: Demand, replica: int) -> Diagnostic:
+def _twice(root: str, demand: Demand, replica: int, running: tuple[str, ...] = ()) -> Diagnostic:
+    """A replica numbered twice or past the workload's count; with a horizon and a current
+    state, the count left once its running jobs run on (`Problem.running_jobs`): those are
+    named, as a replica past it is most likely one of them placed again."""
+    kept = (f"; its running jobs are not placed again: {', '.join(running)}"
+            if running and replica >= demand.replicas else "")
     return violation(root, f"`{demand.name}` replica {replica} is placed twice or does not exist "
-                     f"(replicas = {demand.replicas})", demand.spans.get("replicas", demand.origin))
+                     f"(replicas = {demand.replicas}{kept})", demand.spans.get("replicas", demand.origin))
 
 
 def _excluded(root: str, demand: Demand, node: str, reason: Exclusion) -> Diagnostic:
