@@ -26,6 +26,7 @@ from fitlang.solve.pack import Packing
 from fitlang.solve.placement_result import OPTIMALITY_TOLERANCE, _packed_value
 from fitlang.solve.repack import repack
 from fitlang.solve.small_merged import small_nodes_merged
+from fitlang.solve.zone_pairs import zone_pairs_placed
 from fitlang.solve.zone_repack import zones_repacked
 
 # what a stage tells the solve's progress line: (what happened, the value, the bound)
@@ -68,6 +69,10 @@ REPACK_ACCELERATORS_SHARE = 0.85
 # whole before the MIP, the conversion took 0.3-0.46 s on seeds 2 / 12, and the MIP after it kept nothing
 # in the 1 s given (where first it kept 151 / 232 USD/h; session 54)
 OPTIONS_FIRST_SHARE = 0.25
+# two zones' nodes placed again exactly, everything else held (zone_pairs.py), after the merges and
+# before the crossing room: at most this share of what is left (inventory 1,000 at 5 s: 1.4-1.7 CPU s,
+# 1-7 pairs; after the repacking it had 0.6-1.2 s and seed 22 none: 49.34, where before 48.40)
+ZONE_PAIRS_SHARE = 0.6
 # the most of the search's time the zones' repacking takes (`zone_repack`: 0.3-0.5 CPU s at
 # inventory 10,000, of the 1.1-1.6 s the search has there at 5 s)
 ZONE_SHARE = 0.5
@@ -96,9 +101,10 @@ def searched(problem: Problem, packing: Packing, objective: str, deadline: float
     is left, the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
     consolidated (dear_room.py) and ruined again), then the zones packed again (ZONE_AGAIN_SHARE of what is
     left: the ruin and the dear room moved replicas across their nodes), and the small nodes merged again,
-    then paid nodes closed by sending a spread replica beside them across domains (crossing_room.py), then
-    by exact repacking of a few nodes at a time (`repack`) for a share of the time left, then by
-    large-neighbourhood search
+    then two zones at a time placed again by the exact per-node model, the other zones held
+    (zone_pairs.py, ZONE_PAIRS_SHARE of what is left; where that model is small), then paid nodes closed
+    by sending a spread replica beside them across domains (crossing_room.py), then by exact repacking of
+    a few nodes at a time (`repack`) for a share of the time left, then by large-neighbourhood search
     (`neighbourhood.search`) until the deadline, or within the optimality tolerance of the proven `bound`.
     `ruined`: the packing was ruined to its end already (ruined_choice.py), not again.
     `taken`: asked before each stage and each step of the neighbourhood search for a cheaper
@@ -180,6 +186,7 @@ STAGES: tuple[Stage, ...] = (
     # the zones again once the ruin and the dear room moved replicas across their nodes (ZONE_AGAIN_SHARE)
     Stage("zones again", lambda p, k, o, d: zones_repacked(p, k, o, _until(ZONE_AGAIN_SHARE, d))),
     Stage("small nodes", lambda p, k, o, d: small_nodes_merged(p, k, o, _until(MERGE_SHARE, d))),
+    Stage("zone pairs", lambda p, k, o, d: zone_pairs_placed(p, k, o, _until(ZONE_PAIRS_SHARE, d))),
     Stage("crossing room", lambda p, k, o, d: crossing_room(p, k, o, _until(CROSSING_ROOM_SHARE, d))),
     Stage("repack", lambda p, k, o, d: repack(p, k, o, _until(REPACK_SHARE, d))),
 )
