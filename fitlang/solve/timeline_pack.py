@@ -838,7 +838,8 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     Where the moves converge, each run's replicas placed again together (`runs_recreated`), the
     replicas over a stretch of a node's block (`timeline_stretches`), and a few of a site's
     emptiest nodes over a window filled again together across its classes (`timeline_fill`),
-    and each block placed again the longest first (`blocks_emptied_longest_first`).
+    each block placed again the longest first (`blocks_emptied_longest_first`), and a class's
+    emptiest nodes at a step, their replicas near it, placed again together (`timeline_windows`).
     Once they converge: the kick (`cap_kicked`), then the blocks emptied through overflow chains
     (`timeline_overflow`).
     Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
