@@ -13,7 +13,7 @@ one of those nodes sleep around the step while the others take its work. Which o
 back in decides whether they fit the room awake nodes leave: the largest first, the longest
 first, by start, the least slack first (each the first that pays kept; from the search's
 schedules at the goal size, after the kick, the longest first made 11-14 of 22-40 keeps, the
-largest first 4-19, by start 4-8, the least slack 1-2).
+largest first 4-19, by start 4-8, the least slack 0-2).
 
 The steps are taken the most wasteful first (the unused share of the class's awake nodes at
 the step, priced at its rate): the search's converged passes leave their waste there. One pass
