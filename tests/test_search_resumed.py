@@ -11,7 +11,7 @@ import pytest
 from test_timeline_stretches import STUCK, _problem
 from test_timing import _spot_violations
 
-from fitlang.solve import timeline_fill, timeline_pack, timeline_stretches
+from fitlang.solve import timeline_fill, timeline_pack, timeline_stretches, timeline_windows
 from fitlang.solve.timeline_pack import holding, searched
 from fitlang.solve.timeline_resume import Resumed
 
@@ -42,7 +42,7 @@ def test_a_search_resumed_where_the_moves_converged_goes_to_the_kick_first(tmp_p
     spots = searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(7.0)
     # it stopped converged: its last round of moves gained nothing, nor anything after them
-    assert state.converged and state.done == {"runs", "stretches", "fill", "longest", "overflow"}
+    assert state.converged and state.done == {"runs", "stretches", "fill", "longest", "windows", "overflow"}
     calls = _calls_recorded(monkeypatch)
     again = holding(problem, spots)
     after = searched(problem, again, spots, None, repack=False, resumed=state)
@@ -65,7 +65,8 @@ def _stopped_after(monkeypatch, module, name: str) -> Resumed:
         stopped.append(True)
         return spots
     monkeypatch.setattr(module, name, then_stopped)
-    for reading in (timeline_pack, timeline_stretches, timeline_fill):  # (each reads `past` by its own name)
+    # (each reads `past` by its own name)
+    for reading in (timeline_pack, timeline_stretches, timeline_fill, timeline_windows):
         monkeypatch.setattr(reading, "past", lambda deadline, ledger: bool(stopped))
     return Resumed()
 

@@ -17,6 +17,7 @@ from fitlang.solve import (
     timeline_pack,
     timeline_segments,
     timeline_stretches,
+    timeline_windows,
 )
 from fitlang.solve.timeline_pack import CONVERGING, holding, runs_recreated, searched
 from fitlang.solve.timeline_resume import Progress, Resumed
@@ -127,12 +128,13 @@ def test_the_kick_comes_once_the_moves_converge_and_the_passes_after_them_gain_n
         monkeypatch.setattr(timeline_pack, name, scripted(name))
     monkeypatch.setattr(timeline_stretches, "stretches_emptied", scripted("stretches_emptied"))
     monkeypatch.setattr(timeline_stretches, "blocks_emptied_longest_first", scripted("longest_first"))
+    monkeypatch.setattr(timeline_windows, "windows_emptied", scripted("windows"))
     monkeypatch.setattr(timeline_fill, "filled", scripted("filled"))
     monkeypatch.setattr(timeline_overflow, "overflowed", scripted("overflowed"))
     monkeypatch.setattr(timeline_segments, "resegmented", scripted("resegmented"))
     searched(None, _Scripted(10_000.0), [], None, repack=False)  # type: ignore[arg-type]
-    assert calls[:10] == ["improved", "emptied", "improved", "emptied", "runs_recreated",
-                          "stretches_emptied", "filled", "longest_first", "cap_kicked", "overflowed"]
+    assert calls[:11] == ["improved", "emptied", "improved", "emptied", "runs_recreated", "stretches_emptied",
+                          "filled", "longest_first", "windows", "cap_kicked", "overflowed"]
 
 
 def test_emptieds_passes_in_a_round_stop_once_one_gains_under_the_converging_share(tmp_path, monkeypatch):

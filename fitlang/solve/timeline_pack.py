@@ -847,7 +847,8 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     Where the moves converge, each run's replicas placed again together (`runs_recreated`), the
     replicas over a stretch of a node's block (`timeline_stretches`), and a few of a site's
     emptiest nodes over a window filled again together across its classes (`timeline_fill`),
-    and each block placed again the longest first (`blocks_emptied_longest_first`).
+    each block placed again the longest first (`blocks_emptied_longest_first`), and a class's
+    emptiest nodes at a step, their replicas near it, placed again together (`timeline_windows`).
     Once they converge: the kick (`cap_kicked`), then the blocks emptied through overflow chains
     (`timeline_overflow`).
     Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
@@ -863,6 +864,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     from fitlang.solve.timeline_reschedule import rescheduled
     from fitlang.solve.timeline_segments import resegmented
     from fitlang.solve.timeline_stretches import blocks_emptied_longest_first, stretches_emptied
+    from fitlang.solve.timeline_windows import windows_emptied
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
     # 1.2 CPU s a round), where the moves reach a packing it does not
@@ -907,6 +909,11 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             # overflow chains ~4 USD a CPU s
             spots = _unless_done(state, "longest", blocks_emptied_longest_first, problem, ledger, spots,
                                  deadline)
+            # a class's emptiest nodes at a step, their replicas near it placed again in several
+            # orders (`timeline_windows`), the most wasteful steps first: from the search's
+            # schedules after the kick at the goal size, a first pass -50 / -81 USD in 3.3 / 4.0
+            # CPU s (seeds 1 / 3), where the tail's passes found 2-4 USD a CPU s
+            spots = _unless_done(state, "windows", windows_emptied, problem, ledger, spots, deadline)
         now = ledger.total()
         # the kick once the moves have converged and the passes after them gain no more than
         # that either (the round as a whole may gain up to twice CONVERGING: at the goal size

@@ -52,8 +52,8 @@ class Resumed:
     moves (`improved`, `emptied`) had converged on it (their last round gained under
     CONVERGING, and the passes after them under it too), which of the passes that follow them ran to
     their end since (`done`), and how far those it was cut in got (`begun`, by name: "runs",
-    "stretches", "fill", "longest" (`blocks_emptied_longest_first`), and "overflow" for the
-    overflow chains after the kick)."""
+    "stretches", "fill", "longest" (`blocks_emptied_longest_first`), "windows"
+    (`timeline_windows`), and "overflow" for the overflow chains after the kick)."""
 
     converged: bool = False
     paired: bool = False  # a run pass with pairs of runs ran to its end: the later ones without
