@@ -1244,6 +1244,44 @@ def test_past_48_nodes_max_moves_holds_the_real_moves_not_the_models(tmp_path):
         replicas_moved(problem, current_state(problem), placed_state(least)) == 0
 
 
+PACKED_IN_CLASS = """
+pool old {
+  count = 60
+  cpu = 4
+  memory = 16GiB
+  price = 1.00 USD/h
+}
+
+workload web {
+  replicas = 60
+  cpu = 1
+  memory = 1GiB
+}
+
+policy {
+  objective = [cost, moves]
+  max_moves = 10
+}
+"""
+
+
+def test_past_48_nodes_the_search_from_what_runs_holds_max_moves_in_its_changes(tmp_path):
+    """60 nodes of one pool each run one of 60 replicas a quarter of a node. Packing them 4 a
+    node moves 45; the model over classes counts none (each stays in its class), so only the
+    search from what runs sees the cap: it empties nodes while a change stays within it, 10
+    moves, 10 nodes emptied (50.00 USD/h). (Where the search was not capped, it moved past
+    the cap, the whole model's target too, and the least change moved nothing: 60.00.)"""
+    state = CurrentState(running=tuple(Running("web", f"old-{i}") for i in range(60)))
+    result = plan_of(tmp_path, PACKED_IN_CLASS, state)
+    assert codes(result) == [] and result.plan.moves == 10 and result.plan.cost_after == 50
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(as_json(result))
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": "web", "replica": i, "node": f"old-{i}"} for i in range(60)]}))
+    checked = fitc("verify", "p.fit", "plan.json", "--current", "now.json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_a_second_pdb_not_counted_over_healthy_pods_still_holds_every_move(tmp_path):
     """Beside web's live PDB (whose budget rises once its pod not Ready is replaced), a second
     PDB without status over pods that are all Ready, `maxUnavailable: 0`: it counts every pod
