@@ -98,6 +98,9 @@ FITC = [sys.executable, "-m", "fitlang.cli"]
 TARGETS = ("kubernetes", "slurm", "terraform")
 PRICES = ("0.00", "0.10", "0.25", "0.40", "1.00")
 POLICY_END = "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n"
+# `--pad`: nodes no workload may use (cordoned), so that the fleet passes 48 nodes
+PAD = 'pool pad {\n  count = 48\n  cpu = 2\n  memory = 8GiB\n  price = 0.00 USD/h\n  dedicated = "maintenance"\n}\n'
+PADDED: Counter = Counter()  # `--pad`: plans at the reference's optimum, and above it
 
 
 def draw(rng: random.Random, broken: bool = False) -> tuple[str, list[dict]]:
@@ -437,10 +440,15 @@ def cloud_named(seed: int, listed: list[str], kinds: dict[str, str]) -> tuple[di
 
 def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True,
           earliest: int = 2, cloud_names: bool = False, broken: bool = False,
-          unready: bool = False) -> tuple[str, list[str]]:
+          unready: bool = False, capped: bool = False, pad: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng, broken)
+    if capped:  # (drawn apart: the seeds' fleets and states as without it)
+        text = text.replace(POLICY_END, POLICY_END + f"  max_moves = {random.Random(f'cap {seed}').randint(0, 3)}\n")
+    if pad:  # past 48 nodes: the move from what runs, not the exact model (the reference's optimum
+        # is then a floor: the plan may not beat it)
+        text = PAD + text
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
@@ -500,8 +508,14 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     found = []
     if optimum is None:
         found.append(f"plan exit {run.returncode} where the reference finds no end state")
-    elif abs(document["value"] - optimum) > 1e-6:
+    elif pad and document["value"] < optimum - 1e-6:
+        found.append(f"plan value {document['value']} below the reference's optimum {optimum:.4f}")
+    elif not pad and abs(document["value"] - optimum) > 1e-6:
         found.append(f"plan value {document['value']} != reference {optimum:.4f}")
+    if pad and optimum is not None:
+        PADDED["at the optimum" if abs(document["value"] - optimum) <= 1e-6 else "above it"] += 1
+    if capped and document["moves"] > random.Random(f"cap {seed}").randint(0, 3):
+        found.append(f"plan moves {document['moves']}: past its max_moves")
     plan = folder / "plan.json"
     plan.write_text(run.stdout)
     verified = fitc("verify", str(policy), str(plan), "--current", str(now))
@@ -640,6 +654,11 @@ def main() -> None:
                         help="what runs now overfills a node (see above)")
     parser.add_argument("--unready", action="store_true",
                         help="pods not Ready now and then, their PDBs counted over healthy pods (see above)")
+    parser.add_argument("--max-moves", action="store_true",
+                        help="a `max_moves` of 0-3 in every policy, held by the reference too")
+    parser.add_argument("--pad", action="store_true",
+                        help="48 cordoned nodes more: the move at fleet scale, its value at least "
+                             "the reference's optimum")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
@@ -648,7 +667,7 @@ def main() -> None:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
                                    not arguments.no_offers, arguments.earlier, arguments.cloud_names,
-                                   arguments.broken, arguments.unready)
+                                   arguments.broken, arguments.unready, arguments.max_moves, arguments.pad)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
@@ -662,6 +681,8 @@ def main() -> None:
     print(f"Terraform read back: {dict(plan_terraform_check.READ)}")
     if arguments.unready:
         print(f"Pods not Ready: {dict(UNREADY)}")
+    if arguments.pad:
+        print(f"Past 48 nodes: {dict(PADDED)}")
 
 
 if __name__ == "__main__":
