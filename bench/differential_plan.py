@@ -99,7 +99,8 @@ TARGETS = ("kubernetes", "slurm", "terraform")
 PRICES = ("0.00", "0.10", "0.25", "0.40", "1.00")
 POLICY_END = "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n"
 # `--pad`: nodes no workload may use (cordoned), so that the fleet passes 48 nodes
-PAD = 'pool pad {\n  count = 48\n  cpu = 2\n  memory = 8GiB\n  price = 0.00 USD/h\n  dedicated = "maintenance"\n}\n'
+PAD = ('pool pad {\n  count = 48\n  cpu = 2\n  memory = 8GiB\n  price = 0.00 USD/h\n'
+       '  dedicated = "maintenance"\n}\n')
 PADDED: Counter = Counter()  # `--pad`: plans at the reference's optimum, and above it
 
 
@@ -445,7 +446,8 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     rng = random.Random(seed)
     text, assignments = draw(rng, broken)
     if capped:  # (drawn apart: the seeds' fleets and states as without it)
-        text = text.replace(POLICY_END, POLICY_END + f"  max_moves = {random.Random(f'cap {seed}').randint(0, 3)}\n")
+        cap = random.Random(f"cap {seed}").randint(0, 3)
+        text = text.replace(POLICY_END, POLICY_END + f"  max_moves = {cap}\n")
     if pad:  # past 48 nodes: the move from what runs, not the exact model (the reference's optimum
         # is then a floor: the plan may not beat it)
         text = PAD + text

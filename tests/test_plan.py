@@ -1282,6 +1282,18 @@ def test_past_48_nodes_the_search_from_what_runs_holds_max_moves_in_its_changes(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_a_plan_past_48_nodes_whose_end_costs_nothing_states_its_gap(tmp_path):
+    """50 nodes at no price, one replica running: the move from what runs ends at 0.00 under a
+    bound rounded down to -1e-9, and the gap divided by the value 0 was an internal error
+    (exit 3; found by `bench/differential_plan.py --pad`, seed 4093)."""
+    text = ("pool free {\n  count = 50\n  cpu = 4\n  memory = 8GiB\n  price = 0.00 USD/h\n}\n"
+            "workload web {\n  replicas = 1\n  cpu = 2\n  memory = 1GiB\n}\n"
+            "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n")
+    result = plan_of(tmp_path, text, CurrentState(running=(Running("web", "free-0"),)))
+    assert codes(result) == [] and result.status == "optimal" and result.plan.moves == 0
+    assert result.placement.value == 0 and result.placement.gap is not None and result.placement.gap <= 1e-6
+
+
 def test_a_second_pdb_not_counted_over_healthy_pods_still_holds_every_move(tmp_path):
     """Beside web's live PDB (whose budget rises once its pod not Ready is replaced), a second
     PDB without status over pods that are all Ready, `maxUnavailable: 0`: it counts every pod

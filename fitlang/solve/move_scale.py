@@ -317,6 +317,9 @@ class ScaleMove:
         self.cap = problem.max_moves
         self.counted = None if self.cap is None else \
             MovesCounted(self.running_now, problem.running_elsewhere)
+        # under the cap, a price per replica moved on top of `price` that the changes are
+        # weighed by, not charged in the objective (`move_cap.improve_within_cap`)
+        self.shadow = Fraction(0)
         self.weight = _weights(problem)
         self.largest = {r: max((c.capacity[r] for c in problem.classes), default=0) for r in RESOURCES}
         self.weight_set_by = {d.name: _weight_set_by(d, self.largest) for d in problem.demands}
@@ -808,10 +811,10 @@ class ScaleMove:
     def _change_price(self, node: FleetNode) -> Fraction:
         """The priced changes of moving all its replicas away: a move for each replica that
         runs here now (those repair placed here move anyway), and the node drained if it
-        runs work now."""
+        runs work now; under a cap on the moves, `shadow` more per replica moved."""
         now = self.running_now.get(node.name, Counter())
         moved = sum(min(count, now[d]) for d, count in node.hosted.items())
-        return self.price * (moved + (1 if now else 0))
+        return self.price * (moved + (1 if now else 0)) + self.shadow * moved
 
     def _delete(self, node: FleetNode) -> bool:
         if node.node_class.price - self._change_price(node) <= 0:
@@ -1280,6 +1283,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.model_bound_beside import model_bound_beside
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
+    from fitlang.solve.move_cap import fill_cap, improve_within_cap
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
     from fitlang.solve.option_switch import switch_options
@@ -1312,7 +1316,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     # the skews a drained pool broke (`spread_restore`): before `improve`, and given more of the
     # limit (an end that breaks one sends the move to the whole model, ~49 s at 10,000 nodes)
     restore_spreads(fleet, None if time_limit is None else started + RESTORE_SHARE * time_limit)
-    settled: Settled | None = fleet.improve(improve_until)
+    settled: Settled | None = improve_within_cap(fleet, improve_until)  # (`improve` but under `max_moves`)
     if aside is not None:
         bound = aside.so_far()
     elif objective == "cost+moves" and fleet.price:
@@ -1349,6 +1353,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 if trade_options(fleet, objective, scatter_until):
                     settled = None
                 scatter_both(fleet, objective, scatter_until, passes, settled)
+            # (under `max_moves`: what it still allows, by `improve`'s tries at a price per move
+            # halved in turn; before the regroups, whose time it would lack after them)
+            fill_cap(fleet, None if time_limit is None else
+                     started + (PASSES_SHARE if nodes > LARGE_NODES else ASIDE_SHARE) * time_limit)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
                 passes_until = None if time_limit is None else started + PASSES_SHARE * time_limit
                 # each jurisdiction's priced zones re-solved together (plans 10 / 7: 2.1 / 1.4

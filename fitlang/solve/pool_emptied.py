@@ -91,9 +91,10 @@ def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMo
         _tidied(fleet, journal, deadline)
     finally:
         fleet.journal = None
-    # (a change past the policy's `max_moves` is put back as one that does not pay: `move_cap`)
-    if not fleet.unplaced and not fleet.past_cap(before) and \
-            journal_change(fleet, journal, bought, moves) < -saving:
+    # (a change past the policy's `max_moves` is put back as one that does not pay, and under
+    # it each replica moved is weighed at `shadow` more: `move_cap`)
+    if not fleet.unplaced and not fleet.past_cap(before) and journal_change(fleet, journal, bought, moves) + \
+            fleet.shadow * (fleet.moved() - before) < -saving:
         if moves is not None:
             moves.commit()
         return True
