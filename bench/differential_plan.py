@@ -266,6 +266,7 @@ class Health(NamedTuple):
     always: bool
     unready: frozenset[str]  # its pods not Ready, as a plan names them ("default/NAME")
     away: int  # of them, those on `gone-0`
+    nodes: tuple[str, ...] = ()  # the nodes they run on
 
 
 UNREADY: Counter = Counter()  # what `--unready` exercised, over the seeds (printed at the end)
@@ -302,7 +303,8 @@ def with_unready(rng: random.Random, document: dict) -> tuple[dict[str, int], di
         allowed[workload] = controller_allows(spec, expected, healthy)
         health[workload] = Health(healthy, _desired(spec, expected), policy == "AlwaysAllow",
                                   frozenset(f"default/{p['metadata']['name']}" for p in chosen),
-                                  sum(1 for p in chosen if p["spec"]["nodeName"] == "gone-0"))
+                                  sum(1 for p in chosen if p["spec"]["nodeName"] == "gone-0"),
+                                  tuple(p["spec"]["nodeName"] for p in chosen))
     return allowed, health
 
 
@@ -318,6 +320,27 @@ def _held(allowed: dict[str, int], health: dict[str, Health], extra: dict[str, i
                                _rises(counted, max(0, counted.away - extra.get(workload, 0)))):
             held.add(workload)
     return held
+
+
+def _raised_first(held: set[str], health: dict[str, Health], extra: dict[str, int],
+                  assignments: list[dict]) -> dict[str, tuple[int, Counter]]:
+    """Of the workloads `_held` keeps, those whose pods not Ready all run on the fleet's nodes
+    (none of theirs on `gone-0`, none beyond `replicas`) and are evicted free: moving
+    `1 - above` of them first raises the budget to 1 (each successor counts healthy from the
+    next wave), so the workload may move where the end state moves them (the reference's
+    rows: no healthy pod leaves its node unless that many not Ready leave theirs). Workload
+    -> (that many, its pods not Ready per node)."""
+    found = {}
+    for workload in sorted(held):
+        counted = health.get(workload)
+        if counted is None or not counted.unready or extra.get(workload, 0) or \
+                any(a["workload"] == workload and a["node"] == "gone-0" for a in assignments):
+            continue
+        above = counted.healthy - counted.desired
+        free = counted.always or (counted.desired > 0 and above >= 0)
+        if free and 1 - above <= len(counted.nodes):
+            found[workload] = (1 - above, Counter(counted.nodes))
+    return found
 
 
 def _rises(counted: Health, away: int) -> bool:
@@ -379,8 +402,8 @@ def squeue_state(rng: random.Random, assignments: list[dict]) -> str:
     return "".join(lines)
 
 
-def reference_value(path: Path, assignments: list[dict], held: set[str], bought: set[str]
-                    ) -> float | str | None:
+def reference_value(path: Path, assignments: list[dict], held: set[str], bought: set[str],
+                    raised: dict[str, tuple[int, Counter]] | None = None) -> float | str | None:
     """The least cost + moves over every end state (None: no end state keeps every rule), the
     workloads in `held` (a PDB that allows no disruption) kept where they run; "pinned" where
     such a workload cannot stay (fitc says E0811 by design: the policy must say which to keep,
@@ -395,6 +418,8 @@ def reference_value(path: Path, assignments: list[dict], held: set[str], bought:
     problem = dataclasses.replace(problem, pinned=problem.pinned | (held & now))
     model = move_reference.Reference(move_reference.Instance(problem))
     model.build()
+    for workload, (need, unready) in sorted((raised or {}).items()):
+        _raised_rows(model, problem, workload, need, unready)
     if _pinned_cannot_stay(problem, model):
         free_problem = dataclasses.replace(problem, pinned=frozenset())
         free = move_reference.Reference(move_reference.Instance(free_problem))
@@ -405,6 +430,29 @@ def reference_value(path: Path, assignments: list[dict], held: set[str], bought:
         return None
     assert solved.status == "Optimal", solved.status
     return solved.value
+
+
+def _raised_rows(model, problem, workload: str, need: int, unready: Counter) -> None:
+    """No healthy replica of the workload leaves its node unless `need` not Ready leave
+    theirs: per node, its stays split into healthy (h <= s, h <= healthy there) and not
+    (s - h <= not Ready there); a binary z: healthy leaving <= healthy x z, not Ready leaving
+    >= need x z."""
+    lin = model.lin
+    running = problem.running.get(workload, {})
+    healthy_now = sum(running.values()) - sum(unready.values())
+    raised = lin.var(0, 1)
+    healthy_terms, unready_terms = [(raised, float(healthy_now))], [(raised, float(need))]
+    for node, count in sorted(running.items()):
+        stay = model.stays.get((workload, node))
+        if stay is None:
+            continue
+        healthy = lin.var(0, count - unready[node])
+        lin.row([(healthy, 1), (stay, -1)], upper=0)
+        lin.row([(stay, 1), (healthy, -1)], upper=unready[node])
+        healthy_terms.append((healthy, 1))
+        unready_terms += [(stay, 1), (healthy, -1)]
+    lin.row(healthy_terms, lower=healthy_now)
+    lin.row(unready_terms, upper=sum(unready.values()))
 
 
 def _pinned_cannot_stay(problem, model) -> bool:
@@ -484,10 +532,13 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         if named:
             plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
     held = _held(allowed, health, _extra(policy.read_text(), assignments))
+    raised = _raised_first(held, health, _extra(policy.read_text(), assignments), assignments)
+    held -= set(raised)
+    UNREADY["... whose budget of 0 its pods on the fleet raise"] += len(raised)
     UNREADY["workloads with pods not Ready"] += sum(1 for h in health.values() if h.unready)
     UNREADY["... whose budget of 0 rises"] += sum(1 for w, h in health.items()
                                                  if h.unready and allowed[w] == 0 and w not in held)
-    optimum = reference_value(policy, assignments, held, bought)
+    optimum = reference_value(policy, assignments, held, bought, raised)
     if not squeue and named:  # fitc's plan and its read-back, in the cloud's names
         assignments, bought = shown, {named.get(node, node) for node in bought}
     targets = [a for t in TARGETS for a in ("--target", t)]

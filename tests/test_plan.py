@@ -1244,6 +1244,61 @@ def test_past_48_nodes_max_moves_holds_the_real_moves_not_the_models(tmp_path):
         replicas_moved(problem, current_state(problem), placed_state(least)) == 0
 
 
+CRASH_LOOP_POLICY = """
+pool std {
+  count = 3
+  cpu = 8
+  memory = 32GiB
+  price = 0.40 USD/h
+}
+
+pool cheap {
+  count = 1
+  cpu = 8
+  memory = 32GiB
+  price = 0.10 USD/h
+}
+
+workload web {
+  replicas = 6
+  cpu = 2
+  memory = 4GiB
+}
+
+policy {
+  objective = [cost, moves]
+}
+"""
+
+
+def test_a_crash_looping_pod_on_a_kept_node_moves_first_and_its_successor_raises_the_pdb(tmp_path):
+    """web runs 2 pods on each std node, web-5 (on std-2) not Ready, crash-looping: its live
+    PDB allows 0 (5 healthy, 5 must stay). No pod of web is on a node the policy lacks, so
+    none must move, and web was kept where it ran (1.20 USD/h). But web-5 is evicted free of
+    the budget (`IfHealthyBudget`: as many healthy as must stay) and its successor, once
+    Ready, lets one more go: the plan moves web-5 in wave 1 and the healthy pods one a wave
+    after, to cheap-0 (4) and std-0 (2): 0.50 USD/h. The end state keeping std-2's two pods
+    (web-5 among them) is as cheap, but its waves could move nothing: the model leaves a
+    healthy pod only where web-5 leaves too."""
+    pods = [_kubectl_pod(f"web-{i}", f"std-{i // 2}", i != 5) for i in range(6)]
+    spec = {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}}}
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+           "metadata": {"name": "web", "namespace": "shop", "generation": 1}, "spec": spec,
+           "status": {"currentHealthy": 5, "desiredHealthy": 5, "disruptionsAllowed": 0, "expectedPods": 6,
+                      "observedGeneration": 1}}
+    (tmp_path / "p.fit").write_text(CRASH_LOOP_POLICY)
+    (tmp_path / "pods.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [*pods, pdb]}))
+    planned = fitc("plan", "p.fit", "--current", "pods.json", "--format", "json", cwd=tmp_path)
+    assert planned.returncode == EXIT_CHANGES, planned.stdout + planned.stderr
+    document = json.loads(planned.stdout)
+    moves = [[m["replica"] for m in wave["moves"]] for wave in document["waves"]]
+    assert moves[0] == ["shop/web-5"] and all(len(wave) == 1 for wave in moves)
+    assert document["cost_after"] == 0.5 and "shop/web-5" not in {r for wave in moves[1:] for r in wave}
+    (tmp_path / "plan.json").write_text(planned.stdout)
+    verified = fitc("verify", "p.fit", "plan.json", "--current", "pods.json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 PACKED_IN_CLASS = """
 pool old {
   count = 60
