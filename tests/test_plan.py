@@ -1287,13 +1287,41 @@ def test_a_crash_looping_pod_on_a_kept_node_moves_first_and_its_successor_raises
            "status": {"currentHealthy": 5, "desiredHealthy": 5, "disruptionsAllowed": 0, "expectedPods": 6,
                       "observedGeneration": 1}}
     (tmp_path / "p.fit").write_text(CRASH_LOOP_POLICY)
-    (tmp_path / "pods.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [*pods, pdb]}))
+    listed = {"apiVersion": "v1", "kind": "List", "items": [*pods, pdb]}
+    (tmp_path / "pods.json").write_text(json.dumps(listed))
     planned = fitc("plan", "p.fit", "--current", "pods.json", "--format", "json", cwd=tmp_path)
     assert planned.returncode == EXIT_CHANGES, planned.stdout + planned.stderr
     document = json.loads(planned.stdout)
     moves = [[m["replica"] for m in wave["moves"]] for wave in document["waves"]]
     assert moves[0] == ["shop/web-5"] and all(len(wave) == 1 for wave in moves)
     assert document["cost_after"] == 0.5 and "shop/web-5" not in {r for wave in moves[1:] for r in wave}
+    (tmp_path / "plan.json").write_text(planned.stdout)
+    verified = fitc("verify", "p.fit", "plan.json", "--current", "pods.json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+
+def test_past_48_nodes_a_workload_its_pod_not_ready_could_free_is_kept_and_w0815_names_the_pod(tmp_path):
+    """The same cluster with 48 nodes more (cordoned: no workload's): the move from what runs
+    does not order the pod not Ready first, so web is kept where it runs and the plan says
+    why, naming the pod to delete. (The whole model, whose stays pin web per pool only, moved
+    web-5 and web-4 from std-2 to std-0: a plan `fitc verify` refused, E0835.)"""
+    pods = [_kubectl_pod(f"web-{i}", f"std-{i // 2}", i != 5) for i in range(6)]
+    spec = {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}}}
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+           "metadata": {"name": "web", "namespace": "shop", "generation": 1}, "spec": spec,
+           "status": {"currentHealthy": 5, "desiredHealthy": 5, "disruptionsAllowed": 0, "expectedPods": 6,
+                      "observedGeneration": 1}}
+    pad = 'pool spare {\n  count = 48\n  cpu = 8\n  memory = 32GiB\n  price = 0.10 USD/h\n' \
+        '  dedicated = "maintenance"\n}\n'
+    (tmp_path / "p.fit").write_text(pad + CRASH_LOOP_POLICY)
+    listed = {"apiVersion": "v1", "kind": "List", "items": [*pods, pdb]}
+    (tmp_path / "pods.json").write_text(json.dumps(listed))
+    planned = fitc("plan", "p.fit", "--current", "pods.json", "--format", "json", cwd=tmp_path)
+    assert planned.returncode == EXIT_NOTHING, planned.stdout + planned.stderr
+    document = json.loads(planned.stdout)
+    said = [d["message"] for d in document["diagnostics"] if d["code"] == "W0815"]
+    assert document["waves"] == [] and len(said) == 1 and "`shop/web-5` (on `std-2`)" in said[0]
     (tmp_path / "plan.json").write_text(planned.stdout)
     verified = fitc("verify", "p.fit", "plan.json", "--current", "pods.json", cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -978,8 +978,8 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
             replaced[each.workload] += max(0, unhealthy.get(each.name, {}).get("", 0) - extra)
     # (a budget of 0 now keeps the workload where it runs, unless it rises: `_budget_rises`)
     rises = {w for w, budget in health.items() if _budget_rises(budget, replaced[w])}
-    raised = _raised_first(problem, (running, away, unhealthy), health,
-                           {w for w, b in budgets.items() if b == 0 and w not in rises})
+    raised = raised_first(problem, (running, away, unhealthy), health,
+                          {w for w, b in budgets.items() if b == 0 and w not in rises})
     pinned = frozenset(d.name for d in problem.demands if d.name in now and (
         not program.workloads[d.workload].movable
         or (budgets.get(d.workload) == 0 and d.workload not in rises and d.name not in raised)))
@@ -991,8 +991,8 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
         health_budgets=health, raise_first=raised)
 
 
-def _raised_first(problem: Problem, now: tuple[dict, dict, dict], health: dict[str, HealthBudget],
-                  held: set[str]) -> dict[str, int]:
+def raised_first(problem: Problem, now: tuple[dict, dict, dict], health: dict[str, HealthBudget],
+                 held: set[str], node_by_node: bool = True) -> dict[str, int]:
     """Demand -> its replicas not healthy that must move before a healthy one may, for each
     workload of `held` (a budget of 0 that its pods elsewhere do not raise) whose replicas not
     healthy run on the policy's nodes (a crash-looping pod the policy keeps): evicted free of
@@ -1000,11 +1000,12 @@ def _raised_first(problem: Problem, now: tuple[dict, dict, dict], health: dict[s
     `1 - above` of them are moved its healthy replicas may move too. Only a workload of one
     demand, none of its replicas elsewhere nor beyond its `replicas` (where a plan would stop
     one: no successor), and only where the move is solved node by node (up to 48 nodes: the
-    stays per node say which replica leaves); elsewhere it stays where it runs, as before."""
+    stays per node say which replica leaves); elsewhere it stays where it runs, as before
+    (`plan` says so: W0815). Not `node_by_node`: on a fleet of any size."""
     from fitlang.solve.placement import EXACT_MAX_NODES
 
     running, away, unhealthy = now
-    if sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
+    if node_by_node and sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
         return {}
     found: dict[str, int] = {}
     for demand in problem.demands:

@@ -201,8 +201,10 @@ def _better_move(problem: Problem, at_scale: Placement, whole: Placement) -> Pla
         end = placed_state(placement)
         bought = {n for names in placement.bought.values() for n in names}
         moved = replicas_moved(problem, current_state(problem), end)
-        # (one past the policy's `max_moves` after any within it: the search holds the cap)
-        over = problem.max_moves is not None and moved > problem.max_moves
+        # (one past the policy's `max_moves` after any within it: the search holds the cap;
+        # one that moves a replica of a workload that may not move, after any: the model's
+        # stays pin it per class, and a 52-node plan moved a pinned pod within its pool)
+        over = (problem.max_moves is not None and moved > problem.max_moves) or _moves_pinned(problem, end)
         return (over, objective_value(problem, problem.objective[0], end, bought), moved)
 
     # (the whole model's bound leaves out the constant its objective drops: added, as the
@@ -221,6 +223,13 @@ def _better_move(problem: Problem, at_scale: Placement, whole: Placement) -> Pla
     if better.gap is not None:
         better.status = Status.OPTIMAL if better.gap <= better.tolerance else Status.FEASIBLE
     return better
+
+
+def _moves_pinned(problem: Problem, end: State) -> bool:
+    """Does the end state take a replica of a workload that may not move (`Problem.pinned`)
+    off the node it runs on?"""
+    return any(end.get(node, Counter())[name] < count
+               for name in problem.pinned for node, count in problem.running.get(name, {}).items())
 
 
 def dropped_constant(problem: Problem, objective: str) -> Fraction:
