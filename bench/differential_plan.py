@@ -98,6 +98,10 @@ FITC = [sys.executable, "-m", "fitlang.cli"]
 TARGETS = ("kubernetes", "slurm", "terraform")
 PRICES = ("0.00", "0.10", "0.25", "0.40", "1.00")
 POLICY_END = "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n"
+# `--pad`: nodes no workload may use (cordoned), so that the fleet passes 48 nodes
+PAD = ('pool pad {\n  count = 48\n  cpu = 2\n  memory = 8GiB\n  price = 0.00 USD/h\n'
+       '  dedicated = "maintenance"\n}\n')
+PADDED: Counter = Counter()  # `--pad`: plans at the reference's optimum, and above it
 
 
 def draw(rng: random.Random, broken: bool = False) -> tuple[str, list[dict]]:
@@ -262,6 +266,7 @@ class Health(NamedTuple):
     always: bool
     unready: frozenset[str]  # its pods not Ready, as a plan names them ("default/NAME")
     away: int  # of them, those on `gone-0`
+    nodes: tuple[str, ...] = ()  # the nodes they run on
 
 
 UNREADY: Counter = Counter()  # what `--unready` exercised, over the seeds (printed at the end)
@@ -298,7 +303,8 @@ def with_unready(rng: random.Random, document: dict) -> tuple[dict[str, int], di
         allowed[workload] = controller_allows(spec, expected, healthy)
         health[workload] = Health(healthy, _desired(spec, expected), policy == "AlwaysAllow",
                                   frozenset(f"default/{p['metadata']['name']}" for p in chosen),
-                                  sum(1 for p in chosen if p["spec"]["nodeName"] == "gone-0"))
+                                  sum(1 for p in chosen if p["spec"]["nodeName"] == "gone-0"),
+                                  tuple(p["spec"]["nodeName"] for p in chosen))
     return allowed, health
 
 
@@ -314,6 +320,27 @@ def _held(allowed: dict[str, int], health: dict[str, Health], extra: dict[str, i
                                _rises(counted, max(0, counted.away - extra.get(workload, 0)))):
             held.add(workload)
     return held
+
+
+def _raised_first(held: set[str], health: dict[str, Health], extra: dict[str, int],
+                  assignments: list[dict]) -> dict[str, tuple[int, Counter]]:
+    """Of the workloads `_held` keeps, those whose pods not Ready all run on the fleet's nodes
+    (none of theirs on `gone-0`, none beyond `replicas`) and are evicted free: moving
+    `1 - above` of them first raises the budget to 1 (each successor counts healthy from the
+    next wave), so the workload may move where the end state moves them (the reference's
+    rows: no healthy pod leaves its node unless that many not Ready leave theirs). Workload
+    -> (that many, its pods not Ready per node)."""
+    found = {}
+    for workload in sorted(held):
+        counted = health.get(workload)
+        if counted is None or not counted.unready or extra.get(workload, 0) or \
+                any(a["workload"] == workload and a["node"] == "gone-0" for a in assignments):
+            continue
+        above = counted.healthy - counted.desired
+        free = counted.always or (counted.desired > 0 and above >= 0)
+        if free and 1 - above <= len(counted.nodes):
+            found[workload] = (1 - above, Counter(counted.nodes))
+    return found
 
 
 def _rises(counted: Health, away: int) -> bool:
@@ -375,8 +402,8 @@ def squeue_state(rng: random.Random, assignments: list[dict]) -> str:
     return "".join(lines)
 
 
-def reference_value(path: Path, assignments: list[dict], held: set[str], bought: set[str]
-                    ) -> float | str | None:
+def reference_value(path: Path, assignments: list[dict], held: set[str], bought: set[str],
+                    raised: dict[str, tuple[int, Counter]] | None = None) -> float | str | None:
     """The least cost + moves over every end state (None: no end state keeps every rule), the
     workloads in `held` (a PDB that allows no disruption) kept where they run; "pinned" where
     such a workload cannot stay (fitc says E0811 by design: the policy must say which to keep,
@@ -391,6 +418,8 @@ def reference_value(path: Path, assignments: list[dict], held: set[str], bought:
     problem = dataclasses.replace(problem, pinned=problem.pinned | (held & now))
     model = move_reference.Reference(move_reference.Instance(problem))
     model.build()
+    for workload, (need, unready) in sorted((raised or {}).items()):
+        _raised_rows(model, problem, workload, need, unready)
     if _pinned_cannot_stay(problem, model):
         free_problem = dataclasses.replace(problem, pinned=frozenset())
         free = move_reference.Reference(move_reference.Instance(free_problem))
@@ -401,6 +430,29 @@ def reference_value(path: Path, assignments: list[dict], held: set[str], bought:
         return None
     assert solved.status == "Optimal", solved.status
     return solved.value
+
+
+def _raised_rows(model, problem, workload: str, need: int, unready: Counter) -> None:
+    """No healthy replica of the workload leaves its node unless `need` not Ready leave
+    theirs: per node, its stays split into healthy (h <= s, h <= healthy there) and not
+    (s - h <= not Ready there); a binary z: healthy leaving <= healthy x z, not Ready leaving
+    >= need x z."""
+    lin = model.lin
+    running = problem.running.get(workload, {})
+    healthy_now = sum(running.values()) - sum(unready.values())
+    raised = lin.var(0, 1)
+    healthy_terms, unready_terms = [(raised, float(healthy_now))], [(raised, float(need))]
+    for node, count in sorted(running.items()):
+        stay = model.stays.get((workload, node))
+        if stay is None:
+            continue
+        healthy = lin.var(0, count - unready[node])
+        lin.row([(healthy, 1), (stay, -1)], upper=0)
+        lin.row([(stay, 1), (healthy, -1)], upper=unready[node])
+        healthy_terms.append((healthy, 1))
+        unready_terms += [(stay, 1), (healthy, -1)]
+    lin.row(healthy_terms, lower=healthy_now)
+    lin.row(unready_terms, upper=sum(unready.values()))
 
 
 def _pinned_cannot_stay(problem, model) -> bool:
@@ -437,10 +489,16 @@ def cloud_named(seed: int, listed: list[str], kinds: dict[str, str]) -> tuple[di
 
 def check(seed: int, root: Path, status: bool = False, squeue: bool = False, offers: bool = True,
           earliest: int = 2, cloud_names: bool = False, broken: bool = False,
-          unready: bool = False) -> tuple[str, list[str]]:
+          unready: bool = False, capped: bool = False, pad: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng, broken)
+    if capped:  # (drawn apart: the seeds' fleets and states as without it)
+        cap = random.Random(f"cap {seed}").randint(0, 3)
+        text = text.replace(POLICY_END, POLICY_END + f"  max_moves = {cap}\n")
+    if pad:  # past 48 nodes: the move from what runs, not the exact model (the reference's optimum
+        # is then a floor: the plan may not beat it)
+        text = PAD + text
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
@@ -474,10 +532,13 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
         if named:
             plan_terraform_check.READ["bought before, named by the cloud"] += len(named)
     held = _held(allowed, health, _extra(policy.read_text(), assignments))
+    raised = _raised_first(held, health, _extra(policy.read_text(), assignments), assignments)
+    held -= set(raised)
+    UNREADY["... whose budget of 0 its pods on the fleet raise"] += len(raised)
     UNREADY["workloads with pods not Ready"] += sum(1 for h in health.values() if h.unready)
     UNREADY["... whose budget of 0 rises"] += sum(1 for w, h in health.items()
                                                  if h.unready and allowed[w] == 0 and w not in held)
-    optimum = reference_value(policy, assignments, held, bought)
+    optimum = reference_value(policy, assignments, held, bought, raised)
     if not squeue and named:  # fitc's plan and its read-back, in the cloud's names
         assignments, bought = shown, {named.get(node, node) for node in bought}
     targets = [a for t in TARGETS for a in ("--target", t)]
@@ -500,8 +561,14 @@ def check(seed: int, root: Path, status: bool = False, squeue: bool = False, off
     found = []
     if optimum is None:
         found.append(f"plan exit {run.returncode} where the reference finds no end state")
-    elif abs(document["value"] - optimum) > 1e-6:
+    elif pad and document["value"] < optimum - 1e-6:
+        found.append(f"plan value {document['value']} below the reference's optimum {optimum:.4f}")
+    elif not pad and abs(document["value"] - optimum) > 1e-6:
         found.append(f"plan value {document['value']} != reference {optimum:.4f}")
+    if pad and optimum is not None:
+        PADDED["at the optimum" if abs(document["value"] - optimum) <= 1e-6 else "above it"] += 1
+    if capped and document["moves"] > random.Random(f"cap {seed}").randint(0, 3):
+        found.append(f"plan moves {document['moves']}: past its max_moves")
     plan = folder / "plan.json"
     plan.write_text(run.stdout)
     verified = fitc("verify", str(policy), str(plan), "--current", str(now))
@@ -640,6 +707,11 @@ def main() -> None:
                         help="what runs now overfills a node (see above)")
     parser.add_argument("--unready", action="store_true",
                         help="pods not Ready now and then, their PDBs counted over healthy pods (see above)")
+    parser.add_argument("--max-moves", action="store_true",
+                        help="a `max_moves` of 0-3 in every policy, held by the reference too")
+    parser.add_argument("--pad", action="store_true",
+                        help="48 cordoned nodes more: the move at fleet scale, its value at least "
+                             "the reference's optimum")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
@@ -648,7 +720,7 @@ def main() -> None:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             outcome, found = check(seed, Path(root), arguments.status, arguments.squeue,
                                    not arguments.no_offers, arguments.earlier, arguments.cloud_names,
-                                   arguments.broken, arguments.unready)
+                                   arguments.broken, arguments.unready, arguments.max_moves, arguments.pad)
             if arguments.show:
                 state = "squeue.txt" if arguments.squeue else "now.json"
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
@@ -662,6 +734,8 @@ def main() -> None:
     print(f"Terraform read back: {dict(plan_terraform_check.READ)}")
     if arguments.unready:
         print(f"Pods not Ready: {dict(UNREADY)}")
+    if arguments.pad:
+        print(f"Past 48 nodes: {dict(PADDED)}")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ class Reference:
         self._latency()
         self._power_budget_buy()
         self._objective()
+        self._move_cap()
 
     def _columns(self) -> None:
         inst, lin = self.instance, self.lin
@@ -364,6 +365,18 @@ class Reference:
                 lin.cost[self.use[node]] -= price  # drained unless in use at the end
             elif inst.node_class[node].offer is not None:
                 lin.cost[self.use[node]] += price  # bought
+
+    def _move_cap(self) -> None:
+        """The policy's `max_moves`: the replicas that change node, in all. A workload's moves
+        are the lesser of its replicas leaving nodes and those arriving: min(running, replicas)
+        less those that stay on their node (each stay leaves one fewer and brings one fewer)."""
+        cap = self.problem.max_moves
+        if cap is None:
+            return
+        assert not self.problem.option_groups, "max_moves with options is not restated here"
+        kept = sum(min(self.problem.running_total(d.name), d.replicas) for d in self.problem.demands)
+        if kept > cap:
+            self.lin.row([(stay, 1) for stay in self.stays.values()], lower=kept - cap)
 
     def start(self, end: dict[str, Counter]) -> tuple[np.ndarray, np.ndarray]:
         """The plan's end state as a (partial) start: x, use and the stays."""

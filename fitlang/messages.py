@@ -1057,6 +1057,21 @@ class MoveCapTooLow(Message):
     detail: str
 
 
+class KeptPastNodeByNode(Message):
+    code = "W0815"
+    summary = "a workload a pod not Ready could free is kept where it runs at fleet scale"
+    template = ("`{workload}` stays where it runs: its PodDisruptionBudget allows 0, and its pod "
+                "not Ready {pod} moved first (evicted free of the budget, its successor healthy) "
+                "would raise it, which the plan does only node by node (up to 48 nodes; this "
+                "fleet has {nodes})")
+    severity = Severity.WARNING
+    fix = ("Delete the pod not Ready first (`kubectl delete pod`: the API server evicts it free of "
+           "the budget, and its successor, once Ready, raises it), then plan again.")
+    workload: str
+    pod: str
+    nodes: int
+
+
 class BrokenRepairedLate(Message):
     code = "W0814"
     summary = "what runs now overfills a node, and the plan repairs it only after its first wave"

@@ -193,6 +193,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if pinned:
         result.diagnostics += pinned
         return result
+    result.diagnostics += _kept_past_node_by_node(problem, program, state)
     cpu_share = limit.cpu_share()
     placement = solve_move(problem, time_limit=_move_seconds(limit, cpu_share, len(problem.demands)),
                            bound_after=True)
@@ -289,6 +290,30 @@ def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
                                           running=problem.running_total(demand.name),
                                           detail=detail).diagnostic(where.path, where.span))
     return found
+
+
+def _kept_past_node_by_node(problem: Problem, program, state: CurrentState) -> list[Diagnostic]:
+    """W0815 for each workload kept where it runs by a budget of 0 that its pods not Ready on
+    the policy's nodes would raise, moved first (`build.raised_first`), where the fleet is
+    past the node-by-node move that holds that order: the pod named."""
+    from fitlang import messages as msg
+    from fitlang.model.build import raised_first
+
+    held = {w for w, budget in problem.max_disrupted.items() if budget == 0 and program.workloads[w].movable}
+    if not held or not problem.health_budgets:
+        return []
+    found = raised_first(problem, (problem.running, problem.running_elsewhere, problem.unhealthy),
+                         problem.health_budgets, held, node_by_node=False)
+    nodes = sum(c.count for c in problem.classes)
+    diagnostics = []
+    for name in sorted(set(found) & problem.pinned):
+        workload = problem.demand(name).workload
+        pods = sorted(f"`{r.handle}` (on `{r.node}`)" if r.handle is not None else f"on `{r.node}`"
+                      for r in state.running if r.workload == workload and not r.ready)
+        origin = program.workloads[workload].origin
+        diagnostics.append(msg.KeptPastNodeByNode(workload=workload, pod=pods[0] if pods else "",
+                                                  nodes=nodes).diagnostic(origin.path, origin.span))
+    return diagnostics
 
 
 def _forced_over_cap(problem: Problem, program) -> list[Diagnostic]:

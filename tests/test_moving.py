@@ -27,7 +27,7 @@ from fitlang.model.current import CurrentState, Running
 from fitlang.model.problem import RESOURCES
 from fitlang.plan import make_plan
 from fitlang.solve.move_scale import ScaleMove, _slack, _slacks, forced_moves, move_at_scale, move_model_bound
-from fitlang.solve.moving import _Checker, current_state, move_objectives, objective_value
+from fitlang.solve.moving import _Checker, current_state, move_objectives, objective_value, replicas_moved
 
 from solving import problem_running
 
@@ -220,6 +220,47 @@ def test_a_replica_on_a_drained_node_goes_to_the_fullest_node_with_room(tmp_path
     _, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert fleet.state() == {"old-0": Counter(web=2), "new-0": Counter(web=1)}
     assert forced_moves(problem) == 2
+
+
+def test_a_cap_on_moves_holds_inside_the_search_each_change_within_it(tmp_path):
+    # UNDERCUT's six full old nodes, each replaced whole by a new one (2 moves, 0.20 USD/h
+    # saved): with `max_moves = 5` two are replaced (4 moves), a third would pass the cap
+    running = [("web", f"old-{i // 2}") for i in range(12)]
+    text = UNDERCUT + "policy {\n  move_price = 0.01 USD/h\n  max_moves = 5\n}\n"
+    problem = problem_of(tmp_path, text, running)
+    _, fleet = move_at_scale(problem, "cost+moves", 30.0)
+    end = fleet.state()
+    moved = replicas_moved(problem, current_state(problem), end)
+    assert moved == 4 and fleet.moved() == moved
+    assert sorted(end) == ["new-0", "new-1"] + [f"old-{i}" for i in range(2, 6)]
+    assert objective_value(problem, "cost+moves", end, set()) == Fraction("5.60") + 6 * MOVE_PRICE
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.sampled_from(["a", "b"])),
+                max_size=40))
+def test_the_moves_counted_as_the_fleet_changes_are_those_of_its_state(tmp_path_factory, changes):
+    """Replicas of `a` and `b` taken off a node and put on another at random (and those on a
+    node the policy lacks placed): the count kept in `add` / `remove` is `replicas_moved`'s
+    of the fleet's state after every change."""
+    text = ("pool n {\n  count = 6\n  cpu = 64\n  memory = 256GiB\n  price = 1 USD/h\n}\n"
+            "workload a {\n  replicas = 4\n  cpu = 1\n  memory = 1GiB\n}\n"
+            "workload b {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}\n"
+            "policy {\n  max_moves = 3\n}\n")
+    running = [("a", "n-0"), ("a", "n-0"), ("a", "n-1"), ("a", "gone-0"), ("b", "n-2"), ("b", "n-2"),
+               ("b", "n-3")]  # (b runs one more than it asks for: a stop, no move)
+    problem = problem_of(tmp_path_factory.mktemp("counted"), text, running)
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    start = current_state(problem)
+    assert fleet.moved() == replicas_moved(problem, start, fleet.state())
+    for source, target, name in changes:
+        node = fleet.node(f"n-{source}")
+        if node.hosted[name]:
+            demand = problem.demand(name)
+            fleet.remove(node, demand)
+            fleet.add(fleet.node(f"n-{target}"), demand)
+        assert fleet.moved() == replicas_moved(problem, start, fleet.state())
 
 
 REOPENED = """

@@ -1009,15 +1009,47 @@ def with_current(problem: Problem, program: Program, state: CurrentState) -> Pro
             replaced[each.workload] += max(0, unhealthy.get(each.name, {}).get("", 0) - extra)
     # (a budget of 0 now keeps the workload where it runs, unless it rises: `_budget_rises`)
     rises = {w for w, budget in health.items() if _budget_rises(budget, replaced[w])}
+    raised = raised_first(problem, (running, away, unhealthy), health,
+                          {w for w, b in budgets.items() if b == 0 and w not in rises})
     pinned = frozenset(d.name for d in problem.demands if d.name in now and (
         not program.workloads[d.workload].movable
-        or (budgets.get(d.workload) == 0 and d.workload not in rises)))
+        or (budgets.get(d.workload) == 0 and d.workload not in rises and d.name not in raised)))
     return dataclasses.replace(
         problem, running=running, running_elsewhere=away,
         bought_now=tuple(n for n in state.bought if n in owners), pinned=pinned,
         move_price=policy.move_price, max_disrupted=budgets, max_drained=policy.max_drained,
         min_saving=policy.min_saving, max_moves=policy.max_moves, unhealthy=unhealthy,
-        health_budgets=health)
+        health_budgets=health, raise_first=raised)
+
+
+def raised_first(problem: Problem, now: tuple[dict, dict, dict], health: dict[str, HealthBudget],
+                 held: set[str], node_by_node: bool = True) -> dict[str, int]:
+    """Demand -> its replicas not healthy that must move before a healthy one may, for each
+    workload of `held` (a budget of 0 that its pods elsewhere do not raise) whose replicas not
+    healthy run on the policy's nodes (a crash-looping pod the policy keeps): evicted free of
+    the budget (`HealthBudget`), each one's successor healthy raises it by one, so once
+    `1 - above` of them are moved its healthy replicas may move too. Only a workload of one
+    demand, none of its replicas elsewhere nor beyond its `replicas` (where a plan would stop
+    one: no successor), and only where the move is solved node by node (up to 48 nodes: the
+    stays per node say which replica leaves); elsewhere it stays where it runs, as before
+    (`plan` says so: W0815). Not `node_by_node`: on a fleet of any size."""
+    from fitlang.solve.placement import EXACT_MAX_NODES
+
+    running, away, unhealthy = now
+    if node_by_node and sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
+        return {}
+    found: dict[str, int] = {}
+    for demand in problem.demands:
+        budget = health.get(demand.workload)
+        if demand.workload not in held or budget is None or demand.group is not None or \
+                budget.own == 0 or away.get(demand.name) or \
+                sum(running.get(demand.name, {}).values()) > demand.replicas:
+            continue
+        free = budget.always or (budget.must_stay > 0 and budget.above >= 0)
+        on_nodes = sum(c for node, c in unhealthy.get(demand.name, {}).items() if node)
+        if free and 1 - budget.above <= on_nodes:
+            found[demand.name] = 1 - budget.above
+    return found
 
 
 def _unhealthy(problem: Problem, owners, state: CurrentState,

@@ -526,6 +526,10 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     # it has some: each wave's budget is then over healthy replicas (`rules/moves.WaveBudget`)
     unhealthy: dict[str, dict[str, int]] = field(default_factory=dict)
     health_budgets: dict[str, HealthBudget] = field(default_factory=dict)
+    # demand -> its replicas not healthy on the policy's nodes that must move before a healthy
+    # one may: a budget of 0 that they raise once replaced (`build._raised_first`; the exact
+    # model holds it, `rules/moves.stay_columns`)
+    raise_first: dict[str, int] = field(default_factory=dict)
 
     def running_total(self, demand: str) -> int:
         """Replicas of `demand` running now, wherever they run."""

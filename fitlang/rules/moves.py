@@ -98,6 +98,7 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
     pinned = demand.name in problem.pinned
     stays: list[int] = encoding.cache.setdefault(_Stays(), [])
     on_class: dict[str, list[int]] = encoding.cache.setdefault(_StaysOnClass(), {})
+    raised: list[tuple[int, int, int, int]] = []  # (s, its healthy part, healthy, not) a class
     for class_id in sorted(current, key=lambda c: (c not in columns, c)):
         y = columns.get(class_id)
         if y is None:
@@ -107,6 +108,61 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
         model.add({stay: 1, y: -1}, upper=0, group=StayGroup(demand.workload))
         stays.append(stay)
         on_class.setdefault(class_id, []).append(stay)
+        if demand.name in problem.raise_first:
+            unhealthy = _unhealthy_per_class(encoding).get(demand.name, {}).get(class_id, 0)
+            healthy = model.var(f"sh[{demand.name},{class_id}]", 0, count - unhealthy)
+            model.add({healthy: 1, stay: -1}, upper=0, group=StayGroup(demand.workload))
+            raised.append((stay, healthy, count - unhealthy, unhealthy))
+    if demand.name in problem.raise_first:
+        _raised_first(encoding, demand.name, demand.workload, raised)
+
+
+def _raised_first(encoding: Encoding, name: str, workload: str, raised: list[tuple[int, int, int, int]]
+                  ) -> None:
+    """A budget of 0 that its replicas not healthy raise once moved (`Problem.raise_first`):
+    a healthy replica leaves its node only where at least that many replicas not healthy
+    leave theirs (z = 1). Each class's stays split into healthy ones (sh <= s) and the rest
+    (s - sh <= not healthy there). Exact node by node; a plan's waves move a node's replicas
+    not healthy first, which leaves at least as many of them as any split the model makes."""
+    model = encoding.model
+    need = encoding.problem.raise_first[name]
+    current = current_per_class(encoding)[name]
+    unhealthy = _unhealthy_per_class(encoding).get(name, {})
+    healthy_now = sum(count - unhealthy.get(c, 0) for c, count in current.items())
+    unhealthy_now = sum(unhealthy.values())
+    raises = model.var(f"raised[{name}]", 0, 1)
+    # healthy leaving = healthy_now - sum sh <= healthy_now x z
+    model.add({**{h: 1 for _, h, _, _ in raised}, raises: healthy_now}, lower=healthy_now,
+              group=StayGroup(workload))
+    # not healthy leaving = unhealthy_now - sum (s - sh) >= need x z
+    terms: dict[int, Number] = {raises: need}
+    for stay, healthy, _, _ in raised:
+        terms[stay] = terms.get(stay, 0) + 1
+        terms[healthy] = terms.get(healthy, 0) - 1
+    model.add(terms, upper=unhealthy_now, group=StayGroup(workload))
+    for stay, healthy, _, not_healthy in raised:
+        model.add({stay: 1, healthy: -1}, upper=not_healthy, group=StayGroup(workload))
+
+
+def _unhealthy_per_class(encoding: Encoding) -> dict[str, dict[str, int]]:
+    """Demand -> class id -> its replicas not healthy running there now (nodes the policy
+    lacks aside)."""
+    key = _UnhealthyKey()
+    cached = encoding.cache.get(key)
+    if cached is None:
+        owners = encoding.problem.owners()
+        cached = {}
+        for demand, nodes in encoding.problem.unhealthy.items():
+            for node, count in nodes.items():
+                if node and node in owners:
+                    per_class = cached.setdefault(demand, {})
+                    per_class[owners[node].id] = per_class.get(owners[node].id, 0) + count
+        encoding.cache[key] = cached
+    return cached
+
+
+class _UnhealthyKey(Frozen):
+    """The cache key of `_unhealthy_per_class`."""
 
 
 class MoveCapGroup(GroupKey, Frozen):

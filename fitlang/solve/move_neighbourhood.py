@@ -218,8 +218,9 @@ def solved_and_spliced(fleet: ScaleMove, hood: _Neighbourhood, cpu_deadline: flo
         return False
     problem = fleet.problem
     was = objective_value(problem, problem.objective[0], fleet.state(), set(fleet.bought)) if whole else None
+    before = fleet.moved()
     _splice(fleet, hood, hood.before, after)
-    if _broken(fleet) or (was is not None and objective_value(
+    if _broken(fleet) or fleet.past_cap(before) or (was is not None and objective_value(
             problem, problem.objective[0], fleet.state(), set(fleet.bought)) >= was):
         _splice(fleet, hood, after, hood.before)
         return False

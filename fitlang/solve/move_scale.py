@@ -87,6 +87,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.linear import Status
+from fitlang.solve.move_cap import MovesCounted, past_cap, saving_per_move
 from fitlang.solve.moving import State, current_state
 from fitlang.solve.placement_result import Assignment, Placement
 
@@ -312,6 +313,13 @@ class ScaleMove:
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.fills: dict[tuple[str, str], _Fill] = {}  # (demand, class id) -> `repair`'s last
         self.running_now = current_state(problem)
+        # the policy's `max_moves`, and the replicas moved counted as the fleet changes (`move_cap`)
+        self.cap = problem.max_moves
+        self.counted = None if self.cap is None else \
+            MovesCounted(self.running_now, problem.running_elsewhere)
+        # under the cap, a price per replica moved on top of `price` that the changes are
+        # weighed by, not charged in the objective (`move_cap.improve_within_cap`)
+        self.shadow = Fraction(0)
         self.weight = _weights(problem)
         self.largest = {r: max((c.capacity[r] for c in problem.classes), default=0) for r in RESOURCES}
         self.weight_set_by = {d.name: _weight_set_by(d, self.largest) for d in problem.demands}
@@ -346,6 +354,9 @@ class ScaleMove:
     def add(self, node: FleetNode, demand: Demand, amount: int = 1) -> None:
         if self.journal is not None and node.name not in self.journal:
             self.journal[node.name] = Counter(node.hosted)
+        if self.counted is not None:
+            self.counted.changed(node.name, demand.name, node.hosted[demand.name],
+                                 node.hosted[demand.name] + amount)
         node.hosted[demand.name] += amount
         self.rows.free[node.row] -= self.need[demand.name] * amount
         self.in_zone[demand.workload, zone_of(node.node_class)] += amount
@@ -361,6 +372,9 @@ class ScaleMove:
     def remove(self, node: FleetNode, demand: Demand, amount: int = 1) -> None:
         if self.journal is not None and node.name not in self.journal:
             self.journal[node.name] = Counter(node.hosted)
+        if self.counted is not None:
+            self.counted.changed(node.name, demand.name, node.hosted[demand.name],
+                                 node.hosted[demand.name] - amount)
         node.hosted[demand.name] -= amount
         if not node.hosted[demand.name]:
             del node.hosted[demand.name]
@@ -489,6 +503,15 @@ class ScaleMove:
 
     def state(self) -> State:
         return {name: Counter(node.hosted) for name, node in self.nodes.items() if node.hosted}
+
+    def moved(self) -> int:
+        """The replicas moved so far where the policy caps them (else 0: not counted)."""
+        return 0 if self.counted is None else self.counted.total
+
+    def past_cap(self, before: int) -> bool:
+        """Is the fleet now past the policy's `max_moves`, by a change that moved more than the
+        `before` it started from (`move_cap.past_cap`)? Then the change is not kept."""
+        return past_cap(self.cap, self.counted, before)
 
     # ---- 1. repair ----------------------------------------------------------------------------
 
@@ -746,7 +769,7 @@ class ScaleMove:
         while changed and (passes is None or passes > 0):
             changed = False
             passes = None if passes is None else passes - 1
-            for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
+            for node in sorted(self._movable_nodes(), key=self._tried_first):
                 if deadline is not None and time.monotonic() > deadline:
                     return settled
                 if self.nodes.get(node.name) is not node:
@@ -771,6 +794,16 @@ class ScaleMove:
             settled.scatter[key] = node
         return False
 
+    def _tried_first(self, node: FleetNode) -> tuple:
+        """`improve`'s order of the nodes: the dearest first; under a cap on the moves, the most
+        that emptying it saves per replica it moves first (`move_cap`: the moves the cap allows
+        go where they save most)."""
+        if self.cap is None:
+            return (-node.node_class.price, node.row)
+        now = self.running_now.get(node.name, _NO_REPLICAS)
+        moves = sum(min(count, now[d]) for d, count in node.hosted.items())
+        return (-saving_per_move(float(node.node_class.price - self._change_price(node)), moves), node.row)
+
     def _movable_nodes(self) -> list[FleetNode]:
         return [n for n in self.nodes.values()
                 if n.hosted and not any(d in self.problem.pinned for d in n.hosted)]
@@ -778,10 +811,10 @@ class ScaleMove:
     def _change_price(self, node: FleetNode) -> Fraction:
         """The priced changes of moving all its replicas away: a move for each replica that
         runs here now (those repair placed here move anyway), and the node drained if it
-        runs work now."""
+        runs work now; under a cap on the moves, `shadow` more per replica moved."""
         now = self.running_now.get(node.name, Counter())
         moved = sum(min(count, now[d]) for d, count in node.hosted.items())
-        return self.price * (moved + (1 if now else 0))
+        return self.price * (moved + (1 if now else 0)) + self.shadow * moved
 
     def _delete(self, node: FleetNode) -> bool:
         if node.node_class.price - self._change_price(node) <= 0:
@@ -808,6 +841,7 @@ class ScaleMove:
                  sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d))]
         moved: list[Moved] = []
         opened: list[FleetNode] = []
+        before = self.moved()
         self.rows.alive[node.row] = False  # not onto itself
         try:
             for index, demand in enumerate(order):
@@ -829,8 +863,10 @@ class ScaleMove:
                 self.add(target, demand)
                 moved.append((node, demand, target))
             else:
-                self.close(node.name)
-                return True
+                if not self.past_cap(before):
+                    self.close(node.name)
+                    return True
+                self.remove(moved.pop()[2], demand)  # (past the cap: every replica back, this one below)
             self.add(node, demand)  # the replica that found no place (or cost too much) back
         finally:
             self.rows.alive[node.row] = node.name in self.nodes
@@ -950,6 +986,7 @@ class ScaleMove:
         """First fit of the nodes' replicas (largest first) onto the other nodes in use (of
         `rows` where given); None if one does not fit. The targets are left as they were."""
         plan: list[Moved] = []
+        before = self.moved()
         alive = [self.rows.alive[node.row] for node in sources]
         self.rows.alive[[node.row for node in sources]] = False  # not onto themselves
         taken_off: list[tuple[FleetNode, Demand]] = []  # each replica leaves before its target is chosen
@@ -965,7 +1002,7 @@ class ScaleMove:
                         return None
                     self.add(found[0], demand)
                     plan.append((node, demand, found[0]))
-            return plan
+            return None if self.past_cap(before) else plan
         finally:
             for node, was in zip(sources, alive):
                 self.rows.alive[node.row] = was
@@ -997,6 +1034,9 @@ class ScaleMove:
             bought.setdefault(self.owners[name].id, []).append(name)
         return Placement(Status.FEASIBLE, objective, None, bound, assignments=assignments, bought=bought,
                          backend="move_scale", moves_counted=True)
+
+
+_NO_REPLICAS: Counter = Counter()  # (a node where nothing runs now)
 
 
 def zone_of(node_class: NodeClass) -> tuple:
@@ -1243,6 +1283,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     from fitlang.solve.model_bound_beside import model_bound_beside
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
+    from fitlang.solve.move_cap import fill_cap, improve_within_cap
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
     from fitlang.solve.option_switch import switch_options
@@ -1275,7 +1316,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     # the skews a drained pool broke (`spread_restore`): before `improve`, and given more of the
     # limit (an end that breaks one sends the move to the whole model, ~49 s at 10,000 nodes)
     restore_spreads(fleet, None if time_limit is None else started + RESTORE_SHARE * time_limit)
-    settled: Settled | None = fleet.improve(improve_until)
+    settled: Settled | None = improve_within_cap(fleet, improve_until)  # (`improve` but under `max_moves`)
     if aside is not None:
         bound = aside.so_far()
     elif objective == "cost+moves" and fleet.price:
@@ -1312,6 +1353,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
                 if trade_options(fleet, objective, scatter_until):
                     settled = None
                 scatter_both(fleet, objective, scatter_until, passes, settled)
+            # (under `max_moves`: what it still allows, by `improve`'s tries at a price per move
+            # halved in turn; before the regroups, whose time it would lack after them)
+            fill_cap(fleet, None if time_limit is None else
+                     started + (PASSES_SHARE if nodes > LARGE_NODES else ASIDE_SHARE) * time_limit)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
                 passes_until = None if time_limit is None else started + PASSES_SHARE * time_limit
                 # each jurisdiction's priced zones re-solved together (plans 10 / 7: 2.1 / 1.4

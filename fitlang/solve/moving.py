@@ -87,8 +87,9 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
 
 def within_move_cap(problem: Problem, placement: Placement) -> Placement:
     """A target that moves more replicas than the policy's `max_moves` (the model over
-    classes counts a replica that changes node within its class as staying, and the search
-    from what runs is not capped) replaced by the least change from what runs: the replicas
+    classes counts a replica that changes node within its class as staying; the search from
+    what runs keeps no change past the cap, `move_cap`, but what must move and the spreads it
+    restores may pass it) replaced by the least change from what runs: the replicas
     that cannot stay placed (`move_scale`'s repair), nothing else moved, where that keeps
     every rule and the cap; else it is left as it is (`fitc plan` refuses it: E0814). Its
     bound is the uncapped move's where in the same frame (a cap only raises the optimum)."""
@@ -155,8 +156,9 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None,
 
 
 def _over_move_cap(problem: Problem, at_scale: Placement | None) -> Placement | None:
-    """The search from what runs, unless it moves more than the policy's `max_moves` (it is
-    not capped): then the whole model, whose stays hold the cap, is solved instead."""
+    """The search from what runs, unless it moves more than the policy's `max_moves` (it keeps
+    no change past the cap, `move_cap`, but what must move with the spreads it restores may
+    pass it): then the whole model, whose stays hold the cap, is solved instead."""
     from fitlang.solve.model_bound_beside import stop_later_bound
 
     if at_scale is None or problem.max_moves is None or \
@@ -195,11 +197,15 @@ def _whole_model_may_pay(problem: Problem, at_scale: Placement, started: float,
 def _better_move(problem: Problem, at_scale: Placement, whole: Placement) -> Placement:
     """The better of the two moves by the plan's first objective, then by replicas moved (the
     search's on a tie: it moves least), under the higher of their proven bounds."""
-    def rank(placement: Placement) -> tuple[Fraction, int]:
+    def rank(placement: Placement) -> tuple[bool, Fraction, int]:
         end = placed_state(placement)
         bought = {n for names in placement.bought.values() for n in names}
-        return (objective_value(problem, problem.objective[0], end, bought),
-                replicas_moved(problem, current_state(problem), end))
+        moved = replicas_moved(problem, current_state(problem), end)
+        # (one past the policy's `max_moves` after any within it: the search holds the cap;
+        # one that moves a replica of a workload that may not move, after any: the model's
+        # stays pin it per class, and a 52-node plan moved a pinned pod within its pool)
+        over = (problem.max_moves is not None and moved > problem.max_moves) or _moves_pinned(problem, end)
+        return (over, objective_value(problem, problem.objective[0], end, bought), moved)
 
     # (the whole model's bound leaves out the constant its objective drops: added, as the
     # search's counts every move; plan 1,000 seed 10 at 20 s stated 73.10 / 68.87 for a move
@@ -211,12 +217,19 @@ def _better_move(problem: Problem, at_scale: Placement, whole: Placement) -> Pla
     if not whole.unplaced and whole.status in (Status.OPTIMAL, Status.FEASIBLE):
         ranked = rank(whole)
         if ranked < rank(at_scale):
-            better, better.later_bound, better.value = whole, at_scale.later_bound, ranked[0]
+            better, better.later_bound, better.value = whole, at_scale.later_bound, ranked[1]
             better.moves_counted = True
     better.bound = stated_bound(max(bounds), better.value) if bounds and better.value is not None else None
     if better.gap is not None:
         better.status = Status.OPTIMAL if better.gap <= better.tolerance else Status.FEASIBLE
     return better
+
+
+def _moves_pinned(problem: Problem, end: State) -> bool:
+    """Does the end state take a replica of a workload that may not move (`Problem.pinned`)
+    off the node it runs on?"""
+    return any(end.get(node, Counter())[name] < count
+               for name in problem.pinned for node, count in problem.running.get(name, {}).items())
 
 
 def dropped_constant(problem: Problem, objective: str) -> Fraction:

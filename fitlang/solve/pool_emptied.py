@@ -84,14 +84,17 @@ def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMo
     `saving` (`journal_change`: with `moves`, the moves charged), else the journal's nodes put
     back. Whether kept."""
     journal: Journal = {}
-    bought = set(fleet.bought)
+    bought, before = set(fleet.bought), fleet.moved()
     fleet.journal = journal
     try:
         step()
         _tidied(fleet, journal, deadline)
     finally:
         fleet.journal = None
-    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving:
+    # (a change past the policy's `max_moves` is put back as one that does not pay, and under
+    # it each replica moved is weighed at `shadow` more: `move_cap`)
+    if not fleet.unplaced and not fleet.past_cap(before) and journal_change(fleet, journal, bought, moves) + \
+            fleet.shadow * (fleet.moved() - before) < -saving:
         if moves is not None:
             moves.commit()
         return True
