@@ -394,10 +394,17 @@ class FixedOut:
         matrix = form.matrix.scipy()
         fixed_values = form.lower[fixed]
         given = matrix[:, np.flatnonzero(fixed)]
-        shift = given @ fixed_values
-        size = abs(given) @ np.abs(fixed_values)
+        return cls.shifted(form, kept, matrix[:, kept], given @ fixed_values,
+                           abs(given) @ np.abs(fixed_values), float(form.c[fixed] @ fixed_values))
+
+    @classmethod
+    def shifted(cls, form: MatrixForm, kept: np.ndarray, rest: Any, shift: np.ndarray, size: np.ndarray,
+                fixed_cost: float) -> FixedOut:
+        """`form` on its `kept` columns (`rest`: their matrix), each row's bounds moved by what the
+        fixed columns take of it (`shift`, of magnitude `size`), the rows that leaves empty within
+        the tolerance dropped, the fixed columns' cost (`fixed_cost`) in the offset."""
         lower, upper = form.row_lower - shift, form.row_upper - shift
-        rest = matrix[:, kept].tocsr()
+        rest = rest.tocsr()
         tolerance = EMPTY_ROW_TOLERANCE * np.maximum(1.0, size)
         empty = np.diff(rest.indptr) == 0
         rows = np.flatnonzero(~empty | (lower > tolerance) | (upper < -tolerance))
@@ -406,7 +413,7 @@ class FixedOut:
         cut = MatrixForm(form.c[kept], RowMatrix(rest.data, rest.indices.astype(np.int64),
                                                   rest.indptr.astype(np.int64), rest.shape),
                          lower[rows], upper[rows], form.lower[kept], form.upper[kept],
-                         form.integrality[kept], form.offset + float(form.c[fixed] @ fixed_values))
+                         form.integrality[kept], form.offset + fixed_cost)
         return cls(cut, kept, form)
 
     def full(self, values: Sequence[float]) -> np.ndarray:

@@ -36,7 +36,7 @@ from fitlang.solve.backends import _highs_with, _native_stdout_silenced, watch
 from fitlang.solve.clock import highs_limited
 from fitlang.solve.counted_exact import _columns
 from fitlang.solve.encode import Encoding, encode
-from fitlang.solve.linear import EMPTY_ROW_TOLERANCE, FixedOut, MatrixForm, RowMatrix, matrix_form
+from fitlang.solve.linear import FixedOut, MatrixForm, matrix_form
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement_result import _packed_value
 
@@ -212,20 +212,8 @@ class _Exact:
         fixed = form.lower == form.upper
         kept = np.flatnonzero(~fixed)
         fixed_values = np.where(fixed, form.lower, 0.0)
-        shift = self.matrix @ fixed_values
-        size = self.size_rows @ np.abs(fixed_values)
-        lower, upper = form.row_lower - shift, form.row_upper - shift
-        rest = self.by_column[:, kept].tocsr()
-        tolerance = EMPTY_ROW_TOLERANCE * np.maximum(1.0, size)
-        empty = np.diff(rest.indptr) == 0
-        rows = np.flatnonzero(~empty | (lower > tolerance) | (upper < -tolerance))
-        rest = rest[rows, :].tocsr()
-        rest.sort_indices()
-        cut = MatrixForm(form.c[kept], RowMatrix(rest.data, rest.indices.astype(np.int64),
-                                                  rest.indptr.astype(np.int64), rest.shape),
-                         lower[rows], upper[rows], form.lower[kept], form.upper[kept],
-                         form.integrality[kept], form.offset + float(form.c @ fixed_values))
-        return FixedOut(cut, kept, form)
+        return FixedOut.shifted(form, kept, self.by_column[:, kept], self.matrix @ fixed_values,
+                                self.size_rows @ np.abs(fixed_values), float(form.c @ fixed_values))
 
     def _packing(self, hosted: dict[str, dict[str, int]], packing: Packing) -> Packing:
         """A packing of the original classes with these nodes' replicas."""
