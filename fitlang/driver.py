@@ -32,7 +32,7 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
     from fitlang.check.checker import CheckResult
     from fitlang.check.incremental import IncrementalCheck
-    from fitlang.check.program import CurrentFile, Horizon, Program, TimePoint
+    from fitlang.check.program import CurrentFile, Program
     from fitlang.model.build import Built
     from fitlang.model.current import CurrentState, Running, StateRead
     from fitlang.model.current_read import StateFile, StateNames
@@ -853,8 +853,8 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
 
 def _running_jobs(read: StateRead, where: _Where, program: Program) -> list[Diagnostic]:
     """With a horizon, what the file's running jobs of the policy become: kept where they run
-    to their end, or done (W0931), late (W0930), or refused where recurring or preemptible
-    (E0906), as `model/running_jobs.py` reads them."""
+    to their end, or done (W0931), late (W0930), or refused where a recurring job's run is not
+    whole or not known (E0906), as `model/running_jobs.py` reads them."""
     from fitlang.model.running_jobs import at_instant, epoch, running_jobs
 
     horizon = program.policy.horizon
@@ -863,32 +863,20 @@ def _running_jobs(read: StateRead, where: _Where, program: Program) -> list[Diag
         return []
     file = read.state.sources[0] if read.state.sources else where.path
     found = [msg.NotSupportedWithHorizon.at(where.path, where.span, detail=(
-        f"a running job of a recurring or preemptible workload (`{name}`'s job {job} in {file})"))
-        for name, job in jobs.refused]
+        f"a running job of a recurring workload whose run is not whole or not known (`{name}`'s "
+        f"job {job} in {file}: {why})")) for name, job, why in jobs.refused]
     start = epoch(horizon.start)
     kept = []
     for job in jobs.jobs:
         kept.append(job.described(start))
-        if job.late and job.ends is not None and not job.done_by(start):
-            deadline = program.workloads[job.workload].deadline
-            assert deadline is not None  # (late: it has one, or the horizon's end)
+        if job.late and job.ends is not None and job.due is not None and not job.done_by(start):
             found.append(msg.RunningJobLate.at(where.path, where.span, file=file, workload=job.workload,
                                                job=job.job, ends=at_instant(job.ends),
-                                               deadline=_instant_of(horizon, deadline)))
+                                               deadline=at_instant(job.due)))
     if kept:
         found.append(msg.RunningJobsKept.at(where.path, where.span, file=file, count=len(kept),
                                             plural=_plural(len(kept)), detail=_first(kept, quoted=False)))
     return found
-
-
-def _instant_of(horizon: Horizon, point: TimePoint) -> str:
-    """A deadline as the messages write it: its instant (a duration counts from the start)."""
-    from datetime import datetime, timedelta
-
-    from fitlang.model.running_jobs import at_instant, epoch
-
-    moment = point if isinstance(point, datetime) else horizon.start + timedelta(seconds=float(point))
-    return at_instant(epoch(moment))
 
 
 def _requests_differ(running: Sequence[Running], problem: Problem) -> list[str]:

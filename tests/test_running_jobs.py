@@ -171,12 +171,62 @@ def test_a_running_job_that_ends_after_its_deadline_is_W0930(tmp_path):
     assert [d for d in Compilation(on_time).diagnostics() if d.code == "W0930"] == []
 
 
-def test_a_running_job_of_a_recurring_workload_is_refused(tmp_path):
-    path = _policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START - 2 * HOUR, 360)],
-                   deadline="30h", extra="every = 24h")
-    path.write_text(path.read_text().replace("deadline = 30h\n", ""))
+def _nightly(path: Path, replicas: int = 1) -> Path:
+    """finetune every 24 h (two runs in the 2-day horizon: day 1 and day 2), `replicas` a run."""
+    text = path.read_text().replace("deadline = 30h\n", "").replace("  \n}", "  every = 24h\n}", 1)
+    path.write_text(text.replace("replicas = 1\n  cpu = 32", f"replicas = {replicas}\n  cpu = 32"))
+    return path
+
+
+def test_a_running_run_of_a_recurring_job_is_done_where_it_runs(tmp_path, capsys):
+    # finetune every 24 h: day 1's run started at 01:00 on gpu-1 (6 h: until 07:00); the start
+    # tree refused the state (E0906). Day 1's run is done: only day 2's is placed, inside its
+    # window (from 24:00), and the running one holds gpu-1 until 07:00
+    path = _nightly(_policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START + HOUR, 360)]))
+    assert [d.code for d in Compilation(path).diagnostics() if d.is_error] == []
+    document = _solved(path, capsys)
+    placed = _placed(document, "finetune")
+    assert len(placed) == 1 and placed[0][1] >= "2026-12-07T00:00:00Z"
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
+    kept = [d.message for d in Compilation(path).diagnostics() if d.code == "W0931"]
+    assert kept and "`101 (finetune)` on gpu-1 until 2026-12-06T07:00Z" in kept[0]
+
+
+def test_a_recurring_jobs_run_started_before_the_horizon_takes_no_run_of_it(tmp_path, capsys):
+    # started at 22:00 the day before: the day before's run, still running until 04:00; both
+    # runs of the horizon are still to run, and are placed
+    path = _nightly(_policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START - 2 * HOUR, 360)]))
+    assert len(_placed(_solved(path, capsys), "finetune")) == 2
+
+
+def test_a_recurring_jobs_run_running_in_part_is_refused_saying_why(tmp_path):
+    # a run is 2 replicas; one runs: the other is not placed apart from it (E0906, with why)
+    path = _nightly(_policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START + HOUR, 360)]), replicas=2)
     refused = [d.message for d in Compilation(path).diagnostics() if d.code == "E0906"]
-    assert refused and "`finetune`'s job 101" in refused[0]
+    assert refused and "`finetune`'s job 101" in refused[0] and "1 of a run's 2 replicas" in refused[0]
+
+
+def test_a_running_preemptible_job_runs_on_to_its_end(tmp_path, capsys):
+    # a checkpointed finetune running since 02:00 on gpu-1: kept running (6 h: until 08:00) and
+    # not placed again; the start tree refused the state (E0906)
+    path = _policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START + 2 * HOUR, 360)],
+                   extra="preemptible = true\n  min_segment = 2h")
+    assert [d.code for d in Compilation(path).diagnostics() if d.is_error] == []
+    document = _solved(path, capsys)
+    assert _placed(document, "finetune") == [] and len(_placed(document, "etl")) == 2
+    kept = [d.message for d in Compilation(path).diagnostics() if d.code == "W0931"]
+    assert kept and "until 2026-12-06T08:00Z" in kept[0]
+
+
+def test_a_running_job_past_the_horizons_end_with_no_deadline_is_late_not_a_crash(tmp_path):
+    # started at 45:00, 6 h: it ends 3 h past the horizon's end, its deadline when none is
+    # stated; the start tree failed an assertion (an internal error) here
+    path = _policy(tmp_path, [_job(101, "finetune", "gpu-1", 32, START + 45 * HOUR, 360)])
+    path.write_text(path.read_text().replace("  deadline = 30h\n", ""))
+    late = [d.message for d in Compilation(path).diagnostics() if d.code == "W0930"]
+    assert late == ["squeue.json: `finetune`'s job 101 runs until 2026-12-08T03:00Z, after its "
+                    "deadline (2026-12-08T00:00Z): it runs on, late"]
 
 
 def test_a_running_kubernetes_job_pod_runs_on_from_its_start_time(tmp_path, capsys):

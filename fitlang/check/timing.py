@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fitlang import messages as msg
 from fitlang.check.program import Horizon, Inventory, Origin, Pool, Program, TimePoint, Workload
-from fitlang.check.recurrence import runs_of
+from fitlang.check.recurrence import Run, runs_of
 from fitlang.diagnostics import Diagnostic
 
 
@@ -241,17 +241,21 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
                   f"{_first_step(earliest, horizon)}, past its deadline")
 
 
-def recurring_windows(workload: Workload, horizon: Horizon) -> list[tuple[int, int]]:
-    """A recurring job's runs as (first start step, step it must end by): each run starts at
-    a step at or after its release and ends by its due time, both within the horizon."""
+def recurring_runs(workload: Workload, horizon: Horizon) -> list[Run]:
+    """A recurring job's runs in the horizon, each its release and due in seconds after the start."""
     assert workload.every is not None
     end = Fraction(horizon.end_seconds)
     earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
     deadline = end if workload.deadline is None else min(end, horizon.seconds_after_start(workload.deadline))
-    runs = runs_of(workload.every, workload.within_seconds, horizon.start, horizon.end_seconds,
+    return runs_of(workload.every, workload.within_seconds, horizon.start, horizon.end_seconds,
                    max(earliest, Fraction(0)), deadline)
+
+
+def recurring_windows(workload: Workload, horizon: Horizon) -> list[tuple[int, int]]:
+    """A recurring job's runs as (first start step, step it must end by): each run starts at
+    a step at or after its release and ends by its due time, both within the horizon."""
     return [(_first_step(run.release, horizon), math.floor(run.due / horizon.step_seconds))
-            for run in runs]
+            for run in recurring_runs(workload, horizon)]
 
 
 def _recurring(workload: Workload, horizon: Horizon, earliest: Fraction,

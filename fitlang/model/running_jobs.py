@@ -16,8 +16,17 @@ that ends inside the horizon (squeue's `end_time`: its time limit's end) holds i
 A job that ends inside the horizon holds its room until the step it ends in (`Problem.holds`,
 which `solve/held_room.py` makes pinned work); one that runs past the horizon's end, or whose
 end the state does not say, holds it throughout (taken off its node's room, as without a
-horizon). W0931 names the jobs kept and when each ends. Recurring and preemptible jobs
-running now are refused (E0906).
+horizon). W0931 names the jobs kept and when each ends.
+
+A preemptible job running now is kept running to its end as any other: it may be split, not
+must be (a plan in time could stop it for cheaper hours; none is made). Its end is counted
+from its latest start, `duration` after it: a job resumed from a checkpoint ends sooner, so
+its room is held longer than it runs, never shorter. A recurring job's running job is the run
+whose window holds its start (its release at or before it, its due after it): that run is done
+where it runs and the others are placed; one started before the horizon is a run before it
+(no run of the horizon is taken off). A run some of whose replicas run and others not, or one
+whose start the state does not say, is refused (E0906): which run it is, or how to place the
+rest of one run apart from it, is not known.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from fractions import Fraction
 from fitlang.check.program import Horizon, Program, Workload
 from fitlang.frozen import Frozen
 from fitlang.model.current import CurrentState, Foreign, foreign_room
-from fitlang.model.problem import Hold, Problem
+from fitlang.model.problem import Demand, Hold, Problem
 
 
 class RunningJob(Frozen):
@@ -42,7 +51,8 @@ class RunningJob(Frozen):
     job: str  # its id, as squeue writes it
     nodes: tuple[str, ...]  # each replica's node, in the state's order
     ends: int | None  # seconds since the epoch; None: not known (no start stated)
-    late: bool = False  # it ends after its workload's deadline
+    late: bool = False  # it ends after its deadline (its run's, for a recurring job)
+    due: int | None = None  # that deadline, seconds since the epoch
 
     def done_by(self, start: int) -> bool:
         return self.ends is not None and self.ends <= start
@@ -67,7 +77,9 @@ class RunningJobs:
     # taken off its room; `holds`: what those that end inside the horizon hold until then
     taken: dict[str, dict[str, int]] = field(default_factory=dict)
     holds: list[Hold] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (workload, job): recurring, preemptible
+    # workload -> the runs of a recurring job done where they run (indexes into its runs)
+    runs_done: dict[str, set[int]] = field(default_factory=dict)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (workload, job, why)
 
 
 def epoch(moment: datetime) -> int:
@@ -93,19 +105,47 @@ def running_jobs(program: Program, state: CurrentState) -> RunningJobs:
     held = {held.job: held for held in state.held_by_policy if held.job is not None}
     for (name, job), on in nodes.items():
         workload = program.workloads[name]
-        if workload.every is not None or workload.min_segment_seconds is not None:
-            found.refused.append((name, job))
-            continue
-        ends = _ends(workload, *times[(name, job)])
-        late = ends is not None and ends - start > _deadline(workload, horizon)
-        running = RunningJob(workload=name, job=job, nodes=tuple(on), ends=ends, late=late)
+        started, limit_ends = times[(name, job)]
+        due = start + math.floor(_deadline(workload, horizon))
+        if workload.every is not None:
+            run = _run_of(workload, horizon, started, len(on))
+            if isinstance(run, str):
+                found.refused.append((name, job, run))
+                continue
+            if run is not None:
+                found.runs_done.setdefault(name, set()).add(run[0])
+                due = start + math.floor(run[1])
+        ends = _ends(workload, started, limit_ends)
+        late = ends is not None and ends > due
+        running = RunningJob(workload=name, job=job, nodes=tuple(on), ends=ends, late=late, due=due)
         found.jobs.append(running)
-        found.replicas[name] = found.replicas.get(name, 0) + len(on)
+        if workload.every is None:
+            found.replicas[name] = found.replicas.get(name, 0) + len(on)
         if not running.done_by(start):
             room = (foreign_room(work for work in state.held_by_policy if work.job == job)
                     if job in held else _stated_room(workload, on))
             _held_until(found, room, _until(horizon, ends), f"{job} ({name})")
     return found
+
+
+def _run_of(workload: Workload, horizon: Horizon, started: int | None,
+            replicas: int) -> tuple[int, Fraction] | str | None:
+    """The run of a recurring job a running job is: (its index, its due in seconds after the
+    start); None for a job started before the horizon, or outside every run's window (a run
+    of none of the horizon's); why not, where it cannot be told or is not whole."""
+    from fitlang.check.timing import recurring_runs
+
+    if started is None:
+        return "its start is not stated, so which run it is is not known"
+    after = started - epoch(horizon.start)
+    runs = recurring_runs(workload, horizon)
+    index = next((k for k, run in enumerate(runs) if run.release <= after < run.due), None)
+    if index is None:
+        return None
+    if replicas != workload.replicas:
+        return (f"it runs {replicas} of a run's {workload.replicas} replicas, and the rest of a run "
+                "are not placed apart from it")
+    return index, runs[index].due
 
 
 def _until(horizon: Horizon, ends: int | None) -> int | None:
@@ -202,12 +242,24 @@ def less_running(problem: Problem, found: RunningJobs, start: int) -> Problem:
     each such workload places only the rest (none where all of them run); the jobs named per
     workload (`Problem.running_jobs`), for `verify` to say which runs where one is placed again."""
     replicas = found.replicas
-    if not replicas:
+    if not replicas and not found.runs_done:
         return problem
     demands = [dataclasses.replace(demand, replicas=max(0, demand.replicas - replicas[demand.name]))
-               if demand.group is None and demand.name in replicas else demand
+               if demand.group is None and demand.name in replicas else
+               _runs_left(demand, found.runs_done[demand.name])
+               if demand.group is None and demand.name in found.runs_done else demand
                for demand in problem.demands]
     named: dict[str, tuple[str, ...]] = {}
     for job in found.jobs:
         named[job.workload] = (*named.get(job.workload, ()), job.described(start))
     return dataclasses.replace(problem, demands=demands, running_jobs=named)
+
+
+def _runs_left(demand: Demand, done: set[int]) -> Demand:
+    """A recurring job without the runs done where they run: the rest, numbered as before
+    (run by run), each still its own window."""
+    runs = tuple(run for index, run in enumerate(demand.runs) if index not in done)
+    per_run = demand.replicas_per_run
+    if not runs:
+        return dataclasses.replace(demand, replicas=0, runs=())
+    return dataclasses.replace(demand, window=runs[0], runs=runs, replicas=per_run * len(runs))
