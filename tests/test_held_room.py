@@ -84,3 +84,27 @@ def test_a_node_other_teams_work_holds_all_horizon_stays_in_its_class(tmp_path, 
     assert len(wide) == 17 and "gpu-0" not in wide
     (tmp_path / "solved.json").write_text(json.dumps(document))
     assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
+
+
+def test_holds_past_a_nodes_room_fill_it_while_they_last_and_the_rest_is_placed(tmp_path, capsys):
+    # gpu-0 (64 CPU) runs finetune (32, until 04:00) and another team's job (48, its 6 h limit
+    # ends at 06:00): 80 CPU, as an oversubscribed partition runs. The start tree could not
+    # place both holds (each was cut to the node's room, not their sum) and answered
+    # `unknown`, E0506, with a schedule; now the node is full until 04:00, has 16 CPU until
+    # 06:00, and wide (48) starts at 06:00 or later
+    import json
+
+    from fitlang.cli import main
+
+    path = _wide(tmp_path, [_job(101, "finetune", "gpu-0", 32, START - 2 * HOUR, 360),
+                            _job(7, "other", "gpu-0", 48, START, 360)])
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "optimal"
+    [item] = document["assignments"]
+    assert item["workload"] == "wide" and item["start"] >= "2026-12-06T06:00:00Z"
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0
+    item["start"], item["end"] = "2026-12-06T05:00:00Z", "2026-12-06T07:00:00Z"  # beside the 48
+    (tmp_path / "early.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "early.json")]) == 1

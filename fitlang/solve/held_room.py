@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -99,11 +99,32 @@ def with_holds(problem: Problem) -> Problem:
               if c.count == 1 and c.id.endswith("@" + c.node_names[0])}
     pinned = []
     on_node: dict[str, int] = {}  # node -> its holds so far (each one's demand named apart)
-    for hold in problem.holds:
+    rooms = _rooms_held(problem.holds, single)
+    for index, hold in enumerate(problem.holds):
         if hold.node in single:
-            pinned.append(_pinned(hold, single[hold.node], on_node.get(hold.node, 0)))
+            pinned.append(_pinned(hold, rooms[index], single[hold.node], on_node.get(hold.node, 0)))
             on_node[hold.node] = on_node.get(hold.node, 0) + 1
     return dataclasses.replace(problem, demands=[*problem.demands, *pinned], holds=())
+
+
+def _rooms_held(holds: Sequence[Hold], single: dict[str, NodeClass]) -> dict[int, dict[str, int]]:
+    """Each hold's room (by its index), so that the holds a node has at any step hold at most
+    its room: a state may run more on a node than its room (Slurm's `OverSubscribe`, or a
+    state read as it changed), and a hold the node cannot take could not be placed, leaving
+    the answer `unknown`. All holds start at step 0, so the ones running at a step are the
+    longest; each takes what the longer ones leave, and a node held past its room is full
+    while it is, as it is in truth."""
+    left = {node: dict(node_class.capacity) for node, node_class in single.items()}
+    rooms: dict[int, dict[str, int]] = {}
+    for index in sorted(range(len(holds)), key=lambda i: -holds[i].until):
+        hold = holds[index]
+        if hold.node not in left:
+            continue
+        free = left[hold.node]
+        rooms[index] = {r: max(0, min(hold.room.get(r, 0), free.get(r, 0))) for r in RESOURCES}
+        for resource, amount in rooms[index].items():
+            free[resource] = free.get(resource, 0) - amount
+    return rooms
 
 
 def _cap_beside_holds(cap: PowerScope, scope: list[str], classes: list[NodeClass],
@@ -139,9 +160,7 @@ def _single(node_class: NodeClass, name: str, until: int, steps: int) -> NodeCla
         step_carbon=tuple(carbon) if node_class.step_carbon else ())
 
 
-def _pinned(hold: Hold, single: NodeClass, index: int) -> Demand:
-    room = {resource: min(hold.room.get(resource, 0), single.capacity.get(resource, 0))
-            for resource in RESOURCES}
+def _pinned(hold: Hold, room: dict[str, int], single: NodeClass, index: int) -> Demand:
     return Demand(name=f"{HELD}{hold.job} on {hold.node}" + (f" #{index + 1}" if index else ""),
                   replicas=1, requests=room, eligible=[single.id], job=True,
                   window=Window(earliest=0, latest_start=0, duration=hold.until))
