@@ -108,3 +108,34 @@ def test_holds_past_a_nodes_room_fill_it_while_they_last_and_the_rest_is_placed(
     item["start"], item["end"] = "2026-12-06T05:00:00Z", "2026-12-06T07:00:00Z"  # beside the 48
     (tmp_path / "early.json").write_text(json.dumps(document))
     assert main(["verify", str(path), str(tmp_path / "early.json")]) == 1
+
+
+def test_a_slurm_node_held_past_its_cpus_takes_no_work_until_its_longest_hold_ends(tmp_path, capsys):
+    # n1 (16 CPU, read from Slurm) runs other (8 CPU, until 02:00) and finetune (16 CPU, started
+    # at 01:00, as a state read late shows it, until 07:00): the node is full until 07:00. The
+    # hold left no CPU (8 + 16 > 16) must not count a CPU as a Slurm task would (the branch
+    # before this answered E0507: 17 CPU of 16), and batch (4 CPU) starts at 07:00 or later
+    import json
+
+    from fitlang.cli import main
+
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=n1 Arch=x86_64 CPUAlloc=0 CPUEfctv=16 CPUTot=16 RealMemory=65536 AllocMem=0 "
+        "State=IDLE ThreadsPerCore=1 TmpDisk=0 Partitions=batch\n")
+    jobs = [_job(7, "other", "n1", 8, START - 2 * HOUR, 240),
+            _job(101, "finetune", "n1", 16, START + HOUR, 360)]
+    (tmp_path / "squeue.json").write_text(json.dumps({"meta": {}, "errors": [], "jobs": jobs}))
+    path = tmp_path / "rack.fit"
+    path.write_text('inventory rack {\n  format = slurm\n  file = "nodes.txt"\n  price = 1 USD/h\n}\n\n'
+                    'workload finetune {\n  kind = job\n  replicas = 1\n  cpu = 16\n  memory = 4GiB\n'
+                    '  duration = 6h\n  command = ["ft.sh"]\n}\n\n'
+                    'workload batch {\n  kind = job\n  replicas = 1\n  cpu = 4\n  memory = 4GiB\n'
+                    '  duration = 2h\n  command = ["b.sh"]\n}\n\n'
+                    'policy {\n  horizon = 12h\n  step = 1h\n  start = "2026-12-06T00:00Z"\n}\n\n'
+                    'current {\n  file = "squeue.json"\n}\n')
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    [item] = document["assignments"]
+    assert item["workload"] == "batch" and item["start"] >= "2026-12-06T07:00:00Z"
+    (tmp_path / "solved.json").write_text(json.dumps(document))
+    assert main(["verify", str(path), str(tmp_path / "solved.json")]) == 0

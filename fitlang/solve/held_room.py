@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from fitlang.model import slurm_cpus
 from fitlang.model.problem import RESOURCES, Demand, Hold, NodeClass, PowerScope, Problem, Window
 
 HELD = "held job "  # a hold's demand name starts so: a workload's name has no space
@@ -101,7 +102,7 @@ def with_holds(problem: Problem) -> Problem:
     on_node: dict[str, int] = {}  # node -> its holds so far (each one's demand named apart)
     rooms = _rooms_held(problem.holds, single)
     for index, hold in enumerate(problem.holds):
-        if hold.node in single:
+        if index in rooms:
             pinned.append(_pinned(hold, rooms[index], single[hold.node], on_node.get(hold.node, 0)))
             on_node[hold.node] = on_node.get(hold.node, 0) + 1
     return dataclasses.replace(problem, demands=[*problem.demands, *pinned], holds=())
@@ -113,16 +114,24 @@ def _rooms_held(holds: Sequence[Hold], single: dict[str, NodeClass]) -> dict[int
     state read as it changed), and a hold the node cannot take could not be placed, leaving
     the answer `unknown`. All holds start at step 0, so the ones running at a step are the
     longest; each takes what the longer ones leave, and a node held past its room is full
-    while it is, as it is in truth."""
+    while it is, as it is in truth. On a node Slurm allocates, a hold cut short keeps whole
+    cores (it is counted as a job there: `slurm_cpus.job_cpus`), and one left no CPU is left
+    out: a task takes a CPU at least, so the longer holds fill the node while it runs."""
     left = {node: dict(node_class.capacity) for node, node_class in single.items()}
     rooms: dict[int, dict[str, int]] = {}
     for index in sorted(range(len(holds)), key=lambda i: -holds[i].until):
         hold = holds[index]
         if hold.node not in left:
             continue
-        free = left[hold.node]
-        rooms[index] = {r: max(0, min(hold.room.get(r, 0), free.get(r, 0))) for r in RESOURCES}
-        for resource, amount in rooms[index].items():
+        free, node_class = left[hold.node], single[hold.node]
+        room = {r: max(0, min(hold.room.get(r, 0), free.get(r, 0))) for r in RESOURCES}
+        if node_class.slurm_allocated and room["cpu"] < hold.room.get("cpu", 0):
+            core = node_class.threads_per_core * slurm_cpus.MILLI
+            room["cpu"] -= room["cpu"] % core
+            if room["cpu"] == 0:
+                continue
+        rooms[index] = room
+        for resource, amount in room.items():
             free[resource] = free.get(resource, 0) - amount
     return rooms
 
