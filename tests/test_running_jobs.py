@@ -207,6 +207,26 @@ def test_a_recurring_jobs_run_running_in_part_is_refused_saying_why(tmp_path):
     assert refused and "`finetune`'s job 101" in refused[0] and "1 of a run's 2 replicas" in refused[0]
 
 
+def test_a_recurring_run_of_kubernetes_pods_read_one_by_one_is_whole(tmp_path, capsys):
+    # day 1's run of finetune (2 replicas a run) is one Job of two pods, started at 01:00; the
+    # pods are read one by one, so each alone is half a run: together they are the run, done
+    # where it runs, and day 2's run (2 replicas) is placed
+    def pod(name: str, node: str) -> dict:
+        return {"kind": "Pod", "metadata": {"name": name, "namespace": "batch",
+                                            "labels": {"fitlang.dev/workload": "finetune"}},
+                "spec": {"nodeName": node, "containers": [
+                    {"name": "main", "resources": {"requests": {"cpu": "32", "memory": "128Gi"}}}]},
+                "status": {"phase": "Running", "startTime": "2026-12-06T01:00:00Z"}}
+
+    path = _nightly(_policy(tmp_path, []), replicas=2)
+    pods = [pod("finetune-run0-a", "gpu-1"), pod("finetune-run0-b", "gpu-2")]
+    (tmp_path / "pods.json").write_text(json.dumps({"kind": "List", "items": pods}))
+    path.write_text(path.read_text().replace("squeue.json", "pods.json"))
+    document = _solved(path, capsys)
+    placed = _placed(document, "finetune")
+    assert len(placed) == 2 and all(start >= "2026-12-07T00:00:00Z" for _, start in placed)
+
+
 def test_a_running_preemptible_job_runs_on_to_its_end(tmp_path, capsys):
     # a checkpointed finetune running since 02:00 on gpu-1: kept running (6 h: until 08:00) and
     # not placed again; the start tree refused the state (E0906)

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
+from typing import Any
 
 from fitlang.check.program import Horizon, Program, Workload
 from fitlang.frozen import Frozen
@@ -103,12 +104,13 @@ def running_jobs(program: Program, state: CurrentState) -> RunningJobs:
         nodes.setdefault(key, []).append(replica.node)
         times.setdefault(key, (replica.started, replica.ends))
     held = {held.job: held for held in state.held_by_policy if held.job is not None}
+    runs = _runs_running(program, horizon, nodes, times)
     for (name, job), on in nodes.items():
         workload = program.workloads[name]
         started, limit_ends = times[(name, job)]
         due = start + math.floor(_deadline(workload, horizon))
         if workload.every is not None:
-            run = _run_of(workload, horizon, started, len(on))
+            run = runs[(name, job)]
             if isinstance(run, str):
                 found.refused.append((name, job, run))
                 continue
@@ -128,11 +130,32 @@ def running_jobs(program: Program, state: CurrentState) -> RunningJobs:
     return found
 
 
-def _run_of(workload: Workload, horizon: Horizon, started: int | None,
-            replicas: int) -> tuple[int, Fraction] | str | None:
+def _runs_running(program: Program, horizon: Horizon, nodes: dict[tuple[str, str], list[str]],
+                  times: dict[tuple[str, str], tuple[int | None, int | None]]) -> dict[tuple[str, str], Any]:
+    """Per running job of a recurring workload, the run it is (`_run_of`), or why it cannot be
+    told. A run may be several jobs (a Kubernetes Job's pods are read one by one), so a run is
+    whole where its jobs together run a run's replicas."""
+    found: dict[tuple[str, str], Any] = {}
+    per_run: dict[tuple[str, int], int] = {}  # (workload, run) -> its replicas running
+    for (name, job), on in nodes.items():
+        workload = program.workloads[name]
+        if workload.every is not None:
+            found[(name, job)] = run = _run_of(workload, horizon, times[(name, job)][0])
+            if isinstance(run, tuple):
+                per_run[(name, run[0])] = per_run.get((name, run[0]), 0) + len(on)
+    for (name, job), run in found.items():
+        replicas = program.workloads[name].replicas
+        if isinstance(run, tuple) and per_run[(name, run[0])] != replicas:
+            found[(name, job)] = (f"its run ({run[0] + 1} of the horizon) runs {per_run[(name, run[0])]} of "
+                                  f"a run's {replicas} replicas, and the rest of a run are not placed "
+                                  "apart from it")
+    return found
+
+
+def _run_of(workload: Workload, horizon: Horizon, started: int | None) -> tuple[int, Fraction] | str | None:
     """The run of a recurring job a running job is: (its index, its due in seconds after the
     start); None for a job started before the horizon, or outside every run's window (a run
-    of none of the horizon's); why not, where it cannot be told or is not whole."""
+    of none of the horizon's); why not, where it cannot be told."""
     from fitlang.check.timing import recurring_runs
 
     if started is None:
@@ -140,12 +163,7 @@ def _run_of(workload: Workload, horizon: Horizon, started: int | None,
     after = started - epoch(horizon.start)
     runs = recurring_runs(workload, horizon)
     index = next((k for k, run in enumerate(runs) if run.release <= after < run.due), None)
-    if index is None:
-        return None
-    if replicas != workload.replicas:
-        return (f"it runs {replicas} of a run's {workload.replicas} replicas, and the rest of a run "
-                "are not placed apart from it")
-    return index, runs[index].due
+    return None if index is None else (index, runs[index].due)
 
 
 def _until(horizon: Horizon, ends: int | None) -> int | None:
