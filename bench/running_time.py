@@ -1,6 +1,7 @@
 """Schedules in time (issue 19) from a cluster that already runs work: are the jobs running now
-kept, never placed again, and is their room held until they end? Random Slurm clusters of 2-6
-nodes (`scontrol -o show node` text) and a `squeue --json` state (Slurm 22.05's layout) with
+kept, never placed again, and is their room held until they end? Random clusters of 2-6
+nodes (`scontrol -o show node` text and a `squeue --json` state, Slurm 22.05's layout; or
+`kubectl get nodes` / `get pods -A -o json`, a pod per task) with
 the policy's own running jobs (some of recurring workloads, `every = Nh`, some preemptible)
 and other teams' jobs, each started at a random hour around the horizon's start, with or
 without a time limit. Each seed is solved as `fitc solve --format json` does, then checked
@@ -81,6 +82,7 @@ class Running:
 class Case:
     nodes: list[Node]
     steps: int
+    kubectl: bool = False  # nodes and state as kubectl prints them; else Slurm's
     jobs: list[Job] = field(default_factory=list)
     running: list[Running] = field(default_factory=list)
 
@@ -90,7 +92,7 @@ def generate(seed: int) -> Case:
     steps = rng.choice([12, 24, 36, 48])
     nodes = [Node(f"n{i}", rng.choice([16, 32]), rng.choice([64, 128]) * 1024)
              for i in range(rng.randint(2, 6))]
-    case = Case(nodes, steps)
+    case = Case(nodes, steps, kubectl=rng.random() < 0.4)
     for index in range(rng.randint(1, 3)):
         duration = rng.randint(1, 6)
         job = Job(f"j{index}", rng.randint(1, 3), rng.choice([2, 4, 8]), rng.choice([4, 8, 16]) * 1024,
@@ -122,9 +124,35 @@ def generate(seed: int) -> Case:
 
 
 def node_text(case: Case) -> str:
+    if case.kubectl:
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": n.name, "labels": {"kubernetes.io/hostname": n.name}},
+             "spec": {}, "status": {"allocatable": {"cpu": str(n.cpus), "memory": f"{n.memory_mib}Mi",
+                                                    "pods": "110"},
+                                    "conditions": [{"type": "Ready", "status": "True"}]}}
+            for n in case.nodes]})
     return "".join(f"NodeName={n.name} Arch=x86_64 CPUAlloc=0 CPUEfctv={n.cpus} CPUTot={n.cpus} "
                    f"RealMemory={n.memory_mib} AllocMem=0 State=IDLE ThreadsPerCore=1 TmpDisk=0 "
                    "Partitions=batch\n" for n in case.nodes)
+
+
+def pods(case: Case) -> str:
+    """The running work as `kubectl get pods -A -o json` prints it: a pod per task, each with
+    its share of the job's requests; the policy's labelled with their workload."""
+    items = []
+    for run in case.running:
+        own = any(job.name == run.name for job in case.jobs)
+        started = (START + timedelta(hours=run.started)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for task in range(run.tasks):
+            labels = {"fitlang.dev/workload": run.name} if own else {"app": run.name}
+            items.append({"kind": "Pod", "metadata": {"name": f"{run.name}-{run.job_id}-{task}",
+                                                      "namespace": "batch", "labels": labels},
+                          "spec": {"nodeName": run.node, "containers": [{"name": "main", "resources": {
+                              "requests": {"cpu": str(run.cpus // run.tasks),
+                                           "memory": f"{run.memory_mib // run.tasks}Mi"}}}]},
+                          "status": {"phase": "Running", "startTime": started}})
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
 def squeue(case: Case) -> str:
@@ -140,7 +168,8 @@ def squeue(case: Case) -> str:
 
 
 def to_fit(case: Case) -> str:
-    out = ['inventory rack {\n  format = slurm\n  file = "nodes.txt"\n  price = 1 USD/h\n}']
+    kind, nodes = ("kubectl", "nodes.json") if case.kubectl else ("slurm", "nodes.txt")
+    out = [f'inventory rack {{\n  format = {kind}\n  file = "{nodes}"\n  price = 1 USD/h\n}}']
     for job in case.jobs:
         lines = [f"workload {job.name} {{", "  kind = job", f"  replicas = {job.replicas}",
                  f"  cpu = {job.cpus}", f"  memory = {job.memory_mib}MiB", f"  duration = {job.duration}h",
@@ -153,13 +182,15 @@ def to_fit(case: Case) -> str:
             lines += ["  preemptible = true", "  min_segment = 1h"]
         out.append("\n".join(lines) + "\n}")
     out.append(f'policy {{\n  horizon = {case.steps}h\n  step = 1h\n  start = "{START:%Y-%m-%dT%H:%MZ}"\n}}')
-    out.append('current {\n  file = "squeue.json"\n}')
+    out.append(f'current {{\n  file = "{"pods.json" if case.kubectl else "squeue.json"}"\n}}')
     return "\n\n".join(out) + "\n"
 
 
 def _ends(case: Case, run: Running) -> int | None:
     """The hour a running job ends (after the start), or None: it holds its room throughout."""
     job = next((j for j in case.jobs if j.name == run.name), None)
+    if case.kubectl:  # a pod states no end: the policy's runs its duration, another's all horizon
+        return None if job is None else run.started + job.duration
     ends = [run.started + run.limit] if run.limit is not None else []
     if job is not None:
         ends.append(run.started + job.duration)
@@ -307,8 +338,9 @@ def run(seed: int, limit: float) -> tuple[str, str]:
     _, _, refuse = expected(case)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        (folder / "nodes.txt").write_text(node_text(case))
-        (folder / "squeue.json").write_text(squeue(case))
+        (folder / ("nodes.json" if case.kubectl else "nodes.txt")).write_text(node_text(case))
+        (folder / ("pods.json" if case.kubectl else "squeue.json")).write_text(
+            pods(case) if case.kubectl else squeue(case))
         policy = folder / "running.fit"
         policy.write_text(to_fit(case))
         out, err = io.StringIO(), io.StringIO()
