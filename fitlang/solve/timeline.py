@@ -30,7 +30,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Timeline
 from fitlang.rules import carbon, completion, gang, preemption, timing
 from fitlang.rules.base import GroupKey
-from fitlang.solve import timeline_align, timeline_rules
+from fitlang.solve import timeline_align, timeline_preferences, timeline_rules
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.held_room import is_held
@@ -315,8 +315,9 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     placed = TimedPlacement(status, objective, value, stated_bound(bound, value, not unplaced),
                             assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
                             bought=bought_in_time(problem, assignments), timeline=timeline)
-    # a tie-break: never changes the value; tried until the limit
-    return timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
+    # tie-breaks: never raise the value; tried until the limit
+    placed = timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
+    return timeline_preferences.preferred(problem, placed, names, _deadline(time_limit, began))
 
 
 def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None

@@ -75,7 +75,7 @@ def _align(problem: Problem, placement: TimedPlacement, demand: Demand,
             return placement
         trial = _shifted(placement, demand, offset)
         found = _fits(problem, trial, demand) and \
-            _same_value(problem, placement, trial, demand, objectives) and _verified(problem, trial)
+            _same_value(problem, placement, trial, demand, objectives) and verified(problem, trial)
         clock.took(began)
         if found:
             return trial
@@ -144,7 +144,8 @@ def _same_value(problem: Problem, placement: TimedPlacement, trial: TimedPlaceme
     return True
 
 
-def _verified(problem: Problem, trial: TimedPlacement) -> bool:
+def verified(problem: Problem, trial: TimedPlacement) -> bool:
+    """Whether `verify`, the independent check, finds nothing in a schedule."""
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
 
