@@ -50,7 +50,10 @@ def preferred(problem: Problem, placement: TimedPlacement, objectives: list[str]
         return placement
     ledger = _Ledger(problem, placement.assignments)
     names = {d.name for d in movable}
-    swapped = ledger.swapped(placement.assignments, names)
+    # the exchanges stop where what is left would not hold the check at the end
+    stop = None if deadline is None else \
+        deadline - VERIFY_SECONDS_PER_ASSIGNMENT * len(placement.assignments)
+    swapped = ledger.swapped(placement.assignments, names, stop)
     moved = [ledger.best_spot(a, problem.demand(a.workload)) if a.workload in names else a
              for a in swapped]
     if moved == placement.assignments:
@@ -99,7 +102,8 @@ class _Ledger:
             if demand.exclusive:
                 self.exclusive.add((a.node, step))
 
-    def swapped(self, assignments: list[TimedAssignment], names: set[str]) -> list[TimedAssignment]:
+    def swapped(self, assignments: list[TimedAssignment], names: set[str],
+                stop: float | None = None) -> list[TimedAssignment]:
         """`assignments` with the work of pairs of nodes exchanged, where the two are priced,
         draw and emit alike at every step, each holds the other's work at every step, all of
         it may move (`names`), and the preferences met gain (the most gain first per node; a
@@ -112,6 +116,8 @@ class _Ledger:
         done: set[str] = set()
         renamed: dict[str, str] = {}
         for node in sorted(on):
+            if stop is not None and time.monotonic() > stop:
+                break
             if node in done:
                 continue
             other = self._partner(node, on, names, done)
