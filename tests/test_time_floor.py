@@ -177,3 +177,41 @@ policy {
     # what runs keeps every rule: the one broken is the replicas left out (E0503)
     violations, malformed = verify(problem, json.loads(as_json(problem, placed, [])))
     assert not malformed and {v.code for v in violations} == {"E0503"}
+
+
+def test_the_candidates_of_a_run_are_every_class_and_start_cheapest_first(tmp_path):
+    # the (cost, start, class) of each start on each class, a list of tuples sorted, as the
+    # schedule made them before they were worked out as arrays (the same order, to the bit:
+    # the schedule, hence the answer, is the same), on the sites shape's classes
+    import numpy as np
+
+    problem = _sites_problem(tmp_path, 30, 40, 3)
+    ledger = timeline_pack.Ledger(problem)
+    for demand in problem.demands[:12]:
+        window = demand.windows[0]
+        need = timeline_pack.need_of(demand)
+        expected = []
+        for class_id in demand.eligible:
+            share = float((need / np.maximum(ledger.capacity[class_id], 1)).max())
+            sums = np.concatenate(([0.0], np.cumsum(ledger.rate[class_id])))
+            ends = np.arange(window.earliest, window.latest_start + 1) + window.duration
+            costs = share * (sums[ends] - sums[ends - window.duration])
+            expected += [(cost, start, class_id) for cost, start in zip(costs.tolist(), window.starts())]
+        assert timeline_pack.candidates(ledger, demand, window) == sorted(expected)
+
+
+def test_a_schedule_of_free_nodes_is_proven_at_zero_where_nothing_is_priced_below_it(tmp_path):
+    # cost (and carbon) count nodes in use at prices of 0 or more: 0 is a true bound, and an
+    # answer of 0 (work on nodes held by running jobs, free while held) is optimal without the
+    # LP; a negative electricity price somewhere takes the bound away
+    import dataclasses
+    from fractions import Fraction
+
+    problem = _sites_problem(tmp_path, 10, 20, 1)
+    assert timeline._no_less_than_zero(problem, "cost") == 0
+    assert timeline._no_less_than_zero(problem, "makespan") is None
+    first = problem.classes[0]
+    energy = (Fraction(-1, 100),) + tuple(Fraction(1, 100) for _ in range(problem.timeline.steps - 1))
+    cheaper = dataclasses.replace(problem, classes=[dataclasses.replace(first, step_energy_cost=energy),
+                                                    *problem.classes[1:]])
+    assert timeline._no_less_than_zero(cheaper, "cost") is None

@@ -305,7 +305,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                 horizon_value(problem, made, objective) < horizon_value(problem, assignments, objective):
             assignments, unplaced = made, []
     value = horizon_value(problem, assignments, objective)
-    bound = max((b for b in (first.bound, relaxed)
+    bound = max((b for b in (first.bound, relaxed, _no_less_than_zero(problem, objective))
                  if b is not None and stated_bound(b, value, not unplaced) is not None), default=None)
     status = Status.FEASIBLE
     if not unplaced and bound is not None and value - bound <= OPTIMALITY_TOLERANCE * abs(value):
@@ -318,6 +318,23 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # tie-breaks: never raise the value; tried until the limit
     placed = timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
     return timeline_preferences.preferred(problem, placed, names, _deadline(time_limit, began))
+
+
+def _no_less_than_zero(problem: Problem, objective: str) -> Fraction | None:
+    """0, a true bound of the cost or carbon where no node is ever priced (or emits) below 0:
+    a schedule of nothing but nodes that run held work (free while held) is proven optimal
+    without waiting for the LP, which at 1,000 nodes held apart did not come in by 5 s."""
+    def lowest(rates: tuple[Fraction, ...], otherwise: Fraction) -> Fraction:
+        return min(rates) if rates else otherwise
+
+    if objective == "carbon":
+        never_below = all(lowest(c.step_carbon, Fraction(0)) >= 0 for c in problem.classes)
+    elif objective == "cost":  # (a price and an electricity cost, each at least 0)
+        never_below = all(lowest(c.step_price, c.price) >= 0 and lowest(c.step_energy_cost, Fraction(0)) >= 0
+                          for c in problem.classes)
+    else:
+        return None
+    return Fraction(0) if never_below else None
 
 
 def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None
