@@ -1169,3 +1169,14 @@ def test_a_workload_that_cannot_fill_a_multi_host_tpu_slice_is_told_what_would(t
     assert main(["solve", str(path), "--format", "json"]) == 0
     (tmp_path / "placed.json").write_text(capsys.readouterr().out)
     assert main(["verify", str(path), str(tmp_path / "placed.json")]) == 0
+
+
+@pytest.mark.parametrize("home", ["us-east-1", "us-east-2", "us-west-2"])
+def test_the_buy_repair_buys_in_the_region_of_the_policys_own_nodes_at_a_price_tie(tmp_path, home):
+    # found as a user (session 59): an EKS cluster in us-east-1 was told "allow buying 2 x
+    # g6.xlarge ... in us-east-2", nodes that join a cluster the team does not have
+    text = (_offer("m1", '["us-east-1", "us-east-2", "us-west-2"]')
+            + pool("own", 1, 4, "16Gi", 0.1, extra=f'  region = "{home}"\n') + workload("api", 5, 3, "4Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    [repair] = [r for r in explanation.repairs if r.part.kind == "buy"]
+    assert repair.text == f"allow buying 4 x m1 (`m1`) in {home} at 0.20 USD/h each (add a `buy` block)"

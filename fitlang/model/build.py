@@ -27,6 +27,7 @@ from fitlang.check.program import (
     Horizon,
     Inventory,
     Kept,
+    Policy,
     PowerCap,
     Program,
     Workload,
@@ -226,6 +227,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         buy_origins={i: b.origin for i, b in enumerate(program.buys) if b.origin},
         buy_names={i: buy_named(b.name) for i, b in enumerate(program.buys)},
         buy_providers={i: tuple(b.providers) for i, b in enumerate(program.buys) if b.providers is not None},
+        home_regions=_home_regions(classes, policy),
         option_groups=[_option_group(w, names[w.name])
                        for w in program.workloads.values() if w.options],
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
@@ -238,6 +240,16 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
     return Built(problem, diagnostics + _spreads_refused(problem), sorted(set(room.overfilled)))
+
+
+def _home_regions(classes: Sequence[NodeClass], policy: Policy) -> dict[str, int]:
+    """Where bought nodes go at a price tie (`Problem.home_regions`): the `terraform` block's
+    region, then the regions of the policy's own nodes (an inventory's, a pool's)."""
+    ranks = {} if (target := policy.bought_region()) is None else {target: 0}
+    for node_class in classes:
+        if not node_class.provisioned and node_class.region is not None:
+            ranks.setdefault(node_class.region, 1)
+    return ranks
 
 
 def _spreads_refused(problem: Problem) -> list[Diagnostic]:

@@ -506,6 +506,10 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     buy_names: dict[int, str] = field(default_factory=dict)  # buy group -> as a message names it
     buy_providers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # its `providers`, if set
+    # region -> its rank where an offer is sold in several at one price, best first: 0 the
+    # `terraform` block's region, 1 a region of the policy's own nodes; unlisted ranks last. A
+    # tie-break, not a rule: bought nodes move to the best at no cost (`solve/home_regions.py`)
+    home_regions: dict[str, int] = field(default_factory=dict)
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
     # moving work (`fitc plan`; `model/build.with_current` sets these from a `CurrentState`):
     # demand -> node -> its replicas running there now (nodes of this problem only), and

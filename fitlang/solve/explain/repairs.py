@@ -41,6 +41,7 @@ from fitlang.solve.explain.search import (
     ruled_out,
     works,
 )
+from fitlang.solve.home_regions import counts_at_home
 
 _POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
 _COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET)  # `_applied` sets
@@ -246,12 +247,17 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     if outcome.solution is None:
         return None
     # (node counts u are whole columns: HiGHS gives them as int)
-    counts = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in trial.spare_offers}
-    # checked like every other repair: the offers bounded to what this placement buys
-    trial = dataclasses.replace(trial, classes=[
-        _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
-    check = works(trial, deadline, cheapest=True)
-    if not check.placed:
+    found = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in trial.spare_offers}
+    # at a price tie in the policy's own region (`home_regions.py`), where that works too
+    at_home = counts_at_home(trial, trial.spare_offers, found)
+    for counts in [at_home, found] if at_home != found else [found]:
+        # checked like every other repair: the offers bounded to what this placement buys
+        bounded = dataclasses.replace(trial, classes=[
+            _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
+        check = works(bounded, deadline, cheapest=True)
+        if check.placed:
+            break
+    else:
         return None
     changes = []
     for group in sorted({c.buy_group for c in trial.spare_offers if counts[c.id]},
