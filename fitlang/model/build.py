@@ -55,7 +55,14 @@ from fitlang.model.eligibility import (
     ruled_out,
     ruled_out_key,
 )
-from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file, tpu_slice
+from fitlang.model.inventory import (
+    GKE_TPU_SELECTORS,
+    InventoryNode,
+    InventoryRead,
+    capacity_spot,
+    read_file,
+    tpu_slice,
+)
 from fitlang.model.node_accelerators import matched_alike, node_accelerator
 from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
@@ -646,6 +653,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
             node_hostnames={n.name: host for n in members
                             if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)},
+            node_capacity_types=_capacity_types(members, first.labels),
             tpu_slice=slice_[0] if slice_ else None, slice_hosts=slice_[1] if slice_ else 0))
     return classes
 
@@ -750,6 +758,14 @@ def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dic
             own[node.name] = {"cpu": node.cpu_milli, "memory": node.memory,
                               "gpu": node.gpu_count, "disk": node.disk}
     return own
+
+
+def _capacity_types(members: list[InventoryNode], common: dict[str, str]) -> dict[str, str]:
+    """Each node's capacity type, where its labels say it and the class's common labels do not."""
+    if capacity_spot(common) is not None:
+        return {}
+    return {n.name: "spot" if spot else "on-demand" for n in members
+            if (spot := capacity_spot(n.labels)) is not None}
 
 
 def _common_labels(members: list[InventoryNode]) -> dict[str, str]:

@@ -202,6 +202,10 @@ class NodeClass(Frozen):
     # node name -> its `kubernetes.io/hostname` label, where an inventory states one that is
     # not its name (the kubelet's --hostname-override, a cloud that names nodes by instance)
     node_hostnames: dict[str, str] = field(default_factory=dict)
+    # node name -> `spot` or `on-demand` as its labels say, where the class's nodes differ in it
+    # (a class priced by `spot_prices` is all spot, and its labels say so): `fitc diff` says a
+    # move between them (`outcome.capacity_type`)
+    node_capacity_types: dict[str, str] = field(default_factory=dict)
     # the hosts of a multi-host TPU slice (a `2x4` v5e slice of 4-chip nodes is 2 hosts): its
     # GKE node pool, and how many hosts the slice has. A slice's hosts run one job together: one
     # gang of a replica per host, asking every chip of its host (`rules/tpu_slices.py`), all of
