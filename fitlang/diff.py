@@ -1,8 +1,8 @@
 """`fitc diff OLD.fit NEW.fit` (or `--rev REV FILE`): what a change to a policy does to its
 placement, as `terraform plan` says what a change does to infrastructure: the cost before and
-after, the workloads that change pool, zone, instance type or CPU architecture, the nodes
-bought or released, the outcome, and the limits (budget, `buy` limits, power caps, full pools)
-that start or stop binding.
+after, the workloads that change pool, zone, instance type, CPU architecture or capacity type
+(spot, on-demand), the nodes bought or released, the outcome, and the limits (budget, `buy`
+limits, power caps, full pools) that start or stop binding.
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 the placement is the same, 2 it changes,
 1 errors (a policy that does not check is an error, not a change).
@@ -38,6 +38,7 @@ class Moved(Frozen):
     # same cluster is said by these alone
     instance_types: tuple[tuple[str, ...], tuple[str, ...]]
     archs: tuple[tuple[str, ...], tuple[str, ...]]
+    capacities: tuple[tuple[str, ...], tuple[str, ...]]  # spot, on-demand (where said)
     placed: tuple[int, int]
 
 
@@ -70,9 +71,10 @@ def compare(before: Observed, after: Observed) -> PolicyDiff:
         zones = (_names(before.zones.get(workload)), _names(after.zones.get(workload)))
         types = (_names(before.instance_types.get(workload)), _names(after.instance_types.get(workload)))
         archs = (_names(before.archs.get(workload)), _names(after.archs.get(workload)))
+        capacities = (_names(before.capacities.get(workload)), _names(after.capacities.get(workload)))
         placed = (before.placed.get(workload, 0), after.placed.get(workload, 0))
-        if any(was != now for was, now in (pools, zones, types, archs)) or placed[0] != placed[1]:
-            diff.moved.append(Moved(workload, pools, zones, types, archs, placed))
+        if any(was != now for was, now in (pools, zones, types, archs, capacities)) or placed[0] != placed[1]:
+            diff.moved.append(Moved(workload, pools, zones, types, archs, capacities, placed))
     diff.bought = _changed_counts(before.bought_by_pool, after.bought_by_pool)
     diff.used = _changed_counts(before.used_by_pool, after.used_by_pool)
     return diff
@@ -110,6 +112,8 @@ def as_text(diff: PolicyDiff) -> str:
                          f"{_listed(moved.instance_types[1])}")
         if moved.archs[0] != moved.archs[1]:
             parts.append(f"arch {_listed(moved.archs[0])} -> {_listed(moved.archs[1])}")
+        if moved.capacities[0] != moved.capacities[1]:
+            parts.append(f"capacity {_listed(moved.capacities[0])} -> {_listed(moved.capacities[1])}")
         lines.append(f"~ workload {moved.workload}: {'; '.join(parts)}")
     for pool, (was, now) in diff.bought.items():
         sign = "+" if now > was else "-"
@@ -137,6 +141,7 @@ def as_json(diff: PolicyDiff) -> str:
                        "instance_types": {"before": list(m.instance_types[0]),
                                           "after": list(m.instance_types[1])},
                        "arch": {"before": list(m.archs[0]), "after": list(m.archs[1])},
+                       "capacity": {"before": list(m.capacities[0]), "after": list(m.capacities[1])},
                        "placed": {"before": m.placed[0], "after": m.placed[1]}} for m in diff.moved],
         "bought": [{"pool": pool, "before": was, "after": now} for pool, (was, now) in diff.bought.items()],
         "in_use": [{"pool": pool, "before": was, "after": now} for pool, (was, now) in diff.used.items()],

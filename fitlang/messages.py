@@ -916,6 +916,17 @@ class SpreadMetInOneDomain(Message):
     detail: str
 
 
+class KarpenterNotForProvider(Message):
+    code = "W0108"
+    summary = "bought capacity Karpenter's NodePools are not written for"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("`karpenter_node_class` writes NodePools for AWS capacity (Karpenter's AWS provider); "
+           "apply the Terraform target's node group for this offer, or buy it from AWS.")
+    detail: str
+    target: str
+
+
 class BuyRegionUnsold(Message):
     code = "W0104"
     summary = "`buy` region where none of its offers is sold"

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.driver import Compilation, Outcome
+from fitlang.model.inventory import capacity_spot
 from fitlang.rules.base import used_per_class
 
 if TYPE_CHECKING:
-    from fitlang.model.problem import Problem
+    from fitlang.model.problem import NodeClass, Problem
     from fitlang.solve.placement import Placement
 
 # the driver's verdicts as tests and diffs name them; `invalid`: the policy does not check
@@ -37,6 +38,9 @@ class Observed:
     # cluster's `kubectl get nodes`, one pool) a move from x86 to Graviton changes only these
     instance_types: dict[str, set[str | None]] = field(default_factory=dict)
     archs: dict[str, set[str | None]] = field(default_factory=dict)
+    # spot or on-demand, where the class's pricing says it (`capacity_type`): onto spot nodes
+    # of the same types and zones, a move showed as a cost change alone
+    capacities: dict[str, set[str | None]] = field(default_factory=dict)
     regions: dict[str, set[str | None]] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)
     unplaced: dict[str, int] = field(default_factory=dict)
@@ -69,6 +73,7 @@ def observe(compilation: Compilation, time_limit: float) -> Observed:
         observed.zones.setdefault(workload, set()).add(node_class.topology_value("zone"))
         observed.instance_types.setdefault(workload, set()).add(node_class.instance_type)
         observed.archs.setdefault(workload, set()).add(node_class.arch)
+        observed.capacities.setdefault(workload, set()).add(capacity_type(node_class, assignment.node))
         observed.regions.setdefault(workload, set()).add(node_class.topology_value("region"))
         observed.placed[workload] = observed.placed.get(workload, 0) + 1
     for item in placement.unplaced:
@@ -90,6 +95,17 @@ def observe(compilation: Compilation, time_limit: float) -> Observed:
     if problem.timeline is not None:
         _observe_in_time(problem, placement, observed)
     return observed
+
+
+def capacity_type(node_class: NodeClass, node: str) -> str | None:
+    """`spot` or `on-demand`: a bought class's pricing; an inventory node's as the labels of its
+    class (a class priced by `spot_prices` is all spot) or its own say it; else None."""
+    if node_class.provisioned:
+        return "spot" if node_class.spot else "on-demand"
+    spot = capacity_spot(node_class.labels)
+    if spot is None:
+        return node_class.node_capacity_types.get(node)
+    return "spot" if spot else "on-demand"
 
 
 def _observe_in_time(problem: Problem, placement: Placement, observed: Observed) -> None:

@@ -87,6 +87,19 @@ def github(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) 
     return "\n".join(out) + ("\n" if out else "")
 
 
+def junit_classname(path: str) -> str:
+    """A test case's `classname` for a policy file: its path's directories and its name without
+    `.fit`, joined by dots, each with its own dots as `_` (`policies/platform_test.fit` ->
+    `policies.platform_test`). Jenkins' JUnit plugin splits a classname at its last dot into
+    package and class (`CaseResult.getPackageName`, `getSimpleName`): the path as it is showed
+    as package `policies/platform_test`, class `fit`. GitLab shows the classname as it is as
+    the test's suite, and the path in `file`."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if parts and parts[-1].endswith(".fit") and len(parts[-1]) > len(".fit"):
+        parts[-1] = parts[-1][:-len(".fit")]
+    return ".".join(p.replace(".", "_") for p in parts) or "fitc"
+
+
 def junit(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
     """JUnit XML, as CI test reports read it (GitLab, Jenkins, GitHub test reporters; what
     Regal's and conftest's `--format junit` give): a <testsuite> per file, a <testcase> per
@@ -108,7 +121,8 @@ def junit(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -
                                        failures=str(failures), errors="0")
         for diagnostic in found:
             span = diagnostic.span
-            case = ElementTree.SubElement(suite, "testcase", classname=path, file=path, line=str(span.line),
+            case = ElementTree.SubElement(suite, "testcase", classname=junit_classname(path), file=path,
+                                          line=str(span.line),
                                           name=f"{diagnostic.code} at {span.line}:{span.column}")
             text = f"{path}:{span.line}:{span.column}: {diagnostic.severity.value}[{diagnostic.code}]: " \
                    f"{diagnostic.message}"

@@ -103,6 +103,9 @@ def test_junit_format_a_failure_per_error_and_a_pass_when_clean(tmp_path, fitc):
     failures = suites[0].findall("testcase/failure")
     assert sorted(f.get("type") for f in failures) == ["E0205", "E0206", "E0303"]
     assert any(f.text == "bad.fit:2:11: error[E0303]: count must be >= 0, found -1" for f in failures)
+    # the file's name without `.fit`: Jenkins splits a classname at its last dot (package, class)
+    cases = suites[0].findall("testcase")
+    assert {(c.get("classname"), c.get("file")) for c in cases} == {("bad", "bad.fit")}
     clean = fitc("check", "--format", "junit", "ok.fit", cwd=tmp_path)
     assert clean.returncode == 0
     cases = ElementTree.fromstring(clean.stdout).findall("testsuite/testcase")

@@ -31,6 +31,7 @@ def test_a_change_that_moves_work_exits_2_and_says_what_moves(tmp_path, fitc):
                                       "zones": {"before": ["zone-a"], "after": ["zone-a", "zone-b"]},
                                       "instance_types": {"before": [], "after": []},
                                       "arch": {"before": ["amd64"], "after": ["amd64"]},
+                                      "capacity": {"before": [], "after": []},
                                       "placed": {"before": 2, "after": 3}}]
     assert document["in_use"] == [{"pool": "big_b", "before": 0, "after": 1}]
 
@@ -60,13 +61,13 @@ def test_an_infeasible_change_shows_the_outcome(tmp_path, fitc):
     assert (document["before"]["outcome"], document["after"]["outcome"]) == ("placed", "infeasible")
 
 
-def _eks_node(name: str, instance_type: str, arch: str) -> dict:
+def _eks_node(name: str, instance_type: str, arch: str, capacity: str = "on-demand") -> dict:
     """A node as `kubectl get nodes -o json` lists it on EKS with Karpenter (one zone: a move
     between its nodes changes no zone)."""
     return {"kind": "Node", "metadata": {"name": name, "labels": {
         "kubernetes.io/arch": arch, "node.kubernetes.io/instance-type": instance_type,
         "topology.kubernetes.io/zone": "us-east-1a", "karpenter.sh/nodepool": "default",
-        "karpenter.sh/capacity-type": "on-demand"}},
+        "karpenter.sh/capacity-type": capacity}},
         "status": {"allocatable": {"cpu": "7910m", "memory": "31Gi", "pods": "58"}}}
 
 
@@ -105,7 +106,8 @@ def test_a_move_onto_graviton_nodes_of_one_inventory_says_their_instance_types_a
         "workload": "api", "pools": {"before": ["eks"], "after": ["eks"]},
         "zones": {"before": ["us-east-1a"], "after": ["us-east-1a"]},
         "instance_types": {"before": ["m7i.2xlarge"], "after": ["m7g.2xlarge"]},
-        "arch": {"before": ["amd64"], "after": ["arm64"]}, "placed": {"before": 2, "after": 2}}]
+        "arch": {"before": ["amd64"], "after": ["arm64"]},
+        "capacity": {"before": ["on-demand"], "after": ["on-demand"]}, "placed": {"before": 2, "after": 2}}]
 
 
 def test_a_move_onto_other_nodes_of_one_inventory_at_the_same_cost_is_a_change(tmp_path, fitc):
@@ -120,6 +122,37 @@ def test_a_move_onto_other_nodes_of_one_inventory_at_the_same_cost_is_a_change(t
     result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (
         2, "~ workload api: instance types [m7i.2xlarge] -> [m7g.2xlarge]; arch [amd64] -> [arm64]\n")
+
+
+SPOT_PRICED = '  spot_prices = { "m7i.2xlarge": 0.1612 USD/h }\n'
+ON_DEMAND_ONLY = '  require labels["karpenter.sh/capacity-type"] == "on-demand"\n'
+
+
+@pytest.mark.parametrize("old, new, said", [
+    # found as a user (session 59): `api` let onto spot nodes of the same type and zone showed
+    # as the cost alone; the classes split by the label the rule reads
+    (ONE_CLUSTER.replace("memory = 4GiB\n", "memory = 4GiB\n" + ON_DEMAND_ONLY),
+     ONE_CLUSTER.replace("m7g.2xlarge\": 0.3264 USD/h }\n", "m7g.2xlarge\": 0.3264 USD/h }\n" + SPOT_PRICED),
+     ("cost: 0.40 USD/h -> 0.16 USD/h (-0.24)", "~ workload api: capacity [on-demand] -> [spot]")),
+    # one class of both (no rule reads the label, no spot price): each node's own labels
+    (ONE_CLUSTER.replace("cpu = 2", "cpu = 5"),
+     ONE_CLUSTER.replace("cpu = 2", "cpu = 5").replace("replicas = 2", "replicas = 1").replace(
+         "m7g.2xlarge\": 0.3264 USD/h }\n", "m7g.2xlarge\": 0.3264 USD/h }\n" + SPOT_PRICED),
+     ("cost: 0.81 USD/h -> 0.16 USD/h (-0.65)",
+      "~ workload api: replicas placed 2 -> 1; capacity [on-demand, spot] -> [spot]",
+      "~ pool eks: 2 -> 1 node in use", "- no longer binding: pool `eks` full (2/2 nodes)")),
+])
+def test_a_move_onto_spot_nodes_of_the_same_types_says_the_capacity_type(tmp_path, fitc, old, new, said):
+    nodes = [_eks_node("od-node", "m7i.2xlarge", "amd64"),
+             _eks_node("spot-node", "m7i.2xlarge", "amd64", "spot")]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    (tmp_path / "old.fit").write_text(old)
+    (tmp_path / "new.fit").write_text(new)
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert (result.returncode, tuple(result.stdout.splitlines())) == (2, said), result.stderr
+    document = json.loads(fitc("diff", "old.fit", "new.fit", "--format", "json", cwd=tmp_path).stdout)
+    [moved] = document["workloads"]
+    assert moved["capacity"]["after"] == ["spot"]
 
 
 def git(repo: Path, *args: str) -> None:

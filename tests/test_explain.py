@@ -1169,3 +1169,39 @@ def test_a_workload_that_cannot_fill_a_multi_host_tpu_slice_is_told_what_would(t
     assert main(["solve", str(path), "--format", "json"]) == 0
     (tmp_path / "placed.json").write_text(capsys.readouterr().out)
     assert main(["verify", str(path), str(tmp_path / "placed.json")]) == 0
+
+
+@pytest.mark.parametrize("home", ["us-east-1", "us-east-2", "us-west-2"])
+def test_the_buy_repair_buys_in_the_region_of_the_policys_own_nodes_at_a_price_tie(tmp_path, home):
+    # found as a user (session 59): an EKS cluster in us-east-1 was told "allow buying 2 x
+    # g6.xlarge ... in us-east-2", nodes that join a cluster the team does not have
+    text = (_offer("m1", '["us-east-1", "us-east-2", "us-west-2"]')
+            + pool("own", 1, 4, "16Gi", 0.1, extra=f'  region = "{home}"\n') + workload("api", 5, 3, "4Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    [repair] = [r for r in explanation.repairs if r.part.kind == "buy"]
+    assert repair.text == f"allow buying 4 x m1 (`m1`) in {home} at 0.20 USD/h each (add a `buy` block)"
+
+
+def _typed_nodes(count: int) -> str:
+    """`count` kubectl nodes of one instance type, each in a zone of its own: classes apart."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"metadata": {"name": f"n{i}", "labels": {
+            "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "m5.xlarge",
+            "topology.kubernetes.io/zone": f"z{i}"}},
+         "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+                    "conditions": [{"type": "Ready", "status": "True"}]}} for i in range(count)]})
+
+
+def test_more_nodes_of_an_instance_type_split_in_classes_are_asked_once_and_counted_whole(tmp_path):
+    # found as a user (session 59): "add 4 nodes like those of `eks/m7i.2xlarge`" once per
+    # class of the one instance type (classes apart by zone, by what running pods leave)
+    text = ('inventory rack {\n  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n'
+            + workload("w", 5, 3, "1Gi"))
+    (tmp_path / "nodes.json").write_text(_typed_nodes(3))
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.text.split(" (cost")[0] for r in explanation.repairs if r.part.kind == "capacity"] == [
+        "add 2 `m5.xlarge` nodes like those of `rack/m5.xlarge` to the inventory "
+        "(5 `m5.xlarge` nodes in all)"]
+    # true: the cluster with two more such nodes places every replica
+    (tmp_path / "nodes.json").write_text(_typed_nodes(5))
+    assert solved(problem_from(tmp_path, text, "grown.fit")).status == "optimal"

@@ -207,3 +207,28 @@ def test_every_example_test_file_tests_a_shipped_policy(path):
     found = read_test_file(path)
     assert found.diagnostics == [] and found.cases
     assert {case.policy.resolve() for case in found.cases} <= {p.resolve() for p in policies(EXAMPLES)}
+
+
+def _jenkins_package_and_class(classname: str) -> tuple[str, str]:
+    """How Jenkins' JUnit plugin reads a classname (`CaseResult.getPackageName` and
+    `getSimpleName`: split at the last dot, "(root)" where there is none)."""
+    package, dot, simple = classname.rpartition(".")
+    return (package if dot else "(root)", simple)
+
+
+@pytest.mark.parametrize("directory, package", [
+    ("policies", "policies"), ("ci.d/v1.2", "ci_d.v1_2"), (".", "(root)")])
+def test_junit_classnames_read_as_the_test_file_in_jenkins_and_gitlab(tmp_path, fitc, directory, package):
+    # found as a user (session 59): `classname="policies/platform_test.fit"` read in Jenkins as
+    # package `policies/platform_test`, class `fit`; GitLab shows the classname as the suite
+    where = tmp_path / directory
+    where.mkdir(parents=True, exist_ok=True)
+    write(where, "test fine {\n  expect {\n    outcome = placed\n  }\n}\n")
+    (where / "shop_test.fit").rename(where / "platform_test.fit")
+    (where / "shop.fit").rename(where / "platform.fit")
+    path = str(Path(directory) / "platform_test.fit")  # (as fitc names it: no `./`)
+    junit = fitc("test", path, "--format", "junit", cwd=tmp_path)
+    assert junit.returncode == 0, junit.stderr
+    [case] = ElementTree.fromstring(junit.stdout).findall("testsuite/testcase")
+    assert _jenkins_package_and_class(case.get("classname", "")) == (package, "platform_test")
+    assert case.get("file") == path  # the path as it is, for GitLab's "Filename"

@@ -1217,3 +1217,80 @@ def test_min_domains_is_written_where_the_scheduler_holds_it_as_placed(tmp_path,
         "`min_domains 3` of `web`'s spread over zone is not written on 3 object(s): each selects one "
         "pool's nodes, the scheduler counts only their zone (fewer domains than 3, so each may hold at "
         "most max_skew 1), and fitc runs more there; fitc holds it across the pools"]
+
+
+# Graviton at a spot price (the standard library states none for it)
+KARPENTER = ('import "std/aws"\n'
+             'offer arm_spot {\n  provider = aws\n  instance_type = "c7g.4xlarge"\n  max_pods = 234\n'
+             '  regions = ["us-east-1"]\n  cpu = 16\n  memory = 32GiB\n  arch = arm64\n  price = 0.58 USD/h\n'
+             '  spot_price = 0.25 USD/h\n}\n'
+             'buy arm {\n  offers = [arm_spot]\n  spot = true\n}\n'
+             'buy x86 {\n  offers = [aws_m7i_2xlarge]\n  regions = ["us-east-1"]\n}\n'
+             'workload api {\n  replicas = 4\n  cpu = 6\n  memory = 8GiB\n  arch = [arm64]\n' + IMAGE + '}\n'
+             'workload checkout {\n  replicas = 3\n  cpu = 3\n  memory = 4GiB\n' + IMAGE + '}\n'
+             'policy {\n  kubernetes {\n    namespace = "shop"\n    karpenter_node_class = "default"\n'
+             '  }\n}\n')
+
+
+def _karpenter_node(pool: dict, region: str) -> dict[str, str]:
+    """The labels of a node Karpenter launches from `pool`: its template's, each requirement's
+    one value, and the region EKS's nodes carry."""
+    labels = dict(pool["spec"]["template"]["metadata"]["labels"])
+    for requirement in pool["spec"]["template"]["spec"]["requirements"]:
+        assert requirement["operator"] == "In" and len(requirement["values"]) == 1
+        labels[requirement["key"]] = requirement["values"][0]
+    return {**labels, "topology.kubernetes.io/region": region}
+
+
+def _selects(term: dict, labels: dict[str, str]) -> bool:
+    return all(e["operator"] == "In" and labels.get(e["key"]) in e["values"]
+               for e in term["matchExpressions"])
+
+
+def test_karpenter_node_pools_launch_the_nodes_the_workloads_select_as_many_as_bought(tmp_path, snapshot):
+    # found as a user (session 59): on Karpenter, a Job selecting `fitlang.dev/pool` of a bought
+    # offer stayed Pending: only fitc's Terraform node groups set that label
+    (tmp_path / "shop.fit").write_text(KARPENTER)
+    context, files = render(tmp_path / "shop.fit", "kubernetes")
+    assert "nodepools.yaml" in yaml.safe_load(files["kustomization.yaml"])["resources"]
+    pools = list(yaml.safe_load_all(files["nodepools.yaml"]))
+    assert [(p["apiVersion"], p["kind"]) for p in pools] == [("karpenter.sh/v1", "NodePool")] * 2
+    nodes = {p["metadata"]["name"]: _karpenter_node(p, "us-east-1") for p in pools}
+    bought = {context.problem.node_class(c).instance_type: len(n)
+              for c, n in context.placement.bought.items()}
+    for pool in pools:
+        node = nodes[pool["metadata"]["name"]]
+        vcpus = {"c7g.4xlarge": 16, "m7i.2xlarge": 8}[node["node.kubernetes.io/instance-type"]]
+        # as many nodes as bought: a node's CPU capacity is its vCPUs
+        count = bought[node["node.kubernetes.io/instance-type"]]
+        assert pool["spec"]["limits"] == {"cpu": str(vcpus * count)}
+        assert pool["spec"]["template"]["spec"]["nodeClassRef"] == {
+            "group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"}
+    capacity = {n["node.kubernetes.io/instance-type"]: n["karpenter.sh/capacity-type"]
+                for n in nodes.values()}
+    assert capacity == {"c7g.4xlarge": "spot", "m7i.2xlarge": "on-demand"}
+    # each Deployment's pods select the nodes of exactly one NodePool
+    for name in ("api", "checkout"):
+        for document in yaml.safe_load_all(files[f"{name}.yaml"]):
+            terms = document["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            assert sum(any(_selects(t, node) for t in terms) for node in nodes.values()) == 1
+    assert files["nodepools.yaml"] == snapshot
+    assert render(tmp_path / "shop.fit", "kubernetes")[1] == files  # the same bytes
+
+
+def test_karpenter_node_pools_name_what_they_cannot_launch(tmp_path):
+    text = KARPENTER.replace('"default"', '"Default Class"')
+    (tmp_path / "bad.fit").write_text(text)
+    found = TARGETS["kubernetes"]().problems(context_for(tmp_path / "bad.fit"))
+    assert [d.code for d in errors(found)] == ["E0601"]
+    assert "karpenter_node_class 'Default Class' is not a DNS-1123 subdomain" in errors(found)[0].message
+    # GCP capacity: no NodePool (Karpenter's AWS provider), said
+    gcp = KARPENTER.replace('import "std/aws"\n', 'import "std/aws"\nimport "std/gcp"\n').replace(
+        "offers = [arm_spot]", 'offers = [gcp_t2a_standard_8]\n  regions = ["us-central1"]')
+    (tmp_path / "gcp.fit").write_text(gcp)
+    context, files = render(tmp_path / "gcp.fit", "kubernetes")
+    warned = [d for d in TARGETS["kubernetes"]().problems(context) if d.code == "W0108"]
+    assert len(warned) == 1 and "`gcp_t2a_standard_8` (gcp) is bought in us-central1" in warned[0].message
+    written = [yaml.safe_load(t) for name, t in files.items() if name.endswith("nodepools.yaml")]
+    assert [p["spec"]["template"]["spec"]["requirements"][0]["values"] for p in written] == [["m7i.2xlarge"]]

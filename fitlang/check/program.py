@@ -460,6 +460,10 @@ class TargetSettings:
         """The partition all work runs in, if these settings name one."""
         return None
 
+    def bought_region(self) -> str | None:
+        """The region these settings buy nodes in, if they name one (a tie-break of where to buy)."""
+        return None
+
 
 _Settings = TypeVar("_Settings", bound=TargetSettings)
 
@@ -494,6 +498,10 @@ class Policy(Frozen):
     def work_partition(self) -> str | None:
         return next((partition for stated in self.settings.values()
                      if (partition := stated.work_partition()) is not None), None)
+
+    def bought_region(self) -> str | None:
+        return next((region for stated in self.settings.values()
+                     if (region := stated.bought_region()) is not None), None)
 
 
 class Program(Frozen):

@@ -27,6 +27,7 @@ from fitlang.check.program import (
     Horizon,
     Inventory,
     Kept,
+    Policy,
     PowerCap,
     Program,
     Workload,
@@ -54,7 +55,14 @@ from fitlang.model.eligibility import (
     ruled_out,
     ruled_out_key,
 )
-from fitlang.model.inventory import GKE_TPU_SELECTORS, InventoryNode, InventoryRead, read_file, tpu_slice
+from fitlang.model.inventory import (
+    GKE_TPU_SELECTORS,
+    InventoryNode,
+    InventoryRead,
+    capacity_spot,
+    read_file,
+    tpu_slice,
+)
 from fitlang.model.node_accelerators import matched_alike, node_accelerator
 from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
@@ -226,6 +234,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
         buy_origins={i: b.origin for i, b in enumerate(program.buys) if b.origin},
         buy_names={i: buy_named(b.name) for i, b in enumerate(program.buys)},
         buy_providers={i: tuple(b.providers) for i, b in enumerate(program.buys) if b.providers is not None},
+        home_regions=_home_regions(classes, policy),
         option_groups=[_option_group(w, names[w.name])
                        for w in program.workloads.values() if w.options],
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
@@ -238,6 +247,16 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
     return Built(problem, diagnostics + _spreads_refused(problem), sorted(set(room.overfilled)))
+
+
+def _home_regions(classes: Sequence[NodeClass], policy: Policy) -> dict[str, int]:
+    """Where bought nodes go at a price tie (`Problem.home_regions`): the `terraform` block's
+    region, then the regions of the policy's own nodes (an inventory's, a pool's)."""
+    ranks = {} if (target := policy.bought_region()) is None else {target: 0}
+    for node_class in classes:
+        if not node_class.provisioned and node_class.region is not None:
+            ranks.setdefault(node_class.region, 1)
+    return ranks
 
 
 def _spreads_refused(problem: Problem) -> list[Diagnostic]:
@@ -634,6 +653,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program
             node_taken={n.name: dict(taken.room[n.name]) for n in members if n.name in taken.room},
             node_hostnames={n.name: host for n in members
                             if (host := n.labels.get("kubernetes.io/hostname")) not in (None, n.name)},
+            node_capacity_types=_capacity_types(members, first.labels),
             tpu_slice=slice_[0] if slice_ else None, slice_hosts=slice_[1] if slice_ else 0))
     return classes
 
@@ -738,6 +758,14 @@ def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dic
             own[node.name] = {"cpu": node.cpu_milli, "memory": node.memory,
                               "gpu": node.gpu_count, "disk": node.disk}
     return own
+
+
+def _capacity_types(members: list[InventoryNode], common: dict[str, str]) -> dict[str, str]:
+    """Each node's capacity type, where its labels say it and the class's common labels do not."""
+    if capacity_spot(common) is not None:
+        return {}
+    return {n.name: "spot" if spot else "on-demand" for n in members
+            if (spot := capacity_spot(n.labels)) is not None}
 
 
 def _common_labels(members: list[InventoryNode]) -> dict[str, str]:

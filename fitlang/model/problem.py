@@ -202,6 +202,10 @@ class NodeClass(Frozen):
     # node name -> its `kubernetes.io/hostname` label, where an inventory states one that is
     # not its name (the kubelet's --hostname-override, a cloud that names nodes by instance)
     node_hostnames: dict[str, str] = field(default_factory=dict)
+    # node name -> `spot` or `on-demand` as its labels say, where the class's nodes differ in it
+    # (a class priced by `spot_prices` is all spot, and its labels say so): `fitc diff` says a
+    # move between them (`outcome.capacity_type`)
+    node_capacity_types: dict[str, str] = field(default_factory=dict)
     # the hosts of a multi-host TPU slice (a `2x4` v5e slice of 4-chip nodes is 2 hosts): its
     # GKE node pool, and how many hosts the slice has. A slice's hosts run one job together: one
     # gang of a replica per host, asking every chip of its host (`rules/tpu_slices.py`), all of
@@ -506,6 +510,10 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
     buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     buy_names: dict[int, str] = field(default_factory=dict)  # buy group -> as a message names it
     buy_providers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # its `providers`, if set
+    # region -> its rank where an offer is sold in several at one price, best first: 0 the
+    # `terraform` block's region, 1 a region of the policy's own nodes; unlisted ranks last. A
+    # tie-break, not a rule: bought nodes move to the best at no cost (`solve/home_regions.py`)
+    home_regions: dict[str, int] = field(default_factory=dict)
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
     # moving work (`fitc plan`; `model/build.with_current` sets these from a `CurrentState`):
     # demand -> node -> its replicas running there now (nodes of this problem only), and

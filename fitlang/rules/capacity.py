@@ -383,14 +383,32 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         return None
     extra = found[0]
     origin = problem.node_class(pool).spans.get("count")
-    # an inventory's nodes have no `count` to raise: the cluster needs the nodes themselves
     text = (f"add {plural(extra, 'node')} to pool `{pool}` (count = {count + extra})" if origin else
-            f"add {plural(extra, 'node')} like those of `{pool}` to the inventory "
-            f"({count + extra} in all)")
+            _inventory_grown(problem, problem.node_class(pool), extra))
     return search.Repair(part, text, origin or problem.node_class(pool).origin, str(count),
                          str(count + extra), found[1].cost,
                          search.fix(text, origin, str(count + extra)), extra,
                          Fraction(count + extra), checked=found[1])
+
+
+def _inventory_grown(problem: Problem, node_class: NodeClass, extra: int) -> str:
+    """An inventory's nodes have no `count` to raise: the cluster needs the nodes themselves.
+    Its nodes of one instance type may be classes apart (by what running pods leave on them,
+    zones): the type is named and counted over them all, as a cluster's team counts it
+    (`explain` says it once per type: `repairs.one_per_instance_type`)."""
+    kind = node_class.instance_type
+    same_type = [c for c in problem.classes if same_instance_type(c, node_class)]
+    if kind is None or len(same_type) == 1:
+        return (f"add {plural(extra, 'node')} like those of `{node_class.id}` to the inventory "
+                f"({node_class.count + extra} in all)")
+    return (f"add {plural(extra, f'`{kind}` node')} like those of `{node_class.id}` to the inventory "
+            f"({sum(c.count for c in same_type) + extra} `{kind}` nodes in all)")
+
+
+def same_instance_type(node_class: NodeClass, other: NodeClass) -> bool:
+    """Are both an inventory's nodes of one instance type (of one inventory)?"""
+    return (not node_class.provisioned and not other.provisioned and node_class.pool == other.pool
+            and node_class.instance_type is not None and node_class.instance_type == other.instance_type)
 
 
 RULE = Rule("capacity", excludes=excludes, sized_by=sized_by, why=why, last_resort=True, check=check,

@@ -64,6 +64,7 @@ from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order
 from fitlang.solve.guided_complete import floor_completion_end, room_made
 from fitlang.solve.guided_pass import guided_pass, next_pass_fits
 from fitlang.solve.guides import guides as _guides
+from fitlang.solve.home_regions import at_home
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import mixed_first
@@ -115,15 +116,17 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
           progress: Progress | None = None) -> Placement:
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`). Then nodes read from Slurm that
-    the answer overfills in whole cores per job are repaired (`whole_cores.py`). Running jobs'
+    the answer overfills in whole cores per job are repaired (`whole_cores.py`), and nodes bought
+    in another region at a price tie moved to the policy's own (`home_regions.py`). Running jobs'
     room held until a step of the horizon (`Problem.holds`) is pinned work (`held_room.py`)."""
     if problem.holds:
         from fitlang.solve.held_room import with_holds, without_holds
 
         held = with_holds(problem)
         return without_holds(solve(held, backend, time_limit, progress), held)
-    return whole_cores.solved_and_repaired(problem, time_limit, lambda limit: _solved(problem, backend, limit,
-                                                                                      progress))
+    placement = whole_cores.solved_and_repaired(
+        problem, time_limit, lambda limit: _solved(problem, backend, limit, progress))
+    return at_home(problem, placement)  # at a price tie, bought in the policy's own region
 
 
 def _solved(problem: Problem, backend: str, time_limit: float | None,

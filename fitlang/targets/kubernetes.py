@@ -35,7 +35,7 @@ from fitlang.messages import (
 from fitlang.model.inventory import GKE_TPU_SELECTORS
 from fitlang.model.problem import NodeClass
 from fitlang.rules.base import domain_of
-from fitlang.targets import kubernetes_time
+from fitlang.targets import kubernetes_karpenter, kubernetes_time
 from fitlang.targets.base import (
     CompileContext,
     Findings,
@@ -69,6 +69,9 @@ class KubernetesSettings(TargetSettings):
     pool_label: str = POOL_LABEL
     # the scheduler that runs gangs together (the coscheduling plugin's)
     scheduler_name: str = "scheduler-plugins-scheduler"
+    # the cluster's Karpenter `EC2NodeClass`: where set, a NodePool per offer bought
+    # (`kubernetes_karpenter.py`) launches the nodes the workloads select
+    karpenter_node_class: str | None = None
 
 
 register(BlockSchema("kubernetes", "none", {
@@ -78,6 +81,8 @@ register(BlockSchema("kubernetes", "none", {
                                      "pool's name its value (default fitlang.dev/pool)"),
     "scheduler_name": Attr(t.STRING, doc="scheduler of gang pods (default "
                                          "scheduler-plugins-scheduler, the coscheduling one)"),
+    "karpenter_node_class": Attr(t.STRING, doc="the cluster's Karpenter EC2NodeClass: a NodePool "
+                                               "per offer bought launches its nodes"),
 }), KubernetesSettings)
 
 
@@ -537,6 +542,11 @@ class Kubernetes(Target):
         if not _label_key_ok(stated.pool_label):
             problems.append(need(f"pool_label {stated.pool_label!r} is not a valid Kubernetes label key",
                                  where("pool_label"), InvalidLabelValue))
+        node_class = stated.karpenter_node_class
+        if node_class is not None and not _DNS_SUBDOMAIN.match(node_class):
+            problems.append(need(f"karpenter_node_class {node_class!r} is not a DNS-1123 subdomain "
+                                 "(lowercase letters, digits, `-` and `.`, at most 253), as an "
+                                 "EC2NodeClass's name must be", where("karpenter_node_class")))
         if not _DNS_SUBDOMAIN.match(stated.scheduler_name):
             problems.append(need(f"scheduler_name {stated.scheduler_name!r} is not a DNS-1123 "
                                  "subdomain (lowercase letters, digits, `-` and `.`, at most 253), "
@@ -569,6 +579,8 @@ class Kubernetes(Target):
         problems += min_domains_unwritten(context, need)
         problems += _packing_at_risk(context, need)
         problems += _recurring_warnings(context, need)
+        if settings(context).karpenter_node_class is not None:
+            problems += kubernetes_karpenter.unwritten(context, need)
         return by_message(problems)
 
     def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
@@ -631,6 +643,11 @@ class Kubernetes(Target):
                 else:
                     documents.append(builder(split, namespace, context))
         files.update({name: dump_all(documents) for name, documents in per_file.items()})
+        node_class = settings(context).karpenter_node_class
+        pools = [] if node_class is None else \
+            kubernetes_karpenter.node_pools(context, cluster, node_class, POOL_LABEL, MANAGED_BY)
+        if pools:
+            files[kubernetes_karpenter.NODE_POOLS_FILE] = dump_all(pools)
         files["kustomization.yaml"] = dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": sorted(files)})

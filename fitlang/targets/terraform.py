@@ -129,6 +129,10 @@ class TerraformSettings(TargetSettings):
         are theirs (docs/language.md, Clusters)."""
         return self.cluster if self.names(provider, region) else None
 
+    def bought_region(self) -> str | None:
+        """The block's region: where an offer sold in several regions at one price is bought."""
+        return self.region
+
 
 register(BlockSchema("terraform", "none", {"provider": Attr(t.PROVIDER),
                                            "region": Attr(t.STRING),

@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
-from fitlang.render import github, human
+from fitlang.render import github, human, junit_classname
 from fitlang.testing.runner import Result
 from fitlang.testing.suite import Run
 
@@ -80,14 +80,15 @@ def _junit(run: Run, sources: Callable[[str], str | None], verbose: bool) -> str
 
     for result in run.results:
         path = result.case.path
-        case = ElementTree.SubElement(suite_of(path), "testcase", name=result.case.name, classname=path,
+        case = ElementTree.SubElement(suite_of(path), "testcase", name=result.case.name,
+                                      classname=junit_classname(path),
                                       time=f"{result.seconds:.3f}", file=path,
                                       line=str(result.case.span.line))
         for diagnostic in result_diagnostics(result):
             _junit_item(case, "failure" if diagnostic.code == msg.TestFailed.code else "error", diagnostic)
     for diagnostic in run.diagnostics:
         case = ElementTree.SubElement(suite_of(diagnostic.path), "testcase", name="(reading the test file)",
-                                      classname=diagnostic.path)
+                                      classname=junit_classname(diagnostic.path))
         _junit_item(case, "error", diagnostic)
     for suite in suites.values():
         cases = suite.findall("testcase")

@@ -41,6 +41,7 @@ from fitlang.solve.explain.search import (
     ruled_out,
     works,
 )
+from fitlang.solve.home_regions import counts_at_home
 
 _POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
 _COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET)  # `_applied` sets
@@ -60,6 +61,7 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
         repair = _repair(scope, part, deadline)
         if repair is not None and repair.text not in {r.text for r, _ in found}:
             found.append((repair, rest_cost))
+    found = one_per_instance_type(scope, found)
     if not explanation.repairs_cut_short and now() < deadline:
         bought = _buy_repair(problem, deadline)
         if bought is not None:
@@ -73,6 +75,37 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
         # (each checked on the whole policy: nothing placed apart to add)
         explanation.pair = _priced([(r, Fraction(0)) for r in pair], deadline) if fleet else pair
         explanation.repairs_cut_short = now() >= deadline and not explanation.pair
+
+
+def one_per_instance_type(problem: Problem, found: list[tuple[Repair, Fraction]]
+                          ) -> list[tuple[Repair, Fraction]]:
+    """An inventory's nodes of one instance type, classes apart (by what running pods leave on
+    them, zones), each had its capacity repair: session 59's outside user read "add 4 nodes
+    like those of `eks/m7i.2xlarge`" four times, once per class. One per type and price is
+    kept: the fewest nodes, then the cheapest, then the first (each checked as it is)."""
+    kept: dict[tuple, int] = {}
+    for index, (repair, _) in enumerate(found):
+        key = _instance_type_key(problem, repair)
+        if key is not None and (key not in kept or _fewer_nodes(repair, found[kept[key]][0])):
+            kept[key] = index
+    return [(repair, rest) for index, (repair, rest) in enumerate(found)
+            if (key := _instance_type_key(problem, repair)) is None or kept[key] == index]
+
+
+def _instance_type_key(problem: Problem, repair: Repair) -> tuple | None:
+    """(inventory, instance type, price) of a repair that adds nodes to an inventory, else None."""
+    if repair.part.kind is not PartKind.CAPACITY or repair.step is None:
+        return None
+    node_class = problem.node_class(repair.part.subject)
+    if node_class.provisioned or "count" in node_class.spans or node_class.instance_type is None:
+        return None
+    return node_class.pool, node_class.instance_type, node_class.price
+
+
+def _fewer_nodes(repair: Repair, than: Repair) -> bool:
+    def rank(r: Repair) -> tuple:
+        return r.step, r.cost is None, r.cost or 0
+    return rank(repair) < rank(than)
 
 
 def _priced(found: list[tuple[Repair, Fraction]], deadline: float) -> list[Repair]:
@@ -246,12 +279,17 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     if outcome.solution is None:
         return None
     # (node counts u are whole columns: HiGHS gives them as int)
-    counts = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in trial.spare_offers}
-    # checked like every other repair: the offers bounded to what this placement buys
-    trial = dataclasses.replace(trial, classes=[
-        _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
-    check = works(trial, deadline, cheapest=True)
-    if not check.placed:
+    found = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in trial.spare_offers}
+    # at a price tie in the policy's own region (`home_regions.py`), where that works too
+    at_home = counts_at_home(trial, trial.spare_offers, found)
+    for counts in [at_home, found] if at_home != found else [found]:
+        # checked like every other repair: the offers bounded to what this placement buys
+        bounded = dataclasses.replace(trial, classes=[
+            _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
+        check = works(bounded, deadline, cheapest=True)
+        if check.placed:
+            break
+    else:
         return None
     changes = []
     for group in sorted({c.buy_group for c in trial.spare_offers if counts[c.id]},
