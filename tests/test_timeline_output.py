@@ -153,6 +153,28 @@ def test_a_fleet_of_many_pools_is_drawn_as_one_line_and_prices_once(tmp_path):
     assert not any(t.startswith("p3 in use") for t in text)
 
 
+@pytest.mark.parametrize("count, scale", [(120, "symlog"), (4, "linear")])
+def test_a_few_nodes_in_use_of_a_large_pool_are_drawn_on_a_log_axis(tmp_path, count, scale):
+    # an HPC centre's week (session 60): 1-4 nodes in use of pools of 120, 23 and 12 nodes were a
+    # flat line at the bottom of an axis up to 156, under the pools' dashed lines
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from fitlang.solve.timeline_plot import _hours, _nodes_panel
+
+    path = tmp_path / "centre.fit"
+    path.write_text(f"pool cpu {{\n  count = {count}\n  cpu = 4\n  memory = 16GiB\n  price = 1 USD/h\n}}\n"
+                    "workload batch {\n  kind = job\n  replicas = 1\n  cpu = 4\n  memory = 8GiB\n"
+                    "  duration = 2h\n}\n"
+                    'policy {\n  horizon = 4h\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
+    compilation = Compilation(path)
+    axis = Figure().subplots()
+    _nodes_panel(axis, compilation.problem, compilation.solve(), _hours(compilation.problem))
+    assert axis.get_yscale() == scale
+    low, high = axis.get_ylim()
+    assert low == 0 and count <= high <= 4 * count  # the pool's line on the chart, the legend above
+
+
 def test_plot_without_matplotlib_is_a_usage_error_before_solving(tmp_path, monkeypatch, capsys):
     from fitlang import cli
 
