@@ -475,7 +475,7 @@ def test_a_buy_limit_across_regions_holds_at_each_step_in_the_model_and_in_verif
     document = json.loads(as_json(problem, placement, []))
     violations, _ = verify(problem, document, str(tmp_path / "buy.fit"))
     assert [v.message for v in violations] == [
-        f"at step {t} 2 bought nodes are in use, over max_count = 1" for t in (2, 3)]
+        f"at step {t} (2026-12-01T0{t}:00Z) 2 bought nodes are in use, over max_count = 1" for t in (2, 3)]
 
 
 def test_terraform_fidelity_reads_the_schedules(tmp_path):
