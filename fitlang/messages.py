@@ -671,6 +671,17 @@ class InventoryGpuAmbiguous(Message):
     detail: str
 
 
+class InventoryGpuModelNotTheirs(Message):
+    code = "W0913"
+    summary = "an inventory's `gpu_model` that the file's names rule out for some of its GPU nodes"
+    template = "{detail}"
+    severity = Severity.NOTE
+    fix = ("Nothing, where the file names those nodes' GPUs truly (a Slurm cluster of `gpu:a100` and "
+           "`gpu:h100` nodes: `gpu_model` settles the A100s' memory, the H100s stay H100); to give "
+           "them another model, list them in an inventory of their own with its `gpu_model`.")
+    detail: str
+
+
 class InventoryTypesUnpriced(Message):
     code = "W0524"
     summary = "inventory nodes of an instance type `instance_prices` (or, spot, `spot_prices`) does not list"

@@ -196,7 +196,8 @@ def test_verify_counts_pods_at_each_step(tmp_path, capsys):
          "end": f"2026-12-01T{end:02d}:00:00Z"} for w, r, start, end in runs]}
     (tmp_path / "a.json").write_text(json.dumps(document))
     assert main(["verify", str(tmp_path / "p.fit"), str(tmp_path / "a.json")]) == 1
-    assert "at step 0 node `p-0` is over its pods: 6 placed, its kubelet admits 2" in capsys.readouterr().err
+    assert "at step 0 (2026-12-01T00:00Z) node `p-0` is over its pods: 6 placed, its kubelet admits 2" \
+        in capsys.readouterr().err
 
 
 def test_with_a_horizon_the_schedule_counts_pods_so_its_bound_stands(tmp_path):

@@ -923,6 +923,39 @@ def test_a_gpu_name_that_fits_models_of_different_memory_is_said_with_the_one_ta
                                                                             else "H100"))
 
 
+@pytest.mark.parametrize("gres, model, taken, said", [
+    # found as an HPC centre (session 60): one `scontrol show node` file of `gpu:a100` and
+    # `gpu:h100` nodes; the `gpu_model = A100_80GB` W0523 asks for made the H100 nodes A100s
+    (("a100", "h100"), "A100_80GB", ("A100_80GB", "H100"),
+     "`gpu_model = A100_80GB` is the GPUs named `a100` (g1); the GPUs named `h100` (g2) are H100, as "
+     "named"),
+    (("h100",), "A100_80GB", ("H100",),
+     "`gpu_model = A100_80GB` names none of the file's GPUs: the GPUs named `h100` (g1) are H100, as "
+     "named; a `gpu_model` settles a name that fits several accelerators, or one that fits none"),
+    (("h100",), "H100_PCIE", ("H100_PCIE",), None),  # the name fits it: the file cannot tell PCIe apart
+    (("tesla",), "A100_80GB", ("A100_80GB",), None),  # the name fits nothing: stated
+])
+def test_an_inventorys_gpu_model_is_only_the_gpus_whose_name_fits_it(tmp_path, gres, model, taken, said):
+    from fitlang.driver import Compilation
+
+    (tmp_path / "nodes.txt").write_text("".join(
+        f"NodeName=g{i} CPUTot=64 RealMemory=515000 Gres=gpu:{name}:4 State=IDLE Partitions=gpu\n"
+        for i, name in enumerate(gres, start=1)))
+    (tmp_path / "p.fit").write_text(
+        f'import "std/accelerators"\ninventory hpc {{\n  format = slurm\n  file = "nodes.txt"\n'
+        f"  idle_power = 1kW\n  gpu_model = {model}\n}}\n"
+        "workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  command = [\"true\"]\n}\n")
+    built = Compilation(tmp_path / "p.fit").build()
+    assert [d.message for d in built.diagnostics if d.code == "W0913"] == ([said] if said else [])
+    assert not [d for d in built.diagnostics if d.code == "W0523"]
+    by_node = {c.node_names[0]: c for c in built.problem.classes}
+    assert tuple(by_node[f"g{i}"].accelerator.name for i in range(1, len(gres) + 1)) == taken
+    # what a node draws under a power cap is its own GPUs' (an H100's 700 W, not an A100's 400 W)
+    tdp = {"A100_80GB": 400, "H100": 700, "H100_PCIE": 350}
+    assert [by_node[f"g{i}"].power_watts for i in range(1, len(gres) + 1)] == [
+        1000 + 4 * tdp[name] for name in taken]
+
+
 def test_trainium2_has_the_96_gib_of_device_memory_a_chip_has(tmp_path):
     """The Neuron docs ("Amazon EC2 Trn2 Architecture"): a trn2.48xlarge's 16 Trainium2 chips
     have 1,536 GiB, 96 GiB each, 103 GB; std/accelerators said 96 GB, so a job asking 100 GB of

@@ -285,7 +285,8 @@ def test_verify_holds_the_budget_at_each_step_price(tmp_path):
     (item,) = document["assignments"]
     item["start"], item["end"] = "2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"
     found = _violations(problem, document)
-    assert "at step 0 the nodes in use cost 4.00 USD/h, over the budget of 2.00 USD/h" in found
+    assert "at step 0 (2026-12-01T00:00Z) the nodes in use cost 4.00 USD/h, over the budget of 2.00 USD/h" \
+        in found
 
 
 # ---- the timeline's cost per day -----------------------------------------------------------------

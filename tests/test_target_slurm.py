@@ -597,7 +597,8 @@ def test_verify_counts_whole_cores_per_job_step_by_step(tmp_path):
         item.update(node="n1", start=first["start"], end=first["end"])
     violations, _ = verify(context.problem, document)
     assert [v.message for v in violations] == [
-        f"at step {step} node `n1` is over its cpu: 6 CPU requested (as Slurm gives it: whole CPUs "
+        f"at step {step} (2026-12-01T1{2 + step}:00Z) node `n1` is over its cpu: 6 CPU requested (as Slurm "
+        "gives it: whole CPUs "
         "per task, whole cores of 2 threads per job), 4 available" for step in (0, 1)]
 
 

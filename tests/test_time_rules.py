@@ -379,11 +379,13 @@ def test_verify_rejects_a_run_in_a_maintenance_window_and_over_the_cap_then(tmp_
     assert run["start"] == "2026-12-01T02:00:00Z"  # the only start: after the maintenance, before 04:00
     run["start"], run["end"] = "2026-12-01T01:00:00Z", "2026-12-01T03:00:00Z"
     found = [v.message for v in verify(problem, document)[0]]
-    assert any(f"replica 0 runs on `{run['node']}` at step 1, when its pool `big` is not available"
-               in m for m in found)
+    # the step and its instant, as an operations team reads it (session 60)
+    assert any(f"replica 0 runs on `{run['node']}` at step 1 (2026-12-01T01:00Z), when its pool `big` is "
+               "not available" in m for m in found)
     run["start"], run["end"] = "2026-12-01T03:00:00Z", "2026-12-01T05:00:00Z"
     found = [v.message for v in verify(problem, document)[0]]
-    assert any("at step 4 nodes in site=a draw 1.0 kW, over the cap `feed` of 0.0 kW" in m for m in found)
+    assert any("at step 4 (2026-12-01T04:00Z) nodes in site=a draw 1.0 kW, over the cap `feed` of 0.0 kW"
+               in m for m in found)
 
 
 # ---- recurring jobs: `every` -----------------------------------------------------------------
@@ -488,7 +490,8 @@ def test_verify_rejects_a_run_outside_its_own_window(tmp_path):
     # replica 1 is run 1's (released at 04:00): at 01:00 it is inside run 0's window, not its own
     second["start"], second["end"] = "2026-12-01T01:00:00Z", "2026-12-01T02:00:00Z"
     found = [v.message for v in verify(problem, document)[0]]
-    assert any("`r` replica 1 (run 1) starts at step 1, before its earliest start (step 4)" in m
+    assert any("`r` replica 1 (run 1) starts at step 1 (2026-12-01T01:00Z), before its earliest start, "
+               "step 4 (2026-12-01T04:00Z)" in m
                for m in found)
 
 

@@ -267,15 +267,19 @@ def test_gangs_and_latency_rules_hold_when_the_node_level_search_places_them(tmp
 
 # ---- explain: a gang or a latency rule that rules out every schedule ---------------------------
 
-def test_explain_names_a_gang_that_cannot_start_together_and_drops_it_as_a_checked_repair(tmp_path):
+@pytest.mark.parametrize("cap", ["cap = 1kW", "hourly = [1kW, 1kW, 1kW]"])
+def test_explain_names_a_gang_that_cannot_start_together_and_drops_it_as_a_checked_repair(tmp_path, cap):
     # a site cap of 1 kW runs one node at a time: the gang's two whole-node replicas never run
-    # together (apart, one after the other, they fit)
+    # together (apart, one after the other, they fit). The repair that keeps the gang whole
+    # comes first: an HPC centre's 8-node training under its site cap was told only "drop
+    # `gang = true`" (session 60), and a cap stated per step (`hourly`) was never raised by a
+    # repair (its steps' caps, which the solver reads, stayed as they were)
     from fitlang.solve.explain_time import explained_in_time
 
     text = GANG.replace("GANG", "gang = true").replace("  power = 1kW\n",
                                                       '  power = 1kW\n  labels = { site: "s" }\n')
     text = text.replace("workload other", "workload unused").replace("  replicas = 1\n", "  replicas = 0\n")
-    text += 'power_cap feed {\n  labels = { site: "s" }\n  cap = 1kW\n}\n'
+    text += f'power_cap feed {{\n  labels = {{ site: "s" }}\n  {cap}\n}}\n'
     problem = problem_from(tmp_path, text)
     assert solved(problem).status == "infeasible"
     explained = explained_in_time(problem, str(tmp_path / "p.fit"))
@@ -283,9 +287,34 @@ def test_explain_names_a_gang_that_cannot_start_together_and_drops_it_as_a_check
     assert said.code == "E0951" and explained.rule == "gang"
     assert "the gang `train` (its 2 replicas start together" in said.message
     assert text.splitlines()[said.span.line - 1].strip() == "gang = true"
-    [repair] = explained.repairs
-    assert repair.text.startswith("drop `gang = true` from `train`")
-    assert solved(problem.with_demand("train", gang=False)).status == "optimal"  # the check
+    raised, dropped = explained.repairs
+    assert raised.rule == "power" and raised.text.startswith("raise the power cap `feed` to 2 kW for ")
+    assert raised.text in said.message and dropped.text in said.message
+    assert dropped.text.startswith("drop `gang = true` from `train`")
+    assert solved(problem.with_demand("train", gang=False)).status == "optimal"  # the checks
+    assert solved(problem_from(tmp_path, text.replace(cap, "cap = 2kW"))).status == "optimal"
+
+
+def test_explain_moves_the_deadline_of_a_gang_that_cannot_start_together_in_its_window(tmp_path):
+    # `other` holds one of the two nodes at 1-3 h: the gang's two whole-node replicas find both
+    # nodes free together only from 3 h, past its deadline of 4 h; apart they fit (one at 0-2
+    # and one at 2-4 on the node `other` leaves). A maintenance window that leaves too few
+    # nodes in time is the same conflict: the repair that keeps the gang is its deadline moved
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = GANG.replace("deadline = 6h\n  GANG", "deadline = 4h\n  gang = true").replace(
+        "earliest = 2h\n  deadline = 4h", "earliest = 1h\n  deadline = 3h")
+    problem = problem_from(tmp_path, text)
+    assert solved(problem).status == "infeasible"
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    assert explained.diagnostic.code == "E0951" and explained.rule == "gang"
+    moved, dropped = explained.repairs
+    assert (moved.rule, moved.text) == ("deadline", "move the deadline of `train` to 2027-03-01T05:00Z")
+    assert (moved.before, moved.after) == ("2027-03-01T04:00Z", "2027-03-01T05:00Z")
+    assert text.splitlines()[moved.origin.span.line - 1].strip() == "deadline = 4h"
+    assert dropped.text.startswith("drop `gang = true` from `train`")
+    assert solved(problem_from(tmp_path, text.replace("deadline = 4h\n  gang", "deadline = 5h\n  gang"))
+                  ).status == "optimal"
 
 
 def test_explain_names_a_latency_rule_no_schedule_meets(tmp_path):

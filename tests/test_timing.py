@@ -411,7 +411,7 @@ def test_verify_accepts_the_solved_placement_and_rejects_overlapping_runs(tmp_pa
         item["start"], item["end"] = "2026-12-01T01:00:00Z", "2026-12-01T03:00:00Z"
     found = _violations(problem, document)
     assert [m for m in found if "over its cpu" in m] == [
-        f"at step {t} node `big-0` is over its cpu: 64 CPU requested, "
+        f"at step {t} (2026-12-01T0{t}:00Z) node `big-0` is over its cpu: 64 CPU requested, "
         "32 available" for t in (1, 2)]
 
 
@@ -423,10 +423,13 @@ def test_verify_rejects_a_run_outside_its_window_or_of_the_wrong_length(tmp_path
     item = document["assignments"][0]
     item["start"], item["end"] = "2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"
     found = _violations(problem, document)
-    assert any("starts at step 0, before its earliest start (step 1)" in m for m in found), found
+    # the steps and their instants, as an operations team reads them (session 60)
+    assert any("starts at step 0 (2026-12-01T00:00Z), before its earliest start, "
+               "step 1 (2026-12-01T01:00Z)" in m for m in found), found
     item["start"], item["end"] = "2026-12-01T03:00:00Z", "2026-12-01T05:00:00Z"
     found = _violations(problem, document)
-    assert any("ends at step 5, after its deadline (step 4)" in m for m in found), found
+    assert any("ends at step 5 (2026-12-01T05:00Z), after its deadline, step 4 (2026-12-01T04:00Z)" in m
+               for m in found), found
     item["start"], item["end"] = "2026-12-01T01:00:00Z", "2026-12-01T04:00:00Z"
     found = _violations(problem, document)
     assert any("runs 3 steps; its duration is 2" in m for m in found), found
@@ -448,7 +451,7 @@ def test_verify_checks_the_power_cap_at_each_step_and_the_cost_over_the_horizon(
     second["start"], second["end"] = "2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"
     found = _violations(problem, document)
     assert [m for m in found if "over the cap" in m] == [
-        f"at step {t} nodes in site=a draw 2.0 kW, over the cap `feed` "
+        f"at step {t} (2026-12-01T0{t}:00Z) nodes in site=a draw 2.0 kW, over the cap `feed` "
         "of 1.0 kW" for t in (0, 1)]
     document["objective"]["value"] = 3
     assert any("the placement states cost = 3 USD over the horizon; its runs give 4.0" in m

@@ -20,6 +20,7 @@ import numpy as np
 
 from fitlang import messages as msg
 from fitlang.check.program import (
+    Accelerator,
     AcceleratorOption,
     AffinityRule,
     Compare,
@@ -63,7 +64,7 @@ from fitlang.model.inventory import (
     read_file,
     tpu_slice,
 )
-from fitlang.model.node_accelerators import matched_alike, node_accelerator
+from fitlang.model.node_accelerators import matched_alike, node_accelerator, stated_kept_out
 from fitlang.model.node_disks import ephemeral_storage
 from fitlang.model.problem import (
     Demand,
@@ -177,9 +178,12 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = (),
             diagnostics.append(msg.InventoryNodesLeftOut.at(origin.path, span, left_out=left_out))
         reads = reads or _Reads.of(program)
         classes.extend(_inventory_classes(inventory, read.nodes, program, reads, room))
-        if inventory.gpu_model is None:
-            diagnostics.extend(msg.InventoryGpuAmbiguous.at(origin.path, span, detail=detail)
-                               for detail in _gpus_read_alike(read.nodes, program))
+        diagnostics.extend(msg.InventoryGpuAmbiguous.at(origin.path, span, detail=detail)
+                           for detail in _gpus_read_alike(read.nodes, program, inventory.gpu_model))
+        if inventory.gpu_model is not None and (kept := _gpus_named_otherwise(
+                read.nodes, program, inventory.gpu_model)):
+            where = inventory.spans.get("gpu_model", inventory.spans.get("file", origin))
+            diagnostics.append(msg.InventoryGpuModelNotTheirs.at(where.path, where.span, detail=kept))
         if (unpriced := _types_unpriced(inventory, read.nodes)) is not None:
             detail, attribute = unpriced
             where = inventory.spans.get(attribute, inventory.spans.get("instance_prices", origin))
@@ -569,23 +573,55 @@ def _pool_class(pool) -> NodeClass:
                                              shape.gpu.count if shape.gpu else 0))
 
 
-def _gpus_read_alike(nodes: list[InventoryNode], program: Program) -> list[str]:
+def _gpu_names(nodes: list[InventoryNode]) -> dict[str, list[InventoryNode]]:
+    """The file's GPU names (a Slurm GRES type, a product label), each with its nodes."""
+    named: dict[str, list[InventoryNode]] = {}
+    for node in nodes:
+        if node.gpu_count and node.gpu_product:
+            named.setdefault(node.gpu_product, []).append(node)
+    return dict(sorted(named.items()))
+
+
+def _some(nodes: list[InventoryNode]) -> str:
+    more = f" and {len(nodes) - 3} more" if len(nodes) > 3 else ""
+    return ", ".join(n.name for n in nodes[:3]) + more
+
+
+def _gpus_read_alike(nodes: list[InventoryNode], program: Program,
+                     stated: Accelerator | None) -> list[str]:
     """Per GPU name of the file that fits accelerators of different memory as well (a Slurm
-    GRES type `a100`: A100_40GB or A100_80GB), which one fitc takes and what decides it."""
+    GRES type `a100`: A100_40GB or A100_80GB), which one fitc takes and what decides it; not
+    of a name the inventory's `gpu_model` (`stated`) settles."""
     said = []
-    for name in sorted({n.gpu_product for n in nodes if n.gpu_count and n.gpu_product}):
-        holding = [n for n in nodes if n.gpu_count and n.gpu_product == name]
+    for name, holding in _gpu_names(nodes).items():
+        if stated is not None and stated_kept_out(holding[0], stated, program) is None:
+            continue
         taken = node_accelerator(holding[0], None, program)
         alike = matched_alike(holding[0], program, taken)
         if taken is None or not alike:
             continue
         others = " or ".join(a.name for a in alike)
-        more = f" and {len(holding) - 3} more" if len(holding) > 3 else ""
-        shown = ", ".join(n.name for n in holding[:3]) + more
-        said.append(f"the GPUs named `{name}` ({shown}) may be {taken.name} or {others}, and the file "
-                    f"says no more: fitc takes {taken.name} ({_gigabytes(taken.memory)} GB); if they are "
-                    f"not, state `gpu_model = {alike[0].name}` in the inventory")
+        said.append(f"the GPUs named `{name}` ({_some(holding)}) may be {taken.name} or {others}, and "
+                    f"the file says no more: fitc takes {taken.name} ({_gigabytes(taken.memory)} GB); if "
+                    f"they are not, state `gpu_model = {alike[0].name}` in the inventory")
     return said
+
+
+def _gpus_named_otherwise(nodes: list[InventoryNode], program: Program, stated: Accelerator) -> str | None:
+    """What the inventory's `gpu_model` is not: the file's GPU names that fit other
+    accelerators only, whose nodes keep what their name says (None where it is every node's)."""
+    named = _gpu_names(nodes)
+    kept = {name: own for name, holding in named.items()
+            if (own := stated_kept_out(holding[0], stated, program)) is not None}
+    if not kept:
+        return None
+    theirs = [f"`{name}` ({_some(holding)})" for name, holding in named.items() if name not in kept]
+    said = "; ".join(f"the GPUs named `{name}` ({_some(named[name])}) are {own}, as named"
+                     for name, own in kept.items())
+    if not theirs:
+        return (f"`gpu_model = {stated.name}` names none of the file's GPUs: {said}; a `gpu_model` "
+                "settles a name that fits several accelerators, or one that fits none")
+    return f"`gpu_model = {stated.name}` is the GPUs named {', '.join(theirs)}; {said}"
 
 
 def _gigabytes(memory: int | float) -> str:

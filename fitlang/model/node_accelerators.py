@@ -36,15 +36,36 @@ def node_accelerator(node: InventoryNode, stated: Accelerator | None, program: P
     replicas (`gpu_partitions.py`)."""
     partition = node.gpu_partition
     if partition is None:
-        return stated or _matched(node, program)
+        return _stated_for(node, stated, program) or _matched(node, program)
     # the whole GPU by its own name (a MIG slice's memory would mislead the match), and as the
     # resource whole GPUs are (parts may be advertised under names of their own)
     own_name = node.gpu_resource is not None and is_part_resource(node.gpu_resource)
-    whole = stated or _matched(dataclasses.replace(
-        node, gpu_product=partition.whole_product, gpu_memory=None,
-        gpu_resource="nvidia.com/gpu" if own_name else node.gpu_resource), program)
+    whole_node = dataclasses.replace(node, gpu_product=partition.whole_product, gpu_memory=None,
+                                     gpu_resource="nvidia.com/gpu" if own_name else node.gpu_resource)
+    whole = _stated_for(whole_node, stated, program) or _matched(whole_node, program)
     part = partitioned(whole, partition, node.gpu_product or whole.name)
     return dataclasses.replace(part, resource=node.gpu_resource or part.resource) if own_name else part
+
+
+def _stated_for(node: InventoryNode, stated: Accelerator | None, program: Program) -> Accelerator | None:
+    """The inventory's `gpu_model` where it is this node's: where the file's name for the
+    node's devices fits it (`a100`: A100_40GB or A100_80GB, which the name cannot tell apart) or
+    fits no accelerator at all. A node whose name fits others only keeps what its name says: an
+    HPC centre's one `scontrol show node` file holds `gpu:a100` and `gpu:h100` nodes, and the
+    `gpu_model = A100_80GB` that W0523 asks for made its H100 nodes A100s in silence (their
+    memory, their power under a cap, every `model ==` rule)."""
+    if stated is None or stated_kept_out(node, stated, program) is None:
+        return stated
+    return None
+
+
+def stated_kept_out(node: InventoryNode, stated: Accelerator, program: Program) -> str | None:
+    """The accelerator the node's own name gives it where that name fits others and not the
+    `gpu_model` stated (so the node keeps its own), else None."""
+    scored = _scored(node, program) if node.gpu_product else []
+    if not scored or any(a.name == stated.name for _, a in scored):
+        return None
+    return max(scored, key=lambda pair: pair[0])[1].name
 
 
 def _matched(node: InventoryNode, program: Program) -> Accelerator:

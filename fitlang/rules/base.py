@@ -57,6 +57,7 @@ import enum
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
+from datetime import UTC, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -207,6 +208,15 @@ class Placed(Mutable):
     def violation(self, detail: str, origin: Origin | None) -> Diagnostic:
         """A rule the placement breaks (E0503), where the rule stands."""
         return violation(self.root, detail, origin)
+
+    def step(self, step: int) -> str:
+        """A step of the horizon as a violation names it: `step 30 (2026-12-08T06:00Z)`. An
+        operations team reads the instant; the step is what the placement's runs count."""
+        timeline = self.problem.timeline
+        if timeline is None:
+            return f"step {step}"
+        moment = timeline.start + timedelta(seconds=step * timeline.step_seconds)
+        return f"step {step} ({moment.astimezone(UTC):%Y-%m-%dT%H:%MZ})"
 
 
 def violation(root: str, detail: str, origin: Origin | None) -> Diagnostic:

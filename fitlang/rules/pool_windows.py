@@ -39,5 +39,5 @@ def check(placed: Placed, run: Run) -> Iterator[Diagnostic]:
     during = [step for step in range(run.start, run.end) if step in node_class.off_steps]
     if during:
         yield placed.violation(f"`{run.demand}` replica {run.replica} runs on `{run.node}` at "
-                               f"step {during[0]}, when its pool `{node_class.pool}` is not "
+                               f"{placed.step(during[0])}, when its pool `{node_class.pool}` is not "
                                "available", node_class.origin)

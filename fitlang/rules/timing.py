@@ -203,12 +203,12 @@ def _window(placed: Placed, run: Run) -> Iterator[Diagnostic]:
         yield placed.violation(f"{what} runs {run.end - run.start} steps; its duration is "
                                f"{window.duration}", demand.spans.get("duration", demand.origin))
     if run.start < window.earliest:
-        yield placed.violation(f"{what} starts at step {run.start}, before its earliest start "
-                               f"(step {window.earliest})",
+        yield placed.violation(f"{what} starts at {placed.step(run.start)}, before its earliest start, "
+                               f"{placed.step(window.earliest)}",
                                demand.spans.get("every" if demand.runs else "earliest", demand.origin))
     if run.end > window.latest_start + window.duration:
-        yield placed.violation(f"{what} ends at step {run.end}, after its deadline (step "
-                               f"{window.latest_start + window.duration})",
+        yield placed.violation(f"{what} ends at {placed.step(run.end)}, after its deadline, "
+                               f"{placed.step(window.latest_start + window.duration)}",
                                demand.spans.get("every" if demand.runs else "deadline", demand.origin))
 
 
@@ -223,15 +223,15 @@ def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagn
         for resource in RESOURCES:
             if amounts[resource] > capacity[resource]:
                 yield placed.violation(
-                    f"at step {step} node `{node}` is over its {resource}: "
+                    f"at {placed.step(step)} node `{node}` is over its {resource}: "
                     f"{readable(resource, amounts[resource])} requested"
                     f"{as_slurm_gives(node_class, resource)}, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     node_class.origin)
         pods, most = sum(counts.values()), node_class.pods_of(node)
         if most is not None and pods > most:
-            yield placed.violation(f"at step {step} node `{node}` is over its pods: {pods} placed, its "
-                                   f"kubelet admits {most}", node_class.origin)
+            yield placed.violation(f"at {placed.step(step)} node `{node}` is over its pods: {pods} placed, "
+                                   f"its kubelet admits {most}", node_class.origin)
 
 
 def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:
@@ -241,7 +241,7 @@ def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnos
         drawn = sum((placed.owner[node].power_watts for node in in_use
                      if placed.owner[node].id in scope), Fraction(0))
         if drawn > cap.cap_at(step):
-            yield placed.violation(f"at step {step} nodes in {cap.scope} draw "
+            yield placed.violation(f"at {placed.step(step)} nodes in {cap.scope} draw "
                                    f"{float(drawn) / 1000:.1f} kW, over the cap `{cap.name}` of "
                                    f"{float(cap.cap_at(step)) / 1000:.1f} kW", cap.origin)
 
@@ -252,7 +252,7 @@ def _step_budget(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagno
         return
     cost = sum((placed.owner[node].price_at(step) for node in in_use), Fraction(0))
     if cost > problem.budget:
-        yield placed.violation(f"at step {step} the nodes in use cost {float(cost):.2f} USD/h, "
+        yield placed.violation(f"at {placed.step(step)} the nodes in use cost {float(cost):.2f} USD/h, "
                                f"over the budget of {float(problem.budget):.2f} USD/h",
                                problem.budget_origin)
 
@@ -262,7 +262,7 @@ def _step_buys(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnost
     for group, limit in sorted(problem.buy_limits.items()):
         bought = sum(1 for node in in_use if placed.owner[node].buy_group == group)
         if bought > limit:
-            yield placed.violation(f"at step {step} {bought} bought nodes are in use, over "
+            yield placed.violation(f"at {placed.step(step)} {bought} bought nodes are in use, over "
                                    f"max_count = {limit}", problem.buy_origins.get(group))
 
 

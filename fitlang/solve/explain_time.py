@@ -389,13 +389,19 @@ def _service(problem: Problem, demand: Demand) -> bool:
 # ---- repairs, checked by solving -------------------------------------------------------------
 
 
-def _solves(problem: Problem, time_limit: Callable[[], float | None]) -> TimedPlacement | None:
+def _solves(problem: Problem, time_limit: Callable[[], float | None],
+            any_schedule: bool = False) -> TimedPlacement | None:
     """The schedule of every replica the time model finds, or None (running jobs' room held
-    until they end counted: `held_room.py`)."""
+    until they end counted: `held_room.py`). `any_schedule`: a repair's check, which asks
+    whether one exists: a schedule made node by node where one places every replica (fast),
+    else the solve."""
     from fitlang.solve.held_room import with_holds
-    from fitlang.solve.timeline import solve_timed
+    from fitlang.solve.timeline import scheduled_node_by_node, solve_timed
 
-    placement = solve_timed(with_holds(problem), time_limit())
+    held = with_holds(problem)
+    if any_schedule and (first := scheduled_node_by_node(held)) is not None:
+        return first
+    placement = solve_timed(held, time_limit())
     done = not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE)
     return placement if done else None
 
@@ -412,6 +418,15 @@ def later_deadline(problem: Problem, conflict: TimeConflict,
              and d.window.latest_start + d.window.duration < timeline.steps]
     if not bound:
         return None
+    return _least_end(problem, bound, conflict.last + 1, time_limit)
+
+
+def _least_end(problem: Problem, bound: list[Demand], low: int,
+               time_limit: Callable[[], float | None]) -> int | None:
+    """The least end, from `low` on, that the jobs `bound` must be allowed to end by (each
+    moved as much, never past the horizon) for a schedule to exist; None if none does."""
+    timeline = problem.timeline
+    assert timeline is not None
 
     def moved(end: int) -> Problem:
         changed = problem
@@ -423,14 +438,14 @@ def later_deadline(problem: Problem, conflict: TimeConflict,
                 window, latest_start=latest))
         return changed
 
-    low, high = conflict.last + 1, timeline.steps
-    if not _solves(moved(high), time_limit):
+    high = timeline.steps
+    if not _solves(moved(high), time_limit, any_schedule=True):
         return None
     for _ in range(MAX_TRIALS):  # the least end that works, by bisection (later never hurts)
         if low >= high:
             break
         middle = (low + high) // 2
-        if _solves(moved(middle), time_limit):
+        if _solves(moved(middle), time_limit, any_schedule=True):
             high = middle
         else:
             low = middle + 1
@@ -473,21 +488,25 @@ def higher_cap(problem: Problem, index: int, time_limit: Callable[[], float | No
                Fraction(0))
 
     def raised(watts: Fraction) -> Problem:
+        # an `hourly` cap's steps are what the solvers read (`cap_at`): each raised to at least
+        # `watts` (raising `cap_watts` alone, the largest of them, changed no step)
         caps = list(problem.power_caps)
-        caps[index] = dataclasses.replace(cap, cap_watts=watts)
+        caps[index] = dataclasses.replace(cap, cap_watts=max(watts, cap.cap_watts),
+                                          step_caps=tuple(max(c, watts) for c in cap.step_caps))
         return dataclasses.replace(problem, power_caps=caps)
 
-    # candidates: the multiples of the least draw above the cap, up to every node at once
-    first = math.floor(cap.cap_watts / unit) + 1
+    # candidates: the multiples of the least draw above the cap (its lowest step's), up to
+    # every node at once
+    first = math.floor(min(cap.step_caps or (cap.cap_watts,)) / unit) + 1
     low, high = first, max(first, math.ceil(most / unit))
-    placement = _solves(raised(high * unit), time_limit)
+    placement = _solves(raised(high * unit), time_limit, any_schedule=True)
     if placement is None:
         return None
     for _ in range(MAX_TRIALS):
         if low >= high:
             break
         middle = (low + high) // 2
-        found = _solves(raised(middle * unit), time_limit)
+        found = _solves(raised(middle * unit), time_limit, any_schedule=True)
         if found is not None:
             high, placement = middle, found
         else:
@@ -507,7 +526,7 @@ def _steps_drawing_over(problem: Problem, placement: TimedPlacement, index: int)
             for step in range(assignment.start, assignment.end):
                 in_use[step].add(assignment.node)
     return [step for step, nodes in enumerate(in_use)
-            if sum(owners[n].power_watts for n in nodes) > cap.cap_watts]
+            if sum(owners[n].power_watts for n in nodes) > cap.cap_at(step)]
 
 
 def _steps_over(problem: Problem, placement: TimedPlacement, class_id: str, count: int) -> list[int]:
@@ -645,21 +664,53 @@ def _rule_of_time(problem: Problem, root: str, time_limit: float | None,
     for rule, demand, freed, said in candidates:
         if time.monotonic() >= ends:
             return None
-        if _solves(freed, left) is None:
+        if _solves(freed, left, any_schedule=True) is None:
             continue
         where = demand.spans.get("gang", demand.origin) if rule == "gang" else (
             demand.latency[0].origin or demand.origin)
         line = f" (line {where.span.line})" if where is not None else ""
         text = (f"drop `gang = true` from `{demand.name}`: its replicas may start apart"
                 if rule == "gang" else f"drop the latency rule of `{demand.workload}`")
-        repair = TimeRepair(rule, demand.workload, text, where, None, None)
+        found = time.monotonic()
+        kept = _gang_kept(problem, demand, left) if rule == "gang" else []
+        repairs = [*kept, TimeRepair(rule, demand.workload, text, where, None, None)]
         detail = (f"no schedule meets every hard rule within the horizon (the solver proved it): "
                   f"{said}{line} rules out every schedule, and without it one exists; repairs, "
-                  f"each checked by solving: {text}")
+                  f"each checked by solving: " + "; or ".join(r.text for r in repairs))
         path, span = (root, FIRST_CHARACTER) if where is None else (where.path, where.span)
         return TimeExplanation(msg.NoScheduleWithoutWindow(detail=detail).diagnostic(path, span),
-                               None, [repair], time.monotonic() - began, 0.0, rule)
+                               None, repairs, found - began, time.monotonic() - found, rule)
     return None
+
+
+def _gang_kept(problem: Problem, gang: Demand, time_limit: Callable[[], float | None]) -> list[TimeRepair]:
+    """The repairs that keep a gang whole, each checked by solving: a power cap over its nodes
+    raised (its replicas draw together, so a cap that holds them apart may hold none of them
+    at once), its deadline moved (a maintenance window may leave too few nodes in time). An
+    HPC centre's 8-node training under a 40 kW site cap was told only "drop `gang = true`",
+    which a job of `torchrun --nnodes=8` cannot do."""
+    found = []
+    for index, cap in enumerate(problem.power_caps):
+        if not set(cap.classes) & set(gang.eligible):
+            continue
+        raised = higher_cap(problem, index, time_limit)
+        if raised is not None:
+            watts, steps = raised
+            found.append(TimeRepair("power", cap.name, f"raise the power cap `{cap.name}` to "
+                                    f"{float(watts) / 1000:g} kW for {_spans(problem, steps)}",
+                                    cap.origin, f"{float(cap.cap_watts) / 1000:g}kW",
+                                    f"{float(watts) / 1000:g}kW"))
+    timeline = problem.timeline
+    window = gang.window
+    assert timeline is not None
+    if window is not None and not gang.runs and window.latest_start + window.duration < timeline.steps:
+        end = _least_end(problem, [gang], window.latest_start + window.duration + 1, time_limit)
+        if end is not None:
+            found.append(TimeRepair("deadline", gang.name, f"move the deadline of `{gang.name}` to "
+                                    f"{_at(problem, end)}", gang.spans.get("deadline", gang.origin),
+                                    _at(problem, window.latest_start + window.duration),
+                                    _at(problem, end)))
+    return found
 
 
 def _on_no_node(problem: Problem, root: str) -> Diagnostic | None:

@@ -592,6 +592,22 @@ def _node_schedule(problem: Problem, objective: str, deadline: float | None,
     return (None, (spots, missing)) if missing else (spots, None)
 
 
+def scheduled_node_by_node(problem: Problem) -> TimedPlacement | None:
+    """A schedule of every replica made node by node and not searched (the solve's starting
+    point, which keeps every rule: the rules the ledger does not track narrowed as the solve
+    narrows them), or None where it leaves some out. What a repair's check asks is whether a
+    schedule exists, not the cheapest: `solve_timed` spends its whole limit improving the
+    first schedule it finds, so each check of a repair's bisection took the repair budget."""
+    names = [name for name in problem.objective if name in OBJECTIVES] or ["cost"]
+    spots, _ = _node_schedule(timeline_rules.narrowed(problem, names[0]), names[0], None)
+    if spots is None:
+        return None
+    assignments = timed_assignments(problem, spots)
+    return TimedPlacement(Status.FEASIBLE, names[0], horizon_value(problem, assignments, names[0]), None,
+                          assignments, [], backend="highs", timeline=problem.timeline,
+                          bought=bought_in_time(problem, assignments))
+
+
 def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
                    ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The runs of a schedule that leaves replicas out, a gang with one missing left out whole

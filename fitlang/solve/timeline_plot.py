@@ -25,6 +25,7 @@ from fitlang.solve.timeline_report import in_use_per_step, power_per_step
 
 FORMATS = (".svg", ".png")
 MAX_LINES = 8  # lines per panel; more classes are drawn as one fleet line
+SPARSE = 8  # pools this many times the most nodes in use are drawn on a log axis
 INSTALL_HINT = 'pip install "fitlang[plot]" (or: pip install matplotlib)'
 # what the SVG and PNG writers would otherwise stamp into the file, differing between runs
 # or installs
@@ -109,6 +110,14 @@ def _nodes_panel(axis, problem: Problem, placement: Placement, hours: list[float
     for node_class in shown if len(shown) <= MAX_LINES else []:
         _against(axis, hours, used[node_class.id],
                  [float(node_class.count_at(step)) for step in steps], node_class.id)
+    most_used = max((max(used[c.id]) for c in shown), default=0.0)
+    most = max((float(c.count) for c in shown), default=0.0)
+    if most_used and most > SPARSE * most_used:
+        # a week on a few nodes of a centre of hundreds: on a linear axis up to the pools' sizes
+        # the nodes in use were a flat line at the bottom, under the pools' dashed lines (an HPC
+        # centre's 4-node training against 120 CPU nodes); a log axis (linear below 1) shows both
+        axis.set_yscale("symlog", linthresh=1)
+        axis.set_ylim(0, 4 * most)  # the legend's room above the largest pool
     axis.set_ylabel("nodes in use")
     _legend(axis)
 
