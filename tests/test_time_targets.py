@@ -1147,3 +1147,64 @@ def test_a_script_not_submitted_in_utc_fails_fidelity(tmp_path, unset, named):
         files[name] = files[name].replace("export TZ=UTC\n", "")
     problems = _fidelity("slurm", context, files)
     assert sorted(p.split(": ")[1] for p in problems if "in UTC" in p) == named, problems
+
+
+# ---- replicas left out in time (`allow_unplaced` with a horizon) ---------------------------------
+
+
+def test_slurm_submits_no_job_the_week_leaves_out_and_warns_of_it():
+    """examples/weekly-queue.fit (its outcome by hand there): `sweep` waits, so no script of
+    it is written nor submitted; the others are submitted at their solved days."""
+    compiled, context = _compile(EXAMPLES / "weekly-queue.fit", "slurm")
+    assert "W0501" in {d.code for d in compiled.verdict.diagnostics}
+    names = sorted(compiled.files)
+    assert not [name for name in names if "sweep" in name]
+    submit = compiled.files["submit.sh"]
+    assert "sweep" not in submit and all(job in submit for job in ("climate", "genome", "render"))
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+def test_kubernetes_creates_no_job_for_replicas_left_out(tmp_path):
+    """A queue on two 8-CPU nodes over 4 hours: `big` (priority 10) takes both nodes for 3
+    hours, `small` (2 hours before hour 4) has no room: its Job is not created (W0501)."""
+    path = tmp_path / "q.fit"
+    path.write_text("""
+pool node {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 1 USD/h
+}
+workload big {
+  kind = job
+  replicas = 2
+  priority = 10
+  cpu = 8
+  memory = 8GiB
+  duration = 3h
+  image = "registry.example.com/big:1"
+}
+workload small {
+  kind = job
+  replicas = 3
+  priority = 1
+  cpu = 4
+  memory = 4GiB
+  duration = 2h
+  deadline = 4h
+  image = "registry.example.com/small:1"
+}
+policy {
+  horizon = 4h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+  allow_unplaced = true
+}
+""")
+    compiled, context = _compile(path, "kubernetes")
+    assert "W0501" in {d.code for d in compiled.verdict.diagnostics}
+    documents = [d for name, text in compiled.files.items() if name.endswith((".yaml", ".yml"))
+                 for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    jobs = [d["metadata"]["name"] for d in documents if d.get("kind") == "Job"]
+    assert jobs and not [name for name in jobs if name.startswith("small")]
+    assert _fidelity("kubernetes", context, compiled.files) == []
