@@ -15,7 +15,6 @@ import pytest
 
 from fitlang.driver import Compilation, Outcome
 from fitlang.solve.report import as_json
-from fitlang.solve.timeline_unplaced import first_fit
 from fitlang.solve.verify import verify
 
 from conftest import EXAMPLES
@@ -146,6 +145,8 @@ policy {
 
 def test_the_model_places_more_than_the_queue_s_first_fit(tmp_path):
     problem = problem_from(tmp_path, WEEK)
+    from fitlang.solve.timeline_unplaced import first_fit  # (the stage: after the policy is checked)
+
     _, spots, _ = first_fit(dataclasses.replace(problem, allow_unplaced=False))
     assert Counter(spot.demand for spot in spots) == {"climate": 2, "genome": 1, "render": 2}
     placement = solved(problem)
