@@ -1208,3 +1208,22 @@ policy {
     jobs = [d["metadata"]["name"] for d in documents if d.get("kind") == "Job"]
     assert jobs and not [name for name in jobs if name.startswith("small")]
     assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+@real_slurm
+def test_a_real_slurm_queues_the_week_s_placed_jobs_at_their_days_and_not_the_one_left_out(tmp_path):
+    """examples/weekly-queue.fit submitted with its `submit.sh` on a real Slurm: climate,
+    genome and render's two starts are held for their solved days (render by its Friday
+    deadline); sweep, left out, is not in the queue."""
+    compiled, context = _compile(EXAMPLES / "weekly-queue.fit", "slurm")
+    jobs = _real_cluster_jobs(tmp_path, context, compiled.files, "submit.sh")
+    assert sorted(j["JobName"] for j in jobs) == ["climate", "genome", "render", "render"]
+    solved = {(a.workload, a.start) for a in context.placement.assignments}
+    timeline = context.problem.timeline
+
+    def step(text: str) -> int:
+        moment = datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+        return int((moment - timeline.start).total_seconds()) // timeline.step_seconds
+
+    assert {(j["JobName"], step(j["StartTime"])) for j in jobs} == solved
+    assert all(j["JobState"] == "PENDING" for j in jobs)
