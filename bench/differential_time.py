@@ -32,6 +32,13 @@ users 5 ms from `eu` and 90 ms from `us`: at least K of the workload's replicas 
 `eu`), be `exclusive` or have an `anti_affinity W on node` (W another workload or `self`),
 both read per step: no node runs the two at the same step.
 
+With `--unplaced` (its own draw, `with_unplaced`; `--rules` first for gangs and latency) each
+workload has a priority and 2-3 times its replicas, and the policy allows replicas left out:
+the reference places the most replicas per priority level, the highest first, then minimises
+the objective; fitc's schedule must rank no lower than the queue's first fit by priority
+(`bench/first_fit_time.py`, written apart), claim the most (no W0502) only where it places as
+many as the reference, and at the reference's counts cost what `compared` allows.
+
 With `--pods` every pool's nodes admit 1-3 pods each (`max_pods`, `with_pods`), so that pods
 bind: the reference holds each node to them at each step, and a placed answer with no bound
 stated is counted (`gap unknown`), as fitc's schedule that had to be repaired for them was.
@@ -86,6 +93,7 @@ class Work:
     near: int = 0  # a latency rule: at least this many replicas in region `eu`
     exclusive: bool = False  # no other workload on its node at a step it runs there
     apart: str | None = None  # `anti_affinity APART on node` (a workload's name, or `self`)
+    priority: int = 0  # `--unplaced`: the queue's order
 
 
 @dataclass
@@ -100,6 +108,8 @@ class Case:
     carbon_budget: int | None = None  # gCO2e over the horizon
     objective: str = "cost"  # or carbon, makespan, lateness
     kinds: set[str] = field(default_factory=set)
+    allow_unplaced: bool = False  # `--unplaced`
+    most: dict[int, int] = field(default_factory=dict)  # the reference's replicas placed per priority
 
 
 def generate(seed: int) -> Case:
@@ -252,6 +262,8 @@ def to_fit(case: Case) -> str:
                  f"  memory = {work.memory}GiB"]
         if work.gang:
             lines.append("  gang = true")
+        if work.priority:
+            lines.append(f"  priority = {work.priority}")
         if work.exclusive:
             lines.append("  exclusive = true")
         if work.apart is not None:
@@ -283,6 +295,7 @@ def to_fit(case: Case) -> str:
         out.append(f'power_cap feed {{\n  labels = {{ site: "s" }}\n  hourly = [{caps}]\n}}')
     budget = "" if case.carbon_budget is None else f"\n  carbon_budget = {case.carbon_budget} gCO2e"
     objective = "" if case.objective == "cost" else f"\n  objective = {case.objective}"
+    objective += "\n  allow_unplaced = true" if case.allow_unplaced else ""
     out.append(f"policy {{\n  horizon = {case.steps}h\n  step = 1h\n"
                f'  start = "2026-12-01T00:00Z"{budget}{objective}\n}}')
     return "\n".join(out) + "\n"
@@ -315,19 +328,22 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
         near = []  # (Boolean, in reach) of every replica's choices (a latency rule)
         for run in _runs(case, work):
             starts: dict[int, list] = {}  # a gang's run: start step -> its replicas' choices
+            whole = present(model, case, work, f"{run.name}/run", run.replicas) if work.gang else None
             for replica in range(run.replicas):
-                choices = _one_replica(model, case, nodes, run, replica, on, near)
+                here = whole if whole is not None else present(model, case, work, f"{run.name}/{replica}")
+                choices = _one_replica(model, case, nodes, run, replica, on, near, here)
                 if run.duration is not None:
                     ends.append((run.due, choices))
                     for var, end in choices:
                         starts.setdefault(end - run.duration, []).append(var)
             if work.gang and run.replicas:  # every replica of the run starts at the one step chosen
                 chosen = {s: model.NewBoolVar(f"{run.name}@{s}") for s in starts}
-                model.Add(sum(chosen.values()) == 1)
+                model.Add(sum(chosen.values()) == (1 if whole is None else whole))
                 for s, choices_at in starts.items():
                     model.Add(sum(choices_at) == run.replicas * chosen[s])
         if work.near and work.replicas:
-            model.Add(sum(var for var, reached in near if reached) >= work.near)
+            reached = sum(var for var, within in near if within)
+            model.Add(reached >= work.near * any_placed(model, case, near))
     _kept_apart(case, model, on)
     in_use = {}
     for (n, t), running in on.items():
@@ -348,15 +364,56 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
         model.Add(sum(nodes[n][0].watts * case.carbon[t] * in_use[n, t]
                       for n in range(len(nodes)) for t in steps) <= case.carbon_budget * 1000)
     objective, unit = _objective_of(case, model, nodes, in_use, ends)
-    model.Minimize(objective)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
     solver.parameters.max_time_in_seconds = time_limit
+    if case.allow_unplaced and not most_by_priority(model, solver, case):
+        return "undecided", None
+    model.Minimize(objective)
     status = solver.Solve(model)
     if status == cp_model.OPTIMAL:
         return "feasible", Fraction(round(solver.ObjectiveValue()), unit)
     return ("infeasible" if status == cp_model.INFEASIBLE else "undecided"), None
+
+
+def present(model, case: Case, work: Work, name: str, weight: int = 1):
+    """1 where every replica is placed; with `--unplaced` a Boolean (a replica, or a gang's
+    run, placed or not), listed on the model with its priority and its replicas."""
+    if not case.allow_unplaced:
+        return 1
+    var = model.NewBoolVar(f"placed {name}")
+    if not hasattr(model, "present"):
+        model.present = []
+    model.present.append((work.priority, var, weight))
+    return var
+
+
+def any_placed(model, case: Case, choices: list):
+    """1 where every replica is placed; with `--unplaced`, whether any of `choices` is."""
+    if not case.allow_unplaced:
+        return 1
+    var = model.NewBoolVar("runs")
+    for choice, _ in choices:
+        model.Add(var >= choice)
+    return var
+
+
+def most_by_priority(model, solver, case: Case) -> bool:
+    """With `--unplaced`: the most replicas placed at each priority level, the highest first,
+    each level's count held before the next (False where a level is not proven in time)."""
+    from ortools.sat.python import cp_model
+
+    listed = getattr(model, "present", [])
+    for level in sorted({priority for priority, _, _ in listed}, reverse=True):
+        terms = sum(weight * var for priority, var, weight in listed if priority == level)
+        model.Maximize(terms)
+        if solver.Solve(model) != cp_model.OPTIMAL:
+            return False
+        case.most[level] = round(solver.ObjectiveValue())
+        model.Add(terms == case.most[level])
+    model.ClearObjective()
+    return True
 
 
 def _kept_apart(case: Case, model, on) -> None:
@@ -421,7 +478,7 @@ def _runs(case: Case, work: Work) -> list[Work]:
                  release + work.every, gang=work.gang) for k, release in enumerate(releases)]
 
 
-def _one_replica(model, case: Case, nodes, work: Work, replica: int, on, near: list) -> list:
+def _one_replica(model, case: Case, nodes, work: Work, replica: int, on, near: list, here=1) -> list:
     """The choices of one replica (node, start; a preemptible one's segments), each a Boolean
     that puts the replica's CPU and memory on a node at the steps it covers; returned with
     the step each ends by (none for a service). Each choice (not a segment's) is listed in
@@ -431,7 +488,7 @@ def _one_replica(model, case: Case, nodes, work: Work, replica: int, on, near: l
     fits = [n for n, (pool, _) in enumerate(nodes) if work.cpu <= pool.cpu and work.memory <= pool.memory]
     if work.duration is None:  # a service: one node, the whole horizon
         choice = [model.NewBoolVar(f"{name}@{n}") for n in fits]
-        model.Add(sum(choice) == 1)
+        model.Add(sum(choice) == here)
         near += [(var, nodes[n][0].region == "eu") for n, var in zip(fits, choice)]
         for n, var in zip(fits, choice):
             for t in range(case.steps):
@@ -441,7 +498,7 @@ def _one_replica(model, case: Case, nodes, work: Work, replica: int, on, near: l
     if not work.preemptible:
         starts = [s for s in window if s + work.duration <= window[-1] + 1]
         choice = {(n, s): model.NewBoolVar(f"{name}@{n},{s}") for n in fits for s in starts}
-        model.Add(sum(choice.values()) == 1)
+        model.Add(sum(choice.values()) == here)
         near += [(var, nodes[n][0].region == "eu") for (n, _), var in choice.items()]
         for (n, s), var in choice.items():
             ends.append((var, s + work.duration))
@@ -450,7 +507,7 @@ def _one_replica(model, case: Case, nodes, work: Work, replica: int, on, near: l
         return ends
     segments = {(n, s, k): model.NewBoolVar(f"{name}@{n},{s}+{k}") for n in fits
                 for s, k in _segments(work.duration, work.min_segment, window)}
-    model.Add(sum(k * var for (_, _, k), var in segments.items()) == work.duration)
+    model.Add(sum(k * var for (_, _, k), var in segments.items()) == work.duration * here)
     for t in window:  # never two segments at once
         model.Add(sum(var for (_, s, k), var in segments.items() if s <= t < s + k) <= 1)
     for (n, s, k), var in segments.items():
@@ -515,6 +572,82 @@ def compared(case: Case, path: Path, time_limit: float, reference_limit: float) 
     return outcome, found
 
 
+def with_unplaced(seed: int, case: Case) -> Case:
+    """`case` as a queue with more work than room (`--unplaced`; its own draw): the policy
+    allows replicas left out, each workload a priority of 1-3 and 2-3 times the replicas;
+    no carbon budget and nothing kept apart (the first fit, `bench/first_fit_time.py`, holds
+    neither); with `--rules` its gangs and latency rules."""
+    rng = random.Random(f"time-unplaced-{seed}")
+    case.allow_unplaced, case.carbon_budget = True, None
+    for work in case.works:
+        work.exclusive, work.apart = False, None
+        work.priority = rng.randint(1, 3)
+        work.replicas = max(1, work.replicas) * rng.randint(2, 3)
+    case.kinds.add("unplaced")
+    return case
+
+
+def placed_by_priority(case: Case, placement) -> dict[int, int]:
+    """fitc's replicas placed per priority level."""
+    priority = {work.name: work.priority for work in case.works}
+    placed: Counter = Counter()
+    for workload, _ in {(a.workload, a.replica) for a in placement.assignments}:
+        placed[priority[workload]] += 1
+    return dict(placed)
+
+
+def _vector(case: Case, placed: dict[int, int]) -> list[int]:
+    return [placed.get(level, 0) for level in sorted({w.priority for w in case.works}, reverse=True)]
+
+
+def compared_short(case: Case, path: Path, time_limit: float, reference_limit: float
+                   ) -> tuple[str, list[str]]:
+    """`--unplaced`: fitc's answer against the reference's most by priority (then its cost)
+    and the queue's first fit by priority (`bench/first_fit_time.py`, written apart): never
+    ranked below the first fit; `feasible` without W0502 (the most proven) only at the
+    reference's counts; at the reference's counts, the cost as `compared` reads it."""
+    from first_fit_time import first_fit
+
+    from fitlang.driver import Compilation
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    path.write_text(to_fit(case))
+    compilation = Compilation(path)
+    errors = [f"{d.code} {d.message}" for d in compilation.diagnostics() if d.is_error]
+    if errors:
+        return "error", ["error: " + errors[0]]
+    problem = compilation.problem
+    placement = compilation.solve("auto", time_limit)
+    proven = placement.status in ("optimal", "feasible")
+    outcome = compilation.verdict(placement, time_limit, time_limit).outcome.name
+    found = []
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    if violations or problems:
+        found.append("verify rejects fitc: " + "; ".join([v.message for v in violations][:2]
+                                                         + [p.text for p in problems[:2]]))
+    mine, floor = _vector(case, placed_by_priority(case, placement)), _vector(case, dict(first_fit(case)))
+    if mine < floor:
+        found.append(f"below the first fit: fitc {mine}, first fit by priority {floor}")
+    verdict, optimum = reference(case, reference_limit)
+    if verdict != "feasible":
+        return outcome, found or ["reference undecided"]
+    most = _vector(case, case.most)
+    if mine > most:
+        found.append(f"wrong most: fitc {mine} above the reference's {most}")
+    elif mine < most and proven:
+        found.append(f"wrong proof: fitc claims the most at {mine}, the reference places {most}")
+    elif mine < most:
+        found.append(f"short: fitc {mine}, the reference {most}")
+    elif optimum is not None and placement.value is not None:
+        value = Fraction(placement.value)
+        if value < optimum:
+            found.append(f"wrong optimum: fitc {float(value)} below the reference's {float(optimum)}")
+        if placement.status == "optimal" and value > optimum * (1 + TOLERANCE):
+            found.append(f"wrong optimum: fitc `optimal` at {float(value)}, reference {float(optimum)}")
+    return outcome, found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="first", type=int, default=1)
@@ -524,6 +657,8 @@ def main() -> None:
     parser.add_argument("--shapes", action="store_true", help="the edge shapes of `with_edge_shapes`")
     parser.add_argument("--pods", action="store_true", help="every pool's nodes admit 1-3 pods (`with_pods`)")
     parser.add_argument("--rules", action="store_true", help="gangs and latency rules (`with_rules`)")
+    parser.add_argument("--unplaced", action="store_true",
+                        help="more work than room, priorities, `allow_unplaced` (`with_unplaced`)")
     parser.add_argument("--targets", action="store_true",
                         help="compile each placed schedule to the three targets, check fidelity")
     arguments = parser.parse_args()
@@ -534,8 +669,10 @@ def main() -> None:
             case = with_edge_shapes(seed, generate(seed)) if arguments.shapes else generate(seed)
             case = with_pods(seed, case) if arguments.pods else case
             case = with_rules(seed, case) if arguments.rules else case
+            case = with_unplaced(seed, case) if arguments.unplaced else case
             path = Path(directory) / f"time{seed}.fit"
-            compare = functools.partial(compared, case, path, arguments.time_limit, arguments.reference_limit)
+            compare = functools.partial(compared_short if arguments.unplaced else compared, case, path,
+                                        arguments.time_limit, arguments.reference_limit)
             if arguments.targets:
                 compare = functools.partial(with_targets, compare, path, arguments.time_limit, tally)
             recorded(tally, f"seed {seed} ({sorted(case.kinds)})", compare)

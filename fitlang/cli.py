@@ -835,7 +835,10 @@ def _drift(out: Path, written: dict[str, str], diagnostics: list[Diagnostic],
 def _cost_summary(placement) -> str:
     if placement.value is None:
         return f"{placement.objective}: none"
-    bound = placement.bound if placement.bound is not None else placement.value
+    if placement.bound is None:  # (a short schedule in time states none: not a gap of 0)
+        return f"{placement.objective} {float(placement.value):.2f} {placement.unit}, gap unknown".replace(
+            " ,", ",")
+    bound = placement.bound
     gap = 0.0 if placement.value == 0 else float((placement.value - bound) / abs(placement.value))
     return (f"{placement.objective} {float(placement.value):.2f} {placement.unit}, "
             f"gap {gap:.2%}").replace(" ,", ",")

@@ -223,12 +223,12 @@ from fitlang.targets.kubernetes_fidelity import expand  # noqa: E402
 from compiling import errors  # noqa: E402
 from conftest import EXAMPLES, policies  # noqa: E402
 
-# slurm-cluster.fit has workloads with no image: it is not for Kubernetes; nightly-training.fit,
-# maintenance-window.fit and weekly-batch-carbon.fit run jobs one after another on a node,
-# which Kubernetes does not enforce (W0901)
+# slurm-cluster.fit and weekly-queue.fit have workloads with no image: they are not for
+# Kubernetes; nightly-training.fit, maintenance-window.fit and weekly-batch-carbon.fit run jobs
+# one after another on a node, which Kubernetes does not enforce (W0901)
 K8S_EXAMPLES = [p for p in policies(EXAMPLES) if p.name not in (
     "infeasible.fit", "slurm-cluster.fit", "nightly-training.fit", "maintenance-window.fit",
-    "weekly-batch-carbon.fit")]
+    "weekly-batch-carbon.fit", "weekly-queue.fit")]
 
 
 def fidelity(context, files) -> list[str]:

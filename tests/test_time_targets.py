@@ -1147,3 +1147,83 @@ def test_a_script_not_submitted_in_utc_fails_fidelity(tmp_path, unset, named):
         files[name] = files[name].replace("export TZ=UTC\n", "")
     problems = _fidelity("slurm", context, files)
     assert sorted(p.split(": ")[1] for p in problems if "in UTC" in p) == named, problems
+
+
+# ---- replicas left out in time (`allow_unplaced` with a horizon) ---------------------------------
+
+
+def test_slurm_submits_no_job_the_week_leaves_out_and_warns_of_it():
+    """examples/weekly-queue.fit (its outcome by hand there): `sweep` waits, so no script of
+    it is written nor submitted; the others are submitted at their solved days."""
+    compiled, context = _compile(EXAMPLES / "weekly-queue.fit", "slurm")
+    assert "W0501" in {d.code for d in compiled.verdict.diagnostics}
+    names = sorted(compiled.files)
+    assert not [name for name in names if "sweep" in name]
+    submit = compiled.files["submit.sh"]
+    assert "sweep" not in submit and all(job in submit for job in ("climate", "genome", "render"))
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+def test_kubernetes_creates_no_job_for_replicas_left_out(tmp_path):
+    """A queue on two 8-CPU nodes over 4 hours: `big` (priority 10) takes both nodes for 3
+    hours, `small` (2 hours before hour 4) has no room: its Job is not created (W0501)."""
+    path = tmp_path / "q.fit"
+    path.write_text("""
+pool node {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 1 USD/h
+}
+workload big {
+  kind = job
+  replicas = 2
+  priority = 10
+  cpu = 8
+  memory = 8GiB
+  duration = 3h
+  image = "registry.example.com/big:1"
+}
+workload small {
+  kind = job
+  replicas = 3
+  priority = 1
+  cpu = 4
+  memory = 4GiB
+  duration = 2h
+  deadline = 4h
+  image = "registry.example.com/small:1"
+}
+policy {
+  horizon = 4h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+  allow_unplaced = true
+}
+""")
+    compiled, context = _compile(path, "kubernetes")
+    assert "W0501" in {d.code for d in compiled.verdict.diagnostics}
+    documents = [d for name, text in compiled.files.items() if name.endswith((".yaml", ".yml"))
+                 for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    jobs = [d["metadata"]["name"] for d in documents if d.get("kind") == "Job"]
+    assert jobs and not [name for name in jobs if name.startswith("small")]
+    assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+@real_slurm
+def test_a_real_slurm_queues_the_week_s_placed_jobs_at_their_days_and_not_the_one_left_out(tmp_path):
+    """examples/weekly-queue.fit submitted with its `submit.sh` on a real Slurm: climate,
+    genome and render's two starts are held for their solved days (render by its Friday
+    deadline); sweep, left out, is not in the queue."""
+    compiled, context = _compile(EXAMPLES / "weekly-queue.fit", "slurm")
+    jobs = _real_cluster_jobs(tmp_path, context, compiled.files, "submit.sh")
+    assert sorted(j["JobName"] for j in jobs) == ["climate", "genome", "render", "render"]
+    solved = {(a.workload, a.start) for a in context.placement.assignments}
+    timeline = context.problem.timeline
+
+    def step(text: str) -> int:
+        moment = datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+        return int((moment - timeline.start).total_seconds()) // timeline.step_seconds
+
+    assert {(j["JobName"], step(j["StartTime"])) for j in jobs} == solved
+    assert all(j["JobState"] == "PENDING" for j in jobs)

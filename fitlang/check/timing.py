@@ -113,10 +113,6 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
                     electricity.origin.path, electricity.origin.span)
         return
     policy = program.policy
-    for name in ("allow_unplaced",):
-        if name in policy.spans and policy.allow_unplaced:
-            where = policy.spans[name]
-            yield msg.NotSupportedWithHorizon(detail="`allow_unplaced`").diagnostic(where.path, where.span)
     if [o for o in policy.objective if o not in TIMED_OBJECTIVES] and "objective" in policy.spans:
         where = policy.spans["objective"]
         yield msg.NotSupportedWithHorizon(

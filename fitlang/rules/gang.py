@@ -4,6 +4,7 @@ duration), as one Slurm job with N tasks runs them (`time_rows`, `check_runs`)."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,9 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
             continue
         where = demand.spans.get("gang", demand.origin)
         count = placed.placed[demand.name]
-        if count not in (0, demand.replicas):
+        # with a horizon each run is all or none (`check_runs`): a recurring gang's run may be
+        # left out where the policy allows it
+        if count not in (0, demand.replicas) and placed.problem.timeline is None:
             yield placed.violation(f"gang `{demand.name}` has {count} of {demand.replicas} replicas "
                                    "placed: all or none", where)
         clusters = sorted({placed.owner[node].cluster
@@ -201,11 +204,19 @@ def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
     """`fitc verify` with a horizon: each run of a gang starts all its replicas at one step
     (replicas are numbered run by run, `replicas_per_run` each)."""
     starts: dict[tuple[str, int], set[int]] = {}
+    counts: Counter[tuple[str, int]] = Counter()
     for run in runs:
         demand = placed.demands[run.demand]
         if demand.gang:
             index = run.replica // max(1, demand.replicas_per_run)
             starts.setdefault((run.demand, index), set()).add(run.start)
+            counts[run.demand, index] += 1
+    for (name, index), count in sorted(counts.items()):
+        demand = placed.demands[name]
+        if count != demand.replicas_per_run:
+            which = f" (run {index})" if demand.runs else ""
+            yield placed.violation(f"gang `{name}`{which} has {count} of {demand.replicas_per_run} "
+                                   "replicas placed: all or none", demand.spans.get("gang", demand.origin))
     for (name, index), steps in sorted(starts.items()):
         if len(steps) > 1:
             demand = placed.demands[name]

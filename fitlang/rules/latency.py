@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
+    from fitlang.solve.linear import Number
     from fitlang.solve.timeline import TimeEncoding
 
 
@@ -76,9 +77,10 @@ def _reach_rows(encoding: Encoding, members: list[Demand]) -> None:
 
 
 def time_rows(encoding: TimeEncoding) -> None:
-    """With a horizon, the rule as without one: every replica is placed (`allow_unplaced` is
-    refused in time), so at least K of a workload's replicas start on classes in reach, over
-    all its runs and start steps. (Latency on a preemptible job is refused at check.)"""
+    """With a horizon, the rule as without one: at least K of a workload's replicas start on
+    classes in reach, over all its runs and start steps; where replicas may be left out
+    (`allow_unplaced`), once any replica starts. (Latency on a preemptible job is refused at
+    check.)"""
     problem = encoding.problem
     if not any(demand.latency for demand in problem.demands):
         return
@@ -88,12 +90,20 @@ def time_rows(encoding: TimeEncoding) -> None:
         for index, rule in enumerate(demand.latency):
             if problem.within_reach(rule, problem.node_class(class_id)):
                 reach.setdefault((demand.workload, index), {})[column] = 1
+    names = {(name, column) for (name, _, _), column in encoding.x.items()}
     for members in problem.latency_demands():
-        if not sum(demand.replicas for demand in members):
+        total = sum(demand.replicas for demand in members)
+        if not total:
             continue
         workload = members[0].workload
         for index, rule in enumerate(members[0].latency):
-            encoding.model.add(reach.get((workload, index), {}), lower=rule.replicas,
+            terms: dict[int, Number] = dict(reach.get((workload, index), {}))
+            if problem.allow_unplaced:  # met by running nowhere too (the switch off)
+                switch = encoding.column(LatencySwitch(workload, index), f"s[{workload},latency:{index}]")
+                mine = {column: 1 for name, column in names if name in {d.name for d in members}}
+                encoding.model.add({**mine, switch: -total}, upper=0)
+                terms[switch] = -rule.replicas
+            encoding.model.add(terms, lower=0 if problem.allow_unplaced else rule.replicas,
                                group=LatencyGroup(workload, rule.location))
 
 

@@ -116,8 +116,14 @@ def _replica_rows(encoding: TimeEncoding, demand: Demand, replica: int) -> None:
     def s(class_id: str, step: int) -> int | None:
         return index.get(SegmentColumn(demand.name, replica, class_id, step, True))
 
-    model.add({y(c, t): 1 for c in classes for t in steps}, lower=window.duration,
-              upper=window.duration, group=PreemptWorkGroup(demand.name, replica))
+    work: dict[int, Number] = {y(c, t): 1 for c in classes for t in steps}
+    if encoding.problem.allow_unplaced:  # the replica runs its whole duration, or not at all
+        from fitlang.rules.timing import LeftOut  # (timing's rows import this module)
+
+        work[encoding.column(LeftOut(demand.name, replica), f"out[{demand.name},{replica}]")] = \
+            window.duration
+    model.add(work, lower=window.duration, upper=window.duration,
+              group=PreemptWorkGroup(demand.name, replica))
     if len(classes) > 1:
         for t in steps:
             model.add({y(c, t): 1 for c in classes}, upper=1,

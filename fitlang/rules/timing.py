@@ -66,14 +66,43 @@ class StepBudgetGroup(GroupKey, Frozen):
     step: int
 
 
+class LeftOut(Frozen):
+    """The column of a run's replicas left out (`allow_unplaced`): a count, or for a gang
+    (all or none) a binary worth the run's replicas; a preemptible job's (one run) a binary
+    per replica, `run` its replica."""
+
+    demand: str
+    run: int
+
+
 def starts_rows(encoding: TimeEncoding) -> None:
-    for demand in encoding.problem.demands:
+    """Every replica of a run starts once in its window; where the policy allows replicas
+    left out, the run's starts plus its `LeftOut` column (a gang's: all of them or none)."""
+    problem = encoding.problem
+    for demand in problem.demands:
         if demand.min_segment is not None:
             continue  # segments, not starts: `preemption.rows`
         for run in range(len(demand.windows)):
-            columns = encoding.starts_of(demand.name, run)
-            encoding.model.add({column: 1 for column in columns}, lower=demand.replicas_per_run,
+            terms: dict[int, Number] = {column: 1 for column in encoding.starts_of(demand.name, run)}
+            if problem.allow_unplaced and demand.replicas_per_run:
+                whole = demand.replicas_per_run if demand.gang else 1
+                left = encoding.column(LeftOut(demand.name, run), f"out[{demand.name},{run}]",
+                                       demand.replicas_per_run // whole)
+                terms[left] = whole
+            encoding.model.add(terms, lower=demand.replicas_per_run,
                                upper=demand.replicas_per_run, group=StartsGroup(demand.name, run))
+
+
+def left_out_terms(encoding: TimeEncoding, priority: int) -> dict[int, Number]:
+    """The replicas of `priority` left out (`LeftOut` columns): the objectives of a policy
+    that allows replicas left out, one per priority level, highest first, before its own."""
+    terms: dict[int, Number] = {}
+    for key, column in encoding.index.items():
+        if isinstance(key, LeftOut):
+            demand = encoding.problem.demand(key.demand)
+            if demand.priority == priority:
+                terms[column] = demand.replicas_per_run if demand.gang else 1
+    return terms
 
 
 def capacity_rows(encoding: TimeEncoding) -> None:

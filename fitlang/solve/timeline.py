@@ -28,9 +28,9 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Timeline
-from fitlang.rules import carbon, completion, gang, preemption, timing
+from fitlang.rules import carbon, completion, gang, latency, preemption, timing
 from fitlang.rules.base import GroupKey
-from fitlang.solve import timeline_align, timeline_preferences, timeline_rules
+from fitlang.solve import timeline_align, timeline_preferences, timeline_rules, timeline_unplaced
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.held_room import is_held
@@ -210,6 +210,14 @@ OBJECTIVES: dict[str, Callable[[TimeEncoding], dict[int, Number]]] = {
     "cost": cost_terms, "carbon": carbon.emission_terms, "makespan": completion.makespan_terms,
     "lateness": completion.lateness_terms}
 UNITS = {"cost": "USD", "carbon": "kgCO2e", "makespan": "h", "lateness": "h"}
+
+
+def objective_terms(encoding: TimeEncoding, name: str) -> dict[int, Number]:
+    """The linear form of an objective of the time model: the policy's, or the replicas of
+    one priority level left out (`timeline_unplaced.LEFT_OUT`, before the policy's)."""
+    if name.startswith(timeline_unplaced.LEFT_OUT):
+        return timing.left_out_terms(encoding, int(name[len(timeline_unplaced.LEFT_OUT):]))
+    return OBJECTIVES[name](encoding)
 # a later objective of a lexicographic list may not worsen an earlier one by more than this
 # share of it (HiGHS's optimum is exact to its own tolerance, not to the last digit)
 LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
@@ -220,6 +228,11 @@ LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
 # what is left found nothing better (session 13); at 100 nodes the search converges in 3 s
 # and the MIP, given the rest, proves a better bound but finds no better schedule
 IMPROVING_SHARE = 0.75
+# where the search of a schedule that leaves replicas out ends when the MIP follows it
+# (`_short_search_ends`): the MIP minimises one objective per priority level first
+SHORT_SEARCH_SHARE = 0.6
+# where the rounds that try to place every replica give up when replicas may be left out
+SHORT_ROUNDS_SHARE = 0.4
 # what the search leaves for the answer's packing and count when no MIP follows
 FINISHING_SHARE = 0.05
 # the largest time model (replica-steps its start columns cover: each a term of the capacity
@@ -243,6 +256,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     timeline = problem.timeline
     assert timeline is not None
     began = time.monotonic()
+    # where replicas may be left out, a schedule that places them all is solved as the
+    # policy that places all (its bound holds for it, and it ranks first); one that leaves
+    # some out by `_short_solved`
+    short_allowed, problem = problem.allow_unplaced, dataclasses.replace(problem, allow_unplaced=False)
     # the time model, built here only where this process needs it (the MIP, the bound without
     # a limit): at the goal size it is 2 CPU s, which under load the schedule below needs more
     encoded = functools.cache(lambda: encode(problem, timeline))
@@ -258,8 +275,22 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # the node-level schedule searches a problem whose every schedule keeps the rules it does
     # not track (gangs pinned to a start, latency narrowed to reach: `timeline_rules`)
     searched = timeline_rules.narrowed(problem, objective)
+    # (where replicas may be left out, the rounds that try to place them all give up at
+    # SHORT_ROUNDS_SHARE: a queue longer than the week has no such schedule, and the rounds
+    # took 11 of a 10 s limit on a 100-node week of 500 jobs, nothing left for the rest)
+    rounds_end = _finish_by(time_limit, began, SHORT_ROUNDS_SHARE if short_allowed else None)
     fallback, partial = _node_schedule(searched, objective, None if time_limit is None else began,
-                                       _finish_by(time_limit, began))
+                                       rounds_end)
+    if fallback is None and short_allowed:
+        if pending is not None:
+            pending.outcome(wait=0)  # the bound of placing all says nothing of a short schedule
+        # (no schedule made node by node where a carbon budget over the horizon binds: the
+        # model's alone, from nothing placed)
+        short = ([], [(d.name, r) for d in problem.demands for r in range(d.replicas)]) if partial is None \
+            else timeline_unplaced.best_short(searched, objective, partial, _short_search_ends(
+                problem, time_limit, began), _finish_by(time_limit, began), problem)
+        return _short_solved(dataclasses.replace(problem, allow_unplaced=True), names, short,
+                             time_limit, began)
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
     # what the MIP leaves for packing its answer and the tie-break after it: about what the
@@ -337,8 +368,131 @@ def _no_less_than_zero(problem: Problem, objective: str) -> Fraction | None:
     return Fraction(0) if never_below else None
 
 
-def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None
-            ) -> tuple[list[TimedAssignment], list[Unplaced]]:
+def _short_solved(problem: Problem, names: list[str], short: tuple[list[Spot], list[tuple[str, int]]],
+                  time_limit: float | None, began: float) -> TimedPlacement:
+    """A policy that allows replicas left out, whose schedule made node by node leaves some
+    out (`short`: `timeline_unplaced.best_short`): the time model with its `LeftOut` columns,
+    the replicas left out of each priority level minimised first, the highest first, then the
+    policy's objectives, started from `short` (where the model is not too large for the
+    limit: `_mip_too_large`); its answer packed, kept where it ranks before `short`
+    (`timeline_unplaced.rank`). Proven to leave out the fewest by priority where each level's
+    MIP was solved to its optimum and the answer leaves out as many (the model is a
+    relaxation of nodes: no schedule leaves fewer): `feasible` (or `optimal`), else
+    `unknown` (the driver's W0502)."""
+    objective, timeline = names[0], problem.timeline
+    assert timeline is not None
+    spots, missing = short
+    runs, left = timed_assignments(problem, spots), missing
+    levels = timeline_unplaced.left_out_objectives(problem)
+    outcomes: list[Outcome] = []
+    if _left(time_limit, began) != 0 and not (time_limit is not None and _mip_too_large(problem)):
+        encoding = encode(problem, timeline)
+        outcomes = _lexicographic(encoding, levels + names, _short_values(encoding, spots, missing),
+                                  time_limit, began)
+        solution = next((o.solution for o in reversed(outcomes) if o.solution is not None), None)
+        if solution is not None:
+            packed, out = _short_packed(encoding, solution, objective, _deadline(time_limit, began))
+            if timeline_unplaced.rank(problem, out, horizon_value(problem, packed, objective)) < \
+                    timeline_unplaced.rank(problem, missing, horizon_value(problem, runs, objective)):
+                runs, left = packed, out
+    value = horizon_value(problem, runs, objective)
+    reached = [o for o in outcomes[:len(levels)] if o.status is Status.OPTIMAL and o.objective is not None]
+    proven = len(reached) == len(levels) and \
+        list(timeline_unplaced.rank(problem, left, 0)[:-1]) == [round(o.objective or 0) for o in reached]
+    status = Status.FEASIBLE if proven or not left else Status.UNKNOWN
+    unplaced = [Unplaced(name, replica, "left out: no room in its window, by priority "
+                                        "(`allow_unplaced`)") for name, replica in sorted(left)]
+    return TimedPlacement(status, objective, value, None, runs, unplaced, backend="highs",
+                          seconds=time.monotonic() - began, bought=bought_in_time(problem, runs),
+                          timeline=timeline)
+
+
+def _short_search_ends(problem: Problem, time_limit: float | None, began: float) -> float | None:
+    """Where the search of a schedule that leaves replicas out ends: at SHORT_SEARCH_SHARE of
+    the limit where the time model's MIP follows it (on a small fleet it places what the
+    moves of one replica at a time cannot: a queue whose jobs must give way to each other
+    in time), else where the answer is assembled."""
+    if time_limit is not None and not _mip_too_large(problem):
+        return began + time_limit * SHORT_SEARCH_SHARE
+    return _finish_by(time_limit, began)
+
+
+def _short_packed(encoding: TimeEncoding, solution: list, objective: str, deadline: float | None
+                  ) -> tuple[list[TimedAssignment], list[tuple[str, int]]]:
+    """The MIP's schedule that leaves replicas out, packed (`_packed`): its runs, and what it
+    and the packing leave out, a gang's run or a latency workload short of its K out whole
+    (`timeline_unplaced.whole`)."""
+    problem = encoding.problem
+    packed, lost = _packed(problem, _pieces(encoding, solution), objective, deadline,
+                           repairs=deadline is None)
+    owners = problem.owners()
+    spots = [Spot(a.workload, a.replica, owners[a.node].id, 0, a.start, a.end) for a in packed]
+    kept, out = timeline_unplaced.whole(problem, spots, sorted(
+        {(u.workload, u.replica) for u in lost} | set(_left_out(encoding, solution))))
+    mine = {(spot.demand, spot.replica, spot.start) for spot in kept}
+    return [a for a in packed if (a.workload, a.replica, a.start) in mine], out
+
+
+def _lexicographic(encoding: TimeEncoding, names: list[str], start: dict[int, float] | None,
+                   time_limit: float | None, began: float) -> list[Outcome]:
+    """Each objective of `names` minimised in turn, each later one among the schedules as
+    good in the earlier ones; the outcomes, until one finds no schedule in time."""
+    outcomes: list[Outcome] = []
+    for index, name in enumerate(names):
+        if outcomes:
+            solution = outcomes[-1].solution
+            assert solution is not None
+            _keep(encoding, names[index - 1], solution)
+            start = dict(enumerate(solution))
+        outcome = _minimised(encoding, name, time_limit, began, 0.0, start)
+        outcomes.append(outcome)
+        if outcome.solution is None:
+            break
+    return outcomes
+
+
+def _short_values(encoding: TimeEncoding, spots: list[Spot], missing: list[tuple[str, int]]
+                  ) -> dict[int, float] | None:
+    """HiGHS's start from a schedule that leaves replicas out: its columns (`spot_values`), the
+    `LeftOut` columns of what it leaves out, and each latency rule's switch (on where the
+    workload runs)."""
+    values = spot_values(encoding, spots)
+    if values is None:
+        return None
+    problem = encoding.problem
+    running = {spot.demand for spot in spots}
+    for key, column in encoding.index.items():
+        if isinstance(key, timing.LeftOut):
+            demand = problem.demand(key.demand)
+            out = [r for name, r in missing if name == key.demand and (
+                r == key.run if demand.min_segment is not None
+                else r // max(1, demand.replicas_per_run) == key.run)]
+            values[column] = 1 if out and (demand.gang or demand.min_segment is not None) else len(out)
+        elif isinstance(key, latency.LatencySwitch):
+            values[column] = int(any(problem.demand(d).workload == key.workload for d in running))
+    return values
+
+
+def _left_out(encoding: TimeEncoding, solution: list) -> list[tuple[str, int]]:
+    """The replicas the MIP's `LeftOut` columns leave out, numbered after those it starts
+    (a run's replicas are numbered in start order, `pack_in_time`)."""
+    problem = encoding.problem
+    out: list[tuple[str, int]] = []
+    for key, column in encoding.index.items():
+        if not isinstance(key, timing.LeftOut) or not solution[column]:
+            continue
+        demand = problem.demand(key.demand)
+        if demand.min_segment is not None:
+            out.append((key.demand, key.run))
+            continue
+        count = demand.replicas_per_run if demand.gang else int(solution[column])
+        first = key.run * demand.replicas_per_run + demand.replicas_per_run - count
+        out += [(key.demand, first + k) for k in range(count)]
+    return out
+
+
+def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: float | None,
+            repairs: bool = True) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The MIP's answer packed node by node with its gangs pinned where it starts them (no
     repair moves one replica of a gang alone); where that breaks a rule the packing does not
     track (two workloads kept apart on a node at a step, a latency count a repair moved out
@@ -350,7 +504,7 @@ def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: flo
     partial: tuple[list[TimedAssignment], list[Unplaced]] | None = None
     for packing in (problem, narrow) if narrow is not problem else (problem,):
         assignments, unplaced = pack_in_time(timeline_rules.pinned_to(packing, spots), pieces,
-                                             objective, deadline)
+                                             objective, deadline, repairs)
         if timeline_rules.keeps(problem, [(a.workload, a.node, a.start, a.end) for a in assignments]):
             if not unplaced:
                 return assignments, unplaced
@@ -402,7 +556,7 @@ def _minimised(encoding: TimeEncoding, objective: str, time_limit: float | None,
     process stopped at the limit itself (HiGHS's root heuristics may run past its own limit:
     session 13); none where nothing is left."""
     left = _left(time_limit, began, reserve)
-    terms = OBJECTIVES[objective](encoding)
+    terms = objective_terms(encoding, objective)
     if left is None:
         return minimise_within(HighsBackend(), encoding.model, terms, None, start=start)
     if left <= 0:
@@ -570,10 +724,12 @@ def _deadline(time_limit: float | None, began: float) -> float | None:
     return None if time_limit is None else began + time_limit
 
 
-def _finish_by(time_limit: float | None, began: float) -> float | None:
+def _finish_by(time_limit: float | None, began: float, share: float | None = None) -> float | None:
     """Where the search ends and the answer is assembled: FINISHING_SHARE of the limit is
-    left for that."""
-    return None if time_limit is None else began + time_limit * (1 - FINISHING_SHARE)
+    left for that (or at `share` of the limit)."""
+    if time_limit is None:
+        return None
+    return began + time_limit * (1 - FINISHING_SHARE if share is None else share)
 
 
 # a schedule made node by node that leaves replicas out: (its runs, the replicas not placed)
@@ -645,7 +801,7 @@ class LexicographicGroup(GroupKey):
 def _keep(encoding: TimeEncoding, name: str, solution: list) -> None:
     """A row holding objective `name` at what `solution` reaches (plus a hair): the next
     objective of a lexicographic list is minimised among schedules as good in it."""
-    terms = OBJECTIVES[name](encoding)
+    terms = objective_terms(encoding, name)
     reached = encoding.model.value(terms, solution)
     encoding.model.add(terms, upper=reached + abs(reached) * LEXICOGRAPHIC_SLACK,
                        group=LexicographicGroup(name))
@@ -676,13 +832,15 @@ def _pieces(encoding: TimeEncoding, solution: list) -> list[Piece]:
 
 
 def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost",
-                 deadline: float | None = None) -> tuple[list[TimedAssignment], list[Unplaced]]:
+                 deadline: float | None = None, repairs: bool = True
+                 ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """In start order (the larger replicas first at a step), each replica (or segment) on the
     node of its class that adds least, where every node's capacity, the power caps, the budget
     and the buy limits hold at each step of its run (`timeline_pack.Ledger`); a replica the
     model's class and start leave no such node for is repaired: placed anew in its window, a
     preemptible one unbroken (its segments already packed are dropped). The classes' repack
-    after it stops at `deadline`."""
+    after it stops at `deadline`. Without `repairs` (a schedule that may leave replicas out:
+    what does not pack is left out, `_short_packed`), no replica is placed anew."""
     ledger = Ledger(problem, objective)
     order = sorted(pieces, key=lambda piece: (
         piece.start, -problem.demand(piece.demand).requests["cpu"], piece.demand, piece.class_id,
@@ -714,6 +872,9 @@ def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost",
     options: dict[tuple[str, int], list] = {}  # a run's candidates, shared by its replicas
     tries = [REPAIR_TRIES]  # the ejection chains' effort, shared by every replica left
     for demand, replica, run in left:
+        if not repairs:
+            unplaced.append(Unplaced(demand.name, replica, "no node has room in its window when packed"))
+            continue
         window = demand.windows[run]
         if (demand.name, run) not in options:
             options[demand.name, run] = candidates(ledger, demand, window)

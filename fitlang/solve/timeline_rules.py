@@ -229,9 +229,11 @@ def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
     clusters: dict[str, set[str]] = {}
     within: dict[tuple[str, int], int] = {}
     by_node: dict[str, list[tuple[str, int, int]]] = {}
+    running: set[str] = set()  # workloads that run (one left out whole meets its latency rule)
     for name, node, start, end in runs:
         demand = problem.demand(name)
         node_class = owners[node]
+        running.add(demand.workload)
         by_node.setdefault(node, []).append((name, start, end))
         if demand.gang:
             starts.setdefault((name, run_of(demand, start)), set()).add(start)
@@ -243,6 +245,7 @@ def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
         return False
     if not all(within.get((members[0].workload, index), 0) >= rule.replicas
                for members in problem.latency_demands() if sum(d.replicas for d in members)
+               and (members[0].workload in running or not problem.allow_unplaced)
                for index, rule in enumerate(members[0].latency)):
         return False
     apart = _apart_pairs(problem)
