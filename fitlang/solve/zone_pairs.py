@@ -209,6 +209,11 @@ class _Exact:
         deadline = time.monotonic() + seconds
         with _native_stdout_silenced():
             highs = _highs_with(cut.form)
+            # with presolve: only the solution is read, and kept only where it costs less
+            # (`backends.MIP_PRESOLVE`'s fault is a wrong "optimal" and bound); from the stage's
+            # entry on inventory 1,000 seeds 3 / 22 the 90 pairs take 1.5-1.7 times less CPU, the
+            # best pairs 2-4 times less (us-east-1c / us-west-2b 0.43 / 0.62 -> 0.25 / 0.17 s)
+            highs.setOptionValue("presolve", "on")
             highs.setOptionValue("mip_rel_gap", RELATIVE_GAP)
             highs_limited(highs, deadline, branching=False)
             indices, given = cut.start(np.arange(len(start), dtype=np.int64), start)
