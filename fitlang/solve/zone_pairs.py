@@ -19,8 +19,7 @@ pair's nodes are the zones' open ones, their free ones (price 0) and, per run of
 fixed (`HighsBackend.fixed_out` takes them out) at the packing's values, which HiGHS is handed
 as its start. Pairs are tried in the order of the room their paid nodes leave unused, priced
 (the most first), each for at most `PAIR_SECONDS` and half of what the stage has left (so
-that a first pair that gains nothing leaves the next its time), round after round while a
-round keeps one, until the deadline; a pair's placement is
+that a first pair that gains nothing leaves the next its time), until the deadline; a pair's placement is
 kept where it costs less. Only where the per-node model is small (`MOST_COLUMNS`): at 10,000
 nodes it is not built.
 """
@@ -78,21 +77,6 @@ def zone_pairs_placed(problem: Problem, packing: Packing, objective: str, deadli
     exact = _Exact(problem, packing)
     if not exact.ready:
         return 0
-    kept = 0
-    while pairs:
-        kept_now = _round(exact, pairs, packing, deadline)
-        kept += kept_now
-        if not kept_now or deadline - time.monotonic() < LEAST_PAIR_SECONDS:
-            return kept
-        # every pair tried with time left and one kept: the kept pairs moved replicas, so pairs
-        # tried before them may pay now (inventory 1,000 seed 22, every pair in turn from the 5 s
-        # answer, 48.40: the first round 45.56, the second 44.82)
-        pairs = _ranked_pairs(problem, packing)
-    return kept
-
-
-def _round(exact: _Exact, pairs: list[tuple[str, str]], packing: Packing, deadline: float) -> int:
-    """Each pair in turn placed again until the deadline; how many were kept."""
     kept = 0
     for pair in pairs:
         left = deadline - time.monotonic()
