@@ -99,3 +99,54 @@ def test_with_no_limit_nothing_is_placed_again(tmp_path):
     packing = _packing(problem)
     assert zone_pairs_placed(problem, packing, "cost", None) == 0
     assert verified_cost(problem, packing) == Fraction(3)
+
+
+# FLEET with a third zone z3 whose one open node, dear and three quarters empty, holds `solo`,
+# which must run there: every pair with z3 ranks first (the most priced room unused) and can
+# gain nothing; web and api kept to z1 and z2
+SPREAD = '  spread zone max_skew 1\n'
+THREE_ZONES = FLEET.replace(SPREAD, SPREAD + '  zones = ["z1", "z2"]\n') + '''
+pool c {
+  count = 1
+  cpu = 8
+  memory = 64GiB
+  zone = "z3"
+  price = 5 USD/h
+}
+
+workload solo {
+  replicas = 1
+  cpu = 2
+  memory = 1GiB
+  zones = ["z3"]
+}
+'''
+
+
+def test_a_pair_that_gains_nothing_leaves_the_next_pairs_their_time(tmp_path, monkeypatch):
+    # the clock stands still but where a pair with z3 runs: each such pair takes all the time
+    # it is given and gains nothing (as a MIP that proves no cheaper packing before its limit);
+    # the pair z1 / z2, ranked last, is the one that closes a node (3 -> 2 USD/h of the paid CPU
+    # nodes). Given all that is left, the first pair would leave it none
+    problem = problem_from(tmp_path, THREE_ZONES)
+    packing = _packing(problem)
+    packing.nodes["c"] = [_node(problem, "c", "c-0", {"solo": 1})]
+    assert verified_cost(problem, packing) == Fraction(8)
+    assert [sorted(pair) for pair in zone_pairs._ranked_pairs(problem, packing)][-1] == ["z1", "z2"]
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    solved = zone_pairs._Exact.placed_again
+    given: list[tuple[list[str], float]] = []
+
+    def placed_again(exact, zones, packing, seconds):
+        given.append((sorted(zones), seconds))
+        if "z3" in zones:
+            now[0] += seconds
+            return False
+        return solved(exact, zones, packing, seconds)
+
+    monkeypatch.setattr(zone_pairs._Exact, "placed_again", placed_again)
+    assert zone_pairs_placed(problem, packing, "cost", now[0] + 2.0) == 1
+    assert verified_cost(problem, packing) == Fraction(7)
+    assert [zones for zones, _ in given][-1] == ["z1", "z2"]
+    assert all(seconds <= 1.0 for _, seconds in given[:-1])
