@@ -260,6 +260,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     searched = timeline_rules.narrowed(problem, objective)
     fallback, partial = _node_schedule(searched, objective, None if time_limit is None else began,
                                        _finish_by(time_limit, began))
+    fallback = _kept(problem, fallback)
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
     # what the MIP leaves for packing its answer and the tie-break after it: about what the
@@ -274,6 +275,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     elif fallback is not None and pending is not None and time_limit is not None:
         fallback, relaxed, relaxing = _searched_beside_bound(searched, objective, fallback, pending,
                                                              time_limit, began, reserve)
+        fallback = _kept(problem, fallback)
     outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
                                  began, reserve)
     if outcome.solution is None and fallback is None and partial is not None and partial[0]:
@@ -574,6 +576,17 @@ def _node_schedule(problem: Problem, objective: str, deadline: float | None,
     return (None, (spots, missing)) if missing else (spots, None)
 
 
+def _kept(problem: Problem, spots: list[Spot] | None) -> list[Spot] | None:
+    """The schedule made node by node where it keeps the rules of topology in time (spreads,
+    affinities, anti-affinities over zones and labels: the narrowed problem does not hold
+    them, `timeline_rules.topology_kept`); else none, and the MIP's answer stands."""
+    if spots is None or not any(d.spreads or d.affinities for d in problem.demands):
+        return spots
+    runs = [(spot.demand, problem.node_class(spot.class_id).node_names[spot.node], spot.start, spot.end)
+            for spot in spots]
+    return spots if timeline_rules.topology_kept(problem, runs) else None
+
+
 def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
                    ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The runs of a schedule that leaves replicas out, a gang with one missing left out whole
@@ -583,6 +596,9 @@ def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
     short = {name for name, _ in missing}
     broken = {name for name in short if problem.demand(name).gang or problem.demand(name).latency}
     kept = [spot for spot in spots if spot.demand not in broken]
+    if _kept(problem, kept) is None:  # a rule of topology broken: its workloads left out whole
+        broken |= {d.name for d in problem.demands if d.spreads or d.affinities}
+        kept = [spot for spot in spots if spot.demand not in broken]
     reason = "no schedule meets every rule in the horizon" if infeasible else "no schedule found in time"
     left = sorted(set(missing) | {(spot.demand, spot.replica) for spot in spots if spot.demand in broken})
     return timed_assignments(problem, kept), [Unplaced(name, replica, reason) for name, replica in left]

@@ -222,8 +222,11 @@ def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
     """Whether a schedule's runs (demand, node, start, end) keep each gang run at one start
     and each gang in one cluster, each latency rule's count in reach, and what is kept apart
     on nodes apart at every step (what the node-level passes do not track)."""
-    if not any(d.gang or d.latency or d.exclusive or d.affinities for d in problem.demands):
+    if not any(d.gang or d.latency or d.exclusive or d.affinities or d.spreads for d in problem.demands):
         return True  # (most policies: no pass over the runs)
+    runs = list(runs)
+    if not topology_kept(problem, runs):
+        return False
     owners = problem.owners()
     starts: dict[tuple[str, int], set[int]] = {}
     clusters: dict[str, set[str]] = {}
@@ -273,3 +276,63 @@ def _clash(here: list[tuple[str, int, int]], apart: set[tuple[str, str]]) -> boo
                     (first, "*") in apart or (second, "*") in apart)):
                 return True
     return False
+
+
+def topology_kept(problem: Problem, runs: list[tuple[str, str, int, int]]) -> bool:
+    """Whether each spread, each affinity and each anti-affinity over zones or labels holds at
+    every step over the replicas running then (what the node-level passes do not track)."""
+    owners = problem.owners()
+    by_demand: dict[str, list[tuple[str, int, int]]] = {}
+    for name, node, start, end in runs:
+        by_demand.setdefault(name, []).append((node, start, end))
+    bought = {node for _, node, _, _ in runs if owners[node].provisioned}
+    for demand in problem.demands:
+        mine = by_demand.get(demand.name, [])
+        for spread in demand.spreads if mine else ():
+            domains = _spread_domains(problem, demand, spread.topology, bought)
+            for step in sorted({start for _, start, _ in mine} | {end for _, _, end in mine}):
+                counts = _per_domain(owners, mine, spread.topology, step)
+                counted = [n for domain, n in counts.items() if domain in domains]
+                least = 0 if len(domains) < spread.min_domains or len(counted) < len(domains) \
+                    else min(counted, default=0)
+                if max(counted, default=0) - least > spread.max_skew:
+                    return False
+        for rule in demand.affinities if mine else ():
+            if rule.anti and rule.topology == "node":
+                continue  # `_clash`
+            target = demand.name if rule.target == "self" else rule.target
+            others = by_demand.get(target, [])
+            for step in sorted({s for run in mine + others for s in run[1:]}):  # where counts change
+                counts = _per_domain(owners, mine, rule.topology, step)
+                theirs = _per_domain(owners, others, rule.topology, step)
+                if rule.target == "self" and any(n > 1 for n in counts.values()):
+                    return False
+                if rule.target != "self" and (
+                        any(d in theirs for d in counts) if rule.anti else
+                        any(d is None or d not in theirs for d in counts)):
+                    return False
+    return True
+
+
+def _spread_domains(problem: Problem, demand: Demand, topology: str, bought: set[str]) -> set:
+    """The domains a spread counts: those of its classes' declared nodes, and of the nodes
+    bought (in use at some step)."""
+    domains: set = set()
+    for node_class in map(problem.node_class, demand.eligible):
+        names = [n for n in node_class.node_names if n in bought] if node_class.provisioned \
+            else node_class.node_names
+        if topology == "node":
+            domains.update(names)
+        elif names and node_class.topology_value(topology) is not None:
+            domains.add(node_class.topology_value(topology))
+    return domains
+
+
+def _per_domain(owners, runs: list[tuple[str, int, int]], topology: str, step: int) -> dict:
+    """The runs at `step` per domain of `topology` (a node's name for `node`)."""
+    counts: dict = {}
+    for node, start, end in runs:
+        if start <= step < end:
+            domain = node if topology == "node" else owners[node].topology_value(topology)
+            counts[domain] = counts.get(domain, 0) + 1
+    return counts
