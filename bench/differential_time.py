@@ -631,7 +631,7 @@ def main() -> None:
     parser.add_argument("--pods", action="store_true", help="every pool's nodes admit 1-3 pods (`with_pods`)")
     parser.add_argument("--rules", action="store_true", help="gangs and latency rules (`with_rules`)")
     parser.add_argument("--topology", action="store_true",
-                        help="spread, affinity and anti-affinity over zones, a label and nodes (`with_topology`)")
+                        help="spread, affinity, anti-affinity over zones, a label, nodes (`with_topology`)")
     parser.add_argument("--targets", action="store_true",
                         help="compile each placed schedule to the three targets, check fidelity")
     arguments = parser.parse_args()

@@ -38,10 +38,10 @@ from fitlang.rules.option_spread import over_options
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.rules.timing import Run
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
-    from fitlang.rules.timing import Run
     from fitlang.solve.linear import LinearModel
     from fitlang.solve.timeline import TimeEncoding
 
@@ -690,11 +690,11 @@ def _domain_time_rows(encoding: TimeEncoding, demand: Demand, spread: SpreadRule
             model.add({least: 1, **({enough: -replicas} if enough >= 0 else {})}, upper=0, group=group)
         for value, terms in counts.items():
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
-            exists = existing[value]
-            if exists is None:
+            bought = existing[value]
+            if bought is None:
                 model.add({**terms, least: -1}, lower=0, group=group)
             else:  # least <= running here, unless no node of the domain is bought
-                model.add({**terms, least: -1, exists: -replicas}, lower=-replicas, group=group)
+                model.add({**terms, least: -1, bought: -replicas}, lower=-replicas, group=group)
 
 
 def _enough(encoding: TimeEncoding, demand: Demand, spread: SpreadRule, existing: list[int | None],

@@ -67,12 +67,17 @@ def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
                 target = demand.name if rule.target == "self" else rule.target
                 halves.setdefault(demand.name, set()).add(target)
                 halves.setdefault(target, set()).add(demand.name)
-    if not whole and not halves:
+    shares = _node_spread_shares(demands)
+    if not whole and not halves and not shares:
         return demands
     by_name = {demand.name: demand for demand in demands}
     made = []
     for demand in demands:
-        if demand.name in whole:
+        if demand.name in shares and demand.name not in whole and demand.name not in halves:
+            most = max((problem.node_class(c).capacity["cpu"] for c in demand.eligible), default=0)
+            share = most // shares[demand.name] + 1
+            made.append(_asking(problem, demand, max(demand.requests["cpu"], share)))
+        elif demand.name in whole:
             most = max((problem.node_class(c).capacity["cpu"] for c in demand.eligible), default=0)
             made.append(_asking(problem, demand, most))
         elif demand.name in halves:
@@ -83,6 +88,19 @@ def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
         else:
             made.append(demand)
     return made
+
+
+def _node_spread_shares(demands: list[Demand]) -> dict[str, int]:
+    """Demand -> K + 1 for its `spread node max_skew K` (the least K of several): asking for
+    more than a node's CPUs over K + 1, at most K of its replicas run on a node at a step, so
+    the counts per node differ by at most K whatever the emptiest holds (a restriction: the
+    time model's rows, `rules/spread._node_time_rows`, count per class)."""
+    shares: dict[str, int] = {}
+    for demand in demands:
+        skews = [s.max_skew for s in demand.spreads if s.topology == "node"]
+        if skews:
+            shares[demand.name] = min(skews) + 1
+    return shares
 
 
 def _asking(problem: Problem, demand: Demand, cpu: int) -> Demand:
