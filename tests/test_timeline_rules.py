@@ -644,3 +644,30 @@ workload j{i} {{
     assert not placement.unplaced
     per_region = _per_step(placement, "j2", lambda node: node.split("-")[0])
     assert all(n <= 1 for here in per_region for n in here.values())
+
+
+def test_explain_names_a_spread_no_schedule_meets_at_each_step(tmp_path):
+    # 4 half-node replicas in one 2 h slot, each zone at most 1 at a step (2 zones of the 3
+    # `min_domains` asks for): 2 run at most; without the spread all 4 run on `a`
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = _spread("spread zone max_skew 1 min_domains 3", cpu=4).replace("deadline = 6h", "deadline = 2h")
+    problem = problem_from(tmp_path, text)
+    assert solved(problem).status == "infeasible"
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    said = explained.diagnostic
+    assert said.code == "E0951" and explained.rule == "spread"
+    assert "the spread of `train` over zone (max_skew 1, min_domains 3" in said.message
+    assert text.splitlines()[said.span.line - 1].strip().startswith("spread zone")
+    assert [r.text for r in explained.repairs] == ["drop the spread over zone from `train`"]
+
+
+def test_explain_names_an_affinity_no_schedule_meets_at_each_step(tmp_path):
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = _together("affinity small on node", 2, 1, 24)
+    problem = problem_from(tmp_path, text)
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    assert explained.diagnostic.code == "E0951" and explained.rule == "affinity"
+    assert "`affinity small on node` of `big` (at each step it runs)" in explained.diagnostic.message
+    assert [r.text for r in explained.repairs] == ["drop `affinity small on node` from `big`"]
