@@ -615,9 +615,10 @@ def _over_carbon_budget(problem: Problem, root: str, time_limit: float | None,
 
 def _rule_of_time(problem: Problem, root: str, time_limit: float | None,
                   repair_budget: float | None, began: float) -> TimeExplanation | None:
-    """E0951 naming a gang (its replicas start together) or a latency rule (K replicas in
-    reach) where the policy without that one rule schedules, checked by solving: the first
-    such rule, gangs first, with its drop as the repair. None where no one rule is to blame
+    """E0951 naming a gang (its replicas start together), a latency rule (K replicas in
+    reach), a spread or an affinity read per step (`_rules_of_time`) where the policy without
+    that one rule schedules, checked by solving: the first such rule, with its drop as the
+    repair. None where no one rule is to blame
     (or it cannot be told in time). Without it, explain said "the power caps, the budget or
     the packing" of a policy whose gang could not start its replicas together."""
     from fitlang.solve.explain import REPAIR_SECONDS
@@ -811,8 +812,9 @@ class TimeExplanation:
     conflict_seconds: float
     repair_seconds: float
     # what is named as the cause: "window" (a window lacks capacity), "eligibility" (a
-    # workload no node may hold), "carbon" (the carbon budget, E0951), "gang" or "latency"
-    # (a gang that cannot start together, a latency rule: E0951), or None (E0951:
+    # workload no node may hold), "carbon" (the carbon budget, E0951), "gang", "latency",
+    # "spread" or "affinity" (a gang that cannot start together, a latency rule, a spread, an
+    # affinity or anti-affinity over zones or labels, each read per step: E0951), or None (E0951:
     # nothing alone is to blame; E0506)
     rule: str | None = "window"
     proven: bool = True  # no schedule exists (E0950, E0951); False: undecided (E0506)
