@@ -728,9 +728,9 @@ def _node_time_rows(encoding: TimeEncoding, demand: Demand, spread: SpreadRule,
     if not classes:
         return
     most_least = demand.replicas // declared if declared else demand.replicas
+    # fewer nodes than `min_domains` even with every offer bought: the least is 0 at every
+    # step; where bought nodes could make them enough, the least is left free (a relaxation)
     never = declared + sum(c.count for c in classes if c.provisioned) < spread.min_domains
-    if declared < spread.min_domains and not never:
-        most_least = 0  # (a relaxation where bought nodes could make the domains enough)
     for step in range(encoding.timeline.steps):
         counts = [(c, _running(encoding, demand, [c], step)) for c in classes]
         if not any(terms for _, terms in counts):
