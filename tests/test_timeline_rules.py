@@ -671,3 +671,26 @@ def test_explain_names_an_affinity_no_schedule_meets_at_each_step(tmp_path):
     assert explained.diagnostic.code == "E0951" and explained.rule == "affinity"
     assert "`affinity small on node` of `big` (at each step it runs)" in explained.diagnostic.message
     assert [r.text for r in explained.repairs] == ["drop `affinity small on node` from `big`"]
+
+
+def test_a_service_spread_over_regions_is_dealt_out_to_the_node_level_search(tmp_path):
+    # 40 nodes: each service spread over the two regions is searched as a demand per region
+    # with its replicas dealt out evenly (5: 3 in eu, 2 in us), so every schedule keeps it
+    from fitlang.solve.timeline_rules import kept
+
+    text = _fleet(gangs=3, services=0) + "".join(f"""
+workload s{i} {{
+  replicas = {4 + i}
+  cpu = {2 + 2 * i}
+  memory = 4GiB
+  spread region max_skew 1
+}}
+""" for i in range(3))
+    problem = problem_from(tmp_path, text)
+    parts = {d.name: d.replicas for d in kept(problem).demands if d.name.startswith("s1")}
+    assert parts == {"s1@eu": 3, "s1@us": 2}
+    placement = solved(problem, time_limit=20)  # verify: each spread at each step
+    assert not placement.unplaced
+    for i in range(3):
+        regions = [a.node.split("-")[0] for a in placement.assignments if a.workload == f"s{i}"]
+        assert abs(regions.count("near") - regions.count("far")) <= 1

@@ -258,9 +258,12 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # the node-level schedule searches a problem whose every schedule keeps the rules it does
     # not track (gangs pinned to a start, latency narrowed to reach: `timeline_rules`)
     searched = timeline_rules.narrowed(problem, objective)
-    fallback, partial = _node_schedule(searched, objective, None if time_limit is None else began,
-                                       _finish_by(time_limit, began))
-    fallback = _kept(problem, fallback)
+    found, partial = _node_schedule(searched, objective, None if time_limit is None else began,
+                                    _finish_by(time_limit, began))
+    fallback = _kept(problem, timeline_rules.unsplit(problem, found))
+    if partial is not None:  # (a dealt-out service's parts as its replicas again)
+        whole = timeline_rules.unsplit(problem, partial[0]) or []
+        partial = whole, timeline_rules.unsplit_missing(problem, whole, partial[1])
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
     # what the MIP leaves for packing its answer and the tie-break after it: about what the
@@ -272,10 +275,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         relaxing = time.monotonic()
         relaxed = _relaxed_bound(encoded(), objective)
         relaxing = time.monotonic() - relaxing
-    elif fallback is not None and pending is not None and time_limit is not None:
-        fallback, relaxed, relaxing = _searched_beside_bound(searched, objective, fallback, pending,
-                                                             time_limit, began, reserve)
-        fallback = _kept(problem, fallback)
+    elif fallback is not None and found is not None and pending is not None and time_limit is not None:
+        found, relaxed, relaxing = _searched_beside_bound(searched, objective, found, pending,
+                                                          time_limit, began, reserve)
+        fallback = _kept(problem, timeline_rules.unsplit(problem, found))
     outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
                                  began, reserve)
     if outcome.solution is None and fallback is None and partial is not None and partial[0]:

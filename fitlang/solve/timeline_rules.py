@@ -22,6 +22,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from fitlang.model.problem import Demand, Problem, Window
+from fitlang.rules.spread import time_domains
 from fitlang.solve.timeline_pack import (
     Ledger,
     Spot,
@@ -47,10 +48,77 @@ def narrowed(problem: Problem, objective: str = "cost") -> Problem:
 
 
 def kept(problem: Problem) -> Problem:
-    """The problem with each latency rule's workload on the classes in reach, and what is kept
-    apart on nodes made too large to share one (`_apart`): no gang pinned."""
+    """The problem with each latency rule's workload on the classes in reach, what is kept
+    apart on nodes made too large to share one (`_apart`), and each service spread over
+    zones or labels dealt out over its domains (`_dealt`): no gang pinned."""
     demands = _apart(problem, [_in_reach(problem, demand) for demand in problem.demands])
+    demands = [part for demand in demands for part in _dealt(problem, demand)]
     return problem.with_demands(demands) if demands != problem.demands else problem
+
+
+# a service dealt out over the domains of its spread: a demand per domain, `NAME@DOMAIN`
+DEALT = "@"
+
+
+def _dealt(problem: Problem, demand: Demand) -> list[Demand]:
+    """A service (it runs every step) spread over one topology other than `node`, as a
+    demand per domain with its replicas dealt out evenly (counts 1 apart at most, so every
+    spread holds at every step by construction); `[demand]` where it is no such service, a
+    domain has no declared node, or a rule names it (the parts' names are not its)."""
+    topologies = {s.topology for s in demand.spreads}
+    if (demand.job or demand.gang or demand.min_segment is not None or demand.affinities
+            or demand.latency or demand.exclusive or len(topologies) != 1 or "node" in topologies
+            or any(r.target == demand.name for d in problem.demands for r in d.affinities)):
+        return [demand]
+    topology = next(iter(topologies))
+    domains = time_domains(problem, demand, topology)
+    least = max(s.min_domains for s in demand.spreads)
+    if len(domains) < 2 or any(all(c.provisioned for c in classes) for classes in domains.values()):
+        return [demand]
+    if len(domains) < least and -(-demand.replicas // len(domains)) > min(s.max_skew for s in demand.spreads):
+        return [demand]
+    parts = []
+    for index, (value, classes) in enumerate(sorted(domains.items())):
+        replicas = demand.replicas // len(domains) + (index < demand.replicas % len(domains))
+        if replicas:
+            parts.append(dataclasses.replace(demand, name=f"{demand.name}{DEALT}{value}", replicas=replicas,
+                                             eligible=[c.id for c in classes], spreads=[]))
+    return parts
+
+
+def unsplit(problem: Problem, spots: list[Spot] | None) -> list[Spot] | None:
+    """A schedule of the narrowed problem with each dealt-out service's parts as its own
+    replicas again, numbered in the parts' order (`_dealt`)."""
+    if spots is None or not any(DEALT in spot.demand for spot in spots):
+        return spots
+    numbered: dict[str, int] = {}
+    made = []
+    for spot in sorted(spots, key=lambda s: (s.demand, s.replica)):
+        name = spot.demand.rsplit(DEALT, 1)[0] if DEALT in spot.demand else spot.demand
+        if name == spot.demand:
+            made.append(spot)
+            continue
+        made.append(dataclasses.replace(spot, demand=name, replica=numbered.get(name, 0)))
+        numbered[name] = numbered.get(name, 0) + 1
+    return made
+
+
+def unsplit_missing(problem: Problem, spots: list[Spot], missing: list[tuple[str, int]]
+                    ) -> list[tuple[str, int]]:
+    """The replicas a partial schedule leaves out, as their services' own (numbered after
+    those it places)."""
+    placed: dict[str, int] = {}
+    for spot in spots:
+        placed[spot.demand] = placed.get(spot.demand, 0) + 1
+    left = []
+    for name, replica in missing:
+        if DEALT not in name:
+            left.append((name, replica))
+            continue
+        parent = name.rsplit(DEALT, 1)[0]
+        left.append((parent, placed.get(parent, 0)))
+        placed[parent] = placed.get(parent, 0) + 1
+    return left
 
 
 def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
