@@ -333,7 +333,7 @@ def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: flo
     (`timeline_rules.kept`); where that breaks one too, not taken: all unplaced. (A small
     fleet's model is node by node: its answer packs as it is.)"""
     spots = [Spot(p.demand, p.replica or 0, p.class_id, 0, p.start, p.end) for p in pieces]
-    narrow = timeline_rules.kept(problem)
+    narrow = timeline_rules.kept(problem, dealt=False)
     partial: tuple[list[TimedAssignment], list[Unplaced]] | None = None
     for packing in (problem, narrow) if narrow is not problem else (problem,):
         assignments, unplaced = pack_in_time(timeline_rules.pinned_to(packing, spots), pieces,

@@ -47,12 +47,14 @@ def narrowed(problem: Problem, objective: str = "cost") -> Problem:
     return pinned_to(narrow, _gangs_placed(narrow, objective))
 
 
-def kept(problem: Problem) -> Problem:
+def kept(problem: Problem, dealt: bool = True) -> Problem:
     """The problem with each latency rule's workload on the classes in reach, what is kept
-    apart on nodes made too large to share one (`_apart`), and each service spread over
-    zones or labels dealt out over its domains (`_dealt`): no gang pinned."""
+    apart on nodes made too large to share one (`_apart`), and (`dealt`) each service spread
+    over zones or labels dealt out over its domains (`_dealt`; not where the schedule packed
+    names its replicas as the problem's own: the MIP's): no gang pinned."""
     demands = _apart(problem, [_in_reach(problem, demand) for demand in problem.demands])
-    demands = [part for demand in demands for part in _dealt(problem, demand)]
+    if dealt:
+        demands = [part for demand in demands for part in _dealt(problem, demand)]
     return problem.with_demands(demands) if demands != problem.demands else problem
 
 
