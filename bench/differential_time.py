@@ -74,6 +74,8 @@ class Pool:
     off: tuple[int, int] | None = None  # steps [first, last) a maintenance window covers
     pods: int | None = None  # the pods a node's kubelet admits (`max_pods`); None: no limit
     region: str | None = None  # `eu` (in reach of the users of a latency rule) or `us`
+    zone: str | None = None  # `--topology`: the pool's zone and its `rack` label
+    rack: str | None = None
 
 
 @dataclass
@@ -94,6 +96,10 @@ class Work:
     exclusive: bool = False  # no other workload on its node at a step it runs there
     apart: str | None = None  # `anti_affinity APART on node` (a workload's name, or `self`)
     priority: int = 0  # `--unplaced`: the queue's order
+    # `--topology`: `spread T max_skew K min_domains M` as (T, K, M), and `[anti_]affinity W on
+    # T` as (anti, W, T)
+    spreads: list[tuple[str, int, int]] = field(default_factory=list)
+    affinities: list[tuple[bool, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +227,103 @@ def with_rules(seed: int, case: Case) -> Case:
     return case
 
 
+def with_topology(seed: int, case: Case) -> Case:
+    """`case` with rules of topology (`--topology`; its own draw): each pool in zone `a`, `b`
+    or `c` and on rack `r0` or `r1` (a label), and now and then on a workload a `spread` over
+    zones, racks or nodes (max_skew 1-2, sometimes `min_domains` 2-3), an `anti_affinity` over
+    zones or racks (towards another workload or `self`) or an `affinity` towards another
+    workload over zones, racks or nodes."""
+    rng = random.Random(f"time-topology-{seed}")
+    for pool in case.pools:
+        pool.zone, pool.rack = rng.choice("abc"), rng.choice(["r0", "r1"])
+    for work in case.works:
+        others = [w.name for w in case.works if w is not work]
+        if rng.random() < 0.5:
+            least = rng.choice([1, 1, 2, 3])
+            work.spreads.append((rng.choice(["zone", "rack", "node"]), rng.choice([1, 1, 2]), least))
+            work.replicas = max(work.replicas, rng.choice([1, 2, 3]))
+            case.kinds.add("spread")
+        roll = rng.random()
+        if roll < 0.25:
+            work.affinities.append((True, rng.choice(["self", *others]), rng.choice(["zone", "rack"])))
+            case.kinds.add("anti_affinity on domains")
+        elif roll < 0.45 and others:
+            work.affinities.append((False, rng.choice(others), rng.choice(["zone", "rack", "node"])))
+            case.kinds.add("affinity")
+    return case
+
+
+def _topology_lines(pool: Pool) -> list[str]:
+    """A pool's zone (`--topology`)."""
+    return [] if pool.zone is None else [f'  zone = "{pool.zone}"']
+
+
+def _rack(pool: Pool) -> str:
+    """A pool's `rack` label (`--topology`), as the labels' tail."""
+    return "" if pool.rack is None else f', rack: "{pool.rack}"'
+
+
+def _topology_rule_lines(work: Work) -> list[str]:
+    """A workload's rules of topology (`--topology`), a label's key quoted."""
+    def written(topology: str) -> str:
+        return f'"{topology}"' if topology == "rack" else topology
+
+    lines = [f"  spread {written(topology)} max_skew {skew}" + (f" min_domains {least}" if least > 1 else "")
+             for topology, skew, least in work.spreads]
+    lines += [f"  {'anti_affinity' if anti else 'affinity'} {target} on {written(topology)}"
+              for anti, target, topology in work.affinities]
+    return lines
+
+
+def _topology_rules(case: Case, model, on, nodes) -> None:
+    """The rules of topology at each step over the choices running then (docs/language.md:
+    "while they run"): per step a spread's counts per domain (of the nodes the workload fits
+    on; each node for `node`) differ by at most K, or each is at most K while fewer than
+    `min_domains` domains exist; `anti_affinity W on T`: no domain runs the workload and W at
+    a step (`self`: two of its replicas); `affinity W on T`: each choice running in a domain
+    at a step runs beside a choice of W running there then."""
+    def workload(var) -> str:
+        return var.Name().split("/")[0].split("#")[0]
+
+    def domain(n: int, topology: str):
+        pool = nodes[n][0]
+        return n if topology == "node" else pool.zone if topology == "zone" else pool.rack
+
+    for t in range(case.steps):
+        per: dict[tuple[str, str, object], list] = {}  # (workload, topology, domain) -> choices
+        for n in range(len(nodes)):
+            for topology in ("zone", "rack", "node"):
+                for _, _, var in on[n, t]:
+                    per.setdefault((workload(var), topology, domain(n, topology)), []).append(var)
+        for work in case.works:
+            for topology, skew, least in work.spreads:
+                fits = [n for n, (pool, _) in enumerate(nodes)
+                        if work.cpu <= pool.cpu and work.memory <= pool.memory]
+                domains = sorted({domain(n, topology) for n in fits}, key=str)
+                counts = [sum(per.get((work.name, topology, d), [])) for d in domains]
+                if len(domains) < least:
+                    for count in counts:
+                        model.Add(count <= skew)
+                    continue
+                for first in counts:
+                    for second in counts:
+                        model.Add(first - second <= skew)
+            for anti, target, topology in work.affinities:
+                for (name, over, d), mine in per.items():
+                    if name != work.name or over != topology:
+                        continue
+                    theirs = per.get((work.name if target == "self" else target, topology, d), [])
+                    if anti and target == "self":
+                        model.Add(sum(mine) <= 1)
+                    elif anti:
+                        for a in mine:
+                            for b in theirs:
+                                model.Add(a + b <= 1)
+                    else:
+                        for a in mine:
+                            model.Add(a <= sum(theirs))
+
+
 def _objective(rng: random.Random, case: Case) -> None:
     """Now and then an objective of time instead of cost: carbon (where the grid states an
     intensity), makespan, or lateness (a `due` on each job that is not recurring)."""
@@ -249,11 +352,12 @@ def to_fit(case: Case) -> str:
         lines = [f"pool {pool.name} {{", f"  count = {pool.count}", f"  cpu = {pool.cpu}",
                  f"  memory = {pool.memory}GiB", f"  power = {pool.watts}W",
                  f"  price = {_decimal(Fraction(pool.price, CENTS))} USD/h",
-                 '  labels = { site: "s" }']
+                 f'  labels = {{ site: "s"{_rack(pool)} }}']
         if pool.pods is not None:
             lines.append(f"  max_pods = {pool.pods}")
         if pool.region is not None:
             lines.append(f'  region = "{pool.region}"')
+        lines += _topology_lines(pool)
         if pool.off is not None:
             lines.append(f'  unavailable = ["{_instant(pool.off[0])}/{_instant(pool.off[1])}"]')
         out.append("\n".join(lines + ["}"]))
@@ -268,6 +372,7 @@ def to_fit(case: Case) -> str:
             lines.append("  exclusive = true")
         if work.apart is not None:
             lines.append(f"  anti_affinity {work.apart} on node")
+        lines += _topology_rule_lines(work)
         if work.near:
             lines.append("  latency {\n    users = [users]\n    within = 10ms\n"
                          f"    replicas = {work.near}\n  }}")
@@ -345,6 +450,7 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
             reached = sum(var for var, within in near if within)
             model.Add(reached >= work.near * any_placed(model, case, near))
     _kept_apart(case, model, on)
+    _topology_rules(case, model, on, nodes)
     in_use = {}
     for (n, t), running in on.items():
         pool = nodes[n][0]
@@ -659,6 +765,8 @@ def main() -> None:
     parser.add_argument("--rules", action="store_true", help="gangs and latency rules (`with_rules`)")
     parser.add_argument("--unplaced", action="store_true",
                         help="more work than room, priorities, `allow_unplaced` (`with_unplaced`)")
+    parser.add_argument("--topology", action="store_true",
+                        help="spread, affinity, anti-affinity over zones, a label, nodes (`with_topology`)")
     parser.add_argument("--targets", action="store_true",
                         help="compile each placed schedule to the three targets, check fidelity")
     arguments = parser.parse_args()
@@ -670,6 +778,7 @@ def main() -> None:
             case = with_pods(seed, case) if arguments.pods else case
             case = with_rules(seed, case) if arguments.rules else case
             case = with_unplaced(seed, case) if arguments.unplaced else case
+            case = with_topology(seed, case) if arguments.topology else case
             path = Path(directory) / f"time{seed}.fit"
             compare = functools.partial(compared_short if arguments.unplaced else compared, case, path,
                                         arguments.time_limit, arguments.reference_limit)

@@ -1227,3 +1227,74 @@ def test_a_real_slurm_queues_the_week_s_placed_jobs_at_their_days_and_not_the_on
 
     assert {(j["JobName"], step(j["StartTime"])) for j in jobs} == solved
     assert all(j["JobState"] == "PENDING" for j in jobs)
+
+
+# ---- spread and affinity in time (session 60) ----------------------------------------------
+
+# 4 half-node replicas of 2 h by 6 h, `spread zone max_skew 1` over z1 (1 USD/h) and z2
+# (3 USD/h), and `etl` following `train` on its zone (the solved schedules by hand:
+# tests/test_timeline_rules.py): each Job carries the rule as at rest, its pods pinned.
+SPREAD_IN_TIME = """
+pool a {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 1 USD/h
+  zone = "z1"
+}
+pool b {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 3 USD/h
+  zone = "z2"
+}
+workload train {
+  kind = job
+  replicas = 4
+  cpu = 4
+  memory = 4GiB
+  duration = 2h
+  deadline = 6h
+  image = "registry.example.com/train:1"
+  command = ["python", "train.py"]
+  spread zone max_skew 1
+}
+workload etl {
+  kind = job
+  replicas = 1
+  cpu = 4
+  memory = 4GiB
+  duration = 1h
+  deadline = 6h
+  image = "registry.example.com/etl:1"
+  command = ["python", "etl.py"]
+  affinity train on zone
+}
+policy {
+  objective = cost
+  horizon = 6h
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+
+
+def test_a_spread_and_an_affinity_in_time_are_written_on_each_job_and_read_back(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, SPREAD_IN_TIME), "kubernetes")
+    assert context.placement.status == "optimal"
+    trains = [d for d in yaml.safe_load_all(compiled.files["train.yaml"]) if d and d["kind"] == "Job"]
+    assert trains and all(j["spec"]["suspend"] for j in trains)
+    for job in trains:
+        [spread] = job["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert spread["maxSkew"] == 1 and spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spread["whenUnsatisfiable"] == "DoNotSchedule"
+    [etl] = [d for d in yaml.safe_load_all(compiled.files["etl.yaml"]) if d and d["kind"] == "Job"]
+    [term] = etl["spec"]["template"]["spec"]["affinity"]["podAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "train"}
+    assert _fidelity("kubernetes", context, compiled.files) == []
+    slurm, context = _compile(_policy(tmp_path, SPREAD_IN_TIME, "q.fit"), "slurm")
+    assert _fidelity("slurm", context, slurm.files) == []
+    scripts = [text for name, text in slurm.files.items() if name.startswith("train")]
+    assert scripts and all("#SBATCH --nodelist=" in text for text in scripts)

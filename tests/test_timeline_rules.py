@@ -439,3 +439,289 @@ workload a{i} {{
     problem = problem_from(tmp_path, text)
     placement = solved(problem, time_limit=20)  # verify: each node at each step
     assert not placement.unplaced
+
+
+# ---- spread, affinity and anti-affinity over zones, labels and nodes, per step -----------------
+
+# Pool `a` (ACOUNT nodes, zone z1, 1 USD/h) and pool `b` (2 nodes, zone z2, 3 USD/h), 8 CPUs
+# each; `train`, 4 replicas of CPU CPUs for 2 h by 6 h. Read per step (docs/language.md: a
+# spread counts the replicas running then, as the scheduler counts the pods bound when one
+# binds):
+# - `spread zone max_skew 1` (whole nodes): z1 may run one more than z2 at a step, so at most
+#   one at a time where z2 runs none; z1 runs 3 one after another (6 h, 6 USD), the fourth in
+#   z2 (2 h x 3 = 6): 12 USD. Without the rule: 2 at a time on `a` for 4 h: 8.
+# - `spread node max_skew 1` (half nodes, `a` one node): `a-0` runs 2 at a step only where
+#   every node runs one (2 h x (1 + 3 + 3) = 14); else one at a time: 3 on `a-0` (6) + 1 on
+#   `b` (6) = 12. Without the rule: 2 at a time on `a-0`, 4 h: 4.
+# - `spread zone max_skew 1` (half nodes): 2 in z1 beside 2 in z2, at once, one node each
+#   (2 + 6): 8 USD (3 and 1 after one another: 12; 2 beside 1, then 1: 10); with
+#   `min_domains 3` (2 zones exist: the emptiest counts 0, each zone runs at most 1 at a
+#   step): 3 after one another in z1 (6) + 1 in z2 (6) = 12 (1 + 1 twice: 16).
+SPREAD = """
+pool a {
+  count = ACOUNT
+  cpu = 8
+  memory = 32GiB
+  price = 1 USD/h
+  zone = "z1"
+}
+
+pool b {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 3 USD/h
+  zone = "z2"
+}
+
+workload train {
+  kind = job
+  replicas = 4
+  cpu = CPU
+  memory = 4GiB
+  duration = 2h
+  deadline = 6h
+  RULE
+}
+
+policy {
+  objective = cost
+  horizon = 6h
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+
+
+def _spread(rule: str, count: int = 2, cpu: int = 8) -> str:
+    return SPREAD.replace("ACOUNT", str(count)).replace("CPU", str(cpu)).replace("RULE", rule)
+
+
+def _per_step(placement, workload: str, domain) -> list[dict]:
+    """Per step, the replicas of `workload` running per domain (`domain` of a node name)."""
+    counts: list[dict] = [{} for _ in range(max(a.end for a in placement.assignments))]
+    for a in placement.assignments:
+        if a.workload == workload:
+            for step in range(a.start, a.end):
+                counts[step][domain(a.node)] = counts[step].get(domain(a.node), 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("rule, count, cpu, cost", [
+    ("spread zone max_skew 1", 2, 8, 12),
+    ("", 2, 8, 8),
+    ("spread node max_skew 1", 1, 4, 12),
+    ("", 1, 4, 4),
+    ("spread zone max_skew 1", 2, 4, 8),
+    ("spread zone max_skew 1 min_domains 3", 2, 4, 12),
+])
+def test_a_spread_holds_over_the_replicas_running_at_each_step(tmp_path, rule, count, cpu, cost):
+    placement = solved(problem_from(tmp_path, _spread(rule, count, cpu)))  # verify: each step
+    assert placement.status == "optimal" and Fraction(placement.value) == cost
+    if rule.startswith("spread zone"):
+        for here in _per_step(placement, "train", lambda node: node[0]):
+            most = 1 if "min_domains" in rule else here.get("b", 0) + 1
+            assert here.get("a", 0) <= most and here.get("b", 0) <= here.get("a", 0) + 1, here
+
+
+def test_a_spread_service_is_spread_as_without_a_horizon(tmp_path):
+    # two whole-node replicas of a service: one a zone, 2 h x (1 + 3) = 8 USD (without the
+    # rule both on `a`: 4)
+    text = _spread("spread zone max_skew 1").replace("  kind = job\n  replicas = 4", "  replicas = 2")
+    text = text.replace("  duration = 2h\n  deadline = 6h\n", "").replace("horizon = 6h", "horizon = 2h")
+    placement = solved(problem_from(tmp_path, text))
+    assert placement.status == "optimal" and Fraction(placement.value) == 8
+    assert sorted(a.node[0] for a in placement.assignments) == ["a", "b"]
+
+
+def test_verify_rejects_a_spread_broken_at_one_step(tmp_path):
+    problem = problem_from(tmp_path, _spread("spread zone max_skew 1"))
+    document = json.loads(as_json(problem, solved(problem), []))
+    # every replica on `a`, two at a time: 2 in z1 and none in z2 at steps 0-1
+    for a, (node, start) in zip(document["assignments"], [("a-0", 0), ("a-1", 0), ("a-0", 2), ("a-0", 4)]):
+        a["node"] = node
+        a["start"], a["end"] = f"2027-03-01T0{start}:00:00Z", f"2027-03-01T0{start + 2}:00:00Z"
+    violations, _ = verify(problem, document)
+    assert "`train` is spread 0..2 per zone at step 0; max_skew is 1" in [v.message for v in violations]
+
+
+# `big` (BIG replicas of BIGCPU CPUs, 2 h by 6 h) and `small` (SMALLCPU CPUs at 2-4 h: one start)
+# on pool `cpu` (COUNT nodes of 32 CPUs, zone z1) and pool `other` (one such node, zone z2); a
+# node-step costs 1.10 USD at steps 0-1 and 1.30 after. Read per step ("while both run"):
+# - nothing: `big` beside `small` at 2-3: 2.60.
+# - `anti_affinity small on zone`: `big` not in z1 at 2-3: at 0-1 (2.20) + `small` (2.60) = 4.80
+#   (at 2-3 in z2: 5.20).
+# - `anti_affinity self on zone`, two of `big`: not both in one zone at a step: one at 0-1, the
+#   other beside `small` at 2-3 on its node: 4.80 (without the rule all three at 2-3: 2.60).
+# - `affinity small on zone` (24 CPUs each: `big` and `small` never share a node): `big` runs
+#   while `small` runs in its zone: at 2-3 on the other node of z1: 5.20 (without the rule at
+#   0-1: 4.80; the whole horizon's reading would allow that too).
+# - `affinity small on node`: on `small`'s node while it runs, where 24 + 24 CPUs do not fit:
+#   no schedule.
+TOGETHER = """
+pool cpu {
+  count = COUNT
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+  power = 1kW
+  zone = "z1"
+}
+
+pool other {
+  count = 1
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+  power = 1kW
+  zone = "z2"
+}
+
+electricity grid {
+  hourly = [0.10 USD/kWh, 0.10 USD/kWh, 0.30 USD/kWh, 0.30 USD/kWh, 0.30 USD/kWh, 0.30 USD/kWh]
+}
+
+workload big {
+  kind = job
+  replicas = BIG
+  cpu = BIGCPU
+  memory = 16GiB
+  duration = 2h
+  deadline = 6h
+  RULE
+}
+
+workload small {
+  kind = job
+  replicas = 1
+  cpu = SMALLCPU
+  memory = 16GiB
+  duration = 2h
+  earliest = 2h
+  deadline = 4h
+}
+
+policy {
+  objective = cost
+  horizon = 6h
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+
+
+def _together(rule: str, count: int = 1, big: int = 1, cpu: int = 8) -> str:
+    return TOGETHER.replace("COUNT", str(count)).replace("BIGCPU", str(cpu)).replace(
+        "SMALLCPU", str(cpu)).replace("BIG", str(big)).replace("RULE", rule)
+
+
+@pytest.mark.parametrize("rule, count, big, cpu, cost", [
+    ("", 1, 1, 8, Fraction("2.60")),
+    ("anti_affinity small on zone", 1, 1, 8, Fraction("4.80")),
+    ("anti_affinity self on zone", 1, 2, 8, Fraction("4.80")),
+    ("", 1, 2, 8, Fraction("2.60")),
+    ("affinity small on zone", 2, 1, 24, Fraction("5.20")),
+    ("", 2, 1, 24, Fraction("4.80")),
+])
+def test_affinity_and_anti_affinity_over_zones_hold_at_each_step(tmp_path, rule, count, big, cpu, cost):
+    placement = solved(problem_from(tmp_path, _together(rule, count, big, cpu)))  # verify: each step
+    assert placement.status == "optimal" and Fraction(placement.value) == cost
+    if rule.startswith("affinity"):
+        [follower] = [a for a in placement.assignments if a.workload == "big"]
+        [followed] = [a for a in placement.assignments if a.workload == "small"]
+        assert follower.start == followed.start == 2 and follower.node != followed.node
+        assert follower.node.startswith("cpu") and followed.node.startswith("cpu")
+
+
+def test_affinity_on_a_node_that_cannot_hold_both_has_no_schedule(tmp_path):
+    placement = solved(problem_from(tmp_path, _together("affinity small on node", 2, 1, 24)))
+    assert placement.status == "infeasible"
+
+
+@pytest.mark.parametrize("rule, said", [
+    ("anti_affinity small on zone",
+     "`big` runs in zone z1 with `small` at step 2 (anti_affinity small on zone)"),
+    ("affinity small on zone", "`big` runs in zone z2 without `small` at step 2 (affinity small on zone)"),
+])
+def test_verify_rejects_affinity_and_anti_affinity_broken_at_one_step(tmp_path, rule, said):
+    problem = problem_from(tmp_path, _together(rule, 2, 1, 24 if rule.startswith("affinity") else 8))
+    document = json.loads(as_json(problem, solved(problem), []))
+    moved = next(a for a in document["assignments"] if a["workload"] == "big")
+    moved["node"] = "other-0" if rule.startswith("affinity") else "cpu-1"
+    moved["start"], moved["end"] = "2027-03-01T02:00:00Z", "2027-03-01T04:00:00Z"
+    violations, _ = verify(problem, document)
+    assert said in [v.message for v in violations]
+
+
+def test_spreads_over_nodes_hold_when_the_node_level_search_places_them(tmp_path):
+    # 40 nodes (pools as classes): jobs spread over nodes with max_skew 1 or 2, each replica
+    # asking for more than a node's CPUs over K + 1 in the node-level search (at most K a node
+    # at a step): every schedule it searches keeps them, whatever the MIP gets to in the limit
+    text = _fleet(gangs=0, services=0) + "".join(f"""
+workload j{i} {{
+  kind = job
+  replicas = {3 + i % 3}
+  cpu = {2 + 2 * (i % 3)}
+  memory = 4GiB
+  duration = {1 + i % 3}h
+  earliest = {i % 4}h
+  deadline = {12 + i % 8}h
+  spread node max_skew {1 + i % 2}
+}}
+""" for i in range(9))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, time_limit=20)  # verify: each spread at each step
+    assert not placement.unplaced
+    for i in range(9):
+        per_node = _per_step(placement, f"j{i}", lambda node: node)
+        assert all(n <= 1 + i % 2 for here in per_node for n in here.values())
+
+
+def test_explain_names_a_spread_no_schedule_meets_at_each_step(tmp_path):
+    # 4 half-node replicas in one 2 h slot, each zone at most 1 at a step (2 zones of the 3
+    # `min_domains` asks for): 2 run at most; without the spread all 4 run on `a`
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = _spread("spread zone max_skew 1 min_domains 3", cpu=4).replace("deadline = 6h", "deadline = 2h")
+    problem = problem_from(tmp_path, text)
+    assert solved(problem).status == "infeasible"
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    said = explained.diagnostic
+    assert said.code == "E0951" and explained.rule == "spread"
+    assert "the spread of `train` over zone (max_skew 1, min_domains 3" in said.message
+    assert text.splitlines()[said.span.line - 1].strip().startswith("spread zone")
+    assert [r.text for r in explained.repairs] == ["drop the spread over zone from `train`"]
+
+
+def test_explain_names_an_affinity_no_schedule_meets_at_each_step(tmp_path):
+    from fitlang.solve.explain_time import explained_in_time
+
+    text = _together("affinity small on node", 2, 1, 24)
+    problem = problem_from(tmp_path, text)
+    explained = explained_in_time(problem, str(tmp_path / "p.fit"))
+    assert explained.diagnostic.code == "E0951" and explained.rule == "affinity"
+    assert "`affinity small on node` of `big` (at each step it runs)" in explained.diagnostic.message
+    assert [r.text for r in explained.repairs] == ["drop `affinity small on node` from `big`"]
+
+
+def test_a_service_spread_over_regions_is_dealt_out_to_the_node_level_search(tmp_path):
+    # 40 nodes: each service spread over the two regions is searched as a demand per region
+    # with its replicas dealt out evenly (5: 3 in eu, 2 in us), so every schedule keeps it
+    from fitlang.solve.timeline_rules import kept
+
+    text = _fleet(gangs=3, services=0) + "".join(f"""
+workload s{i} {{
+  replicas = {4 + i}
+  cpu = {2 + 2 * i}
+  memory = 4GiB
+  spread region max_skew 1
+}}
+""" for i in range(3))
+    problem = problem_from(tmp_path, text)
+    parts = {d.name: d.replicas for d in kept(problem).demands if d.name.startswith("s1")}
+    assert parts == {"s1@eu": 3, "s1@us": 2}
+    placement = solved(problem, time_limit=20)  # verify: each spread at each step
+    assert not placement.unplaced
+    for i in range(3):
+        regions = [a.node.split("-")[0] for a in placement.assignments if a.workload == f"s{i}"]
+        assert abs(regions.count("near") - regions.count("far")) <= 1

@@ -144,10 +144,6 @@ def test_a_window_too_small_after_rounding_up_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("extra", [
-    "spread zone max_skew 1",
-    # kept apart in time only on nodes, step by step (an affinity, a zone: not built)
-    "anti_affinity self on zone",
-    "affinity train on node",
     # a preemptible gang's segments would have to break and resume together: not built
     "gang = true\n  preemptible = true\n  min_segment = 1h",
     "preemptible = true\n  latency {\n    users = [users]\n    within = 10ms\n  }",
@@ -178,9 +174,15 @@ latency {
     "exclusive = true",  # no other workload on its node at the same step
     "anti_affinity self on node",
     "latency {\n    users = [users]\n    within = 10ms\n    replicas = 1\n  }",
+    # over the replicas running at each step (tests/test_timeline_rules.py)
+    "spread zone max_skew 1",
+    "spread node max_skew 1 min_domains 2",
+    "anti_affinity self on zone",
+    "affinity serve on node",
+    "anti_affinity serve on zone",
 ])
 def test_gang_latency_exclusive_and_anti_affinity_on_nodes_are_taken_with_a_horizon(tmp_path, extra):
-    text = LATENCY_TABLE + pool() + job("train", extra=extra, replicas=2) + policy()
+    text = LATENCY_TABLE + pool() + job("train", extra=extra, replicas=2) + job("serve") + policy()
     assert codes(tmp_path, text) == []
 
 

@@ -321,17 +321,11 @@ def _first_step(earliest: Fraction, horizon: Horizon) -> int:
 def _unsupported(workload: Workload) -> Iterator[Diagnostic]:
     """Rules the time model does not handle yet: refused, never silently dropped. A `gang`
     (its replicas start together: `rules/gang.py`), `latency` (a count over the nodes in
-    reach, as without a horizon), `exclusive` and `anti_affinity ... on node` (no sharing a
-    node at the same step) are handled; a preemptible gang is not (its segments would have
-    to break and resume together)."""
+    reach, as without a horizon), `exclusive`, `spread`, `affinity` and `anti_affinity` (each
+    over the replicas running at a step) are handled; a preemptible gang is not (its
+    segments would have to break and resume together)."""
     where = workload.origin
-    rules: list[tuple[str, Origin | None]] = [(f"`spread` ({workload.name})", s.origin)
-                                              for s in workload.spreads]
-    # `exclusive` and `anti_affinity ... on node` hold step by step (`rules/exclusive.py`,
-    # `rules/affinity.py`); an affinity, or an anti-affinity over zones or labels, does not
-    rules += [(f"`{'anti_affinity' if a.anti else 'affinity'} {a.target} on {a.topology}` "
-               f"({workload.name}: in time only `anti_affinity ... on node`)", a.origin)
-              for a in workload.affinities if not (a.anti and a.topology == "node")]
+    rules: list[tuple[str, Origin | None]] = []
     if workload.gang and "gang" in workload.spans and workload.min_segment_seconds is not None:
         rules.append((f"a preemptible `gang` ({workload.name}: its segments would have to "
                       "break and resume together)", workload.spans["gang"]))

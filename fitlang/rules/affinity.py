@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fitlang.check.program import Workload
+from fitlang.check.program import AffinityRule, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Demand, Exclusion, NodeClass, Problem
@@ -392,8 +392,63 @@ def time_rows(encoding: TimeEncoding) -> None:
                 model.add({sides[name]: 1, sides[target]: 1, u: -1}, upper=0, group=group)
 
 
+def _in_domains_in_time(problem: Problem) -> list[tuple[Demand, AffinityRule, AffinityGroup]]:
+    """The rules read per domain and step (every affinity; an anti-affinity but on nodes)."""
+    return [(demand, rule, AffinityGroup(demand.name, index)) for demand in problem.demands
+            for index, rule in enumerate(demand.affinities) if not (rule.anti and rule.topology == "node")]
+
+
+def domain_time_rows(encoding: TimeEncoding) -> None:
+    """With a horizon, per step and domain (a class for `on node`): `anti_affinity self`, the
+    workload's replicas running there <= 1; `anti_affinity W`, a binary per side that is 1
+    where it runs there, the two <= 1; `affinity A`, the workload's replicas running there <=
+    its replicas x A's running there (none where A runs nowhere in it). Exact over zones and
+    labels (a class is in one domain) and on a class of one node; over a pool `on node` a
+    relaxation (its nodes not told apart)."""
+    rules = _in_domains_in_time(encoding.problem)
+    if not rules:
+        return
+    problem = encoding.problem
+    for demand, rule, group in rules:
+        target = demand.name if rule.target == "self" else rule.target
+        for step in range(encoding.timeline.steps):
+            mine = _running_per_domain(encoding, demand.name, rule.topology, step)
+            theirs = _running_per_domain(encoding, target, rule.topology, step)
+            for domain, terms in sorted(mine.items()):
+                if rule.target == "self":
+                    encoding.model.add(terms, upper=1, group=group)
+                elif not rule.anti:
+                    encoding.model.add({**terms, **{c: -demand.replicas for c in theirs.get(domain, {})}},
+                                       upper=0, group=group)
+                elif domain in theirs:
+                    sides = [(terms, demand.replicas), (theirs[domain], problem.demand(target).replicas)]
+                    runs = [encoding.model.var(f"in[{name},{domain},{step}]", 0, 1)
+                            for name in (demand.name, target)]
+                    for (side, most), flag in zip(sides, runs):
+                        encoding.model.add({**side, flag: -most}, upper=0, group=group)
+                    encoding.model.add(dict.fromkeys(runs, 1), upper=1, group=group)
+
+
+def _running_per_domain(encoding: TimeEncoding, name: str, topology: str, step: int
+                        ) -> dict[str, dict[int, int]]:
+    """A demand's columns running at `step`, per domain of `topology` (a class for `node`), as
+    rows' terms."""
+    per: dict[str, dict[int, int]] = {}
+    if name not in {d.name for d in encoding.problem.demands}:
+        return per
+    for class_id in encoding.problem.demand(name).eligible:
+        node_class = encoding.problem.node_class(class_id)
+        domain = class_id if topology == "node" else node_class.topology_value(topology)
+        columns = encoding.running_by_demand(class_id, step).get(name, ())
+        if domain is not None and columns:
+            per.setdefault(domain, {}).update({column: 1 for column, _ in columns})
+    return per
+
+
 def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
-    """`fitc verify` with a horizon: the anti-affinities on nodes, step by step."""
+    """`fitc verify` with a horizon: the anti-affinities on nodes, step by step, and the
+    other rules per domain over the replicas running at each step (`_domains_at`)."""
+    yield from _domains_at(placed, runs)
     pairs = _apart_in_time(placed.problem)
     if not pairs:
         return
@@ -413,6 +468,40 @@ def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
                 whom = "another of its replicas" if target == name else f"`{target}`"
                 yield placed.violation(f"`{name}` runs on node `{node}` at step {step} with {whom} "
                                        f"({verb})", rule.origin)
+
+
+def _domains_at(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
+    """Each affinity and each anti-affinity over zones or labels, at each step where the
+    runs of its two workloads start or end, over the replicas running then (the first step
+    each rule breaks)."""
+    rules = _in_domains_in_time(placed.problem)
+    if not rules:
+        return
+    by_demand: dict[str, list[Run]] = {}
+    for run in runs:
+        by_demand.setdefault(run.demand, []).append(run)
+    owner = placed.owner
+    for demand, rule, _ in rules:
+        mine = by_demand.get(demand.name, [])
+        target = demand.name if rule.target == "self" else rule.target
+        theirs = by_demand.get(target, [])
+        verb = f"{'anti_affinity' if rule.anti else 'affinity'} {rule.target} on {rule.topology}"
+        for step in sorted({r.start for r in mine + theirs} | {r.end for r in mine + theirs}):
+            here = Counter(domain_of(r.node, owner[r.node], rule.topology) for r in mine
+                           if r.start <= step < r.end)
+            there = {domain_of(r.node, owner[r.node], rule.topology) for r in theirs
+                     if r.start <= step < r.end}
+            if rule.target == "self":
+                broken = sorted(str(d) for d, n in here.items() if n > 1 or d is None)
+                said = f"several replicas in {rule.topology} {', '.join(broken)}"
+            else:
+                broken = sorted(str(d) for d in here
+                                if ((d in there) if rule.anti else (d is None or d not in there)))
+                said = (f"runs in {rule.topology} {', '.join(broken)} "
+                        f"{'with' if rule.anti else 'without'} `{rule.target}`")
+            if broken:
+                yield placed.violation(f"`{demand.name}` {said} at step {step} ({verb})", rule.origin)
+                break
 
 
 RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,

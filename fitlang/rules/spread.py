@@ -38,10 +38,12 @@ from fitlang.rules.option_spread import over_options
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.rules.timing import Run
     from fitlang.solve.encode import Encoding
     from fitlang.solve.explain.parts import Part
     from fitlang.solve.explain.results import Repair
     from fitlang.solve.linear import LinearModel
+    from fitlang.solve.timeline import TimeEncoding
 
 
 def topologies_excluded(topologies: set[str], facets: ClassFacets) -> np.ndarray | None:
@@ -150,16 +152,18 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
         if placed.shared is not None:
             placed.shared["spread"] = domains
     for demand in placed.problem.demands:
-        yield from _spreads(placed, demand, domains, placed.placed_on.get(demand.name, Counter()))
+        for _, found in _spreads(placed, demand, domains, placed.placed_on.get(demand.name, Counter())):
+            yield found
     yield from option_spread.check_groups(placed)
 
 
-def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
-             placed_on: Counter) -> Iterator[Diagnostic]:
+def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains, placed_on: Counter,
+             when: str = "") -> Iterator[tuple[int, Diagnostic]]:
     """Replicas per domain of each spread's topology, counted over the nodes the workload
-    may use (a domain it does not use counts 0)."""
+    may use (a domain it does not use counts 0): each spread broken (its index), said with
+    `when` (with a horizon, the step counted)."""
     owner = placed.owner
-    for spread in demand.spreads:
+    for index, spread in enumerate(demand.spreads):
         if over_options(demand, spread):
             continue  # `option_spread.check_groups` counts it over every option
         spanned, nodes = domains.domains(demand.eligible, spread.topology)
@@ -178,9 +182,9 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
         most = max(counts, default=0)
         least = spread_least(counts, domains_count, spread.min_domains)
         if most - least > spread.max_skew:
-            yield placed.violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}"
-                                   f"{_fewer(domains_count, spread)}; max_skew is {spread.max_skew}",
-                                   spread.origin)
+            yield index, placed.violation(
+                f"`{demand.name}` is spread {least}..{most} per {spread.topology}{when}"
+                f"{_fewer(domains_count, spread)}; max_skew is {spread.max_skew}", spread.origin)
 
 
 def _fewer(domains: int, spread: SpreadRule) -> str:
@@ -610,6 +614,160 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
         enough = encoding.index.get(DomainsEnough(demand.name, spread.topology))
         if enough is not None:
             values[enough] = int(len(totals) >= spread.min_domains)
+
+
+class StepSpreadGroup(GroupKey, Frozen):
+    """A demand's spread (by its index in `Demand.spreads`) at one step of the horizon."""
+
+    demand: str
+    index: int
+
+
+def time_domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[NodeClass]]:
+    """The domains of `topology` (not `node`) a demand's classes with nodes span, each with its
+    classes (`verify` counts a domain the workload may use but does not, as 0)."""
+    domains: dict[str, list[NodeClass]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        value = node_class.topology_value(topology)
+        if node_class.count and value is not None:
+            domains.setdefault(value, []).append(node_class)
+    return domains
+
+
+def time_rows(encoding: TimeEncoding) -> None:
+    """With a horizon, each spread holds at each step over the replicas running then ("while
+    they run", as the scheduler counts the pods bound when one binds): a service, running
+    every step, is spread as without a horizon. Over zones and labels, per step t and domain
+    D, least[t] <= running in D <= least[t] + max_skew (exact: a class is in one domain); over
+    nodes, per class (`_node_time_rows`: exact on classes of one node, a relaxation over
+    pools)."""
+    problem = encoding.problem
+    for demand in problem.demands:
+        for index, spread in enumerate(demand.spreads):
+            group = StepSpreadGroup(demand.name, index)
+            if spread.topology == "node":
+                _node_time_rows(encoding, demand, spread, group)
+            else:
+                _domain_time_rows(encoding, demand, spread, group)
+
+
+def _running(encoding: TimeEncoding, demand: Demand, classes: list[NodeClass], step: int) -> dict[int, int]:
+    """The demand's columns running on `classes` at `step`, as a row's terms."""
+    terms: dict[int, int] = {}
+    for node_class in classes:
+        for column, _ in encoding.running_by_demand(node_class.id, step).get(demand.name, ()):
+            terms[column] = 1
+    return terms
+
+
+def _domain_time_rows(encoding: TimeEncoding, demand: Demand, spread: SpreadRule,
+                      group: StepSpreadGroup) -> None:
+    """Per step, over the domains that exist: those of declared nodes, and a domain of offers
+    only where a node of it is bought at some step (its binary: `verify` counts the nodes a
+    placement buys, over the horizon)."""
+    model = encoding.model
+    domains = time_domains(encoding.problem, demand, spread.topology)
+    if len(domains) < 2 and spread.min_domains <= 1:
+        return
+    replicas = demand.replicas
+    existing: dict[str, int | None] = {}
+    for value, classes in domains.items():
+        existing[value] = None
+        if all(c.provisioned for c in classes):
+            exists = existing[value] = model.var(f"e[{demand.name},{spread.topology}={value}]", 0, 1)
+            for node_class in classes:
+                for step in range(encoding.timeline.steps):
+                    model.add({encoding.u[node_class.id, step]: 1, exists: -node_class.count}, upper=0,
+                              group=group)
+    enough = _enough(encoding, demand, spread, list(existing.values()), group)
+    for step in range(encoding.timeline.steps):
+        counts = {value: _running(encoding, demand, classes, step) for value, classes in domains.items()}
+        if not any(counts.values()):
+            continue
+        least = model.var(f"min[{demand.name},{spread.topology},{step}]", 0, replicas)
+        if enough is not None:
+            model.add({least: 1, **({enough: -replicas} if enough >= 0 else {})}, upper=0, group=group)
+        for value, terms in counts.items():
+            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+            bought = existing[value]
+            if bought is None:
+                model.add({**terms, least: -1}, lower=0, group=group)
+            else:  # least <= running here, unless no node of the domain is bought
+                model.add({**terms, least: -1, bought: -replicas}, lower=-replicas, group=group)
+
+
+def _enough(encoding: TimeEncoding, demand: Demand, spread: SpreadRule, existing: list[int | None],
+            group: StepSpreadGroup) -> int | None:
+    """`min_domains m`: None where the domains declared are enough; -1 where the domains can
+    never be enough (the least is 0 at every step); else a binary that is 1 only where m
+    domains exist (each step's least <= replicas x it)."""
+    declared = sum(1 for exists in existing if exists is None)
+    if spread.min_domains <= max(declared, 1):
+        return None
+    optional = [exists for exists in existing if exists is not None]
+    if declared + len(optional) < spread.min_domains:
+        return -1
+    model = encoding.model
+    enough = model.var(f"enough[{demand.name},{spread.topology}]", 0, 1)
+    model.add({**dict.fromkeys(optional, 1), enough: -spread.min_domains}, lower=-declared, group=group)
+    return enough
+
+
+def _node_time_rows(encoding: TimeEncoding, demand: Demand, spread: SpreadRule,
+                    group: StepSpreadGroup) -> None:
+    """`spread node` per step t: every node of an eligible class runs between least[t] and
+    least[t] + K of the replicas running then; least[t] above 0 only where every declared
+    node is in use then (`some`). Per class of `count` nodes: count x least <= running <=
+    count x least + K x u (a node out of use runs none): exact on a class of one node (a
+    small fleet is solved node by node), a relaxation over a pool (its nodes' counts not
+    told apart). Offers: running <= count x least + K x u only (a relaxation)."""
+    problem, model = encoding.problem, encoding.model
+    classes = [c for c in map(problem.node_class, demand.eligible) if c.count]
+    declared = sum(c.count for c in classes if not c.provisioned)
+    if not classes:
+        return
+    most_least = demand.replicas // declared if declared else demand.replicas
+    # fewer nodes than `min_domains` even with every offer bought: the least is 0 at every
+    # step; where bought nodes could make them enough, the least is left free (a relaxation)
+    never = declared + sum(c.count for c in classes if c.provisioned) < spread.min_domains
+    for step in range(encoding.timeline.steps):
+        counts = [(c, _running(encoding, demand, [c], step)) for c in classes]
+        if not any(terms for _, terms in counts):
+            continue
+        least = model.var(f"min[{demand.name},node,{step}]", 0, 0 if never else most_least)
+        some = model.var(f"min>0[{demand.name},{step}]", 0, 1)
+        model.add({least: 1, some: -most_least}, upper=0, group=group)
+        for node_class, terms in counts:
+            u = encoding.u[node_class.id, step]
+            model.add({**terms, least: -node_class.count, u: -spread.max_skew}, upper=0, group=group)
+            if node_class.provisioned:
+                continue
+            model.add({**terms, least: -node_class.count}, lower=0, group=group)
+            model.add({u: 1, some: -node_class.count}, lower=0, group=group)
+
+
+def check_runs(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
+    """`fitc verify` with a horizon: each spread over the replicas running at each step (the
+    first step it breaks, per spread), counted as without a horizon (`_spreads`)."""
+    spreading = {run.demand for run in runs if placed.demands[run.demand].spreads}
+    if not spreading:
+        return
+    domains = _ClassDomains(placed.problem, placed.nodes_of)
+    by_demand: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.demand in spreading:
+            by_demand.setdefault(run.demand, []).append(run)
+    for name, mine in sorted(by_demand.items()):
+        demand = placed.demands[name]
+        broken: set[int] = set()  # the spreads already reported
+        # the counts change only where a run starts or ends
+        for step in sorted({run.start for run in mine} | {run.end for run in mine}):
+            here = Counter(run.node for run in mine if run.start <= step < run.end)
+            for index, found in _spreads(placed, demand, domains, here, f" at step {step}"):
+                if index not in broken:
+                    broken.add(index)
+                    yield found
 
 
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, warnings=warnings, check=check,

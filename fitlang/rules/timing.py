@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Problem
-from fitlang.rules import affinity, carbon, exclusive, gang, latency, pool_windows, preemption
+from fitlang.rules import affinity, carbon, exclusive, gang, latency, pool_windows, preemption, spread
 from fitlang.rules.base import GroupKey
 from fitlang.rules.capacity import as_slurm_gives, readable, used_on_node
 
@@ -178,11 +178,12 @@ ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, 
                                                      budget_rows, buy_rows, carbon.budget_rows,
                                                      pool_windows.off_rows, preemption.rows,
                                                      gang.time_rows, latency.time_rows,
-                                                     exclusive.time_rows, affinity.time_rows)
+                                                     exclusive.time_rows, affinity.time_rows,
+                                                     affinity.domain_time_rows, spread.time_rows)
 # the static rules whose `check` reads every replica as running at once: with a horizon,
-# `check_steps` restates them step by step instead (an affinity: only `anti_affinity ... on
-# node` is taken with a horizon)
-PER_STEP = frozenset({"capacity", "power", "budget", "buy_limits", "exclusive", "affinity"})
+# `check_steps` restates them step by step instead (affinities and spreads over the replicas
+# running at each step)
+PER_STEP = frozenset({"capacity", "power", "budget", "buy_limits", "exclusive", "affinity", "spread"})
 
 
 class Run(Frozen):
@@ -207,6 +208,7 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
     yield from gang.check_runs(placed, runs)
     yield from exclusive.check_runs(placed, runs)
     yield from affinity.check_runs(placed, runs)
+    yield from spread.check_runs(placed, runs)
     steps = problem.timeline.steps if problem.timeline is not None else 0
     for step in range(steps):
         here = [run for run in runs if run.start <= step < run.end]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -634,9 +634,10 @@ def _over_carbon_budget(problem: Problem, root: str, time_limit: float | None,
 
 def _rule_of_time(problem: Problem, root: str, time_limit: float | None,
                   repair_budget: float | None, began: float) -> TimeExplanation | None:
-    """E0951 naming a gang (its replicas start together) or a latency rule (K replicas in
-    reach) where the policy without that one rule schedules, checked by solving: the first
-    such rule, gangs first, with its drop as the repair. None where no one rule is to blame
+    """E0951 naming a gang (its replicas start together), a latency rule (K replicas in
+    reach), a spread or an affinity read per step (`_rules_of_time`) where the policy without
+    that one rule schedules, checked by solving: the first such rule, with its drop as the
+    repair. None where no one rule is to blame
     (or it cannot be told in time). Without it, explain said "the power caps, the budget or
     the packing" of a policy whose gang could not start its replicas together."""
     from fitlang.solve.explain import REPAIR_SECONDS
@@ -647,30 +648,12 @@ def _rule_of_time(problem: Problem, root: str, time_limit: float | None,
         remaining = max(0.5, ends - time.monotonic())
         return remaining if time_limit is None else min(time_limit, remaining)
 
-    candidates: list[tuple[str, Demand, Problem, str]] = []
-    for demand in problem.demands:
-        if demand.gang and demand.replicas_per_run > 1 and demand.job:
-            candidates.append(("gang", demand, problem.with_demand(demand.name, gang=False),
-                               f"the gang `{demand.name}` (its {demand.replicas_per_run} replicas "
-                               "start together, at one step)"))
-    for members in problem.latency_demands():
-        first = members[0]
-        rules = "; ".join(f"{r.replicas} within {float(r.limit_ms):g} ms of {r.location}"
-                          for r in first.latency)
-        freed = problem.with_demands([dataclasses.replace(d, latency=[]) if d in members else d
-                                      for d in problem.demands])
-        candidates.append(("latency", first, freed, f"the latency rule of `{first.workload}` "
-                                                    f"({rules})"))
-    for rule, demand, freed, said in candidates:
+    for rule, demand, freed, said, where, text in _rules_of_time(problem):
         if time.monotonic() >= ends:
             return None
         if _solves(freed, left, any_schedule=True) is None:
             continue
-        where = demand.spans.get("gang", demand.origin) if rule == "gang" else (
-            demand.latency[0].origin or demand.origin)
         line = f" (line {where.span.line})" if where is not None else ""
-        text = (f"drop `gang = true` from `{demand.name}`: its replicas may start apart"
-                if rule == "gang" else f"drop the latency rule of `{demand.workload}`")
         found = time.monotonic()
         kept = _gang_kept(problem, demand, left) if rule == "gang" else []
         repairs = [*kept, TimeRepair(rule, demand.workload, text, where, None, None)]
@@ -711,6 +694,47 @@ def _gang_kept(problem: Problem, gang: Demand, time_limit: Callable[[], float | 
                                     _at(problem, window.latest_start + window.duration),
                                     _at(problem, end)))
     return found
+
+
+# a rule `_rule_of_time` may name: (its kind, its demand, the policy without it, what it asks,
+# where it stands, its drop as a repair)
+Candidate = tuple[str, Demand, Problem, str, Origin | None, str]
+
+
+def _rules_of_time(problem: Problem) -> Iterator[Candidate]:
+    """The rules of time one by one, gangs first, then latency rules, then the rules of
+    topology read at each step (spreads, affinities, anti-affinities over zones and labels)."""
+    for demand in problem.demands:
+        if demand.gang and demand.replicas_per_run > 1 and demand.job:
+            yield ("gang", demand, problem.with_demand(demand.name, gang=False),
+                   f"the gang `{demand.name}` (its {demand.replicas_per_run} replicas start "
+                   "together, at one step)", demand.spans.get("gang", demand.origin),
+                   f"drop `gang = true` from `{demand.name}`: its replicas may start apart")
+    for members in problem.latency_demands():
+        first = members[0]
+        rules = "; ".join(f"{r.replicas} within {float(r.limit_ms):g} ms of {r.location}"
+                          for r in first.latency)
+        freed = problem.with_demands([dataclasses.replace(d, latency=[]) if d in members else d
+                                      for d in problem.demands])
+        yield ("latency", first, freed, f"the latency rule of `{first.workload}` ({rules})",
+               first.latency[0].origin or first.origin, f"drop the latency rule of `{first.workload}`")
+    for demand in problem.demands:
+        for index, spread in enumerate(demand.spreads):
+            least = f", min_domains {spread.min_domains}" if spread.min_domains > 1 else ""
+            yield ("spread", demand, problem.with_demand(
+                demand.name, spreads=[s for i, s in enumerate(demand.spreads) if i != index]),
+                f"the spread of `{demand.name}` over {spread.topology} (max_skew {spread.max_skew}"
+                f"{least}, over the replicas running at each step)", spread.origin,
+                f"drop the spread over {spread.topology} from `{demand.name}`")
+        for index, affinity in enumerate(demand.affinities):
+            if affinity.anti and affinity.topology == "node":
+                continue  # (a node's room: the packing's)
+            verb = "anti_affinity" if affinity.anti else "affinity"
+            written = f"{verb} {affinity.target} on {affinity.topology}"
+            yield ("affinity", demand, problem.with_demand(
+                demand.name, affinities=[a for i, a in enumerate(demand.affinities) if i != index]),
+                f"`{written}` of `{demand.name}` (at each step it runs)", affinity.origin,
+                f"drop `{written}` from `{demand.name}`")
 
 
 def _on_no_node(problem: Problem, root: str) -> Diagnostic | None:
@@ -839,8 +863,9 @@ class TimeExplanation:
     conflict_seconds: float
     repair_seconds: float
     # what is named as the cause: "window" (a window lacks capacity), "eligibility" (a
-    # workload no node may hold), "carbon" (the carbon budget, E0951), "gang" or "latency"
-    # (a gang that cannot start together, a latency rule: E0951), or None (E0951:
+    # workload no node may hold), "carbon" (the carbon budget, E0951), "gang", "latency",
+    # "spread" or "affinity" (a gang that cannot start together, a latency rule, a spread, an
+    # affinity or anti-affinity over zones or labels, each read per step: E0951), or None (E0951:
     # nothing alone is to blame; E0506)
     rule: str | None = "window"
     proven: bool = True  # no schedule exists (E0950, E0951); False: undecided (E0506)

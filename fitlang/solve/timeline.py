@@ -279,17 +279,23 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # SHORT_ROUNDS_SHARE: a queue longer than the week has no such schedule, and the rounds
     # took 11 of a 10 s limit on a 100-node week of 500 jobs, nothing left for the rest)
     rounds_end = _finish_by(time_limit, began, SHORT_ROUNDS_SHARE if short_allowed else None)
-    fallback, partial = _node_schedule(searched, objective, None if time_limit is None else began,
-                                       rounds_end)
+    found, made = _node_schedule(searched, objective, None if time_limit is None else began, rounds_end)
+    fallback = _kept(problem, timeline_rules.unsplit(problem, found))
+    partial = made
+    if made is not None:  # (a dealt-out service's parts as its replicas again)
+        whole = timeline_rules.unsplit(problem, made[0]) or []
+        partial = whole, timeline_rules.unsplit_missing(problem, whole, made[1])
     if fallback is None and short_allowed:
         if pending is not None:
             pending.outcome(wait=0)  # the bound of placing all says nothing of a short schedule
         # (no schedule made node by node where a carbon budget over the horizon binds: the
         # model's alone, from nothing placed)
-        short = ([], [(d.name, r) for d in problem.demands for r in range(d.replicas)]) if partial is None \
-            else timeline_unplaced.best_short(searched, objective, partial, _short_search_ends(
+        short = ([], [(d.name, r) for d in problem.demands for r in range(d.replicas)]) if made is None \
+            else timeline_unplaced.best_short(searched, objective, made, _short_search_ends(
                 problem, time_limit, began), _finish_by(time_limit, began), problem)
-        return _short_solved(dataclasses.replace(problem, allow_unplaced=True), names, short,
+        spots = timeline_rules.unsplit(problem, short[0]) or []
+        return _short_solved(dataclasses.replace(problem, allow_unplaced=True), names,
+                             (spots, timeline_rules.unsplit_missing(problem, spots, short[1])),
                              time_limit, began)
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
@@ -302,9 +308,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         relaxing = time.monotonic()
         relaxed = _relaxed_bound(encoded(), objective)
         relaxing = time.monotonic() - relaxing
-    elif fallback is not None and pending is not None and time_limit is not None:
-        fallback, relaxed, relaxing = _searched_beside_bound(searched, objective, fallback, pending,
-                                                             time_limit, began, reserve)
+    elif fallback is not None and found is not None and pending is not None and time_limit is not None:
+        found, relaxed, relaxing = _searched_beside_bound(searched, objective, found, pending,
+                                                          time_limit, began, reserve)
+        fallback = _kept(problem, timeline_rules.unsplit(problem, found))
     outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
                                  began, reserve)
     if outcome.solution is None and fallback is None and partial is not None and partial[0]:
@@ -500,7 +507,7 @@ def _packed(problem: Problem, pieces: list[Piece], objective: str, deadline: flo
     (`timeline_rules.kept`); where that breaks one too, not taken: all unplaced. (A small
     fleet's model is node by node: its answer packs as it is.)"""
     spots = [Spot(p.demand, p.replica or 0, p.class_id, 0, p.start, p.end) for p in pieces]
-    narrow = timeline_rules.kept(problem)
+    narrow = timeline_rules.kept(problem, dealt=False)
     partial: tuple[list[TimedAssignment], list[Unplaced]] | None = None
     for packing in (problem, narrow) if narrow is not problem else (problem,):
         assignments, unplaced = pack_in_time(timeline_rules.pinned_to(packing, spots), pieces,
@@ -764,6 +771,17 @@ def scheduled_node_by_node(problem: Problem) -> TimedPlacement | None:
                           bought=bought_in_time(problem, assignments))
 
 
+def _kept(problem: Problem, spots: list[Spot] | None) -> list[Spot] | None:
+    """The schedule made node by node where it keeps the rules of topology in time (spreads,
+    affinities, anti-affinities over zones and labels: the narrowed problem does not hold
+    them, `timeline_rules.topology_kept`); else none, and the MIP's answer stands."""
+    if spots is None or not any(d.spreads or d.affinities for d in problem.demands):
+        return spots
+    runs = [(spot.demand, problem.node_class(spot.class_id).node_names[spot.node], spot.start, spot.end)
+            for spot in spots]
+    return spots if timeline_rules.topology_kept(problem, runs) else None
+
+
 def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
                    ) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """The runs of a schedule that leaves replicas out, a gang with one missing left out whole
@@ -773,6 +791,9 @@ def _partly_placed(problem: Problem, partial: Partial, infeasible: bool
     short = {name for name, _ in missing}
     broken = {name for name in short if problem.demand(name).gang or problem.demand(name).latency}
     kept = [spot for spot in spots if spot.demand not in broken]
+    if _kept(problem, kept) is None:  # a rule of topology broken: its workloads left out whole
+        broken |= {d.name for d in problem.demands if d.spreads or d.affinities}
+        kept = [spot for spot in spots if spot.demand not in broken]
     reason = "no schedule meets every rule in the horizon" if infeasible else "no schedule found in time"
     left = sorted(set(missing) | {(spot.demand, spot.replica) for spot in spots if spot.demand in broken})
     return timed_assignments(problem, kept), [Unplaced(name, replica, reason) for name, replica in left]

@@ -22,6 +22,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from fitlang.model.problem import Demand, Problem, Window
+from fitlang.rules.spread import time_domains
 from fitlang.solve.timeline_pack import (
     Ledger,
     Spot,
@@ -46,11 +47,80 @@ def narrowed(problem: Problem, objective: str = "cost") -> Problem:
     return pinned_to(narrow, _gangs_placed(narrow, objective))
 
 
-def kept(problem: Problem) -> Problem:
-    """The problem with each latency rule's workload on the classes in reach, and what is kept
-    apart on nodes made too large to share one (`_apart`): no gang pinned."""
+def kept(problem: Problem, dealt: bool = True) -> Problem:
+    """The problem with each latency rule's workload on the classes in reach, what is kept
+    apart on nodes made too large to share one (`_apart`), and (`dealt`) each service spread
+    over zones or labels dealt out over its domains (`_dealt`; not where the schedule packed
+    names its replicas as the problem's own: the MIP's): no gang pinned."""
     demands = _apart(problem, [_in_reach(problem, demand) for demand in problem.demands])
+    if dealt:
+        demands = [part for demand in demands for part in _dealt(problem, demand)]
     return problem.with_demands(demands) if demands != problem.demands else problem
+
+
+# a service dealt out over the domains of its spread: a demand per domain, `NAME@DOMAIN`
+DEALT = "@"
+
+
+def _dealt(problem: Problem, demand: Demand) -> list[Demand]:
+    """A service (it runs every step) spread over one topology other than `node`, as a
+    demand per domain with its replicas dealt out evenly (counts 1 apart at most, so every
+    spread holds at every step by construction); `[demand]` where it is no such service, a
+    domain has no declared node, or a rule names it (the parts' names are not its)."""
+    topologies = {s.topology for s in demand.spreads}
+    if (demand.job or demand.gang or demand.min_segment is not None or demand.affinities
+            or demand.latency or demand.exclusive or len(topologies) != 1 or "node" in topologies
+            or any(r.target == demand.name for d in problem.demands for r in d.affinities)):
+        return [demand]
+    topology = next(iter(topologies))
+    domains = time_domains(problem, demand, topology)
+    least = max(s.min_domains for s in demand.spreads)
+    if len(domains) < 2 or any(all(c.provisioned for c in classes) for classes in domains.values()):
+        return [demand]
+    if len(domains) < least and -(-demand.replicas // len(domains)) > min(s.max_skew for s in demand.spreads):
+        return [demand]
+    parts = []
+    for index, (value, classes) in enumerate(sorted(domains.items())):
+        replicas = demand.replicas // len(domains) + (index < demand.replicas % len(domains))
+        if replicas:
+            parts.append(dataclasses.replace(demand, name=f"{demand.name}{DEALT}{value}", replicas=replicas,
+                                             eligible=[c.id for c in classes], spreads=[]))
+    return parts
+
+
+def unsplit(problem: Problem, spots: list[Spot] | None) -> list[Spot] | None:
+    """A schedule of the narrowed problem with each dealt-out service's parts as its own
+    replicas again, numbered in the parts' order (`_dealt`)."""
+    if spots is None or not any(DEALT in spot.demand for spot in spots):
+        return spots
+    numbered: dict[str, int] = {}
+    made = []
+    for spot in sorted(spots, key=lambda s: (s.demand, s.replica)):
+        name = spot.demand.rsplit(DEALT, 1)[0] if DEALT in spot.demand else spot.demand
+        if name == spot.demand:
+            made.append(spot)
+            continue
+        made.append(dataclasses.replace(spot, demand=name, replica=numbered.get(name, 0)))
+        numbered[name] = numbered.get(name, 0) + 1
+    return made
+
+
+def unsplit_missing(problem: Problem, spots: list[Spot], missing: list[tuple[str, int]]
+                    ) -> list[tuple[str, int]]:
+    """The replicas a partial schedule leaves out, as their services' own (numbered after
+    those it places)."""
+    placed: dict[str, int] = {}
+    for spot in spots:
+        placed[spot.demand] = placed.get(spot.demand, 0) + 1
+    left = []
+    for name, replica in missing:
+        if DEALT not in name:
+            left.append((name, replica))
+            continue
+        parent = name.rsplit(DEALT, 1)[0]
+        left.append((parent, placed.get(parent, 0)))
+        placed[parent] = placed.get(parent, 0) + 1
+    return left
 
 
 def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
@@ -67,12 +137,17 @@ def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
                 target = demand.name if rule.target == "self" else rule.target
                 halves.setdefault(demand.name, set()).add(target)
                 halves.setdefault(target, set()).add(demand.name)
-    if not whole and not halves:
+    shares = _node_spread_shares(demands)
+    if not whole and not halves and not shares:
         return demands
     by_name = {demand.name: demand for demand in demands}
     made = []
     for demand in demands:
-        if demand.name in whole:
+        if demand.name in shares and demand.name not in whole and demand.name not in halves:
+            most = max((problem.node_class(c).capacity["cpu"] for c in demand.eligible), default=0)
+            share = most // shares[demand.name] + 1
+            made.append(_asking(problem, demand, max(demand.requests["cpu"], share)))
+        elif demand.name in whole:
             most = max((problem.node_class(c).capacity["cpu"] for c in demand.eligible), default=0)
             made.append(_asking(problem, demand, most))
         elif demand.name in halves:
@@ -83,6 +158,19 @@ def _apart(problem: Problem, demands: list[Demand]) -> list[Demand]:
         else:
             made.append(demand)
     return made
+
+
+def _node_spread_shares(demands: list[Demand]) -> dict[str, int]:
+    """Demand -> K + 1 for its `spread node max_skew K` (the least K of several): asking for
+    more than a node's CPUs over K + 1, at most K of its replicas run on a node at a step, so
+    the counts per node differ by at most K whatever the emptiest holds (a restriction: the
+    time model's rows, `rules/spread._node_time_rows`, count per class)."""
+    shares: dict[str, int] = {}
+    for demand in demands:
+        skews = [s.max_skew for s in demand.spreads if s.topology == "node"]
+        if skews:
+            shares[demand.name] = min(skews) + 1
+    return shares
 
 
 def _asking(problem: Problem, demand: Demand, cpu: int) -> Demand:
@@ -222,8 +310,11 @@ def keeps(problem: Problem, runs: Iterable[tuple[str, str, int, int]]) -> bool:
     """Whether a schedule's runs (demand, node, start, end) keep each gang run at one start
     and each gang in one cluster, each latency rule's count in reach, and what is kept apart
     on nodes apart at every step (what the node-level passes do not track)."""
-    if not any(d.gang or d.latency or d.exclusive or d.affinities for d in problem.demands):
+    if not any(d.gang or d.latency or d.exclusive or d.affinities or d.spreads for d in problem.demands):
         return True  # (most policies: no pass over the runs)
+    runs = list(runs)
+    if not topology_kept(problem, runs):
+        return False
     owners = problem.owners()
     starts: dict[tuple[str, int], set[int]] = {}
     clusters: dict[str, set[str]] = {}
@@ -276,3 +367,63 @@ def _clash(here: list[tuple[str, int, int]], apart: set[tuple[str, str]]) -> boo
                     (first, "*") in apart or (second, "*") in apart)):
                 return True
     return False
+
+
+def topology_kept(problem: Problem, runs: list[tuple[str, str, int, int]]) -> bool:
+    """Whether each spread, each affinity and each anti-affinity over zones or labels holds at
+    every step over the replicas running then (what the node-level passes do not track)."""
+    owners = problem.owners()
+    by_demand: dict[str, list[tuple[str, int, int]]] = {}
+    for name, node, start, end in runs:
+        by_demand.setdefault(name, []).append((node, start, end))
+    bought = {node for _, node, _, _ in runs if owners[node].provisioned}
+    for demand in problem.demands:
+        mine = by_demand.get(demand.name, [])
+        for spread in demand.spreads if mine else ():
+            domains = _spread_domains(problem, demand, spread.topology, bought)
+            for step in sorted({start for _, start, _ in mine} | {end for _, _, end in mine}):
+                counts = _per_domain(owners, mine, spread.topology, step)
+                counted = [n for domain, n in counts.items() if domain in domains]
+                least = 0 if len(domains) < spread.min_domains or len(counted) < len(domains) \
+                    else min(counted, default=0)
+                if max(counted, default=0) - least > spread.max_skew:
+                    return False
+        for rule in demand.affinities if mine else ():
+            if rule.anti and rule.topology == "node":
+                continue  # `_clash`
+            target = demand.name if rule.target == "self" else rule.target
+            others = by_demand.get(target, [])
+            for step in sorted({s for run in mine + others for s in run[1:]}):  # where counts change
+                counts = _per_domain(owners, mine, rule.topology, step)
+                theirs = _per_domain(owners, others, rule.topology, step)
+                if rule.target == "self" and any(n > 1 for n in counts.values()):
+                    return False
+                if rule.target != "self" and (
+                        any(d in theirs for d in counts) if rule.anti else
+                        any(d is None or d not in theirs for d in counts)):
+                    return False
+    return True
+
+
+def _spread_domains(problem: Problem, demand: Demand, topology: str, bought: set[str]) -> set:
+    """The domains a spread counts: those of its classes' declared nodes, and of the nodes
+    bought (in use at some step)."""
+    domains: set = set()
+    for node_class in map(problem.node_class, demand.eligible):
+        names = [n for n in node_class.node_names if n in bought] if node_class.provisioned \
+            else node_class.node_names
+        if topology == "node":
+            domains.update(names)
+        elif names and node_class.topology_value(topology) is not None:
+            domains.add(node_class.topology_value(topology))
+    return domains
+
+
+def _per_domain(owners, runs: list[tuple[str, int, int]], topology: str, step: int) -> dict:
+    """The runs at `step` per domain of `topology` (a node's name for `node`)."""
+    counts: dict = {}
+    for node, start, end in runs:
+        if start <= step < end:
+            domain = node if topology == "node" else owners[node].topology_value(topology)
+            counts[domain] = counts.get(domain, 0) + 1
+    return counts
