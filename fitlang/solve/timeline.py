@@ -279,19 +279,19 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # SHORT_ROUNDS_SHARE: a queue longer than the week has no such schedule, and the rounds
     # took 11 of a 10 s limit on a 100-node week of 500 jobs, nothing left for the rest)
     rounds_end = _finish_by(time_limit, began, SHORT_ROUNDS_SHARE if short_allowed else None)
-    found, made = _node_schedule(searched, objective, None if time_limit is None else began, rounds_end)
+    found, raw = _node_schedule(searched, objective, None if time_limit is None else began, rounds_end)
     fallback = _kept(problem, timeline_rules.unsplit(problem, found))
-    partial = made
-    if made is not None:  # (a dealt-out service's parts as its replicas again)
-        whole = timeline_rules.unsplit(problem, made[0]) or []
-        partial = whole, timeline_rules.unsplit_missing(problem, whole, made[1])
+    partial = raw
+    if raw is not None:  # (a dealt-out service's parts as its replicas again)
+        whole = timeline_rules.unsplit(problem, raw[0]) or []
+        partial = whole, timeline_rules.unsplit_missing(problem, whole, raw[1])
     if fallback is None and short_allowed:
         if pending is not None:
             pending.outcome(wait=0)  # the bound of placing all says nothing of a short schedule
         # (no schedule made node by node where a carbon budget over the horizon binds: the
         # model's alone, from nothing placed)
-        short = ([], [(d.name, r) for d in problem.demands for r in range(d.replicas)]) if made is None \
-            else timeline_unplaced.best_short(searched, objective, made, _short_search_ends(
+        short = ([], [(d.name, r) for d in problem.demands for r in range(d.replicas)]) if raw is None \
+            else timeline_unplaced.best_short(searched, objective, raw, _short_search_ends(
                 problem, time_limit, began), _finish_by(time_limit, began), problem)
         spots = timeline_rules.unsplit(problem, short[0]) or []
         return _short_solved(dataclasses.replace(problem, allow_unplaced=True), names,
