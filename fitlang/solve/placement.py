@@ -85,6 +85,7 @@ from fitlang.solve.placement_result import (
     _from_packing,
     _packed_value,
 )
+from fitlang.solve.priority_first_fit import kept_above
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
@@ -122,8 +123,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 
         held = with_holds(problem)
         return without_holds(solve(held, backend, time_limit, progress), held)
-    return whole_cores.solved_and_repaired(problem, time_limit, lambda limit: _solved(problem, backend, limit,
-                                                                                      progress))
+    # never worse by priority than Slurm's first-fit (its module), whole cores restored (whole_cores.py)
+    return kept_above(problem, time_limit, lambda limit: whole_cores.solved_and_repaired(
+        problem, limit, lambda rest: _solved(problem, backend, rest, progress)))
 
 
 def _solved(problem: Problem, backend: str, time_limit: float | None,
