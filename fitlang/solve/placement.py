@@ -85,7 +85,7 @@ from fitlang.solve.placement_result import (
     _from_packing,
     _packed_value,
 )
-from fitlang.solve.priority_first_fit import kept_above
+from fitlang.solve.priority_first_fit import floor_by_priority, kept_above
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
@@ -483,6 +483,7 @@ def _floor_stage(run: _Run) -> None:
                                 placed=lambda packing: _early_bounds(run, packing, time.process_time() - cpu),
                                 passes_until=run.budget.deadline, behind=run.learned.behind,
                                 not_kept=not_kept)
+    run.floor = floor_by_priority(problem, run.floor)  # (never less by priority than a first-fit)
     run.learned.floor_took(time.monotonic() - wall)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = repair_time.search_deadline(problem, run.floor, run.budget, _replicas(problem))

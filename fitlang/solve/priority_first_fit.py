@@ -36,12 +36,15 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, Problem
 from fitlang.model.slurm_cpus import MILLI, task_cpus
+from fitlang.solve.make_room import left_out
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement_result import FEASIBLE_PARTIAL, Placement, _from_packing
 
 _CPU = RESOURCES.index("cpu")
 # the pods a node admits where its class states no `max_pods` (more than any node holds)
 _NO_POD_LIMIT = 2 ** 40
+# the pass of each solve running (`kept_above`), by the id of its problem: the floor stage reads it
+_PASSES: dict[int, Packing] = {}
 
 
 def kept_above(problem: Problem, time_limit: float | None,
@@ -52,7 +55,12 @@ def kept_above(problem: Problem, time_limit: float | None,
     started = time.monotonic()
     first = first_fit_by_priority(problem) if in_scope(problem) else None
     limit = None if time_limit is None else max(0.0, time_limit - (time.monotonic() - started))
-    answer = solved(limit)
+    if first is not None:
+        _PASSES[id(problem)] = first
+    try:
+        answer = solved(limit)
+    finally:
+        _PASSES.pop(id(problem), None)
     if first is None or not (answer.unplaced or answer.overfull):
         return answer
     floor = _from_packing(problem, first, answer.objective, FEASIBLE_PARTIAL, None)
@@ -61,6 +69,19 @@ def kept_above(problem: Problem, time_limit: float | None,
         floor.backend, floor.seconds = "first-fit by priority", answer.seconds
         return floor
     return answer
+
+
+def floor_by_priority(problem: Problem, floor: Packing) -> Packing:
+    """The greedy `floor`, or a copy of the pass run for this solve where it leaves out fewer
+    at the first priority level where the two differ (`make_room.left_out`): the stages after
+    the floor then go on from it."""
+    first = _PASSES.get(id(problem))
+    if first is None or left_out(problem, first) >= left_out(problem, floor):
+        return floor
+    copy = Packing(short=dict(first.short), short_by_workload=dict(first.short_by_workload))
+    for class_id, nodes in first.nodes.items():
+        copy.nodes[class_id] = [NodeState(n.name, dict(n.free), dict(n.hosted)) for n in nodes]
+    return copy
 
 
 def placed_by_level(problem: Problem, placement: Placement) -> tuple[int, ...]:
