@@ -11,7 +11,8 @@ from fitlang.solve.priority_first_fit import first_fit_by_priority, in_scope, pl
 from fitlang.solve.self_check import broken_rules
 
 
-def _policy(tmp_path, nodes: list[tuple[str, int]], workloads: list[tuple[str, int, int, int, str]]):
+def slurm_policy(tmp_path, nodes: list[tuple[str, int]],
+                 workloads: list[tuple[str, int, int, int, str]]) -> Compilation:
     """Free 2-thread Slurm nodes (name, CPUs) and workloads (name, replicas, priority, CPUs,
     extra lines), replicas allowed out: its compilation."""
     (tmp_path / "nodes.txt").write_text("".join(
@@ -36,7 +37,7 @@ def test_the_pass_counts_each_job_s_whole_cores_and_takes_the_nodes_by_name_digi
     # a and b ask 1 CPU a replica, 3 replicas each: on a 4-CPU node of 2 threads a job of
     # 3 tasks takes 4 CPUs (the relaxed count, 3, would put a replica of b beside a). n2
     # comes before n10 (a name's digits read as a number), priority 5 before priority 1
-    compilation = _policy(tmp_path, [("n10", 4), ("n2", 4), ("n3", 2)],
+    compilation = slurm_policy(tmp_path, [("n10", 4), ("n2", 4), ("n3", 2)],
                           [("b", 3, 1, 1, ""), ("a", 3, 5, 1, "")])
     packing = first_fit_by_priority(compilation.problem)
     assert _hosted(packing) == {"n2": {"a": 3}, "n3": {"b": 2}, "n10": {"b": 1}}
@@ -47,7 +48,7 @@ def test_the_pass_places_a_gang_whole_or_not_at_all_and_one_a_node_where_asked(t
     # g (a gang of 3 x 4 CPUs) fits only on n1 and n2 together with nothing else there: the
     # first-fit puts the 2-CPU s there first (priority 5), so g is left out whole; w keeps
     # one a node (`anti_affinity self on node`)
-    compilation = _policy(tmp_path, [("n1", 4), ("n2", 4)],
+    compilation = slurm_policy(tmp_path, [("n1", 4), ("n2", 4)],
                           [("g", 3, 3, 4, "gang = true"), ("s", 1, 5, 2, ""),
                            ("w", 3, 1, 2, "anti_affinity self on node")])
     packing = first_fit_by_priority(compilation.problem)
@@ -56,8 +57,10 @@ def test_the_pass_places_a_gang_whole_or_not_at_all_and_one_a_node_where_asked(t
 
 
 def test_the_pass_runs_only_where_it_keeps_every_rule_by_construction(tmp_path):
-    assert in_scope(_policy(tmp_path, [("n1", 4)], [("a", 2, 1, 1, "anti_affinity self on node")]).problem)
-    assert not in_scope(_policy(tmp_path, [("n1", 4)], [("a", 2, 1, 1, "spread node max_skew 1")]).problem)
+    apart = slurm_policy(tmp_path, [("n1", 4)], [("a", 2, 1, 1, "anti_affinity self on node")])
+    assert in_scope(apart.problem)
+    spread = slurm_policy(tmp_path, [("n1", 4)], [("a", 2, 1, 1, "spread node max_skew 1")])
+    assert not in_scope(spread.problem)
 
 
 def test_an_answer_whose_repair_the_time_limit_cut_is_never_worse_by_priority_than_the_first_fit(
@@ -68,7 +71,7 @@ def test_an_answer_whose_repair_the_time_limit_cut_is_never_worse_by_priority_th
     # a's on n1, which Slurm overfills (4 + 2 CPUs); with the clock past every deadline the
     # repair is cut at once and leaves b's replica there out: [3, 2] against the first-fit's
     # [3, 3] (bench/hpc_queue.py 3,000 nodes seed 61 at 1 s: worse at priorities 5..2)
-    compilation = _policy(tmp_path, [("n1", 4), ("n2", 4)], [("a", 3, 5, 1, ""), ("b", 3, 1, 1, "")])
+    compilation = slurm_policy(tmp_path, [("n1", 4), ("n2", 4)], [("a", 3, 5, 1, ""), ("b", 3, 1, 1, "")])
     problem = compilation.problem
     assert _hosted(first_fit_by_priority(problem)) == {"n1": {"a": 3}, "n2": {"b": 3}}
     ticks = itertools.count(step=1000.0)
