@@ -13,12 +13,14 @@ and [4524, 4146, 3814, 1682] against [4524, 4158, 3817, 1875] replicas at priori
 
 So this pass runs before the solve, and the answer is never worse than it: where the solve's
 answer (repaired) places fewer at the first priority level where the two differ, the pass is
-the answer (`kept_above`). The pass counts what Slurm counts: each task whole CPUs, each job
-(a workload's replicas on one node) whole cores of its node's threads; every other resource,
-the pods a node admits, `anti_affinity self on node`, workloads kept apart on nodes and
-`exclusive` ones. The nodes are taken by name, digits as numbers (node2 before node10: the
-order Slurm lists nodes named in ranges, and tries nodes of equal weight in); the workloads
-by priority, then in the policy's order.
+the answer (`kept_above`); the floor stage goes on from it where it leaves fewer out than the
+greedy floor (`floor_by_priority`). hpc_queue 3,000 and 10,000 nodes, seeds 61-68 at 1-10 s:
+the start tree fewer than the first-fit in 20 of 23 runs, now in none. The pass counts what
+Slurm counts: each task whole CPUs, each job (a workload's replicas on one node) whole cores of
+its node's threads; every other resource, the pods a node admits, `anti_affinity self on
+node`, workloads kept apart on nodes and `exclusive` ones. The nodes are taken by name, digits
+as numbers (node2 before node10: the order Slurm lists nodes named in ranges, and tries nodes
+of equal weight in); the workloads by priority, then in the policy's order.
 
 It runs only where it keeps every rule the policy states by construction: no spread, no
 affinity but apart on nodes, no latency, no option groups, no buy, budget, power cap, horizon
