@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from fractions import Fraction
 
+from test_priority_first_fit import slurm_policy
+
 from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
 from fitlang.model.problem import Problem
@@ -150,19 +152,9 @@ def _ranked(tmp_path, nodes: list[tuple[str, int]], workloads: list[tuple[str, i
     """A policy of free 2-thread Slurm nodes (name, CPUs) and workloads (name, replicas,
     priority, extra rule) of 1 CPU each, replicas allowed out: its problem and a placement
     of every replica to be crowded by hand."""
-    (tmp_path / "nodes.txt").write_text("".join(
-        f"NodeName={name} CPUTot={cpus} ThreadsPerCore=2 RealMemory=16000 State=IDLE Partitions=debug\n"
-        for name, cpus in nodes))
-    (tmp_path / "p.fit").write_text(
-        'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n  price = 0 USD/h\n}\n'
-        + "".join(f'workload {name} {{\n  replicas = {replicas}\n  priority = {priority}\n  cpu = 1\n'
-                  f'  memory = 1Gi\n  command = ["run"]\n  {rule}\n}}\n'
-                  for name, replicas, priority, rule in workloads)
-        + "policy {\n  allow_unplaced = true\n}\n")
-    compilation = Compilation(tmp_path / "p.fit")
-    problem = compilation.problem
-    assert problem is not None
-    return problem, compilation.solve("auto", 20.0)
+    compilation = slurm_policy(tmp_path, nodes, [(name, replicas, priority, 1, rule)
+                                                 for name, replicas, priority, rule in workloads])
+    return compilation.problem, compilation.solve("auto", 20.0)
 
 
 def _crowded(placement: Placement, layout: dict[str, list[str | None]]) -> Placement:

@@ -86,6 +86,7 @@ from fitlang.solve.placement_result import (
     _from_packing,
     _packed_value,
 )
+from fitlang.solve.priority_first_fit import floor_by_priority, kept_above
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
@@ -124,8 +125,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 
         held = with_holds(problem)
         return without_holds(solve(held, backend, time_limit, progress), held)
-    placement = whole_cores.solved_and_repaired(
-        problem, time_limit, lambda limit: _solved(problem, backend, limit, progress))
+    # never worse by priority than Slurm's first-fit (its module), whole cores restored (whole_cores.py)
+    placement = kept_above(problem, time_limit, lambda limit: whole_cores.solved_and_repaired(
+        problem, limit, lambda rest: _solved(problem, backend, rest, progress)))
     return at_home(problem, placement)  # at a price tie, bought in the policy's own region
 
 
@@ -484,6 +486,7 @@ def _floor_stage(run: _Run) -> None:
                                 placed=lambda packing: _early_bounds(run, packing, time.process_time() - cpu),
                                 passes_until=run.budget.deadline, behind=run.learned.behind,
                                 not_kept=not_kept)
+    run.floor = floor_by_priority(problem, run.floor)  # (never less by priority than a first-fit)
     run.learned.floor_took(time.monotonic() - wall)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = repair_time.search_deadline(problem, run.floor, run.budget, _replicas(problem))
