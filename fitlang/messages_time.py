@@ -243,6 +243,21 @@ class StepPricesStartLate(Message):
     steps: int
 
 
+class DailyListNotAtMidnight(Message):
+    code = "W0914"
+    summary = "a day's list per step starts at the horizon's start, not at midnight"
+    template = ("`{block}`'s `{attribute}` has {count} values, whole days of {step} steps, and the "
+                "horizon starts at {start}: its first value is the step from {start}, not midnight")
+    severity = Severity.WARNING
+    fix = ("A list per step is read from the horizon's `start` and repeated: rotate it so that its "
+           "first value is the one for the start's hour, or start the horizon at midnight.")
+    block: str
+    attribute: str
+    count: int
+    step: str
+    start: str
+
+
 class RunningJobLate(Message):
     code = "W0930"
     summary = "a running job of the policy ends after its deadline"

@@ -1495,3 +1495,41 @@ def test_a_search_that_goes_on_does_not_pack_the_classes_again(tmp_path, monkeyp
         assert calls == packs
         assert horizon_value(problem, timed_assignments(problem, after)) == Fraction(66, 10)
         assert _spot_violations(problem, after) == []
+
+
+def test_a_days_list_per_step_under_a_start_not_at_midnight_is_W0914(tmp_path):
+    # 24 hourly caps with an evening dip (17:00-21:00 from the list's first value) under a
+    # horizon that starts at 06:00: the dip falls at 23:00-03:00; an HPC centre's operations
+    # team read it as the clock's hours (session 60). At midnight, or a list that is no whole
+    # day, nothing is said
+    caps = ", ".join(["2kW"] * 17 + ["1kW"] * 4 + ["2kW"] * 3)
+    text = f"""
+pool a {{
+  count = 2
+  cpu = 16
+  memory = 64GiB
+  price = 1 USD/h
+}}
+
+power_cap site {{
+  hourly = [{caps}]
+}}
+
+workload train {{
+  kind = job
+  replicas = 1
+  cpu = 8
+  memory = 16GiB
+  duration = 2h
+  command = ["t.sh"]
+}}
+
+policy {{
+  horizon = 2d
+  step = 1h
+  start = "2026-12-06T06:00Z"
+}}
+"""
+    assert "W0914" in codes(tmp_path, text)
+    assert "W0914" not in codes(tmp_path, text.replace("T06:00Z", "T00:00Z"))
+    assert "W0914" not in codes(tmp_path, text.replace(f"[{caps}]", "[2kW, 1kW, 2kW]"))

@@ -97,6 +97,8 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         yield from _unsupported(workload)
     yield from _carbon(program)
     yield from _pool_windows(program)
+    if horizon is not None:
+        yield from _daily_lists(program, horizon)
     if horizon is None:
         where = program.policy.spans.get("objective")
         for name in ("makespan", "lateness"):
@@ -311,6 +313,28 @@ def _preempt(where: Origin, workload: Workload, detail: str) -> Diagnostic:
 def _recurrence(where: Origin, workload: Workload, detail: str) -> Diagnostic:
     return msg.RecurrenceImpossible(workload=workload.name, detail=detail).diagnostic(
         where.path, where.span)
+
+
+def _daily_lists(program: Program, horizon: Horizon) -> Iterator[Diagnostic]:
+    """W0914: a power cap's or a grid's list per step that is whole days long (24 hourly caps,
+    an evening peak at 17:00-21:00) under a horizon that starts other than at midnight, as
+    written: the list is read from the start, so its peak falls at other hours (an HPC
+    centre's 24-value evening cap under a 06:00 start was shifted by six hours, in silence)."""
+    day, start = 86400, horizon.start
+    if day % horizon.step_seconds or (start.hour, start.minute, start.second) == (0, 0, 0):
+        return
+    per_day = day // horizon.step_seconds
+    lists = [(f"power_cap {cap.name}", "hourly", cap.per_step, cap.origin) for cap in program.power_caps]
+    for grid in program.electricity:
+        lists += [(f"electricity {grid.name}", "hourly", grid.per_step, grid.origin),
+                  (f"electricity {grid.name}", "carbon_hourly", grid.carbon_per_step,
+                   grid.carbon_origin or grid.origin)]
+    for block, attribute, values, where in lists:
+        if values and len(values) % per_day == 0 and where is not None:
+            yield msg.DailyListNotAtMidnight(
+                block=block, attribute=attribute, count=len(values),
+                step=_shown(Fraction(horizon.step_seconds)), start=start.strftime("%H:%M"),
+            ).diagnostic(where.path, where.span)
 
 
 def _first_step(earliest: Fraction, horizon: Horizon) -> int:
