@@ -37,7 +37,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any
 
 from fitlang.check.program import Horizon, Program, Workload
 from fitlang.frozen import Frozen
@@ -130,12 +129,18 @@ def running_jobs(program: Program, state: CurrentState) -> RunningJobs:
     return found
 
 
+# a running job's run of a recurring job: (its index, its due in seconds after the start);
+# None: a run of none of the horizon's; a text: why it cannot be told
+RunOf = tuple[int, Fraction] | str | None
+
+
 def _runs_running(program: Program, horizon: Horizon, nodes: dict[tuple[str, str], list[str]],
-                  times: dict[tuple[str, str], tuple[int | None, int | None]]) -> dict[tuple[str, str], Any]:
+                  times: dict[tuple[str, str], tuple[int | None, int | None]]
+                  ) -> dict[tuple[str, str], RunOf]:
     """Per running job of a recurring workload, the run it is (`_run_of`), or why it cannot be
     told. A run may be several jobs (a Kubernetes Job's pods are read one by one), so a run is
     whole where its jobs together run a run's replicas."""
-    found: dict[tuple[str, str], Any] = {}
+    found: dict[tuple[str, str], RunOf] = {}
     per_run: dict[tuple[str, int], int] = {}  # (workload, run) -> its replicas running
     for (name, job), on in nodes.items():
         workload = program.workloads[name]
@@ -152,7 +157,7 @@ def _runs_running(program: Program, horizon: Horizon, nodes: dict[tuple[str, str
     return found
 
 
-def _run_of(workload: Workload, horizon: Horizon, started: int | None) -> tuple[int, Fraction] | str | None:
+def _run_of(workload: Workload, horizon: Horizon, started: int | None) -> RunOf:
     """The run of a recurring job a running job is: (its index, its due in seconds after the
     start); None for a job started before the horizon, or outside every run's window (a run
     of none of the horizon's); why not, where it cannot be told."""

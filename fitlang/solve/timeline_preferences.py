@@ -111,8 +111,7 @@ class _Ledger:
         on: dict[str, list[TimedAssignment]] = {}
         for a in assignments:
             on.setdefault(a.node, []).append(a)
-        if any(a.workload not in names for node in on for a in on[node]):
-            on = {node: work for node, work in on.items() if all(a.workload in names for a in work)}
+        on = {node: work for node, work in on.items() if all(a.workload in names for a in work)}
         done: set[str] = set()
         renamed: dict[str, str] = {}
         for node in sorted(on):
